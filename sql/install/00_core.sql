@@ -1,0 +1,2 @@
+-- Engram install script, assembled from sql/install/*.sql in name order.
+\echo Use "CREATE EXTENSION engram" to load this file. \quit

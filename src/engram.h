@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * engram.h
+ *	  Declarations shared by every Engram subsystem: module state, the
+ *	  shared-memory registry and the subsystem entry points called from
+ *	  _PG_init.
+ *
+ * Each subsystem (src/<subsystem>/) exposes one engram_<subsystem>_init()
+ * that defines its GUCs and, when it needs shared memory, calls
+ * engram_shmem_register() during _PG_init.  Shared memory is requested and
+ * created by src/engram.c through PostgreSQL 15's shmem_request_hook and
+ * shmem_startup_hook; subsystems never install those hooks themselves.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ENGRAM_H
+#define ENGRAM_H
+
+#include "postgres.h"
+
+/* True when the library was loaded from shared_preload_libraries. */
+extern bool engram_loaded_at_preload;
+
+/*
+ * Raise an error (with a hint) unless the library was preloaded.  Call at
+ * the entry of any SQL-callable function whose feature needs shared memory
+ * or a background worker.  "feature" names the thing refused, for the
+ * message: "the hot tier", "engram_run_maintenance".
+ */
+extern void engram_require_preload(const char *feature);
+
+/*
+ * A named shared-memory region owned by one subsystem.
+ *
+ * size() is called from shmem_request_hook (GUCs are final then).
+ * init(ptr, found) is called from shmem_startup_hook while
+ * AddinShmemInitLock is held; "found" is true when the region already
+ * existed (EXEC_BACKEND re-attach) and must not be reinitialised.
+ * lwlock_tranche/lwlock_count, when set, request a named LWLock tranche
+ * that the subsystem fetches with GetNamedLWLockTranche() in init().
+ */
+typedef struct EngramShmemRegion
+{
+	const char *name;
+	Size		(*size) (void);
+	void		(*init) (void *ptr, bool found);
+	const char *lwlock_tranche;
+	int			(*lwlock_count) (void);
+} EngramShmemRegion;
+
+/*
+ * Register a region; only valid during _PG_init under
+ * shared_preload_libraries.  "region" must point to static storage.
+ */
+extern void engram_shmem_register(const EngramShmemRegion *region);
+
+/* Subsystem entry points, called once from _PG_init in this order. */
+extern void engram_simd_init(void);
+
+#endif							/* ENGRAM_H */
