@@ -18,8 +18,8 @@ DATA_built   = $(INSTALL_SQL)
 # Regression tests: every sql/<name>.sql with an expected/<name>.out.
 REGRESS      = $(sort $(basename $(notdir $(wildcard expected/*.out))))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
-ISOLATION    = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
-ISOLATION_OPTS = --load-extension=$(EXTENSION)
+ISOLATION    = $(sort $(basename $(notdir $(wildcard tests/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=tests/isolation --load-extension=$(EXTENSION)
 TAP_TESTS    = 1
 PROVE_TESTS  = tests/t/*.pl
 

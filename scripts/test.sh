@@ -3,7 +3,8 @@
 # with Engram preloaded, and run every test suite:
 #   1. SIMD kernels against the scalar reference (standalone program)
 #   2. pg_regress regression tests        (sql/*.sql, expected/*.out)
-#   3. isolation specs, when there are any (specs/*.spec)
+#   3. isolation specs, when there are any (tests/isolation/specs/*.spec,
+#      expected output in tests/isolation/expected/)
 #   4. TAP tests                          (tests/t/*.pl, own clusters)
 # Ends with "N passed, N failed" and exits non-zero when anything failed.
 #
@@ -33,7 +34,6 @@ trap cleanup EXIT
 
 # The postgres user gets its own copy of what the suites read and write.
 cp -r "$ENGRAM_ROOT/sql" "$ENGRAM_ROOT/expected" "$ENGRAM_ROOT/tests" "$work/"
-[ -d "$ENGRAM_ROOT/specs" ] && cp -r "$ENGRAM_ROOT/specs" "$work/"
 mkdir -p "$sockdir"
 chown -R postgres: "$work"
 
@@ -66,12 +66,12 @@ if [ -n "$regress_tests" ]; then
 	done < <(sed -n 's/^test \([^ ]*\) *\.\.\. \([a-zA-Z]*\).*/\1 \2/p; s/^     \([^ ]*\) *\.\.\. \([a-zA-Z]*\).*/\1 \2/p' "$work/regress.out")
 	[ -f "$work/regress/regression.diffs" ] && cat "$work/regress/regression.diffs" | head -200
 fi
-specs=$( [ -d "$ENGRAM_ROOT/specs" ] && cd "$ENGRAM_ROOT/specs" && ls *.spec 2>/dev/null | sed 's/\.spec$//' || true)
+specs=$( [ -d "$ENGRAM_ROOT/tests/isolation/specs" ] && cd "$ENGRAM_ROOT/tests/isolation/specs" && ls *.spec 2>/dev/null | sed 's/\.spec$//' || true)
 if [ -n "$specs" ]; then
 	engram_log "isolation specs: $(echo $specs | wc -w)"
 	set +e
 	(cd "$work" && engram_as_postgres "$pgxs/test/isolation/pg_isolation_regress" \
-		--inputdir=specs --outputdir=isolation --host="$sockdir" --port="$port" \
+		--inputdir=tests/isolation --outputdir=isolation --host="$sockdir" --port="$port" \
 		--user=postgres --load-extension=engram --dbname=engram_isolation \
 		$specs) | tee "$work/isolation.out"
 	set -e
