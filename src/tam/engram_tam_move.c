@@ -1,0 +1,374 @@
+/*-------------------------------------------------------------------------
+ *
+ * engram_tam_move.c
+ *	  Tier moves: engram_move_to_tier(regclass, tid[], tier).
+ *
+ * warm -> cold	rows are packed into segments (one or more per call), each
+ *				row is heap_update'd to a stub naming its segment slot, and
+ *				index entries are made for the new TIDs from the archived
+ *				values (like a non-HOT UPDATE; the row's logical content and
+ *				index keys are unchanged).
+ * cold -> warm	the stub is heap_update'd to the decoded row (heap toasts it
+ *				if needed), new index entries likewise.
+ * -> hot		the visible version is stored in the hot tier (a cache: the
+ *				row's storage tier does not change).  A warm move of a row
+ *				that is cached drops it from the hot tier.
+ *
+ * Transactional and crash-safe: every change is a heap insert/update in the
+ * caller's transaction (segments included), WAL-logged by heap; a crash or
+ * abort leaves the rows as they were.  A row changed concurrently (the
+ * update finds TM_Updated / TM_Deleted / TM_SelfModified) is skipped and
+ * not counted.  Moves take RowExclusiveLock, like UPDATE, and need UPDATE
+ * privilege on the table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_publication.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "engram.h"
+#include "shmem/engram_access_stats.h"
+#include "shmem/engram_hot_tier.h"
+#include "tam/engram_tam.h"
+
+PG_FUNCTION_INFO_V1(engram_move_to_tier);
+
+/* Executor state for inserting index entries of moved rows. */
+typedef struct EngramIndexInserter
+{
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} EngramIndexInserter;
+
+static void
+index_inserter_begin(EngramIndexInserter *inserter, Relation rel)
+{
+	inserter->estate = CreateExecutorState();
+	inserter->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(inserter->rri, rel, 1, NULL, 0);
+	ExecOpenIndices(inserter->rri, false);
+	inserter->slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+}
+
+/* Index entries for "row" (plain, detoasted values) at "new_tid". */
+static void
+index_inserter_insert(EngramIndexInserter *inserter, Relation rel, HeapTuple row,
+					  ItemPointer new_tid)
+{
+	if (inserter->rri->ri_NumIndices == 0)
+		return;
+	ExecStoreHeapTuple(row, inserter->slot, false);
+	inserter->slot->tts_tid = *new_tid;
+	inserter->slot->tts_tableOid = RelationGetRelid(rel);
+	ExecInsertIndexTuples(inserter->rri, inserter->slot, inserter->estate,
+						  false, false, NULL, NIL);
+	ExecClearTuple(inserter->slot);
+	ResetPerTupleExprContext(inserter->estate);
+}
+
+static void
+index_inserter_end(EngramIndexInserter *inserter)
+{
+	ExecCloseIndices(inserter->rri);
+	ExecDropSingleTupleTableSlot(inserter->slot);
+	FreeExecutorState(inserter->estate);
+}
+
+/*
+ * Replace the row at "tid" by "newtup"; true when done, false when the row
+ * changed concurrently (then nothing happened).  newtup->t_self is the new
+ * TID on success.  Hot tier and access statistics follow the row.
+ */
+static bool
+replace_row(Relation rel, ItemPointer tid, HeapTuple newtup)
+{
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	TM_Result	result;
+
+	newtup->t_tableOid = RelationGetRelid(rel);
+	result = heap_update(rel, tid, newtup, GetCurrentCommandId(true), InvalidSnapshot,
+						 true, &tmfd, &lockmode);
+	if (result != TM_Ok)
+		return false;
+	engram_hot_tier_invalidate(rel, tid);
+	engram_access_move(RelationGetRelid(rel), tid, &newtup->t_self);
+	return true;
+}
+
+typedef struct EngramPendingRow
+{
+	ItemPointerData tid;
+} EngramPendingRow;
+
+/* Store the builder's segment and turn its rows into stubs; returns rows moved. */
+static int64
+flush_cold_segment(Relation rel, EngramSegmentBuilder *builder, EngramPendingRow *pending,
+				   EngramIndexInserter *inserter)
+{
+	int			nrows = engram_segment_builder_nrows(builder);
+	int64		segment_id;
+	int64		moved = 0;
+
+	if (nrows == 0)
+		return 0;
+	segment_id = engram_segment_builder_store(builder, RelationGetRelid(rel));
+	for (int i = 0; i < nrows; i++)
+	{
+		HeapTuple	stub = engram_form_stub(RelationGetDescr(rel), segment_id, i);
+
+		if (replace_row(rel, &pending[i].tid, stub))
+		{
+			index_inserter_insert(inserter, rel, engram_segment_builder_row(builder, i),
+								  &stub->t_self);
+			moved++;
+		}
+		heap_freetuple(stub);
+	}
+	engram_segment_builder_reset(builder);
+	return moved;
+}
+
+/*
+ * Fetch the version of row "tid" visible to "snapshot"; false when none.
+ * On success the buffer is pinned (caller releases it).
+ */
+static bool
+fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, HeapTuple tuple, Buffer *buffer)
+{
+	tuple->t_self = *tid;
+	if (!ItemPointerIsValid(tid))
+		return false;
+	if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel))
+		return false;
+	return heap_fetch(rel, snapshot, tuple, buffer, false);
+}
+
+static int64
+move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
+{
+	PublicationDesc pubdesc;
+	EngramSegmentBuilder *builder = engram_segment_builder_create(RelationGetDescr(rel));
+	EngramPendingRow *pending = palloc(sizeof(EngramPendingRow) * ENGRAM_SEGMENT_MAX_ROWS);
+	EngramIndexInserter inserter;
+	int64		moved = 0;
+
+	RelationBuildPublicationDesc(rel, &pubdesc);
+	if (pubdesc.pubactions.pubupdate || pubdesc.pubactions.pubinsert)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot move rows of \"%s\" to the cold tier: the table is published",
+						RelationGetRelationName(rel)),
+				 errhint("Logical replication would publish a cold move as an update; remove the table from its publications first.")));
+
+	index_inserter_begin(&inserter, rel);
+	for (int i = 0; i < ntids; i++)
+	{
+		HeapTupleData tuple;
+		Buffer		buffer;
+		HeapTuple	copy;
+		int			slot;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
+			continue;
+		if (engram_tuple_is_stub(tuple.t_data, tuple.t_len))
+		{
+			ReleaseBuffer(buffer);
+			continue;
+		}
+		copy = heap_copytuple(&tuple);
+		ReleaseBuffer(buffer);
+
+		slot = engram_segment_builder_add(builder, copy);
+		if (slot < 0)
+		{
+			moved += flush_cold_segment(rel, builder, pending, &inserter);
+			slot = engram_segment_builder_add(builder, copy);
+			Assert(slot == 0);
+		}
+		pending[slot].tid = tuple.t_self;
+		heap_freetuple(copy);
+	}
+	moved += flush_cold_segment(rel, builder, pending, &inserter);
+	index_inserter_end(&inserter);
+	return moved;
+}
+
+static int64
+move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
+{
+	EngramIndexInserter inserter;
+	int64		moved = 0;
+
+	index_inserter_begin(&inserter, rel);
+	for (int i = 0; i < ntids; i++)
+	{
+		HeapTupleData tuple;
+		Buffer		buffer;
+		HeapTuple	row;
+		HeapTuple	plain;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
+			continue;
+		if (!engram_tuple_is_stub(tuple.t_data, tuple.t_len))
+		{
+			ReleaseBuffer(buffer);
+			/* Leaving the hot tier is a move too. */
+			if (engram_hot_tier_invalidate(rel, &tids[i]))
+				moved++;
+			continue;
+		}
+		row = engram_tam_decode_stub(rel, &tuple);
+		ReleaseBuffer(buffer);
+		plain = heap_copytuple(row);
+		if (replace_row(rel, &tids[i], row))
+		{
+			index_inserter_insert(&inserter, rel, plain, &row->t_self);
+			moved++;
+		}
+		heap_freetuple(plain);
+		heap_freetuple(row);
+	}
+	index_inserter_end(&inserter);
+	return moved;
+}
+
+static int64
+move_to_hot(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
+{
+	int64		moved = 0;
+
+	engram_require_preload("the hot tier");
+	if (!engram_hot_tier_available())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the hot tier is not available during recovery")));
+	for (int i = 0; i < ntids; i++)
+	{
+		HeapTupleData tuple;
+		Buffer		buffer;
+		HeapTuple	row = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
+			continue;
+		if (engram_tuple_is_stub(tuple.t_data, tuple.t_len))
+			row = engram_tam_decode_stub(rel, &tuple);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		if (engram_hot_tier_cacheable(tuple.t_data) &&
+			engram_hot_tier_store(rel, &tuple.t_self, row ? row : &tuple, tuple.t_data))
+			moved++;
+		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(buffer);
+		if (row)
+			heap_freetuple(row);
+	}
+	return moved;
+}
+
+/* Parse a tier name; ERROR on anything else. */
+static EngramTier
+parse_tier(const char *name)
+{
+	if (pg_strcasecmp(name, "hot") == 0)
+		return ENGRAM_TIER_HOT;
+	if (pg_strcasecmp(name, "warm") == 0)
+		return ENGRAM_TIER_WARM;
+	if (pg_strcasecmp(name, "cold") == 0)
+		return ENGRAM_TIER_COLD;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown tier \"%s\"", name),
+			 errhint("Valid tiers are \"hot\", \"warm\" and \"cold\".")));
+	return ENGRAM_TIER_WARM;	/* keep compiler quiet */
+}
+
+/* Open an engram table for a tier operation, checking kind and privilege. */
+Relation
+engram_tam_open_for_move(Oid relid, LOCKMODE lockmode, AclMode required)
+{
+	Relation	rel = table_open(relid, lockmode);
+	AclResult	aclresult;
+
+	if (!engram_relation_is_engram(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an engram table", RelationGetRelationName(rel)),
+				 errhint("Create the table with USING engram.")));
+	aclresult = pg_class_aclcheck(relid, GetUserId(), required);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(rel));
+	return rel;
+}
+
+/*
+ * engram_move_to_tier(rel regclass, tids tid[], tier text) RETURNS bigint:
+ * move the rows at "tids" (versions visible to the statement's snapshot) to
+ * "tier"; returns how many moved.  Rows already in the tier, invisible or
+ * concurrently changed are skipped.
+ */
+Datum
+engram_move_to_tier(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
+	EngramTier	tier = parse_tier(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	Relation	rel;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	ItemPointer tids;
+	int			ntids = 0;
+	int64		moved = 0;
+
+	if (RecoveryInProgress() && tier != ENGRAM_TIER_HOT)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot move rows between tiers during recovery")));
+	rel = engram_tam_open_for_move(relid, tier == ENGRAM_TIER_HOT ? AccessShareLock : RowExclusiveLock,
+								   tier == ENGRAM_TIER_HOT ? ACL_SELECT : ACL_UPDATE);
+	if (tier != ENGRAM_TIER_HOT)
+		PreventCommandIfReadOnly("engram_move_to_tier()");
+
+	deconstruct_array(array, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+					  &elems, &nulls, &nelems);
+	tids = palloc(sizeof(ItemPointerData) * Max(nelems, 1));
+	for (int i = 0; i < nelems; i++)
+		if (!nulls[i])
+			tids[ntids++] = *(ItemPointer) DatumGetPointer(elems[i]);
+
+	switch (tier)
+	{
+		case ENGRAM_TIER_COLD:
+			moved = move_to_cold(rel, tids, ntids, GetActiveSnapshot());
+			break;
+		case ENGRAM_TIER_WARM:
+			moved = move_to_warm(rel, tids, ntids, GetActiveSnapshot());
+			break;
+		case ENGRAM_TIER_HOT:
+			moved = move_to_hot(rel, tids, ntids, GetActiveSnapshot());
+			break;
+	}
+	table_close(rel, NoLock);
+	PG_RETURN_INT64(moved);
+}
