@@ -19,6 +19,7 @@ CREATE TABLE engram.cold_segments (
     segment_id       bigint PRIMARY KEY,
     relid            oid NOT NULL,
     nrows            integer NOT NULL,
+    row_bytes        integer NOT NULL,  -- the rows' own bytes (headers + data)
     raw_bytes        integer NOT NULL,
     compressed_bytes integer NOT NULL,
     checksum         bigint NOT NULL,

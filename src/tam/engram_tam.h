@@ -56,7 +56,7 @@
  * Segments
  * --------
  * engram.cold_segments(segment_id bigint PK, relid oid, nrows int,
- * raw_bytes int, compressed_bytes int, checksum bigint, created_at, data
+ * row_bytes int, raw_bytes int, compressed_bytes int, checksum bigint, created_at, data
  * bytea STORAGE EXTERNAL).  segment_id comes from a sequence and is never
  * reused, so a decoded segment may be cached per backend for the life of
  * the backend (EngramSegmentCache, ENGRAM_SEGMENT_CACHE_SIZE entries).
@@ -204,6 +204,7 @@ extern bool engram_relation_is_engram(Relation rel);
 /* engram_tam_scan.c: read paths */
 extern bool engram_tuple_is_stub(HeapTupleHeader tuple, uint32 len);
 extern void engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot);
+extern void engram_tam_store_row(Relation rel, TupleTableSlot *slot, HeapTuple row);
 extern HeapTuple engram_tam_decode_stub(Relation rel, HeapTuple stub);
 extern void engram_tam_setup_scan_callbacks(TableAmRoutine *routine);
 

@@ -143,7 +143,7 @@ key_former_form(EngramKeyFormer *former, Relation table_rel, IndexInfo *index_in
 		row = engram_tam_decode_stub(table_rel, tuple);
 	else
 		row = heap_copytuple(tuple);
-	ExecStoreHeapTuple(row, former->slot, true);
+	engram_tam_store_row(table_rel, former->slot, row);
 	if (former->predicate != NULL && !ExecQual(former->predicate, former->econtext))
 		return false;
 	FormIndexDatum(index_info, former->slot, former->estate, former->values, former->isnull);

@@ -357,8 +357,8 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 	size_t		clen;
 	int64		segment_id;
 	uint64		checksum;
-	Oid			argtypes[7] = {INT8OID, OIDOID, INT4OID, INT4OID, INT4OID, INT8OID, BYTEAOID};
-	Datum		args[7];
+	Oid			argtypes[8] = {INT8OID, OIDOID, INT4OID, INT4OID, INT4OID, INT4OID, INT8OID, BYTEAOID};
+	Datum		args[8];
 	int			ret;
 
 	Assert(builder->nrows > 0);
@@ -386,14 +386,15 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 	args[0] = Int64GetDatum(segment_id);
 	args[1] = ObjectIdGetDatum(relid);
 	args[2] = Int32GetDatum(builder->nrows);
-	args[3] = Int32GetDatum((int32) raw_len);
-	args[4] = Int32GetDatum((int32) clen);
-	args[5] = Int64GetDatum((int64) checksum);
-	args[6] = PointerGetDatum(data);
+	args[3] = Int32GetDatum((int32) builder->tuple_bytes);
+	args[4] = Int32GetDatum((int32) raw_len);
+	args[5] = Int32GetDatum((int32) clen);
+	args[6] = Int64GetDatum((int64) checksum);
+	args[7] = PointerGetDatum(data);
 	ret = SPI_execute_with_args("INSERT INTO engram.cold_segments "
-								"(segment_id, relid, nrows, raw_bytes, compressed_bytes, checksum, data) "
-								"VALUES ($1, $2, $3, $4, $5, $6, $7)",
-								7, argtypes, args, NULL, false, 0);
+								"(segment_id, relid, nrows, row_bytes, raw_bytes, compressed_bytes, checksum, data) "
+								"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+								8, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store cold segment " INT64_FORMAT, segment_id);
 	SPI_finish();
@@ -588,9 +589,9 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 				 errmsg_internal("engram cold segment " INT64_FORMAT " is missing", segment_id)));
 	tupdesc = RelationGetDescr(segrel);
 	nrows = DatumGetInt32(heap_getattr(tuple, 3, tupdesc, &isnull));
-	raw_bytes = DatumGetInt32(heap_getattr(tuple, 4, tupdesc, &isnull));
-	checksum = DatumGetInt64(heap_getattr(tuple, 6, tupdesc, &isnull));
-	data = DatumGetByteaPP(heap_getattr(tuple, 8, tupdesc, &isnull));
+	raw_bytes = DatumGetInt32(heap_getattr(tuple, 5, tupdesc, &isnull));
+	checksum = DatumGetInt64(heap_getattr(tuple, 7, tupdesc, &isnull));
+	data = DatumGetByteaPP(heap_getattr(tuple, 9, tupdesc, &isnull));
 	if (isnull)
 		segment_corrupted(segment_id, "no data");
 	data = (bytea *) detoast_attr((struct varlena *) data);

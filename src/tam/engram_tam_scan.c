@@ -79,6 +79,20 @@ slot_heap_tuple(TupleTableSlot *slot)
 }
 
 /*
+ * Store a palloc'd row (decoded or from the hot tier) into a buffer slot,
+ * which takes it over; TID and table OID are set from the row.
+ */
+void
+engram_tam_store_row(Relation rel, TupleTableSlot *slot, HeapTuple row)
+{
+	ItemPointerData tid = row->t_self;
+
+	ExecForceStoreHeapTuple(row, slot, true);
+	slot->tts_tid = tid;
+	slot->tts_tableOid = RelationGetRelid(rel);
+}
+
+/*
  * If the slot holds a stub, store the archived row instead (keeping TID and
  * table OID).  No-op otherwise.
  */
@@ -87,15 +101,11 @@ engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot)
 {
 	HeapTuple	tuple = slot_heap_tuple(slot);
 	HeapTuple	row;
-	MemoryContext oldcontext;
 
 	if (tuple == NULL || !engram_tuple_is_stub(tuple->t_data, tuple->t_len))
 		return;
-	oldcontext = MemoryContextSwitchTo(slot->tts_mcxt);
 	row = engram_tam_decode_stub(rel, tuple);
-	MemoryContextSwitchTo(oldcontext);
-	ExecStoreHeapTuple(row, slot, true);
-	slot->tts_tableOid = RelationGetRelid(rel);
+	engram_tam_store_row(rel, slot, row);
 }
 
 /* ------------------------------------------------------------------------
@@ -146,8 +156,7 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 
 		if (hit != NULL)
 		{
-			ExecStoreHeapTuple(hit, slot, true);
-			slot->tts_tableOid = RelationGetRelid(rel);
+			engram_tam_store_row(rel, slot, hit);
 			*call_again = false;
 			if (all_dead)
 				*all_dead = false;
@@ -161,12 +170,7 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 
 	tuple = slot_heap_tuple(slot);
 	if (engram_tuple_is_stub(tuple->t_data, tuple->t_len))
-	{
-		MemoryContext oldcontext = MemoryContextSwitchTo(slot->tts_mcxt);
-
 		row = engram_tam_decode_stub(rel, tuple);
-		MemoryContextSwitchTo(oldcontext);
-	}
 
 	if (plain_mvcc)
 	{
@@ -186,10 +190,7 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 	}
 
 	if (row != NULL)
-	{
-		ExecStoreHeapTuple(row, slot, true);
-		slot->tts_tableOid = RelationGetRelid(rel);
-	}
+		engram_tam_store_row(rel, slot, row);
 	return true;
 }
 

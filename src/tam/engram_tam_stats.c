@@ -9,7 +9,7 @@
  * at a time) and counts the row versions visible to the statement's
  * snapshot: plain tuples are warm (bytes = tuple length on the page, TOAST
  * not included), stubs are cold.  A cold row's bytes are its share of its
- * segment's uncompressed size (raw_bytes / nrows), its compressed_bytes its
+ * segment's row bytes (row_bytes / nrows: the decoded rows' own size), its compressed_bytes its
  * share of the compressed size plus the stub on the page.  Hot rows are the
  * table's entries in the hot tier (a cache: they are counted in their
  * storage tier as well); hits, misses and evictions are the hot tier's
@@ -126,7 +126,7 @@ engram_tier_stats_for(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("SELECT segment_id, nrows, raw_bytes, compressed_bytes "
+		if (SPI_execute_with_args("SELECT segment_id, nrows, row_bytes, compressed_bytes "
 								  "FROM engram.cold_segments WHERE relid = $1",
 								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read engram.cold_segments");
