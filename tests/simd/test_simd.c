@@ -42,6 +42,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -90,6 +91,11 @@ typedef struct KernelResult
 	double		worst_ratio;
 	char		first_failure[256];
 } KernelResult;
+
+/* Lines reported so far, and the case running now (for the SIGSEGV report). */
+static int	lines_passed = 0;
+static int	lines_failed = 0;
+static char current_case[320];
 
 /* ---- fixed-seed generator (xorshift64*) ---- */
 
@@ -287,14 +293,17 @@ check_float_case(const EngramSimdKernels *variant, Kernel kernel, const float *a
 {
 	FloatOracle oracle = float_oracle(kernel, a, b, n);
 	bool		is_reference = (variant == &engram_simd_scalar_kernels);
-	double		got = run_float(variant, kernel, a, b, n);
-	double		ref = is_reference ? oracle.value :
-		run_float(&engram_simd_scalar_kernels, kernel, a, b, n);
+	double		got;
+	double		ref;
 	double		factor = is_reference ? 1.0 : 2.0;
 	double		tolerance;
 	double		error;
 	char		what[256];
 
+	snprintf(current_case, sizeof(current_case), "%s %s n=%d %s",
+			 variant->variant, kernel_names[kernel], n, label);
+	got = run_float(variant, kernel, a, b, n);
+	ref = is_reference ? oracle.value : run_float(&engram_simd_scalar_kernels, kernel, a, b, n);
 	if (kernel == K_COSINE)
 		tolerance = factor * 2.0 * EPS_PER_KERNEL + TOLERANCE_ABSOLUTE;
 	else
@@ -313,14 +322,63 @@ check_int8_case(const EngramSimdKernels *variant, Kernel kernel, const int8_t *a
 				const int8_t *b, int n, const char *label, KernelResult *result)
 {
 	bool		is_reference = (variant == &engram_simd_scalar_kernels);
-	int64_t		got = run_int8(variant, kernel, a, b, n);
-	int64_t		ref = is_reference ? int8_oracle(kernel, a, b, n) :
-		run_int8(&engram_simd_scalar_kernels, kernel, a, b, n);
+	int64_t		got;
+	int64_t		ref;
 	char		what[256];
 
+	snprintf(current_case, sizeof(current_case), "%s %s n=%d %s",
+			 variant->variant, kernel_names[kernel], n, label);
+	got = run_int8(variant, kernel, a, b, n);
+	ref = is_reference ? int8_oracle(kernel, a, b, n) :
+		run_int8(&engram_simd_scalar_kernels, kernel, a, b, n);
 	snprintf(what, sizeof(what), "n=%d %s: got %lld, %s %lld", n, label,
 			 (long long) got, is_reference ? "oracle" : "scalar", (long long) ref);
 	record(result, (double) llabs(got - ref), 0.0, what);
+}
+
+/* Async-signal-safe decimal of a small non-negative int into buf; returns its length. */
+static size_t
+format_count(char *buf, int value)
+{
+	char		digits[16];
+	size_t		count = 0;
+	size_t		length = 0;
+
+	do
+	{
+		digits[count++] = (char) ('0' + value % 10);
+		value /= 10;
+	} while (value > 0 && count < sizeof(digits));
+	while (count > 0)
+		buf[length++] = digits[--count];
+	return length;
+}
+
+/*
+ * A kernel touched memory outside its arrays (the guard page): report the
+ * case as a failure, with the summary line, instead of dying silently.
+ */
+static void
+report_segfault(int signo)
+{
+	static const char segfault_note[] = ": SIGSEGV, read outside the arrays\n";
+	char		summary[64];
+	size_t		length;
+	ssize_t		ignored;
+
+	ignored = write(STDOUT_FILENO, "FAIL ", 5);
+	ignored = write(STDOUT_FILENO, current_case, strlen(current_case));
+	ignored = write(STDOUT_FILENO, segfault_note, strlen(segfault_note));
+	length = format_count(summary, lines_passed);
+	memcpy(summary + length, " passed, ", 9);
+	length += 9;
+	length += format_count(summary + length, lines_failed + 1);
+	memcpy(summary + length, " failed\n", 8);
+	length += 8;
+	ignored = write(STDOUT_FILENO, summary, length);
+	(void) ignored;
+	(void) signo;
+	_exit(1);
 }
 
 /* Lengths: all of 0..64, the usual suspects up to 4096, random ones. */
@@ -433,8 +491,6 @@ main(void)
 	static int	lengths[65 + 64 + RANDOM_LENGTHS];
 	Buffers		buffers;
 	int			length_count;
-	int			passed = 0;
-	int			failed = 0;
 	size_t		buffer_bytes = sizeof(float) * (TEST_MAX_FLOATS + 16);
 
 	if (buffer_bytes < TEST_MAX_CODES + 64)
@@ -442,6 +498,8 @@ main(void)
 	for (int i = 0; i < 2; i++)
 		buffers.base[i] = guarded_buffer(buffer_bytes, &buffers.guard[i]);
 	length_count = float_lengths(lengths);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGSEGV, report_segfault);
 
 	printf("float tolerance: |d - scalar| <= %.0e * sum|terms| + %.0e (cosine: %.0e absolute); "
 		   "scalar vs double oracle: half that; int8: exact\n",
@@ -466,20 +524,20 @@ main(void)
 
 			if (r->failures == 0)
 			{
-				passed++;
+				lines_passed++;
 				printf("ok   %-12s %-19s %6ld cases, worst error %.2f of tolerance%s\n",
 					   variant->variant, kernel_names[k], r->cases, r->worst_ratio,
 					   variant == &engram_simd_scalar_kernels ? " (vs double oracle)" : "");
 			}
 			else
 			{
-				failed++;
+				lines_failed++;
 				printf("FAIL %-12s %-19s %ld of %ld cases; first: %s\n",
 					   variant->variant, kernel_names[k], r->failures, r->cases,
 					   r->first_failure);
 			}
 		}
 	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	printf("%d passed, %d failed\n", lines_passed, lines_failed);
+	return lines_failed == 0 ? 0 : 1;
 }
