@@ -15,6 +15,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <stdint.h>
+
 #include "engram_simd.h"
 #include "simd_internal.h"
 
@@ -35,6 +37,19 @@ static inline __m256i
 avx2_tail_mask(int remaining)
 {
 	return _mm256_loadu_si256((const __m256i *) (avx2_tail_mask_table + 8 - remaining));
+}
+
+/*
+ * Elements (0..7, at most n) to take before a reaches a 32-byte boundary,
+ * so that the loads from a never span two cache lines (evectors sit in
+ * pages at 8-byte alignment).
+ */
+static inline int
+avx2_head_elements(const float *a, int n)
+{
+	int			head = (int) (((32 - ((uintptr_t) a & 31)) & 31) / sizeof(float));
+
+	return head < n ? head : n;
 }
 
 ENGRAM_TARGET_AVX2
@@ -67,8 +82,15 @@ avx2_l2_squared(const float *a, const float *b, int n)
 	__m256		acc1 = _mm256_setzero_ps();
 	__m256		acc2 = _mm256_setzero_ps();
 	__m256		acc3 = _mm256_setzero_ps();
-	int			i = 0;
+	int			i = avx2_head_elements(a, n);
 
+	if (i > 0)
+	{
+		__m256i		mask = avx2_tail_mask(i);
+		__m256		d = _mm256_sub_ps(_mm256_maskload_ps(a, mask), _mm256_maskload_ps(b, mask));
+
+		acc2 = _mm256_fmadd_ps(d, d, acc2);
+	}
 	for (; i + 32 <= n; i += 32)
 	{
 		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
@@ -107,8 +129,14 @@ avx2_inner_product(const float *a, const float *b, int n)
 	__m256		acc1 = _mm256_setzero_ps();
 	__m256		acc2 = _mm256_setzero_ps();
 	__m256		acc3 = _mm256_setzero_ps();
-	int			i = 0;
+	int			i = avx2_head_elements(a, n);
 
+	if (i > 0)
+	{
+		__m256i		mask = avx2_tail_mask(i);
+
+		acc2 = _mm256_fmadd_ps(_mm256_maskload_ps(a, mask), _mm256_maskload_ps(b, mask), acc2);
+	}
 	for (; i + 32 <= n; i += 32)
 	{
 		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
@@ -143,8 +171,18 @@ avx2_cosine_distance(const float *a, const float *b, int n)
 	__m256		norm_a1 = _mm256_setzero_ps();
 	__m256		norm_b0 = _mm256_setzero_ps();
 	__m256		norm_b1 = _mm256_setzero_ps();
-	int			i = 0;
+	int			i = avx2_head_elements(a, n);
 
+	if (i > 0)
+	{
+		__m256i		mask = avx2_tail_mask(i);
+		__m256		va = _mm256_maskload_ps(a, mask);
+		__m256		vb = _mm256_maskload_ps(b, mask);
+
+		dot1 = _mm256_fmadd_ps(va, vb, dot1);
+		norm_a1 = _mm256_fmadd_ps(va, va, norm_a1);
+		norm_b1 = _mm256_fmadd_ps(vb, vb, norm_b1);
+	}
 	for (; i + 16 <= n; i += 16)
 	{
 		__m256		va0 = _mm256_loadu_ps(a + i);

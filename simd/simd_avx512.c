@@ -4,10 +4,11 @@
  *	  AVX-512 kernels (x86-64): 16 floats or 32 int16 lanes per
  *	  instruction.
  *
- * Float kernels (AVX-512F) keep four independent accumulators (64 floats
- * a step), then 16-float steps, then one zero-masked load for the last
- * 1..15 elements: masked-off lanes are neither read (no fault past the
- * end of the array) nor counted.
+ * Float kernels (AVX-512F) first take the 0..15 elements that bring a to
+ * a 64-byte boundary (see avx512_head_elements), then keep four
+ * independent accumulators (64 floats a step), then 16-float steps, then
+ * one zero-masked load for the last 1..15 elements: masked-off lanes are
+ * neither read (no fault past the end of the array) nor counted.
  *
  * Int8 kernels need AVX-512BW (byte and word instructions), which every
  * AVX-512 CPU but the Xeon Phi has; the "avx512" level therefore requires
@@ -28,6 +29,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <stdint.h>
+
 #include "engram_simd.h"
 #include "simd_internal.h"
 
@@ -45,6 +48,21 @@
 /* Byte mask for the first "remaining" (0..63) codes. */
 #define AVX512_BYTE_TAIL_MASK(remaining) ((__mmask64) ((1ull << (remaining)) - 1))
 
+/*
+ * Elements (0..15, at most n) to take before a reaches a 64-byte boundary.
+ * A 64-byte load from an address that is not 64-byte aligned always spans
+ * two cache lines, which halves load throughput; evectors sit in pages at
+ * 8-byte alignment, so the float kernels first take this many elements
+ * with one masked load and then load a (if not b) whole lines at a time.
+ */
+static inline int
+avx512_head_elements(const float *a, int n)
+{
+	int			head = (int) (((64 - ((uintptr_t) a & 63)) & 63) / sizeof(float));
+
+	return head < n ? head : n;
+}
+
 ENGRAM_TARGET_AVX512F
 static float
 avx512_l2_squared(const float *a, const float *b, int n)
@@ -53,8 +71,16 @@ avx512_l2_squared(const float *a, const float *b, int n)
 	__m512		acc1 = _mm512_setzero_ps();
 	__m512		acc2 = _mm512_setzero_ps();
 	__m512		acc3 = _mm512_setzero_ps();
-	int			i = 0;
+	int			i = avx512_head_elements(a, n);
 
+	if (i > 0)
+	{
+		__mmask16	mask = AVX512_FLOAT_TAIL_MASK(i);
+		__m512		d = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, a),
+									  _mm512_maskz_loadu_ps(mask, b));
+
+		acc2 = _mm512_fmadd_ps(d, d, acc2);
+	}
 	for (; i + 64 <= n; i += 64)
 	{
 		__m512		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
@@ -93,8 +119,15 @@ avx512_inner_product(const float *a, const float *b, int n)
 	__m512		acc1 = _mm512_setzero_ps();
 	__m512		acc2 = _mm512_setzero_ps();
 	__m512		acc3 = _mm512_setzero_ps();
-	int			i = 0;
+	int			i = avx512_head_elements(a, n);
 
+	if (i > 0)
+	{
+		__mmask16	mask = AVX512_FLOAT_TAIL_MASK(i);
+
+		acc2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a),
+							   _mm512_maskz_loadu_ps(mask, b), acc2);
+	}
 	for (; i + 64 <= n; i += 64)
 	{
 		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
@@ -126,8 +159,18 @@ avx512_cosine_distance(const float *a, const float *b, int n)
 	__m512		norm_a1 = _mm512_setzero_ps();
 	__m512		norm_b0 = _mm512_setzero_ps();
 	__m512		norm_b1 = _mm512_setzero_ps();
-	int			i = 0;
+	int			i = avx512_head_elements(a, n);
 
+	if (i > 0)
+	{
+		__mmask16	mask = AVX512_FLOAT_TAIL_MASK(i);
+		__m512		va = _mm512_maskz_loadu_ps(mask, a);
+		__m512		vb = _mm512_maskz_loadu_ps(mask, b);
+
+		dot1 = _mm512_fmadd_ps(va, vb, dot1);
+		norm_a1 = _mm512_fmadd_ps(va, va, norm_a1);
+		norm_b1 = _mm512_fmadd_ps(vb, vb, norm_b1);
+	}
 	for (; i + 32 <= n; i += 32)
 	{
 		__m512		va0 = _mm512_loadu_ps(a + i);
