@@ -286,8 +286,10 @@ main(void)
 	}
 
 	print_cpu_model();
-#ifdef __VERSION__
-	printf("compiler: %s\n", __VERSION__);
+#if defined(__clang__)
+	printf("compiler: clang %s\n", __clang_version__);
+#elif defined(__GNUC__)
+	printf("compiler: gcc %s\n", __VERSION__);
 #endif
 	printf("method:   thread CPU ns per distance, median of %d runs of >= %.0f ms, %d base vectors in L1,\n"
 		   "          arrays %d bytes past a 64-byte boundary, calls through a function pointer\n",
