@@ -285,6 +285,11 @@ engram_evector_recv(PG_FUNCTION_ARGS)
 	int			unused;
 	EngramVector *result;
 
+	if (buffer->len - buffer->cursor < 2 * (int) sizeof(int16))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary evector: %d bytes, shorter than the 4-byte header",
+						buffer->len - buffer->cursor)));
 	dim = (int16) pq_getmsgint(buffer, sizeof(int16));
 	unused = (int16) pq_getmsgint(buffer, sizeof(int16));
 	check_dim_range(dim);
