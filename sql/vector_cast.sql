@@ -51,18 +51,36 @@ SELECT * FROM pg_temp.vector_test_error($$SELECT ARRAY[1, 2]::evector(3)$$);
 SELECT ARRAY[1, 2, 3]::float8[]::evector(3);
 DROP TABLE vector_cast_arrays;
 
--- Not implicit towards real[]: array functions do not take an evector.
-SELECT * FROM pg_temp.vector_test_error($$SELECT array_length('[1,2]'::evector, 1)$$);
+-- Implicit towards real[] (as pgvector's vector): a function declared with
+-- a real[] parameter takes an evector.  Polymorphic array functions
+-- (anyarray) do not: PostgreSQL never casts to match anyarray.
+CREATE FUNCTION pg_temp.vector_test_first(elements real[]) RETURNS real
+	LANGUAGE sql AS 'SELECT elements[1]';
+SELECT pg_temp.vector_test_first('[7,8]'::evector) AS first_element;
+SELECT array_length('[1,2]'::evector::real[], 1) AS length,
+	   unnest('[7,8]'::evector::real[]) AS element;
+SELECT state, message FROM pg_temp.vector_test_error(
+	$$SELECT array_length('[1,2]'::evector, 1)$$);
 
--- Implicit from arrays: arrays work wherever an evector is taken, and mixed
--- operands resolve to the evector operator without ambiguity.
-SELECT l2_distance(ARRAY[1, 2, 3]::real[], '[4,5,6]') AS real_arg,
-	   l2_distance(ARRAY[1, 2, 3]::float8[], ARRAY[4, 5, 6]::float8[]) AS float8_args,
-	   l2_distance(ARRAY[1.0, 2, 3], '[4,5,6]'::evector) AS numeric_arg,
-	   vector_dims(ARRAY[1, 2, 3, 4]) AS integer_arg;
-SELECT '[1,2]'::evector = ARRAY[1, 2]::real[] AS eq_real,
-	   ARRAY[1, 2]::float8[] <-> '[4,6]'::evector AS l2_float8,
-	   '[1,2]'::evector + ARRAY[10, 20] AS plus_integer;
+-- Assignment-only from arrays: expressions and function arguments need an
+-- explicit cast ...
+SELECT state, message FROM pg_temp.vector_test_error(
+	$$SELECT l2_distance(ARRAY[1, 2, 3]::real[], '[4,5,6]')$$);
+SELECT state, message FROM pg_temp.vector_test_error(
+	$$SELECT ARRAY[1, 2]::float8[] <-> '[4,6]'::evector$$);
+SELECT l2_distance(ARRAY[1, 2, 3]::real[]::evector, '[4,5,6]') AS real_arg,
+	   l2_distance(ARRAY[1, 2, 3]::float8[]::evector, ARRAY[4, 5, 6]::float8[]::evector) AS float8_args,
+	   ARRAY[1.0, 2, 3]::evector <-> '[4,5,6]' AS numeric_arg,
+	   vector_dims(ARRAY[1, 2, 3, 4]::evector) AS integer_arg;
+-- ... so that array operators keep their meaning (an implicit cast would make
+-- integer[] = integer[] ambiguous with evector = evector)
+SELECT ARRAY[1, 2] || ARRAY[3] AS concatenated, ARRAY[1, 2] = ARRAY[1, 2] AS int_equal,
+	   ARRAY[1.5, 2] = ARRAY[1.5, 2] AS numeric_equal,
+	   '{1,2}'::real[] = '{1,2}'::real[] AS real_equal,
+	   '{1,2}'::float8[] <> '{1,3}'::float8[] AS float8_not_equal,
+	   ARRAY[1.5] < ARRAY[2.5] AS less, '{1,2}'::real[] @> '{1}' AS contains;
+SELECT state, message FROM pg_temp.vector_test_error(
+	$$SELECT ARRAY[1, 2]::real[] + ARRAY[3, 4]::real[]$$);
 
 -- Errors: one-dimensional arrays only, no NULLs, not empty, finite, in range.
 SELECT expression, e.*
@@ -79,3 +97,19 @@ FROM (VALUES
 	('array_fill(1.0::real, ARRAY[16001])'), ('array_fill(1, ARRAY[16001])')
 	) AS t(expression),
 	LATERAL pg_temp.vector_test_error(format('SELECT (%s)::evector', expression)) e;
+
+-- COPY in text form checks the column's dimension count too.
+CREATE TABLE vector_cast_copy (id int, v evector(2));
+COPY vector_cast_copy FROM stdin;
+1	[1,2]
+2	 [ 3 , 4 ] 
+\.
+SELECT * FROM vector_cast_copy ORDER BY id;
+COPY vector_cast_copy FROM stdin;
+3	[1,2,3]
+\.
+COPY vector_cast_copy FROM stdin;
+4	[1,NaN]
+\.
+COPY vector_cast_copy (v) TO stdout;
+DROP TABLE vector_cast_copy;

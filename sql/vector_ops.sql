@@ -131,6 +131,9 @@ EXPLAIN (COSTS OFF) SELECT id FROM vector_ops_items WHERE v = '[1,2]';
 SELECT id FROM vector_ops_items WHERE v = '[0,5]' ORDER BY id;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
+-- statistics: ANALYZE handles the type (btree ordering, wide values)
+ANALYZE vector_ops_items;
+SELECT n_distinct FROM pg_stats WHERE tablename = 'vector_ops_items' AND attname = 'v';
 CREATE UNIQUE INDEX vector_ops_items_unique ON vector_ops_items (id, v);
 SELECT * FROM pg_temp.vector_test_error($$INSERT INTO vector_ops_items VALUES (1, '[1,2]')$$);
 DROP TABLE vector_ops_items;
@@ -149,6 +152,10 @@ SELECT avg(v) FROM (VALUES ('[100000000]'::evector), ('[1]'), ('[-100000000]')) 
 CREATE TABLE vector_ops_many AS
 SELECT i, ARRAY[i, -i, 1]::evector AS v FROM generate_series(1, 1000) i;
 SELECT avg(v), sum(v) FROM vector_ops_many;
+-- as window aggregates: running sum and a moving centroid of 2 rows
+SELECT i, sum(v) OVER (ORDER BY i) AS running_sum,
+	   avg(v) OVER (ORDER BY i ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS moving_avg
+FROM vector_ops_many WHERE i <= 4 ORDER BY i;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;

@@ -60,11 +60,13 @@ CREATE FUNCTION evector(evector, integer, boolean) RETURNS evector
 CREATE CAST (evector AS evector)
 	WITH FUNCTION evector(evector, integer, boolean) AS IMPLICIT;
 
--- Casts from arrays.  Implicit, so that arrays sent by drivers (real[],
--- float8[]) and array literals (numeric[], integer[]) work wherever an
--- evector is taken, function arguments included.  The cast back to real[]
--- is assignment-only: implicit casts both ways would make mixed comparisons
--- such as evector = real[] ambiguous.
+-- Casts from arrays are assignment casts: INSERT, UPDATE and COPY take
+-- arrays (as drivers send them) directly; expressions and function
+-- arguments need an explicit ::evector.  They cannot be implicit: an
+-- implicit integer[] -> evector cast makes "integer[] = integer[]" ambiguous
+-- between array equality and evector equality (and likewise for every
+-- other array type).  The cast to real[] is implicit, as in pgvector, so
+-- array functions such as unnest() and array_length() take an evector.
 CREATE FUNCTION array_to_evector(real[], integer, boolean) RETURNS evector
 	AS 'MODULE_PATHNAME', 'engram_array_to_evector'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -86,15 +88,15 @@ CREATE FUNCTION evector_to_float4(evector, integer, boolean) RETURNS real[]
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE CAST (real[] AS evector)
-	WITH FUNCTION array_to_evector(real[], integer, boolean) AS IMPLICIT;
+	WITH FUNCTION array_to_evector(real[], integer, boolean) AS ASSIGNMENT;
 CREATE CAST (double precision[] AS evector)
-	WITH FUNCTION array_to_evector(double precision[], integer, boolean) AS IMPLICIT;
+	WITH FUNCTION array_to_evector(double precision[], integer, boolean) AS ASSIGNMENT;
 CREATE CAST (numeric[] AS evector)
-	WITH FUNCTION array_to_evector(numeric[], integer, boolean) AS IMPLICIT;
+	WITH FUNCTION array_to_evector(numeric[], integer, boolean) AS ASSIGNMENT;
 CREATE CAST (integer[] AS evector)
-	WITH FUNCTION array_to_evector(integer[], integer, boolean) AS IMPLICIT;
+	WITH FUNCTION array_to_evector(integer[], integer, boolean) AS ASSIGNMENT;
 CREATE CAST (evector AS real[])
-	WITH FUNCTION evector_to_float4(evector, integer, boolean) AS ASSIGNMENT;
+	WITH FUNCTION evector_to_float4(evector, integer, boolean) AS IMPLICIT;
 
 -- Distances and other functions.  Distance operators must stay C functions:
 -- an SQL-language body would be inlined and hide the operator from indexes.

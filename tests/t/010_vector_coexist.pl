@@ -136,12 +136,13 @@ SKIP:
 	is($node->safe_psql('postgres',
 		q{SELECT bool_and(v::real[]::evector = e AND e::real[]::vector = v) FROM both_types}),
 		't', 'vector -> real[] -> evector and back');
-	# arrays: implicit to evector, assignment-only to vector, so no ambiguity
+	# arrays: assignment casts to both types, explicit casts in expressions,
+	# and array operators keep their meaning with both extensions present
 	is($node->safe_psql('postgres',
-		q{SELECT format('%s %s %s', l2_distance(ARRAY[1,2]::real[], ARRAY[4,6]::real[]),
-			pg_typeof(ARRAY[1,2]::float8[] <-> ARRAY[4,6]::float8[]),
-			vector_dims(ARRAY[1.5, 2, 3]))}),
-		'5 double precision 3', 'arrays resolve to the evector overloads without ambiguity');
+		q{SELECT format('%s %s %s %s', ARRAY[1,2]::real[]::evector <-> ARRAY[4,6]::real[]::evector,
+			ARRAY[1,2]::real[]::vector <-> ARRAY[4,6]::real[]::vector,
+			ARRAY[1,2] = ARRAY[1,2], '{1,2}'::real[] = '{1,2}'::real[])}),
+		'5 5 t t', 'explicit array casts to both types; array equality unambiguous');
 
 	# indexes of both extensions in one table
 	$node->safe_psql('postgres',
