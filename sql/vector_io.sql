@@ -40,7 +40,7 @@ SELECT '[1e-50,1e-40]'::evector;
 SELECT input, e.*
 FROM (VALUES ('1,2,3'), ('(1,2,3)'), ('[1,2,3'), ('[1,2,3]]'), ('[1,2,3] x'),
 			 ('[1,,3]'), ('[,1]'), ('[1,2,]'), ('[1 2]'), ('[1;2]'), ('[abc]'),
-			 ('[1,2x]'), ('[1e]'), (''), ('   '), ('['), ('[1,')) AS t(input),
+			 ('[1,2x]'), ('[1e]'), ('[1é]'), (''), ('   '), ('['), ('[1,')) AS t(input),
 	 LATERAL pg_temp.vector_test_error(format('SELECT %L::evector', input)) e;
 
 -- Empty vector.

@@ -25,6 +25,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
@@ -194,8 +195,8 @@ engram_evector_in(PG_FUNCTION_ARGS)
 		if (*p == '\0')
 			invalid_vector_text(input, "An evector must end with \"]\".");
 		invalid_vector_text(input,
-							psprintf("Unexpected character \"%c\" after element %d.",
-									 *p, dim));
+							psprintf("Unexpected character \"%.*s\" after element %d.",
+									 pg_mblen(p), p, dim));
 	}
 
 	p = skip_spaces(p + 1);
