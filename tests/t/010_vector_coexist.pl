@@ -79,7 +79,7 @@ my $has_pgvector = $node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'");
 SKIP:
 {
-	skip 'pgvector is not installed in this PostgreSQL', 14 unless $has_pgvector;
+	skip 'pgvector is not installed in this PostgreSQL', 15 unless $has_pgvector;
 
 	# pgvector first, then engram (engram already created by new_engram_node:
 	# recreate it after pgvector), then the other order in a second database.
@@ -167,8 +167,35 @@ SKIP:
 		  WHERE abs((va <-> vb) - (ea <-> eb)) > 1e-5 * (va <-> vb)
 			 OR abs((va <#> vb) - (ea <#> eb)) > 1e-4
 			 OR abs((va <=> vb) - (ea <=> eb)) > 1e-5
-			 OR va::text <> ea::text}),
-		'0', 'pgvector and engram agree on 200 random 257-dimensional pairs');
+			 OR va::text <> ea::text OR vector_send(va) <> evector_send(ea)}),
+		'0', 'pgvector and engram agree on distances, text and binary forms of 200 random pairs');
+
+	# random text: both parsers accept the same strings and print the same
+	is($node->safe_psql(
+		'postgres', q{
+		DO $$
+		DECLARE
+			alphabet text := '[],.0123456789eE+- naif' || chr(9);
+			input text;
+			engram_text text;
+			pgvector_text text;
+			mismatches int := 0;
+		BEGIN
+			PERFORM setseed(0.7);
+			FOR i IN 1..3000 LOOP
+				input := '[' || (SELECT string_agg(substr(alphabet, 1 + floor(random() * length(alphabet))::int, 1), '')
+								 FROM generate_series(1, 1 + floor(random() * 10)::int)) || ']';
+				BEGIN engram_text := input::evector::text; EXCEPTION WHEN OTHERS THEN engram_text := 'error'; END;
+				BEGIN pgvector_text := input::vector::text; EXCEPTION WHEN OTHERS THEN pgvector_text := 'error'; END;
+				IF engram_text <> pgvector_text THEN
+					mismatches := mismatches + 1;
+					RAISE WARNING 'text % gives % (engram) and % (pgvector)', input, engram_text, pgvector_text;
+				END IF;
+			END LOOP;
+			RAISE NOTICE 'mismatches: %', mismatches;
+			IF mismatches > 0 THEN RAISE EXCEPTION 'text forms differ'; END IF;
+		END $$;
+		SELECT 'same'}), 'same', 'engram and pgvector parse 3000 random strings alike');
 
 	# dropping one extension leaves the other working
 	$node->safe_psql('postgres', 'DROP TABLE both_types, random_pairs; DROP EXTENSION vector');
