@@ -206,6 +206,7 @@ extern bool engram_tuple_is_stub(HeapTupleHeader tuple, uint32 len);
 extern void engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot);
 extern void engram_tam_store_row(Relation rel, TupleTableSlot *slot, HeapTuple row);
 extern HeapTuple engram_tam_decode_stub(Relation rel, HeapTuple stub);
+extern HeapTuple engram_hot_tier_flatten(Relation rel, HeapTuple row);
 extern void engram_tam_setup_scan_callbacks(TableAmRoutine *routine);
 
 /* engram_tam_build.c */

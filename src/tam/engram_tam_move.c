@@ -274,13 +274,15 @@ move_to_hot(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 			continue;
 		if (engram_tuple_is_stub(tuple.t_data, tuple.t_len))
 			row = engram_tam_decode_stub(rel, &tuple);
+		else
+			row = engram_hot_tier_flatten(rel, &tuple);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		if (engram_hot_tier_cacheable(tuple.t_data) &&
-			engram_hot_tier_store(rel, &tuple.t_self, row ? row : &tuple, tuple.t_data))
+			engram_hot_tier_store(rel, &tuple.t_self, row, tuple.t_data))
 			moved++;
 		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 		ReleaseBuffer(buffer);
-		if (row)
+		if (row != &tuple)
 			heap_freetuple(row);
 	}
 	return moved;

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/heapam.h"
+#include "access/heaptoast.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/xlog.h"
@@ -65,6 +66,19 @@ engram_tam_decode_stub(Relation rel, HeapTuple stub)
 	row->t_self = stub->t_self;
 	row->t_tableOid = RelationGetRelid(rel);
 	return row;
+}
+
+/*
+ * The row as the hot tier stores it: TOASTed values fetched inline, so
+ * that a hit needs no other relation.  Returns "row" itself when it has no
+ * external values, else a palloc'd copy.  Called without buffer locks.
+ */
+HeapTuple
+engram_hot_tier_flatten(Relation rel, HeapTuple row)
+{
+	if (!HeapTupleHasExternal(row))
+		return row;
+	return toast_flatten_tuple(row, RelationGetDescr(rel));
 }
 
 /* The heap tuple in a buffer slot, or NULL when it holds none. */
@@ -181,10 +195,14 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 			/* Fill only for a TID the index names directly (see header). */
 			if (ItemPointerEquals(&index_tid, &slot->tts_tid))
 			{
+				HeapTuple	flat = engram_hot_tier_flatten(rel, row ? row : tuple);
+
 				LockBuffer(hscan->xs_cbuf, BUFFER_LOCK_SHARE);
 				if (engram_hot_tier_cacheable(tuple->t_data))
-					engram_hot_tier_store(rel, &slot->tts_tid, row ? row : tuple, tuple->t_data);
+					engram_hot_tier_store(rel, &slot->tts_tid, flat, tuple->t_data);
 				LockBuffer(hscan->xs_cbuf, BUFFER_LOCK_UNLOCK);
+				if (flat != row && flat != tuple)
+					heap_freetuple(flat);
 			}
 		}
 	}
