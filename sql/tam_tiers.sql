@@ -126,6 +126,22 @@ SELECT count(*) = :segments_before - 1 AS one_segment_dropped FROM engram.cold_s
  WHERE relid = 'tam_mem'::regclass;
 SELECT * FROM tam_mismatches;
 
+-- Repacking: when most rows of a segment are gone, engram_cold_vacuum()
+-- rewrites the live ones into a new segment and VACUUM drops the old one.
+SELECT count(*) AS segments, sum(nrows) AS rows FROM engram.cold_segments
+ WHERE relid = 'tam_mem'::regclass;
+DELETE FROM tam_mem WHERE id % 3 = 1 AND id > 20;
+DELETE FROM tam_twin WHERE id % 3 = 1 AND id > 20;
+DELETE FROM tam_expected;
+INSERT INTO tam_expected SELECT * FROM tam_answers;
+SELECT * FROM engram_cold_vacuum('tam_mem', 0.9);
+VACUUM tam_mem;
+SELECT count(*) AS segments, sum(nrows) AS rows FROM engram.cold_segments
+ WHERE relid = 'tam_mem'::regclass;
+SELECT * FROM tam_tiers;
+SELECT * FROM tam_mismatches;
+SELECT * FROM engram_cold_vacuum('tam_mem');
+
 -- The hot tier serves index fetches and returns the same answers.
 SELECT engram_move_to_tier('tam_mem', (SELECT array_agg(ctid) FROM tam_mem WHERE id <= 100), 'hot');
 SELECT rows >= 90 AS all_cached FROM engram_tier_stats_for('tam_mem') WHERE tier = 'hot';
@@ -198,7 +214,7 @@ BEGIN;
 SELECT engram_move_to_tier('tam_mem', (SELECT array_agg(ctid) FROM tam_mem), 'cold') > 0 AS moved;
 ROLLBACK;
 SELECT * FROM tam_tiers;
-SELECT engram_cold_vacuum('tam_mem');
+SELECT * FROM engram_cold_vacuum('tam_mem');
 SELECT count(*) AS segments FROM engram.cold_segments WHERE relid = 'tam_mem'::regclass;
 
 -- DROP TABLE drops its segments.

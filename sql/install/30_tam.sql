@@ -51,8 +51,12 @@ COMMENT ON FUNCTION engram_move_to_tier(regclass, tid[], text) IS
 CREATE FUNCTION engram_row_tier(rel regclass, row_tid tid) RETURNS text
     AS 'MODULE_PATHNAME', 'engram_row_tier' LANGUAGE C STRICT STABLE;
 
-CREATE FUNCTION engram_cold_vacuum(rel regclass) RETURNS bigint
+CREATE FUNCTION engram_cold_vacuum(rel regclass, repack_below real DEFAULT 0.5,
+    OUT segments_dropped bigint, OUT rows_repacked bigint)
+    RETURNS record
     AS 'MODULE_PATHNAME', 'engram_cold_vacuum' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION engram_cold_vacuum(regclass, real) IS
+    'drops cold segments no row uses and rewrites the rows of segments less than repack_below full into new ones';
 
 CREATE FUNCTION engram_tier_stats_for(rel regclass,
     OUT tier text, OUT rows bigint, OUT bytes bigint, OUT compressed_bytes bigint,

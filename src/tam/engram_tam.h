@@ -23,8 +23,12 @@
  *			slot "slot" of a compressed segment stored as one row of the
  *			companion heap table engram.cold_segments.
  *	hot		not a storage state but a cache over the other two: decoded
- *			tuples in shared memory (src/shmem/engram_hot_tier.h), served on
- *			index fetches by TID.  A hot row is also warm or cold on disk.
+ *			tuples (TOASTed values inline) in shared memory
+ *			(src/shmem/engram_hot_tier.h), served on index fetches by TID
+ *			when the index TID is the tuple's own (not through a HOT
+ *			chain).  A hot row is also warm or cold on disk.  Index
+ *			fetches fill it on a miss; engram_move_to_tier(.., 'hot')
+ *			loads rows explicitly.
  *
  * Moving a row between warm and cold (engram_move_to_tier) is a heap_update
  * of the row to its new representation, exactly like a non-HOT UPDATE: the
@@ -70,8 +74,8 @@
  *	EngramSegmentHeader
  *	EngramSegmentRow[nrows]		row directory
  *	EngramFloatRegion[nregions]	float regions, all rows
- *	tuple bytes				each row's HeapTupleHeader + data, float
- *							regions zeroed out
+ *	tuple bytes				each row's HeapTupleHeader + data with its
+ *							float regions cut out
  *	float bytes				the float regions, concatenated, byte-shuffled
  *							with a 4-byte stride (all first bytes, then all
  *							second bytes, ...): exponents cluster and zstd
@@ -89,12 +93,22 @@
  * The collector takes its snapshot of candidate segments *before* scanning
  * the heap, so a segment committed after the scan began is never a
  * candidate; stubs never move between pages except by VACUUM FULL/CLUSTER,
- * which hold AccessExclusiveLock.  It runs at the end of VACUUM (after heap
- * vacuum removed dead stubs), in VACUUM FULL / CLUSTER, and TRUNCATE drops
- * all segments of the table in the truncating transaction; DROP TABLE is
- * handled by an event trigger.  Lazy VACUUM runs with PROC_IN_VACUUM set,
- * under which a backend must not take a transaction id; the collector
- * clears the flag (heap vacuum is over by then) before deleting rows.
+ * which hold AccessExclusiveLock.  It runs at the end of a manual VACUUM
+ * (after heap vacuum removed dead stubs), in VACUUM FULL / CLUSTER and in
+ * engram_cold_vacuum(); TRUNCATE drops all segments of the table in the
+ * truncating transaction; DROP TABLE is handled by an event trigger.
+ * Lazy VACUUM runs with PROC_IN_VACUUM set, under which other backends
+ * ignore this one's xmin and xid when computing horizons; the collector
+ * clears the flag (heap vacuum is over by then) before it takes a
+ * transaction id to delete rows.  Autovacuum workers skip the collector
+ * (deleting rows from an autovacuum worker is best avoided); the
+ * background worker calls engram_cold_vacuum() instead.
+ *
+ * Repacking (engram_cold_vacuum's repack_below): a segment whose live rows
+ * are a small fraction of it keeps its whole size until the last one dies.
+ * Its live rows are rewritten (decoded, packed into a new segment, stub
+ * updated to a new stub: an ordinary move) so that the next VACUUM drops
+ * it.  VACUUM itself never rewrites rows.
  *
  * Locks and lock order
  * --------------------
@@ -119,6 +133,16 @@
  *
  * Logical decoding would publish a move as an UPDATE to an all-NULL row, so
  * moving rows to the cold tier is refused for tables in a publication.
+ *
+ * Access statistics (src/shmem/engram_access_stats.h) count rows returned
+ * by index fetches with an MVCC snapshot (hot hits included) and explicit
+ * engram_access_record() calls, not bulk scans; tuple_update and moves
+ * carry a row's statistics to its new TID.
+ *
+ * Known gaps: ALTER TABLE SET ACCESS METHOD away from engram leaves the
+ * table's segments behind; CLUSTER orders cold rows as if their keys were
+ * NULL; parallel index builds use heap's parallel block allocation through
+ * table_block_parallelscan_* (tested only serially).
  *
  *-------------------------------------------------------------------------
  */
@@ -160,16 +184,18 @@ typedef struct EngramSegmentHeader
 	uint16		flags;			/* reserved, 0 */
 	uint32		nrows;
 	uint32		nregions;
-	uint32		tuple_bytes;	/* size of the tuple area */
+	uint32		tuple_bytes;	/* size of the tuple area (floats cut out) */
 	uint32		float_bytes;	/* size of the shuffled float area */
 } EngramSegmentHeader;
 
 typedef struct EngramSegmentRow
 {
 	uint32		tuple_offset;	/* into the tuple area */
-	uint32		tuple_len;		/* HeapTupleHeader + data */
+	uint32		tuple_len;		/* HeapTupleHeader + data, floats included */
+	uint32		stored_len;		/* bytes in the tuple area: tuple_len minus
+								 * its float regions */
 	uint32		first_region;	/* index into the region table */
-	uint32		nregions;
+	uint32		nregions;		/* ascending, non-overlapping */
 } EngramSegmentRow;
 
 typedef struct EngramFloatRegion
@@ -179,9 +205,15 @@ typedef struct EngramFloatRegion
 	uint32		float_offset;	/* offset in the (unshuffled) float area */
 } EngramFloatRegion;
 
-/* Limits of one segment (a move packs rows into as many as it needs). */
+/*
+ * Limits of one segment (a move packs rows into as many as it needs).  A
+ * point lookup of a cold row decompresses its whole segment (then keeps it
+ * in the per-backend cache), so segments are kept small: 256 kB of raw
+ * rows costs well under a millisecond to decode, and zstd's ratio barely
+ * improves past that on rows of a few kilobytes.
+ */
 #define ENGRAM_SEGMENT_MAX_ROWS		1024
-#define ENGRAM_SEGMENT_MAX_RAW		(4 * 1024 * 1024)
+#define ENGRAM_SEGMENT_MAX_RAW		(256 * 1024)
 
 /* Decoded segments kept per backend. */
 #define ENGRAM_SEGMENT_CACHE_SIZE	8

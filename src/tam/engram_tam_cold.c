@@ -71,7 +71,7 @@ struct EngramSegmentBuilder
 	EngramFloatRegion *regions;
 	int			nregions;
 	int			max_regions;
-	Size		tuple_bytes;
+	Size		tuple_bytes;	/* rows' full size */
 	Size		float_bytes;
 };
 
@@ -224,7 +224,7 @@ engram_segment_builder_add(EngramSegmentBuilder *builder, HeapTuple tuple)
 	plain = heap_form_tuple(tupdesc, values, isnull);
 
 	if (builder->nrows > 0 &&
-		builder->tuple_bytes + builder->float_bytes + plain->t_len > ENGRAM_SEGMENT_MAX_RAW)
+		builder->tuple_bytes + plain->t_len > ENGRAM_SEGMENT_MAX_RAW)
 	{
 		MemoryContextSwitchTo(oldcontext);
 		heap_freetuple(plain);
@@ -291,46 +291,54 @@ byte_unshuffle4(const char *in, char *out, Size n)
 static char *
 builder_raw_image(EngramSegmentBuilder *builder, Size *raw_len)
 {
+	Size		stored_bytes = builder->tuple_bytes - builder->float_bytes;
 	Size		dir_bytes = sizeof(EngramSegmentHeader) +
 		sizeof(EngramSegmentRow) * builder->nrows +
 		sizeof(EngramFloatRegion) * builder->nregions;
-	Size		len = dir_bytes + builder->tuple_bytes + builder->float_bytes;
+	Size		len = dir_bytes + stored_bytes + builder->float_bytes;
 	char	   *raw = palloc0(len);
 	EngramSegmentHeader *header = (EngramSegmentHeader *) raw;
 	EngramSegmentRow *rows = (EngramSegmentRow *) (raw + sizeof(EngramSegmentHeader));
 	EngramFloatRegion *regions = (EngramFloatRegion *) (rows + builder->nrows);
 	char	   *tuple_area = raw + dir_bytes;
 	char	   *floats = palloc(Max(builder->float_bytes, 1));
-	Size		tuple_pos = 0;
+	Size		stored_pos = 0;
 
 	header->magic = ENGRAM_SEGMENT_MAGIC;
 	header->version = ENGRAM_SEGMENT_VERSION;
 	header->nrows = builder->nrows;
 	header->nregions = builder->nregions;
-	header->tuple_bytes = builder->tuple_bytes;
+	header->tuple_bytes = stored_bytes;
 	header->float_bytes = builder->float_bytes;
 	memcpy(regions, builder->regions, sizeof(EngramFloatRegion) * builder->nregions);
 
 	for (int r = 0; r < builder->nrows; r++)
 	{
 		EngramBuilderRow *row = &builder->rows[r];
-		char	   *dest = tuple_area + tuple_pos;
+		const char *src = (const char *) row->tuple->t_data;
+		Size		pos = 0;
 
-		rows[r].tuple_offset = tuple_pos;
+		rows[r].tuple_offset = stored_pos;
 		rows[r].tuple_len = row->tuple->t_len;
 		rows[r].first_region = row->first_region;
 		rows[r].nregions = row->nregions;
-		memcpy(dest, row->tuple->t_data, row->tuple->t_len);
+		/* Bytes between the float regions go to the tuple area. */
 		for (int g = row->first_region; g < row->first_region + row->nregions; g++)
 		{
 			EngramFloatRegion *region = &builder->regions[g];
+			Size		gap = region->tuple_offset - pos;
 
-			memcpy(floats + region->float_offset, dest + region->tuple_offset, region->length);
-			memset(dest + region->tuple_offset, 0, region->length);
+			memcpy(tuple_area + stored_pos, src + pos, gap);
+			stored_pos += gap;
+			memcpy(floats + region->float_offset, src + region->tuple_offset, region->length);
+			pos = region->tuple_offset + region->length;
 		}
-		tuple_pos += row->tuple->t_len;
+		memcpy(tuple_area + stored_pos, src + pos, row->tuple->t_len - pos);
+		stored_pos += row->tuple->t_len - pos;
+		rows[r].stored_len = stored_pos - rows[r].tuple_offset;
 	}
-	byte_shuffle4(floats, tuple_area + builder->tuple_bytes, builder->float_bytes / 4);
+	Assert(stored_pos == stored_bytes);
+	byte_shuffle4(floats, tuple_area + stored_bytes, builder->float_bytes / 4);
 	pfree(floats);
 	*raw_len = len;
 	return raw;
@@ -533,17 +541,26 @@ validate_raw_image(int64 segment_id, const char *raw, Size raw_len, int32 nrows_
 	{
 		const EngramSegmentRow *row = &rows[r];
 
-		if ((Size) row->tuple_offset + row->tuple_len > header->tuple_bytes ||
+		Size		pos = 0;
+		Size		floats = 0;
+
+		if ((Size) row->tuple_offset + row->stored_len > header->tuple_bytes ||
+			row->stored_len > row->tuple_len ||
 			row->tuple_len < SizeofHeapTupleHeader ||
 			(Size) row->first_region + row->nregions > header->nregions)
 			segment_corrupted(segment_id, "row directory out of bounds");
 		for (uint32 g = row->first_region; g < row->first_region + row->nregions; g++)
 		{
-			if ((Size) regions[g].tuple_offset + regions[g].length > row->tuple_len ||
+			if (regions[g].tuple_offset < pos ||
+				(Size) regions[g].tuple_offset + regions[g].length > row->tuple_len ||
 				(Size) regions[g].float_offset + regions[g].length > header->float_bytes ||
 				regions[g].length % 4 != 0)
 				segment_corrupted(segment_id, "float region out of bounds");
+			pos = regions[g].tuple_offset + regions[g].length;
+			floats += regions[g].length;
 		}
+		if (floats + row->stored_len != row->tuple_len)
+			segment_corrupted(segment_id, "row sizes do not add up");
 	}
 }
 
@@ -684,10 +701,23 @@ engram_segment_fetch_row(int64 segment_id, uint32 slot)
 	tuple->t_tableOid = InvalidOid;
 	tuple->t_data = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
 	dest = (char *) tuple->t_data;
-	memcpy(dest, tuple_area + row->tuple_offset, row->tuple_len);
-	for (uint32 g = row->first_region; g < row->first_region + row->nregions; g++)
-		memcpy(dest + regions[g].tuple_offset, float_area + regions[g].float_offset,
-			   regions[g].length);
+	{
+		const char *src = tuple_area + row->tuple_offset;
+		Size		pos = 0;
+
+		/* Validated at load: regions ascend and the pieces add up. */
+		for (uint32 g = row->first_region; g < row->first_region + row->nregions; g++)
+		{
+			Size		gap = regions[g].tuple_offset - pos;
+
+			memcpy(dest + pos, src, gap);
+			src += gap;
+			memcpy(dest + regions[g].tuple_offset, float_area + regions[g].float_offset,
+				   regions[g].length);
+			pos = regions[g].tuple_offset + regions[g].length;
+		}
+		memcpy(dest + pos, src, row->tuple_len - pos);
+	}
 	if (tuple->t_data->t_hoff > row->tuple_len ||
 		(tuple->t_data->t_infomask2 & ENGRAM_STUB_INFOMASK2) != 0)
 		segment_corrupted(segment_id, "archived row has a bad header");

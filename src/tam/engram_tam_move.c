@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * engram_tam_move.c
- *	  Tier moves: engram_move_to_tier(regclass, tid[], tier).
+ *	  Tier moves: engram_move_to_tier(regclass, tid[], tier), and the
+ *	  segment maintenance that rewrites rows: engram_cold_vacuum().
  *
  * warm -> cold	rows are packed into segments (one or more per call), each
  *				row is heap_update'd to a stub naming its segment slot, and
@@ -30,6 +31,10 @@
 #include "access/xact.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "storage/lmgr.h"
+#include "utils/hsearch.h"
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -49,6 +54,7 @@
 #include "tam/engram_tam.h"
 
 PG_FUNCTION_INFO_V1(engram_move_to_tier);
+PG_FUNCTION_INFO_V1(engram_cold_vacuum);
 
 /* Executor state for inserting index entries of moved rows. */
 typedef struct EngramIndexInserter
@@ -286,6 +292,213 @@ move_to_hot(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 			heap_freetuple(row);
 	}
 	return moved;
+}
+
+/*
+ * Repack: rewrite the cold rows at "tids" (stubs visible to "snapshot")
+ * into new segments, so that the segments they leave can be dropped by the
+ * next VACUUM.  Returns the rows rewritten.
+ */
+static int64
+repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
+{
+	EngramSegmentBuilder *builder = engram_segment_builder_create(RelationGetDescr(rel));
+	EngramPendingRow *pending = palloc(sizeof(EngramPendingRow) * ENGRAM_SEGMENT_MAX_ROWS);
+	EngramIndexInserter inserter;
+	int64		moved = 0;
+
+	index_inserter_begin(&inserter, rel);
+	for (int i = 0; i < ntids; i++)
+	{
+		HeapTupleData tuple;
+		Buffer		buffer;
+		HeapTuple	row;
+		int			slot;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
+			continue;
+		if (!engram_tuple_is_stub(tuple.t_data, tuple.t_len))
+		{
+			ReleaseBuffer(buffer);
+			continue;
+		}
+		row = engram_tam_decode_stub(rel, &tuple);
+		ReleaseBuffer(buffer);
+		slot = engram_segment_builder_add(builder, row);
+		if (slot < 0)
+		{
+			moved += flush_cold_segment(rel, builder, pending, &inserter);
+			slot = engram_segment_builder_add(builder, row);
+			Assert(slot == 0);
+		}
+		pending[slot].tid = tids[i];
+		heap_freetuple(row);
+	}
+	moved += flush_cold_segment(rel, builder, pending, &inserter);
+	index_inserter_end(&inserter);
+	return moved;
+}
+
+typedef struct EngramStubRef
+{
+	int64		segment_id;
+	ItemPointerData tid;
+} EngramStubRef;
+
+static int
+stub_ref_cmp(const void *a, const void *b)
+{
+	const EngramStubRef *x = a;
+	const EngramStubRef *y = b;
+
+	if (x->segment_id != y->segment_id)
+		return x->segment_id < y->segment_id ? -1 : 1;
+	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+}
+
+/*
+ * engram_cold_vacuum(rel regclass, repack_below real, OUT segments_dropped
+ * bigint, OUT rows_repacked bigint): drop the table's segments no stub
+ * names (what VACUUM does after heap vacuum), then rewrite the live rows of
+ * every segment whose live fraction is under "repack_below" into new
+ * segments; the emptied segments go at the next VACUUM.  Transactional.
+ * Takes ShareUpdateExclusiveLock (one at a time, like VACUUM) and needs
+ * UPDATE privilege.
+ */
+Datum
+engram_cold_vacuum(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	float4		repack_below = PG_GETARG_FLOAT4(1);
+	Relation	rel;
+	Snapshot	snapshot = GetActiveSnapshot();
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int64		dropped;
+	int64		repacked = 0;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot vacuum cold segments during recovery")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rel = engram_tam_open_for_move(relid, ShareUpdateExclusiveLock, ACL_UPDATE);
+	LockRelationOid(relid, RowExclusiveLock);
+	PreventCommandIfReadOnly("engram_cold_vacuum()");
+
+	dropped = engram_tam_cold_collect_garbage(rel, relid, false);
+
+	if (repack_below > 0)
+	{
+		EngramStubRef *refs = NULL;
+		int			nrefs = 0;
+		int			maxrefs = 1024;
+		BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+		ItemPointer sparse;
+		int			nsparse = 0;
+
+		refs = palloc(sizeof(EngramStubRef) * maxrefs);
+		for (BlockNumber blkno = 0; blkno < nblocks; blkno++)
+		{
+			Buffer		buf = ReadBuffer(rel, blkno);
+			Page		page;
+			OffsetNumber maxoff;
+
+			CHECK_FOR_INTERRUPTS();
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+			for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+			{
+				ItemId		lp = PageGetItemId(page, off);
+				HeapTupleData tuple;
+				EngramColdStub stub;
+
+				if (!ItemIdIsNormal(lp))
+					continue;
+				tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+				tuple.t_len = ItemIdGetLength(lp);
+				tuple.t_tableOid = relid;
+				ItemPointerSet(&tuple.t_self, blkno, off);
+				if (!engram_tuple_is_stub(tuple.t_data, tuple.t_len) ||
+					!engram_stub_payload(tuple.t_data, tuple.t_len, &stub) ||
+					!HeapTupleSatisfiesVisibility(&tuple, snapshot, buf))
+					continue;
+				if (nrefs >= maxrefs)
+				{
+					maxrefs *= 2;
+					refs = repalloc(refs, sizeof(EngramStubRef) * maxrefs);
+				}
+				refs[nrefs].segment_id = stub.segment_id;
+				refs[nrefs].tid = tuple.t_self;
+				nrefs++;
+			}
+			UnlockReleaseBuffer(buf);
+		}
+		qsort(refs, nrefs, sizeof(EngramStubRef), stub_ref_cmp);
+
+		sparse = palloc(sizeof(ItemPointerData) * Max(nrefs, 1));
+		if (nrefs > 0)
+		{
+			Oid			argtypes[1] = {OIDOID};
+			Datum		args[1] = {ObjectIdGetDatum(relid)};
+			HTAB	   *sizes;
+			HASHCTL		hashctl;
+
+			memset(&hashctl, 0, sizeof(hashctl));
+			hashctl.keysize = sizeof(int64);
+			hashctl.entrysize = sizeof(int64) * 2;
+			hashctl.hcxt = CurrentMemoryContext;
+			sizes = hash_create("engram segment sizes", 256, &hashctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			if (SPI_execute_with_args("SELECT segment_id, nrows FROM engram.cold_segments WHERE relid = $1",
+									  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not read engram.cold_segments");
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
+				int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+				int64	   *entry = hash_search(sizes, &id, HASH_ENTER, NULL);
+
+				entry[1] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+			}
+			SPI_finish();
+
+			for (int start = 0; start < nrefs;)
+			{
+				int			end = start;
+				int64	   *entry;
+
+				while (end < nrefs && refs[end].segment_id == refs[start].segment_id)
+					end++;
+				entry = hash_search(sizes, &refs[start].segment_id, HASH_FIND, NULL);
+				if (entry != NULL && entry[1] > 0 &&
+					(double) (end - start) / entry[1] < repack_below)
+					for (int i = start; i < end; i++)
+						sparse[nsparse++] = refs[i].tid;
+				start = end;
+			}
+		}
+		if (nsparse > 0)
+		{
+			PublicationDesc pubdesc;
+
+			RelationBuildPublicationDesc(rel, &pubdesc);
+			if (!pubdesc.pubactions.pubupdate && !pubdesc.pubactions.pubinsert)
+				repacked = repack_cold_rows(rel, sparse, nsparse, snapshot);
+		}
+	}
+
+	table_close(rel, NoLock);
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum(dropped);
+	values[1] = Int64GetDatum(repacked);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /* Parse a tier name; ERROR on anything else. */

@@ -2,8 +2,7 @@
  *
  * engram_tam_stats.c
  *	  SQL functions that report on tiers: engram_tier_stats_for(regclass)
- *	  (behind the engram_tier_stats view), engram_row_tier(regclass, tid)
- *	  and engram_cold_vacuum(regclass).
+ *	  (behind the engram_tier_stats view) and engram_row_tier(regclass, tid).
  *
  * engram_tier_stats_for scans the table's pages (share-locking one buffer
  * at a time) and counts the row versions visible to the statement's
@@ -38,7 +37,6 @@
 
 PG_FUNCTION_INFO_V1(engram_tier_stats_for);
 PG_FUNCTION_INFO_V1(engram_row_tier);
-PG_FUNCTION_INFO_V1(engram_cold_vacuum);
 
 typedef struct EngramSegmentUse
 {
@@ -208,22 +206,4 @@ engram_row_tier(PG_FUNCTION_ARGS)
 	if (tier == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(tier));
-}
-
-/*
- * engram_cold_vacuum(regclass) RETURNS bigint: delete the table's segments
- * no stub names any more (what VACUUM does after heap vacuum); returns how
- * many were deleted.  For the background worker and for tables vacuumed
- * only by autovacuum.
- */
-Datum
-engram_cold_vacuum(PG_FUNCTION_ARGS)
-{
-	Oid			relid = PG_GETARG_OID(0);
-	Relation	rel = engram_tam_open_for_move(relid, ShareUpdateExclusiveLock, ACL_UPDATE);
-	int64		deleted;
-
-	deleted = engram_tam_cold_collect_garbage(rel, relid, false);
-	table_close(rel, ShareUpdateExclusiveLock);
-	PG_RETURN_INT64(deleted);
 }
