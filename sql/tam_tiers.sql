@@ -88,8 +88,14 @@ SELECT ctid = (SELECT ctid FROM tam_mem WHERE id = 1), xmin::text::bigint > 0 FR
 CREATE INDEX tam_mem_g_idx ON tam_mem (((meta->>'g')::int));
 CREATE INDEX tam_mem_partial_idx ON tam_mem (id) WHERE meta->>'odd' = 'true';
 CREATE UNIQUE INDEX CONCURRENTLY tam_mem_content_id_idx ON tam_mem (content, id);
+SET max_parallel_maintenance_workers = 2;
+SET min_parallel_table_scan_size = 0;
+CREATE INDEX tam_mem_parallel_idx ON tam_mem (meta);
+RESET max_parallel_maintenance_workers;
+RESET min_parallel_table_scan_size;
 SET enable_seqscan = off; SET enable_bitmapscan = off;
 SELECT id FROM tam_mem WHERE (meta->>'g')::int IN (7, 8, 9) ORDER BY id;
+SELECT count(*) FROM tam_mem WHERE meta = '{"g": 8, "odd": false}';
 EXPLAIN (COSTS OFF) SELECT count(*) FROM tam_mem WHERE meta->>'odd' = 'true' AND id < 50;
 SELECT count(*) FROM tam_mem WHERE meta->>'odd' = 'true' AND id < 50;
 RESET enable_seqscan; RESET enable_bitmapscan;
@@ -111,6 +117,16 @@ SELECT count(*) AS differences FROM (
 SELECT id, left(content, 12) FROM tam_mem WHERE id IN (4, 5) ORDER BY id FOR UPDATE;
 UPDATE tam_mem SET tags = tags || '{x}' WHERE id = 5 RETURNING id, tags;
 UPDATE tam_twin SET tags = tags || '{x}' WHERE id = 5;
+-- INSERT ... ON CONFLICT and foreign keys reach cold rows.
+INSERT INTO tam_mem (id, content) VALUES (8, 'conflict')
+    ON CONFLICT (id) DO UPDATE SET content = excluded.content || ' / ' || left(tam_mem.content, 8)
+    RETURNING id, content;
+UPDATE tam_twin SET content = 'conflict / memory 8' WHERE id = 8;
+INSERT INTO tam_mem (id, content) VALUES (9, 'ignored') ON CONFLICT DO NOTHING;
+CREATE TABLE tam_child (parent bigint REFERENCES tam_mem (id));
+INSERT INTO tam_child VALUES (7);
+DELETE FROM tam_mem WHERE id = 7;
+DROP TABLE tam_child;
 DELETE FROM tam_expected;
 INSERT INTO tam_expected SELECT * FROM tam_answers;
 

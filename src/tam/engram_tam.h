@@ -142,7 +142,7 @@
  * Known gaps: ALTER TABLE SET ACCESS METHOD away from engram leaves the
  * table's segments behind; CLUSTER orders cold rows as if their keys were
  * NULL; parallel index builds use heap's parallel block allocation through
- * table_block_parallelscan_* (tested only serially).
+ * table_block_parallelscan_* (tested with one worker).
  *
  *-------------------------------------------------------------------------
  */
