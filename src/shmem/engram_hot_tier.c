@@ -614,8 +614,13 @@ engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
 		EngramHotEntry *entry = shard_entry(shard, shard_buckets(shard)[bucket] - 1);
 		HeapTupleHeader hdr = (HeapTupleHeader) ((char *) entry + ENTRY_DATA_OFFSET);
 
-		if (HeapTupleHeaderXminFrozen(hdr) ||
-			!XidInMVCCSnapshot(HeapTupleHeaderGetRawXmin(hdr), snapshot))
+		/*
+		 * Heap never starts a chain at a heap-only tuple, so neither do we;
+		 * then the row is visible iff its inserter is (see header).
+		 */
+		if (!HeapTupleHeaderIsHeapOnly(hdr) &&
+			(HeapTupleHeaderXminFrozen(hdr) ||
+			 !XidInMVCCSnapshot(HeapTupleHeaderGetRawXmin(hdr), snapshot)))
 		{
 			result = (HeapTuple) palloc(HEAPTUPLESIZE + entry->tuple_len);
 			result->t_len = entry->tuple_len;

@@ -102,6 +102,12 @@ index_inserter_end(EngramIndexInserter *inserter)
  * Replace the row at "tid" by "newtup"; true when done, false when the row
  * changed concurrently (then nothing happened).  newtup->t_self is the new
  * TID on success.  Hot tier and access statistics follow the row.
+ *
+ * Heap decides HOT by comparing the stored values of indexed columns: a
+ * stub-to-stub update (repack), or a move of a row whose indexed columns
+ * are all NULL, can be HOT.  The new version is then reached through its
+ * chain's root and must get no index entries of its own (the caller checks
+ * HeapTupleIsHeapOnly(newtup), as the executor does after an UPDATE).
  */
 static bool
 replace_row(Relation rel, ItemPointer tid, HeapTuple newtup)
@@ -143,8 +149,9 @@ flush_cold_segment(Relation rel, EngramSegmentBuilder *builder, EngramPendingRow
 
 		if (replace_row(rel, &pending[i].tid, stub))
 		{
-			index_inserter_insert(inserter, rel, engram_segment_builder_row(builder, i),
-								  &stub->t_self);
+			if (!HeapTupleIsHeapOnly(stub))
+				index_inserter_insert(inserter, rel, engram_segment_builder_row(builder, i),
+									  &stub->t_self);
 			moved++;
 		}
 		heap_freetuple(stub);
@@ -249,7 +256,8 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		plain = heap_copytuple(row);
 		if (replace_row(rel, &tids[i], row))
 		{
-			index_inserter_insert(&inserter, rel, plain, &row->t_self);
+			if (!HeapTupleIsHeapOnly(row))
+				index_inserter_insert(&inserter, rel, plain, &row->t_self);
 			moved++;
 		}
 		heap_freetuple(plain);
@@ -278,6 +286,12 @@ move_to_hot(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		CHECK_FOR_INTERRUPTS();
 		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
 			continue;
+		/* Index lookups never name a heap-only tuple: no use caching it. */
+		if (HeapTupleIsHeapOnly(&tuple))
+		{
+			ReleaseBuffer(buffer);
+			continue;
+		}
 		if (engram_tuple_is_stub(tuple.t_data, tuple.t_len))
 			row = engram_tam_decode_stub(rel, &tuple);
 		else
