@@ -26,7 +26,7 @@ SELECT engram_metrics_latency_bounds();
 
 -- Slow-operation log: default threshold 10 ms keeps the 20 s recall only.
 SHOW engram.slow_operation_threshold_ms;
-SELECT operation, ok, duration_ms, database, username, ef_search, nodes_visited, tiers_touched, hops
+SELECT operation, ok, duration_ms, database = current_database() AS this_database, username, ef_search, nodes_visited, tiers_touched, hops
   FROM engram_slow_operations;
 SELECT engram_metrics_test_record('index_search', 0.012, ef_search => 200, nodes_visited => 5000,
 								  hops => 2, tiers => ARRAY['warm', 'cold', 'warm']);
