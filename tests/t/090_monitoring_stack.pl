@@ -226,6 +226,24 @@ is(eval { $hits->{data}{result}[0]{value}[1] }, '0.8', 'export path: cache count
 my $moves = promql('engram_storage_migrations_total{from="hot",to="warm"}');
 is(eval { $moves->{data}{result}[0]{value}[1] }, '3', 'export path: tier move labels from/to');
 
+# Every query of the Grafana dashboard is valid PromQL for this Prometheus.
+my $dashboard = decode_json(slurp_file("$root/monitoring/grafana-dashboard.json"));
+my @dashboard_queries = map { map { $_->{expr} } @{ $_->{targets} } } @{ $dashboard->{panels} };
+cmp_ok(scalar(@dashboard_queries), '>=', 15, 'the Grafana dashboard has the seed dashboard queries');
+my @rejected = grep { promql($_)->{status} ne 'success' } @dashboard_queries;
+is_deeply(\@rejected, [], 'Prometheus accepts every Grafana dashboard query');
+
+# tune_config.sh reads the recall/store mix from this Prometheus: with only
+# the synthetic recalls above, it must classify the workload as read-heavy.
+{
+	local %ENV = (%ENV, %stack_env, ENGRAM_PROMETHEUS_URL => $prometheus);
+	my $tuned = `bash $root/scripts/tune_config.sh $PostgreSQL::Test::Utils::tmp_check/engram.conf 2>&1`;
+	like($tuned, qr/read-heavy workload/, 'tune_config.sh: workload mix read from Prometheus')
+	  or diag($tuned);
+	like($tuned, qr/recall 100% of recall\+store over the last hour/,
+		'tune_config.sh: says where the mix came from');
+}
+
 ($status, $output) = stack('stop');
 is($status, 0, 'monitoring_stack.sh stop');
 my ($after) = stack('status');
