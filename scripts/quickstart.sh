@@ -52,7 +52,7 @@ fi
 psql_as() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" "$@"; }
 psql_as -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'engram'" | grep -q 1 ||
 	psql_as -d postgres -c "CREATE DATABASE engram"
-psql_as -d engram -c "CREATE EXTENSION IF NOT EXISTS engram"
+psql_as -d engram -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS engram"
 
 # Sample data: real GloVe word vectors when the shared benchmark data is
 # beside the project, otherwise a generated set of clustered vectors.
@@ -78,14 +78,22 @@ SQL
 	psql_as -d engram -c "ANALYZE demo_words"
 fi
 
-query_word=$(psql_as -d engram -tAc "SELECT word FROM demo_words WHERE word IN ('boy', 'item-1-cluster-1') LIMIT 1")
+# The cue: the held-out GloVe query word "boy" (not in the loaded set), or
+# one of the generated vectors.
+if [ -r "$glove/query_words.txt" ]; then
+	line=$(grep -n -x -m1 boy "$glove/query_words.txt" | cut -d: -f1)
+	cue_label="the word 'boy' (held out of the loaded set)"
+	cue=$(sed -n "${line}p" "$glove/queries.txt")
+else
+	cue_label="item-1"
+	cue=$(psql_as -d engram -tAc "SELECT embedding FROM demo_words WHERE id = 1")
+fi
 echo
-echo "Nearest neighbours of '$query_word' by cosine distance:"
-psql_as -d engram -P pager=off -v word="$query_word" <<'SQL'
-SELECT w.word, round((w.embedding <=> q.embedding)::numeric, 4) AS cosine_distance
-FROM demo_words w, (SELECT embedding FROM demo_words WHERE word = :'word') q
-WHERE w.word <> :'word'
-ORDER BY w.embedding <=> q.embedding
+echo "Nearest neighbours of $cue_label by cosine distance:"
+psql_as -d engram -P pager=off -v cue="$cue" <<'SQL'
+SELECT word, round((embedding <=> :'cue')::numeric, 4) AS cosine_distance
+FROM demo_words
+ORDER BY embedding <=> :'cue'
 LIMIT 10;
 SQL
 cat <<TXT
