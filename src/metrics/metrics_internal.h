@@ -127,9 +127,12 @@ extern const char *const engram_lock_type_names[ENGRAM_LOCK_COUNT];
 /* Parse an operation name; raises an error naming the valid ones. */
 extern EngramOperation engram_operation_from_name(const char *name);
 
-/* Add one observation of "seconds" to a histogram (lock-free). */
+/*
+ * Add "times" observations to a histogram (lock-free): all in the bucket of
+ * "seconds", adding sum_ns nanoseconds to the sum.
+ */
 extern void engram_histogram_observe(EngramLatencyHistogram *histogram,
-									 double seconds, uint64 times);
+									 double seconds, uint64 times, uint64 sum_ns);
 
 /* Zero a histogram (caller accepts the race described above). */
 extern void engram_histogram_reset(EngramLatencyHistogram *histogram);

@@ -4,12 +4,12 @@
  *	  The recording side of the metrics API (engram_metrics.h): operation
  *	  timers, counters, and the slow-operation log.
  *
- * Each backend keeps a small stack of running operations (start time and
- * CPU time at start, transaction nesting level).  engram_metrics_end
- * removes the innermost running operation of its kind.  A transaction or subtransaction abort records every
- * operation begun at or below the aborted level as an error, so an ERROR
- * thrown in the middle of an operation is counted without the caller
- * catching it.
+ * Each backend keeps a small stack of running operations (start time and CPU
+ * time at start, transaction nesting level).  engram_metrics_end removes the
+ * innermost running operation of its kind.  A transaction or subtransaction
+ * abort records every operation begun inside the aborted one as an
+ * error, so an ERROR thrown in the middle of an operation is counted without
+ * the caller catching it.
  *
  * Locking: counters are lock-free atomics; the slow ring takes
  * locks[ENGRAM_METRICS_LOCK_SLOW_RING] in exclusive mode for one copy.
@@ -113,7 +113,9 @@ engram_metrics_record(EngramOperation op, double seconds, double cpu_seconds,
 		pg_atomic_fetch_add_u64(&stats->errors, 1);
 	if (cpu_seconds > 0)
 		pg_atomic_fetch_add_u64(&stats->cpu_ns, (uint64) (cpu_seconds * 1e9));
-	engram_histogram_observe(&stats->latency, seconds, 1);
+	if (!(seconds >= 0))
+		seconds = 0;
+	engram_histogram_observe(&stats->latency, seconds, 1, (uint64) (seconds * 1e9));
 	log_if_slow(op, seconds, cpu_seconds, ok, details);
 }
 

@@ -173,7 +173,7 @@ engram_operation_from_name(const char *name)
 
 void
 engram_histogram_observe(EngramLatencyHistogram *histogram, double seconds,
-						 uint64 times)
+						 uint64 times, uint64 sum_ns)
 {
 	int			bucket = 0;
 
@@ -182,7 +182,7 @@ engram_histogram_observe(EngramLatencyHistogram *histogram, double seconds,
 	while (bucket < ENGRAM_LATENCY_BOUND_COUNT && seconds > engram_latency_bounds[bucket])
 		bucket++;
 	pg_atomic_fetch_add_u64(&histogram->bucket[bucket], times);
-	pg_atomic_fetch_add_u64(&histogram->sum_ns, (uint64) (seconds * 1e9 * times));
+	pg_atomic_fetch_add_u64(&histogram->sum_ns, sum_ns);
 	pg_atomic_fetch_add_u64(&histogram->count, times);
 }
 

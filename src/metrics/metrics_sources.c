@@ -54,11 +54,8 @@ fold_wal_syncs(EngramWalFlushSampler *sampler, const PgStat_WalStats *wal)
 	{
 		double		mean_seconds = (double) sync_time_us / syncs / 1e6;
 
-		engram_histogram_observe(&sampler->flushes, mean_seconds, (uint64) syncs);
-		/* observe() added mean * syncs; make the sum exact. */
-		pg_atomic_fetch_add_u64(&sampler->flushes.sum_ns,
-								(uint64) (sync_time_us * 1000) -
-								(uint64) (mean_seconds * 1e9 * syncs));
+		engram_histogram_observe(&sampler->flushes, mean_seconds, (uint64) syncs,
+								 (uint64) sync_time_us * 1000);
 	}
 	sampler->primed = true;
 	sampler->last_sync_count = wal->wal_sync;
@@ -104,8 +101,11 @@ engram_wal_flush_sample(PG_FUNCTION_ARGS)
 		bounds[i] = Float8GetDatum(engram_latency_bounds[i]);
 		cumulative[i] = Int64GetDatum((int64) running_total);
 	}
-	values[0] = PointerGetDatum(construct_array(bounds, ENGRAM_LATENCY_BOUND_COUNT, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_array_builtin(cumulative, ENGRAM_LATENCY_BOUND_COUNT, INT8OID));
+	values[0] = PointerGetDatum(construct_array(bounds, ENGRAM_LATENCY_BOUND_COUNT,
+												FLOAT8OID, sizeof(float8),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array_builtin(cumulative, ENGRAM_LATENCY_BOUND_COUNT,
+														INT8OID));
 	values[2] = Float8GetDatum((double) pg_atomic_read_u64(&sampler->flushes.sum_ns) / 1e9);
 	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&sampler->flushes.count));
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -124,12 +124,12 @@ compare_oids(const void *a, const void *b)
 /*
  * engram_shared_buffers_bytes(regclass[]) RETURNS bigint
  *
- * Bytes of shared buffers currently holding a valid page of any of the
- * given relations (all forks) of the current database, matched by
- * relfilenode (tablespace not compared: two relations of one database share
- * a relfilenode number only across tablespaces, which Engram never does
- * on its own).  Relations that no longer exist are ignored.  The result is a snapshot: buffers change while
- * it is counted.
+ * Bytes of shared buffers currently holding a valid page of any of the given
+ * relations (all forks) of the current database, matched by relfilenode
+ * (tablespace not compared: two relations of one database share a
+ * relfilenode number only across tablespaces, which Engram never does on its
+ * own).  Relations that no longer exist are ignored.  The result is a
+ * snapshot: buffers change while it is counted.
  */
 Datum
 engram_shared_buffers_bytes(PG_FUNCTION_ARGS)

@@ -55,7 +55,8 @@ engram_metrics_latency_bounds(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < ENGRAM_LATENCY_BOUND_COUNT; i++)
 		bounds[i] = Float8GetDatum(engram_latency_bounds[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(bounds, ENGRAM_LATENCY_BOUND_COUNT, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(construct_array(bounds, ENGRAM_LATENCY_BOUND_COUNT, FLOAT8OID,
+										  sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /*
@@ -150,7 +151,8 @@ engram_metrics_lock_waits(PG_FUNCTION_ARGS)
 
 		values[0] = CStringGetTextDatum(engram_lock_type_names[lock]);
 		values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&engram_metrics->lock_waits[lock]));
-		values[2] = Float8GetDatum(ns_to_seconds(pg_atomic_read_u64(&engram_metrics->lock_wait_ns[lock])));
+		values[2] = Float8GetDatum(ns_to_seconds(
+			pg_atomic_read_u64(&engram_metrics->lock_wait_ns[lock])));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
