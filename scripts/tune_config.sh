@@ -196,7 +196,13 @@ choose engram.hot_tier_shards "$(pow2_at_least $((4 * cores)))" "4 x ${cores} co
 choose engram.numa_aware "$([ "$numa_nodes" -gt 1 ] && echo on || echo off)" "${numa_nodes} NUMA node(s) ($numa_source)"
 choose engram.numa_prefer_local "$([ "$numa_nodes" -gt 1 ] && echo on || echo off)" "local-node placement only matters with more than one node"
 choose engram.numa_interleave off "seed: prefer local allocation over interleaving"
-choose engram.simd "$simd" "$simd_reason (auto would choose the same; pinned as the seed's avx_version)"
+# Pin the level (the seed's avx_version) only when this server's build
+# accepts it; otherwise let auto choose at load.
+if $server_up && psql_value "SET engram.simd = '$simd'; SELECT 1" >/dev/null; then
+	choose engram.simd "$simd" "$simd_reason; this server accepts it (pinned, as the seed's avx_version)"
+else
+	choose engram.simd auto "$simd_reason; not verified against a server build, so auto picks at load"
+fi
 choose engram.prefetch_distance "$([ "$simd" = avx512 ] && echo 16 || echo 12)" "seed: 16 on AVX-512 server parts with large caches, 12 otherwise"
 choose engram.visit_budget_hot 3 "seed visit_budget_per_tier hot = 3"
 choose engram.visit_budget_warm 2 "seed visit_budget_per_tier warm = 2"
@@ -305,7 +311,7 @@ format_value() { # format_value NAME VALUE
 	local name=$1 value=$2 unit
 	if [[ $name == engram.* ]] && [ -n "${engram_known[$name]+x}" ]; then
 		unit=${engram_known[$name]%%|*}
-		[ -n "$unit" ] || value=$(echo "$value" | sed 's/^\([0-9.]*\)[a-zA-Z]*$/\1/')
+		[ -n "$unit" ] || value=$(echo "$value" | sed -E 's/^([0-9][0-9.]*)[a-zA-Z]+$/\1/')
 	fi
 	printf "'%s'" "$value"
 }

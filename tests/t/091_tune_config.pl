@@ -74,6 +74,8 @@ like($conf, qr/^shared_buffers = '307MB'$/m, 'warm tier: 30% of 1024 MB in share
 like($conf, qr/^shared_preload_libraries = '[^']*engram[^']*'$/m, 'keeps engram preloaded');
 like($conf, qr/^track_wal_io_timing = 'on'$/m, 'turns on the WAL timing the flush histogram needs');
 like($conf, qr/^random_page_cost = '1\.1'$/m, 'SSD planner cost');
+like($conf, qr/^engram\.simd = '(avx512|avx2|neon|scalar)'$/m,
+	'pins the detected SIMD level the server accepts');
 
 $node->append_conf('postgresql.conf', "include '$small'");
 is(file_errors(), '', 'pg_file_settings: no error in the tuned file');
