@@ -92,7 +92,6 @@ fi
 diskstats() { [ -n "$device" ] && awk -v d="$device" '$3 == d { print $4, $6, $7, $8, $10, $11, $13 }' /proc/diskstats; }
 
 # ---------------------------------------------------------------- sampling
-engram_log "profiling for ${seconds}s into $outdir"
 snapshot_sql start
 diskstats >"$work/start.disk" || true
 pm=$(postmaster_pid || true)
@@ -136,6 +135,7 @@ sample() {
 			   FROM pg_stat_activity
 			  WHERE state = 'active' AND pid <> pg_backend_pid()" >>"$work/waits" 2>/dev/null || true
 }
+engram_log "profiling for ${seconds}s into $outdir"
 start_time=$SECONDS
 samples=1
 sample

@@ -1,7 +1,7 @@
 # 094_profile_performance.pl: scripts/profile_performance.sh end to end at
 # small scale.
 #
-# A 3-second profile while a write workload runs and Engram operations are
+# A 5-second profile while a write workload runs and Engram operations are
 # recorded through the testing aids (the operations themselves are not
 # instrumented yet): the eight files exist, their figures parse, the
 # latency percentiles are the ones the recorded durations imply, and the
@@ -11,6 +11,7 @@ use warnings;
 use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(sleep time);
 use EngramNode;
 
 my $root = $ENV{ENGRAM_ROOT} // '.';
@@ -18,41 +19,37 @@ my $node = new_engram_node('profile', extra_conf => "fsync = on\ntrack_wal_io_ti
 $node->safe_psql('postgres', 'CREATE TABLE profile_load (id int, payload text)');
 my $tmp = $PostgreSQL::Test::Utils::tmp_check;
 
-# Run the profiler for 3 s while "sql" (if defined) runs in another session; returns
+# Run the profiler for 5 s and, once it has taken its start snapshot (it
+# says "profiling for"), run "sql" (if defined) in another session; returns
 # the exit status, the output and the directory.
 sub profile
 {
 	my ($name, $sql) = @_;
 	my $dir = "$tmp/$name";
-	my ($out, $err) = ('', '');
-	my $load;
-	if (defined $sql)
-	{
-		# A file, not stdin: IPC::Run feeds a scalar only while it is pumped.
-		append_to_file("$tmp/$name.sql", $sql);
-		$load = IPC::Run::start(
-			[ 'psql', '-X', '-q', '-h', $node->host, '-p', $node->port, '-d', 'postgres',
-				'-f', "$tmp/$name.sql" ],
-			'>', \$out, '2>', \$err);
-	}
+	my $output = '';
 	local %ENV = (%ENV, PGHOST => $node->host, PGPORT => $node->port,
 		PGUSER => scalar(getpwuid($<)), PGDATABASE => 'postgres');
-	my $output = `bash $root/scripts/profile_performance.sh 3 $dir 2>&1`;
-	my $status = $? >> 8;
-	if ($load)
+	my $profiler = IPC::Run::start([ 'bash', "$root/scripts/profile_performance.sh", 5, $dir ],
+		'>&', \$output);
+	if (defined $sql)
 	{
-		$load->finish;
-		diag("workload: $err") if $err;
+		my $deadline = time() + 60;
+		while ($output !~ /profiling for/ && $profiler->pumpable && time() < $deadline)
+		{
+			$profiler->pump_nb;
+			sleep 0.1;
+		}
+		$node->safe_psql('postgres', $sql);
 	}
-	return ($status, $output, $dir);
+	$profiler->finish;
+	return ($? >> 8, $output, $dir);
 }
 
 # 1000 recalls of 4 ms, 10 of them failed (1% errors), inserts committing
 # all along.
 my ($status, $output, $dir) = profile('normal', q{
-SELECT pg_sleep(0.5);
 SELECT engram_metrics_test_record('recall', 0.004, g > 10) FROM generate_series(1, 1000) g;
-DO $$ BEGIN FOR i IN 1..150 LOOP INSERT INTO profile_load VALUES (i, repeat('x', 100)); COMMIT; PERFORM pg_sleep(0.01); END LOOP; END $$;
+DO $$ BEGIN FOR i IN 1..300 LOOP INSERT INTO profile_load VALUES (i, repeat('x', 100)); COMMIT; PERFORM pg_sleep(0.01); END LOOP; END $$;
 });
 is($status, 0, 'profile_performance.sh exits 0') or diag($output);
 for my $file (qw(cpu_profile memory_usage numa_memory cache_stats thread_states io_stats
@@ -85,7 +82,6 @@ like(slurp_file("$dir/cache_stats.txt"), qr/Shared buffers during the window .* 
 
 # Slow recalls: the P99 finding appears.
 ($status, $output, $dir) = profile('slow', q{
-SELECT pg_sleep(0.5);
 SELECT engram_metrics_test_record('recall', 0.02) FROM generate_series(1, 100);
 });
 is($status, 0, 'second profile exits 0');
