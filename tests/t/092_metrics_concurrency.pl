@@ -69,6 +69,28 @@ my $baseline = $node->safe_psql('postgres',
 note(sprintf('begin/end through SQL: %.3f us per call; plain C function call: %.3f us',
 		$timed, $baseline));
 cmp_ok($timed, '<', 20, 'a timed empty operation costs well under the 50 us first bucket');
+
+# Privileges: pg_monitor reads every view (what the exporter needs), other
+# roles read none, and only superusers reset.
+$node->safe_psql('postgres',
+	'CREATE ROLE metrics_monitor LOGIN IN ROLE pg_monitor; CREATE ROLE metrics_nobody LOGIN');
+my @views = qw(engram_stats engram_operation_latency engram_operation_histogram
+  engram_cache_stats engram_tier_moves engram_lock_waits engram_slow_operations
+  engram_storage_relations engram_storage_size engram_memory_usage engram_wal_stats
+  engram_disk_io engram_thread_pools);
+my @unreadable = grep {
+	my ($r) = $node->psql('postgres', "SELECT count(*) FROM $_", extra_params => [ '-U', 'metrics_monitor' ]);
+	$r != 0
+} (@views, 'engram_wal_flush_sample()');
+is_deeply(\@unreadable, [], 'a pg_monitor member reads every metrics view');
+my @readable = grep {
+	my ($r) = $node->psql('postgres', "SELECT count(*) FROM $_", extra_params => [ '-U', 'metrics_nobody' ]);
+	$r == 0
+} @views;
+is_deeply(\@readable, [], 'a role outside pg_monitor reads none');
+my ($reset_status, $reset_out, $reset_err) = $node->psql('postgres', 'SELECT engram_metrics_reset()',
+	extra_params => [ '-U', 'metrics_monitor' ]);
+like($reset_err, qr/permission denied for function engram_metrics_reset/, 'pg_monitor cannot reset');
 $node->stop;
 
 # Loaded lazily (not preloaded): the views refuse with a hint.
