@@ -60,7 +60,7 @@ like($out, qr/pg_stat_statements.*\n(.*\n)*.*pg_sleep/, 'pg_stat_statements list
 unlike($out, qr/Every slow operation/, 'summary mode does not list each operation');
 
 ($status, $out) = analyze(10, '5m', 'full');
-is((() = $out =~ /^ \S+ \S+\+00 \| recall\s+\| t/mg), 5, 'full mode lists the 5 slow recalls');
+is((() = $out =~ /^ \S+ \S+\+00\s+\| recall\s+\| t/mg), 5, 'full mode lists the 5 slow recalls');
 
 # Threshold above the slow recalls: they leave the slow table.
 ($status, $out) = analyze(30, '5m');
