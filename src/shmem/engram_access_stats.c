@@ -25,7 +25,9 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "metrics/engram_metrics.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "port/atomics.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
@@ -84,6 +86,25 @@ typedef struct EngramAccessControl
 } EngramAccessControl;
 
 static EngramAccessControl *access_control = NULL;
+
+/*
+ * LWLockAcquire that reports the time spent waiting, when there was a wait,
+ * to the lock-wait metric.
+ */
+static void
+acquire_timed(LWLock *lock, LWLockMode mode)
+{
+	instr_time	start;
+	instr_time	end;
+
+	if (LWLockConditionalAcquire(lock, mode))
+		return;
+	INSTR_TIME_SET_CURRENT(start);
+	LWLockAcquire(lock, mode);
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_SUBTRACT(end, start);
+	engram_metrics_lock_wait(ENGRAM_LOCK_ACCESS_STATS, INSTR_TIME_GET_DOUBLE(end));
+}
 
 static uint32
 slots_per_partition(void)
@@ -222,7 +243,7 @@ merge_record(const EngramAccessRecord *rec, bool lock)
 	EngramAccessEntry *entry;
 
 	if (lock)
-		LWLockAcquire(access_control->partitions[p].lock, LW_EXCLUSIVE);
+		acquire_timed(access_control->partitions[p].lock, LW_EXCLUSIVE);
 	entry = partition_enter(p, &rec->key, hash);
 	if (entry != NULL)
 	{
@@ -276,7 +297,7 @@ save_stats_file(bool lock)
 		bool		failed = false;
 
 		if (lock)
-			LWLockAcquire(access_control->partitions[p].lock, LW_SHARED);
+			acquire_timed(access_control->partitions[p].lock, LW_SHARED);
 		for (uint32 i = 0; i < access_control->slots_per_partition && !failed; i++)
 		{
 			if (!slots[i].used)
@@ -446,7 +467,7 @@ engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
 	make_key(&key, MyDatabaseId, relid, tid);
 	hash = key_hash(&key);
 	p = hash % ENGRAM_ACCESS_PARTITIONS;
-	LWLockAcquire(access_control->partitions[p].lock, LW_SHARED);
+	acquire_timed(access_control->partitions[p].lock, LW_SHARED);
 	slot = partition_find(p, &key, hash);
 	if (slot >= 0)
 	{
@@ -469,7 +490,7 @@ take_record(const EngramAccessKey *key, EngramAccessRecord *rec)
 	int			p = hash % ENGRAM_ACCESS_PARTITIONS;
 	int64		slot;
 
-	LWLockAcquire(access_control->partitions[p].lock, LW_EXCLUSIVE);
+	acquire_timed(access_control->partitions[p].lock, LW_EXCLUSIVE);
 	slot = partition_find(p, key, hash);
 	if (slot >= 0)
 	{
@@ -516,7 +537,7 @@ engram_access_forget_relation(Oid relid)
 	{
 		EngramAccessEntry *slots = partition_slots(p);
 
-		LWLockAcquire(access_control->partitions[p].lock, LW_EXCLUSIVE);
+		acquire_timed(access_control->partitions[p].lock, LW_EXCLUSIVE);
 		for (uint32 i = 0; i < access_control->slots_per_partition; i++)
 		{
 			/* a removal may shift another entry into slot i: re-check it */
@@ -563,7 +584,7 @@ engram_row_access_stats(PG_FUNCTION_ARGS)
 	{
 		EngramAccessEntry *slots = partition_slots(p);
 
-		LWLockAcquire(access_control->partitions[p].lock, LW_SHARED);
+		acquire_timed(access_control->partitions[p].lock, LW_SHARED);
 		for (uint32 i = 0; i < access_control->slots_per_partition; i++)
 		{
 			EngramAccessRecord *rec = &slots[i].rec;

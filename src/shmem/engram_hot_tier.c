@@ -24,7 +24,9 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "metrics/engram_metrics.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -118,6 +120,25 @@ typedef struct EngramHotControl
 } EngramHotControl;
 
 static EngramHotControl *hot = NULL;
+
+/*
+ * LWLockAcquire that reports the time spent waiting, when there was a wait,
+ * to the lock-wait metric.
+ */
+static void
+acquire_timed(LWLock *lock, LWLockMode mode)
+{
+	instr_time	start;
+	instr_time	end;
+
+	if (LWLockConditionalAcquire(lock, mode))
+		return;
+	INSTR_TIME_SET_CURRENT(start);
+	LWLockAcquire(lock, mode);
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_SUBTRACT(end, start);
+	engram_metrics_lock_wait(ENGRAM_LOCK_HOT_TIER_SHARD, INSTR_TIME_GET_DOUBLE(end));
+}
 
 /* ------------------------------------------------------------------------
  * Geometry
@@ -607,7 +628,7 @@ engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
 	make_key(&key, rel, tid);
 	hash = key_hash(&key);
 	shard = key_shard(hash);
-	LWLockAcquire(shard->lock, LW_SHARED);
+	acquire_timed(shard->lock, LW_SHARED);
 	bucket = shard_find(shard, &key, hash);
 	if (bucket >= 0)
 	{
@@ -679,7 +700,7 @@ engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleH
 	if (need > shard->arena_size / 8)
 		return false;
 
-	LWLockAcquire(shard->lock, LW_EXCLUSIVE);
+	acquire_timed(shard->lock, LW_EXCLUSIVE);
 	bucket = shard_find(shard, &key, hash);
 	if (bucket >= 0)
 		shard_kill(shard, (uint32) bucket);
@@ -733,7 +754,7 @@ engram_hot_tier_invalidate(Relation rel, ItemPointer tid)
 	make_key(&key, rel, tid);
 	hash = key_hash(&key);
 	shard = key_shard(hash);
-	LWLockAcquire(shard->lock, LW_EXCLUSIVE);
+	acquire_timed(shard->lock, LW_EXCLUSIVE);
 	bucket = shard_find(shard, &key, hash);
 	if (bucket >= 0)
 		shard_kill(shard, (uint32) bucket);
@@ -758,7 +779,7 @@ for_each_entry(LWLockMode mode,
 		Size		offset;
 		Size		remaining;
 
-		LWLockAcquire(shard->lock, mode);
+		acquire_timed(shard->lock, mode);
 		offset = shard->tail;
 		remaining = shard->used;
 		while (remaining > 0)
@@ -919,7 +940,7 @@ engram_hot_tier_contains(PG_FUNCTION_ARGS)
 	relation_close(rel, AccessShareLock);
 	hash = key_hash(&key);
 	shard = key_shard(hash);
-	LWLockAcquire(shard->lock, LW_SHARED);
+	acquire_timed(shard->lock, LW_SHARED);
 	found = shard_find(shard, &key, hash) >= 0;
 	LWLockRelease(shard->lock);
 	PG_RETURN_BOOL(found);

@@ -154,6 +154,7 @@
 #include "access/htup_details.h"
 #include "access/tableam.h"
 #include "executor/tuptable.h"
+#include "metrics/engram_metrics.h"
 #include "nodes/parsenodes.h"
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
@@ -218,13 +219,7 @@ typedef struct EngramFloatRegion
 /* Decoded segments kept per backend. */
 #define ENGRAM_SEGMENT_CACHE_SIZE	8
 
-/* Tiers as named in SQL. */
-typedef enum EngramTier
-{
-	ENGRAM_TIER_HOT,
-	ENGRAM_TIER_WARM,
-	ENGRAM_TIER_COLD
-} EngramTier;
+/* Tiers as named in SQL: EngramTier of metrics/engram_metrics.h. */
 
 /* GUCs (engram_tam_handler.c) */
 extern int	engram_cold_compression_level;

@@ -35,6 +35,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
@@ -501,9 +502,23 @@ engram_cold_segments_relid(bool missing_ok)
 	return relid;
 }
 
+/* When the segment being loaded started loading (for the cold-read metric). */
+static instr_time cold_read_started;
+
+static double
+cold_read_seconds(void)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, cold_read_started);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
 static void
 segment_corrupted(int64 segment_id, const char *what)
 {
+	engram_metrics_record(ENGRAM_OP_COLD_READ, cold_read_seconds(), -1, false, NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg_internal("engram cold segment " INT64_FORMAT " is corrupted: %s",
@@ -592,6 +607,7 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	const EngramSegmentHeader *header;
 	Size		float_start;
 
+	INSTR_TIME_SET_CURRENT(cold_read_started);
 	segrel = table_open(segrelid, AccessShareLock);
 	RelationGetIndexList(segrel);
 	pkindex = segrel->rd_pkindex;
@@ -636,6 +652,7 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	byte_unshuffle4(raw + float_start, result + float_start, header->float_bytes / 4);
 	pfree(raw);
 	*raw_len = raw_bytes;
+	engram_metrics_record(ENGRAM_OP_COLD_READ, cold_read_seconds(), -1, true, NULL);
 	return result;
 }
 

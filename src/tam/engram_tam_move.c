@@ -223,6 +223,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 	}
 	moved += flush_cold_segment(rel, builder, pending, &inserter);
 	index_inserter_end(&inserter);
+	engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 	return moved;
 }
 
@@ -230,7 +231,8 @@ static int64
 move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 {
 	EngramIndexInserter inserter;
-	int64		moved = 0;
+	int64		from_cold = 0;
+	int64		from_hot = 0;
 
 	index_inserter_begin(&inserter, rel);
 	for (int i = 0; i < ntids; i++)
@@ -248,7 +250,7 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 			ReleaseBuffer(buffer);
 			/* Leaving the hot tier is a move too. */
 			if (engram_hot_tier_invalidate(rel, &tids[i]))
-				moved++;
+				from_hot++;
 			continue;
 		}
 		row = engram_tam_decode_stub(rel, &tuple);
@@ -258,19 +260,22 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		{
 			if (!HeapTupleIsHeapOnly(row))
 				index_inserter_insert(&inserter, rel, plain, &row->t_self);
-			moved++;
+			from_cold++;
 		}
 		heap_freetuple(plain);
 		heap_freetuple(row);
 	}
 	index_inserter_end(&inserter);
-	return moved;
+	engram_metrics_tier_move(ENGRAM_TIER_COLD, ENGRAM_TIER_WARM, from_cold);
+	engram_metrics_tier_move(ENGRAM_TIER_HOT, ENGRAM_TIER_WARM, from_hot);
+	return from_cold + from_hot;
 }
 
 static int64
 move_to_hot(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 {
-	int64		moved = 0;
+	int64		from_warm = 0;
+	int64		from_cold = 0;
 
 	engram_require_preload("the hot tier");
 	if (!engram_hot_tier_available())
@@ -299,13 +304,20 @@ move_to_hot(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		if (engram_hot_tier_cacheable(tuple.t_data) &&
 			engram_hot_tier_store(rel, &tuple.t_self, row, tuple.t_data))
-			moved++;
+		{
+			if (engram_tuple_is_stub(tuple.t_data, tuple.t_len))
+				from_cold++;
+			else
+				from_warm++;
+		}
 		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 		ReleaseBuffer(buffer);
 		if (row != &tuple)
 			heap_freetuple(row);
 	}
-	return moved;
+	engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_HOT, from_warm);
+	engram_metrics_tier_move(ENGRAM_TIER_COLD, ENGRAM_TIER_HOT, from_cold);
+	return from_warm + from_cold;
 }
 
 /*
@@ -596,6 +608,9 @@ engram_move_to_tier(PG_FUNCTION_ARGS)
 			break;
 		case ENGRAM_TIER_HOT:
 			moved = move_to_hot(rel, tids, ntids, GetActiveSnapshot());
+			break;
+		case ENGRAM_TIER_COUNT:
+			elog(ERROR, "invalid tier");
 			break;
 	}
 	table_close(rel, NoLock);
