@@ -31,7 +31,8 @@
 #include "shmem/engram_hot_tier.h"
 #include "tam/engram_tam.h"
 
-static const TableAmRoutine *heap_routine(void)
+static inline const TableAmRoutine *
+heap_routine(void)
 {
 	return GetHeapamTableAmRoutine();
 }

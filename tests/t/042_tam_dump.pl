@@ -1,4 +1,5 @@
-# 042_tam_dump.pl: pg_dump / pg_restore round trip of a database holding an
+# 042_tam_dump.pl: (on a node with NUMA placement asked for) pg_dump /
+# pg_restore round trip of a database holding an
 # engram table with warm and cold rows: the restored table uses the engram
 # access method and has the same contents; cold segments are not dumped
 # (the rows are, decoded).
@@ -8,7 +9,14 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use EngramNode;
 
-my $node = new_engram_node('dump');
+my $node = new_engram_node('dump',
+	extra_conf => "engram.numa_aware = on\nengram.numa_interleave = on\nengram.hot_tier_size_mb = 16");
+
+# The NUMA placement asked for is reported (this machine may have no NUMA).
+like($node->safe_psql('postgres', 'SELECT numa_policy FROM engram_hot_tier_info()'),
+	qr/^(interleave|unavailable)$/, 'NUMA placement of the hot tier reported');
+is($node->safe_psql('postgres', 'SELECT size_bytes <= 16 * 1024 * 1024 AND shards = 16 FROM engram_hot_tier_info()'),
+	't', 'hot tier sized by engram.hot_tier_size_mb and engram.hot_tier_shards');
 $node->safe_psql('postgres', q{
 	CREATE DATABASE source;
 	CREATE DATABASE target;
