@@ -68,3 +68,25 @@ SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), '
 SELECT id FROM tam_args;
 RESET engram.cold_tier_compression_level;
 DROP TABLE tam_plain, tam_args;
+
+-- A role without any privilege on the segment store uses every tier of its
+-- own engram table; the store itself stays closed to it.
+CREATE ROLE tam_owner;
+GRANT CREATE ON SCHEMA public TO tam_owner;
+SET ROLE tam_owner;
+CREATE TABLE tam_owned (id int PRIMARY KEY, body text) USING engram;
+INSERT INTO tam_owned SELECT g, 'owned ' || g FROM generate_series(1, 30) g;
+SELECT engram_move_to_tier('tam_owned', (SELECT array_agg(ctid) FROM tam_owned WHERE id > 10), 'cold');
+SELECT tier, rows FROM engram_tier_stats_for('tam_owned') WHERE tier <> 'hot' ORDER BY tier;
+SELECT count(*), min(body), max(body) FROM tam_owned;
+DELETE FROM tam_owned WHERE id > 25;
+VACUUM tam_owned;
+SELECT * FROM engram_cold_vacuum('tam_owned');
+SELECT count(*) FROM engram.cold_segments;
+TRUNCATE tam_owned;
+INSERT INTO tam_owned VALUES (1, 'again');
+SELECT engram_move_to_tier('tam_owned', (SELECT array_agg(ctid) FROM tam_owned), 'cold');
+DROP TABLE tam_owned;
+RESET ROLE;
+REVOKE CREATE ON SCHEMA public FROM tam_owner;
+DROP ROLE tam_owner;

@@ -32,8 +32,10 @@ CREATE INDEX cold_segments_relid_idx ON engram.cold_segments (relid);
 REVOKE ALL ON engram.cold_segments FROM PUBLIC;
 
 -- Segments of a dropped table go with it.
+-- SECURITY DEFINER: any role may drop its own engram table, while the
+-- segment store stays private to the extension's owner.
 CREATE FUNCTION engram.drop_cold_segments_of_dropped_tables() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM engram.cold_segments s
      USING pg_event_trigger_dropped_objects() d

@@ -276,6 +276,23 @@ extern HeapTuple engram_segment_fetch_row(int64 segment_id, uint32 slot);
 extern HeapTuple engram_form_stub(TupleDesc tupdesc, int64 segment_id, uint32 slot);
 extern bool engram_stub_payload(HeapTupleHeader tuple, uint32 len, EngramColdStub *stub);
 extern Oid	engram_cold_segments_relid(bool missing_ok);
+
+/*
+ * SPI on engram.cold_segments runs as the table's owner (the store is
+ * private to the extension: PUBLIC has no privileges on it) with
+ * search_path pinned to pg_catalog.  Callers check the caller's rights on
+ * the engram table concerned first.  Between connect and finish, run only
+ * SPI statements on the segment store.
+ */
+typedef struct EngramSegmentsAccess
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			guc_nestlevel;
+} EngramSegmentsAccess;
+
+extern void engram_segments_spi_connect(EngramSegmentsAccess *access);
+extern void engram_segments_spi_finish(EngramSegmentsAccess *access);
 extern int64 engram_tam_cold_collect_garbage(Relation rel, Oid relid, bool clear_in_vacuum);
 extern void engram_tam_cold_drop_all(Oid relid);
 

@@ -31,6 +31,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -42,6 +43,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -369,6 +371,7 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 	Oid			argtypes[8] = {INT8OID, OIDOID, INT4OID, INT4OID, INT4OID, INT4OID, INT8OID, BYTEAOID};
 	Datum		args[8];
 	int			ret;
+	EngramSegmentsAccess access;
 
 	Assert(builder->nrows > 0);
 	raw = builder_raw_image(builder, &raw_len);
@@ -379,8 +382,7 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 		elog(ERROR, "zstd compression failed: %s", ZSTD_getErrorName(clen));
 	SET_VARSIZE(data, VARHDRSZ + clen);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	engram_segments_spi_connect(&access);
 	ret = SPI_execute("SELECT nextval('engram.cold_segment_id_seq')", false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not allocate a cold segment id");
@@ -406,7 +408,7 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 								8, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store cold segment " INT64_FORMAT, segment_id);
-	SPI_finish();
+	engram_segments_spi_finish(&access);
 	pfree(raw);
 	pfree(data);
 	return segment_id;
@@ -500,6 +502,41 @@ engram_cold_segments_relid(bool missing_ok)
 				 errmsg("engram.cold_segments does not exist"),
 				 errhint("Create the engram extension in this database.")));
 	return relid;
+}
+
+/*
+ * Connect to SPI as the owner of engram.cold_segments, search_path pinned
+ * (see engram_tam.h).  An error in between is cleaned up by transaction
+ * abort, which restores the user and the settings.
+ */
+void
+engram_segments_spi_connect(EngramSegmentsAccess *access)
+{
+	Oid			segrelid = engram_cold_segments_relid(false);
+	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(segrelid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for relation %u", segrelid);
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+
+	GetUserIdAndSecContext(&access->saved_userid, &access->saved_sec_context);
+	SetUserIdAndSecContext(owner, access->saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	access->guc_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+void
+engram_segments_spi_finish(EngramSegmentsAccess *access)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, access->guc_nestlevel);
+	SetUserIdAndSecContext(access->saved_userid, access->saved_sec_context);
 }
 
 /* When the segment being loaded started loading (for the cold-read metric). */
@@ -776,13 +813,13 @@ engram_tam_cold_collect_garbage(Relation rel, Oid relid, bool clear_in_vacuum)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1];
 	BufferAccessStrategy strategy;
+	EngramSegmentsAccess access;
 
 	if (!OidIsValid(engram_cold_segments_relid(true)))
 		return 0;
 
 	/* 1. Candidates, from a snapshot taken before the heap scan. */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	engram_segments_spi_connect(&access);
 	args[0] = ObjectIdGetDatum(relid);
 	ret = SPI_execute_with_args("SELECT segment_id FROM engram.cold_segments WHERE relid = $1 "
 								"ORDER BY segment_id",
@@ -792,7 +829,7 @@ engram_tam_cold_collect_garbage(Relation rel, Oid relid, bool clear_in_vacuum)
 	ncandidates = SPI_processed;
 	if (ncandidates == 0)
 	{
-		SPI_finish();
+		engram_segments_spi_finish(&access);
 		return 0;
 	}
 	candidates = palloc(sizeof(int64) * ncandidates);
@@ -869,7 +906,7 @@ engram_tam_cold_collect_garbage(Relation rel, Oid relid, bool clear_in_vacuum)
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "could not delete cold segments");
 	}
-	SPI_finish();
+	engram_segments_spi_finish(&access);
 	return ngarbage;
 }
 
@@ -879,14 +916,14 @@ engram_tam_cold_drop_all(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1];
+	EngramSegmentsAccess access;
 
 	if (!OidIsValid(engram_cold_segments_relid(true)))
 		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	engram_segments_spi_connect(&access);
 	args[0] = ObjectIdGetDatum(relid);
 	if (SPI_execute_with_args("DELETE FROM engram.cold_segments WHERE relid = $1",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete cold segments");
-	SPI_finish();
+	engram_segments_spi_finish(&access);
 }

@@ -473,6 +473,7 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 			Datum		args[1] = {ObjectIdGetDatum(relid)};
 			HTAB	   *sizes;
 			HASHCTL		hashctl;
+			EngramSegmentsAccess access;
 
 			memset(&hashctl, 0, sizeof(hashctl));
 			hashctl.keysize = sizeof(int64);
@@ -480,8 +481,7 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 			hashctl.hcxt = CurrentMemoryContext;
 			sizes = hash_create("engram segment sizes", 256, &hashctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
+			engram_segments_spi_connect(&access);
 			if (SPI_execute_with_args("SELECT segment_id, nrows FROM engram.cold_segments WHERE relid = $1",
 									  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not read engram.cold_segments");
@@ -493,7 +493,7 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 
 				entry[1] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 			}
-			SPI_finish();
+			engram_segments_spi_finish(&access);
 
 			for (int start = 0; start < nrefs;)
 			{

@@ -121,9 +121,9 @@ engram_tier_stats_for(PG_FUNCTION_ARGS)
 	{
 		Oid			argtypes[1] = {OIDOID};
 		Datum		args[1] = {ObjectIdGetDatum(relid)};
+		EngramSegmentsAccess access;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		engram_segments_spi_connect(&access);
 		if (SPI_execute_with_args("SELECT segment_id, nrows, row_bytes, compressed_bytes "
 								  "FROM engram.cold_segments WHERE relid = $1",
 								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -144,7 +144,7 @@ engram_tier_stats_for(PG_FUNCTION_ARGS)
 			cold_raw += (double) raw * use->live_rows / nrows;
 			cold_compressed += (double) compressed * use->live_rows / nrows;
 		}
-		SPI_finish();
+		engram_segments_spi_finish(&access);
 	}
 	engram_hot_tier_relation_stats(relid, &hot);
 
