@@ -1,0 +1,436 @@
+/*-------------------------------------------------------------------------
+ *
+ * consolidate_cluster.c
+ *	  The consolidation algorithm as pure functions over arrays: candidate
+ *	  selection, agglomerative clustering, pattern formation and merging.
+ *
+ * No catalog access, no SPI, no clock: the same arrays give the same plan.
+ * The steps and tie-breaks are stated in engram_consolidate.h.  Sums are
+ * accumulated in double, in ascending id order, so the result does not
+ * depend on the order rows were read in.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "consolidate/engram_consolidate.h"
+
+/* A cluster under construction: members by position in the sorted candidates. */
+typedef struct Cluster
+{
+	bool		alive;
+	int			nmembers;
+	int		   *members;		/* positions in "order", ascending */
+	double	   *sum;			/* sum of member embeddings (dims) */
+} Cluster;
+
+void
+engram_consolidation_default_params(EngramConsolidationParams *params, int dims, int batch_size)
+{
+	params->dims = dims;
+	params->batch_size = batch_size;
+	params->cluster_threshold = ENGRAM_CLUSTER_THRESHOLD;
+	params->min_cluster_size = ENGRAM_MIN_CLUSTER_SIZE;
+	params->merge_threshold = ENGRAM_MERGE_THRESHOLD;
+}
+
+/* Cosine similarity of two float vectors; 0 when either has zero length. */
+double
+engram_cosine_similarity(const float *a, const float *b, int dims)
+{
+	double		dot = 0.0;
+	double		norm_a = 0.0;
+	double		norm_b = 0.0;
+
+	for (int i = 0; i < dims; i++)
+	{
+		dot += (double) a[i] * b[i];
+		norm_a += (double) a[i] * a[i];
+		norm_b += (double) b[i] * b[i];
+	}
+	if (norm_a <= 0.0 || norm_b <= 0.0)
+		return 0.0;
+	return dot / (sqrt(norm_a) * sqrt(norm_b));
+}
+
+/* Cosine similarity of two double vectors (cluster sums); 0 for zero length. */
+static double
+cosine_double(const double *a, const double *b, int dims)
+{
+	double		dot = 0.0;
+	double		norm_a = 0.0;
+	double		norm_b = 0.0;
+
+	for (int i = 0; i < dims; i++)
+	{
+		dot += a[i] * b[i];
+		norm_a += a[i] * a[i];
+		norm_b += b[i] * b[i];
+	}
+	if (norm_a <= 0.0 || norm_b <= 0.0)
+		return 0.0;
+	return dot / (sqrt(norm_a) * sqrt(norm_b));
+}
+
+static double
+cosine_float_double(const float *a, const double *b, int dims)
+{
+	double		dot = 0.0;
+	double		norm_a = 0.0;
+	double		norm_b = 0.0;
+
+	for (int i = 0; i < dims; i++)
+	{
+		dot += a[i] * b[i];
+		norm_a += (double) a[i] * a[i];
+		norm_b += b[i] * b[i];
+	}
+	if (norm_a <= 0.0 || norm_b <= 0.0)
+		return 0.0;
+	return dot / (sqrt(norm_a) * sqrt(norm_b));
+}
+
+/* Scored candidate for sorting. */
+typedef struct ScoredEpisode
+{
+	int			index;
+	int64		id;
+	double		score;
+} ScoredEpisode;
+
+/* Higher score first, then lower id. */
+static int
+compare_by_score(const void *a, const void *b)
+{
+	const ScoredEpisode *x = (const ScoredEpisode *) a;
+	const ScoredEpisode *y = (const ScoredEpisode *) b;
+
+	if (x->score != y->score)
+		return (x->score > y->score) ? -1 : 1;
+	if (x->id != y->id)
+		return (x->id < y->id) ? -1 : 1;
+	return 0;
+}
+
+static int
+compare_by_id(const void *a, const void *b)
+{
+	const ScoredEpisode *x = (const ScoredEpisode *) a;
+	const ScoredEpisode *y = (const ScoredEpisode *) b;
+
+	if (x->id != y->id)
+		return (x->id < y->id) ? -1 : 1;
+	return 0;
+}
+
+int
+engram_consolidation_select(const EngramEpisode *episodes, int nepisodes,
+							const EngramPattern *patterns, int npatterns,
+							const EngramConsolidationParams *params, int *selected)
+{
+	ScoredEpisode *scored;
+	int			nselected;
+
+	if (nepisodes == 0)
+		return 0;
+
+	scored = palloc(sizeof(ScoredEpisode) * nepisodes);
+	for (int i = 0; i < nepisodes; i++)
+	{
+		double		best = 0.0;
+		double		prediction_error;
+
+		for (int p = 0; p < npatterns; p++)
+		{
+			double		similarity = engram_cosine_similarity(episodes[i].embedding,
+															  patterns[p].embedding,
+															  params->dims);
+
+			if (similarity > best)
+				best = similarity;
+		}
+		prediction_error = 1.0 - Min(best, 1.0);
+		scored[i].index = i;
+		scored[i].id = episodes[i].id;
+		scored[i].score = prediction_error * episodes[i].confidence;
+	}
+
+	qsort(scored, nepisodes, sizeof(ScoredEpisode), compare_by_score);
+	nselected = Min(nepisodes, params->batch_size);
+	qsort(scored, nselected, sizeof(ScoredEpisode), compare_by_id);
+	for (int i = 0; i < nselected; i++)
+		selected[i] = scored[i].index;
+	pfree(scored);
+	return nselected;
+}
+
+/*
+ * Agglomerative clustering of the episodes at "order" (positions sorted by
+ * id).  Returns the clusters array (ncandidates entries, dead ones marked).
+ * The similarity matrix is kept up to date after each merge, so a run costs
+ * O(n^2 dims + merges * n^2).
+ */
+static Cluster *
+cluster_candidates(const EngramEpisode *episodes, const int *order, int ncandidates,
+				   const EngramConsolidationParams *params)
+{
+	int			dims = params->dims;
+	Cluster    *clusters = palloc0(sizeof(Cluster) * ncandidates);
+	double	   *similarity = palloc(sizeof(double) * ncandidates * ncandidates);
+
+#define SIM(i, j) similarity[(i) * ncandidates + (j)]
+
+	for (int i = 0; i < ncandidates; i++)
+	{
+		const float *embedding = episodes[order[i]].embedding;
+
+		clusters[i].alive = true;
+		clusters[i].nmembers = 1;
+		clusters[i].members = palloc(sizeof(int) * ncandidates);
+		clusters[i].members[0] = i;
+		clusters[i].sum = palloc(sizeof(double) * dims);
+		for (int d = 0; d < dims; d++)
+			clusters[i].sum[d] = embedding[d];
+	}
+	for (int i = 0; i < ncandidates; i++)
+		for (int j = i + 1; j < ncandidates; j++)
+			SIM(i, j) = cosine_double(clusters[i].sum, clusters[j].sum, dims);
+
+	for (;;)
+	{
+		int			best_i = -1;
+		int			best_j = -1;
+		double		best = -2.0;
+
+		for (int i = 0; i < ncandidates; i++)
+		{
+			if (!clusters[i].alive)
+				continue;
+			for (int j = i + 1; j < ncandidates; j++)
+			{
+				if (!clusters[j].alive)
+					continue;
+				if (SIM(i, j) > best)
+				{
+					best = SIM(i, j);
+					best_i = i;
+					best_j = j;
+				}
+			}
+		}
+		if (best_i < 0 || best < params->cluster_threshold)
+			break;
+
+		/* Merge best_j into best_i, keeping members in ascending position. */
+		{
+			Cluster    *into = &clusters[best_i];
+			Cluster    *from = &clusters[best_j];
+			int		   *merged = palloc(sizeof(int) * ncandidates);
+			int			a = 0,
+						b = 0,
+						n = 0;
+
+			while (a < into->nmembers || b < from->nmembers)
+			{
+				if (b >= from->nmembers ||
+					(a < into->nmembers && into->members[a] < from->members[b]))
+					merged[n++] = into->members[a++];
+				else
+					merged[n++] = from->members[b++];
+			}
+			pfree(into->members);
+			into->members = merged;
+			into->nmembers = n;
+
+			/* Recompute the sum in id order so rounding is order independent. */
+			for (int d = 0; d < dims; d++)
+				into->sum[d] = 0.0;
+			for (int m = 0; m < n; m++)
+			{
+				const float *embedding = episodes[order[merged[m]]].embedding;
+
+				for (int d = 0; d < dims; d++)
+					into->sum[d] += embedding[d];
+			}
+			from->alive = false;
+		}
+
+		for (int k = 0; k < ncandidates; k++)
+		{
+			double		value;
+
+			if (!clusters[k].alive || k == best_i)
+				continue;
+			value = cosine_double(clusters[best_i].sum, clusters[k].sum, dims);
+			if (k < best_i)
+				SIM(k, best_i) = value;
+			else
+				SIM(best_i, k) = value;
+		}
+	}
+#undef SIM
+	pfree(similarity);
+	return clusters;
+}
+
+EngramSemanticPlan *
+engram_consolidation_plan(const EngramEpisode *episodes, int nepisodes,
+						  const EngramPattern *patterns, int npatterns,
+						  const EngramConsolidationParams *params, int *nplans)
+{
+	int			dims = params->dims;
+	int		   *order = palloc(sizeof(int) * Max(nepisodes, 1));
+	int			ncandidates;
+	Cluster    *clusters;
+	EngramSemanticPlan *plans;
+	int			count = 0;
+	/* Merged plan per existing pattern, so two clusters merging into one combine. */
+	int		   *plan_of_pattern = palloc(sizeof(int) * Max(npatterns, 1));
+
+	*nplans = 0;
+	ncandidates = engram_consolidation_select(episodes, nepisodes, patterns, npatterns,
+											  params, order);
+	if (ncandidates == 0)
+		return NULL;
+	clusters = cluster_candidates(episodes, order, ncandidates, params);
+	plans = palloc0(sizeof(EngramSemanticPlan) * ncandidates);
+	for (int p = 0; p < npatterns; p++)
+		plan_of_pattern[p] = -1;
+
+	/* Clusters are visited by their first (lowest-id) member: stable order. */
+	for (int c = 0; c < ncandidates; c++)
+	{
+		Cluster    *cluster = &clusters[c];
+		double	   *centroid;
+		double		cohesion = 0.0;
+		double		mean_confidence = 0.0;
+		double		best_similarity = -2.0;
+		int			representative = -1;
+		double		confidence;
+		int			merge_into = -1;
+		double		merge_similarity = params->merge_threshold;
+		EngramSemanticPlan *plan;
+
+		if (!cluster->alive || cluster->nmembers < params->min_cluster_size)
+			continue;
+
+		centroid = palloc(sizeof(double) * dims);
+		for (int d = 0; d < dims; d++)
+			centroid[d] = cluster->sum[d] / cluster->nmembers;
+
+		for (int m = 0; m < cluster->nmembers; m++)
+		{
+			const EngramEpisode *episode = &episodes[order[cluster->members[m]]];
+			double		similarity = cosine_float_double(episode->embedding, centroid, dims);
+
+			cohesion += similarity;
+			mean_confidence += episode->confidence;
+			/* members ascend by id: strict > keeps the lower id on ties */
+			if (similarity > best_similarity)
+			{
+				best_similarity = similarity;
+				representative = order[cluster->members[m]];
+			}
+		}
+		cohesion /= cluster->nmembers;
+		mean_confidence /= cluster->nmembers;
+		confidence = Max(0.0, Min(1.0, cohesion)) * mean_confidence;
+
+		/* Step 4: the most similar existing pattern above merge_threshold. */
+		for (int p = 0; p < npatterns; p++)
+		{
+			double		similarity = cosine_float_double(patterns[p].embedding, centroid, dims);
+
+			if (similarity > merge_similarity ||
+				(merge_into >= 0 && similarity == merge_similarity &&
+				 patterns[p].id < patterns[merge_into].id))
+			{
+				merge_similarity = similarity;
+				merge_into = p;
+			}
+		}
+
+		if (merge_into >= 0 && plan_of_pattern[merge_into] >= 0)
+		{
+			/* A second cluster merging into the same pattern: extend that plan. */
+			plan = &plans[plan_of_pattern[merge_into]];
+		}
+		else
+		{
+			plan = &plans[count];
+			plan->merge_into = merge_into;
+			plan->members = palloc(sizeof(int) * ncandidates);
+			plan->member_weights = palloc(sizeof(double) * ncandidates);
+			plan->embedding = palloc(sizeof(float) * dims);
+			plan->nmembers = 0;
+			plan->representative = representative;
+			plan->cohesion = cohesion;
+			if (merge_into >= 0)
+			{
+				plan_of_pattern[merge_into] = count;
+				/* start from the existing memory's own weight */
+				plan->confidence = patterns[merge_into].confidence * patterns[merge_into].members;
+			}
+			else
+				plan->confidence = 0.0;
+			count++;
+		}
+
+		for (int m = 0; m < cluster->nmembers; m++)
+			plan->members[plan->nmembers++] = order[cluster->members[m]];
+		plan->confidence += (merge_into >= 0) ? confidence * cluster->nmembers : confidence;
+		pfree(centroid);
+	}
+
+	/* Final embeddings, confidences and lineage weights. */
+	for (int i = 0; i < count; i++)
+	{
+		EngramSemanticPlan *plan = &plans[i];
+		double	   *sum = palloc0(sizeof(double) * dims);
+		double		weight_total = plan->nmembers;
+
+		/* members of merged clusters may interleave: keep ascending id */
+		for (int a = 1; a < plan->nmembers; a++)
+		{
+			int			value = plan->members[a];
+			int			b = a - 1;
+
+			while (b >= 0 && episodes[plan->members[b]].id > episodes[value].id)
+			{
+				plan->members[b + 1] = plan->members[b];
+				b--;
+			}
+			plan->members[b + 1] = value;
+		}
+
+		for (int m = 0; m < plan->nmembers; m++)
+			for (int d = 0; d < dims; d++)
+				sum[d] += episodes[plan->members[m]].embedding[d];
+		if (plan->merge_into >= 0)
+		{
+			const EngramPattern *pattern = &patterns[plan->merge_into];
+
+			for (int d = 0; d < dims; d++)
+				sum[d] += (double) pattern->embedding[d] * pattern->members;
+			weight_total += pattern->members;
+			plan->confidence /= weight_total;
+		}
+		for (int d = 0; d < dims; d++)
+			plan->embedding[d] = (float) (sum[d] / weight_total);
+		plan->confidence = Max(0.0, Min(1.0, plan->confidence));
+
+		for (int m = 0; m < plan->nmembers; m++)
+		{
+			double		weight = engram_cosine_similarity(episodes[plan->members[m]].embedding,
+														  plan->embedding, dims);
+
+			plan->member_weights[m] = Max(ENGRAM_LINEAGE_MIN_WEIGHT, Min(1.0, weight));
+		}
+		pfree(sum);
+	}
+
+	*nplans = count;
+	return plans;
+}
