@@ -70,7 +70,7 @@ CREATE FUNCTION engram_consolidation_plan(ids bigint[], embeddings real[], confi
 
 -- The tier-migration policy on arrays, with the current engram.migration.* settings.
 CREATE FUNCTION engram_migration_plan(tids tid[], tiers text[], accesses_per_hour double precision[],
-		max_moves integer DEFAULT NULL)
+		seconds_in_tier double precision[] DEFAULT NULL, max_moves integer DEFAULT NULL)
 	RETURNS TABLE (tid tid, from_tier text, to_tier text, accesses_per_hour double precision)
 	AS 'MODULE_PATHNAME', 'engram_migration_plan_sql'
 	LANGUAGE C STABLE;

@@ -512,7 +512,7 @@ engram_forgetting_select(Oid space, TimestampTz now, double threshold, double ta
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT id FROM %s WHERE kind = 'episodic' AND confidence * "
-					 "pg_catalog.greatest($3, pg_catalog.exp(-pg_catalog.greatest(0, "
+					 "GREATEST($3, pg_catalog.exp(-GREATEST(0, "
 					 "pg_catalog.date_part('epoch', $1 - occurred_at)) / $2)) < $4 "
 					 "ORDER BY id LIMIT $5",
 					 qualified_name(space));

@@ -142,6 +142,7 @@ typedef enum EngramJobState
 
 typedef enum EngramJobEvent
 {
+	ENGRAM_JOB_EVENT_SCHEDULE,	/* set next_run = now + interval */
 	ENGRAM_JOB_EVENT_START,		/* the scheduler starts a due run */
 	ENGRAM_JOB_EVENT_SUCCEED,	/* the run committed */
 	ENGRAM_JOB_EVENT_FAIL,		/* the run raised an error (rolled back) */
@@ -217,6 +218,7 @@ typedef struct EngramJobDefinition
 	bool		writes;			/* skipped on a hot standby */
 	bool		one_shot;		/* done after its first success */
 	bool		uses_consolidation_slot;
+	bool		first_run_after_interval;	/* not at once when a worker starts */
 	/* interval in seconds; < 0: engram.consolidation_interval */
 	int			interval_seconds;
 	/* NULL when available; else the reason ("table access method ...") */
@@ -252,6 +254,7 @@ extern const char *engram_job_needs_table_am(void);
 /* Processes (worker_launcher.c) ------------------------------------------ */
 
 extern void engram_worker_register_launcher(void);
+extern void engram_worker_install_utility_hook(void);
 extern PGDLLEXPORT void engram_launcher_main(Datum main_arg);
 extern PGDLLEXPORT void engram_database_worker_main(Datum main_arg);
 

@@ -37,6 +37,7 @@ typedef struct EngramTierRow
 	ItemPointerData tid;
 	EngramTier	tier;
 	double		accesses_per_hour;	/* recent access rate (decayed count) */
+	double		seconds_in_tier;	/* since the row entered its tier (or was written) */
 } EngramTierRow;
 
 /* One move the planner asks for. */
@@ -52,9 +53,10 @@ typedef struct EngramTierMove
  * The table AM's mechanism.  Every callback runs inside the caller's
  * transaction with the caller's privileges and raises ERROR on failure.
  *
- * list_rows: every live row of engram table "relid" with its tier and access
- *	rate; returns a palloc'd array (in the current memory context) and its
- *	length in *nrows.
+ * list_rows: every live row of engram table "relid" with its tier, access
+ *	rate and time in tier; returns a palloc'd array (in the current memory
+ *	context) and its length in *nrows; no rows for a table that does not
+ *	use the engram access method.
  * move_rows: move the rows to tier "target"; returns the rows actually
  *	moved (rows changed concurrently are skipped).  Must never grow the hot
  *	tier over engram.hot_tier_size_mb.
@@ -98,9 +100,12 @@ extern void engram_migration_thresholds_current(EngramMigrationThresholds *thres
 
 /*
  * The tier a row with this access rate belongs in, from its current tier
- * (one step per cycle: cold never jumps straight to hot).
+ * (one step per cycle: cold never jumps straight to hot).  A row is only
+ * demoted once it has spent a whole window of the rule in its tier: a row
+ * written a minute ago has not had its chance to be used "once a day".
  */
 extern EngramTier engram_migration_target(EngramTier current, double accesses_per_hour,
+										  double seconds_in_tier,
 										  const EngramMigrationThresholds *thresholds);
 
 /*

@@ -6,7 +6,8 @@
  *
  * A row's access rate is its recent accesses per hour (the table AM keeps
  * a decayed count); a rule "N accesses per W seconds" compares
- * rate x W / 3600 with N.  One step per cycle (cold -> warm -> hot), so a
+ * rate x W / 3600 with N.  Demotions wait until the row has been in its
+ * tier for the rule's whole window.  One step per cycle (cold -> warm -> hot), so a
  * burst of accesses cannot pull a cold row straight into shared memory.
  *
  *-------------------------------------------------------------------------
@@ -39,13 +40,14 @@ engram_tier_name(EngramTier tier)
 }
 
 EngramTier
-engram_migration_target(EngramTier current, double accesses_per_hour,
+engram_migration_target(EngramTier current, double accesses_per_hour, double seconds_in_tier,
 						const EngramMigrationThresholds *thresholds)
 {
 	switch (current)
 	{
 		case ENGRAM_TIER_HOT:
-			if (accesses_in_window(accesses_per_hour, thresholds->hot_to_warm_window) <
+			if (seconds_in_tier >= thresholds->hot_to_warm_window &&
+				accesses_in_window(accesses_per_hour, thresholds->hot_to_warm_window) <
 				thresholds->hot_to_warm_accesses)
 				return ENGRAM_TIER_WARM;
 			return ENGRAM_TIER_HOT;
@@ -53,7 +55,8 @@ engram_migration_target(EngramTier current, double accesses_per_hour,
 			if (accesses_in_window(accesses_per_hour, thresholds->warm_to_hot_window) >=
 				thresholds->warm_to_hot_accesses)
 				return ENGRAM_TIER_HOT;
-			if (accesses_in_window(accesses_per_hour, thresholds->warm_to_cold_window) <
+			if (seconds_in_tier >= thresholds->warm_to_cold_window &&
+				accesses_in_window(accesses_per_hour, thresholds->warm_to_cold_window) <
 				thresholds->warm_to_cold_accesses)
 				return ENGRAM_TIER_COLD;
 			return ENGRAM_TIER_WARM;
@@ -104,7 +107,7 @@ engram_migration_plan(const EngramTierRow *rows, int nrows,
 	for (int i = 0; i < nrows; i++)
 	{
 		EngramTier	target = engram_migration_target(rows[i].tier, rows[i].accesses_per_hour,
-													 thresholds);
+													 rows[i].seconds_in_tier, thresholds);
 
 		if (target == rows[i].tier)
 			continue;

@@ -51,12 +51,12 @@ const EngramJobDefinition engram_job_definitions[ENGRAM_JOB_COUNT] = {
 		.kind = ENGRAM_JOB_CONSOLIDATION, .name = "consolidation",
 		.run = engram_job_consolidation,
 		.writes = true, .one_shot = false, .uses_consolidation_slot = true,
-		.interval_seconds = -1, .unavailable_reason = NULL,
+		.first_run_after_interval = true, .interval_seconds = -1, .unavailable_reason = NULL,
 	},
 	[ENGRAM_JOB_FORGETTING] = {
 		.kind = ENGRAM_JOB_FORGETTING, .name = "soft_forgetting", .run = engram_job_forgetting,
 		.writes = true, .one_shot = false, .uses_consolidation_slot = false,
-		.interval_seconds = -1, .unavailable_reason = NULL,
+		.first_run_after_interval = true, .interval_seconds = -1, .unavailable_reason = NULL,
 	},
 	[ENGRAM_JOB_ACCESS_STATS] = {
 		.kind = ENGRAM_JOB_ACCESS_STATS, .name = "access_stats", .run = engram_job_access_stats,
@@ -107,6 +107,9 @@ interval_after(const EngramJobDefinition *definition, TimestampTz now)
  * caller holds engram_worker_shared->lock exclusively when "job" is in
  * shared memory.  Transitions:
  *
+ *	SCHEDULE	SCHEDULED/FAILED -> same state; next_run = now + interval
+ *				(a new worker's first schedule of a job that waits one
+ *				interval, or a clock that went backwards)
  *	START		any -> RUNNING; last_start = now
  *	SUCCEED		RUNNING -> SCHEDULED (DONE for a one-shot job);
  *				runs++, counters added, next_run = now + interval
@@ -123,6 +126,12 @@ engram_job_transition(EngramJobStatus *job, const EngramJobDefinition *definitio
 {
 	switch (event)
 	{
+		case ENGRAM_JOB_EVENT_SCHEDULE:
+			Assert(job->state == ENGRAM_JOB_STATE_SCHEDULED ||
+				   job->state == ENGRAM_JOB_STATE_FAILED);
+			job->next_run = interval_after(definition, now);
+			return;
+
 		case ENGRAM_JOB_EVENT_START:
 			job->state = ENGRAM_JOB_STATE_RUNNING;
 			job->last_start = now;
@@ -186,13 +195,20 @@ record_transition(EngramWorkerSlot *slot, EngramJobKind kind, EngramJobEvent eve
 	LWLockRelease(engram_worker_shared->lock);
 }
 
+/*
+ * Is job "kind" due at "now"?  First applies SCHEDULE when the job has
+ * never been scheduled and waits one interval, or when the clock went
+ * backwards past its schedule (a pinned clock moved back).
+ */
 static bool
 job_is_due(EngramWorkerSlot *slot, EngramJobKind kind, TimestampTz now)
 {
+	const EngramJobDefinition *definition = &engram_job_definitions[kind];
+	EngramJobStatus *job = &slot->jobs[kind];
 	bool		due;
 
-	LWLockAcquire(engram_worker_shared->lock, LW_SHARED);
-	switch (slot->jobs[kind].state)
+	LWLockAcquire(engram_worker_shared->lock, LW_EXCLUSIVE);
+	switch (job->state)
 	{
 		case ENGRAM_JOB_STATE_DONE:
 		case ENGRAM_JOB_STATE_RUNNING:
@@ -200,7 +216,12 @@ job_is_due(EngramWorkerSlot *slot, EngramJobKind kind, TimestampTz now)
 			break;
 		case ENGRAM_JOB_STATE_SCHEDULED:
 		case ENGRAM_JOB_STATE_FAILED:
-			due = (now >= slot->jobs[kind].next_run);
+			if ((definition->first_run_after_interval && job->next_run == 0 &&
+				 job->last_start == 0) ||
+				job->next_run > interval_after(definition, now))
+				engram_job_transition(job, definition, ENGRAM_JOB_EVENT_SCHEDULE, now,
+									  NULL, NULL);
+			due = (now >= job->next_run);
 			break;
 		default:
 			due = true;

@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -36,6 +37,7 @@ engram_worker_init(void)
 		return;
 	engram_worker_shmem_register();
 	engram_worker_register_launcher();
+	engram_worker_install_utility_hook();
 }
 
 static Datum
@@ -209,14 +211,41 @@ parse_tier(const char *name)
 	return ENGRAM_TIER_WARM;	/* keep the compiler quiet */
 }
 
+/* Deconstruct a one-dimensional float8[] without nulls. */
+static int
+float8_array(ArrayType *array, const char *what, double **out)
+{
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(array, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &values, &nulls, &n);
+	*out = palloc(sizeof(double) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", what)));
+		(*out)[i] = DatumGetFloat8(values[i]);
+		if (isnan((*out)[i]) || (*out)[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must hold non-negative numbers", what)));
+	}
+	return n;
+}
+
 /*
  * engram_migration_plan(tids tid[], tiers text[], accesses_per_hour float8[],
- *     max_moves int DEFAULT NULL) RETURNS TABLE (tid, from_tier, to_tier,
- *     accesses_per_hour)
+ *     seconds_in_tier float8[] DEFAULT NULL, max_moves int DEFAULT NULL)
+ * RETURNS TABLE (tid, from_tier, to_tier, accesses_per_hour)
  *
  * The moves the worker's migration policy makes for these rows with the
  * current engram.migration.* settings, in the order it makes them, at most
- * max_moves (default engram.migration_batch).  Pure: reads no table.
+ * max_moves (default engram.migration_batch).  seconds_in_tier NULL: every
+ * row has been in its tier forever.  Pure: reads no table.
  */
 Datum
 engram_migration_plan_sql(PG_FUNCTION_ARGS)
@@ -224,14 +253,15 @@ engram_migration_plan_sql(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum	   *tids;
 	Datum	   *tiers;
-	Datum	   *rates;
 	bool	   *tid_nulls;
 	bool	   *tier_nulls;
-	bool	   *rate_nulls;
+	double	   *rates;
+	double	   *ages = NULL;
 	int			ntids,
 				ntiers,
-				nrates;
-	int			max_moves = PG_ARGISNULL(3) ? engram_migration_batch : PG_GETARG_INT32(3);
+				nrates,
+				nages;
+	int			max_moves = PG_ARGISNULL(4) ? engram_migration_batch : PG_GETARG_INT32(4);
 	EngramTierRow *rows;
 	EngramTierMove *moves;
 	EngramMigrationThresholds thresholds;
@@ -250,28 +280,25 @@ engram_migration_plan_sql(PG_FUNCTION_ARGS)
 					  TYPALIGN_SHORT, &tids, &tid_nulls, &ntids);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
 					  &tiers, &tier_nulls, &ntiers);
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &rates, &rate_nulls, &nrates);
-	if (ntids != ntiers || ntids != nrates)
+	nrates = float8_array(PG_GETARG_ARRAYTYPE_P(2), "accesses_per_hour", &rates);
+	nages = PG_ARGISNULL(3) ? ntids : float8_array(PG_GETARG_ARRAYTYPE_P(3),
+												   "seconds_in_tier", &ages);
+	if (ntids != ntiers || ntids != nrates || ntids != nages)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("tids, tiers and accesses_per_hour must have the same length"),
-				 errdetail("Lengths are %d, %d and %d.", ntids, ntiers, nrates)));
+				 errmsg("tids, tiers, accesses_per_hour and seconds_in_tier must have the same length")));
 
 	rows = palloc(sizeof(EngramTierRow) * Max(ntids, 1));
 	for (int i = 0; i < ntids; i++)
 	{
-		if (tid_nulls[i] || tier_nulls[i] || rate_nulls[i])
+		if (tid_nulls[i] || tier_nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("array elements must not be null")));
+					 errmsg("tids and tiers must not contain nulls")));
 		rows[i].tid = *(ItemPointer) DatumGetPointer(tids[i]);
 		rows[i].tier = parse_tier(TextDatumGetCString(tiers[i]));
-		rows[i].accesses_per_hour = DatumGetFloat8(rates[i]);
-		if (rows[i].accesses_per_hour < 0 || isnan(rows[i].accesses_per_hour))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("accesses_per_hour must be a non-negative number")));
+		rows[i].accesses_per_hour = rates[i];
+		rows[i].seconds_in_tier = ages ? ages[i] : get_float8_infinity();
 	}
 
 	InitMaterializedSRF(fcinfo, 0);
