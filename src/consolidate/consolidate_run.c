@@ -192,7 +192,7 @@ check_columns(Oid relid, const RequiredColumn *columns, int ncolumns, const char
 Oid
 engram_space_associations(Oid space, Oid associations)
 {
-	check_columns(space, space_columns, lengthof(space_columns), "memory space");
+	check_columns(space, space_columns, lengthof(space_columns), "space");
 
 	if (!OidIsValid(associations))
 	{
@@ -507,7 +507,7 @@ engram_forgetting_select(Oid space, TimestampTz now, double threshold, double ta
 	Datum		values[5];
 	int64	   *ids;
 
-	check_columns(space, space_columns, lengthof(space_columns), "memory space");
+	check_columns(space, space_columns, lengthof(space_columns), "space");
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
