@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "fmgr.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -96,6 +97,15 @@ engram_now(void)
 	if (IsTransactionState())
 		return GetCurrentTransactionStartTimestamp();
 	return GetCurrentTimestamp();
+}
+
+PG_FUNCTION_INFO_V1(engram_now_sql);
+
+/* engram_now() RETURNS timestamptz: the clock as Engram sees it. */
+Datum
+engram_now_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TIMESTAMPTZ(engram_now());
 }
 
 bool

@@ -4,6 +4,12 @@
 -- Nothing here is SECURITY DEFINER: maintenance and consolidation read and
 -- write the space tables through SPI as the calling user.
 
+-- Engram's clock: engram.pinned_now when set, else the transaction start
+-- time (src/clock.c).
+CREATE FUNCTION engram_now() RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'engram_now_sql'
+	LANGUAGE C STABLE PARALLEL SAFE;
+
 -- Shared-memory status of the worker: one row per (database, job).
 CREATE FUNCTION engram_worker_state(
 		OUT database oid, OUT pid integer, OUT worker_started_at timestamptz,
