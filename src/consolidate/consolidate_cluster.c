@@ -130,13 +130,14 @@ engram_consolidation_select(const EngramEpisode *episodes, int nepisodes,
 							const EngramPattern *patterns, int npatterns,
 							const EngramConsolidationParams *params, int *selected)
 {
-	ScoredEpisode *scored;
-	int			nselected;
+	ScoredEpisode *ranked;
+	bool	   *taken;
+	int			nselected = 0;
 
 	if (nepisodes == 0)
 		return 0;
 
-	scored = palloc(sizeof(ScoredEpisode) * nepisodes);
+	ranked = palloc(sizeof(ScoredEpisode) * nepisodes);
 	for (int i = 0; i < nepisodes; i++)
 	{
 		double		best = 0.0;
@@ -152,17 +153,54 @@ engram_consolidation_select(const EngramEpisode *episodes, int nepisodes,
 				best = similarity;
 		}
 		prediction_error = 1.0 - Min(best, 1.0);
-		scored[i].index = i;
-		scored[i].id = episodes[i].id;
-		scored[i].score = prediction_error * episodes[i].confidence;
+		ranked[i].index = i;
+		ranked[i].id = episodes[i].id;
+		ranked[i].score = prediction_error * episodes[i].confidence;
+	}
+	qsort(ranked, nepisodes, sizeof(ScoredEpisode), compare_by_score);
+
+	/*
+	 * Fill the batch seed by seed: the best-scoring episode not yet taken,
+	 * then every episode of the pool that could cluster with it (cosine >=
+	 * cluster_threshold), in score order.  Taking the top scores alone would
+	 * pick one episode per topic when there are many topics, and the same
+	 * unclusterable batch at every pass.
+	 */
+	taken = palloc0(sizeof(bool) * nepisodes);
+	for (int r = 0; r < nepisodes && nselected < params->batch_size; r++)
+	{
+		const EngramEpisode *seed = &episodes[ranked[r].index];
+
+		if (taken[r])
+			continue;
+		taken[r] = true;
+		selected[nselected++] = r;
+		for (int s = r + 1; s < nepisodes && nselected < params->batch_size; s++)
+		{
+			if (taken[s])
+				continue;
+			if (engram_cosine_similarity(seed->embedding, episodes[ranked[s].index].embedding,
+										 params->dims) >= params->cluster_threshold)
+			{
+				taken[s] = true;
+				selected[nselected++] = s;
+			}
+		}
 	}
 
-	qsort(scored, nepisodes, sizeof(ScoredEpisode), compare_by_score);
-	nselected = Min(nepisodes, params->batch_size);
-	qsort(scored, nselected, sizeof(ScoredEpisode), compare_by_id);
-	for (int i = 0; i < nselected; i++)
-		selected[i] = scored[i].index;
-	pfree(scored);
+	/* positions in "ranked" -> episode indexes, in ascending id order */
+	{
+		ScoredEpisode *chosen = palloc(sizeof(ScoredEpisode) * Max(nselected, 1));
+
+		for (int i = 0; i < nselected; i++)
+			chosen[i] = ranked[selected[i]];
+		qsort(chosen, nselected, sizeof(ScoredEpisode), compare_by_id);
+		for (int i = 0; i < nselected; i++)
+			selected[i] = chosen[i].index;
+		pfree(chosen);
+	}
+	pfree(taken);
+	pfree(ranked);
 	return nselected;
 }
 

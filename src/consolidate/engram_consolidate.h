@@ -9,8 +9,12 @@
  *	1. Candidates: score = prediction error x confidence, where prediction
  *	   error = 1 - max(0, best cosine similarity to an existing semantic
  *	   memory) (1 when there is none): episodes the current semantic
- *	   knowledge explains worst, weighted by how much we believe them.  The
- *	   best "batch_size" by score are taken, ties by lower id.
+ *	   knowledge explains worst, weighted by how much we believe them.
+ *	   Ranked by score (ties: lower id), the batch ("batch_size") is filled
+ *	   seed by seed: the best episode not yet taken, then every pool episode
+ *	   with cosine >= cluster_threshold to it, in rank order.  (The top
+ *	   scores alone would pick one episode per topic when topics outnumber
+ *	   the batch, and never form a cluster.)
  *	2. Clustering: agglomerative over the candidates sorted by id; the pair
  *	   of clusters with the highest centroid cosine merges while that cosine
  *	   is >= cluster_threshold (0.8); equal cosines merge the pair with the
