@@ -64,6 +64,18 @@ SELECT members FROM engram_consolidation_plan(
 	pattern_confidences => ARRAY[0.8]::real[], pattern_members => ARRAY[3],
 	batch_size => 3);
 
+-- Many topics, small batch: with ids interleaving four topics and equal
+-- scores, the six best scores alone (ids 1-6) would hold two episodes of
+-- each of three topics and make nothing.  The batch is filled seed by
+-- seed instead: episode 1 and its cluster mates (5, 9), then 2 and (6, 10).
+SELECT members, representative FROM engram_consolidation_plan(
+	ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+	ARRAY[[1,0,0], [0,1,0], [0,0,1], [-1,0,0],
+		  [0.9,0.1,0], [0.1,0.9,0], [0.1,0,0.9], [-0.9,0.1,0],
+		  [0.9,0,0.1], [0,0.9,0.1], [0,0.1,0.9], [-0.9,0,0.1]]::real[],
+	array_fill(0.5::real, ARRAY[12]),
+	batch_size => 6);
+
 -- Merging: the x cluster's centroid has cosine 0.99873 > 0.9 with memory
 -- 100 (3 members, confidence 0.8): it merges.  Embedding = (3 x (1,0,0) +
 -- (2.8,0.1,0.1)) / 6 = (0.96667, 0.01667, 0.01667); confidence =
