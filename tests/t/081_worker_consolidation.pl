@@ -157,5 +157,10 @@ ok($node->poll_query_until('postgres',
 		  WHERE database = 'postgres' AND job = 'consolidation'}, 'scheduled 3 1'),
 	'once repaired the next run succeeds');
 
+# engram_run_maintenance finds the association table in the registry.
+is($node->safe_psql('postgres',
+		q{SELECT state FROM engram_run_maintenance('memories') WHERE job = 'consolidation'}),
+	'done', 'engram_run_maintenance without associations uses the registry');
+
 $node->stop;
 done_testing();
