@@ -66,6 +66,7 @@ extern bool engram_clock_pinned(void);
 
 /* Subsystem entry points, called once from _PG_init in this order. */
 extern void engram_simd_init(void);
+extern void engram_metrics_init(void);
 extern void engram_clock_init(void);
 extern void engram_worker_init(void);
 

@@ -59,6 +59,7 @@
 
 #include "engram.h"
 #include "consolidate/engram_consolidate.h"
+#include "metrics/engram_metrics.h"
 
 /* Advisory lock space of consolidation runs: "ENGC". */
 #define ENGRAM_CONSOLIDATION_LOCK_KEY	0x454E4743
@@ -278,10 +279,34 @@ try_lock_space(Oid space)
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
+static void consolidate_space_timed(Oid space, Oid associations, TimestampTz now,
+									int batch_size, double tau_seconds, double floor,
+									EngramConsolidationSummary *summary);
+
+/*
+ * One pass, timed as the operation "consolidate" in the metrics (an error
+ * is counted as a failed operation by the metrics' abort handling).
+ */
 void
 engram_consolidate_space(Oid space, Oid associations, TimestampTz now, int batch_size,
 						 double tau_seconds, double floor,
 						 EngramConsolidationSummary *summary)
+{
+	EngramSlowDetails details;
+
+	engram_metrics_begin(ENGRAM_OP_CONSOLIDATE);
+	consolidate_space_timed(space, associations, now, batch_size, tau_seconds, floor, summary);
+	engram_slow_details_init(&details);
+	details.space = space;
+	details.nodes_visited = summary->candidates;
+	details.rows = summary->semantic_created + summary->semantic_merged + summary->episodes_linked;
+	engram_metrics_end(ENGRAM_OP_CONSOLIDATE, &details);
+}
+
+static void
+consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_size,
+						double tau_seconds, double floor,
+						EngramConsolidationSummary *summary)
 {
 	const char *space_name;
 	const char *association_name;

@@ -24,12 +24,8 @@
 #include "datatype/timestamp.h"
 #include "storage/itemptr.h"
 
-typedef enum EngramTier
-{
-	ENGRAM_TIER_HOT = 0,
-	ENGRAM_TIER_WARM = 1,
-	ENGRAM_TIER_COLD = 2
-} EngramTier;
+/* EngramTier (hot < warm < cold) is the metrics API's. */
+#include "metrics/engram_metrics.h"
 
 /* One row of an engram table as the table AM reports it to the planner. */
 typedef struct EngramTierRow
@@ -61,7 +57,8 @@ typedef struct EngramTierMove
  *	moved (rows changed concurrently are skipped).  Must never grow the hot
  *	tier over engram.hot_tier_size_mb.
  * move_ids_to_cold: move the rows of "relid" whose id column is in "ids"
- *	(soft forgetting works on memory ids); returns rows moved.
+ *	(soft forgetting works on memory ids); returns rows moved (rows already
+ *	cold are not moved nor counted).
  * save_access_stats: persist the shared-memory access statistics; returns
  *	rows written.
  * warm_up: load the most accessed rows of "relid" (by the saved statistics)

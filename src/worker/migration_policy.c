@@ -35,6 +35,8 @@ engram_tier_name(EngramTier tier)
 			return "warm";
 		case ENGRAM_TIER_COLD:
 			return "cold";
+		case ENGRAM_TIER_COUNT:
+			break;
 	}
 	return "unknown";
 }
@@ -65,6 +67,8 @@ engram_migration_target(EngramTier current, double accesses_per_hour, double sec
 				thresholds->cold_to_warm_accesses)
 				return ENGRAM_TIER_WARM;
 			return ENGRAM_TIER_COLD;
+		case ENGRAM_TIER_COUNT:
+			break;
 	}
 	return current;
 }

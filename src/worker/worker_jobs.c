@@ -37,6 +37,7 @@
 
 #include "engram.h"
 #include "consolidate/engram_consolidate.h"
+#include "metrics/engram_metrics.h"
 #include "worker/engram_worker.h"
 
 static const EngramTierProvider *tier_provider = NULL;
@@ -257,28 +258,41 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 	EngramMigrationThresholds thresholds;
 	EngramTierRow *rows;
 	EngramTierMove *moves;
+	ItemPointerData *tids;
+	EngramSlowDetails details;
 	int			nrows = 0;
 	int			nmoves;
+	int64		moved_here = 0;
 
+	engram_metrics_begin(ENGRAM_OP_MIGRATE);
 	engram_migration_thresholds_current(&thresholds);
 	rows = tier_provider->list_rows(space, &nrows);
 	moves = palloc(sizeof(EngramTierMove) * Max(Min(nrows, engram_migration_batch), 1));
 	nmoves = engram_migration_plan(rows, nrows, &thresholds, engram_migration_batch, moves);
+	tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));
 
-	/* One call per target tier, TIDs in plan order. */
-	for (int target = ENGRAM_TIER_HOT; target <= ENGRAM_TIER_COLD; target++)
-	{
-		ItemPointerData *tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));
-		int			ntids = 0;
+	/* One call per (from, to) pair, TIDs in plan order, counted per pair. */
+	for (int from = 0; from < ENGRAM_TIER_COUNT; from++)
+		for (int to = 0; to < ENGRAM_TIER_COUNT; to++)
+		{
+			int			ntids = 0;
+			int64		moved;
 
-		for (int i = 0; i < nmoves; i++)
-			if (moves[i].to == (EngramTier) target)
-				tids[ntids++] = moves[i].tid;
-		if (ntids > 0)
-			result->rows_moved += tier_provider->move_rows(space, tids, ntids,
-														   (EngramTier) target);
-		pfree(tids);
-	}
+			for (int i = 0; i < nmoves; i++)
+				if (moves[i].from == (EngramTier) from && moves[i].to == (EngramTier) to)
+					tids[ntids++] = moves[i].tid;
+			if (ntids == 0)
+				continue;
+			moved = tier_provider->move_rows(space, tids, ntids, (EngramTier) to);
+			engram_metrics_tier_move((EngramTier) from, (EngramTier) to, moved);
+			moved_here += moved;
+		}
+	result->rows_moved += moved_here;
+
+	engram_slow_details_init(&details);
+	details.space = space;
+	details.rows = moved_here;
+	engram_metrics_end(ENGRAM_OP_MIGRATE, &details);
 }
 
 void
@@ -342,7 +356,13 @@ forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobRe
 								   tau_seconds, floor, engram_migration_batch, &nids);
 	result->episodes_selected += nids;
 	if (nids > 0 && tier_provider != NULL && tier_provider->move_ids_to_cold != NULL)
-		result->rows_moved += tier_provider->move_ids_to_cold(space, ids, nids);
+	{
+		/* soft forgetting moves episodes still warm (the move skips cold ones) */
+		int64		moved = tier_provider->move_ids_to_cold(space, ids, nids);
+
+		engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
+		result->rows_moved += moved;
+	}
 }
 
 void
