@@ -40,15 +40,15 @@ RESET engram.migration_batch;
 
 -- The thresholds are settings: with warm->hot at 22, (0,10) stays warm; with
 -- warm->cold counted over an hour, (0,9) goes cold too.
-SET engram.migration.warm_to_hot_accesses = 22;
-SET engram.migration.warm_to_cold_window_seconds = '1h';
+SET engram.migration_warm_to_hot_accesses = 22;
+SET engram.migration_warm_to_cold_window_seconds = '1h';
 SELECT * FROM engram_migration_plan(
 	(SELECT array_agg(tid ORDER BY tid) FROM worker_rows),
 	(SELECT array_agg(tier ORDER BY tid) FROM worker_rows),
 	(SELECT array_agg(per_hour ORDER BY tid) FROM worker_rows),
 	(SELECT array_agg(seconds ORDER BY tid) FROM worker_rows));
-RESET engram.migration.warm_to_hot_accesses;
-RESET engram.migration.warm_to_cold_window_seconds;
+RESET engram.migration_warm_to_hot_accesses;
+RESET engram.migration_warm_to_cold_window_seconds;
 
 -- Without times in tier every row counts as settled.
 SELECT tid, from_tier, to_tier FROM engram_migration_plan(

@@ -6,13 +6,13 @@ WHERE name IN ('engram.worker_naptime', 'engram.worker_databases', 'engram.backg
 			   'engram.consolidation_workers', 'engram.consolidation_interval',
 			   'engram.consolidation_batch_size', 'engram.min_confidence_threshold',
 			   'engram.migration_batch', 'engram.pinned_now')
-   OR name LIKE 'engram.migration.%'
+   OR name LIKE 'engram.migration\_%'
 ORDER BY name;
 
 -- Out of range, wrong type, and a server-wide setting in a session.
 SET engram.consolidation_batch_size = 2;
 SET engram.min_confidence_threshold = 1.5;
-SET engram.migration.warm_to_cold_window_seconds = 0;
+SET engram.migration_warm_to_cold_window_seconds = 0;
 SET engram.consolidation_interval = 60;
 
 -- The clock: a finite timestamp with time zone, or empty for the real clock.

@@ -74,7 +74,7 @@ CREATE FUNCTION engram_consolidation_plan(ids bigint[], embeddings real[], confi
 	AS 'MODULE_PATHNAME', 'engram_consolidation_plan_sql'
 	LANGUAGE C STABLE;
 
--- The tier-migration policy on arrays, with the current engram.migration.* settings.
+-- The tier-migration policy on arrays, with the current engram.migration_* settings.
 CREATE FUNCTION engram_migration_plan(tids tid[], tiers text[], accesses_per_hour double precision[],
 		seconds_in_tier double precision[] DEFAULT NULL, max_moves integer DEFAULT NULL)
 	RETURNS TABLE (tid tid, from_tier text, to_tier text, accesses_per_hour double precision)

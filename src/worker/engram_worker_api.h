@@ -92,7 +92,7 @@ typedef struct EngramMigrationThresholds
 	double		warm_to_hot_window;
 } EngramMigrationThresholds;
 
-/* The thresholds currently set by the engram.migration.* settings. */
+/* The thresholds currently set by the engram.migration_* settings. */
 extern void engram_migration_thresholds_current(EngramMigrationThresholds *thresholds);
 
 /*

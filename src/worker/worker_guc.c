@@ -4,6 +4,10 @@
  *	  The engram.* settings of the background worker, consolidation, soft
  *	  forgetting and tier migration (DESIGN section 5).
  *
+ * The seed's "[storage.migration]" knobs are engram.migration_<rule>_...,
+ * with one dot: postgresql.conf's parser accepts only one dot in a name
+ * (engram.migration.x could be SET but never written to a file).
+ *
  * Settings that shape the worker processes (naptime, databases, how many
  * workers) are PGC_SIGHUP: they live in postgresql.conf and the worker
  * picks them up on reload.  Settings of the algorithms are PGC_USERSET so
@@ -83,7 +87,7 @@ define_migration_rule(const char *rule, const char *from, const char *to, bool b
 	char		name[128];
 	char		description[256];
 
-	snprintf(name, sizeof(name), "engram.migration.%s_accesses", rule);
+	snprintf(name, sizeof(name), "engram.migration_%s_accesses", rule);
 	snprintf(description, sizeof(description),
 			 "Sets the accesses per window %s which a %s row moves to the %s tier.",
 			 below ? "below" : "at or above", from, to);
@@ -93,7 +97,7 @@ define_migration_rule(const char *rule, const char *from, const char *to, bool b
 							 ENGRAM_MIGRATION_ACCESSES_MIN, ENGRAM_MIGRATION_ACCESSES_MAX,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 
-	snprintf(name, sizeof(name), "engram.migration.%s_window_seconds", rule);
+	snprintf(name, sizeof(name), "engram.migration_%s_window_seconds", rule);
 	snprintf(description, sizeof(description),
 			 "Sets the window over which accesses are counted for %s -> %s moves.", from, to);
 	DefineCustomIntVariable(MemoryContextStrdup(TopMemoryContext, name),

@@ -243,7 +243,7 @@ float8_array(ArrayType *array, const char *what, double **out)
  * RETURNS TABLE (tid, from_tier, to_tier, accesses_per_hour)
  *
  * The moves the worker's migration policy makes for these rows with the
- * current engram.migration.* settings, in the order it makes them, at most
+ * current engram.migration_* settings, in the order it makes them, at most
  * max_moves (default engram.migration_batch).  seconds_in_tier NULL: every
  * row has been in its tier forever.  Pure: reads no table.
  */

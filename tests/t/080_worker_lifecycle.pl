@@ -76,6 +76,16 @@ ok($node->poll_query_until('postgres',
 		'1'),
 	'back in the list, it gets a worker again');
 
+# Every worker setting can live in a configuration file (one dot in names).
+$node->safe_psql('postgres', q{ALTER SYSTEM SET engram.migration_warm_to_hot_accesses = 30});
+$node->reload;
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_file_settings WHERE name LIKE 'engram.%' AND error IS NOT NULL}),
+	'0', 'engram.migration_* settings are accepted in postgresql.auto.conf');
+is($node->safe_psql('postgres', q{SHOW engram.migration_warm_to_hot_accesses}), '30',
+	'and applied');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET engram.migration_warm_to_hot_accesses});
+
 # SIGHUP: the setting changes, the worker stays the same process.
 $node->safe_psql('postgres', q{ALTER SYSTEM SET engram.consolidation_interval = '77s'});
 $node->reload;
