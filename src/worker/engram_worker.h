@@ -47,6 +47,8 @@
 
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "datatype/timestamp.h"
 #include "storage/lwlock.h"
 
@@ -253,6 +255,7 @@ extern const char *engram_job_needs_table_am(void);
 
 /* Processes (worker_launcher.c) ------------------------------------------ */
 
+extern volatile sig_atomic_t engram_worker_in_job;
 extern void engram_worker_register_launcher(void);
 extern void engram_worker_install_utility_hook(void);
 extern PGDLLEXPORT void engram_launcher_main(Datum main_arg);

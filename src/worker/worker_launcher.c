@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
 #include <signal.h>
 
 #include "access/genam.h"
@@ -60,6 +61,26 @@ typedef struct LaunchedDatabase
 	BackgroundWorkerHandle *handle; /* NULL: never started by this launcher */
 	int			cycles_until_retry; /* after a worker exited */
 } LaunchedDatabase;
+
+/*
+ * SIGTERM.  Between jobs a stop is quiet: the handler sets
+ * ShutdownRequestPending and the latch, and the loop exits (no FATAL in the
+ * log at every server shutdown).  While a job runs it acts like die(), so
+ * that CHECK_FOR_INTERRUPTS inside the job cancels it at once.
+ */
+volatile sig_atomic_t engram_worker_in_job = false;
+
+static void
+engram_worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	ShutdownRequestPending = true;
+	if (engram_worker_in_job)
+		die(postgres_signal_arg);
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
 
 static LaunchedDatabase launched[ENGRAM_WORKER_MAX_DATABASES];
 static int	nlaunched = 0;
@@ -265,7 +286,7 @@ void
 engram_launcher_main(Datum main_arg)
 {
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, engram_worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 
 	/* Shared catalogs only: pg_database. */
@@ -279,6 +300,9 @@ engram_launcher_main(Datum main_arg)
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
+		/* exit code 1: the postmaster starts the launcher again (unless it is shutting down) */
+		if (ShutdownRequestPending)
+			proc_exit(1);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -325,7 +349,7 @@ engram_database_worker_main(Datum main_arg)
 	MemoryContext cycle_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, engram_worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
@@ -360,6 +384,9 @@ engram_database_worker_main(Datum main_arg)
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
+		/* the launcher starts a stopped worker again at its next scan */
+		if (ShutdownRequestPending)
+			proc_exit(0);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;

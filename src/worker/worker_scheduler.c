@@ -28,6 +28,8 @@
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -250,7 +252,13 @@ run_job_transaction(const EngramJobDefinition *definition, EngramJobContext *con
 
 	PG_TRY();
 	{
+		/* a SIGTERM now cancels the job (see engram_worker_sigterm) */
+		engram_worker_in_job = true;
+		if (ShutdownRequestPending)
+			die(SIGTERM);
+		CHECK_FOR_INTERRUPTS();
 		definition->run(context, result);
+		engram_worker_in_job = false;
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		committed = true;
@@ -259,6 +267,7 @@ run_job_transaction(const EngramJobDefinition *definition, EngramJobContext *con
 	{
 		ErrorData  *edata;
 
+		engram_worker_in_job = false;
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -295,6 +304,8 @@ engram_worker_run_due_jobs(EngramWorkerSlot *slot)
 		bool		committed;
 
 		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			break;				/* the loop exits quietly */
 		if (!job_is_due(slot, kind, now))
 			continue;
 
