@@ -66,16 +66,18 @@ engram_migration_thresholds_current(EngramMigrationThresholds *thresholds)
 void
 engram_retention_params(double *tau_seconds, double *floor)
 {
-	const char *tau = GetConfigOption("engram.decay_exponential_tau", true, false);
-	const char *floor_setting = GetConfigOption("engram.decay_floor", true, false);
+	const char *setting;
 	double		value;
 
+	/* GetConfigOption returns a static buffer: parse each value at once */
 	*tau_seconds = ENGRAM_RETENTION_TAU_SECONDS_DEFAULT;
-	*floor = ENGRAM_RETENTION_FLOOR_DEFAULT;
-	if (tau != NULL && parse_real(tau, &value, 0, NULL) && value > 0 && isfinite(value))
+	setting = GetConfigOption("engram.decay_exponential_tau", true, false);
+	if (setting != NULL && parse_real(setting, &value, 0, NULL) && value > 0 && isfinite(value))
 		*tau_seconds = value;
-	if (floor_setting != NULL && parse_real(floor_setting, &value, 0, NULL) &&
-		value >= 0 && value <= 1)
+
+	*floor = ENGRAM_RETENTION_FLOOR_DEFAULT;
+	setting = GetConfigOption("engram.decay_floor", true, false);
+	if (setting != NULL && parse_real(setting, &value, 0, NULL) && value >= 0 && value <= 1)
 		*floor = value;
 }
 
