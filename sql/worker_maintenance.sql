@@ -103,6 +103,19 @@ RESET ROLE;
 DROP OWNED BY worker_reader;
 DROP ROLE worker_reader;
 
+-- Nothing is partly written: an association table that rejects the
+-- lineage links (weights near 1 fail its CHECK) makes the whole call fail,
+-- and the semantic memories inserted before the links are gone too.
+CREATE TABLE "worker Test".picky_space (LIKE "worker Test"."Memory Space" INCLUDING ALL);
+CREATE TABLE "worker Test".picky_links (src bigint, dst bigint,
+	weight real CHECK (weight < 0.5), kind text);
+INSERT INTO "worker Test".picky_space (content, embedding, confidence, occurred_at)
+SELECT content, embedding, confidence, occurred_at FROM "worker Test"."Memory Space"
+WHERE kind = 'episodic' AND content LIKE 'rain%';
+SELECT job FROM engram_run_maintenance('"worker Test".picky_space', '"worker Test".picky_links');
+SELECT count(*) AS semantic FROM "worker Test".picky_space WHERE kind = 'semantic';
+SELECT count(*) AS links FROM "worker Test".picky_links;
+
 -- Bad arguments.
 SELECT * FROM engram_run_maintenance(NULL);
 SELECT * FROM engram_consolidate(NULL);
