@@ -87,7 +87,7 @@ CREATE FUNCTION engram_hot_tier_contains(rel regclass, row_tid tid) RETURNS bool
 
 CREATE FUNCTION engram_row_access_stats(rel regclass,
     OUT ctid tid, OUT access_count bigint, OUT recent_accesses double precision,
-    OUT first_access timestamptz, OUT last_access timestamptz)
+    OUT first_access timestamptz, OUT last_access timestamptz, OUT written_at timestamptz)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'engram_row_access_stats' LANGUAGE C STRICT VOLATILE;
 

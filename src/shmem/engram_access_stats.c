@@ -43,7 +43,7 @@
 
 #define ENGRAM_ACCESS_TRANCHE		"engram_access_stats"
 #define ENGRAM_ACCESS_FILE_MAGIC	0x45414353	/* "EACS" */
-#define ENGRAM_ACCESS_FILE_VERSION	1
+#define ENGRAM_ACCESS_FILE_VERSION	2
 
 int			engram_access_stats_max_rows = ENGRAM_ACCESS_STATS_MAX_ROWS_DEFAULT;
 
@@ -61,8 +61,9 @@ typedef struct EngramAccessRecord
 	EngramAccessKey key;
 	int64		count;
 	double		recent;			/* decayed count as of last_access */
-	TimestampTz first_access;
+	TimestampTz first_access;	/* 0 when never accessed */
 	TimestampTz last_access;
+	TimestampTz written;		/* 0 when unknown */
 } EngramAccessRecord;
 
 typedef struct EngramAccessEntry
@@ -197,9 +198,9 @@ partition_remove(int p, uint32 i)
 	}
 }
 
-/* The entry for "key", created empty if absent; NULL when full. */
+/* The entry for "key", created empty (*fresh) if absent; NULL when full. */
 static EngramAccessEntry *
-partition_enter(int p, const EngramAccessKey *key, uint32 hash)
+partition_enter(int p, const EngramAccessKey *key, uint32 hash, bool *fresh)
 {
 	EngramAccessEntry *slots = partition_slots(p);
 	uint32		mask = access_control->slots_per_partition - 1;
@@ -208,9 +209,13 @@ partition_enter(int p, const EngramAccessKey *key, uint32 hash)
 	while (slots[i].used)
 	{
 		if (slots[i].hash == hash && memcmp(&slots[i].rec.key, key, sizeof(*key)) == 0)
+		{
+			*fresh = false;
 			return &slots[i];
+		}
 		i = (i + 1) & mask;
 	}
+	*fresh = true;
 	if (access_control->partitions[p].nentries + 1 > access_control->slots_per_partition / 2)
 	{
 		pg_atomic_fetch_add_u64(&access_control->dropped, 1);
@@ -234,30 +239,39 @@ decayed(double recent, TimestampTz since, TimestampTz now)
 	return recent * exp(-seconds / ENGRAM_ACCESS_RECENT_TAU_SECONDS);
 }
 
-/* Merge "rec" (counts, times) into the entry for its key. */
+/*
+ * Merge "rec" (counts, times) into the entry for its key; a record with
+ * count 0 only carries its "written" time.
+ */
 static void
 merge_record(const EngramAccessRecord *rec, bool lock)
 {
 	uint32		hash = key_hash(&rec->key);
 	int			p = hash % ENGRAM_ACCESS_PARTITIONS;
 	EngramAccessEntry *entry;
+	bool		fresh;
 
 	if (lock)
 		acquire_timed(access_control->partitions[p].lock, LW_EXCLUSIVE);
-	entry = partition_enter(p, &rec->key, hash);
+	entry = partition_enter(p, &rec->key, hash, &fresh);
 	if (entry != NULL)
 	{
-		if (entry->rec.count == 0)
+		if (fresh)
 			entry->rec = *rec;
 		else
 		{
-			TimestampTz last = Max(entry->rec.last_access, rec->last_access);
+			if (rec->count > 0)
+			{
+				TimestampTz last = Max(entry->rec.last_access, rec->last_access);
 
-			entry->rec.recent = decayed(entry->rec.recent, entry->rec.last_access, last) +
-				decayed(rec->recent, rec->last_access, last);
-			entry->rec.count += rec->count;
-			entry->rec.first_access = Min(entry->rec.first_access, rec->first_access);
-			entry->rec.last_access = last;
+				entry->rec.recent = decayed(entry->rec.recent, entry->rec.last_access, last) +
+					decayed(rec->recent, rec->last_access, last);
+				if (entry->rec.count == 0 || rec->first_access < entry->rec.first_access)
+					entry->rec.first_access = rec->first_access;
+				entry->rec.count += rec->count;
+				entry->rec.last_access = last;
+			}
+			entry->rec.written = Max(entry->rec.written, rec->written);
 		}
 	}
 	if (lock)
@@ -451,6 +465,7 @@ engram_access_record(Oid relid, ItemPointer tid)
 	rec.count = 1;
 	rec.recent = 1.0;
 	rec.first_access = rec.last_access = GetCurrentTimestamp();
+	rec.written = 0;
 	merge_record(&rec, true);
 }
 
@@ -477,6 +492,7 @@ engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
 		info->recent = decayed(rec->recent, rec->last_access, GetCurrentTimestamp());
 		info->first_access = rec->first_access;
 		info->last_access = rec->last_access;
+		info->written = rec->written;
 	}
 	LWLockRelease(access_control->partitions[p].lock);
 	return slot >= 0;
@@ -511,9 +527,64 @@ engram_access_move(Oid relid, ItemPointer from, ItemPointer to)
 		return;
 	make_key(&key, MyDatabaseId, relid, from);
 	if (!take_record(&key, &rec))
-		return;
+		memset(&rec, 0, sizeof(rec));
 	make_key(&rec.key, MyDatabaseId, relid, to);
+	rec.written = GetCurrentTimestamp();
 	merge_record(&rec, true);
+}
+
+void
+engram_access_mark_written(Oid relid, ItemPointer tid)
+{
+	EngramAccessRecord rec;
+
+	if (access_control == NULL)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	make_key(&rec.key, MyDatabaseId, relid, tid);
+	rec.written = GetCurrentTimestamp();
+	merge_record(&rec, true);
+}
+
+EngramAccessRow *
+engram_access_collect(Oid relid, int *nrows)
+{
+	int			n = 0;
+	int			max = 64;
+	EngramAccessRow *rows = palloc(sizeof(EngramAccessRow) * max);
+	TimestampTz now = GetCurrentTimestamp();
+
+	*nrows = 0;
+	if (access_control == NULL)
+		return rows;
+	for (int p = 0; p < ENGRAM_ACCESS_PARTITIONS; p++)
+	{
+		EngramAccessEntry *slots = partition_slots(p);
+
+		acquire_timed(access_control->partitions[p].lock, LW_SHARED);
+		for (uint32 i = 0; i < access_control->slots_per_partition; i++)
+		{
+			EngramAccessRecord *rec = &slots[i].rec;
+
+			if (!slots[i].used || rec->key.relid != relid || rec->key.dbid != MyDatabaseId)
+				continue;
+			if (n >= max)
+			{
+				max *= 2;
+				rows = repalloc(rows, sizeof(EngramAccessRow) * max);
+			}
+			rows[n].tid = rec->key.tid;
+			rows[n].info.count = rec->count;
+			rows[n].info.recent = decayed(rec->recent, rec->last_access, now);
+			rows[n].info.first_access = rec->first_access;
+			rows[n].info.last_access = rec->last_access;
+			rows[n].info.written = rec->written;
+			n++;
+		}
+		LWLockRelease(access_control->partitions[p].lock);
+	}
+	*nrows = n;
+	return rows;
 }
 
 void
@@ -569,7 +640,8 @@ PG_FUNCTION_INFO_V1(engram_access_stats_save_sql);
 /*
  * engram_row_access_stats(regclass) RETURNS TABLE (ctid tid, access_count
  * bigint, recent_accesses float8, first_access timestamptz, last_access
- * timestamptz): every tracked row of the table.
+ * timestamptz, written_at timestamptz): every tracked row of the table
+ * (rows written since tracking began, and rows accessed).
  */
 Datum
 engram_row_access_stats(PG_FUNCTION_ARGS)
@@ -588,8 +660,8 @@ engram_row_access_stats(PG_FUNCTION_ARGS)
 		for (uint32 i = 0; i < access_control->slots_per_partition; i++)
 		{
 			EngramAccessRecord *rec = &slots[i].rec;
-			Datum		values[5];
-			bool		nulls[5] = {0};
+			Datum		values[6];
+			bool		nulls[6] = {0};
 			ItemPointer tid;
 
 			if (!slots[i].used || rec->key.relid != relid || rec->key.dbid != MyDatabaseId)
@@ -601,6 +673,9 @@ engram_row_access_stats(PG_FUNCTION_ARGS)
 			values[2] = Float8GetDatum(decayed(rec->recent, rec->last_access, now));
 			values[3] = TimestampTzGetDatum(rec->first_access);
 			values[4] = TimestampTzGetDatum(rec->last_access);
+			nulls[3] = nulls[4] = rec->count == 0;
+			values[5] = TimestampTzGetDatum(rec->written);
+			nulls[5] = rec->written == 0;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		LWLockRelease(access_control->partitions[p].lock);

@@ -18,9 +18,11 @@
  * the new (dead) TID.  TRUNCATE, VACUUM FULL and CLUSTER forget the
  * relation's entries (TIDs change).
  *
- * Each entry holds the total count, the first and last access time and
+ * Each entry holds the total count, the first and last access time,
  * "recent", an exponentially decayed count with a one-hour time constant
- * (ENGRAM_ACCESS_RECENT_TAU_SECONDS): the worker's "accesses per hour".
+ * (ENGRAM_ACCESS_RECENT_TAU_SECONDS): the worker's "accesses per hour",
+ * and "written", when the row's current version was written (insert,
+ * update or tier move: the time the row entered its tier).
  *
  * Layout: a region ("engram access stats") of ENGRAM_ACCESS_PARTITIONS
  * open-addressing tables (linear probing, backward-shift delete), each
@@ -59,8 +61,10 @@ typedef struct EngramAccessInfo
 {
 	int64		count;			/* accesses since tracking began */
 	double		recent;			/* decayed count, tau one hour, as of now */
-	TimestampTz first_access;
-	TimestampTz last_access;
+	TimestampTz first_access;	/* 0 when never accessed */
+	TimestampTz last_access;	/* 0 when never accessed */
+	TimestampTz written;		/* when this version of the row was written
+								 * (insert, update, tier move); 0 unknown */
 } EngramAccessInfo;
 
 /* Define the GUC and register the region (preload only). */
@@ -75,8 +79,24 @@ extern void engram_access_record(Oid relid, ItemPointer tid);
 /* Statistics of one row; false when it has none. */
 extern bool engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info);
 
-/* The row moved from "from" to "to" (update, tier move). */
+/*
+ * The row moved from "from" to "to" (update, tier move): its statistics
+ * follow it, and its "written" time becomes now.
+ */
 extern void engram_access_move(Oid relid, ItemPointer from, ItemPointer to);
+
+/* A row version was written at "tid" now (insert): sets "written". */
+extern void engram_access_mark_written(Oid relid, ItemPointer tid);
+
+/* One row's statistics, as collected for a relation. */
+typedef struct EngramAccessRow
+{
+	ItemPointerData tid;
+	EngramAccessInfo info;
+} EngramAccessRow;
+
+/* Every tracked row of "relid" (palloc'd array, current context). */
+extern EngramAccessRow *engram_access_collect(Oid relid, int *nrows);
 
 /* Forget one row, or every row of a relation. */
 extern void engram_access_forget(Oid relid, ItemPointer tid);

@@ -921,6 +921,26 @@ engram_hot_tier_info(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+/* Is the row at "tid" of "rel" in the hot tier? */
+bool
+engram_hot_tier_has(Relation rel, ItemPointer tid)
+{
+	EngramHotKey key;
+	uint32		hash;
+	EngramHotShard *shard;
+	bool		found;
+
+	if (hot == NULL)
+		return false;
+	make_key(&key, rel, tid);
+	hash = key_hash(&key);
+	shard = key_shard(hash);
+	acquire_timed(shard->lock, LW_SHARED);
+	found = shard_find(shard, &key, hash) >= 0;
+	LWLockRelease(shard->lock);
+	return found;
+}
+
 /* engram_hot_tier_contains(regclass, tid): is the row at tid cached? */
 Datum
 engram_hot_tier_contains(PG_FUNCTION_ARGS)
@@ -928,20 +948,12 @@ engram_hot_tier_contains(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	ItemPointer tid = (ItemPointer) PG_GETARG_POINTER(1);
 	Relation	rel;
-	EngramHotKey key;
-	uint32		hash;
-	EngramHotShard *shard;
 	bool		found;
 
 	if (hot == NULL)
 		PG_RETURN_BOOL(false);
 	rel = relation_open(relid, AccessShareLock);
-	make_key(&key, rel, tid);
+	found = engram_hot_tier_has(rel, tid);
 	relation_close(rel, AccessShareLock);
-	hash = key_hash(&key);
-	shard = key_shard(hash);
-	acquire_timed(shard->lock, LW_SHARED);
-	found = shard_find(shard, &key, hash) >= 0;
-	LWLockRelease(shard->lock);
 	PG_RETURN_BOOL(found);
 }

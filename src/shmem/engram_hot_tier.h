@@ -100,6 +100,9 @@ extern bool engram_hot_tier_cacheable(HeapTupleHeader page_header);
 extern bool engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple,
 								  HeapTupleHeader page_header);
 
+/* Is the row at "tid" of "rel" in the hot tier? */
+extern bool engram_hot_tier_has(Relation rel, ItemPointer tid);
+
 /* Drop the entry for "tid" of "rel"; true when there was one. */
 extern bool engram_hot_tier_invalidate(Relation rel, ItemPointer tid);
 

@@ -298,5 +298,10 @@ extern void engram_tam_cold_drop_all(Oid relid);
 
 /* engram_tam_move.c */
 extern Relation engram_tam_open_for_move(Oid relid, LOCKMODE lockmode, AclMode required);
+extern int64 engram_tam_move_rows(Oid relid, ItemPointer tids, int ntids, EngramTier tier,
+								  bool count_metrics);
+
+/* engram_tam_worker.c: the background worker's tier provider */
+extern void engram_tam_register_tier_provider(void);
 
 #endif							/* ENGRAM_TAM_H */

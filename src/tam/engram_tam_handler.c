@@ -15,7 +15,8 @@
  *	engram_tam_scan.c	every read path (stub replacement, hot tier)
  *	engram_tam_build.c	index build and validate scans
  *	engram_tam_rewrite.c	VACUUM FULL / CLUSTER copy
- *	this file			update/delete/lock (hot tier + access stats),
+ *	this file			insert/update/delete/lock (hot tier + access
+ *						stats: when each row version was written),
  *						set_new_filenode / nontransactional truncate
  *						(segments, hot tier, access stats), vacuum
  *						(segment garbage collection)
@@ -27,6 +28,7 @@
 #include <zstd.h>
 
 #include "access/heapam.h"
+#include "access/hio.h"
 #include "access/tableam.h"
 #include "commands/vacuum.h"
 #include "fmgr.h"
@@ -55,6 +57,24 @@ PG_FUNCTION_INFO_V1(engram_tam_handler);
  * Tuple modification
  * ------------------------------------------------------------------------
  */
+
+static void
+engram_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
+					BulkInsertState bistate)
+{
+	GetHeapamTableAmRoutine()->tuple_insert(rel, slot, cid, options, bistate);
+	engram_access_mark_written(RelationGetRelid(rel), &slot->tts_tid);
+}
+
+static void
+engram_multi_insert(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid,
+					int options, BulkInsertState bistate)
+{
+	GetHeapamTableAmRoutine()->multi_insert(rel, slots, nslots, cid, options, bistate);
+	if (engram_access_stats_available())
+		for (int i = 0; i < nslots; i++)
+			engram_access_mark_written(RelationGetRelid(rel), &slots[i]->tts_tid);
+}
 
 static TM_Result
 engram_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
@@ -175,6 +195,8 @@ engram_tam_routine(void)
 	{
 		engram_routine = *GetHeapamTableAmRoutine();
 		engram_tam_setup_scan_callbacks(&engram_routine);
+		engram_routine.tuple_insert = engram_tuple_insert;
+		engram_routine.multi_insert = engram_multi_insert;
 		engram_routine.tuple_delete = engram_tuple_delete;
 		engram_routine.tuple_update = engram_tuple_update;
 		engram_routine.tuple_lock = engram_tuple_lock;
@@ -215,4 +237,5 @@ engram_tam_init(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	engram_hot_tier_init();
 	engram_access_stats_init();
+	engram_tam_register_tier_provider();
 }

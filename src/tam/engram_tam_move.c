@@ -126,6 +126,20 @@ replace_row(Relation rel, ItemPointer tid, HeapTuple newtup)
 	return true;
 }
 
+/*
+ * Whether the moves in progress are counted in the tier-move metric here:
+ * yes for engram_move_to_tier(); no for the background worker, which
+ * counts the moves it asks for itself.
+ */
+static bool count_moves_here = true;
+
+static void
+count_moves(EngramTier from, EngramTier to, int64 count)
+{
+	if (count_moves_here)
+		engram_metrics_tier_move(from, to, count);
+}
+
 typedef struct EngramPendingRow
 {
 	ItemPointerData tid;
@@ -223,7 +237,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 	}
 	moved += flush_cold_segment(rel, builder, pending, &inserter);
 	index_inserter_end(&inserter);
-	engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
+	count_moves(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 	return moved;
 }
 
@@ -266,8 +280,8 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		heap_freetuple(row);
 	}
 	index_inserter_end(&inserter);
-	engram_metrics_tier_move(ENGRAM_TIER_COLD, ENGRAM_TIER_WARM, from_cold);
-	engram_metrics_tier_move(ENGRAM_TIER_HOT, ENGRAM_TIER_WARM, from_hot);
+	count_moves(ENGRAM_TIER_COLD, ENGRAM_TIER_WARM, from_cold);
+	count_moves(ENGRAM_TIER_HOT, ENGRAM_TIER_WARM, from_hot);
 	return from_cold + from_hot;
 }
 
@@ -315,8 +329,8 @@ move_to_hot(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		if (row != &tuple)
 			heap_freetuple(row);
 	}
-	engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_HOT, from_warm);
-	engram_metrics_tier_move(ENGRAM_TIER_COLD, ENGRAM_TIER_HOT, from_cold);
+	count_moves(ENGRAM_TIER_WARM, ENGRAM_TIER_HOT, from_warm);
+	count_moves(ENGRAM_TIER_COLD, ENGRAM_TIER_HOT, from_cold);
 	return from_warm + from_cold;
 }
 
@@ -563,23 +577,17 @@ engram_tam_open_for_move(Oid relid, LOCKMODE lockmode, AclMode required)
 }
 
 /*
- * engram_move_to_tier(rel regclass, tids tid[], tier text) RETURNS bigint:
- * move the rows at "tids" (versions visible to the statement's snapshot) to
- * "tier"; returns how many moved.  Rows already in the tier, invisible or
- * concurrently changed are skipped.
+ * Move the rows at "tids" of engram table "relid" to "tier"; returns how
+ * many moved.  Checks the caller's privileges (UPDATE, or SELECT for the
+ * hot tier), refuses during recovery (except hot, which then loads
+ * nothing) and in read-only transactions.  "count_metrics": record the
+ * moves in the tier-move metric.  Needs an active snapshot.
  */
-Datum
-engram_move_to_tier(PG_FUNCTION_ARGS)
+int64
+engram_tam_move_rows(Oid relid, ItemPointer tids, int ntids, EngramTier tier,
+					 bool count_metrics)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
-	EngramTier	tier = parse_tier(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	Relation	rel;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			nelems;
-	ItemPointer tids;
-	int			ntids = 0;
 	int64		moved = 0;
 
 	if (RecoveryInProgress() && tier != ENGRAM_TIER_HOT)
@@ -591,13 +599,8 @@ engram_move_to_tier(PG_FUNCTION_ARGS)
 	if (tier != ENGRAM_TIER_HOT)
 		PreventCommandIfReadOnly("engram_move_to_tier()");
 
-	deconstruct_array(array, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
-					  &elems, &nulls, &nelems);
-	tids = palloc(sizeof(ItemPointerData) * Max(nelems, 1));
-	for (int i = 0; i < nelems; i++)
-		if (!nulls[i])
-			tids[ntids++] = *(ItemPointer) DatumGetPointer(elems[i]);
-
+	/* Set on every call, so an error in a previous one leaves no trace. */
+	count_moves_here = count_metrics;
 	switch (tier)
 	{
 		case ENGRAM_TIER_COLD:
@@ -607,12 +610,47 @@ engram_move_to_tier(PG_FUNCTION_ARGS)
 			moved = move_to_warm(rel, tids, ntids, GetActiveSnapshot());
 			break;
 		case ENGRAM_TIER_HOT:
-			moved = move_to_hot(rel, tids, ntids, GetActiveSnapshot());
+			if (RecoveryInProgress())
+				moved = 0;		/* no hot tier on a standby */
+			else
+				moved = move_to_hot(rel, tids, ntids, GetActiveSnapshot());
 			break;
 		case ENGRAM_TIER_COUNT:
 			elog(ERROR, "invalid tier");
 			break;
 	}
+	count_moves_here = true;
 	table_close(rel, NoLock);
-	PG_RETURN_INT64(moved);
+	return moved;
+}
+
+/*
+ * engram_move_to_tier(rel regclass, tids tid[], tier text) RETURNS bigint:
+ * move the rows at "tids" (versions visible to the statement's snapshot) to
+ * "tier"; returns how many moved.  Rows already in the tier, invisible or
+ * concurrently changed are skipped.
+ */
+Datum
+engram_move_to_tier(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
+	EngramTier	tier = parse_tier(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	ItemPointer tids;
+	int			ntids = 0;
+
+	if (RecoveryInProgress() && tier == ENGRAM_TIER_HOT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the hot tier is not available during recovery")));
+	deconstruct_array(array, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+					  &elems, &nulls, &nelems);
+	tids = palloc(sizeof(ItemPointerData) * Max(nelems, 1));
+	for (int i = 0; i < nelems; i++)
+		if (!nulls[i])
+			tids[ntids++] = *(ItemPointer) DatumGetPointer(elems[i]);
+	PG_RETURN_INT64(engram_tam_move_rows(relid, tids, ntids, tier, true));
 }
