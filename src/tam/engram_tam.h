@@ -139,6 +139,11 @@
  * engram_access_record() calls, not bulk scans; tuple_update and moves
  * carry a row's statistics to its new TID.
  *
+ * The background worker drives moves through the tier provider of
+ * engram_tam_worker.c (src/worker/engram_worker_api.h); a row's time in its
+ * tier is the access statistics' "written" time, set by our tuple_insert,
+ * multi_insert, tuple_update and by moves.
+ *
  * Known gaps: ALTER TABLE SET ACCESS METHOD away from engram leaves the
  * table's segments behind; CLUSTER orders cold rows as if their keys were
  * NULL; parallel index builds use heap's parallel block allocation through
