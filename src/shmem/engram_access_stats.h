@@ -27,8 +27,10 @@
  * Layout: a region ("engram access stats") of ENGRAM_ACCESS_PARTITIONS
  * open-addressing tables (linear probing, backward-shift delete), each
  * with its own LWLock from the tranche "engram_access_stats"; capacity
- * engram.access_stats_max_rows in total.  When a partition is full, new
- * rows are not tracked and "dropped" is counted.
+ * engram.access_stats_max_rows in total (slots are sized for a load of at
+ * most one half, rounded up to a power of two: about 128 bytes of shared
+ * memory per row).  When a partition is full, new rows are not tracked and
+ * "dropped" is counted.
  *
  * Persistence: saved to $PGDATA/engram_access_stats.dat (write to a
  * temporary file, fsync, durable rename) by the postmaster at normal
@@ -48,7 +50,7 @@
 #include "storage/itemptr.h"
 #include "utils/timestamp.h"
 
-#define ENGRAM_ACCESS_STATS_MAX_ROWS_DEFAULT	1000000
+#define ENGRAM_ACCESS_STATS_MAX_ROWS_DEFAULT	250000
 #define ENGRAM_ACCESS_STATS_MAX_ROWS_MIN		1024
 #define ENGRAM_ACCESS_STATS_MAX_ROWS_MAX		(256 * 1024 * 1024)
 #define ENGRAM_ACCESS_PARTITIONS				32
