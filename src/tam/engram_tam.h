@@ -31,9 +31,12 @@
  *			loads rows explicitly.
  *
  * Moving a row between warm and cold (engram_move_to_tier) is a heap_update
- * of the row to its new representation, exactly like a non-HOT UPDATE: the
- * row gets a new TID and new index entries (built from the decoded values,
- * so index keys never change), the old version dies and VACUUM removes it.
+ * of the row to its new representation, like an UPDATE: the row gets a new
+ * TID and new index entries (built from the decoded values, so index keys
+ * never change), the old version dies and VACUUM removes it.  Heap decides
+ * HOT on the stored values, so a stub-to-stub update (repack) or a move of
+ * a row whose indexed columns are all NULL may be HOT: then, as after a HOT
+ * UPDATE, the new version gets no index entries of its own.
  * We chose new TIDs over in-place stubs because heap has no transactional,
  * crash-safe way to replace a tuple in place; with heap_update every move is
  * MVCC-correct, crash-safe and replicated by heap's own WAL with no code of
@@ -60,10 +63,12 @@
  * Segments
  * --------
  * engram.cold_segments(segment_id bigint PK, relid oid, nrows int,
- * row_bytes int, raw_bytes int, compressed_bytes int, checksum bigint, created_at, data
- * bytea STORAGE EXTERNAL).  segment_id comes from a sequence and is never
- * reused, so a decoded segment may be cached per backend for the life of
- * the backend (EngramSegmentCache, ENGRAM_SEGMENT_CACHE_SIZE entries).
+ * row_bytes int, raw_bytes int, compressed_bytes int, checksum bigint,
+ * created_at, data bytea STORAGE EXTERNAL), private to the extension: we
+ * write it through SPI as its owner with search_path pinned
+ * (engram_segments_spi_connect).  segment_id comes from a sequence and is
+ * never reused, so a decoded segment may be cached per backend for the life
+ * of the backend (ENGRAM_SEGMENT_CACHE_SIZE segments, LRU).
  * Segment rows are immutable: inserted by the moving transaction (so a stub
  * is committed iff its segment is), deleted only by the garbage collector.
  * Readers fetch them by segment_id with SnapshotSelf: a stub is only ever
