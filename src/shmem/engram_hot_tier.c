@@ -72,7 +72,9 @@ typedef struct EngramHotEntry
 	uint16		pad;
 	uint32		hash;
 	uint32		tuple_len;
-	EngramHotKey key;
+	EngramHotKey key;			/* key.tid: the TID index entries carry */
+	ItemPointerData member_tid; /* the tuple's own TID (differs from
+								 * key.tid for a HOT chain member) */
 	/* tuple bytes follow at ENTRY_DATA_OFFSET */
 } EngramHotEntry;
 
@@ -636,16 +638,18 @@ engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
 		HeapTupleHeader hdr = (HeapTupleHeader) ((char *) entry + ENTRY_DATA_OFFSET);
 
 		/*
-		 * Heap never starts a chain at a heap-only tuple, so neither do we;
-		 * then the row is visible iff its inserter is (see header).
+		 * A heap-only tuple is only ever stored under its chain's root (heap
+		 * never starts a chain at one), so this guards against nothing but
+		 * a broken invariant; then the row is visible iff its inserter is
+		 * (see header).
 		 */
-		if (!HeapTupleHeaderIsHeapOnly(hdr) &&
+		if (!(HeapTupleHeaderIsHeapOnly(hdr) && ItemPointerEquals(&entry->key.tid, &entry->member_tid)) &&
 			(HeapTupleHeaderXminFrozen(hdr) ||
 			 !XidInMVCCSnapshot(HeapTupleHeaderGetRawXmin(hdr), snapshot)))
 		{
 			result = (HeapTuple) palloc(HEAPTUPLESIZE + entry->tuple_len);
 			result->t_len = entry->tuple_len;
-			result->t_self = *tid;
+			result->t_self = entry->member_tid;
 			result->t_tableOid = RelationGetRelid(rel);
 			result->t_data = (HeapTupleHeader) ((char *) result + HEAPTUPLESIZE);
 			memcpy(result->t_data, hdr, entry->tuple_len);
@@ -722,6 +726,7 @@ engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleH
 	entry->hash = hash;
 	entry->tuple_len = tuple->t_len;
 	entry->key = key;
+	entry->member_tid = tuple->t_self;
 	hdr = (HeapTupleHeader) ((char *) entry + ENTRY_DATA_OFFSET);
 	memcpy(hdr, tuple->t_data, tuple->t_len);
 	/* The transaction header is the page's, as of now. */

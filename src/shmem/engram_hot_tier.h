@@ -21,7 +21,10 @@
  *
  * MVCC
  * ----
- * An entry is a copy of the tuple (header included) at one TID.  Only rows
+ * An entry is a copy of a tuple (header included), keyed by the TID index
+ * entries carry: the tuple's own, or, for a heap-only tuple (HOT chain
+ * member), its chain's root.  Writers invalidate both the tuple's TID and
+ * its chain root (engram_tam_invalidate_row).  Only rows
  * whose inserting transaction is known committed (HEAP_XMIN_COMMITTED or
  * frozen) and that have no deleter or locker (HEAP_XMAX_INVALID) are
  * stored, and the check and the store happen while the caller holds a
@@ -33,9 +36,10 @@
  * own later commands run after the invalidation).  So a present entry
  * always has the page's xmin and no xmax, and for an MVCC snapshot the row
  * is visible iff its xmin is frozen or not in the snapshot -- exactly
- * heap's answer for that TID.  If the entry's xmin is not visible, lookup
- * reports a miss and the caller takes the heap path (which may find an
- * older chain member).  Lookups serve only plain MVCC snapshots, and never
+ * heap's answer for that TID: the cached tuple is the live tail of its HOT
+ * chain, so every earlier member was deleted by a transaction the snapshot
+ * sees.  If the entry's xmin is not visible, lookup reports a miss and the
+ * caller takes the heap path (which may find an older chain member).  Lookups serve only plain MVCC snapshots, and never
  * during recovery (replayed changes bypass our callbacks).  TRUNCATE,
  * VACUUM FULL and CLUSTER give the table a new relfilenode, which is part
  * of the key; they also purge the old one's entries.
@@ -79,9 +83,11 @@ extern void engram_hot_tier_init(void);
 extern bool engram_hot_tier_available(void);
 
 /*
- * Look up the row at "tid" for an MVCC "snapshot".  On a hit returns a
- * palloc'd copy (t_self = tid, t_tableOid set) visible to the snapshot;
- * otherwise NULL (absent, or present but not visible to this snapshot).
+ * Look up the row an index entry with "tid" leads to, for an MVCC
+ * "snapshot".  On a hit returns a palloc'd copy (t_self = the tuple's own
+ * TID, which differs from "tid" for a HOT chain member; t_tableOid set)
+ * visible to the snapshot; otherwise NULL (absent, or present but not
+ * visible to this snapshot).
  */
 extern HeapTuple engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot);
 
@@ -92,10 +98,12 @@ extern HeapTuple engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot 
 extern bool engram_hot_tier_cacheable(HeapTupleHeader page_header);
 
 /*
- * Store "tuple" (decoded row; its header is replaced by "page_header", the
- * current header on the page) for "tid".  Caller holds a share lock on the
- * heap buffer and has checked engram_hot_tier_cacheable(page_header).
- * Returns false when the row is too large for a shard.
+ * Store "tuple" (decoded row, t_self = its own TID; its header is replaced
+ * by "page_header", the current header on the page) under "tid", the TID
+ * index entries carry: the tuple's own, or the root of its HOT chain.
+ * Caller holds a share lock on the heap buffer and has checked
+ * engram_hot_tier_cacheable(page_header).  Returns false when the row is
+ * too large for a shard.
  */
 extern bool engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple,
 								  HeapTupleHeader page_header);

@@ -24,9 +24,9 @@
  *			companion heap table engram.cold_segments.
  *	hot		not a storage state but a cache over the other two: decoded
  *			tuples (TOASTed values inline) in shared memory
- *			(src/shmem/engram_hot_tier.h), served on index fetches by TID
- *			when the index TID is the tuple's own (not through a HOT
- *			chain).  A hot row is also warm or cold on disk.  Index
+ *			(src/shmem/engram_hot_tier.h), served on index fetches by the
+ *			TID the index entry carries (the tuple's own, or its HOT
+ *			chain's root).  A hot row is also warm or cold on disk.  Index
  *			fetches fill it on a miss; engram_move_to_tier(.., 'hot')
  *			loads rows explicitly.
  *
@@ -166,6 +166,7 @@
 #include "executor/tuptable.h"
 #include "metrics/engram_metrics.h"
 #include "nodes/parsenodes.h"
+#include "storage/buf.h"
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
 
@@ -244,6 +245,8 @@ extern void engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot);
 extern void engram_tam_store_row(Relation rel, TupleTableSlot *slot, HeapTuple row);
 extern HeapTuple engram_tam_decode_stub(Relation rel, HeapTuple stub);
 extern HeapTuple engram_hot_tier_flatten(Relation rel, HeapTuple row);
+extern void engram_tam_chain_root(Buffer buffer, ItemPointer tid, ItemPointer root);
+extern bool engram_tam_invalidate_row(Relation rel, ItemPointer tid);
 extern void engram_tam_setup_scan_callbacks(TableAmRoutine *routine);
 
 /* engram_tam_build.c */

@@ -86,7 +86,7 @@ engram_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snaps
 													 wait, tmfd, changingPart);
 	if (result == TM_Ok)
 	{
-		engram_hot_tier_invalidate(rel, tid);
+		engram_tam_invalidate_row(rel, tid);
 		engram_access_forget(RelationGetRelid(rel), tid);
 	}
 	return result;
@@ -104,7 +104,7 @@ engram_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, Comman
 													 wait, tmfd, lockmode, update_indexes);
 	if (result == TM_Ok)
 	{
-		engram_hot_tier_invalidate(rel, &old_tid);
+		engram_tam_invalidate_row(rel, &old_tid);
 		engram_access_move(RelationGetRelid(rel), &old_tid, &slot->tts_tid);
 	}
 	return result;
@@ -121,9 +121,9 @@ engram_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSl
 	result = GetHeapamTableAmRoutine()->tuple_lock(rel, tid, snapshot, slot, cid, mode,
 												   wait_policy, flags, tmfd);
 	/* The lock set xmax on the version it locked (maybe a later one). */
-	engram_hot_tier_invalidate(rel, &requested);
+	engram_tam_invalidate_row(rel, &requested);
 	if (!ItemPointerEquals(&requested, tid))
-		engram_hot_tier_invalidate(rel, tid);
+		engram_tam_invalidate_row(rel, tid);
 	engram_tam_slot_unstub(rel, slot);
 	return result;
 }

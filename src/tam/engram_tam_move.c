@@ -121,7 +121,7 @@ replace_row(Relation rel, ItemPointer tid, HeapTuple newtup)
 						 true, &tmfd, &lockmode);
 	if (result != TM_Ok)
 		return false;
-	engram_hot_tier_invalidate(rel, tid);
+	engram_tam_invalidate_row(rel, tid);
 	engram_access_move(RelationGetRelid(rel), tid, &newtup->t_self);
 	return true;
 }
@@ -263,7 +263,7 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		{
 			ReleaseBuffer(buffer);
 			/* Leaving the hot tier is a move too. */
-			if (engram_hot_tier_invalidate(rel, &tids[i]))
+			if (engram_tam_invalidate_row(rel, &tids[i]))
 				from_hot++;
 			continue;
 		}
@@ -301,23 +301,20 @@ move_to_hot(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		HeapTupleData tuple;
 		Buffer		buffer;
 		HeapTuple	row = NULL;
+		ItemPointerData key_tid;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
 			continue;
-		/* Index lookups never name a heap-only tuple: no use caching it. */
-		if (HeapTupleIsHeapOnly(&tuple))
-		{
-			ReleaseBuffer(buffer);
-			continue;
-		}
 		if (engram_tuple_is_stub(tuple.t_data, tuple.t_len))
 			row = engram_tam_decode_stub(rel, &tuple);
 		else
 			row = engram_hot_tier_flatten(rel, &tuple);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		/* Stored under the TID index entries carry (chain root if HOT). */
+		engram_tam_chain_root(buffer, &tuple.t_self, &key_tid);
 		if (engram_hot_tier_cacheable(tuple.t_data) &&
-			engram_hot_tier_store(rel, &tuple.t_self, row, tuple.t_data))
+			engram_hot_tier_store(rel, &key_tid, row, tuple.t_data))
 		{
 			if (engram_tuple_is_stub(tuple.t_data, tuple.t_len))
 				from_cold++;

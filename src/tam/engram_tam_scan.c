@@ -123,6 +123,56 @@ engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot)
 	engram_tam_store_row(rel, slot, row);
 }
 
+/*
+ * The TID index entries carry for the tuple at "tid": its HOT chain's root
+ * when it is a heap-only tuple, else "tid" itself.  Caller holds a pin and
+ * at least a share lock on "buffer", the tuple's page.
+ */
+void
+engram_tam_chain_root(Buffer buffer, ItemPointer tid, ItemPointer root)
+{
+	Page		page = BufferGetPage(buffer);
+	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
+	ItemId		lp;
+	OffsetNumber root_offsets[MaxHeapTuplesPerPage];
+
+	*root = *tid;
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		return;
+	lp = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(lp) ||
+		!HeapTupleHeaderIsHeapOnly((HeapTupleHeader) PageGetItem(page, lp)))
+		return;
+	heap_get_root_tuples(page, root_offsets);
+	if (OffsetNumberIsValid(root_offsets[off - 1]))
+		ItemPointerSetOffsetNumber(root, root_offsets[off - 1]);
+}
+
+/*
+ * Drop from the hot tier every entry that may hold the row version at
+ * "tid": the one under its own TID and the one under its HOT chain's root.
+ * Called by writers after heap set xmax (see engram_hot_tier.h); takes a
+ * share lock on the tuple's page.  True when an entry was dropped.
+ */
+bool
+engram_tam_invalidate_row(Relation rel, ItemPointer tid)
+{
+	bool		dropped = engram_hot_tier_invalidate(rel, tid);
+	Buffer		buffer;
+	ItemPointerData root;
+
+	if (!engram_hot_tier_available() ||
+		ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel))
+		return dropped;
+	buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	engram_tam_chain_root(buffer, tid, &root);
+	UnlockReleaseBuffer(buffer);
+	if (!ItemPointerEquals(&root, tid))
+		dropped |= engram_hot_tier_invalidate(rel, &root);
+	return dropped;
+}
+
 /* ------------------------------------------------------------------------
  * Sequential and TID range scans
  * ------------------------------------------------------------------------
@@ -171,6 +221,7 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 
 		if (hit != NULL)
 		{
+			*tid = hit->t_self; /* heap reports the chain member it found */
 			engram_tam_store_row(rel, slot, hit);
 			*call_again = false;
 			if (all_dead)
@@ -192,19 +243,21 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 		engram_access_record(RelationGetRelid(rel), &slot->tts_tid);
 		if (use_hot)
 		{
-			engram_hot_tier_count_miss(rel);
-			/* Fill only for a TID the index names directly (see header). */
-			if (ItemPointerEquals(&index_tid, &slot->tts_tid))
-			{
-				HeapTuple	flat = engram_hot_tier_flatten(rel, row ? row : tuple);
+			HeapTuple	flat;
 
-				LockBuffer(hscan->xs_cbuf, BUFFER_LOCK_SHARE);
-				if (engram_hot_tier_cacheable(tuple->t_data))
-					engram_hot_tier_store(rel, &slot->tts_tid, flat, tuple->t_data);
-				LockBuffer(hscan->xs_cbuf, BUFFER_LOCK_UNLOCK);
-				if (flat != row && flat != tuple)
-					heap_freetuple(flat);
-			}
+			engram_hot_tier_count_miss(rel);
+
+			/*
+			 * Fill under the TID the index entry carries: the tuple's own or
+			 * its HOT chain's root (see engram_hot_tier.h).
+			 */
+			flat = engram_hot_tier_flatten(rel, row ? row : tuple);
+			LockBuffer(hscan->xs_cbuf, BUFFER_LOCK_SHARE);
+			if (engram_hot_tier_cacheable(tuple->t_data))
+				engram_hot_tier_store(rel, &index_tid, flat, tuple->t_data);
+			LockBuffer(hscan->xs_cbuf, BUFFER_LOCK_UNLOCK);
+			if (flat != row && flat != tuple)
+				heap_freetuple(flat);
 		}
 	}
 
