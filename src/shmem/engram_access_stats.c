@@ -198,13 +198,20 @@ partition_remove(int p, uint32 i)
 	}
 }
 
-/* The entry for "key", created empty (*fresh) if absent; NULL when full. */
+/*
+ * The entry for "key", created empty (*fresh) if absent.  When the
+ * partition is full, a row that was never accessed (count 0: only its
+ * written time is known) in the key's probe run gives its slot up, the
+ * one written longest ago first; accessed rows are never evicted.  NULL
+ * (and "dropped" counted) when there is no such row.
+ */
 static EngramAccessEntry *
 partition_enter(int p, const EngramAccessKey *key, uint32 hash, bool *fresh)
 {
 	EngramAccessEntry *slots = partition_slots(p);
 	uint32		mask = access_control->slots_per_partition - 1;
 	uint32		i = (hash >> 5) & mask;
+	EngramAccessEntry *victim = NULL;
 
 	while (slots[i].used)
 	{
@@ -213,10 +220,27 @@ partition_enter(int p, const EngramAccessKey *key, uint32 hash, bool *fresh)
 			*fresh = false;
 			return &slots[i];
 		}
+		if (slots[i].rec.count == 0 &&
+			(victim == NULL || slots[i].rec.written < victim->rec.written))
+			victim = &slots[i];
 		i = (i + 1) & mask;
 	}
 	*fresh = true;
-	if (access_control->partitions[p].nentries + 1 > access_control->slots_per_partition / 2)
+	if (access_control->partitions[p].nentries + 1 > access_control->slots_per_partition / 2 &&
+		victim != NULL)
+	{
+		/*
+		 * Over half full: reuse the victim's slot.  It lies on the key's
+		 * probe run, so a lookup of the key from its home slot reaches it;
+		 * the run itself is unchanged.
+		 */
+		memset(victim, 0, sizeof(EngramAccessEntry));
+		victim->used = true;
+		victim->hash = hash;
+		victim->rec.key = *key;
+		return victim;
+	}
+	if (access_control->partitions[p].nentries + 1 > access_control->slots_per_partition / 4 * 3)
 	{
 		pg_atomic_fetch_add_u64(&access_control->dropped, 1);
 		return NULL;

@@ -29,8 +29,11 @@
  * with its own LWLock from the tranche "engram_access_stats"; capacity
  * engram.access_stats_max_rows in total (slots are sized for a load of at
  * most one half, rounded up to a power of two: about 128 bytes of shared
- * memory per row).  When a partition is full, new rows are not tracked and
- * "dropped" is counted.
+ * memory per row).  Over half full, a row never accessed (only its
+ * written time known) on the new key's probe run gives its slot to the new
+ * one, the one written longest ago first; with none, the new key takes an
+ * empty slot up to three quarters full; beyond that the new row is not
+ * tracked and "dropped" is counted.  Accessed rows are never evicted.
  *
  * Persistence: saved to $PGDATA/engram_access_stats.dat (write to a
  * temporary file, fsync, durable rename) by the postmaster at normal
