@@ -237,7 +237,8 @@ SELECT count(*) AS segments FROM engram.cold_segments WHERE relid = 'tam_mem'::r
 
 -- A move can be a HOT update (here the only indexed column is NULL, so the
 -- stub changes no indexed value): the new version then gets no index entry
--- of its own, and the hot tier does not serve it twice.
+-- of its own; the hot tier caches it under its chain's root and serves it
+-- once.
 CREATE TABLE tam_hot (id int, k int, body text) USING engram;
 CREATE INDEX tam_hot_k_idx ON tam_hot (k);
 INSERT INTO tam_hot SELECT g, NULL, 'b' || g FROM generate_series(1, 20) g;
