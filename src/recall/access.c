@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * access.c
+ *	  The single integration point between recall and the per-row access
+ *	  statistics and tiers that the engram table AM keeps in shared memory.
+ *
+ * Recall needs, per memory row (relation, TID): the time of last access
+ * and the access count (for decay, the two-component curve and the recency
+ * boost) and the tier the row lives in; and it records an access for each
+ * memory it returns.  DESIGN section 3 forbids storing these as columns
+ * updated per recall, so they come from the table AM's shared-memory
+ * statistics.
+ *
+ * That C API has not landed yet.  Until it does:
+ *	  - engram_access_lookup() derives "last access" from the row's
+ *	    created_at and reports 0 accesses;
+ *	  - engram_access_record() records nothing;
+ *	  - engram_access_tier() reports "warm" (every row is in ordinary heap
+ *	    or engram-AM pages);
+ *	  - engram_access_forgotten() (soft forget) does not move the row to
+ *	    the cold tier.
+ * Wiring the table AM in means replacing the four bodies below; no other
+ * file of src/recall/ reads or writes access state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "recall_internal.h"
+
+/*
+ * Fill "state" with the access statistics of row "tid" of "relid".
+ * "created_at" is the row's creation time, the fallback for last access.
+ */
+void
+engram_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
+					 EngramAccessState *state)
+{
+	state->last_access = created_at;
+	state->access_count = 0;
+}
+
+/* Record one access to each of the "ntids" rows of "relid". */
+void
+engram_access_record(Oid relid, ItemPointer tids, int ntids)
+{
+}
+
+/* The tier of row "tid" of "relid": "hot", "warm" or "cold" (static string). */
+const char *
+engram_access_tier(Oid relid, ItemPointer tid)
+{
+	return "warm";
+}
+
+/*
+ * Row "tid" of "relid" was soft-forgotten (its confidence is now 0): the
+ * place to send it to the cold tier.
+ */
+void
+engram_access_forgotten(Oid relid, ItemPointer tid)
+{
+}
