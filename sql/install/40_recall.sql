@@ -104,14 +104,48 @@ CREATE FUNCTION engram_drop_space(space text, if_exists boolean DEFAULT false) R
 
 -- Writing memories --------------------------------------------------------
 
-CREATE FUNCTION engram_store(space text, content text, embedding evector,
-		confidence real DEFAULT 0.9, kind text DEFAULT 'episodic',
-		occurred_at timestamptz DEFAULT NULL, location text DEFAULT NULL,
-		participants text[] DEFAULT NULL, tags text[] DEFAULT NULL,
-		importance real DEFAULT 0.5, decay_function text DEFAULT NULL,
-		metadata jsonb DEFAULT NULL)
-	RETURNS bigint
-	AS 'MODULE_PATHNAME', 'engram_store' LANGUAGE C VOLATILE;
+-- engram_store and engram_recall take the embedding as evector, as its
+-- text form, or as the arrays drivers send (the array -> evector casts are
+-- assignment casts, which function calls do not apply): one overload per
+-- type, all backed by the same C function.  The text overload is also what
+-- an untyped literal ('[1,2,3]') resolves to.
+DO $$
+DECLARE
+	embedding_type text;
+BEGIN
+	FOREACH embedding_type IN ARRAY ARRAY['evector', 'text', 'real[]', 'double precision[]',
+										   'numeric[]', 'integer[]']
+	LOOP
+		EXECUTE format($sql$
+			CREATE FUNCTION engram_store(space text, content text, embedding %s,
+					confidence real DEFAULT 0.9, kind text DEFAULT 'episodic',
+					occurred_at timestamptz DEFAULT NULL, location text DEFAULT NULL,
+					participants text[] DEFAULT NULL, tags text[] DEFAULT NULL,
+					importance real DEFAULT 0.5, decay_function text DEFAULT NULL,
+					metadata jsonb DEFAULT NULL)
+				RETURNS bigint
+				AS 'MODULE_PATHNAME', 'engram_store' LANGUAGE C VOLATILE
+			$sql$, embedding_type);
+
+		-- Only the text overload has a default cue, so a call without a cue
+		-- (filters only) resolves to exactly one function.
+		EXECUTE format($sql$
+			CREATE FUNCTION engram_recall(space text, cue %s %s, k integer DEFAULT 10,
+					mode text DEFAULT 'hybrid', query text DEFAULT NULL,
+					after timestamptz DEFAULT NULL, before timestamptz DEFAULT NULL,
+					recent interval DEFAULT NULL, location text DEFAULT NULL,
+					tags text[] DEFAULT NULL, participants text[] DEFAULT NULL,
+					memory_id bigint DEFAULT NULL, max_hops integer DEFAULT NULL)
+				RETURNS TABLE (id bigint, content text, score double precision,
+					similarity double precision, activation double precision,
+					confidence double precision, confidence_low double precision,
+					confidence_high double precision, hops integer, tier text,
+					occurred_at timestamptz, metadata jsonb)
+				AS 'MODULE_PATHNAME', 'engram_recall' LANGUAGE C VOLATILE ROWS 10
+			$sql$, embedding_type, CASE WHEN embedding_type = 'text' THEN 'DEFAULT NULL' ELSE '' END);
+	END LOOP;
+END;
+$$;
 
 CREATE FUNCTION engram_store_batch(space text, contents text[], embeddings anyarray,
 		confidences real[] DEFAULT NULL, kinds text[] DEFAULT NULL,
@@ -129,32 +163,6 @@ CREATE FUNCTION engram_forget(space text, id bigint, mode text DEFAULT 'soft')
 	AS 'MODULE_PATHNAME', 'engram_forget' LANGUAGE C VOLATILE;
 
 -- Reading memories --------------------------------------------------------
-
-CREATE FUNCTION engram_recall(space text, cue evector, k integer DEFAULT 10,
-		mode text DEFAULT 'hybrid', query text DEFAULT NULL,
-		after timestamptz DEFAULT NULL, before timestamptz DEFAULT NULL,
-		recent interval DEFAULT NULL, location text DEFAULT NULL,
-		tags text[] DEFAULT NULL, participants text[] DEFAULT NULL,
-		memory_id bigint DEFAULT NULL, max_hops integer DEFAULT NULL)
-	RETURNS TABLE (id bigint, content text, score double precision,
-		similarity double precision, activation double precision,
-		confidence double precision, confidence_low double precision,
-		confidence_high double precision, hops integer, tier text,
-		occurred_at timestamptz, metadata jsonb)
-	AS 'MODULE_PATHNAME', 'engram_recall' LANGUAGE C VOLATILE ROWS 10;
-
-CREATE FUNCTION engram_recall(space text, cue text DEFAULT NULL, k integer DEFAULT 10,
-		mode text DEFAULT 'hybrid', query text DEFAULT NULL,
-		after timestamptz DEFAULT NULL, before timestamptz DEFAULT NULL,
-		recent interval DEFAULT NULL, location text DEFAULT NULL,
-		tags text[] DEFAULT NULL, participants text[] DEFAULT NULL,
-		memory_id bigint DEFAULT NULL, max_hops integer DEFAULT NULL)
-	RETURNS TABLE (id bigint, content text, score double precision,
-		similarity double precision, activation double precision,
-		confidence double precision, confidence_low double precision,
-		confidence_high double precision, hops integer, tier text,
-		occurred_at timestamptz, metadata jsonb)
-	AS 'MODULE_PATHNAME', 'engram_recall' LANGUAGE C VOLATILE ROWS 10;
 
 CREATE FUNCTION engram_spread(space text, from_id bigint, max_hops integer DEFAULT NULL,
 		k integer DEFAULT 10, activation double precision DEFAULT 1.0)

@@ -403,8 +403,9 @@ add_filter(RecallQuery *query, int param, Datum value, Oid type, const char *pre
  *                    confidence, confidence_low, confidence_high, hops,
  *                    tier, occurred_at, metadata)
  *
- * The text overload takes its cue as a full-text query, unless it is a
- * vector literal ('[0.1, 0.2]'), which is read as an embedding.
+ * Overloads take the cue as evector, real[], double precision[],
+ * numeric[], integer[] (an embedding) or text: a full-text query, unless
+ * it is a vector literal ('[0.1, 0.2]'), which is read as an embedding.
  */
 Datum
 engram_recall(PG_FUNCTION_ARGS)
@@ -558,22 +559,15 @@ engram_recall(PG_FUNCTION_ARGS)
 	query.argtypes[PARAM_EMBEDDING] = space.embedding_type;
 	if (vector_text != NULL)
 	{
-		Oid			input_function;
-		Oid			ioparam;
-
-		getTypeInputInfo(space.embedding_type, &input_function, &ioparam);
-		query.values[PARAM_EMBEDDING] = OidInputFunctionCall(input_function, vector_text,
-															  ioparam, -1);
+		query.values[PARAM_EMBEDDING] =
+			engram_space_embedding_argument(&space, CStringGetTextDatum(vector_text), TEXTOID);
 		query.has_embedding = true;
 	}
 	else if (query.has_embedding)
-		query.values[PARAM_EMBEDDING] = PG_GETARG_DATUM(ARG_CUE);
-	if (query.has_embedding)
-	{
 		query.values[PARAM_EMBEDDING] =
-			engram_space_check_embedding(&space, query.values[PARAM_EMBEDDING]);
+			engram_space_embedding_argument(&space, PG_GETARG_DATUM(ARG_CUE), cue_type);
+	if (query.has_embedding)
 		query.nulls[PARAM_EMBEDDING] = ' ';
-	}
 
 	query.max_candidates = 64;
 	query.candidates = MemoryContextAlloc(context, sizeof(Candidate) * query.max_candidates);

@@ -209,10 +209,16 @@ extern void engram_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum 
 							   const char *nulls, bool read_only, int expected_rc);
 
 /*
- * Convert an embedding argument to the space's vector type and check it:
- * ERROR on a dimension mismatch.  "value" is an evector datum.
+ * Check an evector datum against the space: ERROR (ERRCODE_DATA_EXCEPTION)
+ * on a dimension mismatch or a non-finite element.  Returns it detoasted.
  */
 extern Datum engram_space_check_embedding(const EngramSpace *space, Datum value);
+
+/*
+ * Convert an embedding argument of type "type" (evector, text, or any type
+ * with a cast to evector) to a checked evector datum.
+ */
+extern Datum engram_space_embedding_argument(const EngramSpace *space, Datum value, Oid type);
 
 /* ---------------------------------------------------------------------
  * Spreading activation (spreading.c)

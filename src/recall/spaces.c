@@ -32,6 +32,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -409,6 +410,41 @@ engram_space_check_embedding(const EngramSpace *space, Datum value)
 						vector->dim, space->dims)));
 	engram_vector_check_elements(vector->x, vector->dim);
 	return PointerGetDatum(vector);
+}
+
+/*
+ * An embedding argument of any accepted type as a checked evector: evector
+ * itself, its text form, or any type with a cast to evector (real[],
+ * double precision[], numeric[], integer[] from drivers).
+ */
+Datum
+engram_space_embedding_argument(const EngramSpace *space, Datum value, Oid type)
+{
+	Oid			function;
+
+	if (type == space->embedding_type)
+		return engram_space_check_embedding(space, value);
+	if (type == TEXTOID || type == UNKNOWNOID || type == CSTRINGOID)
+	{
+		Oid			input_function;
+		Oid			ioparam;
+		char	   *literal = (type == TEXTOID) ? TextDatumGetCString(value) : DatumGetCString(value);
+
+		getTypeInputInfo(space->embedding_type, &input_function, &ioparam);
+		return engram_space_check_embedding(space,
+											OidInputFunctionCall(input_function, literal,
+																 ioparam, -1));
+	}
+	if (find_coercion_pathway(space->embedding_type, type, COERCION_EXPLICIT, &function) ==
+		COERCION_PATH_FUNC && OidIsValid(function))
+		return engram_space_check_embedding(space,
+											OidFunctionCall3(function, value, Int32GetDatum(-1),
+															 BoolGetDatum(false)));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("an embedding cannot be given as %s", format_type_be(type)),
+			 errhint("Pass an evector, its text form, or a real[], double precision[], numeric[] or integer[] array.")));
+	return (Datum) 0;			/* keep compiler quiet */
 }
 
 /* ---------------------------------------------------------------------

@@ -81,8 +81,8 @@ check_decay_function(const char *name)
  *     metadata jsonb DEFAULT NULL) RETURNS bigint
  *
  * Insert one memory and return its id.  The embedding may be NULL (a
- * memory found only by text, time, place or tags) and arrives as any type
- * with an implicit cast to evector (real[], float8[], numeric[], int[]).
+ * memory found only by text, time, place or tags); overloads take it as
+ * evector, text, real[], double precision[], numeric[] or integer[].
  */
 Datum
 engram_store(PG_FUNCTION_ARGS)
@@ -121,7 +121,8 @@ engram_store(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(2))
 		nulls[1] = 'n';
 	else
-		values[1] = engram_space_check_embedding(&space, PG_GETARG_DATUM(2));
+		values[1] = engram_space_embedding_argument(&space, PG_GETARG_DATUM(2),
+													get_fn_expr_argtype(fcinfo->flinfo, 2));
 	argtypes[2] = FLOAT4OID;
 	values[2] = Float4GetDatum(confidence);
 	argtypes[3] = TEXTOID;
@@ -194,8 +195,8 @@ check_parallel_array(FunctionCallInfo fcinfo, int argno, const char *what, int c
 /*
  * The embeddings argument as an evector[] datum of "count" elements, each
  * checked against the space.  Accepts evector[] (NULL elements allowed)
- * and two-dimensional real[][] / double precision[][] / numeric[][] with
- * one row per memory.
+ * text[] of vector literals, and two-dimensional real[][] / double
+ * precision[][] / numeric[][] with one row per memory.
  */
 static Datum
 embeddings_argument(FunctionCallInfo fcinfo, int argno, const EngramSpace *space, int count)
@@ -232,6 +233,24 @@ embeddings_argument(FunctionCallInfo fcinfo, int argno, const EngramSpace *space
 												  typlen, typbyval, typalign));
 	}
 
+	if (element_type == TEXTOID)
+	{
+		if (ARR_NDIM(array) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("embeddings must be a one-dimensional array of vector literals")));
+		if (n != count)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("embeddings has %d elements, contents has %d", n, count)));
+		for (int i = 0; i < n; i++)
+			if (!nulls[i])
+				elements[i] = engram_space_embedding_argument(space, elements[i], TEXTOID);
+		get_typlenbyvalalign(space->embedding_type, &typlen, &typbyval, &typalign);
+		return PointerGetDatum(construct_md_array(elements, nulls, 1, &n, lbs,
+												  space->embedding_type, typlen, typbyval,
+												  typalign));
+	}
 	if (element_type != FLOAT4OID && element_type != FLOAT8OID && element_type != NUMERICOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
