@@ -153,20 +153,17 @@ parse_mode(const char *mode)
 	return RECALL_HYBRID;		/* keep compiler quiet */
 }
 
-/* Does a text cue look like a vector literal, "[1, 2, 3]"? */
+/*
+ * Is a text cue a vector literal?  It is when its first non-blank
+ * character is "[" (a full-text query never starts so), and then it must
+ * parse as one.
+ */
 static bool
 looks_like_vector(const char *text)
 {
-	const char *end;
-
 	while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
 		text++;
-	if (*text != '[')
-		return false;
-	end = text + strlen(text) - 1;
-	while (end > text && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
-		end--;
-	return *end == ']';
+	return *text == '[';
 }
 
 static bool
@@ -405,7 +402,7 @@ add_filter(RecallQuery *query, int param, Datum value, Oid type, const char *pre
  *
  * Overloads take the cue as evector, real[], double precision[],
  * numeric[], integer[] (an embedding) or text: a full-text query, unless
- * it is a vector literal ('[0.1, 0.2]'), which is read as an embedding.
+ * it starts with "[": a vector literal ('[0.1, 0.2]'), read as an embedding.
  */
 Datum
 engram_recall(PG_FUNCTION_ARGS)
