@@ -79,6 +79,12 @@ SELECT statement, pg_temp.sqlstate_of(statement) AS result FROM (VALUES
 SELECT dims, distance FROM engram_space_catalog WHERE space = 'recall_sec.secrets'::regclass;
 WITH d AS (DELETE FROM engram_space_catalog RETURNING 1) SELECT count(*) AS deleted FROM d;
 WITH u AS (UPDATE engram_space_catalog SET dims = 3 RETURNING 1) SELECT count(*) AS updated FROM u;
+-- Plans are cached per backend: switching back to the owner in the same
+-- session must see everything again, and the reader only its rows.
+SET ROLE recall_owner;
+SELECT array_agg(id ORDER BY id) AS owner_sees FROM engram_recall('secrets', '[1,0]', k => 10);
+SET ROLE recall_reader;
+SELECT array_agg(id ORDER BY id) AS reader_sees FROM engram_recall('secrets', '[1,0]', k => 10);
 RESET ROLE;
 
 -- With INSERT granted, the reader's writes pass through the INSERT policy.

@@ -44,7 +44,11 @@ CREATE POLICY engram_space_catalog_delete ON engram_space_catalog
 		OR pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = space), 'USAGE'));
 GRANT SELECT, INSERT, UPDATE, DELETE ON engram_space_catalog TO PUBLIC;
 
--- Forget catalog rows of dropped tables.
+-- Forget catalog rows of dropped tables.  A role that may not use the
+-- extension's schema must still be able to drop its own tables: the
+-- clean-up is then skipped (the next DROP by someone else, or
+-- engram_unregister_space, removes the row; a dangling row is never
+-- mistaken for a space, since its table no longer resolves).
 CREATE FUNCTION engram_space_catalog_cleanup() RETURNS event_trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -53,6 +57,8 @@ BEGIN
 	DELETE FROM @extschema@.engram_space_catalog s
 	WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.space)
 	   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.associations);
+EXCEPTION WHEN insufficient_privilege THEN
+	NULL;
 END;
 $$;
 CREATE EVENT TRIGGER engram_space_catalog_cleanup ON sql_drop

@@ -21,6 +21,7 @@
  *	                   engram_spread
  *	  access.c         the one place where recall reads and records access
  *	                   statistics and tiers (to be wired to the table AM)
+ *	  spi_plans.c      SPI execution with a cache of saved plans
  *
  * Security contract: nothing here is SECURITY DEFINER and every row is
  * read or written through SPI as the calling user, so table privileges
@@ -204,7 +205,11 @@ extern const char *engram_distance_name(EngramDistance distance);
  */
 extern Oid	engram_extension_namespace(FunctionCallInfo fcinfo);
 
-/* SPI helpers: run a statement, ERROR (can't happen) unless rc matches. */
+/*
+ * Run a statement through SPI (spi_plans.c): parameterised statements use
+ * a backend-local cache of saved plans.  ERROR (can't happen) unless the
+ * result code is "expected_rc".
+ */
 extern void engram_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 							   const char *nulls, bool read_only, int expected_rc);
 

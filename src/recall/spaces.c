@@ -64,20 +64,6 @@ engram_extension_namespace(FunctionCallInfo fcinfo)
 	return get_func_namespace(fcinfo->flinfo->fn_oid);
 }
 
-void
-engram_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
-				   const char *nulls, bool read_only, int expected_rc)
-{
-	int			rc;
-
-	if (nargs > 0)
-		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, 0);
-	else
-		rc = SPI_execute(sql, read_only, 0);
-	if (rc != expected_rc)
-		elog(ERROR, "engram: SPI statement failed (%s): %s", SPI_result_code_string(rc), sql);
-}
-
 static const char *const distance_names[] = {
 	[ENGRAM_DISTANCE_COSINE] = "cosine",
 	[ENGRAM_DISTANCE_L2] = "l2",
