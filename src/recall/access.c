@@ -11,14 +11,17 @@
  * updated per recall, so they come from the table AM's shared-memory
  * statistics.
  *
- * That C API has not landed yet.  Until it does:
- *	  - engram_access_lookup() derives "last access" from the row's
+ * That C API (src/shmem/engram_access_stats.h: engram_access_lookup(),
+ * engram_access_record(), and engram_row_tier() / engram_move_to_tier()
+ * of the table AM) has not landed on main yet.  The functions here carry
+ * an engram_recall_ prefix so they never collide with it.  Until it lands:
+ *	  - engram_recall_access_lookup() derives "last access" from the row's
  *	    created_at and reports 0 accesses;
- *	  - engram_access_record() records nothing;
- *	  - engram_access_tier() reports "warm" (every row is in ordinary heap
- *	    or engram-AM pages);
- *	  - engram_access_forgotten() (soft forget) does not move the row to
- *	    the cold tier.
+ *	  - engram_recall_access_record() records nothing;
+ *	  - engram_recall_row_tier() reports "warm" (every row is in ordinary
+ *	    heap or engram-AM pages);
+ *	  - engram_recall_access_forgotten() (soft forget) does not move the
+ *	    row to the cold tier.
  * Wiring the table AM in means replacing the four bodies below; no other
  * file of src/recall/ reads or writes access state.
  *
@@ -33,8 +36,8 @@
  * "created_at" is the row's creation time, the fallback for last access.
  */
 void
-engram_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
-					 EngramAccessState *state)
+engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
+							EngramRecallAccess *state)
 {
 	state->last_access = created_at;
 	state->access_count = 0;
@@ -42,13 +45,13 @@ engram_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
 
 /* Record one access to each of the "ntids" rows of "relid". */
 void
-engram_access_record(Oid relid, ItemPointer tids, int ntids)
+engram_recall_access_record(Oid relid, ItemPointer tids, int ntids)
 {
 }
 
 /* The tier of row "tid" of "relid": "hot", "warm" or "cold" (static string). */
 const char *
-engram_access_tier(Oid relid, ItemPointer tid)
+engram_recall_row_tier(Oid relid, ItemPointer tid)
 {
 	return "warm";
 }
@@ -58,6 +61,6 @@ engram_access_tier(Oid relid, ItemPointer tid)
  * place to send it to the cold tier.
  */
 void
-engram_access_forgotten(Oid relid, ItemPointer tid)
+engram_recall_access_forgotten(Oid relid, ItemPointer tid)
 {
 }

@@ -40,6 +40,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -115,7 +116,14 @@ typedef struct RecallQuery
 	Candidate  *candidates;
 	int			ncandidates;
 	int			max_candidates;
+	HTAB	   *candidate_index;	/* id -> position in candidates */
 } RecallQuery;
+
+typedef struct CandidateIndexEntry
+{
+	int64		id;				/* hash key: must be first */
+	int			position;
+} CandidateIndexEntry;
 
 void
 engram_check_k(int32 k)
@@ -206,13 +214,29 @@ append_select_list(StringInfo sql, RecallQuery *query, bool text_rank_needed)
 	appendStringInfo(sql, "FROM %s m WHERE m.confidence > 0", space->qualified_name);
 }
 
+/* The candidate of "id", or a new zeroed one appended for it. */
 static Candidate *
-find_candidate(RecallQuery *query, int64 id)
+candidate_for_id(RecallQuery *query, int64 id, bool *is_new)
 {
-	for (int i = 0; i < query->ncandidates; i++)
-		if (query->candidates[i].id == id)
-			return &query->candidates[i];
-	return NULL;
+	CandidateIndexEntry *entry;
+	bool		found;
+	Candidate  *candidate;
+
+	entry = hash_search(query->candidate_index, &id, HASH_ENTER, &found);
+	*is_new = !found;
+	if (found)
+		return &query->candidates[entry->position];
+	if (query->ncandidates == query->max_candidates)
+	{
+		query->max_candidates *= 2;
+		query->candidates = repalloc(query->candidates,
+									 sizeof(Candidate) * query->max_candidates);
+	}
+	entry->position = query->ncandidates++;
+	candidate = &query->candidates[entry->position];
+	memset(candidate, 0, sizeof(Candidate));
+	candidate->id = id;
+	return candidate;
 }
 
 /* Run a seed query and merge its rows into the candidates. */
@@ -230,20 +254,12 @@ read_candidates(RecallQuery *query, const char *sql, bool exact, MemoryContext c
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		Candidate  *candidate = find_candidate(query, id);
+		bool		is_new;
+		Candidate  *candidate = candidate_for_id(query, id, &is_new);
 		Datum		value;
 
-		if (candidate == NULL)
+		if (is_new)
 		{
-			if (query->ncandidates == query->max_candidates)
-			{
-				query->max_candidates *= 2;
-				query->candidates = repalloc(query->candidates,
-											 sizeof(Candidate) * query->max_candidates);
-			}
-			candidate = &query->candidates[query->ncandidates++];
-			memset(candidate, 0, sizeof(Candidate));
-			candidate->id = id;
 			candidate->tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 2, &isnull));
 			candidate->confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
 			candidate->created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
@@ -568,6 +584,15 @@ engram_recall(PG_FUNCTION_ARGS)
 
 	query.max_candidates = 64;
 	query.candidates = MemoryContextAlloc(context, sizeof(Candidate) * query.max_candidates);
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(CandidateIndexEntry);
+		ctl.hcxt = context;
+		query.candidate_index = hash_create("engram recall candidates", 64, &ctl,
+											HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 	collect_candidates(&query, context);
 
 	engram_spread_state_init(&state, &space, context);

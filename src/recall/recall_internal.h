@@ -333,17 +333,17 @@ extern void engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo
  * with the table AM's per-row statistics and tiers.
  * ---------------------------------------------------------------------
  */
-typedef struct EngramAccessState
+typedef struct EngramRecallAccess
 {
 	TimestampTz last_access;
 	int64		access_count;
-} EngramAccessState;
+} EngramRecallAccess;
 
-extern void engram_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
-								 EngramAccessState *state);
-extern void engram_access_record(Oid relid, ItemPointer tids, int ntids);
-extern const char *engram_access_tier(Oid relid, ItemPointer tid);
-extern void engram_access_forgotten(Oid relid, ItemPointer tid);
+extern void engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
+										EngramRecallAccess *state);
+extern void engram_recall_access_record(Oid relid, ItemPointer tids, int ntids);
+extern const char *engram_recall_row_tier(Oid relid, ItemPointer tid);
+extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
 
 /* ---------------------------------------------------------------------
  * Argument checks shared by the SQL entry points

@@ -63,18 +63,12 @@
 
 PG_FUNCTION_INFO_V1(engram_spread);
 
-/* One association read for the current depth, with its target's row. */
+/* One association read for the current depth. */
 typedef struct SpreadEdge
 {
 	int64		src;
 	int64		dst;
 	double		weight;
-	ItemPointerData dst_tid;
-	double		dst_confidence;
-	TimestampTz dst_created_at;
-	char	   *dst_decay;		/* NULL: space default */
-	bool		has_distance;
-	double		distance;
 } SpreadEdge;
 
 /* A contribution arriving at a memory in the current depth. */
@@ -143,7 +137,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 	EngramNode *node;
 	bool		found;
 	EngramDecayKind decay;
-	EngramAccessState access;
+	EngramRecallAccess access;
 	double		elapsed;
 
 	node = (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, &found);
@@ -157,7 +151,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))
 		decay = state->space->default_decay;
-	engram_access_lookup(state->space->relid, tid, created_at, &access);
+	engram_recall_access_lookup(state->space->relid, tid, created_at, &access);
 	node->last_access = access.last_access;
 	node->access_count = access.access_count;
 	elapsed = (double) (state->now - access.last_access) / USECS_PER_SEC;
@@ -247,7 +241,15 @@ node_ids_array(EngramNode **nodes, int n)
 										   TYPALIGN_DOUBLE));
 }
 
-/* Read the associations leaving the frontier, sorted by (dst, src). */
+/*
+ * Read the associations leaving the frontier, sorted by (dst, src), then
+ * the rows of the targets not met before, entering each as a (not yet
+ * activated) node.  Two simple statements rather than one join, so that
+ * both stay index lookups whatever the planner knows about the tables
+ * (a join of a freshly loaded, unanalysed space was planned as a hash join
+ * over the whole table).  A target the caller cannot SELECT, or whose
+ * confidence is 0, gets no node: its edges are then ignored.
+ */
 static SpreadEdge *
 fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int *nedges)
 {
@@ -256,50 +258,77 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
 	Datum		values[2];
 	SpreadEdge *edges;
+	Datum	   *unknown;
+	int			nunknown = 0;
 	MemoryContext old;
 
 	values[0] = node_ids_array(frontier, nfrontier);
-	values[1] = state->cue_embedding;
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT a.src, a.dst, a.weight, m.ctid, m.confidence, m.created_at, "
-					 "m.decay_function, %s%s%s%s "
-					 "FROM %s a JOIN %s m ON m.id = a.dst "
-					 "WHERE a.src = ANY ($1) AND m.confidence > 0 "
-					 "ORDER BY a.dst, a.src",
-					 state->has_cue_embedding ? "m.embedding OPERATOR(" : "NULL::float8",
-					 state->has_cue_embedding ? space->operator_schema : "",
-					 state->has_cue_embedding ? "." : "",
-					 state->has_cue_embedding ?
-					 psprintf("%s) $2", engram_distance_operator(space->distance)) : "",
-					 space->assoc_qualified_name, space->qualified_name);
-	engram_spi_execute(sql.data, state->has_cue_embedding ? 2 : 1, argtypes, values, NULL,
-					   true, SPI_OK_SELECT);
+					 "SELECT src, dst, weight FROM %s WHERE src = ANY ($1) ORDER BY dst, src",
+					 space->assoc_qualified_name);
+	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
 
 	old = MemoryContextSwitchTo(state->context);
 	edges = palloc(sizeof(SpreadEdge) * Max(SPI_processed, 1));
+	unknown = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		SpreadEdge *edge = &edges[row];
 		bool		isnull;
-		Datum		value;
 
 		edge->src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		edge->dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 		edge->weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
-		edge->dst_tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 4, &isnull));
-		edge->dst_confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 5, &isnull));
-		edge->dst_created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 6, &isnull));
-		value = SPI_getbinval(tuple, desc, 7, &isnull);
-		edge->dst_decay = isnull ? NULL : TextDatumGetCString(value);
-		value = SPI_getbinval(tuple, desc, 8, &isnull);
-		edge->has_distance = !isnull;
-		edge->distance = isnull ? 0.0 : DatumGetFloat8(value);
+		if ((row == 0 || edge->dst != edges[row - 1].dst) &&
+			hash_search(state->nodes, &edge->dst, HASH_FIND, NULL) == NULL)
+			unknown[nunknown++] = Int64GetDatum(edge->dst);
 	}
 	*nedges = (int) SPI_processed;
 	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+
+	if (nunknown == 0)
+		return edges;
+
+	values[0] = PointerGetDatum(construct_array(unknown, nunknown, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = state->cue_embedding;
+	resetStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "SELECT id, ctid, confidence, created_at, decay_function, ");
+	if (state->has_cue_embedding)
+		appendStringInfo(&sql, "embedding OPERATOR(%s.%s) $2 ", space->operator_schema,
+						 engram_distance_operator(space->distance));
+	else
+		appendStringInfoString(&sql, "NULL::float8 ");
+	appendStringInfo(&sql, "FROM %s WHERE id = ANY ($1) AND confidence > 0",
+					 space->qualified_name);
+	engram_spi_execute(sql.data, state->has_cue_embedding ? 2 : 1, argtypes, values, NULL,
+					   true, SPI_OK_SELECT);
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		ItemPointerData tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 2, &isnull));
+		double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+		TimestampTz created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
+		char	   *decay = SPI_getvalue(tuple, desc, 5);
+		Datum		distance = SPI_getbinval(tuple, desc, 6, &isnull);
+		EngramNode *node = node_for_row(state, id, &tid, confidence, created_at, decay);
+
+		if (!isnull)
+		{
+			node->has_similarity = true;
+			node->similarity = engram_distance_to_similarity(space->distance,
+															 DatumGetFloat8(distance));
+		}
+	}
 	SPI_freetuptable(SPI_tuptable);
 	return edges;
 }
@@ -479,20 +508,10 @@ engram_spread_run(EngramSpreadState *state)
 				n++;
 			}
 
-			if (n > 0)
-			{
-				target = node_for_row(state, edges[first].dst, &edges[first].dst_tid,
-									  edges[first].dst_confidence, edges[first].dst_created_at,
-									  edges[first].dst_decay);
-				if (edges[first].has_distance && !target->has_similarity)
-				{
-					target->has_similarity = true;
-					target->similarity = engram_distance_to_similarity(state->space->distance,
-																	   edges[first].distance);
-				}
-				if (apply_contributions(state, target, in, n, depth))
-					next[nnext++] = target;
-			}
+			target = hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL);
+			if (n > 0 && target != NULL &&
+				apply_contributions(state, target, in, n, depth))
+				next[nnext++] = target;
 			first = last + 1;
 		}
 
@@ -674,9 +693,9 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 		occurred_at = SPI_getbinval(tuple, desc, 3, &isnull);
 		metadata = SPI_getbinval(tuple, desc, 4, &isnull);
 		emit(fcinfo, nodes[i], content, occurred_at, metadata,
-			 engram_access_tier(space->relid, &nodes[i]->tid));
+			 engram_recall_row_tier(space->relid, &nodes[i]->tid));
 	}
-	engram_access_record(space->relid, tids, count);
+	engram_recall_access_record(space->relid, tids, count);
 }
 
 /* ---------------------------------------------------------------------

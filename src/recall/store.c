@@ -582,7 +582,7 @@ engram_forget(PG_FUNCTION_ARGS)
 																		  SPI_tuptable->tupdesc,
 																		  1, &isnull));
 
-			engram_access_forgotten(space.relid, tid);
+			engram_recall_access_forgotten(space.relid, tid);
 		}
 	}
 	SPI_finish();
