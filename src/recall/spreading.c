@@ -9,7 +9,7 @@
  *	Seeds enter at depth 0 with their seed activation.  For depth
  *	h = 1 .. max_hops, every memory first activated at depth h-1 (the
  *	frontier) sends along each association u -> v of weight w the
- *	contribution
+ *	contribution (a(u) as it stood when the depth began)
  *		c = a(u) x w x exp(-engram.spreading_decay x h)
  *	contributions under engram.spreading_min_contribution are dropped.
  *	The contributions arriving at v in one depth are sorted, largest
@@ -35,10 +35,11 @@
  *	score = (a x C + similarity) / 2 x recency   (similarity known)
  *	        a x C x recency                      (otherwise)
  *
- * Rows are read through SPI as the caller, one statement per depth that
- * joins the association table to the space table, so a memory the caller
- * cannot SELECT neither appears nor relays activation.  Soft-forgotten
- * memories (confidence 0) are skipped the same way.
+ * Rows are read through SPI as the caller, two statements per depth (the
+ * associations leaving the frontier, then the rows of the new memories
+ * that reach the threshold), so a memory the caller cannot SELECT neither
+ * appears nor relays activation.  Soft-forgotten memories (confidence 0)
+ * are skipped the same way.
  *
  *-------------------------------------------------------------------------
  */
@@ -63,12 +64,14 @@
 
 PG_FUNCTION_INFO_V1(engram_spread);
 
-/* One association read for the current depth. */
+/* One association read for the current depth, with its contribution. */
 typedef struct SpreadEdge
 {
 	int64		src;
 	int64		dst;
 	double		weight;
+	EngramNode *source;			/* the frontier node of src */
+	double		value;			/* contribution; 0 when under the minimum */
 } SpreadEdge;
 
 /* A contribution arriving at a memory in the current depth. */
@@ -241,64 +244,45 @@ node_ids_array(EngramNode **nodes, int n)
 										   TYPALIGN_DOUBLE));
 }
 
+static int
+compare_node_ids(const void *a, const void *b)
+{
+	int64		ia = (*(EngramNode *const *) a)->id;
+	int64		ib = (*(EngramNode *const *) b)->id;
+
+	return ia < ib ? -1 : (ia > ib ? 1 : 0);
+}
+
+/* The frontier node of "id" (frontier sorted by id), or NULL. */
+static EngramNode *
+frontier_node(EngramNode **frontier, int nfrontier, int64 id)
+{
+	EngramNode	key_holder;
+	EngramNode *key = &key_holder;
+	EngramNode **found;
+
+	key_holder.id = id;
+	found = bsearch(&key, frontier, nfrontier, sizeof(EngramNode *), compare_node_ids);
+	return found ? *found : NULL;
+}
+
 /*
- * Read the associations leaving the frontier, sorted by (dst, src), then
- * the rows of the targets not met before, entering each as a (not yet
- * activated) node.  Two simple statements rather than one join, so that
- * both stay index lookups whatever the planner knows about the tables
- * (a join of a freshly loaded, unanalysed space was planned as a hash join
- * over the whole table).  A target the caller cannot SELECT, or whose
- * confidence is 0, gets no node: its edges are then ignored.
+ * Enter the rows of the given memories as (not yet activated) nodes.  A
+ * memory the caller cannot SELECT, or whose confidence is 0, gets no node.
  */
-static SpreadEdge *
-fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int *nedges)
+static void
+fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 {
 	const EngramSpace *space = state->space;
 	StringInfoData sql;
 	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
 	Datum		values[2];
-	SpreadEdge *edges;
-	Datum	   *unknown;
-	int			nunknown = 0;
-	MemoryContext old;
 
-	values[0] = node_ids_array(frontier, nfrontier);
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT src, dst, weight FROM %s WHERE src = ANY ($1) ORDER BY dst, src",
-					 space->assoc_qualified_name);
-	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
-
-	old = MemoryContextSwitchTo(state->context);
-	edges = palloc(sizeof(SpreadEdge) * Max(SPI_processed, 1));
-	unknown = palloc(sizeof(Datum) * Max(SPI_processed, 1));
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		SpreadEdge *edge = &edges[row];
-		bool		isnull;
-
-		edge->src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		edge->dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-		edge->weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
-		if ((row == 0 || edge->dst != edges[row - 1].dst) &&
-			hash_search(state->nodes, &edge->dst, HASH_FIND, NULL) == NULL)
-			unknown[nunknown++] = Int64GetDatum(edge->dst);
-	}
-	*nedges = (int) SPI_processed;
-	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
-
-	if (nunknown == 0)
-		return edges;
-
-	values[0] = PointerGetDatum(construct_array(unknown, nunknown, INT8OID, sizeof(int64),
+	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = state->cue_embedding;
-	resetStringInfo(&sql);
-	appendStringInfoString(&sql,
-						   "SELECT id, ctid, confidence, created_at, decay_function, ");
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT id, ctid, confidence, created_at, decay_function, ");
 	if (state->has_cue_embedding)
 		appendStringInfo(&sql, "embedding OPERATOR(%s.%s) $2 ", space->operator_schema,
 						 engram_distance_operator(space->distance));
@@ -330,6 +314,93 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 		}
 	}
 	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Read the associations leaving the frontier (sorted by frontier id),
+ * sorted by (dst, src), each with its contribution at this depth.  Then
+ * read the rows of the targets that are new and whose activation would
+ * reach the depth's threshold (activation depends only on the
+ * contributions, not on the target's row, so the others are never read).
+ * Edges and target rows are two simple statements rather than one join,
+ * so that both stay index lookups whatever the planner knows about the
+ * tables (a join on a freshly loaded, unanalysed space was planned as a
+ * hash join over the whole table).
+ */
+static SpreadEdge *
+fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int depth,
+			int *nedges)
+{
+	const EngramSpace *space = state->space;
+	StringInfoData sql;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	SpreadEdge *edges;
+	Datum	   *wanted;
+	int			nwanted = 0;
+	int			n;
+	double		attenuation = exp(-engram_spreading_decay * depth);
+	MemoryContext old;
+
+	values[0] = node_ids_array(frontier, nfrontier);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT src, dst, weight FROM %s WHERE src = ANY ($1) ORDER BY dst, src",
+					 space->assoc_qualified_name);
+	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+
+	old = MemoryContextSwitchTo(state->context);
+	n = (int) SPI_processed;
+	edges = palloc(sizeof(SpreadEdge) * Max(n, 1));
+	wanted = palloc(sizeof(Datum) * Max(n, 1));
+	for (int row = 0; row < n; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		SpreadEdge *edge = &edges[row];
+		bool		isnull;
+
+		edge->src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		edge->dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+		edge->weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+		edge->source = frontier_node(frontier, nfrontier, edge->src);
+		edge->value = 0.0;
+		if (edge->source != NULL)
+		{
+			double		value = edge->source->activation * edge->weight * attenuation;
+
+			if (value >= engram_spreading_min_contribution)
+				edge->value = value;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+
+	/* Which new targets would be activated?  (largest in full, rest revisits) */
+	for (int first = 0; first < n;)
+	{
+		int			last = first;
+		double		largest = 0.0;
+		double		sum = 0.0;
+
+		while (last + 1 < n && edges[last + 1].dst == edges[first].dst)
+			last++;
+		for (int i = first; i <= last; i++)
+		{
+			sum += edges[i].value;
+			largest = Max(largest, edges[i].value);
+		}
+		if (largest > 0.0 &&
+			hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL) == NULL &&
+			engram_clamp01(largest + engram_revisit_penalty * (sum - largest)) >=
+			depth_threshold(depth))
+			wanted[nwanted++] = Int64GetDatum(edges[first].dst);
+		first = last + 1;
+	}
+	if (nwanted > 0)
+		fetch_target_rows(state, wanted, nwanted);
+
+	*nedges = n;
 	return edges;
 }
 
@@ -424,15 +495,6 @@ elapsed_ms(instr_time start)
 	return INSTR_TIME_GET_MILLISEC(now);
 }
 
-static int
-compare_node_ids(const void *a, const void *b)
-{
-	int64		ia = (*(EngramNode *const *) a)->id;
-	int64		ib = (*(EngramNode *const *) b)->id;
-
-	return ia < ib ? -1 : (ia > ib ? 1 : 0);
-}
-
 bool
 engram_spread_run(EngramSpreadState *state)
 {
@@ -459,7 +521,6 @@ engram_spread_run(EngramSpreadState *state)
 		EngramNode **next;
 		int			nnext = 0;
 		Contribution *in;
-		double		attenuation = exp(-engram_spreading_decay * depth);
 
 		CHECK_FOR_INTERRUPTS();
 		if (state->time_budget_ms > 0 && elapsed_ms(start) >= state->time_budget_ms)
@@ -471,7 +532,7 @@ engram_spread_run(EngramSpreadState *state)
 		/* Frontier nodes by id, to look sources up by binary search. */
 		qsort(frontier, nfrontier, sizeof(EngramNode *), compare_node_ids);
 		MemoryContextSwitchTo(old);
-		edges = fetch_edges(state, frontier, nfrontier, &nedges);
+		edges = fetch_edges(state, frontier, nfrontier, depth, &nedges);
 		MemoryContextSwitchTo(state->context);
 
 		next = palloc(sizeof(EngramNode *) * Max(nedges, 1));
@@ -486,28 +547,15 @@ engram_spread_run(EngramSpreadState *state)
 
 			while (last + 1 < nedges && edges[last + 1].dst == edges[first].dst)
 				last++;
-
 			for (int i = first; i <= last; i++)
 			{
-				EngramNode	key_holder;
-				EngramNode *key = &key_holder;
-				EngramNode **found;
-				double		value;
-
-				key_holder.id = edges[i].src;
-				found = bsearch(&key, frontier, nfrontier, sizeof(EngramNode *),
-								compare_node_ids);
-				if (found == NULL)
+				if (edges[i].value <= 0.0)
 					continue;
-				value = (*found)->activation * edges[i].weight * attenuation;
-				if (value < engram_spreading_min_contribution)
-					continue;
-				in[n].value = value;
-				in[n].source = *found;
+				in[n].value = edges[i].value;
+				in[n].source = edges[i].source;
 				in[n].weight = edges[i].weight;
 				n++;
 			}
-
 			target = hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL);
 			if (n > 0 && target != NULL &&
 				apply_contributions(state, target, in, n, depth))
