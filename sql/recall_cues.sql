@@ -97,5 +97,18 @@ RESET engram.recency_boost;
 -- Decay is applied at read time only: the stored confidence is unchanged.
 SELECT DISTINCT confidence FROM fading;
 
-SELECT engram_drop_space('cues'), engram_drop_space('fading');
+-- l2 spaces: similarity = 1 / (1 + distance): [3,4] from [0,0] is 1/6.
+SELECT engram_create_space('euclid', 2, 'l2') IS NOT NULL AS created;
+SELECT engram_store('euclid', 'three four', '[3,4]');
+SELECT round(similarity::numeric, 6) AS sim FROM engram_recall('euclid', '[0,0]');
+-- An empty result is not an error: no memories match the text, none in the window.
+SELECT count(*) AS no_match FROM engram_recall('euclid', 'nothing like this');
+SELECT count(*) AS empty_window FROM engram_recall('euclid', '[0,0]', before => '2000-01-01');
+-- A text cue full of SQL is just text.
+SELECT count(*) AS injected FROM engram_recall('euclid', $$'); DROP TABLE euclid; --$$);
+SELECT count(*) AS still_there FROM euclid;
+-- k larger than the space returns what there is.
+SELECT count(*) AS all_of_it FROM engram_recall('euclid', '[0,0]', k => 10000);
+
+SELECT engram_drop_space('cues'), engram_drop_space('fading'), engram_drop_space('euclid');
 RESET engram.pinned_now;
