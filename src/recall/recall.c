@@ -85,7 +85,6 @@ enum
 	PARAM_TAGS,
 	PARAM_PARTICIPANTS,
 	PARAM_MEMORY_ID,
-	PARAM_LIMIT,
 	PARAM_COUNT
 };
 
@@ -113,6 +112,7 @@ typedef struct RecallQuery
 	Oid			argtypes[PARAM_COUNT];
 	Datum		values[PARAM_COUNT];
 	char		nulls[PARAM_COUNT];
+	int64		limit;			/* k', written into the SQL as a literal */
 	Candidate  *candidates;
 	int			ncandidates;
 	int			max_candidates;
@@ -287,9 +287,9 @@ collect_candidates(RecallQuery *query, MemoryContext context)
 	if (query->has_embedding)
 	{
 		append_select_list(&sql, query, true);
-		appendStringInfo(&sql, " AND m.embedding IS NOT NULL%s ORDER BY m.embedding OPERATOR(%s.%s) $1 LIMIT $9",
+		appendStringInfo(&sql, " AND m.embedding IS NOT NULL%s ORDER BY m.embedding OPERATOR(%s.%s) $1 LIMIT " INT64_FORMAT,
 						 query->filters.data, space->operator_schema,
-						 engram_distance_operator(space->distance));
+						 engram_distance_operator(space->distance), query->limit);
 		read_candidates(query, sql.data, false, context);
 	}
 	if (query->has_text)
@@ -299,9 +299,9 @@ collect_candidates(RecallQuery *query, MemoryContext context)
 		appendStringInfo(&sql,
 						 " AND pg_catalog.to_tsvector(%s::pg_catalog.regconfig, m.content) "
 						 "@@ pg_catalog.websearch_to_tsquery(%s::pg_catalog.regconfig, $2)%s "
-						 "ORDER BY 7 DESC, m.id LIMIT $9",
+						 "ORDER BY 7 DESC, m.id LIMIT " INT64_FORMAT,
 						 space->text_config_literal, space->text_config_literal,
-						 query->filters.data);
+						 query->filters.data, query->limit);
 		read_candidates(query, sql.data, false, context);
 	}
 	if (query->has_memory_id)
@@ -315,8 +315,8 @@ collect_candidates(RecallQuery *query, MemoryContext context)
 	{
 		resetStringInfo(&sql);
 		append_select_list(&sql, query, false);
-		appendStringInfo(&sql, "%s ORDER BY m.occurred_at DESC, m.id DESC LIMIT $9",
-						 query->filters.data);
+		appendStringInfo(&sql, "%s ORDER BY m.occurred_at DESC, m.id DESC LIMIT " INT64_FORMAT,
+						 query->filters.data, query->limit);
 		read_candidates(query, sql.data, true, context);
 	}
 }
@@ -431,7 +431,6 @@ engram_recall(PG_FUNCTION_ARGS)
 	MemoryContext context;
 	RecallMode mode;
 	int32		k;
-	int64		limit;
 	char	   *cue_text = NULL;
 	char	   *vector_text = NULL;
 	bool		seeds_only;
@@ -556,10 +555,12 @@ engram_recall(PG_FUNCTION_ARGS)
 				 errmsg("recall needs a cue"),
 				 errhint("Pass an embedding or a text as the cue, or one of query, after, before, recent, location, tags, participants, memory_id.")));
 
-	limit = (int64) ceil(Max((double) k, engram_seed_candidates_factor * k));
-	query.argtypes[PARAM_LIMIT] = INT8OID;
-	query.values[PARAM_LIMIT] = Int64GetDatum(limit);
-	query.nulls[PARAM_LIMIT] = ' ';
+	/*
+	 * k' is a number we computed, so it goes into the SQL text: a cached
+	 * generic plan then knows the LIMIT (with a parameter the planner
+	 * assumes a tenth of the table and may prefer a sort to the index).
+	 */
+	query.limit = (int64) ceil(Max((double) k, engram_seed_candidates_factor * k));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	context = AllocSetContextCreate(CurrentMemoryContext, "engram recall",
