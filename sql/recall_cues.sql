@@ -61,6 +61,14 @@ SELECT id, round(activation::numeric, 4) AS activation, round(similarity::numeri
 -- office, reached from 2 in Paris).
 SELECT engram_associate('cues', 2, 4, 1.0);
 SELECT id, hops FROM engram_recall('cues', '[1,0]', location => 'paris');
+-- A memory reached by spreading gets its similarity to the cue when it has
+-- an embedding (3 is [0,1]: similarity 0 to [1,0]), unless
+-- engram.spreading_similarity is off.
+SELECT engram_associate('cues', 1, 3, 1.0);
+SELECT id, hops, round(similarity::numeric, 4) AS sim FROM engram_recall('cues', '[1,0]', location => 'paris');
+SET engram.spreading_similarity = off;
+SELECT id, hops, round(similarity::numeric, 4) AS sim FROM engram_recall('cues', '[1,0]', location => 'paris');
+RESET engram.spreading_similarity;
 
 -- Decay, lazily at read time, from the time since last access (until the
 -- table AM records accesses: since creation).  Space default exponential;

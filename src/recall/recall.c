@@ -599,7 +599,7 @@ engram_recall(PG_FUNCTION_ARGS)
 	engram_spread_state_init(&state, &space, context);
 	if (!PG_ARGISNULL(ARG_MAX_HOPS))
 		state.max_hops = PG_GETARG_INT32(ARG_MAX_HOPS);
-	if (query.has_embedding)
+	if (query.has_embedding && engram_spreading_similarity)
 	{
 		state.has_cue_embedding = true;
 		state.cue_embedding = query.values[PARAM_EMBEDDING];

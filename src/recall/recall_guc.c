@@ -71,6 +71,7 @@ double		engram_seed_temperature = SEED_TEMPERATURE_DEFAULT;
 double		engram_seed_min_activation = SEED_MIN_ACTIVATION_DEFAULT;
 double		engram_seed_candidates_factor = SEED_CANDIDATES_FACTOR_DEFAULT;
 double		engram_text_weight = TEXT_WEIGHT_DEFAULT;
+bool		engram_spreading_similarity = true;
 double		engram_spreading_decay = SPREADING_DECAY_DEFAULT;
 int			engram_max_hops = MAX_HOPS_DEFAULT;
 double		engram_spreading_min_contribution = SPREADING_MIN_CONTRIBUTION_DEFAULT;
@@ -257,6 +258,11 @@ engram_recall_init(void)
 							 "When it runs out, hybrid recall falls back to the seeds and spreading recall keeps the depths completed.",
 							 &engram_spreading_time_budget, SPREADING_TIME_BUDGET_DEFAULT,
 							 0.0, SPREADING_TIME_BUDGET_MAX, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("engram.spreading_similarity",
+							 "Sets whether recall computes the cue similarity of memories reached by spreading.",
+							 "It reads their embeddings (detoasting them); off, their similarity is unknown and their score is activation x confidence.",
+							 &engram_spreading_similarity, true, PGC_USERSET, 0, NULL, NULL, NULL);
 
 	/* Ranking */
 	DefineCustomRealVariable("engram.recency_boost",
