@@ -80,6 +80,14 @@ load_seconds=$(( $(date +%s) - start ))
 index=$(psql_as -d bench -tAc "SELECT coalesce(vector_index::text, 'none') FROM engram_spaces WHERE space_name = 'bench'")
 table_am=$(psql_as -d bench -tAc "SELECT table_access_method FROM engram_spaces WHERE space_name = 'bench'")
 edges=$(psql_as -d bench -tAc "SELECT count(*) FROM bench_associations")
+# Does the planner use the vector index for the plain query?  (It decides
+# for recall's seed query the same way.)
+if psql_as -d bench -tAc "EXPLAIN (COSTS OFF) SELECT id FROM bench
+		ORDER BY embedding <=> (SELECT v FROM bench_queries WHERE i = 1) LIMIT 10" | grep -q "Index Scan using"; then
+	plan="index scan"
+else
+	plan="no index scan (sequential scan and sort)"
+fi
 
 cat >"$work/recall.sql" <<'SQL'
 \set q random(1, 1000)
@@ -121,6 +129,7 @@ run() {
 	echo "Engram recall benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 	echo "space: $memories memories x $dims dims, $edges associations; table AM $table_am, vector index $index"
+	echo "plan of the plain query: $plan"
 	echo "load (engram_store_batch x1000 + associations + VACUUM ANALYZE): ${load_seconds}s"
 	echo "each run: pgbench -T $seconds"
 	echo
