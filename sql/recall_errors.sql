@@ -36,6 +36,23 @@ SELECT statement, pg_temp.sqlstate_of(statement) AS result FROM (VALUES
 -- before; the failing second 'errs' created no catalog row).
 SELECT count(*) AS catalog_rows FROM engram_space_catalog WHERE space::text LIKE 'errs%' OR space::text LIKE 'bad%';
 SELECT count(*) AS stray_tables FROM pg_class WHERE relname LIKE 'bad\_%';
+-- A creation that fails half-way leaves nothing: the association table's
+-- name is taken, so the space table created just before goes too.
+CREATE TABLE halfway_associations (x int);
+SELECT pg_temp.sqlstate_of($$SELECT engram_create_space('halfway', 2)$$) AS result;
+SELECT to_regclass('halfway') IS NULL AS no_space_table,
+	   (SELECT count(*) FROM engram_space_catalog WHERE space::text = 'halfway') AS catalog_rows;
+DROP TABLE halfway_associations;
+-- Quoted schema names are identifiers too.
+CREATE SCHEMA "we""ird schema";
+SET search_path = "we""ird schema", public;
+SELECT engram_create_space('inside', 2) AS space;
+SELECT engram_store('inside', 'x', '[1,0]') AS id;
+SELECT id FROM engram_recall('"we""ird schema".inside', '[1,0]');
+RESET search_path;
+SELECT schema_name, space_name FROM engram_spaces WHERE space_name = 'inside';
+SELECT engram_drop_space('"we""ird schema".inside');
+DROP SCHEMA "we""ird schema";
 -- 50 bytes is the longest name: 50 + length('_associations') = 63.
 SELECT engram_create_space(repeat('n', 50), 2) IS NOT NULL AS longest_name_ok;
 SELECT engram_drop_space(repeat('n', 50));
