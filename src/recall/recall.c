@@ -45,6 +45,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "metrics/engram_metrics.h"
 #include "recall_internal.h"
 
 PG_FUNCTION_INFO_V1(engram_recall);
@@ -438,7 +439,9 @@ engram_recall(PG_FUNCTION_ARGS)
 	int			nsorted;
 	TimestampTz after = DT_NOBEGIN;
 	bool		has_after = false;
+	EngramSlowDetails details;
 
+	engram_metrics_begin(ENGRAM_OP_RECALL);
 	if (PG_ARGISNULL(ARG_SPACE))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -623,6 +626,15 @@ engram_recall(PG_FUNCTION_ARGS)
 	engram_spread_emit(&state, fcinfo, sorted, Min(nsorted, k), emit_recall_row);
 
 	SPI_finish();
+
+	engram_slow_details_init(&details);
+	details.space = space.relid;
+	details.k = k;
+	details.nodes_visited = hash_get_num_entries(state.nodes);
+	details.hops = state.depth_reached;
+	details.tiers_touched = ENGRAM_TIER_BIT(ENGRAM_TIER_WARM);
+	details.rows = Min(nsorted, k);
+	engram_metrics_end(ENGRAM_OP_RECALL, &details);
 	MemoryContextDelete(context);
 	return (Datum) 0;
 }

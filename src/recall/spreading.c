@@ -60,6 +60,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "metrics/engram_metrics.h"
 #include "recall_internal.h"
 
 PG_FUNCTION_INFO_V1(engram_spread);
@@ -505,6 +506,7 @@ engram_spread_run(EngramSpreadState *state)
 	EngramNode *node;
 	MemoryContext old;
 
+	engram_metrics_begin(ENGRAM_OP_SPREAD);
 	INSTR_TIME_SET_CURRENT(start);
 	old = MemoryContextSwitchTo(state->context);
 
@@ -569,6 +571,16 @@ engram_spread_run(EngramSpreadState *state)
 	}
 
 	MemoryContextSwitchTo(old);
+
+	{
+		EngramSlowDetails details;
+
+		engram_slow_details_init(&details);
+		details.space = state->space->relid;
+		details.nodes_visited = hash_get_num_entries(state->nodes);
+		details.hops = state->depth_reached;
+		engram_metrics_end(ENGRAM_OP_SPREAD, &details);
+	}
 	return !state->budget_exceeded;
 }
 

@@ -30,6 +30,8 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "metrics/engram_metrics.h"
+#include "portability/instr_time.h"
 #include "recall_internal.h"
 #include "vector/engram_vector.h"
 
@@ -97,7 +99,9 @@ engram_store(PG_FUNCTION_ARGS)
 	float4		importance;
 	bool		isnull;
 	int64		id;
+	EngramSlowDetails details;
 
+	engram_metrics_begin(ENGRAM_OP_STORE);
 	require_argument(fcinfo, 0, "space");
 	require_argument(fcinfo, 1, "content");
 	require_argument(fcinfo, 3, "confidence");
@@ -163,6 +167,11 @@ engram_store(PG_FUNCTION_ARGS)
 	engram_spi_execute(sql.data, 12, argtypes, values, nulls, false, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
+
+	engram_slow_details_init(&details);
+	details.space = space.relid;
+	details.rows = 1;
+	engram_metrics_end(ENGRAM_OP_STORE, &details);
 	PG_RETURN_INT64(id);
 }
 
@@ -315,8 +324,8 @@ embeddings_argument(FunctionCallInfo fcinfo, int argno, const EngramSpace *space
  * kind episodic, occurred_at now, metadata {}).  Every element is checked
  * before anything is inserted.
  */
-Datum
-engram_store_batch(PG_FUNCTION_ARGS)
+static int64
+store_batch_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 {
 	Oid			extension_namespace = engram_extension_namespace(fcinfo);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -426,6 +435,52 @@ engram_store_batch(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &out_null);
 	}
 	SPI_finish();
+	*space_relid = space.relid;
+	return count;
+}
+
+static double
+seconds_since(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
+/*
+ * engram_store_batch: see store_batch_rows().  In the metrics each stored
+ * row counts as one store taking the batch's time divided by its rows; a
+ * failing batch counts as one failed store.
+ */
+Datum
+engram_store_batch(PG_FUNCTION_ARGS)
+{
+	instr_time	start;
+	volatile int64 rows = 0;
+	Oid			space_relid = InvalidOid;
+	double		seconds;
+	EngramSlowDetails details;
+
+	INSTR_TIME_SET_CURRENT(start);
+	PG_TRY();
+	{
+		rows = store_batch_rows(fcinfo, &space_relid);
+	}
+	PG_CATCH();
+	{
+		engram_metrics_record(ENGRAM_OP_STORE, seconds_since(start), -1, false, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	seconds = seconds_since(start);
+	engram_slow_details_init(&details);
+	details.space = space_relid;
+	details.rows = rows;
+	for (int64 i = 0; i < rows; i++)
+		engram_metrics_record(ENGRAM_OP_STORE, seconds / rows, -1, true, &details);
 	return (Datum) 0;
 }
 
@@ -487,7 +542,9 @@ engram_associate(PG_FUNCTION_ARGS)
 	Oid			argtypes[3] = {INT8OID, INT8OID, FLOAT4OID};
 	Datum		values[3];
 	StringInfoData sql;
+	EngramSlowDetails details;
 
+	engram_metrics_begin(ENGRAM_OP_ASSOCIATE);
 	require_argument(fcinfo, 0, "space");
 	require_argument(fcinfo, 1, "a");
 	require_argument(fcinfo, 2, "b");
@@ -521,6 +578,11 @@ engram_associate(PG_FUNCTION_ARGS)
 					 space.assoc_qualified_name, bidirectional ? ", ($2, $1, $3)" : "");
 	engram_spi_execute(sql.data, 3, argtypes, values, NULL, false, SPI_OK_INSERT);
 	SPI_finish();
+
+	engram_slow_details_init(&details);
+	details.space = space.relid;
+	details.rows = bidirectional ? 2 : 1;
+	engram_metrics_end(ENGRAM_OP_ASSOCIATE, &details);
 	PG_RETURN_VOID();
 }
 
@@ -544,7 +606,9 @@ engram_forget(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	StringInfoData sql;
 	bool		changed;
+	EngramSlowDetails details;
 
+	engram_metrics_begin(ENGRAM_OP_FORGET);
 	require_argument(fcinfo, 0, "space");
 	require_argument(fcinfo, 1, "id");
 	require_argument(fcinfo, 2, "mode");
@@ -586,5 +650,10 @@ engram_forget(PG_FUNCTION_ARGS)
 		}
 	}
 	SPI_finish();
+
+	engram_slow_details_init(&details);
+	details.space = space.relid;
+	details.rows = changed ? 1 : 0;
+	engram_metrics_end(ENGRAM_OP_FORGET, &details);
 	PG_RETURN_BOOL(changed);
 }
