@@ -703,6 +703,7 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 	Oid			argtypes[1] = {INT8ARRAYOID};
 	Datum		values[1];
 	ItemPointerData *tids;
+	int			ntids = 0;
 	HTAB	   *rows;
 	HASHCTL		ctl;
 	typedef struct RowEntry
@@ -745,9 +746,14 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 		Datum		occurred_at;
 		Datum		metadata;
 
-		tids[i] = nodes[i]->tid;
+		/*
+		 * Every statement of a call reads with the same snapshot, so a row
+		 * seen before is seen here; a row-security policy that is not
+		 * stable could still hide it now: leave it out.
+		 */
 		if (entry == NULL)
-			elog(ERROR, "engram: memory " INT64_FORMAT " vanished during recall", nodes[i]->id);
+			continue;
+		tids[ntids++] = nodes[i]->tid;
 		tuple = SPI_tuptable->vals[entry->row];
 		content = SPI_getbinval(tuple, desc, 2, &isnull);
 		occurred_at = SPI_getbinval(tuple, desc, 3, &isnull);
@@ -755,7 +761,7 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 		emit(fcinfo, nodes[i], content, occurred_at, metadata,
 			 engram_recall_row_tier(space->relid, &nodes[i]->tid));
 	}
-	engram_recall_access_record(space->relid, tids, count);
+	engram_recall_access_record(space->relid, tids, ntids);
 }
 
 /* ---------------------------------------------------------------------
