@@ -40,6 +40,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -88,6 +89,10 @@ enum
 	PARAM_MEMORY_ID,
 	PARAM_COUNT
 };
+
+/* The index's candidate-list setting, and the most recall raises it to. */
+#define ENGRAM_EF_SEARCH_SETTING	"engram.ef_search"
+#define ENGRAM_EF_SEARCH_CEILING	1000
 
 /* A seed candidate as read from one of the seed queries. */
 typedef struct Candidate
@@ -278,6 +283,29 @@ read_candidates(RecallQuery *query, const char *sql, bool exact, MemoryContext c
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/*
+ * The engram_hnsw index returns at most engram.ef_search rows per scan.
+ * When that is below k', raise it for the seed query only: returns the GUC
+ * nest level to close with AtEOXact_GUC() afterwards, or 0 when nothing
+ * was changed (setting absent: no engram_hnsw; or already large enough).
+ * An error in between unwinds the level with the (sub)transaction.
+ */
+static int
+raise_index_candidates(int64 limit)
+{
+	const char *current = GetConfigOption(ENGRAM_EF_SEARCH_SETTING, true, false);
+	int			nest_level;
+	char		value[32];
+
+	if (current == NULL || atol(current) >= limit)
+		return 0;
+	nest_level = NewGUCNestLevel();
+	snprintf(value, sizeof(value), INT64_FORMAT, Min(limit, ENGRAM_EF_SEARCH_CEILING));
+	(void) set_config_option(ENGRAM_EF_SEARCH_SETTING, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
 static void
 collect_candidates(RecallQuery *query, MemoryContext context)
 {
@@ -287,11 +315,15 @@ collect_candidates(RecallQuery *query, MemoryContext context)
 	initStringInfo(&sql);
 	if (query->has_embedding)
 	{
+		int			nest_level = raise_index_candidates(query->limit);
+
 		append_select_list(&sql, query, true);
 		appendStringInfo(&sql, " AND m.embedding IS NOT NULL%s ORDER BY m.embedding OPERATOR(%s.%s) $1 LIMIT " INT64_FORMAT,
 						 query->filters.data, space->operator_schema,
 						 engram_distance_operator(space->distance), query->limit);
 		read_candidates(query, sql.data, false, context);
+		if (nest_level > 0)
+			AtEOXact_GUC(true, nest_level);
 	}
 	if (query->has_text)
 	{
