@@ -118,5 +118,19 @@ SELECT count(*) AS still_there FROM euclid;
 -- k larger than the space returns what there is.
 SELECT count(*) AS all_of_it FROM engram_recall('euclid', '[0,0]', k => 10000);
 
-SELECT engram_drop_space('cues'), engram_drop_space('fading'), engram_drop_space('euclid');
+-- k' seeds even when a vector index returns at most engram.ef_search rows a
+-- scan (engram_hnsw: 40 by default): recall raises it for its seed query
+-- (k = 50, k' = 100) and puts it back.  Without the index this holds trivially.
+SELECT engram_create_space('wide', 2) IS NOT NULL AS created;
+SELECT count(*) FROM engram_store_batch('wide', ARRAY(SELECT 'm' || i FROM generate_series(1, 200) i),
+	ARRAY(SELECT ARRAY[cos(i), sin(i)]::real[] FROM generate_series(1, 200) i)::real[]);
+SET enable_seqscan = off;
+CREATE TEMP TABLE ef_before AS SELECT current_setting('engram.ef_search', true) AS ef_search;
+SELECT count(*) AS fifty FROM engram_recall('wide', '[1,0]', k => 50, mode => 'similarity');
+SELECT current_setting('engram.ef_search', true) IS NOT DISTINCT FROM ef_search AS ef_search_restored
+  FROM ef_before;
+RESET enable_seqscan;
+
+SELECT engram_drop_space('cues'), engram_drop_space('fading'), engram_drop_space('euclid'),
+	   engram_drop_space('wide');
 RESET engram.pinned_now;
