@@ -23,7 +23,16 @@
  *	  - engram_recall_access_forgotten() (soft forget) does not move the
  *	    row to the cold tier.
  * Wiring the table AM in means replacing the four bodies below; no other
- * file of src/recall/ reads or writes access state.
+ * file of src/recall/ reads or writes access state.  Checked against the
+ * table AM branch (not merged when this was written), lookup and record
+ * become:
+ *	  lookup:  if engram_access_lookup(relid, tid, &info): last_access =
+ *	           Max(info.last_access, created_at), access_count = info.count
+ *	  record:  engram_access_record(relid, &tids[i]) for each row
+ * (with them a memory returned by one recall is fresh, retention 1 and
+ * recency boost 1.2, in the next).  The tier and the move to cold need C
+ * entry points the table AM exposes only through SQL so far
+ * (engram_row_tier, engram_hot_tier_contains, engram_move_to_tier).
  *
  *-------------------------------------------------------------------------
  */
