@@ -143,5 +143,19 @@ SELECT engram_associate('hand', 1, 2, 0.3);
 SELECT engram_associate('hand', 1, 2, 0.6);
 SELECT src, dst, weight FROM hand_associations WHERE 2 IN (src, dst) AND 1 IN (src, dst) ORDER BY src;
 
+-- Hybrid falls back to the seeds when spreading finds nothing beyond them.
+-- Two seeds associated with each other: spreading only revisits them
+--   a(1) = 0.768525 + 0.93 x 0.689974 x 1 x 0.496585 = 1.087 -> clamped to 1
+--   a(2) = 0.689974 + 0.93 x 0.768525 x 1 x 0.496585 = 1.045 -> 1
+-- while hybrid keeps the seed activations 0.768525 and 0.689974.
+SELECT engram_create_space('pair', 2, 'cosine', 'none') IS NOT NULL AS created;
+SELECT engram_store('pair', 'one', '[1,0]') AS one, engram_store('pair', 'two', '[0.8,0.6]') AS two;
+SELECT engram_associate('pair', 1, 2, 1.0);
+SELECT id, round(activation::numeric, 4) AS activation, hops
+  FROM engram_recall('pair', '[1,0]', mode => 'spreading');
+SELECT id, round(activation::numeric, 4) AS activation, hops
+  FROM engram_recall('pair', '[1,0]', mode => 'hybrid');
+SELECT engram_drop_space('pair');
+
 SELECT engram_drop_space('hand');
 RESET engram.pinned_now;

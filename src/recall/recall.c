@@ -26,7 +26,8 @@
  *
  * Modes: similarity (seeds only), spreading (seeds + spreading, the
  * completed depths when the time budget runs out), hybrid (spreading,
- * falling back to the seeds alone when the budget runs out).
+ * falling back to the seeds alone when the budget runs out or spreading
+ * activates no memory beyond the seeds).
  *
  *-------------------------------------------------------------------------
  */
@@ -646,7 +647,11 @@ engram_recall(PG_FUNCTION_ARGS)
 	{
 		bool		completed = engram_spread_run(&state);
 
-		seeds_only = (mode == RECALL_HYBRID && !completed);
+		/*
+		 * Hybrid falls back to the similarity answer when spreading runs
+		 * out of time or finds nothing beyond the seeds.
+		 */
+		seeds_only = (mode == RECALL_HYBRID && (!completed || state.spread_activated == 0));
 		if (!completed)
 			ereport(DEBUG1,
 					(errmsg("engram_recall: spreading exceeded its time budget of %g ms after %d hops%s",

@@ -275,6 +275,7 @@ typedef struct EngramSpreadState
 	double		time_budget_ms; /* 0 = unlimited */
 	bool		budget_exceeded;	/* set when spreading stopped early */
 	int			depth_reached;	/* deepest depth completed */
+	int			spread_activated;	/* memories activated beyond the seeds */
 	TimestampTz now;
 	EngramDecayParams decay;
 } EngramSpreadState;

@@ -477,6 +477,7 @@ apply_contributions(EngramSpreadState *state, EngramNode *target, Contribution *
 		target->activated = true;
 		target->hop = depth;
 		target->activation = activation;
+		state->spread_activated++;
 	}
 	else
 		target->activation = engram_clamp01(target->activation + sum);
