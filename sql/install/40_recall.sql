@@ -17,7 +17,9 @@ CREATE TABLE engram_space_catalog (
 	distance text NOT NULL CHECK (distance IN ('cosine', 'l2', 'inner_product')),
 	default_decay text NOT NULL
 		CHECK (default_decay IN ('exponential', 'power_law', 'two_component', 'hybrid', 'none')),
-	text_config regconfig NOT NULL,
+	-- qualified name of the text search configuration (text: pg_upgrade
+	-- refuses tables with regconfig columns)
+	text_config text NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE engram_space_catalog IS

@@ -177,12 +177,12 @@ typedef struct EngramSpace
 	int			dims;
 	EngramDistance distance;
 	EngramDecayKind default_decay;
-	Oid			text_config;	/* regconfig of the text cue */
 	Oid			embedding_type; /* evector's type OID (from the column) */
 	char	   *qualified_name; /* quoted schema.table of the memory table */
 	char	   *assoc_qualified_name;	/* quoted schema.table of associations */
 	char	   *operator_schema;	/* quoted schema of the evector operators */
-	char	   *text_config_literal;	/* quoted literal of the regconfig */
+	char	   *text_config_literal;	/* quoted literal of the text search
+										 * configuration's qualified name */
 } EngramSpace;
 
 /*

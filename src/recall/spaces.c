@@ -25,6 +25,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_ts_config.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
@@ -204,13 +205,27 @@ quoted_relation_name(Oid relid)
 	return quote_qualified_identifier(nspname, relname);
 }
 
+/*
+ * The schema-qualified, quoted name of a text search configuration, as
+ * kept in the catalog (text, not regconfig: pg_upgrade refuses tables with
+ * regconfig columns).
+ */
 static char *
-regconfig_literal(Oid text_config)
+regconfig_qualified_name(Oid text_config)
 {
-	char	   *name = DatumGetCString(DirectFunctionCall1(regconfigout,
-														   ObjectIdGetDatum(text_config)));
+	HeapTuple	tuple = SearchSysCache1(TSCONFIGOID, ObjectIdGetDatum(text_config));
+	Form_pg_ts_config form;
+	char	   *name;
 
-	return quote_literal_cstr(name);
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("text search configuration with OID %u does not exist", text_config)));
+	form = (Form_pg_ts_config) GETSTRUCT(tuple);
+	name = quote_qualified_identifier(get_namespace_name(form->cfgnamespace),
+									  NameStr(form->cfgname));
+	ReleaseSysCache(tuple);
+	return name;
 }
 
 static char *
@@ -230,7 +245,7 @@ catalog_insert(Oid extension_namespace, Oid relid, Oid assoc_relid, int dims,
 			   EngramDistance distance, EngramDecayKind default_decay, Oid text_config)
 {
 	StringInfoData sql;
-	Oid			argtypes[6] = {REGCLASSOID, REGCLASSOID, INT4OID, TEXTOID, TEXTOID, REGCONFIGOID};
+	Oid			argtypes[6] = {REGCLASSOID, REGCLASSOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[6];
 
 	values[0] = ObjectIdGetDatum(relid);
@@ -238,7 +253,7 @@ catalog_insert(Oid extension_namespace, Oid relid, Oid assoc_relid, int dims,
 	values[2] = Int32GetDatum(dims);
 	values[3] = CStringGetTextDatum(engram_distance_name(distance));
 	values[4] = CStringGetTextDatum(engram_decay_kind_name(default_decay));
-	values[5] = ObjectIdGetDatum(text_config);
+	values[5] = CStringGetTextDatum(regconfig_qualified_name(text_config));
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -363,7 +378,7 @@ engram_space_resolve(text *space_name, Oid extension_namespace, EngramSpace *spa
 	text_value = SPI_getvalue(row, desc, 4);
 	if (!engram_decay_kind_parse(text_value, true, &space->default_decay))
 		elog(ERROR, "engram: bad decay \"%s\" in the space catalog", text_value);
-	space->text_config = DatumGetObjectId(SPI_getbinval(row, desc, 5, &isnull));
+	space->text_config_literal = quote_literal_cstr(SPI_getvalue(row, desc, 5));
 
 	if (get_rel_name(space->assoc_relid) == NULL)
 		ereport(ERROR,
@@ -381,7 +396,6 @@ engram_space_resolve(text *space_name, Oid extension_namespace, EngramSpace *spa
 	space->qualified_name = quoted_relation_name(relid);
 	space->assoc_qualified_name = quoted_relation_name(space->assoc_relid);
 	space->operator_schema = pstrdup(quote_identifier(get_namespace_name(extension_namespace)));
-	space->text_config_literal = regconfig_literal(space->text_config);
 }
 
 Datum
@@ -586,7 +600,7 @@ engram_create_space(PG_FUNCTION_ARGS)
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "CREATE INDEX ON %s USING gin (pg_catalog.to_tsvector(%s::pg_catalog.regconfig, content))",
-					 qualified, regconfig_literal(text_config));
+					 qualified, quote_literal_cstr(regconfig_qualified_name(text_config)));
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE INDEX ON %s (occurred_at)", qualified);
