@@ -107,6 +107,30 @@ SELECT row_number() OVER () AS position, id
   FROM engram_store_batch('errs', ARRAY['o3','o1','o2'], ARRAY[[1,0,0],[0,1,0],[0,0,1]]::numeric[]) AS id;
 SELECT b.position, e.content, e.embedding FROM batch_ids b JOIN errs e USING (id) ORDER BY b.position;
 
+-- The jsonb batch form: every canonical column, defaults for missing keys.
+SELECT * FROM engram_store_batch('errs', '[
+	{"content": "j1", "embedding": [1,0,0], "tags": ["x","y"], "location": "paris", "confidence": 0.5,
+	 "participants": ["anna"], "decay_function": "hybrid", "importance": 0.7, "metadata": {"k": 1}},
+	{"content": "j2"},
+	{"content": "j3", "embedding": [0,1,0], "kind": "semantic", "occurred_at": "2026-01-01T00:00:00Z",
+	 "id": 999, "created_at": "2000-01-01T00:00:00Z", "unknown": 1}]') AS id;
+SELECT content, embedding, kind, confidence, occurred_at = '2026-01-01T00:00:00Z' AS given_time,
+	   location, participants, tags, importance, decay_function, metadata, created_at > '2001-01-01' AS created_now
+  FROM errs WHERE content LIKE 'j%' ORDER BY id;
+SELECT statement, pg_temp.sqlstate_of(statement) AS result FROM (VALUES
+	($$SELECT engram_store_batch('errs', '[{"content": "a", "embedding": [1,0]}]')$$),
+	($$SELECT engram_store_batch('errs', '[{"content": "a", "embedding": [1,"NaN",0]}]')$$),
+	($$SELECT engram_store_batch('errs', '[{"content": "a", "confidence": 2}]')$$),
+	($$SELECT engram_store_batch('errs', '[{"content": "a", "importance": -0.5}]')$$),
+	($$SELECT engram_store_batch('errs', '[{"content": "a", "kind": "procedural"}]')$$),
+	($$SELECT engram_store_batch('errs', '[{"content": "a", "decay_function": "linear"}]')$$),
+	($$SELECT engram_store_batch('errs', '[{"content": "a"}, {"embedding": [1,0,0]}]')$$),
+	($$SELECT engram_store_batch('errs', '{"content": "a"}')$$),
+	($$SELECT engram_store_batch('errs', NULL::jsonb)$$)
+) AS t(statement);
+SELECT count(*) AS stored FROM engram_store_batch('errs', '[]');
+SELECT count(*) AS rows_now FROM errs;
+
 -- Associate, forget, spread
 SELECT statement, pg_temp.sqlstate_of(statement) AS result FROM (VALUES
 	($$SELECT engram_associate('errs', 1, 2, 0)$$),

@@ -161,6 +161,10 @@ CREATE FUNCTION engram_store_batch(space text, contents text[], embeddings anyar
 	RETURNS SETOF bigint
 	AS 'MODULE_PATHNAME', 'engram_store_batch' LANGUAGE C VOLATILE ROWS 1000;
 
+CREATE FUNCTION engram_store_batch(space text, memories jsonb)
+	RETURNS SETOF bigint
+	AS 'MODULE_PATHNAME', 'engram_store_batch_jsonb' LANGUAGE C VOLATILE ROWS 1000;
+
 CREATE FUNCTION engram_associate(space text, a bigint, b bigint, weight real DEFAULT 0.5,
 		bidirectional boolean DEFAULT true)
 	RETURNS void

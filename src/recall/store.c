@@ -37,6 +37,7 @@
 
 PG_FUNCTION_INFO_V1(engram_store);
 PG_FUNCTION_INFO_V1(engram_store_batch);
+PG_FUNCTION_INFO_V1(engram_store_batch_jsonb);
 PG_FUNCTION_INFO_V1(engram_associate);
 PG_FUNCTION_INFO_V1(engram_forget);
 
@@ -450,12 +451,110 @@ seconds_since(instr_time start)
 }
 
 /*
- * engram_store_batch: see store_batch_rows().  In the metrics each stored
- * row counts as one store taking the batch's time divided by its rows; a
+ * engram_store_batch(space, memories jsonb) RETURNS SETOF bigint
+ *
+ * The other batch form: a JSON array of objects whose keys are canonical
+ * columns (content, embedding as a JSON array of numbers, kind,
+ * confidence, occurred_at, location, participants, tags, importance,
+ * decay_function, metadata); missing keys take the column defaults, "id"
+ * and "created_at" are ignored, unknown keys too.  The objects are read
+ * with jsonb_populate_recordset() into the space's row type, so each value
+ * goes through its column type's input (and the embedding's dimension
+ * check).  A first statement reads the scalar fields only and checks every
+ * row as engram_store would; the second inserts them all.
+ */
+static int64
+store_batch_jsonb_rows(FunctionCallInfo fcinfo, Oid *space_relid)
+{
+	Oid			extension_namespace = engram_extension_namespace(fcinfo);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	EngramSpace space;
+	Oid			argtypes[2] = {JSONBOID, TIMESTAMPTZOID};
+	Datum		values[2];
+	StringInfoData sql;
+	int64		count;
+
+	require_argument(fcinfo, 0, "space");
+	require_argument(fcinfo, 1, "memories");
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	SPI_connect();
+	engram_space_resolve(PG_GETARG_TEXT_PP(0), extension_namespace, &space);
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = TimestampTzGetDatum(engram_recall_now());
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "SELECT r.content IS NULL, r.confidence, r.importance, r.kind, r.decay_function "
+						   "FROM pg_catalog.jsonb_to_recordset($1) AS r(content text, confidence real, "
+						   "importance real, kind text, decay_function text)");
+	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	count = (int64) SPI_processed;
+	if (count > ENGRAM_RECALL_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a batch may hold at most %d memories", ENGRAM_RECALL_MAX_BATCH),
+				 errhint("Split the batch, or load with COPY into the space table.")));
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		value;
+
+		if (DatumGetBool(SPI_getbinval(tuple, desc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("memory %d of the batch has no content", (int) row + 1)));
+		value = SPI_getbinval(tuple, desc, 2, &isnull);
+		if (!isnull)
+			engram_check_unit_interval("confidence", DatumGetFloat4(value));
+		value = SPI_getbinval(tuple, desc, 3, &isnull);
+		if (!isnull)
+			engram_check_unit_interval("importance", DatumGetFloat4(value));
+		value = SPI_getbinval(tuple, desc, 4, &isnull);
+		if (!isnull)
+			check_kind(TextDatumGetCString(value));
+		value = SPI_getbinval(tuple, desc, 5, &isnull);
+		if (!isnull)
+			check_decay_function(TextDatumGetCString(value));
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "INSERT INTO %s (content, embedding, kind, confidence, occurred_at, location, "
+					 "participants, tags, importance, decay_function, metadata, created_at) "
+					 "SELECT r.content, r.embedding, COALESCE(r.kind, 'episodic'), "
+					 "COALESCE(r.confidence, %g), COALESCE(r.occurred_at, $2), r.location, "
+					 "r.participants, r.tags, COALESCE(r.importance, %g), r.decay_function, "
+					 "COALESCE(r.metadata, '{}'), $2 "
+					 "FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) WITH ORDINALITY "
+					 "AS r ORDER BY r.ordinality RETURNING id",
+					 space.qualified_name, DEFAULT_CONFIDENCE, DEFAULT_IMPORTANCE,
+					 space.qualified_name);
+	engram_spi_execute(sql.data, 2, argtypes, values, NULL, false, SPI_OK_INSERT_RETURNING);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
+		bool		out_null = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &out_null);
+	}
+	SPI_finish();
+	*space_relid = space.relid;
+	return count;
+}
+
+/*
+ * Run one of the batch forms, reporting to the metrics: each stored row
+ * counts as one store taking the batch's time divided by its rows; a
  * failing batch counts as one failed store.
  */
-Datum
-engram_store_batch(PG_FUNCTION_ARGS)
+static Datum
+store_batch_with_metrics(FunctionCallInfo fcinfo,
+						 int64 (*store_rows) (FunctionCallInfo, Oid *))
 {
 	instr_time	start;
 	volatile int64 rows = 0;
@@ -466,7 +565,7 @@ engram_store_batch(PG_FUNCTION_ARGS)
 	INSTR_TIME_SET_CURRENT(start);
 	PG_TRY();
 	{
-		rows = store_batch_rows(fcinfo, &space_relid);
+		rows = store_rows(fcinfo, &space_relid);
 	}
 	PG_CATCH();
 	{
@@ -482,6 +581,18 @@ engram_store_batch(PG_FUNCTION_ARGS)
 	for (int64 i = 0; i < rows; i++)
 		engram_metrics_record(ENGRAM_OP_STORE, seconds / rows, -1, true, &details);
 	return (Datum) 0;
+}
+
+Datum
+engram_store_batch(PG_FUNCTION_ARGS)
+{
+	return store_batch_with_metrics(fcinfo, store_batch_rows);
+}
+
+Datum
+engram_store_batch_jsonb(PG_FUNCTION_ARGS)
+{
+	return store_batch_with_metrics(fcinfo, store_batch_jsonb_rows);
 }
 
 /* ---------------------------------------------------------------------
