@@ -103,7 +103,9 @@ _PG_init(void)
 
 	engram_simd_init();
 	engram_metrics_init();
+	engram_clock_init();
 	engram_recall_init();
+	engram_worker_init();
 
 	MarkGUCPrefixReserved("engram");
 

@@ -186,9 +186,6 @@ CREATE FUNCTION engram_spread(space text, from_id bigint, max_hops integer DEFAU
 
 -- The mathematics, for inspection ------------------------------------------
 
-CREATE FUNCTION engram_now() RETURNS timestamptz
-	AS 'MODULE_PATHNAME', 'engram_now' LANGUAGE C STABLE PARALLEL SAFE;
-
 CREATE FUNCTION engram_retention(decay_function text, elapsed interval,
 		access_count bigint DEFAULT 0)
 	RETURNS double precision

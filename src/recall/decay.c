@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * decay.c
- *	  SQL access to the forgetting curves and to recall's clock:
- *	  engram_retention(), engram_seed_activation(), engram_now().
+ *	  SQL access to the forgetting curves and the seeding sigmoid:
+ *	  engram_retention(), engram_seed_activation().
  *
  * These expose the pure functions of recall_math.c with the current
  * engram.* settings, so users can see (and tests can assert) exactly the
@@ -22,7 +22,6 @@
 
 PG_FUNCTION_INFO_V1(engram_retention);
 PG_FUNCTION_INFO_V1(engram_seed_activation_sql);
-PG_FUNCTION_INFO_V1(engram_now);
 
 /* Seconds in an interval, counting a month as an average Gregorian month. */
 static double
@@ -81,11 +80,4 @@ engram_seed_activation_sql(PG_FUNCTION_ARGS)
 				 errmsg("similarity must be a finite number")));
 	PG_RETURN_FLOAT8(engram_seed_activation(similarity, engram_seed_threshold,
 											engram_seed_temperature));
-}
-
-/* engram_now() RETURNS timestamptz: recall's clock (engram.pinned_now or now()). */
-Datum
-engram_now(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_TIMESTAMPTZ(engram_recall_now());
 }

@@ -553,7 +553,7 @@ engram_recall(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("recent must be a positive interval")));
 		since = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-														TimestampTzGetDatum(engram_recall_now()),
+														TimestampTzGetDatum(engram_now()),
 														PointerGetDatum(recent)));
 		if (!has_after || since > after)
 			after = since;

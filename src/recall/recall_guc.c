@@ -1,14 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * recall_guc.c
- *	  The engram.* settings of the cognitive layer and its clock.
+ *	  The engram.* settings of the cognitive layer.
  *
  * Every constant of DESIGN section 4 is a setting here, with the
- * reference implementation's value as default.  All are PGC_USERSET (a
- * session may tune its own recall) except engram.pinned_now, which pins
- * the clock of decay and recency for deterministic tests and is
- * PGC_SUSET: an ordinary user must not be able to make old memories look
- * fresh to other code running in the session.
+ * reference implementation's value as default.  All are PGC_USERSET: a
+ * session may tune its own recall.  The clock of decay and recency is
+ * Engram's (src/clock.c: engram_now() and engram.pinned_now).
  *
  *-------------------------------------------------------------------------
  */
@@ -17,10 +15,8 @@
 #include <float.h>
 #include <limits.h>
 
-#include "access/xact.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -95,77 +91,6 @@ double		engram_decay_hybrid_switch = DECAY_HYBRID_SWITCH_DEFAULT;
 double		engram_decay_hybrid_beta = DECAY_HYBRID_BETA_DEFAULT;
 double		engram_decay_floor = DECAY_FLOOR_DEFAULT;
 double		engram_confidence_interval_cap = CONFIDENCE_INTERVAL_CAP_DEFAULT;
-
-/* engram.pinned_now: the text of the setting and its parsed value. */
-static char *engram_pinned_now_text = NULL;
-static bool engram_clock_pinned = false;
-static TimestampTz engram_pinned_now = 0;
-
-/*
- * Parse the pinned time in the check hook (so a bad value is refused at
- * SET time) and hand the value to the assign hook through "extra".
- */
-static bool
-check_pinned_now(char **newval, void **extra, GucSource source)
-{
-	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nfields;
-	int			dtype;
-	struct pg_tm tm;
-	fsec_t		fsec;
-	int			tz;
-	int			dterr;
-	TimestampTz value;
-	TimestampTz *parsed;
-
-	if (*newval == NULL || (*newval)[0] == '\0')
-	{
-		*extra = NULL;
-		return true;
-	}
-
-	/*
-	 * Decode without timestamptz_in(): a check hook must report failure
-	 * rather than throw, since it also runs while postgresql.conf is read.
-	 */
-	dterr = ParseDateTime(*newval, workbuf, sizeof(workbuf), field, ftype,
-						  MAXDATEFIELDS, &nfields);
-	if (dterr == 0)
-		dterr = DecodeDateTime(field, ftype, nfields, &dtype, &tm, &fsec, &tz);
-	if (dterr != 0 || dtype != DTK_DATE || tm2timestamp(&tm, fsec, &tz, &value) != 0)
-	{
-		GUC_check_errdetail("engram.pinned_now must be a finite timestamp with time zone, or empty to follow the real clock.");
-		return false;
-	}
-	parsed = (TimestampTz *) malloc(sizeof(TimestampTz));
-	if (parsed == NULL)
-		return false;
-	*parsed = value;
-	*extra = parsed;
-	return true;
-}
-
-static void
-assign_pinned_now(const char *newval, void *extra)
-{
-	if (extra == NULL)
-		engram_clock_pinned = false;
-	else
-	{
-		engram_clock_pinned = true;
-		engram_pinned_now = *(TimestampTz *) extra;
-	}
-}
-
-TimestampTz
-engram_recall_now(void)
-{
-	if (engram_clock_pinned)
-		return engram_pinned_now;
-	return GetCurrentTransactionStartTimestamp();
-}
 
 void
 engram_decay_params_current(EngramDecayParams *params)
@@ -308,11 +233,4 @@ engram_recall_init(void)
 	define_unit_setting("engram.confidence_interval_cap",
 						"Sets the largest half-width of a recall result's confidence interval.",
 						&engram_confidence_interval_cap, CONFIDENCE_INTERVAL_CAP_DEFAULT);
-
-	/* Clock */
-	DefineCustomStringVariable("engram.pinned_now",
-							   "Sets the time decay and recency are computed at (empty: the transaction's start time).",
-							   "For deterministic tests; superuser only.",
-							   &engram_pinned_now_text, "",
-							   PGC_SUSET, 0, check_pinned_now, assign_pinned_now, NULL);
 }

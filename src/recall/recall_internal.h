@@ -7,11 +7,12 @@
  *
  * Layout of the subsystem:
  *	  recall_guc.c     every tunable constant of DESIGN section 4 as an
- *	                   engram.* setting, and the pinned clock
+ *	                   engram.* setting (the clock, engram_now() and
+ *	                   engram.pinned_now, is src/clock.c's)
  *	  recall_math.c    pure functions (no catalog, no SPI): seeding sigmoid,
  *	                   forgetting curves, noisy-OR, dispersion band,
  *	                   confidence algebra, recency boost
- *	  decay.c          SQL wrappers of the forgetting curves and the clock
+ *	  decay.c          SQL wrappers of the forgetting curves and the seeding sigmoid
  *	  confidence.c     SQL wrappers of the confidence algebra
  *	  spaces.c         the space catalog: create, register, drop, resolve
  *	  store.c          engram_store, engram_store_batch, engram_associate,
@@ -45,6 +46,8 @@
 #include "fmgr.h"
 #include "storage/itemptr.h"
 #include "utils/timestamp.h"
+
+#include "engram.h"				/* engram_now(): the clock of decay and recency */
 
 /* ---------------------------------------------------------------------
  * Limits (not tunable: they bound memory use and protect the server)
@@ -89,8 +92,6 @@ extern double engram_decay_hybrid_beta;		/* 0.25 */
 extern double engram_decay_floor;			/* 0.1 */
 extern double engram_confidence_interval_cap;	/* 0.3 */
 
-/* The clock of decay and recency: engram.pinned_now when set, else now(). */
-extern TimestampTz engram_recall_now(void);
 
 /* ---------------------------------------------------------------------
  * Pure math (recall_math.c).  No palloc, no ereport: callers validate.

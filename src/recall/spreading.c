@@ -129,7 +129,7 @@ engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	state->max_hops = engram_max_hops;
 	state->time_budget_ms = engram_spreading_time_budget;
-	state->now = engram_recall_now();
+	state->now = engram_now();
 	engram_decay_params_current(&state->decay);
 }
 

@@ -133,7 +133,7 @@ engram_store(PG_FUNCTION_ARGS)
 	argtypes[3] = TEXTOID;
 	values[3] = PG_GETARG_DATUM(4);
 	argtypes[4] = TIMESTAMPTZOID;
-	values[4] = PG_ARGISNULL(5) ? TimestampTzGetDatum(engram_recall_now()) : PG_GETARG_DATUM(5);
+	values[4] = PG_ARGISNULL(5) ? TimestampTzGetDatum(engram_now()) : PG_GETARG_DATUM(5);
 	argtypes[5] = TEXTOID;
 	argtypes[6] = TEXTARRAYOID;
 	argtypes[7] = TEXTARRAYOID;
@@ -157,7 +157,7 @@ engram_store(PG_FUNCTION_ARGS)
 	else
 		values[10] = PG_GETARG_DATUM(11);
 	argtypes[11] = TIMESTAMPTZOID;
-	values[11] = TimestampTzGetDatum(engram_recall_now());
+	values[11] = TimestampTzGetDatum(engram_now());
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -413,7 +413,7 @@ store_batch_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 			values[i] = PG_GETARG_DATUM(i + 1);
 	}
 	argtypes[6] = TIMESTAMPTZOID;
-	values[6] = TimestampTzGetDatum(engram_recall_now());
+	values[6] = TimestampTzGetDatum(engram_now());
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -481,7 +481,7 @@ store_batch_jsonb_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 	SPI_connect();
 	engram_space_resolve(PG_GETARG_TEXT_PP(0), extension_namespace, &space);
 	values[0] = PG_GETARG_DATUM(1);
-	values[1] = TimestampTzGetDatum(engram_recall_now());
+	values[1] = TimestampTzGetDatum(engram_now());
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
