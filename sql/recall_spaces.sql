@@ -90,6 +90,12 @@ DROP TABLE recall_hand_associations;
 SELECT count(*) AS catalog_rows_for_recall_hand FROM engram_space_catalog
  WHERE space::text = 'recall_hand' OR associations::oid NOT IN (SELECT oid FROM pg_class);
 
+-- Renaming a space table keeps it a space (the catalog holds its OID).
+ALTER TABLE notes RENAME TO renamed_notes;
+SELECT space, associations FROM engram_spaces WHERE space_name = 'renamed_notes';
+SELECT content FROM engram_recall('renamed_notes', '[1,2,3,4]', mode => 'similarity');
+ALTER TABLE renamed_notes RENAME TO notes;
+
 -- Dropping.
 SELECT engram_drop_space('notes');
 SELECT to_regclass('notes') IS NULL AND to_regclass('notes_associations') IS NULL AS dropped;
