@@ -307,6 +307,11 @@ raise_index_candidates(int64 limit)
 	return nest_level;
 }
 
+/*
+ * Run the seed queries the cues call for (embedding, text, memory_id, or
+ * the filters alone) and merge their rows into query->candidates, in
+ * "context".  Inside SPI_connect().
+ */
 static void
 collect_candidates(RecallQuery *query, MemoryContext context)
 {

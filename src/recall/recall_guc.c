@@ -113,6 +113,7 @@ define_unit_setting(const char *name, const char *description, double *variable,
 							 0.0, 1.0, PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
+/* Define the engram.* settings of the cognitive layer (from _PG_init). */
 void
 engram_recall_init(void)
 {

@@ -352,8 +352,11 @@ extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
  * Argument checks shared by the SQL entry points
  * ---------------------------------------------------------------------
  */
+/* ERROR (22023) unless 1 <= k <= ENGRAM_RECALL_MAX_K. */
 extern void engram_check_k(int32 k);
+/* ERROR (22023) unless 0 <= max_hops <= ENGRAM_RECALL_MAX_HOPS. */
 extern void engram_check_max_hops(int32 max_hops);
+/* ERROR (22003) unless 0 <= value <= 1; "what" names it in the message. */
 extern void engram_check_unit_interval(const char *what, double value);
 
 #endif							/* ENGRAM_RECALL_INTERNAL_H */

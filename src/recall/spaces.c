@@ -240,6 +240,10 @@ catalog_table_name(Oid extension_namespace)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * Insert the catalog row of a space, as the caller (the catalog's policies
+ * require owning both tables).  Inside SPI_connect().
+ */
 static void
 catalog_insert(Oid extension_namespace, Oid relid, Oid assoc_relid, int dims,
 			   EngramDistance distance, EngramDecayKind default_decay, Oid text_config)
@@ -263,6 +267,7 @@ catalog_insert(Oid extension_namespace, Oid relid, Oid assoc_relid, int dims,
 	engram_spi_execute(sql.data, 6, argtypes, values, NULL, false, SPI_OK_INSERT);
 }
 
+/* Is "relid" a space or an association table of one?  Inside SPI_connect(). */
 static bool
 catalog_contains(Oid extension_namespace, Oid relid)
 {
@@ -277,6 +282,7 @@ catalog_contains(Oid extension_namespace, Oid relid)
 	return SPI_processed > 0;
 }
 
+/* Delete the catalog row of space "relid", as the caller.  Inside SPI_connect(). */
 static void
 catalog_delete(Oid extension_namespace, Oid relid)
 {
@@ -721,6 +727,7 @@ check_relation_kind(Oid relid)
 				 errmsg("\"%s\" is not a table", get_rel_name(relid))));
 }
 
+/* ERROR (42501) unless the current user owns "relid" (or a role that does). */
 static void
 check_owner(Oid relid)
 {
