@@ -94,6 +94,10 @@ SET engram.pinned_now = '2026-01-03 12:00:00+00';
 --   two component 10 h, 0 accesses: exponential, exp(-5.10) -> floor 0.1, C = 0.08, score 0.530741
 SELECT content, round(confidence::numeric, 4) AS conf, round(score::numeric, 4) AS score
   FROM engram_recall('fading', '[1,0]', mode => 'similarity');
+-- engram_memory_stats shows the state recall reads for each memory.
+SELECT id, tier, access_count, last_access, decay_function,
+	   round(retention::numeric, 4) AS retention, round(effective_confidence::numeric, 4) AS effective
+  FROM engram_memory_stats('fading');
 -- The floor and the boost are settings.
 SET engram.decay_floor = 0.2;
 SET engram.recency_boost = 1.0;

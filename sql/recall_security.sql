@@ -60,6 +60,7 @@ SELECT count(*) AS private_by_text FROM engram_recall('secrets', 'diary');
 SELECT count(*) AS private_by_id FROM engram_recall('secrets', memory_id => 2);
 SELECT count(*) AS private_by_tag FROM engram_recall('secrets', tags => '{private}');
 SELECT id, hops FROM engram_spread('secrets', 1);
+SELECT array_agg(id ORDER BY id) AS stats_for FROM engram_memory_stats('secrets');
 SELECT statement, pg_temp.sqlstate_of(statement) AS result FROM (VALUES
 	($$SELECT engram_spread('secrets', 2)$$),
 	($$SELECT engram_associate('secrets', 1, 2, 0.5)$$),
@@ -104,6 +105,7 @@ SELECT statement, pg_temp.sqlstate_of(statement) AS result FROM (VALUES
 	($$SELECT engram_recall('secrets', '[1,0]')$$),
 	($$SELECT engram_recall('secrets', 'fact')$$),
 	($$SELECT engram_spread('secrets', 1)$$),
+	($$SELECT engram_memory_stats('secrets')$$),
 	($$SELECT engram_store('secrets', 'x', '[1,0]')$$),
 	($$SELECT engram_forget('secrets', 1)$$)
 ) AS t(statement);

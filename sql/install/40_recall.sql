@@ -184,6 +184,12 @@ CREATE FUNCTION engram_spread(space text, from_id bigint, max_hops integer DEFAU
 		occurred_at timestamptz, metadata jsonb)
 	AS 'MODULE_PATHNAME', 'engram_spread' LANGUAGE C VOLATILE ROWS 10;
 
+CREATE FUNCTION engram_memory_stats(space text)
+	RETURNS TABLE (id bigint, tier text, access_count bigint, last_access timestamptz,
+		decay_function text, retention double precision,
+		effective_confidence double precision)
+	AS 'MODULE_PATHNAME', 'engram_memory_stats' LANGUAGE C STABLE;
+
 -- The mathematics, for inspection ------------------------------------------
 
 CREATE FUNCTION engram_retention(decay_function text, elapsed interval,
