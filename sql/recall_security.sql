@@ -12,11 +12,16 @@ END;
 $$;
 GRANT EXECUTE ON FUNCTION pg_temp.sqlstate_of(text) TO PUBLIC;
 
--- No Engram function runs with its owner's rights.
-SELECT count(*) AS security_definer_functions
+-- No function of the cognitive layer runs with its owner's rights.
+SELECT count(*) AS functions, count(*) FILTER (WHERE p.prosecdef) AS security_definer
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'engram'
- WHERE p.prosecdef;
+ WHERE p.proname IN ('engram_create_space', 'engram_register_space', 'engram_unregister_space',
+					 'engram_drop_space', 'engram_store', 'engram_store_batch', 'engram_associate',
+					 'engram_forget', 'engram_recall', 'engram_spread', 'engram_memory_stats',
+					 'engram_retention', 'engram_seed_activation', 'engram_confidence_and',
+					 'engram_confidence_or', 'engram_confidence_not', 'engram_noisy_or',
+					 'engram_space_catalog_cleanup');
 
 CREATE ROLE recall_owner;
 CREATE ROLE recall_reader;
