@@ -111,6 +111,13 @@ SET engram.revisit_penalty = 1.0;
 SELECT id, round(activation::numeric, 4) AS activation
   FROM engram_recall('hand', '[1,0]', k => 10, mode => 'spreading') WHERE id = 4;
 RESET engram.revisit_penalty;
+-- Visit budgets: a warm memory may be reached twice by default (seeding
+-- counts once), so E -> A at depth 3 still counts; with a budget of 1 it is
+-- ignored and a(A) stays 0.768525 (score (0.768525 x 0.9 + 1)/2 = 0.845836).
+SET engram.visit_budget_warm = 1;
+SELECT id, round(score::numeric, 4) AS score, round(activation::numeric, 4) AS activation, hops
+  FROM engram_recall('hand', '[1,0]', k => 10, mode => 'spreading') WHERE id IN (1, 4, 5);
+RESET engram.visit_budget_warm;
 -- A lower depth-1/2 threshold (0.01) lets F in: a(6) = 0.015395.
 SET engram.activation_threshold_near = 0.01;
 SELECT id, round(activation::numeric, 4) AS activation, hops

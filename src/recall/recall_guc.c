@@ -43,6 +43,9 @@
 #define REVISIT_PENALTY_DEFAULT				0.93
 #define PATH_CONFIDENCE_DECAY_DEFAULT		0.35
 #define MAX_PATHS_DEFAULT					8
+#define VISIT_BUDGET_HOT_DEFAULT			3
+#define VISIT_BUDGET_WARM_DEFAULT			2
+#define VISIT_BUDGET_COLD_DEFAULT			1
 #define SPREADING_TIME_BUDGET_DEFAULT		10.0	/* ms */
 #define SPREADING_TIME_BUDGET_MAX			60000.0
 #define RECENCY_BOOST_DEFAULT				1.2
@@ -80,6 +83,9 @@ double		engram_confidence_factor_far = CONFIDENCE_FACTOR_FAR_DEFAULT;
 double		engram_revisit_penalty = REVISIT_PENALTY_DEFAULT;
 double		engram_path_confidence_decay = PATH_CONFIDENCE_DECAY_DEFAULT;
 int			engram_max_paths = MAX_PATHS_DEFAULT;
+int			engram_visit_budget_hot = VISIT_BUDGET_HOT_DEFAULT;
+int			engram_visit_budget_warm = VISIT_BUDGET_WARM_DEFAULT;
+int			engram_visit_budget_cold = VISIT_BUDGET_COLD_DEFAULT;
 double		engram_spreading_time_budget = SPREADING_TIME_BUDGET_DEFAULT;
 double		engram_recency_boost = RECENCY_BOOST_DEFAULT;
 int			engram_recency_window = RECENCY_WINDOW_DEFAULT;
@@ -179,6 +185,19 @@ engram_recall_init(void)
 							"Sets how many of the strongest paths to a memory combine into its confidence.",
 							NULL, &engram_max_paths, MAX_PATHS_DEFAULT,
 							1, ENGRAM_RECALL_MAX_PATHS, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("engram.visit_budget_hot",
+							"Sets how many times one recall's spreading may reach a memory of the hot tier.",
+							"Seeding counts as one; each depth whose activation reaches it counts as one.",
+							&engram_visit_budget_hot, VISIT_BUDGET_HOT_DEFAULT,
+							1, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("engram.visit_budget_warm",
+							"Sets how many times one recall's spreading may reach a memory of the warm tier.",
+							NULL, &engram_visit_budget_warm, VISIT_BUDGET_WARM_DEFAULT,
+							1, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("engram.visit_budget_cold",
+							"Sets how many times one recall's spreading may reach a memory of the cold tier.",
+							NULL, &engram_visit_budget_cold, VISIT_BUDGET_COLD_DEFAULT,
+							1, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomRealVariable("engram.spreading_time_budget",
 							 "Sets the time spreading activation may take per recall, in milliseconds (0 = unlimited).",
 							 "When it runs out, hybrid recall falls back to the seeds and spreading recall keeps the depths completed.",

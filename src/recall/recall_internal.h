@@ -80,6 +80,9 @@ extern double engram_confidence_factor_far;	/* 0.9 */
 extern double engram_revisit_penalty;		/* 0.93 */
 extern double engram_path_confidence_decay;	/* 0.35: exp(-0.35 x hops) */
 extern int	engram_max_paths;				/* 8 */
+extern int	engram_visit_budget_hot;		/* 3 */
+extern int	engram_visit_budget_warm;		/* 2 */
+extern int	engram_visit_budget_cold;		/* 1 */
 extern double engram_spreading_time_budget;	/* 10 ms, 0 = unlimited */
 extern double engram_recency_boost;			/* 1.2 */
 extern int	engram_recency_window;			/* 3600 s */
@@ -255,6 +258,8 @@ typedef struct EngramNode
 	double		activation;		/* after spreading, clamped to [0,1] */
 	int			hop;			/* depth of first activation; 0 = seed */
 	bool		activated;		/* passed its depth threshold */
+	const char *tier;			/* "hot", "warm" or "cold" (access.c) */
+	int			visits;			/* seeding and depths that reached it */
 	int			npaths;
 	EngramPath *paths;			/* best engram_max_paths simple paths */
 	/* set by engram_spread_finish() */

@@ -19,7 +19,9 @@
  *	for depth 0 / 1-2 / 3+).  If v was already activated, every
  *	contribution is a revisit and adds to a(v).  Activation is clamped to
  *	[0,1]; a memory expands only once, at the depth after its first
- *	activation, so the walk terminates.
+ *	activation, so the walk terminates.  A memory is reached at most
+ *	engram.visit_budget_<tier> times (seeding and each depth whose
+ *	contributions reach it count one): further arrivals are ignored.
  *
  *	Each memory keeps its best engram.max_paths simple paths from a seed.
  *	A path from seed s over weights w1..wh has confidence
@@ -155,6 +157,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))
 		decay = state->space->default_decay;
+	node->tier = engram_recall_row_tier(state->space->relid, tid);
 	engram_recall_access_lookup(state->space->relid, tid, created_at, &access);
 	node->last_access = access.last_access;
 	node->access_count = access.access_count;
@@ -217,6 +220,7 @@ engram_spread_add_seed(EngramSpreadState *state, int64 id, ItemPointer tid,
 	}
 	node->activated = true;
 	node->hop = 0;
+	node->visits = 1;
 	node->seed_activation = node->activation = activation;
 	{
 		EngramPath	own;
@@ -448,6 +452,17 @@ extend_paths(EngramNode *source, EngramNode *target, double weight)
 	}
 }
 
+/* How many times spreading may reach a memory of this tier. */
+static int
+visit_budget(const char *tier)
+{
+	if (strcmp(tier, "hot") == 0)
+		return engram_visit_budget_hot;
+	if (strcmp(tier, "cold") == 0)
+		return engram_visit_budget_cold;
+	return engram_visit_budget_warm;
+}
+
 /*
  * Apply the contributions of one depth to one target.  Returns true when
  * the target is newly activated (it joins the next frontier).
@@ -459,6 +474,9 @@ apply_contributions(EngramSpreadState *state, EngramNode *target, Contribution *
 	double		sum = 0.0;
 	bool		first_visit = !target->activated;
 
+	if (target->visits >= visit_budget(target->tier))
+		return false;
+	target->visits++;
 	qsort(in, n, sizeof(Contribution), compare_contributions);
 	for (int i = 0; i < n; i++)
 	{
@@ -759,8 +777,7 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 		content = SPI_getbinval(tuple, desc, 2, &isnull);
 		occurred_at = SPI_getbinval(tuple, desc, 3, &isnull);
 		metadata = SPI_getbinval(tuple, desc, 4, &isnull);
-		emit(fcinfo, nodes[i], content, occurred_at, metadata,
-			 engram_recall_row_tier(space->relid, &nodes[i]->tid));
+		emit(fcinfo, nodes[i], content, occurred_at, metadata, nodes[i]->tier);
 	}
 	engram_recall_access_record(space->relid, tids, ntids);
 }
