@@ -105,6 +105,7 @@ _PG_init(void)
 	engram_tam_init();
 	engram_metrics_init();
 	engram_clock_init();
+	engram_recall_init();
 	engram_worker_init();
 
 	MarkGUCPrefixReserved("engram");

@@ -69,6 +69,7 @@ extern void engram_simd_init(void);
 extern void engram_tam_init(void);
 extern void engram_metrics_init(void);
 extern void engram_clock_init(void);
+extern void engram_recall_init(void);
 extern void engram_worker_init(void);
 
 #endif							/* ENGRAM_H */
