@@ -152,10 +152,11 @@ engram_hnsw_metric_cosine(PG_FUNCTION_ARGS)
  * before it returns its first row, so the whole index cost is startup cost.
  * The search visits about ef_search * 2m elements on layer 0 plus a few per
  * upper layer; genericcostestimate turns that count into page and CPU cost.
- * The heap side is left to the planner with selectivity 1: a plan without
- * LIMIT pays for fetching every row through the index in random order and
- * loses to a sequential scan and sort (which is also the only plan that
- * returns every row), while ORDER BY ... LIMIT k pays only for k rows.
+ * The scan returns at most engram.ef_search rows, so a plan that reads
+ * many rows from it must lose: every row beyond the startup is charged a
+ * random page access, which a LIMIT k plan pays k times (the planner
+ * interpolates between startup and total cost) while a plan without LIMIT
+ * pays it for the whole table and loses to a sequential scan and sort.
  * A path without ORDER BY cannot use this index at all.
  */
 static void
@@ -195,7 +196,7 @@ engram_hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	costs.indexTotalCost += costs.numIndexTuples * cpu_operator_cost * 4;
 
 	*indexStartupCost = costs.indexTotalCost;
-	*indexTotalCost = costs.indexTotalCost;
+	*indexTotalCost = costs.indexTotalCost + tuples * random_page_cost;
 	*indexSelectivity = 1.0;
 	*indexCorrelation = 0;
 	*indexPages = costs.numIndexPages;

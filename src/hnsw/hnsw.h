@@ -296,8 +296,8 @@ extern int	engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
  * The neighbour selection heuristic: from "candidates" (sorted by
  * ascending distance to the base element, vectors filled), keep at most
  * "max_count": a candidate is kept when it is closer to the base than to
- * every candidate already kept; remaining slots are then filled with the
- * nearest pruned candidates.  Writes the chosen indexes into "chosen" and
+ * every candidate already kept (see hnswutils.c for the top-up of very
+ * short lists).  Writes the chosen indexes into "chosen" and
  * returns their count.
  */
 extern int	engram_hnsw_select_neighbours(const EngramHnswGraph *graph,

@@ -25,6 +25,9 @@
 
 #include "hnsw/hnsw.h"
 
+/* Minimum list length the selection heuristic tops up to. */
+#define ENGRAM_HNSW_KEEP_PRUNED 2
+
 /* ---------------------------------------------------------------------
  * Pages
  * ---------------------------------------------------------------------
@@ -590,7 +593,11 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 
 /* ---------------------------------------------------------------------
  * Neighbour selection heuristic (the HNSW paper's SELECT-NEIGHBORS-
- * HEURISTIC with pruned connections kept)
+ * HEURISTIC).  Lists are left under-full when the heuristic prunes, which
+ * keeps the graph sparse (fast searches) and lets most later back-links
+ * take the cheap append path; only a list that keeps fewer than
+ * ENGRAM_HNSW_KEEP_PRUNED elements is topped up with the nearest pruned
+ * candidates, so that no element is left with almost no way out.
  * ---------------------------------------------------------------------
  */
 
@@ -633,7 +640,7 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 		else
 			pruned[pruned_count++] = i;
 	}
-	for (int i = 0; i < pruned_count && chosen_count < max_count; i++)
+	for (int i = 0; i < pruned_count && chosen_count < ENGRAM_HNSW_KEEP_PRUNED; i++)
 		chosen[chosen_count++] = pruned[i];
 	pfree(pruned);
 	return chosen_count;
