@@ -158,7 +158,7 @@ memory_add_backlink(BuildState *state, int64 base_ref, int64 new_ref, int layer)
 	qsort(candidates, count + 1, sizeof(EngramHnswCandidate), compare_candidate_distance);
 	chosen = palloc(sizeof(int) * capacity);
 	chosen_count = engram_hnsw_select_neighbours(&memory->graph, candidates, count + 1,
-												 capacity, chosen);
+												 capacity, ENGRAM_HNSW_BACKLINK_KEEP, chosen);
 	for (int i = 0; i < chosen_count; i++)
 		slots[i] = (uint32) candidates[chosen[i]].ref;
 	base->counts[layer] = chosen_count;
@@ -223,7 +223,8 @@ memory_insert(BuildState *state, const float *vector, ItemPointer heaptid, int l
 		uint32	   *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, lc);
 
 		count = engram_hnsw_select_neighbours(&memory->graph, layer_results[lc],
-											  layer_counts[lc], capacity, chosen);
+											  layer_counts[lc], capacity,
+											  capacity, chosen);
 		for (int i = 0; i < count; i++)
 			slots[i] = (uint32) layer_results[lc][chosen[i]].ref;
 		element->counts[lc] = count;

@@ -259,7 +259,8 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			qsort(candidates, live, sizeof(EngramHnswCandidate), compare_candidate_distance);
 			chosen = palloc(sizeof(int) * Max(capacity, 1));
 			new_count = engram_hnsw_select_neighbours(&graph->graph, candidates, live,
-													  capacity, chosen);
+													  capacity, ENGRAM_HNSW_BACKLINK_KEEP,
+													  chosen);
 			for (int i = 0; i < new_count; i++)
 			{
 				new_list[i] = candidates[chosen[i]].ref;
@@ -364,6 +365,7 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 		chosen[lc] = palloc(sizeof(int) * ENGRAM_HNSW_LAYER_SLOTS(m, lc));
 		chosen_count[lc] = engram_hnsw_select_neighbours(&graph.graph, layer_results[lc],
 														 layer_counts[lc],
+														 ENGRAM_HNSW_LAYER_SLOTS(m, lc),
 														 ENGRAM_HNSW_LAYER_SLOTS(m, lc),
 														 chosen[lc]);
 		for (int i = 0; i < chosen_count[lc]; i++)

@@ -25,8 +25,6 @@
 
 #include "hnsw/hnsw.h"
 
-/* Minimum list length the selection heuristic tops up to. */
-#define ENGRAM_HNSW_KEEP_PRUNED 2
 
 /* ---------------------------------------------------------------------
  * Pages
@@ -593,18 +591,15 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 
 /* ---------------------------------------------------------------------
  * Neighbour selection heuristic (the HNSW paper's SELECT-NEIGHBORS-
- * HEURISTIC).  Lists are left under-full when the heuristic prunes, which
- * keeps the graph sparse (fast searches) and lets most later back-links
- * take the cheap append path; only a list that keeps fewer than
- * ENGRAM_HNSW_KEEP_PRUNED elements is topped up with the nearest pruned
- * candidates, so that no element is left with almost no way out.
+ * HEURISTIC) with "keep pruned connections" up to keep_at_least; see
+ * ENGRAM_HNSW_BACKLINK_KEEP in hnsw.h for how full each caller keeps lists.
  * ---------------------------------------------------------------------
  */
 
 int
 engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 							  EngramHnswCandidate *candidates, int count,
-							  int max_count, int *chosen)
+							  int max_count, int keep_at_least, int *chosen)
 {
 	int			chosen_count = 0;
 	int		   *pruned;
@@ -640,7 +635,7 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 		else
 			pruned[pruned_count++] = i;
 	}
-	for (int i = 0; i < pruned_count && chosen_count < ENGRAM_HNSW_KEEP_PRUNED; i++)
+	for (int i = 0; i < pruned_count && chosen_count < keep_at_least; i++)
 		chosen[chosen_count++] = pruned[i];
 	pfree(pruned);
 	return chosen_count;
