@@ -36,3 +36,11 @@ CREATE FUNCTION engram_hnsw_verify(index regclass)
 REVOKE ALL ON FUNCTION engram_hnsw_verify(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION engram_hnsw_verify(regclass) IS
 	'Walk an engram_hnsw index and report structural damage (no rows: healthy)';
+
+-- The heap TID of every element of an index (with its deleted flag).
+CREATE FUNCTION engram_hnsw_index_tids(index regclass)
+	RETURNS TABLE (heap_tid tid, deleted boolean)
+	AS 'MODULE_PATHNAME', 'engram_hnsw_index_tids' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION engram_hnsw_index_tids(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION engram_hnsw_index_tids(regclass) IS
+	'Heap TIDs held by the elements of an engram_hnsw index';

@@ -408,17 +408,38 @@ extern void engram_hnsw_insert_vector(Relation index, const float *vector,
 extern void engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid);
 
 /*
+ * How engram_hnsw_update_neighbour_list merges new candidates into a list.
+ */
+typedef enum EngramHnswLinkMode
+{
+	/*
+	 * Insert back-link: append while there is room; when full, prune the
+	 * current list plus the extras with the selection heuristic, and add an
+	 * extra the heuristic rejects anyway when the pruned list has room (a
+	 * new element gets its in-links).
+	 */
+	ENGRAM_HNSW_LINK_PRUNE,
+	/*
+	 * Vacuum repair / reconnection: keep every current live neighbour,
+	 * fill the free slots with the nearest extras.  Never drops a live
+	 * link, so repairing one element cannot orphan another.
+	 */
+	ENGRAM_HNSW_LINK_FILL
+} EngramHnswLinkMode;
+
+/*
  * Rewrite the neighbour list of element "base" on "layer": drop the refs in
- * "exclude" (may be NULL), add the "extras" (vectors may be NULL), and
- * when the result is over capacity keep the best by the selection
- * heuristic.  Optimistic: reads without holding locks across pages, then
+ * "exclude" (may be NULL) and merge the "extras" (vectors may be NULL) as
+ * "mode" says.  Optimistic: reads without holding locks across pages, then
  * writes only if the list did not change meanwhile (a few retries).
- * Returns false when it gave up or the base element is gone.  No buffer
- * lock held on entry or exit.
+ * Returns true when it changed the list; false when there was nothing to
+ * change, it gave up, or the base element is gone.  No buffer lock held on
+ * entry or exit.
  */
 extern bool engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph,
 											  EngramHnswRef base, int layer,
 											  const EngramHnswCandidate *extras, int extra_count,
+											  EngramHnswLinkMode mode,
 											  const EngramHnswRefSet *exclude);
 
 /*

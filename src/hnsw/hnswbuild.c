@@ -136,6 +136,7 @@ memory_add_backlink(BuildState *state, int64 base_ref, int64 new_ref, int layer)
 	EngramHnswCandidate *candidates;
 	int		   *chosen;
 	int			chosen_count;
+	bool		kept_new = false;
 
 	if (count < capacity)
 	{
@@ -160,7 +161,14 @@ memory_add_backlink(BuildState *state, int64 base_ref, int64 new_ref, int layer)
 	chosen_count = engram_hnsw_select_neighbours(&memory->graph, candidates, count + 1,
 												 capacity, ENGRAM_HNSW_BACKLINK_KEEP, chosen);
 	for (int i = 0; i < chosen_count; i++)
+	{
 		slots[i] = (uint32) candidates[chosen[i]].ref;
+		if (slots[i] == new_ref)
+			kept_new = true;
+	}
+	/* The newcomer keeps its in-link whenever the pruned list has room. */
+	if (!kept_new && chosen_count < capacity)
+		slots[chosen_count++] = (uint32) new_ref;
 	base->counts[layer] = chosen_count;
 }
 

@@ -167,7 +167,8 @@ compare_candidate_distance(const void *a, const void *b)
 bool
 engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base,
 								  int layer, const EngramHnswCandidate *extras,
-								  int extra_count, const EngramHnswRefSet *exclude)
+								  int extra_count, EngramHnswLinkMode mode,
+								  const EngramHnswRefSet *exclude)
 {
 	int			m = graph->graph.m;
 	int			dims = graph->graph.dimensions;
@@ -178,6 +179,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 		EngramHnswCandidate base_element;
 		EngramHnswCandidate *candidates;
 		int			candidate_count = 0;
+		int			kept_current;
 		bool		dropped = false;
 		bool		added = false;
 		EngramHnswRef *new_list;
@@ -208,6 +210,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			memset(&candidates[candidate_count], 0, sizeof(EngramHnswCandidate));
 			candidates[candidate_count++].ref = ref;
 		}
+		kept_current = candidate_count;
 		for (int i = 0; i < extra_count; i++)
 		{
 			bool		present = extras[i].ref == base;
@@ -225,10 +228,41 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			added = true;
 		}
 		if (!dropped && !added)
-			return true;
+			return false;
 
 		new_list = palloc(sizeof(EngramHnswRef) * Max(candidate_count, 1));
-		if (!dropped && candidate_count <= capacity)
+		if (mode == ENGRAM_HNSW_LINK_FILL)
+		{
+			/* Keep every current neighbour; nearest extras fill the room. */
+			int			first_extra = kept_current;
+			int			live = first_extra;
+
+			for (int i = 0; i < kept_current; i++)
+				new_list[new_count++] = candidates[i].ref;
+			for (int i = first_extra; i < candidate_count && new_count < capacity; i++)
+			{
+				EngramHnswCandidate read;
+
+				if (candidates[i].vector == NULL)
+				{
+					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
+						read.deleted)
+						continue;
+					candidates[i].vector = read.vector;
+				}
+				candidates[i].distance = engram_hnsw_distance(graph->graph.metric,
+															  base_element.vector,
+															  candidates[i].vector, dims);
+				candidates[live++] = candidates[i];
+			}
+			qsort(candidates + first_extra, live - first_extra, sizeof(EngramHnswCandidate),
+				  compare_candidate_distance);
+			for (int i = first_extra; i < live && new_count < capacity; i++)
+				new_list[new_count++] = candidates[i].ref;
+			if (!dropped && new_count == kept_current)
+				return false;	/* no room */
+		}
+		else if (!dropped && candidate_count <= capacity)
 		{
 			/* Room left: append without looking at any vector. */
 			for (int i = 0; i < candidate_count; i++)
@@ -268,8 +302,25 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 					if (extras[j].ref == new_list[i])
 						keeps_extra = true;
 			}
+			/* A forced newcomer keeps its in-link whenever there is room. */
+			if (mode == ENGRAM_HNSW_LINK_PRUNE && !keeps_extra)
+			{
+				for (int j = 0; j < extra_count && new_count < capacity; j++)
+				{
+					bool		present = extras[j].ref == base;
+
+					for (int i = 0; i < new_count && !present; i++)
+						present = new_list[i] == extras[j].ref;
+					if (!present &&
+						!(exclude && engram_hnsw_refset_contains(exclude, extras[j].ref)))
+					{
+						new_list[new_count++] = extras[j].ref;
+						keeps_extra = true;
+					}
+				}
+			}
 			if (!dropped && !keeps_extra)
-				return true;	/* the extras were not good enough: no change */
+				return false;	/* the extras were not good enough */
 		}
 
 		/* Apply, if nobody changed the list since we read it. */
@@ -386,7 +437,7 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 		{
 			CHECK_FOR_INTERRUPTS();
 			engram_hnsw_update_neighbour_list(&graph, layer_results[lc][chosen[lc][i]].ref,
-											  lc, &self, 1, NULL);
+											  lc, &self, 1, ENGRAM_HNSW_LINK_PRUNE, NULL);
 		}
 	}
 

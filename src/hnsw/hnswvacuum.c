@@ -14,6 +14,15 @@
  *	     elements so inserts reuse the space; lower the metapage's
  *	     insert_blkno to the first page that gained room.
  *
+ * and amvacuumcleanup, run by every VACUUM, adds:
+ *
+ *	  4. reconnect_unreachable: a breadth-first walk from the entry point
+ *	     finds live elements no search can reach (HNSW pruning can leave
+ *	     an element without in-links); each is linked from its nearest
+ *	     reachable elements, keeping their existing links.  The walk holds
+ *	     every element's links in memory and is skipped (DEBUG1 message)
+ *	     when they would not fit in maintenance_work_mem.
+ *
  * Locking: one buffer lock at a time (exclusive in phases 1 and 3, share
  * then optimistic exclusive in phase 2), the update lock only for the
  * barrier.  Each page change is one generic WAL record.  A crash between
@@ -149,7 +158,7 @@ repair_element(VacuumState *vs, EngramHnswRef ref, int level)
 			}
 		}
 		engram_hnsw_update_neighbour_list(&vs->graph, ref, layer, extras, extra_count,
-										  &vs->deleted);
+										  ENGRAM_HNSW_LINK_FILL, &vs->deleted);
 	}
 }
 
@@ -315,43 +324,239 @@ engram_hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	return stats;
 }
 
+/* Links of every element, for the reachability walk. */
+typedef struct ElementLinks
+{
+	EngramHnswRef *refs;		/* sorted: pages are read in order */
+	bool	   *deleted;
+	int		   *first;			/* into links; first[count] ends the last */
+	int			count;
+	int			capacity;
+	EngramHnswRef *links;
+	int			link_count;
+	int			link_capacity;
+	double		live;
+} ElementLinks;
+
+static int
+find_ref(const ElementLinks *graph, EngramHnswRef ref)
+{
+	int			low = 0;
+	int			high = graph->count - 1;
+
+	while (low <= high)
+	{
+		int			mid = (low + high) / 2;
+
+		if (graph->refs[mid] == ref)
+			return mid;
+		if (graph->refs[mid] < ref)
+			low = mid + 1;
+		else
+			high = mid - 1;
+	}
+	return -1;
+}
+
 /*
- * amvacuumcleanup: when no bulk delete ran, count the live elements so
- * that pg_class.reltuples stays right.
+ * Read every element's links (all layers) into "graph".  Returns false,
+ * leaving only graph->live valid, once the links would outgrow "budget"
+ * bytes.
+ */
+static bool
+collect_links(Relation index, IndexVacuumInfo *info, const EngramHnswMetaPageData *meta,
+			  ElementLinks *graph, Size budget)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	EngramHnswRef layer_refs[2 * ENGRAM_HNSW_MAX_M];
+	bool		fits = true;
+
+	memset(graph, 0, sizeof(*graph));
+	graph->capacity = 1024;
+	graph->refs = palloc(sizeof(EngramHnswRef) * graph->capacity);
+	graph->deleted = palloc(sizeof(bool) * graph->capacity);
+	graph->first = palloc(sizeof(int) * (graph->capacity + 1));
+	graph->link_capacity = 16384;
+	graph->links = palloc(sizeof(EngramHnswRef) * graph->link_capacity);
+
+	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+		OffsetNumber maxoff;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		engram_hnsw_check_page(index, page, blkno);
+		maxoff = PageIsNew(page) ? InvalidOffsetNumber : PageGetMaxOffsetNumber(page);
+		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
+		{
+			EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
+			bool		deleted;
+
+			if (element == NULL)
+				continue;
+			deleted = (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0;
+			if (!deleted)
+				graph->live++;
+			if (!fits)
+				continue;
+			if (graph->count == graph->capacity)
+			{
+				graph->capacity *= 2;
+				graph->refs = repalloc_huge(graph->refs, sizeof(EngramHnswRef) * graph->capacity);
+				graph->deleted = repalloc_huge(graph->deleted, sizeof(bool) * graph->capacity);
+				graph->first = repalloc_huge(graph->first, sizeof(int) * (graph->capacity + 1));
+			}
+			graph->refs[graph->count] = EngramHnswRefFromTid(blkno, offno);
+			graph->deleted[graph->count] = deleted;
+			graph->first[graph->count] = graph->link_count;
+			for (int layer = 0; layer <= element->level; layer++)
+			{
+				int			count = engram_hnsw_element_get_layer(element, meta->dimensions,
+																  meta->m, layer, layer_refs);
+
+				if (graph->link_count + count > graph->link_capacity)
+				{
+					graph->link_capacity *= 2;
+					graph->links = repalloc_huge(graph->links,
+												 sizeof(EngramHnswRef) * graph->link_capacity);
+				}
+				memcpy(graph->links + graph->link_count, layer_refs, sizeof(EngramHnswRef) * count);
+				graph->link_count += count;
+			}
+			graph->count++;
+			if ((Size) graph->capacity * (sizeof(EngramHnswRef) + sizeof(bool) + sizeof(int)) +
+				(Size) graph->link_capacity * sizeof(EngramHnswRef) > budget)
+				fits = false;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	graph->first[graph->count] = graph->link_count;
+	return fits;
+}
+
+/* Phase 4 (see the file header). */
+static void
+reconnect_unreachable(Relation index, IndexVacuumInfo *info, ElementLinks *graph,
+					  const EngramHnswMetaPageData *meta)
+{
+	int			entry;
+	bool	   *reached;
+	int		   *queue;
+	int			head = 0;
+	int			tail = 0;
+	EngramHnswDiskGraph disk;
+	int			reconnected = 0;
+
+	if (meta->entry_level < 0)
+		return;
+	entry = find_ref(graph, EngramHnswRefFromTid(meta->entry_blkno, meta->entry_offno));
+	if (entry < 0)
+		return;
+
+	reached = palloc0(sizeof(bool) * Max(graph->count, 1));
+	queue = palloc(sizeof(int) * Max(graph->count, 1));
+	reached[entry] = true;
+	queue[tail++] = entry;
+	while (head < tail)
+	{
+		int			current = queue[head++];
+
+		for (int i = graph->first[current]; i < graph->first[current + 1]; i++)
+		{
+			int			next = find_ref(graph, graph->links[i]);
+
+			if (next >= 0 && !reached[next])
+			{
+				reached[next] = true;
+				queue[tail++] = next;
+			}
+		}
+	}
+
+	engram_hnsw_disk_graph_init(&disk, index, meta);
+	for (int i = 0; i < graph->count; i++)
+	{
+		EngramHnswCandidate element;
+		EngramHnswCandidate *layer_results[ENGRAM_HNSW_MAX_LEVEL + 1];
+		int			layer_counts[ENGRAM_HNSW_MAX_LEVEL + 1];
+		int			linked = 0;
+		int			tried = 0;
+
+		if (reached[i] || graph->deleted[i])
+			continue;
+		vacuum_delay_point();
+		if (!engram_hnsw_read_element(&disk, graph->refs[i], 0, &element) || element.deleted)
+			continue;
+		engram_hnsw_search(&disk.graph, element.vector,
+						   EngramHnswRefFromTid(meta->entry_blkno, meta->entry_offno),
+						   meta->entry_level, meta->ef_construction, 0, false,
+						   layer_results, layer_counts);
+		/* Nearest reachable elements with room take a link to it ... */
+		for (int j = 0; j < layer_counts[0] && tried < meta->m; j++)
+		{
+			if (layer_results[0][j].ref == element.ref)
+				continue;
+			tried++;
+			if (engram_hnsw_update_neighbour_list(&disk, layer_results[0][j].ref, 0,
+												  &element, 1, ENGRAM_HNSW_LINK_FILL, NULL))
+				linked++;
+		}
+		/* ... or, when none has, the nearest one prunes to make room. */
+		for (int j = 0; j < layer_counts[0] && linked == 0; j++)
+		{
+			if (layer_results[0][j].ref == element.ref)
+				continue;
+			engram_hnsw_update_neighbour_list(&disk, layer_results[0][j].ref, 0,
+											  &element, 1, ENGRAM_HNSW_LINK_PRUNE, NULL);
+			break;
+		}
+		reconnected++;
+	}
+	if (reconnected > 0)
+		ereport(DEBUG1,
+				(errmsg_internal("engram_hnsw index \"%s\": reconnected %d unreachable elements",
+								 RelationGetRelationName(index), reconnected)));
+}
+
+/*
+ * amvacuumcleanup: reconnect unreachable elements (phase 4) and, when no
+ * bulk delete ran, count the live elements so that pg_class.reltuples
+ * stays right.
  */
 IndexBulkDeleteResult *
 engram_hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
 	Relation	index = info->index;
-	BlockNumber nblocks;
+	EngramHnswMetaPageData meta;
+	ElementLinks graph;
+	MemoryContext context;
+	MemoryContext old;
 
 	if (info->analyze_only)
 		return stats;
-	nblocks = RelationGetNumberOfBlocks(index);
+
+	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw vacuum cleanup",
+									ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(context);
+	engram_hnsw_read_meta(index, &meta);
+	if (collect_links(index, info, &meta, &graph, (Size) maintenance_work_mem * 1024))
+		reconnect_unreachable(index, info, &graph, &meta);
+	else
+		ereport(DEBUG1,
+				(errmsg_internal("engram_hnsw index \"%s\": reachability check skipped, links do not fit in maintenance_work_mem",
+								 RelationGetRelationName(index))));
+	MemoryContextSwitchTo(old);
+
 	if (stats == NULL)
 	{
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
-		for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-		{
-			Buffer		buf;
-			Page		page;
-			OffsetNumber maxoff;
-
-			vacuum_delay_point();
-			buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-			maxoff = PageIsNew(page) ? InvalidOffsetNumber : PageGetMaxOffsetNumber(page);
-			for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
-			{
-				EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
-
-				if (element != NULL && !(element->flags & ENGRAM_HNSW_ELEMENT_DELETED))
-					stats->num_index_tuples++;
-			}
-			UnlockReleaseBuffer(buf);
-		}
+		stats->num_index_tuples = graph.live;
 	}
-	stats->num_pages = nblocks;
+	stats->num_pages = RelationGetNumberOfBlocks(index);
+	MemoryContextDelete(context);
 	return stats;
 }

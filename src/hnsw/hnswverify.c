@@ -341,3 +341,60 @@ engram_hnsw_verify(PG_FUNCTION_ARGS)
 	relation_close(vs.index, AccessShareLock);
 	return (Datum) 0;
 }
+
+PG_FUNCTION_INFO_V1(engram_hnsw_index_tids);
+
+/*
+ * engram_hnsw_index_tids(regclass): the heap TID of every element, with
+ * its deleted flag.  Lets a test (or an operator) check that the index
+ * holds exactly the table's rows, independently of graph reachability.
+ */
+Datum
+engram_hnsw_index_tids(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	ReturnSetInfo *rsinfo;
+	Relation	index;
+	BlockNumber nblocks;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	index = relation_open(indexoid, AccessShareLock);
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
+
+	nblocks = RelationGetNumberOfBlocks(index);
+	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		engram_hnsw_check_page(index, page, blkno);
+		maxoff = PageIsNew(page) ? InvalidOffsetNumber : PageGetMaxOffsetNumber(page);
+		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
+		{
+			EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+			ItemPointer tid;
+
+			if (element == NULL)
+				continue;
+			tid = palloc(sizeof(ItemPointerData));
+			*tid = element->heaptid;
+			values[0] = PointerGetDatum(tid);
+			values[1] = BoolGetDatum((element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	relation_close(index, AccessShareLock);
+	return (Datum) 0;
+}
