@@ -1,8 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * simd_internal.h
- *	  Private to simd/: the kernel tables of each variant and helpers they
- *	  share.
+ *	  Private to simd/ (and to its standalone test and benchmark): the
+ *	  kernel table of each variant, the list of variants in order of
+ *	  preference, and helpers the variants share.
+ *
+ * Each variant lives in its own file and is compiled into every build of
+ * its architecture: simd_avx2.c and simd_avx512.c on x86-64, simd_neon.c
+ * on AArch64 (elsewhere those files are empty translation units).  The
+ * intrinsics functions carry __attribute__((target(...))) instead of
+ * per-file -m flags, so the rest of the extension, and the LLVM bitcode
+ * that Debian's PGXS builds with clang, stay free of CPU assumptions; only
+ * simd_dispatch.c decides, from CPU detection, which table may be called.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,7 +22,52 @@
 
 #include "engram_simd.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#define ENGRAM_SIMD_X86 1
+#endif
+#if defined(__aarch64__)
+#define ENGRAM_SIMD_AARCH64 1
+#endif
+
 extern const EngramSimdKernels engram_simd_scalar_kernels;
+#ifdef ENGRAM_SIMD_X86
+extern const EngramSimdKernels engram_simd_avx2_kernels;
+extern const EngramSimdKernels engram_simd_avx512_kernels;
+extern const EngramSimdKernels engram_simd_avx512_vnni_kernels;
+#endif
+#ifdef ENGRAM_SIMD_AARCH64
+extern const EngramSimdKernels engram_simd_neon_kernels;
+#endif
+
+/*
+ * Every kernel table compiled into this build, best first, whatever the
+ * CPU; "supported" tells whether this CPU can run table i.  Used by the
+ * dispatcher, by engram_simd_info() and by the test and benchmark, which
+ * must exercise every table (both AVX-512 tables on a VNNI CPU).
+ */
+extern int	engram_simd_variant_count(void);
+extern const EngramSimdKernels *engram_simd_variant(int i, bool *supported);
+
+/*
+ * Keep the scalar reference scalar.  clang -O2 and gcc -O3 vectorise the
+ * int8 reductions on their own (gcc 12 -O2 does not, checked with objdump);
+ * the reference must stay the plain definition, whatever the flags, so the
+ * benchmark's "scalar" column means what it says and a vectoriser bug
+ * cannot hide in both sides of the test.  A float sum is never split into
+ * lanes without -ffast-math anyway (clang may still pack the cosine's
+ * three independent sums into one register, which changes no rounding).
+ * gcc takes a function attribute, clang a loop pragma.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define ENGRAM_SCALAR_FUNCTION __attribute__((optimize("no-tree-vectorize")))
+#define ENGRAM_SCALAR_LOOP
+#elif defined(__clang__)
+#define ENGRAM_SCALAR_FUNCTION
+#define ENGRAM_SCALAR_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
+#else
+#define ENGRAM_SCALAR_FUNCTION
+#define ENGRAM_SCALAR_LOOP
+#endif
 
 /*
  * Cosine distance from the three sums, in double to keep the square root

@@ -2,7 +2,10 @@
  *
  * simd_scalar.c
  *	  Scalar reference kernels: the definition every SIMD variant is tested
- *	  against.  Plain loops; the compiler may auto-vectorise them.
+ *	  against, and the fallback on CPUs without a faster variant.
+ *
+ * Plain loops in element order, kept scalar on purpose (see
+ * ENGRAM_SCALAR_FUNCTION in simd_internal.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -11,11 +14,13 @@
 #include "engram_simd.h"
 #include "simd_internal.h"
 
+ENGRAM_SCALAR_FUNCTION
 static float
 scalar_l2_squared(const float *a, const float *b, int n)
 {
 	float		sum = 0.0f;
 
+	ENGRAM_SCALAR_LOOP
 	for (int i = 0; i < n; i++)
 	{
 		float		diff = a[i] - b[i];
@@ -25,16 +30,19 @@ scalar_l2_squared(const float *a, const float *b, int n)
 	return sum;
 }
 
+ENGRAM_SCALAR_FUNCTION
 static float
 scalar_inner_product(const float *a, const float *b, int n)
 {
 	float		sum = 0.0f;
 
+	ENGRAM_SCALAR_LOOP
 	for (int i = 0; i < n; i++)
 		sum += a[i] * b[i];
 	return sum;
 }
 
+ENGRAM_SCALAR_FUNCTION
 static float
 scalar_cosine_distance(const float *a, const float *b, int n)
 {
@@ -42,6 +50,7 @@ scalar_cosine_distance(const float *a, const float *b, int n)
 	float		norm_a = 0.0f;
 	float		norm_b = 0.0f;
 
+	ENGRAM_SCALAR_LOOP
 	for (int i = 0; i < n; i++)
 	{
 		dot += a[i] * b[i];
@@ -51,10 +60,42 @@ scalar_cosine_distance(const float *a, const float *b, int n)
 	return engram_cosine_from_sums(dot, norm_a, norm_b);
 }
 
+ENGRAM_SCALAR_FUNCTION
+static int32_t
+scalar_int8_inner_product(const int8_t *a, const int8_t *b, int n)
+{
+	int32_t		sum = 0;
+
+	ENGRAM_SCALAR_LOOP
+	for (int i = 0; i < n; i++)
+		sum += (int32_t) a[i] * (int32_t) b[i];
+	return sum;
+}
+
+ENGRAM_SCALAR_FUNCTION
+static int32_t
+scalar_int8_l2_squared(const int8_t *a, const int8_t *b, int n)
+{
+	int32_t		sum = 0;
+
+	ENGRAM_SCALAR_LOOP
+	for (int i = 0; i < n; i++)
+	{
+		int32_t		diff = (int32_t) a[i] - (int32_t) b[i];
+
+		sum += diff * diff;
+	}
+	return sum;
+}
+
 const EngramSimdKernels engram_simd_scalar_kernels = {
 	.level = ENGRAM_SIMD_SCALAR,
 	.name = "scalar",
+	.variant = "scalar",
+	.description = "portable C, one element at a time",
 	.l2_squared = scalar_l2_squared,
 	.inner_product = scalar_inner_product,
 	.cosine_distance = scalar_cosine_distance,
+	.int8_inner_product = scalar_int8_inner_product,
+	.int8_l2_squared = scalar_int8_l2_squared,
 };

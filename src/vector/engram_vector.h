@@ -7,6 +7,16 @@
  *	  int32 vl_len_;  int16 dim;  int16 unused (0);  float4 x[dim]
  * The typmod, when present, is the declared dimension count.
  *
+ * Invariants of every evector value built by this code (input, receive,
+ * casts, arithmetic, aggregates): 1 <= dim <= ENGRAM_VECTOR_MAX_DIM, every
+ * element finite, unused == 0.  Functions reading an evector may rely on
+ * them.  The C files of this subsystem:
+ *	  vector_io.c		text and binary I/O, typmod, length coercion, helpers
+ *	  vector_cast.c		casts from and to SQL arrays
+ *	  vector_distance.c	distances, norm, normalisation, arithmetic
+ *	  vector_compare.c	btree ordering and hashing
+ *	  vector_aggregate.c	sum() and avg()
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef ENGRAM_VECTOR_H
@@ -38,5 +48,11 @@ extern void engram_vector_check_same_dims(const EngramVector *a, const EngramVec
 
 /* ERROR unless every element is finite and dim is in 1..ENGRAM_VECTOR_MAX_DIM. */
 extern void engram_vector_check_elements(const float *x, int dim);
+
+/*
+ * ERROR (ERRCODE_DATA_EXCEPTION) when typmod declares a dimension count
+ * (typmod >= 0) different from dim; typmod -1 accepts any dimension.
+ */
+extern void engram_vector_check_typmod(int dim, int32 typmod);
 
 #endif							/* ENGRAM_VECTOR_H */
