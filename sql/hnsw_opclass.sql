@@ -32,7 +32,7 @@ EXPLAIN (COSTS OFF) SELECT id FROM hnsw_oc ORDER BY v <#> '[0.1,0.2,0.3]' LIMIT 
 SELECT id, round((v <#> '[0.1,0.2,0.3]')::numeric, 4) AS dist
 FROM hnsw_oc ORDER BY v <#> '[0.1,0.2,0.3]' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM hnsw_oc ORDER BY v <=> '[0.1,0.2,0.3]' LIMIT 5;
-SELECT id, round((v <=> '[0.1,0.2,0.3]')::numeric, 4) AS dist
+SELECT id, round((v <=> '[0.1,0.2,0.3]')::numeric, 3) AS dist
 FROM hnsw_oc ORDER BY v <=> '[0.1,0.2,0.3]' LIMIT 5;
 
 -- All 30 rows through each index equal the exact order (as distances, so

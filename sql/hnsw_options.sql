@@ -36,10 +36,10 @@ SHOW engram.ef_search;
 RESET engram.ef_search;
 
 -- The planner: index scan for ORDER BY ... LIMIT, not without LIMIT.
+SELECT setseed(0.25);
 INSERT INTO hnsw_opt
-SELECT i, ARRAY[((i * 7919) % 10007) / 10007.0, ((i * 104729) % 10009) / 10009.0,
-                ((i * 1299709) % 10037) / 10037.0]::real[]::evector
-FROM generate_series(1::bigint, 20000) i;
+SELECT i, ARRAY[random(), random(), random()]::real[]::evector
+FROM generate_series(1, 20000) i;
 CREATE INDEX hnsw_opt_idx ON hnsw_opt USING engram_hnsw (v);
 ANALYZE hnsw_opt;
 EXPLAIN (COSTS OFF) SELECT id FROM hnsw_opt ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 10;

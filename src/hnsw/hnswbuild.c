@@ -5,7 +5,7 @@
  *
  * The build scans the heap and inserts every vector into a graph kept in
  * memory (BuildGraph), charged against maintenance_work_mem.  At the end
- * the graph is laid out on pages in insertion order (positions are known
+ * elements no link leads to are linked in, then the graph is laid out on pages in insertion order (positions are known
  * before any page is written, so neighbour references are final), the
  * pages are written without WAL and then logged with log_newpage_range()
  * when the index needs WAL.  When the graph outgrows maintenance_work_mem
@@ -112,15 +112,6 @@ memory_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 	return true;
 }
 
-static int
-compare_candidate_distance(const void *a, const void *b)
-{
-	float		da = ((const EngramHnswCandidate *) a)->distance;
-	float		db = ((const EngramHnswCandidate *) b)->distance;
-
-	return da < db ? -1 : (da > db ? 1 : 0);
-}
-
 /*
  * Add "new_ref" to the layer-"layer" list of "base", pruning with the
  * selection heuristic when the list is full.
@@ -156,10 +147,10 @@ memory_add_backlink(BuildState *state, int64 base_ref, int64 new_ref, int layer)
 													  candidates[i].vector,
 													  state->dimensions);
 	}
-	qsort(candidates, count + 1, sizeof(EngramHnswCandidate), compare_candidate_distance);
+	engram_hnsw_sort_candidates(candidates, count + 1);
 	chosen = palloc(sizeof(int) * capacity);
 	chosen_count = engram_hnsw_select_neighbours(&memory->graph, candidates, count + 1,
-												 capacity, ENGRAM_HNSW_BACKLINK_KEEP, chosen);
+												 capacity, ENGRAM_HNSW_BACKLINK_KEEP(capacity), chosen);
 	for (int i = 0; i < chosen_count; i++)
 	{
 		slots[i] = (uint32) candidates[chosen[i]].ref;
@@ -246,6 +237,101 @@ memory_insert(BuildState *state, const float *vector, ItemPointer heaptid, int l
 	}
 }
 
+/* Mark everything the links of any layer reach from "start". */
+static void
+memory_mark_reachable(BuildGraph *memory, int64 start, bool *reached, int64 *queue)
+{
+	int64		head = 0;
+	int64		tail = 0;
+
+	if (reached[start])
+		return;
+	reached[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		BuildElement *element = memory->elements[queue[head++]];
+
+		for (int layer = 0; layer <= element->level; layer++)
+		{
+			uint32	   *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(memory->graph.m, layer);
+
+			for (int i = 0; i < element->counts[layer]; i++)
+			{
+				uint32		next = slots[i];
+
+				if (!reached[next])
+				{
+					reached[next] = true;
+					queue[tail++] = next;
+				}
+			}
+		}
+	}
+}
+
+/*
+ * Before writing: link every element that no link path reaches from the
+ * entry point (pruning can take away all of an element's in-links) from
+ * its nearest reachable elements, so that every row can be found.
+ */
+static void
+reconnect_memory_graph(BuildState *state)
+{
+	BuildGraph *memory = &state->memory;
+	bool	   *reached;
+	int64	   *queue;
+	MemoryContext old;
+
+	if (memory->entry < 0)
+		return;
+	reached = palloc0(sizeof(bool) * memory->count);
+	queue = palloc(sizeof(int64) * memory->count);
+	memory_mark_reachable(memory, memory->entry, reached, queue);
+
+	old = MemoryContextSwitchTo(state->tuple_context);
+	for (int64 i = 0; i < memory->count; i++)
+	{
+		EngramHnswCandidate *layer_results[ENGRAM_HNSW_MAX_LEVEL + 1];
+		int			layer_counts[ENGRAM_HNSW_MAX_LEVEL + 1];
+		int			linked = 0;
+
+		if (reached[i])
+			continue;
+		engram_hnsw_search(&memory->graph, memory->elements[i]->vector, memory->entry,
+						   memory->entry_level, state->ef_construction, 0, false,
+						   layer_results, layer_counts);
+		for (int j = 0; j < layer_counts[0] && linked < 2; j++)
+		{
+			BuildElement *base = memory->elements[layer_results[0][j].ref];
+
+			if (layer_results[0][j].ref == (EngramHnswRef) i)
+				continue;
+			memory_add_backlink(state, layer_results[0][j].ref, i, 0);
+			for (int k = 0; k < base->counts[0]; k++)
+				if (base->slots[k] == (uint32) i)
+					linked++;
+		}
+		/* No list took it: the nearest one gives up its last link. */
+		for (int j = 0; j < layer_counts[0] && linked == 0; j++)
+		{
+			BuildElement *base = memory->elements[layer_results[0][j].ref];
+
+			if (layer_results[0][j].ref == (EngramHnswRef) i)
+				continue;
+			if (base->counts[0] < ENGRAM_HNSW_LAYER_SLOTS(state->m, 0))
+				base->counts[0]++;
+			base->slots[base->counts[0] - 1] = (uint32) i;
+			linked++;
+		}
+		memory_mark_reachable(memory, i, reached, queue);
+		MemoryContextReset(state->tuple_context);
+	}
+	MemoryContextSwitchTo(old);
+	pfree(reached);
+	pfree(queue);
+}
+
 /* ---------------------------------------------------------------------
  * Writing pages
  * ---------------------------------------------------------------------
@@ -319,6 +405,7 @@ write_memory_graph(BuildState *state)
 	EngramHnswRef *refs;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, ENGRAM_HNSW_PHASE_WRITE);
+	reconnect_memory_graph(state);
 
 	/* Positions first: neighbour references must be final when written. */
 	for (int64 i = 0; i < memory->count; i++)

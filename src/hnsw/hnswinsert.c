@@ -153,15 +153,6 @@ same_refs(const EngramHnswRef *a, int a_count, const EngramHnswRef *b, int b_cou
 	return true;
 }
 
-static int
-compare_candidate_distance(const void *a, const void *b)
-{
-	float		da = ((const EngramHnswCandidate *) a)->distance;
-	float		db = ((const EngramHnswCandidate *) b)->distance;
-
-	return da < db ? -1 : (da > db ? 1 : 0);
-}
-
 #define NEIGHBOUR_UPDATE_ATTEMPTS 3
 
 bool
@@ -231,7 +222,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			return false;
 
 		new_list = palloc(sizeof(EngramHnswRef) * Max(candidate_count, 1));
-		if (mode == ENGRAM_HNSW_LINK_FILL)
+		if (mode == ENGRAM_HNSW_LINK_FILL || mode == ENGRAM_HNSW_LINK_FORCE)
 		{
 			/* Keep every current neighbour; nearest extras fill the room. */
 			int			first_extra = kept_current;
@@ -255,11 +246,17 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 															  candidates[i].vector, dims);
 				candidates[live++] = candidates[i];
 			}
-			qsort(candidates + first_extra, live - first_extra, sizeof(EngramHnswCandidate),
-				  compare_candidate_distance);
+			engram_hnsw_sort_candidates(candidates + first_extra, live - first_extra);
 			for (int i = first_extra; i < live && new_count < capacity; i++)
 				new_list[new_count++] = candidates[i].ref;
-			if (!dropped && new_count == kept_current)
+			if (mode == ENGRAM_HNSW_LINK_FORCE && new_count == kept_current && live > first_extra)
+			{
+				/* no room: the last link makes way for the nearest extra */
+				if (new_count == 0)
+					new_count++;
+				new_list[new_count - 1] = candidates[first_extra].ref;
+			}
+			else if (!dropped && new_count == kept_current)
 				return false;	/* no room */
 		}
 		else if (!dropped && candidate_count <= capacity)
@@ -290,10 +287,10 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 															  candidates[i].vector, dims);
 				candidates[live++] = candidates[i];
 			}
-			qsort(candidates, live, sizeof(EngramHnswCandidate), compare_candidate_distance);
+			engram_hnsw_sort_candidates(candidates, live);
 			chosen = palloc(sizeof(int) * Max(capacity, 1));
 			new_count = engram_hnsw_select_neighbours(&graph->graph, candidates, live,
-													  capacity, ENGRAM_HNSW_BACKLINK_KEEP,
+													  capacity, ENGRAM_HNSW_BACKLINK_KEEP(capacity),
 													  chosen);
 			for (int i = 0; i < new_count; i++)
 			{

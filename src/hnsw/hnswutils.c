@@ -447,6 +447,33 @@ compare_candidates(const void *a, const void *b)
 	return 0;
 }
 
+/*
+ * Sort candidates by ascending distance.  Insertion sort for the short,
+ * mostly sorted arrays of neighbour lists (no call per comparison, no
+ * large-struct swaps through qsort); qsort beyond that.
+ */
+void
+engram_hnsw_sort_candidates(EngramHnswCandidate *candidates, int count)
+{
+	if (count > 64)
+	{
+		qsort(candidates, count, sizeof(EngramHnswCandidate), compare_candidates);
+		return;
+	}
+	for (int i = 1; i < count; i++)
+	{
+		EngramHnswCandidate moving = candidates[i];
+		int			j = i;
+
+		while (j > 0 && candidates[j - 1].distance > moving.distance)
+		{
+			candidates[j] = candidates[j - 1];
+			j--;
+		}
+		candidates[j] = moving;
+	}
+}
+
 /* ---------------------------------------------------------------------
  * Layer search (the HNSW paper's SEARCH-LAYER)
  * ---------------------------------------------------------------------
@@ -540,7 +567,7 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	out = palloc(sizeof(EngramHnswCandidate) * Max(nearest.count, 1));
 	for (int i = 0; i < nearest.count; i++)
 		out[i] = all[nearest.items[i]];
-	qsort(out, nearest.count, sizeof(EngramHnswCandidate), compare_candidates);
+	engram_hnsw_sort_candidates(out, nearest.count);
 	*result = out;
 	return nearest.count;
 }
@@ -635,8 +662,24 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 		else
 			pruned[pruned_count++] = i;
 	}
-	for (int i = 0; i < pruned_count && chosen_count < keep_at_least; i++)
-		chosen[chosen_count++] = pruned[i];
+	if (pruned_count > 0 && chosen_count < Min(keep_at_least, max_count))
+	{
+		for (int i = 0; i < pruned_count && chosen_count < Min(keep_at_least, max_count); i++)
+			chosen[chosen_count++] = pruned[i];
+		/* ascending index = ascending distance: lists stay sorted */
+		for (int i = 1; i < chosen_count; i++)
+		{
+			int			moving = chosen[i];
+			int			j = i;
+
+			while (j > 0 && chosen[j - 1] > moving)
+			{
+				chosen[j] = chosen[j - 1];
+				j--;
+			}
+			chosen[j] = moving;
+		}
+	}
 	pfree(pruned);
 	return chosen_count;
 }

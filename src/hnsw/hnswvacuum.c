@@ -16,8 +16,8 @@
  *
  * and amvacuumcleanup, run by every VACUUM, adds:
  *
- *	  4. reconnect_unreachable: a breadth-first walk from the entry point
- *	     finds live elements no search can reach (HNSW pruning can leave
+ *	  4. reconnect_unreachable: a breadth-first walk over every layer's
+ *	     links from the entry point finds live elements no search can reach (HNSW pruning can leave
  *	     an element without in-links); each is linked from its nearest
  *	     reachable elements, keeping their existing links.  The walk holds
  *	     every element's links in memory and is skipped (DEBUG1 message)
@@ -438,29 +438,17 @@ collect_links(Relation index, IndexVacuumInfo *info, const EngramHnswMetaPageDat
 	return fits;
 }
 
-/* Phase 4 (see the file header). */
+/* Mark everything the links of any layer reach from "start". */
 static void
-reconnect_unreachable(Relation index, IndexVacuumInfo *info, ElementLinks *graph,
-					  const EngramHnswMetaPageData *meta)
+mark_reachable(const ElementLinks *graph, int start, bool *reached, int *queue)
 {
-	int			entry;
-	bool	   *reached;
-	int		   *queue;
 	int			head = 0;
 	int			tail = 0;
-	EngramHnswDiskGraph disk;
-	int			reconnected = 0;
 
-	if (meta->entry_level < 0)
+	if (reached[start])
 		return;
-	entry = find_ref(graph, EngramHnswRefFromTid(meta->entry_blkno, meta->entry_offno));
-	if (entry < 0)
-		return;
-
-	reached = palloc0(sizeof(bool) * Max(graph->count, 1));
-	queue = palloc(sizeof(int) * Max(graph->count, 1));
-	reached[entry] = true;
-	queue[tail++] = entry;
+	reached[start] = true;
+	queue[tail++] = start;
 	while (head < tail)
 	{
 		int			current = queue[head++];
@@ -476,6 +464,28 @@ reconnect_unreachable(Relation index, IndexVacuumInfo *info, ElementLinks *graph
 			}
 		}
 	}
+}
+
+/* Phase 4 (see the file header). */
+static void
+reconnect_unreachable(Relation index, IndexVacuumInfo *info, ElementLinks *graph,
+					  const EngramHnswMetaPageData *meta)
+{
+	int			entry;
+	bool	   *reached;
+	int		   *queue;
+	EngramHnswDiskGraph disk;
+	int			reconnected = 0;
+
+	if (meta->entry_level < 0)
+		return;
+	entry = find_ref(graph, EngramHnswRefFromTid(meta->entry_blkno, meta->entry_offno));
+	if (entry < 0)
+		return;
+
+	reached = palloc0(sizeof(bool) * Max(graph->count, 1));
+	queue = palloc(sizeof(int) * Max(graph->count, 1));
+	mark_reachable(graph, entry, reached, queue);
 
 	engram_hnsw_disk_graph_init(&disk, index, meta);
 	for (int i = 0; i < graph->count; i++)
@@ -505,16 +515,18 @@ reconnect_unreachable(Relation index, IndexVacuumInfo *info, ElementLinks *graph
 												  &element, 1, ENGRAM_HNSW_LINK_FILL, NULL))
 				linked++;
 		}
-		/* ... or, when none has, the nearest one prunes to make room. */
+		/* ... or, when none has, the nearest one gives up its last link. */
 		for (int j = 0; j < layer_counts[0] && linked == 0; j++)
 		{
 			if (layer_results[0][j].ref == element.ref)
 				continue;
 			engram_hnsw_update_neighbour_list(&disk, layer_results[0][j].ref, 0,
-											  &element, 1, ENGRAM_HNSW_LINK_PRUNE, NULL);
+											  &element, 1, ENGRAM_HNSW_LINK_FORCE, NULL);
 			break;
 		}
 		reconnected++;
+		/* what it leads to is reachable now too */
+		mark_reachable(graph, i, reached, queue);
 	}
 	if (reconnected > 0)
 		ereport(DEBUG1,

@@ -287,7 +287,11 @@ verify_index(VerifyState *vs)
 		}
 	}
 
-	/* Reachability from the entry point over every layer's edges. */
+	/*
+	 * Reachability from the entry point over the edges of every layer (a
+	 * search descends, so this over-approximates what searches reach; an
+	 * element it misses has no way in at all).
+	 */
 	if (entry_index >= 0)
 	{
 		bool	   *reached = palloc0(sizeof(bool) * vs->element_count);
