@@ -587,7 +587,7 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 		layer_results[lc] = NULL;
 		layer_counts[lc] = 0;
 	}
-	engram_hnsw_refset_init(&visited, ef * graph->m * 4);
+	engram_hnsw_refset_init(&visited, ef * graph->m);
 	entries = palloc(sizeof(EngramHnswRef) * Max(ef, 1));
 	entries[0] = entry;
 
