@@ -526,10 +526,11 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			state->memory.count > 0)
 		{
 			ereport(NOTICE,
-					(errmsg("engram_hnsw graph no longer fits into maintenance_work_mem after %lld tuples",
-							(long long) state->memory.count),
+					(errmsg("engram_hnsw graph no longer fits into maintenance_work_mem"),
 					 errdetail("The rest of the build inserts into the on-disk graph, which takes significantly more time."),
 					 errhint("Increase maintenance_work_mem to speed up the build.")));
+			elog(DEBUG1, "engram_hnsw build: %lld elements in memory when it filled up",
+				 (long long) state->memory.count);
 			MemoryContextSwitchTo(old);
 			write_memory_graph(state);
 			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, ENGRAM_HNSW_PHASE_LOAD);
