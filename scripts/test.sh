@@ -33,7 +33,8 @@ cleanup() {
 trap cleanup EXIT
 
 # The postgres user gets its own copy of what the suites read and write.
-cp -r "$ENGRAM_ROOT/sql" "$ENGRAM_ROOT/expected" "$ENGRAM_ROOT/tests" "$work/"
+cp -r "$ENGRAM_ROOT/sql" "$ENGRAM_ROOT/expected" "$ENGRAM_ROOT/tests" "$ENGRAM_ROOT/monitoring" \
+	"$ENGRAM_ROOT/scripts" "$work/"
 mkdir -p "$sockdir"
 chown -R postgres: "$work"
 

@@ -103,6 +103,7 @@ _PG_init(void)
 
 	engram_simd_init();
 	engram_hnsw_init();
+	engram_metrics_init();
 
 	MarkGUCPrefixReserved("engram");
 

@@ -57,5 +57,6 @@ extern void engram_shmem_register(const EngramShmemRegion *region);
 /* Subsystem entry points, called once from _PG_init in this order. */
 extern void engram_simd_init(void);
 extern void engram_hnsw_init(void);
+extern void engram_metrics_init(void);
 
 #endif							/* ENGRAM_H */
