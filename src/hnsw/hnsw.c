@@ -33,6 +33,8 @@ PG_FUNCTION_INFO_V1(engram_hnsw_metric_inner_product);
 PG_FUNCTION_INFO_V1(engram_hnsw_metric_cosine);
 
 int			engram_hnsw_ef_search = ENGRAM_HNSW_DEFAULT_EF_SEARCH;
+bool		engram_hnsw_iterative_scan = true;
+int			engram_hnsw_max_scan_tuples = ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES;
 
 static relopt_kind engram_hnsw_relopt_kind;
 
@@ -61,6 +63,21 @@ engram_hnsw_init(void)
 							&engram_hnsw_ef_search,
 							ENGRAM_HNSW_DEFAULT_EF_SEARCH,
 							ENGRAM_HNSW_MIN_EF_SEARCH, ENGRAM_HNSW_MAX_EF_SEARCH,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("engram.hnsw_iterative_scan",
+							 "Sets whether an engram_hnsw scan keeps searching when more rows are wanted.",
+							 "When a WHERE clause rejects rows, the scan searches again with a doubled "
+							 "candidate list for rows it has not returned yet (relaxed order), up to "
+							 "engram.hnsw_max_scan_tuples candidates.",
+							 &engram_hnsw_iterative_scan, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("engram.hnsw_max_scan_tuples",
+							"Sets the largest candidate list an iterative engram_hnsw scan grows to.",
+							NULL,
+							&engram_hnsw_max_scan_tuples,
+							ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES,
+							ENGRAM_HNSW_MIN_MAX_SCAN_TUPLES, ENGRAM_HNSW_MAX_MAX_SCAN_TUPLES,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 }
 

@@ -133,6 +133,9 @@
 #define ENGRAM_HNSW_DEFAULT_EF_SEARCH		40
 #define ENGRAM_HNSW_MIN_EF_SEARCH			1
 #define ENGRAM_HNSW_MAX_EF_SEARCH			1000
+#define ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES	20000
+#define ENGRAM_HNSW_MIN_MAX_SCAN_TUPLES		1
+#define ENGRAM_HNSW_MAX_MAX_SCAN_TUPLES		INT_MAX
 
 /* Highest level an element may get, whatever its size. */
 #define ENGRAM_HNSW_MAX_LEVEL		15
@@ -502,6 +505,8 @@ typedef struct EngramHnswOptions
 } EngramHnswOptions;
 
 extern int	engram_hnsw_ef_search;
+extern bool engram_hnsw_iterative_scan;
+extern int	engram_hnsw_max_scan_tuples;
 
 extern int	engram_hnsw_get_m(Relation index);
 extern int	engram_hnsw_get_ef_construction(Relation index);
