@@ -30,4 +30,13 @@ SELECT count(*) AS found_of_200 FROM hnsw_build_exact JOIN hnsw_build_small_res 
 SELECT amname, pg_indexam_progress_phasename(oid, 2) AS phase2,
        pg_indexam_progress_phasename(oid, 3) AS phase3
 FROM pg_am WHERE amname = 'engram_hnsw';
+-- CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY, with rows added
+-- in between; every row stays in the index.
+CREATE INDEX CONCURRENTLY hnsw_build_conc ON hnsw_build USING engram_hnsw (v);
+INSERT INTO hnsw_build SELECT i, ARRAY[random(), random()]::real[]::evector
+FROM generate_series(6001, 6100) i;
+REINDEX INDEX CONCURRENTLY hnsw_build_conc;
+SELECT count(*) AS elements FROM engram_hnsw_index_tids('hnsw_build_conc');
+SELECT count(*) FILTER (WHERE severity = 'error') AS errors FROM engram_hnsw_verify('hnsw_build_conc');
+SELECT indisvalid FROM pg_index WHERE indexrelid = 'hnsw_build_conc'::regclass;
 DROP TABLE hnsw_build;

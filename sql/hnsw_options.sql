@@ -68,8 +68,12 @@ CREATE TEMP TABLE hnsw_opt_exact AS
 SELECT id FROM hnsw_opt ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 10;
 RESET enable_indexscan;
 SELECT count(*) AS found_of_10 FROM hnsw_opt_index JOIN hnsw_opt_exact USING (id);
--- an index scan returns at most engram.ef_search rows
+-- one search round returns at most engram.ef_search rows; the iterative
+-- scan (on by default) searches again for more
 SET engram.ef_search = 5;
+SET engram.hnsw_iterative_scan = off;
+SELECT count(*) FROM (SELECT id FROM hnsw_opt ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 10) s;
+RESET engram.hnsw_iterative_scan;
 SELECT count(*) FROM (SELECT id FROM hnsw_opt ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 10) s;
 RESET engram.ef_search;
 -- dimensions must match the index

@@ -137,6 +137,9 @@
 #define ENGRAM_HNSW_MIN_MAX_SCAN_TUPLES		1
 #define ENGRAM_HNSW_MAX_MAX_SCAN_TUPLES		INT_MAX
 
+/* Dimensions the cost estimate assumes for a column without a typmod. */
+#define ENGRAM_HNSW_COST_DEFAULT_DIMS	128
+
 /* Highest level an element may get, whatever its size. */
 #define ENGRAM_HNSW_MAX_LEVEL		15
 

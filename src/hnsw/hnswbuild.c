@@ -42,7 +42,7 @@ typedef struct BuildElement
 	ItemPointerData heaptid;
 	uint8		level;
 	uint8	   *counts;			/* neighbours per layer, level + 1 entries */
-	uint32	   *slots;			/* ENGRAM_HNSW_TOTAL_SLOTS(m, level) */
+	EngramHnswRef *slots;		/* ENGRAM_HNSW_TOTAL_SLOTS(m, level) */
 	float	   *vector;
 	BlockNumber blkno;			/* position, assigned when written */
 	OffsetNumber offno;
@@ -101,13 +101,9 @@ memory_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 	out->neighbours = NULL;
 	if (out->distance < threshold && layer <= element->level)
 	{
-		uint32	   *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(graph->m, layer);
-		int			count = element->counts[layer];
-
-		out->neighbours = palloc(sizeof(EngramHnswRef) * Max(count, 1));
-		for (int i = 0; i < count; i++)
-			out->neighbours[i] = slots[i];
-		out->neighbour_count = count;
+		/* read-only view of the list: searches never write through it */
+		out->neighbours = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(graph->m, layer);
+		out->neighbour_count = element->counts[layer];
 	}
 	return true;
 }
@@ -121,7 +117,7 @@ memory_add_backlink(BuildState *state, int64 base_ref, int64 new_ref, int layer)
 {
 	BuildGraph *memory = &state->memory;
 	BuildElement *base = memory->elements[base_ref];
-	uint32	   *slots = base->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, layer);
+	EngramHnswRef *slots = base->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, layer);
 	int			count = base->counts[layer];
 	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(state->m, layer);
 	EngramHnswCandidate *candidates;
@@ -131,7 +127,7 @@ memory_add_backlink(BuildState *state, int64 base_ref, int64 new_ref, int layer)
 
 	if (count < capacity)
 	{
-		slots[count] = (uint32) new_ref;
+		slots[count] = (EngramHnswRef) new_ref;
 		base->counts[layer]++;
 		return;
 	}
@@ -153,13 +149,13 @@ memory_add_backlink(BuildState *state, int64 base_ref, int64 new_ref, int layer)
 												 capacity, ENGRAM_HNSW_BACKLINK_KEEP(capacity), chosen);
 	for (int i = 0; i < chosen_count; i++)
 	{
-		slots[i] = (uint32) candidates[chosen[i]].ref;
+		slots[i] = candidates[chosen[i]].ref;
 		if (slots[i] == new_ref)
 			kept_new = true;
 	}
 	/* The newcomer keeps its in-link whenever the pruned list has room. */
 	if (!kept_new && chosen_count < capacity)
-		slots[chosen_count++] = (uint32) new_ref;
+		slots[chosen_count++] = (EngramHnswRef) new_ref;
 	base->counts[layer] = chosen_count;
 }
 
@@ -168,7 +164,7 @@ static Size
 element_memory(const BuildState *state, int level)
 {
 	return MAXALIGN(sizeof(BuildElement)) + MAXALIGN(level + 1) +
-		MAXALIGN(sizeof(uint32) * ENGRAM_HNSW_TOTAL_SLOTS(state->m, level)) +
+		MAXALIGN(sizeof(EngramHnswRef) * ENGRAM_HNSW_TOTAL_SLOTS(state->m, level)) +
 		MAXALIGN(sizeof(float) * state->dimensions) + sizeof(BuildElement *);
 }
 
@@ -197,7 +193,7 @@ memory_insert(BuildState *state, const float *vector, ItemPointer heaptid, int l
 	element->heaptid = *heaptid;
 	element->level = level;
 	element->counts = palloc0(level + 1);
-	element->slots = palloc(sizeof(uint32) * ENGRAM_HNSW_TOTAL_SLOTS(state->m, level));
+	element->slots = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_TOTAL_SLOTS(state->m, level));
 	element->vector = palloc(sizeof(float) * state->dimensions);
 	memcpy(element->vector, vector, sizeof(float) * state->dimensions);
 	ref = memory->count++;
@@ -219,13 +215,13 @@ memory_insert(BuildState *state, const float *vector, ItemPointer heaptid, int l
 		int			capacity = ENGRAM_HNSW_LAYER_SLOTS(state->m, lc);
 		int		   *chosen = palloc(sizeof(int) * capacity);
 		int			count;
-		uint32	   *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, lc);
+		EngramHnswRef *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, lc);
 
 		count = engram_hnsw_select_neighbours(&memory->graph, layer_results[lc],
 											  layer_counts[lc], capacity,
 											  capacity, chosen);
 		for (int i = 0; i < count; i++)
-			slots[i] = (uint32) layer_results[lc][chosen[i]].ref;
+			slots[i] = layer_results[lc][chosen[i]].ref;
 		element->counts[lc] = count;
 		for (int i = 0; i < count; i++)
 			memory_add_backlink(state, layer_results[lc][chosen[i]].ref, ref, lc);
@@ -254,11 +250,11 @@ memory_mark_reachable(BuildGraph *memory, int64 start, bool *reached, int64 *que
 
 		for (int layer = 0; layer <= element->level; layer++)
 		{
-			uint32	   *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(memory->graph.m, layer);
+			EngramHnswRef *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(memory->graph.m, layer);
 
 			for (int i = 0; i < element->counts[layer]; i++)
 			{
-				uint32		next = slots[i];
+				EngramHnswRef next = slots[i];
 
 				if (!reached[next])
 				{
@@ -309,7 +305,7 @@ reconnect_memory_graph(BuildState *state)
 				continue;
 			memory_add_backlink(state, layer_results[0][j].ref, i, 0);
 			for (int k = 0; k < base->counts[0]; k++)
-				if (base->slots[k] == (uint32) i)
+				if (base->slots[k] == (EngramHnswRef) i)
 					linked++;
 		}
 		/* No list took it: the nearest one gives up its last link. */
@@ -321,7 +317,7 @@ reconnect_memory_graph(BuildState *state)
 				continue;
 			if (base->counts[0] < ENGRAM_HNSW_LAYER_SLOTS(state->m, 0))
 				base->counts[0]++;
-			base->slots[base->counts[0] - 1] = (uint32) i;
+			base->slots[base->counts[0] - 1] = (EngramHnswRef) i;
 			linked++;
 		}
 		memory_mark_reachable(memory, i, reached, queue);
@@ -447,7 +443,7 @@ write_memory_graph(BuildState *state)
 											 element->vector, &size);
 			for (int lc = 0; lc <= element->level; lc++)
 			{
-				uint32	   *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, lc);
+				EngramHnswRef *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, lc);
 
 				for (int i = 0; i < element->counts[lc]; i++)
 				{
