@@ -58,7 +58,7 @@ IndexScanDesc
 engram_hnsw_beginscan(Relation index, int nkeys, int norderbys)
 {
 	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
-	EngramHnswScanState  *state = palloc0(sizeof(EngramHnswScanState));
+	EngramHnswScanState *state = palloc0(sizeof(EngramHnswScanState));
 
 	state->context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw scan",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -76,7 +76,7 @@ void
 engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 				   ScanKey orderbys, int norderbys)
 {
-	EngramHnswScanState  *state = (EngramHnswScanState *) scan->opaque;
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
 
 	MemoryContextReset(state->context);	/* deletes round_context too */
 	state->round_context = AllocSetContextCreate(state->context, "engram_hnsw scan round",
@@ -201,7 +201,7 @@ start_search(IndexScanDesc scan)
 bool
 engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 {
-	EngramHnswScanState  *state = (EngramHnswScanState *) scan->opaque;
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
 	EngramHnswCandidate *result;
 
 	if (!state->searched)
@@ -245,7 +245,7 @@ engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 void
 engram_hnsw_endscan(IndexScanDesc scan)
 {
-	EngramHnswScanState  *state = (EngramHnswScanState *) scan->opaque;
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
 
 	MemoryContextDelete(state->context);
 	pfree(state);
