@@ -142,7 +142,7 @@ WITH slow AS (
 					 p99_low * 1000, p99_high * 1000, coalesce((SELECT mean_sync_ms::text FROM wal), 'unknown'))
 	  FROM latency WHERE operation = 'store' AND total > 0 AND p99_low >= 0.005
 	UNION ALL
-	SELECT 2, format('%s%% of the slow %s operations read the cold tier: frequently used memories are not hot. Raise engram.hot_tier_size_mb (seed: 10-20%% of RAM) or lower engram.migration.warm_to_hot_accesses / cold_to_warm_accesses.',
+	SELECT 2, format('%s%% of the slow %s operations read the cold tier: frequently used memories are not hot. Raise engram.hot_tier_size_mb (seed: 10-20%% of RAM) or lower engram.migration_warm_to_hot_accesses / cold_to_warm_accesses.',
 					 round(100.0 * count(*) FILTER (WHERE 'cold' = ANY (tiers_touched)) / count(*)), operation)
 	  FROM slow WHERE operation IN ('recall', 'spread', 'index_search')
 	 GROUP BY operation

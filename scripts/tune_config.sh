@@ -31,10 +31,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 # metrics threshold).  Keep in step with docs/reference/configuration.md.
 ENGRAM_SETTINGS="engram.hot_tier_size_mb engram.warm_tier_size_mb engram.hot_tier_shards
  engram.cold_tier_compression engram.cold_tier_compression_level
- engram.migration.hot_to_warm_accesses engram.migration.hot_to_warm_window_seconds
- engram.migration.warm_to_cold_accesses engram.migration.warm_to_cold_window_seconds
- engram.migration.cold_to_warm_accesses engram.migration.cold_to_warm_window_seconds
- engram.migration.warm_to_hot_accesses engram.migration.warm_to_hot_window_seconds
+ engram.migration_hot_to_warm_accesses engram.migration_hot_to_warm_window_seconds
+ engram.migration_warm_to_cold_accesses engram.migration_warm_to_cold_window_seconds
+ engram.migration_cold_to_warm_accesses engram.migration_cold_to_warm_window_seconds
+ engram.migration_warm_to_hot_accesses engram.migration_warm_to_hot_window_seconds
  engram.migration_batch engram.ef_search engram.prefetch_distance engram.simd
  engram.visit_budget_hot engram.visit_budget_warm engram.visit_budget_cold
  engram.consolidation_workers engram.background_workers
@@ -223,14 +223,14 @@ esac
 choose engram.cold_tier_compression zstd "seed: zstd for the cold tier"
 choose engram.min_confidence_threshold 0.3 "reference default; raising it to 0.4 cuts updates but forgets more"
 # Migration thresholds: seed defaults, promotion made easier when reads dominate.
-choose engram.migration.hot_to_warm_accesses "$([ "$workload" = write-heavy ] && echo 5 || echo 10)" "demote below this many accesses per window ($([ "$workload" = write-heavy ] && echo 'write-heavy: keep memories hot longer' || echo 'seed default'))"
-choose engram.migration.hot_to_warm_window_seconds 3600 "seed: 1 hour"
-choose engram.migration.warm_to_cold_accesses 1 "seed: below 1 access a day"
-choose engram.migration.warm_to_cold_window_seconds 86400 "seed: 24 hours"
-choose engram.migration.cold_to_warm_accesses "$([ "$workload" = read-heavy ] && echo 3 || echo 5)" "reactivate at this many accesses per hour ($([ "$workload" = read-heavy ] && echo 'read-heavy: promote sooner' || echo 'seed default'))"
-choose engram.migration.cold_to_warm_window_seconds 3600 "seed: 1 hour"
-choose engram.migration.warm_to_hot_accesses "$([ "$workload" = read-heavy ] && echo 10 || echo 20)" "promote at this many accesses per hour ($([ "$workload" = read-heavy ] && echo 'read-heavy: promote sooner' || echo 'seed default'))"
-choose engram.migration.warm_to_hot_window_seconds 3600 "seed: 1 hour"
+choose engram.migration_hot_to_warm_accesses "$([ "$workload" = write-heavy ] && echo 5 || echo 10)" "demote below this many accesses per window ($([ "$workload" = write-heavy ] && echo 'write-heavy: keep memories hot longer' || echo 'seed default'))"
+choose engram.migration_hot_to_warm_window_seconds 3600 "seed: 1 hour"
+choose engram.migration_warm_to_cold_accesses 1 "seed: below 1 access a day"
+choose engram.migration_warm_to_cold_window_seconds 86400 "seed: 24 hours"
+choose engram.migration_cold_to_warm_accesses "$([ "$workload" = read-heavy ] && echo 3 || echo 5)" "reactivate at this many accesses per hour ($([ "$workload" = read-heavy ] && echo 'read-heavy: promote sooner' || echo 'seed default'))"
+choose engram.migration_cold_to_warm_window_seconds 3600 "seed: 1 hour"
+choose engram.migration_warm_to_hot_accesses "$([ "$workload" = read-heavy ] && echo 10 || echo 20)" "promote at this many accesses per hour ($([ "$workload" = read-heavy ] && echo 'read-heavy: promote sooner' || echo 'seed default'))"
+choose engram.migration_warm_to_hot_window_seconds 3600 "seed: 1 hour"
 choose engram.migration_batch 1000 "moves per worker cycle: bounds the work of one cycle"
 choose engram.consolidation_workers "$consolidation_workers" "seed: 2 (4 when write-heavy), at most the core count"
 choose engram.background_workers "$background_workers" "seed: 4, at most the core count"

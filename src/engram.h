@@ -18,6 +18,8 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+
 /* True when the library was loaded from shared_preload_libraries. */
 extern bool engram_loaded_at_preload;
 
@@ -54,9 +56,19 @@ typedef struct EngramShmemRegion
  */
 extern void engram_shmem_register(const EngramShmemRegion *region);
 
+/*
+ * Engram's clock (src/clock.c): the time engram.pinned_now pins, else the
+ * transaction start time (the current time outside a transaction).  Use it
+ * for every time-dependent computation so tests can pin time.
+ */
+extern TimestampTz engram_now(void);
+extern bool engram_clock_pinned(void);
+
 /* Subsystem entry points, called once from _PG_init in this order. */
 extern void engram_simd_init(void);
 extern void engram_hnsw_init(void);
 extern void engram_metrics_init(void);
+extern void engram_clock_init(void);
+extern void engram_worker_init(void);
 
 #endif							/* ENGRAM_H */

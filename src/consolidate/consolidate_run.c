@@ -1,0 +1,564 @@
+/*-------------------------------------------------------------------------
+ *
+ * consolidate_run.c
+ *	  One consolidation run over a memory space, and the soft-forgetting
+ *	  selection, through SPI.
+ *
+ * THE CONTRACT ASSUMED OF A SPACE (DESIGN section 3)
+ * ==================================================
+ * space table: id bigint, content text, embedding evector (any dims; rows
+ *	whose length differs from the first candidate's are skipped), kind text
+ *	('episodic' | 'semantic'), confidence real, occurred_at timestamptz,
+ *	metadata jsonb; optional created_at timestamptz (set to the clock on the
+ *	semantic memories we create, so a pinned clock gives identical rows).
+ * association table: src bigint, dst bigint, weight real in (0, 1];
+ *	optional kind text (set to 'lineage').  A lineage association is one
+ *	from a semantic memory to an episodic one: an episode with such an
+ *	association is consolidated and never a candidate again.  This rule
+ *	holds whether or not the table has a kind column.
+ * The association table is the second argument, or found in the space
+ *	registry (engram_space_catalog(space regclass, associations regclass) in
+ *	the extension's schema) when that is installed.
+ *
+ * Everything runs in the caller's transaction as the current user (table
+ * privileges and row-level security apply), with parameters for every value
+ * and regclass-quoted names for every table.  Candidate episodes are locked
+ * FOR KEY SHARE SKIP LOCKED, so a concurrent DELETE waits for the run
+ * rather than breaking its lineage, and rows being changed are left for
+ * the next run.  Runs on one space are serialized by a transaction-level
+ * advisory lock (ENGRAM_CONSOLIDATION_LOCK_KEY, space OID); a run that
+ * cannot take it at once skips the space ("busy").
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "engram.h"
+#include "consolidate/engram_consolidate.h"
+#include "metrics/engram_metrics.h"
+
+/* Advisory lock space of consolidation runs: "ENGC". */
+#define ENGRAM_CONSOLIDATION_LOCK_KEY	0x454E4743
+
+/* A column the contract requires (or allows). */
+typedef struct RequiredColumn
+{
+	const char *name;
+	Oid			type;			/* InvalidOid: the extension's evector */
+	bool		optional;
+} RequiredColumn;
+
+static const RequiredColumn space_columns[] = {
+	{"id", INT8OID, false},
+	{"content", TEXTOID, false},
+	{"embedding", InvalidOid, false},
+	{"kind", TEXTOID, false},
+	{"confidence", FLOAT4OID, false},
+	{"occurred_at", TIMESTAMPTZOID, false},
+	{"metadata", JSONBOID, false},
+	{"created_at", TIMESTAMPTZOID, true},
+};
+
+static const RequiredColumn association_columns[] = {
+	{"src", INT8OID, false},
+	{"dst", INT8OID, false},
+	{"weight", FLOAT4OID, false},
+	{"kind", TEXTOID, true},
+};
+
+/*
+ * The schema of the engram extension in this database, InvalidOid when it
+ * is not installed.  (PostgreSQL 15 keeps its own lookup static.)
+ */
+Oid
+engram_extension_schema(void)
+{
+	Relation	relation;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			schema = InvalidOid;
+
+	relation = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("engram"));
+	scan = systable_beginscan(relation, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		schema = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(relation, AccessShareLock);
+	return schema;
+}
+
+static Oid
+extension_namespace(void)
+{
+	Oid			schema = engram_extension_schema();
+
+	if (!OidIsValid(schema))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"engram\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION engram.")));
+	return schema;
+}
+
+static const char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/*
+ * Check "relid" against the contract; returns a bitmask of the optional
+ * columns present (bit i for columns[i]).  Raises ERROR naming the first
+ * missing or mistyped column.
+ */
+static uint32
+check_columns(Oid relid, const RequiredColumn *columns, int ncolumns, const char *role)
+{
+	uint32		present = 0;
+	Oid			evector = InvalidOid;
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", get_rel_name(relid)),
+				 errhint("Pass the %s table of an Engram memory space.", role)));
+
+	for (int i = 0; i < ncolumns; i++)
+	{
+		AttrNumber	attnum = get_attnum(relid, columns[i].name);
+		Oid			expected = columns[i].type;
+		Oid			actual;
+
+		if (attnum == InvalidAttrNumber)
+		{
+			if (columns[i].optional)
+				continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("table \"%s\" is not an Engram %s table", get_rel_name(relid), role),
+					 errdetail("Column \"%s\" is missing.", columns[i].name),
+					 errhint("See the canonical columns in docs/worker.md.")));
+		}
+		actual = get_atttype(relid, attnum);
+		if (!OidIsValid(expected))
+		{
+			if (!OidIsValid(evector))
+				evector = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+										  CStringGetDatum("evector"),
+										  ObjectIdGetDatum(extension_namespace()));
+			expected = evector;
+		}
+		if (actual != expected)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("table \"%s\" is not an Engram %s table", get_rel_name(relid), role),
+					 errdetail("Column \"%s\" has type %s, expected %s.", columns[i].name,
+							   format_type_be(actual), format_type_be(expected)),
+					 errhint("See the canonical columns in docs/worker.md.")));
+		present |= (1u << i);
+	}
+	return present;
+}
+
+Oid
+engram_space_associations(Oid space, Oid associations)
+{
+	check_columns(space, space_columns, lengthof(space_columns), "space");
+
+	if (!OidIsValid(associations))
+	{
+		Oid			registry = get_relname_relid("engram_space_catalog", extension_namespace());
+
+		if (OidIsValid(registry))
+		{
+			Oid			argtypes[1] = {OIDOID};
+			Datum		values[1] = {ObjectIdGetDatum(space)};
+			StringInfoData sql;
+			bool		isnull = true;
+
+			initStringInfo(&sql);
+			appendStringInfo(&sql, "SELECT associations::pg_catalog.oid FROM %s WHERE space = $1",
+							 qualified_name(registry));
+			SPI_connect();
+			if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not read the space registry");
+			if (SPI_processed == 1)
+			{
+				Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												  1, &isnull);
+
+				if (!isnull)
+					associations = DatumGetObjectId(value);
+			}
+			SPI_finish();
+		}
+		if (!OidIsValid(associations))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("no association table is known for \"%s\"", get_rel_name(space)),
+					 errhint("Pass the association table as the second argument, or register the space.")));
+	}
+	check_columns(associations, association_columns, lengthof(association_columns),
+				  "association");
+	return associations;
+}
+
+/* Copy a one-dimensional real[] without NULLs; returns its length or -1. */
+static int
+copy_float_array(Datum value, float **out)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+	int			n;
+
+	if (ARR_NDIM(array) != 1 || ARR_HASNULL(array) || ARR_ELEMTYPE(array) != FLOAT4OID)
+		return -1;
+	n = ARR_DIMS(array)[0];
+	*out = palloc(sizeof(float) * Max(n, 1));
+	memcpy(*out, ARR_DATA_PTR(array), sizeof(float) * n);
+	return n;
+}
+
+static double
+retention(TimestampTz now, TimestampTz occurred_at, double tau_seconds, double floor)
+{
+	double		age = (double) (now - occurred_at) / USECS_PER_SEC;
+
+	if (age < 0)
+		age = 0;
+	return Max(floor, exp(-age / tau_seconds));
+}
+
+static Datum
+float_array_datum(const float *values, int n)
+{
+	Datum	   *elements = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		elements[i] = Float4GetDatum(values[i]);
+	return PointerGetDatum(construct_array(elements, n, FLOAT4OID, sizeof(float4), true,
+										   TYPALIGN_INT));
+}
+
+/* Transaction-level advisory lock on the space, without waiting. */
+static bool
+try_lock_space(Oid space)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ENGRAM_CONSOLIDATION_LOCK_KEY, space, 2);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+static void consolidate_space_timed(Oid space, Oid associations, TimestampTz now,
+									int batch_size, double tau_seconds, double floor,
+									EngramConsolidationSummary *summary);
+
+/*
+ * One pass, timed as the operation "consolidate" in the metrics (an error
+ * is counted as a failed operation by the metrics' abort handling).
+ */
+void
+engram_consolidate_space(Oid space, Oid associations, TimestampTz now, int batch_size,
+						 double tau_seconds, double floor,
+						 EngramConsolidationSummary *summary)
+{
+	EngramSlowDetails details;
+
+	engram_metrics_begin(ENGRAM_OP_CONSOLIDATE);
+	consolidate_space_timed(space, associations, now, batch_size, tau_seconds, floor, summary);
+	engram_slow_details_init(&details);
+	details.space = space;
+	details.nodes_visited = summary->candidates;
+	details.rows = summary->semantic_created + summary->semantic_merged + summary->episodes_linked;
+	engram_metrics_end(ENGRAM_OP_CONSOLIDATE, &details);
+}
+
+static void
+consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_size,
+						double tau_seconds, double floor,
+						EngramConsolidationSummary *summary)
+{
+	const char *space_name;
+	const char *association_name;
+	bool		space_has_created_at;
+	bool		association_has_kind;
+	StringInfoData sql;
+	EngramEpisode *episodes;
+	TimestampTz *occurred;
+	EngramPattern *patterns;
+	int			nepisodes = 0;
+	int			npatterns = 0;
+	int			dims = -1;
+	EngramConsolidationParams params;
+	EngramSemanticPlan *plans;
+	int			nplans;
+
+	memset(summary, 0, sizeof(*summary));
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot consolidate memories during recovery"),
+				 errhint("Consolidation writes semantic memories: run it on the primary.")));
+
+	associations = engram_space_associations(space, associations);
+	space_has_created_at = get_attnum(space, "created_at") != InvalidAttrNumber;
+	association_has_kind = get_attnum(associations, "kind") != InvalidAttrNumber;
+	space_name = qualified_name(space);
+	association_name = qualified_name(associations);
+
+	if (!try_lock_space(space))
+	{
+		summary->skipped_busy = true;
+		return;
+	}
+
+	SPI_connect();
+	initStringInfo(&sql);
+
+	/* Existing semantic memories and how many episodes each explains. */
+	appendStringInfo(&sql,
+					 "SELECT s.id, s.embedding::pg_catalog.float4[], s.confidence, "
+					 "(SELECT pg_catalog.count(*) FROM %s a JOIN %s e ON e.id = a.dst "
+					 "  WHERE a.src = s.id AND e.kind = 'episodic') "
+					 "FROM %s s WHERE s.kind = 'semantic' AND s.embedding IS NOT NULL "
+					 "ORDER BY s.id",
+					 association_name, space_name, space_name);
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the semantic memories of \"%s\"", space_name);
+	patterns = palloc(sizeof(EngramPattern) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		float	   *embedding;
+		int			n;
+
+		n = copy_float_array(SPI_getbinval(tuple, desc, 2, &isnull), &embedding);
+		if (dims < 0)
+			dims = n;
+		if (n <= 0 || n != dims)
+			continue;
+		patterns[npatterns].id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		patterns[npatterns].embedding = embedding;
+		patterns[npatterns].confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+		patterns[npatterns].members = Max(1, DatumGetInt64(SPI_getbinval(tuple, desc, 4, &isnull)));
+		npatterns++;
+	}
+
+	/* The candidate pool: newest unconsolidated episodes, locked. */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT e.id, e.embedding::pg_catalog.float4[], e.confidence, e.occurred_at "
+					 "FROM %s e WHERE e.kind = 'episodic' AND e.embedding IS NOT NULL "
+					 "AND NOT EXISTS (SELECT 1 FROM %s a JOIN %s s ON s.id = a.src "
+					 "  WHERE a.dst = e.id AND s.kind = 'semantic') "
+					 "ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1 "
+					 "FOR KEY SHARE OF e SKIP LOCKED",
+					 space_name, association_name, space_name);
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum((int64) batch_size * ENGRAM_CONSOLIDATION_POOL_FACTOR)};
+
+		if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the episodes of \"%s\"", space_name);
+	}
+	episodes = palloc(sizeof(EngramEpisode) * Max(SPI_processed, 1));
+	occurred = palloc(sizeof(TimestampTz) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		float	   *embedding;
+		int			n;
+		double		confidence;
+
+		n = copy_float_array(SPI_getbinval(tuple, desc, 2, &isnull), &embedding);
+		if (dims < 0)
+			dims = n;
+		if (n <= 0 || n != dims)
+			continue;
+		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+		occurred[nepisodes] = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
+		if (isnull)
+			occurred[nepisodes] = now;
+		episodes[nepisodes].id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		episodes[nepisodes].embedding = embedding;
+		episodes[nepisodes].confidence =
+			confidence * retention(now, occurred[nepisodes], tau_seconds, floor);
+		nepisodes++;
+	}
+	summary->candidates = Min(nepisodes, batch_size);
+
+	if (nepisodes == 0)
+	{
+		SPI_finish();
+		return;
+	}
+
+	engram_consolidation_default_params(&params, dims, batch_size);
+	plans = engram_consolidation_plan(episodes, nepisodes, patterns, npatterns, &params, &nplans);
+
+	for (int p = 0; p < nplans; p++)
+	{
+		EngramSemanticPlan *plan = &plans[p];
+		int64		semantic_id;
+
+		if (plan->merge_into < 0)
+		{
+			const EngramEpisode *representative = &episodes[plan->representative];
+			TimestampTz latest = occurred[plan->members[0]];
+			StringInfoData metadata;
+			Oid			argtypes[6] = {INT8OID, FLOAT4ARRAYOID, FLOAT4OID, TIMESTAMPTZOID,
+			TEXTOID, TIMESTAMPTZOID};
+			Datum		values[6];
+			bool		isnull;
+
+			for (int m = 1; m < plan->nmembers; m++)
+				if (occurred[plan->members[m]] > latest)
+					latest = occurred[plan->members[m]];
+
+			initStringInfo(&metadata);
+			appendStringInfo(&metadata,
+							 "{\"consolidated_at\": \"%s\", \"episodes\": %d, "
+							 "\"cohesion\": %.6f, \"representative\": " INT64_FORMAT "}",
+							 timestamptz_to_str(now), plan->nmembers, plan->cohesion,
+							 representative->id);
+
+			resetStringInfo(&sql);
+			appendStringInfo(&sql,
+							 "INSERT INTO %s (content, embedding, kind, confidence, occurred_at, metadata%s) "
+							 "SELECT r.content, $2, 'semantic', $3, $4, $5::pg_catalog.jsonb%s "
+							 "FROM %s r WHERE r.id = $1 RETURNING id",
+							 space_name, space_has_created_at ? ", created_at" : "",
+							 space_has_created_at ? ", $6" : "", space_name);
+			values[0] = Int64GetDatum(representative->id);
+			values[1] = float_array_datum(plan->embedding, dims);
+			values[2] = Float4GetDatum((float4) plan->confidence);
+			values[3] = TimestampTzGetDatum(latest);
+			values[4] = CStringGetTextDatum(metadata.data);
+			values[5] = TimestampTzGetDatum(now);
+			if (SPI_execute_with_args(sql.data, 6, argtypes, values, NULL, false, 0)
+				!= SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+				elog(ERROR, "could not insert a semantic memory into \"%s\"", space_name);
+			semantic_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+			summary->semantic_created++;
+		}
+		else
+		{
+			Oid			argtypes[3] = {INT8OID, FLOAT4ARRAYOID, FLOAT4OID};
+			Datum		values[3];
+
+			semantic_id = patterns[plan->merge_into].id;
+			resetStringInfo(&sql);
+			appendStringInfo(&sql,
+							 "UPDATE %s SET embedding = $2, confidence = $3 "
+							 "WHERE id = $1 AND kind = 'semantic'",
+							 space_name);
+			values[0] = Int64GetDatum(semantic_id);
+			values[1] = float_array_datum(plan->embedding, dims);
+			values[2] = Float4GetDatum((float4) plan->confidence);
+			if (SPI_execute_with_args(sql.data, 3, argtypes, values, NULL, false, 0)
+				!= SPI_OK_UPDATE)
+				elog(ERROR, "could not update semantic memory " INT64_FORMAT, semantic_id);
+			summary->semantic_merged++;
+		}
+
+		/* Lineage: semantic -> each member episode. */
+		resetStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "INSERT INTO %s (src, dst, weight%s) VALUES ($1, $2, $3%s) "
+						 "ON CONFLICT DO NOTHING",
+						 association_name, association_has_kind ? ", kind" : "",
+						 association_has_kind ? ", 'lineage'" : "");
+		for (int m = 0; m < plan->nmembers; m++)
+		{
+			Oid			argtypes[3] = {INT8OID, INT8OID, FLOAT4OID};
+			Datum		values[3];
+
+			values[0] = Int64GetDatum(semantic_id);
+			values[1] = Int64GetDatum(episodes[plan->members[m]].id);
+			values[2] = Float4GetDatum((float4) plan->member_weights[m]);
+			if (SPI_execute_with_args(sql.data, 3, argtypes, values, NULL, false, 0)
+				!= SPI_OK_INSERT)
+				elog(ERROR, "could not insert a lineage association into \"%s\"",
+					 association_name);
+			summary->episodes_linked += SPI_processed;
+		}
+	}
+
+	SPI_finish();
+}
+
+int64 *
+engram_forgetting_select(Oid space, TimestampTz now, double threshold, double tau_seconds,
+						 double floor, int limit, int *nids)
+{
+	StringInfoData sql;
+	Oid			argtypes[5] = {TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID};
+	Datum		values[5];
+	int64	   *ids;
+
+	check_columns(space, space_columns, lengthof(space_columns), "space");
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT id FROM %s WHERE kind = 'episodic' AND confidence * "
+					 "GREATEST($3, pg_catalog.exp(-GREATEST(0, "
+					 "pg_catalog.date_part('epoch', $1 - occurred_at)) / $2)) < $4 "
+					 "ORDER BY id LIMIT $5",
+					 qualified_name(space));
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Float8GetDatum(tau_seconds);
+	values[2] = Float8GetDatum(floor);
+	values[3] = Float8GetDatum(threshold);
+	values[4] = Int64GetDatum(limit);
+
+	SPI_connect();
+	if (SPI_execute_with_args(sql.data, 5, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not select episodes to forget in \"%s\"", get_rel_name(space));
+	*nids = (int) SPI_processed;
+	ids = SPI_palloc(sizeof(int64) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											 1, &isnull));
+	}
+	SPI_finish();
+	return ids;
+}

@@ -1,0 +1,398 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_jobs.c
+ *	  The worker's jobs: warm-up, tier migration, consolidation, soft
+ *	  forgetting, access-statistics persistence; the table AM provider.
+ *
+ * Every job is called inside a transaction with an active snapshot and
+ * works space by space.  The spaces are the one engram_run_maintenance()
+ * names, or (worker) every space of the registry engram_space_catalog.
+ *
+ * In the worker (context->as_table_owner) each space runs in its own
+ * subtransaction as the owner of the space table, with
+ * SECURITY_RESTRICTED_OPERATION like autovacuum's index functions, so a
+ * trigger on a user's table never runs with the worker's superuser rights,
+ * and one broken space does not stop the others: its error is counted in
+ * result->failures and its work rolled back.  engram_run_maintenance()
+ * runs as the caller and lets errors propagate (nothing partly written).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+
+#include "engram.h"
+#include "consolidate/engram_consolidate.h"
+#include "metrics/engram_metrics.h"
+#include "worker/engram_worker.h"
+
+static const EngramTierProvider *tier_provider = NULL;
+
+#define TABLE_AM_UNAVAILABLE	"unavailable: table access method not installed"
+#define REGISTRY_UNAVAILABLE	"unavailable: memory space registry (engram_space_catalog) not installed"
+#define MOVE_API_PENDING		"pending: tier move API"
+
+void
+engram_worker_set_tier_provider(const EngramTierProvider *provider)
+{
+	tier_provider = provider;
+}
+
+const EngramTierProvider *
+engram_worker_tier_provider(void)
+{
+	return tier_provider;
+}
+
+const char *
+engram_job_needs_table_am(void)
+{
+	return tier_provider == NULL ? TABLE_AM_UNAVAILABLE : NULL;
+}
+
+/* Work on one space; may raise ERROR. */
+typedef void (*SpaceWork) (EngramJobContext *context, Oid space, Oid associations,
+						   EngramJobResult *result);
+
+/*
+ * The spaces to work on: the one of engram_run_maintenance(), else every
+ * space of the registry that still exists.  Returns -1 when there is no
+ * registry.  Arrays are palloc'd in the current context.
+ */
+static int
+list_spaces(EngramJobContext *context, Oid **spaces, Oid **associations)
+{
+	Oid			schema;
+	Oid			registry;
+	StringInfoData sql;
+	int			count = 0;
+
+	if (OidIsValid(context->only_space))
+	{
+		*spaces = palloc(sizeof(Oid));
+		*associations = palloc(sizeof(Oid));
+		(*spaces)[0] = context->only_space;
+		(*associations)[0] = context->only_associations;
+		return 1;
+	}
+
+	schema = engram_extension_schema();
+	if (!OidIsValid(schema))
+		return -1;
+	registry = get_relname_relid("engram_space_catalog", schema);
+	if (!OidIsValid(registry))
+		return -1;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT space::pg_catalog.oid, associations::pg_catalog.oid FROM %s.%s "
+					 "ORDER BY space::pg_catalog.oid",
+					 quote_identifier(get_namespace_name(schema)),
+					 quote_identifier("engram_space_catalog"));
+	SPI_connect();
+	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the space registry");
+	*spaces = SPI_palloc(sizeof(Oid) * Max(SPI_processed, 1));
+	*associations = SPI_palloc(sizeof(Oid) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			space = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		Oid			association = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc, 2,
+																 &isnull));
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(space)))
+			continue;
+		(*spaces)[count] = space;
+		(*associations)[count] = association;
+		count++;
+	}
+	SPI_finish();
+	return count;
+}
+
+static Oid
+relation_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("memory space %u no longer exists", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/* Run "work" on one space in a subtransaction, as the table's owner. */
+static void
+run_space_isolated(EngramJobContext *context, Oid space, Oid associations, SpaceWork work,
+				   EngramJobResult *result)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	Oid			saved_user;
+	int			saved_security;
+	Oid			owner;
+
+	owner = relation_owner(space);
+	GetUserIdAndSecContext(&saved_user, &saved_security);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		SetUserIdAndSecContext(owner, saved_security | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		work(context, space, associations, result);
+		SetUserIdAndSecContext(saved_user, saved_security);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		SetUserIdAndSecContext(saved_user, saved_security);
+
+		if (result->failures++ == 0)
+			snprintf(result->failure, sizeof(result->failure), "%s: %s",
+					 get_rel_name(space) ? get_rel_name(space) : "?",
+					 edata->message ? edata->message : "unknown error");
+		ereport(LOG,
+				(errmsg("engram worker: space \"%s\": %s",
+						get_rel_name(space) ? get_rel_name(space) : "?", edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/* Apply "work" to every space; returns the number of spaces, -1: no registry. */
+static int
+for_each_space(EngramJobContext *context, SpaceWork work, EngramJobResult *result)
+{
+	Oid		   *spaces;
+	Oid		   *associations;
+	int			count = list_spaces(context, &spaces, &associations);
+
+	for (int i = 0; i < count; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (context->as_table_owner)
+			run_space_isolated(context, spaces[i], associations[i], work, result);
+		else
+			work(context, spaces[i], associations[i], result);
+	}
+	return count;
+}
+
+static void
+report_spaces(EngramJobResult *result, int spaces, const char *what)
+{
+	if (spaces < 0)
+	{
+		strlcpy(result->detail, REGISTRY_UNAVAILABLE, sizeof(result->detail));
+		result->unavailable = true;
+	}
+	else
+		snprintf(result->detail, sizeof(result->detail), "%d space%s: %s",
+				 spaces, spaces == 1 ? "" : "s", what);
+}
+
+/* Warm-up ------------------------------------------------------------------ */
+
+static void
+warmup_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
+{
+	result->rows_moved += tier_provider->warm_up(space, engram_migration_batch);
+}
+
+void
+engram_job_warmup(EngramJobContext *context, EngramJobResult *result)
+{
+	int			spaces;
+	char		what[64];
+
+	if (tier_provider == NULL)
+	{
+		strlcpy(result->detail, TABLE_AM_UNAVAILABLE, sizeof(result->detail));
+		result->unavailable = true;
+		return;
+	}
+	spaces = for_each_space(context, warmup_space, result);
+	snprintf(what, sizeof(what), INT64_FORMAT " rows loaded into the hot tier",
+			 result->rows_moved);
+	report_spaces(result, spaces, what);
+}
+
+/* Tier migration ------------------------------------------------------------ */
+
+static void
+migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
+{
+	EngramMigrationThresholds thresholds;
+	EngramTierRow *rows;
+	EngramTierMove *moves;
+	ItemPointerData *tids;
+	EngramSlowDetails details;
+	int			nrows = 0;
+	int			nmoves;
+	int64		moved_here = 0;
+
+	engram_metrics_begin(ENGRAM_OP_MIGRATE);
+	engram_migration_thresholds_current(&thresholds);
+	rows = tier_provider->list_rows(space, &nrows);
+	moves = palloc(sizeof(EngramTierMove) * Max(Min(nrows, engram_migration_batch), 1));
+	nmoves = engram_migration_plan(rows, nrows, &thresholds, engram_migration_batch, moves);
+	tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));
+
+	/* One call per (from, to) pair, TIDs in plan order, counted per pair. */
+	for (int from = 0; from < ENGRAM_TIER_COUNT; from++)
+		for (int to = 0; to < ENGRAM_TIER_COUNT; to++)
+		{
+			int			ntids = 0;
+			int64		moved;
+
+			for (int i = 0; i < nmoves; i++)
+				if (moves[i].from == (EngramTier) from && moves[i].to == (EngramTier) to)
+					tids[ntids++] = moves[i].tid;
+			if (ntids == 0)
+				continue;
+			moved = tier_provider->move_rows(space, tids, ntids, (EngramTier) to);
+			engram_metrics_tier_move((EngramTier) from, (EngramTier) to, moved);
+			moved_here += moved;
+		}
+	result->rows_moved += moved_here;
+
+	engram_slow_details_init(&details);
+	details.space = space;
+	details.rows = moved_here;
+	engram_metrics_end(ENGRAM_OP_MIGRATE, &details);
+}
+
+void
+engram_job_migration(EngramJobContext *context, EngramJobResult *result)
+{
+	int			spaces;
+	char		what[64];
+
+	if (tier_provider == NULL)
+	{
+		strlcpy(result->detail, TABLE_AM_UNAVAILABLE, sizeof(result->detail));
+		result->unavailable = true;
+		return;
+	}
+	spaces = for_each_space(context, migrate_space, result);
+	snprintf(what, sizeof(what), INT64_FORMAT " rows moved", result->rows_moved);
+	report_spaces(result, spaces, what);
+}
+
+/* Consolidation ---------------------------------------------------------- */
+
+static void
+consolidate_space(EngramJobContext *context, Oid space, Oid associations,
+				  EngramJobResult *result)
+{
+	EngramConsolidationSummary summary;
+	double		tau_seconds;
+	double		floor;
+
+	engram_retention_params(&tau_seconds, &floor);
+	engram_consolidate_space(space, associations, context->now, engram_consolidation_batch_size,
+							 tau_seconds, floor, &summary);
+	result->memories_consolidated += summary.semantic_created + summary.semantic_merged;
+	result->episodes_linked += summary.episodes_linked;
+}
+
+void
+engram_job_consolidation(EngramJobContext *context, EngramJobResult *result)
+{
+	int			spaces = for_each_space(context, consolidate_space, result);
+	char		what[96];
+
+	snprintf(what, sizeof(what), INT64_FORMAT " semantic memories created or merged, "
+			 INT64_FORMAT " episodes linked",
+			 result->memories_consolidated, result->episodes_linked);
+	report_spaces(result, spaces, what);
+}
+
+/* Soft forgetting ---------------------------------------------------------- */
+
+static void
+forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
+{
+	double		tau_seconds;
+	double		floor;
+	int64	   *ids;
+	int			nids;
+
+	engram_retention_params(&tau_seconds, &floor);
+	ids = engram_forgetting_select(space, context->now, engram_min_confidence_threshold,
+								   tau_seconds, floor, engram_migration_batch, &nids);
+	result->episodes_selected += nids;
+	if (nids > 0 && tier_provider != NULL && tier_provider->move_ids_to_cold != NULL)
+	{
+		/* soft forgetting moves episodes still warm (the move skips cold ones) */
+		int64		moved = tier_provider->move_ids_to_cold(space, ids, nids);
+
+		engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
+		result->rows_moved += moved;
+	}
+}
+
+void
+engram_job_forgetting(EngramJobContext *context, EngramJobResult *result)
+{
+	int			spaces = for_each_space(context, forget_space, result);
+	char		what[96];
+
+	if (tier_provider != NULL && tier_provider->move_ids_to_cold != NULL)
+		snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold, "
+				 INT64_FORMAT " moved to cold", result->episodes_selected, result->rows_moved);
+	else
+		snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold; "
+				 MOVE_API_PENDING, result->episodes_selected);
+	report_spaces(result, spaces, what);
+}
+
+/* Access statistics -------------------------------------------------------- */
+
+void
+engram_job_access_stats(EngramJobContext *context, EngramJobResult *result)
+{
+	int64		saved;
+
+	if (tier_provider == NULL)
+	{
+		strlcpy(result->detail, TABLE_AM_UNAVAILABLE, sizeof(result->detail));
+		result->unavailable = true;
+		return;
+	}
+	saved = tier_provider->save_access_stats();
+	snprintf(result->detail, sizeof(result->detail), INT64_FORMAT " rows saved", saved);
+}
