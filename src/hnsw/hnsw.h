@@ -374,11 +374,15 @@ extern Buffer engram_hnsw_new_buffer(Relation index);
 extern EngramHnswElementTuple engram_hnsw_page_element(Page page, OffsetNumber offno);
 
 /* Disk graph accessor (scan, insert, vacuum). */
+typedef struct EngramHnswVectorCache EngramHnswVectorCache;
+
 typedef struct EngramHnswDiskGraph
 {
 	EngramHnswGraph graph;
 	Relation	index;
 	MemoryContext context;		/* where neighbour lists / vectors go */
+	EngramHnswVectorCache *vectors; /* optional: vectors this operation has
+									 * already read (an insert's candidates) */
 } EngramHnswDiskGraph;
 
 extern void engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,

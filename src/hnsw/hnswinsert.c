@@ -142,6 +142,63 @@ write_new_element(Relation index, EngramHnswElementTuple element, Size size,
 	return EngramHnswRefFromTid(blkno, offno);
 }
 
+/*
+ * Vectors an insert has already copied during its search, by element ref:
+ * pruning a full neighbour list needs the vectors of that list, and many of
+ * them are among the insert's own candidates.  Elements an insert has seen
+ * live cannot be freed before it ends (the update lock), so a cached
+ * vector is never stale.  Open addressing; lives in the insert's context.
+ */
+struct EngramHnswVectorCache
+{
+	EngramHnswRef *keys;
+	float	  **values;
+	uint32		capacity;		/* power of two, at least twice the count */
+};
+
+static void
+vector_cache_init(EngramHnswVectorCache *cache, int expected)
+{
+	cache->capacity = 64;
+	while (cache->capacity < (uint32) expected * 2)
+		cache->capacity <<= 1;
+	cache->keys = palloc(sizeof(EngramHnswRef) * cache->capacity);
+	memset(cache->keys, 0xFF, sizeof(EngramHnswRef) * cache->capacity);
+	cache->values = palloc(sizeof(float *) * cache->capacity);
+}
+
+static inline uint32
+vector_cache_slot(const EngramHnswVectorCache *cache, EngramHnswRef ref)
+{
+	uint64		h = ref * UINT64CONST(0x9E3779B97F4A7C15);
+
+	return (uint32) (h >> 32) & (cache->capacity - 1);
+}
+
+/* Remember "vector" for "ref"; the caller sized the cache for every put. */
+static void
+vector_cache_put(EngramHnswVectorCache *cache, EngramHnswRef ref, float *vector)
+{
+	uint32		i = vector_cache_slot(cache, ref);
+
+	while (cache->keys[i] != ENGRAM_HNSW_INVALID_REF && cache->keys[i] != ref)
+		i = (i + 1) & (cache->capacity - 1);
+	cache->keys[i] = ref;
+	cache->values[i] = vector;
+}
+
+static float *
+vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef ref)
+{
+	for (uint32 i = vector_cache_slot(cache, ref);; i = (i + 1) & (cache->capacity - 1))
+	{
+		if (cache->keys[i] == ref)
+			return cache->values[i];
+		if (cache->keys[i] == ENGRAM_HNSW_INVALID_REF)
+			return NULL;
+	}
+}
+
 static bool
 same_refs(const EngramHnswRef *a, int a_count, const EngramHnswRef *b, int b_count)
 {
@@ -234,6 +291,8 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			{
 				EngramHnswCandidate read;
 
+				if (candidates[i].vector == NULL && graph->vectors != NULL)
+					candidates[i].vector = vector_cache_get(graph->vectors, candidates[i].ref);
 				if (candidates[i].vector == NULL)
 				{
 					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
@@ -275,6 +334,8 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			{
 				EngramHnswCandidate read;
 
+				if (candidates[i].vector == NULL && graph->vectors != NULL)
+					candidates[i].vector = vector_cache_get(graph->vectors, candidates[i].ref);
 				if (candidates[i].vector == NULL)
 				{
 					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
@@ -377,6 +438,7 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 	LOCKMODE	mode = ShareLock;
 	EngramHnswRef ref;
 	EngramHnswCandidate self;
+	EngramHnswVectorCache vectors;
 
 	engram_hnsw_read_meta(index, &meta);
 	dims = meta.dimensions;
@@ -401,6 +463,22 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 	{
 		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
 			layer_counts[lc] = 0;
+	}
+
+	/* The candidates' vectors serve the pruning of full lists below. */
+	if (meta.entry_level >= 0)
+	{
+		int			total = 0;
+
+		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
+			total += layer_counts[lc];
+		vector_cache_init(&vectors, total);
+		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
+			for (int i = 0; i < layer_counts[lc]; i++)
+				if (layer_results[lc][i].vector != NULL)
+					vector_cache_put(&vectors, layer_results[lc][i].ref,
+									 layer_results[lc][i].vector);
+		graph.vectors = &vectors;
 	}
 
 	/* Choose the new element's neighbours and write it with them. */

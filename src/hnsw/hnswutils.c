@@ -756,6 +756,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->graph.m = meta->m;
 	graph->index = index;
 	graph->context = CurrentMemoryContext;
+	graph->vectors = NULL;
 }
 
 bool
