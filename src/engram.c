@@ -102,6 +102,7 @@ _PG_init(void)
 	engram_loaded_at_preload = process_shared_preload_libraries_in_progress;
 
 	engram_simd_init();
+	engram_hnsw_init();
 	engram_tam_init();
 	engram_metrics_init();
 	engram_clock_init();

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# bench/hnsw/run.sh: engram_hnsw side by side with pgvector's hnsw (when
+# the "vector" extension is available in the cluster) and exact search.
+#
+# Usage (as root, PG_CONFIG exported as for scripts/test.sh):
+#   bash bench/hnsw/run.sh [--dims 128] [--rows 100000] [--queries 1000]
+#                          [--centres 100] [--seconds 10] [--ef "10 20 40 100 200"]
+#                          [--m 16] [--ef-construction 64]
+#
+# Generates (once, cached under $ENGRAM_BENCH_DATA, default
+# /tmp/engram-bench-data) a fixed-seed clustered data set with bench/hnsw/
+# gen_dataset.c (Gaussian clusters, held-out queries, exact top-10 ground
+# truth), starts a throwaway cluster as the postgres user, and for each
+# index access method prints: build time (serial, and with one parallel
+# worker where the AM supports it), index size, recall@10 / queries per
+# second / P50 / P99 latency at each ef_search (one pgbench client,
+# prepared statements), and the single-row insert rate into the built
+# index.  Every measured query plan is checked with EXPLAIN: a run whose
+# planner does not pick the index is reported as forced (enable_seqscan
+# off) rather than silently timing a sequential scan.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib/common.sh"
+
+dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
+m=16 efc=64 seed=42
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--dims) dims=$2; shift 2 ;;
+	--rows) rows=$2; shift 2 ;;
+	--queries) queries=$2; shift 2 ;;
+	--centres) centres=$2; shift 2 ;;
+	--seconds) seconds=$2; shift 2 ;;
+	--ef) efs=$2; shift 2 ;;
+	--m) m=$2; shift 2 ;;
+	--ef-construction) efc=$2; shift 2 ;;
+	*) engram_die "unknown argument: $1" ;;
+	esac
+done
+
+data=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}/${rows}x${dims}-q${queries}-c${centres}-s${seed}
+if [ ! -s "$data/gt.tsv" ]; then
+	engram_log "generating $rows x $dims, $queries queries, $centres centres, seed $seed -> $data"
+	mkdir -p "$data"
+	cc -O3 -o "$data/gen_dataset" "$ENGRAM_ROOT/bench/hnsw/gen_dataset.c" -lm
+	"$data/gen_dataset" "$rows" "$dims" "$queries" "$centres" "$seed" "$data"
+fi
+chmod -R a+rX "${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}"
+
+engram_build_install
+work=$(mktemp -d /tmp/engram-bench.XXXXXX)
+chmod 755 "$work"
+datadir=$work/data sockdir=$work/sock
+mkdir -p "$sockdir" && chown -R postgres: "$work"
+port=$(engram_free_port $((57000 + RANDOM % 2000)))
+cleanup() { engram_cluster_stop "$datadir"; rm -rf "$work"; }
+trap cleanup EXIT
+# synchronous_commit off: the insert rate measures index work, not WAL
+# flushes (identical for both access methods).
+engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = '2GB'" \
+	"maintenance_work_mem = '2GB'" "max_parallel_maintenance_workers = 1" \
+	"max_parallel_workers_per_gather = 0" "synchronous_commit = off" "jit = off" \
+	"checkpoint_timeout = '30min'" "max_wal_size = '8GB'"
+engram_cluster_start "$datadir" "$work/server.log"
+
+psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"; }
+now() { date +%s.%N; }
+
+psql_cmd -c "CREATE EXTENSION engram"
+have_pgvector=$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
+ams=engram_hnsw
+if [ "$have_pgvector" = 1 ]; then
+	psql_cmd -c "CREATE EXTENSION vector"
+	ams="engram_hnsw pgvector_hnsw"
+else
+	engram_log "the vector extension is not available: measuring engram_hnsw only"
+fi
+
+engram_log "loading $data"
+psql_cmd <<SQL
+CREATE TABLE gt (qid int PRIMARY KEY, ids int[]);
+COPY gt FROM '$data/gt.tsv';
+CREATE TABLE items_engram_hnsw (id int PRIMARY KEY, v evector($dims));
+CREATE TABLE queries_engram_hnsw (id int PRIMARY KEY, v evector($dims));
+COPY items_engram_hnsw FROM '$data/base.tsv';
+COPY queries_engram_hnsw FROM '$data/queries.tsv';
+SQL
+if [ "$have_pgvector" = 1 ]; then
+	psql_cmd <<SQL
+CREATE TABLE items_pgvector_hnsw (id int PRIMARY KEY, v vector($dims));
+CREATE TABLE queries_pgvector_hnsw (id int PRIMARY KEY, v vector($dims));
+COPY items_pgvector_hnsw FROM '$data/base.tsv';
+COPY queries_pgvector_hnsw FROM '$data/queries.tsv';
+SQL
+fi
+psql_cmd -c "VACUUM ANALYZE" -c "CHECKPOINT"
+
+# Exact search: the cost every index is measured against.
+exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM items_engram_hnsw ORDER BY v <-> (SELECT v FROM queries_engram_hnsw WHERE id = 1) LIMIT 10" |
+	sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p')
+
+results=()
+for am in $ams; do
+	items=items_$am queries_t=queries_$am
+	if [ "$am" = engram_hnsw ]; then
+		create="CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+		efguc=engram.ef_search
+	else
+		create="CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+		efguc=hnsw.ef_search
+	fi
+
+	build_parallel="n/a"
+	if [ "$am" = pgvector_hnsw ]; then
+		start=$(now)
+		psql_cmd -c "SET max_parallel_maintenance_workers = 1" -c "$create"
+		build_parallel=$(echo "$(now) - $start" | bc)
+		psql_cmd -c "DROP INDEX ${items}_v" -c "CHECKPOINT"
+	fi
+	engram_log "$am: building (serial)"
+	start=$(now)
+	psql_cmd -c "SET max_parallel_maintenance_workers = 0" -c "$create"
+	build=$(echo "$(now) - $start" | bc)
+	size=$(psql_cmd -Atc "SELECT pg_relation_size('${items}_v')")
+	raw=$((rows * dims * 4))
+	psql_cmd -c "CHECKPOINT"
+	results+=("$(printf '%s | build %.1f s serial, %s s with 1 worker | index %d MB = %.2f x raw vectors' \
+		"$am" "$build" "$build_parallel" $((size / 1048576)) "$(echo "$size / $raw" | bc -l)")")
+
+	cat >"$work/query.sql" <<SQL
+\\set q random(1, $queries)
+SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
+SQL
+	chown postgres: "$work/query.sql"
+	for ef in $efs; do
+		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
+		forced=""
+		if ! grep -q "Index Scan using ${items}_v" <<<"$plan"; then
+			forced=" (planner chose no index scan: forced with enable_seqscan off)"
+			forced_opt="-c enable_seqscan=off"
+		else
+			forced_opt=""
+		fi
+		recall=$(psql_cmd -Atc "SET $efguc = $ef; ${forced_opt:+SET enable_seqscan = off;}
+			SELECT round(sum(hits)::numeric / (10 * count(*)), 3) FROM (
+			  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v <-> q.v LIMIT 10) n
+			          WHERE n.id = ANY (g.ids)) AS hits
+			  FROM $queries_t q JOIN gt g ON g.qid = q.id) s")
+		rm -f "$work"/pgbench_log.*
+		(cd "$work" && engram_as_postgres env PGOPTIONS="-c $efguc=$ef $forced_opt" \
+			pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f query.sql --log --log-prefix=pgbench_log \
+			-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
+			{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
+		tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1)
+		read -r p50 p99 < <(cat "$work"/pgbench_log.* | awk '{print $3}' | sort -n |
+			awk '{a[NR]=$1} END {printf "%.3f %.3f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
+		results+=("$(printf '%s | ef_search %4d | recall@10 %s | %8.0f q/s | P50 %6.3f ms | P99 %6.3f ms%s' \
+			"$am" "$ef" "$recall" "$tps" "$p50" "$p99" "$forced")")
+	done
+
+	psql_cmd -c "CREATE SEQUENCE ${items}_extra START 10000001"
+	cat >"$work/insert.sql" <<SQL
+\\set q random(1, $queries)
+INSERT INTO $items SELECT nextval('${items}_extra'), v FROM $queries_t WHERE id = :q;
+SQL
+	chown postgres: "$work/insert.sql"
+	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f insert.sql \
+		-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
+		{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
+	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1)
+	results+=("$(printf '%s | single-row inserts into the built index: %.0f rows/s' "$am" "$tps")")
+	psql_cmd -c "DROP INDEX ${items}_v" -c "CHECKPOINT"
+done
+
+echo
+echo "data: $rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed; m = $m, ef_construction = $efc"
+echo "exact search (sequential scan, one query): $exact_ms ms"
+printf '%s\n' "${results[@]}"

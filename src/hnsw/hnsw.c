@@ -1,0 +1,292 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw.c
+ *	  The engram_hnsw index access method: handler, reloptions (m,
+ *	  ef_construction), the engram.ef_search setting, the cost estimate and
+ *	  the operator class support functions naming each metric.
+ *
+ * Layout, locking and WAL are described in hnsw.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/amapi.h"
+#include "access/reloptions.h"
+#include "commands/progress.h"
+#include "commands/vacuum.h"
+#include "fmgr.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "engram.h"
+#include "hnsw/hnsw.h"
+
+PG_FUNCTION_INFO_V1(engram_hnsw_handler);
+PG_FUNCTION_INFO_V1(engram_hnsw_metric_l2);
+PG_FUNCTION_INFO_V1(engram_hnsw_metric_inner_product);
+PG_FUNCTION_INFO_V1(engram_hnsw_metric_cosine);
+
+int			engram_hnsw_ef_search = ENGRAM_HNSW_DEFAULT_EF_SEARCH;
+bool		engram_hnsw_iterative_scan = true;
+int			engram_hnsw_max_scan_tuples = ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES;
+
+static relopt_kind engram_hnsw_relopt_kind;
+
+/*
+ * Define the reloptions and the engram.ef_search setting.  Called once
+ * from _PG_init, whether or not the library is preloaded.
+ */
+void
+engram_hnsw_init(void)
+{
+	engram_hnsw_relopt_kind = add_reloption_kind();
+	add_int_reloption(engram_hnsw_relopt_kind, "m",
+					  "Sets the maximum number of neighbours of an element per layer (twice that on layer 0).",
+					  ENGRAM_HNSW_DEFAULT_M, ENGRAM_HNSW_MIN_M, ENGRAM_HNSW_MAX_M,
+					  AccessExclusiveLock);
+	add_int_reloption(engram_hnsw_relopt_kind, "ef_construction",
+					  "Sets the size of the candidate list used while building the graph.",
+					  ENGRAM_HNSW_DEFAULT_EF_CONSTRUCTION,
+					  ENGRAM_HNSW_MIN_EF_CONSTRUCTION, ENGRAM_HNSW_MAX_EF_CONSTRUCTION,
+					  AccessExclusiveLock);
+
+	DefineCustomIntVariable("engram.ef_search",
+							"Sets the size of the candidate list of an engram_hnsw index scan.",
+							"Larger values find the true nearest neighbours more often and cost more time; "
+							"an index scan returns at most this many rows.",
+							&engram_hnsw_ef_search,
+							ENGRAM_HNSW_DEFAULT_EF_SEARCH,
+							ENGRAM_HNSW_MIN_EF_SEARCH, ENGRAM_HNSW_MAX_EF_SEARCH,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("engram.hnsw_iterative_scan",
+							 "Sets whether an engram_hnsw scan keeps searching when more rows are wanted.",
+							 "When a WHERE clause rejects rows, the scan searches again with a doubled "
+							 "candidate list for rows it has not returned yet (relaxed order), up to "
+							 "engram.hnsw_max_scan_tuples candidates.",
+							 &engram_hnsw_iterative_scan, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("engram.hnsw_max_scan_tuples",
+							"Sets the largest candidate list an iterative engram_hnsw scan grows to.",
+							NULL,
+							&engram_hnsw_max_scan_tuples,
+							ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES,
+							ENGRAM_HNSW_MIN_MAX_SCAN_TUPLES, ENGRAM_HNSW_MAX_MAX_SCAN_TUPLES,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
+/*
+ * amoptions: parse and validate m and ef_construction.  Beyond the range
+ * checks done by the reloption machinery, ef_construction must leave room
+ * to choose the 2m neighbours of layer 0.
+ */
+static bytea *
+engram_hnsw_options(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt tab[] = {
+		{"m", RELOPT_TYPE_INT, offsetof(EngramHnswOptions, m)},
+		{"ef_construction", RELOPT_TYPE_INT, offsetof(EngramHnswOptions, ef_construction)},
+	};
+	EngramHnswOptions *options;
+
+	options = (EngramHnswOptions *) build_reloptions(reloptions, validate,
+													 engram_hnsw_relopt_kind,
+													 sizeof(EngramHnswOptions),
+													 tab, lengthof(tab));
+	if (validate && options != NULL && options->ef_construction < 2 * options->m)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ef_construction must be at least 2 * m"),
+				 errdetail("ef_construction is %d and m is %d.",
+						   options->ef_construction, options->m),
+				 errhint("Raise ef_construction to %d or more, or lower m.",
+						 2 * options->m)));
+	return (bytea *) options;
+}
+
+int
+engram_hnsw_get_m(Relation index)
+{
+	EngramHnswOptions *options = (EngramHnswOptions *) index->rd_options;
+
+	return options ? options->m : ENGRAM_HNSW_DEFAULT_M;
+}
+
+int
+engram_hnsw_get_ef_construction(Relation index)
+{
+	EngramHnswOptions *options = (EngramHnswOptions *) index->rd_options;
+
+	return options ? options->ef_construction : ENGRAM_HNSW_DEFAULT_EF_CONSTRUCTION;
+}
+
+/*
+ * The metric of the index's operator class, from its support procedure 1
+ * (which returns an EngramHnswMetric code).  Used by the build, which
+ * records the metric in the metapage for everyone else.
+ */
+int
+engram_hnsw_get_metric_from_opclass(Relation index)
+{
+	RegProcedure procid = index_getprocid(index, 1, ENGRAM_HNSW_METRIC_PROC);
+	int			metric;
+
+	if (!RegProcedureIsValid(procid))
+		elog(ERROR, "engram_hnsw operator class has no support procedure %d",
+			 ENGRAM_HNSW_METRIC_PROC);
+	metric = DatumGetInt32(OidFunctionCall1(procid, PointerGetDatum(NULL)));
+	if (metric < ENGRAM_HNSW_METRIC_L2 || metric > ENGRAM_HNSW_METRIC_COSINE)
+		elog(ERROR, "engram_hnsw support procedure returned unknown metric %d", metric);
+	return metric;
+}
+
+Datum
+engram_hnsw_metric_l2(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(ENGRAM_HNSW_METRIC_L2);
+}
+
+Datum
+engram_hnsw_metric_inner_product(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(ENGRAM_HNSW_METRIC_INNER_PRODUCT);
+}
+
+Datum
+engram_hnsw_metric_cosine(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(ENGRAM_HNSW_METRIC_COSINE);
+}
+
+/*
+ * amcostestimate.  All the work of an index scan (the graph search) is done
+ * before it returns its first row, so the whole index cost is startup cost.
+ * The search visits about ef_search * 2m elements on layer 0 plus a few per
+ * upper layer; each visit is a buffer access (a hot index is in shared
+ * buffers: charged a twentieth of a random page) and one distance over the
+ * whole vector.  Calibrated so that the index wins from a few thousand
+ * rows on, where it is measurably faster than a sequential scan and sort.
+ *
+ * The scan returns at most engram.ef_search rows per round, so a plan that
+ * reads many rows from it must lose: every row beyond the startup is
+ * charged a random page access, which a LIMIT k plan pays k times (the
+ * planner interpolates between startup and total cost) while a plan
+ * without LIMIT pays it for the whole table and loses to a sequential scan
+ * and sort (which is also the only plan that returns every row).  A path
+ * without ORDER BY cannot use this index at all.
+ */
+static void
+engram_hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+						 Cost *indexStartupCost, Cost *indexTotalCost,
+						 Selectivity *indexSelectivity, double *indexCorrelation,
+						 double *indexPages)
+{
+	IndexOptInfo *info = path->indexinfo;
+	double		tuples = Max(info->tuples, 1.0);
+	Relation	index;
+	int			m;
+	int			dims;
+	double		visited;
+	double		per_visit;
+
+	if (path->indexorderbys == NIL)
+	{
+		*indexStartupCost = disable_cost;
+		*indexTotalCost = disable_cost;
+		*indexSelectivity = 0;
+		*indexCorrelation = 0;
+		*indexPages = 0;
+		return;
+	}
+
+	index = index_open(info->indexoid, NoLock);
+	m = engram_hnsw_get_m(index);
+	dims = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	index_close(index, NoLock);
+	if (dims <= 0)
+		dims = ENGRAM_HNSW_COST_DEFAULT_DIMS;
+
+	visited = (double) engram_hnsw_ef_search * 2 * m +
+		log(tuples) / log(Max(m, 2)) * m;
+	visited = Min(visited, tuples);
+	per_visit = random_page_cost / 20 + cpu_index_tuple_cost +
+		cpu_operator_cost * (1 + dims / 64.0);
+
+	*indexStartupCost = visited * per_visit;
+	*indexTotalCost = *indexStartupCost + tuples * random_page_cost;
+	*indexSelectivity = 1.0;
+	*indexCorrelation = 0;
+	*indexPages = Min(visited, (double) Max(info->pages, 1));
+}
+
+static char *
+engram_hnsw_buildphasename(int64 phasenum)
+{
+	switch (phasenum)
+	{
+		case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE:
+			return "initializing";
+		case ENGRAM_HNSW_PHASE_LOAD:
+			return "loading tuples";
+		case ENGRAM_HNSW_PHASE_WRITE:
+			return "writing graph";
+		default:
+			return NULL;
+	}
+}
+
+Datum
+engram_hnsw_handler(PG_FUNCTION_ARGS)
+{
+	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
+
+	amroutine->amstrategies = 0;
+	amroutine->amsupport = ENGRAM_HNSW_NPROCS;
+	amroutine->amoptsprocnum = 0;
+	amroutine->amcanorder = false;
+	amroutine->amcanorderbyop = true;
+	amroutine->amcanbackward = false;
+	amroutine->amcanunique = false;
+	amroutine->amcanmulticol = false;
+	amroutine->amoptionalkey = true;
+	amroutine->amsearcharray = false;
+	amroutine->amsearchnulls = false;
+	amroutine->amstorage = false;
+	amroutine->amclusterable = false;
+	amroutine->ampredlocks = false;
+	amroutine->amcanparallel = false;
+	amroutine->amcaninclude = false;
+	amroutine->amusemaintenanceworkmem = false;
+	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
+	amroutine->amkeytype = InvalidOid;
+
+	amroutine->ambuild = engram_hnsw_build;
+	amroutine->ambuildempty = engram_hnsw_buildempty;
+	amroutine->aminsert = engram_hnsw_insert;
+	amroutine->ambulkdelete = engram_hnsw_bulkdelete;
+	amroutine->amvacuumcleanup = engram_hnsw_vacuumcleanup;
+	amroutine->amcanreturn = NULL;
+	amroutine->amcostestimate = engram_hnsw_costestimate;
+	amroutine->amoptions = engram_hnsw_options;
+	amroutine->amproperty = NULL;
+	amroutine->ambuildphasename = engram_hnsw_buildphasename;
+	amroutine->amvalidate = engram_hnsw_validate;
+	amroutine->amadjustmembers = NULL;
+	amroutine->ambeginscan = engram_hnsw_beginscan;
+	amroutine->amrescan = engram_hnsw_rescan;
+	amroutine->amgettuple = engram_hnsw_gettuple;
+	amroutine->amgetbitmap = NULL;
+	amroutine->amendscan = engram_hnsw_endscan;
+	amroutine->ammarkpos = NULL;
+	amroutine->amrestrpos = NULL;
+	amroutine->amestimateparallelscan = NULL;
+	amroutine->aminitparallelscan = NULL;
+	amroutine->amparallelrescan = NULL;
+
+	PG_RETURN_POINTER(amroutine);
+}

@@ -1,0 +1,527 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw.h
+ *	  Private header of the engram_hnsw index access method: on-disk
+ *	  layout, locking contract, WAL approach and the prototypes shared by
+ *	  the files of src/hnsw/.
+ *
+ * Files, one per callback group:
+ *	  hnsw.c          handler, reloptions, engram.ef_search, cost estimate
+ *	  hnswbuild.c     ambuild / ambuildempty: in-memory graph, page writer
+ *	  hnswinsert.c    aminsert and the on-disk insertion algorithm
+ *	  hnswscan.c      ambeginscan / amrescan / amgettuple / amendscan,
+ *	                  with the iterative scan for filtered queries
+ *	  hnswvacuum.c    ambulkdelete / amvacuumcleanup, in named phases
+ *	                  (mark, repair, free; reconnect unreachable elements)
+ *	  hnswutils.c     pages, element tuples, distances, heaps, visited set,
+ *	                  the layer search and the neighbour selection
+ *	                  heuristic shared by build, insert, scan and vacuum
+ *	  hnswvalidate.c  amvalidate (operator class checks)
+ *	  hnswverify.c    engram_hnsw_verify(regclass): structural check;
+ *	                  engram_hnsw_index_tids(regclass): heap TIDs held
+ *
+ * ON-DISK LAYOUT
+ *
+ * Block 0 is the metapage (EngramHnswMetaPageData right after the page
+ * header, pd_lower set past it so that generic WAL logs it).  Every other
+ * block is an element page holding element tuples as ordinary line-pointer
+ * items.  Every page, the metapage included, ends in an
+ * EngramHnswPageOpaqueData special space carrying ENGRAM_HNSW_PAGE_ID and
+ * the page type; readers check both before trusting a page.
+ *
+ * An element tuple is one graph node and holds everything a search needs
+ * from it, so that visiting a node costs one buffer access:
+ *
+ *	  EngramHnswElementTupleData header   (flags, level, slot_level, heap TID)
+ *	  float4 vector[dimensions]           (cosine: stored normalised)
+ *	  ItemPointerData slots[2m + slot_level * m]
+ *
+ * Slots of layer 0 come first (2m of them), then m slots for each layer
+ * 1..slot_level.  A layer's list is packed from its first slot; the first
+ * invalid item pointer ends it.  A neighbour is referenced by the
+ * (block, offset) of its element tuple.  Tuple size depends only on
+ * (dimensions, m, slot_level), so neighbour lists are updated in place and
+ * never move an element.  slot_level >= level: a slot freed by vacuum may
+ * be reused by an element of a lower level (the unused upper slots stay
+ * invalid).  The element level is capped so that the tuple fits a page
+ * (engram_hnsw_max_level); a vector too large for level 0 is an error.
+ *
+ * Each element indexes exactly one heap TID: duplicates of a vector are
+ * separate elements.  An element whose heap tuple is dead is first marked
+ * ENGRAM_HNSW_ELEMENT_DELETED by vacuum (it stays navigable but is never
+ * returned by a scan nor chosen as a neighbour), then, once no neighbour
+ * list refers to it any more, its line pointer is freed
+ * (PageIndexTupleDeleteNoCompact) so that later inserts reuse the space.
+ * A reader that follows a reference to an unused or out-of-range line
+ * pointer (a reference it read before vacuum repaired the list) skips it;
+ * one that lands on a reused slot just sees another valid element.
+ *
+ * The metapage records the entry point (highest-level live element), its
+ * level (-1: the graph is empty), the dimensions (0 until the first vector
+ * when the column has no declared dimensions), m, ef_construction, the
+ * metric, and insert_blkno, the first block worth trying for a new
+ * element (vacuum lowers it to the first block where it freed space).
+ *
+ * LOCKING
+ *
+ * Buffer content locks: a backend holds at most ONE buffer lock of this
+ * index at a time (the metapage included).  Every multi-page change is a
+ * sequence of single-page changes, each consistent on its own; optimistic
+ * read-compute-lock-recheck replaces lock coupling (see
+ * engram_hnsw_update_neighbour_list).  Relation extension takes the
+ * relation extension lock, locks the new buffer, then releases the
+ * extension lock; no other buffer lock is held at that moment.
+ *
+ * The heavyweight "update lock" (LockPage on pseudo-block
+ * ENGRAM_HNSW_UPDATE_LOCK, never a buffer lock) orders inserts against
+ * vacuum: every insert holds it in ShareLock for its whole duration, or in
+ * ExclusiveLock when it will change the entry point (empty graph, or a new
+ * element above the current top level).  Vacuum takes it in ExclusiveLock
+ * once, right after marking deleted elements (phase 1), and releases it at
+ * once: a barrier guaranteeing that every insert that may have seen a
+ * just-deleted element as live has finished before vacuum repairs the
+ * neighbour lists (phase 2) and frees the elements (phase 3); inserts that
+ * start later see the deleted flag and never link to those elements.
+ * Scans take no heavyweight lock.
+ *
+ * Lock order: update lock, then buffer locks (one at a time).
+ *
+ * WAL
+ *
+ * Generic WAL (access/generic_xlog.h) for every change after the build:
+ * no redo code, so crash recovery and streaming standbys replay the index
+ * without the engram library loaded, and the delta encoding keeps the
+ * in-place neighbour-list updates small.  A custom resource manager would
+ * give smaller records and cheaper inserts (generic WAL compares the whole
+ * page to compute each delta: about a fifth of an insert's time, measured
+ * with perf, as an insert changes one page per back-link), but would make
+ * every standby and every crash recovery depend on the library being
+ * preloaded.  The build writes its pages without WAL and then logs them
+ * all with log_newpage_range() when the relation needs WAL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ENGRAM_HNSW_H
+#define ENGRAM_HNSW_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "access/genam.h"
+#include "access/generic_xlog.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "storage/bufmgr.h"
+#include "storage/itemptr.h"
+#include "utils/relcache.h"
+
+#include "engram_simd.h"
+#include "vector/engram_vector.h"
+
+/* ---- identity and limits ---- */
+
+#define ENGRAM_HNSW_MAGIC			0x454E4857	/* "ENHW" */
+#define ENGRAM_HNSW_VERSION			1
+#define ENGRAM_HNSW_PAGE_ID			0xFE47
+#define ENGRAM_HNSW_METAPAGE_BLKNO	0
+#define ENGRAM_HNSW_UPDATE_LOCK		0	/* pseudo-block for LockPage */
+
+#define ENGRAM_HNSW_PAGE_META		1
+#define ENGRAM_HNSW_PAGE_ELEMENT	2
+
+#define ENGRAM_HNSW_DEFAULT_M				16
+#define ENGRAM_HNSW_MIN_M					2
+#define ENGRAM_HNSW_MAX_M					100
+#define ENGRAM_HNSW_DEFAULT_EF_CONSTRUCTION	64
+#define ENGRAM_HNSW_MIN_EF_CONSTRUCTION		4
+#define ENGRAM_HNSW_MAX_EF_CONSTRUCTION		1000
+#define ENGRAM_HNSW_DEFAULT_EF_SEARCH		40
+#define ENGRAM_HNSW_MIN_EF_SEARCH			1
+#define ENGRAM_HNSW_MAX_EF_SEARCH			1000
+#define ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES	20000
+#define ENGRAM_HNSW_MIN_MAX_SCAN_TUPLES		1
+#define ENGRAM_HNSW_MAX_MAX_SCAN_TUPLES		INT_MAX
+
+/* Dimensions the cost estimate assumes for a column without a typmod. */
+#define ENGRAM_HNSW_COST_DEFAULT_DIMS	128
+
+/* Highest level an element may get, whatever its size. */
+#define ENGRAM_HNSW_MAX_LEVEL		15
+
+/* Operator class support procedure 1 returns the metric code. */
+#define ENGRAM_HNSW_METRIC_PROC		1
+#define ENGRAM_HNSW_NPROCS			1
+
+typedef enum EngramHnswMetric
+{
+	ENGRAM_HNSW_METRIC_L2 = 1,	/* order by <->, internal: squared L2 */
+	ENGRAM_HNSW_METRIC_INNER_PRODUCT = 2,	/* order by <#>: -a.b */
+	ENGRAM_HNSW_METRIC_COSINE = 3	/* order by <=>: 1 - a.b, normalised */
+} EngramHnswMetric;
+
+/* Build sub-phases shown in pg_stat_progress_create_index. */
+#define ENGRAM_HNSW_PHASE_LOAD		2
+#define ENGRAM_HNSW_PHASE_WRITE		3
+
+/* ---- pages ---- */
+
+typedef struct EngramHnswPageOpaqueData
+{
+	uint16		page_type;		/* ENGRAM_HNSW_PAGE_META or _ELEMENT */
+	uint16		page_id;		/* ENGRAM_HNSW_PAGE_ID */
+} EngramHnswPageOpaqueData;
+
+typedef EngramHnswPageOpaqueData *EngramHnswPageOpaque;
+
+#define EngramHnswPageGetOpaque(page) \
+	((EngramHnswPageOpaque) PageGetSpecialPointer(page))
+
+typedef struct EngramHnswMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	uint16		dimensions;		/* 0: not known yet */
+	uint16		m;
+	uint16		ef_construction;
+	uint16		metric;			/* EngramHnswMetric */
+	BlockNumber entry_blkno;	/* entry point element, or Invalid */
+	OffsetNumber entry_offno;
+	int16		entry_level;	/* -1 when the graph is empty */
+	BlockNumber insert_blkno;	/* first block to try for new elements */
+} EngramHnswMetaPageData;
+
+typedef EngramHnswMetaPageData *EngramHnswMetaPage;
+
+#define EngramHnswPageGetMeta(page) \
+	((EngramHnswMetaPage) PageGetContents(page))
+
+/* ---- element tuples ---- */
+
+#define ENGRAM_HNSW_ELEMENT_DELETED	0x01
+
+typedef struct EngramHnswElementTupleData
+{
+	uint8		flags;			/* ENGRAM_HNSW_ELEMENT_* */
+	uint8		level;			/* top layer of this element */
+	uint8		slot_level;		/* slots exist for layers 0..slot_level */
+	uint8		unused;
+	ItemPointerData heaptid;	/* the one heap tuple it indexes */
+	uint16		padding;
+	float		vector[FLEXIBLE_ARRAY_MEMBER];
+	/* then ItemPointerData slots[ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level)] */
+} EngramHnswElementTupleData;
+
+typedef EngramHnswElementTupleData *EngramHnswElementTuple;
+
+#define ENGRAM_HNSW_LAYER_SLOTS(m, layer)	((layer) == 0 ? 2 * (m) : (m))
+#define ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer) \
+	((layer) == 0 ? 0 : 2 * (m) + ((layer) - 1) * (m))
+#define ENGRAM_HNSW_TOTAL_SLOTS(m, level)	(2 * (m) + (level) * (m))
+#define ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, m, slot_level) \
+	MAXALIGN(offsetof(EngramHnswElementTupleData, vector) + \
+			 sizeof(float) * (dims) + \
+			 sizeof(ItemPointerData) * ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level))
+#define EngramHnswElementSlots(tuple, dims) \
+	((ItemPointer) ((char *) (tuple)->vector + sizeof(float) * (dims)))
+
+/* Largest element tuple that fits an element page. */
+#define ENGRAM_HNSW_MAX_ELEMENT_SIZE \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData + sizeof(ItemIdData)) - \
+	 MAXALIGN(sizeof(EngramHnswPageOpaqueData)))
+
+/*
+ * An element reference packs (block, offset) into 64 bits for hashing; the
+ * in-memory build graph uses array indexes in the same type.
+ */
+typedef uint64 EngramHnswRef;
+
+#define ENGRAM_HNSW_INVALID_REF		PG_UINT64_MAX
+#define EngramHnswRefFromTid(blk, off)	(((uint64) (blk) << 16) | (uint64) (off))
+#define EngramHnswRefBlock(ref)		((BlockNumber) ((ref) >> 16))
+#define EngramHnswRefOffset(ref)	((OffsetNumber) ((ref) & 0xFFFF))
+
+/* ---- search machinery (hnswutils.c) ---- */
+
+/*
+ * One element met during a search.  neighbours / vector are filled only
+ * when the search asked for them and the element came close enough to be
+ * a candidate; they live in the search's memory context.
+ */
+typedef struct EngramHnswCandidate
+{
+	EngramHnswRef ref;
+	float		distance;		/* internal distance to the query */
+	bool		deleted;
+	ItemPointerData heaptid;
+	int			level;
+	int			neighbour_count;
+	EngramHnswRef *neighbours;	/* at the searched layer */
+	float	   *vector;			/* copy (disk) or pointer (memory) */
+} EngramHnswCandidate;
+
+/*
+ * How a search reads the graph.  visit() computes the distance from
+ * "query" to element "ref" and, when that distance is below "threshold",
+ * also fills the neighbours at "layer" (and the vector when want_vector).
+ * It returns false when the element does not exist (a freed slot).
+ */
+typedef struct EngramHnswGraph EngramHnswGraph;
+struct EngramHnswGraph
+{
+	bool		(*visit) (EngramHnswGraph *graph, EngramHnswRef ref,
+						  const float *query, int layer, float threshold,
+						  bool want_vector, EngramHnswCandidate *out);
+	int			metric;
+	int			dimensions;
+	int			m;
+};
+
+/* A set of refs (open addressing), for "visited" and "deleted" sets. */
+typedef struct EngramHnswRefSet
+{
+	uint64	   *slots;
+	uint32		capacity;		/* power of two */
+	uint32		count;
+	MemoryContext context;
+} EngramHnswRefSet;
+
+extern void engram_hnsw_refset_init(EngramHnswRefSet *set, uint32 expected);
+extern bool engram_hnsw_refset_add(EngramHnswRefSet *set, EngramHnswRef ref);	/* true if new */
+extern bool engram_hnsw_refset_contains(const EngramHnswRefSet *set, EngramHnswRef ref);
+extern void engram_hnsw_refset_reset(EngramHnswRefSet *set);
+
+/*
+ * Search one layer from the given entry elements; returns the (up to) ef
+ * nearest live elements sorted by ascending distance in *result (a
+ * palloc'd array in the current memory context) and their number.
+ * Deleted elements are traversed but never returned.  "visited" is reset
+ * first.  With want_vectors, the result carries a copy of each vector.
+ */
+extern int	engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
+									 const EngramHnswRef *entries, int entry_count,
+									 int ef, int layer, bool want_vectors,
+									 EngramHnswRefSet *visited,
+									 EngramHnswCandidate **result);
+
+/*
+ * The neighbour selection heuristic: from "candidates" (sorted by
+ * ascending distance to the base element, vectors filled), keep at most
+ * "max_count": a candidate is kept when it is closer to the base than to
+ * every candidate already kept; then, while fewer than "keep_at_least"
+ * are kept, the nearest pruned candidates are added back.  Writes the chosen indexes into "chosen" and
+ * returns their count.
+ */
+extern int	engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
+										  EngramHnswCandidate *candidates, int count,
+										  int max_count, int keep_at_least, int *chosen);
+
+/*
+ * How full the selection heuristic leaves a list ("keep pruned
+ * connections" up to this many).  A new element's own lists are filled
+ * completely from its candidates.  When a back-link overflows a list, the
+ * heuristic re-selects and the list keeps at least half its capacity: the
+ * diverse links the heuristic picks, topped up with the nearest pruned
+ * ones.  Measured on SIFT 4,500 x 128 (m = 16, ef_construction = 64),
+ * recall@10 at ef_search 40: 0.980 keeping only the heuristic's choice
+ * (hnswlib's way), 0.986 at half, 0.989 keeping lists full, for build times
+ * of 1 : 1 : 3-4.  Keeping more links also fragments layer 0 more on
+ * degenerate data (points on a few planes); the build and VACUUM
+ * reconnect whatever layer 0 cannot reach.
+ */
+#define ENGRAM_HNSW_BACKLINK_KEEP(capacity)	((capacity) / 2)
+
+/* Sort candidates by ascending distance (stable for short arrays). */
+extern void engram_hnsw_sort_candidates(EngramHnswCandidate *candidates, int count);
+
+/* Distance in the index's internal form (smaller is nearer). */
+static inline float
+engram_hnsw_distance(int metric, const float *a, const float *b, int dims)
+{
+	switch (metric)
+	{
+		case ENGRAM_HNSW_METRIC_L2:
+			return engram_l2_squared_distance(a, b, dims);
+		case ENGRAM_HNSW_METRIC_INNER_PRODUCT:
+			return -engram_inner_product(a, b, dims);
+		default:
+			return 1.0f - engram_inner_product(a, b, dims);
+	}
+}
+
+/* Internal distance to the value of the ORDER BY operator. */
+extern double engram_hnsw_distance_to_orderby(int metric, float distance);
+
+/*
+ * Check a vector against the index and copy it into "out" (dims floats),
+ * normalised under cosine.  Returns false for a vector that cannot be
+ * indexed (a zero vector under cosine); errors on a dimension mismatch.
+ */
+extern bool engram_hnsw_prepare_vector(Relation index, int metric, int dims,
+									   const EngramVector *vec, float *out);
+
+extern int	engram_hnsw_random_level(int m, int max_level);
+extern int	engram_hnsw_max_level(int dims, int m);
+extern void engram_hnsw_check_element_fits(int dims, int m);
+
+/* ---- pages (hnswutils.c) ---- */
+
+extern void engram_hnsw_init_page(Page page, uint16 page_type);
+extern void engram_hnsw_check_page(Relation index, Page page, BlockNumber blkno);
+extern void engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta);
+extern Buffer engram_hnsw_new_buffer(Relation index);
+
+/* Element tuple on "page" at "offno", or NULL when the slot is free. */
+extern EngramHnswElementTuple engram_hnsw_page_element(Page page, OffsetNumber offno);
+
+/* Disk graph accessor (scan, insert, vacuum). */
+typedef struct EngramHnswVectorCache EngramHnswVectorCache;
+
+typedef struct EngramHnswDiskGraph
+{
+	EngramHnswGraph graph;
+	Relation	index;
+	MemoryContext context;		/* where neighbour lists / vectors go */
+	EngramHnswVectorCache *vectors; /* optional: vectors this operation has
+									 * already read (an insert's candidates) */
+} EngramHnswDiskGraph;
+
+extern void engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
+										const EngramHnswMetaPageData *meta);
+
+/* Read one element's full state (under a share lock) into "out". */
+extern bool engram_hnsw_read_element(EngramHnswDiskGraph *graph, EngramHnswRef ref,
+									 int layer, EngramHnswCandidate *out);
+
+/*
+ * Search the whole graph from the entry point: ef = 1 on the layers above
+ * "full_from", ef = "ef" on layers full_from..0.  For each layer lc <=
+ * min(full_from, entry_level) the nearest live elements are stored in
+ * layer_results[lc] / layer_counts[lc] (arrays of ENGRAM_HNSW_MAX_LEVEL + 1
+ * entries supplied by the caller; other entries are set to NULL / 0).
+ */
+extern void engram_hnsw_search(EngramHnswGraph *graph, const float *query,
+							   EngramHnswRef entry, int entry_level,
+							   int ef, int full_from, bool want_vectors,
+							   EngramHnswCandidate **layer_results,
+							   int *layer_counts);
+
+/* Build an element tuple (palloc'd, zeroed slots) and read/write layers. */
+extern EngramHnswElementTuple engram_hnsw_form_element(int dims, int m, int level,
+													   int slot_level, ItemPointer heaptid,
+													   const float *vector, Size *size);
+extern int	engram_hnsw_element_get_layer(EngramHnswElementTuple element, int dims, int m,
+										  int layer, EngramHnswRef *refs);
+extern void engram_hnsw_element_set_layer(EngramHnswElementTuple element, int dims, int m,
+										  int layer, const EngramHnswRef *refs, int count);
+
+/* ---- insert (hnswinsert.c) ---- */
+
+/*
+ * Insert one vector (already checked and prepared by
+ * engram_hnsw_prepare_vector) for heap tuple "heaptid" into the on-disk
+ * graph: takes the update lock, searches, writes the element, links it.
+ */
+extern void engram_hnsw_insert_vector(Relation index, const float *vector,
+									  ItemPointer heaptid);
+
+/* Insert a heap value (detoasted here); NULL-free, may set the dimensions. */
+extern void engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid);
+
+/*
+ * How engram_hnsw_update_neighbour_list merges new candidates into a list.
+ */
+typedef enum EngramHnswLinkMode
+{
+	/*
+	 * Insert back-link: append while there is room; when full, prune the
+	 * current list plus the extras with the selection heuristic, and add an
+	 * extra the heuristic rejects anyway when the pruned list has room (a
+	 * new element gets its in-links).
+	 */
+	ENGRAM_HNSW_LINK_PRUNE,
+	/*
+	 * Vacuum repair / reconnection: keep every current live neighbour,
+	 * fill the free slots with the nearest extras.  Never drops a live
+	 * link, so repairing one element cannot orphan another.
+	 */
+	ENGRAM_HNSW_LINK_FILL,
+	/*
+	 * Reconnection of an unreachable element: as FILL, but when the list
+	 * has no room its last link makes way for the nearest extra.
+	 */
+	ENGRAM_HNSW_LINK_FORCE
+} EngramHnswLinkMode;
+
+/*
+ * Rewrite the neighbour list of element "base" on "layer": drop the refs in
+ * "exclude" (may be NULL) and merge the "extras" (vectors may be NULL) as
+ * "mode" says.  Optimistic: reads without holding locks across pages, then
+ * writes only if the list did not change meanwhile (a few retries).
+ * Returns true when it changed the list; false when there was nothing to
+ * change, it gave up, or the base element is gone.  No buffer lock held on
+ * entry or exit.
+ */
+extern bool engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph,
+											  EngramHnswRef base, int layer,
+											  const EngramHnswCandidate *extras, int extra_count,
+											  EngramHnswLinkMode mode,
+											  const EngramHnswRefSet *exclude);
+
+/*
+ * Changes to the metapage made by inserts and vacuum, applied under the
+ * metapage's exclusive lock with generic WAL.
+ */
+typedef struct EngramHnswMetaUpdate
+{
+	int			dimensions;		/* > 0: set when not known yet */
+	bool		set_entry;
+	bool		entry_only_if_higher;	/* insert: only raise the top level */
+	EngramHnswRef entry;		/* ENGRAM_HNSW_INVALID_REF: empty graph */
+	int			entry_level;
+	BlockNumber insert_blkno;	/* InvalidBlockNumber: leave */
+	bool		insert_only_if_higher;	/* insert: only raise; vacuum: only lower */
+} EngramHnswMetaUpdate;
+
+extern void engram_hnsw_meta_update_init(EngramHnswMetaUpdate *update);
+extern void engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *update);
+
+/* ---- callbacks ---- */
+
+extern IndexBuildResult *engram_hnsw_build(Relation heap, Relation index,
+										   IndexInfo *indexInfo);
+extern void engram_hnsw_buildempty(Relation index);
+extern bool engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
+							   ItemPointer heap_tid, Relation heap,
+							   IndexUniqueCheck checkUnique, bool indexUnchanged,
+							   IndexInfo *indexInfo);
+extern IndexBulkDeleteResult *engram_hnsw_bulkdelete(IndexVacuumInfo *info,
+													 IndexBulkDeleteResult *stats,
+													 IndexBulkDeleteCallback callback,
+													 void *callback_state);
+extern IndexBulkDeleteResult *engram_hnsw_vacuumcleanup(IndexVacuumInfo *info,
+														IndexBulkDeleteResult *stats);
+extern IndexScanDesc engram_hnsw_beginscan(Relation index, int nkeys, int norderbys);
+extern void engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
+							   ScanKey orderbys, int norderbys);
+extern bool engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir);
+extern void engram_hnsw_endscan(IndexScanDesc scan);
+extern bool engram_hnsw_validate(Oid opclassoid);
+
+/* ---- settings (hnsw.c) ---- */
+
+typedef struct EngramHnswOptions
+{
+	int32		vl_len_;		/* varlena header */
+	int			m;
+	int			ef_construction;
+} EngramHnswOptions;
+
+extern int	engram_hnsw_ef_search;
+extern bool engram_hnsw_iterative_scan;
+extern int	engram_hnsw_max_scan_tuples;
+
+extern int	engram_hnsw_get_m(Relation index);
+extern int	engram_hnsw_get_ef_construction(Relation index);
+extern int	engram_hnsw_get_metric_from_opclass(Relation index);
+
+#endif							/* ENGRAM_HNSW_H */

@@ -1,0 +1,582 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnswinsert.c
+ *	  aminsert for engram_hnsw and the on-disk insertion algorithm, also
+ *	  used by a build that outgrew maintenance_work_mem.
+ *
+ * Locking contract (see hnsw.h): the insert holds the update lock in
+ * ShareLock (ExclusiveLock when it changes the entry point) from before
+ * it reads the entry point until it has linked the new element.  Buffer
+ * locks are taken one at a time: share locks while searching, an
+ * exclusive lock on the page receiving the new element, then on each
+ * neighbour's page for the back-link, then on the metapage.  Each of
+ * those page changes is one generic WAL record.
+ *
+ * Crash safety: the element is written with its outgoing links before any
+ * back-link, so a crash part-way leaves an element that is only less
+ * reachable (its heap tuple is uncommitted and vacuum removes it), never
+ * a reference to a missing element.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/generic_xlog.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw/hnsw.h"
+
+void
+engram_hnsw_meta_update_init(EngramHnswMetaUpdate *update)
+{
+	memset(update, 0, sizeof(*update));
+	update->entry = ENGRAM_HNSW_INVALID_REF;
+	update->entry_level = -1;
+	update->insert_blkno = InvalidBlockNumber;
+}
+
+void
+engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *update)
+{
+	Buffer		buf;
+	GenericXLogState *state;
+	Page		page;
+	EngramHnswMetaPage meta;
+
+	buf = ReadBuffer(index, ENGRAM_HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	meta = EngramHnswPageGetMeta(page);
+
+	if (update->dimensions > 0 && meta->dimensions == 0)
+		meta->dimensions = update->dimensions;
+	if (update->set_entry &&
+		(!update->entry_only_if_higher || update->entry_level > meta->entry_level))
+	{
+		if (update->entry == ENGRAM_HNSW_INVALID_REF)
+		{
+			meta->entry_blkno = InvalidBlockNumber;
+			meta->entry_offno = InvalidOffsetNumber;
+			meta->entry_level = -1;
+		}
+		else
+		{
+			meta->entry_blkno = EngramHnswRefBlock(update->entry);
+			meta->entry_offno = EngramHnswRefOffset(update->entry);
+			meta->entry_level = update->entry_level;
+		}
+	}
+	if (update->insert_blkno != InvalidBlockNumber &&
+		(update->insert_only_if_higher ? update->insert_blkno > meta->insert_blkno :
+		 update->insert_blkno < meta->insert_blkno))
+		meta->insert_blkno = update->insert_blkno;
+
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Store a new element tuple on the first page from "start_blkno" with room
+ * for it, extending the index when none has.  Returns its ref.  No buffer
+ * lock held on entry or exit.
+ */
+static EngramHnswRef
+write_new_element(Relation index, EngramHnswElementTuple element, Size size,
+				  BlockNumber start_blkno)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	BlockNumber blkno = Max(start_blkno, ENGRAM_HNSW_METAPAGE_BLKNO + 1);
+	Buffer		buf;
+	GenericXLogState *state;
+	Page		page;
+	OffsetNumber offno;
+	EngramHnswMetaUpdate update;
+
+	for (; blkno < nblocks; blkno++)
+	{
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		engram_hnsw_check_page(index, page, blkno);
+		if (PageIsNew(page) ||
+			(EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT &&
+			 PageGetFreeSpace(page) >= size))
+			break;
+		UnlockReleaseBuffer(buf);
+	}
+	if (blkno >= nblocks)
+	{
+		buf = engram_hnsw_new_buffer(index);
+		blkno = BufferGetBlockNumber(buf);
+	}
+
+	state = GenericXLogStart(index);
+	if (PageIsNew(BufferGetPage(buf)))
+	{
+		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+		engram_hnsw_init_page(page, ENGRAM_HNSW_PAGE_ELEMENT);
+	}
+	else
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+	offno = PageAddItem(page, (Item) element, size, InvalidOffsetNumber, false, false);
+	if (offno == InvalidOffsetNumber)
+		elog(ERROR, "failed to add element to engram_hnsw index \"%s\"",
+			 RelationGetRelationName(index));
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+
+	if (blkno != start_blkno)
+	{
+		engram_hnsw_meta_update_init(&update);
+		update.insert_blkno = blkno;
+		update.insert_only_if_higher = true;
+		engram_hnsw_update_meta(index, &update);
+	}
+	return EngramHnswRefFromTid(blkno, offno);
+}
+
+/*
+ * Vectors an insert has already copied during its search, by element ref:
+ * pruning a full neighbour list needs the vectors of that list, and many of
+ * them are among the insert's own candidates.  Elements an insert has seen
+ * live cannot be freed before it ends (the update lock), so a cached
+ * vector is never stale.  Open addressing; lives in the insert's context.
+ */
+struct EngramHnswVectorCache
+{
+	EngramHnswRef *keys;
+	float	  **values;
+	uint32		capacity;		/* power of two, at least twice the count */
+};
+
+static void
+vector_cache_init(EngramHnswVectorCache *cache, int expected)
+{
+	cache->capacity = 64;
+	while (cache->capacity < (uint32) expected * 2)
+		cache->capacity <<= 1;
+	cache->keys = palloc(sizeof(EngramHnswRef) * cache->capacity);
+	memset(cache->keys, 0xFF, sizeof(EngramHnswRef) * cache->capacity);
+	cache->values = palloc(sizeof(float *) * cache->capacity);
+}
+
+static inline uint32
+vector_cache_slot(const EngramHnswVectorCache *cache, EngramHnswRef ref)
+{
+	uint64		h = ref * UINT64CONST(0x9E3779B97F4A7C15);
+
+	return (uint32) (h >> 32) & (cache->capacity - 1);
+}
+
+/* Remember "vector" for "ref"; the caller sized the cache for every put. */
+static void
+vector_cache_put(EngramHnswVectorCache *cache, EngramHnswRef ref, float *vector)
+{
+	uint32		i = vector_cache_slot(cache, ref);
+
+	while (cache->keys[i] != ENGRAM_HNSW_INVALID_REF && cache->keys[i] != ref)
+		i = (i + 1) & (cache->capacity - 1);
+	cache->keys[i] = ref;
+	cache->values[i] = vector;
+}
+
+static float *
+vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef ref)
+{
+	for (uint32 i = vector_cache_slot(cache, ref);; i = (i + 1) & (cache->capacity - 1))
+	{
+		if (cache->keys[i] == ref)
+			return cache->values[i];
+		if (cache->keys[i] == ENGRAM_HNSW_INVALID_REF)
+			return NULL;
+	}
+}
+
+static bool
+same_refs(const EngramHnswRef *a, int a_count, const EngramHnswRef *b, int b_count)
+{
+	if (a_count != b_count)
+		return false;
+	for (int i = 0; i < a_count; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+#define NEIGHBOUR_UPDATE_ATTEMPTS 3
+
+bool
+engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base,
+								  int layer, const EngramHnswCandidate *extras,
+								  int extra_count, EngramHnswLinkMode mode,
+								  const EngramHnswRefSet *exclude)
+{
+	int			m = graph->graph.m;
+	int			dims = graph->graph.dimensions;
+	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
+
+	for (int attempt = 0; attempt < NEIGHBOUR_UPDATE_ATTEMPTS; attempt++)
+	{
+		EngramHnswCandidate base_element;
+		EngramHnswCandidate *candidates;
+		int			candidate_count = 0;
+		int			kept_current;
+		bool		dropped = false;
+		bool		added = false;
+		EngramHnswRef *new_list;
+		int			new_count = 0;
+		Buffer		buf;
+		Page		page;
+		EngramHnswElementTuple element;
+		EngramHnswRef *current;
+		int			current_count;
+		GenericXLogState *state;
+
+		if (!engram_hnsw_read_element(graph, base, layer, &base_element) ||
+			layer > base_element.level)
+			return false;
+
+		/* Candidates: the current list minus exclusions, plus extras. */
+		candidates = palloc(sizeof(EngramHnswCandidate) *
+							(base_element.neighbour_count + extra_count));
+		for (int i = 0; i < base_element.neighbour_count; i++)
+		{
+			EngramHnswRef ref = base_element.neighbours[i];
+
+			if (exclude && engram_hnsw_refset_contains(exclude, ref))
+			{
+				dropped = true;
+				continue;
+			}
+			memset(&candidates[candidate_count], 0, sizeof(EngramHnswCandidate));
+			candidates[candidate_count++].ref = ref;
+		}
+		kept_current = candidate_count;
+		for (int i = 0; i < extra_count; i++)
+		{
+			bool		present = extras[i].ref == base;
+
+			if (exclude && engram_hnsw_refset_contains(exclude, extras[i].ref))
+				continue;
+			for (int j = 0; j < candidate_count && !present; j++)
+				present = candidates[j].ref == extras[i].ref;
+			if (present)
+				continue;
+			candidates[candidate_count] = extras[i];
+			candidates[candidate_count].neighbours = NULL;
+			candidates[candidate_count].neighbour_count = 0;
+			candidate_count++;
+			added = true;
+		}
+		if (!dropped && !added)
+			return false;
+
+		new_list = palloc(sizeof(EngramHnswRef) * Max(candidate_count, 1));
+		if (mode == ENGRAM_HNSW_LINK_FILL || mode == ENGRAM_HNSW_LINK_FORCE)
+		{
+			/* Keep every current neighbour; nearest extras fill the room. */
+			int			first_extra = kept_current;
+			int			live = first_extra;
+
+			for (int i = 0; i < kept_current; i++)
+				new_list[new_count++] = candidates[i].ref;
+			for (int i = first_extra; i < candidate_count && new_count < capacity; i++)
+			{
+				EngramHnswCandidate read;
+
+				if (candidates[i].vector == NULL && graph->vectors != NULL)
+					candidates[i].vector = vector_cache_get(graph->vectors, candidates[i].ref);
+				if (candidates[i].vector == NULL)
+				{
+					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
+						read.deleted)
+						continue;
+					candidates[i].vector = read.vector;
+				}
+				candidates[i].distance = engram_hnsw_distance(graph->graph.metric,
+															  base_element.vector,
+															  candidates[i].vector, dims);
+				candidates[live++] = candidates[i];
+			}
+			engram_hnsw_sort_candidates(candidates + first_extra, live - first_extra);
+			for (int i = first_extra; i < live && new_count < capacity; i++)
+				new_list[new_count++] = candidates[i].ref;
+			if (mode == ENGRAM_HNSW_LINK_FORCE && new_count == kept_current && live > first_extra)
+			{
+				/* no room: the last link makes way for the nearest extra */
+				if (new_count == 0)
+					new_count++;
+				new_list[new_count - 1] = candidates[first_extra].ref;
+			}
+			else if (!dropped && new_count == kept_current)
+				return false;	/* no room */
+		}
+		else if (!dropped && candidate_count <= capacity)
+		{
+			/* Room left: append without looking at any vector. */
+			for (int i = 0; i < candidate_count; i++)
+				new_list[new_count++] = candidates[i].ref;
+		}
+		else
+		{
+			int		   *chosen;
+			int			live = 0;
+			bool		keeps_extra = false;
+
+			for (int i = 0; i < candidate_count; i++)
+			{
+				EngramHnswCandidate read;
+
+				if (candidates[i].vector == NULL && graph->vectors != NULL)
+					candidates[i].vector = vector_cache_get(graph->vectors, candidates[i].ref);
+				if (candidates[i].vector == NULL)
+				{
+					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
+						read.deleted)
+						continue;
+					candidates[i].vector = read.vector;
+				}
+				candidates[i].distance = engram_hnsw_distance(graph->graph.metric,
+															  base_element.vector,
+															  candidates[i].vector, dims);
+				candidates[live++] = candidates[i];
+			}
+			engram_hnsw_sort_candidates(candidates, live);
+			chosen = palloc(sizeof(int) * Max(capacity, 1));
+			new_count = engram_hnsw_select_neighbours(&graph->graph, candidates, live,
+													  capacity, ENGRAM_HNSW_BACKLINK_KEEP(capacity),
+													  chosen);
+			for (int i = 0; i < new_count; i++)
+			{
+				new_list[i] = candidates[chosen[i]].ref;
+				for (int j = 0; j < extra_count; j++)
+					if (extras[j].ref == new_list[i])
+						keeps_extra = true;
+			}
+			/* A forced newcomer keeps its in-link whenever there is room. */
+			if (mode == ENGRAM_HNSW_LINK_PRUNE && !keeps_extra)
+			{
+				for (int j = 0; j < extra_count && new_count < capacity; j++)
+				{
+					bool		present = extras[j].ref == base;
+
+					for (int i = 0; i < new_count && !present; i++)
+						present = new_list[i] == extras[j].ref;
+					if (!present &&
+						!(exclude && engram_hnsw_refset_contains(exclude, extras[j].ref)))
+					{
+						new_list[new_count++] = extras[j].ref;
+						keeps_extra = true;
+					}
+				}
+			}
+			if (!dropped && !keeps_extra)
+				return false;	/* the extras were not good enough */
+		}
+
+		/* Apply, if nobody changed the list since we read it. */
+		buf = ReadBuffer(graph->index, EngramHnswRefBlock(base));
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		element = engram_hnsw_page_element(page, EngramHnswRefOffset(base));
+		if (element == NULL)
+		{
+			UnlockReleaseBuffer(buf);
+			return false;
+		}
+		current = palloc(sizeof(EngramHnswRef) * capacity);
+		current_count = engram_hnsw_element_get_layer(element, dims, m, layer, current);
+		if (!same_refs(current, current_count, base_element.neighbours,
+					   base_element.neighbour_count))
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		state = GenericXLogStart(graph->index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		element = engram_hnsw_page_element(page, EngramHnswRefOffset(base));
+		engram_hnsw_element_set_layer(element, dims, m, layer, new_list, new_count);
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Take the update lock in "mode" and read the metapage under it.
+ */
+static void
+lock_and_read_meta(Relation index, LOCKMODE mode, EngramHnswMetaPageData *meta)
+{
+	LockPage(index, ENGRAM_HNSW_UPDATE_LOCK, mode);
+	engram_hnsw_read_meta(index, meta);
+}
+
+void
+engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heaptid)
+{
+	EngramHnswMetaPageData meta;
+	EngramHnswDiskGraph graph;
+	EngramHnswCandidate *layer_results[ENGRAM_HNSW_MAX_LEVEL + 1];
+	int			layer_counts[ENGRAM_HNSW_MAX_LEVEL + 1];
+	int		   *chosen[ENGRAM_HNSW_MAX_LEVEL + 1];
+	int			chosen_count[ENGRAM_HNSW_MAX_LEVEL + 1];
+	EngramHnswElementTuple element;
+	Size		size;
+	int			level;
+	int			dims;
+	int			m;
+	int			top;
+	LOCKMODE	mode = ShareLock;
+	EngramHnswRef ref;
+	EngramHnswCandidate self;
+	EngramHnswVectorCache vectors;
+
+	engram_hnsw_read_meta(index, &meta);
+	dims = meta.dimensions;
+	m = meta.m;
+	level = engram_hnsw_random_level(m, engram_hnsw_max_level(dims, m));
+
+	lock_and_read_meta(index, mode, &meta);
+	if (meta.entry_level < 0 || level > meta.entry_level)
+	{
+		UnlockPage(index, ENGRAM_HNSW_UPDATE_LOCK, mode);
+		mode = ExclusiveLock;
+		lock_and_read_meta(index, mode, &meta);
+	}
+
+	engram_hnsw_disk_graph_init(&graph, index, &meta);
+	if (meta.entry_level >= 0)
+		engram_hnsw_search(&graph.graph, vector,
+						   EngramHnswRefFromTid(meta.entry_blkno, meta.entry_offno),
+						   meta.entry_level, meta.ef_construction, level, true,
+						   layer_results, layer_counts);
+	else
+	{
+		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
+			layer_counts[lc] = 0;
+	}
+
+	/* The candidates' vectors serve the pruning of full lists below. */
+	if (meta.entry_level >= 0)
+	{
+		int			total = 0;
+
+		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
+			total += layer_counts[lc];
+		vector_cache_init(&vectors, total);
+		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
+			for (int i = 0; i < layer_counts[lc]; i++)
+				if (layer_results[lc][i].vector != NULL)
+					vector_cache_put(&vectors, layer_results[lc][i].ref,
+									 layer_results[lc][i].vector);
+		graph.vectors = &vectors;
+	}
+
+	/* Choose the new element's neighbours and write it with them. */
+	element = engram_hnsw_form_element(dims, m, level, level, heaptid, vector, &size);
+	top = Min(level, meta.entry_level);
+	for (int lc = 0; lc <= top; lc++)
+	{
+		EngramHnswRef *refs = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(m, lc));
+
+		chosen[lc] = palloc(sizeof(int) * ENGRAM_HNSW_LAYER_SLOTS(m, lc));
+		chosen_count[lc] = engram_hnsw_select_neighbours(&graph.graph, layer_results[lc],
+														 layer_counts[lc],
+														 ENGRAM_HNSW_LAYER_SLOTS(m, lc),
+														 ENGRAM_HNSW_LAYER_SLOTS(m, lc),
+														 chosen[lc]);
+		for (int i = 0; i < chosen_count[lc]; i++)
+			refs[i] = layer_results[lc][chosen[lc][i]].ref;
+		engram_hnsw_element_set_layer(element, dims, m, lc, refs, chosen_count[lc]);
+	}
+	ref = write_new_element(index, element, size, meta.insert_blkno);
+
+	/* Link the neighbours back to it. */
+	memset(&self, 0, sizeof(self));
+	self.ref = ref;
+	self.level = level;
+	self.heaptid = *heaptid;
+	self.vector = (float *) vector;
+	for (int lc = top; lc >= 0; lc--)
+	{
+		for (int i = 0; i < chosen_count[lc]; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			engram_hnsw_update_neighbour_list(&graph, layer_results[lc][chosen[lc][i]].ref,
+											  lc, &self, 1, ENGRAM_HNSW_LINK_PRUNE, NULL);
+		}
+	}
+
+	if (level > meta.entry_level)
+	{
+		EngramHnswMetaUpdate update;
+
+		engram_hnsw_meta_update_init(&update);
+		update.set_entry = true;
+		update.entry_only_if_higher = true;
+		update.entry = ref;
+		update.entry_level = level;
+		engram_hnsw_update_meta(index, &update);
+	}
+	UnlockPage(index, ENGRAM_HNSW_UPDATE_LOCK, mode);
+}
+
+void
+engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid)
+{
+	EngramVector *vec = DatumGetEngramVector(value);
+	EngramHnswMetaPageData meta;
+	float	   *vector;
+
+	engram_hnsw_read_meta(index, &meta);
+	if (meta.dimensions == 0)
+	{
+		EngramHnswMetaUpdate update;
+
+		engram_hnsw_check_element_fits(vec->dim, meta.m);
+		engram_hnsw_meta_update_init(&update);
+		update.dimensions = vec->dim;
+		LockPage(index, ENGRAM_HNSW_UPDATE_LOCK, ExclusiveLock);
+		engram_hnsw_update_meta(index, &update);
+		UnlockPage(index, ENGRAM_HNSW_UPDATE_LOCK, ExclusiveLock);
+		engram_hnsw_read_meta(index, &meta);
+	}
+	vector = palloc(sizeof(float) * meta.dimensions);
+	if (!engram_hnsw_prepare_vector(index, meta.metric, meta.dimensions, vec, vector))
+		return;					/* zero vector under cosine: not indexed */
+	engram_hnsw_insert_vector(index, vector, heaptid);
+}
+
+/*
+ * aminsert: index one heap tuple.  NULLs are not indexed.  All memory is
+ * released before returning; returns false (no uniqueness check).
+ */
+bool
+engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
+				   ItemPointer heap_tid, Relation heap,
+				   IndexUniqueCheck checkUnique, bool indexUnchanged,
+				   IndexInfo *indexInfo)
+{
+	MemoryContext context;
+	MemoryContext old;
+
+	if (isnull[0])
+		return false;
+
+	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw insert",
+									ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(context);
+	engram_hnsw_insert_value(index, values[0], heap_tid);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(context);
+	return false;
+}

@@ -1,0 +1,253 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnswscan.c
+ *	  Ordered index scans of engram_hnsw: ambeginscan, amrescan,
+ *	  amgettuple, amendscan.
+ *
+ * The first amgettuple call runs the search: greedy descent from the entry
+ * point through the upper layers, then a search of layer 0 keeping the
+ * engram.ef_search nearest live elements.  Rows are then returned in
+ * ascending distance.  When the executor wants more rows than that (a
+ * WHERE clause rejected some), and engram.hnsw_iterative_scan is on, the
+ * scan searches again with twice the candidate list and returns the
+ * elements it has not returned yet, round after round, until a round finds
+ * nothing new or the list would exceed engram.hnsw_max_scan_tuples.  Rows
+ * of a later round are in ascending distance among themselves but may be
+ * nearer than the last rows of the round before (relaxed order).
+ *
+ * Locking: share buffer locks, one at a time, each held while one element
+ * is read (hnswutils.c); no heavyweight lock.  A reference to an element
+ * freed by a concurrent vacuum is skipped.
+ *
+ * A query the metric cannot order by (a NULL, or a zero vector under
+ * cosine, whose distance to anything is NaN) still returns rows: the
+ * search runs from the entry point's own vector and every row carries the
+ * NULL / NaN distance, so any order is as correct as the operator allows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relscan.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw/hnsw.h"
+
+typedef struct EngramHnswScanState
+{
+	MemoryContext context;		/* reset by every rescan */
+	MemoryContext round_context;	/* reset by every search round */
+	bool		searched;
+	EngramHnswCandidate *results;
+	int			result_count;
+	int			next;
+	int			metric;
+	int			round_ef;		/* candidate list of the current round */
+	bool		exhausted;		/* no further round can find more */
+	bool		orderby_null;	/* the query is NULL */
+	bool		orderby_nan;	/* the query has no direction (cosine) */
+	float	   *query;			/* prepared query vector */
+	EngramHnswMetaPageData meta;
+	EngramHnswRefSet returned;	/* elements returned so far */
+} EngramHnswScanState;
+
+IndexScanDesc
+engram_hnsw_beginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	EngramHnswScanState *state = palloc0(sizeof(EngramHnswScanState));
+
+	state->context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw scan",
+										   ALLOCSET_DEFAULT_SIZES);
+	state->round_context = AllocSetContextCreate(state->context, "engram_hnsw scan round",
+												 ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = state;
+	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
+	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
+	for (int i = 0; i < Max(norderbys, 1); i++)
+		scan->xs_orderbynulls[i] = true;
+	return scan;
+}
+
+void
+engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
+				   ScanKey orderbys, int norderbys)
+{
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
+
+	MemoryContextReset(state->context);	/* deletes round_context too */
+	state->round_context = AllocSetContextCreate(state->context, "engram_hnsw scan round",
+												 ALLOCSET_DEFAULT_SIZES);
+	state->searched = false;
+	state->exhausted = false;
+	state->orderby_null = false;
+	state->orderby_nan = false;
+	state->results = NULL;
+	state->result_count = 0;
+	state->next = 0;
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+}
+
+/*
+ * One search round with candidate list state->round_ef: the nearest live
+ * elements not returned yet, in ascending distance, into state->results.
+ */
+static void
+search_round(IndexScanDesc scan)
+{
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
+	EngramHnswDiskGraph graph;
+	EngramHnswCandidate *layer_results[ENGRAM_HNSW_MAX_LEVEL + 1];
+	int			layer_counts[ENGRAM_HNSW_MAX_LEVEL + 1];
+	MemoryContext old;
+	int			fresh = 0;
+
+	MemoryContextReset(state->round_context);
+	old = MemoryContextSwitchTo(state->round_context);
+	engram_hnsw_disk_graph_init(&graph, scan->indexRelation, &state->meta);
+	engram_hnsw_search(&graph.graph, state->query,
+					   EngramHnswRefFromTid(state->meta.entry_blkno, state->meta.entry_offno),
+					   state->meta.entry_level, state->round_ef, 0, false,
+					   layer_results, layer_counts);
+	for (int i = 0; i < layer_counts[0]; i++)
+	{
+		if (engram_hnsw_refset_contains(&state->returned, layer_results[0][i].ref))
+			continue;
+		layer_results[0][fresh++] = layer_results[0][i];
+	}
+	state->results = layer_results[0];
+	state->result_count = fresh;
+	state->next = 0;
+	/* A round that did not fill its list has seen everything it can reach. */
+	if (fresh == 0 || layer_counts[0] < state->round_ef)
+		state->exhausted = true;
+	MemoryContextSwitchTo(old);
+}
+
+/* Prepare the query of the current ORDER BY argument and run round one. */
+static void
+start_search(IndexScanDesc scan)
+{
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
+	Relation	index = scan->indexRelation;
+	MemoryContext old;
+
+	state->searched = true;
+	if (scan->numberOfOrderBys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an engram_hnsw index can only be scanned in distance order"),
+				 errhint("Use ORDER BY column <operator> value LIMIT k.")));
+
+	old = MemoryContextSwitchTo(state->context);
+	engram_hnsw_read_meta(index, &state->meta);
+	state->metric = state->meta.metric;
+	state->exhausted = true;
+	if (state->meta.entry_level < 0)
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
+	state->query = NULL;
+	if (scan->orderByData[0].sk_flags & SK_ISNULL)
+		state->orderby_null = true;
+	else
+	{
+		EngramVector *vec = DatumGetEngramVector(scan->orderByData[0].sk_argument);
+
+		if (vec->dim != state->meta.dimensions)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("different vector dimensions %d and %d",
+							state->meta.dimensions, vec->dim),
+					 errdetail("Index \"%s\" holds vectors of %d dimensions.",
+							   RelationGetRelationName(index), state->meta.dimensions)));
+		state->query = palloc(sizeof(float) * state->meta.dimensions);
+		if (!engram_hnsw_prepare_vector(index, state->metric, state->meta.dimensions, vec,
+										state->query))
+			state->orderby_nan = true;
+	}
+	if (state->orderby_null || state->orderby_nan)
+	{
+		EngramHnswDiskGraph graph;
+		EngramHnswCandidate entry_element;
+
+		engram_hnsw_disk_graph_init(&graph, index, &state->meta);
+		if (!engram_hnsw_read_element(&graph,
+									  EngramHnswRefFromTid(state->meta.entry_blkno,
+														   state->meta.entry_offno),
+									  0, &entry_element))
+		{
+			MemoryContextSwitchTo(old);
+			return;
+		}
+		state->query = entry_element.vector;
+	}
+
+	engram_hnsw_refset_init(&state->returned, engram_hnsw_ef_search);
+	state->round_ef = engram_hnsw_ef_search;
+	state->exhausted = false;
+	MemoryContextSwitchTo(old);
+	search_round(scan);
+}
+
+bool
+engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
+	EngramHnswCandidate *result;
+
+	if (!state->searched)
+		start_search(scan);
+	while (state->next >= state->result_count)
+	{
+		/* More rows wanted than this round found: search wider, if allowed. */
+		if (state->exhausted || !engram_hnsw_iterative_scan ||
+			state->round_ef >= engram_hnsw_max_scan_tuples)
+			return false;
+		state->round_ef = Min(state->round_ef * 2, engram_hnsw_max_scan_tuples);
+		search_round(scan);
+	}
+
+	result = &state->results[state->next++];
+	{
+		MemoryContext old = MemoryContextSwitchTo(state->context);
+
+		engram_hnsw_refset_add(&state->returned, result->ref);
+		MemoryContextSwitchTo(old);
+	}
+	scan->xs_heaptid = result->heaptid;
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+	if (state->orderby_null)
+	{
+		scan->xs_orderbyvals[0] = (Datum) 0;
+		scan->xs_orderbynulls[0] = true;
+	}
+	else
+	{
+		double		value = state->orderby_nan ? NAN :
+			engram_hnsw_distance_to_orderby(state->metric, result->distance);
+
+		scan->xs_orderbyvals[0] = Float8GetDatum(value);
+		scan->xs_orderbynulls[0] = false;
+	}
+	return true;
+}
+
+void
+engram_hnsw_endscan(IndexScanDesc scan)
+{
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
+
+	MemoryContextDelete(state->context);
+	pfree(state);
+	scan->opaque = NULL;
+}

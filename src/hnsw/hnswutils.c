@@ -1,0 +1,767 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnswutils.c
+ *	  Pieces of engram_hnsw shared by build, insert, scan and vacuum:
+ *	  pages and element tuples, vector preparation, distances, the visited
+ *	  set, the layer search and the neighbour selection heuristic.
+ *
+ * The search code is written once against EngramHnswGraph, whose visit()
+ * reads an element either from the in-memory build graph or from disk.
+ * The disk reader here follows hnsw.h's contract: one buffer lock at a
+ * time, share mode, held only while one element is read.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw/hnsw.h"
+
+
+/* ---------------------------------------------------------------------
+ * Pages
+ * ---------------------------------------------------------------------
+ */
+
+void
+engram_hnsw_init_page(Page page, uint16 page_type)
+{
+	EngramHnswPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(EngramHnswPageOpaqueData));
+	opaque = EngramHnswPageGetOpaque(page);
+	opaque->page_type = page_type;
+	opaque->page_id = ENGRAM_HNSW_PAGE_ID;
+}
+
+/*
+ * ERROR (data corrupted) unless "page" carries this access method's special
+ * space.  New all-zero pages (left by a crash during extension) are
+ * accepted: they hold no elements.
+ */
+void
+engram_hnsw_check_page(Relation index, Page page, BlockNumber blkno)
+{
+	EngramHnswPageOpaque opaque;
+
+	if (PageIsNew(page))
+		return;
+	opaque = EngramHnswPageGetOpaque(page);
+	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)) ||
+		opaque->page_id != ENGRAM_HNSW_PAGE_ID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg_internal("engram_hnsw index \"%s\" has a corrupted page at block %u",
+								 RelationGetRelationName(index), blkno),
+				 errhint("Run engram_hnsw_verify() on the index, then REINDEX it.")));
+}
+
+/* Copy the metapage contents into *meta, checking magic and version. */
+void
+engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta)
+{
+	Buffer		buf;
+	Page		page;
+	EngramHnswMetaPage stored;
+
+	buf = ReadBuffer(index, ENGRAM_HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	stored = EngramHnswPageGetMeta(page);
+	if (PageIsNew(page) ||
+		EngramHnswPageGetOpaque(page)->page_id != ENGRAM_HNSW_PAGE_ID ||
+		EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_META ||
+		stored->magic != ENGRAM_HNSW_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg_internal("engram_hnsw index \"%s\" has a corrupted metapage",
+								 RelationGetRelationName(index)),
+				 errhint("REINDEX the index.")));
+	if (stored->version != ENGRAM_HNSW_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("engram_hnsw index \"%s\" has on-disk version %u, this library reads version %d",
+						RelationGetRelationName(index), stored->version, ENGRAM_HNSW_VERSION),
+				 errhint("REINDEX the index.")));
+	memcpy(meta, stored, sizeof(EngramHnswMetaPageData));
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Add a block to the index and return it pinned and exclusively locked.
+ * The caller initialises the page (through generic WAL).  No other buffer
+ * lock of the index may be held.
+ */
+Buffer
+engram_hnsw_new_buffer(Relation index)
+{
+	Buffer		buf;
+
+	LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBuffer(index, P_NEW);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	UnlockRelationForExtension(index, ExclusiveLock);
+	return buf;
+}
+
+/* The element at "offno" of an element page, or NULL for no element. */
+EngramHnswElementTuple
+engram_hnsw_page_element(Page page, OffsetNumber offno)
+{
+	ItemId		itemid;
+
+	if (PageIsNew(page) ||
+		EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT ||
+		offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+		return NULL;
+	itemid = PageGetItemId(page, offno);
+	if (!ItemIdIsUsed(itemid) || !ItemIdHasStorage(itemid))
+		return NULL;
+	return (EngramHnswElementTuple) PageGetItem(page, itemid);
+}
+
+/* ---------------------------------------------------------------------
+ * Element tuples
+ * ---------------------------------------------------------------------
+ */
+
+EngramHnswElementTuple
+engram_hnsw_form_element(int dims, int m, int level, int slot_level,
+						 ItemPointer heaptid, const float *vector, Size *size)
+{
+	Size		tuple_size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, m, slot_level);
+	EngramHnswElementTuple element = palloc0(tuple_size);
+	ItemPointer slots = EngramHnswElementSlots(element, dims);
+
+	element->level = level;
+	element->slot_level = slot_level;
+	element->heaptid = *heaptid;
+	memcpy(element->vector, vector, sizeof(float) * dims);
+	for (int i = 0; i < ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level); i++)
+		ItemPointerSetInvalid(&slots[i]);
+	*size = tuple_size;
+	return element;
+}
+
+/* Copy the neighbour list of "layer" into refs[]; returns its length. */
+int
+engram_hnsw_element_get_layer(EngramHnswElementTuple element, int dims, int m,
+							  int layer, EngramHnswRef *refs)
+{
+	ItemPointer slots;
+	int			count = 0;
+
+	if (layer > element->level)
+		return 0;
+	slots = EngramHnswElementSlots(element, dims) + ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
+	for (int i = 0; i < ENGRAM_HNSW_LAYER_SLOTS(m, layer); i++)
+	{
+		if (!ItemPointerIsValid(&slots[i]))
+			break;
+		refs[count++] = EngramHnswRefFromTid(ItemPointerGetBlockNumberNoCheck(&slots[i]),
+											 ItemPointerGetOffsetNumberNoCheck(&slots[i]));
+	}
+	return count;
+}
+
+/* Replace the neighbour list of "layer" (count <= its slot count). */
+void
+engram_hnsw_element_set_layer(EngramHnswElementTuple element, int dims, int m,
+							  int layer, const EngramHnswRef *refs, int count)
+{
+	ItemPointer slots = EngramHnswElementSlots(element, dims) +
+		ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
+	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
+
+	Assert(layer <= element->slot_level);
+	Assert(count <= capacity);
+	for (int i = 0; i < capacity; i++)
+	{
+		if (i < count)
+			ItemPointerSet(&slots[i], EngramHnswRefBlock(refs[i]), EngramHnswRefOffset(refs[i]));
+		else
+			ItemPointerSetInvalid(&slots[i]);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Vectors, levels, distances
+ * ---------------------------------------------------------------------
+ */
+
+bool
+engram_hnsw_prepare_vector(Relation index, int metric, int dims,
+						   const EngramVector *vec, float *out)
+{
+	if (vec->dim != dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", dims, vec->dim),
+				 errdetail("Index \"%s\" holds vectors of %d dimensions.",
+						   RelationGetRelationName(index), dims)));
+	memcpy(out, vec->x, sizeof(float) * dims);
+	if (metric == ENGRAM_HNSW_METRIC_COSINE)
+	{
+		float		norm = engram_inner_product(out, out, dims);
+
+		if (!(norm > 0) || isinf(norm))
+			return false;
+		norm = 1.0f / sqrtf(norm);
+		for (int i = 0; i < dims; i++)
+			out[i] *= norm;
+	}
+	return true;
+}
+
+double
+engram_hnsw_distance_to_orderby(int metric, float distance)
+{
+	if (metric == ENGRAM_HNSW_METRIC_L2)
+		return sqrt(Max(distance, 0.0f));
+	return distance;
+}
+
+/* Largest level whose tuple fits a page, or -1 when none does. */
+int
+engram_hnsw_max_level(int dims, int m)
+{
+	int			level = -1;
+
+	while (level < ENGRAM_HNSW_MAX_LEVEL &&
+		   ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, m, level + 1) <= ENGRAM_HNSW_MAX_ELEMENT_SIZE)
+		level++;
+	return level;
+}
+
+void
+engram_hnsw_check_element_fits(int dims, int m)
+{
+	if (engram_hnsw_max_level(dims, m) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("vectors of %d dimensions are too large for an engram_hnsw index with m = %d",
+						dims, m),
+				 errhint("Lower m, or reduce the dimensions of the vectors.")));
+}
+
+/* A level drawn from the geometric distribution with mL = 1 / ln(m). */
+int
+engram_hnsw_random_level(int m, int max_level)
+{
+	double		u = 1.0 - pg_prng_double(&pg_global_prng_state);	/* (0, 1] */
+	int			level = (int) floor(-log(u) / log((double) m));
+
+	return Min(level, max_level);
+}
+
+/* ---------------------------------------------------------------------
+ * Set of refs: open addressing with linear probing
+ * ---------------------------------------------------------------------
+ */
+
+#define REFSET_EMPTY PG_UINT64_MAX
+
+static inline uint32
+refset_hash(uint64 ref)
+{
+	ref ^= ref >> 33;
+	ref *= UINT64CONST(0xff51afd7ed558ccd);
+	ref ^= ref >> 33;
+	return (uint32) ref;
+}
+
+void
+engram_hnsw_refset_init(EngramHnswRefSet *set, uint32 expected)
+{
+	uint32		capacity = 64;
+
+	while (capacity < expected * 2)
+		capacity <<= 1;
+	set->context = CurrentMemoryContext;
+	set->capacity = capacity;
+	set->count = 0;
+	set->slots = MemoryContextAlloc(set->context, sizeof(uint64) * capacity);
+	memset(set->slots, 0xFF, sizeof(uint64) * capacity);
+}
+
+void
+engram_hnsw_refset_reset(EngramHnswRefSet *set)
+{
+	if (set->count == 0)
+		return;
+	memset(set->slots, 0xFF, sizeof(uint64) * set->capacity);
+	set->count = 0;
+}
+
+static void
+refset_grow(EngramHnswRefSet *set)
+{
+	uint64	   *old = set->slots;
+	uint32		old_capacity = set->capacity;
+
+	set->capacity *= 2;
+	set->slots = MemoryContextAlloc(set->context, sizeof(uint64) * set->capacity);
+	memset(set->slots, 0xFF, sizeof(uint64) * set->capacity);
+	set->count = 0;
+	for (uint32 i = 0; i < old_capacity; i++)
+		if (old[i] != REFSET_EMPTY)
+			engram_hnsw_refset_add(set, old[i]);
+	pfree(old);
+}
+
+bool
+engram_hnsw_refset_add(EngramHnswRefSet *set, EngramHnswRef ref)
+{
+	uint32		mask;
+	uint32		i;
+
+	if ((set->count + 1) * 2 > set->capacity)
+		refset_grow(set);
+	mask = set->capacity - 1;
+	for (i = refset_hash(ref) & mask;; i = (i + 1) & mask)
+	{
+		if (set->slots[i] == ref)
+			return false;
+		if (set->slots[i] == REFSET_EMPTY)
+		{
+			set->slots[i] = ref;
+			set->count++;
+			return true;
+		}
+	}
+}
+
+bool
+engram_hnsw_refset_contains(const EngramHnswRefSet *set, EngramHnswRef ref)
+{
+	uint32		mask = set->capacity - 1;
+
+	for (uint32 i = refset_hash(ref) & mask;; i = (i + 1) & mask)
+	{
+		if (set->slots[i] == ref)
+			return true;
+		if (set->slots[i] == REFSET_EMPTY)
+			return false;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Binary heaps of candidate indexes (min-heap or max-heap on distance)
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct CandidateHeap
+{
+	int		   *items;			/* indexes into the candidate array */
+	int			count;
+	int			capacity;
+	bool		max_heap;
+	EngramHnswCandidate **candidates;	/* where distances live */
+} CandidateHeap;
+
+static inline bool
+heap_before(const CandidateHeap *heap, int a, int b)
+{
+	float		da = (*heap->candidates)[a].distance;
+	float		db = (*heap->candidates)[b].distance;
+
+	return heap->max_heap ? da > db : da < db;
+}
+
+static void
+heap_init(CandidateHeap *heap, EngramHnswCandidate **candidates, bool max_heap, int capacity)
+{
+	heap->capacity = Max(capacity, 16);
+	heap->items = palloc(sizeof(int) * heap->capacity);
+	heap->count = 0;
+	heap->max_heap = max_heap;
+	heap->candidates = candidates;
+}
+
+static void
+heap_push(CandidateHeap *heap, int item)
+{
+	int			i;
+
+	if (heap->count == heap->capacity)
+	{
+		heap->capacity *= 2;
+		heap->items = repalloc(heap->items, sizeof(int) * heap->capacity);
+	}
+	i = heap->count++;
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+
+		if (!heap_before(heap, item, heap->items[parent]))
+			break;
+		heap->items[i] = heap->items[parent];
+		i = parent;
+	}
+	heap->items[i] = item;
+}
+
+static int
+heap_pop(CandidateHeap *heap)
+{
+	int			top = heap->items[0];
+	int			last = heap->items[--heap->count];
+	int			i = 0;
+
+	while (true)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= heap->count)
+			break;
+		if (child + 1 < heap->count && heap_before(heap, heap->items[child + 1], heap->items[child]))
+			child++;
+		if (!heap_before(heap, heap->items[child], last))
+			break;
+		heap->items[i] = heap->items[child];
+		i = child;
+	}
+	if (heap->count > 0)
+		heap->items[i] = last;
+	return top;
+}
+
+static int
+compare_candidates(const void *a, const void *b)
+{
+	float		da = ((const EngramHnswCandidate *) a)->distance;
+	float		db = ((const EngramHnswCandidate *) b)->distance;
+
+	if (da < db)
+		return -1;
+	if (da > db)
+		return 1;
+	return 0;
+}
+
+/*
+ * Sort candidates by ascending distance.  Insertion sort for the short,
+ * mostly sorted arrays of neighbour lists (no call per comparison, no
+ * large-struct swaps through qsort); qsort beyond that.
+ */
+void
+engram_hnsw_sort_candidates(EngramHnswCandidate *candidates, int count)
+{
+	if (count > 64)
+	{
+		qsort(candidates, count, sizeof(EngramHnswCandidate), compare_candidates);
+		return;
+	}
+	for (int i = 1; i < count; i++)
+	{
+		EngramHnswCandidate moving = candidates[i];
+		int			j = i;
+
+		while (j > 0 && candidates[j - 1].distance > moving.distance)
+		{
+			candidates[j] = candidates[j - 1];
+			j--;
+		}
+		candidates[j] = moving;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Layer search (the HNSW paper's SEARCH-LAYER)
+ * ---------------------------------------------------------------------
+ */
+
+int
+engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
+						 const EngramHnswRef *entries, int entry_count,
+						 int ef, int layer, bool want_vectors,
+						 EngramHnswRefSet *visited,
+						 EngramHnswCandidate **result)
+{
+	EngramHnswCandidate *all;	/* every element that became a candidate */
+	int			all_count = 0;
+	int			all_capacity = Max(ef * 4, 16);
+	CandidateHeap candidates;	/* nearest first: what to expand next */
+	CandidateHeap nearest;		/* furthest first: the best ef so far */
+	EngramHnswCandidate *out;
+
+	engram_hnsw_refset_reset(visited);
+	all = palloc(sizeof(EngramHnswCandidate) * all_capacity);
+	heap_init(&candidates, &all, false, ef * 2);
+	heap_init(&nearest, &all, true, ef + 1);
+
+	for (int i = 0; i < entry_count; i++)
+	{
+		if (!engram_hnsw_refset_add(visited, entries[i]))
+			continue;
+		if (all_count == all_capacity)
+		{
+			all_capacity *= 2;
+			all = repalloc(all, sizeof(EngramHnswCandidate) * all_capacity);
+		}
+		if (!graph->visit(graph, entries[i], query, layer, INFINITY, want_vectors,
+						  &all[all_count]))
+			continue;
+		heap_push(&candidates, all_count);
+		if (!all[all_count].deleted)
+		{
+			heap_push(&nearest, all_count);
+			if (nearest.count > ef)
+				heap_pop(&nearest);
+		}
+		all_count++;
+	}
+
+	while (candidates.count > 0)
+	{
+		int			current = heap_pop(&candidates);
+		EngramHnswRef *neighbours;
+		int			neighbour_count;
+
+		if (nearest.count >= ef &&
+			all[current].distance > all[nearest.items[0]].distance)
+			break;
+
+		CHECK_FOR_INTERRUPTS();
+		neighbours = all[current].neighbours;
+		neighbour_count = all[current].neighbour_count;
+		for (int i = 0; i < neighbour_count; i++)
+		{
+			EngramHnswRef ref = neighbours[i];
+			float		threshold;
+			EngramHnswCandidate *found;
+
+			if (!engram_hnsw_refset_add(visited, ref))
+				continue;
+			threshold = nearest.count < ef ? INFINITY : all[nearest.items[0]].distance;
+			if (all_count == all_capacity)
+			{
+				all_capacity *= 2;
+				all = repalloc(all, sizeof(EngramHnswCandidate) * all_capacity);
+				/* "neighbours" points into the visit's memory, not "all" */
+			}
+			found = &all[all_count];
+			if (!graph->visit(graph, ref, query, layer, threshold, want_vectors, found))
+				continue;
+			if (!(found->distance < threshold))
+				continue;
+			heap_push(&candidates, all_count);
+			if (!found->deleted)
+			{
+				heap_push(&nearest, all_count);
+				if (nearest.count > ef)
+					heap_pop(&nearest);
+			}
+			all_count++;
+		}
+	}
+
+	out = palloc(sizeof(EngramHnswCandidate) * Max(nearest.count, 1));
+	for (int i = 0; i < nearest.count; i++)
+		out[i] = all[nearest.items[i]];
+	engram_hnsw_sort_candidates(out, nearest.count);
+	*result = out;
+	return nearest.count;
+}
+
+void
+engram_hnsw_search(EngramHnswGraph *graph, const float *query,
+				   EngramHnswRef entry, int entry_level,
+				   int ef, int full_from, bool want_vectors,
+				   EngramHnswCandidate **layer_results, int *layer_counts)
+{
+	EngramHnswRefSet visited;
+	EngramHnswRef *entries;
+	int			entry_count = 1;
+
+	for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
+	{
+		layer_results[lc] = NULL;
+		layer_counts[lc] = 0;
+	}
+	engram_hnsw_refset_init(&visited, ef * graph->m);
+	entries = palloc(sizeof(EngramHnswRef) * Max(ef, 1));
+	entries[0] = entry;
+
+	for (int lc = entry_level; lc >= 0; lc--)
+	{
+		EngramHnswCandidate *found;
+		int			found_count;
+		bool		full = lc <= full_from;
+
+		found_count = engram_hnsw_search_layer(graph, query, entries, entry_count,
+											   full ? ef : 1, lc,
+											   want_vectors && full,
+											   &visited, &found);
+		if (full)
+		{
+			layer_results[lc] = found;
+			layer_counts[lc] = found_count;
+		}
+		/* The next layer starts from what this one found (if anything). */
+		if (found_count > 0)
+		{
+			entry_count = Min(found_count, ef);
+			for (int i = 0; i < entry_count; i++)
+				entries[i] = found[i].ref;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Neighbour selection heuristic (the HNSW paper's SELECT-NEIGHBORS-
+ * HEURISTIC) with "keep pruned connections" up to keep_at_least; see
+ * ENGRAM_HNSW_BACKLINK_KEEP in hnsw.h for how full each caller keeps lists.
+ * ---------------------------------------------------------------------
+ */
+
+int
+engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
+							  EngramHnswCandidate *candidates, int count,
+							  int max_count, int keep_at_least, int *chosen)
+{
+	int			chosen_count = 0;
+	int		   *pruned;
+	int			pruned_count = 0;
+
+	if (count <= max_count)
+	{
+		for (int i = 0; i < count; i++)
+			chosen[i] = i;
+		return count;
+	}
+
+	pruned = palloc(sizeof(int) * count);
+	for (int i = 0; i < count && chosen_count < max_count; i++)
+	{
+		bool		keep = true;
+
+		for (int j = 0; j < chosen_count; j++)
+		{
+			float		between = engram_hnsw_distance(graph->metric,
+													   candidates[i].vector,
+													   candidates[chosen[j]].vector,
+													   graph->dimensions);
+
+			if (between < candidates[i].distance)
+			{
+				keep = false;
+				break;
+			}
+		}
+		if (keep)
+			chosen[chosen_count++] = i;
+		else
+			pruned[pruned_count++] = i;
+	}
+	if (pruned_count > 0 && chosen_count < Min(keep_at_least, max_count))
+	{
+		for (int i = 0; i < pruned_count && chosen_count < Min(keep_at_least, max_count); i++)
+			chosen[chosen_count++] = pruned[i];
+		/* ascending index = ascending distance: lists stay sorted */
+		for (int i = 1; i < chosen_count; i++)
+		{
+			int			moving = chosen[i];
+			int			j = i;
+
+			while (j > 0 && chosen[j - 1] > moving)
+			{
+				chosen[j] = chosen[j - 1];
+				j--;
+			}
+			chosen[j] = moving;
+		}
+	}
+	pfree(pruned);
+	return chosen_count;
+}
+
+/* ---------------------------------------------------------------------
+ * Disk graph
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * visit() of the disk graph: share-lock the element's page, compute the
+ * distance, copy what was asked for into graph->context, unlock.
+ * query == NULL gives distance 0 (used to read an element).
+ */
+static bool
+disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
+		   int layer, float threshold, bool want_vector, EngramHnswCandidate *out)
+{
+	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+	BlockNumber blkno = EngramHnswRefBlock(ref);
+	Buffer		buf;
+	Page		page;
+	EngramHnswElementTuple element;
+	int			dims = graph->dimensions;
+
+	buf = ReadBuffer(disk->index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	engram_hnsw_check_page(disk->index, page, blkno);
+	element = engram_hnsw_page_element(page, EngramHnswRefOffset(ref));
+	if (element == NULL)
+	{
+		UnlockReleaseBuffer(buf);
+		return false;
+	}
+
+	out->ref = ref;
+	out->distance = query ? engram_hnsw_distance(graph->metric, query, element->vector, dims) : 0;
+	out->deleted = (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0;
+	out->heaptid = element->heaptid;
+	out->level = element->level;
+	out->neighbour_count = 0;
+	out->neighbours = NULL;
+	out->vector = NULL;
+	if (out->distance < threshold)
+	{
+		MemoryContext old = MemoryContextSwitchTo(disk->context);
+
+		if (layer <= element->level)
+		{
+			out->neighbours = palloc(sizeof(EngramHnswRef) *
+									 ENGRAM_HNSW_LAYER_SLOTS(graph->m, layer));
+			out->neighbour_count = engram_hnsw_element_get_layer(element, dims, graph->m,
+																 layer, out->neighbours);
+		}
+		if (want_vector)
+		{
+			out->vector = palloc(sizeof(float) * dims);
+			memcpy(out->vector, element->vector, sizeof(float) * dims);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	UnlockReleaseBuffer(buf);
+	return true;
+}
+
+void
+engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
+							const EngramHnswMetaPageData *meta)
+{
+	graph->graph.visit = disk_visit;
+	graph->graph.metric = meta->metric;
+	graph->graph.dimensions = meta->dimensions;
+	graph->graph.m = meta->m;
+	graph->index = index;
+	graph->context = CurrentMemoryContext;
+	graph->vectors = NULL;
+}
+
+bool
+engram_hnsw_read_element(EngramHnswDiskGraph *graph, EngramHnswRef ref, int layer,
+						 EngramHnswCandidate *out)
+{
+	return disk_visit(&graph->graph, ref, NULL, layer, INFINITY, true, out);
+}

@@ -1,0 +1,404 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnswverify.c
+ *	  engram_hnsw_verify(regclass): walk an engram_hnsw index and report
+ *	  structural damage, one row per problem (no rows: healthy).
+ *
+ * Severity "error" is damage: a bad metapage (magic, version, page id),
+ * a page without this access method's page id, an element tuple whose
+ * size or levels do not match the metapage, an entry point that is not a
+ * live element of its recorded level, a neighbour reference to no element
+ * (dangling).  Severity "warning" is an element no search can reach from
+ * the entry point (the graph works, but that row can only be found by a
+ * sequential scan; an insert interrupted by a crash leaves such an
+ * element for an uncommitted row, which vacuum then removes).
+ *
+ * Locking: AccessShareLock on the index; each page is copied under a
+ * share lock, so concurrent inserts can make a reference look dangling
+ * only if it was written after its target page was read; run it on a
+ * quiet index for a definite answer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+#include "hnsw/hnsw.h"
+
+PG_FUNCTION_INFO_V1(engram_hnsw_verify);
+
+typedef struct VerifyElement
+{
+	EngramHnswRef ref;
+	uint8		flags;
+	uint8		level;
+	int			first_neighbour;	/* into VerifyState.neighbours */
+	int			neighbour_count;	/* all layers together */
+} VerifyElement;
+
+typedef struct VerifyState
+{
+	ReturnSetInfo *rsinfo;
+	Relation	index;
+	VerifyElement *elements;	/* sorted by ref (pages read in order) */
+	int			element_count;
+	int			element_capacity;
+	EngramHnswRef *neighbours;
+	int			neighbour_count;
+	int			neighbour_capacity;
+} VerifyState;
+
+static void
+report(VerifyState *vs, const char *severity, const char *problem,
+	   BlockNumber blkno, OffsetNumber offno, const char *detail)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	values[0] = CStringGetTextDatum(severity);
+	values[1] = CStringGetTextDatum(problem);
+	if (blkno == InvalidBlockNumber)
+		nulls[2] = true;
+	else
+		values[2] = Int64GetDatum((int64) blkno);
+	if (offno == InvalidOffsetNumber)
+		nulls[3] = true;
+	else
+		values[3] = Int32GetDatum((int32) offno);
+	values[4] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(vs->rsinfo->setResult, vs->rsinfo->setDesc, values, nulls);
+}
+
+static int
+find_element(const VerifyState *vs, EngramHnswRef ref)
+{
+	int			low = 0;
+	int			high = vs->element_count - 1;
+
+	while (low <= high)
+	{
+		int			mid = (low + high) / 2;
+
+		if (vs->elements[mid].ref == ref)
+			return mid;
+		if (vs->elements[mid].ref < ref)
+			low = mid + 1;
+		else
+			high = mid - 1;
+	}
+	return -1;
+}
+
+/* Check one element tuple and remember it and its neighbour refs. */
+static void
+collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
+				BlockNumber blkno, OffsetNumber offno)
+{
+	ItemId		itemid = PageGetItemId(page, offno);
+	EngramHnswElementTuple element;
+	VerifyElement *entry;
+	int			max_level = engram_hnsw_max_level(meta->dimensions, meta->m);
+
+	if (!ItemIdIsUsed(itemid) || !ItemIdHasStorage(itemid))
+		return;
+	element = (EngramHnswElementTuple) PageGetItem(page, itemid);
+	if (element->level > element->slot_level || element->slot_level > max_level ||
+		ItemIdGetLength(itemid) !=
+		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(meta->dimensions, meta->m, element->slot_level))
+	{
+		report(vs, "error", "bad element tuple", blkno, offno,
+			   psprintf("length %u, level %d, slot level %d for %d dimensions and m = %d",
+						ItemIdGetLength(itemid), element->level, element->slot_level,
+						meta->dimensions, meta->m));
+		return;
+	}
+
+	if (vs->element_count == vs->element_capacity)
+	{
+		vs->element_capacity *= 2;
+		vs->elements = repalloc_huge(vs->elements, sizeof(VerifyElement) * vs->element_capacity);
+	}
+	entry = &vs->elements[vs->element_count++];
+	entry->ref = EngramHnswRefFromTid(blkno, offno);
+	entry->flags = element->flags;
+	entry->level = element->level;
+	entry->first_neighbour = vs->neighbour_count;
+	entry->neighbour_count = 0;
+	for (int layer = 0; layer <= element->level; layer++)
+	{
+		EngramHnswRef refs[2 * ENGRAM_HNSW_MAX_M];
+		int			count = engram_hnsw_element_get_layer(element, meta->dimensions,
+														  meta->m, layer, refs);
+
+		if (vs->neighbour_count + count > vs->neighbour_capacity)
+		{
+			vs->neighbour_capacity = (vs->neighbour_count + count) * 2;
+			vs->neighbours = repalloc_huge(vs->neighbours,
+										   sizeof(EngramHnswRef) * vs->neighbour_capacity);
+		}
+		memcpy(vs->neighbours + vs->neighbour_count, refs, sizeof(EngramHnswRef) * count);
+		vs->neighbour_count += count;
+		entry->neighbour_count += count;
+	}
+}
+
+/* Returns false when the metapage is too damaged to go on. */
+static bool
+verify_metapage(VerifyState *vs, EngramHnswMetaPageData *meta)
+{
+	Buffer		buf;
+	Page		page;
+	bool		ok = true;
+
+	if (RelationGetNumberOfBlocks(vs->index) == 0)
+	{
+		report(vs, "error", "no metapage", InvalidBlockNumber, InvalidOffsetNumber,
+			   "the index has no blocks");
+		return false;
+	}
+	buf = ReadBuffer(vs->index, ENGRAM_HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (PageIsNew(page) ||
+		PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)) ||
+		EngramHnswPageGetOpaque(page)->page_id != ENGRAM_HNSW_PAGE_ID ||
+		EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_META)
+	{
+		report(vs, "error", "bad page id", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
+			   "block 0 is not an engram_hnsw metapage");
+		ok = false;
+	}
+	else
+	{
+		memcpy(meta, EngramHnswPageGetMeta(page), sizeof(EngramHnswMetaPageData));
+		if (meta->magic != ENGRAM_HNSW_MAGIC)
+		{
+			report(vs, "error", "bad magic", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
+				   psprintf("magic is 0x%08X, expected 0x%08X", meta->magic, ENGRAM_HNSW_MAGIC));
+			ok = false;
+		}
+		else if (meta->version != ENGRAM_HNSW_VERSION)
+		{
+			report(vs, "error", "bad version", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
+				   psprintf("version is %u, expected %d", meta->version, ENGRAM_HNSW_VERSION));
+			ok = false;
+		}
+		else if (meta->m < ENGRAM_HNSW_MIN_M || meta->m > ENGRAM_HNSW_MAX_M ||
+				 meta->metric < ENGRAM_HNSW_METRIC_L2 || meta->metric > ENGRAM_HNSW_METRIC_COSINE)
+		{
+			report(vs, "error", "bad metapage", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
+				   psprintf("m = %d, metric = %d", meta->m, meta->metric));
+			ok = false;
+		}
+	}
+	UnlockReleaseBuffer(buf);
+	return ok;
+}
+
+static void
+verify_index(VerifyState *vs)
+{
+	EngramHnswMetaPageData meta;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
+	char	   *page_copy = palloc(BLCKSZ);
+	int			entry_index = -1;
+
+	if (!verify_metapage(vs, &meta))
+		return;
+
+	vs->element_capacity = 1024;
+	vs->elements = palloc(sizeof(VerifyElement) * vs->element_capacity);
+	vs->neighbour_capacity = 1024;
+	vs->neighbours = palloc(sizeof(EngramHnswRef) * vs->neighbour_capacity);
+
+	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(vs->index, blkno);
+		Page		page = (Page) page_copy;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		memcpy(page_copy, BufferGetPage(buf), BLCKSZ);
+		UnlockReleaseBuffer(buf);
+
+		if (PageIsNew(page))
+			continue;
+		if (PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)) ||
+			EngramHnswPageGetOpaque(page)->page_id != ENGRAM_HNSW_PAGE_ID ||
+			EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT)
+		{
+			report(vs, "error", "bad page id", blkno, InvalidOffsetNumber,
+				   "not an engram_hnsw element page");
+			continue;
+		}
+		for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
+			collect_element(vs, &meta, page, blkno, offno);
+	}
+
+	/* The entry point. */
+	if (meta.entry_level >= 0)
+	{
+		entry_index = find_element(vs, EngramHnswRefFromTid(meta.entry_blkno, meta.entry_offno));
+		if (entry_index < 0 ||
+			(vs->elements[entry_index].flags & ENGRAM_HNSW_ELEMENT_DELETED) ||
+			vs->elements[entry_index].level != meta.entry_level)
+		{
+			report(vs, "error", "bad entry point", meta.entry_blkno, meta.entry_offno,
+				   psprintf("the metapage names an entry point of level %d that is not a live element of that level",
+							meta.entry_level));
+			entry_index = -1;
+		}
+	}
+	else if (vs->element_count > 0)
+	{
+		int			live = 0;
+
+		for (int i = 0; i < vs->element_count; i++)
+			if (!(vs->elements[i].flags & ENGRAM_HNSW_ELEMENT_DELETED))
+				live++;
+		if (live > 0)
+			report(vs, "error", "bad entry point", InvalidBlockNumber, InvalidOffsetNumber,
+				   psprintf("the metapage says the graph is empty but %d live elements exist", live));
+	}
+
+	/* Dangling neighbour references. */
+	for (int i = 0; i < vs->element_count; i++)
+	{
+		VerifyElement *element = &vs->elements[i];
+
+		for (int j = 0; j < element->neighbour_count; j++)
+		{
+			EngramHnswRef ref = vs->neighbours[element->first_neighbour + j];
+
+			if (find_element(vs, ref) < 0)
+				report(vs, "error", "dangling neighbour",
+					   EngramHnswRefBlock(element->ref), EngramHnswRefOffset(element->ref),
+					   psprintf("refers to (%u,%u), which holds no element",
+								EngramHnswRefBlock(ref), EngramHnswRefOffset(ref)));
+		}
+	}
+
+	/*
+	 * Reachability from the entry point over the edges of every layer (a
+	 * search descends, so this over-approximates what searches reach; an
+	 * element it misses has no way in at all).
+	 */
+	if (entry_index >= 0)
+	{
+		bool	   *reached = palloc0(sizeof(bool) * vs->element_count);
+		int		   *queue = palloc(sizeof(int) * vs->element_count);
+		int			head = 0;
+		int			tail = 0;
+
+		reached[entry_index] = true;
+		queue[tail++] = entry_index;
+		while (head < tail)
+		{
+			VerifyElement *element = &vs->elements[queue[head++]];
+
+			for (int j = 0; j < element->neighbour_count; j++)
+			{
+				int			next = find_element(vs, vs->neighbours[element->first_neighbour + j]);
+
+				if (next >= 0 && !reached[next])
+				{
+					reached[next] = true;
+					queue[tail++] = next;
+				}
+			}
+		}
+		for (int i = 0; i < vs->element_count; i++)
+			if (!reached[i] && !(vs->elements[i].flags & ENGRAM_HNSW_ELEMENT_DELETED))
+				report(vs, "warning", "unreachable element",
+					   EngramHnswRefBlock(vs->elements[i].ref),
+					   EngramHnswRefOffset(vs->elements[i].ref),
+					   "no search from the entry point reaches this element");
+	}
+}
+
+Datum
+engram_hnsw_verify(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	VerifyState vs;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&vs, 0, sizeof(vs));
+	vs.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	vs.index = relation_open(indexoid, AccessShareLock);
+	if (vs.index->rd_rel->relkind != RELKIND_INDEX ||
+		vs.index->rd_indam == NULL || vs.index->rd_indam->ambuild != engram_hnsw_build)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an engram_hnsw index",
+						RelationGetRelationName(vs.index))));
+	verify_index(&vs);
+	relation_close(vs.index, AccessShareLock);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(engram_hnsw_index_tids);
+
+/*
+ * engram_hnsw_index_tids(regclass): the heap TID of every element, with
+ * its deleted flag.  Lets a test (or an operator) check that the index
+ * holds exactly the table's rows, independently of graph reachability.
+ */
+Datum
+engram_hnsw_index_tids(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	ReturnSetInfo *rsinfo;
+	Relation	index;
+	BlockNumber nblocks;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	index = relation_open(indexoid, AccessShareLock);
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
+
+	nblocks = RelationGetNumberOfBlocks(index);
+	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		engram_hnsw_check_page(index, page, blkno);
+		maxoff = PageIsNew(page) ? InvalidOffsetNumber : PageGetMaxOffsetNumber(page);
+		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
+		{
+			EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+			ItemPointer tid;
+
+			if (element == NULL)
+				continue;
+			tid = palloc(sizeof(ItemPointerData));
+			*tid = element->heaptid;
+			values[0] = PointerGetDatum(tid);
+			values[1] = BoolGetDatum((element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	relation_close(index, AccessShareLock);
+	return (Datum) 0;
+}
