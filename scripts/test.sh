@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: install what is needed, build, start a throwaway PostgreSQL 15
 # with Engram preloaded, and run every test suite:
-#   1. SIMD kernels against the scalar reference (standalone program)
+#   1. SIMD kernels against the scalar reference (standalone program),
+#      and a bounded libFuzzer run (tests/fuzz/run_fuzz.sh)
 #   2. pg_regress regression tests        (sql/*.sql, expected/*.out)
 #   3. isolation specs, when there are any (tests/isolation/specs/*.spec,
 #      expected output in tests/isolation/expected/)
@@ -48,6 +49,10 @@ record() { # record NAME STATUS
 # 1. SIMD kernels.
 engram_log "SIMD kernel test"
 if make -C "$ENGRAM_ROOT" -s simd-test; then record simd 0; else record simd 1; fi
+
+# 1b. Bounded fuzzing of the parsers and the cold-segment decoder (libFuzzer).
+engram_log "fuzz harnesses (5 s each)"
+if bash "$ENGRAM_ROOT/tests/fuzz/run_fuzz.sh" --seconds 5 --seed 1; then record fuzz 0; else record fuzz 1; fi
 
 # 2 and 3. Regression and isolation suites against one shared server.
 engram_cluster_init "$datadir" "$port" "$sockdir" "fsync = off" "max_prepared_transactions = 10"

@@ -5,6 +5,9 @@
  *	  segment store in engram.cold_segments, stubs, the per-backend cache of
  *	  decoded segments and segment garbage collection.
  *
+ * The decoding core (checksum, decompression, validation, row extraction)
+ * is engram_tam_codec.c, free of server calls so that it can be fuzzed.
+ *
  * Responsibilities
  *	- build a segment from detoasted rows and store it (engram_segment_builder_*)
  *	- fetch, verify and decode a segment; hand out one row of it
@@ -51,6 +54,7 @@
 #include "utils/syscache.h"
 
 #include "tam/engram_tam.h"
+#include "tam/engram_tam_codec.h"
 
 /* ------------------------------------------------------------------------
  * Segment builder
@@ -273,47 +277,6 @@ engram_segment_builder_add(EngramSegmentBuilder *builder, HeapTuple tuple)
 	return builder->nrows++;
 }
 
-/*
- * Transpose "n" 4-byte elements: out[k * n + i] = in[i * 4 + k] (all first
- * bytes, then all second bytes, ...).  Written with the four planes
- * unrolled so that the compiler can vectorise it.
- */
-static void
-byte_shuffle4(const char *in, char *out, Size n)
-{
-	uint8	   *b0 = (uint8 *) out;
-	uint8	   *b1 = b0 + n;
-	uint8	   *b2 = b1 + n;
-	uint8	   *b3 = b2 + n;
-	const uint8 *src = (const uint8 *) in;
-
-	for (Size i = 0; i < n; i++)
-	{
-		b0[i] = src[i * 4];
-		b1[i] = src[i * 4 + 1];
-		b2[i] = src[i * 4 + 2];
-		b3[i] = src[i * 4 + 3];
-	}
-}
-
-static void
-byte_unshuffle4(const char *in, char *out, Size n)
-{
-	const uint8 *b0 = (const uint8 *) in;
-	const uint8 *b1 = b0 + n;
-	const uint8 *b2 = b1 + n;
-	const uint8 *b3 = b2 + n;
-	uint8	   *dest = (uint8 *) out;
-
-	for (Size i = 0; i < n; i++)
-	{
-		dest[i * 4] = b0[i];
-		dest[i * 4 + 1] = b1[i];
-		dest[i * 4 + 2] = b2[i];
-		dest[i * 4 + 3] = b3[i];
-	}
-}
-
 /* The raw segment image of the builder's rows, palloc'd; sets *raw_len. */
 static char *
 builder_raw_image(EngramSegmentBuilder *builder, Size *raw_len)
@@ -365,16 +328,10 @@ builder_raw_image(EngramSegmentBuilder *builder, Size *raw_len)
 		rows[r].stored_len = stored_pos - rows[r].tuple_offset;
 	}
 	Assert(stored_pos == stored_bytes);
-	byte_shuffle4(floats, tuple_area + stored_bytes, builder->float_bytes / 4);
+	engram_segment_shuffle4(floats, tuple_area + stored_bytes, builder->float_bytes / 4);
 	pfree(floats);
 	*raw_len = len;
 	return raw;
-}
-
-static uint64
-segment_checksum(const char *data, Size len, int64 segment_id)
-{
-	return hash_bytes_extended((const unsigned char *) data, (int) len, (uint64) segment_id);
 }
 
 /*
@@ -416,7 +373,7 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 		segment_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												 SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	checksum = segment_checksum(VARDATA(data), clen, segment_id);
+	checksum = engram_segment_checksum(VARDATA(data), clen, segment_id);
 
 	args[0] = Int64GetDatum(segment_id);
 	args[1] = ObjectIdGetDatum(relid);
@@ -587,60 +544,6 @@ segment_corrupted(int64 segment_id, const char *what)
 }
 
 /*
- * Check the structure of a decompressed image: every offset and length in
- * the directory must stay inside the image.  ERROR on any mismatch.
- */
-static void
-validate_raw_image(int64 segment_id, const char *raw, Size raw_len, int32 nrows_expected)
-{
-	const EngramSegmentHeader *header = (const EngramSegmentHeader *) raw;
-	const EngramSegmentRow *rows;
-	const EngramFloatRegion *regions;
-	Size		dir_bytes;
-
-	if (raw_len < sizeof(EngramSegmentHeader))
-		segment_corrupted(segment_id, "image shorter than its header");
-	if (header->magic != ENGRAM_SEGMENT_MAGIC || header->version != ENGRAM_SEGMENT_VERSION)
-		segment_corrupted(segment_id, "bad magic number or version");
-	if (header->nrows == 0 || header->nrows > ENGRAM_SEGMENT_MAX_ROWS ||
-		header->nrows != (uint32) nrows_expected ||
-		header->nregions > raw_len / sizeof(EngramFloatRegion) ||
-		header->float_bytes % 4 != 0)
-		segment_corrupted(segment_id, "bad row or region count");
-	dir_bytes = sizeof(EngramSegmentHeader) + sizeof(EngramSegmentRow) * (Size) header->nrows +
-		sizeof(EngramFloatRegion) * (Size) header->nregions;
-	if (dir_bytes + (Size) header->tuple_bytes + (Size) header->float_bytes != raw_len)
-		segment_corrupted(segment_id, "section sizes do not add up");
-	rows = (const EngramSegmentRow *) (raw + sizeof(EngramSegmentHeader));
-	regions = (const EngramFloatRegion *) (rows + header->nrows);
-	for (uint32 r = 0; r < header->nrows; r++)
-	{
-		const EngramSegmentRow *row = &rows[r];
-
-		Size		pos = 0;
-		Size		floats = 0;
-
-		if ((Size) row->tuple_offset + row->stored_len > header->tuple_bytes ||
-			row->stored_len > row->tuple_len ||
-			row->tuple_len < SizeofHeapTupleHeader ||
-			(Size) row->first_region + row->nregions > header->nregions)
-			segment_corrupted(segment_id, "row directory out of bounds");
-		for (uint32 g = row->first_region; g < row->first_region + row->nregions; g++)
-		{
-			if (regions[g].tuple_offset < pos ||
-				(Size) regions[g].tuple_offset + regions[g].length > row->tuple_len ||
-				(Size) regions[g].float_offset + regions[g].length > header->float_bytes ||
-				regions[g].length % 4 != 0)
-				segment_corrupted(segment_id, "float region out of bounds");
-			pos = regions[g].tuple_offset + regions[g].length;
-			floats += regions[g].length;
-		}
-		if (floats + row->stored_len != row->tuple_len)
-			segment_corrupted(segment_id, "row sizes do not add up");
-	}
-}
-
-/*
  * Fetch segment "segment_id" from engram.cold_segments, verify its checksum
  * and structure, and return its raw image with the float area unshuffled,
  * allocated in "context".
@@ -661,12 +564,9 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	int64		checksum;
 	bytea	   *data;
 	Size		clen;
-	unsigned long long content_size;
 	char	   *raw;
 	char	   *result;
-	size_t		dlen;
-	const EngramSegmentHeader *header;
-	Size		float_start;
+	const char *damage;
 
 	INSTR_TIME_SET_CURRENT(cold_read_started);
 	segrel = table_open(segrelid, AccessShareLock);
@@ -693,24 +593,19 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	table_close(segrel, AccessShareLock);
 
 	clen = VARSIZE_ANY_EXHDR(data);
-	if ((int64) segment_checksum(VARDATA_ANY(data), clen, segment_id) != checksum)
-		segment_corrupted(segment_id, "checksum mismatch");
-	content_size = ZSTD_getFrameContentSize(VARDATA_ANY(data), clen);
-	if (content_size == ZSTD_CONTENTSIZE_ERROR || content_size == ZSTD_CONTENTSIZE_UNKNOWN ||
-		raw_bytes <= 0 || content_size != (unsigned long long) raw_bytes)
-		segment_corrupted(segment_id, "bad compressed frame size");
+	if (raw_bytes <= 0 || !AllocSizeIsValid(raw_bytes))
+		segment_corrupted(segment_id, "bad raw size");
 	raw = palloc(raw_bytes);
-	dlen = ZSTD_decompress(raw, raw_bytes, VARDATA_ANY(data), clen);
-	if (ZSTD_isError(dlen) || dlen != (size_t) raw_bytes)
-		segment_corrupted(segment_id, "decompression failed");
-	validate_raw_image(segment_id, raw, raw_bytes, nrows);
+	damage = engram_segment_decompress(VARDATA_ANY(data), clen, segment_id, checksum,
+									   raw_bytes, raw);
+	if (damage == NULL)
+		damage = engram_segment_validate_image(raw, raw_bytes, nrows);
+	if (damage != NULL)
+		segment_corrupted(segment_id, damage);
 
 	/* Unshuffle the float area into the cached copy. */
-	header = (const EngramSegmentHeader *) raw;
-	float_start = raw_bytes - header->float_bytes;
 	result = MemoryContextAlloc(context, raw_bytes);
-	memcpy(result, raw, float_start);
-	byte_unshuffle4(raw + float_start, result + float_start, header->float_bytes / 4);
+	engram_segment_unshuffle_image(raw, raw_bytes, result);
 	pfree(raw);
 	*raw_len = raw_bytes;
 	engram_metrics_record(ENGRAM_OP_COLD_READ, cold_read_seconds(), -1, true, NULL);
@@ -760,45 +655,21 @@ HeapTuple
 engram_segment_fetch_row(int64 segment_id, uint32 slot)
 {
 	EngramDecodedSegment *segment = decoded_segment(segment_id);
-	const char *raw = segment->raw;
-	const EngramSegmentHeader *header = (const EngramSegmentHeader *) raw;
-	const EngramSegmentRow *rows = (const EngramSegmentRow *) (raw + sizeof(EngramSegmentHeader));
-	const EngramFloatRegion *regions = (const EngramFloatRegion *) (rows + header->nrows);
-	const char *tuple_area = (const char *) (regions + header->nregions);
-	const char *float_area = tuple_area + header->tuple_bytes;
-	const EngramSegmentRow *row;
+	uint32		tuple_len;
 	HeapTuple	tuple;
-	char	   *dest;
+	const char *damage;
 
-	if (slot >= header->nrows)
-		segment_corrupted(segment_id, "stub names a row past the end of its segment");
-	row = &rows[slot];
-	tuple = (HeapTuple) palloc(HEAPTUPLESIZE + row->tuple_len);
-	tuple->t_len = row->tuple_len;
+	damage = engram_segment_row_length(segment->raw, slot, &tuple_len);
+	if (damage != NULL)
+		segment_corrupted(segment_id, damage);
+	tuple = (HeapTuple) palloc(HEAPTUPLESIZE + tuple_len);
+	tuple->t_len = tuple_len;
 	ItemPointerSetInvalid(&tuple->t_self);
 	tuple->t_tableOid = InvalidOid;
 	tuple->t_data = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
-	dest = (char *) tuple->t_data;
-	{
-		const char *src = tuple_area + row->tuple_offset;
-		Size		pos = 0;
-
-		/* Validated at load: regions ascend and the pieces add up. */
-		for (uint32 g = row->first_region; g < row->first_region + row->nregions; g++)
-		{
-			Size		gap = regions[g].tuple_offset - pos;
-
-			memcpy(dest + pos, src, gap);
-			src += gap;
-			memcpy(dest + regions[g].tuple_offset, float_area + regions[g].float_offset,
-				   regions[g].length);
-			pos = regions[g].tuple_offset + regions[g].length;
-		}
-		memcpy(dest + pos, src, row->tuple_len - pos);
-	}
-	if (tuple->t_data->t_hoff > row->tuple_len ||
-		(tuple->t_data->t_infomask2 & ENGRAM_STUB_INFOMASK2) != 0)
-		segment_corrupted(segment_id, "archived row has a bad header");
+	damage = engram_segment_copy_row(segment->raw, slot, (char *) tuple->t_data);
+	if (damage != NULL)
+		segment_corrupted(segment_id, damage);
 	return tuple;
 }
 
