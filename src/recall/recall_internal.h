@@ -220,7 +220,8 @@ extern void engram_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum 
 
 /*
  * Check an evector datum against the space: ERROR (ERRCODE_DATA_EXCEPTION)
- * on a dimension mismatch or a non-finite element.  Returns it detoasted.
+ * on a dimension mismatch, a non-finite element, or a zero vector in a
+ * cosine space (its cosine similarity is undefined).  Returns it detoasted.
  */
 extern Datum engram_space_check_embedding(const EngramSpace *space, Datum value);
 

@@ -415,6 +415,18 @@ engram_space_check_embedding(const EngramSpace *space, Datum value)
 				 errmsg("embedding has %d dimensions, the memory space expects %d",
 						vector->dim, space->dims)));
 	engram_vector_check_elements(vector->x, vector->dim);
+	if (space->distance == ENGRAM_DISTANCE_COSINE)
+	{
+		bool		all_zero = true;
+
+		for (int i = 0; i < vector->dim && all_zero; i++)
+			all_zero = (vector->x[i] == 0.0f);
+		if (all_zero)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("a zero vector has no cosine similarity"),
+					 errhint("Use an embedding with at least one non-zero element, or a space with distance l2.")));
+	}
 	return PointerGetDatum(vector);
 }
 

@@ -304,8 +304,7 @@ embeddings_argument(FunctionCallInfo fcinfo, int argno, const EngramSpace *space
 				vector->x[d] = (float) DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 																		  elements[i]));
 		}
-		engram_vector_check_elements(vector->x, space->dims);
-		vectors[row] = PointerGetDatum(vector);
+		vectors[row] = engram_space_check_embedding(space, PointerGetDatum(vector));
 	}
 	get_typlenbyvalalign(space->embedding_type, &typlen, &typbyval, &typalign);
 	dims[0] = count;
@@ -431,7 +430,13 @@ store_batch_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 	{
 		bool		isnull;
 		Datum		id = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		embedding = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2,
+											  &isnull);
 		bool		out_null = false;
+
+		/* Same checks as the other forms; an error undoes the whole batch. */
+		if (!isnull)
+			(void) engram_space_check_embedding(&space, embedding);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &out_null);
 	}
@@ -530,7 +535,7 @@ store_batch_jsonb_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 					 "r.participants, r.tags, COALESCE(r.importance, %g), r.decay_function, "
 					 "COALESCE(r.metadata, '{}'), $2 "
 					 "FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) WITH ORDINALITY "
-					 "AS r ORDER BY r.ordinality RETURNING id",
+					 "AS r ORDER BY r.ordinality RETURNING id, embedding",
 					 space.qualified_name, DEFAULT_CONFIDENCE, DEFAULT_IMPORTANCE,
 					 space.qualified_name);
 	engram_spi_execute(sql.data, 2, argtypes, values, NULL, false, SPI_OK_INSERT_RETURNING);
@@ -538,7 +543,13 @@ store_batch_jsonb_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 	{
 		bool		isnull;
 		Datum		id = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		embedding = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2,
+											  &isnull);
 		bool		out_null = false;
+
+		/* Same checks as the other forms; an error undoes the whole batch. */
+		if (!isnull)
+			(void) engram_space_check_embedding(&space, embedding);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &out_null);
 	}

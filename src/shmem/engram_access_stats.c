@@ -22,6 +22,7 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "access/table.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -40,6 +41,7 @@
 
 #include "engram.h"
 #include "shmem/engram_access_stats.h"
+#include "tam/engram_tam.h"
 
 #define ENGRAM_ACCESS_TRANCHE		"engram_access_stats"
 #define ENGRAM_ACCESS_FILE_MAGIC	0x45414353	/* "EACS" */
@@ -707,12 +709,22 @@ engram_row_access_stats(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* engram_access_record(regclass, tid): record one explicit access. */
+/*
+ * engram_access_record(regclass, tid): record one explicit access.  Only
+ * for engram tables the caller may read: otherwise anyone could fill the
+ * shared statistics table with entries for arbitrary relations and evict
+ * the real ones, or steer the tier placement of other users' rows.
+ */
 Datum
 engram_access_record_sql(PG_FUNCTION_ARGS)
 {
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel;
+
 	engram_require_preload("access statistics");
-	engram_access_record(PG_GETARG_OID(0), (ItemPointer) PG_GETARG_POINTER(1));
+	rel = engram_tam_open_for_move(relid, AccessShareLock, ACL_SELECT);
+	table_close(rel, AccessShareLock);
+	engram_access_record(relid, (ItemPointer) PG_GETARG_POINTER(1));
 	PG_RETURN_VOID();
 }
 

@@ -26,6 +26,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -416,6 +418,11 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 	int64		dropped;
 	int64		repacked = 0;
 
+	if (isnan(repack_below) || repack_below < 0 || repack_below > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("repack_below must be between 0 and 1"),
+				 errhint("It is the live fraction under which a segment is rewritten; 0 turns repacking off.")));
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
