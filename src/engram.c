@@ -103,8 +103,10 @@ _PG_init(void)
 
 	engram_simd_init();
 	engram_hnsw_init();
+	engram_tam_init();
 	engram_metrics_init();
 	engram_clock_init();
+	engram_recall_init();
 	engram_worker_init();
 
 	MarkGUCPrefixReserved("engram");

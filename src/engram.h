@@ -67,8 +67,10 @@ extern bool engram_clock_pinned(void);
 /* Subsystem entry points, called once from _PG_init in this order. */
 extern void engram_simd_init(void);
 extern void engram_hnsw_init(void);
+extern void engram_tam_init(void);
 extern void engram_metrics_init(void);
 extern void engram_clock_init(void);
+extern void engram_recall_init(void);
 extern void engram_worker_init(void);
 
 #endif							/* ENGRAM_H */

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# recall_bench.sh: throughput and latency of the cognitive layer, measured
+# with pgbench against a throwaway cluster (Engram preloaded, fsync on).
+#
+#   engram_recall   hybrid, max_hops 2, k 10, a random query vector per call
+#   plain query     SELECT ... ORDER BY embedding <=> $q LIMIT 10 on the same space
+#   engram_store    one memory per call
+#   engram_store_batch  1000 memories per call
+#
+# each with 1 and 2 clients (store_batch: 1).  Latency percentiles come from
+# pgbench's --log files (PostgreSQL 15's pgbench prints none).
+#
+# Usage (as root, PG_CONFIG exported as for scripts/test.sh):
+#   bash bench/recall/recall_bench.sh [MEMORIES] [DIMS] [SECONDS] [ASSOCIATIONS_PER_MEMORY]
+# defaults 100000 768 10 5.  Writes bench/recall/results-<timestamp>/report.txt.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/lib/common.sh"
+
+memories=${1:-100000}
+dims=${2:-768}
+seconds=${3:-10}
+fanout=${4:-5}
+
+[ "$(id -u)" -eq 0 ] || engram_die "run as root (PostgreSQL runs as the postgres user)"
+engram_build_install
+
+out=$here/results-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+work=$(mktemp -d /tmp/engram-recall-bench.XXXXXX)
+chmod 755 "$work"
+chown postgres: "$work"
+datadir=$work/data
+sockdir=$work/sock
+mkdir -p "$sockdir" && chown postgres: "$sockdir"
+port=$(engram_free_port $((60000 + RANDOM % 4000)))
+cleanup() {
+	engram_cluster_stop "$datadir"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = 512MB" "max_wal_size = 4GB"
+engram_cluster_start "$datadir" "$work/server.log"
+psql_as() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" "$@"; }
+psql_as -d postgres -c "CREATE DATABASE bench"
+psql_as -d bench -c "SET client_min_messages = warning; CREATE EXTENSION engram"
+
+engram_log "loading $memories memories of $dims dimensions, $fanout associations each"
+start=$(date +%s)
+psql_as -d bench -v dims="$dims" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+SELECT setseed(0.5);
+SELECT engram_create_space('bench', :dims);
+-- Query and batch vectors, made once.
+CREATE TABLE bench_queries AS
+SELECT i, (SELECT array_agg(random() * 2 - 1) FROM generate_series(1, :dims) WHERE i > 0)::evector AS v
+  FROM generate_series(1, 1000) i;
+SQL
+# Load in batches of 1000 through engram_store_batch (bounded loop).
+batches=$(( (memories + 999) / 1000 ))
+for ((b = 0; b < batches; b++)); do
+	n=$(( memories - b * 1000 < 1000 ? memories - b * 1000 : 1000 ))
+	psql_as -d bench -c "SELECT count(*) FROM engram_store_batch('bench',
+		ARRAY(SELECT 'memory ' || ($b * 1000 + i) FROM generate_series(1, $n) i),
+		ARRAY(SELECT (SELECT array_agg(random() * 2 - 1) FROM generate_series(1, $dims) WHERE i > 0)::evector
+			  FROM generate_series(1, $n) i))" >/dev/null
+done
+psql_as -d bench -v memories="$memories" -v fanout="$fanout" <<'SQL'
+INSERT INTO bench_associations (src, dst, weight)
+SELECT src, dst, weight
+  FROM (SELECT s.i AS src, 1 + floor(random() * :memories)::bigint AS dst, 0.3 + random() * 0.7 AS weight
+		  FROM generate_series(1, :memories) s(i), generate_series(1, :fanout) f) e
+ WHERE src <> dst
+ON CONFLICT DO NOTHING;
+VACUUM ANALYZE bench;
+VACUUM ANALYZE bench_associations;
+SQL
+load_seconds=$(( $(date +%s) - start ))
+index=$(psql_as -d bench -tAc "SELECT coalesce(vector_index::text, 'none') FROM engram_spaces WHERE space_name = 'bench'")
+table_am=$(psql_as -d bench -tAc "SELECT table_access_method FROM engram_spaces WHERE space_name = 'bench'")
+edges=$(psql_as -d bench -tAc "SELECT count(*) FROM bench_associations")
+# Does the planner use the vector index for the plain query?  (It decides
+# for recall's seed query the same way.)
+if psql_as -d bench -tAc "EXPLAIN (COSTS OFF) SELECT id FROM bench
+		ORDER BY embedding <=> (SELECT v FROM bench_queries WHERE i = 1) LIMIT 10" | grep -q "Index Scan using"; then
+	plan="index scan"
+else
+	plan="no index scan (sequential scan and sort)"
+fi
+
+cat >"$work/recall.sql" <<'SQL'
+\set q random(1, 1000)
+SELECT count(*) FROM engram_recall('bench', (SELECT v FROM bench_queries WHERE i = :q), k => 10, max_hops => 2);
+SQL
+cat >"$work/plain.sql" <<'SQL'
+\set q random(1, 1000)
+SELECT count(*) FROM (SELECT id FROM bench ORDER BY embedding <=> (SELECT v FROM bench_queries WHERE i = :q) LIMIT 10) s;
+SQL
+cat >"$work/store.sql" <<'SQL'
+\set q random(1, 1000)
+SELECT engram_store('bench', 'stored by pgbench', (SELECT v FROM bench_queries WHERE i = :q));
+SQL
+cat >"$work/batch.sql" <<'SQL'
+SELECT count(*) FROM engram_store_batch('bench', array_fill('stored in a batch'::text, ARRAY[1000]),
+	(SELECT array_agg(v ORDER BY i) FROM bench_queries));
+SQL
+chown postgres: "$work"/*.sql
+
+# run NAME SCRIPT CLIENTS: pgbench for $seconds; prints "tps p50_ms p99_ms errors"
+run() {
+	local name=$1 script=$2 clients=$3 dir=$work/log-$1-$3
+	mkdir -p "$dir" && chown postgres: "$dir"
+	(cd "$dir" && engram_as_postgres pgbench -n -h "$sockdir" -p "$port" -f "$script" \
+		-c "$clients" -j "$clients" -T "$seconds" --log --log-prefix="$dir/log" bench) >"$dir/summary.txt" 2>&1 || true
+	local tps failed
+	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/summary.txt")
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$dir/summary.txt")
+	cat "$dir"/log.* | awk '{print $3 / 1000.0}' | sort -n >"$dir/latencies_ms"
+	local n p50 p99
+	n=$(wc -l <"$dir/latencies_ms")
+	p50=$(awk -v n="$n" 'NR == int(n * 0.50) + 1 {print; exit}' "$dir/latencies_ms")
+	p99=$(awk -v n="$n" 'NR == int(n * 0.99) + 1 {print; exit}' "$dir/latencies_ms")
+	printf '%-20s clients %d: %10.1f calls/s  P50 %8.3f ms  P99 %8.3f ms  (%d calls, %s failed)\n' \
+		"$name" "$clients" "${tps:-0}" "${p50:-0}" "${p99:-0}" "$n" "${failed:-0}"
+}
+
+{
+	echo "Engram recall benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
+	echo "space: $memories memories x $dims dims, $edges associations; table AM $table_am, vector index $index"
+	echo "plan of the plain query: $plan"
+	echo "load (engram_store_batch x1000 + associations + VACUUM ANALYZE): ${load_seconds}s"
+	echo "each run: pgbench -T $seconds"
+	echo
+	run recall "$work/recall.sql" 1
+	run recall "$work/recall.sql" 2
+	run plain_order_by "$work/plain.sql" 1
+	run plain_order_by "$work/plain.sql" 2
+	run store "$work/store.sql" 1
+	run store "$work/store.sql" 2
+	run store_batch_1000 "$work/batch.sql" 1
+} | tee "$out/report.txt"
+echo "(store_batch_1000: multiply calls/s by 1000 for rows/s)" | tee -a "$out/report.txt"
+engram_log "report: $out/report.txt"

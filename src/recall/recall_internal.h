@@ -1,0 +1,367 @@
+/*-------------------------------------------------------------------------
+ *
+ * recall_internal.h
+ *	  Private declarations of the cognitive memory layer (src/recall/):
+ *	  memory spaces, store, associations, forget, recall with spreading
+ *	  activation, decay and confidence.
+ *
+ * Layout of the subsystem:
+ *	  recall_guc.c     every tunable constant of DESIGN section 4 as an
+ *	                   engram.* setting (the clock, engram_now() and
+ *	                   engram.pinned_now, is src/clock.c's)
+ *	  recall_math.c    pure functions (no catalog, no SPI): seeding sigmoid,
+ *	                   forgetting curves, noisy-OR, dispersion band,
+ *	                   confidence algebra, recency boost
+ *	  decay.c          SQL wrappers of the forgetting curves and the seeding sigmoid
+ *	  confidence.c     SQL wrappers of the confidence algebra
+ *	  spaces.c         the space catalog: create, register, drop, resolve
+ *	  store.c          engram_store, engram_store_batch, engram_associate,
+ *	                   engram_forget
+ *	  recall.c         engram_recall: cue handling, seeding, ranking, output
+ *	  spreading.c      spreading activation over the association table and
+ *	                   engram_spread
+ *	  access.c         the one place where recall reads and records access
+ *	                   statistics and tiers (to be wired to the table AM)
+ *	  spi_plans.c      SPI execution with a cache of saved plans
+ *
+ * Security contract: nothing here is SECURITY DEFINER and every row is
+ * read or written through SPI as the calling user, so table privileges
+ * and row-level security of the space and association tables apply.  SQL
+ * text is built only from catalog names passed through
+ * quote_identifier()/quote_qualified_identifier() and fixed fragments;
+ * every user value travels as an SPI parameter.
+ *
+ * No shared memory and no locks of its own: relation locks are the ones
+ * the SPI statements take (plus AccessShareLock on the space table while a
+ * call resolves it).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ENGRAM_RECALL_INTERNAL_H
+#define ENGRAM_RECALL_INTERNAL_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "storage/itemptr.h"
+#include "utils/timestamp.h"
+
+#include "engram.h"				/* engram_now(): the clock of decay and recency */
+
+/* ---------------------------------------------------------------------
+ * Limits (not tunable: they bound memory use and protect the server)
+ * ---------------------------------------------------------------------
+ */
+#define ENGRAM_RECALL_MAX_K				10000	/* k of recall / spread */
+#define ENGRAM_RECALL_MAX_HOPS			10		/* max_hops argument / GUC */
+#define ENGRAM_RECALL_MAX_PATHS			32		/* engram.max_paths */
+#define ENGRAM_RECALL_MAX_BATCH			100000	/* rows per store_batch */
+
+/* ---------------------------------------------------------------------
+ * Settings (recall_guc.c).  Defaults are DESIGN section 4.
+ * ---------------------------------------------------------------------
+ */
+extern double engram_seed_threshold;		/* 0.4 */
+extern double engram_seed_temperature;		/* 0.5 */
+extern double engram_seed_min_activation;	/* 0.01 */
+extern double engram_seed_candidates_factor;	/* 2.0: k' = max(k, 2k) */
+extern double engram_text_weight;			/* 0.3: lexical share of similarity */
+extern bool engram_spreading_similarity;	/* true: similarity of spread memories */
+extern double engram_spreading_decay;		/* 0.7: exp(-0.7 x hop) */
+extern int	engram_max_hops;				/* 4 */
+extern double engram_spreading_min_contribution;	/* 0.01 */
+extern double engram_activation_threshold_seed;	/* 0.01 (depth 0) */
+extern double engram_activation_threshold_near;	/* 0.05 (depth 1-2) */
+extern double engram_activation_threshold_far;	/* 0.1 (depth 3+) */
+extern double engram_confidence_factor_seed;	/* 1.0 */
+extern double engram_confidence_factor_near;	/* 0.95 */
+extern double engram_confidence_factor_far;	/* 0.9 */
+extern double engram_revisit_penalty;		/* 0.93 */
+extern double engram_path_confidence_decay;	/* 0.35: exp(-0.35 x hops) */
+extern int	engram_max_paths;				/* 8 */
+extern int	engram_visit_budget_hot;		/* 3 */
+extern int	engram_visit_budget_warm;		/* 2 */
+extern int	engram_visit_budget_cold;		/* 1 */
+extern double engram_spreading_time_budget;	/* 10 ms, 0 = unlimited */
+extern double engram_recency_boost;			/* 1.2 */
+extern int	engram_recency_window;			/* 3600 s */
+extern double engram_decay_exponential_tau;	/* 1.96 h, in seconds */
+extern double engram_decay_power_beta;		/* 0.18 */
+extern int	engram_decay_two_component_accesses;	/* 3 */
+extern double engram_decay_hybrid_tau;		/* 0.8 h, in seconds */
+extern double engram_decay_hybrid_switch;	/* 24 h, in seconds */
+extern double engram_decay_hybrid_beta;		/* 0.25 */
+extern double engram_decay_floor;			/* 0.1 */
+extern double engram_confidence_interval_cap;	/* 0.3 */
+
+
+/* ---------------------------------------------------------------------
+ * Pure math (recall_math.c).  No palloc, no ereport: callers validate.
+ * ---------------------------------------------------------------------
+ */
+typedef enum EngramDecayKind
+{
+	ENGRAM_DECAY_NONE = 0,		/* only as a space default */
+	ENGRAM_DECAY_EXPONENTIAL,
+	ENGRAM_DECAY_POWER_LAW,
+	ENGRAM_DECAY_TWO_COMPONENT,
+	ENGRAM_DECAY_HYBRID
+} EngramDecayKind;
+
+/* Parameters of the four forgetting curves, in seconds where a time. */
+typedef struct EngramDecayParams
+{
+	double		exponential_tau;
+	double		power_beta;
+	int			two_component_accesses;
+	double		hybrid_tau;
+	double		hybrid_switch;
+	double		hybrid_beta;
+	double		floor;
+} EngramDecayParams;
+
+/* The parameters currently set by the engram.decay_* settings. */
+extern void engram_decay_params_current(EngramDecayParams *params);
+
+/*
+ * Retention in [floor, 1] after "elapsed_seconds" without access (negative
+ * elapsed counts as 0) for a memory accessed "access_count" times.
+ */
+extern double engram_decay_retention(EngramDecayKind kind, double elapsed_seconds,
+									 int64 access_count,
+									 const EngramDecayParams *params);
+
+/* sigmoid((similarity - threshold) / temperature); temperature > 0. */
+extern double engram_seed_activation(double similarity, double threshold,
+									 double temperature);
+
+/* 1 - prod(1 - p[i]) over the n values (each clamped to [0,1]). */
+extern double engram_noisy_or(const double *p, int n);
+
+/* Population standard deviation of the n values, capped at "cap"; 0 if n < 2. */
+extern double engram_dispersion_halfwidth(const double *values, int n, double cap);
+
+/* Confidence algebra on [0,1]. */
+extern double engram_confidence_and(double a, double b);
+extern double engram_confidence_or(double a, double b);
+extern double engram_confidence_not(double a);
+
+/*
+ * Ranking multiplier for a memory last used "elapsed_seconds" ago: rises
+ * linearly from 1 (at the window's end or older) to max_boost (just used).
+ */
+extern double engram_recency_multiplier(double elapsed_seconds, double window_seconds,
+										double max_boost);
+
+/* Clamp to [0,1] (NaN becomes 0). */
+extern double engram_clamp01(double x);
+
+/* Names <-> EngramDecayKind; the parse returns false on an unknown name. */
+extern bool engram_decay_kind_parse(const char *name, bool allow_none,
+									EngramDecayKind *kind);
+extern const char *engram_decay_kind_name(EngramDecayKind kind);
+
+/* ---------------------------------------------------------------------
+ * Memory spaces (spaces.c)
+ * ---------------------------------------------------------------------
+ */
+typedef enum EngramDistance
+{
+	ENGRAM_DISTANCE_COSINE,
+	ENGRAM_DISTANCE_L2,
+	ENGRAM_DISTANCE_INNER_PRODUCT
+} EngramDistance;
+
+/* A resolved memory space; palloc'd strings live in the caller's context. */
+typedef struct EngramSpace
+{
+	Oid			relid;			/* the memory table */
+	Oid			assoc_relid;	/* its association table */
+	int			dims;
+	EngramDistance distance;
+	EngramDecayKind default_decay;
+	Oid			embedding_type; /* evector's type OID (from the column) */
+	char	   *qualified_name; /* quoted schema.table of the memory table */
+	char	   *assoc_qualified_name;	/* quoted schema.table of associations */
+	char	   *operator_schema;	/* quoted schema of the evector operators */
+	char	   *text_config_literal;	/* quoted literal of the text search
+										 * configuration's qualified name */
+} EngramSpace;
+
+/*
+ * Resolve a space argument (a table name taken literally, else parsed as a
+ * possibly-qualified SQL name), lock its table with AccessShareLock and
+ * read its catalog row.  ERROR when it does not exist or is not an Engram
+ * space.  Must be called inside SPI_connect().
+ */
+extern void engram_space_resolve(text *space_name, Oid extension_namespace,
+								 EngramSpace *space);
+
+/* The SQL distance operator and the similarity derived from a distance. */
+extern const char *engram_distance_operator(EngramDistance distance);
+extern double engram_distance_to_similarity(EngramDistance distance, double d);
+extern bool engram_distance_parse(const char *name, EngramDistance *distance);
+extern const char *engram_distance_name(EngramDistance distance);
+
+/*
+ * The extension's schema: the namespace of the SQL function being called
+ * (every Engram object lives in it).
+ */
+extern Oid	engram_extension_namespace(FunctionCallInfo fcinfo);
+
+/*
+ * Run a statement through SPI (spi_plans.c): parameterised statements use
+ * a backend-local cache of saved plans.  ERROR (can't happen) unless the
+ * result code is "expected_rc".
+ */
+extern void engram_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
+							   const char *nulls, bool read_only, int expected_rc);
+
+/*
+ * Check an evector datum against the space: ERROR (ERRCODE_DATA_EXCEPTION)
+ * on a dimension mismatch or a non-finite element.  Returns it detoasted.
+ */
+extern Datum engram_space_check_embedding(const EngramSpace *space, Datum value);
+
+/*
+ * Convert an embedding argument of type "type" (evector, text, or any type
+ * with a cast to evector) to a checked evector datum.
+ */
+extern Datum engram_space_embedding_argument(const EngramSpace *space, Datum value, Oid type);
+
+/* ---------------------------------------------------------------------
+ * Spreading activation (spreading.c)
+ * ---------------------------------------------------------------------
+ */
+
+/* One simple path from a seed, kept to compute path confidence. */
+typedef struct EngramPath
+{
+	double		strength;		/* seed's effective confidence x prod(weights) */
+	int			hops;
+	int64		nodes[ENGRAM_RECALL_MAX_HOPS + 1];	/* seed first, memory last */
+} EngramPath;
+
+/* A memory reached by recall or spread; hash entry keyed by id. */
+typedef struct EngramNode
+{
+	int64		id;				/* hash key: must be first */
+	ItemPointerData tid;		/* for access statistics and tier */
+	double		stored_confidence;
+	TimestampTz last_access;	/* from access.c */
+	int64		access_count;	/* from access.c */
+	double		effective_confidence;	/* stored x retention */
+	bool		has_similarity;
+	double		similarity;
+	double		seed_activation;	/* activation as a seed; 0 if not a seed */
+	double		activation;		/* after spreading, clamped to [0,1] */
+	int			hop;			/* depth of first activation; 0 = seed */
+	bool		activated;		/* passed its depth threshold */
+	const char *tier;			/* "hot", "warm" or "cold" (access.c) */
+	int			visits;			/* seeding and depths that reached it */
+	int			npaths;
+	EngramPath *paths;			/* best engram_max_paths simple paths */
+	/* set by engram_spread_finish() */
+	double		confidence;
+	double		confidence_low;
+	double		confidence_high;
+	double		score;
+} EngramNode;
+
+/* Everything a spreading run needs; built by recall or spread. */
+typedef struct EngramSpreadState
+{
+	const EngramSpace *space;
+	struct HTAB *nodes;			/* int64 id -> EngramNode */
+	MemoryContext context;		/* nodes and paths live here */
+	bool		has_cue_embedding;
+	Datum		cue_embedding;	/* evector datum of the embedding cue */
+	int			max_hops;
+	double		time_budget_ms; /* 0 = unlimited */
+	bool		budget_exceeded;	/* set when spreading stopped early */
+	int			depth_reached;	/* deepest depth completed */
+	int			spread_activated;	/* memories activated beyond the seeds */
+	TimestampTz now;
+	EngramDecayParams decay;
+} EngramSpreadState;
+
+/*
+ * Create the node table in "context" and read the settings (clock, decay
+ * parameters, max_hops and time budget defaults) into "state".
+ */
+extern void engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
+									 MemoryContext context);
+
+/*
+ * Enter a seed (hop 0) from its row.  "decay_name" is the row's
+ * decay_function (NULL: the space default).  A seed entered twice keeps
+ * the higher activation and the known similarity.
+ */
+extern EngramNode *engram_spread_add_seed(EngramSpreadState *state, int64 id,
+										  ItemPointer tid, double stored_confidence,
+										  TimestampTz created_at, const char *decay_name,
+										  bool has_similarity, double similarity,
+										  double activation);
+
+/*
+ * Spread from the seeds, depth by depth, up to state->max_hops.  Returns
+ * false when the time budget ran out before all depths were done (the
+ * completed depths are kept).  Inside SPI_connect().
+ */
+extern bool engram_spread_run(EngramSpreadState *state);
+
+/*
+ * Compute each activated node's confidence, interval and score.  With
+ * "seeds_only" (similarity mode, hybrid fallback) every seed is ranked on
+ * its own: its seed activation, its own confidence, no paths.
+ */
+extern void engram_spread_finish(EngramSpreadState *state, bool seeds_only);
+
+/*
+ * The activated nodes (only seeds when "seeds_only"), sorted by score, or
+ * by activation when "by_activation", descending, then by id.  palloc'd.
+ * Call after engram_spread_finish() with the same "seeds_only".
+ */
+extern EngramNode **engram_spread_sorted(EngramSpreadState *state, bool seeds_only,
+										 bool by_activation, int *count);
+
+/*
+ * Fetch content, occurred_at and metadata of the given nodes and append
+ * one output row per node to the materialized SRF of "fcinfo" through
+ * "emit".  Records one access per node (access.c).  Inside SPI_connect().
+ */
+typedef void (*EngramEmitRow) (FunctionCallInfo fcinfo, EngramNode *node, Datum content,
+							   Datum occurred_at, Datum metadata, const char *tier);
+extern void engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo,
+							   EngramNode **nodes, int count, EngramEmitRow emit);
+
+/* ---------------------------------------------------------------------
+ * Access statistics and tiers (access.c): the single integration point
+ * with the table AM's per-row statistics and tiers.
+ * ---------------------------------------------------------------------
+ */
+typedef struct EngramRecallAccess
+{
+	TimestampTz last_access;
+	int64		access_count;
+} EngramRecallAccess;
+
+extern void engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
+										EngramRecallAccess *state);
+extern void engram_recall_access_record(Oid relid, ItemPointer tids, int ntids);
+extern const char *engram_recall_row_tier(Oid relid, ItemPointer tid);
+extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
+
+/* ---------------------------------------------------------------------
+ * Argument checks shared by the SQL entry points
+ * ---------------------------------------------------------------------
+ */
+/* ERROR (22023) unless 1 <= k <= ENGRAM_RECALL_MAX_K. */
+extern void engram_check_k(int32 k);
+/* ERROR (22023) unless 0 <= max_hops <= ENGRAM_RECALL_MAX_HOPS. */
+extern void engram_check_max_hops(int32 max_hops);
+/* ERROR (22003) unless 0 <= value <= 1; "what" names it in the message. */
+extern void engram_check_unit_interval(const char *what, double value);
+
+#endif							/* ENGRAM_RECALL_INTERNAL_H */

@@ -1,0 +1,906 @@
+/*-------------------------------------------------------------------------
+ *
+ * spreading.c
+ *	  Spreading activation over a space's associations, path confidence,
+ *	  ranking, and the SQL function engram_spread.
+ *
+ * The algorithm (DESIGN section 4; docs/recall.md has worked examples):
+ *
+ *	Seeds enter at depth 0 with their seed activation.  For depth
+ *	h = 1 .. max_hops, every memory first activated at depth h-1 (the
+ *	frontier) sends along each association u -> v of weight w the
+ *	contribution (a(u) as it stood when the depth began)
+ *		c = a(u) x w x exp(-engram.spreading_decay x h)
+ *	contributions under engram.spreading_min_contribution are dropped.
+ *	The contributions arriving at v in one depth are sorted, largest
+ *	first.  If v was not yet activated, the largest counts in full and the
+ *	others are revisits (x engram.revisit_penalty); v is activated at depth
+ *	h when the sum reaches the threshold of that depth (0.01 / 0.05 / 0.1
+ *	for depth 0 / 1-2 / 3+).  If v was already activated, every
+ *	contribution is a revisit and adds to a(v).  Activation is clamped to
+ *	[0,1]; a memory expands only once, at the depth after its first
+ *	activation, so the walk terminates.  A memory is reached at most
+ *	engram.visit_budget_<tier> times (seeding and each depth whose
+ *	contributions reach it count one): further arrivals are ignored.
+ *
+ *	Each memory keeps its best engram.max_paths simple paths from a seed.
+ *	A path from seed s over weights w1..wh has confidence
+ *		p = conf(s) x w1 x .. x wh x factor(h) x exp(-engram.path_confidence_decay x h)
+ *	(factor 1.0 / 0.95 / 0.9 for depth 0 / 1-2 / 3+; conf = effective
+ *	confidence).  A memory's result confidence is
+ *		conf(v) x E(v),  E(v) = 1 for a seed, else noisy-OR of its paths' p;
+ *	its interval is that value +- the population standard deviation of
+ *	the per-path confidences conf(v) x p (the seed's own path counting
+ *	p = 1), capped at engram.confidence_interval_cap: a dispersion band,
+ *	not a statistical guarantee.
+ *
+ *	score = (a x C + similarity) / 2 x recency   (similarity known)
+ *	        a x C x recency                      (otherwise)
+ *
+ * Rows are read through SPI as the caller, two statements per depth (the
+ * associations leaving the frontier, then the rows of the new memories
+ * that reach the threshold), so a memory the caller cannot SELECT neither
+ * appears nor relays activation.  Soft-forgotten memories (confidence 0)
+ * are skipped the same way.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "metrics/engram_metrics.h"
+#include "recall_internal.h"
+
+PG_FUNCTION_INFO_V1(engram_spread);
+
+/* One association read for the current depth, with its contribution. */
+typedef struct SpreadEdge
+{
+	int64		src;
+	int64		dst;
+	double		weight;
+	EngramNode *source;			/* the frontier node of src */
+	double		value;			/* contribution; 0 when under the minimum */
+} SpreadEdge;
+
+/* A contribution arriving at a memory in the current depth. */
+typedef struct Contribution
+{
+	double		value;
+	EngramNode *source;
+	double		weight;
+} Contribution;
+
+static double
+depth_threshold(int depth)
+{
+	if (depth == 0)
+		return engram_activation_threshold_seed;
+	if (depth <= 2)
+		return engram_activation_threshold_near;
+	return engram_activation_threshold_far;
+}
+
+static double
+depth_confidence_factor(int depth)
+{
+	if (depth == 0)
+		return engram_confidence_factor_seed;
+	if (depth <= 2)
+		return engram_confidence_factor_near;
+	return engram_confidence_factor_far;
+}
+
+/* Confidence of a path (without the memory's own confidence). */
+static double
+path_confidence(const EngramPath *path)
+{
+	if (path->hops == 0)
+		return 1.0;
+	return engram_clamp01(path->strength * depth_confidence_factor(path->hops) *
+						  exp(-engram_path_confidence_decay * path->hops));
+}
+
+void
+engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
+						 MemoryContext context)
+{
+	HASHCTL		ctl;
+
+	memset(state, 0, sizeof(*state));
+	state->space = space;
+	state->context = context;
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(EngramNode);
+	ctl.hcxt = context;
+	state->nodes = hash_create("engram recall nodes", 256, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	state->max_hops = engram_max_hops;
+	state->time_budget_ms = engram_spreading_time_budget;
+	state->now = engram_now();
+	engram_decay_params_current(&state->decay);
+}
+
+/* Find or create the node of "id", filling its row state when new. */
+static EngramNode *
+node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_confidence,
+			 TimestampTz created_at, const char *decay_name)
+{
+	EngramNode *node;
+	bool		found;
+	EngramDecayKind decay;
+	EngramRecallAccess access;
+	double		elapsed;
+
+	node = (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, &found);
+	if (found)
+		return node;
+
+	memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
+	node->tid = *tid;
+	node->stored_confidence = stored_confidence;
+	node->paths = MemoryContextAlloc(state->context, sizeof(EngramPath) * engram_max_paths);
+
+	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))
+		decay = state->space->default_decay;
+	node->tier = engram_recall_row_tier(state->space->relid, tid);
+	engram_recall_access_lookup(state->space->relid, tid, created_at, &access);
+	node->last_access = access.last_access;
+	node->access_count = access.access_count;
+	elapsed = (double) (state->now - access.last_access) / USECS_PER_SEC;
+	node->effective_confidence =
+		engram_clamp01(stored_confidence) *
+		engram_decay_retention(decay, elapsed, access.access_count, &state->decay);
+	return node;
+}
+
+/*
+ * Add a path to a node, keeping the engram_max_paths with the highest
+ * path confidence (an earlier path wins a tie).
+ */
+static void
+node_add_path(EngramNode *node, const EngramPath *path)
+{
+	double		confidence = path_confidence(path);
+	int			weakest = -1;
+	double		weakest_confidence = confidence;
+
+	if (node->npaths < engram_max_paths)
+	{
+		node->paths[node->npaths++] = *path;
+		return;
+	}
+	for (int i = 0; i < node->npaths; i++)
+	{
+		double		c = path_confidence(&node->paths[i]);
+
+		if (c < weakest_confidence)
+		{
+			weakest_confidence = c;
+			weakest = i;
+		}
+	}
+	if (weakest >= 0)
+		node->paths[weakest] = *path;
+}
+
+EngramNode *
+engram_spread_add_seed(EngramSpreadState *state, int64 id, ItemPointer tid,
+					   double stored_confidence, TimestampTz created_at,
+					   const char *decay_name, bool has_similarity, double similarity,
+					   double activation)
+{
+	EngramNode *node = node_for_row(state, id, tid, stored_confidence, created_at, decay_name);
+
+	activation = engram_clamp01(activation);
+	if (has_similarity && !node->has_similarity)
+	{
+		node->has_similarity = true;
+		node->similarity = similarity;
+	}
+	if (node->activated)
+	{
+		if (activation > node->seed_activation)
+			node->seed_activation = node->activation = activation;
+		return node;
+	}
+	node->activated = true;
+	node->hop = 0;
+	node->visits = 1;
+	node->seed_activation = node->activation = activation;
+	{
+		EngramPath	own;
+
+		own.strength = node->effective_confidence;
+		own.hops = 0;
+		own.nodes[0] = id;
+		node_add_path(node, &own);
+	}
+	return node;
+}
+
+/* ---------------------------------------------------------------------
+ * The depth loop
+ * ---------------------------------------------------------------------
+ */
+
+static Datum
+node_ids_array(EngramNode **nodes, int n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		ids[i] = Int64GetDatum(nodes[i]->id);
+	return PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
+static int
+compare_node_ids(const void *a, const void *b)
+{
+	int64		ia = (*(EngramNode *const *) a)->id;
+	int64		ib = (*(EngramNode *const *) b)->id;
+
+	return ia < ib ? -1 : (ia > ib ? 1 : 0);
+}
+
+/* The frontier node of "id" (frontier sorted by id), or NULL. */
+static EngramNode *
+frontier_node(EngramNode **frontier, int nfrontier, int64 id)
+{
+	EngramNode	key_holder;
+	EngramNode *key = &key_holder;
+	EngramNode **found;
+
+	key_holder.id = id;
+	found = bsearch(&key, frontier, nfrontier, sizeof(EngramNode *), compare_node_ids);
+	return found ? *found : NULL;
+}
+
+/*
+ * Enter the rows of the given memories as (not yet activated) nodes.  A
+ * memory the caller cannot SELECT, or whose confidence is 0, gets no node.
+ */
+static void
+fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
+{
+	const EngramSpace *space = state->space;
+	StringInfoData sql;
+	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
+	Datum		values[2];
+
+	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = state->cue_embedding;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT id, ctid, confidence, created_at, decay_function, ");
+	if (state->has_cue_embedding)
+		appendStringInfo(&sql, "embedding OPERATOR(%s.%s) $2 ", space->operator_schema,
+						 engram_distance_operator(space->distance));
+	else
+		appendStringInfoString(&sql, "NULL::float8 ");
+	appendStringInfo(&sql, "FROM %s WHERE id = ANY ($1) AND confidence > 0",
+					 space->qualified_name);
+	engram_spi_execute(sql.data, state->has_cue_embedding ? 2 : 1, argtypes, values, NULL,
+					   true, SPI_OK_SELECT);
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		ItemPointerData tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 2, &isnull));
+		double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+		TimestampTz created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
+		char	   *decay = SPI_getvalue(tuple, desc, 5);
+		Datum		distance = SPI_getbinval(tuple, desc, 6, &isnull);
+		EngramNode *node = node_for_row(state, id, &tid, confidence, created_at, decay);
+
+		if (!isnull)
+		{
+			node->has_similarity = true;
+			node->similarity = engram_distance_to_similarity(space->distance,
+															 DatumGetFloat8(distance));
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Read the associations leaving the frontier (sorted by frontier id),
+ * sorted by (dst, src), each with its contribution at this depth.  Then
+ * read the rows of the targets that are new and whose activation would
+ * reach the depth's threshold (activation depends only on the
+ * contributions, not on the target's row, so the others are never read).
+ * Edges and target rows are two simple statements rather than one join,
+ * so that both stay index lookups whatever the planner knows about the
+ * tables (a join on a freshly loaded, unanalysed space was planned as a
+ * hash join over the whole table).
+ */
+static SpreadEdge *
+fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int depth,
+			int *nedges)
+{
+	const EngramSpace *space = state->space;
+	StringInfoData sql;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	SpreadEdge *edges;
+	Datum	   *wanted;
+	int			nwanted = 0;
+	int			n;
+	double		attenuation = exp(-engram_spreading_decay * depth);
+	MemoryContext old;
+
+	values[0] = node_ids_array(frontier, nfrontier);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT src, dst, weight FROM %s WHERE src = ANY ($1) ORDER BY dst, src",
+					 space->assoc_qualified_name);
+	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+
+	old = MemoryContextSwitchTo(state->context);
+	n = (int) SPI_processed;
+	edges = palloc(sizeof(SpreadEdge) * Max(n, 1));
+	wanted = palloc(sizeof(Datum) * Max(n, 1));
+	for (int row = 0; row < n; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		SpreadEdge *edge = &edges[row];
+		bool		isnull;
+
+		edge->src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		edge->dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+		edge->weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+		edge->source = frontier_node(frontier, nfrontier, edge->src);
+		edge->value = 0.0;
+		if (edge->source != NULL)
+		{
+			double		value = edge->source->activation * edge->weight * attenuation;
+
+			if (value >= engram_spreading_min_contribution)
+				edge->value = value;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+
+	/* Which new targets would be activated?  (largest in full, rest revisits) */
+	for (int first = 0; first < n;)
+	{
+		int			last = first;
+		double		largest = 0.0;
+		double		sum = 0.0;
+
+		while (last + 1 < n && edges[last + 1].dst == edges[first].dst)
+			last++;
+		for (int i = first; i <= last; i++)
+		{
+			sum += edges[i].value;
+			largest = Max(largest, edges[i].value);
+		}
+		if (largest > 0.0 &&
+			hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL) == NULL &&
+			engram_clamp01(largest + engram_revisit_penalty * (sum - largest)) >=
+			depth_threshold(depth))
+			wanted[nwanted++] = Int64GetDatum(edges[first].dst);
+		first = last + 1;
+	}
+	if (nwanted > 0)
+		fetch_target_rows(state, wanted, nwanted);
+
+	*nedges = n;
+	return edges;
+}
+
+static int
+compare_contributions(const void *a, const void *b)
+{
+	const Contribution *ca = (const Contribution *) a;
+	const Contribution *cb = (const Contribution *) b;
+
+	if (ca->value > cb->value)
+		return -1;
+	if (ca->value < cb->value)
+		return 1;
+	/* equal: lower source id first, for determinism */
+	if (ca->source->id < cb->source->id)
+		return -1;
+	if (ca->source->id > cb->source->id)
+		return 1;
+	return 0;
+}
+
+/* Extend each path by which "source" was first activated to "target". */
+static void
+extend_paths(EngramNode *source, EngramNode *target, double weight)
+{
+	for (int i = 0; i < source->npaths; i++)
+	{
+		const EngramPath *path = &source->paths[i];
+		EngramPath	extended;
+		bool		cycle = false;
+
+		if (path->hops != source->hop || path->hops >= ENGRAM_RECALL_MAX_HOPS)
+			continue;
+		for (int j = 0; j <= path->hops; j++)
+			if (path->nodes[j] == target->id)
+				cycle = true;
+		if (cycle)
+			continue;
+		extended = *path;
+		extended.strength = path->strength * weight;
+		extended.hops = path->hops + 1;
+		extended.nodes[extended.hops] = target->id;
+		node_add_path(target, &extended);
+	}
+}
+
+/* How many times spreading may reach a memory of this tier. */
+static int
+visit_budget(const char *tier)
+{
+	if (strcmp(tier, "hot") == 0)
+		return engram_visit_budget_hot;
+	if (strcmp(tier, "cold") == 0)
+		return engram_visit_budget_cold;
+	return engram_visit_budget_warm;
+}
+
+/*
+ * Apply the contributions of one depth to one target.  Returns true when
+ * the target is newly activated (it joins the next frontier).
+ */
+static bool
+apply_contributions(EngramSpreadState *state, EngramNode *target, Contribution *in, int n,
+					int depth)
+{
+	double		sum = 0.0;
+	bool		first_visit = !target->activated;
+
+	if (target->visits >= visit_budget(target->tier))
+		return false;
+	target->visits++;
+	qsort(in, n, sizeof(Contribution), compare_contributions);
+	for (int i = 0; i < n; i++)
+	{
+		if (first_visit && i == 0)
+			sum += in[i].value;
+		else
+			sum += in[i].value * engram_revisit_penalty;
+	}
+
+	if (first_visit)
+	{
+		double		activation = engram_clamp01(sum);
+
+		if (activation < depth_threshold(depth))
+			return false;
+		target->activated = true;
+		target->hop = depth;
+		target->activation = activation;
+		state->spread_activated++;
+	}
+	else
+		target->activation = engram_clamp01(target->activation + sum);
+
+	for (int i = 0; i < n; i++)
+		extend_paths(in[i].source, target, in[i].weight);
+	return first_visit;
+}
+
+static double
+elapsed_ms(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
+bool
+engram_spread_run(EngramSpreadState *state)
+{
+	instr_time	start;
+	EngramNode **frontier;
+	int			nfrontier = 0;
+	HASH_SEQ_STATUS scan;
+	EngramNode *node;
+	MemoryContext old;
+
+	engram_metrics_begin(ENGRAM_OP_SPREAD);
+	INSTR_TIME_SET_CURRENT(start);
+	old = MemoryContextSwitchTo(state->context);
+
+	frontier = palloc(sizeof(EngramNode *) * Max(hash_get_num_entries(state->nodes), 1));
+	hash_seq_init(&scan, state->nodes);
+	while ((node = hash_seq_search(&scan)) != NULL)
+		if (node->activated && node->hop == 0)
+			frontier[nfrontier++] = node;
+
+	for (int depth = 1; depth <= state->max_hops && nfrontier > 0; depth++)
+	{
+		SpreadEdge *edges;
+		int			nedges;
+		EngramNode **next;
+		int			nnext = 0;
+		Contribution *in;
+
+		CHECK_FOR_INTERRUPTS();
+		if (state->time_budget_ms > 0 && elapsed_ms(start) >= state->time_budget_ms)
+		{
+			state->budget_exceeded = true;
+			break;
+		}
+
+		/* Frontier nodes by id, to look sources up by binary search. */
+		qsort(frontier, nfrontier, sizeof(EngramNode *), compare_node_ids);
+		MemoryContextSwitchTo(old);
+		edges = fetch_edges(state, frontier, nfrontier, depth, &nedges);
+		MemoryContextSwitchTo(state->context);
+
+		next = palloc(sizeof(EngramNode *) * Max(nedges, 1));
+		in = palloc(sizeof(Contribution) * Max(nedges, 1));
+
+		/* Edges arrive grouped by dst: handle one target at a time. */
+		for (int first = 0; first < nedges;)
+		{
+			int			last = first;
+			int			n = 0;
+			EngramNode *target;
+
+			while (last + 1 < nedges && edges[last + 1].dst == edges[first].dst)
+				last++;
+			for (int i = first; i <= last; i++)
+			{
+				if (edges[i].value <= 0.0)
+					continue;
+				in[n].value = edges[i].value;
+				in[n].source = edges[i].source;
+				in[n].weight = edges[i].weight;
+				n++;
+			}
+			target = hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL);
+			if (n > 0 && target != NULL &&
+				apply_contributions(state, target, in, n, depth))
+				next[nnext++] = target;
+			first = last + 1;
+		}
+
+		frontier = next;
+		nfrontier = nnext;
+		state->depth_reached = depth;
+	}
+
+	MemoryContextSwitchTo(old);
+
+	{
+		EngramSlowDetails details;
+
+		engram_slow_details_init(&details);
+		details.space = state->space->relid;
+		details.nodes_visited = hash_get_num_entries(state->nodes);
+		details.hops = state->depth_reached;
+		engram_metrics_end(ENGRAM_OP_SPREAD, &details);
+	}
+	return !state->budget_exceeded;
+}
+
+/* ---------------------------------------------------------------------
+ * Confidence, interval, score
+ * ---------------------------------------------------------------------
+ */
+
+void
+engram_spread_finish(EngramSpreadState *state, bool seeds_only)
+{
+	HASH_SEQ_STATUS scan;
+	EngramNode *node;
+	double		per_path[ENGRAM_RECALL_MAX_PATHS];
+	double		window = (double) engram_recency_window;
+
+	hash_seq_init(&scan, state->nodes);
+	while ((node = hash_seq_search(&scan)) != NULL)
+	{
+		double		evidence;
+		double		half_width;
+		double		activation;
+		double		recency;
+		int			n = 0;
+
+		if (!node->activated || (seeds_only && node->hop != 0))
+			continue;
+
+		if (node->hop == 0)
+			evidence = 1.0;
+		else
+		{
+			double		p[ENGRAM_RECALL_MAX_PATHS];
+
+			for (int i = 0; i < node->npaths; i++)
+				p[i] = path_confidence(&node->paths[i]);
+			evidence = engram_noisy_or(p, node->npaths);
+		}
+		node->confidence = engram_clamp01(node->effective_confidence * evidence);
+
+		for (int i = 0; i < node->npaths; i++)
+		{
+			if (seeds_only && node->paths[i].hops != 0)
+				continue;
+			per_path[n++] = node->effective_confidence * path_confidence(&node->paths[i]);
+		}
+		half_width = engram_dispersion_halfwidth(per_path, n, engram_confidence_interval_cap);
+		node->confidence_low = engram_clamp01(node->confidence - half_width);
+		node->confidence_high = engram_clamp01(node->confidence + half_width);
+
+		if (seeds_only)
+			node->activation = node->seed_activation;
+		activation = node->activation;
+		recency = engram_recency_multiplier((double) (state->now - node->last_access) / USECS_PER_SEC,
+											window, engram_recency_boost);
+		if (node->has_similarity)
+			node->score = (activation * node->confidence + node->similarity) / 2.0 * recency;
+		else
+			node->score = activation * node->confidence * recency;
+	}
+}
+
+static bool sort_by_activation;
+
+static int
+compare_ranked(const void *a, const void *b)
+{
+	const EngramNode *na = *(EngramNode *const *) a;
+	const EngramNode *nb = *(EngramNode *const *) b;
+	double		va;
+	double		vb;
+
+	if (sort_by_activation)
+	{
+		va = na->activation;
+		vb = nb->activation;
+	}
+	else
+	{
+		va = na->score;
+		vb = nb->score;
+	}
+	if (va > vb)
+		return -1;
+	if (va < vb)
+		return 1;
+	return na->id < nb->id ? -1 : (na->id > nb->id ? 1 : 0);
+}
+
+EngramNode **
+engram_spread_sorted(EngramSpreadState *state, bool seeds_only, bool by_activation, int *count)
+{
+	HASH_SEQ_STATUS scan;
+	EngramNode *node;
+	EngramNode **sorted = palloc(sizeof(EngramNode *) *
+								 Max(hash_get_num_entries(state->nodes), 1));
+	int			n = 0;
+
+	hash_seq_init(&scan, state->nodes);
+	while ((node = hash_seq_search(&scan)) != NULL)
+		if (node->activated && (!seeds_only || node->hop == 0))
+			sorted[n++] = node;
+	sort_by_activation = by_activation;
+	qsort(sorted, n, sizeof(EngramNode *), compare_ranked);
+	*count = n;
+	return sorted;
+}
+
+/* ---------------------------------------------------------------------
+ * Output
+ * ---------------------------------------------------------------------
+ */
+
+void
+engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode **nodes,
+				   int count, EngramEmitRow emit)
+{
+	const EngramSpace *space = state->space;
+	StringInfoData sql;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	ItemPointerData *tids;
+	int			ntids = 0;
+	HTAB	   *rows;
+	HASHCTL		ctl;
+	typedef struct RowEntry
+	{
+		int64		id;
+		uint64		row;
+	} RowEntry;
+
+	if (count == 0)
+		return;
+
+	values[0] = node_ids_array(nodes, count);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT id, content, occurred_at, metadata FROM %s WHERE id = ANY ($1)",
+					 space->qualified_name);
+	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(RowEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	rows = hash_create("engram recall rows", count, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		RowEntry   *entry = hash_search(rows, &id, HASH_ENTER, NULL);
+
+		entry->row = row;
+	}
+
+	tids = palloc(sizeof(ItemPointerData) * count);
+	for (int i = 0; i < count; i++)
+	{
+		RowEntry   *entry = hash_search(rows, &nodes[i]->id, HASH_FIND, NULL);
+		HeapTuple	tuple;
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		content;
+		Datum		occurred_at;
+		Datum		metadata;
+
+		/*
+		 * Every statement of a call reads with the same snapshot, so a row
+		 * seen before is seen here; a row-security policy that is not
+		 * stable could still hide it now: leave it out.
+		 */
+		if (entry == NULL)
+			continue;
+		tids[ntids++] = nodes[i]->tid;
+		tuple = SPI_tuptable->vals[entry->row];
+		content = SPI_getbinval(tuple, desc, 2, &isnull);
+		occurred_at = SPI_getbinval(tuple, desc, 3, &isnull);
+		metadata = SPI_getbinval(tuple, desc, 4, &isnull);
+		emit(fcinfo, nodes[i], content, occurred_at, metadata, nodes[i]->tier);
+	}
+	engram_recall_access_record(space->relid, tids, ntids);
+}
+
+/* ---------------------------------------------------------------------
+ * engram_spread
+ * ---------------------------------------------------------------------
+ */
+
+static void
+emit_spread_row(FunctionCallInfo fcinfo, EngramNode *node, Datum content, Datum occurred_at,
+				Datum metadata, const char *tier)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[10];
+	bool		nulls[10] = {0};
+
+	values[0] = Int64GetDatum(node->id);
+	values[1] = content;
+	values[2] = Float8GetDatum(node->activation);
+	values[3] = Float8GetDatum(node->confidence);
+	values[4] = Float8GetDatum(node->confidence_low);
+	values[5] = Float8GetDatum(node->confidence_high);
+	values[6] = Int32GetDatum(node->hop);
+	values[7] = CStringGetTextDatum(tier);
+	values[8] = occurred_at;
+	values[9] = metadata;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * engram_spread(space text, from_id bigint, max_hops int DEFAULT NULL,
+ *     k int DEFAULT 10, activation double precision DEFAULT 1.0)
+ *     RETURNS TABLE (id, content, activation, confidence, confidence_low,
+ *                    confidence_high, hops, tier, occurred_at, metadata)
+ *
+ * Spread from one memory (a seed of the given activation) and return the
+ * k most activated memories it reaches, itself excluded, by activation.
+ * max_hops NULL means engram.max_hops.  The time budget does not apply.
+ */
+Datum
+engram_spread(PG_FUNCTION_ARGS)
+{
+	Oid			extension_namespace = engram_extension_namespace(fcinfo);
+	EngramSpace space;
+	EngramSpreadState state;
+	MemoryContext context;
+	int64		from_id;
+	int32		k;
+	double		activation;
+	StringInfoData sql;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	EngramNode **sorted;
+	EngramNode **results;
+	int			nsorted;
+	int			nresults = 0;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("space and from_id must not be null")));
+	from_id = PG_GETARG_INT64(1);
+	if (!PG_ARGISNULL(2))
+		engram_check_max_hops(PG_GETARG_INT32(2));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k must not be null")));
+	k = PG_GETARG_INT32(3);
+	engram_check_k(k);
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("activation must not be null")));
+	activation = PG_GETARG_FLOAT8(4);
+	engram_check_unit_interval("activation", activation);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	context = AllocSetContextCreate(CurrentMemoryContext, "engram spread",
+									ALLOCSET_DEFAULT_SIZES);
+
+	SPI_connect();
+	engram_space_resolve(PG_GETARG_TEXT_PP(0), extension_namespace, &space);
+	engram_spread_state_init(&state, &space, context);
+	if (!PG_ARGISNULL(2))
+		state.max_hops = PG_GETARG_INT32(2);
+	state.time_budget_ms = 0;
+
+	values[0] = Int64GetDatum(from_id);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT ctid, confidence, created_at, decay_function FROM %s "
+					 "WHERE id = $1 AND confidence > 0",
+					 space.qualified_name);
+	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		ItemPointerData tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 1, &isnull));
+		double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 2, &isnull));
+		TimestampTz created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 3, &isnull));
+		char	   *decay = SPI_getvalue(tuple, desc, 4);
+
+		engram_spread_add_seed(&state, from_id, &tid, confidence, created_at, decay,
+							   false, 0.0, activation);
+		engram_spread_run(&state);
+		engram_spread_finish(&state, false);
+		sorted = engram_spread_sorted(&state, false, true, &nsorted);
+		results = palloc(sizeof(EngramNode *) * Max(nsorted, 1));
+		for (int i = 0; i < nsorted && nresults < k; i++)
+			if (sorted[i]->id != from_id)
+				results[nresults++] = sorted[i];
+		engram_spread_emit(&state, fcinfo, results, nresults, emit_spread_row);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("memory " INT64_FORMAT " does not exist in the memory space", from_id),
+				 errhint("It may have been forgotten, or row-level security may hide it.")));
+	SPI_finish();
+	MemoryContextDelete(context);
+	return (Datum) 0;
+}

@@ -1,0 +1,964 @@
+/*-------------------------------------------------------------------------
+ *
+ * engram_hot_tier.c
+ *	  The hot tier: shared-memory cache of decoded rows (layout, MVCC
+ *	  argument and locking in engram_hot_tier.h).
+ *
+ * Region layout (one ShmemInitStruct, "engram hot tier"):
+ *	EngramHotControl			counters, NUMA report, per-relation counters
+ *	EngramHotShard[nshards]		per shard: ring state and hash geometry
+ *	uint32 buckets[nshards][nbuckets]	arena offset + 1 of an entry, 0 empty
+ *	(pad to a page)
+ *	arenas[nshards][arena_size]	circular logs of EngramHotEntry
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <numa.h>
+#include <sched.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/xlog.h"
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "metrics/engram_metrics.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "engram.h"
+#include "shmem/engram_hot_tier.h"
+
+#define ENGRAM_HOT_TRANCHE			"engram_hot_tier"
+#define ENGRAM_HOT_PAGE				4096
+#define ENGRAM_HOT_MIN_ENTRY		128 /* sizing estimate for the hash */
+#define ENGRAM_HOT_MAX_RELS			256
+#define ENGRAM_HOT_MAX_SECOND_CHANCES 16
+
+int			engram_hot_tier_size_mb = ENGRAM_HOT_TIER_SIZE_MB_DEFAULT;
+int			engram_hot_tier_shards = ENGRAM_HOT_TIER_SHARDS_DEFAULT;
+bool		engram_numa_aware = false;
+bool		engram_numa_interleave = false;
+bool		engram_hot_tier_lookups = true;
+
+typedef struct EngramHotKey
+{
+	Oid			dbid;
+	Oid			relid;
+	Oid			relnode;
+	ItemPointerData tid;
+	uint16		pad;			/* always 0: keys are compared with memcmp */
+} EngramHotKey;
+
+#define ENTRY_WRAP	0			/* size 0 marks "continue at offset 0" */
+#define ENTRY_LIVE	1
+#define ENTRY_DEAD	2
+
+typedef struct EngramHotEntry
+{
+	uint32		size;			/* whole entry, MAXALIGNed; 0 = wrap marker */
+	uint8		state;
+	uint8		referenced;		/* CLOCK bit, set on hits */
+	uint16		pad;
+	uint32		hash;
+	uint32		tuple_len;
+	EngramHotKey key;			/* key.tid: the TID index entries carry */
+	ItemPointerData member_tid; /* the tuple's own TID (differs from
+								 * key.tid for a HOT chain member) */
+	/* tuple bytes follow at ENTRY_DATA_OFFSET */
+} EngramHotEntry;
+
+#define ENTRY_DATA_OFFSET	MAXALIGN(sizeof(EngramHotEntry))
+
+typedef struct EngramHotShard
+{
+	LWLock	   *lock;
+	uint32		nbuckets;		/* power of two */
+	uint32		nentries;		/* live entries */
+	Size		buckets_offset; /* from region start */
+	Size		arena_offset;	/* from region start */
+	Size		arena_size;
+	Size		head;
+	Size		tail;
+	Size		used;			/* bytes from tail to head, wrap padding included */
+} EngramHotShard;
+
+typedef struct EngramHotRelCounters
+{
+	Oid			dbid;
+	Oid			relid;			/* InvalidOid = free slot */
+	pg_atomic_uint64 hits;
+	pg_atomic_uint64 misses;
+	pg_atomic_uint64 evictions;
+	pg_atomic_uint64 fills;
+} EngramHotRelCounters;
+
+typedef struct EngramHotControl
+{
+	int			nshards;
+	Size		region_size;
+	Size		arena_bytes;	/* all shards */
+	char		numa_policy[32];
+	int			numa_node;		/* bound node, -1 if none */
+	int			numa_nodes;		/* nodes configured */
+	pg_atomic_uint64 hits;
+	pg_atomic_uint64 misses;
+	pg_atomic_uint64 evictions;
+	pg_atomic_uint64 fills;
+	pg_atomic_uint64 invalidations;
+	slock_t		rel_mutex;		/* claims of rel_counters slots */
+	EngramHotRelCounters rel_counters[ENGRAM_HOT_MAX_RELS];
+	EngramHotShard shards[FLEXIBLE_ARRAY_MEMBER];
+} EngramHotControl;
+
+static EngramHotControl *hot = NULL;
+
+/*
+ * LWLockAcquire that reports the time spent waiting, when there was a wait,
+ * to the lock-wait metric.
+ */
+static void
+acquire_timed(LWLock *lock, LWLockMode mode)
+{
+	instr_time	start;
+	instr_time	end;
+
+	if (LWLockConditionalAcquire(lock, mode))
+		return;
+	INSTR_TIME_SET_CURRENT(start);
+	LWLockAcquire(lock, mode);
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_SUBTRACT(end, start);
+	engram_metrics_lock_wait(ENGRAM_LOCK_HOT_TIER_SHARD, INSTR_TIME_GET_DOUBLE(end));
+}
+
+/* ------------------------------------------------------------------------
+ * Geometry
+ * ------------------------------------------------------------------------
+ */
+
+static Size
+arena_size_per_shard(void)
+{
+	Size		total = (Size) engram_hot_tier_size_mb * 1024 * 1024;
+	Size		per_shard = total / engram_hot_tier_shards;
+
+	/* about 1/16 goes to the hash table */
+	per_shard -= per_shard / 16;
+	return Max(TYPEALIGN_DOWN(ENGRAM_HOT_PAGE, per_shard), ENGRAM_HOT_PAGE);
+}
+
+static uint32
+buckets_per_shard(void)
+{
+	Size		wanted = 2 * (arena_size_per_shard() / ENGRAM_HOT_MIN_ENTRY);
+	uint32		n = 64;
+
+	while (n < wanted && n < (1U << 30))
+		n <<= 1;
+	return n;
+}
+
+static Size
+control_size(void)
+{
+	return MAXALIGN(offsetof(EngramHotControl, shards) +
+					sizeof(EngramHotShard) * engram_hot_tier_shards);
+}
+
+static Size
+hot_tier_region_size(void)
+{
+	Size		size = control_size();
+
+	size = add_size(size, mul_size(sizeof(uint32) * buckets_per_shard(), engram_hot_tier_shards));
+	size = add_size(size, ENGRAM_HOT_PAGE);	/* alignment of the arenas */
+	size = add_size(size, mul_size(arena_size_per_shard(), engram_hot_tier_shards));
+	return size;
+}
+
+static int
+hot_tier_lwlock_count(void)
+{
+	return engram_hot_tier_shards;
+}
+
+static void
+place_arenas_numa(char *arenas, Size len)
+{
+	hot->numa_node = -1;
+	hot->numa_nodes = 0;
+	if (!engram_numa_aware)
+	{
+		strlcpy(hot->numa_policy, "off", sizeof(hot->numa_policy));
+		return;
+	}
+	if (numa_available() < 0)
+	{
+		strlcpy(hot->numa_policy, "unavailable", sizeof(hot->numa_policy));
+		return;
+	}
+	hot->numa_nodes = numa_num_configured_nodes();
+	if (engram_numa_interleave)
+	{
+		numa_interleave_memory(arenas, len, numa_all_nodes_ptr);
+		strlcpy(hot->numa_policy, "interleave", sizeof(hot->numa_policy));
+	}
+	else
+	{
+		int			cpu = sched_getcpu();
+		int			node = cpu >= 0 ? numa_node_of_cpu(cpu) : 0;
+
+		if (node < 0)
+			node = 0;
+		numa_tonode_memory(arenas, len, node);
+		hot->numa_node = node;
+		strlcpy(hot->numa_policy, "local", sizeof(hot->numa_policy));
+	}
+}
+
+static void
+hot_tier_region_init(void *ptr, bool found)
+{
+	LWLockPadded *locks;
+	char	   *base = (char *) ptr;
+	Size		arena_size = arena_size_per_shard();
+	uint32		nbuckets = buckets_per_shard();
+	Size		offset;
+	Size		arenas_offset;
+
+	hot = (EngramHotControl *) ptr;
+	if (found)
+		return;
+
+	memset(hot, 0, control_size());
+	hot->nshards = engram_hot_tier_shards;
+	hot->region_size = hot_tier_region_size();
+	pg_atomic_init_u64(&hot->hits, 0);
+	pg_atomic_init_u64(&hot->misses, 0);
+	pg_atomic_init_u64(&hot->evictions, 0);
+	pg_atomic_init_u64(&hot->fills, 0);
+	pg_atomic_init_u64(&hot->invalidations, 0);
+	SpinLockInit(&hot->rel_mutex);
+	for (int i = 0; i < ENGRAM_HOT_MAX_RELS; i++)
+	{
+		pg_atomic_init_u64(&hot->rel_counters[i].hits, 0);
+		pg_atomic_init_u64(&hot->rel_counters[i].misses, 0);
+		pg_atomic_init_u64(&hot->rel_counters[i].evictions, 0);
+		pg_atomic_init_u64(&hot->rel_counters[i].fills, 0);
+	}
+
+	locks = GetNamedLWLockTranche(ENGRAM_HOT_TRANCHE);
+	offset = control_size();
+	arenas_offset = TYPEALIGN(ENGRAM_HOT_PAGE,
+							  (uintptr_t) (base + offset + sizeof(uint32) * (Size) nbuckets * hot->nshards))
+		- (uintptr_t) base;
+	for (int s = 0; s < hot->nshards; s++)
+	{
+		EngramHotShard *shard = &hot->shards[s];
+
+		shard->lock = &locks[s].lock;
+		shard->nbuckets = nbuckets;
+		shard->buckets_offset = offset + sizeof(uint32) * (Size) nbuckets * s;
+		shard->arena_offset = arenas_offset + arena_size * s;
+		shard->arena_size = arena_size;
+		memset(base + shard->buckets_offset, 0, sizeof(uint32) * (Size) nbuckets);
+	}
+	hot->arena_bytes = arena_size * hot->nshards;
+	Assert(arenas_offset + hot->arena_bytes <= hot->region_size);
+	/* Before the arenas are first touched. */
+	place_arenas_numa(base + arenas_offset, hot->arena_bytes);
+}
+
+static const EngramShmemRegion hot_tier_region = {
+	.name = "engram hot tier",
+	.size = hot_tier_region_size,
+	.init = hot_tier_region_init,
+	.lwlock_tranche = ENGRAM_HOT_TRANCHE,
+	.lwlock_count = hot_tier_lwlock_count,
+};
+
+void
+engram_hot_tier_init(void)
+{
+	DefineCustomBoolVariable("engram.hot_tier_lookups",
+							 "Sets whether index fetches of engram tables consult the hot tier.",
+							 NULL, &engram_hot_tier_lookups, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	DefineCustomIntVariable("engram.hot_tier_size_mb",
+							"Sets the size of the hot tier in shared memory, in megabytes.",
+							NULL, &engram_hot_tier_size_mb,
+							ENGRAM_HOT_TIER_SIZE_MB_DEFAULT,
+							ENGRAM_HOT_TIER_SIZE_MB_MIN, ENGRAM_HOT_TIER_SIZE_MB_MAX,
+							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("engram.hot_tier_shards",
+							"Sets the number of lock partitions of the hot tier.",
+							NULL, &engram_hot_tier_shards,
+							ENGRAM_HOT_TIER_SHARDS_DEFAULT,
+							ENGRAM_HOT_TIER_SHARDS_MIN, ENGRAM_HOT_TIER_SHARDS_MAX,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("engram.numa_aware",
+							 "Sets whether the hot tier's memory is placed with libnuma.",
+							 NULL, &engram_numa_aware, false,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("engram.numa_interleave",
+							 "Sets whether a NUMA-aware hot tier is interleaved over all nodes instead of bound to the local node.",
+							 NULL, &engram_numa_interleave, false,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	engram_shmem_register(&hot_tier_region);
+}
+
+bool
+engram_hot_tier_available(void)
+{
+	return hot != NULL && !RecoveryInProgress();
+}
+
+/* ------------------------------------------------------------------------
+ * Shard internals (caller holds the shard lock)
+ * ------------------------------------------------------------------------
+ */
+
+static inline uint32 *
+shard_buckets(EngramHotShard *shard)
+{
+	return (uint32 *) ((char *) hot + shard->buckets_offset);
+}
+
+static inline EngramHotEntry *
+shard_entry(EngramHotShard *shard, Size offset)
+{
+	return (EngramHotEntry *) ((char *) hot + shard->arena_offset + offset);
+}
+
+static void
+make_key(EngramHotKey *key, Relation rel, ItemPointer tid)
+{
+	memset(key, 0, sizeof(*key));
+	key->dbid = MyDatabaseId;
+	key->relid = RelationGetRelid(rel);
+	key->relnode = rel->rd_node.relNode;
+	key->tid = *tid;
+}
+
+static inline uint32
+key_hash(const EngramHotKey *key)
+{
+	return hash_bytes((const unsigned char *) key, sizeof(*key));
+}
+
+static inline EngramHotShard *
+key_shard(uint32 hash)
+{
+	return &hot->shards[hash % hot->nshards];
+}
+
+/* Bucket index holding "key", or -1. */
+static int64
+shard_find(EngramHotShard *shard, const EngramHotKey *key, uint32 hash)
+{
+	uint32	   *buckets = shard_buckets(shard);
+	uint32		mask = shard->nbuckets - 1;
+	uint32		i = (hash >> 7) & mask;
+
+	while (buckets[i] != 0)
+	{
+		EngramHotEntry *entry = shard_entry(shard, buckets[i] - 1);
+
+		if (entry->hash == hash && memcmp(&entry->key, key, sizeof(*key)) == 0)
+			return i;
+		i = (i + 1) & mask;
+	}
+	return -1;
+}
+
+/* Empty bucket "i", shifting later members of its probe run back. */
+static void
+shard_remove_bucket(EngramHotShard *shard, uint32 i)
+{
+	uint32	   *buckets = shard_buckets(shard);
+	uint32		mask = shard->nbuckets - 1;
+	uint32		j = i;
+
+	buckets[i] = 0;
+	for (;;)
+	{
+		uint32		home;
+
+		j = (j + 1) & mask;
+		if (buckets[j] == 0)
+			break;
+		home = (shard_entry(shard, buckets[j] - 1)->hash >> 7) & mask;
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j))
+		{
+			buckets[i] = buckets[j];
+			buckets[j] = 0;
+			i = j;
+		}
+	}
+}
+
+static void
+shard_insert_bucket(EngramHotShard *shard, uint32 hash, Size offset)
+{
+	uint32	   *buckets = shard_buckets(shard);
+	uint32		mask = shard->nbuckets - 1;
+	uint32		i = (hash >> 7) & mask;
+
+	while (buckets[i] != 0)
+		i = (i + 1) & mask;
+	buckets[i] = (uint32) (offset + 1);
+}
+
+/* Bucket pointing at arena "offset" (the entry must be live). */
+static uint32
+shard_bucket_of(EngramHotShard *shard, EngramHotEntry *entry, Size offset)
+{
+	uint32	   *buckets = shard_buckets(shard);
+	uint32		mask = shard->nbuckets - 1;
+	uint32		i = (entry->hash >> 7) & mask;
+
+	while (buckets[i] != (uint32) (offset + 1))
+	{
+		Assert(buckets[i] != 0);
+		i = (i + 1) & mask;
+	}
+	return i;
+}
+
+static EngramHotRelCounters *
+rel_counters(Oid dbid, Oid relid, bool create)
+{
+	EngramHotRelCounters *found = NULL;
+
+	for (int i = 0; i < ENGRAM_HOT_MAX_RELS; i++)
+	{
+		EngramHotRelCounters *c = &hot->rel_counters[i];
+
+		if (c->relid == relid && c->dbid == dbid)
+			return c;
+	}
+	if (!create)
+		return NULL;
+	SpinLockAcquire(&hot->rel_mutex);
+	for (int i = 0; i < ENGRAM_HOT_MAX_RELS; i++)
+	{
+		EngramHotRelCounters *c = &hot->rel_counters[i];
+
+		if (c->relid == relid && c->dbid == dbid)
+		{
+			found = c;
+			break;
+		}
+		if (c->relid == InvalidOid)
+		{
+			c->dbid = dbid;
+			c->relid = relid;
+			found = c;
+			break;
+		}
+	}
+	SpinLockRelease(&hot->rel_mutex);
+	return found;				/* NULL when every slot is taken */
+}
+
+static void
+count_eviction(EngramHotEntry *entry)
+{
+	EngramHotRelCounters *c = rel_counters(entry->key.dbid, entry->key.relid, false);
+
+	pg_atomic_fetch_add_u64(&hot->evictions, 1);
+	if (c)
+		pg_atomic_fetch_add_u64(&c->evictions, 1);
+}
+
+/* Kill the live entry at bucket i. */
+static void
+shard_kill(EngramHotShard *shard, uint32 bucket)
+{
+	EngramHotEntry *entry = shard_entry(shard, shard_buckets(shard)[bucket] - 1);
+
+	entry->state = ENTRY_DEAD;
+	shard_remove_bucket(shard, bucket);
+	shard->nentries--;
+}
+
+/*
+ * Free the oldest entry of the ring.  A live entry referenced since it was
+ * last passed gets a second chance while "chances" lasts: it is copied to
+ * the head instead.  Returns false when the ring is empty.
+ */
+static bool shard_advance_tail(EngramHotShard *shard, int *chances);
+
+/* Contiguous room for "need" bytes at the head; -1 if impossible. */
+static int64
+shard_make_room(EngramHotShard *shard, Size need, int *chances)
+{
+	if (need > shard->arena_size)
+		return -1;
+	for (;;)
+	{
+		if (shard->used == 0)
+			shard->head = shard->tail = 0;
+		if (shard->used == 0 || shard->head > shard->tail)
+		{
+			/* free: [head, end) and [0, tail) */
+			if (shard->arena_size - shard->head >= need)
+				return shard->head;
+			if (shard->tail >= need)
+			{
+				shard_entry(shard, shard->head)->size = ENTRY_WRAP;
+				shard->used += shard->arena_size - shard->head;
+				shard->head = 0;
+				return 0;
+			}
+		}
+		else if (shard->head < shard->tail)
+		{
+			if (shard->tail - shard->head >= need)
+				return shard->head;
+		}
+		if (!shard_advance_tail(shard, chances))
+			return -1;
+	}
+}
+
+/* Append an entry (room must have been made); returns its offset. */
+static Size
+shard_append(EngramHotShard *shard, Size offset, Size size)
+{
+	shard->head = offset + size;
+	if (shard->head == shard->arena_size)
+		shard->head = 0;
+	shard->used += size;
+	return offset;
+}
+
+static bool
+shard_advance_tail(EngramHotShard *shard, int *chances)
+{
+	EngramHotEntry *entry;
+	Size		offset = shard->tail;
+
+	if (shard->used == 0)
+		return false;
+	entry = shard_entry(shard, offset);
+	if (entry->size == ENTRY_WRAP)
+	{
+		shard->used -= shard->arena_size - offset;
+		shard->tail = 0;
+		return true;
+	}
+
+	if (entry->state == ENTRY_LIVE && entry->referenced && *chances > 0)
+	{
+		Size		size = entry->size;
+		char	   *copy = palloc(size);
+		int64		dest;
+
+		(*chances)--;
+		memcpy(copy, entry, size);
+		/* Unhook it first: its old bytes may be overwritten below. */
+		shard_remove_bucket(shard, shard_bucket_of(shard, entry, offset));
+		shard->nentries--;
+		shard->tail = (offset + size == shard->arena_size) ? 0 : offset + size;
+		shard->used -= size;
+		dest = shard_make_room(shard, size, chances);
+		if (dest >= 0)
+		{
+			EngramHotEntry *moved = shard_entry(shard, dest);
+
+			memcpy(moved, copy, size);
+			moved->referenced = 0;
+			shard_append(shard, dest, size);
+			shard_insert_bucket(shard, moved->hash, dest);
+			shard->nentries++;
+		}
+		else
+			count_eviction((EngramHotEntry *) copy);
+		pfree(copy);
+		return true;
+	}
+
+	if (entry->state == ENTRY_LIVE)
+	{
+		shard_kill(shard, shard_bucket_of(shard, entry, offset));
+		count_eviction(entry);
+	}
+	shard->tail = (offset + entry->size == shard->arena_size) ? 0 : offset + entry->size;
+	shard->used -= entry->size;
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * API
+ * ------------------------------------------------------------------------
+ */
+
+bool
+engram_hot_tier_cacheable(HeapTupleHeader page_header)
+{
+	return HeapTupleHeaderXminCommitted(page_header) &&
+		(page_header->t_infomask & HEAP_XMAX_INVALID) != 0 &&
+		!HeapTupleHeaderIsSpeculative(page_header);
+}
+
+HeapTuple
+engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
+{
+	EngramHotKey key;
+	uint32		hash;
+	EngramHotShard *shard;
+	int64		bucket;
+	HeapTuple	result = NULL;
+
+	if (!engram_hot_tier_available() || snapshot->snapshot_type != SNAPSHOT_MVCC)
+		return NULL;
+	make_key(&key, rel, tid);
+	hash = key_hash(&key);
+	shard = key_shard(hash);
+	acquire_timed(shard->lock, LW_SHARED);
+	bucket = shard_find(shard, &key, hash);
+	if (bucket >= 0)
+	{
+		EngramHotEntry *entry = shard_entry(shard, shard_buckets(shard)[bucket] - 1);
+		HeapTupleHeader hdr = (HeapTupleHeader) ((char *) entry + ENTRY_DATA_OFFSET);
+
+		/*
+		 * A heap-only tuple is only ever stored under its chain's root (heap
+		 * never starts a chain at one), so this guards against nothing but
+		 * a broken invariant; then the row is visible iff its inserter is
+		 * (see header).
+		 */
+		if (!(HeapTupleHeaderIsHeapOnly(hdr) && ItemPointerEquals(&entry->key.tid, &entry->member_tid)) &&
+			(HeapTupleHeaderXminFrozen(hdr) ||
+			 !XidInMVCCSnapshot(HeapTupleHeaderGetRawXmin(hdr), snapshot)))
+		{
+			result = (HeapTuple) palloc(HEAPTUPLESIZE + entry->tuple_len);
+			result->t_len = entry->tuple_len;
+			result->t_self = entry->member_tid;
+			result->t_tableOid = RelationGetRelid(rel);
+			result->t_data = (HeapTupleHeader) ((char *) result + HEAPTUPLESIZE);
+			memcpy(result->t_data, hdr, entry->tuple_len);
+			entry->referenced = 1;	/* benign race under a shared lock */
+		}
+	}
+	LWLockRelease(shard->lock);
+
+	if (result != NULL)
+	{
+		EngramHotRelCounters *c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
+
+		pg_atomic_fetch_add_u64(&hot->hits, 1);
+		if (c)
+			pg_atomic_fetch_add_u64(&c->hits, 1);
+	}
+	return result;
+}
+
+void
+engram_hot_tier_count_miss(Relation rel)
+{
+	EngramHotRelCounters *c;
+
+	if (hot == NULL)
+		return;
+	c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
+	pg_atomic_fetch_add_u64(&hot->misses, 1);
+	if (c)
+		pg_atomic_fetch_add_u64(&c->misses, 1);
+}
+
+bool
+engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleHeader page_header)
+{
+	EngramHotKey key;
+	uint32		hash;
+	EngramHotShard *shard;
+	int64		bucket;
+	Size		need = ENTRY_DATA_OFFSET + MAXALIGN(tuple->t_len);
+	int64		offset;
+	int			chances = ENGRAM_HOT_MAX_SECOND_CHANCES;
+	EngramHotEntry *entry;
+	HeapTupleHeader hdr;
+	EngramHotRelCounters *c;
+
+	if (!engram_hot_tier_available())
+		return false;
+	make_key(&key, rel, tid);
+	hash = key_hash(&key);
+	shard = key_shard(hash);
+	if (need > shard->arena_size / 8)
+		return false;
+
+	acquire_timed(shard->lock, LW_EXCLUSIVE);
+	bucket = shard_find(shard, &key, hash);
+	if (bucket >= 0)
+		shard_kill(shard, (uint32) bucket);
+	while (shard->nentries + 1 > shard->nbuckets / 2)
+		if (!shard_advance_tail(shard, &chances))
+			break;
+	offset = shard_make_room(shard, need, &chances);
+	if (offset < 0)
+	{
+		LWLockRelease(shard->lock);
+		return false;
+	}
+	shard_append(shard, offset, need);
+	entry = shard_entry(shard, offset);
+	entry->size = need;
+	entry->state = ENTRY_LIVE;
+	entry->referenced = 0;
+	entry->pad = 0;
+	entry->hash = hash;
+	entry->tuple_len = tuple->t_len;
+	entry->key = key;
+	entry->member_tid = tuple->t_self;
+	hdr = (HeapTupleHeader) ((char *) entry + ENTRY_DATA_OFFSET);
+	memcpy(hdr, tuple->t_data, tuple->t_len);
+	/* The transaction header is the page's, as of now. */
+	hdr->t_choice = page_header->t_choice;
+	hdr->t_ctid = page_header->t_ctid;
+	hdr->t_infomask = (page_header->t_infomask & HEAP_XACT_MASK) | (hdr->t_infomask & ~HEAP_XACT_MASK);
+	hdr->t_infomask2 = (page_header->t_infomask2 & HEAP2_XACT_MASK) | (hdr->t_infomask2 & ~HEAP2_XACT_MASK);
+	shard_insert_bucket(shard, hash, offset);
+	shard->nentries++;
+	LWLockRelease(shard->lock);
+
+	c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
+	pg_atomic_fetch_add_u64(&hot->fills, 1);
+	if (c)
+		pg_atomic_fetch_add_u64(&c->fills, 1);
+	return true;
+}
+
+bool
+engram_hot_tier_invalidate(Relation rel, ItemPointer tid)
+{
+	EngramHotKey key;
+	uint32		hash;
+	EngramHotShard *shard;
+	int64		bucket;
+
+	/* Also during recovery: entries must never outlive a change. */
+	if (hot == NULL)
+		return false;
+	make_key(&key, rel, tid);
+	hash = key_hash(&key);
+	shard = key_shard(hash);
+	acquire_timed(shard->lock, LW_EXCLUSIVE);
+	bucket = shard_find(shard, &key, hash);
+	if (bucket >= 0)
+		shard_kill(shard, (uint32) bucket);
+	LWLockRelease(shard->lock);
+	if (bucket >= 0)
+		pg_atomic_fetch_add_u64(&hot->invalidations, 1);
+	return bucket >= 0;
+}
+
+/*
+ * Call "fn" for every live entry of every shard, under each shard's lock
+ * in "mode".
+ */
+static void
+for_each_entry(LWLockMode mode,
+			   void (*fn) (EngramHotShard *shard, Size offset, EngramHotEntry *entry, void *arg),
+			   void *arg)
+{
+	for (int s = 0; s < hot->nshards; s++)
+	{
+		EngramHotShard *shard = &hot->shards[s];
+		Size		offset;
+		Size		remaining;
+
+		acquire_timed(shard->lock, mode);
+		offset = shard->tail;
+		remaining = shard->used;
+		while (remaining > 0)
+		{
+			EngramHotEntry *entry = shard_entry(shard, offset);
+
+			if (entry->size == ENTRY_WRAP)
+			{
+				remaining -= shard->arena_size - offset;
+				offset = 0;
+				continue;
+			}
+			remaining -= entry->size;
+			if (entry->state == ENTRY_LIVE)
+				fn(shard, offset, entry, arg);
+			offset += entry->size;
+			if (offset == shard->arena_size)
+				offset = 0;
+		}
+		LWLockRelease(shard->lock);
+	}
+}
+
+typedef struct EngramRelnodeMatch
+{
+	Oid			dbid;
+	Oid			relnode;
+} EngramRelnodeMatch;
+
+static void
+kill_if_relnode(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void *arg)
+{
+	EngramRelnodeMatch *match = (EngramRelnodeMatch *) arg;
+
+	if (entry->key.dbid == match->dbid && entry->key.relnode == match->relnode)
+	{
+		shard_kill(shard, shard_bucket_of(shard, entry, offset));
+		pg_atomic_fetch_add_u64(&hot->invalidations, 1);
+	}
+}
+
+void
+engram_hot_tier_invalidate_relfilenode(Oid dbid, Oid relnode)
+{
+	EngramRelnodeMatch match = {dbid, relnode};
+
+	if (hot == NULL)
+		return;
+	for_each_entry(LW_EXCLUSIVE, kill_if_relnode, &match);
+}
+
+typedef struct EngramRelTotals
+{
+	Oid			dbid;
+	Oid			relid;
+	int64		rows;
+	int64		bytes;
+} EngramRelTotals;
+
+static void
+add_if_relation(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void *arg)
+{
+	EngramRelTotals *totals = (EngramRelTotals *) arg;
+
+	if (entry->key.dbid == totals->dbid && entry->key.relid == totals->relid)
+	{
+		totals->rows++;
+		totals->bytes += entry->size;
+	}
+}
+
+void
+engram_hot_tier_relation_stats(Oid relid, EngramHotTierRelStats *stats)
+{
+	EngramRelTotals totals = {MyDatabaseId, relid, 0, 0};
+	EngramHotRelCounters *c;
+
+	memset(stats, 0, sizeof(*stats));
+	if (hot == NULL)
+		return;
+	for_each_entry(LW_SHARED, add_if_relation, &totals);
+	stats->rows = totals.rows;
+	stats->bytes = totals.bytes;
+	c = rel_counters(MyDatabaseId, relid, false);
+	if (c)
+	{
+		stats->hits = pg_atomic_read_u64(&c->hits);
+		stats->misses = pg_atomic_read_u64(&c->misses);
+		stats->evictions = pg_atomic_read_u64(&c->evictions);
+		stats->fills = pg_atomic_read_u64(&c->fills);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * SQL
+ * ------------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(engram_hot_tier_info);
+PG_FUNCTION_INFO_V1(engram_hot_tier_contains);
+
+static void
+count_entry(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void *arg)
+{
+	((int64 *) arg)[0]++;
+	((int64 *) arg)[1] += entry->size;
+}
+
+/*
+ * engram_hot_tier_info(): one row describing the whole hot tier: size,
+ * shards, live entries and their bytes, NUMA placement, and counters.
+ */
+Datum
+engram_hot_tier_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[12];
+	bool		nulls[12] = {0};
+	int64		totals[2] = {0, 0};
+
+	engram_require_preload("the hot tier");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	for_each_entry(LW_SHARED, count_entry, totals);
+	values[0] = Int64GetDatum((int64) hot->arena_bytes);
+	values[1] = Int32GetDatum(hot->nshards);
+	values[2] = Int64GetDatum(totals[0]);
+	values[3] = Int64GetDatum(totals[1]);
+	values[4] = CStringGetTextDatum(hot->numa_policy);
+	values[5] = Int32GetDatum(hot->numa_node);
+	nulls[5] = hot->numa_node < 0;
+	values[6] = Int32GetDatum(hot->numa_nodes);
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->hits));
+	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->misses));
+	values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->evictions));
+	values[10] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->fills));
+	values[11] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->invalidations));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Is the row at "tid" of "rel" in the hot tier? */
+bool
+engram_hot_tier_has(Relation rel, ItemPointer tid)
+{
+	EngramHotKey key;
+	uint32		hash;
+	EngramHotShard *shard;
+	bool		found;
+
+	if (hot == NULL)
+		return false;
+	make_key(&key, rel, tid);
+	hash = key_hash(&key);
+	shard = key_shard(hash);
+	acquire_timed(shard->lock, LW_SHARED);
+	found = shard_find(shard, &key, hash) >= 0;
+	LWLockRelease(shard->lock);
+	return found;
+}
+
+/* engram_hot_tier_contains(regclass, tid): is the row at tid cached? */
+Datum
+engram_hot_tier_contains(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ItemPointer tid = (ItemPointer) PG_GETARG_POINTER(1);
+	Relation	rel;
+	bool		found;
+
+	if (hot == NULL)
+		PG_RETURN_BOOL(false);
+	rel = relation_open(relid, AccessShareLock);
+	found = engram_hot_tier_has(rel, tid);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_BOOL(found);
+}

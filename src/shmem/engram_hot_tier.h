@@ -1,0 +1,136 @@
+/*-------------------------------------------------------------------------
+ *
+ * engram_hot_tier.h
+ *	  The hot tier: a bounded shared-memory cache of decoded rows of engram
+ *	  tables, looked up by (database, relation, relfilenode, TID).
+ *
+ * Layout
+ * ------
+ * One region ("engram hot tier") of engram.hot_tier_size_mb, split into
+ * engram.hot_tier_shards shards; a key hashes to one shard.  Each shard is
+ *	- an open-addressing hash table (linear probing, backward-shift delete)
+ *	  of arena offsets, and
+ *	- an arena used as a circular log: entries (key, flags, tuple bytes)
+ *	  are appended at the head; space is reclaimed at the tail.  Eviction is
+ *	  CLOCK over the log: a tail entry referenced since it was last passed
+ *	  is moved to the head once (second chance), otherwise dropped.
+ * The arena starts on a page boundary so that, with engram.numa_aware, it
+ * can be bound (numa_tonode_memory, to the postmaster's node) or
+ * interleaved (numa_interleave_memory, engram.numa_interleave) with
+ * libnuma before it is first touched.
+ *
+ * MVCC
+ * ----
+ * An entry is a copy of a tuple (header included), keyed by the TID index
+ * entries carry: the tuple's own, or, for a heap-only tuple (HOT chain
+ * member), its chain's root.  Writers invalidate both the tuple's TID and
+ * its chain root (engram_tam_invalidate_row).  Only rows
+ * whose inserting transaction is known committed (HEAP_XMIN_COMMITTED or
+ * frozen) and that have no deleter or locker (HEAP_XMAX_INVALID) are
+ * stored, and the check and the store happen while the caller holds a
+ * share lock on the heap buffer.  Every writer that sets xmax goes through
+ * our tuple_update / tuple_delete / tuple_lock callbacks (or a tier move),
+ * which call engram_hot_tier_invalidate() after heap has set xmax (under
+ * its exclusive buffer lock, so no fill can interleave) and before the
+ * change can become visible to anyone (it is not committed yet; the writer's
+ * own later commands run after the invalidation).  So a present entry
+ * always has the page's xmin and no xmax, and for an MVCC snapshot the row
+ * is visible iff its xmin is frozen or not in the snapshot -- exactly
+ * heap's answer for that TID: the cached tuple is the live tail of its HOT
+ * chain, so every earlier member was deleted by a transaction the snapshot
+ * sees.  If the entry's xmin is not visible, lookup reports a miss and the
+ * caller takes the heap path (which may find an older chain member).  Lookups serve only plain MVCC snapshots, and never
+ * during recovery (replayed changes bypass our callbacks).  TRUNCATE,
+ * VACUUM FULL and CLUSTER give the table a new relfilenode, which is part
+ * of the key; they also purge the old one's entries.
+ *
+ * Locks
+ * -----
+ * One LWLock per shard (named tranche "engram_hot_tier").  Lookups take it
+ * shared (setting the CLOCK reference bit is a benign unlocked byte write),
+ * stores and invalidations exclusive.  Callers of engram_hot_tier_store()
+ * hold a heap buffer share lock; nothing else is held with a shard lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ENGRAM_HOT_TIER_H
+#define ENGRAM_HOT_TIER_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "storage/itemptr.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
+
+#define ENGRAM_HOT_TIER_SIZE_MB_DEFAULT	64
+#define ENGRAM_HOT_TIER_SIZE_MB_MIN		1
+#define ENGRAM_HOT_TIER_SIZE_MB_MAX		(1024 * 1024)
+#define ENGRAM_HOT_TIER_SHARDS_DEFAULT	16
+#define ENGRAM_HOT_TIER_SHARDS_MIN		1
+#define ENGRAM_HOT_TIER_SHARDS_MAX		1024
+
+extern int	engram_hot_tier_size_mb;
+extern int	engram_hot_tier_shards;
+extern bool engram_numa_aware;
+extern bool engram_numa_interleave;
+extern bool engram_hot_tier_lookups;
+
+/* Define the GUCs and register the region (preload only). */
+extern void engram_hot_tier_init(void);
+
+/* True when the region exists and may be used by this process now. */
+extern bool engram_hot_tier_available(void);
+
+/*
+ * Look up the row an index entry with "tid" leads to, for an MVCC
+ * "snapshot".  On a hit returns a palloc'd copy (t_self = the tuple's own
+ * TID, which differs from "tid" for a HOT chain member; t_tableOid set)
+ * visible to the snapshot; otherwise NULL (absent, or present but not
+ * visible to this snapshot).
+ */
+extern HeapTuple engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot);
+
+/*
+ * True when a tuple with this header may be stored (see MVCC above).  Call
+ * with the heap buffer share-locked.
+ */
+extern bool engram_hot_tier_cacheable(HeapTupleHeader page_header);
+
+/*
+ * Store "tuple" (decoded row, t_self = its own TID; its header is replaced
+ * by "page_header", the current header on the page) under "tid", the TID
+ * index entries carry: the tuple's own, or the root of its HOT chain.
+ * Caller holds a share lock on the heap buffer and has checked
+ * engram_hot_tier_cacheable(page_header).  Returns false when the row is
+ * too large for a shard.
+ */
+extern bool engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple,
+								  HeapTupleHeader page_header);
+
+/* Is the row at "tid" of "rel" in the hot tier? */
+extern bool engram_hot_tier_has(Relation rel, ItemPointer tid);
+
+/* Drop the entry for "tid" of "rel"; true when there was one. */
+extern bool engram_hot_tier_invalidate(Relation rel, ItemPointer tid);
+
+/* Drop every entry of relfilenode "relnode" in database "dbid". */
+extern void engram_hot_tier_invalidate_relfilenode(Oid dbid, Oid relnode);
+
+/* Counters of one relation (0 when unknown). */
+typedef struct EngramHotTierRelStats
+{
+	int64		rows;
+	int64		bytes;
+	int64		hits;
+	int64		misses;
+	int64		evictions;
+	int64		fills;
+} EngramHotTierRelStats;
+
+extern void engram_hot_tier_relation_stats(Oid relid, EngramHotTierRelStats *stats);
+
+/* A miss on the heap path for "rel" (counted by the index fetch). */
+extern void engram_hot_tier_count_miss(Relation rel);
+
+#endif							/* ENGRAM_HOT_TIER_H */

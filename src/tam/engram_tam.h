@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ *
+ * engram_tam.h
+ *	  Private header of the "engram" table access method: design, on-disk
+ *	  layout, tier states, locks and lock order, WAL.
+ *
+ * DESIGN
+ * ======
+ * The engram table AM wraps heap.  Every row is an ordinary heap tuple;
+ * what differs is what a tuple may *contain* and how reads present it.
+ *
+ * Tiers
+ * -----
+ *	warm	an ordinary heap tuple (relation-file pages through shared
+ *			buffers).  Every INSERT, COPY and UPDATE writes warm rows.
+ *	cold	the heap tuple is a *stub*: a tuple with the table's attribute
+ *			count, every attribute NULL, the flag ENGRAM_STUB_INFOMASK2 set
+ *			in t_infomask2 (a bit heap leaves unused, see htup_details.h:
+ *			"bits 0x1800 are available"; heap never clears it: it only
+ *			resets HEAP2_XACT_MASK, and WAL records copy t_infomask2
+ *			whole) and, after the null bitmap, an EngramColdStub payload
+ *			naming (segment_id, slot).  The row itself, fully detoasted, is
+ *			slot "slot" of a compressed segment stored as one row of the
+ *			companion heap table engram.cold_segments.
+ *	hot		not a storage state but a cache over the other two: decoded
+ *			tuples (TOASTed values inline) in shared memory
+ *			(src/shmem/engram_hot_tier.h), served on index fetches by the
+ *			TID the index entry carries (the tuple's own, or its HOT
+ *			chain's root).  A hot row is also warm or cold on disk.  Index
+ *			fetches fill it on a miss; engram_move_to_tier(.., 'hot')
+ *			loads rows explicitly.
+ *
+ * Moving a row between warm and cold (engram_move_to_tier) is a heap_update
+ * of the row to its new representation, like an UPDATE: the row gets a new
+ * TID and new index entries (built from the decoded values, so index keys
+ * never change), the old version dies and VACUUM removes it.  Heap decides
+ * HOT on the stored values, so a stub-to-stub update (repack) or a move of
+ * a row whose indexed columns are all NULL may be HOT: then, as after a HOT
+ * UPDATE, the new version gets no index entries of its own.
+ * We chose new TIDs over in-place stubs because heap has no transactional,
+ * crash-safe way to replace a tuple in place; with heap_update every move is
+ * MVCC-correct, crash-safe and replicated by heap's own WAL with no code of
+ * ours in redo.  Triggers do not fire for moves (they are not logical
+ * changes).
+ *
+ * Reads
+ * -----
+ * Every read path calls heap's callback, then engram_tam_slot_unstub():
+ * when the slot holds a stub it stores the decoded row instead (a palloc'd
+ * HeapTuple whose header is the stub's header -- xmin, xmax, cmin, ctid,
+ * infomask transaction bits -- and whose data is the archived row), keeping
+ * tts_tid and tts_tableOid.  Paths: seq scan, TID range scan, index fetch,
+ * fetch_row_version, tuple_lock, bitmap scan, sample scan, analyze.  Heap's
+ * index_build_range_scan / index_validate_scan read raw tuples and form
+ * index keys themselves (and refuse non-heap relations), so both are our
+ * own (engram_tam_build.c).  Heap's copy_for_cluster re-forms every tuple
+ * from its attributes, which would turn a stub into an all-NULL row, so
+ * VACUUM FULL and CLUSTER are our own too (engram_tam_rewrite.c): stubs are
+ * copied byte for byte, so rows keep their tier; in CLUSTER, cold rows sort
+ * as if their keys were NULL (the data is intact, only their place in the
+ * clustered order differs).
+ *
+ * Segments
+ * --------
+ * engram.cold_segments(segment_id bigint PK, relid oid, nrows int,
+ * row_bytes int, raw_bytes int, compressed_bytes int, checksum bigint,
+ * created_at, data bytea STORAGE EXTERNAL), private to the extension: we
+ * write it through SPI as its owner with search_path pinned
+ * (engram_segments_spi_connect).  segment_id comes from a sequence and is
+ * never reused, so a decoded segment may be cached per backend for the life
+ * of the backend (ENGRAM_SEGMENT_CACHE_SIZE segments, LRU).
+ * Segment rows are immutable: inserted by the moving transaction (so a stub
+ * is committed iff its segment is), deleted only by the garbage collector.
+ * Readers fetch them by segment_id with SnapshotSelf: a stub is only ever
+ * read once its creating transaction committed (or by that transaction).
+ *
+ * Raw segment image (before compression), native byte order (physical
+ * replicas share the architecture):
+ *	EngramSegmentHeader
+ *	EngramSegmentRow[nrows]		row directory
+ *	EngramFloatRegion[nregions]	float regions, all rows
+ *	tuple bytes				each row's HeapTupleHeader + data with its
+ *							float regions cut out
+ *	float bytes				the float regions, concatenated, byte-shuffled
+ *							with a 4-byte stride (all first bytes, then all
+ *							second bytes, ...): exponents cluster and zstd
+ *							compresses them far better
+ * Float regions are the element arrays of evector, real[] and float8[]
+ * values (float8 is shuffled with the same 4-byte stride).  data =
+ * zstd(raw image) at engram.cold_tier_compression_level; checksum =
+ * hash_bytes_extended(data) seeded with the segment id, so a segment copied
+ * under another id also fails.  Decoding validates checksum, zstd frame,
+ * raw size, magic, version and every offset/length before use; any
+ * mismatch is ereport(ERROR, ERRCODE_DATA_CORRUPTED), never a crash.
+ *
+ * Garbage collection (engram_tam_cold_collect_garbage): a segment is
+ * garbage when no stub on any heap page (whatever its visibility) names it.
+ * The collector takes its snapshot of candidate segments *before* scanning
+ * the heap, so a segment committed after the scan began is never a
+ * candidate; stubs never move between pages except by VACUUM FULL/CLUSTER,
+ * which hold AccessExclusiveLock.  It runs at the end of a manual VACUUM
+ * (after heap vacuum removed dead stubs), in VACUUM FULL / CLUSTER and in
+ * engram_cold_vacuum(); TRUNCATE drops all segments of the table in the
+ * truncating transaction; DROP TABLE is handled by an event trigger.
+ * Lazy VACUUM runs with PROC_IN_VACUUM set, under which other backends
+ * ignore this one's xmin and xid when computing horizons; the collector
+ * clears the flag (heap vacuum is over by then) before it takes a
+ * transaction id to delete rows.  Autovacuum workers skip the collector
+ * (deleting rows from an autovacuum worker is best avoided); the
+ * background worker calls engram_cold_vacuum() instead.
+ *
+ * Repacking (engram_cold_vacuum's repack_below): a segment whose live rows
+ * are a small fraction of it keeps its whole size until the last one dies.
+ * Its live rows are rewritten (decoded, packed into a new segment, stub
+ * updated to a new stub: an ordinary move) so that the next VACUUM drops
+ * it.  VACUUM itself never rewrites rows.
+ *
+ * Locks and lock order
+ * --------------------
+ *	1. relation lock (RowExclusiveLock for moves, as for UPDATE)
+ *	2. heap buffer content lock (heap's own code; ours only in the index
+ *	   build scan, the garbage collector and hot-tier fills, always share,
+ *	   one buffer at a time)
+ *	3. hot-tier shard LWLock (engram_hot_tier.h), then
+ *	4. access-stats partition LWLock (engram_access_stats.h)
+ * A hot-tier fill holds 2 while taking 3 (that is what makes fills race-free
+ * against updaters, see engram_hot_tier.h); nothing takes 2 while holding 3
+ * or 4, and 3 and 4 are never held together.
+ *
+ * WAL
+ * ---
+ * None of our own.  Stubs and moves are heap records; segments are heap
+ * (and TOAST) records of engram.cold_segments.  Crash recovery and
+ * streaming replicas therefore need neither the library nor any redo code.
+ * The hot tier and access statistics are not WAL-logged: the hot tier is a
+ * cache (disabled during recovery, since replayed changes bypass our
+ * invalidation), access statistics are saved to a file at shutdown.
+ *
+ * Logical decoding would publish a move as an UPDATE to an all-NULL row, so
+ * moving rows to the cold tier is refused for tables in a publication.
+ *
+ * Access statistics (src/shmem/engram_access_stats.h) count rows returned
+ * by index fetches with an MVCC snapshot (hot hits included) and explicit
+ * engram_access_record() calls, not bulk scans; tuple_update and moves
+ * carry a row's statistics to its new TID.
+ *
+ * The background worker drives moves through the tier provider of
+ * engram_tam_worker.c (src/worker/engram_worker_api.h); a row's time in its
+ * tier is the access statistics' "written" time, set by our tuple_insert,
+ * multi_insert, tuple_update and by moves.
+ *
+ * Known gaps: ALTER TABLE SET ACCESS METHOD away from engram leaves the
+ * table's segments behind; CLUSTER orders cold rows as if their keys were
+ * NULL; parallel index builds use heap's parallel block allocation through
+ * table_block_parallelscan_* (tested with one worker).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ENGRAM_TAM_H
+#define ENGRAM_TAM_H
+
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "metrics/engram_metrics.h"
+#include "nodes/parsenodes.h"
+#include "storage/buf.h"
+#include "storage/lockdefs.h"
+#include "utils/relcache.h"
+
+/* The t_infomask2 bit that marks a cold-tier stub (see htup_details.h). */
+#define ENGRAM_STUB_INFOMASK2	0x0800
+
+StaticAssertDecl((ENGRAM_STUB_INFOMASK2 & (HEAP_NATTS_MASK | HEAP2_XACT_MASK)) == 0,
+				 "cold stub flag overlaps a bit heap uses");
+
+#define ENGRAM_STUB_MAGIC		0x454E4753	/* "ENGS" */
+
+/* Payload stored after a stub's all-NULL bitmap (at t_hoff). */
+typedef struct EngramColdStub
+{
+	uint32		magic;			/* ENGRAM_STUB_MAGIC */
+	uint32		slot;			/* row number inside the segment */
+	int64		segment_id;		/* engram.cold_segments.segment_id */
+} EngramColdStub;
+
+#define ENGRAM_SEGMENT_MAGIC	0x454E4753	/* "ENGS" */
+#define ENGRAM_SEGMENT_VERSION	1
+
+typedef struct EngramSegmentHeader
+{
+	uint32		magic;
+	uint16		version;
+	uint16		flags;			/* reserved, 0 */
+	uint32		nrows;
+	uint32		nregions;
+	uint32		tuple_bytes;	/* size of the tuple area (floats cut out) */
+	uint32		float_bytes;	/* size of the shuffled float area */
+} EngramSegmentHeader;
+
+typedef struct EngramSegmentRow
+{
+	uint32		tuple_offset;	/* into the tuple area */
+	uint32		tuple_len;		/* HeapTupleHeader + data, floats included */
+	uint32		stored_len;		/* bytes in the tuple area: tuple_len minus
+								 * its float regions */
+	uint32		first_region;	/* index into the region table */
+	uint32		nregions;		/* ascending, non-overlapping */
+} EngramSegmentRow;
+
+typedef struct EngramFloatRegion
+{
+	uint32		tuple_offset;	/* offset of the floats inside the tuple */
+	uint32		length;			/* bytes, a multiple of 4 */
+	uint32		float_offset;	/* offset in the (unshuffled) float area */
+} EngramFloatRegion;
+
+/*
+ * Limits of one segment (a move packs rows into as many as it needs).  A
+ * point lookup of a cold row decompresses its whole segment (then keeps it
+ * in the per-backend cache), so segments are kept small: 256 kB of raw
+ * rows costs well under a millisecond to decode, and zstd's ratio barely
+ * improves past that on rows of a few kilobytes.
+ */
+#define ENGRAM_SEGMENT_MAX_ROWS		1024
+#define ENGRAM_SEGMENT_MAX_RAW		(256 * 1024)
+
+/* Decoded segments kept per backend. */
+#define ENGRAM_SEGMENT_CACHE_SIZE	8
+
+/* Tiers as named in SQL: EngramTier of metrics/engram_metrics.h. */
+
+/* GUCs (engram_tam_handler.c) */
+extern int	engram_cold_compression_level;
+
+/* engram_tam_handler.c */
+extern const TableAmRoutine *engram_tam_routine(void);
+extern bool engram_relation_is_engram(Relation rel);
+
+/* engram_tam_scan.c: read paths */
+extern bool engram_tuple_is_stub(HeapTupleHeader tuple, uint32 len);
+extern void engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot);
+extern void engram_tam_store_row(Relation rel, TupleTableSlot *slot, HeapTuple row);
+extern HeapTuple engram_tam_decode_stub(Relation rel, HeapTuple stub);
+extern HeapTuple engram_hot_tier_flatten(Relation rel, HeapTuple row);
+extern void engram_tam_chain_root(Buffer buffer, ItemPointer tid, ItemPointer root);
+extern bool engram_tam_invalidate_row(Relation rel, ItemPointer tid);
+extern void engram_tam_setup_scan_callbacks(TableAmRoutine *routine);
+
+/* engram_tam_build.c */
+extern double engram_index_build_range_scan(Relation table_rel, Relation index_rel,
+											struct IndexInfo *index_info,
+											bool allow_sync, bool anyvisible,
+											bool progress, BlockNumber start_blockno,
+											BlockNumber numblocks,
+											IndexBuildCallback callback,
+											void *callback_state, TableScanDesc scan);
+extern void engram_index_validate_scan(Relation table_rel, Relation index_rel,
+									   struct IndexInfo *index_info,
+									   Snapshot snapshot,
+									   struct ValidateIndexState *state);
+
+/* engram_tam_rewrite.c */
+extern void engram_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
+											 Relation OldIndex, bool use_sort,
+											 TransactionId OldestXmin,
+											 TransactionId *xid_cutoff,
+											 MultiXactId *multi_cutoff,
+											 double *num_tuples,
+											 double *tups_vacuumed,
+											 double *tups_recently_dead);
+
+/* engram_tam_cold.c: segment codec and store */
+typedef struct EngramSegmentBuilder EngramSegmentBuilder;
+
+extern EngramSegmentBuilder *engram_segment_builder_create(TupleDesc tupdesc);
+/* Adds a (detoasted) row; returns its slot, or -1 when the segment is full. */
+extern int	engram_segment_builder_add(EngramSegmentBuilder *builder, HeapTuple tuple);
+extern int	engram_segment_builder_nrows(EngramSegmentBuilder *builder);
+/* Compresses, stores the segment for "relid" and returns its id. */
+extern int64 engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid);
+extern void engram_segment_builder_reset(EngramSegmentBuilder *builder);
+/* The detoasted copy of row "slot" (owned by the builder). */
+extern HeapTuple engram_segment_builder_row(EngramSegmentBuilder *builder, int slot);
+/* The row "slot" of a segment as a palloc'd HeapTuple (no header fields set). */
+extern HeapTuple engram_segment_fetch_row(int64 segment_id, uint32 slot);
+extern HeapTuple engram_form_stub(TupleDesc tupdesc, int64 segment_id, uint32 slot);
+extern bool engram_stub_payload(HeapTupleHeader tuple, uint32 len, EngramColdStub *stub);
+extern Oid	engram_cold_segments_relid(bool missing_ok);
+
+/*
+ * SPI on engram.cold_segments runs as the table's owner (the store is
+ * private to the extension: PUBLIC has no privileges on it) with
+ * search_path pinned to pg_catalog.  Callers check the caller's rights on
+ * the engram table concerned first.  Between connect and finish, run only
+ * SPI statements on the segment store.
+ */
+typedef struct EngramSegmentsAccess
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			guc_nestlevel;
+} EngramSegmentsAccess;
+
+extern void engram_segments_spi_connect(EngramSegmentsAccess *access);
+extern void engram_segments_spi_finish(EngramSegmentsAccess *access);
+extern int64 engram_tam_cold_collect_garbage(Relation rel, Oid relid, bool clear_in_vacuum);
+extern void engram_tam_cold_drop_all(Oid relid);
+
+/* engram_tam_move.c */
+extern Relation engram_tam_open_for_move(Oid relid, LOCKMODE lockmode, AclMode required);
+extern int64 engram_tam_move_rows(Oid relid, ItemPointer tids, int ntids, EngramTier tier,
+								  bool count_metrics);
+
+/* engram_tam_worker.c: the background worker's tier provider */
+extern void engram_tam_register_tier_provider(void);
+
+#endif							/* ENGRAM_TAM_H */

@@ -1,0 +1,241 @@
+/*-------------------------------------------------------------------------
+ *
+ * engram_tam_handler.c
+ *	  The engram table AM handler: the routine (heap's, with our
+ *	  overrides), the subsystem's GUCs, tuple modification callbacks (hot
+ *	  tier invalidation, access-statistics bookkeeping) and DDL callbacks
+ *	  (TRUNCATE, VACUUM).
+ *
+ * The routine starts as a copy of heap's (GetHeapamTableAmRoutine()) made
+ * once per backend, then every callback that must differ is replaced.  It
+ * cannot be a "static const" with designated initializers like heap's own,
+ * because heap's callbacks are static functions of heapam_handler.c reached
+ * only through that routine pointer; the copy is made before first use and
+ * never changed afterwards.  Overrides, by file:
+ *	engram_tam_scan.c	every read path (stub replacement, hot tier)
+ *	engram_tam_build.c	index build and validate scans
+ *	engram_tam_rewrite.c	VACUUM FULL / CLUSTER copy
+ *	this file			insert/update/delete/lock (hot tier + access
+ *						stats: when each row version was written),
+ *						set_new_filenode / nontransactional truncate
+ *						(segments, hot tier, access stats), vacuum
+ *						(segment garbage collection)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <zstd.h>
+
+#include "access/heapam.h"
+#include "access/hio.h"
+#include "access/tableam.h"
+#include "commands/vacuum.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/autovacuum.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "engram.h"
+#include "shmem/engram_access_stats.h"
+#include "shmem/engram_hot_tier.h"
+#include "tam/engram_tam.h"
+
+#define ENGRAM_COLD_COMPRESSION_LEVEL_DEFAULT	3
+#define ENGRAM_COLD_COMPRESSION_LEVEL_MIN		1
+#define ENGRAM_COLD_COMPRESSION_LEVEL_MAX		19
+
+int			engram_cold_compression_level = ENGRAM_COLD_COMPRESSION_LEVEL_DEFAULT;
+
+static TableAmRoutine engram_routine;
+static bool engram_routine_ready = false;
+
+PG_FUNCTION_INFO_V1(engram_tam_handler);
+
+/* ------------------------------------------------------------------------
+ * Tuple modification
+ * ------------------------------------------------------------------------
+ */
+
+static void
+engram_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
+					BulkInsertState bistate)
+{
+	GetHeapamTableAmRoutine()->tuple_insert(rel, slot, cid, options, bistate);
+	engram_access_mark_written(RelationGetRelid(rel), &slot->tts_tid);
+}
+
+static void
+engram_multi_insert(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid,
+					int options, BulkInsertState bistate)
+{
+	GetHeapamTableAmRoutine()->multi_insert(rel, slots, nslots, cid, options, bistate);
+	if (engram_access_stats_available())
+		for (int i = 0; i < nslots; i++)
+			engram_access_mark_written(RelationGetRelid(rel), &slots[i]->tts_tid);
+}
+
+static TM_Result
+engram_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
+					Snapshot crosscheck, bool wait, TM_FailureData *tmfd, bool changingPart)
+{
+	TM_Result	result;
+
+	result = GetHeapamTableAmRoutine()->tuple_delete(rel, tid, cid, snapshot, crosscheck,
+													 wait, tmfd, changingPart);
+	if (result == TM_Ok)
+	{
+		engram_tam_invalidate_row(rel, tid);
+		engram_access_forget(RelationGetRelid(rel), tid);
+	}
+	return result;
+}
+
+static TM_Result
+engram_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
+					Snapshot snapshot, Snapshot crosscheck, bool wait,
+					TM_FailureData *tmfd, LockTupleMode *lockmode, bool *update_indexes)
+{
+	TM_Result	result;
+	ItemPointerData old_tid = *otid;
+
+	result = GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot, crosscheck,
+													 wait, tmfd, lockmode, update_indexes);
+	if (result == TM_Ok)
+	{
+		engram_tam_invalidate_row(rel, &old_tid);
+		engram_access_move(RelationGetRelid(rel), &old_tid, &slot->tts_tid);
+	}
+	return result;
+}
+
+static TM_Result
+engram_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *slot,
+				  CommandId cid, LockTupleMode mode, LockWaitPolicy wait_policy,
+				  uint8 flags, TM_FailureData *tmfd)
+{
+	TM_Result	result;
+	ItemPointerData requested = *tid;
+
+	result = GetHeapamTableAmRoutine()->tuple_lock(rel, tid, snapshot, slot, cid, mode,
+												   wait_policy, flags, tmfd);
+	/* The lock set xmax on the version it locked (maybe a later one). */
+	engram_tam_invalidate_row(rel, &requested);
+	if (!ItemPointerEquals(&requested, tid))
+		engram_tam_invalidate_row(rel, tid);
+	engram_tam_slot_unstub(rel, slot);
+	return result;
+}
+
+/* ------------------------------------------------------------------------
+ * DDL
+ * ------------------------------------------------------------------------
+ */
+
+/* Forget everything cached or counted about the relation's current file. */
+static void
+forget_relation_contents(Relation rel)
+{
+	engram_hot_tier_invalidate_relfilenode(MyDatabaseId, rel->rd_node.relNode);
+	engram_access_forget_relation(RelationGetRelid(rel));
+}
+
+static void
+engram_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode, char persistence,
+								 TransactionId *freezeXid, MultiXactId *minmulti)
+{
+	/*
+	 * A relation that already had storage is being truncated (or rewritten
+	 * in place): its stubs are gone with the old file, so are its segments.
+	 */
+	bool		had_storage = rel->rd_createSubid == InvalidSubTransactionId;
+
+	if (had_storage)
+	{
+		forget_relation_contents(rel);
+		engram_tam_cold_drop_all(RelationGetRelid(rel));
+	}
+	GetHeapamTableAmRoutine()->relation_set_new_filenode(rel, newrnode, persistence,
+														 freezeXid, minmulti);
+	engram_hot_tier_invalidate_relfilenode(MyDatabaseId, newrnode->relNode);
+}
+
+static void
+engram_relation_nontransactional_truncate(Relation rel)
+{
+	forget_relation_contents(rel);
+	engram_tam_cold_drop_all(RelationGetRelid(rel));
+	GetHeapamTableAmRoutine()->relation_nontransactional_truncate(rel);
+}
+
+/*
+ * Heap vacuum, then drop the segments no stub names any more.  Autovacuum
+ * leaves segments alone (see the report on engram_tam_cold_collect_garbage
+ * in engram_tam.h): manual VACUUM, VACUUM FULL, CLUSTER, TRUNCATE and
+ * engram_cold_vacuum() reclaim them.
+ */
+static void
+engram_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrategy bstrategy)
+{
+	GetHeapamTableAmRoutine()->relation_vacuum(rel, params, bstrategy);
+	if (!IsAutoVacuumWorkerProcess())
+		engram_tam_cold_collect_garbage(rel, RelationGetRelid(rel), true);
+}
+
+/* ------------------------------------------------------------------------
+ * Routine and handler
+ * ------------------------------------------------------------------------
+ */
+
+const TableAmRoutine *
+engram_tam_routine(void)
+{
+	if (!engram_routine_ready)
+	{
+		engram_routine = *GetHeapamTableAmRoutine();
+		engram_tam_setup_scan_callbacks(&engram_routine);
+		engram_routine.tuple_insert = engram_tuple_insert;
+		engram_routine.multi_insert = engram_multi_insert;
+		engram_routine.tuple_delete = engram_tuple_delete;
+		engram_routine.tuple_update = engram_tuple_update;
+		engram_routine.tuple_lock = engram_tuple_lock;
+		engram_routine.relation_set_new_filenode = engram_relation_set_new_filenode;
+		engram_routine.relation_nontransactional_truncate = engram_relation_nontransactional_truncate;
+		engram_routine.relation_copy_for_cluster = engram_relation_copy_for_cluster;
+		engram_routine.relation_vacuum = engram_relation_vacuum;
+		engram_routine.index_build_range_scan = engram_index_build_range_scan;
+		engram_routine.index_validate_scan = engram_index_validate_scan;
+		engram_routine_ready = true;
+	}
+	return &engram_routine;
+}
+
+/* True when "rel" is a table of the engram access method. */
+bool
+engram_relation_is_engram(Relation rel)
+{
+	return rel->rd_tableam == engram_tam_routine();
+}
+
+Datum
+engram_tam_handler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(engram_tam_routine());
+}
+
+void
+engram_tam_init(void)
+{
+	DefineCustomIntVariable("engram.cold_tier_compression_level",
+							"Sets the zstd compression level of cold-tier segments.",
+							NULL,
+							&engram_cold_compression_level,
+							ENGRAM_COLD_COMPRESSION_LEVEL_DEFAULT,
+							ENGRAM_COLD_COMPRESSION_LEVEL_MIN,
+							ENGRAM_COLD_COMPRESSION_LEVEL_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	engram_hot_tier_init();
+	engram_access_stats_init();
+	engram_tam_register_tier_provider();
+}

@@ -1,0 +1,298 @@
+/*-------------------------------------------------------------------------
+ *
+ * engram_tam_worker.c
+ *	  The table AM's side of the background worker: the tier provider
+ *	  (src/worker/engram_worker_api.h) through which the worker's policy
+ *	  lists rows with their tier and access rate, moves them, persists
+ *	  access statistics and warms the hot tier up after a restart.
+ *
+ * Every callback runs in the worker's transaction with the worker's
+ * privileges (the checks of engram_tam_move_rows apply) under a fresh
+ * snapshot that sees the transaction's own earlier changes.  Row facts come from:
+ *	tier			stub => cold, else warm; hot when the hot tier holds it
+ *	accesses/hour	the access statistics' decayed count (time constant one
+ *					hour), 0 for a row never accessed
+ *	seconds in tier	now - the time the row's current version was written
+ *					(insert, update, move: access statistics' "written");
+ *					for a row written before tracking began (or beyond
+ *					engram.access_stats_max_rows), the time since the
+ *					server started
+ * Moves asked by the worker are not counted in the tier-move metric here:
+ * the worker counts them itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "shmem/engram_access_stats.h"
+#include "shmem/engram_hot_tier.h"
+#include "tam/engram_tam.h"
+#include "worker/engram_worker_api.h"
+
+/*
+ * Push a snapshot that sees everything the worker's transaction did so far
+ * (its other jobs may have updated rows, giving them new TIDs), for the
+ * duration of a callback.  Always returns true: the caller pops it.
+ */
+static bool
+ensure_snapshot(void)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return true;
+}
+
+/* The table, if it is an engram table the caller may read; else NULL. */
+static Relation
+open_engram_table(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+
+	if (!engram_relation_is_engram(rel))
+	{
+		table_close(rel, AccessShareLock);
+		return NULL;
+	}
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	return rel;
+}
+
+static EngramTierRow *
+provider_list_rows(Oid relid, int *nrows)
+{
+	bool		pushed = ensure_snapshot();
+	Relation	rel = open_engram_table(relid);
+	EngramTierRow *rows;
+	int			n = 0;
+	int			max = 256;
+	EngramAccessRow *stats;
+	int			nstats;
+	HTAB	   *by_tid;
+	HASHCTL		hashctl;
+	TimestampTz now = GetCurrentTimestamp();
+	Snapshot	snapshot = GetActiveSnapshot();
+	BlockNumber nblocks;
+
+	rows = palloc(sizeof(EngramTierRow) * max);
+	*nrows = 0;
+	if (rel == NULL)
+	{
+		if (pushed)
+			PopActiveSnapshot();
+		return rows;
+	}
+
+	memset(&hashctl, 0, sizeof(hashctl));
+	hashctl.keysize = sizeof(ItemPointerData);
+	hashctl.entrysize = sizeof(EngramAccessRow);
+	hashctl.hcxt = CurrentMemoryContext;
+	by_tid = hash_create("engram access by tid", 1024, &hashctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	stats = engram_access_collect(relid, &nstats);
+	for (int i = 0; i < nstats; i++)
+		*(EngramAccessRow *) hash_search(by_tid, &stats[i].tid, HASH_ENTER, NULL) = stats[i];
+
+	nblocks = RelationGetNumberOfBlocks(rel);
+	for (BlockNumber blkno = 0; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		lp = PageGetItemId(page, off);
+			HeapTupleData tuple;
+			EngramTierRow *row;
+			EngramAccessRow *stat;
+
+			if (!ItemIdIsNormal(lp))
+				continue;
+			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tuple.t_len = ItemIdGetLength(lp);
+			tuple.t_tableOid = relid;
+			ItemPointerSet(&tuple.t_self, blkno, off);
+			if (!HeapTupleSatisfiesVisibility(&tuple, snapshot, buf))
+				continue;
+			if (n >= max)
+			{
+				max *= 2;
+				rows = repalloc(rows, sizeof(EngramTierRow) * max);
+			}
+			row = &rows[n++];
+			row->tid = tuple.t_self;
+			row->tier = engram_tuple_is_stub(tuple.t_data, tuple.t_len) ?
+				ENGRAM_TIER_COLD : ENGRAM_TIER_WARM;
+			stat = hash_search(by_tid, &tuple.t_self, HASH_FIND, NULL);
+			row->accesses_per_hour = stat ? stat->info.recent : 0;
+			row->seconds_in_tier = (double) (now - (stat && stat->info.written != 0 ?
+													stat->info.written : PgStartTime)) / USECS_PER_SEC;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	/* Hot-tier membership, without holding buffer locks. */
+	for (int i = 0; i < n; i++)
+		if (engram_hot_tier_has(rel, &rows[i].tid))
+			rows[i].tier = ENGRAM_TIER_HOT;
+
+	table_close(rel, AccessShareLock);
+	hash_destroy(by_tid);
+	if (pushed)
+		PopActiveSnapshot();
+	*nrows = n;
+	return rows;
+}
+
+static int64
+provider_move_rows(Oid relid, const ItemPointerData *tids, int ntids, EngramTier target)
+{
+	bool		pushed = ensure_snapshot();
+	int64		moved;
+
+	moved = engram_tam_move_rows(relid, (ItemPointer) tids, ntids, target, false);
+	if (pushed)
+		PopActiveSnapshot();
+	return moved;
+}
+
+/* Rows of "relid" whose column "id" is in "ids", as the caller may read them. */
+static int64
+provider_move_ids_to_cold(Oid relid, const int64 *ids, int nids)
+{
+	bool		pushed = ensure_snapshot();
+	Relation	rel = open_engram_table(relid);
+	Datum	   *elems;
+	ArrayType  *array;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	char	   *query;
+	ItemPointer tids;
+	int			ntids = 0;
+	int64		moved = 0;
+
+	if (rel == NULL || nids <= 0)
+	{
+		if (rel)
+			table_close(rel, AccessShareLock);
+		if (pushed)
+			PopActiveSnapshot();
+		return 0;
+	}
+	query = psprintf("SELECT ctid FROM %s WHERE id = ANY ($1)",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)));
+	table_close(rel, AccessShareLock);
+
+	elems = palloc(sizeof(Datum) * nids);
+	for (int i = 0; i < nids; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	array = construct_array(elems, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	args[0] = PointerGetDatum(array);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not find the rows to move to the cold tier");
+	/* in the caller's context: SPI_finish frees the procedure context */
+	tids = SPI_palloc(sizeof(ItemPointerData) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			tids[ntids++] = *(ItemPointer) DatumGetPointer(d);
+	}
+	SPI_finish();
+
+	moved = engram_tam_move_rows(relid, tids, ntids, ENGRAM_TIER_COLD, false);
+	if (pushed)
+		PopActiveSnapshot();
+	return moved;
+}
+
+static int64
+provider_save_access_stats(void)
+{
+	return engram_access_stats_save();
+}
+
+static int
+by_recent_accesses(const void *a, const void *b)
+{
+	const EngramAccessRow *x = a;
+	const EngramAccessRow *y = b;
+
+	if (x->info.recent != y->info.recent)
+		return x->info.recent > y->info.recent ? -1 : 1;
+	if (x->info.count != y->info.count)
+		return x->info.count > y->info.count ? -1 : 1;
+	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+}
+
+/*
+ * The most accessed rows of "relid" by the access statistics (loaded from
+ * the saved file after a restart) into the hot tier.  Nothing on a standby:
+ * the hot tier is not used during recovery (see engram_hot_tier.h).
+ */
+static int64
+provider_warm_up(Oid relid, int64 max_rows)
+{
+	bool		pushed;
+	EngramAccessRow *stats;
+	int			nstats;
+	ItemPointer tids;
+	int			ntids = 0;
+	int64		moved;
+
+	if (!engram_hot_tier_available() || max_rows <= 0)
+		return 0;
+	stats = engram_access_collect(relid, &nstats);
+	qsort(stats, nstats, sizeof(EngramAccessRow), by_recent_accesses);
+	tids = palloc(sizeof(ItemPointerData) * Max(nstats, 1));
+	for (int i = 0; i < nstats && ntids < max_rows; i++)
+		if (stats[i].info.count > 0)
+			tids[ntids++] = stats[i].tid;
+	if (ntids == 0)
+		return 0;
+	pushed = ensure_snapshot();
+	moved = engram_tam_move_rows(relid, tids, ntids, ENGRAM_TIER_HOT, false);
+	if (pushed)
+		PopActiveSnapshot();
+	return moved;
+}
+
+static const EngramTierProvider engram_tam_tier_provider = {
+	.list_rows = provider_list_rows,
+	.move_rows = provider_move_rows,
+	.move_ids_to_cold = provider_move_ids_to_cold,
+	.save_access_stats = provider_save_access_stats,
+	.warm_up = provider_warm_up,
+};
+
+void
+engram_tam_register_tier_provider(void)
+{
+	engram_worker_set_tier_provider(&engram_tam_tier_provider);
+}
