@@ -73,6 +73,10 @@
  * is committed iff its segment is), deleted only by the garbage collector.
  * Readers fetch them by segment_id with SnapshotSelf: a stub is only ever
  * read once its creating transaction committed (or by that transaction).
+ * A reader copies the segment's bytes before its index scan lets go of the
+ * page: a segment stored inline lives in a shared buffer that pruning
+ * compacts (segment rows are deleted all the time) or the buffer manager
+ * reuses once unpinned (tests/t/045_tam_segment_read_race.pl).
  *
  * Raw segment image (before compression), native byte order (physical
  * replicas share the architecture):
