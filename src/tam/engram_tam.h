@@ -315,8 +315,13 @@ extern void engram_tam_cold_drop_all(Oid relid);
 
 /* engram_tam_move.c */
 extern Relation engram_tam_open_for_move(Oid relid, LOCKMODE lockmode, AclMode required);
+extern bool engram_tam_is_published(Relation rel);
 extern int64 engram_tam_move_rows(Oid relid, ItemPointer tids, int ntids, EngramTier tier,
 								  bool count_metrics);
+
+/* engram_tam_stats.c */
+extern bool engram_tam_row_tier(Relation rel, ItemPointer tid, Snapshot snapshot,
+								EngramTier *tier);
 
 /* engram_tam_worker.c: the background worker's tier provider */
 extern void engram_tam_register_tier_provider(void);
