@@ -102,16 +102,17 @@
  * The collector takes its snapshot of candidate segments *before* scanning
  * the heap, so a segment committed after the scan began is never a
  * candidate; stubs never move between pages except by VACUUM FULL/CLUSTER,
- * which hold AccessExclusiveLock.  It runs at the end of a manual VACUUM
- * (after heap vacuum removed dead stubs), in VACUUM FULL / CLUSTER and in
- * engram_cold_vacuum(); TRUNCATE drops all segments of the table in the
- * truncating transaction; DROP TABLE is handled by an event trigger.
- * Lazy VACUUM runs with PROC_IN_VACUUM set, under which other backends
- * ignore this one's xmin and xid when computing horizons; the collector
- * clears the flag (heap vacuum is over by then) before it takes a
- * transaction id to delete rows.  Autovacuum workers skip the collector
- * (deleting rows from an autovacuum worker is best avoided); the
- * background worker calls engram_cold_vacuum() instead.
+ * which hold AccessExclusiveLock.  It runs at the end of every lazy VACUUM,
+ * manual or autovacuum (after heap vacuum removed dead stubs, in the
+ * vacuum's transaction: a crash before its commit leaves the segments for
+ * the next one), in VACUUM FULL / CLUSTER and in engram_cold_vacuum();
+ * TRUNCATE drops all segments of the table in the truncating transaction;
+ * DROP TABLE is handled by an event trigger.  Anti-wraparound autovacuums
+ * skip it (it needs a transaction id).  Lazy VACUUM runs with
+ * PROC_IN_VACUUM set, under which other backends ignore this one's xmin
+ * and xid when computing horizons; the collector clears the flag (heap
+ * vacuum is over by then) before it takes a transaction id to delete
+ * rows.  Its heap scan honours vacuum_cost_delay.
  *
  * Repacking (engram_cold_vacuum's repack_below): a segment whose live rows
  * are a small fraction of it keeps its whole size until the last one dies.

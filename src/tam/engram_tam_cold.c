@@ -36,6 +36,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/vacuum.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -889,7 +890,8 @@ engram_tam_cold_collect_garbage(Relation rel, Oid relid, bool clear_in_vacuum)
 		Page		page;
 		OffsetNumber maxoff;
 
-		CHECK_FOR_INTERRUPTS();
+		/* Honours vacuum_cost_delay when called by (auto)vacuum. */
+		vacuum_delay_point();
 		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
