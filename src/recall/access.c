@@ -39,7 +39,8 @@
 
 #include "access/relation.h"
 #include "access/xact.h"
-#include "storage/lmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -106,14 +107,16 @@ engram_recall_row_tier(Oid relid, ItemPointer tid)
  * Row "tid" of "relid" was soft-forgotten by the current command (its
  * confidence is now 0): move it to the cold tier in this transaction.  The
  * new version is seen through a snapshot taken after the update.  Nothing
- * happens for a table of another access method or one in a publication
- * (logical replication would publish the move as an update).
+ * happens for a table of another access method, one in a publication
+ * (logical replication would publish the move as an update), or when the
+ * caller may update only some columns (a move needs UPDATE on the table).
  */
 void
 engram_recall_access_forgotten(Oid relid, ItemPointer tid)
 {
 	Relation	rel = relation_open(relid, NoLock);
-	bool		movable = engram_relation_is_engram(rel) && !engram_tam_is_published(rel);
+	bool		movable = engram_relation_is_engram(rel) && !engram_tam_is_published(rel) &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) == ACLCHECK_OK;
 
 	relation_close(rel, NoLock);
 	if (!movable)

@@ -52,7 +52,7 @@ VACUUM seg_race;
 
 my ($stdout, $stderr);
 my $ok = IPC::Run::run(
-	[ 'pgbench', '-n', '-c', '6', '-j', '2', '-T', '10',
+	[ 'pgbench', '-n', '-c', '6', '-j', '2', '-T', '8',
 	  '-f', "$dir/read.sql\@6", '-f', "$dir/churn.sql\@3", '-f', "$dir/vacuum.sql\@1",
 	  $node->connstr('postgres') ],
 	'>', \$stdout, '2>', \$stderr);
