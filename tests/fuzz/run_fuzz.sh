@@ -4,7 +4,8 @@
 # MINUTES minutes (or N seconds), starting from the committed seed corpus
 # tests/fuzz/corpus/<harness>/.  New interesting inputs go to a scratch
 # corpus, never into the committed one; a crashing input is kept in
-# tests/fuzz/findings/ (reproduce: tests/fuzz/build/fuzz_<harness> FILE).
+# tests/fuzz/findings/ (reproduce: tests/fuzz/build.sh, then
+# tests/fuzz/build/fuzz_<harness> FILE).
 # Prints the executions and crashes of each harness and a total line;
 # exits non-zero when any harness crashed.  The test suite runs
 # `run_fuzz.sh --seconds 5 --seed 1`.
@@ -22,10 +23,11 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$seconds" ] || { echo "usage: run_fuzz.sh MINUTES | --seconds N [--seed S]" >&2; exit 2; }
 
-bin=$here/build
-"$here/build.sh" "$bin" >/dev/null 2>"$bin.log" || { cat "$bin.log" >&2; exit 1; }
+# Private build and corpus directories: runs may overlap (test suite, long run).
 scratch=$(mktemp -d /tmp/engram-fuzz.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
+bin=$scratch/bin
+"$here/build.sh" "$bin" >/dev/null 2>"$scratch/build.log" || { cat "$scratch/build.log" >&2; exit 1; }
 findings=$here/findings
 total_runs=0
 total_crashes=0
