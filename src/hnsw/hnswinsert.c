@@ -237,7 +237,10 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 		EngramHnswElementTuple element;
 		EngramHnswRef *current;
 		int			current_count;
-		GenericXLogState *state;
+		ItemPointer slots;
+		ItemPointer new_slots;
+		int			first_changed;
+		int			last_changed;
 
 		if (!engram_hnsw_read_element(graph, base, layer, &base_element) ||
 			layer > base_element.level)
@@ -386,8 +389,9 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
 		element = engram_hnsw_page_element(page, EngramHnswRefOffset(base));
-		if (element == NULL)
+		if (element == NULL || element->level < layer)
 		{
+			/* gone, or its slot now holds a lower element: nothing to link */
 			UnlockReleaseBuffer(buf);
 			return false;
 		}
@@ -399,11 +403,34 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			UnlockReleaseBuffer(buf);
 			continue;
 		}
-		state = GenericXLogStart(graph->index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		element = engram_hnsw_page_element(page, EngramHnswRefOffset(base));
-		engram_hnsw_element_set_layer(element, dims, m, layer, new_list, new_count);
-		GenericXLogFinish(state);
+		/* Only the layer's slots change: log just those (hnsw.h, WAL). */
+		slots = EngramHnswElementSlots(element, dims) + ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
+		new_slots = palloc(sizeof(ItemPointerData) * capacity);
+		for (int i = 0; i < capacity; i++)
+		{
+			if (i < new_count)
+				ItemPointerSet(&new_slots[i], EngramHnswRefBlock(new_list[i]),
+							   EngramHnswRefOffset(new_list[i]));
+			else
+				ItemPointerSetInvalid(&new_slots[i]);
+		}
+		/* Write (and log) from the first to the last slot that differs. */
+		first_changed = 0;
+		while (first_changed < capacity &&
+			   memcmp(&slots[first_changed], &new_slots[first_changed], sizeof(ItemPointerData)) == 0)
+			first_changed++;
+		if (first_changed == capacity)
+		{
+			UnlockReleaseBuffer(buf);
+			return false;		/* same list */
+		}
+		last_changed = capacity - 1;
+		while (memcmp(&slots[last_changed], &new_slots[last_changed], sizeof(ItemPointerData)) == 0)
+			last_changed--;
+		engram_hnsw_log_page_bytes(graph->index, buf,
+								   (char *) &slots[first_changed] - (char *) page,
+								   &new_slots[first_changed],
+								   sizeof(ItemPointerData) * (last_changed - first_changed + 1));
 		UnlockReleaseBuffer(buf);
 		return true;
 	}
