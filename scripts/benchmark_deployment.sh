@@ -20,7 +20,8 @@
 # The server: PGHOST/PGPORT/PGDATABASE/PGUSER when PGHOST or PGPORT is set,
 # otherwise the quickstart's cluster in .engram/ (database engram, user
 # postgres).  Needs pgbench (Debian package postgresql-15 /
-# postgresql-client-15) and a C compiler for generated data.  The memory
+# postgresql-client-15; ENGRAM_PGBENCH=PATH picks another) and a C
+# compiler for generated data.  The memory
 # overhead target reads engram_memory_usage and engram_storage_size (a
 # pg_monitor member or superuser).  Exit status: 0 report written (FAIL
 # lines are findings), 1 error, 2 usage.
@@ -64,9 +65,9 @@ if [ -z "${PGHOST:-}" ] && [ -z "${PGPORT:-}" ] && [ -f "$ENGRAM_ROOT/.engram/po
 	export PGHOST=$ENGRAM_ROOT/.engram/run PGPORT=$(cat "$ENGRAM_ROOT/.engram/port")
 	export PGDATABASE=${PGDATABASE:-engram} PGUSER=${PGUSER:-postgres}
 fi
-pgbench=$(engram_bindir)/pgbench
-[ -x "$pgbench" ] || pgbench=$(command -v pgbench || true)
-[ -n "$pgbench" ] || engram_die "pgbench not found (Debian package postgresql-15 or postgresql-client-15)"
+pgbench=${ENGRAM_PGBENCH:-$(engram_bindir)/pgbench}
+[ -x "$pgbench" ] || [ -n "${ENGRAM_PGBENCH:-}" ] || pgbench=$(command -v pgbench || true)
+[ -n "$pgbench" ] && [ -x "$pgbench" ] || engram_die "pgbench not found (Debian package postgresql-15 or postgresql-client-15)"
 psql_cmd=("$(engram_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -P pager=off)
 "${psql_cmd[@]}" -At -c 'SELECT 1' >/dev/null 2>&1 ||
 	engram_die "PostgreSQL does not answer (PGHOST=${PGHOST:-default} PGPORT=${PGPORT:-5432}); start it with scripts/quickstart.sh or set PGHOST/PGPORT"

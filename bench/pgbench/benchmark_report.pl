@@ -66,7 +66,9 @@ sub percentile
 {
 	my ($sorted, $p) = @_;
 	return undef unless @$sorted;
-	my $rank = ceil($p / 100 * @$sorted);
+	# p * n / 100 in floating point can land a hair above an integer
+	# (99.9 * 1000 / 100 = 999.0000000000001): round that off first.
+	my $rank = ceil(sprintf('%.6f', $p * @$sorted / 100));
 	$rank = 1 if $rank < 1;
 	return $sorted->[ $rank - 1 ];
 }
