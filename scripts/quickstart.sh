@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # quickstart.sh: install, build, and run a local PostgreSQL 15 cluster with
-# Engram preloaded; load sample data and print a query result.  Run as
+# Engram preloaded; fill a memory space with sample data and print a recall.  Run as
 # root on Debian 12.  Idempotent: a second run reuses the cluster and data.
 #
 # The cluster lives in .engram/ in the project (a link to a directory under
@@ -54,47 +54,62 @@ psql_as -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'engram'" | 
 	psql_as -d postgres -c "CREATE DATABASE engram"
 psql_as -d engram -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS engram"
 
-# Sample data: real GloVe word vectors when the shared benchmark data is
-# beside the project, otherwise a generated set of clustered vectors.
+# Sample data: a memory space "demo" holding real GloVe word vectors when
+# the shared benchmark data is beside the project (each word a memory,
+# associated with its three nearest words), otherwise generated memories in
+# twenty topics.
 glove=$ENGRAM_ROOT/../shared/data/glove-100d-1604
-loaded=$(psql_as -d engram -tAc "SELECT count(*) FROM pg_tables WHERE tablename = 'demo_words'")
-if [ "$loaded" = 0 ]; then
-	psql_as -d engram -c "CREATE TABLE demo_words (id int PRIMARY KEY, word text NOT NULL, embedding evector(100) NOT NULL)"
+have_space=$(psql_as -d engram -tAc "SELECT count(*) FROM engram_spaces WHERE space_name = 'demo'")
+if [ "$have_space" = 0 ]; then
 	if [ -r "$glove/base.txt" ]; then
-		engram_log "loading $(wc -l <"$glove/base.txt") GloVe word vectors"
-		paste <(seq 1 "$(wc -l <"$glove/words.txt")") "$glove/words.txt" "$glove/base.txt" |
-			psql_as -d engram -c "COPY demo_words (id, word, embedding) FROM STDIN"
+		engram_log "creating space 'demo' with $(wc -l <"$glove/base.txt") GloVe word memories"
+		psql_as -d engram -c "SELECT engram_create_space('demo', 100)" >/dev/null
+		paste "$glove/words.txt" "$glove/base.txt" |
+			psql_as -d engram -c "COPY demo (content, embedding) FROM STDIN"
 	else
-		engram_log "loading 2000 generated vectors (GloVe sample not found at $glove)"
-		psql_as -d engram <<'SQL'
+		engram_log "creating space 'demo' with 2000 generated memories (GloVe sample not found at $glove)"
+		psql_as -d engram >/dev/null <<'SQL'
+SELECT engram_create_space('demo', 100);
 SELECT setseed(0.42);
-INSERT INTO demo_words (id, word, embedding)
-SELECT i, 'item-' || i || '-cluster-' || (i % 20),
+INSERT INTO demo (content, embedding, tags)
+SELECT 'memory ' || i || ' about topic ' || (i % 20),
        (SELECT array_agg(((i % 20) * 0.37 + d) % 5 + random() * 0.5 ORDER BY d)
-          FROM generate_series(1, 100) AS d)::evector(100)
+          FROM generate_series(1, 100) AS d),
+       ARRAY['topic-' || (i % 20)]
 FROM generate_series(1, 2000) AS i;
 SQL
 	fi
-	psql_as -d engram -c "ANALYZE demo_words"
+	engram_log "associating each memory with its three nearest neighbours"
+	psql_as -d engram >/dev/null <<'SQL'
+SELECT count(engram_associate('demo', m.id, n.id,
+                              greatest(0.05, 1 - (m.embedding <=> n.embedding))::real,
+                              bidirectional => false))
+FROM demo m
+CROSS JOIN LATERAL (SELECT o.id, o.embedding FROM demo o WHERE o.id <> m.id
+                    ORDER BY o.embedding <=> m.embedding LIMIT 3) n;
+ANALYZE demo;
+SQL
 fi
 
 # The cue: the held-out GloVe query word "boy" (not in the loaded set), or
-# one of the generated vectors.
+# the embedding of the first generated memory.
 if [ -r "$glove/query_words.txt" ]; then
 	line=$(grep -n -x -m1 boy "$glove/query_words.txt" | cut -d: -f1)
-	cue_label="the word 'boy' (held out of the loaded set)"
+	cue_label="the word 'boy' (held out of the stored memories)"
 	cue=$(sed -n "${line}p" "$glove/queries.txt")
 else
-	cue_label="item-1"
-	cue=$(psql_as -d engram -tAc "SELECT embedding FROM demo_words WHERE id = 1")
+	cue_label="the embedding of memory 1"
+	cue=$(psql_as -d engram -tAc "SELECT embedding FROM demo ORDER BY id LIMIT 1")
 fi
 echo
-echo "Nearest neighbours of $cue_label by cosine distance:"
+echo "engram_recall('demo', <$cue_label>, k => 10), hybrid mode (similarity seeds + spreading activation):"
 psql_as -d engram -P pager=off -v cue="$cue" <<'SQL'
-SELECT word, round((embedding <=> :'cue')::numeric, 4) AS cosine_distance
-FROM demo_words
-ORDER BY embedding <=> :'cue'
-LIMIT 10;
+SELECT id, content, round(score::numeric, 3) AS score,
+       round(similarity::numeric, 3) AS similarity, round(activation::numeric, 3) AS activation,
+       round(confidence::numeric, 3) AS confidence,
+       '[' || round(confidence_low::numeric, 3) || ', ' || round(confidence_high::numeric, 3) || ']' AS interval,
+       hops, tier
+FROM engram_recall('demo', :'cue'::evector, k => 10);
 SQL
 cat <<TXT
 
