@@ -251,11 +251,20 @@ SELECT engram_metrics_test_record('recall', 0.003) FROM generate_series(1, 100);
 SELECT engram_metrics_test_record_cache('activation', g <= 4) FROM generate_series(1, 5) g;
 SELECT engram_metrics_test_record_tier_move('hot', 'warm', 3);
 });
+# One scrape runs the exporter's queries one after the other, so a scrape
+# may catch some of the synthetic calls and not others: wait for a scrape
+# that saw them all (or time out, and the checks below say what was seen).
+sub first_value
+{
+	my ($expression) = @_;
+	return eval { promql($expression)->{data}{result}[0]{value}[1] } // 'none';
+}
 ok( wait_for(
-		'the synthetic recalls to be scraped', 20,
+		'the synthetic observations to be scraped', 20,
 		sub {
-			my $r = promql('engram_operations_total{operation="recall"}');
-			return passes($r, 'positive') && $r->{data}{result}[0]{value}[1] == 100;
+			return first_value('engram_operations_total{operation="recall"}') eq '100'
+			  && first_value('engram_activation_cache_requests_total') eq '5'
+			  && first_value('engram_storage_migrations_total{from="hot",to="warm"}') eq '3';
 		}),
 	'export path: engram_operations_total{operation="recall"} = 100');
 my $p99 = promql('histogram_quantile(0.99, engram_memory_operation_duration_seconds_bucket{operation="recall"})');
@@ -266,7 +275,9 @@ ok(number_is_finite($p99_value) && abs($p99_value - 0.004975) < 1e-9,
 my $count = promql('engram_memory_operation_duration_seconds_count{operation="recall"}');
 is(eval { $count->{data}{result}[0]{value}[1] }, '100', 'export path: histogram _count');
 my $hits = promql('engram_activation_cache_hits_total / engram_activation_cache_requests_total');
-is(eval { $hits->{data}{result}[0]{value}[1] }, '0.8', 'export path: cache counters');
+is(eval { $hits->{data}{result}[0]{value}[1] }, '0.8', 'export path: cache counters')
+  or diag('hits ' . first_value('engram_activation_cache_hits_total')
+	  . ', requests ' . first_value('engram_activation_cache_requests_total'));
 my $moves = promql('engram_storage_migrations_total{from="hot",to="warm"}');
 is(eval { $moves->{data}{result}[0]{value}[1] }, '3', 'export path: tier move labels from/to');
 
