@@ -10,8 +10,9 @@
 #   bench/hnsw/gen_dataset.c (N rows, D dims, 100 centres, seed 42): the same
 #   arguments give the same vectors on any machine.
 # glove / sift: the real sets of ../shared/data (relative to the project
-#   root; read in place, never copied), 1,604 x 100 and 4,500 x 128; --rows
-#   and --dims do not apply.  Absent sets are an error with a clear message.
+#   root, or $ENGRAM_DATA_DIR; read in place, never copied), 1,604 x 100 and
+#   4,500 x 128; --rows and --dims do not apply.  Absent sets are an error
+#   with a clear message.
 #
 # Creates (through engram_create_space) the space NAME (default engram_bench)
 # holding N memories, and for S > 1 also NAME_1 ... NAME_S holding N / S
@@ -58,19 +59,26 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/engram-load.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 
-# The data: base.tsv (id, vector) and queries.tsv (id, vector).
+# The data: base.tsv (id, content, vector) and queries.tsv (id, vector).
 case "$dataset" in
 generated)
 	cc -O2 -o "$work/gen_dataset" "$ENGRAM_ROOT/bench/hnsw/gen_dataset.c" -lm ||
 		engram_die "cannot compile bench/hnsw/gen_dataset.c (is a C compiler installed?)"
 	"$work/gen_dataset" "$rows" "$dims" "$queries" 100 "$seed" "$work" >/dev/null ||
 		engram_die "gen_dataset failed"
+	awk -F'\t' '{ print $1 "\tgenerated memory " $1 "\t" $2 }' "$work/base.tsv" >"$work/base3.tsv"
+	mv "$work/base3.tsv" "$work/base.tsv"
 	;;
 glove | sift)
-	dir=$ENGRAM_ROOT/../shared/data/$([ "$dataset" = glove ] && echo glove-100d-1604 || echo sift-128-5k)
+	dir=${ENGRAM_DATA_DIR:-$ENGRAM_ROOT/../shared/data}/$([ "$dataset" = glove ] && echo glove-100d-1604 || echo sift-128-5k)
 	[ -r "$dir/base.txt" ] ||
-		engram_die "data set $dataset not found in $dir (it is read from ../shared/data beside the project)"
-	awk '{ print NR "\t" $0 }' "$dir/base.txt" >"$work/base.tsv"
+		engram_die "data set $dataset not found in $dir (read from ../shared/data beside the project; ENGRAM_DATA_DIR=DIR names another place)"
+	# content: the word (GloVe), else "<set> memory <line>".
+	if [ -r "$dir/words.txt" ]; then
+		paste "$dir/words.txt" "$dir/base.txt" | awk -F'\t' '{ print NR "\t" $1 "\t" $2 }' >"$work/base.tsv"
+	else
+		awk -v set="$dataset" '{ print NR "\t" set " memory " NR "\t" $0 }' "$dir/base.txt" >"$work/base.tsv"
+	fi
 	awk -v q="$queries" 'NR <= q { print NR "\t" $0 }' "$dir/queries.txt" >"$work/queries.tsv"
 	rows=$(wc -l <"$work/base.tsv")
 	dims=$(head -1 "$dir/base.txt" | tr -cd ',' | wc -c)
@@ -108,8 +116,8 @@ SQL
 	fi
 	[ -n "$state" ] && "${psql_cmd[@]}" -c "SELECT engram_drop_space('$name')" >/dev/null
 	"${psql_cmd[@]}" -c "SELECT engram_create_space('$name', $dims)" >/dev/null
-	awk -F'\t' -v first="$first" -v count="$count" -v set="$dataset" \
-		'NR >= first && NR < first + count { print set " memory " $1 "\t" $2 }' "$work/base.tsv" |
+	awk -F'\t' -v first="$first" -v count="$count" \
+		'NR >= first && NR < first + count { print $2 "\t" $3 }' "$work/base.tsv" |
 		"${psql_cmd[@]}" -c "\\copy $name (content, embedding) FROM STDIN"
 	"${psql_cmd[@]}" -c "ANALYZE $name" >/dev/null
 	echo "loaded: $name ($count memories, $dims dims, $dataset)"

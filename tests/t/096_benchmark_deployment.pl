@@ -168,6 +168,27 @@ is($?, 0, 'second run, recall only') or diag($output);
 like($output, qr/kept: engram_bench \(\d+ memories, 16 dims\)/, 'second run keeps the loaded space');
 ok(-s "$tmp/run2/benchmark_report.txt" && !-e "$tmp/run2/logs/store.1", 'second run: only the recall workload');
 
+# The real GloVe set, read in place (ENGRAM_DATA_DIR, default /work/shared/data).
+my $data = $ENV{ENGRAM_DATA_DIR} // '/work/shared/data';
+SKIP:
+{
+	skip "GloVe set not found in $data/glove-100d-1604 (set ENGRAM_DATA_DIR)", 3
+	  unless -r "$data/glove-100d-1604/base.txt";
+	local %ENV = (%ENV, %env, ENGRAM_DATA_DIR => $data);
+	$output = `bash $root/bench/pgbench/load_space.sh --dataset glove --space glove_bench --queries 20 2>&1`;
+	is($?, 0, 'load_space.sh --dataset glove') or diag($output);
+	like($output, qr/loaded: glove_bench \(1604 memories, 100 dims, glove\)/, 'GloVe: 1,604 words of 100 dims');
+	my ($first_word) = split /\n/, slurp_file("$data/glove-100d-1604/words.txt");
+	is($node->safe_psql('postgres', 'SELECT content FROM glove_bench ORDER BY id LIMIT 1'),
+		$first_word, 'GloVe: each memory holds its word');
+}
+{
+	local %ENV = (%ENV, %env, ENGRAM_DATA_DIR => "$tmp/no-data");
+	$output = `bash $root/bench/pgbench/load_space.sh --dataset sift 2>&1`;
+	is($? >> 8, 1, 'absent data set: exit status 1');
+	like($output, qr/data set sift not found in \Q$tmp\E\/no-data/, 'absent data set: says where it looked');
+}
+
 # --- 3. clear errors ---------------------------------------------------
 {
 	local %ENV = (%ENV, %env, PGPORT => 1);
