@@ -122,7 +122,7 @@ data=$("${psql_cmd[@]}" -At -c "SELECT data_bytes FROM engram_storage_size" 2>/d
 meta=(--meta "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	--meta "host=$(hostname), $cores cores, $(awk '/MemTotal/ { printf "%.1f GB RAM", $2 / 1048576 }' /proc/meminfo)"
 	--meta "server=$("${psql_cmd[@]}" -At -c 'SHOW server_version')"
-	--meta "space=$space: $memories memories after the run, $space_dims dims, $dataset data, $spaces spaces for multi"
+	--meta "space=$space: $memories memories at the start, $space_dims dims, $dataset data, $spaces spaces for multi"
 	--meta "clients=$clients clients, $threads pgbench threads")
 if [ -n "$server_before" ] && [ -n "$server_after" ]; then
 	read -r ops0 err0 <<<"$server_before"
