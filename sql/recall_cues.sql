@@ -27,9 +27,13 @@ SELECT (SELECT array_agg(id) FROM engram_recall('cues', '[1,0]'::evector, k => 2
 	   (SELECT array_agg(id) FROM engram_recall('cues', ARRAY[1.0,0.0], k => 2)) AS numeric_array,
 	   (SELECT array_agg(id) FROM engram_recall('cues', ARRAY[1,0], k => 2)) AS integer_array;
 
+-- Recall records an access to each memory it returns, at engram_now(): 1
+-- and 2, returned above at 12:00, are now fresh (used 0 s ago): their
+-- scores carry the full recency boost, x 1.2.
 -- Text cue (full-text search, english): 'coffee' is in memories 1 and 3 once
 -- each; ts_rank without length normalisation ranks them equally, so both
--- get lexical similarity 1: score 0.845836, ties broken by id.
+-- get lexical similarity 1: score 0.845836, x 1.2 = 1.015003 for 1 (fresh).
+-- The next query returns 3: from then on 1, 2 and 3 are all fresh.
 SELECT id, content, round(score::numeric, 4) AS score, round(similarity::numeric, 4) AS sim
   FROM engram_recall('cues', 'coffee', mode => 'similarity');
 -- websearch syntax works: coffee but not paris.
@@ -37,14 +41,15 @@ SELECT id FROM engram_recall('cues', 'coffee -paris', mode => 'similarity');
 
 -- Embedding and text together: cue [0,1], query 'paris' (memories 1 and 2).
 -- similarity = 0.7 x vector + 0.3 x lexical:
---   1: 0.7 x 0 + 0.3 x 1 = 0.30, a = sigmoid(-0.2) = 0.450166, score (0.405150 + 0.30)/2 = 0.352575
---   2: 0.7 x 0.6 + 0.3   = 0.72, a = sigmoid(0.64) = 0.654753, score (0.589278 + 0.72)/2 = 0.654639
---   3: 0.7 x 1 + 0       = 0.70, a = sigmoid(0.6)  = 0.645656, score (0.581091 + 0.70)/2 = 0.640545
+-- (every one fresh: x 1.2)
+--   1: 0.7 x 0 + 0.3 x 1 = 0.30, a = sigmoid(-0.2) = 0.450166, score (0.405150 + 0.30)/2 x 1.2 = 0.423090
+--   2: 0.7 x 0.6 + 0.3   = 0.72, a = sigmoid(0.64) = 0.654753, score (0.589278 + 0.72)/2 x 1.2 = 0.785567
+--   3: 0.7 x 1 + 0       = 0.70, a = sigmoid(0.6)  = 0.645656, score (0.581091 + 0.70)/2 x 1.2 = 0.768654
 SELECT id, round(score::numeric, 4) AS score, round(similarity::numeric, 4) AS sim
   FROM engram_recall('cues', '[0,1]', query => 'paris', mode => 'similarity');
 
 -- Filters alone seed with the most recent matches, activation 1, no
--- similarity: score = 1 x 0.9 = 0.9.
+-- similarity: score = 1 x 0.9 = 0.9, x 1.2 (fresh) = 1.08.
 SELECT id, round(score::numeric, 4) AS score, similarity, activation
   FROM engram_recall('cues', NULL, after => '2026-01-02', before => '2026-01-03 23:00+00', mode => 'similarity');
 -- recent => '2 days' is occurred_at >= pinned now - 2 days = 2026-01-03 12:00: only 4.
@@ -70,8 +75,8 @@ SET engram.spreading_similarity = off;
 SELECT id, hops, round(similarity::numeric, 4) AS sim FROM engram_recall('cues', '[1,0]', location => 'paris');
 RESET engram.spreading_similarity;
 
--- Decay, lazily at read time, from the time since last access (until the
--- table AM records accesses: since creation).  Space default exponential;
+-- Decay, lazily at read time, from the time since last access (since
+-- creation for a memory never accessed).  Space default exponential;
 -- five memories of confidence 0.8 and similarity 1 (a = 0.768525), stored
 -- at different times; evaluated at 2026-01-03 12:00.
 SELECT engram_create_space('fading', 2, 'cosine', 'exponential') IS NOT NULL AS created;
@@ -86,6 +91,11 @@ SELECT engram_store('fading', 'exponential, 30 min', '[1,0]', confidence => 0.8,
 SET engram.pinned_now = '2026-01-03 02:00:00+00';  -- 10 h before, never accessed
 SELECT engram_store('fading', 'two component, 10 h', '[1,0]', confidence => 0.8, decay_function => 'two_component');
 SET engram.pinned_now = '2026-01-03 12:00:00+00';
+-- engram_memory_stats shows the state recall reads for each memory: never
+-- accessed, so last access is the creation time.
+SELECT id, tier, access_count, last_access, decay_function,
+	   round(retention::numeric, 4) AS retention, round(effective_confidence::numeric, 4) AS effective
+  FROM engram_memory_stats('fading');
 --   exponential 1.96 h: R = exp(-1) = 0.367879, C = 0.294304, score (0.768525 C + 1)/2 = 0.613090
 --   power law 3 h: R = 4^-0.18 = 0.779165, C = 0.623332, score 0.739523
 --   hybrid 48 h: R = 49^-0.25 = 0.377964, C = 0.302372, score 0.616190
@@ -94,18 +104,38 @@ SET engram.pinned_now = '2026-01-03 12:00:00+00';
 --   two component 10 h, 0 accesses: exponential, exp(-5.10) -> floor 0.1, C = 0.08, score 0.530741
 SELECT content, round(confidence::numeric, 4) AS conf, round(score::numeric, 4) AS score
   FROM engram_recall('fading', '[1,0]', mode => 'similarity');
--- engram_memory_stats shows the state recall reads for each memory.
+-- That recall returned all five, and recorded one access to each at 12:00
+-- (in shared memory, not in the table): each is now fresh, retention 1.
 SELECT id, tier, access_count, last_access, decay_function,
 	   round(retention::numeric, 4) AS retention, round(effective_confidence::numeric, 4) AS effective
   FROM engram_memory_stats('fading');
--- The floor and the boost are settings.
-SET engram.decay_floor = 0.2;
+-- So the same recall now ranks them on similarity alone, with the full
+-- boost: C = 0.8, score (0.768525 x 0.8 + 1)/2 x 1.2 = 0.968892 each.
+SELECT content, round(confidence::numeric, 4) AS conf, round(score::numeric, 4) AS score
+  FROM engram_recall('fading', '[1,0]', mode => 'similarity');
+-- The boost is a setting.  30 min after the last access (two accesses
+-- each), exponential and two-component (under 3 accesses: exponential)
+-- alike: R = exp(-0.5/1.96) = 0.774837, C = 0.619870, score without boost
+-- (0.768525 x 0.619870 + 1)/2 = 0.738193 (with it: x 1.1).
+SET engram.pinned_now = '2026-01-03 12:30:00+00';
 SET engram.recency_boost = 1.0;
 SELECT content, round(confidence::numeric, 4) AS conf, round(score::numeric, 4) AS score
   FROM engram_recall('fading', '[1,0]', mode => 'similarity')
  WHERE content LIKE 'two%' OR content LIKE '%30 min';
-RESET engram.decay_floor;
 RESET engram.recency_boost;
+-- The floor is a setting, and two-component switches to the power law at 3
+-- accesses.  24 h after that third access (12:30):
+--   exponential: exp(-24/1.96) = 0.000005 -> floor 0.2, C = 0.16,
+--     score (0.768525 x 0.16 + 1)/2 = 0.561482
+--   two component, 3 accesses: (1 + 24)^-0.18 = 0.560236, C = 0.448189,
+--     score (0.768525 x 0.448189 + 1)/2 = 0.672222
+SET engram.pinned_now = '2026-01-04 12:30:00+00';
+SET engram.decay_floor = 0.2;
+SELECT content, round(confidence::numeric, 4) AS conf, round(score::numeric, 4) AS score
+  FROM engram_recall('fading', '[1,0]', mode => 'similarity')
+ WHERE content LIKE 'two%' OR content LIKE '%30 min';
+RESET engram.decay_floor;
+SET engram.pinned_now = '2026-01-03 12:00:00+00';
 -- Decay is applied at read time only: the stored confidence is unchanged.
 SELECT DISTINCT confidence FROM fading;
 

@@ -74,7 +74,11 @@ SELECT id, content, round(score::numeric, 4) AS score, round(similarity::numeric
        hops, tier
   FROM engram_recall('hand', '[1,0]', k => 10, mode => 'spreading');
 
--- Hybrid within its time budget gives the same answer.
+-- Recall records an access to every memory it returns, at engram_now()
+-- (12:00): from here on all five were used 0 s ago, so every score below
+-- carries the full recency boost, x 1.2 (retention stays 1: no decay here).
+--   A 0.851092 x 1.2 = 1.021310, B 0.647370, D 0.398056, C 0.186016, E 0.054072
+-- Hybrid within its time budget gives the same answer (boosted, as above).
 SELECT id, round(score::numeric, 4) AS score, hops
   FROM engram_recall('hand', '[1,0]', k => 10);
 
@@ -82,7 +86,7 @@ SELECT id, round(score::numeric, 4) AS score, hops
 SELECT id, round(score::numeric, 4) AS score FROM engram_recall('hand', '[1,0]', k => 3);
 
 -- max_hops => 1: no E, no revisit of A: a(1) = 0.768525, score (0.768525 x 0.9 + 1)/2
--- = 0.845836; D unchanged (0.331713), A's interval is zero-width.
+-- x 1.2 = 1.015003; D unchanged (0.398056), A's interval is zero-width.
 SELECT id, round(score::numeric, 4) AS score, round(activation::numeric, 4) AS activation,
        round(confidence_low::numeric, 4) AS low, hops
   FROM engram_recall('hand', '[1,0]', k => 10, mode => 'spreading', max_hops => 1);
@@ -93,7 +97,7 @@ SELECT count(*) AS reached FROM engram_recall('hand', '[1,0]', k => 10, mode => 
 RESET engram.max_hops;
 
 -- Similarity mode: the seeds alone, seed activations, no paths.
---   A (0.768525 x 0.9 + 1)/2 = 0.845836, B 0.539475, C 0.155013
+--   A (0.768525 x 0.9 + 1)/2 x 1.2 = 1.015003, B 0.647370, C 0.186016
 SELECT id, round(score::numeric, 4) AS score, round(activation::numeric, 4) AS activation,
        round(confidence_low::numeric, 4) AS low, round(confidence_high::numeric, 4) AS high, hops
   FROM engram_recall('hand', '[1,0]', k => 10, mode => 'similarity');
@@ -113,7 +117,7 @@ SELECT id, round(activation::numeric, 4) AS activation
 RESET engram.revisit_penalty;
 -- Visit budgets: a warm memory may be reached twice by default (seeding
 -- counts once), so E -> A at depth 3 still counts; with a budget of 1 it is
--- ignored and a(A) stays 0.768525 (score (0.768525 x 0.9 + 1)/2 = 0.845836).
+-- ignored and a(A) stays 0.768525 (score (0.768525 x 0.9 + 1)/2 x 1.2 = 1.015003).
 SET engram.visit_budget_warm = 1;
 SELECT id, round(score::numeric, 4) AS score, round(activation::numeric, 4) AS activation, hops
   FROM engram_recall('hand', '[1,0]', k => 10, mode => 'spreading') WHERE id IN (1, 4, 5);

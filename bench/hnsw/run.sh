@@ -98,80 +98,107 @@ psql_cmd -c "VACUUM ANALYZE" -c "CHECKPOINT"
 exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM items_engram_hnsw ORDER BY v <-> (SELECT v FROM queries_engram_hnsw WHERE id = 1) LIMIT 10" |
 	sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p')
 
-results=()
+# Measurement points alternate between the access methods (builds, then
+# each ef_search, then rounds of inserts), so that the load of a shared
+# machine drifting over minutes does not favour whichever ran first.
+declare -A build build_parallel size recall tps p50 p99 forced
 for am in $ams; do
-	items=items_$am queries_t=queries_$am
+	items=items_$am
 	if [ "$am" = engram_hnsw ]; then
 		create="CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
-		efguc=engram.ef_search
 	else
 		create="CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
-		efguc=hnsw.ef_search
 	fi
-
-	build_parallel="n/a"
+	build_parallel[$am]="not implemented"
 	if [ "$am" = pgvector_hnsw ]; then
 		start=$(now)
 		psql_cmd -c "SET max_parallel_maintenance_workers = 1" -c "$create"
-		build_parallel=$(echo "$(now) - $start" | bc)
+		build_parallel[$am]=$(printf '%.1f s' "$(echo "$(now) - $start" | bc)")
 		psql_cmd -c "DROP INDEX ${items}_v" -c "CHECKPOINT"
 	fi
 	engram_log "$am: building (serial)"
 	start=$(now)
 	psql_cmd -c "SET max_parallel_maintenance_workers = 0" -c "$create"
-	build=$(echo "$(now) - $start" | bc)
-	size=$(psql_cmd -Atc "SELECT pg_relation_size('${items}_v')")
-	raw=$((rows * dims * 4))
+	build[$am]=$(printf '%.1f s' "$(echo "$(now) - $start" | bc)")
+	bytes=$(psql_cmd -Atc "SELECT pg_relation_size('${items}_v')")
+	size[$am]=$(printf '%d MB (%.2f x raw)' $((bytes / 1048576)) "$(echo "$bytes / ($rows * $dims * 4)" | bc -l)")
 	psql_cmd -c "CHECKPOINT"
-	results+=("$(printf '%s | build %.1f s serial, %s s with 1 worker | index %d MB = %.2f x raw vectors' \
-		"$am" "$build" "$build_parallel" $((size / 1048576)) "$(echo "$size / $raw" | bc -l)")")
+done
 
-	cat >"$work/query.sql" <<SQL
-\\set q random(1, $queries)
-SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
-SQL
-	chown postgres: "$work/query.sql"
-	for ef in $efs; do
+for ef in $efs; do
+	for am in $ams; do
+		items=items_$am queries_t=queries_$am
+		efguc=$([ "$am" = engram_hnsw ] && echo engram.ef_search || echo hnsw.ef_search)
+		engram_log "$am: ef_search $ef"
 		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
-		forced=""
+		forced_opt=""
+		forced[$am,$ef]=""
 		if ! grep -q "Index Scan using ${items}_v" <<<"$plan"; then
-			forced=" (planner chose no index scan: forced with enable_seqscan off)"
+			forced[$am,$ef]=" (forced)"
 			forced_opt="-c enable_seqscan=off"
-		else
-			forced_opt=""
 		fi
-		recall=$(psql_cmd -Atc "SET $efguc = $ef; ${forced_opt:+SET enable_seqscan = off;}
+		recall[$am,$ef]=$(psql_cmd -Atc "SET $efguc = $ef; ${forced_opt:+SET enable_seqscan = off;}
 			SELECT round(sum(hits)::numeric / (10 * count(*)), 3) FROM (
 			  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v <-> q.v LIMIT 10) n
 			          WHERE n.id = ANY (g.ids)) AS hits
 			  FROM $queries_t q JOIN gt g ON g.qid = q.id) s")
+		cat >"$work/query.sql" <<SQL
+\\set q random(1, $queries)
+SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
+SQL
+		chown postgres: "$work/query.sql"
 		rm -f "$work"/pgbench_log.*
 		(cd "$work" && engram_as_postgres env PGOPTIONS="-c $efguc=$ef $forced_opt" \
 			pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f query.sql --log --log-prefix=pgbench_log \
 			-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
 			{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
-		tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1)
-		read -r p50 p99 < <(cat "$work"/pgbench_log.* | awk '{print $3}' | sort -n |
-			awk '{a[NR]=$1} END {printf "%.3f %.3f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
-		results+=("$(printf '%s | ef_search %4d | recall@10 %s | %8.0f q/s | P50 %6.3f ms | P99 %6.3f ms%s' \
-			"$am" "$ef" "$recall" "$tps" "$p50" "$p99" "$forced")")
+		tps[$am,$ef]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1)
+		read -r p50[$am,$ef] p99[$am,$ef] < <(cat "$work"/pgbench_log.* | awk '{print $3}' | sort -n |
+			awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
 	done
+done
 
-	psql_cmd -c "CREATE SEQUENCE ${items}_extra START 10000001"
-	cat >"$work/insert.sql" <<SQL
+# Inserts: three alternating rounds per access method, the median kept.
+declare -A insert_rounds
+for am in $ams; do
+	psql_cmd -c "CREATE SEQUENCE items_${am}_extra START 10000001"
+done
+for round in 1 2 3; do
+	for am in $ams; do
+		cat >"$work/insert.sql" <<SQL
 \\set q random(1, $queries)
-INSERT INTO $items SELECT nextval('${items}_extra'), v FROM $queries_t WHERE id = :q;
+INSERT INTO items_$am SELECT nextval('items_${am}_extra'), v FROM queries_$am WHERE id = :q;
 SQL
-	chown postgres: "$work/insert.sql"
-	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f insert.sql \
-		-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
-		{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
-	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1)
-	results+=("$(printf '%s | single-row inserts into the built index: %.0f rows/s' "$am" "$tps")")
-	psql_cmd -c "DROP INDEX ${items}_v" -c "CHECKPOINT"
+		chown postgres: "$work/insert.sql"
+		(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f insert.sql \
+			-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
+			{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
+		insert_rounds[$am]+="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1) "
+	done
 done
 
 echo
 echo "data: $rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed; m = $m, ef_construction = $efc"
 echo "exact search (sequential scan, one query): $exact_ms ms"
-printf '%s\n' "${results[@]}"
+echo
+printf '| |'; for am in $ams; do printf ' %s |' "$am"; done; echo
+printf '|---|'; for am in $ams; do printf -- '---:|'; done; echo
+printf '| build, serial |'; for am in $ams; do printf ' %s |' "${build[$am]}"; done; echo
+printf '| build, 1 parallel worker |'; for am in $ams; do printf ' %s |' "${build_parallel[$am]}"; done; echo
+printf '| index size |'; for am in $ams; do printf ' %s |' "${size[$am]}"; done; echo
+printf '| single-row inserts/s (median of 3 rounds: all) |'
+for am in $ams; do
+	med=$(tr ' ' '\n' <<<"${insert_rounds[$am]}" | grep . | sort -n | sed -n 2p)
+	printf ' %.0f (%s) |' "$med" "$(tr ' ' '\n' <<<"${insert_rounds[$am]}" | grep . | xargs printf '%.0f ' | sed 's/ $//')"
+done
+echo
+echo
+printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
+printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
+for ef in $efs; do
+	printf '| %s |' "$ef"
+	for am in $ams; do
+		printf ' %s / %.0f / %s / %s%s |' "${recall[$am,$ef]}" "${tps[$am,$ef]}" "${p50[$am,$ef]}" "${p99[$am,$ef]}" "${forced[$am,$ef]}"
+	done
+	echo
+done

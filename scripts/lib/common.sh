@@ -9,7 +9,7 @@ ENGRAM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 ENGRAM_APT_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-contrib libzstd-dev
   libnuma-dev libipc-run-perl make gcc clang-14 llvm-14 perl curl prometheus
-  prometheus-postgres-exporter numactl"
+  prometheus-postgres-exporter numactl procps"
 
 engram_log() { printf '==> %s\n' "$*" >&2; }
 engram_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -97,8 +97,8 @@ engram_seed_activation_sql(PG_FUNCTION_ARGS)
  * (the row's or the space's default), the retention now and the effective
  * confidence (stored confidence x retention).  Reads rows as the caller.
  */
-Datum
-engram_memory_stats(PG_FUNCTION_ARGS)
+static Datum
+memory_stats_call(FunctionCallInfo fcinfo)
 {
 	Oid			extension_namespace = engram_extension_namespace(fcinfo);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -154,4 +154,26 @@ engram_memory_stats(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * engram_memory_stats: memory_stats_call, with index fetches not counted as accesses
+ * meanwhile (access.c); the setting is restored also on error.
+ */
+Datum
+engram_memory_stats(PG_FUNCTION_ARGS)
+{
+	bool		tracking = engram_recall_reads_begin();
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = memory_stats_call(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		engram_recall_reads_end(tracking);
+	}
+	PG_END_TRY();
+	return result;
 }

@@ -459,8 +459,8 @@ add_filter(RecallQuery *query, int param, Datum value, Oid type, const char *pre
  * numeric[], integer[] (an embedding) or text: a full-text query, unless
  * it starts with "[": a vector literal ('[0.1, 0.2]'), read as an embedding.
  */
-Datum
-engram_recall(PG_FUNCTION_ARGS)
+static Datum
+recall_call(FunctionCallInfo fcinfo)
 {
 	Oid			extension_namespace = engram_extension_namespace(fcinfo);
 	Oid			cue_type = get_fn_expr_argtype(fcinfo->flinfo, ARG_CUE);
@@ -674,9 +674,41 @@ engram_recall(PG_FUNCTION_ARGS)
 	details.k = k;
 	details.nodes_visited = hash_get_num_entries(state.nodes);
 	details.hops = state.depth_reached;
-	details.tiers_touched = ENGRAM_TIER_BIT(ENGRAM_TIER_WARM);
+	details.tiers_touched = 0;
+	{
+		HASH_SEQ_STATUS scan;
+		EngramNode *node;
+
+		hash_seq_init(&scan, state.nodes);
+		while ((node = hash_seq_search(&scan)) != NULL)
+			details.tiers_touched |= ENGRAM_TIER_BIT(strcmp(node->tier, "hot") == 0 ? ENGRAM_TIER_HOT :
+													 strcmp(node->tier, "cold") == 0 ? ENGRAM_TIER_COLD :
+													 ENGRAM_TIER_WARM);
+	}
 	details.rows = Min(nsorted, k);
 	engram_metrics_end(ENGRAM_OP_RECALL, &details);
 	MemoryContextDelete(context);
 	return (Datum) 0;
+}
+
+/*
+ * engram_recall: recall_call, with index fetches not counted as accesses
+ * meanwhile (access.c); the setting is restored also on error.
+ */
+Datum
+engram_recall(PG_FUNCTION_ARGS)
+{
+	bool		tracking = engram_recall_reads_begin();
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = recall_call(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		engram_recall_reads_end(tracking);
+	}
+	PG_END_TRY();
+	return result;
 }

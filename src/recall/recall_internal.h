@@ -21,7 +21,7 @@
  *	  spreading.c      spreading activation over the association table and
  *	                   engram_spread
  *	  access.c         the one place where recall reads and records access
- *	                   statistics and tiers (to be wired to the table AM)
+ *	                   statistics and tiers (the table AM's C API)
  *	  spi_plans.c      SPI execution with a cache of saved plans
  *
  * Security contract: nothing here is SECURITY DEFINER and every row is
@@ -352,6 +352,9 @@ extern void engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz 
 extern void engram_recall_access_record(Oid relid, ItemPointer tids, int ntids);
 extern const char *engram_recall_row_tier(Oid relid, ItemPointer tid);
 extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
+/* Around an entry point's reads (restore with PG_FINALLY): see access.c. */
+extern bool engram_recall_reads_begin(void);
+extern void engram_recall_reads_end(bool previous);
 
 /* ---------------------------------------------------------------------
  * Argument checks shared by the SQL entry points

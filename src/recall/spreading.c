@@ -818,8 +818,8 @@ emit_spread_row(FunctionCallInfo fcinfo, EngramNode *node, Datum content, Datum 
  * k most activated memories it reaches, itself excluded, by activation.
  * max_hops NULL means engram.max_hops.  The time budget does not apply.
  */
-Datum
-engram_spread(PG_FUNCTION_ARGS)
+static Datum
+spread_call(FunctionCallInfo fcinfo)
 {
 	Oid			extension_namespace = engram_extension_namespace(fcinfo);
 	EngramSpace space;
@@ -903,4 +903,26 @@ engram_spread(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextDelete(context);
 	return (Datum) 0;
+}
+
+/*
+ * engram_spread: spread_call, with index fetches not counted as accesses
+ * meanwhile (access.c); the setting is restored also on error.
+ */
+Datum
+engram_spread(PG_FUNCTION_ARGS)
+{
+	bool		tracking = engram_recall_reads_begin();
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = spread_call(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		engram_recall_reads_end(tracking);
+	}
+	PG_END_TRY();
+	return result;
 }

@@ -642,8 +642,8 @@ check_memories_visible(const EngramSpace *space, int64 *ids, int n)
  * bidirectional).  Both memories must be visible to the caller; the weight
  * is in (0,1].
  */
-Datum
-engram_associate(PG_FUNCTION_ARGS)
+static Datum
+associate_call(FunctionCallInfo fcinfo)
 {
 	Oid			extension_namespace = engram_extension_namespace(fcinfo);
 	EngramSpace space;
@@ -698,6 +698,28 @@ engram_associate(PG_FUNCTION_ARGS)
 }
 
 /*
+ * engram_associate: associate_call, with index fetches not counted as accesses
+ * meanwhile (access.c); the setting is restored also on error.
+ */
+Datum
+engram_associate(PG_FUNCTION_ARGS)
+{
+	bool		tracking = engram_recall_reads_begin();
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = associate_call(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		engram_recall_reads_end(tracking);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * engram_forget(space text, id bigint, mode text DEFAULT 'soft')
  *     RETURNS boolean
  *
@@ -706,8 +728,8 @@ engram_associate(PG_FUNCTION_ARGS)
  * the row (its associations go with it, ON DELETE CASCADE).  Returns
  * whether a row visible to the caller was changed.
  */
-Datum
-engram_forget(PG_FUNCTION_ARGS)
+static Datum
+forget_call(FunctionCallInfo fcinfo)
 {
 	Oid			extension_namespace = engram_extension_namespace(fcinfo);
 	EngramSpace space;
@@ -767,4 +789,26 @@ engram_forget(PG_FUNCTION_ARGS)
 	details.rows = changed ? 1 : 0;
 	engram_metrics_end(ENGRAM_OP_FORGET, &details);
 	PG_RETURN_BOOL(changed);
+}
+
+/*
+ * engram_forget: forget_call, with index fetches not counted as accesses
+ * meanwhile (access.c); the setting is restored also on error.
+ */
+Datum
+engram_forget(PG_FUNCTION_ARGS)
+{
+	bool		tracking = engram_recall_reads_begin();
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = forget_call(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		engram_recall_reads_end(tracking);
+	}
+	PG_END_TRY();
+	return result;
 }

@@ -481,6 +481,12 @@ engram_access_stats_available(void)
 void
 engram_access_record(Oid relid, ItemPointer tid)
 {
+	engram_access_record_at(relid, tid, GetCurrentTimestamp());
+}
+
+void
+engram_access_record_at(Oid relid, ItemPointer tid, TimestampTz when)
+{
 	EngramAccessRecord rec;
 
 	if (access_control == NULL)
@@ -488,9 +494,27 @@ engram_access_record(Oid relid, ItemPointer tid)
 	make_key(&rec.key, MyDatabaseId, relid, tid);
 	rec.count = 1;
 	rec.recent = 1.0;
-	rec.first_access = rec.last_access = GetCurrentTimestamp();
+	rec.first_access = rec.last_access = when;
 	rec.written = 0;
 	merge_record(&rec, true);
+}
+
+/* Whether index fetches count accesses in this backend (see the header). */
+static bool fetch_tracking = true;
+
+bool
+engram_access_fetch_tracking(void)
+{
+	return fetch_tracking;
+}
+
+bool
+engram_access_set_fetch_tracking(bool on)
+{
+	bool		previous = fetch_tracking;
+
+	fetch_tracking = on;
+	return previous;
 }
 
 bool

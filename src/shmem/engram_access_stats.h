@@ -6,8 +6,10 @@
  *
  * What counts as an access: a row returned by an index fetch by TID (plain
  * and bitmap-free index scans of an engram table, through the hot tier or
- * the heap) with an MVCC snapshot, and every explicit
- * engram_access_record() call (recall records the memories it returns).
+ * the heap) with an MVCC snapshot, unless the backend switched fetch
+ * tracking off (engram_access_set_fetch_tracking), and every explicit
+ * engram_access_record() call (recall switches fetch tracking off while it
+ * reads and records only the memories it returns).
  * Sequential, bitmap, sample and analyze scans are not accesses: they read
  * rows in bulk and would make every row look used.
  *
@@ -80,6 +82,23 @@ extern bool engram_access_stats_available(void);
 
 /* Record one access to row "tid" of table "relid" now; no-op if unavailable. */
 extern void engram_access_record(Oid relid, ItemPointer tid);
+
+/*
+ * The same, at time "when" (recall records its accesses at engram_now(),
+ * the clock its decay and recency are computed with).
+ */
+extern void engram_access_record_at(Oid relid, ItemPointer tid, TimestampTz when);
+
+/*
+ * Whether index fetches of this backend count as accesses (default on).
+ * A caller that reads rows on its own behalf and records the accesses it
+ * means itself (recall: only the memories it returns) switches it off
+ * around its reads and restores the previous value, also on error
+ * (PG_FINALLY).  engram_access_set_fetch_tracking() returns the previous
+ * value.
+ */
+extern bool engram_access_fetch_tracking(void);
+extern bool engram_access_set_fetch_tracking(bool on);
 
 /* Statistics of one row; false when it has none. */
 extern bool engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info);

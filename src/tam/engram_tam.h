@@ -73,6 +73,10 @@
  * is committed iff its segment is), deleted only by the garbage collector.
  * Readers fetch them by segment_id with SnapshotSelf: a stub is only ever
  * read once its creating transaction committed (or by that transaction).
+ * A reader copies the segment's bytes before its index scan lets go of the
+ * page: a segment stored inline lives in a shared buffer that pruning
+ * compacts (segment rows are deleted all the time) or the buffer manager
+ * reuses once unpinned (tests/t/045_tam_segment_read_race.pl).
  *
  * Raw segment image (before compression), native byte order (physical
  * replicas share the architecture):
@@ -98,16 +102,17 @@
  * The collector takes its snapshot of candidate segments *before* scanning
  * the heap, so a segment committed after the scan began is never a
  * candidate; stubs never move between pages except by VACUUM FULL/CLUSTER,
- * which hold AccessExclusiveLock.  It runs at the end of a manual VACUUM
- * (after heap vacuum removed dead stubs), in VACUUM FULL / CLUSTER and in
- * engram_cold_vacuum(); TRUNCATE drops all segments of the table in the
- * truncating transaction; DROP TABLE is handled by an event trigger.
- * Lazy VACUUM runs with PROC_IN_VACUUM set, under which other backends
- * ignore this one's xmin and xid when computing horizons; the collector
- * clears the flag (heap vacuum is over by then) before it takes a
- * transaction id to delete rows.  Autovacuum workers skip the collector
- * (deleting rows from an autovacuum worker is best avoided); the
- * background worker calls engram_cold_vacuum() instead.
+ * which hold AccessExclusiveLock.  It runs at the end of every lazy VACUUM,
+ * manual or autovacuum (after heap vacuum removed dead stubs, in the
+ * vacuum's transaction: a crash before its commit leaves the segments for
+ * the next one), in VACUUM FULL / CLUSTER and in engram_cold_vacuum();
+ * TRUNCATE drops all segments of the table in the truncating transaction;
+ * DROP TABLE is handled by an event trigger.  Anti-wraparound autovacuums
+ * skip it (it needs a transaction id).  Lazy VACUUM runs with
+ * PROC_IN_VACUUM set, under which other backends ignore this one's xmin
+ * and xid when computing horizons; the collector clears the flag (heap
+ * vacuum is over by then) before it takes a transaction id to delete
+ * rows.  Its heap scan honours vacuum_cost_delay.
  *
  * Repacking (engram_cold_vacuum's repack_below): a segment whose live rows
  * are a small fraction of it keeps its whole size until the last one dies.
@@ -311,8 +316,13 @@ extern void engram_tam_cold_drop_all(Oid relid);
 
 /* engram_tam_move.c */
 extern Relation engram_tam_open_for_move(Oid relid, LOCKMODE lockmode, AclMode required);
+extern bool engram_tam_is_published(Relation rel);
 extern int64 engram_tam_move_rows(Oid relid, ItemPointer tids, int ntids, EngramTier tier,
 								  bool count_metrics);
+
+/* engram_tam_stats.c */
+extern bool engram_tam_row_tier(Relation rel, ItemPointer tid, Snapshot snapshot,
+								EngramTier *tier);
 
 /* engram_tam_worker.c: the background worker's tier provider */
 extern void engram_tam_register_tier_provider(void);

@@ -17,7 +17,10 @@
  *
  * Locking: only relation locks (AccessShareLock to read segments,
  * RowExclusiveLock to write them) and, in the garbage collector, a share
- * lock on one heap buffer at a time.
+ * lock on one heap buffer at a time.  A segment row's bytes are copied
+ * while the index scan that found it still pins its page: an inline value
+ * points into that shared buffer, which pruning may compact (or the buffer
+ * manager reuse) as soon as the pin is released.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +36,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/vacuum.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -655,6 +659,7 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	ScanKeyData key;
 	HeapTuple	tuple;
 	TupleDesc	tupdesc;
+	Datum		datum;
 	bool		isnull;
 	int32		nrows;
 	int32		raw_bytes;
@@ -685,10 +690,19 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	nrows = DatumGetInt32(heap_getattr(tuple, 3, tupdesc, &isnull));
 	raw_bytes = DatumGetInt32(heap_getattr(tuple, 5, tupdesc, &isnull));
 	checksum = DatumGetInt64(heap_getattr(tuple, 7, tupdesc, &isnull));
-	data = DatumGetByteaPP(heap_getattr(tuple, 9, tupdesc, &isnull));
+	datum = heap_getattr(tuple, 9, tupdesc, &isnull);
 	if (isnull)
 		segment_corrupted(segment_id, "no data");
-	data = (bytea *) detoast_attr((struct varlena *) data);
+
+	/*
+	 * Copy the value out while the scan still pins the segment's page.  A
+	 * segment small enough to be stored inline points into that shared
+	 * buffer, and once the pin is gone another backend may prune and
+	 * compact the page (segments are deleted all the time) or evict it:
+	 * reading it afterwards decodes other bytes.  DatumGetByteaPCopy always
+	 * returns a private copy, detoasted when stored out of line.
+	 */
+	data = DatumGetByteaPCopy(datum);
 	systable_endscan(scan);
 	table_close(segrel, AccessShareLock);
 
@@ -703,6 +717,7 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	dlen = ZSTD_decompress(raw, raw_bytes, VARDATA_ANY(data), clen);
 	if (ZSTD_isError(dlen) || dlen != (size_t) raw_bytes)
 		segment_corrupted(segment_id, "decompression failed");
+	pfree(data);
 	validate_raw_image(segment_id, raw, raw_bytes, nrows);
 
 	/* Unshuffle the float area into the cached copy. */
@@ -875,7 +890,8 @@ engram_tam_cold_collect_garbage(Relation rel, Oid relid, bool clear_in_vacuum)
 		Page		page;
 		OffsetNumber maxoff;
 
-		CHECK_FOR_INTERRUPTS();
+		/* Honours vacuum_cost_delay when called by (auto)vacuum. */
+		vacuum_delay_point();
 		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);

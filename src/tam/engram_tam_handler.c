@@ -170,17 +170,26 @@ engram_relation_nontransactional_truncate(Relation rel)
 }
 
 /*
- * Heap vacuum, then drop the segments no stub names any more.  Autovacuum
- * leaves segments alone (see the report on engram_tam_cold_collect_garbage
- * in engram_tam.h): manual VACUUM, VACUUM FULL, CLUSTER, TRUNCATE and
- * engram_cold_vacuum() reclaim them.
+ * Heap vacuum (which removes dead stubs), then drop the segments no stub
+ * names any more, in the vacuum's own transaction: manual VACUUM and
+ * autovacuum alike, so dead segments are reclaimed without anyone calling
+ * engram_cold_vacuum().  An anti-wraparound autovacuum skips the segments:
+ * deleting them needs a transaction id, which is what such a vacuum may be
+ * running short of, and an error there would stop it before the table's
+ * TOAST relation is vacuumed.  See "Garbage collection" in engram_tam.h.
  */
 static void
 engram_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrategy bstrategy)
 {
 	GetHeapamTableAmRoutine()->relation_vacuum(rel, params, bstrategy);
-	if (!IsAutoVacuumWorkerProcess())
-		engram_tam_cold_collect_garbage(rel, RelationGetRelid(rel), true);
+	if (IsAutoVacuumWorkerProcess() && params->is_wraparound)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("anti-wraparound autovacuum of \"%s\" leaves its cold segments to the next vacuum",
+								 RelationGetRelationName(rel))));
+		return;
+	}
+	engram_tam_cold_collect_garbage(rel, RelationGetRelid(rel), true);
 }
 
 /* ------------------------------------------------------------------------

@@ -189,17 +189,29 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, HeapTuple tuple,
 	return heap_fetch(rel, snapshot, tuple, buffer, false);
 }
 
+/*
+ * True when "rel" is in a publication that replicates updates or inserts:
+ * logical decoding would publish a cold move as an update to an all-NULL
+ * row, so such tables never get stubs.
+ */
+bool
+engram_tam_is_published(Relation rel)
+{
+	PublicationDesc pubdesc;
+
+	RelationBuildPublicationDesc(rel, &pubdesc);
+	return pubdesc.pubactions.pubupdate || pubdesc.pubactions.pubinsert;
+}
+
 static int64
 move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 {
-	PublicationDesc pubdesc;
 	EngramSegmentBuilder *builder = engram_segment_builder_create(RelationGetDescr(rel));
 	EngramPendingRow *pending = palloc(sizeof(EngramPendingRow) * ENGRAM_SEGMENT_MAX_ROWS);
 	EngramIndexInserter inserter;
 	int64		moved = 0;
 
-	RelationBuildPublicationDesc(rel, &pubdesc);
-	if (pubdesc.pubactions.pubupdate || pubdesc.pubactions.pubinsert)
+	if (engram_tam_is_published(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot move rows of \"%s\" to the cold tier: the table is published",
@@ -521,14 +533,8 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 				start = end;
 			}
 		}
-		if (nsparse > 0)
-		{
-			PublicationDesc pubdesc;
-
-			RelationBuildPublicationDesc(rel, &pubdesc);
-			if (!pubdesc.pubactions.pubupdate && !pubdesc.pubactions.pubinsert)
-				repacked = repack_cold_rows(rel, sparse, nsparse, snapshot);
-		}
+		if (nsparse > 0 && !engram_tam_is_published(rel))
+			repacked = repack_cold_rows(rel, sparse, nsparse, snapshot);
 	}
 
 	table_close(rel, NoLock);

@@ -210,6 +210,7 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 	Relation	rel = scan->rel;
 	IndexFetchHeapData *hscan = (IndexFetchHeapData *) scan;
 	bool		plain_mvcc = snapshot->snapshot_type == SNAPSHOT_MVCC;
+	bool		count_access = plain_mvcc && engram_access_fetch_tracking();
 	bool		use_hot = plain_mvcc && engram_hot_tier_lookups && engram_hot_tier_available();
 	ItemPointerData index_tid = *tid;
 	HeapTuple	tuple;
@@ -227,7 +228,8 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 			*call_again = false;
 			if (all_dead)
 				*all_dead = false;
-			engram_access_record(RelationGetRelid(rel), tid);
+			if (count_access)
+				engram_access_record(RelationGetRelid(rel), tid);
 			return true;
 		}
 	}
@@ -241,7 +243,8 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 
 	if (plain_mvcc)
 	{
-		engram_access_record(RelationGetRelid(rel), &slot->tts_tid);
+		if (count_access)
+			engram_access_record(RelationGetRelid(rel), &slot->tts_tid);
 		if (use_hot)
 		{
 			HeapTuple	flat;

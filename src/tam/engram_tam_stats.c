@@ -181,6 +181,41 @@ engram_tier_stats_for(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The tier of row "tid" of "rel" as recall reports it: ENGRAM_TIER_HOT when
+ * the hot tier holds the version visible to "snapshot" (under its own TID
+ * or its HOT chain's root, the key index fetches use), else
+ * ENGRAM_TIER_COLD for a stub and ENGRAM_TIER_WARM for a plain tuple.
+ * False when no version at "tid" is visible.  The caller holds a lock on
+ * "rel"; takes a share lock on the tuple's page (then hot-tier shard locks,
+ * the documented order).
+ */
+bool
+engram_tam_row_tier(Relation rel, ItemPointer tid, Snapshot snapshot, EngramTier *tier)
+{
+	HeapTupleData tuple;
+	Buffer		buffer;
+	ItemPointerData root;
+
+	tuple.t_self = *tid;
+	if (!ItemPointerIsValid(tid) ||
+		ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel) ||
+		!heap_fetch(rel, snapshot, &tuple, &buffer, false))
+		return false;
+	*tier = engram_tuple_is_stub(tuple.t_data, tuple.t_len) ? ENGRAM_TIER_COLD : ENGRAM_TIER_WARM;
+	if (engram_hot_tier_available())
+	{
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		engram_tam_chain_root(buffer, &tuple.t_self, &root);
+		if (engram_hot_tier_has(rel, &root) ||
+			(!ItemPointerEquals(&root, &tuple.t_self) && engram_hot_tier_has(rel, &tuple.t_self)))
+			*tier = ENGRAM_TIER_HOT;
+		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+	}
+	ReleaseBuffer(buffer);
+	return true;
+}
+
+/*
  * engram_row_tier(regclass, tid) RETURNS text: 'warm' or 'cold' for the
  * version at tid visible to the statement's snapshot, NULL when none.
  */

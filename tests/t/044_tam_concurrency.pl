@@ -57,7 +57,7 @@ my $ok = IPC::Run::run(
 	[ 'pgbench', '-n', '-c', '6', '-j', '2', '-T', '10', '--max-tries=50',
 	  '-f', "$dir/update.sql\@6", '-f', "$dir/read.sql\@8", '-f', "$dir/move.sql\@3",
 	  '-f', "$dir/delete_insert.sql\@1", '-f', "$dir/vacuum.sql\@1",
-	  '-d', $node->connstr('postgres') ],
+	  $node->connstr('postgres') ],
 	'>', \$stdout, '2>', \$stderr);
 note($stdout);
 note($stderr);

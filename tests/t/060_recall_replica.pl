@@ -7,7 +7,15 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use EngramNode;
 
-my $primary = new_engram_node('primary', allows_streaming => 1);
+# Access statistics and the hot tier live in the primary's shared memory
+# and are not replicated: a standby sees every memory as never accessed and
+# nothing as hot.  Recall's answers are the same on both when they do not
+# depend on them: the clock is pinned at the memories' creation time, when
+# every memory is fresh whatever its access history (retention 1, full
+# recency boost), and the primary keeps its hot tier out of it (the hot
+# tier sets spreading's visit budget).
+my $primary = new_engram_node('primary', allows_streaming => 1,
+	extra_conf => 'engram.hot_tier_lookups = off');
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
@@ -32,7 +40,7 @@ $primary->safe_psql('postgres', q{
 $primary->wait_for_catchup($standby);
 
 my $recall = q{
-	SET engram.pinned_now = '2026-01-01 12:00:00+00';
+	SET engram.pinned_now = '2026-01-01 10:00:00+00';
 	SELECT id, round(score::numeric, 10), round(activation::numeric, 10),
 		   round(confidence::numeric, 10), round(confidence_low::numeric, 10),
 		   round(confidence_high::numeric, 10), hops, tier
@@ -45,7 +53,7 @@ cmp_ok(scalar(split /\n/, $on_primary), '==', 20, 'recall returned k rows');
 
 # An exact-id cue seeds one memory: the rest of the answer is spreading.
 my $from_id = q{
-	SET engram.pinned_now = '2026-01-01 12:00:00+00';
+	SET engram.pinned_now = '2026-01-01 10:00:00+00';
 	SELECT id, round(score::numeric, 10), round(confidence_low::numeric, 10), hops
 	  FROM engram_recall('replicated', NULL, memory_id => 1, k => 20, mode => 'spreading');
 };
@@ -54,17 +62,24 @@ is($standby->safe_psql('postgres', $from_id), $on_primary,
 	'recall from an id on the standby equals the primary');
 like($on_primary, qr/\|[1-4]$/m, 'spreading reached memories beyond the seed');
 
-my $text = q{SELECT id, hops FROM engram_recall('replicated', 'memory', k => 5, mode => 'similarity')};
+my $text = q{SET engram.pinned_now = '2026-01-01 10:00:00+00';
+	SELECT id, hops FROM engram_recall('replicated', 'memory', k => 5, mode => 'similarity')};
 is($standby->safe_psql('postgres', $text), $primary->safe_psql('postgres', $text),
 	'text recall on the standby equals the primary');
 
 my $spread = q{
-	SET engram.pinned_now = '2026-01-01 12:00:00+00';
+	SET engram.pinned_now = '2026-01-01 10:00:00+00';
 	SELECT id, round(activation::numeric, 10), round(confidence::numeric, 10), hops
 	  FROM engram_spread('replicated', 1, k => 50);
 };
 is($standby->safe_psql('postgres', $spread), $primary->safe_psql('postgres', $spread),
 	'spread on the standby equals the primary');
+
+# Soft forgetting moved memory 17 to the cold tier on the primary; the
+# standby reads it from the replicated segment.
+is($standby->safe_psql('postgres',
+		q{SELECT confidence, engram_row_tier('replicated', ctid), content FROM replicated WHERE id = 17}),
+	'0|cold|memory 17', 'the soft-forgotten memory is cold on the standby');
 
 is($standby->safe_psql('postgres',
 		q{SELECT dims, distance FROM engram_spaces WHERE space_name = 'replicated'}),
