@@ -31,6 +31,7 @@
 #include "utils/rel.h"
 
 #include "hnsw/hnsw.h"
+#include "metrics/engram_metrics.h"
 
 void
 engram_hnsw_meta_update_init(EngramHnswMetaUpdate *update)
@@ -585,7 +586,8 @@ engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid)
 
 /*
  * aminsert: index one heap tuple.  NULLs are not indexed.  All memory is
- * released before returning; returns false (no uniqueness check).
+ * released before returning; returns false (no uniqueness check).  Timed
+ * as one index_insert operation in the Engram metrics.
  */
 bool
 engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
@@ -599,11 +601,13 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 	if (isnull[0])
 		return false;
 
+	engram_metrics_begin(ENGRAM_OP_INDEX_INSERT);
 	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw insert",
 									ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
 	engram_hnsw_insert_value(index, values[0], heap_tid);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
+	engram_metrics_end(ENGRAM_OP_INDEX_INSERT, NULL);
 	return false;
 }
