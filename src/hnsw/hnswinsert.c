@@ -84,6 +84,21 @@ engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *update)
 }
 
 /*
+ * True when the exclusively locked page of "buf" can take an element of
+ * "size" bytes: a new (all-zero) page, or an element page with room.
+ */
+static bool
+page_has_room(Relation index, Buffer buf, Size size)
+{
+	Page		page = BufferGetPage(buf);
+
+	engram_hnsw_check_page(index, page, BufferGetBlockNumber(buf));
+	return PageIsNew(page) ||
+		(EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT &&
+		 PageGetFreeSpace(page) >= size);
+}
+
+/*
  * Store a new element tuple on the first page from "start_blkno" with room
  * for it, extending the index when none has.  Returns its ref.  No buffer
  * lock held on entry or exit.
@@ -92,30 +107,44 @@ static EngramHnswRef
 write_new_element(Relation index, EngramHnswElementTuple element, Size size,
 				  BlockNumber start_blkno)
 {
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	BlockNumber blkno = Max(start_blkno, ENGRAM_HNSW_METAPAGE_BLKNO + 1);
-	Buffer		buf;
+	Buffer		buf = InvalidBuffer;
 	GenericXLogState *state;
 	Page		page;
 	OffsetNumber offno;
 	EngramHnswMetaUpdate update;
 
-	for (; blkno < nblocks; blkno++)
+	/*
+	 * Find a page with room, extending the index when none has.  A page
+	 * this backend just added can still be taken by a concurrent insert:
+	 * the new block is visible to others between its extension and our
+	 * buffer lock, and they may fill it.  So every candidate, new or old,
+	 * is checked under its lock, and the search goes on past it if full.
+	 */
+	while (!BufferIsValid(buf))
 	{
-		buf = ReadBuffer(index, blkno);
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		engram_hnsw_check_page(index, page, blkno);
-		if (PageIsNew(page) ||
-			(EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT &&
-			 PageGetFreeSpace(page) >= size))
-			break;
-		UnlockReleaseBuffer(buf);
-	}
-	if (blkno >= nblocks)
-	{
-		buf = engram_hnsw_new_buffer(index);
-		blkno = BufferGetBlockNumber(buf);
+		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+		for (; blkno < nblocks; blkno++)
+		{
+			buf = ReadBuffer(index, blkno);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			if (page_has_room(index, buf, size))
+				break;
+			UnlockReleaseBuffer(buf);
+			buf = InvalidBuffer;
+		}
+		if (!BufferIsValid(buf))
+		{
+			buf = engram_hnsw_new_buffer(index);
+			blkno = BufferGetBlockNumber(buf);
+			if (!page_has_room(index, buf, size))
+			{
+				UnlockReleaseBuffer(buf);
+				buf = InvalidBuffer;
+				blkno++;
+			}
+		}
 	}
 
 	state = GenericXLogStart(index);
