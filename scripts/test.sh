@@ -35,7 +35,8 @@ trap cleanup EXIT
 
 # The postgres user gets its own copy of what the suites read and write.
 cp -r "$ENGRAM_ROOT/sql" "$ENGRAM_ROOT/expected" "$ENGRAM_ROOT/tests" "$ENGRAM_ROOT/monitoring" \
-	"$ENGRAM_ROOT/scripts" "$work/"
+	"$ENGRAM_ROOT/scripts" "$ENGRAM_ROOT/bench" "$ENGRAM_ROOT/docs" "$ENGRAM_ROOT/src" \
+	"$ENGRAM_ROOT/README.md" "$work/"
 mkdir -p "$sockdir"
 chown -R postgres: "$work"
 

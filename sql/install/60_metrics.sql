@@ -249,3 +249,39 @@ GRANT SELECT ON engram_stats, engram_operation_latency, engram_operation_histogr
 	engram_storage_relations, engram_storage_size, engram_memory_usage, engram_wal_stats,
 	engram_disk_io, engram_thread_pools
 	TO pg_monitor;
+
+-- Storage tiers of every engram table this role can read (engram_tier_stats
+-- of 30_tam.sql, which scans each table's pages): memories and bytes per
+-- relation and tier.  The hot tier is a cache: its rows are also counted in
+-- the tier they are stored in.
+CREATE VIEW engram_storage_tiers AS
+	SELECT relation, tier, rows AS memories, bytes, compressed_bytes
+	  FROM engram_tier_stats;
+
+-- Associations per memory of each registered space this role can read:
+-- edges = rows of the space's association table (one per direction),
+-- nodes = rows of the space.  Counted exactly, one space at a time.
+CREATE FUNCTION engram_graph_stats(OUT space regclass, OUT edges bigint, OUT nodes bigint,
+	OUT edges_per_node float8)
+	RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	s record;
+BEGIN
+	FOR s IN SELECT c.space, c.associations FROM engram_spaces c
+			  WHERE has_table_privilege(c.space, 'SELECT')
+				AND has_table_privilege(c.associations, 'SELECT')
+			  ORDER BY c.space
+	LOOP
+		space := s.space;
+		EXECUTE format('SELECT count(*) FROM %s', s.associations) INTO edges;
+		EXECUTE format('SELECT count(*) FROM %s', s.space) INTO nodes;
+		edges_per_node := CASE WHEN nodes > 0 THEN edges::float8 / nodes ELSE 0 END;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION engram_graph_stats() IS
+	'Association edges, memories and edges per memory of each space the caller can read';
+
+REVOKE ALL ON engram_storage_tiers FROM PUBLIC;
+GRANT SELECT ON engram_storage_tiers TO pg_monitor;

@@ -31,6 +31,7 @@
 #include "utils/rel.h"
 
 #include "hnsw/hnsw.h"
+#include "metrics/engram_metrics.h"
 
 void
 engram_hnsw_meta_update_init(EngramHnswMetaUpdate *update)
@@ -83,6 +84,21 @@ engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *update)
 }
 
 /*
+ * True when the exclusively locked page of "buf" can take an element of
+ * "size" bytes: a new (all-zero) page, or an element page with room.
+ */
+static bool
+page_has_room(Relation index, Buffer buf, Size size)
+{
+	Page		page = BufferGetPage(buf);
+
+	engram_hnsw_check_page(index, page, BufferGetBlockNumber(buf));
+	return PageIsNew(page) ||
+		(EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT &&
+		 PageGetFreeSpace(page) >= size);
+}
+
+/*
  * Store a new element tuple on the first page from "start_blkno" with room
  * for it, extending the index when none has.  Returns its ref.  No buffer
  * lock held on entry or exit.
@@ -91,30 +107,44 @@ static EngramHnswRef
 write_new_element(Relation index, EngramHnswElementTuple element, Size size,
 				  BlockNumber start_blkno)
 {
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	BlockNumber blkno = Max(start_blkno, ENGRAM_HNSW_METAPAGE_BLKNO + 1);
-	Buffer		buf;
+	Buffer		buf = InvalidBuffer;
 	GenericXLogState *state;
 	Page		page;
 	OffsetNumber offno;
 	EngramHnswMetaUpdate update;
 
-	for (; blkno < nblocks; blkno++)
+	/*
+	 * Find a page with room, extending the index when none has.  A page
+	 * this backend just added can still be taken by a concurrent insert:
+	 * the new block is visible to others between its extension and our
+	 * buffer lock, and they may fill it.  So every candidate, new or old,
+	 * is checked under its lock, and the search goes on past it if full.
+	 */
+	while (!BufferIsValid(buf))
 	{
-		buf = ReadBuffer(index, blkno);
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		engram_hnsw_check_page(index, page, blkno);
-		if (PageIsNew(page) ||
-			(EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT &&
-			 PageGetFreeSpace(page) >= size))
-			break;
-		UnlockReleaseBuffer(buf);
-	}
-	if (blkno >= nblocks)
-	{
-		buf = engram_hnsw_new_buffer(index);
-		blkno = BufferGetBlockNumber(buf);
+		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+		for (; blkno < nblocks; blkno++)
+		{
+			buf = ReadBuffer(index, blkno);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			if (page_has_room(index, buf, size))
+				break;
+			UnlockReleaseBuffer(buf);
+			buf = InvalidBuffer;
+		}
+		if (!BufferIsValid(buf))
+		{
+			buf = engram_hnsw_new_buffer(index);
+			blkno = BufferGetBlockNumber(buf);
+			if (!page_has_room(index, buf, size))
+			{
+				UnlockReleaseBuffer(buf);
+				buf = InvalidBuffer;
+				blkno++;
+			}
+		}
 	}
 
 	state = GenericXLogStart(index);
@@ -237,7 +267,10 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 		EngramHnswElementTuple element;
 		EngramHnswRef *current;
 		int			current_count;
-		GenericXLogState *state;
+		ItemPointer slots;
+		ItemPointer new_slots;
+		int			first_changed;
+		int			last_changed;
 
 		if (!engram_hnsw_read_element(graph, base, layer, &base_element) ||
 			layer > base_element.level)
@@ -386,8 +419,9 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
 		element = engram_hnsw_page_element(page, EngramHnswRefOffset(base));
-		if (element == NULL)
+		if (element == NULL || element->level < layer)
 		{
+			/* gone, or its slot now holds a lower element: nothing to link */
 			UnlockReleaseBuffer(buf);
 			return false;
 		}
@@ -399,11 +433,34 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			UnlockReleaseBuffer(buf);
 			continue;
 		}
-		state = GenericXLogStart(graph->index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		element = engram_hnsw_page_element(page, EngramHnswRefOffset(base));
-		engram_hnsw_element_set_layer(element, dims, m, layer, new_list, new_count);
-		GenericXLogFinish(state);
+		/* Only the layer's slots change: log just those (hnsw.h, WAL). */
+		slots = EngramHnswElementSlots(element, dims) + ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
+		new_slots = palloc(sizeof(ItemPointerData) * capacity);
+		for (int i = 0; i < capacity; i++)
+		{
+			if (i < new_count)
+				ItemPointerSet(&new_slots[i], EngramHnswRefBlock(new_list[i]),
+							   EngramHnswRefOffset(new_list[i]));
+			else
+				ItemPointerSetInvalid(&new_slots[i]);
+		}
+		/* Write (and log) from the first to the last slot that differs. */
+		first_changed = 0;
+		while (first_changed < capacity &&
+			   memcmp(&slots[first_changed], &new_slots[first_changed], sizeof(ItemPointerData)) == 0)
+			first_changed++;
+		if (first_changed == capacity)
+		{
+			UnlockReleaseBuffer(buf);
+			return false;		/* same list */
+		}
+		last_changed = capacity - 1;
+		while (memcmp(&slots[last_changed], &new_slots[last_changed], sizeof(ItemPointerData)) == 0)
+			last_changed--;
+		engram_hnsw_log_page_bytes(graph->index, buf,
+								   (char *) &slots[first_changed] - (char *) page,
+								   &new_slots[first_changed],
+								   sizeof(ItemPointerData) * (last_changed - first_changed + 1));
 		UnlockReleaseBuffer(buf);
 		return true;
 	}
@@ -558,7 +615,8 @@ engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid)
 
 /*
  * aminsert: index one heap tuple.  NULLs are not indexed.  All memory is
- * released before returning; returns false (no uniqueness check).
+ * released before returning; returns false (no uniqueness check).  Timed
+ * as one index_insert operation in the Engram metrics.
  */
 bool
 engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
@@ -572,11 +630,13 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 	if (isnull[0])
 		return false;
 
+	engram_metrics_begin(ENGRAM_OP_INDEX_INSERT);
 	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw insert",
 									ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
 	engram_hnsw_insert_value(index, values[0], heap_tid);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
+	engram_metrics_end(ENGRAM_OP_INDEX_INSERT, NULL);
 	return false;
 }

@@ -35,6 +35,7 @@
 #include "utils/rel.h"
 
 #include "hnsw/hnsw.h"
+#include "metrics/engram_metrics.h"
 
 typedef struct EngramHnswScanState
 {
@@ -97,6 +98,7 @@ engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 /*
  * One search round with candidate list state->round_ef: the nearest live
  * elements not returned yet, in ascending distance, into state->results.
+ * Each round counts as one index_search operation in the Engram metrics.
  */
 static void
 search_round(IndexScanDesc scan)
@@ -107,7 +109,9 @@ search_round(IndexScanDesc scan)
 	int			layer_counts[ENGRAM_HNSW_MAX_LEVEL + 1];
 	MemoryContext old;
 	int			fresh = 0;
+	EngramSlowDetails details;
 
+	engram_metrics_begin(ENGRAM_OP_INDEX_SEARCH);
 	MemoryContextReset(state->round_context);
 	old = MemoryContextSwitchTo(state->round_context);
 	engram_hnsw_disk_graph_init(&graph, scan->indexRelation, &state->meta);
@@ -128,6 +132,12 @@ search_round(IndexScanDesc scan)
 	if (fresh == 0 || layer_counts[0] < state->round_ef)
 		state->exhausted = true;
 	MemoryContextSwitchTo(old);
+
+	engram_slow_details_init(&details);
+	details.space = scan->heapRelation ? RelationGetRelid(scan->heapRelation) : InvalidOid;
+	details.ef_search = state->round_ef;
+	details.rows = fresh;
+	engram_metrics_end(ENGRAM_OP_INDEX_SEARCH, &details);
 }
 
 /* Prepare the query of the current ORDER BY argument and run round one. */

@@ -16,6 +16,7 @@
 
 #include <math.h>
 
+#include "access/xloginsert.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -110,6 +111,59 @@ engram_hnsw_new_buffer(Relation index)
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	UnlockRelationForExtension(index, ExclusiveLock);
 	return buf;
+}
+
+/*
+ * Overwrite "length" bytes of the page of "buf" at byte offset "offset"
+ * with "source" and WAL-log exactly those bytes.  The caller holds the
+ * buffer pinned and exclusively locked; the bytes must lie in the page's
+ * item space (at or above pd_upper, below the special space).
+ *
+ * The record is a generic WAL record (RM_GENERIC_ID) holding one delta
+ * fragment in generic WAL's page-delta format: (OffsetNumber offset,
+ * OffsetNumber length, bytes).  Replay is PostgreSQL's own generic_redo, so
+ * a standby or crash recovery needs no engram code, exactly as with
+ * GenericXLogFinish(); what is saved is GenericXLogFinish's work, which
+ * copies the page twice and compares it byte by byte to find the change
+ * that the caller knows already (hnsw.h, WAL).  A full-page image is taken
+ * by XLogInsert when the page is first touched after a checkpoint.
+ */
+void
+engram_hnsw_log_page_bytes(Relation index, Buffer buf, Size offset,
+						   const void *source, Size length)
+{
+	Page		page = BufferGetPage(buf);
+	PageHeader	header = (PageHeader) page;
+	char	   *delta;
+	OffsetNumber fragment_offset = (OffsetNumber) offset;
+	OffsetNumber fragment_length = (OffsetNumber) length;
+
+	if (length == 0 || offset < header->pd_upper ||
+		offset + length > header->pd_special)
+		elog(ERROR, "engram_hnsw: page write of %zu bytes at offset %zu outside the item space of index \"%s\"",
+			 length, offset, RelationGetRelationName(index));
+
+	/* The record is prepared before the critical section (no palloc there). */
+	delta = palloc(2 * sizeof(OffsetNumber) + length);
+	memcpy(delta, &fragment_offset, sizeof(OffsetNumber));
+	memcpy(delta + sizeof(OffsetNumber), &fragment_length, sizeof(OffsetNumber));
+	memcpy(delta + 2 * sizeof(OffsetNumber), source, length);
+
+	START_CRIT_SECTION();
+	memcpy((char *) page + offset, source, length);
+	MarkBufferDirty(buf);
+	if (RelationNeedsWAL(index))
+	{
+		XLogRecPtr	lsn;
+
+		XLogBeginInsert();
+		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
+		XLogRegisterBufData(0, delta, 2 * sizeof(OffsetNumber) + length);
+		lsn = XLogInsert(RM_GENERIC_ID, 0);
+		PageSetLSN(page, lsn);
+	}
+	END_CRIT_SECTION();
+	pfree(delta);
 }
 
 /* The element at "offno" of an element page, or NULL for no element. */

@@ -67,7 +67,7 @@ typedef enum EngramTier
 /* Caches whose lookups are counted (hits / requests). */
 typedef enum EngramCache
 {
-	ENGRAM_CACHE_ACTIVATION,	/* hot-tier lookup during recall/spreading */
+	ENGRAM_CACHE_ACTIVATION,	/* hot-tier lookup by an index fetch from an engram table (recall) */
 	ENGRAM_CACHE_COUNT
 } EngramCache;
 

@@ -220,6 +220,7 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 	{
 		HeapTuple	hit = engram_hot_tier_lookup(rel, tid, snapshot);
 
+		engram_metrics_cache_lookup(ENGRAM_CACHE_ACTIVATION, hit != NULL);
 		if (hit != NULL)
 		{
 			*tid = hit->t_self; /* heap reports the chain member it found */
