@@ -313,6 +313,35 @@ embeddings_argument(FunctionCallInfo fcinfo, int argno, const EngramSpace *space
 }
 
 /*
+ * Return the ids of the rows an INSERT ... RETURNING id[, embedding] just
+ * stored through rsinfo's tuplestore, in order.  When "check_space" is not
+ * NULL, column 2 is the stored embedding and is checked against that space
+ * (the same checks as the single-row form; an error undoes the whole
+ * batch); pass NULL when the embeddings were checked before the INSERT.
+ * Reads SPI_tuptable: call before SPI_finish.
+ */
+static void
+emit_stored_ids(const EngramSpace *check_space, ReturnSetInfo *rsinfo)
+{
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
+		bool		out_null = false;
+
+		if (check_space != NULL)
+		{
+			Datum		embedding = SPI_getbinval(SPI_tuptable->vals[row],
+												  SPI_tuptable->tupdesc, 2, &isnull);
+
+			if (!isnull)
+				(void) engram_space_check_embedding(check_space, embedding);
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &out_null);
+	}
+}
+
+/*
  * engram_store_batch(space text, contents text[], embeddings anyarray,
  *     confidences real[] DEFAULT NULL, kinds text[] DEFAULT NULL,
  *     occurred_at timestamptz[] DEFAULT NULL, metadata jsonb[] DEFAULT NULL)
@@ -426,20 +455,8 @@ store_batch_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 					 space.qualified_name, DEFAULT_CONFIDENCE);
 	engram_spi_execute(sql.data, 7, argtypes, values, nulls, false, SPI_OK_INSERT_RETURNING);
 
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-		Datum		id = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
-		Datum		embedding = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2,
-											  &isnull);
-		bool		out_null = false;
-
-		/* Same checks as the other forms; an error undoes the whole batch. */
-		if (!isnull)
-			(void) engram_space_check_embedding(&space, embedding);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &out_null);
-	}
+	/* embeddings_argument() checked every embedding before the INSERT. */
+	emit_stored_ids(NULL, rsinfo);
 	SPI_finish();
 	*space_relid = space.relid;
 	return count;
@@ -539,20 +556,7 @@ store_batch_jsonb_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 					 space.qualified_name, DEFAULT_CONFIDENCE, DEFAULT_IMPORTANCE,
 					 space.qualified_name);
 	engram_spi_execute(sql.data, 2, argtypes, values, NULL, false, SPI_OK_INSERT_RETURNING);
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-		Datum		id = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
-		Datum		embedding = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2,
-											  &isnull);
-		bool		out_null = false;
-
-		/* Same checks as the other forms; an error undoes the whole batch. */
-		if (!isnull)
-			(void) engram_space_check_embedding(&space, embedding);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &out_null);
-	}
+	emit_stored_ids(&space, rsinfo);
 	SPI_finish();
 	*space_relid = space.relid;
 	return count;
