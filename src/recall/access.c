@@ -27,7 +27,7 @@
  *	             own reads (seed candidates, spreading, output rows) must
  *	             not, or every candidate examined would look used: the SQL
  *	             entry points switch fetch tracking off around their work
- *	             (engram_recall_reads_begin/end) and record only what they
+ *	             (engram_recall_call_untracked) and record only what they
  *	             return.
  * No other file of src/recall/ reads or writes access state.  For a table
  * of another access method (a hand-made space need not use engram), tier is
@@ -129,17 +129,24 @@ engram_recall_access_forgotten(Oid relid, ItemPointer tid)
 }
 
 /*
- * Switch access counting by index fetches off for recall's own reads;
- * returns the previous setting for engram_recall_reads_end().
+ * Call "body" with access counting by index fetches switched off, for the
+ * SQL entry points' own reads; the previous setting is restored also when
+ * "body" raises an error.  Returns what "body" returns.
  */
-bool
-engram_recall_reads_begin(void)
+Datum
+engram_recall_call_untracked(PGFunction body, FunctionCallInfo fcinfo)
 {
-	return engram_access_set_fetch_tracking(false);
-}
+	bool		previous = engram_access_set_fetch_tracking(false);
+	Datum		result = (Datum) 0;
 
-void
-engram_recall_reads_end(bool previous)
-{
-	(void) engram_access_set_fetch_tracking(previous);
+	PG_TRY();
+	{
+		result = body(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		(void) engram_access_set_fetch_tracking(previous);
+	}
+	PG_END_TRY();
+	return result;
 }

@@ -163,17 +163,5 @@ memory_stats_call(FunctionCallInfo fcinfo)
 Datum
 engram_memory_stats(PG_FUNCTION_ARGS)
 {
-	bool		tracking = engram_recall_reads_begin();
-	Datum		result = (Datum) 0;
-
-	PG_TRY();
-	{
-		result = memory_stats_call(fcinfo);
-	}
-	PG_FINALLY();
-	{
-		engram_recall_reads_end(tracking);
-	}
-	PG_END_TRY();
-	return result;
+	return engram_recall_call_untracked(memory_stats_call, fcinfo);
 }

@@ -698,17 +698,5 @@ recall_call(FunctionCallInfo fcinfo)
 Datum
 engram_recall(PG_FUNCTION_ARGS)
 {
-	bool		tracking = engram_recall_reads_begin();
-	Datum		result = (Datum) 0;
-
-	PG_TRY();
-	{
-		result = recall_call(fcinfo);
-	}
-	PG_FINALLY();
-	{
-		engram_recall_reads_end(tracking);
-	}
-	PG_END_TRY();
-	return result;
+	return engram_recall_call_untracked(recall_call, fcinfo);
 }

@@ -353,9 +353,8 @@ extern void engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz 
 extern void engram_recall_access_record(Oid relid, ItemPointer tids, int ntids);
 extern const char *engram_recall_row_tier(Oid relid, ItemPointer tid);
 extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
-/* Around an entry point's reads (restore with PG_FINALLY): see access.c. */
-extern bool engram_recall_reads_begin(void);
-extern void engram_recall_reads_end(bool previous);
+/* Run an entry point's body without counting its index fetches: see access.c. */
+extern Datum engram_recall_call_untracked(PGFunction body, FunctionCallInfo fcinfo);
 
 /* ---------------------------------------------------------------------
  * Argument checks shared by the SQL entry points

@@ -912,17 +912,5 @@ spread_call(FunctionCallInfo fcinfo)
 Datum
 engram_spread(PG_FUNCTION_ARGS)
 {
-	bool		tracking = engram_recall_reads_begin();
-	Datum		result = (Datum) 0;
-
-	PG_TRY();
-	{
-		result = spread_call(fcinfo);
-	}
-	PG_FINALLY();
-	{
-		engram_recall_reads_end(tracking);
-	}
-	PG_END_TRY();
-	return result;
+	return engram_recall_call_untracked(spread_call, fcinfo);
 }

@@ -719,19 +719,7 @@ associate_call(FunctionCallInfo fcinfo)
 Datum
 engram_associate(PG_FUNCTION_ARGS)
 {
-	bool		tracking = engram_recall_reads_begin();
-	Datum		result = (Datum) 0;
-
-	PG_TRY();
-	{
-		result = associate_call(fcinfo);
-	}
-	PG_FINALLY();
-	{
-		engram_recall_reads_end(tracking);
-	}
-	PG_END_TRY();
-	return result;
+	return engram_recall_call_untracked(associate_call, fcinfo);
 }
 
 /*
@@ -813,17 +801,5 @@ forget_call(FunctionCallInfo fcinfo)
 Datum
 engram_forget(PG_FUNCTION_ARGS)
 {
-	bool		tracking = engram_recall_reads_begin();
-	Datum		result = (Datum) 0;
-
-	PG_TRY();
-	{
-		result = forget_call(fcinfo);
-	}
-	PG_FINALLY();
-	{
-		engram_recall_reads_end(tracking);
-	}
-	PG_END_TRY();
-	return result;
+	return engram_recall_call_untracked(forget_call, fcinfo);
 }
