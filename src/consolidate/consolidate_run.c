@@ -60,6 +60,7 @@
 #include "engram.h"
 #include "consolidate/engram_consolidate.h"
 #include "metrics/engram_metrics.h"
+#include "recall/engram_recall.h"
 
 /* Advisory lock space of consolidation runs: "ENGC". */
 #define ENGRAM_CONSOLIDATION_LOCK_KEY	0x454E4743
@@ -81,7 +82,15 @@ static const RequiredColumn space_columns[] = {
 	{"occurred_at", TIMESTAMPTZOID, false},
 	{"metadata", JSONBOID, false},
 	{"created_at", TIMESTAMPTZOID, true},
+	{"decay_function", TEXTOID, true},
 };
+
+/* Bits of the optional space columns in check_columns()' result. */
+#define SPACE_HAS_CREATED_AT		(1u << 7)
+#define SPACE_HAS_DECAY_FUNCTION	(1u << 8)
+
+/* Rows the soft-forgetting scan fetches at a time. */
+#define FORGETTING_FETCH_ROWS		1000
 
 static const RequiredColumn association_columns[] = {
 	{"src", INT8OID, false},
@@ -523,42 +532,114 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	SPI_finish();
 }
 
-int64 *
-engram_forgetting_select(Oid space, TimestampTz now, double threshold, double tau_seconds,
-						 double floor, int limit, int *nids)
+/*
+ * The default forgetting curve of "space" in the registry (palloc'd), NULL
+ * when the space is not registered.
+ */
+static char *
+space_default_decay(Oid space)
 {
+	Oid			registry = get_relname_relid("engram_space_catalog", extension_namespace());
+	char	   *decay = NULL;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(space)};
 	StringInfoData sql;
-	Oid			argtypes[5] = {TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID};
-	Datum		values[5];
-	int64	   *ids;
 
-	check_columns(space, space_columns, lengthof(space_columns), "space");
+	if (!OidIsValid(registry) || get_attnum(registry, "default_decay") == InvalidAttrNumber)
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT default_decay::pg_catalog.text FROM %s WHERE space = $1",
+					 qualified_name(registry));
+	SPI_connect();
+	if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the space registry");
+	if (SPI_processed == 1)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (value != NULL)
+		{
+			decay = SPI_palloc(strlen(value) + 1);
+			strcpy(decay, value);
+		}
+	}
+	SPI_finish();
+	return decay;
+}
+
+/*
+ * Soft forgetting selection.  Scans the episodes of "space" in id order
+ * through a cursor and keeps those whose effective confidence at "now", as
+ * recall computes it (engram_recall_effective_confidence: the row's
+ * forgetting curve or the space's default, last access from the access
+ * statistics), is under "threshold" and which are not in the cold tier
+ * already; stops at "limit".  The last-access fallback is created_at, or
+ * occurred_at for a table without that column.  Returns their TIDs
+ * (palloc'd in the caller's context) and the count in *ntids.  Reads only;
+ * the caller switches index-fetch access counting off (its reads are not
+ * uses of the memories).
+ */
+ItemPointer
+engram_forgetting_select(Oid space, TimestampTz now, double threshold, int limit, int *ntids)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	uint32		present = check_columns(space, space_columns, lengthof(space_columns), "space");
+	char	   *default_decay = space_default_decay(space);
+	StringInfoData sql;
+	ItemPointer tids;
+	int			count = 0;
+	Portal		portal;
+
+	*ntids = 0;
+	tids = palloc(sizeof(ItemPointerData) * Max(limit, 1));
+	if (limit <= 0)
+		return tids;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT id FROM %s WHERE kind = 'episodic' AND confidence * "
-					 "GREATEST($3, pg_catalog.exp(-GREATEST(0, "
-					 "pg_catalog.date_part('epoch', $1 - occurred_at)) / $2)) < $4 "
-					 "ORDER BY id LIMIT $5",
+					 "SELECT ctid, confidence, %s, %s FROM %s "
+					 "WHERE kind = 'episodic' AND confidence IS NOT NULL ORDER BY id",
+					 (present & SPACE_HAS_CREATED_AT) ? "COALESCE(created_at, occurred_at)"
+					 : "occurred_at",
+					 (present & SPACE_HAS_DECAY_FUNCTION) ? "decay_function" : "NULL::pg_catalog.text",
 					 qualified_name(space));
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Float8GetDatum(tau_seconds);
-	values[2] = Float8GetDatum(floor);
-	values[3] = Float8GetDatum(threshold);
-	values[4] = Int64GetDatum(limit);
 
 	SPI_connect();
-	if (SPI_execute_with_args(sql.data, 5, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not select episodes to forget in \"%s\"", get_rel_name(space));
-	*nids = (int) SPI_processed;
-	ids = SPI_palloc(sizeof(int64) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+	while (count < limit)
 	{
-		bool		isnull;
+		SPI_cursor_fetch(portal, true, FORGETTING_FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed && count < limit; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 1, &isnull));
+			double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 2, &isnull));
+			Datum		last_use = SPI_getbinval(tuple, desc, 3, &isnull);
+			TimestampTz created_at = isnull ? now : DatumGetTimestampTz(last_use);
+			Datum		decay_datum = SPI_getbinval(tuple, desc, 4, &isnull);
+			char	   *decay_function = isnull ? NULL : TextDatumGetCString(decay_datum);
+			double		effective;
 
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-											 1, &isnull));
+			CHECK_FOR_INTERRUPTS();
+			effective = engram_recall_effective_confidence(space, tid, confidence, created_at,
+														   decay_function, default_decay, now);
+			if (decay_function != NULL)
+				pfree(decay_function);
+			if (effective >= threshold)
+				continue;
+			if (strcmp(engram_recall_row_tier(space, tid), "cold") == 0)
+				continue;
+			tids[count++] = *tid;
+		}
+		SPI_freetuptable(SPI_tuptable);
 	}
+	SPI_cursor_close(portal);
 	SPI_finish();
-	return ids;
+	MemoryContextSwitchTo(caller_context);
+	*ntids = count;
+	return tids;
 }

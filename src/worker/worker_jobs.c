@@ -24,6 +24,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "commands/defrem.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -38,6 +39,7 @@
 #include "engram.h"
 #include "consolidate/engram_consolidate.h"
 #include "metrics/engram_metrics.h"
+#include "shmem/engram_access_stats.h"
 #include "worker/engram_worker.h"
 
 static const EngramTierProvider *tier_provider = NULL;
@@ -192,22 +194,35 @@ run_space_isolated(EngramJobContext *context, Oid space, Oid associations, Space
 	PG_END_TRY();
 }
 
-/* Apply "work" to every space; returns the number of spaces, -1: no registry. */
+/*
+ * Apply "work" to every space; returns the number of spaces, -1: no
+ * registry.  The jobs' own reads are not uses of the memories: index
+ * fetches do not count as accesses meanwhile (restored also on error).
+ */
 static int
 for_each_space(EngramJobContext *context, SpaceWork work, EngramJobResult *result)
 {
 	Oid		   *spaces;
 	Oid		   *associations;
-	int			count = list_spaces(context, &spaces, &associations);
+	volatile int count = list_spaces(context, &spaces, &associations);
+	bool		tracking = engram_access_set_fetch_tracking(false);
 
-	for (int i = 0; i < count; i++)
+	PG_TRY();
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (context->as_table_owner)
-			run_space_isolated(context, spaces[i], associations[i], work, result);
-		else
-			work(context, spaces[i], associations[i], result);
+		for (int i = 0; i < count; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (context->as_table_owner)
+				run_space_isolated(context, spaces[i], associations[i], work, result);
+			else
+				work(context, spaces[i], associations[i], result);
+		}
 	}
+	PG_FINALLY();
+	{
+		(void) engram_access_set_fetch_tracking(tracking);
+	}
+	PG_END_TRY();
 	return count;
 }
 
@@ -343,22 +358,40 @@ engram_job_consolidation(EngramJobContext *context, EngramJobResult *result)
 
 /* Soft forgetting ---------------------------------------------------------- */
 
+/* Does "relid" use the engram table access method (whose rows have tiers)? */
+static bool
+uses_engram_access_method(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	char	   *am_name = NULL;
+	bool		engram;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	if (OidIsValid(((Form_pg_class) GETSTRUCT(tuple))->relam))
+		am_name = get_am_name(((Form_pg_class) GETSTRUCT(tuple))->relam);
+	ReleaseSysCache(tuple);
+	engram = am_name != NULL && strcmp(am_name, "engram") == 0;
+	return engram;
+}
+
+/*
+ * Episodes whose effective confidence, as recall computes it, is under
+ * engram.min_confidence_threshold sink to the cold tier: never deleted,
+ * never changed otherwise.
+ */
 static void
 forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
 {
-	double		tau_seconds;
-	double		floor;
-	int64	   *ids;
-	int			nids;
+	ItemPointer tids;
+	int			ntids;
 
-	engram_retention_params(&tau_seconds, &floor);
-	ids = engram_forgetting_select(space, context->now, engram_min_confidence_threshold,
-								   tau_seconds, floor, engram_migration_batch, &nids);
-	result->episodes_selected += nids;
-	if (nids > 0 && tier_provider != NULL && tier_provider->move_ids_to_cold != NULL)
+	tids = engram_forgetting_select(space, context->now, engram_min_confidence_threshold,
+									engram_migration_batch, &ntids);
+	result->episodes_selected += ntids;
+	if (ntids > 0 && tier_provider != NULL && uses_engram_access_method(space))
 	{
-		/* soft forgetting moves episodes still warm (the move skips cold ones) */
-		int64		moved = tier_provider->move_ids_to_cold(space, ids, nids);
+		int64		moved = tier_provider->move_rows(space, tids, ntids, ENGRAM_TIER_COLD);
 
 		engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 		result->rows_moved += moved;
@@ -371,7 +404,7 @@ engram_job_forgetting(EngramJobContext *context, EngramJobResult *result)
 	int			spaces = for_each_space(context, forget_space, result);
 	char		what[96];
 
-	if (tier_provider != NULL && tier_provider->move_ids_to_cold != NULL)
+	if (tier_provider != NULL)
 		snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold, "
 				 INT64_FORMAT " moved to cold", result->episodes_selected, result->rows_moved);
 	else
