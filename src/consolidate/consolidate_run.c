@@ -61,6 +61,7 @@
 #include "consolidate/engram_consolidate.h"
 #include "metrics/engram_metrics.h"
 #include "recall/engram_recall.h"
+#include "worker/engram_worker.h"
 
 /* Advisory lock space of consolidation runs: "ENGC". */
 #define ENGRAM_CONSOLIDATION_LOCK_KEY	0x454E4743
@@ -257,16 +258,6 @@ copy_float_array(Datum value, float **out)
 	return n;
 }
 
-static double
-retention(TimestampTz now, TimestampTz occurred_at, double tau_seconds, double floor)
-{
-	double		age = (double) (now - occurred_at) / USECS_PER_SEC;
-
-	if (age < 0)
-		age = 0;
-	return Max(floor, exp(-age / tau_seconds));
-}
-
 static Datum
 float_array_datum(const float *values, int n)
 {
@@ -288,9 +279,9 @@ try_lock_space(Oid space)
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
+static char *space_default_decay(Oid space);
 static void consolidate_space_timed(Oid space, Oid associations, TimestampTz now,
-									int batch_size, double tau_seconds, double floor,
-									EngramConsolidationSummary *summary);
+									int batch_size, EngramConsolidationSummary *summary);
 
 /*
  * One pass, timed as the operation "consolidate" in the metrics (an error
@@ -298,13 +289,12 @@ static void consolidate_space_timed(Oid space, Oid associations, TimestampTz now
  */
 void
 engram_consolidate_space(Oid space, Oid associations, TimestampTz now, int batch_size,
-						 double tau_seconds, double floor,
 						 EngramConsolidationSummary *summary)
 {
 	EngramSlowDetails details;
 
 	engram_metrics_begin(ENGRAM_OP_CONSOLIDATE);
-	consolidate_space_timed(space, associations, now, batch_size, tau_seconds, floor, summary);
+	consolidate_space_timed(space, associations, now, batch_size, summary);
 	engram_slow_details_init(&details);
 	details.space = space;
 	details.nodes_visited = summary->candidates;
@@ -314,12 +304,13 @@ engram_consolidate_space(Oid space, Oid associations, TimestampTz now, int batch
 
 static void
 consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_size,
-						double tau_seconds, double floor,
 						EngramConsolidationSummary *summary)
 {
 	const char *space_name;
 	const char *association_name;
 	bool		space_has_created_at;
+	bool		space_has_decay_function;
+	char	   *default_decay;
 	bool		association_has_kind;
 	StringInfoData sql;
 	EngramEpisode *episodes;
@@ -342,6 +333,8 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 
 	associations = engram_space_associations(space, associations);
 	space_has_created_at = get_attnum(space, "created_at") != InvalidAttrNumber;
+	space_has_decay_function = get_attnum(space, "decay_function") != InvalidAttrNumber;
+	default_decay = space_default_decay(space);
 	association_has_kind = get_attnum(associations, "kind") != InvalidAttrNumber;
 	space_name = qualified_name(space);
 	association_name = qualified_name(associations);
@@ -389,12 +382,15 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	/* The candidate pool: newest unconsolidated episodes, locked. */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT e.id, e.embedding::pg_catalog.float4[], e.confidence, e.occurred_at "
+					 "SELECT e.id, e.embedding::pg_catalog.float4[], e.confidence, e.occurred_at, "
+					 "e.ctid, %s, %s "
 					 "FROM %s e WHERE e.kind = 'episodic' AND e.embedding IS NOT NULL "
 					 "AND NOT EXISTS (SELECT 1 FROM %s a JOIN %s s ON s.id = a.src "
 					 "  WHERE a.dst = e.id AND s.kind = 'semantic') "
 					 "ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1 "
 					 "FOR KEY SHARE OF e SKIP LOCKED",
+					 space_has_created_at ? "COALESCE(e.created_at, e.occurred_at)" : "e.occurred_at",
+					 space_has_decay_function ? "e.decay_function" : "NULL::pg_catalog.text",
 					 space_name, association_name, space_name);
 	{
 		Oid			argtypes[1] = {INT8OID};
@@ -413,6 +409,11 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		float	   *embedding;
 		int			n;
 		double		confidence;
+		ItemPointer tid;
+		Datum		last_use;
+		TimestampTz created_at;
+		Datum		decay_datum;
+		char	   *decay_function;
 
 		n = copy_float_array(SPI_getbinval(tuple, desc, 2, &isnull), &embedding);
 		if (dims < 0)
@@ -423,13 +424,21 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		occurred[nepisodes] = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
 		if (isnull)
 			occurred[nepisodes] = now;
+		tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 5, &isnull));
+		last_use = SPI_getbinval(tuple, desc, 6, &isnull);
+		created_at = isnull ? now : DatumGetTimestampTz(last_use);
+		decay_datum = SPI_getbinval(tuple, desc, 7, &isnull);
+		decay_function = isnull ? NULL : TextDatumGetCString(decay_datum);
 		episodes[nepisodes].id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		episodes[nepisodes].embedding = embedding;
+		/* the effective confidence recall ranks this memory with */
 		episodes[nepisodes].confidence =
-			confidence * retention(now, occurred[nepisodes], tau_seconds, floor);
+			engram_recall_effective_confidence(space, tid, confidence, created_at,
+											   decay_function, default_decay, now);
 		nepisodes++;
 	}
 	summary->candidates = Min(nepisodes, batch_size);
+	engram_worker_charge((int64) (nepisodes + npatterns) * ENGRAM_WORKER_COST_ROW_SCANNED);
 
 	if (nepisodes == 0)
 	{
@@ -444,6 +453,8 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	{
 		EngramSemanticPlan *plan = &plans[p];
 		int64		semantic_id;
+
+		engram_worker_charge(ENGRAM_WORKER_COST_MEMORY_WRITTEN);
 
 		if (plan->merge_into < 0)
 		{
@@ -625,6 +636,7 @@ engram_forgetting_select(Oid space, TimestampTz now, double threshold, int limit
 			double		effective;
 
 			CHECK_FOR_INTERRUPTS();
+			engram_worker_charge(ENGRAM_WORKER_COST_ROW_SCANNED);
 			effective = engram_recall_effective_confidence(space, tid, confidence, created_at,
 														   decay_function, default_decay, now);
 			if (decay_function != NULL)

@@ -123,12 +123,12 @@ typedef struct EngramConsolidationSummary
 /*
  * Consolidate one space.  "space" must have the canonical columns and
  * "associations" (src bigint, dst bigint, weight real[, kind text]); both
- * are checked.  Runs in the caller's transaction with the caller's
- * privileges, through SPI; raises ERROR on a standby.
+ * are checked.  Candidates are scored with the effective confidence recall
+ * computes (src/recall/engram_recall.h).  Runs in the caller's transaction
+ * with the caller's privileges, through SPI; raises ERROR on a standby.
  */
 extern void engram_consolidate_space(Oid space, Oid associations, TimestampTz now,
-									 int batch_size, double tau_seconds, double floor,
-									 EngramConsolidationSummary *summary);
+									 int batch_size, EngramConsolidationSummary *summary);
 
 /*
  * Soft forgetting selection: the TIDs of the episodes of "space" whose

@@ -239,6 +239,27 @@ report_spaces(EngramJobResult *result, int spaces, const char *what)
 				 spaces, spaces == 1 ? "" : "s", what);
 }
 
+/*
+ * Move rows through the provider ENGRAM_WORKER_MOVE_CHUNK at a time,
+ * charging each chunk's moves to the throttle (the worker may nap between
+ * chunks).  Returns the rows moved.
+ */
+static int64
+move_in_chunks(Oid space, const ItemPointerData *tids, int ntids, EngramTier target)
+{
+	int64		moved = 0;
+
+	for (int start = 0; start < ntids; start += ENGRAM_WORKER_MOVE_CHUNK)
+	{
+		int			count = Min(ENGRAM_WORKER_MOVE_CHUNK, ntids - start);
+		int64		chunk_moved = tier_provider->move_rows(space, tids + start, count, target);
+
+		moved += chunk_moved;
+		engram_worker_charge(chunk_moved * ENGRAM_WORKER_COST_ROW_MOVED);
+	}
+	return moved;
+}
+
 /* Warm-up ------------------------------------------------------------------ */
 
 static void
@@ -282,6 +303,7 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 	engram_metrics_begin(ENGRAM_OP_MIGRATE);
 	engram_migration_thresholds_current(&thresholds);
 	rows = tier_provider->list_rows(space, &nrows);
+	engram_worker_charge((int64) nrows * ENGRAM_WORKER_COST_ROW_SCANNED);
 	moves = palloc(sizeof(EngramTierMove) * Max(Min(nrows, engram_migration_batch), 1));
 	nmoves = engram_migration_plan(rows, nrows, &thresholds, engram_migration_batch, moves);
 	tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));
@@ -298,7 +320,7 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 					tids[ntids++] = moves[i].tid;
 			if (ntids == 0)
 				continue;
-			moved = tier_provider->move_rows(space, tids, ntids, (EngramTier) to);
+			moved = move_in_chunks(space, tids, ntids, (EngramTier) to);
 			engram_metrics_tier_move((EngramTier) from, (EngramTier) to, moved);
 			moved_here += moved;
 		}
@@ -334,12 +356,9 @@ consolidate_space(EngramJobContext *context, Oid space, Oid associations,
 				  EngramJobResult *result)
 {
 	EngramConsolidationSummary summary;
-	double		tau_seconds;
-	double		floor;
 
-	engram_retention_params(&tau_seconds, &floor);
 	engram_consolidate_space(space, associations, context->now, engram_consolidation_batch_size,
-							 tau_seconds, floor, &summary);
+							 &summary);
 	result->memories_consolidated += summary.semantic_created + summary.semantic_merged;
 	result->episodes_linked += summary.episodes_linked;
 }
@@ -391,7 +410,7 @@ forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobRe
 	result->episodes_selected += ntids;
 	if (ntids > 0 && tier_provider != NULL && uses_engram_access_method(space))
 	{
-		int64		moved = tier_provider->move_rows(space, tids, ntids, ENGRAM_TIER_COLD);
+		int64		moved = move_in_chunks(space, tids, ntids, ENGRAM_TIER_COLD);
 
 		engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 		result->rows_moved += moved;
