@@ -58,7 +58,10 @@ engram_consolidate(PG_FUNCTION_ARGS)
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	/* the pass's own reads are not uses of the memories */
+	/* the pass's own reads are not uses of the memories: no access, no hot-tier fill */
+	if (GetConfigOption("engram.hot_tier_lookups", true, false) != NULL)
+		(void) set_config_option("engram.hot_tier_lookups", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	tracking = engram_access_set_fetch_tracking(false);
 	PG_TRY();
 	{

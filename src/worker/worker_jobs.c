@@ -31,6 +31,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -196,8 +197,12 @@ run_space_isolated(EngramJobContext *context, Oid space, Oid associations, Space
 
 /*
  * Apply "work" to every space; returns the number of spaces, -1: no
- * registry.  The jobs' own reads are not uses of the memories: index
- * fetches do not count as accesses meanwhile (restored also on error).
+ * registry.  The jobs' own reads are not uses of the memories: meanwhile
+ * index fetches neither count as accesses (restored also on error) nor
+ * fill the hot tier (engram.hot_tier_lookups off until the end of the
+ * call; an error restores it with the transaction's abort).  Otherwise the
+ * soft-forgetting scan alone would load every row into the hot tier, and
+ * the next migration cycle would find them all hot.
  */
 static int
 for_each_space(EngramJobContext *context, SpaceWork work, EngramJobResult *result)
@@ -205,7 +210,13 @@ for_each_space(EngramJobContext *context, SpaceWork work, EngramJobResult *resul
 	Oid		   *spaces;
 	Oid		   *associations;
 	volatile int count = list_spaces(context, &spaces, &associations);
-	bool		tracking = engram_access_set_fetch_tracking(false);
+	int			nestlevel = NewGUCNestLevel();
+	bool		tracking;
+
+	if (GetConfigOption("engram.hot_tier_lookups", true, false) != NULL)
+		(void) set_config_option("engram.hot_tier_lookups", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	tracking = engram_access_set_fetch_tracking(false);
 
 	PG_TRY();
 	{
@@ -223,6 +234,7 @@ for_each_space(EngramJobContext *context, SpaceWork work, EngramJobResult *resul
 		(void) engram_access_set_fetch_tracking(tracking);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, nestlevel);
 	return count;
 }
 
