@@ -200,6 +200,49 @@ check_columns(Oid relid, const RequiredColumn *columns, int ncolumns, const char
 	return present;
 }
 
+/*
+ * Column "column" of the registry row of "space", cast to "type" and then
+ * to text (palloc'd in the caller's context); NULL when there is no
+ * registry, no such column, no row for the space, or the value is NULL.
+ */
+static char *
+registry_value(Oid space, const char *column, const char *type)
+{
+	Oid			registry = get_relname_relid("engram_space_catalog", extension_namespace());
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(space)};
+	StringInfoData sql;
+	char	   *result = NULL;
+
+	if (!OidIsValid(registry) || get_attnum(registry, column) == InvalidAttrNumber)
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::%s::pg_catalog.text FROM %s WHERE space = $1",
+					 quote_identifier(column), type, qualified_name(registry));
+	SPI_connect();
+	if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the space registry");
+	if (SPI_processed == 1)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (value != NULL)
+		{
+			result = SPI_palloc(strlen(value) + 1);
+			strcpy(result, value);
+		}
+	}
+	SPI_finish();
+	return result;
+}
+
+/* The default forgetting curve of "space" in the registry, NULL if none. */
+static char *
+space_default_decay(Oid space)
+{
+	return registry_value(space, "default_decay", "pg_catalog.text");
+}
+
 Oid
 engram_space_associations(Oid space, Oid associations)
 {
@@ -207,31 +250,10 @@ engram_space_associations(Oid space, Oid associations)
 
 	if (!OidIsValid(associations))
 	{
-		Oid			registry = get_relname_relid("engram_space_catalog", extension_namespace());
+		char	   *registered = registry_value(space, "associations", "pg_catalog.oid");
 
-		if (OidIsValid(registry))
-		{
-			Oid			argtypes[1] = {OIDOID};
-			Datum		values[1] = {ObjectIdGetDatum(space)};
-			StringInfoData sql;
-			bool		isnull = true;
-
-			initStringInfo(&sql);
-			appendStringInfo(&sql, "SELECT associations::pg_catalog.oid FROM %s WHERE space = $1",
-							 qualified_name(registry));
-			SPI_connect();
-			if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not read the space registry");
-			if (SPI_processed == 1)
-			{
-				Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-												  1, &isnull);
-
-				if (!isnull)
-					associations = DatumGetObjectId(value);
-			}
-			SPI_finish();
-		}
+		if (registered != NULL)
+			associations = atooid(registered);
 		if (!OidIsValid(associations))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -279,7 +301,6 @@ try_lock_space(Oid space)
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-static char *space_default_decay(Oid space);
 static void consolidate_space_timed(Oid space, Oid associations, TimestampTz now,
 									int batch_size, EngramConsolidationSummary *summary);
 
@@ -541,41 +562,6 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	}
 
 	SPI_finish();
-}
-
-/*
- * The default forgetting curve of "space" in the registry (palloc'd), NULL
- * when the space is not registered.
- */
-static char *
-space_default_decay(Oid space)
-{
-	Oid			registry = get_relname_relid("engram_space_catalog", extension_namespace());
-	char	   *decay = NULL;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(space)};
-	StringInfoData sql;
-
-	if (!OidIsValid(registry) || get_attnum(registry, "default_decay") == InvalidAttrNumber)
-		return NULL;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT default_decay::pg_catalog.text FROM %s WHERE space = $1",
-					 qualified_name(registry));
-	SPI_connect();
-	if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the space registry");
-	if (SPI_processed == 1)
-	{
-		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		if (value != NULL)
-		{
-			decay = SPI_palloc(strlen(value) + 1);
-			strcpy(decay, value);
-		}
-	}
-	SPI_finish();
-	return decay;
 }
 
 /*
