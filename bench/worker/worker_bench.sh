@@ -155,13 +155,16 @@ set_condition() {
 	fi
 	psql_q -c "SELECT pg_reload_conf()" >/dev/null
 	sleep 1
-	# Idle means idle: let a cycle started under the busy settings finish,
-	# that is until the worker's counters stay still for 3 s (at most 60 s).
+	# Idle means idle: let a cycle started under the busy settings finish:
+	# no job running, and the counters still, for 3 s in a row (at most 60 s;
+	# a throttled job naps inside its run, so a still counter alone is not
+	# enough).
 	if [ "$1" = idle ]; then
 		local last="" now still=0
 		for _ in $(seq 1 60); do
-			now=$(worker_work)
-			if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
+			now="$(worker_work) $(psql_q -At -c "SELECT count(*) FROM engram_worker_status
+				WHERE database = 'bench' AND state = 'running'")"
+			if [ "$now" = "$last" ] && [ "${now##* }" = 0 ]; then still=$((still + 1)); else still=0; fi
 			[ "$still" -ge 3 ] && break
 			last=$now
 			sleep 1
