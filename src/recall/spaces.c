@@ -37,6 +37,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -537,6 +538,7 @@ engram_create_space(PG_FUNCTION_ARGS)
 	Oid			relid;
 	Oid			assoc_relid;
 	StringInfoData sql;
+	int			guc_nest_level;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -575,6 +577,18 @@ engram_create_space(PG_FUNCTION_ARGS)
 
 	have_table_am = OidIsValid(get_table_am_oid(TABLE_AM_NAME, true));
 	have_index_am = OidIsValid(get_index_am_oid(INDEX_AM_NAME, true));
+
+	/*
+	 * The statements below qualify every name they use; the operators their
+	 * CHECK constraints bind (real >= integer has no exact match) must come
+	 * from pg_catalog, never from a schema on the caller's search_path (an
+	 * operator planted there would run on every later write, the worker's
+	 * included).  So pin search_path while creating; the space name was
+	 * resolved above with the caller's.
+	 */
+	guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 
 	SPI_connect();
 
@@ -634,6 +648,7 @@ engram_create_space(PG_FUNCTION_ARGS)
 				   text_config);
 
 	SPI_finish();
+	AtEOXact_GUC(true, guc_nest_level);
 
 	if (!have_table_am)
 		ereport(NOTICE,
