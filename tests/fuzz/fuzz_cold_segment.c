@@ -62,7 +62,7 @@ decode_all(const char *stored, size_t clen, int32 raw_bytes, int32 nrows, int64 
 		return;
 	}
 	image = malloc(raw_bytes);
-	engram_segment_unshuffle_image(raw, raw_bytes, image);
+	engram_segment_decode_image(raw, raw_bytes, image);
 	free(raw);
 
 	slots = (uint32) nrows;
