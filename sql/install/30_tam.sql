@@ -45,6 +45,27 @@ $$;
 CREATE EVENT TRIGGER engram_drop_cold_segments ON sql_drop
     EXECUTE FUNCTION engram.drop_cold_segments_of_dropped_tables();
 
+-- ALTER TABLE ... SET ACCESS METHOD away from engram rewrites the table
+-- through the engram scan (cold rows are read decoded into the new
+-- storage), after which the old file's stubs and so its segments are
+-- unreachable: delete the segments of any altered table that is no longer
+-- an engram table.  Same transaction as the ALTER, so they come back if it
+-- rolls back.
+CREATE FUNCTION engram.drop_cold_segments_of_converted_tables() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM engram.cold_segments s
+     USING pg_event_trigger_ddl_commands() d
+      JOIN pg_class c ON c.oid = d.objid
+      LEFT JOIN pg_am a ON a.oid = c.relam
+     WHERE d.classid = 'pg_class'::regclass AND s.relid = c.oid
+       AND a.amname IS DISTINCT FROM 'engram';
+END;
+$$;
+CREATE EVENT TRIGGER engram_convert_cold_segments ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION engram.drop_cold_segments_of_converted_tables();
+
 CREATE FUNCTION engram_move_to_tier(rel regclass, tids tid[], tier text) RETURNS bigint
     AS 'MODULE_PATHNAME', 'engram_move_to_tier' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION engram_move_to_tier(regclass, tid[], text) IS

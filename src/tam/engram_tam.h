@@ -56,9 +56,11 @@
  * own (engram_tam_build.c).  Heap's copy_for_cluster re-forms every tuple
  * from its attributes, which would turn a stub into an all-NULL row, so
  * VACUUM FULL and CLUSTER are our own too (engram_tam_rewrite.c): stubs are
- * copied byte for byte, so rows keep their tier; in CLUSTER, cold rows sort
- * as if their keys were NULL (the data is intact, only their place in the
- * clustered order differs).
+ * copied byte for byte, so rows keep their tier; in CLUSTER, a stub is
+ * sorted by its decoded row's keys and written back as the stub.
+ * ALTER TABLE SET ACCESS METHOD away from engram reads every row through
+ * our scan (decoded) into the new storage; an event trigger then deletes
+ * the segments of the table, now unreachable (sql/install/30_tam.sql).
  *
  * Segments
  * --------
@@ -170,10 +172,10 @@
  * tier is the access statistics' "written" time, set by our tuple_insert,
  * multi_insert, tuple_update and by moves.
  *
- * Known gaps: ALTER TABLE SET ACCESS METHOD away from engram leaves the
- * table's segments behind; CLUSTER orders cold rows as if their keys were
- * NULL; parallel index builds use heap's parallel block allocation through
- * table_block_parallelscan_* (tested with one worker).
+ * Known gaps: an ALTER TABLE that rewrites an engram table (column type
+ * change) writes every row warm and leaves its segments to the next
+ * VACUUM; parallel index builds use heap's parallel block allocation
+ * through table_block_parallelscan_* (tested with one worker).
  *
  *-------------------------------------------------------------------------
  */
