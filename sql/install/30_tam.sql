@@ -66,6 +66,14 @@ CREATE EVENT TRIGGER engram_convert_cold_segments ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION engram.drop_cold_segments_of_converted_tables();
 
+-- Publishing an engram table that has cold rows would publish their keys
+-- as NULL (logical decoding reads the stubs heap wrote): refused.
+CREATE FUNCTION engram.refuse_publishing_cold_rows() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'engram_refuse_publishing_cold_rows' LANGUAGE C;
+CREATE EVENT TRIGGER engram_publication_cold_rows ON ddl_command_end
+    WHEN TAG IN ('CREATE PUBLICATION', 'ALTER PUBLICATION')
+    EXECUTE FUNCTION engram.refuse_publishing_cold_rows();
+
 CREATE FUNCTION engram_move_to_tier(rel regclass, tids tid[], tier text) RETURNS bigint
     AS 'MODULE_PATHNAME', 'engram_move_to_tier' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION engram_move_to_tier(regclass, tid[], text) IS
