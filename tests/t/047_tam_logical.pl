@@ -97,7 +97,7 @@ $pub->safe_psql('postgres', q{
 my $changes = $pub->safe_psql('postgres',
 	q{SELECT string_agg(data, E'\n') FROM pg_logical_slot_get_changes('lr_decode', NULL, NULL)
 	   WHERE data LIKE 'table public.lr_private%'});
-like($changes, qr/UPDATE: id\[integer\]:null body\[text\]:null/,
+like($changes, qr/UPDATE: old-key: id\[integer\]:1 new-tuple: id\[integer\]:null body\[text\]:null/,
 	'a move decodes as an update to an all-NULL row');
 $pub->safe_psql('postgres', q{SELECT pg_drop_replication_slot('lr_decode')});
 
