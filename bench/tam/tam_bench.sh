@@ -186,5 +186,6 @@ memory overhead at 768 dimensions, (table + indexes + hot tier) / raw data:
   raw data            $raw_data bytes
   warm, all rows hot  $(awk -v t="$warm_size" -v i="$index_size" -v h="$hot_used" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i + h) / r }')   (hot tier: $hot_entries rows, $hot_used bytes)
   warm, no hot tier   $(awk -v t="$warm_size" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }')
-  cold                $(awk -v t="$cold_size" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }')
+  cold                $(awk -v t="$cold_size" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }')   (after VACUUM; compacted: full $(awk -v t="$cold_full_compact" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }'), half $(awk -v t="$cold_half_compact" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }'))
+  index bytes         $index_size
 REPORT
