@@ -159,8 +159,15 @@
  * cache (disabled during recovery, since replayed changes bypass our
  * invalidation), access statistics are saved to a file at shutdown.
  *
- * Logical decoding would publish a move as an UPDATE to an all-NULL row, so
- * moving rows to the cold tier is refused for tables in a publication.
+ * Logical decoding rebuilds changes from the tuples heap logged, so it
+ * would publish a move as an UPDATE to an all-NULL row, and the old key of
+ * an UPDATE or DELETE of a cold row as NULL.  Hence published tables never
+ * hold stubs: moving rows of a table published for insert, update or
+ * delete to cold is refused (engram_tam_is_published), and so is CREATE /
+ * ALTER PUBLICATION that would publish a table with cold segments (event
+ * trigger engram_publication_cold_rows).  Why an in-place stub written
+ * under generic WAL is no way out: docs/reference/tam.md, "Logical
+ * replication".
  *
  * Access statistics (src/shmem/engram_access_stats.h) count rows returned
  * by index fetches with an MVCC snapshot (hot hits included) and explicit
