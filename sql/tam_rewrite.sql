@@ -59,3 +59,27 @@ SELECT count(*), min(body), max(body) FROM tam_rw_other;
 ALTER TABLE tam_rw SET ACCESS METHOD engram;
 SELECT engram_row_tier('tam_rw', ctid) AS tier, count(*) FROM tam_rw GROUP BY 1;
 DROP TABLE tam_rw, tam_rw_before, tam_rw_other;
+
+-- An ALTER TABLE that rewrites an engram table writes every row warm and
+-- drops the segments at its end; one that does not rewrite keeps them.
+CREATE TABLE tam_alt (id int PRIMARY KEY, body text, n int) USING engram;
+INSERT INTO tam_alt SELECT g, 'alt ' || g, g FROM generate_series(1, 100) g;
+SELECT engram_move_to_tier('tam_alt', (SELECT array_agg(ctid) FROM tam_alt WHERE id <= 60), 'cold');
+ALTER TABLE tam_alt RENAME COLUMN n TO m;
+SELECT count(*) AS segments_after_rename FROM engram.cold_segments WHERE relid = 'tam_alt'::regclass;
+ALTER TABLE tam_alt ALTER COLUMN m TYPE bigint;
+SELECT count(*) AS segments_after_rewrite FROM engram.cold_segments WHERE relid = 'tam_alt'::regclass;
+SELECT count(*), sum(m), count(DISTINCT body) FROM tam_alt;
+-- Rows moved cold after a rewrite in the same transaction keep their
+-- segments through a later ALTER TABLE (the file is new in this
+-- transaction, so the end of that ALTER collects, and finds them in use).
+BEGIN;
+ALTER TABLE tam_alt ALTER COLUMN m TYPE int;
+SELECT engram_move_to_tier('tam_alt', (SELECT array_agg(ctid) FROM tam_alt WHERE id > 50), 'cold');
+ALTER TABLE tam_alt RENAME TO tam_alt2;
+COMMIT;
+SELECT count(*) AS segments FROM engram.cold_segments WHERE relid = 'tam_alt2'::regclass;
+SELECT count(*), sum(m), count(DISTINCT body),
+       count(*) FILTER (WHERE engram_row_tier('tam_alt2', ctid) = 'cold') AS cold_rows
+  FROM tam_alt2;
+DROP TABLE tam_alt2;

@@ -179,9 +179,12 @@
  * tier is the access statistics' "written" time, set by our tuple_insert,
  * multi_insert, tuple_update and by moves.
  *
- * Known gaps: an ALTER TABLE that rewrites an engram table (column type
- * change) writes every row warm and leaves its segments to the next
- * VACUUM; parallel index builds use heap's parallel block allocation
+ * An ALTER TABLE that rewrites an engram table (column type change) writes
+ * every row warm; the same event trigger then collects the table's
+ * segments when its file is new in the transaction
+ * (engram.collect_rewritten_cold_segments).
+ *
+ * Known gaps: parallel index builds use heap's parallel block allocation
  * through table_block_parallelscan_* (tested with one worker).
  *
  *-------------------------------------------------------------------------

@@ -59,6 +59,7 @@
 PG_FUNCTION_INFO_V1(engram_move_to_tier);
 PG_FUNCTION_INFO_V1(engram_cold_vacuum);
 PG_FUNCTION_INFO_V1(engram_refuse_publishing_cold_rows);
+PG_FUNCTION_INFO_V1(engram_collect_rewritten_cold_segments);
 
 /* Executor state for inserting index entries of moved rows. */
 typedef struct EngramIndexInserter
@@ -208,6 +209,34 @@ engram_tam_is_published(Relation rel)
 	RelationBuildPublicationDesc(rel, &pubdesc);
 	return pubdesc.pubactions.pubupdate || pubdesc.pubactions.pubinsert ||
 		pubdesc.pubactions.pubdelete;
+}
+
+/*
+ * engram.collect_rewritten_cold_segments(rel): called at the end of an
+ * ALTER TABLE of an engram table that has segments.  When the table's file
+ * was replaced in this transaction (an ALTER TABLE rewrite writes every row
+ * warm, so its old segments are unreferenced), delete the segments no stub
+ * names, as VACUUM would; otherwise do nothing, so that ALTER TABLE commands
+ * that do not rewrite (RENAME, SET STATISTICS, ...) never scan the table.
+ * The collection itself is safe whatever happened before in the
+ * transaction: it keeps every segment a stub on any page names.  Returns
+ * the number of segments deleted.
+ */
+Datum
+engram_collect_rewritten_cold_segments(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	int64		dropped = 0;
+
+	if (rel == NULL)
+		PG_RETURN_INT64(0);
+	if (engram_relation_is_engram(rel) &&
+		(rel->rd_newRelfilenodeSubid != InvalidSubTransactionId ||
+		 rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId))
+		dropped = engram_tam_cold_collect_garbage(rel, relid, false);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_INT64(dropped);
 }
 
 /*
