@@ -19,14 +19,7 @@ my $node = new_engram_node('tiers',
 	extra_conf => "engram.worker_naptime = 1\nengram.hot_tier_size_mb = 1");
 
 # 1000 memories of 768 dimensions (about 3 kB each).
-$node->safe_psql('postgres', q{
-	SET client_min_messages = warning;
-	SELECT engram_create_space('memories', 768);
-	SELECT setseed(0.25);
-	INSERT INTO memories (content, embedding)
-	SELECT 'memory ' || i,
-		   (SELECT array_agg(random()::real - 0.5) FROM generate_series(1, 768) WHERE i > 0)::evector
-	FROM generate_series(1, 1000) i;});
+engram_random_space($node, 'memories', 1000, 768, 0.25);
 
 # Five memories used (recall records an access for what it returns).
 $node->safe_psql('postgres', q{

@@ -18,15 +18,8 @@ use EngramNode;
 
 my $node = new_engram_node('migration_crash',
 	extra_conf => "engram.worker_naptime = 1\nengram.migration_batch = 2000");
-$node->safe_psql('postgres', q{
-	SET client_min_messages = warning;
-	SELECT engram_create_space('memories', 768);
-	SELECT setseed(0.75);
-	INSERT INTO memories (content, embedding)
-	SELECT 'memory ' || i,
-		   (SELECT array_agg(random()::real - 0.5) FROM generate_series(1, 768) WHERE i > 0)::evector
-	FROM generate_series(1, 2000) i;
-	CHECKPOINT;});
+engram_random_space($node, 'memories', 2000, 768, 0.75);
+$node->safe_psql('postgres', 'CHECKPOINT');
 
 my $checksum_query = q{SELECT count(*) || ':' || md5(string_agg(id || content || embedding::text, ',' ORDER BY id))
 	FROM memories};
@@ -40,19 +33,7 @@ is($node->safe_psql('postgres', $cold_query), '0', 'every memory starts warm');
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET engram.migration_warm_to_cold_window_seconds = 1;
 	SELECT pg_reload_conf();});
-my $running = 0;
-for (1 .. 600)
-{
-	if ($node->safe_psql('postgres',
-			q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'engram worker'
-			  AND datname = 'postgres' AND state = 'active' AND query = 'tier_migration'}) eq '1')
-	{
-		$running = 1;
-		last;
-	}
-	usleep(20_000);
-}
-ok($running, 'the worker is moving rows');
+ok(wait_for_worker_job($node, 'tier_migration'), 'the worker is moving rows');
 usleep(500_000);
 $node->stop('immediate');
 $node->start;
