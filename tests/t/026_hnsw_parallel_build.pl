@@ -1,0 +1,147 @@
+# 026_hnsw_parallel_build.pl: engram_hnsw built by 0, 1 and 2 parallel
+# workers (max_parallel_maintenance_workers), L2 and cosine: the workers
+# really launch (the leader's DEBUG1 line), the graph is sound
+# (engram_hnsw_verify), every row is indexed and recall@10 against exact
+# search stays above the floor of 020_hnsw_recall.pl; then a parallel build
+# whose graph outgrows a tiny maintenance_work_mem (NOTICE, the rest goes
+# through the on-disk path) gives a sound, complete index too.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use EngramNode;
+
+my $node = new_engram_node('hnsw_parallel_build',
+	extra_conf => "max_worker_processes = 8\nmax_parallel_workers = 8\n"
+	  . "max_parallel_workers_per_gather = 0\nmaintenance_work_mem = '64MB'");
+
+# 4,000 base and 200 query vectors of 32 dimensions around 20 centres
+# (Gaussian noise, Box-Muller over random() after setseed: deterministic).
+sub generate_rows
+{
+	my ($table, $first, $last, $seed) = @_;
+	return qq{
+		SELECT setseed($seed);
+		INSERT INTO $table
+		SELECT i, ARRAY(SELECT sin(i % 20 * 7 + d) * 2
+		                       + 1.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())
+		                FROM generate_series(1, 32) d WHERE i > 0)::real[]::evector
+		FROM generate_series($first, $last) i;
+	};
+}
+
+# parallel_workers on the table: plan_create_index_workers() would give a
+# table this small no worker at all.
+$node->safe_psql('postgres', q{
+	CREATE TABLE items (id int PRIMARY KEY, v evector(32)) WITH (parallel_workers = 4);
+	CREATE TABLE queries (id int PRIMARY KEY, v evector(32));
+} . generate_rows('items', 1, 4000, 0.11) . generate_rows('queries', 1, 200, 0.22)
+  . q{ INSERT INTO items VALUES (4001, NULL); });
+
+sub recall
+{
+	my ($op, $ef) = @_;
+	return $node->safe_psql('postgres', qq{
+		SET engram.ef_search = $ef;
+		SET enable_seqscan = off;
+		CREATE TEMP TABLE got AS SELECT q.id AS qid, n.id FROM queries q,
+		  LATERAL (SELECT id FROM items i ORDER BY i.v $op q.v LIMIT 10) n;
+		RESET enable_seqscan;
+		SET enable_indexscan = off;
+		CREATE TEMP TABLE truth AS SELECT q.id AS qid, n.id FROM queries q,
+		  LATERAL (SELECT id FROM items i ORDER BY i.v $op q.v LIMIT 10) n;
+		SELECT round(count(got.id)::numeric / count(*), 3)
+		FROM truth LEFT JOIN got USING (qid, id);
+	});
+}
+
+# Build; returns the leader's "launched" count and the stderr of the build.
+sub build
+{
+	my ($opclass, $workers, $mwm) = @_;
+	my ($out, $err);
+	$node->psql('postgres', qq{
+		SET client_min_messages = debug1;
+		SET max_parallel_maintenance_workers = $workers;
+		SET maintenance_work_mem = '$mwm';
+		CREATE INDEX items_v ON items USING engram_hnsw (v $opclass)
+		  WITH (m = 16, ef_construction = 64);
+	}, stdout => \$out, stderr => \$err, on_error_die => 1);
+	my ($launched) = $err =~ /engram_hnsw build: \d+ parallel workers planned, (\d+) launched/;
+	return ($launched // 0, $err);
+}
+
+sub check_index
+{
+	my ($label, $op) = @_;
+	is($node->safe_psql('postgres',
+		"SELECT count(*) FROM engram_hnsw_verify('items_v') WHERE severity = 'error'"),
+		'0', "$label: verify finds no damage");
+	is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM engram_hnsw_index_tids('items_v') t
+		JOIN items i ON i.ctid = t.heap_tid}), '4000', "$label: every non-NULL row is indexed once");
+	is($node->safe_psql('postgres',
+		"SELECT reltuples FROM pg_class WHERE relname = 'items_v'"),
+		'4000', "$label: index tuple count");
+	my $r = recall($op, 40);
+	diag("$label: recall\@10 = $r (ef_search 40)");
+	cmp_ok($r, '>=', 0.97, "$label: recall\@10 at ef_search 40");
+}
+
+for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', 'cosine'])
+{
+	my ($opclass, $op, $name) = @$metric;
+	for my $workers (0, 1, 2)
+	{
+		my ($launched, $err) = build($opclass, $workers, '64MB');
+		if ($workers == 0)
+		{
+			unlike($err, qr/parallel workers planned/, "$name, 0 workers: serial build");
+		}
+		else
+		{
+			is($launched, $workers, "$name, $workers workers: $workers launched");
+			my $rows = 0;
+			$rows += $1 while $err =~ /parallel build worker: (\d+) rows into the graph/g;
+			diag("$name, $workers workers: the workers inserted $rows of 4000 rows");
+			cmp_ok($rows, '>', 0, "$name, $workers workers: the workers inserted rows");
+		}
+		unlike($err, qr/no longer fits/, "$name, $workers workers: the graph fits in memory");
+		check_index("$name, $workers workers", $op);
+		$node->safe_psql('postgres', 'DROP INDEX items_v');
+	}
+}
+
+# Spill: 1MB of maintenance_work_mem holds about 2,000 elements of 32
+# dimensions; the rest of the rows go through the on-disk insert path,
+# from every participant.
+my ($launched, $err) = build('evector_l2_ops', 2, '1MB');
+is($launched, 2, 'spill: 2 workers launched');
+like($err, qr/NOTICE:  engram_hnsw graph no longer fits into maintenance_work_mem/,
+	'spill: NOTICE');
+like($err, qr/HINT:  Increase maintenance_work_mem/, 'spill: hint');
+my ($memory_rows, $disk_rows) = (0, 0);
+while ($err =~ /parallel build worker: (\d+) rows into the graph, (\d+) on disk/g)
+{
+	$memory_rows += $1;
+	$disk_rows += $2;
+}
+diag("spill: the workers inserted $memory_rows rows into the graph, $disk_rows on disk");
+check_index('L2, 2 workers, spill', '<->');
+$node->safe_psql('postgres', 'DROP INDEX items_v');
+
+# A column without declared dimensions: they come from the first vector.
+$node->safe_psql('postgres', q{
+	CREATE TABLE free_dims (id int, v evector) WITH (parallel_workers = 2);
+	INSERT INTO free_dims SELECT id, v FROM items WHERE v IS NOT NULL;
+	SET max_parallel_maintenance_workers = 2;
+	CREATE INDEX free_dims_v ON free_dims USING engram_hnsw (v);
+});
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM engram_hnsw_verify('free_dims_v') WHERE severity = 'error'"),
+	'0', 'no typmod, 2 workers: verify finds no damage');
+is($node->safe_psql('postgres', "SELECT count(*) FROM engram_hnsw_index_tids('free_dims_v')"),
+	'4000', 'no typmod, 2 workers: every row indexed');
+
+$node->stop;
+done_testing();
