@@ -274,6 +274,9 @@ typedef struct EngramHnswCandidate
  * "query" to element "ref" and, when that distance is below "threshold",
  * also fills the neighbours at "layer" (and the vector when want_vector).
  * It returns false when the element does not exist (a freed slot).
+ * prefetch(), when set, is called for each element the search is about to
+ * visit, before the visits: memory latency overlaps instead of stalling
+ * every distance computation.
  */
 typedef struct EngramHnswGraph EngramHnswGraph;
 struct EngramHnswGraph
@@ -281,6 +284,8 @@ struct EngramHnswGraph
 	bool		(*visit) (EngramHnswGraph *graph, EngramHnswRef ref,
 						  const float *query, int layer, float threshold,
 						  bool want_vector, EngramHnswCandidate *out);
+	/* optional: start loading what visit() will read (in-memory graph) */
+	void		(*prefetch) (EngramHnswGraph *graph, EngramHnswRef ref);
 	int			metric;
 	int			dimensions;
 	int			m;
