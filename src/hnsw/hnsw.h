@@ -7,7 +7,12 @@
  *
  * Files, one per callback group:
  *	  hnsw.c          handler, reloptions, engram.ef_search, cost estimate
- *	  hnswbuild.c     ambuild / ambuildempty: in-memory graph, page writer
+ *	  hnswbuild.c     ambuild / ambuildempty: serial and parallel build
+ *	                  (parallel context, worker entry point, spill)
+ *	  hnswbuildgraph.c the in-memory build graph (arena in backend or
+ *	                  dynamic shared memory, concurrent insertion) and
+ *	                  the page writer; hnswbuild.h states its layout and
+ *	                  locks
  *	  hnswinsert.c    aminsert and the on-disk insertion algorithm
  *	  hnswscan.c      ambeginscan / amrescan / amgettuple / amendscan,
  *	                  with the iterative scan for filtered queries
