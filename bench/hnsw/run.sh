@@ -151,15 +151,20 @@ build_summary() {
 	printf '%s s (%s)' "$(sed -n "$(((n + 1) / 2))p" <<<"$sorted")" "$(echo $1)"
 }
 
+# The head of the result table: the access methods, builds, index size.
+print_build_rows() {
+	printf '| |'; for am in $ams; do printf ' %s |' "$am"; done; echo
+	printf '|---|'; for am in $ams; do printf -- '---:|'; done; echo
+	printf '| build, serial: median (every round) |'; for am in $ams; do printf ' %s |' "$(build_summary "${build[$am]}")"; done; echo
+	printf '| build, 1 parallel worker: median (every round) |'; for am in $ams; do printf ' %s |' "$(build_summary "${build_parallel[$am]}")"; done; echo
+	printf '| index size |'; for am in $ams; do printf ' %s |' "${size[$am]}"; done; echo
+}
+
 if $builds_only; then
 	echo
 	echo "data: $rows x $dims float4, $centres Gaussian centres, seed $seed; m = $m, ef_construction = $efc; $build_rounds alternating build rounds"
 	echo
-	printf '| build: median s (every round) |'; for am in $ams; do printf ' %s |' "$am"; done; echo
-	printf '|---|'; for am in $ams; do printf -- '---:|'; done; echo
-	printf '| serial |'; for am in $ams; do printf ' %s |' "$(build_summary "${build[$am]}")"; done; echo
-	printf '| 1 parallel worker |'; for am in $ams; do printf ' %s |' "$(build_summary "${build_parallel[$am]}")"; done; echo
-	printf '| index size |'; for am in $ams; do printf ' %s |' "${size[$am]}"; done; echo
+	print_build_rows
 	exit 0
 fi
 
@@ -219,11 +224,7 @@ echo
 echo "data: $rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed; m = $m, ef_construction = $efc"
 echo "exact search (sequential scan, one query): $exact_ms ms"
 echo
-printf '| |'; for am in $ams; do printf ' %s |' "$am"; done; echo
-printf '|---|'; for am in $ams; do printf -- '---:|'; done; echo
-printf '| build, serial: median (every round) |'; for am in $ams; do printf ' %s |' "$(build_summary "${build[$am]}")"; done; echo
-printf '| build, 1 parallel worker: median (every round) |'; for am in $ams; do printf ' %s |' "$(build_summary "${build_parallel[$am]}")"; done; echo
-printf '| index size |'; for am in $ams; do printf ' %s |' "${size[$am]}"; done; echo
+print_build_rows
 printf '| single-row inserts/s (median of 3 rounds: all) |'
 for am in $ams; do
 	med=$(tr ' ' '\n' <<<"${insert_rounds[$am]}" | grep . | sort -n | sed -n 2p)

@@ -10,49 +10,25 @@ use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use EngramNode;
+use EngramHnswData;
 
 my $node = new_engram_node('hnsw_parallel_build',
 	extra_conf => "max_worker_processes = 8\nmax_parallel_workers = 8\n"
 	  . "max_parallel_workers_per_gather = 0\nmaintenance_work_mem = '64MB'");
 
-# 4,000 base and 200 query vectors of 32 dimensions around 20 centres
-# (Gaussian noise, Box-Muller over random() after setseed: deterministic).
-sub generate_rows
-{
-	my ($table, $first, $last, $seed) = @_;
-	return qq{
-		SELECT setseed($seed);
-		INSERT INTO $table
-		SELECT i, ARRAY(SELECT sin(i % 20 * 7 + d) * 2
-		                       + 1.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())
-		                FROM generate_series(1, 32) d WHERE i > 0)::real[]::evector
-		FROM generate_series($first, $last) i;
-	};
-}
-
+# 4,000 base and 200 query vectors of 32 dimensions around 20 centres.
 # parallel_workers on the table: plan_create_index_workers() would give a
 # table this small no worker at all.
 $node->safe_psql('postgres', q{
 	CREATE TABLE items (id int PRIMARY KEY, v evector(32)) WITH (parallel_workers = 4);
 	CREATE TABLE queries (id int PRIMARY KEY, v evector(32));
-} . generate_rows('items', 1, 4000, 0.11) . generate_rows('queries', 1, 200, 0.22)
+} . clustered_rows_sql('items', 1, 4000, 0.11) . clustered_rows_sql('queries', 1, 200, 0.22)
   . q{ INSERT INTO items VALUES (4001, NULL); });
 
 sub recall
 {
 	my ($op, $ef) = @_;
-	return $node->safe_psql('postgres', qq{
-		SET engram.ef_search = $ef;
-		SET enable_seqscan = off;
-		CREATE TEMP TABLE got AS SELECT q.id AS qid, n.id FROM queries q,
-		  LATERAL (SELECT id FROM items i ORDER BY i.v $op q.v LIMIT 10) n;
-		RESET enable_seqscan;
-		SET enable_indexscan = off;
-		CREATE TEMP TABLE truth AS SELECT q.id AS qid, n.id FROM queries q,
-		  LATERAL (SELECT id FROM items i ORDER BY i.v $op q.v LIMIT 10) n;
-		SELECT round(count(got.id)::numeric / count(*), 3)
-		FROM truth LEFT JOIN got USING (qid, id);
-	});
+	return recall_at_10($node, 'items', 'queries', $op, $ef);
 }
 
 # Build; returns the leader's "launched" count and the stderr of the build.
