@@ -33,13 +33,25 @@
  *   in shared mode; an insert whose level is above the entry level holds
  *   it exclusively from before its search until it has become the entry
  *   point (rare: one element in m per layer).
- * - element->lock guards that element's list lengths and slots.  Readers
- *   copy a list under the shared lock; the owner fills its own lists and
- *   a back-link rewrites a neighbour's list under the exclusive lock.
+ * - element->lock (exclusive) serialises the writers of that element's
+ *   list lengths and slots: the owner filling its own lists, back-links
+ *   rewriting a neighbour's list.  Readers take no lock (below).
  * - The vector, level and heap TID of an element never change once it is
  *   allocated, and nobody can reach an element before a list or the entry
  *   point refers to it (which happens after they are written, under a
  *   lock whose release orders the writes): they are read without a lock.
+ *
+ * READING LISTS.  A search reads a list without a lock, through a pointer
+ * to the live slots, because every value a slot ever holds is a valid
+ * element reference: a writer stores the slots first and the length after
+ * them (pg_write_barrier), a reader loads the length first and the slots
+ * after it (pg_read_barrier), so slots below the length it read have been
+ * written; a slot rewritten meanwhile reads as its old or its new
+ * reference (aligned 8-byte stores and loads are single-copy atomic,
+ * PG_HAVE_8BYTE_SINGLE_COPY_ATOMICITY; without it, readers copy the list
+ * under the element's shared lock).  A search may thus see a list halfway
+ * through a prune, with a reference twice or a dropped one: harmless to a
+ * search, whose visited set skips repeats.
  *
  * Lock order: entry_lock, then at most one element lock at a time.
  * Nothing else is locked while an element lock is held.  The allocation

@@ -148,9 +148,10 @@ arena_allocate(EngramHnswBuildArena *arena, Size size)
  */
 
 /*
- * visit() of the build graph.  Without concurrency the neighbours are a
- * read-only view of the slots; with it, a copy taken under the element's
- * shared lock (in the current memory context).
+ * visit() of the build graph.  The neighbours are a read-only view of the
+ * live slots (READING LISTS in hnswbuild.h); on a platform without 8-byte
+ * single-copy atomicity a concurrent graph copies them under the
+ * element's shared lock instead (in the current memory context).
  */
 static bool
 build_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
@@ -173,6 +174,12 @@ build_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 		EngramHnswRef *slots = element_layer_slots(element, graph->dimensions, graph->m,
 												   layer);
 
+#ifdef PG_HAVE_8BYTE_SINGLE_COPY_ATOMICITY
+		/* lock-free view of a live list: see READING LISTS in hnswbuild.h */
+		out->neighbour_count = ((volatile uint8 *) element->counts)[layer];
+		pg_read_barrier();
+		out->neighbours = slots;
+#else
 		if (build->concurrent)
 		{
 			out->neighbours = palloc(sizeof(EngramHnswRef) *
@@ -187,6 +194,7 @@ build_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 			out->neighbours = slots;
 			out->neighbour_count = element->counts[layer];
 		}
+#endif
 	}
 	return true;
 }
@@ -284,6 +292,7 @@ add_backlink(EngramHnswBuildGraph *graph, EngramHnswRef base_ref, EngramHnswRef 
 	if (count < capacity)
 	{
 		slots[count] = new_ref;
+		pg_write_barrier();
 		base->counts[layer]++;
 	}
 	else
@@ -316,6 +325,7 @@ add_backlink(EngramHnswBuildGraph *graph, EngramHnswRef base_ref, EngramHnswRef 
 		}
 		if (!kept_new && force)
 			slots[chosen_count - 1] = new_ref;
+		pg_write_barrier();
 		base->counts[layer] = chosen_count;
 	}
 	if (graph->concurrent)
@@ -406,6 +416,7 @@ engram_hnsw_build_graph_insert(EngramHnswBuildGraph *graph, const float *vector,
 														  capacity, chosen[lc]);
 		for (int i = 0; i < chosen_counts[lc]; i++)
 			slots[i] = layer_results[lc][chosen[lc][i]].ref;
+		pg_write_barrier();
 		element->counts[lc] = chosen_counts[lc];
 	}
 	if (graph->concurrent)

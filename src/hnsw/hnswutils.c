@@ -548,7 +548,6 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	EngramHnswCandidate *out;
 	EngramHnswRef *fresh;		/* neighbours of the current candidate
 								 * not visited yet */
-	int			result_count;
 
 	engram_hnsw_refset_reset(visited);
 	all = palloc(sizeof(EngramHnswCandidate) * all_capacity);
@@ -629,13 +628,12 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 		}
 	}
 
-	/* furthest first out of the heap: filled from the back, ascending */
-	result_count = nearest.count;
-	out = palloc(sizeof(EngramHnswCandidate) * Max(result_count, 1));
-	for (int i = result_count - 1; i >= 0; i--)
-		out[i] = all[heap_pop(&nearest)];
+	out = palloc(sizeof(EngramHnswCandidate) * Max(nearest.count, 1));
+	for (int i = 0; i < nearest.count; i++)
+		out[i] = all[nearest.items[i]];
+	engram_hnsw_sort_candidates(out, nearest.count);
 	*result = out;
-	return result_count;
+	return nearest.count;
 }
 
 void

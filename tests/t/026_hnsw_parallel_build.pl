@@ -4,7 +4,8 @@
 # (engram_hnsw_verify), every row is indexed and recall@10 against exact
 # search stays above the floor of 020_hnsw_recall.pl; then a parallel build
 # whose graph outgrows a tiny maintenance_work_mem (NOTICE, the rest goes
-# through the on-disk path) gives a sound, complete index too.
+# through the on-disk path) gives a sound, complete index too; so do a
+# column without dimensions, an empty table and a table of NULLs.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -118,6 +119,29 @@ is($node->safe_psql('postgres',
 	'0', 'no typmod, 2 workers: verify finds no damage');
 is($node->safe_psql('postgres', "SELECT count(*) FROM engram_hnsw_index_tids('free_dims_v')"),
 	'4000', 'no typmod, 2 workers: every row indexed');
+
+# An empty table and one of NULLs only: the workers find nothing, the
+# leader writes an empty graph, and inserts afterwards work.
+$node->safe_psql('postgres', q{
+	CREATE TABLE empty_t (id int, v evector(32)) WITH (parallel_workers = 2);
+	CREATE TABLE nulls_t (id int, v evector(32)) WITH (parallel_workers = 2);
+	INSERT INTO nulls_t SELECT i, NULL FROM generate_series(1, 1000) i;
+	SET max_parallel_maintenance_workers = 2;
+	CREATE INDEX empty_t_v ON empty_t USING engram_hnsw (v);
+	CREATE INDEX nulls_t_v ON nulls_t USING engram_hnsw (v);
+	INSERT INTO empty_t SELECT id, v FROM items WHERE id <= 100;
+	INSERT INTO nulls_t SELECT id, v FROM items WHERE id <= 100;
+});
+for my $t ('empty_t', 'nulls_t')
+{
+	is($node->safe_psql('postgres',
+		"SELECT count(*) FROM engram_hnsw_verify('${t}_v') WHERE severity = 'error'"),
+		'0', "$t, 2 workers: verify finds no damage");
+	is($node->safe_psql('postgres', qq{
+		SET enable_seqscan = off;
+		SELECT id FROM $t ORDER BY v <-> (SELECT v FROM items WHERE id = 42) LIMIT 1}),
+		'42', "$t, 2 workers: inserts after the build are found");
+}
 
 $node->stop;
 done_testing();
