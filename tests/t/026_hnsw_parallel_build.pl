@@ -5,7 +5,8 @@
 # search stays above the floor of 020_hnsw_recall.pl; then a parallel build
 # whose graph outgrows a tiny maintenance_work_mem (NOTICE, the rest goes
 # through the on-disk path) gives a sound, complete index too; so do a
-# column without dimensions, an empty table and a table of NULLs.
+# column without dimensions, a table of the engram access method, an
+# empty table and a table of NULLs.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -119,6 +120,26 @@ is($node->safe_psql('postgres',
 	'0', 'no typmod, 2 workers: verify finds no damage');
 is($node->safe_psql('postgres', "SELECT count(*) FROM engram_hnsw_index_tids('free_dims_v')"),
 	'4000', 'no typmod, 2 workers: every row indexed');
+
+# A table of the engram access method: its own parallel build scan.
+$node->safe_psql('postgres', q{
+	CREATE TABLE engram_items (id int, v evector(32)) USING engram WITH (parallel_workers = 2);
+	INSERT INTO engram_items SELECT id, v FROM items WHERE v IS NOT NULL;
+});
+($launched, $err) = (0, '');
+$node->psql('postgres', q{
+	SET client_min_messages = debug1;
+	SET max_parallel_maintenance_workers = 2;
+	CREATE INDEX engram_items_v ON engram_items USING engram_hnsw (v);
+}, stderr => \$err, on_error_die => 1);
+($launched) = $err =~ /parallel workers planned, (\d+) launched/;
+is($launched, 2, 'engram table: 2 workers launched');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM engram_hnsw_verify('engram_items_v') WHERE severity = 'error'"),
+	'0', 'engram table, 2 workers: verify finds no damage');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM engram_hnsw_index_tids('engram_items_v') t
+	JOIN engram_items i ON i.ctid = t.heap_tid}), '4000', 'engram table, 2 workers: every row indexed');
 
 # An empty table and one of NULLs only: the workers find nothing, the
 # leader writes an empty graph, and inserts afterwards work.
