@@ -33,31 +33,38 @@ sub recall
 	return recall_at_10($node, 'items', 'queries', $op, $ef);
 }
 
-# Build; returns the leader's "launched" count and the stderr of the build.
+# Build TABLE_v; returns the leader's "launched" count and the stderr.
 sub build
 {
-	my ($opclass, $workers, $mwm) = @_;
+	my ($table, $opclass, $workers, $mwm) = @_;
 	my ($out, $err);
 	$node->psql('postgres', qq{
 		SET client_min_messages = debug1;
 		SET max_parallel_maintenance_workers = $workers;
 		SET maintenance_work_mem = '$mwm';
-		CREATE INDEX items_v ON items USING engram_hnsw (v $opclass)
+		CREATE INDEX ${table}_v ON $table USING engram_hnsw (v $opclass)
 		  WITH (m = 16, ef_construction = 64);
 	}, stdout => \$out, stderr => \$err, on_error_die => 1);
 	my ($launched) = $err =~ /engram_hnsw build: \d+ parallel workers planned, (\d+) launched/;
 	return ($launched // 0, $err);
 }
 
+# TABLE_v is sound and holds each of the 4,000 non-NULL rows once.
+sub check_structure
+{
+	my ($label, $table) = @_;
+	is($node->safe_psql('postgres',
+		"SELECT count(*) FROM engram_hnsw_verify('${table}_v') WHERE severity = 'error'"),
+		'0', "$label: verify finds no damage");
+	is($node->safe_psql('postgres', qq{
+		SELECT count(*) FROM engram_hnsw_index_tids('${table}_v') t
+		JOIN $table i ON i.ctid = t.heap_tid}), '4000', "$label: every non-NULL row is indexed once");
+}
+
 sub check_index
 {
 	my ($label, $op) = @_;
-	is($node->safe_psql('postgres',
-		"SELECT count(*) FROM engram_hnsw_verify('items_v') WHERE severity = 'error'"),
-		'0', "$label: verify finds no damage");
-	is($node->safe_psql('postgres', q{
-		SELECT count(*) FROM engram_hnsw_index_tids('items_v') t
-		JOIN items i ON i.ctid = t.heap_tid}), '4000', "$label: every non-NULL row is indexed once");
+	check_structure($label, 'items');
 	is($node->safe_psql('postgres',
 		"SELECT reltuples FROM pg_class WHERE relname = 'items_v'"),
 		'4000', "$label: index tuple count");
@@ -71,7 +78,7 @@ for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', '
 	my ($opclass, $op, $name) = @$metric;
 	for my $workers (0, 1, 2)
 	{
-		my ($launched, $err) = build($opclass, $workers, '64MB');
+		my ($launched, $err) = build('items', $opclass, $workers, '64MB');
 		if ($workers == 0)
 		{
 			unlike($err, qr/parallel workers planned/, "$name, 0 workers: serial build");
@@ -93,7 +100,7 @@ for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', '
 # Spill: 1MB of maintenance_work_mem holds about 2,000 elements of 32
 # dimensions; the rest of the rows go through the on-disk insert path,
 # from every participant.
-my ($launched, $err) = build('evector_l2_ops', 2, '1MB');
+my ($launched, $err) = build('items', 'evector_l2_ops', 2, '1MB');
 is($launched, 2, 'spill: 2 workers launched');
 like($err, qr/NOTICE:  engram_hnsw graph no longer fits into maintenance_work_mem/,
 	'spill: NOTICE');
@@ -112,34 +119,19 @@ $node->safe_psql('postgres', 'DROP INDEX items_v');
 $node->safe_psql('postgres', q{
 	CREATE TABLE free_dims (id int, v evector) WITH (parallel_workers = 2);
 	INSERT INTO free_dims SELECT id, v FROM items WHERE v IS NOT NULL;
-	SET max_parallel_maintenance_workers = 2;
-	CREATE INDEX free_dims_v ON free_dims USING engram_hnsw (v);
 });
-is($node->safe_psql('postgres',
-	"SELECT count(*) FROM engram_hnsw_verify('free_dims_v') WHERE severity = 'error'"),
-	'0', 'no typmod, 2 workers: verify finds no damage');
-is($node->safe_psql('postgres', "SELECT count(*) FROM engram_hnsw_index_tids('free_dims_v')"),
-	'4000', 'no typmod, 2 workers: every row indexed');
+($launched, $err) = build('free_dims', '', 2, '64MB');
+is($launched, 2, 'no typmod: 2 workers launched');
+check_structure('no typmod, 2 workers', 'free_dims');
 
 # A table of the engram access method: its own parallel build scan.
 $node->safe_psql('postgres', q{
 	CREATE TABLE engram_items (id int, v evector(32)) USING engram WITH (parallel_workers = 2);
 	INSERT INTO engram_items SELECT id, v FROM items WHERE v IS NOT NULL;
 });
-($launched, $err) = (0, '');
-$node->psql('postgres', q{
-	SET client_min_messages = debug1;
-	SET max_parallel_maintenance_workers = 2;
-	CREATE INDEX engram_items_v ON engram_items USING engram_hnsw (v);
-}, stderr => \$err, on_error_die => 1);
-($launched) = $err =~ /parallel workers planned, (\d+) launched/;
+($launched, $err) = build('engram_items', 'evector_l2_ops', 2, '64MB');
 is($launched, 2, 'engram table: 2 workers launched');
-is($node->safe_psql('postgres',
-	"SELECT count(*) FROM engram_hnsw_verify('engram_items_v') WHERE severity = 'error'"),
-	'0', 'engram table, 2 workers: verify finds no damage');
-is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM engram_hnsw_index_tids('engram_items_v') t
-	JOIN engram_items i ON i.ctid = t.heap_tid}), '4000', 'engram table, 2 workers: every row indexed');
+check_structure('engram table, 2 workers', 'engram_items');
 
 # An empty table and one of NULLs only: the workers find nothing, the
 # leader writes an empty graph, and inserts afterwards work.
