@@ -22,6 +22,9 @@
  *	                   engram_spread
  *	  access.c         the one place where recall reads and records access
  *	                   statistics and tiers (the table AM's C API)
+ *	  memory_reader.c  the state of memory rows by id without SQL (id
+ *	                   index + hot tier + heap) where SQL could not see
+ *	                   anything else (no row-level security, SELECT held)
  *	  spi_plans.c      SPI execution with a cache of saved plans
  *
  * Security contract: nothing here is SECURITY DEFINER and every row is
@@ -255,6 +258,7 @@ typedef struct EngramNode
 	double		effective_confidence;	/* stored x retention */
 	bool		has_similarity;
 	double		similarity;
+	bool		similarity_pending; /* similarity to the cue not read yet */
 	double		seed_activation;	/* activation as a seed; 0 if not a seed */
 	double		activation;		/* after spreading, clamped to [0,1] */
 	int			hop;			/* depth of first activation; 0 = seed */
@@ -320,6 +324,14 @@ extern bool engram_spread_run(EngramSpreadState *state);
 extern void engram_spread_finish(EngramSpreadState *state, bool seeds_only);
 
 /*
+ * Read the cue similarity of the nodes reached by spreading that can still
+ * rank among the "k" best (a node whose score with the highest possible
+ * similarity stays under the k-th best known score cannot), and recompute
+ * their scores.  Call after engram_spread_finish(); inside SPI_connect().
+ */
+extern void engram_spread_resolve_similarity(EngramSpreadState *state, int k);
+
+/*
  * The activated nodes (only seeds when "seeds_only"), sorted by score, or
  * by activation when "by_activation", descending, then by id.  palloc'd.
  * Call after engram_spread_finish() with the same "seeds_only".
@@ -336,6 +348,39 @@ typedef void (*EngramEmitRow) (FunctionCallInfo fcinfo, EngramNode *node, Datum 
 							   Datum occurred_at, Datum metadata, const char *tier);
 extern void engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo,
 							   EngramNode **nodes, int count, EngramEmitRow emit);
+
+/* ---------------------------------------------------------------------
+ * Direct reads of memory state (memory_reader.c)
+ * ---------------------------------------------------------------------
+ */
+typedef struct EngramMemoryReader EngramMemoryReader;
+
+/* One memory row as "SELECT id, ctid, confidence, created_at, decay_function" reads it. */
+typedef struct EngramMemoryRow
+{
+	int64		id;
+	ItemPointerData tid;		/* the visible version's own TID (ctid) */
+	double		confidence;
+	TimestampTz created_at;		/* 0 when NULL */
+	char	   *decay_name;		/* palloc'd; NULL: the space default */
+	const char *tier;			/* "hot", "warm" or "cold" (static) */
+} EngramMemoryRow;
+
+/*
+ * A reader of the space's rows for the active snapshot, or NULL when they
+ * must be read through SQL (row-level security, no table-wide SELECT, no
+ * unique btree index on id, another table AM, non-canonical column types).
+ * Inside SPI_connect(), after engram_space_resolve().
+ */
+extern EngramMemoryReader *engram_memory_reader_begin(const EngramSpace *space);
+
+/*
+ * The rows with the given (distinct) ids whose confidence is above 0, in
+ * no particular order, into rows[0 .. n-1]; returns n.  "rows" holds nids.
+ */
+extern int	engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nids,
+									   EngramMemoryRow *rows);
+extern void engram_memory_reader_end(EngramMemoryReader *reader);
 
 /* ---------------------------------------------------------------------
  * Access statistics and tiers (access.c): the single integration point

@@ -58,6 +58,7 @@
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -135,10 +136,13 @@ engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 	engram_decay_params_current(&state->decay);
 }
 
-/* Find or create the node of "id", filling its row state when new. */
+/*
+ * Find or create the node of "id", filling its row state when new.
+ * "tier" is the row's tier when the caller knows it, else NULL.
+ */
 static EngramNode *
 node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_confidence,
-			 TimestampTz created_at, const char *decay_name)
+			 TimestampTz created_at, const char *decay_name, const char *tier)
 {
 	EngramNode *node;
 	bool		found;
@@ -157,7 +161,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))
 		decay = state->space->default_decay;
-	node->tier = engram_recall_row_tier(state->space->relid, tid);
+	node->tier = tier != NULL ? tier : engram_recall_row_tier(state->space->relid, tid);
 	engram_recall_access_lookup(state->space->relid, tid, created_at, &access);
 	node->last_access = access.last_access;
 	node->access_count = access.access_count;
@@ -204,7 +208,8 @@ engram_spread_add_seed(EngramSpreadState *state, int64 id, ItemPointer tid,
 					   const char *decay_name, bool has_similarity, double similarity,
 					   double activation)
 {
-	EngramNode *node = node_for_row(state, id, tid, stored_confidence, created_at, decay_name);
+	EngramNode *node = node_for_row(state, id, tid, stored_confidence, created_at, decay_name,
+									 NULL);
 
 	activation = engram_clamp01(activation);
 	if (has_similarity && !node->has_similarity)
@@ -274,30 +279,51 @@ frontier_node(EngramNode **frontier, int nfrontier, int64 id)
 /*
  * Enter the rows of the given memories as (not yet activated) nodes.  A
  * memory the caller cannot SELECT, or whose confidence is 0, gets no node.
+ * Their similarity to the cue is left pending: it is read only for the
+ * nodes that can still rank (engram_spread_resolve_similarity), so their
+ * embeddings are not read here.  The rows come from the memory reader
+ * (id index, hot tier, heap) when it may be used, else from SQL.
  */
 static void
 fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 {
 	const EngramSpace *space = state->space;
+	EngramMemoryReader *reader = engram_memory_reader_begin(space);
 	StringInfoData sql;
-	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
-	Datum		values[2];
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+
+	if (reader != NULL)
+	{
+		int64	   *id_values = palloc(sizeof(int64) * nids);
+		EngramMemoryRow *rows = palloc(sizeof(EngramMemoryRow) * nids);
+		int			nrows;
+
+		for (int i = 0; i < nids; i++)
+			id_values[i] = DatumGetInt64(ids[i]);
+		nrows = engram_memory_reader_fetch(reader, id_values, nids, rows);
+		engram_memory_reader_end(reader);
+		for (int i = 0; i < nrows; i++)
+		{
+			EngramNode *node = node_for_row(state, rows[i].id, &rows[i].tid, rows[i].confidence,
+											rows[i].created_at, rows[i].decay_name,
+											rows[i].tier);
+
+			node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
+		}
+		pfree(id_values);
+		pfree(rows);
+		return;
+	}
 
 	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = state->cue_embedding;
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT id, ctid, confidence, created_at, decay_function, ");
-	if (state->has_cue_embedding)
-		appendStringInfo(&sql, "embedding OPERATOR(%s.%s) $2 ", space->operator_schema,
-						 engram_distance_operator(space->distance));
-	else
-		appendStringInfoString(&sql, "NULL::float8 ");
-	appendStringInfo(&sql, "FROM %s WHERE id = ANY ($1) AND confidence > 0",
+	appendStringInfo(&sql,
+					 "SELECT id, ctid, confidence, created_at, decay_function FROM %s "
+					 "WHERE id = ANY ($1) AND confidence > 0",
 					 space->qualified_name);
-	engram_spi_execute(sql.data, state->has_cue_embedding ? 2 : 1, argtypes, values, NULL,
-					   true, SPI_OK_SELECT);
-
+	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];
@@ -308,15 +334,9 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 		double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
 		TimestampTz created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
 		char	   *decay = SPI_getvalue(tuple, desc, 5);
-		Datum		distance = SPI_getbinval(tuple, desc, 6, &isnull);
-		EngramNode *node = node_for_row(state, id, &tid, confidence, created_at, decay);
+		EngramNode *node = node_for_row(state, id, &tid, confidence, created_at, decay, NULL);
 
-		if (!isnull)
-		{
-			node->has_similarity = true;
-			node->similarity = engram_distance_to_similarity(space->distance,
-															 DatumGetFloat8(distance));
-		}
+		node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -608,21 +628,35 @@ engram_spread_run(EngramSpreadState *state)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * A node's ranking score with the given similarity (DESIGN section 4):
+ * activation x confidence, averaged with the similarity when known, times
+ * the recency multiplier.
+ */
+static double
+node_score(EngramSpreadState *state, EngramNode *node, bool has_similarity, double similarity)
+{
+	double		recency = engram_recency_multiplier((double) (state->now - node->last_access) / USECS_PER_SEC,
+													(double) engram_recency_window,
+													engram_recency_boost);
+
+	if (has_similarity)
+		return (node->activation * node->confidence + similarity) / 2.0 * recency;
+	return node->activation * node->confidence * recency;
+}
+
 void
 engram_spread_finish(EngramSpreadState *state, bool seeds_only)
 {
 	HASH_SEQ_STATUS scan;
 	EngramNode *node;
 	double		per_path[ENGRAM_RECALL_MAX_PATHS];
-	double		window = (double) engram_recency_window;
 
 	hash_seq_init(&scan, state->nodes);
 	while ((node = hash_seq_search(&scan)) != NULL)
 	{
 		double		evidence;
 		double		half_width;
-		double		activation;
-		double		recency;
 		int			n = 0;
 
 		if (!node->activated || (seeds_only && node->hop != 0))
@@ -652,14 +686,154 @@ engram_spread_finish(EngramSpreadState *state, bool seeds_only)
 
 		if (seeds_only)
 			node->activation = node->seed_activation;
-		activation = node->activation;
-		recency = engram_recency_multiplier((double) (state->now - node->last_access) / USECS_PER_SEC,
-											window, engram_recency_boost);
-		if (node->has_similarity)
-			node->score = (activation * node->confidence + node->similarity) / 2.0 * recency;
-		else
-			node->score = activation * node->confidence * recency;
+		node->score = node_score(state, node, node->has_similarity, node->similarity);
 	}
+}
+
+/*
+ * The highest similarity a node's cue similarity can have in this space
+ * (cosine distance is clamped to [0, 2], L2 distance is >= 0), or
+ * infinity when unbounded (negative inner product).
+ */
+static double
+similarity_bound(EngramDistance distance)
+{
+	switch (distance)
+	{
+		case ENGRAM_DISTANCE_COSINE:
+		case ENGRAM_DISTANCE_L2:
+			return 1.0;
+		case ENGRAM_DISTANCE_INNER_PRODUCT:
+			break;
+	}
+	return get_float8_infinity();
+}
+
+static int
+compare_doubles_descending(const void *a, const void *b)
+{
+	double		da = *(const double *) a;
+	double		db = *(const double *) b;
+
+	return da > db ? -1 : (da < db ? 1 : 0);
+}
+
+static int
+compare_bound_descending(const void *a, const void *b)
+{
+	const EngramNode *na = *(EngramNode *const *) a;
+	const EngramNode *nb = *(EngramNode *const *) b;
+
+	if (na->score > nb->score)
+		return -1;
+	if (na->score < nb->score)
+		return 1;
+	return na->id < nb->id ? -1 : (na->id > nb->id ? 1 : 0);
+}
+
+/*
+ * Read the cue similarity of "nodes" with one statement (as the caller,
+ * like every read of spreading) and recompute their scores.
+ */
+static void
+read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
+{
+	const EngramSpace *space = state->space;
+	StringInfoData sql;
+	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
+	Datum		values[2];
+
+	values[0] = node_ids_array(nodes, count);
+	values[1] = state->cue_embedding;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT id, embedding OPERATOR(%s.%s) $2 FROM %s WHERE id = ANY ($1)",
+					 space->operator_schema, engram_distance_operator(space->distance),
+					 space->qualified_name);
+	engram_spi_execute(sql.data, 2, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		distance = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2,
+											 &isnull);
+		EngramNode *node = hash_search(state->nodes, &id, HASH_FIND, NULL);
+
+		if (node == NULL || isnull)
+			continue;
+		node->has_similarity = true;
+		node->similarity = engram_distance_to_similarity(space->distance,
+														 DatumGetFloat8(distance));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < count; i++)
+	{
+		nodes[i]->similarity_pending = false;
+		nodes[i]->score = node_score(state, nodes[i], nodes[i]->has_similarity,
+									 nodes[i]->similarity);
+	}
+}
+
+void
+engram_spread_resolve_similarity(EngramSpreadState *state, int k)
+{
+	double		bound = similarity_bound(state->space->distance);
+	long		capacity = Max(hash_get_num_entries(state->nodes), 1);
+	double	   *known = palloc(sizeof(double) * capacity);
+	EngramNode **pending = palloc(sizeof(EngramNode *) * capacity);
+
+	for (;;)
+	{
+		HASH_SEQ_STATUS scan;
+		EngramNode *node;
+		int			nknown = 0;
+		int			npending = 0;
+		double		kth = -get_float8_infinity();
+		int			nread = 0;
+
+		/*
+		 * A pending node's score is at most its score with the highest
+		 * similarity; it can rank among the k best only if that bound
+		 * reaches the k-th best score already known (scores only rise as
+		 * similarities are read, so the k-th best known never falls).
+		 */
+		hash_seq_init(&scan, state->nodes);
+		while ((node = hash_seq_search(&scan)) != NULL)
+		{
+			if (!node->activated)
+				continue;
+			if (node->similarity_pending)
+			{
+				node->score = node_score(state, node, true, bound);
+				pending[npending++] = node;
+			}
+			else
+				known[nknown++] = node->score;
+		}
+		if (npending == 0)
+			break;
+		if (nknown >= k)
+		{
+			qsort(known, nknown, sizeof(double), compare_doubles_descending);
+			kth = known[k - 1];
+		}
+		qsort(pending, npending, sizeof(EngramNode *), compare_bound_descending);
+		while (nread < npending && pending[nread]->score >= kth && nread < k)
+			nread++;
+		if (nread == 0)
+		{
+			/* None can rank: score them without similarity, as unknown. */
+			for (int i = 0; i < npending; i++)
+			{
+				pending[i]->similarity_pending = false;
+				pending[i]->score = node_score(state, pending[i], false, 0.0);
+			}
+			break;
+		}
+		read_similarities(state, pending, nread);
+	}
+	pfree(known);
+	pfree(pending);
 }
 
 static bool sort_by_activation;
