@@ -55,6 +55,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/acl.h"
@@ -101,12 +102,13 @@ column_of_type(Relation rel, const char *name, Oid type)
 }
 
 /*
- * A valid unique btree index of "table" whose only key column is "attnum",
- * with no predicate: opened with AccessShareLock, its int8 equality procedure
- * in *equality; NULL when there is none.
+ * A valid btree index of "table" whose first key column is "attnum" (its
+ * only one, and unique, when "unique_key"), with no predicate: opened with
+ * AccessShareLock, its int8 equality procedure in *equality; NULL when
+ * there is none.
  */
 static Relation
-open_id_index(Relation table, AttrNumber attnum, RegProcedure *equality)
+open_int8_index(Relation table, AttrNumber attnum, bool unique_key, RegProcedure *equality)
 {
 	List	   *indexes = RelationGetIndexList(table);
 	ListCell   *cell;
@@ -116,9 +118,9 @@ open_id_index(Relation table, AttrNumber attnum, RegProcedure *equality)
 		Relation	index = index_open(lfirst_oid(cell), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 
-		if (form->indisvalid && form->indislive && form->indisunique &&
-			index->rd_rel->relam == BTREE_AM_OID &&
-			form->indnkeyatts == 1 && form->indkey.values[0] == attnum &&
+		if (form->indisvalid && form->indislive && index->rd_rel->relam == BTREE_AM_OID &&
+			(!unique_key || (form->indisunique && form->indnkeyatts == 1)) &&
+			form->indkey.values[0] == attnum &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
 		{
 			Oid			operator = get_opfamily_member(index->rd_opfamily[0], INT8OID, INT8OID,
@@ -137,6 +139,21 @@ open_id_index(Relation table, AttrNumber attnum, RegProcedure *equality)
 	return NULL;
 }
 
+/*
+ * May "relid" be read without SQL for the active snapshot: a plain MVCC
+ * snapshot, no row-level security for the current user, SELECT on the
+ * whole table?
+ */
+static bool
+directly_readable(Oid relid)
+{
+	Snapshot	snapshot = GetActiveSnapshot();
+
+	return snapshot != NULL && IsMVCCSnapshot(snapshot) &&
+		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+}
+
 EngramMemoryReader *
 engram_memory_reader_begin(const EngramSpace *space)
 {
@@ -144,10 +161,7 @@ engram_memory_reader_begin(const EngramSpace *space)
 	Relation	table;
 	EngramMemoryReader *reader;
 
-	if (snapshot == NULL || !IsMVCCSnapshot(snapshot))
-		return NULL;
-	if (check_enable_rls(space->relid, InvalidOid, true) == RLS_ENABLED ||
-		pg_class_aclcheck(space->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	if (!directly_readable(space->relid))
 		return NULL;
 
 	table = relation_open(space->relid, NoLock);
@@ -167,8 +181,8 @@ engram_memory_reader_begin(const EngramSpace *space)
 		reader->attnum_confidence == InvalidAttrNumber ||
 		reader->attnum_created_at == InvalidAttrNumber ||
 		reader->attnum_decay == InvalidAttrNumber ||
-		(reader->index = open_id_index(table, reader->attnum_id,
-									   &reader->id_equality)) == NULL)
+		(reader->index = open_int8_index(table, reader->attnum_id, true,
+										  &reader->id_equality)) == NULL)
 	{
 		relation_close(table, NoLock);
 		pfree(reader);
@@ -319,4 +333,109 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
 	pfree(array);
 	pfree(elements);
 	return nrows;
+}
+
+/* ---------------------------------------------------------------------
+ * Associations
+ * ---------------------------------------------------------------------
+ */
+
+static int
+compare_edges(const void *a, const void *b)
+{
+	const EngramEdgeRow *ea = (const EngramEdgeRow *) a;
+	const EngramEdgeRow *eb = (const EngramEdgeRow *) b;
+
+	if (ea->dst != eb->dst)
+		return ea->dst < eb->dst ? -1 : 1;
+	if (ea->src != eb->src)
+		return ea->src < eb->src ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The associations leaving the given memories, as
+ *		SELECT src, dst, weight FROM associations
+ *		 WHERE src = ANY (srcs) ORDER BY dst, src
+ * returns them, read with one scan of a btree index whose first key column
+ * is src (the primary key (src, dst)) and the table AM's index fetch, under
+ * the same conditions as the memory reader (no row-level security, SELECT
+ * on the table, canonical column types, a plain MVCC snapshot).  Returns
+ * false, reading nothing, when those do not hold: the caller then runs the
+ * statement.  *edges is palloc'd in the current memory context.
+ */
+bool
+engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int nsrcs,
+								EngramEdgeRow **edges, int *nedges)
+{
+	Relation	table;
+	Relation	index;
+	AttrNumber	attnum_src;
+	AttrNumber	attnum_dst;
+	AttrNumber	attnum_weight;
+	RegProcedure equality;
+	Datum	   *elements;
+	ArrayType  *array;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int			capacity = Max(nsrcs * 8, 16);
+	int			n = 0;
+	EngramEdgeRow *rows;
+
+	if (!directly_readable(space->assoc_relid))
+		return false;
+	table = relation_open(space->assoc_relid, AccessShareLock);
+	attnum_src = column_of_type(table, "src", INT8OID);
+	attnum_dst = column_of_type(table, "dst", INT8OID);
+	attnum_weight = column_of_type(table, "weight", FLOAT4OID);
+	if (table->rd_rel->relkind != RELKIND_RELATION ||
+		attnum_src == InvalidAttrNumber || attnum_dst == InvalidAttrNumber ||
+		attnum_weight == InvalidAttrNumber ||
+		(index = open_int8_index(table, attnum_src, false, &equality)) == NULL)
+	{
+		relation_close(table, AccessShareLock);
+		return false;
+	}
+
+	elements = palloc(sizeof(Datum) * Max(nsrcs, 1));
+	for (int i = 0; i < nsrcs; i++)
+		elements[i] = Int64GetDatum(srcs[i]);
+	array = construct_array(elements, nsrcs, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+							TYPALIGN_DOUBLE);
+	ScanKeyEntryInitialize(&key, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, INT8OID,
+						   index->rd_indcollation[0], equality, PointerGetDatum(array));
+
+	rows = palloc(sizeof(EngramEdgeRow) * capacity);
+	slot = table_slot_create(table, NULL);
+	scan = index_beginscan(table, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		weight;
+
+		CHECK_FOR_INTERRUPTS();
+		if (n == capacity)
+		{
+			capacity *= 2;
+			rows = repalloc(rows, sizeof(EngramEdgeRow) * capacity);
+		}
+		rows[n].src = DatumGetInt64(slot_getattr(slot, attnum_src, &isnull));
+		rows[n].dst = DatumGetInt64(slot_getattr(slot, attnum_dst, &isnull));
+		weight = slot_getattr(slot, attnum_weight, &isnull);
+		rows[n].weight = isnull ? 0.0 : DatumGetFloat4(weight);
+		n++;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	relation_close(table, AccessShareLock);
+	pfree(array);
+	pfree(elements);
+
+	qsort(rows, n, sizeof(EngramEdgeRow), compare_edges);
+	*edges = rows;
+	*nedges = n;
+	return true;
 }

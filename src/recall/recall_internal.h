@@ -382,6 +382,22 @@ extern int	engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *i
 									   EngramMemoryRow *rows);
 extern void engram_memory_reader_end(EngramMemoryReader *reader);
 
+/* One association as "SELECT src, dst, weight" reads it. */
+typedef struct EngramEdgeRow
+{
+	int64		src;
+	int64		dst;
+	double		weight;
+} EngramEdgeRow;
+
+/*
+ * The associations leaving the memories "srcs", sorted by (dst, src), read
+ * without SQL into a palloc'd *edges; false (nothing read) when they must
+ * be read through SQL (same conditions as the memory reader).
+ */
+extern bool engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs,
+											int nsrcs, EngramEdgeRow **edges, int *nedges);
+
 /* ---------------------------------------------------------------------
  * Access statistics and tiers (access.c): the single integration point
  * with the table AM's per-row statistics and tiers.

@@ -366,28 +366,50 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 	int			n;
 	double		attenuation = exp(-engram_spreading_decay * depth);
 	MemoryContext old;
-
-	values[0] = node_ids_array(frontier, nfrontier);
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT src, dst, weight FROM %s WHERE src = ANY ($1) ORDER BY dst, src",
-					 space->assoc_qualified_name);
-	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	int64	   *frontier_ids = palloc(sizeof(int64) * Max(nfrontier, 1));
+	EngramEdgeRow *rows;
 
 	old = MemoryContextSwitchTo(state->context);
-	n = (int) SPI_processed;
-	edges = palloc(sizeof(SpreadEdge) * Max(n, 1));
+	for (int i = 0; i < nfrontier; i++)
+		frontier_ids[i] = frontier[i]->id;
+	if (engram_association_reader_fetch(space, frontier_ids, nfrontier, &rows, &n))
+	{
+		edges = palloc(sizeof(SpreadEdge) * Max(n, 1));
+		for (int row = 0; row < n; row++)
+		{
+			edges[row].src = rows[row].src;
+			edges[row].dst = rows[row].dst;
+			edges[row].weight = rows[row].weight;
+		}
+		pfree(rows);
+	}
+	else
+	{
+		values[0] = node_ids_array(frontier, nfrontier);
+		initStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "SELECT src, dst, weight FROM %s WHERE src = ANY ($1) ORDER BY dst, src",
+						 space->assoc_qualified_name);
+		engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+		n = (int) SPI_processed;
+		edges = palloc(sizeof(SpreadEdge) * Max(n, 1));
+		for (int row = 0; row < n; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			edges[row].src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+			edges[row].dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+			edges[row].weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
 	wanted = palloc(sizeof(Datum) * Max(n, 1));
 	for (int row = 0; row < n; row++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		SpreadEdge *edge = &edges[row];
-		bool		isnull;
 
-		edge->src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		edge->dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-		edge->weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
 		edge->source = frontier_node(frontier, nfrontier, edge->src);
 		edge->value = 0.0;
 		if (edge->source != NULL)
@@ -399,7 +421,6 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 		}
 	}
 	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
 
 	/* Which new targets would be activated?  (largest in full, rest revisits) */
 	for (int first = 0; first < n;)
