@@ -54,9 +54,12 @@
 #include "access/tableam.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "nodes/pg_list.h"
 #include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -83,6 +86,10 @@ struct EngramMemoryReader
 	AttrNumber	attnum_confidence;
 	AttrNumber	attnum_created_at;
 	AttrNumber	attnum_decay;
+	AttrNumber	attnum_embedding;	/* InvalidAttrNumber: no such column */
+	FmgrInfo	distance;		/* the space's distance operator's function */
+	bool		have_distance;
+	const EngramSpace *space;
 };
 
 /* Attribute number of column "name" if it has type "type", else InvalidAttrNumber. */
@@ -175,6 +182,8 @@ engram_memory_reader_begin(const EngramSpace *space)
 	reader->attnum_confidence = column_of_type(table, "confidence", FLOAT4OID);
 	reader->attnum_created_at = column_of_type(table, "created_at", TIMESTAMPTZOID);
 	reader->attnum_decay = column_of_type(table, "decay_function", TEXTOID);
+	reader->attnum_embedding = column_of_type(table, "embedding", space->embedding_type);
+	reader->space = space;
 	if (table->rd_rel->relkind != RELKIND_RELATION ||
 		(!reader->is_engram && table->rd_tableam != GetHeapamTableAmRoutine()) ||
 		reader->attnum_id == InvalidAttrNumber ||
@@ -221,6 +230,77 @@ row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 	row->decay_name = isnull ? NULL : TextDatumGetCString(value);
 	row->tid = tuple->t_self;
 	return true;
+}
+
+/*
+ * Set up the space's distance function ("embedding OPERATOR(schema.op)
+ * cue" resolves to it): false when there is no such operator.
+ */
+static bool
+prepare_distance(EngramMemoryReader *reader)
+{
+	const EngramSpace *space = reader->space;
+	Oid			operator;
+
+	if (reader->have_distance)
+		return true;
+	if (reader->attnum_embedding == InvalidAttrNumber)
+		return false;
+	operator = OpernameGetOprid(list_make2(makeString(get_namespace_name(space->operator_namespace)),
+										   makeString(pstrdup(engram_distance_operator(space->distance)))),
+								space->embedding_type, space->embedding_type);
+	if (!OidIsValid(operator))
+		return false;
+	fmgr_info(get_opcode(operator), &reader->distance);
+	reader->have_distance = true;
+	return true;
+}
+
+bool
+engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
+							  ItemPointer tid, Datum cue, double *distance)
+{
+	HeapTuple	row = NULL;
+	HeapTuple	stub = NULL;
+	Datum		embedding;
+	bool		isnull;
+
+	if (!prepare_distance(reader))
+		elog(ERROR, "engram: no distance operator for the memory space");
+	if (reader->use_hot_tier && ItemPointerIsValid(index_tid))
+	{
+		row = engram_hot_tier_lookup(reader->table, index_tid, reader->snapshot);
+		if (row != NULL && !ItemPointerEquals(&row->t_self, tid))
+		{
+			heap_freetuple(row);
+			row = NULL;
+		}
+	}
+	if (row == NULL)
+	{
+		HeapTupleData tuple;
+		Buffer		buffer;
+
+		tuple.t_self = *tid;
+		if (!heap_fetch(reader->table, reader->snapshot, &tuple, &buffer, false))
+			return false;
+		row = heap_copytuple(&tuple);
+		ReleaseBuffer(buffer);
+		if (reader->is_engram && engram_tuple_is_stub(row->t_data, row->t_len))
+		{
+			stub = row;
+			row = engram_tam_decode_stub(reader->table, stub);
+		}
+	}
+	embedding = heap_getattr(row, reader->attnum_embedding, RelationGetDescr(reader->table),
+							 &isnull);
+	if (!isnull)
+		*distance = DatumGetFloat8(FunctionCall2Coll(&reader->distance, InvalidOid,
+													 embedding, cue));
+	heap_freetuple(row);
+	if (stub != NULL)
+		heap_freetuple(stub);
+	return !isnull;
 }
 
 /*
@@ -324,10 +404,14 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
 			if (!passes)
 				continue;
 			row->tier = "hot";
+			row->index_tid = *index_tid;
 			nrows++;
 		}
 		else if (fetch_from_heap(reader, index_tid, row))
+		{
+			row->index_tid = *index_tid;
 			nrows++;
+		}
 	}
 	index_endscan(scan);
 	pfree(array);

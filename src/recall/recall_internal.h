@@ -188,6 +188,7 @@ typedef struct EngramSpace
 	char	   *qualified_name; /* quoted schema.table of the memory table */
 	char	   *assoc_qualified_name;	/* quoted schema.table of associations */
 	char	   *operator_schema;	/* quoted schema of the evector operators */
+	Oid			operator_namespace; /* the same schema's OID */
 	char	   *text_config_literal;	/* quoted literal of the text search
 										 * configuration's qualified name */
 } EngramSpace;
@@ -252,6 +253,9 @@ typedef struct EngramNode
 {
 	int64		id;				/* hash key: must be first */
 	ItemPointerData tid;		/* for access statistics and tier */
+	ItemPointerData index_tid;	/* TID its index entry carries (HOT chain
+								 * root: the hot tier's key); invalid when
+								 * not read by the memory reader */
 	double		stored_confidence;
 	TimestampTz last_access;	/* from access.c */
 	int64		access_count;	/* from access.c */
@@ -360,6 +364,7 @@ typedef struct EngramMemoryRow
 {
 	int64		id;
 	ItemPointerData tid;		/* the visible version's own TID (ctid) */
+	ItemPointerData index_tid;	/* the TID its index entry carries */
 	double		confidence;
 	TimestampTz created_at;		/* 0 when NULL */
 	char	   *decay_name;		/* palloc'd; NULL: the space default */
@@ -381,6 +386,15 @@ extern EngramMemoryReader *engram_memory_reader_begin(const EngramSpace *space);
 extern int	engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nids,
 									   EngramMemoryRow *rows);
 extern void engram_memory_reader_end(EngramMemoryReader *reader);
+
+/*
+ * "embedding OPERATOR(<space distance>) cue" of the row version "tid"
+ * (found through an index entry carrying "index_tid"), as the SQL
+ * expression computes it; false when the embedding is NULL or the row is
+ * not visible.
+ */
+extern bool engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
+										  ItemPointer tid, Datum cue, double *distance);
 
 /* One association as "SELECT src, dst, weight" reads it. */
 typedef struct EngramEdgeRow

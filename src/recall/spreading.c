@@ -156,6 +156,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 
 	memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
 	node->tid = *tid;
+	ItemPointerSetInvalid(&node->index_tid);
 	node->stored_confidence = stored_confidence;
 	node->paths = MemoryContextAlloc(state->context, sizeof(EngramPath) * engram_max_paths);
 
@@ -308,6 +309,8 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 			EngramNode *node = node_for_row(state, rows[i].id, &rows[i].tid, rows[i].confidence,
 											rows[i].created_at, rows[i].decay_name,
 											rows[i].tier);
+
+			node->index_tid = rows[i].index_tid;
 
 			node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
 		}
@@ -753,40 +756,60 @@ compare_bound_descending(const void *a, const void *b)
 }
 
 /*
- * Read the cue similarity of "nodes" with one statement (as the caller,
- * like every read of spreading) and recompute their scores.
+ * Read the cue similarity of "nodes" and recompute their scores: through
+ * the memory reader (hot tier or heap, the operator's own function) when
+ * it may be used, else with one statement as the caller.
  */
 static void
 read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
 {
 	const EngramSpace *space = state->space;
+	EngramMemoryReader *reader = engram_memory_reader_begin(space);
 	StringInfoData sql;
 	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
 	Datum		values[2];
 
-	values[0] = node_ids_array(nodes, count);
-	values[1] = state->cue_embedding;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT id, embedding OPERATOR(%s.%s) $2 FROM %s WHERE id = ANY ($1)",
-					 space->operator_schema, engram_distance_operator(space->distance),
-					 space->qualified_name);
-	engram_spi_execute(sql.data, 2, argtypes, values, NULL, true, SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
+	if (reader != NULL)
 	{
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-		Datum		distance = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2,
-											 &isnull);
-		EngramNode *node = hash_search(state->nodes, &id, HASH_FIND, NULL);
+		for (int i = 0; i < count; i++)
+		{
+			double		distance;
 
-		if (node == NULL || isnull)
-			continue;
-		node->has_similarity = true;
-		node->similarity = engram_distance_to_similarity(space->distance,
-														 DatumGetFloat8(distance));
+			if (engram_memory_reader_distance(reader, &nodes[i]->index_tid, &nodes[i]->tid,
+											  state->cue_embedding, &distance))
+			{
+				nodes[i]->has_similarity = true;
+				nodes[i]->similarity = engram_distance_to_similarity(space->distance, distance);
+			}
+		}
+		engram_memory_reader_end(reader);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	else
+	{
+		values[0] = node_ids_array(nodes, count);
+		values[1] = state->cue_embedding;
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT id, embedding OPERATOR(%s.%s) $2 FROM %s WHERE id = ANY ($1)",
+						 space->operator_schema, engram_distance_operator(space->distance),
+						 space->qualified_name);
+		engram_spi_execute(sql.data, 2, argtypes, values, NULL, true, SPI_OK_SELECT);
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			Datum		distance = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+												 2, &isnull);
+			EngramNode *node = hash_search(state->nodes, &id, HASH_FIND, NULL);
+
+			if (node == NULL || isnull)
+				continue;
+			node->has_similarity = true;
+			node->similarity = engram_distance_to_similarity(space->distance,
+															 DatumGetFloat8(distance));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
 	for (int i = 0; i < count; i++)
 	{
 		nodes[i]->similarity_pending = false;
@@ -802,6 +825,8 @@ engram_spread_resolve_similarity(EngramSpreadState *state, int k)
 	long		capacity = Max(hash_get_num_entries(state->nodes), 1);
 	double	   *known = palloc(sizeof(double) * capacity);
 	EngramNode **pending = palloc(sizeof(EngramNode *) * capacity);
+	int			total_read = 0;
+	int			total_pending = -1;
 
 	for (;;)
 	{
@@ -831,6 +856,8 @@ engram_spread_resolve_similarity(EngramSpreadState *state, int k)
 			else
 				known[nknown++] = node->score;
 		}
+		if (total_pending < 0)
+			total_pending = npending;
 		if (npending == 0)
 			break;
 		if (nknown >= k)
@@ -852,7 +879,11 @@ engram_spread_resolve_similarity(EngramSpreadState *state, int k)
 			break;
 		}
 		read_similarities(state, pending, nread);
+		total_read += nread;
 	}
+	ereport(DEBUG1,
+			(errmsg_internal("engram_recall: read the similarity of %d of %d memories reached by spreading",
+							 total_read, Max(total_pending, 0))));
 	pfree(known);
 	pfree(pending);
 }
