@@ -383,12 +383,11 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
 	index_rescan(scan, &key, 1, NULL, 0);
 	while ((index_tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
-		EngramMemoryRow *row = &rows[nrows];
+		EngramMemoryRow row;
 		HeapTuple	hit = NULL;
+		bool		found;
 
 		CHECK_FOR_INTERRUPTS();
-		if (nrows >= nids)
-			elog(ERROR, "engram: more rows than ids in a memory read");
 		if (reader->use_hot_tier)
 		{
 			hit = engram_hot_tier_lookup(reader->table, index_tid, reader->snapshot);
@@ -398,20 +397,20 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
 		}
 		if (hit != NULL)
 		{
-			bool		passes = row_state(reader, hit, row);
-
+			found = row_state(reader, hit, &row);
+			row.tier = "hot";
 			heap_freetuple(hit);
-			if (!passes)
-				continue;
-			row->tier = "hot";
-			row->index_tid = *index_tid;
-			nrows++;
 		}
-		else if (fetch_from_heap(reader, index_tid, row))
-		{
-			row->index_tid = *index_tid;
-			nrows++;
-		}
+		else
+			found = fetch_from_heap(reader, index_tid, &row);
+		if (!found)
+			continue;
+
+		/* A unique index leads to one visible version per id at most. */
+		if (nrows >= nids)
+			elog(ERROR, "engram: more rows than ids in a memory read");
+		row.index_tid = *index_tid;
+		rows[nrows++] = row;
 	}
 	index_endscan(scan);
 	pfree(array);
