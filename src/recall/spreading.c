@@ -324,7 +324,7 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT id, ctid, confidence, created_at, decay_function FROM %s "
-					 "WHERE id = ANY ($1) AND confidence > 0",
+					 "WHERE id = ANY ($1) AND confidence OPERATOR(pg_catalog.>) 0",
 					 space->qualified_name);
 	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 row = 0; row < SPI_processed; row++)
@@ -1097,7 +1097,7 @@ spread_call(FunctionCallInfo fcinfo)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT ctid, confidence, created_at, decay_function FROM %s "
-					 "WHERE id = $1 AND confidence > 0",
+					 "WHERE id = $1 AND confidence OPERATOR(pg_catalog.>) 0",
 					 space.qualified_name);
 	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 1)
