@@ -29,7 +29,12 @@
  *
  * Security contract: nothing here is SECURITY DEFINER and every row is
  * read or written through SPI as the calling user, so table privileges
- * and row-level security of the space and association tables apply.  SQL
+ * and row-level security of the space and association tables apply --
+ * except spreading's reads of the memories and associations it reaches,
+ * which memory_reader.c does without SQL only where such a statement could
+ * show nothing else: the caller holds SELECT on the whole table and no
+ * row-level security applies to them (otherwise spreading runs the
+ * statements).  SQL
  * text is built only from catalog names passed through
  * quote_identifier()/quote_qualified_identifier() and fixed fragments;
  * every user value travels as an SPI parameter.  The statements run with
@@ -42,7 +47,10 @@
  *
  * No shared memory and no locks of its own: relation locks are the ones
  * the SPI statements take (plus AccessShareLock on the space table while a
- * call resolves it).
+ * call resolves it, and, in memory_reader.c, on the id index, the
+ * association table and its index while a depth is read); memory_reader.c
+ * reads the hot tier (its shard locks) and share-locks one heap buffer at
+ * a time, never both at once.
  *
  *-------------------------------------------------------------------------
  */

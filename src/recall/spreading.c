@@ -37,11 +37,16 @@
  *	score = (a x C + similarity) / 2 x recency   (similarity known)
  *	        a x C x recency                      (otherwise)
  *
- * Rows are read through SPI as the caller, two statements per depth (the
- * associations leaving the frontier, then the rows of the new memories
- * that reach the threshold), so a memory the caller cannot SELECT neither
- * appears nor relays activation.  Soft-forgotten memories (confidence 0)
- * are skipped the same way.
+ * Two reads per depth: the associations leaving the frontier, then the
+ * state of the new memories that reach the threshold (never their
+ * embeddings).  Where the caller holds SELECT on the tables and no
+ * row-level security applies to them, memory_reader.c does each with one
+ * index scan (rows from the hot tier or the heap); otherwise each is one
+ * SQL statement as the caller, so a memory the caller cannot SELECT
+ * neither appears nor relays activation.  Soft-forgotten memories
+ * (confidence 0) are skipped the same way.  After the walk, recall reads
+ * the cue similarity only of the reached memories that can still rank
+ * among its k best (engram_spread_resolve_similarity).
  *
  *-------------------------------------------------------------------------
  */
