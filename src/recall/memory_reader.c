@@ -29,7 +29,8 @@
  *	  for a stub, else warm; always warm for a heap table.
  *
  * It is used only where that statement could not see or do anything else:
- * the table is a plain heap or engram table without row-level security
+ * the table is a plain heap or engram table, without inheritance children
+ * (whose rows the statement would include), without row-level security
  * for the current user, the user holds SELECT on the whole table, the
  * columns have their canonical types, and the snapshot is a plain MVCC
  * one.  Otherwise engram_memory_reader_begin() returns NULL and the caller
@@ -184,7 +185,7 @@ engram_memory_reader_begin(const EngramSpace *space)
 	reader->attnum_decay = column_of_type(table, "decay_function", TEXTOID);
 	reader->attnum_embedding = column_of_type(table, "embedding", space->embedding_type);
 	reader->space = space;
-	if (table->rd_rel->relkind != RELKIND_RELATION ||
+	if (table->rd_rel->relkind != RELKIND_RELATION || table->rd_rel->relhassubclass ||
 		(!reader->is_engram && table->rd_tableam != GetHeapamTableAmRoutine()) ||
 		reader->attnum_id == InvalidAttrNumber ||
 		reader->attnum_confidence == InvalidAttrNumber ||
@@ -472,7 +473,7 @@ engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int
 	attnum_src = column_of_type(table, "src", INT8OID);
 	attnum_dst = column_of_type(table, "dst", INT8OID);
 	attnum_weight = column_of_type(table, "weight", FLOAT4OID);
-	if (table->rd_rel->relkind != RELKIND_RELATION ||
+	if (table->rd_rel->relkind != RELKIND_RELATION || table->rd_rel->relhassubclass ||
 		attnum_src == InvalidAttrNumber || attnum_dst == InvalidAttrNumber ||
 		attnum_weight == InvalidAttrNumber ||
 		(index = open_int8_index(table, attnum_src, false, &equality)) == NULL)
