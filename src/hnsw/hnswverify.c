@@ -7,8 +7,9 @@
  * Severity "error" is damage: a bad metapage (magic, version, page id),
  * a page without this access method's page id, an element tuple whose
  * size or levels do not match the metapage, an entry point that is not a
- * live element of its recorded level, a neighbour reference to no element
- * (dangling).  Severity "warning" is an element no search can reach from
+ * live element of its recorded level, a live element's neighbour reference
+ * to no element (dangling; a deleted element's references are not checked,
+ * see below).  Severity "warning" is an element no search can reach from
  * the entry point (the graph works, but that row can only be found by a
  * sequential scan; an insert interrupted by a crash leaves such an
  * element for an uncommitted row, which vacuum then removes).
@@ -270,11 +271,20 @@ verify_index(VerifyState *vs)
 				   psprintf("the metapage says the graph is empty but %d live elements exist", live));
 	}
 
-	/* Dangling neighbour references. */
+	/*
+	 * Dangling neighbour references of live elements.  A deleted element's
+	 * references are not checked: vacuum repairs only live elements' lists
+	 * and then frees the deleted ones page by page, so after a vacuum
+	 * interrupted by a crash a deleted element may still refer to one
+	 * already freed.  Searches skip references to no element, and the next
+	 * vacuum frees the rest (its heap tuple is still dead).
+	 */
 	for (int i = 0; i < vs->element_count; i++)
 	{
 		VerifyElement *element = &vs->elements[i];
 
+		if (element->flags & ENGRAM_HNSW_ELEMENT_DELETED)
+			continue;
 		for (int j = 0; j < element->neighbour_count; j++)
 		{
 			EngramHnswRef ref = vs->neighbours[element->first_neighbour + j];
