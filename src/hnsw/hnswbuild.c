@@ -66,6 +66,7 @@ typedef struct BuildState
 	int			dimensions;		/* 0 until known */
 	int			m;
 	int			ef_construction;
+	int			quantization;	/* of the pages written (hnsw.h) */
 	int			max_level;
 	BuildGraph	memory;
 	MemoryContext build_context;	/* lives as long as the build */
@@ -352,6 +353,7 @@ write_initial_metapage(BuildState *state)
 	meta->m = state->m;
 	meta->ef_construction = state->ef_construction;
 	meta->metric = state->metric;
+	meta->quantization = state->quantization;
 	meta->entry_blkno = InvalidBlockNumber;
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->entry_level = -1;
@@ -407,8 +409,9 @@ write_memory_graph(BuildState *state)
 	for (int64 i = 0; i < memory->count; i++)
 	{
 		BuildElement *element = memory->elements[i];
-		Size		size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(state->dimensions, state->m,
-														  element->level) + sizeof(ItemIdData);
+		Size		size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(state->dimensions, state->quantization,
+														  state->m, element->level) +
+			sizeof(ItemIdData);
 
 		if (offno == InvalidOffsetNumber || size > free_space)
 		{
@@ -438,8 +441,8 @@ write_memory_graph(BuildState *state)
 			EngramHnswElementTuple tuple;
 			Size		size;
 
-			tuple = engram_hnsw_form_element(state->dimensions, state->m, element->level,
-											 element->level, &element->heaptid,
+			tuple = engram_hnsw_form_element(state->dimensions, state->quantization, state->m,
+											 element->level, element->level, &element->heaptid,
 											 element->vector, &size);
 			for (int lc = 0; lc <= element->level; lc++)
 			{
@@ -501,9 +504,10 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	vec = DatumGetEngramVector(values[0]);
 	if (state->dimensions == 0)
 	{
-		engram_hnsw_check_element_fits(vec->dim, state->m);
+		engram_hnsw_check_element_fits(vec->dim, state->quantization, state->m);
 		state->dimensions = vec->dim;
-		state->max_level = engram_hnsw_max_level(state->dimensions, state->m);
+		state->max_level = engram_hnsw_max_level(state->dimensions, state->quantization,
+												  state->m);
 		state->memory.graph.dimensions = state->dimensions;
 		state->vector = MemoryContextAlloc(state->build_context,
 										   sizeof(float) * state->dimensions);
@@ -561,11 +565,12 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	state.metric = engram_hnsw_get_metric_from_opclass(index);
 	state.m = engram_hnsw_get_m(index);
 	state.ef_construction = engram_hnsw_get_ef_construction(index);
+	state.quantization = engram_hnsw_get_quantization(index);
 	state.dimensions = typmod > 0 ? typmod : 0;
 	if (state.dimensions > 0)
 	{
-		engram_hnsw_check_element_fits(state.dimensions, state.m);
-		state.max_level = engram_hnsw_max_level(state.dimensions, state.m);
+		engram_hnsw_check_element_fits(state.dimensions, state.quantization, state.m);
+		state.max_level = engram_hnsw_max_level(state.dimensions, state.quantization, state.m);
 	}
 	state.memory_limit = (Size) maintenance_work_mem * 1024;
 	state.graph_context = AllocSetContextCreate(CurrentMemoryContext,
@@ -629,6 +634,7 @@ engram_hnsw_buildempty(Relation index)
 	meta->m = engram_hnsw_get_m(index);
 	meta->ef_construction = engram_hnsw_get_ef_construction(index);
 	meta->metric = engram_hnsw_get_metric_from_opclass(index);
+	meta->quantization = engram_hnsw_get_quantization(index);
 	meta->entry_blkno = InvalidBlockNumber;
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->entry_level = -1;
