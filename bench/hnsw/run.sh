@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# bench/hnsw/run.sh: engram_hnsw side by side with pgvector's hnsw (when
-# the "vector" extension is available in the cluster) and exact search.
+# bench/hnsw/run.sh: engram_hnsw (float4 elements, and int8 elements with
+# quantization = 'int8', "engram_hnsw_int8") side by side with pgvector's
+# hnsw (when the "vector" extension is available in the cluster) and exact
+# search.
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/hnsw/run.sh [--dims 128] [--rows 100000] [--queries 1000]
@@ -67,10 +69,10 @@ now() { date +%s.%N; }
 
 psql_cmd -c "CREATE EXTENSION engram"
 have_pgvector=$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
-ams=engram_hnsw
+ams="engram_hnsw engram_hnsw_int8"
 if [ "$have_pgvector" = 1 ]; then
 	psql_cmd -c "CREATE EXTENSION vector"
-	ams="engram_hnsw pgvector_hnsw"
+	ams="engram_hnsw engram_hnsw_int8 pgvector_hnsw"
 else
 	engram_log "the vector extension is not available: measuring engram_hnsw only"
 fi
@@ -83,6 +85,10 @@ CREATE TABLE items_engram_hnsw (id int PRIMARY KEY, v evector($dims));
 CREATE TABLE queries_engram_hnsw (id int PRIMARY KEY, v evector($dims));
 COPY items_engram_hnsw FROM '$data/base.tsv';
 COPY queries_engram_hnsw FROM '$data/queries.tsv';
+CREATE TABLE items_engram_hnsw_int8 (LIKE items_engram_hnsw INCLUDING ALL);
+CREATE TABLE queries_engram_hnsw_int8 (LIKE queries_engram_hnsw INCLUDING ALL);
+INSERT INTO items_engram_hnsw_int8 SELECT * FROM items_engram_hnsw;
+INSERT INTO queries_engram_hnsw_int8 SELECT * FROM queries_engram_hnsw;
 SQL
 if [ "$have_pgvector" = 1 ]; then
 	psql_cmd <<SQL
@@ -101,11 +107,13 @@ exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT J
 # Measurement points alternate between the access methods (builds, then
 # each ef_search, then rounds of inserts), so that the load of a shared
 # machine drifting over minutes does not favour whichever ran first.
-declare -A build build_parallel size recall tps p50 p99 forced
+declare -A build build_parallel size recall tps p50 p99 forced rows_per_query
 for am in $ams; do
 	items=items_$am
 	if [ "$am" = engram_hnsw ]; then
 		create="CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+	elif [ "$am" = engram_hnsw_int8 ]; then
+		create="CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
 	else
 		create="CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
 	fi
@@ -121,14 +129,14 @@ for am in $ams; do
 	psql_cmd -c "SET max_parallel_maintenance_workers = 0" -c "$create"
 	build[$am]=$(printf '%.1f s' "$(echo "$(now) - $start" | bc)")
 	bytes=$(psql_cmd -Atc "SELECT pg_relation_size('${items}_v')")
-	size[$am]=$(printf '%d MB (%.2f x raw)' $((bytes / 1048576)) "$(echo "$bytes / ($rows * $dims * 4)" | bc -l)")
+	size[$am]=$(printf '%.1f MB (%.2f x raw)' "$(echo "$bytes / 1048576" | bc -l)" "$(echo "$bytes / ($rows * $dims * 4)" | bc -l)")
 	psql_cmd -c "CHECKPOINT"
 done
 
 for ef in $efs; do
 	for am in $ams; do
 		items=items_$am queries_t=queries_$am
-		efguc=$([ "$am" = engram_hnsw ] && echo engram.ef_search || echo hnsw.ef_search)
+		efguc=$([ "$am" = pgvector_hnsw ] && echo hnsw.ef_search || echo engram.ef_search)
 		engram_log "$am: ef_search $ef"
 		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
 		forced_opt=""
@@ -137,11 +145,22 @@ for ef in $efs; do
 			forced[$am,$ef]=" (forced)"
 			forced_opt="-c enable_seqscan=off"
 		fi
-		recall[$am,$ef]=$(psql_cmd -Atc "SET $efguc = $ef; ${forced_opt:+SET enable_seqscan = off;}
-			SELECT round(sum(hits)::numeric / (10 * count(*)), 3) FROM (
-			  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v <-> q.v LIMIT 10) n
-			          WHERE n.id = ANY (g.ids)) AS hits
-			  FROM $queries_t q JOIN gt g ON g.qid = q.id) s")
+		# recall over all queries, and the rows the index scans returned to
+		# the executor in that transaction (an int8 index returns a few more
+		# than LIMIT for the exact re-ranking)
+		read -r recall[$am,$ef] fetched < <({ psql_cmd -At | tr '\n' ' '; echo; } <<SQL
+BEGIN;
+SET LOCAL $efguc = $ef;
+${forced_opt:+SET LOCAL enable_seqscan = off;}
+SELECT round(sum(hits)::numeric / (10 * count(*)), 3) FROM (
+  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v <-> q.v LIMIT 10) n
+          WHERE n.id = ANY (g.ids)) AS hits
+  FROM $queries_t q JOIN gt g ON g.qid = q.id) s;
+SELECT pg_stat_get_xact_tuples_returned('${items}_v'::regclass);
+COMMIT;
+SQL
+)
+		rows_per_query[$am,$ef]=$(echo "scale=1; $fetched / $queries" | bc)
 		cat >"$work/query.sql" <<SQL
 \\set q random(1, $queries)
 SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
@@ -200,5 +219,14 @@ for ef in $efs; do
 	for am in $ams; do
 		printf ' %s / %.0f / %s / %s%s |' "${recall[$am,$ef]}" "${tps[$am,$ef]}" "${p50[$am,$ef]}" "${p99[$am,$ef]}" "${forced[$am,$ef]}"
 	done
+	echo
+done
+echo
+echo "index rows returned to the executor per LIMIT 10 query (tuples returned by the index in the recall run, pg_stat_get_xact_tuples_returned):"
+printf '| ef_search |'; for am in $ams; do printf ' %s |' "$am"; done; echo
+printf '|---:|'; for am in $ams; do printf -- '---:|'; done; echo
+for ef in $efs; do
+	printf '| %s |' "$ef"
+	for am in $ams; do printf ' %s |' "${rows_per_query[$am,$ef]}"; done
 	echo
 done
