@@ -177,6 +177,24 @@ parse_default_decay_argument(const char *name)
 	return kind;
 }
 
+/*
+ * The settings arguments shared by engram_create_space and
+ * engram_register_space: distance (arg 2), default_decay (arg 3) and
+ * text_config (arg 4).  Errors on NULL or unknown values.
+ */
+static void
+parse_space_settings(FunctionCallInfo fcinfo, EngramDistance *distance,
+					 EngramDecayKind *default_decay, Oid *text_config)
+{
+	*distance = parse_distance_argument(require_text_argument(fcinfo, 2, "distance"));
+	*default_decay = parse_default_decay_argument(require_text_argument(fcinfo, 3, "default_decay"));
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("text_config must not be null")));
+	*text_config = PG_GETARG_OID(4);
+}
+
 /* The evector type of the extension (its namespace is the extension's). */
 static Oid
 evector_type_oid(Oid extension_namespace)
@@ -543,13 +561,7 @@ engram_create_space(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("dims must not be null")));
 	dims = PG_GETARG_INT32(1);
-	distance = parse_distance_argument(require_text_argument(fcinfo, 2, "distance"));
-	default_decay = parse_default_decay_argument(require_text_argument(fcinfo, 3, "default_decay"));
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("text_config must not be null")));
-	text_config = PG_GETARG_OID(4);
+	parse_space_settings(fcinfo, &distance, &default_decay, &text_config);
 
 	if (name[0] == '\0')
 		ereport(ERROR,
@@ -779,13 +791,7 @@ engram_register_space(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("space must not be null")));
 	relid = PG_GETARG_OID(0);
-	distance = parse_distance_argument(require_text_argument(fcinfo, 2, "distance"));
-	default_decay = parse_default_decay_argument(require_text_argument(fcinfo, 3, "default_decay"));
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("text_config must not be null")));
-	text_config = PG_GETARG_OID(4);
+	parse_space_settings(fcinfo, &distance, &default_decay, &text_config);
 
 	LockRelationOid(relid, ShareRowExclusiveLock);
 	check_relation_kind(relid);
