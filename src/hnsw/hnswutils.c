@@ -863,6 +863,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	{
 		graph->graph.prepare_query = disk_prepare_query;
 		graph->query.codes = palloc0(meta->dimensions);
+		graph->query.residual_codes = palloc0(meta->dimensions);
 	}
 }
 
