@@ -7,7 +7,7 @@
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/hnsw/run.sh [--dims 128] [--rows 100000] [--queries 1000]
 #                          [--centres 100] [--seconds 10] [--ef "10 20 40 100 200"]
-#                          [--m 16] [--ef-construction 64]
+#                          [--m 16] [--ef-construction 64] [--rounds 1]
 #
 # Generates (once, cached under $ENGRAM_BENCH_DATA, default
 # /tmp/engram-bench-data) a fixed-seed clustered data set with bench/hnsw/
@@ -23,7 +23,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/common.sh"
 
-dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
+dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200" rounds=1
 m=16 efc=64 seed=42
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -33,6 +33,7 @@ while [ $# -gt 0 ]; do
 	--centres) centres=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--ef) efs=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--m) m=$2; shift 2 ;;
 	--ef-construction) efc=$2; shift 2 ;;
 	*) engram_die "unknown argument: $1" ;;
@@ -107,7 +108,7 @@ exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT J
 # Measurement points alternate between the access methods (builds, then
 # each ef_search, then rounds of inserts), so that the load of a shared
 # machine drifting over minutes does not favour whichever ran first.
-declare -A build build_parallel size recall tps p50 p99 forced rows_per_query
+declare -A build build_parallel size recall tps p50 p99 forced rows_per_query options
 for am in $ams; do
 	items=items_$am
 	if [ "$am" = engram_hnsw ]; then
@@ -161,18 +162,39 @@ COMMIT;
 SQL
 )
 		rows_per_query[$am,$ef]=$(echo "scale=1; $fetched / $queries" | bc)
-		cat >"$work/query.sql" <<SQL
+		options[$am,$ef]="-c $efguc=$ef $forced_opt"
+	done
+done
+
+# Query rates: --rounds rounds, each timing every ef_search of every access
+# method in turn; the median q/s is kept, P50/P99 over all rounds' queries.
+declare -A tps_rounds
+mkdir -p "$work/latency" && chown postgres: "$work/latency"
+for round in $(seq 1 "$rounds"); do
+	for ef in $efs; do
+		for am in $ams; do
+			items=items_$am queries_t=queries_$am
+			engram_log "$am: ef_search $ef, timing round $round of $rounds"
+			cat >"$work/query.sql" <<SQL
 \\set q random(1, $queries)
 SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
 SQL
-		chown postgres: "$work/query.sql"
-		rm -f "$work"/pgbench_log.*
-		(cd "$work" && engram_as_postgres env PGOPTIONS="-c $efguc=$ef $forced_opt" \
-			pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f query.sql --log --log-prefix=pgbench_log \
-			-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
-			{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
-		tps[$am,$ef]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1)
-		read -r p50[$am,$ef] p99[$am,$ef] < <(cat "$work"/pgbench_log.* | awk '{print $3}' | sort -n |
+			chown postgres: "$work/query.sql"
+			rm -f "$work"/pgbench_log.*
+			(cd "$work" && engram_as_postgres env PGOPTIONS="${options[$am,$ef]}" \
+				pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f query.sql --log --log-prefix=pgbench_log \
+				-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
+				{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
+			tps_rounds[$am,$ef]+="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1) "
+			cat "$work"/pgbench_log.* | awk '{print $3}' >>"$work/latency/$am-$ef"
+		done
+	done
+done
+for ef in $efs; do
+	for am in $ams; do
+		tps[$am,$ef]=$(tr ' ' '\n' <<<"${tps_rounds[$am,$ef]}" | grep . | sort -n |
+			awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+		read -r p50[$am,$ef] p99[$am,$ef] < <(sort -n "$work/latency/$am-$ef" |
 			awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
 	done
 done
@@ -212,6 +234,7 @@ for am in $ams; do
 done
 echo
 echo
+echo "q/s: median of $rounds alternating round(s) of $seconds s; P50/P99 over all of them"
 printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
 printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
 for ef in $efs; do
@@ -228,5 +251,12 @@ printf '|---:|'; for am in $ams; do printf -- '---:|'; done; echo
 for ef in $efs; do
 	printf '| %s |' "$ef"
 	for am in $ams; do printf ' %s |' "${rows_per_query[$am,$ef]}"; done
+	echo
+done
+echo
+echo "q/s of every timing round (in order):"
+for ef in $efs; do
+	printf '| %s |' "$ef"
+	for am in $ams; do printf ' %s: %s|' "$am" "$(tr ' ' '\n' <<<"${tps_rounds[$am,$ef]}" | grep . | xargs printf '%.0f ')"; done
 	echo
 done
