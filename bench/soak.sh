@@ -11,6 +11,9 @@
 #	  shared memory (pg_shmem_allocations) and the hot tier's used bytes
 #	  (must stay flat: the verdict compares the last sample with the first
 #	  one after a one-minute warm-up, allowing 20 % for RSS)
+# SOAK_STORE_PERCENT (default 30) sets the share of stores; 0 runs recall
+# only, so the table keeps its size (to tell memory that grows with the
+# data from a leak).
 # Writes soak-<timestamp>/soak_report.txt (and the raw samples) in the
 # current directory and exits non-zero when the verdict is FAIL.  As root,
 # like scripts/test.sh (builds and installs into $PG_CONFIG's PostgreSQL).
@@ -19,6 +22,8 @@ set -euo pipefail
 
 minutes=${1:-5}
 clients=${2:-2}
+store_percent=${SOAK_STORE_PERCENT:-30}
+[[ "$store_percent" =~ ^[0-9]+$ ]] && [ "$store_percent" -le 100 ] || engram_die "SOAK_STORE_PERCENT must be 0..100"
 seconds=$((minutes * 60))
 out=$PWD/soak-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
@@ -75,9 +80,12 @@ sample() {
 			   (SELECT coalesce(sum(errors), 0) FROM engram_worker_state())")"
 }
 
-engram_log "soak: ${minutes} min, $clients clients, worker active"
+workload=""
+[ "$store_percent" -lt 100 ] && workload="-f recall.sql@$((100 - store_percent))"
+[ "$store_percent" -gt 0 ] && workload="$workload -f store.sql@$store_percent"
+engram_log "soak: ${minutes} min, $clients clients, $store_percent % stores, worker active"
 (cd "$work" && engram_as_postgres pgbench -n -h "$work/sock" -p "$port" -c "$clients" -j "$clients" \
-	-T "$seconds" -P 10 -f recall.sql@7 -f store.sql@3 postgres) >"$out/pgbench.out" 2>&1 &
+	-T "$seconds" -P 10 $workload postgres) >"$out/pgbench.out" 2>&1 &
 bench_pid=$!
 echo "elapsed_s backend_private_rss_total_kb backend_private_rss_max_kb shmem_bytes hot_tier_used_bytes memories worker_errors" \
 	>"$out/samples.txt"
@@ -107,8 +115,8 @@ if [ -n "${rss_first:-}" ] && [ "${rss_first:-0}" -gt 0 ]; then
 fi
 
 {
-	echo "Engram soak: $minutes min, $clients clients, 70 % recall (hybrid) / 30 % store, worker active"
-	echo "command: bench/soak.sh $minutes $clients    ($(date -u +%FT%TZ), $(nproc) cores)"
+	echo "Engram soak: $minutes min, $clients clients, $((100 - store_percent)) % recall (hybrid) / $store_percent % store, worker active"
+	echo "command: SOAK_STORE_PERCENT=$store_percent bench/soak.sh $minutes $clients    ($(date -u +%FT%TZ), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
 	echo "throughput over time (pgbench -P 10):"
 	grep '^progress' "$out/pgbench.out" || true

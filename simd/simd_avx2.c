@@ -8,6 +8,8 @@
  * that consecutive FMAs do not wait on each other's latency, then finish
  * with 8-float steps and one masked load for the last 1..7 elements
  * (vmaskmovps never touches the masked-off memory, so no overread).
+ * Loads are unaligned: an element's lane and accumulator depend only on
+ * its index, so the result does not depend on where the vectors sit.
  * Int8 kernels widen 16 codes at a time to int16 and use vpmaddwd, which
  * multiplies and adds pairs into int32 lanes; sums are exact.
  *
@@ -37,19 +39,6 @@ static inline __m256i
 avx2_tail_mask(int remaining)
 {
 	return _mm256_loadu_si256((const __m256i *) (avx2_tail_mask_table + 8 - remaining));
-}
-
-/*
- * Elements (0..7, at most n) to take before a reaches a 32-byte boundary,
- * so that the loads from a never span two cache lines (evectors sit in
- * pages at 8-byte alignment).
- */
-static inline int
-avx2_head_elements(const float *a, int n)
-{
-	int			head = (int) (((32 - ((uintptr_t) a & 31)) & 31) / sizeof(float));
-
-	return head < n ? head : n;
 }
 
 ENGRAM_TARGET_AVX2
@@ -82,15 +71,7 @@ avx2_l2_squared(const float *a, const float *b, int n)
 	__m256		acc1 = _mm256_setzero_ps();
 	__m256		acc2 = _mm256_setzero_ps();
 	__m256		acc3 = _mm256_setzero_ps();
-	int			i = avx2_head_elements(a, n);
-
-	if (i > 0)
-	{
-		__m256i		mask = avx2_tail_mask(i);
-		__m256		d = _mm256_sub_ps(_mm256_maskload_ps(a, mask), _mm256_maskload_ps(b, mask));
-
-		acc2 = _mm256_fmadd_ps(d, d, acc2);
-	}
+	int			i = 0;
 	for (; i + 32 <= n; i += 32)
 	{
 		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
@@ -129,14 +110,7 @@ avx2_inner_product(const float *a, const float *b, int n)
 	__m256		acc1 = _mm256_setzero_ps();
 	__m256		acc2 = _mm256_setzero_ps();
 	__m256		acc3 = _mm256_setzero_ps();
-	int			i = avx2_head_elements(a, n);
-
-	if (i > 0)
-	{
-		__m256i		mask = avx2_tail_mask(i);
-
-		acc2 = _mm256_fmadd_ps(_mm256_maskload_ps(a, mask), _mm256_maskload_ps(b, mask), acc2);
-	}
+	int			i = 0;
 	for (; i + 32 <= n; i += 32)
 	{
 		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
@@ -171,18 +145,7 @@ avx2_cosine_distance(const float *a, const float *b, int n)
 	__m256		norm_a1 = _mm256_setzero_ps();
 	__m256		norm_b0 = _mm256_setzero_ps();
 	__m256		norm_b1 = _mm256_setzero_ps();
-	int			i = avx2_head_elements(a, n);
-
-	if (i > 0)
-	{
-		__m256i		mask = avx2_tail_mask(i);
-		__m256		va = _mm256_maskload_ps(a, mask);
-		__m256		vb = _mm256_maskload_ps(b, mask);
-
-		dot1 = _mm256_fmadd_ps(va, vb, dot1);
-		norm_a1 = _mm256_fmadd_ps(va, va, norm_a1);
-		norm_b1 = _mm256_fmadd_ps(vb, vb, norm_b1);
-	}
+	int			i = 0;
 	for (; i + 16 <= n; i += 16)
 	{
 		__m256		va0 = _mm256_loadu_ps(a + i);

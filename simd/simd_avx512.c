@@ -4,11 +4,15 @@
  *	  AVX-512 kernels (x86-64): 16 floats or 32 int16 lanes per
  *	  instruction.
  *
- * Float kernels (AVX-512F) first take the 0..15 elements that bring a to
- * a 64-byte boundary (see avx512_head_elements), then keep four
- * independent accumulators (64 floats a step), then 16-float steps, then
- * one zero-masked load for the last 1..15 elements: masked-off lanes are
- * neither read (no fault past the end of the array) nor counted.
+ * Float kernels (AVX-512F) keep four independent accumulators (64 floats
+ * a step), then 16-float steps, then one zero-masked load for the last
+ * 1..15 elements: masked-off lanes are neither read (no fault past the
+ * end of the array) nor counted.  Loads are unaligned on purpose: which
+ * lane and accumulator an element is added to depends only on its index,
+ * so a distance is bit-identical wherever its vectors sit in memory (a
+ * primary and its replica rank ties the same way).  Peeling elements up
+ * to a 64-byte boundary was about a third faster at 768 dimensions but
+ * made the summation order depend on the address.
  *
  * Int8 kernels need AVX-512BW (byte and word instructions), which every
  * AVX-512 CPU but the Xeon Phi has; the "avx512" level therefore requires
@@ -48,21 +52,6 @@
 /* Byte mask for the first "remaining" (0..63) codes. */
 #define AVX512_BYTE_TAIL_MASK(remaining) ((__mmask64) ((1ull << (remaining)) - 1))
 
-/*
- * Elements (0..15, at most n) to take before a reaches a 64-byte boundary.
- * A 64-byte load from an address that is not 64-byte aligned always spans
- * two cache lines, which halves load throughput; evectors sit in pages at
- * 8-byte alignment, so the float kernels first take this many elements
- * with one masked load and then load a (if not b) whole lines at a time.
- */
-static inline int
-avx512_head_elements(const float *a, int n)
-{
-	int			head = (int) (((64 - ((uintptr_t) a & 63)) & 63) / sizeof(float));
-
-	return head < n ? head : n;
-}
-
 ENGRAM_TARGET_AVX512F
 static float
 avx512_l2_squared(const float *a, const float *b, int n)
@@ -71,16 +60,7 @@ avx512_l2_squared(const float *a, const float *b, int n)
 	__m512		acc1 = _mm512_setzero_ps();
 	__m512		acc2 = _mm512_setzero_ps();
 	__m512		acc3 = _mm512_setzero_ps();
-	int			i = avx512_head_elements(a, n);
-
-	if (i > 0)
-	{
-		__mmask16	mask = AVX512_FLOAT_TAIL_MASK(i);
-		__m512		d = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, a),
-									  _mm512_maskz_loadu_ps(mask, b));
-
-		acc2 = _mm512_fmadd_ps(d, d, acc2);
-	}
+	int			i = 0;
 	for (; i + 64 <= n; i += 64)
 	{
 		__m512		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
@@ -119,15 +99,7 @@ avx512_inner_product(const float *a, const float *b, int n)
 	__m512		acc1 = _mm512_setzero_ps();
 	__m512		acc2 = _mm512_setzero_ps();
 	__m512		acc3 = _mm512_setzero_ps();
-	int			i = avx512_head_elements(a, n);
-
-	if (i > 0)
-	{
-		__mmask16	mask = AVX512_FLOAT_TAIL_MASK(i);
-
-		acc2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a),
-							   _mm512_maskz_loadu_ps(mask, b), acc2);
-	}
+	int			i = 0;
 	for (; i + 64 <= n; i += 64)
 	{
 		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
@@ -159,18 +131,7 @@ avx512_cosine_distance(const float *a, const float *b, int n)
 	__m512		norm_a1 = _mm512_setzero_ps();
 	__m512		norm_b0 = _mm512_setzero_ps();
 	__m512		norm_b1 = _mm512_setzero_ps();
-	int			i = avx512_head_elements(a, n);
-
-	if (i > 0)
-	{
-		__mmask16	mask = AVX512_FLOAT_TAIL_MASK(i);
-		__m512		va = _mm512_maskz_loadu_ps(mask, a);
-		__m512		vb = _mm512_maskz_loadu_ps(mask, b);
-
-		dot1 = _mm512_fmadd_ps(va, vb, dot1);
-		norm_a1 = _mm512_fmadd_ps(va, va, norm_a1);
-		norm_b1 = _mm512_fmadd_ps(vb, vb, norm_b1);
-	}
+	int			i = 0;
 	for (; i + 32 <= n; i += 32)
 	{
 		__m512		va0 = _mm512_loadu_ps(a + i);

@@ -13,7 +13,13 @@
 #     client round trips (about 100 us with pgbench) do not drown the
 #     difference: heap; engram warm; engram hot; engram cold
 #   - sequential scan throughput per tier (rows/s, best of 3)
-#   - compression: bytes of the rows warm vs cold (segments + stubs)
+#   - compression: bytes of the rows warm vs cold (segments + stubs), and
+#     the table's size warm vs cold, with cold stored at both settings of
+#     engram.cold_embedding_precision ('full', lossless; 'half', binary16
+#     embeddings); sizes are taken once the table and the segment store are
+#     compacted (VACUUM FULL), so that neither side counts free space
+#   - recall@10 of exact nearest-neighbour queries (20 random queries, L2)
+#     on the cold rows against the answers on the warm rows, per setting
 #   - decompression speed: raw segment bytes decoded per second in a scan
 #   - memory overhead at 768 dimensions:
 #     (table + indexes + hot tier bytes) / raw data bytes
@@ -62,6 +68,14 @@ CREATE TABLE mem_engram (LIKE mem_heap INCLUDING ALL) USING engram;
 INSERT INTO mem_engram SELECT * FROM mem_heap;
 VACUUM ANALYZE mem_heap;
 VACUUM ANALYZE mem_engram;
+-- Exact top-10 of 20 random queries on the warm rows: the reference for
+-- recall after the moves to cold.
+CREATE TABLE bench_queries AS
+SELECT q, (SELECT array_agg(sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) / 27.7)::real[]
+             FROM generate_series(1, 768) WHERE q > 0)::evector AS v
+  FROM generate_series(1, 20) q;
+CREATE TABLE bench_knn_warm AS
+SELECT q, n.id FROM bench_queries, LATERAL (SELECT id FROM mem_engram ORDER BY embedding <-> v LIMIT 10) n;
 SQL
 
 lookups=50000
@@ -91,6 +105,15 @@ seqscan() { # seqscan TABLE: best rows/s of three full scans that detoast everyt
 	printf '%.0f\n' "$best"
 }
 all_tids="(SELECT array_agg(ctid) FROM mem_engram)"
+recall() { # recall@10 of the exact queries now, against the warm answers
+	psql_q -c "SET max_parallel_workers_per_gather = 0" -c "SELECT round(count(*) / 200.0, 3)
+	  FROM bench_queries b, LATERAL (SELECT id FROM mem_engram ORDER BY embedding <-> b.v LIMIT 10) n,
+	       bench_knn_warm w WHERE w.q = b.q AND w.id = n.id"
+}
+compact_cold_size() { # table + segment store, both compacted (superuser)
+	psql_q -c "VACUUM FULL mem_engram" -c "VACUUM FULL engram.cold_segments" >/dev/null
+	psql_q -c "SELECT pg_table_size('mem_engram') + pg_total_relation_size('engram.cold_segments')"
+}
 
 engram_log "point lookups and scans, warm"
 heap_lookup=$(lookup mem_heap off); warm_lookup=$(lookup mem_engram off)
@@ -115,6 +138,19 @@ cold_size=$(psql_q -c "SELECT pg_table_size('mem_engram') + pg_total_relation_si
 raw_data=$(psql_q -c "SELECT sum(8 + octet_length(content) + 768 * 4 + octet_length(metadata::text)) FROM mem_heap")
 index_size=$(psql_q -c "SELECT pg_indexes_size('mem_engram')")
 read -r hot_entries hot_used <<<"$hot_info"
+recall_full=$(recall)
+cold_full_compact=$(compact_cold_size)
+
+engram_log "cold tier, engram.cold_embedding_precision = half"
+psql_q -c "SELECT engram_move_to_tier('mem_engram', $all_tids, 'warm')" -c "VACUUM FULL mem_engram" >/dev/null
+half_move_ms=$(psql_q -c "SET engram.cold_embedding_precision = half" -c '\timing on' \
+	-c "SELECT engram_move_to_tier('mem_engram', $all_tids, 'cold')" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+psql_q -c "VACUUM mem_engram" >/dev/null
+half_scan=$(seqscan mem_engram)
+read -r half_seg_raw half_seg_compressed <<<"$(psql_q -F ' ' -c "SELECT sum(raw_bytes), sum(compressed_bytes) FROM engram.cold_segments")"
+read -r half_bytes half_compressed <<<"$(psql_q -F ' ' -c "SELECT bytes, compressed_bytes FROM engram_tier_stats_for('mem_engram') WHERE tier = 'cold'")"
+recall_half=$(recall)
+cold_half_compact=$(compact_cold_size)
 
 cat <<REPORT
 
@@ -137,10 +173,19 @@ compression (cold rows):
   table size warm     $warm_size bytes (heap + TOAST)
   table size cold     $cold_size bytes (heap + segments) ratio $(awk -v a="$warm_size" -v b="$cold_size" 'BEGIN { printf "%.2f", a / b }')
   segment raw/zstd    $seg_raw / $seg_compressed bytes
+  compacted (VACUUM FULL of the table and of engram.cold_segments):
+    warm table                 $warm_size bytes (heap + TOAST, as loaded)
+    cold, precision full       $cold_full_compact bytes   warm / cold = $(awk -v a="$warm_size" -v b="$cold_full_compact" 'BEGIN { printf "%.2f", a / b }')
+    cold, precision half       $cold_half_compact bytes   warm / cold = $(awk -v a="$warm_size" -v b="$cold_half_compact" 'BEGIN { printf "%.2f", a / b }')
+  precision half: rows' own bytes / stored (segments + stubs) $half_bytes / $half_compressed = $(awk -v a="$half_bytes" -v b="$half_compressed" 'BEGIN { printf "%.2f", a / b }'); segment raw/zstd $half_seg_raw / $half_seg_compressed; move $half_move_ms ms; scan $half_scan rows/s
+recall@10 of 20 exact L2 queries on the cold rows vs the warm answers:
+  precision full      $recall_full
+  precision half      $recall_half
 decompression during the cold scan: $(awk -v r="$seg_raw" -v n="$rows" -v s="$cold_scan" 'BEGIN { printf "%.0f MB/s of raw segment", r / (n / s) / 1e6 }')
 memory overhead at 768 dimensions, (table + indexes + hot tier) / raw data:
   raw data            $raw_data bytes
   warm, all rows hot  $(awk -v t="$warm_size" -v i="$index_size" -v h="$hot_used" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i + h) / r }')   (hot tier: $hot_entries rows, $hot_used bytes)
   warm, no hot tier   $(awk -v t="$warm_size" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }')
-  cold                $(awk -v t="$cold_size" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }')
+  cold                $(awk -v t="$cold_size" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }')   (after VACUUM; compacted: full $(awk -v t="$cold_full_compact" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }'), half $(awk -v t="$cold_half_compact" -v i="$index_size" -v r="$raw_data" 'BEGIN { printf "%.2f", (t + i) / r }'))
+  index bytes         $index_size
 REPORT

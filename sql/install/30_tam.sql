@@ -45,6 +45,48 @@ $$;
 CREATE EVENT TRIGGER engram_drop_cold_segments ON sql_drop
     EXECUTE FUNCTION engram.drop_cold_segments_of_dropped_tables();
 
+-- ALTER TABLE rewrites a table through the engram scan (cold rows are read
+-- decoded) and writes every row warm, after which the old file's stubs and
+-- so its segments are unreachable.  At the end of every ALTER TABLE:
+--  - an altered table that is no longer an engram table (SET ACCESS
+--    METHOD) loses all its segments;
+--  - an engram table that has segments and whose file was replaced in this
+--    transaction loses the segments no stub names (the collection VACUUM
+--    does; engram.collect_rewritten_cold_segments does nothing for a table
+--    that was not rewritten, so RENAME and the like never scan it).
+-- Same transaction as the ALTER, so everything comes back if it rolls back.
+CREATE FUNCTION engram.collect_rewritten_cold_segments(rel oid) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'engram_collect_rewritten_cold_segments' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION engram.collect_rewritten_cold_segments(oid) FROM PUBLIC;
+CREATE FUNCTION engram.drop_cold_segments_of_converted_tables() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM engram.cold_segments s
+     USING pg_event_trigger_ddl_commands() d
+      JOIN pg_class c ON c.oid = d.objid
+      LEFT JOIN pg_am a ON a.oid = c.relam
+     WHERE d.classid = 'pg_class'::regclass AND s.relid = c.oid
+       AND a.amname IS DISTINCT FROM 'engram';
+    PERFORM engram.collect_rewritten_cold_segments(c.oid)
+       FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_ddl_commands() d
+              WHERE d.classid = 'pg_class'::regclass) d
+       JOIN pg_class c ON c.oid = d.objid
+       JOIN pg_am a ON a.oid = c.relam AND a.amname = 'engram'
+      WHERE EXISTS (SELECT 1 FROM engram.cold_segments s WHERE s.relid = c.oid);
+END;
+$$;
+CREATE EVENT TRIGGER engram_convert_cold_segments ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION engram.drop_cold_segments_of_converted_tables();
+
+-- Publishing an engram table that has cold rows would publish their keys
+-- as NULL (logical decoding reads the stubs heap wrote): refused.
+CREATE FUNCTION engram.refuse_publishing_cold_rows() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'engram_refuse_publishing_cold_rows' LANGUAGE C;
+CREATE EVENT TRIGGER engram_publication_cold_rows ON ddl_command_end
+    WHEN TAG IN ('CREATE PUBLICATION', 'ALTER PUBLICATION')
+    EXECUTE FUNCTION engram.refuse_publishing_cold_rows();
+
 CREATE FUNCTION engram_move_to_tier(rel regclass, tids tid[], tier text) RETURNS bigint
     AS 'MODULE_PATHNAME', 'engram_move_to_tier' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION engram_move_to_tier(regclass, tid[], text) IS

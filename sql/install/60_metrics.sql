@@ -263,11 +263,14 @@ CREATE VIEW engram_storage_tiers AS
 -- nodes = rows of the space.  Counted exactly, one space at a time.
 CREATE FUNCTION engram_graph_stats(OUT space regclass, OUT edges bigint, OUT nodes bigint,
 	OUT edges_per_node float8)
-	RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $$
+	RETURNS SETOF record LANGUAGE plpgsql VOLATILE
+	-- Fixed search_path: runs as the caller, whose search_path may hold
+	-- functions that shadow the ones below.
+	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
 BEGIN
-	FOR s IN SELECT c.space, c.associations FROM engram_spaces c
+	FOR s IN SELECT c.space, c.associations FROM @extschema@.engram_spaces c
 			  WHERE has_table_privilege(c.space, 'SELECT')
 				AND has_table_privilege(c.associations, 'SELECT')
 			  ORDER BY c.space

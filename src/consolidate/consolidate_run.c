@@ -523,6 +523,14 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	SPI_finish();
 }
 
+/*
+ * exp(-x) raises "value out of range: underflow" past x = 745: memories
+ * some 60 days old (at the default tau) would make the query fail, and with
+ * it soft forgetting of the whole space.  exp(-700) is already far below
+ * any floor.
+ */
+#define FORGETTING_MAX_EXPONENT 700
+
 int64 *
 engram_forgetting_select(Oid space, TimestampTz now, double threshold, double tau_seconds,
 						 double floor, int limit, int *nids)
@@ -537,10 +545,10 @@ engram_forgetting_select(Oid space, TimestampTz now, double threshold, double ta
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT id FROM %s WHERE kind = 'episodic' AND confidence * "
-					 "GREATEST($3, pg_catalog.exp(-GREATEST(0, "
-					 "pg_catalog.date_part('epoch', $1 - occurred_at)) / $2)) < $4 "
+					 "GREATEST($3, pg_catalog.exp(-LEAST(GREATEST(0, "
+					 "pg_catalog.date_part('epoch', $1 - occurred_at)) / $2, %d))) < $4 "
 					 "ORDER BY id LIMIT $5",
-					 qualified_name(space));
+					 qualified_name(space), FORGETTING_MAX_EXPONENT);
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Float8GetDatum(tau_seconds);
 	values[2] = Float8GetDatum(floor);

@@ -218,7 +218,7 @@ append_select_list(StringInfo sql, RecallQuery *query, bool text_rank_needed)
 						 space->text_config_literal, space->text_config_literal);
 	else
 		appendStringInfoString(sql, "NULL::real ");
-	appendStringInfo(sql, "FROM %s m WHERE m.confidence > 0", space->qualified_name);
+	appendStringInfo(sql, "FROM %s m WHERE m.confidence OPERATOR(pg_catalog.>) 0", space->qualified_name);
 }
 
 /* The candidate of "id", or a new zeroed one appended for it. */
@@ -570,18 +570,18 @@ recall_call(FunctionCallInfo fcinfo)
 				 errmsg("the time window is empty: after is later than before")));
 	if (has_after)
 		add_filter(&query, PARAM_AFTER, TimestampTzGetDatum(after), TIMESTAMPTZOID,
-				   "m.occurred_at >=");
+				   "m.occurred_at OPERATOR(pg_catalog.>=)");
 	if (!PG_ARGISNULL(ARG_BEFORE))
 		add_filter(&query, PARAM_BEFORE, PG_GETARG_DATUM(ARG_BEFORE), TIMESTAMPTZOID,
-				   "m.occurred_at <=");
+				   "m.occurred_at OPERATOR(pg_catalog.<=)");
 	if (!PG_ARGISNULL(ARG_LOCATION))
 		add_filter(&query, PARAM_LOCATION, PG_GETARG_DATUM(ARG_LOCATION), TEXTOID,
-				   "m.location =");
+				   "m.location OPERATOR(pg_catalog.=)");
 	if (!PG_ARGISNULL(ARG_TAGS))
-		add_filter(&query, PARAM_TAGS, PG_GETARG_DATUM(ARG_TAGS), TEXTARRAYOID, "m.tags &&");
+		add_filter(&query, PARAM_TAGS, PG_GETARG_DATUM(ARG_TAGS), TEXTARRAYOID, "m.tags OPERATOR(pg_catalog.&&)");
 	if (!PG_ARGISNULL(ARG_PARTICIPANTS))
 		add_filter(&query, PARAM_PARTICIPANTS, PG_GETARG_DATUM(ARG_PARTICIPANTS), TEXTARRAYOID,
-				   "m.participants &&");
+				   "m.participants OPERATOR(pg_catalog.&&)");
 	if (!PG_ARGISNULL(ARG_MEMORY_ID))
 	{
 		query.has_memory_id = true;

@@ -29,7 +29,13 @@
  * and row-level security of the space and association tables apply.  SQL
  * text is built only from catalog names passed through
  * quote_identifier()/quote_qualified_identifier() and fixed fragments;
- * every user value travels as an SPI parameter.
+ * every user value travels as an SPI parameter.  The statements run with
+ * the caller's search_path (a trigger of theirs may rely on it), so an
+ * operator whose operands have no exact match in pg_catalog (real > 0,
+ * text[] && text[], which pg_catalog only has for anyarray) is written
+ * OPERATOR(pg_catalog.x): an operator planted in a schema of the caller's
+ * search_path would otherwise be the better match and run as the caller.
+ * engram_create_space pins search_path while it creates the tables.
  *
  * No shared memory and no locks of its own: relation locks are the ones
  * the SPI statements take (plus AccessShareLock on the space table while a

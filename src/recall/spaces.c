@@ -37,6 +37,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -489,6 +490,25 @@ engram_space_embedding_argument(const EngramSpace *space, Datum value, Oid type)
  */
 
 /* Does the named index AM have the named operator class? */
+/*
+ * Pin search_path to pg_catalog for the tables a call creates; returns the
+ * GUC nest level to close with AtEOXact_GUC(true, level) (an error unwinds
+ * it with the transaction).  The CREATE statements qualify every name they
+ * use, but the operators their CHECK constraints bind (real >= integer has
+ * no exact match) would otherwise be looked up in the caller's search_path,
+ * where an operator planted by someone else would be the better match and
+ * run on every later write to the space, the worker's included.
+ */
+static int
+pin_search_path(void)
+{
+	int			nest_level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
 static bool
 index_opclass_exists(const char *am_name, const char *opclass_name)
 {
@@ -555,6 +575,7 @@ engram_create_space(PG_FUNCTION_ARGS)
 	Oid			relid;
 	Oid			assoc_relid;
 	StringInfoData sql;
+	int			guc_nest_level;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -588,6 +609,8 @@ engram_create_space(PG_FUNCTION_ARGS)
 	have_table_am = OidIsValid(get_table_am_oid(TABLE_AM_NAME, true));
 	have_index_am = OidIsValid(get_index_am_oid(INDEX_AM_NAME, true));
 
+	/* The space name was resolved above, with the caller's search_path. */
+	guc_nest_level = pin_search_path();
 	SPI_connect();
 
 	if (have_index_am && !index_opclass_exists(INDEX_AM_NAME, distance_opclass(distance)))
@@ -646,6 +669,7 @@ engram_create_space(PG_FUNCTION_ARGS)
 				   text_config);
 
 	SPI_finish();
+	AtEOXact_GUC(true, guc_nest_level);
 
 	if (!have_table_am)
 		ereport(NOTICE,
@@ -785,6 +809,7 @@ engram_register_space(PG_FUNCTION_ARGS)
 	StringInfoData problems;
 	int32		dims = -1;
 	AttrNumber	embedding_attnum;
+	int			guc_nest_level;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -812,6 +837,7 @@ engram_register_space(PG_FUNCTION_ARGS)
 						"column \"embedding\" must declare its dimensions, as in evector(768)");
 	}
 
+	guc_nest_level = pin_search_path();
 	SPI_connect();
 
 	if (get_attnum(relid, "id") != InvalidAttrNumber && !id_is_unique(relid))
@@ -870,6 +896,7 @@ engram_register_space(PG_FUNCTION_ARGS)
 	catalog_insert(extension_namespace, relid, assoc_relid, dims, distance, default_decay,
 				   text_config);
 	SPI_finish();
+	AtEOXact_GUC(true, guc_nest_level);
 	PG_RETURN_OID(relid);
 }
 

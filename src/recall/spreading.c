@@ -293,7 +293,7 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 						 engram_distance_operator(space->distance));
 	else
 		appendStringInfoString(&sql, "NULL::float8 ");
-	appendStringInfo(&sql, "FROM %s WHERE id = ANY ($1) AND confidence > 0",
+	appendStringInfo(&sql, "FROM %s WHERE id = ANY ($1) AND confidence OPERATOR(pg_catalog.>) 0",
 					 space->qualified_name);
 	engram_spi_execute(sql.data, state->has_cue_embedding ? 2 : 1, argtypes, values, NULL,
 					   true, SPI_OK_SELECT);
@@ -871,7 +871,7 @@ spread_call(FunctionCallInfo fcinfo)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT ctid, confidence, created_at, decay_function FROM %s "
-					 "WHERE id = $1 AND confidence > 0",
+					 "WHERE id = $1 AND confidence OPERATOR(pg_catalog.>) 0",
 					 space.qualified_name);
 	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 1)

@@ -34,7 +34,9 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -691,7 +693,8 @@ PG_FUNCTION_INFO_V1(engram_access_stats_save_sql);
  * engram_row_access_stats(regclass) RETURNS TABLE (ctid tid, access_count
  * bigint, recent_accesses float8, first_access timestamptz, last_access
  * timestamptz, written_at timestamptz): every tracked row of the table
- * (rows written since tracking began, and rows accessed).
+ * (rows written since tracking began, and rows accessed).  Needs SELECT on
+ * the table: the statistics tell which rows exist and how they are used.
  */
 Datum
 engram_row_access_stats(PG_FUNCTION_ARGS)
@@ -700,6 +703,8 @@ engram_row_access_stats(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz now = GetCurrentTimestamp();
 
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
 	engram_require_preload("access statistics");
 	InitMaterializedSRF(fcinfo, 0);
 	for (int p = 0; p < ENGRAM_ACCESS_PARTITIONS; p++)

@@ -31,6 +31,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
@@ -946,7 +947,10 @@ engram_hot_tier_has(Relation rel, ItemPointer tid)
 	return found;
 }
 
-/* engram_hot_tier_contains(regclass, tid): is the row at tid cached? */
+/*
+ * engram_hot_tier_contains(regclass, tid): is the row at tid cached?  Needs
+ * SELECT on the table (the answer tells whether a row exists and is used).
+ */
 Datum
 engram_hot_tier_contains(PG_FUNCTION_ARGS)
 {
@@ -955,9 +959,14 @@ engram_hot_tier_contains(PG_FUNCTION_ARGS)
 	Relation	rel;
 	bool		found;
 
-	if (hot == NULL)
-		PG_RETURN_BOOL(false);
 	rel = relation_open(relid, AccessShareLock);
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	if (hot == NULL)
+	{
+		relation_close(rel, AccessShareLock);
+		PG_RETURN_BOOL(false);
+	}
 	found = engram_hot_tier_has(rel, tid);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_BOOL(found);

@@ -56,9 +56,11 @@
  * own (engram_tam_build.c).  Heap's copy_for_cluster re-forms every tuple
  * from its attributes, which would turn a stub into an all-NULL row, so
  * VACUUM FULL and CLUSTER are our own too (engram_tam_rewrite.c): stubs are
- * copied byte for byte, so rows keep their tier; in CLUSTER, cold rows sort
- * as if their keys were NULL (the data is intact, only their place in the
- * clustered order differs).
+ * copied byte for byte, so rows keep their tier; in CLUSTER, a stub is
+ * sorted by its decoded row's keys and written back as the stub.
+ * ALTER TABLE SET ACCESS METHOD away from engram reads every row through
+ * our scan (decoded) into the new storage; an event trigger then deletes
+ * the segments of the table, now unreachable (sql/install/30_tam.sql).
  *
  * Segments
  * --------
@@ -90,8 +92,24 @@
  *							second bytes, ...): exponents cluster and zstd
  *							compresses them far better
  * Float regions are the element arrays of evector, real[] and float8[]
- * values (float8 is shuffled with the same 4-byte stride).  data =
- * zstd(raw image) at engram.cold_tier_compression_level; checksum =
+ * values (float8 is shuffled with the same 4-byte stride).
+ *
+ * That is version 1, written whenever every region is stored at full
+ * precision.  Version 2 is written when engram.cold_embedding_precision =
+ * 'half' stored at least one region as IEEE 754 binary16: its region
+ * table holds EngramFloatRegionV2 (with an encoding per region), and its
+ * float area is two sections, the full-precision regions byte-shuffled
+ * with a 4-byte stride, then the half-precision ones (2 bytes a value)
+ * shuffled with a 2-byte stride; a region's stored_offset is into its own
+ * section, before shuffling.  Only evector and real[] regions whose every
+ * finite value fits binary16's range (|x| <= 65504) are stored half; NaN
+ * and infinities keep their class.  The builder rounds those values in its
+ * own copy of the row first, so index entries made at the move and every
+ * later read see the same rounded values.  Decoding turns either version
+ * into the same in-memory form (version 1 layout, float area unshuffled
+ * and widened to float32), the form the decoded-segment cache keeps.
+ *
+ * data = zstd(raw image) at engram.cold_tier_compression_level; checksum =
  * hash_bytes_extended(data) seeded with the segment id, so a segment copied
  * under another id also fails.  Decoding validates checksum, zstd frame,
  * raw size, magic, version and every offset/length before use; any
@@ -141,8 +159,15 @@
  * cache (disabled during recovery, since replayed changes bypass our
  * invalidation), access statistics are saved to a file at shutdown.
  *
- * Logical decoding would publish a move as an UPDATE to an all-NULL row, so
- * moving rows to the cold tier is refused for tables in a publication.
+ * Logical decoding rebuilds changes from the tuples heap logged, so it
+ * would publish a move as an UPDATE to an all-NULL row, and the old key of
+ * an UPDATE or DELETE of a cold row as NULL.  Hence published tables never
+ * hold stubs: moving rows of a table published for insert, update or
+ * delete to cold is refused (engram_tam_is_published), and so is CREATE /
+ * ALTER PUBLICATION that would publish a table with cold segments (event
+ * trigger engram_publication_cold_rows).  Why an in-place stub written
+ * under generic WAL is no way out: docs/reference/tam.md, "Logical
+ * replication".
  *
  * Access statistics (src/shmem/engram_access_stats.h) count rows returned
  * by index fetches with an MVCC snapshot (hot hits included) and explicit
@@ -154,10 +179,13 @@
  * tier is the access statistics' "written" time, set by our tuple_insert,
  * multi_insert, tuple_update and by moves.
  *
- * Known gaps: ALTER TABLE SET ACCESS METHOD away from engram leaves the
- * table's segments behind; CLUSTER orders cold rows as if their keys were
- * NULL; parallel index builds use heap's parallel block allocation through
- * table_block_parallelscan_* (tested with one worker).
+ * An ALTER TABLE that rewrites an engram table (column type change) writes
+ * every row warm; the same event trigger then collects the table's
+ * segments when its file is new in the transaction
+ * (engram.collect_rewritten_cold_segments).
+ *
+ * Known gaps: parallel index builds use heap's parallel block allocation
+ * through table_block_parallelscan_* (tested with one worker).
  *
  *-------------------------------------------------------------------------
  */
@@ -192,7 +220,8 @@ typedef struct EngramColdStub
 } EngramColdStub;
 
 #define ENGRAM_SEGMENT_MAGIC	0x454E4753	/* "ENGS" */
-#define ENGRAM_SEGMENT_VERSION	1
+#define ENGRAM_SEGMENT_VERSION_FULL	1	/* all regions float32, shuffle-4 */
+#define ENGRAM_SEGMENT_VERSION_MIXED	2	/* per-region encoding (V2 regions) */
 
 typedef struct EngramSegmentHeader
 {
@@ -222,6 +251,25 @@ typedef struct EngramFloatRegion
 	uint32		float_offset;	/* offset in the (unshuffled) float area */
 } EngramFloatRegion;
 
+/* Encodings of a version 2 float region. */
+#define ENGRAM_FLOAT_ENCODING_FULL	0	/* as stored in the row, 4-byte stride */
+#define ENGRAM_FLOAT_ENCODING_HALF	1	/* float32 values as binary16 */
+
+typedef struct EngramFloatRegionV2
+{
+	uint32		tuple_offset;	/* offset of the floats inside the tuple */
+	uint32		length;			/* decoded bytes, a multiple of 4 */
+	uint32		stored_offset;	/* offset in its section (unshuffled) */
+	uint32		encoding;		/* ENGRAM_FLOAT_ENCODING_* */
+} EngramFloatRegionV2;
+
+/* engram.cold_embedding_precision */
+typedef enum EngramColdPrecision
+{
+	ENGRAM_COLD_PRECISION_FULL,
+	ENGRAM_COLD_PRECISION_HALF
+} EngramColdPrecision;
+
 /*
  * Limits of one segment (a move packs rows into as many as it needs).  A
  * point lookup of a cold row decompresses its whole segment (then keeps it
@@ -239,6 +287,7 @@ typedef struct EngramFloatRegion
 
 /* GUCs (engram_tam_handler.c) */
 extern int	engram_cold_compression_level;
+extern int	engram_cold_embedding_precision;
 
 /* engram_tam_handler.c */
 extern const TableAmRoutine *engram_tam_routine(void);

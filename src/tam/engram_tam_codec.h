@@ -41,10 +41,22 @@ extern const char *engram_segment_validate_image(const char *raw, Size raw_len,
 												 int32 nrows_expected);
 
 /*
- * Copy a validated image to "out" (raw_len bytes) with its float area
- * unshuffled: the form the decoded-segment cache keeps.
+ * The decoded form of a validated image, the one the decoded-segment cache
+ * keeps: version 1 layout, float area unshuffled, binary16 regions widened
+ * back to float32.  engram_segment_decoded_length gives its size (raw_len
+ * for a version 1 image); engram_segment_decode_image writes it to "out".
  */
-extern void engram_segment_unshuffle_image(const char *raw, Size raw_len, char *out);
+extern Size engram_segment_decoded_length(const char *raw, Size raw_len);
+extern void engram_segment_decode_image(const char *raw, Size raw_len, char *out);
+
+/* Transpose n 2-byte elements into two byte planes (low, then high). */
+extern void engram_segment_shuffle2(const char *in, char *out, Size n);
+
+/* binary32 <-> IEEE 754 binary16, round to nearest even; NaN/Inf kept. */
+extern uint16 engram_float_to_half(float value);
+extern float engram_half_to_float(uint16 half);
+/* True when each of n float32 (any alignment) keeps its class as binary16. */
+extern bool engram_floats_fit_half(const char *floats, Size n);
 
 /* Length of row "slot" of a validated, unshuffled image; error past the end. */
 extern const char *engram_segment_row_length(const char *image, uint32 slot, uint32 *len);

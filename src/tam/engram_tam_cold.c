@@ -77,18 +77,22 @@ struct EngramSegmentBuilder
 	MemoryContext context;
 	TupleDesc	tupdesc;
 	char	   *float_attr;		/* per attribute: FLOAT_ATTR_* */
+	EngramColdPrecision precision;	/* engram.cold_embedding_precision */
 	int			nrows;
 	EngramBuilderRow rows[ENGRAM_SEGMENT_MAX_ROWS];
-	EngramFloatRegion *regions;
+	EngramFloatRegionV2 *regions;	/* stored_offset: into its section */
 	int			nregions;
 	int			max_regions;
 	Size		tuple_bytes;	/* rows' full size */
-	Size		float_bytes;
+	Size		float_bytes;	/* decoded bytes of all regions */
+	Size		full_bytes;		/* stored bytes of the full section */
+	Size		half_bytes;		/* stored bytes of the half section */
 };
 
 #define FLOAT_ATTR_NONE		0
 #define FLOAT_ATTR_EVECTOR	1
-#define FLOAT_ATTR_ARRAY	2
+#define FLOAT_ATTR_FLOAT4_ARRAY	2
+#define FLOAT_ATTR_FLOAT8_ARRAY	3
 
 static char
 float_attr_kind(Oid typid)
@@ -96,8 +100,10 @@ float_attr_kind(Oid typid)
 	HeapTuple	tp;
 	char		kind = FLOAT_ATTR_NONE;
 
-	if (typid == FLOAT4ARRAYOID || typid == FLOAT8ARRAYOID)
-		return FLOAT_ATTR_ARRAY;
+	if (typid == FLOAT4ARRAYOID)
+		return FLOAT_ATTR_FLOAT4_ARRAY;
+	if (typid == FLOAT8ARRAYOID)
+		return FLOAT_ATTR_FLOAT8_ARRAY;
 	tp = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
 	if (HeapTupleIsValid(tp))
 	{
@@ -112,7 +118,8 @@ float_attr_kind(Oid typid)
 
 /*
  * A builder for segments of rows of "tupdesc", in its own memory context
- * (a child of the current one).
+ * (a child of the current one).  The precision of its float32 regions is
+ * engram.cold_embedding_precision at creation.
  */
 EngramSegmentBuilder *
 engram_segment_builder_create(TupleDesc tupdesc)
@@ -125,6 +132,7 @@ engram_segment_builder_create(TupleDesc tupdesc)
 	builder = MemoryContextAllocZero(context, sizeof(EngramSegmentBuilder));
 	builder->context = context;
 	builder->tupdesc = tupdesc;
+	builder->precision = (EngramColdPrecision) engram_cold_embedding_precision;
 	builder->float_attr = MemoryContextAllocZero(context, Max(tupdesc->natts, 1));
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
@@ -134,7 +142,7 @@ engram_segment_builder_create(TupleDesc tupdesc)
 			builder->float_attr[i] = float_attr_kind(att->atttypid);
 	}
 	builder->max_regions = 64;
-	builder->regions = MemoryContextAlloc(context, sizeof(EngramFloatRegion) * builder->max_regions);
+	builder->regions = MemoryContextAlloc(context, sizeof(EngramFloatRegionV2) * builder->max_regions);
 	return builder;
 }
 
@@ -147,6 +155,8 @@ engram_segment_builder_reset(EngramSegmentBuilder *builder)
 	builder->nregions = 0;
 	builder->tuple_bytes = 0;
 	builder->float_bytes = 0;
+	builder->full_bytes = 0;
+	builder->half_bytes = 0;
 }
 
 HeapTuple
@@ -199,10 +209,27 @@ float_region_of_value(char kind, const char *ptr, Size *offset, Size *length)
 	return *length > 0;
 }
 
+/* Round n float32 at "floats" (any alignment) to binary16 precision. */
+static void
+round_to_half(char *floats, Size n)
+{
+	for (Size i = 0; i < n; i++)
+	{
+		float		value;
+
+		memcpy(&value, floats + i * sizeof(float), sizeof(value));
+		value = engram_half_to_float(engram_float_to_half(value));
+		memcpy(floats + i * sizeof(float), &value, sizeof(value));
+	}
+}
+
 /*
  * Add a row.  The tuple is detoasted and copied (with dropped columns set to
  * NULL) into the builder's context.  Returns the row's slot in the segment,
- * or -1 when the segment is full (the caller stores it and resets).
+ * or -1 when the segment is full (the caller stores it and resets).  With
+ * precision 'half', the float32 regions that fit binary16 are rounded in
+ * the copy, so that engram_segment_builder_row returns exactly what reading
+ * the stored row will return.
  */
 int
 engram_segment_builder_add(EngramSegmentBuilder *builder, HeapTuple tuple)
@@ -254,6 +281,7 @@ engram_segment_builder_add(EngramSegmentBuilder *builder, HeapTuple tuple)
 		Size		offset;
 		Size		length;
 		const char *ptr;
+		EngramFloatRegionV2 *region;
 
 		if (builder->float_attr[i] == FLOAT_ATTR_NONE || isnull[i])
 			continue;
@@ -264,12 +292,27 @@ engram_segment_builder_add(EngramSegmentBuilder *builder, HeapTuple tuple)
 		{
 			builder->max_regions *= 2;
 			builder->regions = repalloc(builder->regions,
-										sizeof(EngramFloatRegion) * builder->max_regions);
+										sizeof(EngramFloatRegionV2) * builder->max_regions);
 		}
-		builder->regions[builder->nregions].tuple_offset =
-			(ptr - (char *) plain->t_data) + offset;
-		builder->regions[builder->nregions].length = length;
-		builder->regions[builder->nregions].float_offset = builder->float_bytes;
+		region = &builder->regions[builder->nregions];
+		region->tuple_offset = (ptr - (char *) plain->t_data) + offset;
+		region->length = length;
+		if (builder->precision == ENGRAM_COLD_PRECISION_HALF &&
+			builder->float_attr[i] != FLOAT_ATTR_FLOAT8_ARRAY &&
+			engram_floats_fit_half(ptr + offset, length / sizeof(float)))
+		{
+			/* ptr points into "plain", our own copy: round it in place. */
+			round_to_half((char *) ptr + offset, length / sizeof(float));
+			region->encoding = ENGRAM_FLOAT_ENCODING_HALF;
+			region->stored_offset = builder->half_bytes;
+			builder->half_bytes += length / 2;
+		}
+		else
+		{
+			region->encoding = ENGRAM_FLOAT_ENCODING_FULL;
+			region->stored_offset = builder->full_bytes;
+			builder->full_bytes += length;
+		}
 		builder->nregions++;
 		row->nregions++;
 		builder->float_bytes += length;
@@ -281,30 +324,52 @@ engram_segment_builder_add(EngramSegmentBuilder *builder, HeapTuple tuple)
 	return builder->nrows++;
 }
 
-/* The raw segment image of the builder's rows, palloc'd; sets *raw_len. */
+/*
+ * The raw segment image of the builder's rows, palloc'd; sets *raw_len.
+ * Version 1 when every region is full precision (the layout segments had
+ * before per-region encodings existed), version 2 otherwise.
+ */
 static char *
 builder_raw_image(EngramSegmentBuilder *builder, Size *raw_len)
 {
+	bool		mixed = builder->half_bytes > 0;
+	Size		region_size = mixed ? sizeof(EngramFloatRegionV2) : sizeof(EngramFloatRegion);
 	Size		stored_bytes = builder->tuple_bytes - builder->float_bytes;
+	Size		float_area = builder->full_bytes + builder->half_bytes;
 	Size		dir_bytes = sizeof(EngramSegmentHeader) +
-		sizeof(EngramSegmentRow) * builder->nrows +
-		sizeof(EngramFloatRegion) * builder->nregions;
-	Size		len = dir_bytes + stored_bytes + builder->float_bytes;
+		sizeof(EngramSegmentRow) * builder->nrows + region_size * builder->nregions;
+	Size		len = dir_bytes + stored_bytes + float_area;
 	char	   *raw = palloc0(len);
 	EngramSegmentHeader *header = (EngramSegmentHeader *) raw;
 	EngramSegmentRow *rows = (EngramSegmentRow *) (raw + sizeof(EngramSegmentHeader));
-	EngramFloatRegion *regions = (EngramFloatRegion *) (rows + builder->nrows);
+	char	   *regions = (char *) (rows + builder->nrows);
 	char	   *tuple_area = raw + dir_bytes;
-	char	   *floats = palloc(Max(builder->float_bytes, 1));
+	char	   *full = palloc(Max(builder->full_bytes, 1));
+	char	   *half = palloc(Max(builder->half_bytes, 1));
 	Size		stored_pos = 0;
 
 	header->magic = ENGRAM_SEGMENT_MAGIC;
-	header->version = ENGRAM_SEGMENT_VERSION;
+	header->version = mixed ? ENGRAM_SEGMENT_VERSION_MIXED : ENGRAM_SEGMENT_VERSION_FULL;
 	header->nrows = builder->nrows;
 	header->nregions = builder->nregions;
 	header->tuple_bytes = stored_bytes;
-	header->float_bytes = builder->float_bytes;
-	memcpy(regions, builder->regions, sizeof(EngramFloatRegion) * builder->nregions);
+	header->float_bytes = float_area;
+	for (int g = 0; g < builder->nregions; g++)
+	{
+		EngramFloatRegionV2 *region = &builder->regions[g];
+
+		if (mixed)
+			memcpy(regions + g * region_size, region, sizeof(EngramFloatRegionV2));
+		else
+		{
+			EngramFloatRegion v1;
+
+			v1.tuple_offset = region->tuple_offset;
+			v1.length = region->length;
+			v1.float_offset = region->stored_offset;
+			memcpy(regions + g * region_size, &v1, sizeof(v1));
+		}
+	}
 
 	for (int r = 0; r < builder->nrows; r++)
 	{
@@ -319,12 +384,25 @@ builder_raw_image(EngramSegmentBuilder *builder, Size *raw_len)
 		/* Bytes between the float regions go to the tuple area. */
 		for (int g = row->first_region; g < row->first_region + row->nregions; g++)
 		{
-			EngramFloatRegion *region = &builder->regions[g];
+			EngramFloatRegionV2 *region = &builder->regions[g];
 			Size		gap = region->tuple_offset - pos;
 
 			memcpy(tuple_area + stored_pos, src + pos, gap);
 			stored_pos += gap;
-			memcpy(floats + region->float_offset, src + region->tuple_offset, region->length);
+			if (region->encoding == ENGRAM_FLOAT_ENCODING_HALF)
+			{
+				for (Size k = 0; k < region->length / sizeof(float); k++)
+				{
+					float		value;
+					uint16		h;
+
+					memcpy(&value, src + region->tuple_offset + k * sizeof(float), sizeof(value));
+					h = engram_float_to_half(value);
+					memcpy(half + region->stored_offset + k * sizeof(uint16), &h, sizeof(h));
+				}
+			}
+			else
+				memcpy(full + region->stored_offset, src + region->tuple_offset, region->length);
 			pos = region->tuple_offset + region->length;
 		}
 		memcpy(tuple_area + stored_pos, src + pos, row->tuple->t_len - pos);
@@ -332,8 +410,11 @@ builder_raw_image(EngramSegmentBuilder *builder, Size *raw_len)
 		rows[r].stored_len = stored_pos - rows[r].tuple_offset;
 	}
 	Assert(stored_pos == stored_bytes);
-	engram_segment_shuffle4(floats, tuple_area + stored_bytes, builder->float_bytes / 4);
-	pfree(floats);
+	engram_segment_shuffle4(full, tuple_area + stored_bytes, builder->full_bytes / 4);
+	engram_segment_shuffle2(half, tuple_area + stored_bytes + builder->full_bytes,
+							builder->half_bytes / 2);
+	pfree(full);
+	pfree(half);
 	*raw_len = len;
 	return raw;
 }
@@ -466,7 +547,7 @@ typedef struct EngramDecodedSegment
 {
 	int64		segment_id;		/* 0 = empty cache slot */
 	uint64		last_use;
-	char	   *raw;			/* validated raw image, float area unshuffled */
+	char	   *raw;			/* validated image in decoded form (codec.h) */
 	Size		raw_len;
 } EngramDecodedSegment;
 
@@ -571,6 +652,7 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	Size		clen;
 	char	   *raw;
 	char	   *result;
+	Size		decoded_len;
 	const char *damage;
 
 	INSTR_TIME_SET_CURRENT(cold_read_started);
@@ -618,11 +700,14 @@ load_segment(int64 segment_id, MemoryContext context, Size *raw_len)
 	if (damage != NULL)
 		segment_corrupted(segment_id, damage);
 
-	/* Unshuffle the float area into the cached copy. */
-	result = MemoryContextAlloc(context, raw_bytes);
-	engram_segment_unshuffle_image(raw, raw_bytes, result);
+	/* Unshuffle (and widen binary16) into the cached copy. */
+	decoded_len = engram_segment_decoded_length(raw, raw_bytes);
+	if (!AllocSizeIsValid(decoded_len))
+		segment_corrupted(segment_id, "bad decoded size");
+	result = MemoryContextAlloc(context, decoded_len);
+	engram_segment_decode_image(raw, raw_bytes, result);
 	pfree(raw);
-	*raw_len = raw_bytes;
+	*raw_len = decoded_len;
 	engram_metrics_record(ENGRAM_OP_COLD_READ, cold_read_seconds(), -1, true, NULL);
 	return result;
 }

@@ -48,6 +48,16 @@
 
 int			engram_cold_compression_level = ENGRAM_COLD_COMPRESSION_LEVEL_DEFAULT;
 
+#define ENGRAM_COLD_EMBEDDING_PRECISION_DEFAULT	ENGRAM_COLD_PRECISION_FULL
+
+int			engram_cold_embedding_precision = ENGRAM_COLD_EMBEDDING_PRECISION_DEFAULT;
+
+static const struct config_enum_entry engram_cold_precision_options[] = {
+	{"full", ENGRAM_COLD_PRECISION_FULL, false},
+	{"half", ENGRAM_COLD_PRECISION_HALF, false},
+	{NULL, 0, false}
+};
+
 static TableAmRoutine engram_routine;
 static bool engram_routine_ready = false;
 
@@ -244,6 +254,14 @@ engram_tam_init(void)
 							ENGRAM_COLD_COMPRESSION_LEVEL_MIN,
 							ENGRAM_COLD_COMPRESSION_LEVEL_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("engram.cold_embedding_precision",
+							 "Sets the precision at which new cold-tier segments store embeddings.",
+							 "full keeps every float bit (lossless); half stores evector and real[] "
+							 "values as IEEE float16 (lossy: rows read back rounded).",
+							 &engram_cold_embedding_precision,
+							 ENGRAM_COLD_EMBEDDING_PRECISION_DEFAULT,
+							 engram_cold_precision_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	engram_hot_tier_init();
 	engram_access_stats_init();
 	engram_tam_register_tier_provider();

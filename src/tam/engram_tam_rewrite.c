@@ -8,14 +8,19 @@
  * copy decides what survives exactly as heap does (HeapTupleSatisfiesVacuum
  * against OldestXmin, heap's rewrite module for update chains and
  * freezing) but copies stubs byte for byte, so cold rows stay cold.  With
- * an index (CLUSTER, or VACUUM FULL of a clustered table) rows are sorted
- * on the index keys; stubs sort as if their keys were NULL.  After the
+ * an index and a sort (CLUSTER, or VACUUM FULL of a clustered table, when
+ * the planner prefers sorting to an index scan) rows are sorted on the
+ * index keys: a stub goes into the sort as its decoded row (the segment is
+ * read), remembered by its old TID, and is written back as the stub when
+ * the sort returns that row, so cold rows take their place in the
+ * clustered order and stay cold.  After the
  * copy, segments no surviving stub names are deleted (we hold
  * AccessExclusiveLock), and the hot tier and access statistics of the old
  * file are forgotten (TIDs change).
  *
  * Locking: AccessExclusiveLock on the table (by the caller); one old-heap
- * buffer share-locked at a time while its tuples are examined and copied.
+ * buffer share-locked at a time while its tuples are examined and copied;
+ * segments are read (to sort stubs) with no buffer lock held.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +32,7 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/tuplesort.h"
@@ -59,6 +65,55 @@ rewrite_one(RewriteState rwstate, HeapTuple tuple, TupleDesc tupdesc,
 	heap_freetuple(copy);
 }
 
+/* A stub waiting in the sort as its decoded row, by its old TID. */
+typedef struct EngramSortedStub
+{
+	ItemPointerData old_tid;	/* hash key */
+	HeapTuple	stub;			/* copy of the stub as found */
+} EngramSortedStub;
+
+static HTAB *
+sorted_stubs_create(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(ItemPointerData);
+	ctl.entrysize = sizeof(EngramSortedStub);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create("engram stubs in cluster sort", 1024, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * Put one kept tuple into the cluster sort: a stub as its decoded row
+ * (so that it sorts on its real keys), remembered in "stubs" with a copy
+ * made in "stub_context".
+ */
+static void
+sort_put(Relation rel, Tuplesortstate *tuplesort, HTAB *stubs, MemoryContext stub_context,
+		 HeapTuple tuple)
+{
+	EngramSortedStub *entry;
+	bool		found;
+	MemoryContext oldcontext;
+
+	if (!engram_tuple_is_stub(tuple->t_data, tuple->t_len))
+	{
+		tuplesort_putheaptuple(tuplesort, tuple);
+		return;
+	}
+	entry = hash_search(stubs, &tuple->t_self, HASH_ENTER, &found);
+	if (found)
+		elog(ERROR, "stub at (%u,%u) seen twice in a cluster scan",
+			 ItemPointerGetBlockNumber(&tuple->t_self),
+			 ItemPointerGetOffsetNumber(&tuple->t_self));
+	oldcontext = MemoryContextSwitchTo(stub_context);
+	entry->stub = heap_copytuple(tuple);
+	MemoryContextSwitchTo(oldcontext);
+	/* t_self (the old TID) travels through the sort with the row. */
+	tuplesort_putheaptuple(tuplesort, engram_tam_decode_stub(rel, tuple));
+}
+
 void
 engram_relation_copy_for_cluster(Relation OldTable, Relation NewTable, Relation OldIndex,
 								 bool use_sort, TransactionId OldestXmin,
@@ -77,12 +132,19 @@ engram_relation_copy_for_cluster(Relation OldTable, Relation NewTable, Relation 
 													   "engram rewrite page",
 													   ALLOCSET_DEFAULT_SIZES);
 	HeapTuple  *kept = palloc(sizeof(HeapTuple) * MaxHeapTuplesPerPage);
+	HTAB	   *stubs = NULL;
+	MemoryContext stub_context = NULL;
 
 	*num_tuples = *tups_vacuumed = *tups_recently_dead = 0;
 	rwstate = begin_heap_rewrite(OldTable, NewTable, OldestXmin, *xid_cutoff, *multi_cutoff);
 	if (OldIndex != NULL)
+	{
 		tuplesort = tuplesort_begin_cluster(tupdesc, OldIndex, maintenance_work_mem,
 											NULL, TUPLESORT_NONE);
+		stub_context = AllocSetContextCreate(CurrentMemoryContext, "engram stubs in cluster sort",
+											 ALLOCSET_DEFAULT_SIZES);
+		stubs = sorted_stubs_create();
+	}
 
 	for (BlockNumber blkno = 0; blkno < nblocks; blkno++)
 	{
@@ -151,7 +213,12 @@ engram_relation_copy_for_cluster(Relation OldTable, Relation NewTable, Relation 
 		{
 			*num_tuples += 1;
 			if (tuplesort != NULL)
-				tuplesort_putheaptuple(tuplesort, kept[i]);
+			{
+				/* Decoding allocates in page_context, reset below. */
+				oldcontext = MemoryContextSwitchTo(page_context);
+				sort_put(OldTable, tuplesort, stubs, stub_context, kept[i]);
+				MemoryContextSwitchTo(oldcontext);
+			}
 			else
 				rewrite_one(rwstate, kept[i], tupdesc, values, isnull);
 		}
@@ -165,10 +232,16 @@ engram_relation_copy_for_cluster(Relation OldTable, Relation NewTable, Relation 
 		tuplesort_performsort(tuplesort);
 		while ((tuple = tuplesort_getheaptuple(tuplesort, true)) != NULL)
 		{
+			EngramSortedStub *entry;
+
 			CHECK_FOR_INTERRUPTS();
-			rewrite_one(rwstate, tuple, tupdesc, values, isnull);
+			entry = hash_search(stubs, &tuple->t_self, HASH_FIND, NULL);
+			/* A decoded stub is written back as the stub, by its old TID. */
+			rewrite_one(rwstate, entry != NULL ? entry->stub : tuple, tupdesc, values, isnull);
 		}
 		tuplesort_end(tuplesort);
+		hash_destroy(stubs);
+		MemoryContextDelete(stub_context);
 	}
 	end_heap_rewrite(rwstate);
 	engram_tam_cold_collect_garbage(NewTable, RelationGetRelid(OldTable), false);

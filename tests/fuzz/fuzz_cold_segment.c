@@ -13,7 +13,8 @@
  *				fuzzer explores zstd frame handling;
  *	bit 1		catalogue the wrong row count;
  *	bit 2		corrupt the checksum (must be refused).
- * In image mode the byte shuffle is also checked to round-trip.
+ * In image mode the byte shuffle and the binary16 conversions are also
+ * checked (round trip, error bound).
  * Then every row, and one slot past the end, is extracted the way
  * engram_segment_fetch_row does.  Buffers are malloc'd with their exact
  * size so that AddressSanitizer sees any read or write outside them.
@@ -24,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <zstd.h>
@@ -61,8 +63,8 @@ decode_all(const char *stored, size_t clen, int32 raw_bytes, int32 nrows, int64 
 		free(raw);
 		return;
 	}
-	image = malloc(raw_bytes);
-	engram_segment_unshuffle_image(raw, raw_bytes, image);
+	image = malloc(engram_segment_decoded_length(raw, raw_bytes));
+	engram_segment_decode_image(raw, raw_bytes, image);
 	free(raw);
 
 	slots = (uint32) nrows;
@@ -91,6 +93,43 @@ decode_all(const char *stored, size_t clen, int32 raw_bytes, int32 nrows, int64 
 		free(row);
 	}
 	free(image);
+}
+
+/*
+ * binary16 conversions: widening is exact, so narrowing a widened value
+ * gives it back (NaN payloads aside), and every float32 keeps its class.
+ */
+static void
+check_half_round_trip(const char *body, size_t len)
+{
+	for (size_t i = 0; i + 2 <= len; i += 2)
+	{
+		uint16		h;
+		float		f;
+
+		memcpy(&h, body + i, sizeof(h));
+		f = engram_half_to_float(h);
+		if (!isnan(f) && engram_float_to_half(f) != h)
+		{
+			fprintf(stderr, "binary16 %04x does not survive a round trip\n", h);
+			abort();
+		}
+	}
+	for (size_t i = 0; i + 4 <= len; i += 4)
+	{
+		float		f;
+		float		back;
+
+		memcpy(&f, body + i, sizeof(f));
+		back = engram_half_to_float(engram_float_to_half(f));
+		if (isnan(f) != isnan(back) || (isinf(f) && back != f) ||
+			(!isnan(f) && fabsf(f) <= 65504.0f &&
+			 fabsf(back - f) > fmaxf(fabsf(f) / 2048.0f, 1.0f / 33554432.0f)))
+		{
+			fprintf(stderr, "float %a rounds to %a\n", f, back);
+			abort();
+		}
+	}
 }
 
 /* The encoder's byte shuffle and the decoder's unshuffle are inverses. */
@@ -140,6 +179,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		raw_bytes = (int32) body_len;
 		check_shuffle_round_trip(body, body_len);
+		check_half_round_trip(body, body_len);
 		if (body_len >= offsetof(EngramSegmentHeader, nregions))
 			memcpy(&nrows, body + offsetof(EngramSegmentHeader, nrows), sizeof(nrows));
 	}

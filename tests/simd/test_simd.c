@@ -12,7 +12,9 @@
  * positive), and three placements of the arrays: 64-byte aligned, one
  * element past an aligned address, and ending flush against a PROT_NONE
  * guard page (so a kernel that reads even one element past the end dies
- * with SIGSEGV instead of passing by luck).
+ * with SIGSEGV instead of passing by luck).  Every float kernel must also
+ * return bit-identical results for the same values at every float offset
+ * from a 64-byte boundary (check_float_placements).
  *
  * Error bound for the float kernels.  Each kernel rounds every product
  * and every addition to float (unit roundoff u = 2^-24 ~ 6e-8), in its
@@ -420,6 +422,50 @@ float_lengths(int *lengths)
 	return count;
 }
 
+/*
+ * Placement invariance: a kernel must return the same bits for the same
+ * values wherever they sit (a primary and a replica, or two backends,
+ * hold a vector at different addresses and must rank ties alike).  The
+ * aligned result is compared with a at every float offset 1..15 from a
+ * 64-byte boundary, b at another.
+ */
+static void
+check_float_placements(const EngramSimdKernels *variant, const Buffers *buffers,
+					   const float *source_a, const float *source_b, int n,
+					   KernelResult *results)
+{
+	size_t		bytes = sizeof(float) * (size_t) n;
+	float		aligned[K_COUNT];
+
+	memcpy(buffers->base[0], source_a, bytes);
+	memcpy(buffers->base[1], source_b, bytes);
+	for (Kernel k = K_L2; k <= K_COSINE; k++)
+		aligned[k] = run_float(variant, k, (const float *) buffers->base[0],
+							   (const float *) buffers->base[1], n);
+	for (int offset = 1; offset < 16; offset++)
+	{
+		float	   *a = (float *) buffers->base[0] + offset;
+		float	   *b = (float *) buffers->base[1] + (offset * 7) % 16;
+
+		memcpy(a, source_a, bytes);
+		memcpy(b, source_b, bytes);
+		for (Kernel k = K_L2; k <= K_COSINE; k++)
+		{
+			float		got = run_float(variant, k, a, b, n);
+
+			results[k].cases++;
+			if (memcmp(&got, &aligned[k], sizeof(float)) != 0 &&
+				!(isnan(got) && isnan(aligned[k])))
+			{
+				if (results[k].failures++ == 0)
+					snprintf(results[k].first_failure, sizeof(results[k].first_failure),
+							 "n = %d: result at float offset %d differs from the aligned one "
+							 "(%.9g vs %.9g)", n, offset, got, aligned[k]);
+			}
+		}
+	}
+}
+
 static void
 test_float_kernels(const EngramSimdKernels *variant, const Buffers *buffers,
 				   const int *lengths, int length_count, KernelResult *results)
@@ -437,6 +483,7 @@ test_float_kernels(const EngramSimdKernels *variant, const Buffers *buffers,
 
 			fill_floats(source_a, n, distribution);
 			fill_floats(source_b, n, distribution);
+			check_float_placements(variant, buffers, source_a, source_b, n, results);
 			for (Placement p = 0; p < PLACE_COUNT; p++)
 			{
 				float	   *a = place(buffers, 0, p, bytes, sizeof(float));

@@ -13,9 +13,14 @@ use EngramNode;
 # depend on them: the clock is pinned at the memories' creation time, when
 # every memory is fresh whatever its access history (retention 1, full
 # recency boost), and the primary keeps its hot tier out of it (the hot
-# tier sets spreading's visit budget).
+# tier sets spreading's visit budget).  The background worker is off: its
+# tier moves and soft forgetting (the memories are dated in January, the
+# worker's clock is not pinned) would change the primary between the two
+# reads (082 tests the worker on a standby).  Spreading runs without its
+# time budget: on a loaded machine the first call on one server may run out
+# of its 10 ms and answer with the shallower fallback.
 my $primary = new_engram_node('primary', allows_streaming => 1,
-	extra_conf => 'engram.hot_tier_lookups = off');
+	extra_conf => "engram.hot_tier_lookups = off\nengram.background_workers = 0");
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
@@ -40,6 +45,7 @@ $primary->safe_psql('postgres', q{
 $primary->wait_for_catchup($standby);
 
 my $recall = q{
+	SET engram.spreading_time_budget = 0;
 	SET engram.pinned_now = '2026-01-01 10:00:00+00';
 	SELECT id, round(score::numeric, 10), round(activation::numeric, 10),
 		   round(confidence::numeric, 10), round(confidence_low::numeric, 10),
@@ -53,6 +59,7 @@ cmp_ok(scalar(split /\n/, $on_primary), '==', 20, 'recall returned k rows');
 
 # An exact-id cue seeds one memory: the rest of the answer is spreading.
 my $from_id = q{
+	SET engram.spreading_time_budget = 0;
 	SET engram.pinned_now = '2026-01-01 10:00:00+00';
 	SELECT id, round(score::numeric, 10), round(confidence_low::numeric, 10), hops
 	  FROM engram_recall('replicated', NULL, memory_id => 1, k => 20, mode => 'spreading');
@@ -68,6 +75,7 @@ is($standby->safe_psql('postgres', $text), $primary->safe_psql('postgres', $text
 	'text recall on the standby equals the primary');
 
 my $spread = q{
+	SET engram.spreading_time_budget = 0;
 	SET engram.pinned_now = '2026-01-01 10:00:00+00';
 	SELECT id, round(activation::numeric, 10), round(confidence::numeric, 10), hops
 	  FROM engram_spread('replicated', 1, k => 50);

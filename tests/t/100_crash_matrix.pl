@@ -15,7 +15,9 @@
 #	- every logged memory is present with the same digest (read through a
 #	  sequential scan and through the primary-key index), and no memory is
 #	  present that was not logged (nothing uncommitted survived);
-#	- every engram_hnsw index passes engram_hnsw_verify without errors;
+#	- every engram_hnsw index passes engram_hnsw_verify without errors,
+#	  every btree index amcheck's bt_index_check (heapallindexed), and the
+#	  full-text GIN index returns what a sequential scan returns;
 #	- similarity-mode recall matches an exact recomputation: every memory
 #	  it returns is among the exact nearest neighbours (ORDER BY <=> with
 #	  index scans off) and carries the exact similarity.
@@ -38,6 +40,7 @@ my $node = new_engram_node('crash_matrix',
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 
 $node->safe_psql('postgres', q{
+	CREATE EXTENSION amcheck;
 	SELECT engram_create_space('m', 16);
 	CREATE TABLE committed_log (id bigint PRIMARY KEY, digest text NOT NULL);
 	CREATE FUNCTION crash_digest(content text, embedding evector, kind text) RETURNS text
@@ -175,6 +178,25 @@ sub check_after_restart
 		LATERAL engram_hnsw_verify(i.indexrelid::regclass) v
 		WHERE i.indisvalid AND v.severity = 'error'});
 	is($index_errors, 'none', "$label: every engram_hnsw index verifies");
+
+	# The other indexes of the tables: every btree passes amcheck's
+	# bt_index_check with heapallindexed (each heap row, warm or cold, has
+	# its index entry; it raises an error otherwise), and the full-text GIN
+	# index of the space finds exactly the rows a sequential scan finds.
+	is(scalar_query(q{
+		SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_am a ON a.oid = c.relam AND a.amname = 'btree',
+		LATERAL bt_index_check(c.oid, true)
+		WHERE i.indisvalid AND i.indrelid IN ('m'::regclass, 'm_associations'::regclass,
+											  'big'::regclass, 'committed_log'::regclass)}),
+		'5', "$label: every btree index passes bt_index_check (heapallindexed)");
+	my $text_by_scan = scalar_query(q{
+		SET enable_indexscan = off; SET enable_bitmapscan = off;
+		SELECT count(*) FROM m WHERE to_tsvector('english'::regconfig, content) @@ 'detail | copied'::tsquery});
+	my $text_by_index = scalar_query(q{
+		SET enable_seqscan = off; SET enable_indexscan = off;
+		SELECT count(*) FROM m WHERE to_tsvector('english'::regconfig, content) @@ 'detail | copied'::tsquery});
+	is($text_by_index, $text_by_scan, "$label: the full-text GIN index finds the rows a scan finds ($text_by_scan)");
 
 	# Recall vs exact search, for three cues: each memory returned carries
 	# its exact similarity, and is as close as the exact 20th neighbour
