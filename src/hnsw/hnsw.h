@@ -91,9 +91,9 @@
  * inner-product kernel, exact in integers, rescaled in double.  The
  * query's error e_q is then about 1/250 of an element's e_x, which
  * matters for the bounds below (measured on 100,000 x 128: rows a LIMIT 10
- * scan hands to the executor went from about 20 to about 15).  Where a search needs a
- * candidate's vector (the neighbour selection heuristic, neighbour-list
- * pruning) it gets the decoded vector s c.  The in-memory build keeps
+ * scan hands to the executor went from about 20 to about 15).  Where a
+ * search needs a candidate's vector (the neighbour selection heuristic,
+ * neighbour-list pruning) it gets the decoded vector s c.  The in-memory build keeps
  * full-precision vectors and distances (the graph is the same as the
  * float index's); only the vectors written to pages are encoded.
  *
@@ -110,8 +110,8 @@
  * operator, (dimensions + 16) * 2^-22 relative to the magnitudes involved,
  * since the executor raises an ERROR when an index value exceeds the
  * recomputed one.  The bound is loose by about e_q + e_x, so a LIMIT k
- * scan returns a few rows beyond k to the executor (each a heap fetch
- * the executor makes anyway for a returned row).
+ * scan returns rows beyond k to the executor (about 15 for k = 10 on
+ * 100,000 x 128: five more heap fetches and distances per query).
  *
  * LOCKING
  *
