@@ -16,32 +16,12 @@
 # bytes per insert.  The first round after the checkpoint pays the
 # full-page images; compare the later ones.
 set -euo pipefail
-. "$(dirname "$0")/../../scripts/lib/common.sh"
+. "$(dirname "$0")/cost_common.sh"
 
-rows=30000 dims=128 rounds=5
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--rows) rows=$2; shift 2 ;;
-	--dims) dims=$2; shift 2 ;;
-	--rounds) rounds=$2; shift 2 ;;
-	*) engram_die "unknown argument: $1" ;;
-	esac
-done
-data=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}/${rows}x${dims}-q1000-c100-s42
-[ -s "$data/base.tsv" ] || engram_die "no data set at $data: run bench/hnsw/run.sh --rows $rows --dims $dims first"
-
-work=$(mktemp -d /tmp/engram-insert-cost.XXXXXX)
-chmod 755 "$work"
-datadir=$work/data sockdir=$work/sock
-mkdir -p "$sockdir" && chown -R postgres: "$work"
-port=$(engram_free_port $((59000 + RANDOM % 500)))
-cleanup() { engram_cluster_stop "$datadir"; rm -rf "$work"; }
-trap cleanup EXIT
-engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = '512MB'" \
+hnsw_cost_args 5 "$@"
+hnsw_cost_cluster insert-cost 59000 "shared_buffers = '512MB'" \
 	"maintenance_work_mem = '1GB'" "synchronous_commit = off" "jit = off" \
 	"max_wal_size = '8GB'" "checkpoint_timeout = '30min'"
-engram_cluster_start "$datadir" "$work/server.log"
-psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"; }
 
 psql_cmd <<SQL
 CREATE EXTENSION engram;

@@ -7,14 +7,16 @@
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/hnsw/run.sh [--dims 128] [--rows 100000] [--queries 1000]
 #                          [--centres 100] [--seconds 10] [--ef "10 20 40 100 200"]
-#                          [--m 16] [--ef-construction 64] [--rounds 1]
+#                          [--m 16] [--ef-construction 64]
+#                          [--build-rounds 1] [--builds-only] [--rounds 1]
 #
 # Generates (once, cached under $ENGRAM_BENCH_DATA, default
 # /tmp/engram-bench-data) a fixed-seed clustered data set with bench/hnsw/
 # gen_dataset.c (Gaussian clusters, held-out queries, exact top-10 ground
 # truth), starts a throwaway cluster as the postgres user, and for each
 # index access method prints: build time (serial, and with one parallel
-# worker where the AM supports it), index size, recall@10 / queries per
+# worker; --build-rounds N alternating rounds, median and every round;
+# --builds-only stops after the builds), index size, recall@10 / queries per
 # second / P50 / P99 latency at each ef_search (one pgbench client,
 # prepared statements), and the single-row insert rate into the built
 # index.  Every measured query plan is checked with EXPLAIN: a run whose
@@ -23,8 +25,8 @@
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/common.sh"
 
-dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200" rounds=1
-m=16 efc=64 seed=42
+dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
+m=16 efc=64 seed=42 build_rounds=1 builds_only=false rounds=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dims) dims=$2; shift 2 ;;
@@ -36,6 +38,8 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift 2 ;;
 	--m) m=$2; shift 2 ;;
 	--ef-construction) efc=$2; shift 2 ;;
+	--build-rounds) build_rounds=$2; shift 2 ;;
+	--builds-only) builds_only=true; shift ;;
 	*) engram_die "unknown argument: $1" ;;
 	esac
 done
@@ -109,30 +113,69 @@ exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT J
 # each ef_search, then rounds of inserts), so that the load of a shared
 # machine drifting over minutes does not favour whichever ran first.
 declare -A build build_parallel size recall tps p50 p99 forced rows_per_query options
-for am in $ams; do
-	items=items_$am
-	if [ "$am" = engram_hnsw ]; then
-		create="CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
-	elif [ "$am" = engram_hnsw_int8 ]; then
-		create="CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
+create_index() { # create_index AM
+	local items=items_$1
+	if [ "$1" = engram_hnsw ]; then
+		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+	elif [ "$1" = engram_hnsw_int8 ]; then
+		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
 	else
-		create="CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+		echo "CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
 	fi
-	build_parallel[$am]="not implemented"
-	if [ "$am" = pgvector_hnsw ]; then
-		start=$(now)
-		psql_cmd -c "SET max_parallel_maintenance_workers = 1" -c "$create"
-		build_parallel[$am]=$(printf '%.1f s' "$(echo "$(now) - $start" | bc)")
-		psql_cmd -c "DROP INDEX ${items}_v" -c "CHECKPOINT"
-	fi
-	engram_log "$am: building (serial)"
+}
+time_build() { # time_build AM WORKERS: seconds of one CREATE INDEX
+	local start
 	start=$(now)
-	psql_cmd -c "SET max_parallel_maintenance_workers = 0" -c "$create"
-	build[$am]=$(printf '%.1f s' "$(echo "$(now) - $start" | bc)")
-	bytes=$(psql_cmd -Atc "SELECT pg_relation_size('${items}_v')")
-	size[$am]=$(printf '%.1f MB (%.2f x raw)' "$(echo "$bytes / 1048576" | bc -l)" "$(echo "$bytes / ($rows * $dims * 4)" | bc -l)")
-	psql_cmd -c "CHECKPOINT"
+	psql_cmd -c "SET max_parallel_maintenance_workers = $2" -c "$(create_index "$1")"
+	printf '%.1f' "$(echo "$(now) - $start" | bc)"
+}
+# Builds alternate too: every round builds with one worker then serially,
+# each access method in turn; the index of the last serial build stays.
+for round in $(seq 1 "$build_rounds"); do
+	for workers in 1 0; do
+		for am in $ams; do
+			engram_log "$am: building ($workers parallel workers, round $round)"
+			t=$(time_build "$am" "$workers")
+			if [ "$workers" = 1 ]; then
+				build_parallel[$am]+="$t "
+			else
+				build[$am]+="$t "
+			fi
+			if [ "$workers" = 1 ] || [ "$round" -lt "$build_rounds" ]; then
+				psql_cmd -c "DROP INDEX items_${am}_v"
+			fi
+			psql_cmd -c "CHECKPOINT"
+		done
+	done
 done
+for am in $ams; do
+	bytes=$(psql_cmd -Atc "SELECT pg_relation_size('items_${am}_v')")
+	size[$am]=$(printf '%.1f MB (%.2f x raw)' "$(echo "$bytes / 1048576" | bc -l)" "$(echo "$bytes / ($rows * $dims * 4)" | bc -l)")
+done
+# "median (every round)" of a list of build times
+build_summary() {
+	local sorted n
+	sorted=$(tr ' ' '\n' <<<"$1" | grep . | sort -n)
+	n=$(wc -l <<<"$sorted")
+	printf '%s s (%s)' "$(sed -n "$(((n + 1) / 2))p" <<<"$sorted")" "$(echo $1)"
+}
+
+# The head of the result table: the access methods, builds, index size.
+print_build_rows() {
+	printf '| |'; for am in $ams; do printf ' %s |' "$am"; done; echo
+	printf '|---|'; for am in $ams; do printf -- '---:|'; done; echo
+	printf '| build, serial: median (every round) |'; for am in $ams; do printf ' %s |' "$(build_summary "${build[$am]}")"; done; echo
+	printf '| build, 1 parallel worker: median (every round) |'; for am in $ams; do printf ' %s |' "$(build_summary "${build_parallel[$am]}")"; done; echo
+	printf '| index size |'; for am in $ams; do printf ' %s |' "${size[$am]}"; done; echo
+}
+
+if $builds_only; then
+	echo
+	echo "data: $rows x $dims float4, $centres Gaussian centres, seed $seed; m = $m, ef_construction = $efc; $build_rounds alternating build rounds"
+	echo
+	print_build_rows
+	exit 0
+fi
 
 for ef in $efs; do
 	for am in $ams; do
@@ -222,11 +265,7 @@ echo
 echo "data: $rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed; m = $m, ef_construction = $efc"
 echo "exact search (sequential scan, one query): $exact_ms ms"
 echo
-printf '| |'; for am in $ams; do printf ' %s |' "$am"; done; echo
-printf '|---|'; for am in $ams; do printf -- '---:|'; done; echo
-printf '| build, serial |'; for am in $ams; do printf ' %s |' "${build[$am]}"; done; echo
-printf '| build, 1 parallel worker |'; for am in $ams; do printf ' %s |' "${build_parallel[$am]}"; done; echo
-printf '| index size |'; for am in $ams; do printf ' %s |' "${size[$am]}"; done; echo
+print_build_rows
 printf '| single-row inserts/s (median of 3 rounds: all) |'
 for am in $ams; do
 	med=$(tr ' ' '\n' <<<"${insert_rounds[$am]}" | grep . | sort -n | sed -n 2p)

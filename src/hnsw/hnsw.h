@@ -7,7 +7,12 @@
  *
  * Files, one per callback group:
  *	  hnsw.c          handler, reloptions, engram.ef_search, cost estimate
- *	  hnswbuild.c     ambuild / ambuildempty: in-memory graph, page writer
+ *	  hnswbuild.c     ambuild / ambuildempty: serial and parallel build
+ *	                  (parallel context, worker entry point, spill)
+ *	  hnswbuildgraph.c the in-memory build graph (arena in backend or
+ *	                  dynamic shared memory, concurrent insertion) and
+ *	                  the page writer; hnswbuild.h states its layout and
+ *	                  locks
  *	  hnswinsert.c    aminsert and the on-disk insertion algorithm
  *	  hnswscan.c      ambeginscan / amrescan / amgettuple / amendscan,
  *	                  with the iterative scan for filtered queries
@@ -352,6 +357,9 @@ typedef struct EngramHnswCandidate
  * "query" to element "ref" and, when that distance is below "threshold",
  * also fills the neighbours at "layer" (and the vector when want_vector).
  * It returns false when the element does not exist (a freed slot).
+ * prefetch(), when set, is called for each element the search is about to
+ * visit, before the visits: memory latency overlaps instead of stalling
+ * every distance computation.
  */
 typedef struct EngramHnswGraph EngramHnswGraph;
 struct EngramHnswGraph
@@ -361,6 +369,8 @@ struct EngramHnswGraph
 						  bool want_vector, EngramHnswCandidate *out);
 	/* optional: called with the query before each layer search */
 	void		(*prepare_query) (EngramHnswGraph *graph, const float *query);
+	/* optional: start loading what visit() will read (in-memory graph) */
+	void		(*prefetch) (EngramHnswGraph *graph, EngramHnswRef ref);
 	int			metric;
 	int			dimensions;
 	int			m;

@@ -1,490 +1,217 @@
 /*-------------------------------------------------------------------------
  *
  * hnswbuild.c
- *	  ambuild and ambuildempty for engram_hnsw.
+ *	  ambuild and ambuildempty for engram_hnsw: the serial and the
+ *	  parallel build.
  *
- * The build scans the heap and inserts every vector into a graph kept in
- * memory (BuildGraph), charged against maintenance_work_mem.  At the end
- * elements no link leads to are linked in, then the graph is laid out on pages in insertion order (positions are known
- * before any page is written, so neighbour references are final), the
- * pages are written without WAL and then logged with log_newpage_range()
- * when the index needs WAL.  When the graph outgrows maintenance_work_mem
- * the part built so far is written the same way, a NOTICE says so, and
- * the remaining tuples go through the on-disk insertion path
- * (hnswinsert.c, generic WAL): correct, only slower.
+ * Both builds scan the heap and insert every vector into the in-memory
+ * graph of hnswbuildgraph.c, whose arena is sized from the table and
+ * capped at maintenance_work_mem, and then write the graph to pages.
  *
- * Locking: the index is new and invisible to other backends while it is
- * built, so the in-memory phase takes no lock; the on-disk phase follows
- * hnswinsert.c's contract.
+ * Serial build: the arena is backend memory; this backend scans the heap.
+ *
+ * Parallel build (PostgreSQL 15 gives index access methods no generic
+ * support, so ambuild runs its own parallel context): the number of
+ * workers comes from plan_create_index_workers() (max_parallel_maintenance_
+ * workers, the table's parallel_workers reloption, its size).  One dynamic
+ * shared memory segment holds a ParallelBuildShared (relation ids, a
+ * condition variable, counters, then the parallel heap scan) and the
+ * arena.  The leader and every worker run the same heap scan callback,
+ * each on the blocks the parallel scan hands it, and insert concurrently
+ * into the shared graph (hnswbuild.h states its locks).  The leader then
+ * waits for the workers, writes the graph, and reports the rows done in
+ * pg_stat_progress_create_index (workers have no progress slot).
+ *
+ * When the arena is full (maintenance_work_mem is too small): a NOTICE
+ * says so, the graph built so far is written, and every participant goes
+ * on through the on-disk insertion path (hnswinsert.c, generic WAL,
+ * concurrent inserts supported).  In a parallel build a worker that finds
+ * the arena full waits (on the condition variable) for the leader to
+ * write it; the leader writes it once every worker is either waiting or
+ * done, i.e. no insert into the arena is in progress.
+ *
+ * Crash safety: the index is invisible until the building transaction
+ * commits, and its pages are WAL-logged (log_newpage_range, then generic
+ * WAL for on-disk inserts) before that.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <math.h>
+#include <sys/mman.h>
 
-#include "access/generic_xlog.h"
+#include "access/parallel.h"
+#include "access/relscan.h"
+#include "access/table.h"
 #include "access/tableam.h"
-#include "access/xloginsert.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/condition_variable.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
 #include "utils/backend_progress.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
-#include "hnsw/hnsw.h"
+#include "hnsw/hnswbuild.h"
 
-/* One element of the in-memory graph; refs are indexes in BuildGraph. */
-typedef struct BuildElement
+/* shm_toc keys of the parallel build's segment */
+#define PARALLEL_KEY_SHARED		UINT64CONST(0xE4C0000000000001)
+#define PARALLEL_KEY_ARENA		UINT64CONST(0xE4C0000000000002)
+
+/* Transparent huge page size asked for the serial arena. */
+#define HUGEPAGE_BYTES			(2 * 1024 * 1024)
+
+/* How often a waiting leader refreshes the progress view (ms). */
+#define PROGRESS_REFRESH_MS		200
+
+typedef struct ParallelBuildShared
 {
-	ItemPointerData heaptid;
-	uint8		level;
-	uint8	   *counts;			/* neighbours per layer, level + 1 entries */
-	EngramHnswRef *slots;		/* ENGRAM_HNSW_TOTAL_SLOTS(m, level) */
-	float	   *vector;
-	BlockNumber blkno;			/* position, assigned when written */
-	OffsetNumber offno;
-} BuildElement;
+	/* set before the workers start */
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
 
-typedef struct BuildGraph
-{
-	EngramHnswGraph graph;		/* visit() over the elements below */
-	BuildElement **elements;
-	int64		count;
-	int64		capacity;
-	int64		entry;			/* -1: empty */
-	int			entry_level;
-} BuildGraph;
+	ConditionVariable cv;		/* workers done or waiting; graph written */
+	pg_atomic_uint64 inserted_on_disk;	/* rows every participant inserted
+										 * through the on-disk path */
+	slock_t		mutex;			/* guards the fields below */
+	int			workers_done;
+	int			workers_waiting;	/* stopped at a full arena */
+	bool		graph_written;	/* the leader wrote the arena's graph */
+	double		reltuples;		/* heap tuples scanned by finished workers */
 
+	/* the parallel heap scan follows, at MAXALIGN(sizeof(this)) */
+} ParallelBuildShared;
+
+#define ParallelBuildSharedScan(shared) \
+	((ParallelTableScanDesc) ((char *) (shared) + MAXALIGN(sizeof(ParallelBuildShared))))
+
+/* One participant's state (the serial build is a lone leader). */
 typedef struct BuildState
 {
 	Relation	heap;
 	Relation	index;
 	int			metric;
-	int			dimensions;		/* 0 until known */
-	int			m;
-	int			ef_construction;
-	int			quantization;	/* of the pages written (hnsw.h) */
-	int			max_level;
-	BuildGraph	memory;
-	MemoryContext build_context;	/* lives as long as the build */
-	MemoryContext graph_context;	/* elements of the in-memory graph */
-	MemoryContext tuple_context;	/* reset after every tuple */
-	Size		memory_used;
-	Size		memory_limit;
-	bool		on_disk;		/* graph outgrew memory: insert on disk */
-	double		indexed;		/* elements written */
+	EngramHnswBuildGraph graph;
+	ParallelBuildShared *shared;	/* NULL: serial build */
+	ParallelContext *pcxt;		/* leader of a parallel build */
+	bool		is_worker;
+	bool		on_disk;		/* the arena was full: insert on disk */
+	int64		written;		/* elements the leader wrote from the graph */
+	int64		inserted_on_disk;	/* on-disk inserts of this participant */
+	int64		inserted_in_memory; /* graph inserts of this participant */
 	float	   *vector;			/* scratch, dimensions floats */
+	MemoryContext build_context;
+	MemoryContext tuple_context;	/* reset after every tuple */
 } BuildState;
 
+PGDLLEXPORT void engram_hnsw_parallel_build_main(dsm_segment *seg, shm_toc *toc);
+
 /* ---------------------------------------------------------------------
- * In-memory graph
+ * Parallel coordination
  * ---------------------------------------------------------------------
  */
 
-static bool
-memory_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
-			 int layer, float threshold, bool want_vector, EngramHnswCandidate *out)
+/* Rows indexed so far, for the progress view (leader). */
+static int64
+rows_done(BuildState *state)
 {
-	BuildGraph *memory = (BuildGraph *) graph;
-	BuildElement *element = memory->elements[ref];
+	int64		done = engram_hnsw_build_graph_count(&state->graph);
 
-	out->ref = ref;
-	out->distance = engram_hnsw_distance(graph->metric, query, element->vector,
-										 graph->dimensions);
-	out->deleted = false;
-	out->heaptid = element->heaptid;
-	out->level = element->level;
-	out->vector = element->vector;
-	out->neighbour_count = 0;
-	out->neighbours = NULL;
-	if (out->distance < threshold && layer <= element->level)
-	{
-		/* read-only view of the list: searches never write through it */
-		out->neighbours = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(graph->m, layer);
-		out->neighbour_count = element->counts[layer];
-	}
-	return true;
+	if (state->shared != NULL)
+		return done + (int64) pg_atomic_read_u64(&state->shared->inserted_on_disk);
+	return done + state->inserted_on_disk;
 }
 
 /*
- * Add "new_ref" to the layer-"layer" list of "base", pruning with the
- * selection heuristic when the list is full.
+ * Leader: wait until no worker inserts into the arena any more (each is
+ * done or waiting for the graph to be written).
  */
 static void
-memory_add_backlink(BuildState *state, int64 base_ref, int64 new_ref, int layer)
+wait_for_workers_idle(BuildState *state)
 {
-	BuildGraph *memory = &state->memory;
-	BuildElement *base = memory->elements[base_ref];
-	EngramHnswRef *slots = base->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, layer);
-	int			count = base->counts[layer];
-	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(state->m, layer);
-	EngramHnswCandidate *candidates;
-	int		   *chosen;
-	int			chosen_count;
-	bool		kept_new = false;
+	ParallelBuildShared *shared = state->shared;
 
-	if (count < capacity)
+	/* a worker that fails to start raises an error here, never hangs */
+	WaitForParallelWorkersToAttach(state->pcxt);
+	ConditionVariablePrepareToSleep(&shared->cv);
+	for (;;)
 	{
-		slots[count] = (EngramHnswRef) new_ref;
-		base->counts[layer]++;
-		return;
-	}
+		int			idle;
 
-	candidates = palloc(sizeof(EngramHnswCandidate) * (count + 1));
-	for (int i = 0; i <= count; i++)
-	{
-		int64		ref = i < count ? slots[i] : new_ref;
-
-		candidates[i].ref = ref;
-		candidates[i].vector = memory->elements[ref]->vector;
-		candidates[i].distance = engram_hnsw_distance(state->metric, base->vector,
-													  candidates[i].vector,
-													  state->dimensions);
+		SpinLockAcquire(&shared->mutex);
+		idle = shared->workers_done + shared->workers_waiting;
+		SpinLockRelease(&shared->mutex);
+		if (idle >= state->pcxt->nworkers_launched)
+			break;
+		ConditionVariableTimedSleep(&shared->cv, PROGRESS_REFRESH_MS,
+									WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, rows_done(state));
 	}
-	engram_hnsw_sort_candidates(candidates, count + 1);
-	chosen = palloc(sizeof(int) * capacity);
-	chosen_count = engram_hnsw_select_neighbours(&memory->graph, candidates, count + 1,
-												 capacity, ENGRAM_HNSW_BACKLINK_KEEP(capacity), chosen);
-	for (int i = 0; i < chosen_count; i++)
-	{
-		slots[i] = candidates[chosen[i]].ref;
-		if (slots[i] == new_ref)
-			kept_new = true;
-	}
-	/* The newcomer keeps its in-link whenever the pruned list has room. */
-	if (!kept_new && chosen_count < capacity)
-		slots[chosen_count++] = (EngramHnswRef) new_ref;
-	base->counts[layer] = chosen_count;
+	ConditionVariableCancelSleep();
 }
 
-/* Memory charged for one element of the given level. */
-static Size
-element_memory(const BuildState *state, int level)
-{
-	return MAXALIGN(sizeof(BuildElement)) + MAXALIGN(level + 1) +
-		MAXALIGN(sizeof(EngramHnswRef) * ENGRAM_HNSW_TOTAL_SLOTS(state->m, level)) +
-		MAXALIGN(sizeof(float) * state->dimensions) + sizeof(BuildElement *);
-}
-
-/* Insert one prepared vector into the in-memory graph. */
+/* Worker: the arena is full; wait until the leader has written it. */
 static void
-memory_insert(BuildState *state, const float *vector, ItemPointer heaptid, int level)
+wait_for_graph_written(ParallelBuildShared *shared)
 {
-	BuildGraph *memory = &state->memory;
-	BuildElement *element;
-	int64		ref;
-	EngramHnswCandidate *layer_results[ENGRAM_HNSW_MAX_LEVEL + 1];
-	int			layer_counts[ENGRAM_HNSW_MAX_LEVEL + 1];
-	MemoryContext old;
+	SpinLockAcquire(&shared->mutex);
+	shared->workers_waiting++;
+	SpinLockRelease(&shared->mutex);
+	ConditionVariableBroadcast(&shared->cv);
 
-	old = MemoryContextSwitchTo(state->graph_context);
-	if (memory->count == memory->capacity)
+	ConditionVariablePrepareToSleep(&shared->cv);
+	for (;;)
 	{
-		memory->capacity = Max(memory->capacity * 2, 1024);
-		if (memory->elements == NULL)
-			memory->elements = palloc(sizeof(BuildElement *) * memory->capacity);
-		else
-			memory->elements = repalloc_huge(memory->elements,
-											 sizeof(BuildElement *) * memory->capacity);
+		bool		written;
+
+		SpinLockAcquire(&shared->mutex);
+		written = shared->graph_written;
+		SpinLockRelease(&shared->mutex);
+		if (written)
+			break;
+		ConditionVariableSleep(&shared->cv, WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
 	}
-	element = palloc(sizeof(BuildElement));
-	element->heaptid = *heaptid;
-	element->level = level;
-	element->counts = palloc0(level + 1);
-	element->slots = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_TOTAL_SLOTS(state->m, level));
-	element->vector = palloc(sizeof(float) * state->dimensions);
-	memcpy(element->vector, vector, sizeof(float) * state->dimensions);
-	ref = memory->count++;
-	memory->elements[ref] = element;
-	state->memory_used += element_memory(state, level);
-	MemoryContextSwitchTo(old);
-
-	if (memory->entry < 0)
-	{
-		memory->entry = ref;
-		memory->entry_level = level;
-		return;
-	}
-
-	engram_hnsw_search(&memory->graph, vector, memory->entry, memory->entry_level,
-					   state->ef_construction, level, true, layer_results, layer_counts);
-	for (int lc = Min(level, memory->entry_level); lc >= 0; lc--)
-	{
-		int			capacity = ENGRAM_HNSW_LAYER_SLOTS(state->m, lc);
-		int		   *chosen = palloc(sizeof(int) * capacity);
-		int			count;
-		EngramHnswRef *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, lc);
-
-		count = engram_hnsw_select_neighbours(&memory->graph, layer_results[lc],
-											  layer_counts[lc], capacity,
-											  capacity, chosen);
-		for (int i = 0; i < count; i++)
-			slots[i] = layer_results[lc][chosen[i]].ref;
-		element->counts[lc] = count;
-		for (int i = 0; i < count; i++)
-			memory_add_backlink(state, layer_results[lc][chosen[i]].ref, ref, lc);
-	}
-	if (level > memory->entry_level)
-	{
-		memory->entry = ref;
-		memory->entry_level = level;
-	}
-}
-
-/* Mark everything the links of any layer reach from "start". */
-static void
-memory_mark_reachable(BuildGraph *memory, int64 start, bool *reached, int64 *queue)
-{
-	int64		head = 0;
-	int64		tail = 0;
-
-	if (reached[start])
-		return;
-	reached[start] = true;
-	queue[tail++] = start;
-	while (head < tail)
-	{
-		BuildElement *element = memory->elements[queue[head++]];
-
-		for (int layer = 0; layer <= element->level; layer++)
-		{
-			EngramHnswRef *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(memory->graph.m, layer);
-
-			for (int i = 0; i < element->counts[layer]; i++)
-			{
-				EngramHnswRef next = slots[i];
-
-				if (!reached[next])
-				{
-					reached[next] = true;
-					queue[tail++] = next;
-				}
-			}
-		}
-	}
+	ConditionVariableCancelSleep();
 }
 
 /*
- * Before writing: link every element that no link path reaches from the
- * entry point (pruning can take away all of an element's in-links) from
- * its nearest reachable elements, so that every row can be found.
+ * Leader (or serial build): write the graph of the arena, once every
+ * worker has stopped inserting into it; tell waiting workers.
  */
 static void
-reconnect_memory_graph(BuildState *state)
+write_graph(BuildState *state)
 {
-	BuildGraph *memory = &state->memory;
-	bool	   *reached;
-	int64	   *queue;
-	MemoryContext old;
-
-	if (memory->entry < 0)
-		return;
-	reached = palloc0(sizeof(bool) * memory->count);
-	queue = palloc(sizeof(int64) * memory->count);
-	memory_mark_reachable(memory, memory->entry, reached, queue);
-
-	old = MemoryContextSwitchTo(state->tuple_context);
-	for (int64 i = 0; i < memory->count; i++)
+	if (state->shared != NULL)
+		wait_for_workers_idle(state);
+	if (pg_atomic_read_u32(&state->graph.arena->full) != 0)
 	{
-		EngramHnswCandidate *layer_results[ENGRAM_HNSW_MAX_LEVEL + 1];
-		int			layer_counts[ENGRAM_HNSW_MAX_LEVEL + 1];
-		int			linked = 0;
-
-		if (reached[i])
-			continue;
-		engram_hnsw_search(&memory->graph, memory->elements[i]->vector, memory->entry,
-						   memory->entry_level, state->ef_construction, 0, false,
-						   layer_results, layer_counts);
-		for (int j = 0; j < layer_counts[0] && linked < 2; j++)
-		{
-			BuildElement *base = memory->elements[layer_results[0][j].ref];
-
-			if (layer_results[0][j].ref == (EngramHnswRef) i)
-				continue;
-			memory_add_backlink(state, layer_results[0][j].ref, i, 0);
-			for (int k = 0; k < base->counts[0]; k++)
-				if (base->slots[k] == (EngramHnswRef) i)
-					linked++;
-		}
-		/* No list took it: the nearest one gives up its last link. */
-		for (int j = 0; j < layer_counts[0] && linked == 0; j++)
-		{
-			BuildElement *base = memory->elements[layer_results[0][j].ref];
-
-			if (layer_results[0][j].ref == (EngramHnswRef) i)
-				continue;
-			if (base->counts[0] < ENGRAM_HNSW_LAYER_SLOTS(state->m, 0))
-				base->counts[0]++;
-			base->slots[base->counts[0] - 1] = (EngramHnswRef) i;
-			linked++;
-		}
-		memory_mark_reachable(memory, i, reached, queue);
-		MemoryContextReset(state->tuple_context);
+		ereport(NOTICE,
+				(errmsg("engram_hnsw graph no longer fits into maintenance_work_mem"),
+				 errdetail("The rest of the build inserts into the on-disk graph, which takes significantly more time."),
+				 errhint("Increase maintenance_work_mem to speed up the build.")));
+		elog(DEBUG1, "engram_hnsw build: %lld elements in memory when it filled up",
+			 (long long) engram_hnsw_build_graph_count(&state->graph));
 	}
-	MemoryContextSwitchTo(old);
-	pfree(reached);
-	pfree(queue);
+	state->written = engram_hnsw_build_graph_write(&state->graph, state->index);
+	if (state->shared != NULL)
+	{
+		SpinLockAcquire(&state->shared->mutex);
+		state->shared->graph_written = true;
+		SpinLockRelease(&state->shared->mutex);
+		ConditionVariableBroadcast(&state->shared->cv);
+	}
 }
 
 /* ---------------------------------------------------------------------
- * Writing pages
- * ---------------------------------------------------------------------
- */
-
-/* Write the metapage as block 0 of a new index (no WAL: logged later). */
-static void
-write_initial_metapage(BuildState *state)
-{
-	Buffer		buf = ReadBuffer(state->index, P_NEW);
-	Page		page;
-	EngramHnswMetaPage meta;
-
-	Assert(BufferGetBlockNumber(buf) == ENGRAM_HNSW_METAPAGE_BLKNO);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	page = BufferGetPage(buf);
-	engram_hnsw_init_page(page, ENGRAM_HNSW_PAGE_META);
-	meta = EngramHnswPageGetMeta(page);
-	meta->magic = ENGRAM_HNSW_MAGIC;
-	meta->version = ENGRAM_HNSW_VERSION;
-	meta->dimensions = state->dimensions;
-	meta->m = state->m;
-	meta->ef_construction = state->ef_construction;
-	meta->metric = state->metric;
-	meta->quantization = state->quantization;
-	meta->entry_blkno = InvalidBlockNumber;
-	meta->entry_offno = InvalidOffsetNumber;
-	meta->entry_level = -1;
-	meta->insert_blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1;
-	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) page;
-	MarkBufferDirty(buf);
-	UnlockReleaseBuffer(buf);
-}
-
-/* Set the metapage fields a build decides, without WAL. */
-static void
-set_build_meta(BuildState *state, BlockNumber insert_blkno)
-{
-	Buffer		buf = ReadBuffer(state->index, ENGRAM_HNSW_METAPAGE_BLKNO);
-	EngramHnswMetaPage meta;
-	BuildGraph *memory = &state->memory;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	meta = EngramHnswPageGetMeta(BufferGetPage(buf));
-	meta->dimensions = state->dimensions;
-	if (memory->entry >= 0)
-	{
-		meta->entry_blkno = memory->elements[memory->entry]->blkno;
-		meta->entry_offno = memory->elements[memory->entry]->offno;
-		meta->entry_level = memory->entry_level;
-	}
-	meta->insert_blkno = insert_blkno;
-	MarkBufferDirty(buf);
-	UnlockReleaseBuffer(buf);
-}
-
-/*
- * Lay the in-memory graph out on new pages after block 0, write them and
- * the metapage, and WAL-log every page of the index.  Then free the graph.
- */
-static void
-write_memory_graph(BuildState *state)
-{
-	BuildGraph *memory = &state->memory;
-	Size		page_space = BLCKSZ - SizeOfPageHeaderData -
-		MAXALIGN(sizeof(EngramHnswPageOpaqueData));
-	Size		free_space = 0;
-	BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO;
-	OffsetNumber offno = InvalidOffsetNumber;
-	BlockNumber last_blkno;
-	int64		next = 0;
-	EngramHnswRef *refs;
-
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, ENGRAM_HNSW_PHASE_WRITE);
-	reconnect_memory_graph(state);
-
-	/* Positions first: neighbour references must be final when written. */
-	for (int64 i = 0; i < memory->count; i++)
-	{
-		BuildElement *element = memory->elements[i];
-		Size		size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(state->dimensions, state->quantization,
-														  state->m, element->level) +
-			sizeof(ItemIdData);
-
-		if (offno == InvalidOffsetNumber || size > free_space)
-		{
-			blkno++;
-			offno = FirstOffsetNumber;
-			free_space = page_space;
-		}
-		element->blkno = blkno;
-		element->offno = offno++;
-		free_space -= size;
-	}
-	last_blkno = Max(blkno, ENGRAM_HNSW_METAPAGE_BLKNO + 1);
-
-	refs = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(state->m, 0));
-	while (next < memory->count)
-	{
-		Buffer		buf = ReadBuffer(state->index, P_NEW);
-		BlockNumber page_blkno = BufferGetBlockNumber(buf);
-		Page		page;
-
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		engram_hnsw_init_page(page, ENGRAM_HNSW_PAGE_ELEMENT);
-		for (; next < memory->count && memory->elements[next]->blkno == page_blkno; next++)
-		{
-			BuildElement *element = memory->elements[next];
-			EngramHnswElementTuple tuple;
-			Size		size;
-
-			tuple = engram_hnsw_form_element(state->dimensions, state->quantization, state->m,
-											 element->level, element->level, &element->heaptid,
-											 element->vector, &size);
-			for (int lc = 0; lc <= element->level; lc++)
-			{
-				EngramHnswRef *slots = element->slots + ENGRAM_HNSW_LAYER_FIRST_SLOT(state->m, lc);
-
-				for (int i = 0; i < element->counts[lc]; i++)
-				{
-					BuildElement *neighbour = memory->elements[slots[i]];
-
-					refs[i] = EngramHnswRefFromTid(neighbour->blkno, neighbour->offno);
-				}
-				engram_hnsw_element_set_layer(tuple, state->dimensions, state->m, lc,
-											  refs, element->counts[lc]);
-			}
-			if (PageAddItem(page, (Item) tuple, size, element->offno, false, false) !=
-				element->offno)
-				elog(ERROR, "engram_hnsw build: element does not fit its planned position");
-			pfree(tuple);
-			state->indexed++;
-		}
-		if (next < memory->count && memory->elements[next]->blkno <= page_blkno)
-			elog(ERROR, "engram_hnsw build: page layout out of step");
-		MarkBufferDirty(buf);
-		UnlockReleaseBuffer(buf);
-		CHECK_FOR_INTERRUPTS();
-	}
-
-	set_build_meta(state, last_blkno);
-	if (RelationNeedsWAL(state->index))
-		log_newpage_range(state->index, MAIN_FORKNUM, 0,
-						  RelationGetNumberOfBlocks(state->index), true);
-
-	MemoryContextReset(state->graph_context);
-	memory->elements = NULL;
-	memory->count = memory->capacity = 0;
-	memory->entry = -1;
-	memory->entry_level = -1;
-	state->memory_used = 0;
-}
-
-/* ---------------------------------------------------------------------
- * Heap scan callback and the build entry points
+ * Heap scan callback, shared by every participant
  * ---------------------------------------------------------------------
  */
 
@@ -495,57 +222,261 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	BuildState *state = (BuildState *) opaque;
 	MemoryContext old;
 	EngramVector *vec;
-	int			level;
+	int			dims;
 
 	if (isnull[0])
 		return;
 
 	old = MemoryContextSwitchTo(state->tuple_context);
 	vec = DatumGetEngramVector(values[0]);
-	if (state->dimensions == 0)
-	{
-		engram_hnsw_check_element_fits(vec->dim, state->quantization, state->m);
-		state->dimensions = vec->dim;
-		state->max_level = engram_hnsw_max_level(state->dimensions, state->quantization,
-												  state->m);
-		state->memory.graph.dimensions = state->dimensions;
-		state->vector = MemoryContextAlloc(state->build_context,
-										   sizeof(float) * state->dimensions);
-	}
+	dims = engram_hnsw_build_graph_set_dimensions(&state->graph, vec->dim);
+	if (state->vector == NULL)
+		state->vector = MemoryContextAlloc(state->build_context, sizeof(float) * dims);
 
+	if (!state->on_disk &&
+		engram_hnsw_prepare_vector(index, state->metric, dims, vec, state->vector))
+	{
+		if (engram_hnsw_build_graph_insert(&state->graph, state->vector, tid))
+			state->inserted_in_memory++;
+		else
+		{
+			/* the arena is full: write the graph, then go on on disk */
+			if (state->is_worker)
+				wait_for_graph_written(state->shared);
+			else
+			{
+				write_graph(state);
+				pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
+											 ENGRAM_HNSW_PHASE_LOAD);
+			}
+			state->on_disk = true;
+		}
+	}
 	if (state->on_disk)
 	{
 		engram_hnsw_insert_value(index, values[0], tid);
-		state->indexed++;
-	}
-	else if (engram_hnsw_prepare_vector(index, state->metric, state->dimensions, vec,
-										state->vector))
-	{
-		level = engram_hnsw_random_level(state->m, state->max_level);
-		if (state->memory_used + element_memory(state, level) > state->memory_limit &&
-			state->memory.count > 0)
-		{
-			ereport(NOTICE,
-					(errmsg("engram_hnsw graph no longer fits into maintenance_work_mem"),
-					 errdetail("The rest of the build inserts into the on-disk graph, which takes significantly more time."),
-					 errhint("Increase maintenance_work_mem to speed up the build.")));
-			elog(DEBUG1, "engram_hnsw build: %lld elements in memory when it filled up",
-				 (long long) state->memory.count);
-			MemoryContextSwitchTo(old);
-			write_memory_graph(state);
-			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, ENGRAM_HNSW_PHASE_LOAD);
-			state->on_disk = true;
-			MemoryContextSwitchTo(state->tuple_context);
-			engram_hnsw_insert_vector(index, state->vector, tid);
-			state->indexed++;
-		}
-		else
-			memory_insert(state, state->vector, tid, level);
+		state->inserted_on_disk++;
+		if (state->shared != NULL)
+			pg_atomic_fetch_add_u64(&state->shared->inserted_on_disk, 1);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(state->tuple_context);
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
-								 (int64) (state->indexed + state->memory.count));
+	if (!state->is_worker)
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, rows_done(state));
+}
+
+static void
+init_participant(BuildState *state, Relation heap, Relation index,
+				 EngramHnswBuildArena *arena, ParallelBuildShared *shared, bool is_worker)
+{
+	memset(state, 0, sizeof(BuildState));
+	state->heap = heap;
+	state->index = index;
+	state->metric = arena->metric;
+	state->shared = shared;
+	state->is_worker = is_worker;
+	engram_hnsw_build_graph_attach(&state->graph, arena, shared != NULL);
+	state->build_context = CurrentMemoryContext;
+	state->tuple_context = AllocSetContextCreate(CurrentMemoryContext,
+												 "engram_hnsw build tuple",
+												 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* ---------------------------------------------------------------------
+ * Parallel build: leader side and worker entry point
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Set up the parallel context, the shared segment (arena initialised) and
+ * launch the workers.  Returns the leader's state's arena, or NULL when no
+ * segment could be created (then the caller builds serially).
+ */
+static EngramHnswBuildArena *
+begin_parallel(BuildState *state, Relation heap, Relation index, IndexInfo *indexInfo,
+			   int nworkers, int metric, int dims, int m, int ef_construction,
+			   Snapshot *snapshot)
+{
+	ParallelContext *pcxt;
+	Size		shared_size;
+	Size		arena_size;
+	ParallelBuildShared *shared;
+	EngramHnswBuildArena *arena;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("engram", "engram_hnsw_parallel_build_main", nworkers);
+
+	*snapshot = indexInfo->ii_Concurrent ?
+		RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+	shared_size = add_size(MAXALIGN(sizeof(ParallelBuildShared)),
+						   table_parallelscan_estimate(heap, *snapshot));
+	arena_size = engram_hnsw_build_arena_size(heap, dims, m,
+											  (Size) maintenance_work_mem * 1024);
+	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
+	shm_toc_estimate_chunk(&pcxt->estimator, arena_size);
+	shm_toc_estimate_keys(&pcxt->estimator, 2);
+
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		if (IsMVCCSnapshot(*snapshot))
+			UnregisterSnapshot(*snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return NULL;
+	}
+
+	shared = shm_toc_allocate(pcxt->toc, shared_size);
+	memset(shared, 0, MAXALIGN(sizeof(ParallelBuildShared)));
+	shared->heaprelid = RelationGetRelid(heap);
+	shared->indexrelid = RelationGetRelid(index);
+	shared->isconcurrent = indexInfo->ii_Concurrent;
+	ConditionVariableInit(&shared->cv);
+	pg_atomic_init_u64(&shared->inserted_on_disk, 0);
+	SpinLockInit(&shared->mutex);
+	table_parallelscan_initialize(heap, ParallelBuildSharedScan(shared), *snapshot);
+
+	arena = shm_toc_allocate(pcxt->toc, arena_size);
+	engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction);
+	arena->quantization = engram_hnsw_get_quantization(index);
+
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_ARENA, arena);
+
+	LaunchParallelWorkers(pcxt);
+	elog(DEBUG1, "engram_hnsw build: %d parallel workers planned, %d launched",
+		 nworkers, pcxt->nworkers_launched);
+
+	init_participant(state, heap, index, arena, shared, false);
+	state->pcxt = pcxt;
+	return arena;
+}
+
+/*
+ * Leader, after its own share of the scan: write the graph (unless a full
+ * arena made it do so already), wait for the workers, add up their
+ * counts, and leave parallel mode.  Returns the heap tuples the workers
+ * scanned.
+ */
+static double
+end_parallel(BuildState *state, Snapshot snapshot)
+{
+	ParallelBuildShared *shared = state->shared;
+	double		reltuples;
+
+	if (!state->on_disk)
+		write_graph(state);
+	WaitForParallelWorkersToFinish(state->pcxt);
+
+	SpinLockAcquire(&shared->mutex);
+	reltuples = shared->reltuples;
+	SpinLockRelease(&shared->mutex);
+	state->inserted_on_disk = (int64) pg_atomic_read_u64(&shared->inserted_on_disk);
+	state->shared = NULL;
+
+	if (IsMVCCSnapshot(snapshot))
+		UnregisterSnapshot(snapshot);
+	DestroyParallelContext(state->pcxt);
+	ExitParallelMode();
+	state->pcxt = NULL;
+	return reltuples;
+}
+
+/*
+ * Entry point of a parallel build worker (named in CreateParallelContext):
+ * scan the blocks the parallel scan hands out and insert their rows.
+ */
+void
+engram_hnsw_parallel_build_main(dsm_segment *seg, shm_toc *toc)
+{
+	ParallelBuildShared *shared = shm_toc_lookup(toc, PARALLEL_KEY_SHARED, false);
+	EngramHnswBuildArena *arena = shm_toc_lookup(toc, PARALLEL_KEY_ARENA, false);
+	LOCKMODE	heap_lockmode = shared->isconcurrent ? ShareUpdateExclusiveLock : ShareLock;
+	LOCKMODE	index_lockmode = shared->isconcurrent ? RowExclusiveLock : AccessExclusiveLock;
+	Relation	heap;
+	Relation	index;
+	IndexInfo  *indexInfo;
+	BuildState	state;
+	TableScanDesc scan;
+	double		reltuples;
+
+	heap = table_open(shared->heaprelid, heap_lockmode);
+	index = index_open(shared->indexrelid, index_lockmode);
+	indexInfo = BuildIndexInfo(index);
+	indexInfo->ii_Concurrent = shared->isconcurrent;
+
+	init_participant(&state, heap, index, arena, shared, true);
+	scan = table_beginscan_parallel(heap, ParallelBuildSharedScan(shared));
+	reltuples = table_index_build_scan(heap, index, indexInfo, true, false,
+									   build_callback, &state, scan);
+
+	elog(DEBUG1, "engram_hnsw parallel build worker: %lld rows into the graph, %lld on disk",
+		 (long long) state.inserted_in_memory, (long long) state.inserted_on_disk);
+	SpinLockAcquire(&shared->mutex);
+	shared->reltuples += reltuples;
+	shared->workers_done++;
+	SpinLockRelease(&shared->mutex);
+	ConditionVariableBroadcast(&shared->cv);
+
+	index_close(index, index_lockmode);
+	table_close(heap, heap_lockmode);
+}
+
+/* ---------------------------------------------------------------------
+ * Build entry points
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Backend memory for a serial build's arena.  Searches jump between
+ * random elements: with 4 kB pages nearly every visit misses the TLB, so
+ * transparent huge pages are asked for where the kernel offers them
+ * ("madvise" mode); the advice is only a hint.
+ */
+static EngramHnswBuildArena *
+allocate_private_arena(Size size)
+{
+	char	   *memory = MemoryContextAllocHuge(CurrentMemoryContext, size);
+
+#if defined(MADV_HUGEPAGE)
+	{
+		uintptr_t	start = TYPEALIGN(HUGEPAGE_BYTES, (uintptr_t) memory);
+		uintptr_t	end = TYPEALIGN_DOWN(HUGEPAGE_BYTES, (uintptr_t) memory + size);
+
+		if (end > start)
+			(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+	}
+#endif
+	return (EngramHnswBuildArena *) memory;
+}
+
+/* Write the metapage as block 0 of a new index (no WAL: logged later). */
+static void
+write_initial_metapage(Relation index, int metric, int dims, int m, int ef_construction)
+{
+	Buffer		buf = ReadBuffer(index, P_NEW);
+	Page		page;
+	EngramHnswMetaPage meta;
+
+	Assert(BufferGetBlockNumber(buf) == ENGRAM_HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	engram_hnsw_init_page(page, ENGRAM_HNSW_PAGE_META);
+	meta = EngramHnswPageGetMeta(page);
+	meta->magic = ENGRAM_HNSW_MAGIC;
+	meta->version = ENGRAM_HNSW_VERSION;
+	meta->dimensions = dims;
+	meta->m = m;
+	meta->ef_construction = ef_construction;
+	meta->metric = metric;
+	meta->quantization = engram_hnsw_get_quantization(index);
+	meta->entry_blkno = InvalidBlockNumber;
+	meta->entry_offno = InvalidOffsetNumber;
+	meta->entry_level = -1;
+	meta->insert_blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1;
+	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) page;
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
 }
 
 IndexBuildResult *
@@ -553,59 +484,61 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	IndexBuildResult *result;
 	BuildState	state;
+	EngramHnswBuildArena *arena = NULL;
+	TableScanDesc scan = NULL;
+	Snapshot	snapshot = InvalidSnapshot;
 	double		reltuples;
 	int			typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	int			metric = engram_hnsw_get_metric_from_opclass(index);
+	int			m = engram_hnsw_get_m(index);
+	int			ef_construction = engram_hnsw_get_ef_construction(index);
+	int			dims = typmod > 0 ? typmod : 0;
+	int			nworkers = 0;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+	if (dims > 0)
+		engram_hnsw_check_element_fits(dims, engram_hnsw_get_quantization(index), m);
 
-	memset(&state, 0, sizeof(state));
-	state.heap = heap;
-	state.index = index;
-	state.metric = engram_hnsw_get_metric_from_opclass(index);
-	state.m = engram_hnsw_get_m(index);
-	state.ef_construction = engram_hnsw_get_ef_construction(index);
-	state.quantization = engram_hnsw_get_quantization(index);
-	state.dimensions = typmod > 0 ? typmod : 0;
-	if (state.dimensions > 0)
-	{
-		engram_hnsw_check_element_fits(state.dimensions, state.quantization, state.m);
-		state.max_level = engram_hnsw_max_level(state.dimensions, state.quantization, state.m);
-	}
-	state.memory_limit = (Size) maintenance_work_mem * 1024;
-	state.graph_context = AllocSetContextCreate(CurrentMemoryContext,
-												"engram_hnsw build graph",
-												ALLOCSET_DEFAULT_SIZES);
-	state.tuple_context = AllocSetContextCreate(CurrentMemoryContext,
-												"engram_hnsw build tuple",
-												ALLOCSET_DEFAULT_SIZES);
-	state.memory.graph.visit = memory_visit;
-	state.memory.graph.metric = state.metric;
-	state.memory.graph.dimensions = state.dimensions;
-	state.memory.graph.m = state.m;
-	state.memory.entry = -1;
-	state.memory.entry_level = -1;
-	state.build_context = CurrentMemoryContext;
-	if (state.dimensions > 0)
-		state.vector = palloc(sizeof(float) * state.dimensions);
-
-	write_initial_metapage(&state);
-
+	write_initial_metapage(index, metric, dims, m, ef_construction);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, ENGRAM_HNSW_PHASE_LOAD);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
+
+	if (IsNormalProcessingMode() && !IsInParallelMode())
+		nworkers = plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index));
+	if (nworkers > 0)
+		arena = begin_parallel(&state, heap, index, indexInfo, nworkers, metric, dims, m,
+							   ef_construction, &snapshot);
+	if (arena != NULL)
+		scan = table_beginscan_parallel(heap, ParallelBuildSharedScan(state.shared));
+	else
+	{
+		Size		arena_size = engram_hnsw_build_arena_size(heap, dims, m,
+															  (Size) maintenance_work_mem * 1024);
+
+		arena = allocate_private_arena(arena_size);
+		engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction);
+		arena->quantization = engram_hnsw_get_quantization(index);
+		init_participant(&state, heap, index, arena, NULL, false);
+	}
+
 	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
-									   build_callback, &state, NULL);
+									   build_callback, &state, scan);
 
-	if (!state.on_disk)
-		write_memory_graph(&state);
-
-	MemoryContextDelete(state.graph_context);
+	if (state.pcxt != NULL)
+		reltuples += end_parallel(&state, snapshot);
+	else
+	{
+		if (!state.on_disk)
+			write_graph(&state);
+		pfree(arena);
+	}
 	MemoryContextDelete(state.tuple_context);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = reltuples;
-	result->index_tuples = state.indexed;
+	result->index_tuples = (double) (state.written + state.inserted_on_disk);
 	return result;
 }
 

@@ -556,11 +556,14 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	CandidateHeap candidates;	/* nearest first: what to expand next */
 	CandidateHeap nearest;		/* furthest first: the best ef so far */
 	EngramHnswCandidate *out;
+	EngramHnswRef *fresh;		/* neighbours of the current candidate
+								 * not visited yet */
 
 	engram_hnsw_refset_reset(visited);
 	if (graph->prepare_query && query)
 		graph->prepare_query(graph, query);
 	all = palloc(sizeof(EngramHnswCandidate) * all_capacity);
+	fresh = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(graph->m, 0));
 	heap_init(&candidates, &all, false, ef * 2);
 	heap_init(&nearest, &all, true, ef + 1);
 
@@ -598,15 +601,22 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 
 		CHECK_FOR_INTERRUPTS();
 		neighbours = all[current].neighbours;
-		neighbour_count = all[current].neighbour_count;
+		neighbour_count = 0;
+		/* the neighbours not visited yet, their memory prefetched */
+		for (int i = 0; i < all[current].neighbour_count; i++)
+		{
+			if (!engram_hnsw_refset_add(visited, neighbours[i]))
+				continue;
+			if (graph->prefetch != NULL)
+				graph->prefetch(graph, neighbours[i]);
+			fresh[neighbour_count++] = neighbours[i];
+		}
 		for (int i = 0; i < neighbour_count; i++)
 		{
-			EngramHnswRef ref = neighbours[i];
+			EngramHnswRef ref = fresh[i];
 			float		threshold;
 			EngramHnswCandidate *found;
 
-			if (!engram_hnsw_refset_add(visited, ref))
-				continue;
 			threshold = nearest.count < ef ? INFINITY : all[nearest.items[0]].distance;
 			if (all_count == all_capacity)
 			{
@@ -851,6 +861,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 {
 	graph->graph.visit = disk_visit;
 	graph->graph.prepare_query = NULL;
+	graph->graph.prefetch = NULL;
 	graph->graph.metric = meta->metric;
 	graph->graph.dimensions = meta->dimensions;
 	graph->graph.m = meta->m;

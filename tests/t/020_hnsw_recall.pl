@@ -7,29 +7,16 @@ use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use EngramNode;
+use EngramHnswData;
 
 my $node = new_engram_node('hnsw_recall',
 	extra_conf => "max_parallel_workers_per_gather = 0\nmaintenance_work_mem = '64MB'");
 
-# 3,000 base and 200 query vectors of 32 dimensions around 20 centres
-# (Gaussian noise, Box-Muller over random() after setseed: deterministic).
-sub generate_rows
-{
-	my ($table, $first, $last, $seed) = @_;
-	return qq{
-		SELECT setseed($seed);
-		INSERT INTO $table
-		SELECT i, ARRAY(SELECT sin(i % 20 * 7 + d) * 2
-		                       + 1.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())
-		                FROM generate_series(1, 32) d WHERE i > 0)::real[]::evector
-		FROM generate_series($first, $last) i;
-	};
-}
-
+# 3,000 base and 200 query vectors of 32 dimensions around 20 centres.
 $node->safe_psql('postgres', q{
 	CREATE TABLE items (id int PRIMARY KEY, v evector(32));
 	CREATE TABLE queries (id int PRIMARY KEY, v evector(32));
-} . generate_rows('items', 1, 3000, 0.11) . generate_rows('queries', 1, 200, 0.22));
+} . clustered_rows_sql('items', 1, 3000, 0.11) . clustered_rows_sql('queries', 1, 200, 0.22));
 $node->safe_psql('postgres',
 	'CREATE INDEX items_v ON items USING engram_hnsw (v) WITH (m = 16, ef_construction = 64)');
 
@@ -41,24 +28,6 @@ like($node->safe_psql('postgres', q{
 	  LATERAL (SELECT id FROM items i ORDER BY i.v <-> q.v LIMIT 10) n}),
 	qr/Index Scan using items_v/, 'the recall query uses the index');
 
-# recall@10 of index results against exact results (a sequential scan).
-sub recall
-{
-	my ($node, $base, $queries, $op, $ef) = @_;
-	return $node->safe_psql('postgres', qq{
-		SET engram.ef_search = $ef;
-		SET enable_seqscan = off;
-		CREATE TEMP TABLE got AS SELECT q.id AS qid, n.id FROM $queries q,
-		  LATERAL (SELECT id FROM $base b ORDER BY b.v $op q.v LIMIT 10) n;
-		RESET enable_seqscan;
-		SET enable_indexscan = off;
-		CREATE TEMP TABLE truth AS SELECT q.id AS qid, n.id FROM $queries q,
-		  LATERAL (SELECT id FROM $base b ORDER BY b.v $op q.v LIMIT 10) n;
-		SELECT round(count(got.id)::numeric / count(*), 3)
-		FROM truth LEFT JOIN got USING (qid, id);
-	});
-}
-
 sub errors
 {
 	my ($node, $index) = @_;
@@ -66,18 +35,18 @@ sub errors
 		"SELECT count(*) FROM engram_hnsw_verify('$index') WHERE severity = 'error'");
 }
 
-my $r = recall($node, 'items', 'queries', '<->', 40);
+my $r = recall_at_10($node, 'items', 'queries', '<->', 40);
 diag("synthetic, after build: recall\@10 = $r (ef_search 40)");
 cmp_ok($r, '>=', 0.97, 'recall@10 after build');
-my $r100 = recall($node, 'items', 'queries', '<->', 100);
+my $r100 = recall_at_10($node, 'items', 'queries', '<->', 100);
 diag("synthetic, after build: recall\@10 = $r100 (ef_search 100)");
 cmp_ok($r100, '>=', $r, 'a larger ef_search does not lower recall');
 cmp_ok($r100, '>=', 0.98, 'recall@10 after build at ef_search 100');
 is(errors($node, 'items_v'), '0', 'verify: no damage after build');
 
 # 10% more rows through aminsert.
-$node->safe_psql('postgres', generate_rows('items', 3001, 3300, 0.33));
-$r = recall($node, 'items', 'queries', '<->', 40);
+$node->safe_psql('postgres', clustered_rows_sql('items', 3001, 3300, 0.33));
+$r = recall_at_10($node, 'items', 'queries', '<->', 40);
 diag("synthetic, after 10% inserts: recall\@10 = $r");
 cmp_ok($r, '>=', 0.97, 'recall@10 after 10% inserts');
 is(errors($node, 'items_v'), '0', 'verify: no damage after inserts');
@@ -86,7 +55,7 @@ is(errors($node, 'items_v'), '0', 'verify: no damage after inserts');
 my $size_before = $node->safe_psql('postgres', "SELECT pg_relation_size('items_v')");
 $node->safe_psql('postgres', 'DELETE FROM items WHERE id % 10 IN (1, 4, 7)');
 $node->safe_psql('postgres', 'VACUUM items');
-$r = recall($node, 'items', 'queries', '<->', 40);
+$r = recall_at_10($node, 'items', 'queries', '<->', 40);
 diag("synthetic, after deleting 30% and VACUUM: recall\@10 = $r");
 cmp_ok($r, '>=', 0.97, 'recall@10 after deleting 30% and VACUUM');
 is(errors($node, 'items_v'), '0', 'verify: no damage after VACUUM');
@@ -94,10 +63,10 @@ is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM pg_class WHERE relname = 'items_v' AND reltuples = 2310}),
 	'1', 'VACUUM counted the live elements');
 # The freed space is reused: 30% new rows fit without growing the index.
-$node->safe_psql('postgres', generate_rows('items', 4001, 4900, 0.44));
+$node->safe_psql('postgres', clustered_rows_sql('items', 4001, 4900, 0.44));
 cmp_ok($node->safe_psql('postgres', "SELECT pg_relation_size('items_v')"), '<=', $size_before,
 	'inserts after VACUUM reuse the freed space');
-$r = recall($node, 'items', 'queries', '<->', 40);
+$r = recall_at_10($node, 'items', 'queries', '<->', 40);
 diag("synthetic, after refilling: recall\@10 = $r");
 cmp_ok($r, '>=', 0.97, 'recall@10 after refilling the freed space');
 is(errors($node, 'items_v'), '0', 'verify: no damage after refilling');

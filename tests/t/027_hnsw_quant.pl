@@ -1,4 +1,4 @@
-# 026_hnsw_quant.pl: the compact representation (quantization = 'int8').
+# 027_hnsw_quant.pl: the compact representation (quantization = 'int8').
 # recall@10 of int8 indexes against exact search after the build, after
 # 10% inserts, after deleting 30% and VACUUM, compared with a float index
 # of the same table at the same ef_search (re-ranking must keep the float
