@@ -3,7 +3,7 @@
 # 10% inserts, after deleting 30% and VACUUM, compared with a float index
 # of the same table at the same ef_search (re-ranking must keep the float
 # index's level); every operator class; engram_hnsw_verify after each
-# step; WAL: a streaming standby with wal_consistency_checking = 'generic'
+# step; a parallel int8 build; WAL: a streaming standby with wal_consistency_checking = 'generic'
 # replays every record of the int8 indexes and returns the primary's
 # top-k, and so does the primary after an immediate stop.
 use strict;
@@ -125,6 +125,34 @@ sub check_stage
 }
 
 check_stage('after build');
+
+# A parallel build (workers inserting into the shared in-memory graph)
+# writes the same int8 format.
+$primary->safe_psql('postgres', q{
+	ALTER TABLE items SET (parallel_workers = 2);
+	SET max_parallel_maintenance_workers = 2;
+	CREATE INDEX items_l2_int8_parallel ON items USING engram_hnsw (v evector_l2_ops)
+	  WITH (quantization = 'int8');
+	ALTER TABLE items RESET (parallel_workers);
+});
+is(errors($primary, 'items_l2_int8_parallel'), '0', 'verify finds no damage in a parallel int8 build');
+my $parallel_recall = $primary->safe_psql('postgres', q{
+	BEGIN;
+	DROP INDEX items_l2_int8, items_l2_float;
+	SET LOCAL enable_seqscan = off;
+	SET LOCAL engram.ef_search = 40;
+	CREATE TEMP TABLE got ON COMMIT DROP AS SELECT q.id AS qid, n.id FROM queries q,
+	  LATERAL (SELECT id FROM items i ORDER BY i.v <-> q.v LIMIT 10) n;
+	SET LOCAL enable_seqscan = on;
+	SET LOCAL enable_indexscan = off;
+	CREATE TEMP TABLE truth ON COMMIT DROP AS SELECT q.id AS qid, n.id FROM queries q,
+	  LATERAL (SELECT id FROM items i ORDER BY i.v <-> q.v LIMIT 10) n;
+	SELECT round(count(got.id)::numeric / count(*), 3) FROM truth LEFT JOIN got USING (qid, id);
+	ROLLBACK;
+});
+diag("parallel int8 build, ef_search 40: recall\@10 $parallel_recall");
+cmp_ok($parallel_recall, '>=', 0.97, 'recall@10 of a parallel int8 build');
+$primary->safe_psql('postgres', 'DROP INDEX items_l2_int8_parallel');
 
 # 10% more rows through aminsert.
 $primary->safe_psql('postgres', generate_rows('items', 3001, 3300, 0.33));
