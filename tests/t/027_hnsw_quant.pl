@@ -11,6 +11,7 @@ use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use EngramNode;
+use EngramHnswData;
 
 my $primary = new_engram_node('hnsw_quant', allows_streaming => 1,
 	extra_conf => "max_parallel_workers_per_gather = 0\nmaintenance_work_mem = '64MB'\n"
@@ -23,19 +24,13 @@ $standby->append_conf('postgresql.conf', "primary_slot_name = 'hnsw_quant_standb
 $standby->start;
 
 # 3,000 base and 200 query vectors of 96 dimensions around 20 centres
-# (Gaussian noise, Box-Muller over random() after setseed: deterministic).
+# (EngramHnswData.pm): at 96 dimensions the vectors, not the neighbour
+# lists, are most of a float element.
 my $dims = 96;
 sub generate_rows
 {
 	my ($table, $first, $last, $seed) = @_;
-	return qq{
-		SELECT setseed($seed);
-		INSERT INTO $table
-		SELECT i, ARRAY(SELECT sin(i % 20 * 7 + d) * 2
-		                       + 1.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())
-		                FROM generate_series(1, $dims) d WHERE i > 0)::real[]::evector
-		FROM generate_series($first, $last) i;
-	};
+	return clustered_rows_sql($table, $first, $last, $seed, $dims);
 }
 
 $primary->safe_psql('postgres', qq{
