@@ -65,6 +65,7 @@
 #include "utils/timestamp.h"
 
 #include "engram.h"				/* engram_now(): the clock of decay and recency */
+#include "recall/engram_recall.h"	/* what other subsystems may call */
 
 /* ---------------------------------------------------------------------
  * Limits (not tunable: they bound memory use and protect the server)
@@ -440,8 +441,20 @@ typedef struct EngramRecallAccess
 extern void engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
 										EngramRecallAccess *state);
 extern void engram_recall_access_record(Oid relid, ItemPointer tids, int ntids);
-extern const char *engram_recall_row_tier(Oid relid, ItemPointer tid);
+/* engram_recall_row_tier() is declared in engram_recall.h */
 extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
+
+/*
+ * A memory's effective confidence (decay.c), with the curve and parameters
+ * already resolved; see engram_recall_effective_confidence() for names.
+ */
+extern double engram_recall_effective_confidence_kind(Oid relid, ItemPointer tid,
+													  double stored_confidence,
+													  TimestampTz created_at,
+													  EngramDecayKind decay, TimestampTz now,
+													  const EngramDecayParams *params,
+													  EngramRecallAccess *access);
+
 /* Run an entry point's body without counting its index fetches: see access.c. */
 extern Datum engram_recall_call_untracked(PGFunction body, FunctionCallInfo fcinfo);
 

@@ -153,7 +153,6 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 	bool		found;
 	EngramDecayKind decay;
 	EngramRecallAccess access;
-	double		elapsed;
 
 	node = (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, &found);
 	if (found)
@@ -168,13 +167,12 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))
 		decay = state->space->default_decay;
 	node->tier = tier != NULL ? tier : engram_recall_row_tier(state->space->relid, tid);
-	engram_recall_access_lookup(state->space->relid, tid, created_at, &access);
+	node->effective_confidence =
+		engram_recall_effective_confidence_kind(state->space->relid, tid, stored_confidence,
+												created_at, decay, state->now, &state->decay,
+												&access);
 	node->last_access = access.last_access;
 	node->access_count = access.access_count;
-	elapsed = (double) (state->now - access.last_access) / USECS_PER_SEC;
-	node->effective_confidence =
-		engram_clamp01(stored_confidence) *
-		engram_decay_retention(decay, elapsed, access.access_count, &state->decay);
 	return node;
 }
 
