@@ -14,6 +14,14 @@
 # SOAK_STORE_PERCENT (default 30) sets the share of stores; 0 runs recall
 # only, so the table keeps its size (to tell memory that grows with the
 # data from a leak).
+# SOAK_MEMORY_CONTEXTS (default 1): at the first sample and then every
+# SOAK_CONTEXT_INTERVAL seconds (default 60), pg_log_backend_memory_contexts()
+# of every pgbench backend; the grand totals (bytes palloc'd from malloc by
+# the backend's memory contexts: what a leak in a context moves) go into
+# contexts.txt, and the full dump of the busiest backend into
+# memory-contexts/<elapsed>s-<pid>.txt.  With it on, the memory verdict
+# judges the context total (within +10 %), and RSS is reported only: RSS
+# also holds malloc's high-water mark, which glibc does not give back.
 # Writes soak-<timestamp>/soak_report.txt (and the raw samples) in the
 # current directory and exits non-zero when the verdict is FAIL.  As root,
 # like scripts/test.sh (builds and installs into $PG_CONFIG's PostgreSQL).
@@ -39,7 +47,8 @@ cleanup() { engram_cluster_stop "$datadir"; rm -rf "$work"; }
 trap cleanup EXIT
 engram_cluster_init "$datadir" "$port" "$work/sock" \
 	"engram.worker_naptime = 1" "engram.consolidation_interval = 30" \
-	"engram.hot_tier_size_mb = 32" "max_connections = 40"
+	"engram.hot_tier_size_mb = 32" "max_connections = 40" \
+	"log_line_prefix = '%m [%p] '"
 engram_cluster_start "$datadir" "$work/server.log"
 psql_cmd() { engram_as_postgres psql -X -q -At -h "$work/sock" -p "$port" -d postgres "$@"; }
 
@@ -80,6 +89,77 @@ sample() {
 			   (SELECT coalesce(sum(errors), 0) FROM engram_worker_state())")"
 }
 
+# Memory contexts: ask every pgbench backend to log its contexts, wait
+# until each has written its grand total, keep each dump in
+# memory-contexts/<elapsed>s-<pid>.txt and print "elapsed total used
+# long_lived" (sums over the backends, bytes).  The dump is taken while the
+# backend runs a query, so the grand total includes that query's memory
+# (executor, index insert, spreading activation): noise of a few hundred kB.
+# long_lived leaves out the per-query subtrees (TopTransactionContext,
+# TopPortalContext, MessageContext), which are reset after every
+# transaction; what is left (CacheMemoryContext, plan caches, Engram's
+# per-backend caches in TopMemoryContext, ...) is where a leak across
+# transactions has to live.
+contexts_on=${SOAK_MEMORY_CONTEXTS:-1}
+context_interval=${SOAK_CONTEXT_INTERVAL:-60}
+# context_subtrees DUMP: "name bytes" for every level-1 subtree (and
+# "TopMemoryContext" for the level-0 context's own blocks), then
+# "long_lived bytes" and "grand_total bytes".
+context_subtrees() {
+	awk '
+	/^level: 0;/ { split($0, f, "; "); sub(/^[^:]*: /, "", f[2]); sub(/ total.*/, "", f[2]);
+		top = "TopMemoryContext"; sums[top] += f[2] + 0; next }
+	/^level: [0-9]+;/ {
+		lvl = $2 + 0; line = $0; sub(/^level: [0-9]+; /, "", line)
+		if (line ~ /^[0-9]+ more child contexts containing /) {
+			n = line; sub(/^.* containing /, "", n); sub(/ total.*/, "", n)
+			name = (lvl == 0) ? "other children of TopMemoryContext" : top
+		} else {
+			n = line; sub(/^[^:]*: /, "", n); sub(/ total.*/, "", n)
+			if (lvl == 1) { top = line; sub(/:.*/, "", top) }
+			name = top
+		}
+		sums[name] += n + 0; next }
+	/^Grand total:/ { grand = $3 }
+	END {
+		for (k in sums) {
+			printf "%s\t%d\n", k, sums[k]
+			if (k != "TopTransactionContext" && k != "TopPortalContext" && k != "MessageContext")
+				ll += sums[k]
+		}
+		printf "long_lived\t%d\ngrand_total\t%d\n", ll, grand
+	}' "$1"
+}
+sample_contexts() {
+	local elapsed=$1 pids pid offset total=0 used=0 long_lived=0 line t u tries dump
+	pids=$(psql_cmd -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgbench'")
+	[ -n "$pids" ] || return 0
+	offset=$(stat -c %s "$work/server.log")
+	for pid in $pids; do
+		psql_cmd -c "SELECT pg_log_backend_memory_contexts($pid)" >/dev/null
+	done
+	for pid in $pids; do
+		line=""
+		for tries in $(seq 1 50); do
+			line=$(tail -c +"$((offset + 1))" "$work/server.log" | grep -a "\[$pid\] LOG:  Grand total:" | head -1 || true)
+			[ -n "$line" ] && break
+			sleep 0.2
+		done
+		[ -n "$line" ] || continue
+		dump=$out/memory-contexts/${elapsed}s-$pid.txt
+		tail -c +"$((offset + 1))" "$work/server.log" | grep -a "\[$pid\] LOG:  " |
+			sed 's/^.*\] LOG:  //' | sed '/^Grand total:/q' >"$dump" || true
+		t=$(sed -n 's/.*Grand total: \([0-9]*\) bytes.*/\1/p' <<<"$line")
+		u=$(sed -n 's/.*; \([0-9]*\) used$/\1/p' <<<"$line")
+		total=$((total + t))
+		used=$((used + u))
+		long_lived=$((long_lived + $(context_subtrees "$dump" | awk -F '\t' '$1 == "long_lived" {print $2}')))
+	done
+	printf '%s %s %s %s\n' "$elapsed" "$total" "$used" "$long_lived"
+}
+[ "$contexts_on" = 1 ] && mkdir -p "$out/memory-contexts" &&
+	echo "elapsed_s context_total_bytes context_used_bytes long_lived_bytes" >"$out/contexts.txt"
+
 workload=""
 [ "$store_percent" -lt 100 ] && workload="-f recall.sql@$((100 - store_percent))"
 [ "$store_percent" -gt 0 ] && workload="$workload -f store.sql@$store_percent"
@@ -90,10 +170,16 @@ bench_pid=$!
 echo "elapsed_s backend_private_rss_total_kb backend_private_rss_max_kb shmem_bytes hot_tier_used_bytes memories worker_errors" \
 	>"$out/samples.txt"
 start=$(date +%s)
+next_contexts=0
 while kill -0 "$bench_pid" 2>/dev/null; do
 	sleep 10
 	kill -0 "$bench_pid" 2>/dev/null || break
-	sample $(($(date +%s) - start)) >>"$out/samples.txt"
+	now=$(($(date +%s) - start))
+	sample "$now" >>"$out/samples.txt"
+	if [ "$contexts_on" = 1 ] && [ "$now" -ge "$next_contexts" ]; then
+		sample_contexts "$now" >>"$out/contexts.txt"
+		next_contexts=$(( (now / context_interval + 1) * context_interval ))
+	fi
 done
 set +e
 wait "$bench_pid"
@@ -109,14 +195,25 @@ read -r rss_first shm_first < <(awk 'NR > 1 && $1 >= 60 {print $2, $4; exit}' "$
 read -r rss_last shm_last < <(tail -1 "$out/samples.txt" | awk '{print $2, $4}')
 verdict=PASS
 [ "$bench_status" -eq 0 ] && [ "$errors" -eq 0 ] || verdict=FAIL
-if [ -n "${rss_first:-}" ] && [ "${rss_first:-0}" -gt 0 ]; then
+ctx_first="" ctx_last="" ctx_first_s="" ctx_last_s=""
+if [ "$contexts_on" = 1 ]; then
+	read -r ctx_first_s ctx_first < <(awk 'NR > 1 && $1 >= 60 {print $1, $4; exit}' "$out/contexts.txt")
+	read -r ctx_last_s ctx_last < <(tail -1 "$out/contexts.txt" | awk '$1 ~ /^[0-9]+$/ {print $1, $4}')
+fi
+memory_rule="backend RSS within +20 %"
+if [ -n "${ctx_first:-}" ] && [ "${ctx_first:-0}" -gt 0 ]; then
+	memory_rule="long-lived memory contexts of the backends within +10 %; RSS reported only"
+	[ $((ctx_last * 100)) -le $((ctx_first * 110)) ] || verdict=FAIL
+elif [ -n "${rss_first:-}" ] && [ "${rss_first:-0}" -gt 0 ]; then
 	[ $((rss_last * 100)) -le $((rss_first * 120)) ] || verdict=FAIL
+fi
+if [ -n "${shm_first:-}" ]; then
 	[ "$shm_last" = "$shm_first" ] || verdict=FAIL
 fi
 
 {
 	echo "Engram soak: $minutes min, $clients clients, $((100 - store_percent)) % recall (hybrid) / $store_percent % store, worker active"
-	echo "command: SOAK_STORE_PERCENT=$store_percent bench/soak.sh $minutes $clients    ($(date -u +%FT%TZ), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+	echo "command: SOAK_STORE_PERCENT=$store_percent SOAK_MEMORY_CONTEXTS=$contexts_on bench/soak.sh $minutes $clients    ($(date -u +%FT%TZ), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
 	echo "throughput over time (pgbench -P 10):"
 	grep '^progress' "$out/pgbench.out" || true
@@ -129,8 +226,23 @@ fi
 	echo
 	echo "errors: ${failed:-0} failed transactions, $aborted aborted clients, ${worker_errors:-0} worker job errors"
 	echo "backend private RSS (sum of pgbench backends) after warm-up: ${rss_first:-n/a} kB -> ${rss_last:-n/a} kB"
+	if [ "$contexts_on" = 1 ]; then
+		echo
+		echo "memory contexts of the pgbench backends (sum of pg_log_backend_memory_contexts grand totals):"
+		column -t "$out/contexts.txt"
+		echo "long-lived memory contexts (sum of the backends) after warm-up: ${ctx_first:-n/a} -> ${ctx_last:-n/a} bytes (dumps in memory-contexts/)"
+		if [ -n "${ctx_first_s:-}" ] && [ -n "${ctx_last_s:-}" ]; then
+			echo "by subtree (level-1 context and its children, sum of the backends), ${ctx_first_s} s -> ${ctx_last_s} s:"
+			for f in "$out"/memory-contexts/"${ctx_first_s}"s-*.txt; do context_subtrees "$f"; done |
+				awk -F '\t' '{a[$1] += $2} END {for (k in a) printf "%s\t%d\n", k, a[k]}' | sort >"$out/subtrees_first.txt"
+			for f in "$out"/memory-contexts/"${ctx_last_s}"s-*.txt; do context_subtrees "$f"; done |
+				awk -F '\t' '{a[$1] += $2} END {for (k in a) printf "%s\t%d\n", k, a[k]}' | sort >"$out/subtrees_last.txt"
+			join -t "$(printf '\t')" -a 1 -a 2 -e 0 -o 0,1.2,2.2 "$out/subtrees_first.txt" "$out/subtrees_last.txt" |
+				awk -F '\t' '{printf "  %-40s %10d -> %10d  (%+d)\n", $1, $2, $3, $3 - $2}'
+		fi
+	fi
 	echo "shared memory: ${shm_first:-n/a} -> ${shm_last:-n/a} bytes"
-	echo "verdict: $verdict (errors must be 0, backend RSS within +20 %, shared memory unchanged)"
+	echo "verdict: $verdict (errors must be 0, $memory_rule, shared memory unchanged)"
 } >"$out/soak_report.txt"
 cat "$out/soak_report.txt"
 [ "$verdict" = PASS ]
