@@ -190,7 +190,11 @@ static void
 write_graph(BuildState *state)
 {
 	if (state->shared != NULL)
+	{
 		wait_for_workers_idle(state);
+		/* every row the workers put into the graph, before its write */
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, rows_done(state));
+	}
 	if (pg_atomic_read_u32(&state->graph.arena->full) != 0)
 	{
 		ereport(NOTICE,
@@ -532,6 +536,14 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		pfree(arena);
 	}
 	MemoryContextDelete(state.tuple_context);
+
+	/*
+	 * The last count: the leader reports only at its own rows and while it
+	 * waits, so rows the workers inserted on disk after both would be
+	 * missing from the view.
+	 */
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+								 state.written + state.inserted_on_disk);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = reltuples;
