@@ -123,14 +123,28 @@ sub check_samples
 	is(join(',', @unknown), '', "$label: no unknown phase name");
 	return \@phases unless $check_counts;
 
+	# PostgreSQL 15's heap scan reports blocks_done = blocks_total while the
+	# leader is still in the first block of its scan
+	# (heapam_scan_get_blocks_done() takes current block = start block for
+	# a wrap-around): leave those samples, the ones before the first
+	# partial count, out of the blocks_done check.
+	my ($partial) = grep { $samples->[$_][4] > 0 && $samples->[$_][4] < $samples->[$_][5] }
+	  0 .. $#$samples;
+	$partial //= scalar @$samples;
+	my @block_samples = grep { $_ >= $partial || $samples->[$_][4] < $samples->[$_][5] }
+	  0 .. $#$samples;
+	note("$label: " . (@$samples - @block_samples) . ' samples in the first block left out');
 	my ($tuples_back, $blocks_back) = (0, 0);
 	for my $i (1 .. $#$samples)
 	{
 		$tuples_back++ if $samples->[$i][2] < $samples->[ $i - 1 ][2];
-		next unless $samples->[$i][4] < $samples->[ $i - 1 ][4];
+	}
+	for my $j (1 .. $#block_samples)
+	{
+		my ($before, $now) = @$samples[ @block_samples[ $j - 1, $j ] ];
+		next unless $now->[4] < $before->[4];
 		$blocks_back++;
-		diag("$label: blocks_done went back: " . join('|', @{ $samples->[ $i - 1 ] })
-			  . ' then ' . join('|', @{ $samples->[$i] }));
+		diag("$label: blocks_done went back: " . join('|', @$before) . ' then ' . join('|', @$now));
 	}
 	is($tuples_back, 0, "$label: tuples_done never decreases");
 	is($blocks_back, 0, "$label: blocks_done never decreases");

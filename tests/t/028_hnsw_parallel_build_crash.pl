@@ -4,7 +4,8 @@
 #	2. CREATE INDEX while the leader writes the graph to pages
 #	   ("building index: writing graph");
 #	3. CREATE INDEX with a 1MB maintenance_work_mem, in the spill phase
-#	   (loading again, on disk, after the graph was written);
+#	   (loading again, on disk, after the graph was written; the build's
+#	   NOTICE confirms it);
 #	4. CREATE INDEX CONCURRENTLY while the leader writes the graph.
 # The points are hit deterministically: a second session (wait_for_build
 # below) reads pg_stat_progress_create_index in a loop until the build is
@@ -44,12 +45,16 @@ $node->safe_psql('postgres', q{
 } . clustered_rows_sql('items', 1, $rows, 0.41) . clustered_rows_sql('queries', 1, 100, 0.42)
   . q{
 	VACUUM ANALYZE items;
-	-- Wait (at most 120 s) until the build over "target" is at "point";
+	-- Wait (at most 60 s) until the build over "target" is at "point";
 	-- return the leader's pid and the parallel workers it has then.
+	-- "spill": loading after the graph was written, seen as the phase
+	-- itself or as more rows done than 1MB of graph holds (about 2,000;
+	-- the write of so small a graph can be too short to be seen).
 	CREATE FUNCTION wait_for_build(target regclass, point text, OUT leader int, OUT workers int)
 	LANGUAGE plpgsql AS $$
 	DECLARE
-		deadline timestamptz := clock_timestamp() + interval '120 s';
+		spill_rows constant int := 4000;
+		deadline timestamptz := clock_timestamp() + interval '60 s';
 		wrote boolean := false;
 		r record;
 	BEGIN
@@ -63,7 +68,8 @@ $node->safe_psql('postgres', q{
 				IF (point = 'loading' AND r.phase = 'building index: loading tuples'
 					AND r.tuples_done >= r.tuples_total / 3)
 				   OR (point = 'writing' AND r.phase = 'building index: writing graph')
-				   OR (point = 'spill' AND wrote AND r.phase = 'building index: loading tuples')
+				   OR (point = 'spill' AND r.phase = 'building index: loading tuples'
+					   AND (wrote OR r.tuples_done > spill_rows))
 				THEN
 					leader := r.pid;
 					SELECT count(*) INTO workers FROM pg_stat_activity
@@ -119,6 +125,8 @@ sub crash_build_at
 
 	$node->stop('immediate');
 	eval { $builder->finish; };
+	like($$berr, qr/no longer fits into maintenance_work_mem/,
+		"$label: the build had spilled (NOTICE)") if $point eq 'spill';
 	$node->start;
 
 	is($node->safe_psql('postgres', $checksum_sql), $checksum, "$label: the table is intact");
