@@ -41,6 +41,10 @@ INSERT INTO "worker Test"."Memory Space" (content, embedding, confidence, occurr
 	('a lone thought', '[1,1,0]', 0.9, '2026-03-01 11:00+00'),
 	('long ago', '[-1,0,0]', 0.9, '2026-02-27 12:00+00'),
 	('maybe', '[0,-1,0]', 0.2, '2026-03-01 11:00+00');
+-- Soft forgetting decays a memory like recall does: by its forgetting curve
+-- from its last access, here never, so from created_at.  These episodes
+-- use the exponential curve and were created when they occurred.
+UPDATE "worker Test"."Memory Space" SET decay_function = 'exponential', created_at = occurred_at;
 
 -- One cycle.  Migration and access statistics depend on the table access
 -- method (unavailable until it is installed, then done): only their state
@@ -71,15 +75,18 @@ INSERT INTO "worker Test"."Memory Space" (content, embedding, confidence, occurr
 	('coffee at 11', '[1,0.05,0]', 0.9, '2026-03-01 11:30+00'),
 	('coffee at 12', '[1,0,0.05]', 0.9, '2026-03-01 11:30+00'),
 	('coffee at 13', '[0.95,0.05,0]', 0.9, '2026-03-01 11:30+00');
+UPDATE "worker Test"."Memory Space" SET decay_function = 'exponential', created_at = occurred_at
+WHERE occurred_at = '2026-03-01 11:30+00';
 SELECT * FROM engram_consolidate('"worker Test"."Memory Space"', '"worker Test".links');
 SELECT id, content, embedding, round(confidence::numeric, 4) AS confidence
 FROM "worker Test"."Memory Space" WHERE kind = 'semantic' ORDER BY id;
 SELECT src, array_agg(dst ORDER BY dst) AS episodes
 FROM "worker Test".links GROUP BY src ORDER BY src;
 
--- Soft forgetting: effective confidence under engram.min_confidence_threshold
--- (0.3): 'long ago' (0.9 x floor 0.1) and 'maybe' (0.2 x 0.6004).  Nothing
--- is deleted or changed.
+-- Soft forgetting: effective confidence (as recall computes it) under
+-- engram.min_confidence_threshold (0.3): 'long ago' (0.9 x floor 0.1) and
+-- 'maybe' (0.2 x 0.6004).  Semantic memories are not episodes.  Nothing is
+-- deleted or changed (a heap table has no tiers: nothing moves).
 SELECT job, detail, episodes_selected
 FROM engram_run_maintenance('"worker Test"."Memory Space"', '"worker Test".links')
 WHERE job = 'soft_forgetting';

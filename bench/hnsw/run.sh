@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# bench/hnsw/run.sh: engram_hnsw side by side with pgvector's hnsw (when
-# the "vector" extension is available in the cluster) and exact search.
+# bench/hnsw/run.sh: engram_hnsw (float4 elements, and int8 elements with
+# quantization = 'int8', "engram_hnsw_int8") side by side with pgvector's
+# hnsw (when the "vector" extension is available in the cluster) and exact
+# search.
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/hnsw/run.sh [--dims 128] [--rows 100000] [--queries 1000]
 #                          [--centres 100] [--seconds 10] [--ef "10 20 40 100 200"]
 #                          [--m 16] [--ef-construction 64]
-#                          [--build-rounds 1] [--builds-only]
+#                          [--build-rounds 1] [--builds-only] [--rounds 1]
 #
 # Generates (once, cached under $ENGRAM_BENCH_DATA, default
 # /tmp/engram-bench-data) a fixed-seed clustered data set with bench/hnsw/
@@ -24,7 +26,7 @@ set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/common.sh"
 
 dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
-m=16 efc=64 seed=42 build_rounds=1 builds_only=false
+m=16 efc=64 seed=42 build_rounds=1 builds_only=false rounds=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dims) dims=$2; shift 2 ;;
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
 	--centres) centres=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--ef) efs=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--m) m=$2; shift 2 ;;
 	--ef-construction) efc=$2; shift 2 ;;
 	--build-rounds) build_rounds=$2; shift 2 ;;
@@ -71,10 +74,10 @@ now() { date +%s.%N; }
 
 psql_cmd -c "CREATE EXTENSION engram"
 have_pgvector=$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
-ams=engram_hnsw
+ams="engram_hnsw engram_hnsw_int8"
 if [ "$have_pgvector" = 1 ]; then
 	psql_cmd -c "CREATE EXTENSION vector"
-	ams="engram_hnsw pgvector_hnsw"
+	ams="engram_hnsw engram_hnsw_int8 pgvector_hnsw"
 else
 	engram_log "the vector extension is not available: measuring engram_hnsw only"
 fi
@@ -87,6 +90,10 @@ CREATE TABLE items_engram_hnsw (id int PRIMARY KEY, v evector($dims));
 CREATE TABLE queries_engram_hnsw (id int PRIMARY KEY, v evector($dims));
 COPY items_engram_hnsw FROM '$data/base.tsv';
 COPY queries_engram_hnsw FROM '$data/queries.tsv';
+CREATE TABLE items_engram_hnsw_int8 (LIKE items_engram_hnsw INCLUDING ALL);
+CREATE TABLE queries_engram_hnsw_int8 (LIKE queries_engram_hnsw INCLUDING ALL);
+INSERT INTO items_engram_hnsw_int8 SELECT * FROM items_engram_hnsw;
+INSERT INTO queries_engram_hnsw_int8 SELECT * FROM queries_engram_hnsw;
 SQL
 if [ "$have_pgvector" = 1 ]; then
 	psql_cmd <<SQL
@@ -105,11 +112,13 @@ exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT J
 # Measurement points alternate between the access methods (builds, then
 # each ef_search, then rounds of inserts), so that the load of a shared
 # machine drifting over minutes does not favour whichever ran first.
-declare -A build build_parallel size recall tps p50 p99 forced
+declare -A build build_parallel size recall tps p50 p99 forced rows_per_query options
 create_index() { # create_index AM
 	local items=items_$1
 	if [ "$1" = engram_hnsw ]; then
 		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+	elif [ "$1" = engram_hnsw_int8 ]; then
+		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
 	else
 		echo "CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
 	fi
@@ -141,7 +150,7 @@ for round in $(seq 1 "$build_rounds"); do
 done
 for am in $ams; do
 	bytes=$(psql_cmd -Atc "SELECT pg_relation_size('items_${am}_v')")
-	size[$am]=$(printf '%d MB (%.2f x raw)' $((bytes / 1048576)) "$(echo "$bytes / ($rows * $dims * 4)" | bc -l)")
+	size[$am]=$(printf '%.1f MB (%.2f x raw)' "$(echo "$bytes / 1048576" | bc -l)" "$(echo "$bytes / ($rows * $dims * 4)" | bc -l)")
 done
 # "median (every round)" of a list of build times
 build_summary() {
@@ -171,7 +180,7 @@ fi
 for ef in $efs; do
 	for am in $ams; do
 		items=items_$am queries_t=queries_$am
-		efguc=$([ "$am" = engram_hnsw ] && echo engram.ef_search || echo hnsw.ef_search)
+		efguc=$([ "$am" = pgvector_hnsw ] && echo hnsw.ef_search || echo engram.ef_search)
 		engram_log "$am: ef_search $ef"
 		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
 		forced_opt=""
@@ -180,23 +189,55 @@ for ef in $efs; do
 			forced[$am,$ef]=" (forced)"
 			forced_opt="-c enable_seqscan=off"
 		fi
-		recall[$am,$ef]=$(psql_cmd -Atc "SET $efguc = $ef; ${forced_opt:+SET enable_seqscan = off;}
-			SELECT round(sum(hits)::numeric / (10 * count(*)), 3) FROM (
-			  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v <-> q.v LIMIT 10) n
-			          WHERE n.id = ANY (g.ids)) AS hits
-			  FROM $queries_t q JOIN gt g ON g.qid = q.id) s")
-		cat >"$work/query.sql" <<SQL
+		# recall over all queries, and the rows the index scans returned to
+		# the executor in that transaction (an int8 index returns a few more
+		# than LIMIT for the exact re-ranking)
+		read -r recall[$am,$ef] fetched < <({ psql_cmd -At | tr '\n' ' '; echo; } <<SQL
+BEGIN;
+SET LOCAL $efguc = $ef;
+${forced_opt:+SET LOCAL enable_seqscan = off;}
+SELECT round(sum(hits)::numeric / (10 * count(*)), 3) FROM (
+  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v <-> q.v LIMIT 10) n
+          WHERE n.id = ANY (g.ids)) AS hits
+  FROM $queries_t q JOIN gt g ON g.qid = q.id) s;
+SELECT pg_stat_get_xact_tuples_returned('${items}_v'::regclass);
+COMMIT;
+SQL
+)
+		rows_per_query[$am,$ef]=$(echo "scale=1; $fetched / $queries" | bc)
+		options[$am,$ef]="-c $efguc=$ef $forced_opt"
+	done
+done
+
+# Query rates: --rounds rounds, each timing every ef_search of every access
+# method in turn; the median q/s is kept, P50/P99 over all rounds' queries.
+declare -A tps_rounds
+mkdir -p "$work/latency" && chown postgres: "$work/latency"
+for round in $(seq 1 "$rounds"); do
+	for ef in $efs; do
+		for am in $ams; do
+			items=items_$am queries_t=queries_$am
+			engram_log "$am: ef_search $ef, timing round $round of $rounds"
+			cat >"$work/query.sql" <<SQL
 \\set q random(1, $queries)
 SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
 SQL
-		chown postgres: "$work/query.sql"
-		rm -f "$work"/pgbench_log.*
-		(cd "$work" && engram_as_postgres env PGOPTIONS="-c $efguc=$ef $forced_opt" \
-			pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f query.sql --log --log-prefix=pgbench_log \
-			-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
-			{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
-		tps[$am,$ef]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1)
-		read -r p50[$am,$ef] p99[$am,$ef] < <(cat "$work"/pgbench_log.* | awk '{print $3}' | sort -n |
+			chown postgres: "$work/query.sql"
+			rm -f "$work"/pgbench_log.*
+			(cd "$work" && engram_as_postgres env PGOPTIONS="${options[$am,$ef]}" \
+				pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f query.sql --log --log-prefix=pgbench_log \
+				-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
+				{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
+			tps_rounds[$am,$ef]+="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1) "
+			cat "$work"/pgbench_log.* | awk '{print $3}' >>"$work/latency/$am-$ef"
+		done
+	done
+done
+for ef in $efs; do
+	for am in $ams; do
+		tps[$am,$ef]=$(tr ' ' '\n' <<<"${tps_rounds[$am,$ef]}" | grep . | sort -n |
+			awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+		read -r p50[$am,$ef] p99[$am,$ef] < <(sort -n "$work/latency/$am-$ef" |
 			awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
 	done
 done
@@ -232,6 +273,7 @@ for am in $ams; do
 done
 echo
 echo
+echo "q/s: median of $rounds alternating round(s) of $seconds s; P50/P99 over all of them"
 printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
 printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
 for ef in $efs; do
@@ -239,5 +281,21 @@ for ef in $efs; do
 	for am in $ams; do
 		printf ' %s / %.0f / %s / %s%s |' "${recall[$am,$ef]}" "${tps[$am,$ef]}" "${p50[$am,$ef]}" "${p99[$am,$ef]}" "${forced[$am,$ef]}"
 	done
+	echo
+done
+echo
+echo "index rows returned to the executor per LIMIT 10 query (tuples returned by the index in the recall run, pg_stat_get_xact_tuples_returned):"
+printf '| ef_search |'; for am in $ams; do printf ' %s |' "$am"; done; echo
+printf '|---:|'; for am in $ams; do printf -- '---:|'; done; echo
+for ef in $efs; do
+	printf '| %s |' "$ef"
+	for am in $ams; do printf ' %s |' "${rows_per_query[$am,$ef]}"; done
+	echo
+done
+echo
+echo "q/s of every timing round (in order):"
+for ef in $efs; do
+	printf '| %s |' "$ef"
+	for am in $ams; do printf ' %s: %s|' "$am" "$(tr ' ' '\n' <<<"${tps_rounds[$am,$ef]}" | grep . | xargs printf '%.0f ')"; done
 	echo
 done

@@ -51,7 +51,7 @@ GRANT SELECT ON engram_worker_status TO PUBLIC;
 CREATE FUNCTION engram_run_maintenance(space regclass, associations regclass DEFAULT NULL)
 	RETURNS TABLE (job text, state text, detail text, rows_moved bigint,
 				   memories_consolidated bigint, episodes_linked bigint,
-				   episodes_selected bigint)
+				   episodes_selected bigint, duration_ms double precision)
 	AS 'MODULE_PATHNAME', 'engram_run_maintenance'
 	LANGUAGE C VOLATILE;
 

@@ -60,6 +60,8 @@
 #include "engram.h"
 #include "consolidate/engram_consolidate.h"
 #include "metrics/engram_metrics.h"
+#include "recall/engram_recall.h"
+#include "worker/engram_worker.h"
 
 /* Advisory lock space of consolidation runs: "ENGC". */
 #define ENGRAM_CONSOLIDATION_LOCK_KEY	0x454E4743
@@ -81,7 +83,15 @@ static const RequiredColumn space_columns[] = {
 	{"occurred_at", TIMESTAMPTZOID, false},
 	{"metadata", JSONBOID, false},
 	{"created_at", TIMESTAMPTZOID, true},
+	{"decay_function", TEXTOID, true},
 };
+
+/* Bits of the optional space columns in check_columns()' result. */
+#define SPACE_HAS_CREATED_AT		(1u << 7)
+#define SPACE_HAS_DECAY_FUNCTION	(1u << 8)
+
+/* Rows the soft-forgetting scan fetches at a time. */
+#define FORGETTING_FETCH_ROWS		1000
 
 static const RequiredColumn association_columns[] = {
 	{"src", INT8OID, false},
@@ -190,6 +200,49 @@ check_columns(Oid relid, const RequiredColumn *columns, int ncolumns, const char
 	return present;
 }
 
+/*
+ * Column "column" of the registry row of "space", cast to "type" and then
+ * to text (palloc'd in the caller's context); NULL when there is no
+ * registry, no such column, no row for the space, or the value is NULL.
+ */
+static char *
+registry_value(Oid space, const char *column, const char *type)
+{
+	Oid			registry = get_relname_relid("engram_space_catalog", extension_namespace());
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(space)};
+	StringInfoData sql;
+	char	   *result = NULL;
+
+	if (!OidIsValid(registry) || get_attnum(registry, column) == InvalidAttrNumber)
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::%s::pg_catalog.text FROM %s WHERE space = $1",
+					 quote_identifier(column), type, qualified_name(registry));
+	SPI_connect();
+	if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the space registry");
+	if (SPI_processed == 1)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (value != NULL)
+		{
+			result = SPI_palloc(strlen(value) + 1);
+			strcpy(result, value);
+		}
+	}
+	SPI_finish();
+	return result;
+}
+
+/* The default forgetting curve of "space" in the registry, NULL if none. */
+static char *
+space_default_decay(Oid space)
+{
+	return registry_value(space, "default_decay", "pg_catalog.text");
+}
+
 Oid
 engram_space_associations(Oid space, Oid associations)
 {
@@ -197,31 +250,10 @@ engram_space_associations(Oid space, Oid associations)
 
 	if (!OidIsValid(associations))
 	{
-		Oid			registry = get_relname_relid("engram_space_catalog", extension_namespace());
+		char	   *registered = registry_value(space, "associations", "pg_catalog.oid");
 
-		if (OidIsValid(registry))
-		{
-			Oid			argtypes[1] = {OIDOID};
-			Datum		values[1] = {ObjectIdGetDatum(space)};
-			StringInfoData sql;
-			bool		isnull = true;
-
-			initStringInfo(&sql);
-			appendStringInfo(&sql, "SELECT associations::pg_catalog.oid FROM %s WHERE space = $1",
-							 qualified_name(registry));
-			SPI_connect();
-			if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not read the space registry");
-			if (SPI_processed == 1)
-			{
-				Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-												  1, &isnull);
-
-				if (!isnull)
-					associations = DatumGetObjectId(value);
-			}
-			SPI_finish();
-		}
+		if (registered != NULL)
+			associations = atooid(registered);
 		if (!OidIsValid(associations))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -248,16 +280,6 @@ copy_float_array(Datum value, float **out)
 	return n;
 }
 
-static double
-retention(TimestampTz now, TimestampTz occurred_at, double tau_seconds, double floor)
-{
-	double		age = (double) (now - occurred_at) / USECS_PER_SEC;
-
-	if (age < 0)
-		age = 0;
-	return Max(floor, exp(-age / tau_seconds));
-}
-
 static Datum
 float_array_datum(const float *values, int n)
 {
@@ -280,8 +302,7 @@ try_lock_space(Oid space)
 }
 
 static void consolidate_space_timed(Oid space, Oid associations, TimestampTz now,
-									int batch_size, double tau_seconds, double floor,
-									EngramConsolidationSummary *summary);
+									int batch_size, EngramConsolidationSummary *summary);
 
 /*
  * One pass, timed as the operation "consolidate" in the metrics (an error
@@ -289,13 +310,12 @@ static void consolidate_space_timed(Oid space, Oid associations, TimestampTz now
  */
 void
 engram_consolidate_space(Oid space, Oid associations, TimestampTz now, int batch_size,
-						 double tau_seconds, double floor,
 						 EngramConsolidationSummary *summary)
 {
 	EngramSlowDetails details;
 
 	engram_metrics_begin(ENGRAM_OP_CONSOLIDATE);
-	consolidate_space_timed(space, associations, now, batch_size, tau_seconds, floor, summary);
+	consolidate_space_timed(space, associations, now, batch_size, summary);
 	engram_slow_details_init(&details);
 	details.space = space;
 	details.nodes_visited = summary->candidates;
@@ -305,12 +325,13 @@ engram_consolidate_space(Oid space, Oid associations, TimestampTz now, int batch
 
 static void
 consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_size,
-						double tau_seconds, double floor,
 						EngramConsolidationSummary *summary)
 {
 	const char *space_name;
 	const char *association_name;
 	bool		space_has_created_at;
+	bool		space_has_decay_function;
+	char	   *default_decay;
 	bool		association_has_kind;
 	StringInfoData sql;
 	EngramEpisode *episodes;
@@ -333,6 +354,8 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 
 	associations = engram_space_associations(space, associations);
 	space_has_created_at = get_attnum(space, "created_at") != InvalidAttrNumber;
+	space_has_decay_function = get_attnum(space, "decay_function") != InvalidAttrNumber;
+	default_decay = space_default_decay(space);
 	association_has_kind = get_attnum(associations, "kind") != InvalidAttrNumber;
 	space_name = qualified_name(space);
 	association_name = qualified_name(associations);
@@ -380,12 +403,15 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	/* The candidate pool: newest unconsolidated episodes, locked. */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT e.id, e.embedding::pg_catalog.float4[], e.confidence, e.occurred_at "
+					 "SELECT e.id, e.embedding::pg_catalog.float4[], e.confidence, e.occurred_at, "
+					 "e.ctid, %s, %s "
 					 "FROM %s e WHERE e.kind = 'episodic' AND e.embedding IS NOT NULL "
 					 "AND NOT EXISTS (SELECT 1 FROM %s a JOIN %s s ON s.id = a.src "
 					 "  WHERE a.dst = e.id AND s.kind = 'semantic') "
 					 "ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1 "
 					 "FOR KEY SHARE OF e SKIP LOCKED",
+					 space_has_created_at ? "COALESCE(e.created_at, e.occurred_at)" : "e.occurred_at",
+					 space_has_decay_function ? "e.decay_function" : "NULL::pg_catalog.text",
 					 space_name, association_name, space_name);
 	{
 		Oid			argtypes[1] = {INT8OID};
@@ -404,6 +430,11 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		float	   *embedding;
 		int			n;
 		double		confidence;
+		ItemPointer tid;
+		Datum		last_use;
+		TimestampTz created_at;
+		Datum		decay_datum;
+		char	   *decay_function;
 
 		n = copy_float_array(SPI_getbinval(tuple, desc, 2, &isnull), &embedding);
 		if (dims < 0)
@@ -414,13 +445,21 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		occurred[nepisodes] = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
 		if (isnull)
 			occurred[nepisodes] = now;
+		tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 5, &isnull));
+		last_use = SPI_getbinval(tuple, desc, 6, &isnull);
+		created_at = isnull ? now : DatumGetTimestampTz(last_use);
+		decay_datum = SPI_getbinval(tuple, desc, 7, &isnull);
+		decay_function = isnull ? NULL : TextDatumGetCString(decay_datum);
 		episodes[nepisodes].id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		episodes[nepisodes].embedding = embedding;
+		/* the effective confidence recall ranks this memory with */
 		episodes[nepisodes].confidence =
-			confidence * retention(now, occurred[nepisodes], tau_seconds, floor);
+			engram_recall_effective_confidence(space, tid, confidence, created_at,
+											   decay_function, default_decay, now);
 		nepisodes++;
 	}
 	summary->candidates = Min(nepisodes, batch_size);
+	engram_worker_charge((int64) (nepisodes + npatterns) * ENGRAM_WORKER_COST_ROW_SCANNED);
 
 	if (nepisodes == 0)
 	{
@@ -435,6 +474,8 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	{
 		EngramSemanticPlan *plan = &plans[p];
 		int64		semantic_id;
+
+		engram_worker_charge(ENGRAM_WORKER_COST_MEMORY_WRITTEN);
 
 		if (plan->merge_into < 0)
 		{
@@ -524,49 +565,79 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 }
 
 /*
- * exp(-x) raises "value out of range: underflow" past x = 745: memories
- * some 60 days old (at the default tau) would make the query fail, and with
- * it soft forgetting of the whole space.  exp(-700) is already far below
- * any floor.
+ * Soft forgetting selection.  Scans the episodes of "space" in id order
+ * through a cursor and keeps those whose effective confidence at "now", as
+ * recall computes it (engram_recall_effective_confidence: the row's
+ * forgetting curve or the space's default, last access from the access
+ * statistics), is under "threshold" and which are not in the cold tier
+ * already; stops at "limit".  The last-access fallback is created_at, or
+ * occurred_at for a table without that column.  Returns their TIDs
+ * (palloc'd in the caller's context) and the count in *ntids.  Reads only;
+ * the caller switches index-fetch access counting off (its reads are not
+ * uses of the memories).
  */
-#define FORGETTING_MAX_EXPONENT 700
-
-int64 *
-engram_forgetting_select(Oid space, TimestampTz now, double threshold, double tau_seconds,
-						 double floor, int limit, int *nids)
+ItemPointer
+engram_forgetting_select(Oid space, TimestampTz now, double threshold, int limit, int *ntids)
 {
+	MemoryContext caller_context = CurrentMemoryContext;
+	uint32		present = check_columns(space, space_columns, lengthof(space_columns), "space");
+	char	   *default_decay = space_default_decay(space);
 	StringInfoData sql;
-	Oid			argtypes[5] = {TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID};
-	Datum		values[5];
-	int64	   *ids;
+	ItemPointer tids;
+	int			count = 0;
+	Portal		portal;
 
-	check_columns(space, space_columns, lengthof(space_columns), "space");
+	*ntids = 0;
+	tids = palloc(sizeof(ItemPointerData) * Max(limit, 1));
+	if (limit <= 0)
+		return tids;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT id FROM %s WHERE kind = 'episodic' AND confidence * "
-					 "GREATEST($3, pg_catalog.exp(-LEAST(GREATEST(0, "
-					 "pg_catalog.date_part('epoch', $1 - occurred_at)) / $2, %d))) < $4 "
-					 "ORDER BY id LIMIT $5",
-					 qualified_name(space), FORGETTING_MAX_EXPONENT);
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Float8GetDatum(tau_seconds);
-	values[2] = Float8GetDatum(floor);
-	values[3] = Float8GetDatum(threshold);
-	values[4] = Int64GetDatum(limit);
+					 "SELECT ctid, confidence, %s, %s FROM %s "
+					 "WHERE kind = 'episodic' AND confidence IS NOT NULL ORDER BY id",
+					 (present & SPACE_HAS_CREATED_AT) ? "COALESCE(created_at, occurred_at)"
+					 : "occurred_at",
+					 (present & SPACE_HAS_DECAY_FUNCTION) ? "decay_function" : "NULL::pg_catalog.text",
+					 qualified_name(space));
 
 	SPI_connect();
-	if (SPI_execute_with_args(sql.data, 5, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not select episodes to forget in \"%s\"", get_rel_name(space));
-	*nids = (int) SPI_processed;
-	ids = SPI_palloc(sizeof(int64) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+	while (count < limit)
 	{
-		bool		isnull;
+		SPI_cursor_fetch(portal, true, FORGETTING_FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed && count < limit; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 1, &isnull));
+			double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 2, &isnull));
+			Datum		last_use = SPI_getbinval(tuple, desc, 3, &isnull);
+			TimestampTz created_at = isnull ? now : DatumGetTimestampTz(last_use);
+			Datum		decay_datum = SPI_getbinval(tuple, desc, 4, &isnull);
+			char	   *decay_function = isnull ? NULL : TextDatumGetCString(decay_datum);
+			double		effective;
 
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-											 1, &isnull));
+			CHECK_FOR_INTERRUPTS();
+			engram_worker_charge(ENGRAM_WORKER_COST_ROW_SCANNED);
+			effective = engram_recall_effective_confidence(space, tid, confidence, created_at,
+														   decay_function, default_decay, now);
+			if (decay_function != NULL)
+				pfree(decay_function);
+			if (effective >= threshold)
+				continue;
+			if (strcmp(engram_recall_row_tier(space, tid), "cold") == 0)
+				continue;
+			tids[count++] = *tid;
+		}
+		SPI_freetuptable(SPI_tuptable);
 	}
+	SPI_cursor_close(portal);
 	SPI_finish();
-	return ids;
+	MemoryContextSwitchTo(caller_context);
+	*ntids = count;
+	return tids;
 }

@@ -23,6 +23,7 @@
 
 #include "engram.h"
 #include "consolidate/engram_consolidate.h"
+#include "shmem/engram_access_stats.h"
 #include "worker/engram_worker.h"
 
 PG_FUNCTION_INFO_V1(engram_consolidate);
@@ -41,8 +42,7 @@ engram_consolidate(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	EngramConsolidationSummary summary;
-	double		tau_seconds;
-	double		floor;
+	bool		tracking;
 	Datum		values[5];
 	bool		nulls[5] = {0};
 	int			nestlevel;
@@ -58,10 +58,22 @@ engram_consolidate(PG_FUNCTION_ARGS)
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	engram_retention_params(&tau_seconds, &floor);
-	engram_consolidate_space(PG_GETARG_OID(0), PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1),
-							 engram_now(), engram_consolidation_batch_size, tau_seconds, floor,
-							 &summary);
+	/* the pass's own reads are not uses of the memories: no access, no hot-tier fill */
+	if (GetConfigOption("engram.hot_tier_lookups", true, false) != NULL)
+		(void) set_config_option("engram.hot_tier_lookups", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	tracking = engram_access_set_fetch_tracking(false);
+	PG_TRY();
+	{
+		engram_consolidate_space(PG_GETARG_OID(0),
+								 PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1),
+								 engram_now(), engram_consolidation_batch_size, &summary);
+	}
+	PG_FINALLY();
+	{
+		(void) engram_access_set_fetch_tracking(tracking);
+	}
+	PG_END_TRY();
 	AtEOXact_GUC(true, nestlevel);
 
 	values[0] = Int64GetDatum(summary.candidates);

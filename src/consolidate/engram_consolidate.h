@@ -42,6 +42,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "storage/itemptr.h"
 
 #define ENGRAM_CLUSTER_THRESHOLD		0.8
 #define ENGRAM_MERGE_THRESHOLD			0.9
@@ -122,22 +123,22 @@ typedef struct EngramConsolidationSummary
 /*
  * Consolidate one space.  "space" must have the canonical columns and
  * "associations" (src bigint, dst bigint, weight real[, kind text]); both
- * are checked.  Runs in the caller's transaction with the caller's
- * privileges, through SPI; raises ERROR on a standby.
+ * are checked.  Candidates are scored with the effective confidence recall
+ * computes (src/recall/engram_recall.h).  Runs in the caller's transaction
+ * with the caller's privileges, through SPI; raises ERROR on a standby.
  */
 extern void engram_consolidate_space(Oid space, Oid associations, TimestampTz now,
-									 int batch_size, double tau_seconds, double floor,
-									 EngramConsolidationSummary *summary);
+									 int batch_size, EngramConsolidationSummary *summary);
 
 /*
- * Soft forgetting selection: episodes of "space" whose effective
- * confidence (confidence x max(floor, exp(-age / tau))) is under the
- * threshold, at most "limit", lowest id first.  Returns their ids
- * (palloc'd) and the count in *nids.  Reads only.
+ * Soft forgetting selection: the TIDs of the episodes of "space" whose
+ * effective confidence at "now", exactly as recall computes it
+ * (src/recall/engram_recall.h), is under "threshold" and which are not
+ * cold already, at most "limit", lowest id first.  palloc'd; the count in
+ * *ntids.  Reads only.
  */
-extern int64 *engram_forgetting_select(Oid space, TimestampTz now, double threshold,
-									   double tau_seconds, double floor, int limit,
-									   int *nids);
+extern ItemPointer engram_forgetting_select(Oid space, TimestampTz now, double threshold,
+											int limit, int *ntids);
 
 /*
  * Resolve the association table of "space": "associations" when valid,

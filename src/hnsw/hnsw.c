@@ -37,6 +37,12 @@ int			engram_hnsw_max_scan_tuples = ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES;
 
 static relopt_kind engram_hnsw_relopt_kind;
 
+static relopt_enum_elt_def engram_hnsw_quantization_values[] = {
+	{"none", ENGRAM_HNSW_QUANT_NONE},
+	{"int8", ENGRAM_HNSW_QUANT_INT8},
+	{(const char *) NULL}
+};
+
 /*
  * Define the reloptions and the engram.ef_search setting.  Called once
  * from _PG_init, whether or not the library is preloaded.
@@ -54,6 +60,11 @@ engram_hnsw_init(void)
 					  ENGRAM_HNSW_DEFAULT_EF_CONSTRUCTION,
 					  ENGRAM_HNSW_MIN_EF_CONSTRUCTION, ENGRAM_HNSW_MAX_EF_CONSTRUCTION,
 					  AccessExclusiveLock);
+	add_enum_reloption(engram_hnsw_relopt_kind, "quantization",
+					   "Sets how the index stores vectors: none (float4) or int8 (8-bit scalar quantization, rows re-ranked at full precision).",
+					   engram_hnsw_quantization_values, ENGRAM_HNSW_QUANT_NONE,
+					   gettext_noop("Valid values are \"none\" and \"int8\"."),
+					   AccessExclusiveLock);
 
 	DefineCustomIntVariable("engram.ef_search",
 							"Sets the size of the candidate list of an engram_hnsw index scan.",
@@ -81,7 +92,7 @@ engram_hnsw_init(void)
 }
 
 /*
- * amoptions: parse and validate m and ef_construction.  Beyond the range
+ * amoptions: parse and validate m, ef_construction and quantization.  Beyond the range
  * checks done by the reloption machinery, ef_construction must leave room
  * to choose the 2m neighbours of layer 0.
  */
@@ -91,6 +102,7 @@ engram_hnsw_options(Datum reloptions, bool validate)
 	static const relopt_parse_elt tab[] = {
 		{"m", RELOPT_TYPE_INT, offsetof(EngramHnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(EngramHnswOptions, ef_construction)},
+		{"quantization", RELOPT_TYPE_ENUM, offsetof(EngramHnswOptions, quantization)},
 	};
 	EngramHnswOptions *options;
 
@@ -123,6 +135,15 @@ engram_hnsw_get_ef_construction(Relation index)
 	EngramHnswOptions *options = (EngramHnswOptions *) index->rd_options;
 
 	return options ? options->ef_construction : ENGRAM_HNSW_DEFAULT_EF_CONSTRUCTION;
+}
+
+/* The quantization reloption; the build records it in the metapage. */
+int
+engram_hnsw_get_quantization(Relation index)
+{
+	EngramHnswOptions *options = (EngramHnswOptions *) index->rd_options;
+
+	return options ? options->quantization : ENGRAM_HNSW_QUANT_NONE;
 }
 
 /*

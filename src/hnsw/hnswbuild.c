@@ -340,6 +340,7 @@ begin_parallel(BuildState *state, Relation heap, Relation index, IndexInfo *inde
 
 	arena = shm_toc_allocate(pcxt->toc, arena_size);
 	engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction);
+	arena->quantization = engram_hnsw_get_quantization(index);
 
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_ARENA, arena);
@@ -472,6 +473,7 @@ write_initial_metapage(Relation index, int metric, int dims, int m, int ef_const
 	meta->m = m;
 	meta->ef_construction = ef_construction;
 	meta->metric = metric;
+	meta->quantization = engram_hnsw_get_quantization(index);
 	meta->entry_blkno = InvalidBlockNumber;
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->entry_level = -1;
@@ -500,7 +502,7 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
 	if (dims > 0)
-		engram_hnsw_check_element_fits(dims, m);
+		engram_hnsw_check_element_fits(dims, engram_hnsw_get_quantization(index), m);
 
 	write_initial_metapage(index, metric, dims, m, ef_construction);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, ENGRAM_HNSW_PHASE_LOAD);
@@ -521,6 +523,7 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 
 		arena = allocate_private_arena(arena_size);
 		engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction);
+		arena->quantization = engram_hnsw_get_quantization(index);
 		init_participant(&state, heap, index, arena, NULL, false);
 	}
 
@@ -576,6 +579,7 @@ engram_hnsw_buildempty(Relation index)
 	meta->m = engram_hnsw_get_m(index);
 	meta->ef_construction = engram_hnsw_get_ef_construction(index);
 	meta->metric = engram_hnsw_get_metric_from_opclass(index);
+	meta->quantization = engram_hnsw_get_quantization(index);
 	meta->entry_blkno = InvalidBlockNumber;
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->entry_level = -1;

@@ -74,6 +74,7 @@ typedef struct EngramHnswBuildArena
 	int			metric;
 	int			m;
 	int			ef_construction;
+	int			quantization;	/* ENGRAM_HNSW_QUANT_* of the pages written */
 	int			lock_tranche;	/* LWLock tranche of the element locks */
 	pg_atomic_uint32 dimensions;	/* 0 until the first vector */
 	pg_atomic_uint32 full;		/* an allocation failed: no more inserts */

@@ -240,7 +240,7 @@ engram_hnsw_build_graph_set_dimensions(EngramHnswBuildGraph *graph, int dims)
 
 	if (current == 0 && dims > 0)
 	{
-		engram_hnsw_check_element_fits(dims, graph->arena->m);
+		engram_hnsw_check_element_fits(dims, graph->arena->quantization, graph->arena->m);
 		/* on a lost race "current" becomes the winner's dimensions */
 		if (pg_atomic_compare_exchange_u32(&graph->arena->dimensions, &current, dims))
 			current = dims;
@@ -248,7 +248,8 @@ engram_hnsw_build_graph_set_dimensions(EngramHnswBuildGraph *graph, int dims)
 	if (current > 0 && graph->graph.dimensions == 0)
 	{
 		graph->graph.dimensions = current;
-		graph->max_level = engram_hnsw_max_level(current, graph->arena->m);
+		graph->max_level = engram_hnsw_max_level(current, graph->arena->quantization,
+												 graph->arena->m);
 	}
 	return current;
 }
@@ -593,7 +594,8 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 		 ref += arena_element(arena, ref)->size)
 	{
 		EngramHnswBuildElement *element = arena_element(arena, ref);
-		Size		size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, m, element->level) +
+		Size		size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, arena->quantization, m,
+														  element->level) +
 			sizeof(ItemIdData);
 
 		if (offno == InvalidOffsetNumber || size > free_space)
@@ -625,7 +627,8 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 			EngramHnswElementTuple tuple;
 			Size		size;
 
-			tuple = engram_hnsw_form_element(dims, m, element->level, element->level,
+			tuple = engram_hnsw_form_element(dims, arena->quantization, m,
+											 element->level, element->level,
 											 &element->heaptid, element_vector(element),
 											 &size);
 			for (int lc = 0; lc <= element->level; lc++)

@@ -500,7 +500,7 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 	engram_hnsw_read_meta(index, &meta);
 	dims = meta.dimensions;
 	m = meta.m;
-	level = engram_hnsw_random_level(m, engram_hnsw_max_level(dims, m));
+	level = engram_hnsw_random_level(m, engram_hnsw_max_level(dims, meta.quantization, m));
 
 	lock_and_read_meta(index, mode, &meta);
 	if (meta.entry_level < 0 || level > meta.entry_level)
@@ -539,7 +539,8 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 	}
 
 	/* Choose the new element's neighbours and write it with them. */
-	element = engram_hnsw_form_element(dims, m, level, level, heaptid, vector, &size);
+	element = engram_hnsw_form_element(dims, meta.quantization, m, level, level, heaptid,
+									   vector, &size);
 	top = Min(level, meta.entry_level);
 	for (int lc = 0; lc <= top; lc++)
 	{
@@ -599,7 +600,7 @@ engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid)
 	{
 		EngramHnswMetaUpdate update;
 
-		engram_hnsw_check_element_fits(vec->dim, meta.m);
+		engram_hnsw_check_element_fits(vec->dim, meta.quantization, meta.m);
 		engram_hnsw_meta_update_init(&update);
 		update.dimensions = vec->dim;
 		LockPage(index, ENGRAM_HNSW_UPDATE_LOCK, ExclusiveLock);

@@ -19,6 +19,13 @@
  * is read (hnswutils.c); no heavyweight lock.  A reference to an element
  * freed by a concurrent vacuum is skipped.
  *
+ * In an index with quantization = 'int8' the search runs on estimated
+ * distances; each round's rows are then returned sorted by a lower bound
+ * of their exact ORDER BY value with xs_recheckorderby set, and the
+ * executor recomputes every row's distance from the heap tuple and
+ * re-ranks them exactly in its reorder queue (hnsw.h, COMPACT
+ * REPRESENTATION).
+ *
  * A query the metric cannot order by (a NULL, or a zero vector under
  * cosine, whose distance to anything is NaN) still returns rows: the
  * search runs from the entry point's own vector and every row carries the
@@ -50,6 +57,7 @@ typedef struct EngramHnswScanState
 	bool		exhausted;		/* no further round can find more */
 	bool		orderby_null;	/* the query is NULL */
 	bool		orderby_nan;	/* the query has no direction (cosine) */
+	bool		rerank;			/* int8 index: return lower bounds, recheck */
 	float	   *query;			/* prepared query vector */
 	EngramHnswMetaPageData meta;
 	EngramHnswRefSet returned;	/* elements returned so far */
@@ -86,6 +94,7 @@ engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 	state->exhausted = false;
 	state->orderby_null = false;
 	state->orderby_nan = false;
+	state->rerank = false;
 	state->results = NULL;
 	state->result_count = 0;
 	state->next = 0;
@@ -93,6 +102,19 @@ engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
 	if (orderbys && scan->numberOfOrderBys > 0)
 		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+}
+
+static int
+compare_orderby_bounds(const void *a, const void *b)
+{
+	double		da = ((const EngramHnswCandidate *) a)->orderby_bound;
+	double		db = ((const EngramHnswCandidate *) b)->orderby_bound;
+
+	if (da < db)
+		return -1;
+	if (da > db)
+		return 1;
+	return 0;
 }
 
 /*
@@ -125,6 +147,8 @@ search_round(IndexScanDesc scan)
 			continue;
 		layer_results[0][fresh++] = layer_results[0][i];
 	}
+	if (state->rerank)
+		qsort(layer_results[0], fresh, sizeof(EngramHnswCandidate), compare_orderby_bounds);
 	state->results = layer_results[0];
 	state->result_count = fresh;
 	state->next = 0;
@@ -204,6 +228,8 @@ start_search(IndexScanDesc scan)
 	engram_hnsw_refset_init(&state->returned, engram_hnsw_ef_search);
 	state->round_ef = engram_hnsw_ef_search;
 	state->exhausted = false;
+	state->rerank = state->meta.quantization == ENGRAM_HNSW_QUANT_INT8 &&
+		!state->orderby_null && !state->orderby_nan;
 	MemoryContextSwitchTo(old);
 	search_round(scan);
 }
@@ -235,7 +261,7 @@ engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	}
 	scan->xs_heaptid = result->heaptid;
 	scan->xs_recheck = false;
-	scan->xs_recheckorderby = false;
+	scan->xs_recheckorderby = state->rerank;
 	if (state->orderby_null)
 	{
 		scan->xs_orderbyvals[0] = (Datum) 0;
@@ -243,8 +269,14 @@ engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	}
 	else
 	{
-		double		value = state->orderby_nan ? NAN :
-			engram_hnsw_distance_to_orderby(state->metric, result->distance);
+		double		value;
+
+		if (state->orderby_nan)
+			value = NAN;
+		else if (state->rerank)
+			value = result->orderby_bound;
+		else
+			value = engram_hnsw_distance_to_orderby(state->metric, result->distance);
 
 		scan->xs_orderbyvals[0] = Float8GetDatum(value);
 		scan->xs_orderbynulls[0] = false;

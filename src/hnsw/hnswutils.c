@@ -188,17 +188,24 @@ engram_hnsw_page_element(Page page, OffsetNumber offno)
  */
 
 EngramHnswElementTuple
-engram_hnsw_form_element(int dims, int m, int level, int slot_level,
+engram_hnsw_form_element(int dims, int quantization, int m, int level, int slot_level,
 						 ItemPointer heaptid, const float *vector, Size *size)
 {
-	Size		tuple_size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, m, slot_level);
+	Size		tuple_size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, quantization, m, slot_level);
 	EngramHnswElementTuple element = palloc0(tuple_size);
-	ItemPointer slots = EngramHnswElementSlots(element, dims);
+	ItemPointer slots;
 
 	element->level = level;
 	element->slot_level = slot_level;
 	element->heaptid = *heaptid;
-	memcpy(element->vector, vector, sizeof(float) * dims);
+	if (quantization == ENGRAM_HNSW_QUANT_INT8)
+	{
+		element->flags |= ENGRAM_HNSW_ELEMENT_INT8;
+		engram_hnsw_int8_encode(vector, dims, (EngramHnswInt8Vector *) element->vector);
+	}
+	else
+		memcpy(element->vector, vector, sizeof(float) * dims);
+	slots = EngramHnswElementSlots(element, dims);
 	for (int i = 0; i < ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level); i++)
 		ItemPointerSetInvalid(&slots[i]);
 	*size = tuple_size;
@@ -285,25 +292,28 @@ engram_hnsw_distance_to_orderby(int metric, float distance)
 
 /* Largest level whose tuple fits a page, or -1 when none does. */
 int
-engram_hnsw_max_level(int dims, int m)
+engram_hnsw_max_level(int dims, int quantization, int m)
 {
 	int			level = -1;
 
 	while (level < ENGRAM_HNSW_MAX_LEVEL &&
-		   ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, m, level + 1) <= ENGRAM_HNSW_MAX_ELEMENT_SIZE)
+		   ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, quantization, m, level + 1) <=
+		   ENGRAM_HNSW_MAX_ELEMENT_SIZE)
 		level++;
 	return level;
 }
 
 void
-engram_hnsw_check_element_fits(int dims, int m)
+engram_hnsw_check_element_fits(int dims, int quantization, int m)
 {
-	if (engram_hnsw_max_level(dims, m) < 0)
+	if (engram_hnsw_max_level(dims, quantization, m) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("vectors of %d dimensions are too large for an engram_hnsw index with m = %d",
 						dims, m),
-				 errhint("Lower m, or reduce the dimensions of the vectors.")));
+				 errhint(quantization == ENGRAM_HNSW_QUANT_INT8 ?
+						 "Lower m, or reduce the dimensions of the vectors." :
+						 "Lower m, use quantization = 'int8', or reduce the dimensions of the vectors.")));
 }
 
 /* A level drawn from the geometric distribution with mL = 1 / ln(m). */
@@ -550,6 +560,8 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 								 * not visited yet */
 
 	engram_hnsw_refset_reset(visited);
+	if (graph->prepare_query && query)
+		graph->prepare_query(graph, query);
 	all = palloc(sizeof(EngramHnswCandidate) * all_capacity);
 	fresh = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(graph->m, 0));
 	heap_init(&candidates, &all, false, ef * 2);
@@ -756,7 +768,10 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 /*
  * visit() of the disk graph: share-lock the element's page, compute the
  * distance, copy what was asked for into graph->context, unlock.
- * query == NULL gives distance 0 (used to read an element).
+ * query == NULL gives distance 0 (used to read an element).  An int8
+ * element's distance is estimated from the codes of the query that
+ * prepare_query encoded (with the lower bound of the ORDER BY value), and
+ * its vector is returned decoded.
  */
 static bool
 disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
@@ -781,7 +796,24 @@ disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 	}
 
 	out->ref = ref;
-	out->distance = query ? engram_hnsw_distance(graph->metric, query, element->vector, dims) : 0;
+	out->orderby_bound = 0;
+	if (query == NULL)
+		out->distance = 0;
+	else if (element->flags & ENGRAM_HNSW_ELEMENT_INT8)
+	{
+		if (disk->quantization != ENGRAM_HNSW_QUANT_INT8)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg_internal("engram_hnsw index \"%s\" has an int8 element at (%u,%u) but its metapage says quantization none",
+									 RelationGetRelationName(disk->index), blkno,
+									 EngramHnswRefOffset(ref)),
+					 errhint("Run engram_hnsw_verify() on the index, then REINDEX it.")));
+		out->distance = engram_hnsw_int8_distance(graph->metric, &disk->query,
+												  (EngramHnswInt8Vector *) element->vector,
+												  dims, &out->orderby_bound);
+	}
+	else
+		out->distance = engram_hnsw_distance(graph->metric, query, element->vector, dims);
 	out->deleted = (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0;
 	out->heaptid = element->heaptid;
 	out->level = element->level;
@@ -802,7 +834,11 @@ disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 		if (want_vector)
 		{
 			out->vector = palloc(sizeof(float) * dims);
-			memcpy(out->vector, element->vector, sizeof(float) * dims);
+			if (element->flags & ENGRAM_HNSW_ELEMENT_INT8)
+				engram_hnsw_int8_decode((EngramHnswInt8Vector *) element->vector, dims,
+										out->vector);
+			else
+				memcpy(out->vector, element->vector, sizeof(float) * dims);
 		}
 		MemoryContextSwitchTo(old);
 	}
@@ -810,11 +846,21 @@ disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 	return true;
 }
 
+/* prepare_query() of the disk graph: encode the query for int8 elements. */
+static void
+disk_prepare_query(EngramHnswGraph *graph, const float *query)
+{
+	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+
+	engram_hnsw_int8_prepare_query(&disk->query, query, graph->dimensions);
+}
+
 void
 engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 							const EngramHnswMetaPageData *meta)
 {
 	graph->graph.visit = disk_visit;
+	graph->graph.prepare_query = NULL;
 	graph->graph.prefetch = NULL;
 	graph->graph.metric = meta->metric;
 	graph->graph.dimensions = meta->dimensions;
@@ -822,6 +868,14 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->index = index;
 	graph->context = CurrentMemoryContext;
 	graph->vectors = NULL;
+	graph->quantization = meta->quantization;
+	memset(&graph->query, 0, sizeof(graph->query));
+	if (meta->quantization == ENGRAM_HNSW_QUANT_INT8 && meta->dimensions > 0)
+	{
+		graph->graph.prepare_query = disk_prepare_query;
+		graph->query.codes = palloc0(meta->dimensions);
+		graph->query.residual_codes = palloc0(meta->dimensions);
+	}
 }
 
 bool

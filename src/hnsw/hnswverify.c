@@ -6,9 +6,12 @@
  *
  * Severity "error" is damage: a bad metapage (magic, version, page id),
  * a page without this access method's page id, an element tuple whose
- * size or levels do not match the metapage, an entry point that is not a
- * live element of its recorded level, a neighbour reference to no element
- * (dangling).  Severity "warning" is an element no search can reach from
+ * size, levels or format (float4 or int8) do not match the metapage, an
+ * int8 element whose scale, error bound or code sum is inconsistent
+ * (hnsw.h, COMPACT REPRESENTATION), an entry point that is not a
+ * live element of its recorded level, a live element's neighbour reference
+ * to no element (dangling; a deleted element's references are not checked,
+ * see below).  Severity "warning" is an element no search can reach from
  * the entry point (the graph works, but that row can only be found by a
  * sequential scan; an insert interrupted by a crash leaves such an
  * element for an uncommitted row, which vacuum then removes).
@@ -21,6 +24,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/relation.h"
 #include "catalog/pg_class.h"
@@ -106,20 +111,49 @@ collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
 	ItemId		itemid = PageGetItemId(page, offno);
 	EngramHnswElementTuple element;
 	VerifyElement *entry;
-	int			max_level = engram_hnsw_max_level(meta->dimensions, meta->m);
+	int			max_level = engram_hnsw_max_level(meta->dimensions, meta->quantization, meta->m);
 
 	if (!ItemIdIsUsed(itemid) || !ItemIdHasStorage(itemid))
 		return;
 	element = (EngramHnswElementTuple) PageGetItem(page, itemid);
+	if (EngramHnswElementQuantization(element) != meta->quantization)
+	{
+		report(vs, "error", "bad element tuple", blkno, offno,
+			   psprintf("element format %s in an index with quantization %s",
+						EngramHnswElementQuantization(element) == ENGRAM_HNSW_QUANT_INT8 ?
+						"int8" : "none",
+						meta->quantization == ENGRAM_HNSW_QUANT_INT8 ? "int8" : "none"));
+		return;
+	}
 	if (element->level > element->slot_level || element->slot_level > max_level ||
 		ItemIdGetLength(itemid) !=
-		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(meta->dimensions, meta->m, element->slot_level))
+		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(meta->dimensions, meta->quantization, meta->m,
+									   element->slot_level))
 	{
 		report(vs, "error", "bad element tuple", blkno, offno,
 			   psprintf("length %u, level %d, slot level %d for %d dimensions and m = %d",
 						ItemIdGetLength(itemid), element->level, element->slot_level,
 						meta->dimensions, meta->m));
 		return;
+	}
+
+	if (meta->quantization == ENGRAM_HNSW_QUANT_INT8)
+	{
+		EngramHnswInt8Vector *encoded = (EngramHnswInt8Vector *) element->vector;
+		int64		sumsq = 0;
+
+		for (int i = 0; i < meta->dimensions; i++)
+			sumsq += (int32) encoded->codes[i] * encoded->codes[i];
+		if (!(encoded->scale >= 0) || isinf(encoded->scale) ||
+			!(encoded->error >= 0) || isinf(encoded->error) ||
+			sumsq != encoded->code_sumsq)
+		{
+			report(vs, "error", "bad compact vector", blkno, offno,
+				   psprintf("scale %g, error %g, sum of squared codes %d (codes give %lld)",
+							encoded->scale, encoded->error, encoded->code_sumsq,
+							(long long) sumsq));
+			return;
+		}
 	}
 
 	if (vs->element_count == vs->element_capacity)
@@ -193,10 +227,12 @@ verify_metapage(VerifyState *vs, EngramHnswMetaPageData *meta)
 			ok = false;
 		}
 		else if (meta->m < ENGRAM_HNSW_MIN_M || meta->m > ENGRAM_HNSW_MAX_M ||
-				 meta->metric < ENGRAM_HNSW_METRIC_L2 || meta->metric > ENGRAM_HNSW_METRIC_COSINE)
+				 meta->metric < ENGRAM_HNSW_METRIC_L2 || meta->metric > ENGRAM_HNSW_METRIC_COSINE ||
+				 meta->quantization > ENGRAM_HNSW_QUANT_INT8)
 		{
 			report(vs, "error", "bad metapage", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
-				   psprintf("m = %d, metric = %d", meta->m, meta->metric));
+				   psprintf("m = %d, metric = %d, quantization = %d",
+							meta->m, meta->metric, meta->quantization));
 			ok = false;
 		}
 	}
@@ -270,11 +306,20 @@ verify_index(VerifyState *vs)
 				   psprintf("the metapage says the graph is empty but %d live elements exist", live));
 	}
 
-	/* Dangling neighbour references. */
+	/*
+	 * Dangling neighbour references of live elements.  A deleted element's
+	 * references are not checked: vacuum repairs only live elements' lists
+	 * and then frees the deleted ones page by page, so after a vacuum
+	 * interrupted by a crash a deleted element may still refer to one
+	 * already freed.  Searches skip references to no element, and the next
+	 * vacuum frees the rest (its heap tuple is still dead).
+	 */
 	for (int i = 0; i < vs->element_count; i++)
 	{
 		VerifyElement *element = &vs->elements[i];
 
+		if (element->flags & ENGRAM_HNSW_ELEMENT_DELETED)
+			continue;
 		for (int j = 0; j < element->neighbour_count; j++)
 		{
 			EngramHnswRef ref = vs->neighbours[element->first_neighbour + j];

@@ -7,7 +7,10 @@
  *
  * These expose the pure functions of recall_math.c with the current
  * engram.* settings, so users can see (and tests can assert) exactly the
- * numbers recall uses.
+ * numbers recall uses.  engram_recall_effective_confidence() is the one
+ * place where a memory's effective confidence is computed: recall and
+ * spreading (spreading.c), engram_memory_stats() and the worker's soft
+ * forgetting (engram_recall.h) all call it.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +38,51 @@ interval_seconds(const Interval *span)
 	return (double) span->time / USECS_PER_SEC
 		+ (double) span->day * SECS_PER_DAY
 		+ (double) span->month * (DAYS_PER_YEAR / MONTHS_PER_YEAR) * SECS_PER_DAY;
+}
+
+/*
+ * Effective confidence of row "tid" of memory table "relid" at "now", the
+ * one formula recall ranks with: stored confidence (clamped to [0,1]) x the
+ * retention of curve "decay" after the time since the last access (access
+ * statistics, or "created_at" when none, access.c) under "params".  Fills
+ * "access" with the statistics used when it is not NULL.
+ */
+double
+engram_recall_effective_confidence_kind(Oid relid, ItemPointer tid, double stored_confidence,
+										TimestampTz created_at, EngramDecayKind decay,
+										TimestampTz now, const EngramDecayParams *params,
+										EngramRecallAccess *access)
+{
+	EngramRecallAccess local;
+
+	if (access == NULL)
+		access = &local;
+	engram_recall_access_lookup(relid, tid, created_at, access);
+	return engram_clamp01(stored_confidence) *
+		engram_decay_retention(decay, (double) (now - access->last_access) / USECS_PER_SEC,
+							   access->access_count, params);
+}
+
+/*
+ * The same for callers outside src/recall/ (engram_recall.h): curves by
+ * name and the current engram.decay_* settings.
+ */
+double
+engram_recall_effective_confidence(Oid relid, ItemPointer tid, double stored_confidence,
+								   TimestampTz created_at, const char *decay_function,
+								   const char *default_decay, TimestampTz now)
+{
+	EngramDecayKind decay;
+	EngramDecayParams params;
+
+	if (decay_function == NULL || !engram_decay_kind_parse(decay_function, false, &decay))
+	{
+		if (default_decay == NULL || !engram_decay_kind_parse(default_decay, true, &decay))
+			(void) engram_decay_kind_parse(ENGRAM_RECALL_DEFAULT_DECAY, true, &decay);
+	}
+	engram_decay_params_current(&params);
+	return engram_recall_effective_confidence_kind(relid, tid, stored_confidence, created_at,
+												   decay, now, &params, NULL);
 }
 
 /*
@@ -133,23 +181,24 @@ memory_stats_call(FunctionCallInfo fcinfo)
 		char	   *decay_name = SPI_getvalue(tuple, desc, 5);
 		EngramDecayKind decay;
 		EngramRecallAccess access;
-		double		retention;
+		double		effective;
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
 		if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))
 			decay = space.default_decay;
-		engram_recall_access_lookup(space.relid, tid, created_at, &access);
-		retention = engram_decay_retention(decay,
-										   (double) (now - access.last_access) / USECS_PER_SEC,
-										   access.access_count, &params);
+		effective = engram_recall_effective_confidence_kind(space.relid, tid, confidence,
+															created_at, decay, now, &params,
+															&access);
 		values[0] = SPI_getbinval(tuple, desc, 1, &isnull);
 		values[1] = CStringGetTextDatum(engram_recall_row_tier(space.relid, tid));
 		values[2] = Int64GetDatum(access.access_count);
 		values[3] = TimestampTzGetDatum(access.last_access);
 		values[4] = CStringGetTextDatum(engram_decay_kind_name(decay));
-		values[5] = Float8GetDatum(retention);
-		values[6] = Float8GetDatum(engram_clamp01(confidence) * retention);
+		values[5] = Float8GetDatum(engram_decay_retention(decay,
+														  (double) (now - access.last_access) / USECS_PER_SEC,
+														  access.access_count, &params));
+		values[6] = Float8GetDatum(effective);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();

@@ -664,6 +664,8 @@ recall_call(FunctionCallInfo fcinfo)
 							seeds_only ? ", falling back to the seeds" : "")));
 	}
 	engram_spread_finish(&state, seeds_only);
+	if (!seeds_only)
+		engram_spread_resolve_similarity(&state, k);
 	sorted = engram_spread_sorted(&state, seeds_only, false, &nsorted);
 	engram_spread_emit(&state, fcinfo, sorted, Min(nsorted, k), emit_recall_row);
 

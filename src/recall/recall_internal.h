@@ -22,11 +22,19 @@
  *	                   engram_spread
  *	  access.c         the one place where recall reads and records access
  *	                   statistics and tiers (the table AM's C API)
+ *	  memory_reader.c  the state of memory rows by id without SQL (id
+ *	                   index + hot tier + heap) where SQL could not see
+ *	                   anything else (no row-level security, SELECT held)
  *	  spi_plans.c      SPI execution with a cache of saved plans
  *
  * Security contract: nothing here is SECURITY DEFINER and every row is
  * read or written through SPI as the calling user, so table privileges
- * and row-level security of the space and association tables apply.  SQL
+ * and row-level security of the space and association tables apply --
+ * except spreading's reads of the memories and associations it reaches,
+ * which memory_reader.c does without SQL only where such a statement could
+ * show nothing else: the caller holds SELECT on the whole table and no
+ * row-level security applies to them (otherwise spreading runs the
+ * statements).  SQL
  * text is built only from catalog names passed through
  * quote_identifier()/quote_qualified_identifier() and fixed fragments;
  * every user value travels as an SPI parameter.  The statements run with
@@ -39,7 +47,10 @@
  *
  * No shared memory and no locks of its own: relation locks are the ones
  * the SPI statements take (plus AccessShareLock on the space table while a
- * call resolves it).
+ * call resolves it, and, in memory_reader.c, on the id index, the
+ * association table and its index while a depth is read); memory_reader.c
+ * reads the hot tier (its shard locks) and share-locks one heap buffer at
+ * a time, never both at once.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,6 +65,7 @@
 #include "utils/timestamp.h"
 
 #include "engram.h"				/* engram_now(): the clock of decay and recency */
+#include "recall/engram_recall.h"	/* what other subsystems may call */
 
 /* ---------------------------------------------------------------------
  * Limits (not tunable: they bound memory use and protect the server)
@@ -191,6 +203,7 @@ typedef struct EngramSpace
 	char	   *qualified_name; /* quoted schema.table of the memory table */
 	char	   *assoc_qualified_name;	/* quoted schema.table of associations */
 	char	   *operator_schema;	/* quoted schema of the evector operators */
+	Oid			operator_namespace; /* the same schema's OID */
 	char	   *text_config_literal;	/* quoted literal of the text search
 										 * configuration's qualified name */
 } EngramSpace;
@@ -255,12 +268,16 @@ typedef struct EngramNode
 {
 	int64		id;				/* hash key: must be first */
 	ItemPointerData tid;		/* for access statistics and tier */
+	ItemPointerData index_tid;	/* TID its index entry carries (HOT chain
+								 * root: the hot tier's key); invalid when
+								 * not read by the memory reader */
 	double		stored_confidence;
 	TimestampTz last_access;	/* from access.c */
 	int64		access_count;	/* from access.c */
 	double		effective_confidence;	/* stored x retention */
 	bool		has_similarity;
 	double		similarity;
+	bool		similarity_pending; /* similarity to the cue not read yet */
 	double		seed_activation;	/* activation as a seed; 0 if not a seed */
 	double		activation;		/* after spreading, clamped to [0,1] */
 	int			hop;			/* depth of first activation; 0 = seed */
@@ -326,6 +343,14 @@ extern bool engram_spread_run(EngramSpreadState *state);
 extern void engram_spread_finish(EngramSpreadState *state, bool seeds_only);
 
 /*
+ * Read the cue similarity of the nodes reached by spreading that can still
+ * rank among the "k" best (a node whose score with the highest possible
+ * similarity stays under the k-th best known score cannot), and recompute
+ * their scores.  Call after engram_spread_finish(); inside SPI_connect().
+ */
+extern void engram_spread_resolve_similarity(EngramSpreadState *state, int k);
+
+/*
  * The activated nodes (only seeds when "seeds_only"), sorted by score, or
  * by activation when "by_activation", descending, then by id.  palloc'd.
  * Call after engram_spread_finish() with the same "seeds_only".
@@ -344,6 +369,65 @@ extern void engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo
 							   EngramNode **nodes, int count, EngramEmitRow emit);
 
 /* ---------------------------------------------------------------------
+ * Direct reads of memory state (memory_reader.c)
+ * ---------------------------------------------------------------------
+ */
+typedef struct EngramMemoryReader EngramMemoryReader;
+
+/* One memory row as "SELECT id, ctid, confidence, created_at, decay_function" reads it. */
+typedef struct EngramMemoryRow
+{
+	int64		id;
+	ItemPointerData tid;		/* the visible version's own TID (ctid) */
+	ItemPointerData index_tid;	/* the TID its index entry carries */
+	double		confidence;
+	TimestampTz created_at;		/* 0 when NULL */
+	char	   *decay_name;		/* palloc'd; NULL: the space default */
+	const char *tier;			/* "hot", "warm" or "cold" (static) */
+} EngramMemoryRow;
+
+/*
+ * A reader of the space's rows for the active snapshot, or NULL when they
+ * must be read through SQL (row-level security, no table-wide SELECT, no
+ * unique btree index on id, another table AM, non-canonical column types).
+ * Inside SPI_connect(), after engram_space_resolve().
+ */
+extern EngramMemoryReader *engram_memory_reader_begin(const EngramSpace *space);
+
+/*
+ * The rows with the given (distinct) ids whose confidence is above 0, in
+ * no particular order, into rows[0 .. n-1]; returns n.  "rows" holds nids.
+ */
+extern int	engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nids,
+									   EngramMemoryRow *rows);
+extern void engram_memory_reader_end(EngramMemoryReader *reader);
+
+/*
+ * "embedding OPERATOR(<space distance>) cue" of the row version "tid"
+ * (found through an index entry carrying "index_tid"), as the SQL
+ * expression computes it; false when the embedding is NULL or the row is
+ * not visible.
+ */
+extern bool engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
+										  ItemPointer tid, Datum cue, double *distance);
+
+/* One association as "SELECT src, dst, weight" reads it. */
+typedef struct EngramEdgeRow
+{
+	int64		src;
+	int64		dst;
+	double		weight;
+} EngramEdgeRow;
+
+/*
+ * The associations leaving the memories "srcs", sorted by (dst, src), read
+ * without SQL into a palloc'd *edges; false (nothing read) when they must
+ * be read through SQL (same conditions as the memory reader).
+ */
+extern bool engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs,
+											int nsrcs, EngramEdgeRow **edges, int *nedges);
+
+/* ---------------------------------------------------------------------
  * Access statistics and tiers (access.c): the single integration point
  * with the table AM's per-row statistics and tiers.
  * ---------------------------------------------------------------------
@@ -357,8 +441,20 @@ typedef struct EngramRecallAccess
 extern void engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
 										EngramRecallAccess *state);
 extern void engram_recall_access_record(Oid relid, ItemPointer tids, int ntids);
-extern const char *engram_recall_row_tier(Oid relid, ItemPointer tid);
+/* engram_recall_row_tier() is declared in engram_recall.h */
 extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
+
+/*
+ * A memory's effective confidence (decay.c), with the curve and parameters
+ * already resolved; see engram_recall_effective_confidence() for names.
+ */
+extern double engram_recall_effective_confidence_kind(Oid relid, ItemPointer tid,
+													  double stored_confidence,
+													  TimestampTz created_at,
+													  EngramDecayKind decay, TimestampTz now,
+													  const EngramDecayParams *params,
+													  EngramRecallAccess *access);
+
 /* Run an entry point's body without counting its index fetches: see access.c. */
 extern Datum engram_recall_call_untracked(PGFunction body, FunctionCallInfo fcinfo);
 

@@ -421,6 +421,7 @@ engram_space_resolve(text *space_name, Oid extension_namespace, EngramSpace *spa
 	space->qualified_name = quoted_relation_name(relid);
 	space->assoc_qualified_name = quoted_relation_name(space->assoc_relid);
 	space->operator_schema = pstrdup(quote_identifier(get_namespace_name(extension_namespace)));
+	space->operator_namespace = extension_namespace;
 }
 
 Datum

@@ -37,11 +37,16 @@
  *	score = (a x C + similarity) / 2 x recency   (similarity known)
  *	        a x C x recency                      (otherwise)
  *
- * Rows are read through SPI as the caller, two statements per depth (the
- * associations leaving the frontier, then the rows of the new memories
- * that reach the threshold), so a memory the caller cannot SELECT neither
- * appears nor relays activation.  Soft-forgotten memories (confidence 0)
- * are skipped the same way.
+ * Two reads per depth: the associations leaving the frontier, then the
+ * state of the new memories that reach the threshold (never their
+ * embeddings).  Where the caller holds SELECT on the tables and no
+ * row-level security applies to them, memory_reader.c does each with one
+ * index scan (rows from the hot tier or the heap); otherwise each is one
+ * SQL statement as the caller, so a memory the caller cannot SELECT
+ * neither appears nor relays activation.  Soft-forgotten memories
+ * (confidence 0) are skipped the same way.  After the walk, recall reads
+ * the cue similarity only of the reached memories that can still rank
+ * among its k best (engram_spread_resolve_similarity).
  *
  *-------------------------------------------------------------------------
  */
@@ -58,6 +63,7 @@
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -135,16 +141,18 @@ engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 	engram_decay_params_current(&state->decay);
 }
 
-/* Find or create the node of "id", filling its row state when new. */
+/*
+ * Find or create the node of "id", filling its row state when new.
+ * "tier" is the row's tier when the caller knows it, else NULL.
+ */
 static EngramNode *
 node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_confidence,
-			 TimestampTz created_at, const char *decay_name)
+			 TimestampTz created_at, const char *decay_name, const char *tier)
 {
 	EngramNode *node;
 	bool		found;
 	EngramDecayKind decay;
 	EngramRecallAccess access;
-	double		elapsed;
 
 	node = (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, &found);
 	if (found)
@@ -152,19 +160,19 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 
 	memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
 	node->tid = *tid;
+	ItemPointerSetInvalid(&node->index_tid);
 	node->stored_confidence = stored_confidence;
 	node->paths = MemoryContextAlloc(state->context, sizeof(EngramPath) * engram_max_paths);
 
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))
 		decay = state->space->default_decay;
-	node->tier = engram_recall_row_tier(state->space->relid, tid);
-	engram_recall_access_lookup(state->space->relid, tid, created_at, &access);
+	node->tier = tier != NULL ? tier : engram_recall_row_tier(state->space->relid, tid);
+	node->effective_confidence =
+		engram_recall_effective_confidence_kind(state->space->relid, tid, stored_confidence,
+												created_at, decay, state->now, &state->decay,
+												&access);
 	node->last_access = access.last_access;
 	node->access_count = access.access_count;
-	elapsed = (double) (state->now - access.last_access) / USECS_PER_SEC;
-	node->effective_confidence =
-		engram_clamp01(stored_confidence) *
-		engram_decay_retention(decay, elapsed, access.access_count, &state->decay);
 	return node;
 }
 
@@ -204,7 +212,8 @@ engram_spread_add_seed(EngramSpreadState *state, int64 id, ItemPointer tid,
 					   const char *decay_name, bool has_similarity, double similarity,
 					   double activation)
 {
-	EngramNode *node = node_for_row(state, id, tid, stored_confidence, created_at, decay_name);
+	EngramNode *node = node_for_row(state, id, tid, stored_confidence, created_at, decay_name,
+									 NULL);
 
 	activation = engram_clamp01(activation);
 	if (has_similarity && !node->has_similarity)
@@ -274,30 +283,53 @@ frontier_node(EngramNode **frontier, int nfrontier, int64 id)
 /*
  * Enter the rows of the given memories as (not yet activated) nodes.  A
  * memory the caller cannot SELECT, or whose confidence is 0, gets no node.
+ * Their similarity to the cue is left pending: it is read only for the
+ * nodes that can still rank (engram_spread_resolve_similarity), so their
+ * embeddings are not read here.  The rows come from the memory reader
+ * (id index, hot tier, heap) when it may be used, else from SQL.
  */
 static void
 fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 {
 	const EngramSpace *space = state->space;
+	EngramMemoryReader *reader = engram_memory_reader_begin(space);
 	StringInfoData sql;
-	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
-	Datum		values[2];
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+
+	if (reader != NULL)
+	{
+		int64	   *id_values = palloc(sizeof(int64) * nids);
+		EngramMemoryRow *rows = palloc(sizeof(EngramMemoryRow) * nids);
+		int			nrows;
+
+		for (int i = 0; i < nids; i++)
+			id_values[i] = DatumGetInt64(ids[i]);
+		nrows = engram_memory_reader_fetch(reader, id_values, nids, rows);
+		engram_memory_reader_end(reader);
+		for (int i = 0; i < nrows; i++)
+		{
+			EngramNode *node = node_for_row(state, rows[i].id, &rows[i].tid, rows[i].confidence,
+											rows[i].created_at, rows[i].decay_name,
+											rows[i].tier);
+
+			node->index_tid = rows[i].index_tid;
+
+			node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
+		}
+		pfree(id_values);
+		pfree(rows);
+		return;
+	}
 
 	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = state->cue_embedding;
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT id, ctid, confidence, created_at, decay_function, ");
-	if (state->has_cue_embedding)
-		appendStringInfo(&sql, "embedding OPERATOR(%s.%s) $2 ", space->operator_schema,
-						 engram_distance_operator(space->distance));
-	else
-		appendStringInfoString(&sql, "NULL::float8 ");
-	appendStringInfo(&sql, "FROM %s WHERE id = ANY ($1) AND confidence OPERATOR(pg_catalog.>) 0",
+	appendStringInfo(&sql,
+					 "SELECT id, ctid, confidence, created_at, decay_function FROM %s "
+					 "WHERE id = ANY ($1) AND confidence OPERATOR(pg_catalog.>) 0",
 					 space->qualified_name);
-	engram_spi_execute(sql.data, state->has_cue_embedding ? 2 : 1, argtypes, values, NULL,
-					   true, SPI_OK_SELECT);
-
+	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];
@@ -308,15 +340,9 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 		double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
 		TimestampTz created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
 		char	   *decay = SPI_getvalue(tuple, desc, 5);
-		Datum		distance = SPI_getbinval(tuple, desc, 6, &isnull);
-		EngramNode *node = node_for_row(state, id, &tid, confidence, created_at, decay);
+		EngramNode *node = node_for_row(state, id, &tid, confidence, created_at, decay, NULL);
 
-		if (!isnull)
-		{
-			node->has_similarity = true;
-			node->similarity = engram_distance_to_similarity(space->distance,
-															 DatumGetFloat8(distance));
-		}
+		node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -346,28 +372,50 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 	int			n;
 	double		attenuation = exp(-engram_spreading_decay * depth);
 	MemoryContext old;
-
-	values[0] = node_ids_array(frontier, nfrontier);
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT src, dst, weight FROM %s WHERE src = ANY ($1) ORDER BY dst, src",
-					 space->assoc_qualified_name);
-	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	int64	   *frontier_ids = palloc(sizeof(int64) * Max(nfrontier, 1));
+	EngramEdgeRow *rows;
 
 	old = MemoryContextSwitchTo(state->context);
-	n = (int) SPI_processed;
-	edges = palloc(sizeof(SpreadEdge) * Max(n, 1));
+	for (int i = 0; i < nfrontier; i++)
+		frontier_ids[i] = frontier[i]->id;
+	if (engram_association_reader_fetch(space, frontier_ids, nfrontier, &rows, &n))
+	{
+		edges = palloc(sizeof(SpreadEdge) * Max(n, 1));
+		for (int row = 0; row < n; row++)
+		{
+			edges[row].src = rows[row].src;
+			edges[row].dst = rows[row].dst;
+			edges[row].weight = rows[row].weight;
+		}
+		pfree(rows);
+	}
+	else
+	{
+		values[0] = node_ids_array(frontier, nfrontier);
+		initStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "SELECT src, dst, weight FROM %s WHERE src = ANY ($1) ORDER BY dst, src",
+						 space->assoc_qualified_name);
+		engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+		n = (int) SPI_processed;
+		edges = palloc(sizeof(SpreadEdge) * Max(n, 1));
+		for (int row = 0; row < n; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			edges[row].src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+			edges[row].dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+			edges[row].weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
 	wanted = palloc(sizeof(Datum) * Max(n, 1));
 	for (int row = 0; row < n; row++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		SpreadEdge *edge = &edges[row];
-		bool		isnull;
 
-		edge->src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		edge->dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-		edge->weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
 		edge->source = frontier_node(frontier, nfrontier, edge->src);
 		edge->value = 0.0;
 		if (edge->source != NULL)
@@ -379,7 +427,6 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 		}
 	}
 	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
 
 	/* Which new targets would be activated?  (largest in full, rest revisits) */
 	for (int first = 0; first < n;)
@@ -608,21 +655,35 @@ engram_spread_run(EngramSpreadState *state)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * A node's ranking score with the given similarity (DESIGN section 4):
+ * activation x confidence, averaged with the similarity when known, times
+ * the recency multiplier.
+ */
+static double
+node_score(EngramSpreadState *state, EngramNode *node, bool has_similarity, double similarity)
+{
+	double		recency = engram_recency_multiplier((double) (state->now - node->last_access) / USECS_PER_SEC,
+													(double) engram_recency_window,
+													engram_recency_boost);
+
+	if (has_similarity)
+		return (node->activation * node->confidence + similarity) / 2.0 * recency;
+	return node->activation * node->confidence * recency;
+}
+
 void
 engram_spread_finish(EngramSpreadState *state, bool seeds_only)
 {
 	HASH_SEQ_STATUS scan;
 	EngramNode *node;
 	double		per_path[ENGRAM_RECALL_MAX_PATHS];
-	double		window = (double) engram_recency_window;
 
 	hash_seq_init(&scan, state->nodes);
 	while ((node = hash_seq_search(&scan)) != NULL)
 	{
 		double		evidence;
 		double		half_width;
-		double		activation;
-		double		recency;
 		int			n = 0;
 
 		if (!node->activated || (seeds_only && node->hop != 0))
@@ -652,14 +713,182 @@ engram_spread_finish(EngramSpreadState *state, bool seeds_only)
 
 		if (seeds_only)
 			node->activation = node->seed_activation;
-		activation = node->activation;
-		recency = engram_recency_multiplier((double) (state->now - node->last_access) / USECS_PER_SEC,
-											window, engram_recency_boost);
-		if (node->has_similarity)
-			node->score = (activation * node->confidence + node->similarity) / 2.0 * recency;
-		else
-			node->score = activation * node->confidence * recency;
+		node->score = node_score(state, node, node->has_similarity, node->similarity);
 	}
+}
+
+/*
+ * The highest similarity a node's cue similarity can have in this space
+ * (cosine distance is clamped to [0, 2], L2 distance is >= 0), or
+ * infinity when unbounded (negative inner product).
+ */
+static double
+similarity_bound(EngramDistance distance)
+{
+	switch (distance)
+	{
+		case ENGRAM_DISTANCE_COSINE:
+		case ENGRAM_DISTANCE_L2:
+			return 1.0;
+		case ENGRAM_DISTANCE_INNER_PRODUCT:
+			break;
+	}
+	return get_float8_infinity();
+}
+
+static int
+compare_doubles_descending(const void *a, const void *b)
+{
+	double		da = *(const double *) a;
+	double		db = *(const double *) b;
+
+	return da > db ? -1 : (da < db ? 1 : 0);
+}
+
+static int
+compare_bound_descending(const void *a, const void *b)
+{
+	const EngramNode *na = *(EngramNode *const *) a;
+	const EngramNode *nb = *(EngramNode *const *) b;
+
+	if (na->score > nb->score)
+		return -1;
+	if (na->score < nb->score)
+		return 1;
+	return na->id < nb->id ? -1 : (na->id > nb->id ? 1 : 0);
+}
+
+/*
+ * Read the cue similarity of "nodes" and recompute their scores: through
+ * the memory reader (hot tier or heap, the operator's own function) when
+ * it may be used, else with one statement as the caller.
+ */
+static void
+read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
+{
+	const EngramSpace *space = state->space;
+	EngramMemoryReader *reader = engram_memory_reader_begin(space);
+	StringInfoData sql;
+	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
+	Datum		values[2];
+
+	if (reader != NULL)
+	{
+		for (int i = 0; i < count; i++)
+		{
+			double		distance;
+
+			if (engram_memory_reader_distance(reader, &nodes[i]->index_tid, &nodes[i]->tid,
+											  state->cue_embedding, &distance))
+			{
+				nodes[i]->has_similarity = true;
+				nodes[i]->similarity = engram_distance_to_similarity(space->distance, distance);
+			}
+		}
+		engram_memory_reader_end(reader);
+	}
+	else
+	{
+		values[0] = node_ids_array(nodes, count);
+		values[1] = state->cue_embedding;
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT id, embedding OPERATOR(%s.%s) $2 FROM %s WHERE id = ANY ($1)",
+						 space->operator_schema, engram_distance_operator(space->distance),
+						 space->qualified_name);
+		engram_spi_execute(sql.data, 2, argtypes, values, NULL, true, SPI_OK_SELECT);
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			Datum		distance = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+												 2, &isnull);
+			EngramNode *node = hash_search(state->nodes, &id, HASH_FIND, NULL);
+
+			if (node == NULL || isnull)
+				continue;
+			node->has_similarity = true;
+			node->similarity = engram_distance_to_similarity(space->distance,
+															 DatumGetFloat8(distance));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	for (int i = 0; i < count; i++)
+	{
+		nodes[i]->similarity_pending = false;
+		nodes[i]->score = node_score(state, nodes[i], nodes[i]->has_similarity,
+									 nodes[i]->similarity);
+	}
+}
+
+void
+engram_spread_resolve_similarity(EngramSpreadState *state, int k)
+{
+	double		bound = similarity_bound(state->space->distance);
+	long		capacity = Max(hash_get_num_entries(state->nodes), 1);
+	double	   *known = palloc(sizeof(double) * capacity);
+	EngramNode **pending = palloc(sizeof(EngramNode *) * capacity);
+	int			total_read = 0;
+	int			total_pending = -1;
+
+	for (;;)
+	{
+		HASH_SEQ_STATUS scan;
+		EngramNode *node;
+		int			nknown = 0;
+		int			npending = 0;
+		double		kth = -get_float8_infinity();
+		int			nread = 0;
+
+		/*
+		 * A pending node's score is at most its score with the highest
+		 * similarity; it can rank among the k best only if that bound
+		 * reaches the k-th best score already known (scores only rise as
+		 * similarities are read, so the k-th best known never falls).
+		 */
+		hash_seq_init(&scan, state->nodes);
+		while ((node = hash_seq_search(&scan)) != NULL)
+		{
+			if (!node->activated)
+				continue;
+			if (node->similarity_pending)
+			{
+				node->score = node_score(state, node, true, bound);
+				pending[npending++] = node;
+			}
+			else
+				known[nknown++] = node->score;
+		}
+		if (total_pending < 0)
+			total_pending = npending;
+		if (npending == 0)
+			break;
+		if (nknown >= k)
+		{
+			qsort(known, nknown, sizeof(double), compare_doubles_descending);
+			kth = known[k - 1];
+		}
+		qsort(pending, npending, sizeof(EngramNode *), compare_bound_descending);
+		while (nread < npending && pending[nread]->score >= kth && nread < k)
+			nread++;
+		if (nread == 0)
+		{
+			/* None can rank: score them without similarity, as unknown. */
+			for (int i = 0; i < npending; i++)
+			{
+				pending[i]->similarity_pending = false;
+				pending[i]->score = node_score(state, pending[i], false, 0.0);
+			}
+			break;
+		}
+		read_similarities(state, pending, nread);
+		total_read += nread;
+	}
+	ereport(DEBUG1,
+			(errmsg_internal("engram_recall: read the similarity of %d of %d memories reached by spreading",
+							 total_read, Max(total_pending, 0))));
+	pfree(known);
+	pfree(pending);
 }
 
 static bool sort_by_activation;

@@ -29,6 +29,7 @@
 #include "portability/instr_time.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/acl.h"
@@ -609,12 +610,26 @@ shard_advance_tail(EngramHotShard *shard, int *chances)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * A committed, non-speculative row with no deleter: xmax invalid, or only
+ * a row lock (not a multixact) taken by a transaction that has ended --
+ * MVCC visibility checks leave such a lock's xmax without the invalid hint
+ * (only VACUUM or a later locker set it), and consolidation's FOR KEY SHARE
+ * or a foreign-key check on a lineage insert would otherwise keep the row
+ * out of the hot tier until then.  A later locker or updater goes through
+ * our tuple_lock / tuple_update and invalidates the entry, as for any row.
+ */
 bool
 engram_hot_tier_cacheable(HeapTupleHeader page_header)
 {
-	return HeapTupleHeaderXminCommitted(page_header) &&
-		(page_header->t_infomask & HEAP_XMAX_INVALID) != 0 &&
-		!HeapTupleHeaderIsSpeculative(page_header);
+	uint16		infomask = page_header->t_infomask;
+
+	if (!HeapTupleHeaderXminCommitted(page_header) || HeapTupleHeaderIsSpeculative(page_header))
+		return false;
+	if (infomask & HEAP_XMAX_INVALID)
+		return true;
+	return HEAP_XMAX_IS_LOCKED_ONLY(infomask) && !(infomask & HEAP_XMAX_IS_MULTI) &&
+		!TransactionIdIsInProgress(HeapTupleHeaderGetRawXmax(page_header));
 }
 
 HeapTuple

@@ -176,62 +176,6 @@ provider_move_rows(Oid relid, const ItemPointerData *tids, int ntids, EngramTier
 	return moved;
 }
 
-/* Rows of "relid" whose column "id" is in "ids", as the caller may read them. */
-static int64
-provider_move_ids_to_cold(Oid relid, const int64 *ids, int nids)
-{
-	bool		pushed = ensure_snapshot();
-	Relation	rel = open_engram_table(relid);
-	Datum	   *elems;
-	ArrayType  *array;
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		args[1];
-	char	   *query;
-	ItemPointer tids;
-	int			ntids = 0;
-	int64		moved = 0;
-
-	if (rel == NULL || nids <= 0)
-	{
-		if (rel)
-			table_close(rel, AccessShareLock);
-		if (pushed)
-			PopActiveSnapshot();
-		return 0;
-	}
-	query = psprintf("SELECT ctid FROM %s WHERE id = ANY ($1)",
-					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel)));
-	table_close(rel, AccessShareLock);
-
-	elems = palloc(sizeof(Datum) * nids);
-	for (int i = 0; i < nids; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	array = construct_array(elems, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	args[0] = PointerGetDatum(array);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not find the rows to move to the cold tier");
-	/* in the caller's context: SPI_finish frees the procedure context */
-	tids = SPI_palloc(sizeof(ItemPointerData) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			tids[ntids++] = *(ItemPointer) DatumGetPointer(d);
-	}
-	SPI_finish();
-
-	moved = engram_tam_move_rows(relid, tids, ntids, ENGRAM_TIER_COLD, false);
-	if (pushed)
-		PopActiveSnapshot();
-	return moved;
-}
-
 static int64
 provider_save_access_stats(void)
 {
@@ -286,7 +230,6 @@ provider_warm_up(Oid relid, int64 max_rows)
 static const EngramTierProvider engram_tam_tier_provider = {
 	.list_rows = provider_list_rows,
 	.move_rows = provider_move_rows,
-	.move_ids_to_cold = provider_move_ids_to_cold,
 	.save_access_stats = provider_save_access_stats,
 	.warm_up = provider_warm_up,
 };

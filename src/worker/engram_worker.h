@@ -97,14 +97,6 @@
 #define ENGRAM_BACKGROUND_WORKERS_DEFAULT		8
 #define ENGRAM_BACKGROUND_WORKERS_MIN			0
 #define ENGRAM_BACKGROUND_WORKERS_MAX			ENGRAM_WORKER_MAX_DATABASES
-/*
- * Retention for soft forgetting: exponential decay with the time constant
- * and floor of the cognitive layer's engram.decay_exponential_tau (seconds)
- * and engram.decay_floor when those settings exist, else these defaults
- * (DESIGN section 4).
- */
-#define ENGRAM_RETENTION_TAU_SECONDS_DEFAULT	(1.96 * 3600.0)
-#define ENGRAM_RETENTION_FLOOR_DEFAULT			0.1
 
 extern int	engram_worker_naptime;
 extern char *engram_worker_databases;
@@ -115,9 +107,32 @@ extern int	engram_migration_batch;
 extern int	engram_consolidation_workers;
 extern int	engram_background_workers;
 
-extern void engram_retention_params(double *tau_seconds, double *floor);
-
 extern void engram_worker_define_settings(void);
+
+/* Cost-based throttling of the worker's jobs (worker_throttle.c) ---------- */
+
+#define ENGRAM_WORKER_COST_DELAY_DEFAULT		10	/* ms; 0 = no throttling */
+#define ENGRAM_WORKER_COST_DELAY_MIN			0
+#define ENGRAM_WORKER_COST_DELAY_MAX			1000
+#define ENGRAM_WORKER_COST_LIMIT_DEFAULT		200
+#define ENGRAM_WORKER_COST_LIMIT_MIN			1
+#define ENGRAM_WORKER_COST_LIMIT_MAX			1000000
+#define ENGRAM_WORKER_COST_ROW_SCANNED			1	/* a row read by a job's scan */
+#define ENGRAM_WORKER_COST_ROW_MOVED			20	/* a tier move: rewrite + index */
+#define ENGRAM_WORKER_COST_MEMORY_WRITTEN		20	/* a semantic memory and its links */
+/* Rows per tier-move call, so that the worker can nap between them. */
+#define ENGRAM_WORKER_MOVE_CHUNK				50
+
+extern int	engram_worker_cost_delay;
+extern int	engram_worker_cost_limit;
+
+/* Throttle the current job (the background worker only), then stop. */
+extern void engram_worker_throttle_begin(void);
+extern void engram_worker_throttle_end(void);
+/* Charge cost points for work just done; may nap (see worker_throttle.c). */
+extern void engram_worker_charge(int64 points);
+/* Naps taken by this process so far. */
+extern int64 engram_worker_throttle_naps(void);
 
 /* Jobs and their state machine (worker_scheduler.c) ---------------------- */
 

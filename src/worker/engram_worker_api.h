@@ -11,8 +11,7 @@
  * engram_<sub>_init() during _PG_init.  Until a provider is registered the
  * migration, access-statistics and warm-up jobs report
  * "unavailable: table access method not installed" and soft forgetting
- * reports its selection as "pending: tier move API": nothing pretends to
- * move rows.
+ * only counts its selection: nothing pretends to move rows.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,9 +55,6 @@ typedef struct EngramTierMove
  * move_rows: move the rows to tier "target"; returns the rows actually
  *	moved (rows changed concurrently are skipped).  Must never grow the hot
  *	tier over engram.hot_tier_size_mb.
- * move_ids_to_cold: move the rows of "relid" whose id column is in "ids"
- *	(soft forgetting works on memory ids); returns rows moved (rows already
- *	cold are not moved nor counted).
  * save_access_stats: persist the shared-memory access statistics; returns
  *	rows written.
  * warm_up: load the most accessed rows of "relid" (by the saved statistics)
@@ -70,7 +66,6 @@ typedef struct EngramTierProvider
 	EngramTierRow *(*list_rows) (Oid relid, int *nrows);
 	int64		(*move_rows) (Oid relid, const ItemPointerData *tids, int ntids,
 							  EngramTier target);
-	int64		(*move_ids_to_cold) (Oid relid, const int64 *ids, int nids);
 	int64		(*save_access_stats) (void);
 	int64		(*warm_up) (Oid relid, int64 max_rows);
 } EngramTierProvider;

@@ -19,7 +19,6 @@
 #include "postgres.h"
 
 #include <float.h>
-#include <math.h>
 
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -56,29 +55,6 @@ engram_migration_thresholds_current(EngramMigrationThresholds *thresholds)
 	thresholds->cold_to_warm_window = cold_to_warm_window;
 	thresholds->warm_to_hot_accesses = warm_to_hot_accesses;
 	thresholds->warm_to_hot_window = warm_to_hot_window;
-}
-
-/*
- * Retention parameters for soft forgetting and candidate scoring: the
- * cognitive layer's settings when they are defined (it owns decay), else
- * DESIGN section 4's defaults.
- */
-void
-engram_retention_params(double *tau_seconds, double *floor)
-{
-	const char *setting;
-	double		value;
-
-	/* GetConfigOption returns a static buffer: parse each value at once */
-	*tau_seconds = ENGRAM_RETENTION_TAU_SECONDS_DEFAULT;
-	setting = GetConfigOption("engram.decay_exponential_tau", true, false);
-	if (setting != NULL && parse_real(setting, &value, 0, NULL) && value > 0 && isfinite(value))
-		*tau_seconds = value;
-
-	*floor = ENGRAM_RETENTION_FLOOR_DEFAULT;
-	setting = GetConfigOption("engram.decay_floor", true, false);
-	if (setting != NULL && parse_real(setting, &value, 0, NULL) && value >= 0 && value <= 1)
-		*floor = value;
 }
 
 static void
@@ -173,6 +149,22 @@ engram_worker_define_settings(void)
 							ENGRAM_MIGRATION_BATCH_DEFAULT,
 							ENGRAM_MIGRATION_BATCH_MIN, ENGRAM_MIGRATION_BATCH_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("engram.worker_cost_delay",
+							"Sets the time the background worker sleeps each time its jobs used up engram.worker_cost_limit (0 disables throttling).",
+							"Like vacuum_cost_delay: spreads the worker's work out so that it does not take a CPU from queries in bursts.",
+							&engram_worker_cost_delay,
+							ENGRAM_WORKER_COST_DELAY_DEFAULT,
+							ENGRAM_WORKER_COST_DELAY_MIN, ENGRAM_WORKER_COST_DELAY_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("engram.worker_cost_limit",
+							"Sets the cost the background worker's jobs may accumulate before it sleeps engram.worker_cost_delay.",
+							"A row scanned costs 1, a row moved between tiers 20, a semantic memory written 20.",
+							&engram_worker_cost_limit,
+							ENGRAM_WORKER_COST_LIMIT_DEFAULT,
+							ENGRAM_WORKER_COST_LIMIT_MIN, ENGRAM_WORKER_COST_LIMIT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	define_migration_rule("hot_to_warm", "hot", "warm", true,
 						  &hot_to_warm_accesses, ENGRAM_HOT_TO_WARM_ACCESSES_DEFAULT,

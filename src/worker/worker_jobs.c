@@ -24,12 +24,14 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "commands/defrem.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -38,6 +40,7 @@
 #include "engram.h"
 #include "consolidate/engram_consolidate.h"
 #include "metrics/engram_metrics.h"
+#include "shmem/engram_access_stats.h"
 #include "worker/engram_worker.h"
 
 static const EngramTierProvider *tier_provider = NULL;
@@ -192,22 +195,46 @@ run_space_isolated(EngramJobContext *context, Oid space, Oid associations, Space
 	PG_END_TRY();
 }
 
-/* Apply "work" to every space; returns the number of spaces, -1: no registry. */
+/*
+ * Apply "work" to every space; returns the number of spaces, -1: no
+ * registry.  The jobs' own reads are not uses of the memories: meanwhile
+ * index fetches neither count as accesses (restored also on error) nor
+ * fill the hot tier (engram.hot_tier_lookups off until the end of the
+ * call; an error restores it with the transaction's abort).  Otherwise the
+ * soft-forgetting scan alone would load every row into the hot tier, and
+ * the next migration cycle would find them all hot.
+ */
 static int
 for_each_space(EngramJobContext *context, SpaceWork work, EngramJobResult *result)
 {
 	Oid		   *spaces;
 	Oid		   *associations;
-	int			count = list_spaces(context, &spaces, &associations);
+	volatile int count = list_spaces(context, &spaces, &associations);
+	int			nestlevel = NewGUCNestLevel();
+	bool		tracking;
 
-	for (int i = 0; i < count; i++)
+	if (GetConfigOption("engram.hot_tier_lookups", true, false) != NULL)
+		(void) set_config_option("engram.hot_tier_lookups", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	tracking = engram_access_set_fetch_tracking(false);
+
+	PG_TRY();
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (context->as_table_owner)
-			run_space_isolated(context, spaces[i], associations[i], work, result);
-		else
-			work(context, spaces[i], associations[i], result);
+		for (int i = 0; i < count; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (context->as_table_owner)
+				run_space_isolated(context, spaces[i], associations[i], work, result);
+			else
+				work(context, spaces[i], associations[i], result);
+		}
 	}
+	PG_FINALLY();
+	{
+		(void) engram_access_set_fetch_tracking(tracking);
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, nestlevel);
 	return count;
 }
 
@@ -222,6 +249,27 @@ report_spaces(EngramJobResult *result, int spaces, const char *what)
 	else
 		snprintf(result->detail, sizeof(result->detail), "%d space%s: %s",
 				 spaces, spaces == 1 ? "" : "s", what);
+}
+
+/*
+ * Move rows through the provider ENGRAM_WORKER_MOVE_CHUNK at a time,
+ * charging each chunk's moves to the throttle (the worker may nap between
+ * chunks).  Returns the rows moved.
+ */
+static int64
+move_in_chunks(Oid space, const ItemPointerData *tids, int ntids, EngramTier target)
+{
+	int64		moved = 0;
+
+	for (int start = 0; start < ntids; start += ENGRAM_WORKER_MOVE_CHUNK)
+	{
+		int			count = Min(ENGRAM_WORKER_MOVE_CHUNK, ntids - start);
+		int64		chunk_moved = tier_provider->move_rows(space, tids + start, count, target);
+
+		moved += chunk_moved;
+		engram_worker_charge(chunk_moved * ENGRAM_WORKER_COST_ROW_MOVED);
+	}
+	return moved;
 }
 
 /* Warm-up ------------------------------------------------------------------ */
@@ -267,6 +315,7 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 	engram_metrics_begin(ENGRAM_OP_MIGRATE);
 	engram_migration_thresholds_current(&thresholds);
 	rows = tier_provider->list_rows(space, &nrows);
+	engram_worker_charge((int64) nrows * ENGRAM_WORKER_COST_ROW_SCANNED);
 	moves = palloc(sizeof(EngramTierMove) * Max(Min(nrows, engram_migration_batch), 1));
 	nmoves = engram_migration_plan(rows, nrows, &thresholds, engram_migration_batch, moves);
 	tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));
@@ -283,7 +332,7 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 					tids[ntids++] = moves[i].tid;
 			if (ntids == 0)
 				continue;
-			moved = tier_provider->move_rows(space, tids, ntids, (EngramTier) to);
+			moved = move_in_chunks(space, tids, ntids, (EngramTier) to);
 			engram_metrics_tier_move((EngramTier) from, (EngramTier) to, moved);
 			moved_here += moved;
 		}
@@ -319,12 +368,9 @@ consolidate_space(EngramJobContext *context, Oid space, Oid associations,
 				  EngramJobResult *result)
 {
 	EngramConsolidationSummary summary;
-	double		tau_seconds;
-	double		floor;
 
-	engram_retention_params(&tau_seconds, &floor);
 	engram_consolidate_space(space, associations, context->now, engram_consolidation_batch_size,
-							 tau_seconds, floor, &summary);
+							 &summary);
 	result->memories_consolidated += summary.semantic_created + summary.semantic_merged;
 	result->episodes_linked += summary.episodes_linked;
 }
@@ -343,22 +389,40 @@ engram_job_consolidation(EngramJobContext *context, EngramJobResult *result)
 
 /* Soft forgetting ---------------------------------------------------------- */
 
+/* Does "relid" use the engram table access method (whose rows have tiers)? */
+static bool
+uses_engram_access_method(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	char	   *am_name = NULL;
+	bool		engram;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	if (OidIsValid(((Form_pg_class) GETSTRUCT(tuple))->relam))
+		am_name = get_am_name(((Form_pg_class) GETSTRUCT(tuple))->relam);
+	ReleaseSysCache(tuple);
+	engram = am_name != NULL && strcmp(am_name, "engram") == 0;
+	return engram;
+}
+
+/*
+ * Episodes whose effective confidence, as recall computes it, is under
+ * engram.min_confidence_threshold sink to the cold tier: never deleted,
+ * never changed otherwise.
+ */
 static void
 forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
 {
-	double		tau_seconds;
-	double		floor;
-	int64	   *ids;
-	int			nids;
+	ItemPointer tids;
+	int			ntids;
 
-	engram_retention_params(&tau_seconds, &floor);
-	ids = engram_forgetting_select(space, context->now, engram_min_confidence_threshold,
-								   tau_seconds, floor, engram_migration_batch, &nids);
-	result->episodes_selected += nids;
-	if (nids > 0 && tier_provider != NULL && tier_provider->move_ids_to_cold != NULL)
+	tids = engram_forgetting_select(space, context->now, engram_min_confidence_threshold,
+									engram_migration_batch, &ntids);
+	result->episodes_selected += ntids;
+	if (ntids > 0 && tier_provider != NULL && uses_engram_access_method(space))
 	{
-		/* soft forgetting moves episodes still warm (the move skips cold ones) */
-		int64		moved = tier_provider->move_ids_to_cold(space, ids, nids);
+		int64		moved = move_in_chunks(space, tids, ntids, ENGRAM_TIER_COLD);
 
 		engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 		result->rows_moved += moved;
@@ -371,7 +435,7 @@ engram_job_forgetting(EngramJobContext *context, EngramJobResult *result)
 	int			spaces = for_each_space(context, forget_space, result);
 	char		what[96];
 
-	if (tier_provider != NULL && tier_provider->move_ids_to_cold != NULL)
+	if (tier_provider != NULL)
 		snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold, "
 				 INT64_FORMAT " moved to cold", result->episodes_selected, result->rows_moved);
 	else

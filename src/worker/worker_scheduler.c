@@ -257,7 +257,9 @@ run_job_transaction(const EngramJobDefinition *definition, EngramJobContext *con
 		if (ShutdownRequestPending)
 			die(SIGTERM);
 		CHECK_FOR_INTERRUPTS();
+		engram_worker_throttle_begin();
 		definition->run(context, result);
+		engram_worker_throttle_end();
 		engram_worker_in_job = false;
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -268,6 +270,7 @@ run_job_transaction(const EngramJobDefinition *definition, EngramJobContext *con
 		ErrorData  *edata;
 
 		engram_worker_in_job = false;
+		engram_worker_throttle_end();
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
 		FlushErrorState();

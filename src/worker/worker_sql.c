@@ -16,6 +16,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -119,7 +120,7 @@ engram_worker_state(PG_FUNCTION_ARGS)
 /*
  * engram_run_maintenance(space regclass, associations regclass DEFAULT NULL)
  * RETURNS TABLE (job, state, detail, rows_moved, memories_consolidated,
- * episodes_linked, episodes_selected)
+ * episodes_linked, episodes_selected, duration_ms)
  *
  * One cycle of every periodic job on one space, now, in the calling
  * transaction, with the caller's privileges and settings (nothing is
@@ -163,12 +164,15 @@ engram_run_maintenance(PG_FUNCTION_ARGS)
 		EngramJobResult result;
 		const char *state;
 		const char *reason;
-		Datum		values[7];
-		bool		nulls[7] = {0};
+		Datum		values[8];
+		bool		nulls[8] = {0};
+		instr_time	started;
+		instr_time	elapsed;
 
 		if (definition->one_shot)
 			continue;
 		memset(&result, 0, sizeof(result));
+		INSTR_TIME_SET_CURRENT(started);
 		reason = definition->unavailable_reason ? definition->unavailable_reason() : NULL;
 		if (reason != NULL)
 		{
@@ -188,6 +192,9 @@ engram_run_maintenance(PG_FUNCTION_ARGS)
 		values[4] = Int64GetDatum(result.memories_consolidated);
 		values[5] = Int64GetDatum(result.episodes_linked);
 		values[6] = Int64GetDatum(result.episodes_selected);
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, started);
+		values[7] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(elapsed));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 

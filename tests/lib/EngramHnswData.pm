@@ -1,9 +1,10 @@
 # EngramHnswData.pm: the synthetic data and the recall measure shared by
 # the engram_hnsw TAP tests.
 #
-# clustered_rows_sql(TABLE, FIRST, LAST, SEED) returns SQL that inserts
-# rows FIRST..LAST (id, evector(32)) around 20 centres: Gaussian noise by
-# Box-Muller over random() after setseed(SEED), so deterministic.
+# clustered_rows_sql(TABLE, FIRST, LAST, SEED[, DIMS]) returns SQL that
+# inserts rows FIRST..LAST (id, evector(DIMS), DIMS 32 by default) around
+# 20 centres: Gaussian noise by Box-Muller over random() after
+# setseed(SEED), so deterministic.
 #
 # recall_at_10(NODE, BASE, QUERIES, OP, EF) returns recall@10 of the index
 # (enable_seqscan off, engram.ef_search EF) against exact results (index
@@ -18,13 +19,14 @@ our @EXPORT = qw(clustered_rows_sql recall_at_10);
 
 sub clustered_rows_sql
 {
-	my ($table, $first, $last, $seed) = @_;
+	my ($table, $first, $last, $seed, $dims) = @_;
+	$dims //= 32;
 	return qq{
 		SELECT setseed($seed);
 		INSERT INTO $table
 		SELECT i, ARRAY(SELECT sin(i % 20 * 7 + d) * 2
 		                       + 1.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())
-		                FROM generate_series(1, 32) d WHERE i > 0)::real[]::evector
+		                FROM generate_series(1, $dims) d WHERE i > 0)::real[]::evector
 		FROM generate_series($first, $last) i;
 	};
 }

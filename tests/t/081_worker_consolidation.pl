@@ -5,8 +5,9 @@
 #  - moving the pinned clock past next_run (ALTER SYSTEM + reload) runs it
 #    exactly once: three clusters become three semantic memories with
 #    lineage associations, the same ones engram_consolidate computes;
-#  - the worker works as the owner of the space, never as superuser (a
-#    trigger on the space records current_user);
+#  - the worker works as the owner of the space, never as superuser, with
+#    its fixed search_path (a trigger on the space records current_user
+#    and search_path);
 #  - an error in one space is recorded in engram_worker_status and the
 #    worker goes on.
 #
@@ -30,7 +31,7 @@ $node->start;
 $node->safe_psql('postgres', q{
 	CREATE ROLE space_owner LOGIN;
 	CREATE EXTENSION engram;
-	CREATE TABLE write_log (role name, content text);
+	CREATE TABLE write_log (role name, content text, search_path text);
 	GRANT INSERT ON write_log TO space_owner;
 	GRANT CREATE ON SCHEMA public TO space_owner;
 	SET ROLE space_owner;
@@ -48,7 +49,7 @@ $node->safe_psql('postgres', q{
 		PRIMARY KEY (src, dst));
 	CREATE FUNCTION log_writer() RETURNS trigger LANGUAGE plpgsql AS $$
 	BEGIN
-		INSERT INTO public.write_log VALUES (current_user, NEW.content);
+		INSERT INTO public.write_log VALUES (current_user, NEW.content, current_setting('search_path'));
 		RETURN NEW;
 	END $$;
 	CREATE TRIGGER memories_log AFTER INSERT ON memories
@@ -72,8 +73,11 @@ else
 note("space registered through $registered");
 
 # Episodes an hour before the pinned time: three tight clusters and noise.
+# (created_at = occurred_at: soft forgetting decays from it, as recall does.)
 $node->safe_psql('postgres', q{
-	INSERT INTO memories (content, embedding, confidence, occurred_at) VALUES
+	CREATE TEMP TABLE episodes (content text, embedding evector(3), confidence real,
+		occurred_at timestamptz);
+	INSERT INTO episodes VALUES
 		('coffee 1', '[1,0,0]', 0.9, '2029-12-31 23:00+00'),
 		('coffee 2', '[0.9,0.1,0]', 0.9, '2029-12-31 23:00+00'),
 		('coffee 3', '[0.9,0,0.1]', 0.9, '2029-12-31 23:00+00'),
@@ -83,7 +87,9 @@ $node->safe_psql('postgres', q{
 		('music 1', '[0,0,1]', 0.7, '2029-12-31 23:00+00'),
 		('music 2', '[0.1,0,0.9]', 0.7, '2029-12-31 23:00+00'),
 		('music 3', '[0,0.1,0.9]', 0.7, '2029-12-31 23:00+00'),
-		('alone', '[1,1,0]', 0.9, '2029-12-31 23:00+00');});
+		('alone', '[1,1,0]', 0.9, '2029-12-31 23:00+00');
+	INSERT INTO memories (content, embedding, confidence, occurred_at, created_at)
+	SELECT content, embedding, confidence, occurred_at, occurred_at FROM episodes;});
 
 my $status = q{SELECT state || ' ' || runs || ' ' || coalesce(next_run::text, '-')
 	FROM engram_worker_status WHERE database = 'postgres' AND job = 'consolidation'};
@@ -121,8 +127,10 @@ my $actual = $node->safe_psql('postgres', q{
 	FROM memories m WHERE m.kind = 'semantic';});
 is($actual, $expected, 'the worker made the same semantic memories as engram_consolidate');
 like($actual, qr/^3\n/, 'three semantic memories');
-# 65 minutes old at 00:05: 0.9 x exp(-65 / 117.6) x cohesion 0.99728 = 0.5164.
-like($actual, qr/coffee 1\|\[0\.93333334,0\.033333335,0\.033333335\]\|0\.5164\|coffee 1,coffee 2,coffee 3/,
+# Effective confidence as recall computes it: created (never used) 65
+# minutes before 00:05, power law (the space's default curve):
+# 0.9 x (1 + 65/60)^-0.18 x cohesion 0.99728 = 0.9 x 0.87624 x 0.99728 = 0.7865.
+like($actual, qr/coffee 1\|\[0\.93333334,0\.033333335,0\.033333335\]\|0\.7865\|coffee 1,coffee 2,coffee 3/,
 	'coffee: centroid, confidence, lineage to its three episodes');
 is($node->safe_psql('postgres',
 		q{SELECT memories_consolidated || ' ' || episodes_linked || ' ' || errors
@@ -130,8 +138,12 @@ is($node->safe_psql('postgres',
 	'3 9 0', 'status counts 3 memories and 9 lineage links, no error');
 is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT role, ',') FROM write_log}),
 	'space_owner', 'the worker wrote as the owner of the space');
+is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT search_path, ',') FROM write_log}),
+	'pg_catalog, pg_temp', 'with its fixed search_path');
 
-# Soft forgetting ran with it and only selected (no tier move API yet).
+# Soft forgetting ran with it: 65 minutes after creation, under the power
+# law (the space's default), every episode keeps over 0.3 (0.7 x 0.876).
+# (A heap table has no tiers: nothing would move anyway.)
 like($node->safe_psql('postgres',
 		q{SELECT state || ': ' || detail FROM engram_worker_status
 		  WHERE database = 'postgres' AND job = 'soft_forgetting'}),

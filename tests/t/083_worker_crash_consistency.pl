@@ -67,19 +67,7 @@ ok($node->poll_query_until('postgres',
 # Start the pass, wait until it runs, stop the server under it.
 $node->safe_psql('postgres', q{ALTER SYSTEM SET engram.pinned_now = '2030-01-01 00:05:00+00'});
 $node->reload;
-my $running = 0;
-for (1 .. 100)
-{
-	if ($node->safe_psql('postgres',
-			q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'engram worker'
-			  AND datname = 'postgres' AND state = 'active' AND query = 'consolidation'}) eq '1')
-	{
-		$running = 1;
-		last;
-	}
-	usleep(50_000);
-}
-ok($running, 'the worker is consolidating');
+ok(wait_for_worker_job($node, 'consolidation'), 'the worker is consolidating');
 usleep(300_000);
 $node->stop('immediate');
 $node->start;

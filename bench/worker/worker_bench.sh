@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# worker_bench.sh: what the background worker costs, on a throwaway cluster
+# (Engram preloaded, fsync on).
+#
+#   A. Cost of each job on one space of MEMORIES memories of DIMS
+#      dimensions (100 topics of noisy episodes, generated in SQL), through
+#      engram_run_maintenance(), which reports each job's time
+#      (duration_ms) and rows: a migration cycle with nothing to move
+#      (listing), one moving every row warm -> cold and one moving them
+#      back, consolidation passes with engram.consolidation_batch_size 100
+#      (pool 1000) and 1000 (pool 10,000), and soft forgetting scanning every
+#      row (nothing under the threshold, then every row, moved to cold).
+#   B. Recall P50/P99 under load (pgbench, 2 clients, bench/pgbench/recall.sql
+#      on a second space of MEMORIES memories) with the worker idle
+#      (naptime 3600 s) and with the worker running every job continuously
+#      (engram.worker_naptime = 1 s, engram.consolidation_interval = 1 s;
+#      the migration windows shortened so that rows do move), the two
+#      conditions alternated ROUNDS times in one run.  Reports each round,
+#      the medians, and the worker's CPU time and work per round.
+#
+# Usage (as root, PG_CONFIG exported as for scripts/test.sh):
+#   bash bench/worker/worker_bench.sh [MEMORIES] [DIMS] [SECONDS] [ROUNDS] [EXTRA_SETTING...]
+# defaults 10000 768 20 3.  ENGRAM_BENCH_SKIP_COSTS=1 skips part A.  Each EXTRA_SETTING ("name = value") goes into
+# the server's configuration (for example "engram.worker_cost_delay = 0").
+# Writes bench/worker/results-<timestamp>/report.txt.  Bounded: SECONDS x
+# 2 x ROUNDS of pgbench plus the loads (about 4 minutes with the defaults on
+# 2 shared cores).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/lib/common.sh"
+
+memories=${1:-10000}
+dims=${2:-768}
+seconds=${3:-20}
+rounds=${4:-3}
+shift $(($# < 4 ? $# : 4))
+extra_settings=("$@")
+
+[ "$(id -u)" -eq 0 ] || engram_die "run as root (PostgreSQL runs as the postgres user)"
+for n in "$memories" "$dims" "$seconds" "$rounds"; do
+	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 0 ] || engram_die "arguments must be positive integers"
+done
+engram_build_install
+
+out=$here/results-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+work=$(mktemp -d /tmp/engram-worker-bench.XXXXXX)
+chmod 755 "$work"
+chown postgres: "$work"
+datadir=$work/data
+sockdir=$work/sock
+mkdir -p "$sockdir" && chown postgres: "$sockdir"
+port=$(engram_free_port $((60000 + RANDOM % 4000)))
+cleanup() {
+	engram_cluster_stop "$datadir"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = 256MB" "max_wal_size = 4GB" \
+	"engram.worker_naptime = 3600" "engram.consolidation_interval = 604800" "${extra_settings[@]}"
+engram_cluster_start "$datadir" "$work/server.log"
+export PGHOST=$sockdir PGPORT=$port PGUSER=postgres PGDATABASE=bench
+psql_q() { "$(engram_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -P pager=off "$@"; }
+psql_q -d postgres -c "CREATE DATABASE bench"
+psql_q -c "SET client_min_messages = warning; CREATE EXTENSION engram"
+
+report=$out/report.txt
+{
+	echo "# Engram background worker benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "# memories=$memories dims=$dims seconds=$seconds rounds=$rounds"
+	echo "# settings: ${extra_settings[*]:-(defaults)}"
+	echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
+		"load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$report"
+
+# --- A. Cost of each job ----------------------------------------------------
+if [ "${ENGRAM_BENCH_SKIP_COSTS:-0}" = 1 ]; then
+	echo "(part A skipped: ENGRAM_BENCH_SKIP_COSTS=1)" >>"$report"
+else
+# Episodes in 100 topics (as bench/worker_consolidation.sql): each a topic
+# centre plus uniform noise of width 0.1 per component, so that
+# consolidation finds clusters (cosine >= 0.8 to their centroid).
+engram_log "A: generating $memories episodes of $dims dimensions in 100 topics (space wcost)"
+psql_q -v dims="$dims" -v memories="$memories" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+SELECT setseed(0.42);
+SELECT engram_create_space('wcost', :dims);
+CREATE TEMP TABLE topics AS
+SELECT t, (SELECT array_agg(random()::real - 0.5) FROM generate_series(1, :dims) WHERE t > 0) AS center
+FROM generate_series(1, 100) t;
+INSERT INTO wcost (content, embedding, occurred_at)
+SELECT 'topic ' || t || ' episode ' || e,
+	   (SELECT array_agg(c + (random()::real - 0.5) * 0.1) FROM unnest(center) c)::evector,
+	   now() - (e || ' seconds')::interval
+FROM topics, generate_series(1, GREATEST(:memories / 100, 1)) e;
+ANALYZE wcost;
+SQL
+psql_q -At -c "SELECT pg_size_pretty(pg_total_relation_size('wcost'))" >"$work/size"
+sleep 1.1 # every row a second in its tier: the 1 s windows below apply
+engram_log "A: job costs"
+psql_q -At -F ' | ' >"$work/costs" <<'SQL'
+SET engram.migration_batch = 1000000;
+-- 1. Default thresholds, nothing accessed: migration only lists; a
+--    consolidation pass with the default batch; forgetting finds nothing.
+SELECT 'default thresholds', job, rows_moved, memories_consolidated, episodes_linked,
+	   episodes_selected, round(duration_ms::numeric, 1)
+  FROM engram_run_maintenance('wcost') WHERE job <> 'access_stats';
+-- 2. Every warm row under 1 access per second after a second in warm:
+--    all move to cold.  Consolidation with the largest batch.
+SET engram.migration_warm_to_cold_window_seconds = 1;
+SET engram.consolidation_batch_size = 1000;
+SELECT 'all warm -> cold', job, rows_moved, memories_consolidated, episodes_linked,
+	   episodes_selected, round(duration_ms::numeric, 1)
+  FROM engram_run_maintenance('wcost') WHERE job IN ('tier_migration', 'consolidation');
+-- 3. Cold rows promoted at 0 accesses: all move back to warm.
+SET engram.migration_warm_to_cold_accesses = 0;
+SET engram.migration_cold_to_warm_accesses = 0;
+SELECT 'all cold -> warm', job, rows_moved, memories_consolidated, episodes_linked,
+	   episodes_selected, round(duration_ms::numeric, 1)
+  FROM engram_run_maintenance('wcost') WHERE job IN ('tier_migration', 'consolidation');
+-- 4. Soft forgetting with threshold 1: every episode is under it and sinks.
+SET engram.migration_cold_to_warm_accesses = 1e9;
+SET engram.min_confidence_threshold = 1;
+SELECT 'forget everything', job, rows_moved, memories_consolidated, episodes_linked,
+	   episodes_selected, round(duration_ms::numeric, 1)
+  FROM engram_run_maintenance('wcost') WHERE job = 'soft_forgetting';
+SQL
+{
+	echo
+	echo "## A. Job costs on one space of $memories memories x $dims dims ($(cat "$work/size") with its index)"
+	echo "step | job | rows_moved | memories_consolidated | episodes_linked | episodes_selected | ms"
+	cat "$work/costs"
+} >>"$report"
+psql_q -c "SELECT engram_drop_space('wcost')" >/dev/null
+fi
+
+# --- B. Recall P99 with the worker idle and busy --------------------------------
+engram_log "B: loading $memories memories (space engram_bench)"
+bash "$here/../pgbench/load_space.sh" --rows "$memories" --dims "$dims" >/dev/null
+pgbench=$(engram_bindir)/pgbench
+
+# set_condition idle|busy: the worker's settings, reloaded.
+set_condition() {
+	if [ "$1" = busy ]; then
+		psql_q -c "ALTER SYSTEM SET engram.worker_naptime = 1" \
+			-c "ALTER SYSTEM SET engram.consolidation_interval = 1" \
+			-c "ALTER SYSTEM SET engram.migration_warm_to_cold_window_seconds = 30" \
+			-c "ALTER SYSTEM SET engram.migration_hot_to_warm_window_seconds = 30" \
+			-c "ALTER SYSTEM SET engram.migration_warm_to_hot_window_seconds = 30" \
+			-c "ALTER SYSTEM SET engram.migration_cold_to_warm_window_seconds = 30"
+	else
+		psql_q -c "ALTER SYSTEM SET engram.worker_naptime = 3600" \
+			-c "ALTER SYSTEM SET engram.consolidation_interval = 604800"
+	fi
+	psql_q -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 1
+	# Idle means idle: let a cycle started under the busy settings finish:
+	# no job running, and the counters still, for 3 s in a row (at most 60 s;
+	# a throttled job naps inside its run, so a still counter alone is not
+	# enough).
+	if [ "$1" = idle ]; then
+		local last="" now still=0
+		for _ in $(seq 1 60); do
+			now="$(worker_work) $(psql_q -At -c "SELECT count(*) FROM engram_worker_status
+				WHERE database = 'bench' AND state = 'running'")"
+			if [ "$now" = "$last" ] && [ "${now##* }" = 0 ]; then still=$((still + 1)); else still=0; fi
+			[ "$still" -ge 3 ] && break
+			last=$now
+			sleep 1
+		done
+	fi
+}
+
+# worker_cpu_ticks: utime + stime of the database worker of "bench" (0 if none).
+worker_cpu_ticks() {
+	local pid
+	pid=$(psql_q -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'engram worker'
+		AND datname = 'bench'")
+	[ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo 0; return; }
+	awk '{ print $14 + $15 }' "/proc/$pid/stat"
+}
+worker_work() {
+	psql_q -At -c "SELECT coalesce(sum(runs), 0) || ' ' || coalesce(sum(rows_moved), 0) || ' ' ||
+		coalesce(sum(memories_consolidated), 0) FROM engram_worker_status WHERE database = 'bench'"
+}
+
+# percentiles FILE...: "count p50_ms p99_ms" of pgbench --log latencies (column 3, us).
+percentiles() {
+	cat "$@" | awk '{ print $3 }' | sort -n | awk '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "0 0 0"; exit }
+			p50 = v[int(NR * 0.50 + 0.999999)]; p99 = v[int(NR * 0.99 + 0.999999)]
+			printf "%d %.3f %.3f\n", NR, p50 / 1000, p99 / 1000
+		}'
+}
+
+# Warm-up with the worker busy, so the tiers reach the state its policy
+# keeps under this load before the first measured round.
+engram_log "B: warm-up run (worker busy)"
+set_condition busy
+"$pgbench" -n -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
+	-f "$here/../pgbench/recall.sql" bench >/dev/null 2>&1
+{
+	echo
+	echo "## B. Recall under load: pgbench -n -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
+	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated"
+} >>"$report"
+ticks_per_second=$(getconf CLK_TCK)
+: >"$work/rounds"
+for round in $(seq 1 "$rounds"); do
+	for condition in idle busy; do
+		set_condition "$condition"
+		engram_log "B: round $round, worker $condition"
+		logdir=$work/log-$round-$condition
+		mkdir -p "$logdir" && chown postgres: "$logdir"
+		cpu_before=$(worker_cpu_ticks)
+		read -r runs_before moved_before consolidated_before <<<"$(worker_work)"
+		(cd "$logdir" && "$pgbench" -n -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
+			-f "$here/../pgbench/recall.sql" --log --log-prefix=recall bench >"$logdir/pgbench.out" 2>&1) ||
+			{ cat "$logdir/pgbench.out" >&2; engram_die "pgbench failed"; }
+		cpu_after=$(worker_cpu_ticks)
+		read -r runs_after moved_after consolidated_after <<<"$(worker_work)"
+		read -r count p50 p99 <<<"$(percentiles "$logdir"/recall.*)"
+		tps=$(awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.1f", n / s }')
+		cpu=$(awk -v a="$cpu_before" -v b="$cpu_after" -v t="$ticks_per_second" \
+			'BEGIN { d = b - a; if (d < 0) d = b; printf "%.2f", d / t }')
+		echo "$round | $condition | $count | $tps | $p50 | $p99 | $cpu | $((runs_after - runs_before)) |" \
+			"$((moved_after - moved_before)) | $((consolidated_after - consolidated_before))" | tee -a "$report"
+		echo "$condition $p50 $p99 $tps" >>"$work/rounds"
+	done
+done
+set_condition idle
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+idle_p99=$(awk '$1 == "idle" { print $3 }' "$work/rounds" | median)
+busy_p99=$(awk '$1 == "busy" { print $3 }' "$work/rounds" | median)
+idle_p50=$(awk '$1 == "idle" { print $2 }' "$work/rounds" | median)
+busy_p50=$(awk '$1 == "busy" { print $2 }' "$work/rounds" | median)
+idle_tps=$(awk '$1 == "idle" { print $4 }' "$work/rounds" | median)
+busy_tps=$(awk '$1 == "busy" { print $4 }' "$work/rounds" | median)
+{
+	echo
+	echo "median over $rounds rounds: idle p50 $idle_p50 ms, p99 $idle_p99 ms, $idle_tps tps;" \
+		"busy p50 $busy_p50 ms, p99 $busy_p99 ms, $busy_tps tps"
+	awk -v i="$idle_p99" -v b="$busy_p99" 'BEGIN {
+		d = (b / i - 1) * 100
+		printf "worker adds %.1f%% to recall p99 (target: under 10%%): %s\n", d, d < 10 ? "PASS" : "FAIL" }'
+	echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee -a "$report"
+engram_log "report: $report"
