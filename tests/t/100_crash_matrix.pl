@@ -266,7 +266,7 @@ for my $round (1 .. $rounds)
 #    restart), then CREATE INDEX CONCURRENTLY (an invalid index remains and
 #    is dropped); finally a complete build that must verify.  Rounds 1 and
 #    3 and the final build are parallel (2 workers), round 2 is serial;
-#    tests/t/028_hnsw_parallel_build_crash.pl crashes parallel builds at
+#    tests/t/037_hnsw_parallel_build_crash.pl crashes parallel builds at
 #    chosen phases.
 for my $round (1 .. $rounds)
 {

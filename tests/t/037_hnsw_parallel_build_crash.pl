@@ -1,4 +1,4 @@
-# 028_hnsw_parallel_build_crash.pl: `pg_ctl stop -m immediate` in the middle
+# 037_hnsw_parallel_build_crash.pl: `pg_ctl stop -m immediate` in the middle
 # of a parallel engram_hnsw build (2 workers), at chosen points:
 #	1. CREATE INDEX while the workers load the shared graph;
 #	2. CREATE INDEX while the leader writes the graph to pages

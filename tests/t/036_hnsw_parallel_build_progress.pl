@@ -1,4 +1,4 @@
-# 027_hnsw_parallel_build_progress.pl: pg_stat_progress_create_index as a
+# 036_hnsw_parallel_build_progress.pl: pg_stat_progress_create_index as a
 # second session sees it during parallel engram_hnsw builds, and REINDEX /
 # REINDEX CONCURRENTLY through parallel workers.
 #
