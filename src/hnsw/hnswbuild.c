@@ -540,11 +540,7 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	}
 	MemoryContextDelete(state.tuple_context);
 
-	/*
-	 * The last count: the leader reports only at its own rows and while it
-	 * waits, so rows the workers inserted on disk after both would be
-	 * missing from the view.
-	 */
+	/* the final count in the view: every row the index holds */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
 								 state.written + state.inserted_on_disk);
 
