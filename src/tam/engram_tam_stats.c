@@ -101,8 +101,12 @@ engram_tier_stats_for(PG_FUNCTION_ARGS)
 			if (engram_tuple_is_stub(tuple.t_data, tuple.t_len) &&
 				engram_stub_payload(tuple.t_data, tuple.t_len, &stub))
 			{
-				EngramSegmentUse *use = hash_search(segments, &stub.segment_id, HASH_ENTER, NULL);
+				bool		found;
+				EngramSegmentUse *use = hash_search(segments, &stub.segment_id, HASH_ENTER, &found);
 
+				/* dynahash sets only the key of a new entry */
+				if (!found)
+					use->live_rows = 0;
 				cold_rows++;
 				stub_bytes += tuple.t_len;
 				use->live_rows++;
