@@ -22,6 +22,10 @@
 # memory-contexts/<elapsed>s-<pid>.txt.  With it on, the memory verdict
 # judges the context total (within +10 %), and RSS is reported only: RSS
 # also holds malloc's high-water mark, which glibc does not give back.
+# SOAK_MALLOC_TRIM (default 1 when gdb is installed): about 40 s before the
+# end, RssAnon of every pgbench backend before and after calling glibc's
+# malloc_trim(0) in it (gdb -p): memory that malloc_trim gives back was
+# free in malloc (freed by the memory contexts), not leaked.
 # Writes soak-<timestamp>/soak_report.txt (and the raw samples) in the
 # current directory and exits non-zero when the verdict is FAIL.  As root,
 # like scripts/test.sh (builds and installs into $PG_CONFIG's PostgreSQL).
@@ -160,6 +164,21 @@ sample_contexts() {
 [ "$contexts_on" = 1 ] && mkdir -p "$out/memory-contexts" &&
 	echo "elapsed_s context_total_bytes context_used_bytes long_lived_bytes" >"$out/contexts.txt"
 
+malloc_trim_on=${SOAK_MALLOC_TRIM:-$(command -v gdb >/dev/null && echo 1 || echo 0)}
+malloc_trim_done=0
+malloc_trim_at=""
+# trim_backends: "pid rss_before_kb rss_after_kb" per pgbench backend.
+trim_backends() {
+	local pids pid before after
+	pids=$(psql_cmd -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgbench'")
+	for pid in $pids; do
+		before=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		timeout 60 gdb -p "$pid" -batch -nx -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || true
+		after=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		echo "$pid ${before:-0} ${after:-0}"
+	done
+}
+
 workload=""
 [ "$store_percent" -lt 100 ] && workload="-f recall.sql@$((100 - store_percent))"
 [ "$store_percent" -gt 0 ] && workload="$workload -f store.sql@$store_percent"
@@ -180,6 +199,12 @@ while kill -0 "$bench_pid" 2>/dev/null; do
 		sample_contexts "$now" >>"$out/contexts.txt"
 		next_contexts=$(( (now / context_interval + 1) * context_interval ))
 	fi
+	if [ "$malloc_trim_on" = 1 ] && [ "$malloc_trim_done" = 0 ] && [ "$now" -ge $((seconds - 40)) ]; then
+		echo "# at ${now} s: pid rss_anon_before_kb rss_anon_after_malloc_trim_kb" >"$out/malloc_trim.txt"
+		trim_backends >>"$out/malloc_trim.txt"
+		malloc_trim_done=1
+		malloc_trim_at=$now
+	fi
 done
 set +e
 wait "$bench_pid"
@@ -193,6 +218,10 @@ errors=$(( ${failed:-0} + aborted + ${worker_errors:-0} ))
 # Memory flatness: first sample after 60 s against the last one.
 read -r rss_first shm_first < <(awk 'NR > 1 && $1 >= 60 {print $2, $4; exit}' "$out/samples.txt")
 read -r rss_last shm_last < <(tail -1 "$out/samples.txt" | awk '{print $2, $4}')
+# The RSS figure to judge is the last one before malloc_trim ran.
+if [ "$malloc_trim_done" = 1 ]; then
+	read -r rss_last < <(awk -v at="$malloc_trim_at" 'NR > 1 && $1 == at {print $2}' "$out/samples.txt")
+fi
 verdict=PASS
 [ "$bench_status" -eq 0 ] && [ "$errors" -eq 0 ] || verdict=FAIL
 ctx_first="" ctx_last="" ctx_first_s="" ctx_last_s=""
@@ -213,7 +242,7 @@ fi
 
 {
 	echo "Engram soak: $minutes min, $clients clients, $((100 - store_percent)) % recall (hybrid) / $store_percent % store, worker active"
-	echo "command: SOAK_STORE_PERCENT=$store_percent SOAK_MEMORY_CONTEXTS=$contexts_on bench/soak.sh $minutes $clients    ($(date -u +%FT%TZ), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+	echo "command: SOAK_STORE_PERCENT=$store_percent SOAK_MEMORY_CONTEXTS=$contexts_on SOAK_MALLOC_TRIM=$malloc_trim_on bench/soak.sh $minutes $clients    ($(date -u +%FT%TZ), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
 	echo "throughput over time (pgbench -P 10):"
 	grep '^progress' "$out/pgbench.out" || true
@@ -225,7 +254,7 @@ fi
 	column -t "$out/samples.txt"
 	echo
 	echo "errors: ${failed:-0} failed transactions, $aborted aborted clients, ${worker_errors:-0} worker job errors"
-	echo "backend private RSS (sum of pgbench backends) after warm-up: ${rss_first:-n/a} kB -> ${rss_last:-n/a} kB"
+	echo "backend private RSS (sum of pgbench backends) after warm-up: ${rss_first:-n/a} kB -> ${rss_last:-n/a} kB${malloc_trim_at:+ (at ${malloc_trim_at} s, before malloc_trim)}"
 	if [ "$contexts_on" = 1 ]; then
 		echo
 		echo "memory contexts of the pgbench backends (sum of pg_log_backend_memory_contexts grand totals):"
@@ -240,6 +269,12 @@ fi
 			join -t "$(printf '\t')" -a 1 -a 2 -e 0 -o 0,1.2,2.2 "$out/subtrees_first.txt" "$out/subtrees_last.txt" |
 				awk -F '\t' '{printf "  %-40s %10d -> %10d  (%+d)\n", $1, $2, $3, $3 - $2}'
 		fi
+	fi
+	if [ -s "$out/malloc_trim.txt" ]; then
+		echo
+		awk 'NR == 1 {sub(/^# /, ""); sub(/:.*/, ""); at = $0; next} {b += $2; a += $3}
+			END {printf "malloc_trim(0) in the pgbench backends (%s): private RSS %d kB -> %d kB\n", at, b, a}' \
+			"$out/malloc_trim.txt"
 	fi
 	echo "shared memory: ${shm_first:-n/a} -> ${shm_last:-n/a} bytes"
 	echo "verdict: $verdict (errors must be 0, $memory_rule, shared memory unchanged)"
