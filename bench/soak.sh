@@ -76,10 +76,15 @@ SELECT engram_store('soak', 'soak memory ' || :q || ' about topic ' || (:q % 50)
 EOF
 chown postgres: "$work"/*.sql
 
+# The pgbench backends' process ids, space-separated.
+backend_pids() {
+	psql_cmd -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgbench'"
+}
+
 # Sampler: every 10 s, one line of memory figures.
 sample() {
 	local elapsed=$1 pids rss_total=0 rss_max=0 rss
-	pids=$(psql_cmd -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgbench'")
+	pids=$(backend_pids)
 	for pid in $pids; do
 		rss=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
 		rss=${rss:-0}
@@ -136,7 +141,7 @@ context_subtrees() {
 }
 sample_contexts() {
 	local elapsed=$1 pids pid offset total=0 used=0 long_lived=0 line t u tries dump
-	pids=$(psql_cmd -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgbench'")
+	pids=$(backend_pids)
 	[ -n "$pids" ] || return 0
 	offset=$(stat -c %s "$work/server.log")
 	for pid in $pids; do
@@ -170,7 +175,7 @@ malloc_trim_at=""
 # trim_backends: "pid rss_before_kb rss_after_kb" per pgbench backend.
 trim_backends() {
 	local pids pid before after
-	pids=$(psql_cmd -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgbench'")
+	pids=$(backend_pids)
 	for pid in $pids; do
 		before=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
 		timeout 60 gdb -p "$pid" -batch -nx -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || true
