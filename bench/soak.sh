@@ -221,18 +221,18 @@ aborted=$(grep -c 'aborted' "$out/pgbench.out" || true)
 worker_errors=$(tail -1 "$out/samples.txt" | awk '{print $7}')
 errors=$(( ${failed:-0} + aborted + ${worker_errors:-0} ))
 # Memory flatness: first sample after 60 s against the last one.
-read -r rss_first shm_first < <(awk 'NR > 1 && $1 >= 60 {print $2, $4; exit}' "$out/samples.txt")
-read -r rss_last shm_last < <(tail -1 "$out/samples.txt" | awk '{print $2, $4}')
+read -r rss_first shm_first < <(awk 'NR > 1 && $1 >= 60 {print $2, $4; exit}' "$out/samples.txt") || true
+read -r rss_last shm_last < <(tail -1 "$out/samples.txt" | awk '{print $2, $4}') || true
 # The RSS figure to judge is the last one before malloc_trim ran.
 if [ "$malloc_trim_done" = 1 ]; then
-	read -r rss_last < <(awk -v at="$malloc_trim_at" 'NR > 1 && $1 == at {print $2}' "$out/samples.txt")
+	read -r rss_last < <(awk -v at="$malloc_trim_at" 'NR > 1 && $1 == at {print $2}' "$out/samples.txt") || true
 fi
 verdict=PASS
 [ "$bench_status" -eq 0 ] && [ "$errors" -eq 0 ] || verdict=FAIL
 ctx_first="" ctx_last="" ctx_first_s="" ctx_last_s=""
 if [ "$contexts_on" = 1 ]; then
-	read -r ctx_first_s ctx_first < <(awk 'NR > 1 && $1 >= 60 {print $1, $4; exit}' "$out/contexts.txt")
-	read -r ctx_last_s ctx_last < <(tail -1 "$out/contexts.txt" | awk '$1 ~ /^[0-9]+$/ {print $1, $4}')
+	read -r ctx_first_s ctx_first < <(awk 'NR > 1 && $1 >= 60 {print $1, $4; exit}' "$out/contexts.txt") || true
+	read -r ctx_last_s ctx_last < <(tail -1 "$out/contexts.txt" | awk '$1 ~ /^[0-9]+$/ {print $1, $4}') || true
 fi
 memory_rule="backend RSS within +20 %"
 if [ -n "${ctx_first:-}" ] && [ "${ctx_first:-0}" -gt 0 ]; then
