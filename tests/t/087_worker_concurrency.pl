@@ -17,8 +17,11 @@
 #	  primary-key index) with the digest of its last committed version, no
 #	  deleted one is present, and every episode present is logged;
 #	- the rows that are not in the ledger are the worker's semantic
-#	  memories, each with at least three lineage associations to episodes
-#	  that exist; consolidation created some;
+#	  memories, each linked by lineage associations to at least three
+#	  episodes (counting those a session deleted since: the cascade takes
+#	  the association, a trigger logs it); every association is semantic ->
+#	  episode between existing rows, and lineage was lost only with a
+#	  deleted episode; consolidation created some;
 #	- rows really moved: hot->warm, warm->hot, warm->cold and cold->warm
 #	  transitions were all observed (engram_memory_stats sampled during the
 #	  run), the worker's migration and forgetting counters grew, no job
@@ -62,6 +65,15 @@ query(q{
 	SELECT engram_create_space('m', 16);
 	CREATE TABLE committed_log (id bigint PRIMARY KEY, digest text NOT NULL);
 	CREATE TABLE deleted_log (id bigint PRIMARY KEY);
+	-- Lineage associations deleted (by the cascade of an episode's DELETE).
+	CREATE TABLE lost_lineage (src bigint, dst bigint);
+	CREATE FUNCTION t_lost_lineage() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		INSERT INTO lost_lineage VALUES (OLD.src, OLD.dst);
+		RETURN OLD;
+	END $$;
+	CREATE TRIGGER lost_lineage AFTER DELETE ON m_associations
+		FOR EACH ROW EXECUTE FUNCTION t_lost_lineage();
 	CREATE TABLE tier_samples (sample int, id bigint, tier text, PRIMARY KEY (sample, id));
 	CREATE FUNCTION t_digest(r m) RETURNS text IMMUTABLE LANGUAGE sql
 		AS $$ SELECT md5(r.content || '|' || r.confidence::text || '|' || r.kind || '|'
@@ -244,11 +256,18 @@ is(query(q{SELECT count(*) FROM m r WHERE NOT EXISTS (SELECT FROM committed_log 
 	'0', 'every memory not in the ledger is a semantic memory');
 my $semantic = query(q{SELECT count(*) FROM m WHERE kind = 'semantic'});
 cmp_ok($semantic, '>', 0, "consolidation created semantic memories ($semantic)");
+is(query(q{SELECT count(*) FROM m_associations a JOIN m s ON s.id = a.src JOIN m e ON e.id = a.dst
+		   WHERE s.kind <> 'semantic' OR e.kind <> 'episodic'}),
+	'0', 'every association is lineage: semantic memory -> episode');
+is(query(q{SELECT count(*) FROM lost_lineage l WHERE NOT EXISTS (SELECT FROM deleted_log d WHERE d.id = l.dst)}),
+	'0', 'lineage was lost only with a deleted episode (ON DELETE CASCADE)');
 is(query(q{
 		SELECT count(*) FROM m s WHERE s.kind = 'semantic'
-		AND (SELECT count(*) FROM m_associations a JOIN m e ON e.id = a.dst AND e.kind = 'episodic'
-			 WHERE a.src = s.id) < 3}),
-	'0', 'each has lineage associations to at least three episodes');
+		AND (SELECT count(*) FROM m_associations a WHERE a.src = s.id)
+			+ (SELECT count(*) FROM lost_lineage l WHERE l.src = s.id) < 3}),
+	'0', 'each semantic memory was linked to at least three episodes (some since deleted)');
+note(query(q{SELECT count(*) FROM m_associations}) . ' lineage associations, '
+	  . query(q{SELECT count(*) FROM lost_lineage}) . ' lost with deleted episodes');
 is(query(q{SELECT count(*) FROM m_associations a WHERE NOT EXISTS (SELECT FROM m WHERE id = a.dst)
 		   OR NOT EXISTS (SELECT FROM m WHERE id = a.src)}),
 	'0', 'every association refers to memories that exist');
