@@ -132,10 +132,11 @@ rows_done(BuildState *state)
 
 /*
  * Leader: wait until no worker inserts into the arena any more (each is
- * done or waiting for the graph to be written).
+ * done or, unless "done_only", waiting for the graph to be written),
+ * refreshing the progress view meanwhile.
  */
 static void
-wait_for_workers_idle(BuildState *state)
+wait_for_workers(BuildState *state, bool done_only)
 {
 	ParallelBuildShared *shared = state->shared;
 
@@ -147,7 +148,7 @@ wait_for_workers_idle(BuildState *state)
 		int			idle;
 
 		SpinLockAcquire(&shared->mutex);
-		idle = shared->workers_done + shared->workers_waiting;
+		idle = shared->workers_done + (done_only ? 0 : shared->workers_waiting);
 		SpinLockRelease(&shared->mutex);
 		if (idle >= state->pcxt->nworkers_launched)
 			break;
@@ -156,6 +157,7 @@ wait_for_workers_idle(BuildState *state)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, rows_done(state));
 	}
 	ConditionVariableCancelSleep();
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, rows_done(state));
 }
 
 /* Worker: the arena is full; wait until the leader has written it. */
@@ -190,7 +192,7 @@ static void
 write_graph(BuildState *state)
 {
 	if (state->shared != NULL)
-		wait_for_workers_idle(state);
+		wait_for_workers(state, false);
 	if (pg_atomic_read_u32(&state->graph.arena->full) != 0)
 	{
 		ereport(NOTICE,
@@ -366,6 +368,8 @@ end_parallel(BuildState *state, Snapshot snapshot)
 
 	if (!state->on_disk)
 		write_graph(state);
+	/* workers may still insert on disk: count them in the view until done */
+	wait_for_workers(state, true);
 	WaitForParallelWorkersToFinish(state->pcxt);
 
 	SpinLockAcquire(&shared->mutex);
@@ -535,6 +539,10 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		pfree(arena);
 	}
 	MemoryContextDelete(state.tuple_context);
+
+	/* the final count in the view: every row the index holds */
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+								 state.written + state.inserted_on_disk);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = reltuples;

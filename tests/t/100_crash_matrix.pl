@@ -81,8 +81,10 @@ $node->safe_psql('postgres', q{
 		WHERE committed_log.digest IS DISTINCT FROM excluded.digest;
 	END $$;
 	SELECT crash_batch(g * 100, 100) FROM generate_series(1, 10) g;
-	-- A larger plain engram table for the index-build point.
-	CREATE TABLE big (id int, embedding evector(16)) USING engram;
+	-- A larger plain engram table for the index-build point; its builds
+	-- are parallel (2 workers, the default max_parallel_maintenance_workers)
+	-- unless the round turns workers off.
+	CREATE TABLE big (id int, embedding evector(16)) USING engram WITH (parallel_workers = 2);
 	INSERT INTO big SELECT g, crash_embedding(g)::evector FROM generate_series(1, 15000) g;
 });
 
@@ -262,15 +264,20 @@ for my $round (1 .. $rounds)
 
 # 3. Index builds: CREATE INDEX (rolled back by the crash: no index after
 #    restart), then CREATE INDEX CONCURRENTLY (an invalid index remains and
-#    is dropped); finally a complete build that must verify.
+#    is dropped); finally a complete build that must verify.  Rounds 1 and
+#    3 and the final build are parallel (2 workers), round 2 is serial;
+#    tests/t/037_hnsw_parallel_build_crash.pl crashes parallel builds at
+#    chosen phases.
 for my $round (1 .. $rounds)
 {
 	my $concurrently = $round == $rounds ? 'CONCURRENTLY ' : '';
-	my $h = background("CREATE INDEX ${concurrently}big_embedding_idx ON big "
+	my $workers = $round == 2 ? 0 : 2;
+	my $h = background("SET max_parallel_maintenance_workers = $workers;\n"
+		  . "CREATE INDEX ${concurrently}big_embedding_idx ON big "
 		  . "USING engram_hnsw (embedding evector_l2_ops) WITH (m = 16, ef_construction = 100);\n");
 	wait_for_active('CREATE INDEX%');
 	my $ms = crash_after_random_delay(800, $h);
-	note("CREATE INDEX ${concurrently}round $round: crash ${ms}ms into the build");
+	note("CREATE INDEX ${concurrently}round $round ($workers workers): crash ${ms}ms into the build");
 	my $state = scalar_query(q{
 		SELECT coalesce((SELECT CASE WHEN indisvalid THEN 'valid' ELSE 'invalid' END
 						 FROM pg_index WHERE indexrelid = to_regclass('big_embedding_idx')), 'absent')});
@@ -288,8 +295,13 @@ for my $round (1 .. $rounds)
 	}
 	check_after_restart("CREATE INDEX #$round");
 }
-scalar_query('CREATE INDEX big_embedding_idx ON big USING engram_hnsw (embedding evector_l2_ops) '
-	  . 'WITH (m = 16, ef_construction = 100)');
+my ($build_out, $build_err);
+$node->psql('postgres', "SET client_min_messages = debug1;\nSET max_parallel_maintenance_workers = 2;\n"
+	  . 'CREATE INDEX big_embedding_idx ON big USING engram_hnsw (embedding evector_l2_ops) '
+	  . 'WITH (m = 16, ef_construction = 100)',
+	stdout => \$build_out, stderr => \$build_err, on_error_die => 1);
+like($build_err, qr/2 parallel workers planned, 2 launched/,
+	'index build after the crashed builds: 2 parallel workers');
 is( scalar_query(q{SELECT count(*) FROM engram_hnsw_verify('big_embedding_idx') WHERE severity = 'error'}),
 	'0', 'index built after the crashed builds verifies');
 
