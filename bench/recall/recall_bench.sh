@@ -27,18 +27,7 @@ engram_build_install
 
 out=$here/results-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
-work=$(mktemp -d /tmp/engram-recall-bench.XXXXXX)
-chmod 755 "$work"
-chown postgres: "$work"
-datadir=$work/data
-sockdir=$work/sock
-mkdir -p "$sockdir" && chown postgres: "$sockdir"
-port=$(engram_free_port $((60000 + RANDOM % 4000)))
-cleanup() {
-	engram_cluster_stop "$datadir"
-	rm -rf "$work"
-}
-trap cleanup EXIT
+engram_bench_cluster_dirs recall-bench
 
 engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = 512MB" "max_wal_size = 4GB"
 engram_cluster_start "$datadir" "$work/server.log"

@@ -44,18 +44,7 @@ engram_build_install
 
 out=$here/results-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
-work=$(mktemp -d /tmp/engram-worker-bench.XXXXXX)
-chmod 755 "$work"
-chown postgres: "$work"
-datadir=$work/data
-sockdir=$work/sock
-mkdir -p "$sockdir" && chown postgres: "$sockdir"
-port=$(engram_free_port $((60000 + RANDOM % 4000)))
-cleanup() {
-	engram_cluster_stop "$datadir"
-	rm -rf "$work"
-}
-trap cleanup EXIT
+engram_bench_cluster_dirs worker-bench
 
 engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = 256MB" "max_wal_size = 4GB" \
 	"engram.worker_naptime = 3600" "engram.consolidation_interval = 604800" "${extra_settings[@]}"

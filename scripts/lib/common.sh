@@ -112,6 +112,20 @@ engram_cluster_stop() {
 	return 0
 }
 
+# engram_bench_cluster_dirs NAME: a throwaway work directory for a
+# benchmark's cluster.  Sets work, datadir, sockdir (owned by postgres) and
+# port (free, 60000-63999), and on exit stops the cluster and removes work.
+engram_bench_cluster_dirs() {
+	work=$(mktemp -d "/tmp/engram-$1.XXXXXX")
+	chmod 755 "$work"
+	chown postgres: "$work"
+	datadir=$work/data
+	sockdir=$work/sock
+	mkdir -p "$sockdir" && chown postgres: "$sockdir"
+	port=$(engram_free_port $((60000 + RANDOM % 4000)))
+	trap 'engram_cluster_stop "$datadir"; rm -rf "$work"' EXIT
+}
+
 engram_cluster_running() {
 	engram_as_postgres pg_ctl -D "$1" status >/dev/null 2>&1
 }
