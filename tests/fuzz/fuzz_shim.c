@@ -226,38 +226,22 @@ fuzz_discard(const char *fmt, va_list args)
 	return 0;
 }
 
-int
-errdetail(const char *fmt,...)
-{
-	va_list		args;
-
-	va_start(args, fmt);
-	fuzz_discard(fmt, args);
-	va_end(args);
-	return 0;
+/* errdetail, errdetail_internal, errhint: formatted (to catch bad formats), then dropped. */
+#define FUZZ_DISCARDED_ERROR_FIELD(name) \
+int \
+name(const char *fmt,...) \
+{ \
+	va_list		args; \
+\
+	va_start(args, fmt); \
+	fuzz_discard(fmt, args); \
+	va_end(args); \
+	return 0; \
 }
 
-int
-errdetail_internal(const char *fmt,...)
-{
-	va_list		args;
-
-	va_start(args, fmt);
-	fuzz_discard(fmt, args);
-	va_end(args);
-	return 0;
-}
-
-int
-errhint(const char *fmt,...)
-{
-	va_list		args;
-
-	va_start(args, fmt);
-	fuzz_discard(fmt, args);
-	va_end(args);
-	return 0;
-}
+FUZZ_DISCARDED_ERROR_FIELD(errdetail)
+FUZZ_DISCARDED_ERROR_FIELD(errdetail_internal)
+FUZZ_DISCARDED_ERROR_FIELD(errhint)
 
 void
 errfinish(const char *filename, int lineno, const char *funcname)
