@@ -369,8 +369,14 @@ struct EngramHnswGraph
 						  bool want_vector, EngramHnswCandidate *out);
 	/* optional: called with the query before each layer search */
 	void		(*prepare_query) (EngramHnswGraph *graph, const float *query);
-	/* optional: start loading what visit() will read (in-memory graph) */
+	/*
+	 * optional: start loading what visit() will read.  A run of prefetch()
+	 * calls is followed by the visits of those refs in the same order and
+	 * then by prefetch_end() (when set), which releases what prefetch()
+	 * held for refs that were not visited.
+	 */
 	void		(*prefetch) (EngramHnswGraph *graph, EngramHnswRef ref);
+	void		(*prefetch_end) (EngramHnswGraph *graph);
 	int			metric;
 	int			dimensions;
 	int			m;
@@ -500,6 +506,9 @@ typedef struct EngramHnswInt8Query
 	int8	   *residual_codes; /* dimensions codes */
 } EngramHnswInt8Query;
 
+/* Most elements the disk graph pins ahead of their visits (a layer-0 list). */
+#define ENGRAM_HNSW_DISK_PREFETCH_MAX	(2 * ENGRAM_HNSW_MAX_M)
+
 typedef struct EngramHnswDiskGraph
 {
 	EngramHnswGraph graph;
@@ -509,14 +518,39 @@ typedef struct EngramHnswDiskGraph
 									 * already read (an insert's candidates) */
 	int			quantization;	/* ENGRAM_HNSW_QUANT_*, from the metapage */
 	EngramHnswInt8Query query;	/* int8: the query of the current search */
+
+	/*
+	 * Elements pinned ahead of their visit by prefetch() (DISK GRAPH
+	 * PREFETCH in hnswutils.c): ahead_refs[ahead_next .. ahead_count) are
+	 * pinned in ahead_buffers and not visited yet; the elements of
+	 * [0, ahead_prefetched) have had their lines prefetched.
+	 */
+	int			ahead_count;
+	int			ahead_next;
+	int			ahead_prefetched;
+	EngramHnswRef ahead_refs[ENGRAM_HNSW_DISK_PREFETCH_MAX];
+	Buffer		ahead_buffers[ENGRAM_HNSW_DISK_PREFETCH_MAX];
 } EngramHnswDiskGraph;
 
 extern void engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 										const EngramHnswMetaPageData *meta);
 
+/*
+ * Pin the page of "ref" and start loading its lines, for a visit (or
+ * engram_hnsw_read_element) that follows soon, in the order of the
+ * prefetch calls; engram_hnsw_disk_graph_prefetch_end() releases the pins
+ * of refs that were not visited.  No buffer lock is held or taken.
+ */
+extern void engram_hnsw_disk_graph_prefetch(EngramHnswDiskGraph *graph, EngramHnswRef ref);
+extern void engram_hnsw_disk_graph_prefetch_end(EngramHnswDiskGraph *graph);
+
 /* Read one element's full state (under a share lock) into "out". */
 extern bool engram_hnsw_read_element(EngramHnswDiskGraph *graph, EngramHnswRef ref,
 									 int layer, EngramHnswCandidate *out);
+/* The same from "buf", the caller's pinned buffer of its page (kept pinned). */
+extern bool engram_hnsw_read_element_pinned(EngramHnswDiskGraph *graph, Buffer buf,
+											EngramHnswRef ref, int layer,
+											EngramHnswCandidate *out);
 
 /*
  * Search the whole graph from the entry point: ef = 1 on the layers above

@@ -10,8 +10,9 @@
  * participant inserting concurrently).  Layout and locking: hnswbuild.h.
  *
  * The pages are written by one process once every insert has finished:
- * positions are assigned first (in arena order), so neighbour references
- * are final when an element tuple is formed.  The pages are written
+ * positions are assigned first (breadth first over layer 0, so that a page
+ * holds one neighbourhood: page_order), so neighbour references are final
+ * when an element tuple is formed.  The pages are written
  * without WAL and then logged with log_newpage_range() when the index
  * needs WAL; the index is invisible to other transactions until the
  * build commits, and a crash before that discards it.
@@ -564,20 +565,84 @@ set_build_meta(EngramHnswBuildGraph *graph, Relation index, BlockNumber insert_b
 	UnlockReleaseBuffer(buf);
 }
 
+/*
+ * The order in which the writer lays elements out on pages: breadth first
+ * over layer 0 from the entry point, then whatever that does not reach in
+ * arena order.  Consecutive elements of a breadth-first order are
+ * neighbours of one element, hence near each other, so a page holds
+ * elements of one neighbourhood instead of rows in heap order.  A search
+ * then meets the same pages again and again: fewer distinct pages per
+ * search, and the buffer lookups, page headers and TLB entries of the
+ * ones it meets are still cached (see docs/reference/performance-baselines.md,
+ * HNSW).  Returns an array of engram_hnsw_build_graph_count() refs
+ * (allocated in the current context); uses the elements' "reached" flags.
+ */
+static EngramHnswRef *
+page_order(EngramHnswBuildGraph *graph)
+{
+	EngramHnswBuildArena *arena = graph->arena;
+	uint64		used = pg_atomic_read_u64(&arena->used);
+	int64		count = engram_hnsw_build_graph_count(graph);
+	EngramHnswRef *order = MemoryContextAllocHuge(CurrentMemoryContext,
+												  sizeof(EngramHnswRef) * Max(count, 1));
+	int64		head = 0;
+	int64		tail = 0;
+
+	for (EngramHnswRef ref = ARENA_FIRST_ELEMENT; ref < used;
+		 ref += arena_element(arena, ref)->size)
+		arena_element(arena, ref)->reached = false;
+	if (arena->entry != ENGRAM_HNSW_INVALID_REF)
+	{
+		arena_element(arena, arena->entry)->reached = true;
+		order[tail++] = arena->entry;
+	}
+	while (head < tail)
+	{
+		EngramHnswBuildElement *element = arena_element(arena, order[head++]);
+		EngramHnswRef *slots = element_layer_slots(element, graph->graph.dimensions,
+												   graph->graph.m, 0);
+
+		for (int i = 0; i < element->counts[0]; i++)
+		{
+			EngramHnswBuildElement *next = arena_element(arena, slots[i]);
+
+			if (!next->reached)
+			{
+				next->reached = true;
+				order[tail++] = slots[i];
+			}
+		}
+	}
+	for (EngramHnswRef ref = ARENA_FIRST_ELEMENT; ref < used;
+		 ref += arena_element(arena, ref)->size)
+	{
+		if (!arena_element(arena, ref)->reached)
+		{
+			arena_element(arena, ref)->reached = true;
+			order[tail++] = ref;
+		}
+	}
+	if (tail != count)
+		elog(ERROR, "engram_hnsw build: %lld elements laid out, %lld in the graph",
+			 (long long) tail, (long long) count);
+	return order;
+}
+
 int64
 engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 {
 	EngramHnswBuildArena *arena = graph->arena;
 	int			dims = graph->graph.dimensions;
 	int			m = graph->graph.m;
-	uint64		used = pg_atomic_read_u64(&arena->used);
 	Size		page_space = BLCKSZ - SizeOfPageHeaderData -
 		MAXALIGN(sizeof(EngramHnswPageOpaqueData));
 	Size		free_space = 0;
 	BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO;
 	OffsetNumber offno = InvalidOffsetNumber;
 	BlockNumber last_blkno;
-	EngramHnswRef next = ARENA_FIRST_ELEMENT;
+	EngramHnswRef *order;
+	int64		count;
+	int64		next = 0;
 	EngramHnswRef *refs;
 	int64		written = 0;
 	MemoryContext scratch;
@@ -590,10 +655,11 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 	MemoryContextDelete(scratch);
 
 	/* Positions first: neighbour references must be final when written. */
-	for (EngramHnswRef ref = ARENA_FIRST_ELEMENT; ref < used;
-		 ref += arena_element(arena, ref)->size)
+	order = page_order(graph);
+	count = engram_hnsw_build_graph_count(graph);
+	for (int64 i = 0; i < count; i++)
 	{
-		EngramHnswBuildElement *element = arena_element(arena, ref);
+		EngramHnswBuildElement *element = arena_element(arena, order[i]);
 		Size		size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, arena->quantization, m,
 														  element->level) +
 			sizeof(ItemIdData);
@@ -611,7 +677,7 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 	last_blkno = Max(blkno, ENGRAM_HNSW_METAPAGE_BLKNO + 1);
 
 	refs = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(m, 0));
-	while (next < used)
+	while (next < count)
 	{
 		Buffer		buf = ReadBuffer(index, P_NEW);
 		BlockNumber page_blkno = BufferGetBlockNumber(buf);
@@ -620,10 +686,9 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
 		engram_hnsw_init_page(page, ENGRAM_HNSW_PAGE_ELEMENT);
-		for (; next < used && arena_element(arena, next)->blkno == page_blkno;
-			 next += arena_element(arena, next)->size)
+		for (; next < count && arena_element(arena, order[next])->blkno == page_blkno; next++)
 		{
-			EngramHnswBuildElement *element = arena_element(arena, next);
+			EngramHnswBuildElement *element = arena_element(arena, order[next]);
 			EngramHnswElementTuple tuple;
 			Size		size;
 
@@ -649,13 +714,14 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 			pfree(tuple);
 			written++;
 		}
-		if (next < used && arena_element(arena, next)->blkno <= page_blkno)
+		if (next < count && arena_element(arena, order[next])->blkno <= page_blkno)
 			elog(ERROR, "engram_hnsw build: page layout out of step");
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);
 		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(refs);
+	pfree(order);
 
 	set_build_meta(graph, index, last_blkno);
 	if (RelationNeedsWAL(index))

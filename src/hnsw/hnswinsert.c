@@ -240,6 +240,25 @@ same_refs(const EngramHnswRef *a, int a_count, const EngramHnswRef *b, int b_cou
 	return true;
 }
 
+/*
+ * Fill in the vectors of candidates[from, to) that the insert's cache
+ * holds, and start loading the pages of the others (read next, in order).
+ * The caller reads them with engram_hnsw_read_element and then calls
+ * engram_hnsw_disk_graph_prefetch_end.
+ */
+static void
+prefetch_candidate_vectors(EngramHnswDiskGraph *graph, EngramHnswCandidate *candidates,
+						   int from, int to)
+{
+	for (int i = from; i < to; i++)
+	{
+		if (candidates[i].vector == NULL && graph->vectors != NULL)
+			candidates[i].vector = vector_cache_get(graph->vectors, candidates[i].ref);
+		if (candidates[i].vector == NULL)
+			engram_hnsw_disk_graph_prefetch(graph, candidates[i].ref);
+	}
+}
+
 #define NEIGHBOUR_UPDATE_ATTEMPTS 3
 
 bool
@@ -272,9 +291,14 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 		int			first_changed;
 		int			last_changed;
 
-		if (!engram_hnsw_read_element(graph, base, layer, &base_element) ||
+		/* one pin of the base's page for the read and the write */
+		buf = ReadBuffer(graph->index, EngramHnswRefBlock(base));
+		if (!engram_hnsw_read_element_pinned(graph, buf, base, layer, &base_element) ||
 			layer > base_element.level)
+		{
+			ReleaseBuffer(buf);
 			return false;
+		}
 
 		/* Candidates: the current list minus exclusions, plus extras. */
 		candidates = palloc(sizeof(EngramHnswCandidate) *
@@ -309,7 +333,10 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			added = true;
 		}
 		if (!dropped && !added)
+		{
+			ReleaseBuffer(buf);
 			return false;
+		}
 
 		new_list = palloc(sizeof(EngramHnswRef) * Max(candidate_count, 1));
 		if (mode == ENGRAM_HNSW_LINK_FILL || mode == ENGRAM_HNSW_LINK_FORCE)
@@ -320,6 +347,8 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 
 			for (int i = 0; i < kept_current; i++)
 				new_list[new_count++] = candidates[i].ref;
+			if (new_count < capacity)
+				prefetch_candidate_vectors(graph, candidates, first_extra, candidate_count);
 			for (int i = first_extra; i < candidate_count && new_count < capacity; i++)
 			{
 				EngramHnswCandidate read;
@@ -338,6 +367,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 															  candidates[i].vector, dims);
 				candidates[live++] = candidates[i];
 			}
+			engram_hnsw_disk_graph_prefetch_end(graph);
 			engram_hnsw_sort_candidates(candidates + first_extra, live - first_extra);
 			for (int i = first_extra; i < live && new_count < capacity; i++)
 				new_list[new_count++] = candidates[i].ref;
@@ -349,7 +379,10 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 				new_list[new_count - 1] = candidates[first_extra].ref;
 			}
 			else if (!dropped && new_count == kept_current)
+			{
+				ReleaseBuffer(buf);
 				return false;	/* no room */
+			}
 		}
 		else if (!dropped && candidate_count <= capacity)
 		{
@@ -363,6 +396,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			int			live = 0;
 			bool		keeps_extra = false;
 
+			prefetch_candidate_vectors(graph, candidates, 0, candidate_count);
 			for (int i = 0; i < candidate_count; i++)
 			{
 				EngramHnswCandidate read;
@@ -381,6 +415,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 															  candidates[i].vector, dims);
 				candidates[live++] = candidates[i];
 			}
+			engram_hnsw_disk_graph_prefetch_end(graph);
 			engram_hnsw_sort_candidates(candidates, live);
 			chosen = palloc(sizeof(int) * Max(capacity, 1));
 			new_count = engram_hnsw_select_neighbours(&graph->graph, candidates, live,
@@ -411,11 +446,13 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 				}
 			}
 			if (!dropped && !keeps_extra)
+			{
+				ReleaseBuffer(buf);
 				return false;	/* the extras were not good enough */
+			}
 		}
 
 		/* Apply, if nobody changed the list since we read it. */
-		buf = ReadBuffer(graph->index, EngramHnswRefBlock(base));
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
 		element = engram_hnsw_page_element(page, EngramHnswRefOffset(base));
@@ -497,12 +534,11 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 	EngramHnswCandidate self;
 	EngramHnswVectorCache vectors;
 
-	engram_hnsw_read_meta(index, &meta);
+	/* dimensions, m and quantization do not change once the first vector is in */
+	lock_and_read_meta(index, mode, &meta);
 	dims = meta.dimensions;
 	m = meta.m;
 	level = engram_hnsw_random_level(m, engram_hnsw_max_level(dims, meta.quantization, m));
-
-	lock_and_read_meta(index, mode, &meta);
 	if (meta.entry_level < 0 || level > meta.entry_level)
 	{
 		UnlockPage(index, ENGRAM_HNSW_UPDATE_LOCK, mode);

@@ -638,6 +638,8 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 			}
 			all_count++;
 		}
+		if (graph->prefetch_end != NULL)
+			graph->prefetch_end(graph);
 	}
 
 	out = palloc(sizeof(EngramHnswCandidate) * Max(nearest.count, 1));
@@ -766,32 +768,149 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
  */
 
 /*
- * visit() of the disk graph: share-lock the element's page, compute the
- * distance, copy what was asked for into graph->context, unlock.
+ * DISK GRAPH PREFETCH
+ *
+ * A visit to an on-disk element is dominated by cache misses, each one
+ * waited for in turn: the buffer mapping lookup, the buffer header, the
+ * page header (PageIsNew), the special space (page id), the line pointer,
+ * the element.  prefetch() takes the first two for every neighbour the
+ * search is about to visit (ReadBuffer, a pin) and starts loading the page
+ * header, line pointer and special space lines of each; once the line
+ * pointer of one element is likely loaded (one prefetch later), the lines
+ * of its header and vector are requested too.  The visits that follow
+ * find their buffer pinned and their lines arriving or arrived, so the
+ * misses of one batch overlap instead of adding up.
+ *
+ * The pins are transient: each visit releases the pin it consumes and
+ * prefetch_end() releases those of refs not visited.  No buffer lock is
+ * taken ahead, so the one-lock-at-a-time contract (hnsw.h) is unchanged;
+ * a page may change between its prefetch and its visit, which reads it
+ * under its share lock as before.  Line pointers are read without a lock
+ * for the prefetch only: a torn or stale value just prefetches the wrong
+ * lines of the same page.
+ */
+
+/* Start loading the element lines of ahead_refs[i] (its page is pinned). */
+static void
+disk_prefetch_element(EngramHnswDiskGraph *disk, int i)
+{
+#ifdef __GNUC__
+	const char *page = (const char *) BufferGetPage(disk->ahead_buffers[i]);
+	OffsetNumber offno = EngramHnswRefOffset(disk->ahead_refs[i]);
+	ItemIdData	itemid;
+	Size		length;
+
+	if (offno < FirstOffsetNumber ||
+		offsetof(PageHeaderData, pd_linp) + offno * sizeof(ItemIdData) > BLCKSZ)
+		return;
+	itemid = *(volatile const ItemIdData *) (page + offsetof(PageHeaderData, pd_linp) +
+											 (offno - 1) * sizeof(ItemIdData));
+	/* header and vector: what the distance reads; slots are read later */
+	length = Min((Size) itemid.lp_len,
+				 offsetof(EngramHnswElementTupleData, vector) +
+				 ENGRAM_HNSW_VECTOR_SIZE(disk->graph.dimensions, disk->quantization));
+	if (itemid.lp_off < SizeOfPageHeaderData || itemid.lp_off + length > BLCKSZ)
+		return;
+	for (Size line = 0; line < length; line += PG_CACHE_LINE_SIZE)
+		__builtin_prefetch(page + itemid.lp_off + line);
+#endif
+}
+
+void
+engram_hnsw_disk_graph_prefetch(EngramHnswDiskGraph *disk, EngramHnswRef ref)
+{
+	OffsetNumber offno = EngramHnswRefOffset(ref);
+	const char *page;
+	int			i;
+
+	if (disk->ahead_count == ENGRAM_HNSW_DISK_PREFETCH_MAX)
+		return;					/* its visit reads the buffer itself */
+	i = disk->ahead_count++;
+	disk->ahead_refs[i] = ref;
+	disk->ahead_buffers[i] = ReadBuffer(disk->index, EngramHnswRefBlock(ref));
+	page = (const char *) BufferGetPage(disk->ahead_buffers[i]);
+#ifdef __GNUC__
+	__builtin_prefetch(page);
+	if (offno >= FirstOffsetNumber &&
+		offsetof(PageHeaderData, pd_linp) + offno * sizeof(ItemIdData) <= BLCKSZ)
+		__builtin_prefetch(page + offsetof(PageHeaderData, pd_linp) +
+						   (offno - 1) * sizeof(ItemIdData));
+	__builtin_prefetch(page + BLCKSZ - sizeof(EngramHnswPageOpaqueData));
+#endif
+	/* the previous one's line pointer has had a ReadBuffer's time to load */
+	if (i > 0 && disk->ahead_prefetched == i - 1)
+		disk_prefetch_element(disk, disk->ahead_prefetched++);
+}
+
+void
+engram_hnsw_disk_graph_prefetch_end(EngramHnswDiskGraph *disk)
+{
+	for (int i = disk->ahead_next; i < disk->ahead_count; i++)
+		ReleaseBuffer(disk->ahead_buffers[i]);
+	disk->ahead_count = disk->ahead_next = disk->ahead_prefetched = 0;
+}
+
+static void
+disk_prefetch(EngramHnswGraph *graph, EngramHnswRef ref)
+{
+	engram_hnsw_disk_graph_prefetch((EngramHnswDiskGraph *) graph, ref);
+}
+
+static void
+disk_prefetch_end(EngramHnswGraph *graph)
+{
+	engram_hnsw_disk_graph_prefetch_end((EngramHnswDiskGraph *) graph);
+}
+
+/*
+ * The pinned buffer of "ref": the one prefetch() pinned when "ref" is the
+ * next one it pinned ahead (then the elements of this one and the next are
+ * prefetched if they are not yet), else a fresh ReadBuffer.
+ */
+static Buffer
+disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
+{
+	int			i = disk->ahead_next;
+
+	if (i < disk->ahead_count && disk->ahead_refs[i] == ref)
+	{
+		disk->ahead_next++;
+		while (disk->ahead_prefetched <= i + 1 && disk->ahead_prefetched < disk->ahead_count)
+			disk_prefetch_element(disk, disk->ahead_prefetched++);
+		if (disk->ahead_next == disk->ahead_count)
+			disk->ahead_count = disk->ahead_next = disk->ahead_prefetched = 0;
+		return disk->ahead_buffers[i];
+	}
+	return ReadBuffer(disk->index, EngramHnswRefBlock(ref));
+}
+
+/*
+ * visit() of the disk graph, on the pinned buffer of the element's page:
+ * share-lock it, compute the distance, copy what was asked for into
+ * graph->context, unlock (the pin stays).  disk_visit() pins and unpins.
  * query == NULL gives distance 0 (used to read an element).  An int8
  * element's distance is estimated from the codes of the query that
  * prepare_query encoded (with the lower bound of the ORDER BY value), and
  * its vector is returned decoded.
  */
 static bool
-disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
-		   int layer, float threshold, bool want_vector, EngramHnswCandidate *out)
+disk_visit_buffer(EngramHnswDiskGraph *disk, Buffer buf, EngramHnswRef ref,
+				  const float *query, int layer, float threshold, bool want_vector,
+				  EngramHnswCandidate *out)
 {
-	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+	EngramHnswGraph *graph = &disk->graph;
 	BlockNumber blkno = EngramHnswRefBlock(ref);
-	Buffer		buf;
 	Page		page;
 	EngramHnswElementTuple element;
 	int			dims = graph->dimensions;
 
-	buf = ReadBuffer(disk->index, blkno);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	engram_hnsw_check_page(disk->index, page, blkno);
 	element = engram_hnsw_page_element(page, EngramHnswRefOffset(ref));
 	if (element == NULL)
 	{
-		UnlockReleaseBuffer(buf);
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		return false;
 	}
 
@@ -842,8 +961,21 @@ disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 		}
 		MemoryContextSwitchTo(old);
 	}
-	UnlockReleaseBuffer(buf);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 	return true;
+}
+
+static bool
+disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
+		   int layer, float threshold, bool want_vector, EngramHnswCandidate *out)
+{
+	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+	Buffer		buf = disk_pin(disk, ref);
+	bool		found;
+
+	found = disk_visit_buffer(disk, buf, ref, query, layer, threshold, want_vector, out);
+	ReleaseBuffer(buf);
+	return found;
 }
 
 /* prepare_query() of the disk graph: encode the query for int8 elements. */
@@ -861,7 +993,8 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 {
 	graph->graph.visit = disk_visit;
 	graph->graph.prepare_query = NULL;
-	graph->graph.prefetch = NULL;
+	graph->graph.prefetch = disk_prefetch;
+	graph->graph.prefetch_end = disk_prefetch_end;
 	graph->graph.metric = meta->metric;
 	graph->graph.dimensions = meta->dimensions;
 	graph->graph.m = meta->m;
@@ -869,6 +1002,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->context = CurrentMemoryContext;
 	graph->vectors = NULL;
 	graph->quantization = meta->quantization;
+	graph->ahead_count = graph->ahead_next = graph->ahead_prefetched = 0;
 	memset(&graph->query, 0, sizeof(graph->query));
 	if (meta->quantization == ENGRAM_HNSW_QUANT_INT8 && meta->dimensions > 0)
 	{
@@ -883,4 +1017,11 @@ engram_hnsw_read_element(EngramHnswDiskGraph *graph, EngramHnswRef ref, int laye
 						 EngramHnswCandidate *out)
 {
 	return disk_visit(&graph->graph, ref, NULL, layer, INFINITY, true, out);
+}
+
+bool
+engram_hnsw_read_element_pinned(EngramHnswDiskGraph *graph, Buffer buf, EngramHnswRef ref,
+								int layer, EngramHnswCandidate *out)
+{
+	return disk_visit_buffer(graph, buf, ref, NULL, layer, INFINITY, true, out);
 }
