@@ -377,6 +377,9 @@ struct EngramHnswGraph
 	 */
 	void		(*prefetch) (EngramHnswGraph *graph, EngramHnswRef ref);
 	void		(*prefetch_end) (EngramHnswGraph *graph);
+	/* optional: called at the start and the end of engram_hnsw_search */
+	void		(*search_begin) (EngramHnswGraph *graph);
+	void		(*search_end) (EngramHnswGraph *graph);
 	int			metric;
 	int			dimensions;
 	int			m;
@@ -508,6 +511,8 @@ typedef struct EngramHnswInt8Query
 
 /* Most elements the disk graph pins ahead of their visits (a layer-0 list). */
 #define ENGRAM_HNSW_DISK_PREFETCH_MAX	(2 * ENGRAM_HNSW_MAX_M)
+/* Pages whose pins a search or an insert keeps (a power of two). */
+#define ENGRAM_HNSW_DISK_KEPT_PINS		256
 
 typedef struct EngramHnswDiskGraph
 {
@@ -525,11 +530,21 @@ typedef struct EngramHnswDiskGraph
 	 * pinned in ahead_buffers and not visited yet; the elements of
 	 * [0, ahead_prefetched) have had their lines prefetched.
 	 */
+	int			ahead_max;		/* most pinned ahead (pin budget) */
 	int			ahead_count;
 	int			ahead_next;
 	int			ahead_prefetched;
 	EngramHnswRef ahead_refs[ENGRAM_HNSW_DISK_PREFETCH_MAX];
 	Buffer		ahead_buffers[ENGRAM_HNSW_DISK_PREFETCH_MAX];
+
+	/*
+	 * Pins kept for the pages visited last (KEPT PINS in hnswutils.c),
+	 * while keep_pins_depth > 0: direct-mapped by block number.
+	 */
+	int			keep_pins_depth;
+	int			kept_mask;		/* slots - 1 (pin budget); -1: none kept */
+	BlockNumber kept_blocks[ENGRAM_HNSW_DISK_KEPT_PINS];
+	Buffer		kept_buffers[ENGRAM_HNSW_DISK_KEPT_PINS];
 } EngramHnswDiskGraph;
 
 extern void engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
@@ -543,6 +558,31 @@ extern void engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation ind
  */
 extern void engram_hnsw_disk_graph_prefetch(EngramHnswDiskGraph *graph, EngramHnswRef ref);
 extern void engram_hnsw_disk_graph_prefetch_end(EngramHnswDiskGraph *graph);
+
+/*
+ * Keep the pins of visited pages from now until the matching
+ * engram_hnsw_disk_graph_release_pins() (calls nest; the outermost release
+ * drops them all): a page visited again, or locked for a write, then needs
+ * no buffer lookup.  engram_hnsw_search() does this for its own duration.
+ * No buffer lock may be held across either call.
+ */
+extern void engram_hnsw_disk_graph_keep_pins(EngramHnswDiskGraph *graph);
+extern void engram_hnsw_disk_graph_release_pins(EngramHnswDiskGraph *graph);
+
+/*
+ * A pin of "blkno" for the caller: from the kept pins while they are kept,
+ * else a new one.  Give it back with engram_hnsw_disk_graph_unpin(), which
+ * releases it unless it belongs to the kept pins.  No lock is taken.
+ */
+extern Buffer engram_hnsw_disk_graph_pin(EngramHnswDiskGraph *graph, BlockNumber blkno);
+extern void engram_hnsw_disk_graph_unpin(EngramHnswDiskGraph *graph, Buffer buf);
+
+/*
+ * A pin of "blkno" that is the caller's own (ReleaseBuffer it), taken
+ * without a buffer lookup when the page's pin is kept: for a buffer the
+ * caller holds across other visits, which may evict a kept pin.
+ */
+extern Buffer engram_hnsw_disk_graph_pin_own(EngramHnswDiskGraph *graph, BlockNumber blkno);
 
 /* Read one element's full state (under a share lock) into "out". */
 extern bool engram_hnsw_read_element(EngramHnswDiskGraph *graph, EngramHnswRef ref,

@@ -292,7 +292,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 		int			last_changed;
 
 		/* one pin of the base's page for the read and the write */
-		buf = ReadBuffer(graph->index, EngramHnswRefBlock(base));
+		buf = engram_hnsw_disk_graph_pin_own(graph, EngramHnswRefBlock(base));
 		if (!engram_hnsw_read_element_pinned(graph, buf, base, layer, &base_element) ||
 			layer > base_element.level)
 		{
@@ -547,6 +547,8 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 	}
 
 	engram_hnsw_disk_graph_init(&graph, index, &meta);
+	/* the back-links lock pages the search has just visited: keep them */
+	engram_hnsw_disk_graph_keep_pins(&graph);
 	if (meta.entry_level >= 0)
 		engram_hnsw_search(&graph.graph, vector,
 						   EngramHnswRefFromTid(meta.entry_blkno, meta.entry_offno),
@@ -609,6 +611,7 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 											  lc, &self, 1, ENGRAM_HNSW_LINK_PRUNE, NULL);
 		}
 	}
+	engram_hnsw_disk_graph_release_pins(&graph);
 
 	if (level > meta.entry_level)
 	{

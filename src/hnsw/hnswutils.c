@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -668,6 +669,8 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 	engram_hnsw_refset_init(&visited, ef * graph->m);
 	entries = palloc(sizeof(EngramHnswRef) * Max(ef, 1));
 	entries[0] = entry;
+	if (graph->search_begin != NULL)
+		graph->search_begin(graph);
 
 	for (int lc = entry_level; lc >= 0; lc--)
 	{
@@ -692,6 +695,8 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 				entries[i] = found[i].ref;
 		}
 	}
+	if (graph->search_end != NULL)
+		graph->search_end(graph);
 }
 
 /* ---------------------------------------------------------------------
@@ -790,7 +795,138 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
  * lines of the same page.
  */
 
-/* Start loading the element lines of ahead_refs[i] (its page is pinned). */
+/*
+ * KEPT PINS
+ *
+ * A search meets many pages more than once (several elements of a page, a
+ * page holding one neighbourhood after a build: page_order in
+ * hnswbuildgraph.c), and an insert locks for its back-links the pages its
+ * search just visited.  While pins are kept, the disk graph holds on to
+ * the pin of every page it visits in a direct-mapped table of
+ * ENGRAM_HNSW_DISK_KEPT_PINS entries (a page evicts the one in its slot),
+ * so that a page met again costs no buffer mapping lookup, no pin and no
+ * unpin.  Pins are not locks: the lock contract is unchanged, and nothing
+ * in this access method waits for another backend's pins (no cleanup
+ * locks).  Pins still held at an error are released by the resource
+ * owner.
+ */
+
+static inline bool
+keeping_pins(const EngramHnswDiskGraph *disk)
+{
+	return disk->keep_pins_depth > 0 && disk->kept_mask >= 0;
+}
+
+static inline int
+kept_slot(const EngramHnswDiskGraph *disk, BlockNumber blkno)
+{
+	return (int) ((blkno * 0x9E3779B1U) >> 16) & disk->kept_mask;
+}
+
+Buffer
+engram_hnsw_disk_graph_pin(EngramHnswDiskGraph *disk, BlockNumber blkno)
+{
+	int			slot;
+
+	if (!keeping_pins(disk))
+		return ReadBuffer(disk->index, blkno);
+	slot = kept_slot(disk, blkno);
+	if (disk->kept_blocks[slot] == blkno)
+		return disk->kept_buffers[slot];
+	if (disk->kept_blocks[slot] != InvalidBlockNumber)
+		ReleaseBuffer(disk->kept_buffers[slot]);
+	disk->kept_blocks[slot] = InvalidBlockNumber;
+	disk->kept_buffers[slot] = ReadBuffer(disk->index, blkno);
+	disk->kept_blocks[slot] = blkno;
+	return disk->kept_buffers[slot];
+}
+
+Buffer
+engram_hnsw_disk_graph_pin_own(EngramHnswDiskGraph *disk, BlockNumber blkno)
+{
+	if (keeping_pins(disk))
+	{
+		int			slot = kept_slot(disk, blkno);
+
+		if (disk->kept_blocks[slot] == blkno)
+		{
+			IncrBufferRefCount(disk->kept_buffers[slot]);
+			return disk->kept_buffers[slot];
+		}
+	}
+	return ReadBuffer(disk->index, blkno);
+}
+
+void
+engram_hnsw_disk_graph_unpin(EngramHnswDiskGraph *disk, Buffer buf)
+{
+	if (!keeping_pins(disk))
+		ReleaseBuffer(buf);
+}
+
+void
+engram_hnsw_disk_graph_keep_pins(EngramHnswDiskGraph *disk)
+{
+	if (disk->keep_pins_depth++ > 0)
+		return;
+	for (int i = 0; i <= disk->kept_mask; i++)
+		disk->kept_blocks[i] = InvalidBlockNumber;
+}
+
+void
+engram_hnsw_disk_graph_release_pins(EngramHnswDiskGraph *disk)
+{
+	Assert(disk->keep_pins_depth > 0);
+	Assert(disk->ahead_count == 0);
+	if (--disk->keep_pins_depth > 0)
+		return;
+	for (int i = 0; i <= disk->kept_mask; i++)
+	{
+		if (disk->kept_blocks[i] != InvalidBlockNumber)
+			ReleaseBuffer(disk->kept_buffers[i]);
+		disk->kept_blocks[i] = InvalidBlockNumber;
+	}
+}
+
+/*
+ * Size what the disk graph pins beyond the one buffer it visits from the
+ * backend's fair share of shared buffers (shared_buffers over every
+ * process that may pin them, as PostgreSQL 16's LimitAdditionalPins): at
+ * most a quarter of it pinned ahead and half of it kept.  A small
+ * shared_buffers with many connections (1 MB in the TAP tests) pins
+ * nothing ahead and keeps nothing: every visit reads its buffer as
+ * before, and "no unpinned buffers available" cannot come from here.
+ */
+static void
+disk_pin_budget(EngramHnswDiskGraph *disk)
+{
+	int			budget = NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS);
+	int			kept = ENGRAM_HNSW_DISK_KEPT_PINS;
+
+	disk->ahead_max = Min(ENGRAM_HNSW_DISK_PREFETCH_MAX, budget / 4);
+	while (kept > budget / 2)
+		kept /= 2;
+	disk->kept_mask = kept >= 16 ? kept - 1 : -1;
+}
+
+static void
+disk_search_begin(EngramHnswGraph *graph)
+{
+	engram_hnsw_disk_graph_keep_pins((EngramHnswDiskGraph *) graph);
+}
+
+static void
+disk_search_end(EngramHnswGraph *graph)
+{
+	engram_hnsw_disk_graph_release_pins((EngramHnswDiskGraph *) graph);
+}
+
+/*
+ * Start loading the element lines of ahead_refs[i].  Its page is pinned,
+ * by the prefetch or by the kept pins; when a later page took its kept
+ * slot meanwhile, the address is still shared buffer memory and the worst
+ * outcome is a useless prefetch.
+ */
 static void
 disk_prefetch_element(EngramHnswDiskGraph *disk, int i)
 {
@@ -823,11 +959,11 @@ engram_hnsw_disk_graph_prefetch(EngramHnswDiskGraph *disk, EngramHnswRef ref)
 	const char *page;
 	int			i;
 
-	if (disk->ahead_count == ENGRAM_HNSW_DISK_PREFETCH_MAX)
+	if (disk->ahead_count >= disk->ahead_max)
 		return;					/* its visit reads the buffer itself */
 	i = disk->ahead_count++;
 	disk->ahead_refs[i] = ref;
-	disk->ahead_buffers[i] = ReadBuffer(disk->index, EngramHnswRefBlock(ref));
+	disk->ahead_buffers[i] = engram_hnsw_disk_graph_pin(disk, EngramHnswRefBlock(ref));
 	page = (const char *) BufferGetPage(disk->ahead_buffers[i]);
 #ifdef __GNUC__
 	__builtin_prefetch(page);
@@ -846,7 +982,7 @@ void
 engram_hnsw_disk_graph_prefetch_end(EngramHnswDiskGraph *disk)
 {
 	for (int i = disk->ahead_next; i < disk->ahead_count; i++)
-		ReleaseBuffer(disk->ahead_buffers[i]);
+		engram_hnsw_disk_graph_unpin(disk, disk->ahead_buffers[i]);
 	disk->ahead_count = disk->ahead_next = disk->ahead_prefetched = 0;
 }
 
@@ -863,9 +999,10 @@ disk_prefetch_end(EngramHnswGraph *graph)
 }
 
 /*
- * The pinned buffer of "ref": the one prefetch() pinned when "ref" is the
+ * A pin of the page of "ref" for its visit (give it back with
+ * engram_hnsw_disk_graph_unpin): the one prefetch() took when "ref" is the
  * next one it pinned ahead (then the elements of this one and the next are
- * prefetched if they are not yet), else a fresh ReadBuffer.
+ * prefetched if they are not yet), else engram_hnsw_disk_graph_pin().
  */
 static Buffer
 disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
@@ -874,14 +1011,19 @@ disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
 
 	if (i < disk->ahead_count && disk->ahead_refs[i] == ref)
 	{
+		Buffer		buf = disk->ahead_buffers[i];
+
 		disk->ahead_next++;
 		while (disk->ahead_prefetched <= i + 1 && disk->ahead_prefetched < disk->ahead_count)
 			disk_prefetch_element(disk, disk->ahead_prefetched++);
 		if (disk->ahead_next == disk->ahead_count)
 			disk->ahead_count = disk->ahead_next = disk->ahead_prefetched = 0;
-		return disk->ahead_buffers[i];
+		/* a kept pin may have made way for a later page since */
+		if (keeping_pins(disk))
+			buf = engram_hnsw_disk_graph_pin(disk, EngramHnswRefBlock(ref));
+		return buf;
 	}
-	return ReadBuffer(disk->index, EngramHnswRefBlock(ref));
+	return engram_hnsw_disk_graph_pin(disk, EngramHnswRefBlock(ref));
 }
 
 /*
@@ -974,7 +1116,7 @@ disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 	bool		found;
 
 	found = disk_visit_buffer(disk, buf, ref, query, layer, threshold, want_vector, out);
-	ReleaseBuffer(buf);
+	engram_hnsw_disk_graph_unpin(disk, buf);
 	return found;
 }
 
@@ -995,6 +1137,8 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->graph.prepare_query = NULL;
 	graph->graph.prefetch = disk_prefetch;
 	graph->graph.prefetch_end = disk_prefetch_end;
+	graph->graph.search_begin = disk_search_begin;
+	graph->graph.search_end = disk_search_end;
 	graph->graph.metric = meta->metric;
 	graph->graph.dimensions = meta->dimensions;
 	graph->graph.m = meta->m;
@@ -1003,6 +1147,8 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->vectors = NULL;
 	graph->quantization = meta->quantization;
 	graph->ahead_count = graph->ahead_next = graph->ahead_prefetched = 0;
+	graph->keep_pins_depth = 0;
+	disk_pin_budget(graph);
 	memset(&graph->query, 0, sizeof(graph->query));
 	if (meta->quantization == ENGRAM_HNSW_QUANT_INT8 && meta->dimensions > 0)
 	{
