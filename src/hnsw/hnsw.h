@@ -79,6 +79,12 @@
  * and insert_blkno, the first block worth trying for a new
  * element (vacuum lowers it to the first block where it freed space).
  *
+ * A build writes the elements breadth first over layer 0 from the entry
+ * point (hnswbuildgraph.c, page_order), so that a page holds elements of
+ * one neighbourhood and a search meets far fewer distinct pages than
+ * elements.  Nothing depends on that order; later inserts go wherever
+ * there is room.
+ *
  * COMPACT REPRESENTATION (quantization = 'int8')
  *
  * Each vector x (after cosine normalisation) is stored as codes
@@ -141,6 +147,16 @@
  * Scans take no heavyweight lock.
  *
  * Lock order: update lock, then buffer locks (one at a time).
+ *
+ * Pins are not locks and may be held several at a time: a disk search pins
+ * the pages of the neighbours it is about to visit ahead of their visits,
+ * and a search or an insert keeps the pins of the pages it visited, so
+ * that a page met again needs no buffer lookup (hnswutils.c, DISK GRAPH
+ * PREFETCH and KEPT PINS).  Both are bounded by the backend's share of
+ * shared_buffers.  Nothing ever waits for a pin of an index page (no
+ * cleanup lock is taken on one), so pins held while waiting for a lock
+ * (an insert's kept pins across the relation extension lock) cannot take
+ * part in a deadlock.
  *
  * WAL
  *

@@ -559,6 +559,7 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	EngramHnswCandidate *out;
 	EngramHnswRef *fresh;		/* neighbours of the current candidate
 								 * not visited yet */
+	int			result_count;
 
 	engram_hnsw_refset_reset(visited);
 	if (graph->prepare_query && query)
@@ -644,11 +645,21 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	}
 
 	out = palloc(sizeof(EngramHnswCandidate) * Max(nearest.count, 1));
-	for (int i = 0; i < nearest.count; i++)
-		out[i] = all[nearest.items[i]];
-	engram_hnsw_sort_candidates(out, nearest.count);
+	result_count = nearest.count;
+	if (result_count > 64)
+	{
+		/* furthest first out of the heap: no sort of the large structs */
+		for (int i = result_count - 1; i >= 0; i--)
+			out[i] = all[heap_pop(&nearest)];
+	}
+	else
+	{
+		for (int i = 0; i < result_count; i++)
+			out[i] = all[nearest.items[i]];
+		engram_hnsw_sort_candidates(out, result_count);
+	}
 	*result = out;
-	return nearest.count;
+	return result_count;
 }
 
 void
