@@ -952,10 +952,16 @@ disk_prefetch_element(EngramHnswDiskGraph *disk, int i)
 		return;
 	itemid = *(volatile const ItemIdData *) (page + offsetof(PageHeaderData, pd_linp) +
 											 (offno - 1) * sizeof(ItemIdData));
-	/* header and vector: what the distance reads; slots are read later */
+	/*
+	 * Header and vector, what the distance reads (the slots are read
+	 * later), up to 12 lines: a 128-dimension float element whole; of a
+	 * longer vector the hardware prefetcher streams the rest once the
+	 * distance reads it, and more requests only fill the line fill buffers.
+	 */
 	length = Min((Size) itemid.lp_len,
 				 offsetof(EngramHnswElementTupleData, vector) +
 				 ENGRAM_HNSW_VECTOR_SIZE(disk->graph.dimensions, disk->quantization));
+	length = Min(length, 12 * PG_CACHE_LINE_SIZE);
 	if (itemid.lp_off < SizeOfPageHeaderData || itemid.lp_off + length > BLCKSZ)
 		return;
 	for (Size line = 0; line < length; line += PG_CACHE_LINE_SIZE)

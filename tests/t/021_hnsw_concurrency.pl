@@ -12,8 +12,11 @@ use Test::More;
 use IPC::Run;
 use EngramNode;
 
+# shared_buffers large enough that searches and inserts pin pages ahead and
+# keep the pins of the pages they visited (hnsw.md, "Searches and inserts
+# on disk"); with the 1 MB default of these tests they pin nothing ahead.
 my $node = new_engram_node('hnsw_concurrency',
-	extra_conf => "max_parallel_workers_per_gather = 0\nmax_connections = 20");
+	extra_conf => "max_parallel_workers_per_gather = 0\nmax_connections = 20\nshared_buffers = 16MB");
 my $dims = 16;
 
 $node->safe_psql('postgres', qq{
