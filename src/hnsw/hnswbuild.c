@@ -141,9 +141,11 @@ engram_hnsw_build_set_phase(int64 subphase)
 static void
 report_final_progress(void)
 {
-	elog(DEBUG1, "engram_hnsw build: progress view shows %lld of %lld tuples done",
+	elog(DEBUG1, "engram_hnsw build: progress view shows %lld of %lld tuples done, %lld of %lld blocks",
 		 (long long) own_progress_param(PROGRESS_CREATEIDX_TUPLES_DONE),
-		 (long long) own_progress_param(PROGRESS_CREATEIDX_TUPLES_TOTAL));
+		 (long long) own_progress_param(PROGRESS_CREATEIDX_TUPLES_TOTAL),
+		 (long long) own_progress_param(PROGRESS_SCAN_BLOCKS_DONE),
+		 (long long) own_progress_param(PROGRESS_SCAN_BLOCKS_TOTAL));
 }
 
 /* ---------------------------------------------------------------------
