@@ -305,6 +305,8 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 
 		for (int i = 0; i < nids; i++)
 			id_values[i] = DatumGetInt64(ids[i]);
+		if (state->has_cue_embedding)
+			engram_memory_reader_set_cue(reader, state->cue_embedding);
 		nrows = engram_memory_reader_fetch(reader, id_values, nids, rows);
 		engram_memory_reader_end(reader);
 		for (int i = 0; i < nrows; i++)
@@ -315,6 +317,16 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 
 			node->index_tid = rows[i].index_tid;
 
+			/*
+			 * A similarity that came with the row costs nothing more; the
+			 * others are read only if the memory can still rank.
+			 */
+			if (state->has_cue_embedding && !node->has_similarity && rows[i].has_distance)
+			{
+				node->has_similarity = true;
+				node->similarity = engram_distance_to_similarity(space->distance,
+																 rows[i].distance);
+			}
 			node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
 		}
 		pfree(id_values);
