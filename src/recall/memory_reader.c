@@ -67,6 +67,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -94,6 +95,10 @@ struct EngramMemoryReader
 	bool		have_distance;
 	bool		have_cue;		/* fetch computes distances to "cue" */
 	Datum		cue;
+	bool		want_output;	/* fetch copies the output columns */
+	AttrNumber	attnum_content;
+	AttrNumber	attnum_occurred_at;
+	AttrNumber	attnum_metadata;
 	const EngramSpace *space;
 };
 
@@ -188,6 +193,9 @@ engram_memory_reader_begin(const EngramSpace *space)
 	reader->attnum_created_at = column_of_type(table, "created_at", TIMESTAMPTZOID);
 	reader->attnum_decay = column_of_type(table, "decay_function", TEXTOID);
 	reader->attnum_embedding = column_of_type(table, "embedding", space->embedding_type);
+	reader->attnum_content = column_of_type(table, "content", TEXTOID);
+	reader->attnum_occurred_at = column_of_type(table, "occurred_at", TIMESTAMPTZOID);
+	reader->attnum_metadata = column_of_type(table, "metadata", JSONBOID);
 	reader->space = space;
 	if (table->rd_rel->relkind != RELKIND_RELATION || table->rd_rel->relhassubclass ||
 		(!reader->is_engram && table->rd_tableam != GetHeapamTableAmRoutine()) ||
@@ -234,6 +242,15 @@ row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 	value = heap_getattr(tuple, reader->attnum_decay, desc, &isnull);
 	row->decay_name = isnull ? NULL : TextDatumGetCString(value);
 	row->tid = tuple->t_self;
+	if (reader->want_output)
+	{
+		value = heap_getattr(tuple, reader->attnum_content, desc, &row->content_null);
+		row->content = row->content_null ? (Datum) 0 : datumCopy(value, false, -1);
+		value = heap_getattr(tuple, reader->attnum_occurred_at, desc, &row->occurred_at_null);
+		row->occurred_at = row->occurred_at_null ? (Datum) 0 : value;
+		value = heap_getattr(tuple, reader->attnum_metadata, desc, &row->metadata_null);
+		row->metadata = row->metadata_null ? (Datum) 0 : datumCopy(value, false, -1);
+	}
 	row->has_distance = false;
 	if (reader->have_cue)
 	{
@@ -269,6 +286,17 @@ prepare_distance(EngramMemoryReader *reader)
 		return false;
 	fmgr_info(get_opcode(operator), &reader->distance);
 	reader->have_distance = true;
+	return true;
+}
+
+bool
+engram_memory_reader_want_output(EngramMemoryReader *reader)
+{
+	if (reader->attnum_content == InvalidAttrNumber ||
+		reader->attnum_occurred_at == InvalidAttrNumber ||
+		reader->attnum_metadata == InvalidAttrNumber)
+		return false;
+	reader->want_output = true;
 	return true;
 }
 

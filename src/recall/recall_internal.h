@@ -375,7 +375,8 @@ extern EngramNode **engram_spread_sorted(EngramSpreadState *state, bool seeds_on
  * "emit".  Records one access per node (access.c).  Inside SPI_connect().
  */
 typedef void (*EngramEmitRow) (FunctionCallInfo fcinfo, EngramNode *node, Datum content,
-							   Datum occurred_at, Datum metadata, const char *tier);
+							   Datum occurred_at, Datum metadata, bool content_null,
+							   bool occurred_at_null, bool metadata_null, const char *tier);
 extern void engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo,
 							   EngramNode **nodes, int count, EngramEmitRow emit);
 
@@ -397,6 +398,13 @@ typedef struct EngramMemoryRow
 	const char *tier;			/* "hot", "warm" or "cold" (static) */
 	bool		has_distance;	/* distance to the cue was computed */
 	double		distance;		/* "embedding OPERATOR(space distance) cue" */
+	/* with engram_memory_reader_want_output(): copies in the caller's context */
+	Datum		content;
+	bool		content_null;
+	Datum		occurred_at;
+	bool		occurred_at_null;
+	Datum		metadata;
+	bool		metadata_null;
 } EngramMemoryRow;
 
 /*
@@ -425,6 +433,13 @@ extern void engram_memory_reader_end(EngramMemoryReader *reader);
  * such operator.
  */
 extern void engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue);
+
+/*
+ * Make engram_memory_reader_fetch() also copy content, occurred_at and
+ * metadata (what recall and spread return); false, changing nothing, when
+ * the table lacks one of them with its canonical type.
+ */
+extern bool engram_memory_reader_want_output(EngramMemoryReader *reader);
 
 /*
  * "embedding OPERATOR(<space distance>) cue" of the row version "tid"
