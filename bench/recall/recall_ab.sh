@@ -12,7 +12,8 @@
 # clients for SECONDS each.  Per run it records calls/s, P50 and P99
 # (nearest rank, from pgbench's --log) and the server's CPU per call: the
 # user + system time of every process of the cluster (from /proc, pgbench
-# excluded) over the run divided by the calls.  The report gives every
+# excluded, background workers included) over the run divided by the calls,
+# and for recall the backend CPU time engram_stats counts per recall.  The report gives every
 # round and the median of the rounds per cell, and the ratio recall/plain
 # of the medians within each build.
 #
@@ -48,27 +49,40 @@ SELECT count(*) FROM (SELECT id FROM bench ORDER BY embedding <=> (SELECT v FROM
 SQL
 chown postgres: "$work"/*.sql
 
-# Clock ticks of CPU (user + system) used so far by the cluster's processes.
+# Clock ticks of CPU (user + system) used so far by the cluster: the
+# postmaster's own and its reaped children's (cutime, cstime: pgbench's
+# backends exit before the run is over), plus its live children's.
 cluster_ticks() {
-	local postmaster total=0 pid
+	local postmaster total pid
 	postmaster=$(head -1 "$datadir/postmaster.pid")
-	for pid in $postmaster $(pgrep -P "$postmaster"); do
+	total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
+	for pid in $(pgrep -P "$postmaster"); do
 		[ -r "/proc/$pid/stat" ] || continue
 		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
 	done
 	echo "$total"
 }
 
+# Recall's own CPU so far as the server measures it (engram_stats).
+recall_cpu() {
+	engram_as_postgres psql -X -qAt -h "$sockdir" -p "$port" -d bench -c \
+		"SELECT coalesce(sum(operations), 0) || ' ' || coalesce(sum(cpu_seconds), 0)
+		   FROM engram_stats WHERE operation = 'recall'"
+}
+
 # pgbench_run LABEL SCRIPT CLIENTS SECONDS: prints "calls/s p50 p99 cpu_ms_per_call"
 pgbench_run() {
 	local label=$1 script=$2 clients=$3 secs=$4 dir=$work/$1
-	local before after n tps p50 p99 hz
+	local before after stats_before stats_after n tps p50 p99 hz
 	mkdir -p "$dir" && chown postgres: "$dir"
+	stats_before=$(recall_cpu)
 	before=$(cluster_ticks)
 	(cd "$dir" && engram_as_postgres pgbench -n -h "$sockdir" -p "$port" -f "$script" \
 		-c "$clients" -j "$clients" -T "$secs" --log --log-prefix="$dir/log" bench) \
 		>"$dir/summary.txt" 2>&1 || true
+	sleep 1		# let the postmaster reap the backends
 	after=$(cluster_ticks)
+	stats_after=$(recall_cpu)
 	hz=$(getconf CLK_TCK)
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/summary.txt")
 	cat "$dir"/log.* 2>/dev/null | awk '{print $3 / 1000.0}' | sort -n >"$dir/latencies_ms"
@@ -79,14 +93,16 @@ pgbench_run() {
 	cp "$dir/latencies_ms" "$out/$label.latencies_ms"
 	rm -rf "$dir"
 	awk -v tps="${tps:-0}" -v p50="${p50:-0}" -v p99="${p99:-0}" -v ticks=$((after - before)) \
-		-v hz="$hz" -v n="$n" \
-		'BEGIN { printf "%.1f %.3f %.3f %.3f\n", tps, p50, p99, (n > 0 ? ticks / hz * 1000 / n : 0) }'
+		-v hz="$hz" -v n="$n" -v sb="$stats_before" -v sa="$stats_after" \
+		'BEGIN { split(sb, b, " "); split(sa, a, " "); calls = a[1] - b[1];
+			printf "%.1f %.3f %.3f %.3f %.3f\n", tps, p50, p99, (n > 0 ? ticks / hz * 1000 / n : 0),
+				(calls > 0 ? (a[2] - b[2]) * 1000 / calls : 0) }'
 }
 
 install_build() {
 	engram_cluster_stop "$datadir"
 	install -m 755 "$1" "$libdir/engram.so"
-	engram_cluster_start "$datadir" "$out/server.log"
+	engram_cluster_start "$datadir" "$datadir/recall_ab_server.log"
 }
 
 results=$out/results.txt
@@ -116,15 +132,15 @@ for ((round = 1; round <= rounds; round++)); do
 done
 engram_cluster_stop "$datadir"
 install -m 755 "$build_b" "$libdir/engram.so"
-engram_cluster_start "$datadir" "$out/server.log"
+engram_cluster_start "$datadir" "$datadir/recall_ab_server.log"
 
 {
 	echo
-	echo "round build call clients calls/s P50_ms P99_ms server_cpu_ms_per_call"
+	echo "round build call clients calls/s P50_ms P99_ms server_cpu_ms_per_call recall_cpu_ms_per_call(engram_stats)"
 	cat "$results"
 	echo
 	echo "medians over the rounds:"
-	printf '%-5s %-7s %7s %10s %9s %9s %13s\n' build call clients calls/s P50_ms P99_ms cpu_ms/call
+	printf '%-5s %-7s %7s %10s %9s %9s %13s %13s\n' build call clients calls/s P50_ms P99_ms cpu_ms/call recall_cpu_ms
 	for which in A B; do
 		for clients in 1 2; do
 			for call in recall plain; do
@@ -134,8 +150,8 @@ engram_cluster_start "$datadir" "$out/server.log"
 						for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 						return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 					}
-					{ n++; tps[n] = $5; p50[n] = $6; p99[n] = $7; cpu[n] = $8 }
-					END { printf "%-5s %-7s %7d %10.1f %9.3f %9.3f %13.3f\n", w, c, k, median(tps, n), median(p50, n), median(p99, n), median(cpu, n) }'
+					{ n++; tps[n] = $5; p50[n] = $6; p99[n] = $7; cpu[n] = $8; own[n] = $9 }
+					END { printf "%-5s %-7s %7d %10.1f %9.3f %9.3f %13.3f %13.3f\n", w, c, k, median(tps, n), median(p50, n), median(p99, n), median(cpu, n), median(own, n) }'
 			done
 		done
 	done | tee "$work/medians.txt"
