@@ -733,7 +733,9 @@ extern void engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *
 /*
  * Entries an inserter merges when it finds the list over its limit
  * (bounded work per insert: the list shrinks by this many minus one per
- * insert while it is over, as long as one session inserts).
+ * insert while it is over).  Over the limit an inserter merges only if no
+ * merge runs; over twice the limit it waits for the merge lock, so that
+ * many concurrent inserters cannot outgrow the merges.
  */
 #define ENGRAM_HNSW_PENDING_INSERT_MERGE	4
 
@@ -746,7 +748,7 @@ extern void engram_hnsw_pending_init_meta(EngramHnswMetaPageData *meta);
 
 /*
  * Append a prepared vector for "heaptid" to the pending list; when the
- * list is over its limit and no merge runs, merge a bounded batch
+ * list is over its limit, merge a bounded batch
  * (ENGRAM_HNSW_PENDING_INSERT_MERGE).  No lock held on entry or exit.
  */
 extern void engram_hnsw_pending_insert(Relation index, const float *vector, int dims,

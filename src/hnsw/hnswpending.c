@@ -219,6 +219,8 @@ engram_hnsw_pending_insert(Relation index, const float *vector, int dims,
 	Size		size = ENGRAM_HNSW_PENDING_ENTRY_SIZE(dims);
 	EngramHnswPendingEntry entry = palloc0(size);
 	uint32		pages;
+	uint64		size_kb;
+	uint64		limit_kb;
 
 	if (MAXALIGN(size) > BLCKSZ - MAXALIGN(SizeOfPageHeaderData) -
 		MAXALIGN(sizeof(EngramHnswPendingPageOpaqueData)) - sizeof(ItemIdData))
@@ -228,10 +230,17 @@ engram_hnsw_pending_insert(Relation index, const float *vector, int dims,
 	pages = append_entry(index, entry, size);
 	pfree(entry);
 
-	/* Over the limit: this inserter merges a bounded batch, if no one is. */
-	if ((uint64) pages * (BLCKSZ / 1024) > (uint64) engram_hnsw_get_pending_list_limit(index))
-		engram_hnsw_pending_merge(index, ENGRAM_HNSW_PENDING_INSERT_MERGE, false,
-								  NULL, NULL, NULL);
+	/*
+	 * Over the limit: this inserter merges a bounded batch if no one is
+	 * merging; over twice the limit it waits for its turn (back-pressure:
+	 * concurrent inserters then go at the graph's pace, and the list
+	 * stops growing).
+	 */
+	size_kb = (uint64) pages * (BLCKSZ / 1024);
+	limit_kb = (uint64) engram_hnsw_get_pending_list_limit(index);
+	if (size_kb > limit_kb)
+		engram_hnsw_pending_merge(index, ENGRAM_HNSW_PENDING_INSERT_MERGE,
+								  size_kb > 2 * limit_kb, NULL, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------------
