@@ -754,16 +754,31 @@ extern void engram_hnsw_pending_init_meta(EngramHnswMetaPageData *meta);
 extern void engram_hnsw_pending_insert(Relation index, const float *vector, int dims,
 									   ItemPointer heaptid);
 
+/* A pending entry met by a scan. */
+typedef struct EngramHnswPendingRow
+{
+	double		key;			/* distance, or the ORDER BY lower bound */
+	float		distance;		/* internal distance to the query */
+	ItemPointerData heaptid;
+} EngramHnswPendingRow;
+
+/* A scan's pending rows: a min-heap on key; rows[0] is the nearest. */
+typedef struct EngramHnswPendingRows
+{
+	EngramHnswPendingRow *rows;
+	int			count;
+} EngramHnswPendingRows;
+
 /*
- * Every entry of the pending list as a candidate (ref invalid, heap TID,
- * distance to "query"; with want_bounds also orderby_bound, a lower bound
- * of the ORDER BY value), sorted by distance (want_bounds: by bound), in
- * *entries (palloc'd in the current context).  A NULL query gives distance
- * 0.  Returns the count.  Each heap TID appears once.
+ * Every entry of the pending list with its distance to "query" (NULL
+ * query: 0) and, with want_bounds, key = a lower bound of its ORDER BY
+ * value (int8 index; else key = distance), into *out (palloc'd in the
+ * current context).  engram_hnsw_pending_pop() removes rows[0].
  */
-extern int	engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
+extern void engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 										const float *query, bool want_bounds,
-										EngramHnswCandidate **entries);
+										EngramHnswPendingRows *out);
+extern void engram_hnsw_pending_pop(EngramHnswPendingRows *rows);
 
 /*
  * Merge up to max_entries entries, head first, into the graph, stopping

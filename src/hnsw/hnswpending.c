@@ -278,28 +278,33 @@ orderby_lower_bound(int metric, const float *query, const float *vector, int dim
 	}
 }
 
-static int
-compare_by_distance(const void *a, const void *b)
+/* Restore the min-heap order of "rows" below position "i". */
+static void
+sift_down(EngramHnswPendingRows *rows, int i)
 {
-	float		da = ((const EngramHnswCandidate *) a)->distance;
-	float		db = ((const EngramHnswCandidate *) b)->distance;
+	EngramHnswPendingRow *heap = rows->rows;
+	EngramHnswPendingRow item = heap[i];
 
-	return da < db ? -1 : (da > db ? 1 : 0);
+	for (;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= rows->count)
+			break;
+		if (child + 1 < rows->count && heap[child + 1].key < heap[child].key)
+			child++;
+		if (!(heap[child].key < item.key))
+			break;
+		heap[i] = heap[child];
+		i = child;
+	}
+	heap[i] = item;
 }
 
-static int
-compare_by_bound(const void *a, const void *b)
-{
-	double		da = ((const EngramHnswCandidate *) a)->orderby_bound;
-	double		db = ((const EngramHnswCandidate *) b)->orderby_bound;
-
-	return da < db ? -1 : (da > db ? 1 : 0);
-}
-
-int
+void
 engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 							const float *query, bool want_bounds,
-							EngramHnswCandidate **entries)
+							EngramHnswPendingRows *out)
 {
 	BlockNumber blkno = meta->pending_head;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
@@ -307,7 +312,7 @@ engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 	int			dims = meta->dimensions;
 	int			capacity = Max(meta->pending_count, 16);
 	int			count = 0;
-	EngramHnswCandidate *result = palloc(sizeof(EngramHnswCandidate) * capacity);
+	EngramHnswPendingRow *rows = palloc(sizeof(EngramHnswPendingRow) * capacity);
 
 	while (BlockNumberIsValid(blkno))
 	{
@@ -333,39 +338,43 @@ engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
 		{
 			EngramHnswPendingEntry entry = engram_hnsw_pending_page_entry(page, offno);
-			EngramHnswCandidate *candidate;
+			EngramHnswPendingRow *row;
 
 			if (entry == NULL)
 				continue;
 			if (count == capacity)
 			{
 				capacity *= 2;
-				result = repalloc(result, sizeof(EngramHnswCandidate) * capacity);
+				rows = repalloc(rows, sizeof(EngramHnswPendingRow) * capacity);
 			}
-			candidate = &result[count++];
-			memset(candidate, 0, sizeof(EngramHnswCandidate));
-			candidate->ref = ENGRAM_HNSW_INVALID_REF;
-			candidate->heaptid = entry->heaptid;
-			candidate->level = -1;
-			if (query != NULL)
-			{
-				candidate->distance = engram_hnsw_distance(meta->metric, query,
-														   entry->vector, dims);
-				if (want_bounds)
-					candidate->orderby_bound =
-						orderby_lower_bound(meta->metric, query, entry->vector, dims,
-											candidate->distance);
-			}
+			row = &rows[count++];
+			row->heaptid = entry->heaptid;
+			row->distance = query == NULL ? 0 :
+				engram_hnsw_distance(meta->metric, query, entry->vector, dims);
+			row->key = want_bounds && query != NULL ?
+				orderby_lower_bound(meta->metric, query, entry->vector, dims, row->distance) :
+				row->distance;
 		}
 		blkno = EngramHnswPendingPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);
 		if (++pages_read > nblocks)
 			pending_page_corrupted(index, blkno, "is on a cycle of the pending list");
 	}
-	qsort(result, count, sizeof(EngramHnswCandidate),
-		  want_bounds ? compare_by_bound : compare_by_distance);
-	*entries = result;
-	return count;
+
+	/* A heap, not a sort: a LIMIT k scan pops a few rows of many. */
+	out->rows = rows;
+	out->count = count;
+	for (int i = count / 2 - 1; i >= 0; i--)
+		sift_down(out, i);
+}
+
+void
+engram_hnsw_pending_pop(EngramHnswPendingRows *rows)
+{
+	Assert(rows->count > 0);
+	rows->rows[0] = rows->rows[--rows->count];
+	if (rows->count > 0)
+		sift_down(rows, 0);
 }
 
 /* ---------------------------------------------------------------------

@@ -72,9 +72,8 @@ typedef struct EngramHnswScanState
 	EngramHnswMetaPageData meta;
 	EngramHnswRefSet returned;	/* elements returned so far */
 	EngramHnswRefSet returned_tids; /* heap TIDs returned so far */
-	EngramHnswCandidate *pending;	/* pending entries, nearest first */
-	int			pending_count;
-	int			pending_next;
+	EngramHnswPendingRows pending;	/* pending entries not returned yet */
+	EngramHnswCandidate pending_result; /* the pending row just returned */
 } EngramHnswScanState;
 
 IndexScanDesc
@@ -112,9 +111,8 @@ engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 	state->results = NULL;
 	state->result_count = 0;
 	state->next = 0;
-	state->pending = NULL;
-	state->pending_count = 0;
-	state->pending_next = 0;
+	state->pending.rows = NULL;
+	state->pending.count = 0;
 	if (keys && scan->numberOfKeys > 0)
 		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
 	if (orderbys && scan->numberOfOrderBys > 0)
@@ -251,8 +249,8 @@ start_search(IndexScanDesc scan)
 		!state->orderby_null && !state->orderby_nan;
 	/* The list before the graph: a merge moves entries the other way. */
 	if (BlockNumberIsValid(state->meta.pending_head))
-		state->pending_count = engram_hnsw_pending_collect(index, &state->meta, state->query,
-														   state->rerank, &state->pending);
+		engram_hnsw_pending_collect(index, &state->meta, state->query, state->rerank,
+									&state->pending);
 	MemoryContextSwitchTo(old);
 	if (state->meta.entry_level >= 0)
 	{
@@ -280,7 +278,7 @@ next_result(IndexScanDesc scan)
 {
 	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
 	EngramHnswCandidate *graph_row;
-	EngramHnswCandidate *pending_row;
+	EngramHnswPendingRow *pending_row;
 
 	for (;;)
 	{
@@ -295,25 +293,27 @@ next_result(IndexScanDesc scan)
 		state->round_ef = Min(state->round_ef * 2, engram_hnsw_max_scan_tuples);
 		search_round(scan);
 	}
-	while (state->pending_next < state->pending_count &&
-		   tid_returned(state, &state->pending[state->pending_next].heaptid))
-		state->pending_next++;
+	while (state->pending.count > 0 && tid_returned(state, &state->pending.rows[0].heaptid))
+		engram_hnsw_pending_pop(&state->pending);
 
 	graph_row = state->next < state->result_count ? &state->results[state->next] : NULL;
-	pending_row = state->pending_next < state->pending_count ?
-		&state->pending[state->pending_next] : NULL;
-	if (graph_row != NULL && pending_row != NULL &&
-		(state->rerank ? pending_row->orderby_bound < graph_row->orderby_bound :
-		 pending_row->distance < graph_row->distance))
-		graph_row = NULL;
-	if (graph_row != NULL)
+	pending_row = state->pending.count > 0 ? &state->pending.rows[0] : NULL;
+	if (graph_row != NULL &&
+		(pending_row == NULL ||
+		 (state->rerank ? graph_row->orderby_bound : graph_row->distance) <= pending_row->key))
 	{
 		state->next++;
 		return graph_row;
 	}
-	if (pending_row != NULL)
-		state->pending_next++;
-	return pending_row;
+	if (pending_row == NULL)
+		return NULL;
+	memset(&state->pending_result, 0, sizeof(EngramHnswCandidate));
+	state->pending_result.ref = ENGRAM_HNSW_INVALID_REF;
+	state->pending_result.heaptid = pending_row->heaptid;
+	state->pending_result.distance = pending_row->distance;
+	state->pending_result.orderby_bound = pending_row->key;
+	engram_hnsw_pending_pop(&state->pending);
+	return &state->pending_result;
 }
 
 bool
