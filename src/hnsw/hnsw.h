@@ -172,9 +172,11 @@
  * a merge's deletion locks the metapage, then the head page.  Nothing that
  * holds a pending page's lock or the metapage's lock waits for any other
  * buffer lock of the index, so this cannot deadlock.  Merges are
- * serialised by the heavyweight "merge lock" (LockPage on pseudo-block
- * ENGRAM_HNSW_PENDING_MERGE_LOCK); a merge takes it before the update
- * lock of each graph insert.  Scans read pending pages under share locks,
+ * serialised by the heavyweight "merge lock", a tuple lock (LockTuple) on
+ * the pseudo item pointer ENGRAM_HNSW_PENDING_MERGE_LOCK of the index: a
+ * merge takes the update lock for each graph insert while holding it, and
+ * PostgreSQL forbids acquiring any heavyweight lock but relation extension
+ * while holding a page lock (LockPage), so the merge lock is not one.  Scans read pending pages under share locks,
  * one at a time, and start again from the metapage's head when the page
  * they reach is no longer a pending page (a merge unlinked it after moving
  * its entries into the graph, which the scan searches afterwards).
@@ -230,7 +232,9 @@
 #define ENGRAM_HNSW_PAGE_ID			0xFE47
 #define ENGRAM_HNSW_METAPAGE_BLKNO	0
 #define ENGRAM_HNSW_UPDATE_LOCK		0	/* pseudo-block for LockPage */
-#define ENGRAM_HNSW_PENDING_MERGE_LOCK	1	/* pseudo-block for LockPage */
+/* Pseudo item pointer (block, offset) for the merge lock (LockTuple). */
+#define ENGRAM_HNSW_PENDING_MERGE_LOCK_BLOCK	0
+#define ENGRAM_HNSW_PENDING_MERGE_LOCK_OFFSET	1
 
 #define ENGRAM_HNSW_PAGE_META		1
 #define ENGRAM_HNSW_PAGE_ELEMENT	2

@@ -26,8 +26,8 @@
  *	    page, from relation extension, when the tail is full); one generic
  *	    WAL record covers all of them, so the list is never seen half
  *	    linked, not even after a crash;
- *	  - merge: the heavyweight merge lock (ENGRAM_HNSW_PENDING_MERGE_LOCK,
- *	    ExclusiveLock; conditional for inserters and the SQL function's
+ *	  - merge: the heavyweight merge lock (a tuple lock on a pseudo item
+ *	    pointer of the index, see hnsw.h; ExclusiveLock; conditional for inserters and the SQL function's
  *	    callers that must not wait, unconditional for VACUUM) for its whole
  *	    duration.  It copies the head page's entries under a share lock,
  *	    inserts them into the graph (the update lock and single buffer
@@ -444,14 +444,17 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 	BlockNumber stop_blkno;
 	int64		merged = 0;
 	int64		dropped = 0;
+	ItemPointerData merge_lock;
 	MemoryContext context;
 	MemoryContext old;
 
 	if (removed)
 		*removed = 0;
+	ItemPointerSet(&merge_lock, ENGRAM_HNSW_PENDING_MERGE_LOCK_BLOCK,
+				   ENGRAM_HNSW_PENDING_MERGE_LOCK_OFFSET);
 	if (wait)
-		LockPage(index, ENGRAM_HNSW_PENDING_MERGE_LOCK, ExclusiveLock);
-	else if (!ConditionalLockPage(index, ENGRAM_HNSW_PENDING_MERGE_LOCK, ExclusiveLock))
+		LockTuple(index, &merge_lock, ExclusiveLock);
+	else if (!ConditionalLockTuple(index, &merge_lock, ExclusiveLock))
 		return 0;
 
 	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw pending merge",
@@ -518,7 +521,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
-	UnlockPage(index, ENGRAM_HNSW_PENDING_MERGE_LOCK, ExclusiveLock);
+	UnlockTuple(index, &merge_lock, ExclusiveLock);
 	if (removed)
 		*removed = dropped;
 	return merged;
