@@ -12,13 +12,17 @@
 #      and timed: the flush rate (rows merged per second);
 #   2. query rate (ef_search 40, LIMIT 10, 1 client) with 0 and N rows on
 #      the pending list;
-#   3. engram_store (pgbench, 1 client) and engram_store_batch (1,000 rows
-#      per call) rows/s on a memory space whose index defers, against the
-#      same space with deferral off, alternating.
+#   3. a memory space created with engram.space_deferred_insert = on,
+#      loaded through engram_store_batch (default pending_list_limit: the
+#      inserters merge as they go, the sustained rate), then flushed; then
+#      engram_store (pgbench, 1 client) and engram_store_batch (1,000 rows
+#      per call) with deferral on (appends only, flushed after each) and
+#      off, alternating.
 #
 # Usage (as root, PG_CONFIG exported, engram installed with make install):
 #   bash bench/hnsw/pending_bench.sh [--rows 30000] [--dims 768]
 #       [--seconds 8] [--rounds 3] [--pending "1000 5000"] [--space-rows 20000]
+#       [--space-only]   (only part 3)
 #
 # The data set is bench/hnsw/gen_dataset.c's (generated here when absent,
 # like bench/hnsw/run.sh); queries and inserted rows are its 1,000 held-out
@@ -27,7 +31,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/common.sh"
 
-rows=30000 dims=768 seconds=8 rounds=3 pending_sizes="1000 5000" space_rows=20000
+rows=30000 dims=768 seconds=8 rounds=3 pending_sizes="1000 5000" space_rows=20000 space_only=false
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
@@ -36,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift 2 ;;
 	--pending) pending_sizes=$2; shift 2 ;;
 	--space-rows) space_rows=$2; shift 2 ;;
+	--space-only) space_only=true; shift ;;
 	*) engram_die "unknown argument: $1" ;;
 	esac
 done
@@ -65,11 +70,13 @@ have_pgvector=$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHER
 ams="off on"
 [ "$have_pgvector" = 1 ] && ams="off on pgvector"
 
-engram_log "loading $rows x $dims and building the indexes"
 psql_cmd <<SQL
 CREATE EXTENSION engram;
 CREATE TABLE queries (id int PRIMARY KEY, v evector($dims));
 COPY queries FROM '$data/queries.tsv';
+SQL
+$space_only && have_pgvector=0
+$space_only || { engram_log "loading $rows x $dims and building the indexes"; psql_cmd; } <<SQL
 CREATE SEQUENCE new_ids START 10000000;
 CREATE TABLE items_off (id int PRIMARY KEY DEFAULT nextval('new_ids'), v evector($dims));
 COPY items_off FROM '$data/base.tsv';
@@ -103,9 +110,10 @@ pgbench_rate() {
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # --- 1. single-row inserts, alternating; flush after each deferred round ---
-declare -A insert_rates
+declare -A insert_rates query_rates
 flush_rates=""
-for round in $(seq 1 "$rounds"); do
+$space_only && rounds_inserts=0 || rounds_inserts=$rounds
+for round in $(seq 1 "$rounds_inserts"); do
 	for am in $ams; do
 		case $am in
 		off|on) table=items_$am queries=queries ;;
@@ -134,10 +142,12 @@ done
 query_script="\\set q random(1, 1000)
 SET engram.ef_search = 40;
 SELECT id FROM items_on ORDER BY v <-> (SELECT v FROM queries WHERE id = :q) LIMIT 10;"
-plan=$(psql_cmd -At -c "EXPLAIN (COSTS OFF) SELECT id FROM items_on ORDER BY v <-> (SELECT v FROM queries WHERE id = 1) LIMIT 10")
-grep -q "Index Scan using items_on_v" <<<"$plan" || engram_die "the query does not use the index: $plan"
-declare -A query_rates
-for size in 0 $pending_sizes; do
+if ! $space_only; then
+	plan=$(psql_cmd -At -c "EXPLAIN (COSTS OFF) SELECT id FROM items_on ORDER BY v <-> (SELECT v FROM queries WHERE id = 1) LIMIT 10")
+	grep -q "Index Scan using items_on_v" <<<"$plan" || engram_die "the query does not use the index: $plan"
+fi
+$space_only && pending_sizes="" query_sizes="" || query_sizes="0 $pending_sizes"
+for size in $query_sizes; do
 	if [ "$size" -gt 0 ]; then
 		psql_cmd -c "INSERT INTO items_on (v) SELECT v FROM queries, generate_series(1, ceil($size / 1000.0)::int) g
 		             LIMIT $size"
@@ -172,10 +182,12 @@ engram_log "load: $(printf '%.0f' "$space_load") rows/s deferred; its flush: $(p
 declare -A store_rates batch_rates
 for round in $(seq 1 "$rounds"); do
 	for mode in on off; do
-		psql_cmd -c "ALTER INDEX $space_index SET (deferred_insert = $mode)"
+		# appends only in the deferred rounds: no inserter merges (flushed after)
+		psql_cmd -c "ALTER INDEX $space_index SET (deferred_insert = $mode, pending_list_limit = 1000000)"
 		tps=$(pgbench_rate "\\set q random(1, 1000)
 SELECT engram_store('mem', 'stored by pgbench', (SELECT v FROM queries WHERE id = :q));")
 		store_rates[$mode]+="$tps "
+		psql_cmd -Atc "SELECT engram_hnsw_flush_pending('$space_index')" >/dev/null
 		start=$(date +%s.%N)
 		psql_cmd -Atc "SELECT count(*) FROM engram_store_batch('mem', array_fill('batch'::text, ARRAY[1000]), (SELECT vs FROM batch))" >/dev/null
 		end=$(date +%s.%N)
@@ -186,8 +198,8 @@ SELECT engram_store('mem', 'stored by pgbench', (SELECT v FROM queries WHERE id 
 	done
 done
 
-errors=$(psql_cmd -Atc "SELECT (SELECT count(*) FROM engram_hnsw_verify('items_on_v') WHERE severity = 'error')
-                             + (SELECT count(*) FROM engram_hnsw_verify('$space_index') WHERE severity = 'error')")
+errors=$(psql_cmd -Atc "SELECT count(*) FROM engram_hnsw_verify('$space_index') WHERE severity = 'error'")
+$space_only || errors=$((errors + $(psql_cmd -Atc "SELECT count(*) FROM engram_hnsw_verify('items_on_v') WHERE severity = 'error'")))
 [ "$errors" = 0 ] || engram_die "engram_hnsw_verify reports $errors errors"
 
 echo
@@ -195,16 +207,18 @@ echo "### $rows x $dims, m = 16, ef_construction = 64, $rounds rounds of ${secon
 echo
 echo "| | rate |"
 echo "|---|---:|"
+if ! $space_only; then
 printf '| single-row INSERT/s, deferred_insert = off | %.0f (%s) |\n' "$(median "${insert_rates[off]}")" "${insert_rates[off]% }"
 printf '| single-row INSERT/s, deferred_insert = on (append only) | %.0f (%s) |\n' "$(median "${insert_rates[on]}")" "${insert_rates[on]% }"
 [ "$have_pgvector" = 1 ] &&
 	printf '| single-row INSERT/s, pgvector hnsw | %.0f (%s) |\n' "$(median "${insert_rates[pgvector]}")" "${insert_rates[pgvector]% }"
 printf '| flush (engram_hnsw_flush_pending), rows merged/s | %.0f (%s) |\n' "$(median "$flush_rates")" "${flush_rates% }"
-for size in 0 $pending_sizes; do
+fi
+for size in $query_sizes; do
 	printf '| queries/s (ef_search 40, LIMIT 10), %s rows pending | %.0f |\n' "$size" "${query_rates[$size]}"
 done
-printf '| engram_store_batch load into an empty deferred space, rows/s | %.0f |\n' "$space_load"
-printf '| flush of that load, rows/s | %.0f |\n' "$space_flush"
+printf '| engram_store_batch load of %s rows into a deferred space (default limit: sustained), rows/s | %.0f |\n' "$space_rows" "$space_load"
+printf '| flush of what that load left pending, rows of the load/s | %.0f |\n' "$space_flush"
 for mode in on off; do
 	printf '| engram_store calls/s, deferred_insert = %s | %.0f (%s) |\n' "$mode" "$(median "${store_rates[$mode]}")" "${store_rates[$mode]% }"
 	printf '| engram_store_batch rows/s (1,000 per call), deferred_insert = %s | %.0f (%s) |\n' "$mode" "$(median "${batch_rates[$mode]}")" "${batch_rates[$mode]% }"

@@ -222,7 +222,8 @@ engram_hnsw_metric_cosine(PG_FUNCTION_ARGS)
 }
 
 /*
- * amcostestimate.  All the work of an index scan (the graph search) is done
+ * amcostestimate.  All the work of an index scan (the graph search, and
+ * the distance of every pending row, read from the metapage) is done
  * before it returns its first row, so the whole index cost is startup cost.
  * The search visits about ef_search * 2m elements on layer 0 plus a few per
  * upper layer; each visit is a buffer access (a hot index is in shared
@@ -251,6 +252,7 @@ engram_hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	int			dims;
 	double		visited;
 	double		per_visit;
+	EngramHnswMetaPageData meta;
 
 	if (path->indexorderbys == NIL)
 	{
@@ -265,6 +267,7 @@ engram_hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	index = index_open(info->indexoid, NoLock);
 	m = engram_hnsw_get_m(index);
 	dims = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	engram_hnsw_read_meta(index, &meta);
 	index_close(index, NoLock);
 	if (dims <= 0)
 		dims = ENGRAM_HNSW_COST_DEFAULT_DIMS;
@@ -272,6 +275,8 @@ engram_hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	visited = (double) engram_hnsw_ef_search * 2 * m +
 		log(tuples) / log(Max(m, 2)) * m;
 	visited = Min(visited, tuples);
+	/* every pending row is read and measured too (hnsw.h, PENDING LIST) */
+	visited += meta.pending_count;
 	per_visit = random_page_cost / 20 + cpu_index_tuple_cost +
 		cpu_operator_cost * (1 + dims / 64.0);
 
