@@ -76,6 +76,15 @@ RESET enable_seqscan;
 SELECT engram_hnsw_flush_pending('hnsw_pending_cos_idx') AS merged;
 SELECT count(*) AS problems FROM engram_hnsw_verify('hnsw_pending_cos_idx');
 
+-- 9 dimensions: 44-byte entries, 48 with alignment; the 157th entry of a
+-- page finds exactly 44 bytes free, which is not enough.
+CREATE TABLE hnsw_pending_odd (id int, v evector(9));
+CREATE INDEX hnsw_pending_odd_idx ON hnsw_pending_odd USING engram_hnsw (v) WITH (deferred_insert = on);
+INSERT INTO hnsw_pending_odd SELECT i, array_fill(i::real, ARRAY[9])::evector FROM generate_series(1, 400) i;
+SELECT * FROM engram_hnsw_pending_stats('hnsw_pending_odd_idx');
+SELECT count(*) AS problems FROM engram_hnsw_verify('hnsw_pending_odd_idx');
+DROP TABLE hnsw_pending_odd;
+
 -- int8 and inner product: pending rows carry lower bounds and are
 -- re-ranked exactly; a larger random set matches exact search.
 CREATE TABLE hnsw_pending_rand (id int, kind int, v evector(6));

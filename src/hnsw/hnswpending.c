@@ -167,7 +167,7 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
 		if (!is_pending_page(BufferGetPage(tail_buf)))
 			pending_page_corrupted(index, tail, "is the pending list's tail but not a pending page");
 	}
-	if (!BufferIsValid(tail_buf) || PageGetFreeSpace(BufferGetPage(tail_buf)) < size)
+	if (!BufferIsValid(tail_buf) || PageGetFreeSpace(BufferGetPage(tail_buf)) < MAXALIGN(size))
 		new_buf = engram_hnsw_new_buffer(index);
 
 	state = GenericXLogStart(index);
@@ -446,6 +446,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 	int64		dropped = 0;
 	ItemPointerData merge_lock;
 	MemoryContext context;
+	MemoryContext insert_context;
 	MemoryContext old;
 
 	if (removed)
@@ -459,6 +460,8 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 
 	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw pending merge",
 									ALLOCSET_DEFAULT_SIZES);
+	insert_context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw pending merge insert",
+										   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
 	engram_hnsw_read_meta(index, &meta);
 	/* Merge what the list holds now: a busy list must not keep us forever. */
@@ -510,8 +513,11 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 				dropped++;
 			else
 			{
+				MemoryContextSwitchTo(insert_context);
 				engram_hnsw_insert_vector_unless_present(index, vectors + (Size) i * dims,
 														 &tids[i]);
+				MemoryContextSwitchTo(context);
+				MemoryContextReset(insert_context);
 				merged++;
 			}
 		}
@@ -521,6 +527,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
+	MemoryContextDelete(insert_context);
 	UnlockTuple(index, &merge_lock, ExclusiveLock);
 	if (removed)
 		*removed = dropped;
