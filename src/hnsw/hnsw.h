@@ -786,7 +786,10 @@ extern void engram_hnsw_pending_pop(EngramHnswPendingRows *rows);
 
 /*
  * Merge up to max_entries entries, head first, into the graph, stopping
- * at what was the tail when the merge began.  Entries whose heap TID
+ * at what was the tail when the merge began (pages join the list by
+ * relation extension, so block numbers ascend along it).  The merge lock
+ * is released and taken again between pages (without "wait", a merge
+ * that cannot take it again stops there).  Entries whose heap TID
  * "dead" reports dead (may be NULL) are dropped instead (*removed counts
  * them).  Takes the merge lock, waiting for it when "wait", else returns
  * 0 at once when another merge holds it.  Returns the entries merged.

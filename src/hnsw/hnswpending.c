@@ -27,9 +27,12 @@
  *	    WAL record covers all of them, so the list is never seen half
  *	    linked, not even after a crash;
  *	  - merge: the heavyweight merge lock (a tuple lock on a pseudo item
- *	    pointer of the index, see hnsw.h; ExclusiveLock; conditional for inserters and the SQL function's
- *	    callers that must not wait, unconditional for VACUUM) for its whole
- *	    duration.  It copies the head page's entries under a share lock,
+ *	    pointer of the index, see hnsw.h; ExclusiveLock; taken
+ *	    conditionally by inserters and autovacuum's cleanup, waited for by
+ *	    VACUUM's bulk delete, engram_hnsw_flush_pending() and inserters
+ *	    over twice the limit), held from the copy of a page's entries to
+ *	    their deletion, released and taken again between pages so that a
+ *	    waiting inserter gets its turn.  It copies the head page's entries under a share lock,
  *	    inserts them into the graph (the update lock and single buffer
  *	    locks of hnswinsert.c), then locks metapage and head page
  *	    exclusively and deletes the copied entries in one record;
@@ -445,6 +448,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 	int64		merged = 0;
 	int64		dropped = 0;
 	ItemPointerData merge_lock;
+	bool		locked = true;
 	MemoryContext context;
 	MemoryContext insert_context;
 	MemoryContext old;
@@ -480,7 +484,8 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 		MemoryContextReset(context);
 		engram_hnsw_read_meta(index, &meta);
 		blkno = meta.pending_head;
-		if (!BlockNumberIsValid(blkno))
+		/* pages join the list by relation extension: block numbers ascend */
+		if (!BlockNumberIsValid(blkno) || blkno > stop_blkno)
 			break;
 		dims = meta.dimensions;
 
@@ -524,11 +529,22 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 		delete_merged_entries(index, blkno, count);
 		if (blkno == stop_blkno && count == present)
 			break;
+
+		/* Between pages, let a waiting merger (an inserter) take its turn. */
+		UnlockTuple(index, &merge_lock, ExclusiveLock);
+		if (wait)
+			LockTuple(index, &merge_lock, ExclusiveLock);
+		else if (!ConditionalLockTuple(index, &merge_lock, ExclusiveLock))
+		{
+			locked = false;
+			break;
+		}
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
 	MemoryContextDelete(insert_context);
-	UnlockTuple(index, &merge_lock, ExclusiveLock);
+	if (locked)
+		UnlockTuple(index, &merge_lock, ExclusiveLock);
 	if (removed)
 		*removed = dropped;
 	return merged;
