@@ -511,6 +511,7 @@ write_initial_metapage(Relation index, int metric, int dims, int m, int ef_const
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->entry_level = -1;
 	meta->insert_blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1;
+	engram_hnsw_pending_init_meta(meta);
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) page;
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
@@ -614,6 +615,7 @@ engram_hnsw_buildempty(Relation index)
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->entry_level = -1;
 	meta->insert_blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1;
+	engram_hnsw_pending_init_meta(meta);
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) page;
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);

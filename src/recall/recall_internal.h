@@ -88,6 +88,7 @@ extern double engram_seed_min_activation;	/* 0.01 */
 extern double engram_seed_candidates_factor;	/* 2.0: k' = max(k, 2k) */
 extern double engram_text_weight;			/* 0.3: lexical share of similarity */
 extern bool engram_spreading_similarity;	/* true: similarity of spread memories */
+extern bool engram_space_deferred_insert;	/* false: spaces' engram_hnsw defers inserts */
 extern double engram_spreading_decay;		/* 0.7: exp(-0.7 x hop) */
 extern int	engram_max_hops;				/* 4 */
 extern double engram_spreading_min_contribution;	/* 0.01 */

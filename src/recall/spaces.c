@@ -668,10 +668,11 @@ engram_create_space(PG_FUNCTION_ARGS)
 	if (have_index_am)
 	{
 		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE INDEX ON %s USING %s (embedding %s.%s)",
+		appendStringInfo(&sql, "CREATE INDEX ON %s USING %s (embedding %s.%s)%s",
 						 qualified, INDEX_AM_NAME,
 						 quote_identifier(get_namespace_name(extension_namespace)),
-						 distance_opclass(distance));
+						 distance_opclass(distance),
+						 engram_space_deferred_insert ? " WITH (deferred_insert = on)" : "");
 		engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 	}
 
