@@ -87,13 +87,17 @@ engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta)
 				 errmsg_internal("engram_hnsw index \"%s\" has a corrupted metapage",
 								 RelationGetRelationName(index)),
 				 errhint("REINDEX the index.")));
-	if (stored->version != ENGRAM_HNSW_VERSION)
+	if (stored->version != ENGRAM_HNSW_VERSION &&
+		stored->version != ENGRAM_HNSW_VERSION_NO_PENDING)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("engram_hnsw index \"%s\" has on-disk version %u, this library reads version %d",
-						RelationGetRelationName(index), stored->version, ENGRAM_HNSW_VERSION),
+				 errmsg("engram_hnsw index \"%s\" has on-disk version %u, this library reads versions %d and %d",
+						RelationGetRelationName(index), stored->version,
+						ENGRAM_HNSW_VERSION_NO_PENDING, ENGRAM_HNSW_VERSION),
 				 errhint("REINDEX the index.")));
 	memcpy(meta, stored, sizeof(EngramHnswMetaPageData));
+	if (meta->version == ENGRAM_HNSW_VERSION_NO_PENDING)
+		engram_hnsw_pending_init_meta(meta);	/* fields not on disk yet */
 	UnlockReleaseBuffer(buf);
 }
 

@@ -8,7 +8,9 @@
  * a page without this access method's page id, an element tuple whose
  * size, levels or format (float4 or int8) do not match the metapage, an
  * int8 element whose scale, error bound or code sum is inconsistent
- * (hnsw.h, COMPACT REPRESENTATION), an entry point that is not a
+ * (hnsw.h, COMPACT REPRESENTATION), a pending list that is not a chain
+ * of pending pages from the metapage's head to its tail or an entry of
+ * the wrong size (hnswpending.c), an entry point that is not a
  * live element of its recorded level, a live element's neighbour reference
  * to no element (dangling; a deleted element's references are not checked,
  * see below).  Severity "warning" is an element no search can reach from
@@ -81,6 +83,14 @@ report(VerifyState *vs, const char *severity, const char *problem,
 		values[3] = Int32GetDatum((int32) offno);
 	values[4] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(vs->rsinfo->setResult, vs->rsinfo->setDesc, values, nulls);
+}
+
+/* report() in the shape hnswpending.c's verify calls. */
+static void
+report_pending(void *arg, const char *severity, const char *problem,
+			   BlockNumber blkno, OffsetNumber offno, const char *detail)
+{
+	report((VerifyState *) arg, severity, problem, blkno, offno, detail);
 }
 
 static int
@@ -214,16 +224,20 @@ verify_metapage(VerifyState *vs, EngramHnswMetaPageData *meta)
 	else
 	{
 		memcpy(meta, EngramHnswPageGetMeta(page), sizeof(EngramHnswMetaPageData));
+		if (meta->version == ENGRAM_HNSW_VERSION_NO_PENDING)
+			engram_hnsw_pending_init_meta(meta);	/* no pending list on disk */
 		if (meta->magic != ENGRAM_HNSW_MAGIC)
 		{
 			report(vs, "error", "bad magic", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
 				   psprintf("magic is 0x%08X, expected 0x%08X", meta->magic, ENGRAM_HNSW_MAGIC));
 			ok = false;
 		}
-		else if (meta->version != ENGRAM_HNSW_VERSION)
+		else if (meta->version != ENGRAM_HNSW_VERSION &&
+				 meta->version != ENGRAM_HNSW_VERSION_NO_PENDING)
 		{
 			report(vs, "error", "bad version", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
-				   psprintf("version is %u, expected %d", meta->version, ENGRAM_HNSW_VERSION));
+				   psprintf("version is %u, expected %d or %d", meta->version,
+							ENGRAM_HNSW_VERSION_NO_PENDING, ENGRAM_HNSW_VERSION));
 			ok = false;
 		}
 		else if (meta->m < ENGRAM_HNSW_MIN_M || meta->m > ENGRAM_HNSW_MAX_M ||
@@ -247,6 +261,8 @@ verify_index(VerifyState *vs)
 	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
 	char	   *page_copy = palloc(BLCKSZ);
 	int			entry_index = -1;
+	BlockNumber pending_pages = 0;
+	BlockNumber pending_listed;
 
 	if (!verify_metapage(vs, &meta))
 		return;
@@ -268,6 +284,13 @@ verify_index(VerifyState *vs)
 
 		if (PageIsNew(page))
 			continue;
+		if (PageGetSpecialSize(page) == MAXALIGN(sizeof(EngramHnswPageOpaqueData)) &&
+			EngramHnswPageGetOpaque(page)->page_id == ENGRAM_HNSW_PAGE_ID &&
+			EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_PENDING)
+		{
+			pending_pages++;	/* checked by walking the list below */
+			continue;
+		}
 		if (PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)) ||
 			EngramHnswPageGetOpaque(page)->page_id != ENGRAM_HNSW_PAGE_ID ||
 			EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT)
@@ -279,6 +302,13 @@ verify_index(VerifyState *vs)
 		for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
 			collect_element(vs, &meta, page, blkno, offno);
 	}
+
+	/* The pending list, and no pending page off it. */
+	pending_listed = engram_hnsw_pending_verify(vs->index, &meta, report_pending, vs);
+	if (pending_listed != pending_pages)
+		report(vs, "error", "bad pending list", InvalidBlockNumber, InvalidOffsetNumber,
+			   psprintf("%u pending pages in the index, %u of them on the list",
+						pending_pages, pending_listed));
 
 	/* The entry point. */
 	if (meta.entry_level >= 0)
@@ -395,7 +425,7 @@ PG_FUNCTION_INFO_V1(engram_hnsw_index_tids);
 
 /*
  * engram_hnsw_index_tids(regclass): the heap TID of every element, with
- * its deleted flag.  Lets a test (or an operator) check that the index
+ * its deleted flag, and of every pending-list entry (never deleted).  Lets a test (or an operator) check that the index
  * holds exactly the table's rows, independently of graph reachability.
  */
 Datum
@@ -434,12 +464,15 @@ engram_hnsw_index_tids(PG_FUNCTION_ARGS)
 			bool		nulls[2] = {false, false};
 			ItemPointer tid;
 
-			if (element == NULL)
+			EngramHnswPendingEntry pending = engram_hnsw_pending_page_entry(page, offno);
+
+			if (element == NULL && pending == NULL)
 				continue;
 			tid = palloc(sizeof(ItemPointerData));
-			*tid = element->heaptid;
+			*tid = element ? element->heaptid : pending->heaptid;
 			values[0] = PointerGetDatum(tid);
-			values[1] = BoolGetDatum((element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
+			values[1] = BoolGetDatum(element &&
+									 (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		UnlockReleaseBuffer(buf);
