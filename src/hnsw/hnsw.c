@@ -89,6 +89,7 @@ engram_hnsw_init(void)
 							ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES,
 							ENGRAM_HNSW_MIN_MAX_SCAN_TUPLES, ENGRAM_HNSW_MAX_MAX_SCAN_TUPLES,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	engram_hnsw_retarget_init();	/* engram.hnsw_move_retarget */
 }
 
 /*

@@ -611,6 +611,8 @@ engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid)
 	vector = palloc(sizeof(float) * meta.dimensions);
 	if (!engram_hnsw_prepare_vector(index, meta.metric, meta.dimensions, vec, vector))
 		return;					/* zero vector under cosine: not indexed */
+	if (engram_hnsw_retarget_moved_row(index, vector, heaptid))
+		return;					/* a tier move: attached to the old element */
 	engram_hnsw_insert_vector(index, vector, heaptid);
 }
 

@@ -61,6 +61,9 @@ typedef struct EngramHnswScanState
 	float	   *query;			/* prepared query vector */
 	EngramHnswMetaPageData meta;
 	EngramHnswRefSet returned;	/* elements returned so far */
+	EngramHnswCandidate *alias_next;	/* returned with its first TID; its
+										 * second TID comes next (hnsw.h,
+										 * MOVED ROWS) */
 } EngramHnswScanState;
 
 IndexScanDesc
@@ -98,6 +101,7 @@ engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 	state->results = NULL;
 	state->result_count = 0;
 	state->next = 0;
+	state->alias_next = NULL;
 	if (keys && scan->numberOfKeys > 0)
 		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
 	if (orderbys && scan->numberOfOrderBys > 0)
@@ -242,6 +246,13 @@ engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 
 	if (!state->searched)
 		start_search(scan);
+	if (state->alias_next != NULL)
+	{
+		/* The second TID of the element just returned, at the same distance. */
+		scan->xs_heaptid = state->alias_next->alias_tid;
+		state->alias_next = NULL;
+		return true;
+	}
 	while (state->next >= state->result_count)
 	{
 		/* More rows wanted than this round found: search wider, if allowed. */
@@ -260,6 +271,8 @@ engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 		MemoryContextSwitchTo(old);
 	}
 	scan->xs_heaptid = result->heaptid;
+	if (ItemPointerIsValid(&result->alias_tid))
+		state->alias_next = result;
 	scan->xs_recheck = false;
 	scan->xs_recheckorderby = state->rerank;
 	if (state->orderby_null)

@@ -198,6 +198,7 @@ engram_hnsw_form_element(int dims, int quantization, int m, int level, int slot_
 	element->level = level;
 	element->slot_level = slot_level;
 	element->heaptid = *heaptid;
+	ItemPointerSetInvalid(&element->alias_tid);
 	if (quantization == ENGRAM_HNSW_QUANT_INT8)
 	{
 		element->flags |= ENGRAM_HNSW_ELEMENT_INT8;
@@ -816,6 +817,7 @@ disk_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 		out->distance = engram_hnsw_distance(graph->metric, query, element->vector, dims);
 	out->deleted = (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0;
 	out->heaptid = element->heaptid;
+	out->alias_tid = element->alias_tid;
 	out->level = element->level;
 	out->neighbour_count = 0;
 	out->neighbours = NULL;

@@ -8,7 +8,8 @@
  * a page without this access method's page id, an element tuple whose
  * size, levels or format (float4 or int8) do not match the metapage, an
  * int8 element whose scale, error bound or code sum is inconsistent
- * (hnsw.h, COMPACT REPRESENTATION), an entry point that is not a
+ * (hnsw.h, COMPACT REPRESENTATION), a second heap TID without a first or
+ * equal to it (hnsw.h, MOVED ROWS), an entry point that is not a
  * live element of its recorded level, a live element's neighbour reference
  * to no element (dangling; a deleted element's references are not checked,
  * see below).  Severity "warning" is an element no search can reach from
@@ -155,6 +156,17 @@ collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
 			return;
 		}
 	}
+
+	/* A second heap TID (hnsw.h, MOVED ROWS) comes with a first, another one. */
+	if (ItemPointerIsValid(&element->alias_tid) &&
+		(!ItemPointerIsValid(&element->heaptid) ||
+		 ItemPointerEquals(&element->heaptid, &element->alias_tid)))
+		report(vs, "error", "bad heap tids", blkno, offno,
+			   psprintf("heap TID (%u,%u), second heap TID (%u,%u)",
+						ItemPointerGetBlockNumberNoCheck(&element->heaptid),
+						ItemPointerGetOffsetNumberNoCheck(&element->heaptid),
+						ItemPointerGetBlockNumberNoCheck(&element->alias_tid),
+						ItemPointerGetOffsetNumberNoCheck(&element->alias_tid)));
 
 	if (vs->element_count == vs->element_capacity)
 	{
@@ -394,9 +406,11 @@ engram_hnsw_verify(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(engram_hnsw_index_tids);
 
 /*
- * engram_hnsw_index_tids(regclass): the heap TID of every element, with
- * its deleted flag.  Lets a test (or an operator) check that the index
- * holds exactly the table's rows, independently of graph reachability.
+ * engram_hnsw_index_tids(regclass): every heap TID of every element (two
+ * for an element holding both versions of a moved row, hnsw.h MOVED ROWS),
+ * with the element's deleted flag and its own (block, offset).  Lets a
+ * test (or an operator) check that the index holds exactly the table's
+ * rows, independently of graph reachability.
  */
 Datum
 engram_hnsw_index_tids(PG_FUNCTION_ARGS)
@@ -430,17 +444,26 @@ engram_hnsw_index_tids(PG_FUNCTION_ARGS)
 		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
 		{
 			EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
-			Datum		values[2];
-			bool		nulls[2] = {false, false};
-			ItemPointer tid;
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+			ItemPointer element_tid;
 
 			if (element == NULL)
 				continue;
-			tid = palloc(sizeof(ItemPointerData));
-			*tid = element->heaptid;
-			values[0] = PointerGetDatum(tid);
+			element_tid = palloc(sizeof(ItemPointerData));
+			ItemPointerSet(element_tid, blkno, offno);
 			values[1] = BoolGetDatum((element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			values[2] = PointerGetDatum(element_tid);
+			for (int slot = 0; slot < 2; slot++)
+			{
+				ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+				*tid = slot == 0 ? element->heaptid : element->alias_tid;
+				if (slot == 1 && !ItemPointerIsValid(tid))
+					break;
+				values[0] = PointerGetDatum(tid);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
 		}
 		UnlockReleaseBuffer(buf);
 	}
