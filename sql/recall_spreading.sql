@@ -32,6 +32,11 @@ SELECT engram_associate('hand', 1, 4, 1.0, bidirectional => false),
        engram_associate('hand', 4, 5, 0.8, bidirectional => false),
        engram_associate('hand', 5, 1, 1.0, bidirectional => false),
        engram_associate('hand', 5, 7, 1.0, bidirectional => false);
+-- The associations' foreign-key checks read the memories through their
+-- primary key, which caches them in the hot tier; the numbers below are for
+-- warm memories (visit budgets differ per tier), so send them back to warm.
+SELECT engram_move_to_tier('hand', array_agg(ctid), 'warm') IS NOT NULL AS moved FROM hand;
+SELECT count(*) FILTER (WHERE engram_hot_tier_contains('hand', ctid)) AS hot FROM hand;
 SET engram.pinned_now = '2026-01-01 12:00:00+00';
 
 -- Seeds (k = 10, k' = 20: every memory with an embedding):

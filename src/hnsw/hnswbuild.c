@@ -55,6 +55,7 @@
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_progress.h"
+#include "utils/backend_status.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -113,6 +114,37 @@ typedef struct BuildState
 } BuildState;
 
 PGDLLEXPORT void engram_hnsw_parallel_build_main(dsm_segment *seg, shm_toc *toc);
+
+/*
+ * Progress reporting with a DEBUG1 echo: each update of the build's subphase
+ * and the final count are logged as this backend's row of
+ * pg_stat_progress_create_index holds them (read back from its own status
+ * entry, which only this backend writes), so tests can check what the view
+ * showed even where a watching session, polling on a busy machine, misses a
+ * short phase or the final value (the row disappears a moment later when
+ * the command ends).
+ */
+static int64
+own_progress_param(int param)
+{
+	return MyBEEntry != NULL ? MyBEEntry->st_progress_param[param] : -1;
+}
+
+void
+engram_hnsw_build_set_phase(int64 subphase)
+{
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, subphase);
+	elog(DEBUG1, "engram_hnsw build: progress view shows subphase %lld",
+		 (long long) own_progress_param(PROGRESS_CREATEIDX_SUBPHASE));
+}
+
+static void
+report_final_progress(void)
+{
+	elog(DEBUG1, "engram_hnsw build: progress view shows %lld of %lld tuples done",
+		 (long long) own_progress_param(PROGRESS_CREATEIDX_TUPLES_DONE),
+		 (long long) own_progress_param(PROGRESS_CREATEIDX_TUPLES_TOTAL));
+}
 
 /* ---------------------------------------------------------------------
  * Parallel coordination
@@ -248,8 +280,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			else
 			{
 				write_graph(state);
-				pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
-											 ENGRAM_HNSW_PHASE_LOAD);
+				engram_hnsw_build_set_phase(ENGRAM_HNSW_PHASE_LOAD);
 			}
 			state->on_disk = true;
 		}
@@ -505,7 +536,7 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		engram_hnsw_check_element_fits(dims, engram_hnsw_get_quantization(index), m);
 
 	write_initial_metapage(index, metric, dims, m, ef_construction);
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, ENGRAM_HNSW_PHASE_LOAD);
+	engram_hnsw_build_set_phase(ENGRAM_HNSW_PHASE_LOAD);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
 
@@ -543,6 +574,7 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	/* the final count in the view: every row the index holds */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
 								 state.written + state.inserted_on_disk);
+	report_final_progress();
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = reltuples;

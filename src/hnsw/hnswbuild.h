@@ -146,4 +146,10 @@ extern int64 engram_hnsw_build_graph_count(EngramHnswBuildGraph *graph);
  */
 extern int64 engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index);
 
+/*
+ * Set the build's subphase in pg_stat_progress_create_index (leader) and
+ * echo what the view now shows at DEBUG1 (hnswbuild.c).
+ */
+extern void engram_hnsw_build_set_phase(int64 subphase);
+
 #endif							/* ENGRAM_HNSW_BUILD_H */

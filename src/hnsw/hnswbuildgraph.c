@@ -584,7 +584,7 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 	MemoryContext scratch;
 
 	graph->concurrent = false;
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, ENGRAM_HNSW_PHASE_WRITE);
+	engram_hnsw_build_set_phase(ENGRAM_HNSW_PHASE_WRITE);
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw build reconnect",
 									ALLOCSET_DEFAULT_SIZES);
 	reconnect(graph, scratch);

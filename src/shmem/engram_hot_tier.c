@@ -616,8 +616,9 @@ shard_advance_tail(EngramHotShard *shard, int *chances)
  * MVCC visibility checks leave such a lock's xmax without the invalid hint
  * (only VACUUM or a later locker set it), and consolidation's FOR KEY SHARE
  * or a foreign-key check on a lineage insert would otherwise keep the row
- * out of the hot tier until then.  A later locker or updater goes through
- * our tuple_lock / tuple_update and invalidates the entry, as for any row.
+ * out of the hot tier until then.  A later row lock leaves a cached entry
+ * alone (no MVCC snapshot reads a lock-only xmax as a deletion); an update
+ * or delete goes through our tuple_update / tuple_delete and invalidates it.
  */
 bool
 engram_hot_tier_cacheable(HeapTupleHeader page_header)

@@ -126,14 +126,16 @@ engram_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSl
 				  uint8 flags, TM_FailureData *tmfd)
 {
 	TM_Result	result;
-	ItemPointerData requested = *tid;
 
+	/*
+	 * A row lock leaves hot-tier entries alone: it sets a lock-only xmax,
+	 * which no MVCC snapshot reads as a deletion, so a cached copy without
+	 * it still answers exactly as the heap does (the hot tier serves MVCC
+	 * snapshots only).  Updates and deletes invalidate (tuple_update,
+	 * tuple_delete).
+	 */
 	result = GetHeapamTableAmRoutine()->tuple_lock(rel, tid, snapshot, slot, cid, mode,
 												   wait_policy, flags, tmfd);
-	/* The lock set xmax on the version it locked (maybe a later one). */
-	engram_tam_invalidate_row(rel, &requested);
-	if (!ItemPointerEquals(&requested, tid))
-		engram_tam_invalidate_row(rel, tid);
 	engram_tam_slot_unstub(rel, slot);
 	return result;
 }
