@@ -121,11 +121,18 @@ VACUUM tmi;
 SELECT * FROM tmi_index;
 SELECT * FROM engram_hnsw_verify('tmi_emb_idx');
 
--- 4. Two moves before VACUUM: the second finds the element's second slot
---    taken and inserts a new element (the usual path), still correct.
-SELECT engram_move_to_tier('tmi', array_agg(ctid), 'warm') FROM tmi WHERE id BETWEEN 31 AND 110;
-SELECT * FROM tmi_index;
+-- 4. Two moves before VACUUM.  In one transaction the version before last
+--    is still live to others: the second move inserts new elements (the
+--    usual path).  In two transactions that version is dead to every
+--    snapshot: the second move prunes its heap page and reuses its slot.
+BEGIN;
+SELECT engram_move_to_tier('tmi', array_agg(ctid), 'warm') FROM tmi WHERE id BETWEEN 31 AND 40;
 SELECT engram_move_to_tier('tmi', array_agg(ctid), 'cold') FROM tmi WHERE id BETWEEN 31 AND 40;
+COMMIT;
+SELECT * FROM tmi_index;
+SELECT engram_move_to_tier('tmi', array_agg(ctid), 'warm') FROM tmi WHERE id BETWEEN 41 AND 110;
+SELECT * FROM tmi_index;
+SELECT engram_move_to_tier('tmi', array_agg(ctid), 'cold') FROM tmi WHERE id BETWEEN 41 AND 50;
 SELECT * FROM tmi_index;
 SELECT tmi_answers('index') = l2 AS l2_same, tmi_answers('cosine') = cosine AS cosine_same,
        tmi_self_found()
@@ -152,19 +159,19 @@ SELECT (SELECT e.element FROM tmi t JOIN engram_hnsw_index_tids('tmi_emb_idx') e
 -- 6. A row updated in place (HOT: only "note" changes) moves: the index
 --    entry is the chain's root, and the move still attaches to it.
 VACUUM tmi;
-UPDATE tmi SET note = note || ' (edited)' WHERE id BETWEEN 50 AND 59;
+UPDATE tmi SET note = note || ' (edited)' WHERE id BETWEEN 60 AND 69;
 SELECT count(*) AS heap_only FROM tmi
- WHERE id BETWEEN 50 AND 59
+ WHERE id BETWEEN 60 AND 69
    AND ctid NOT IN (SELECT heap_tid FROM engram_hnsw_index_tids('tmi_emb_idx'));
 SELECT * FROM tmi_index;
-SELECT engram_move_to_tier('tmi', array_agg(ctid), 'cold') FROM tmi WHERE id BETWEEN 50 AND 59;
+SELECT engram_move_to_tier('tmi', array_agg(ctid), 'cold') FROM tmi WHERE id BETWEEN 60 AND 69;
 SELECT * FROM tmi_index;
 SELECT tmi_self_found();
 
 -- 7. With engram.hnsw_move_retarget off a move inserts new elements.
 VACUUM tmi;
 SET engram.hnsw_move_retarget = off;
-SELECT engram_move_to_tier('tmi', array_agg(ctid), 'cold') FROM tmi WHERE id BETWEEN 31 AND 50;
+SELECT engram_move_to_tier('tmi', array_agg(ctid), 'cold') FROM tmi WHERE id BETWEEN 51 AND 59;
 SELECT * FROM tmi_index;
 RESET engram.hnsw_move_retarget;
 VACUUM tmi;

@@ -95,9 +95,13 @@
  * compared) and writes the new TID into that element's second heap-TID
  * slot (alias_tid): one 6-byte change of one page, WAL-logged as a
  * one-fragment generic record; no search at ef_construction and no
- * neighbour-list change.  When the element is not found or its second
- * slot is taken (a second move before VACUUM), the row is inserted as
- * usual.  Scans return both TIDs of an element, at the same distance;
+ * neighbour-list change.  A second move before VACUUM finds the old TID in
+ * either slot and writes the new TID over the other one when no snapshot
+ * can see that TID's tuple any more (an aborted insert, or a dead line
+ * pointer after heap pruning, which the move triggers on that page;
+ * hnswretarget.c).  When the element is not found or that slot cannot be
+ * reused, the row is inserted as usual.  Scans return both TIDs of an
+ * element, at the same distance;
  * heap visibility hides the version the snapshot does not see.  VACUUM
  * (phase 1) asks about both TIDs: it clears a dead second TID, moves the
  * second TID into the first when the first is dead, and marks the

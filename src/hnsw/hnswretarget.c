@@ -23,37 +23,53 @@
  * ef 32 in the rare miss) instead of a search at ef_construction plus the
  * rewrite of about 2m neighbour lists.
  *
- * Attaching.  Under the exclusive lock of the element's page: the element
- * still exists, is not deleted, still holds the old TID in its first slot,
- * its vector bytes are those of the new row's vector, and its second slot
- * is free or holds a TID whose heap tuple was inserted by an aborted (or
- * crashed) transaction, checked before the lock: such a tuple is visible
- * to no snapshot anywhere, on a standby neither, so dropping its index
- * reference needs no recovery-conflict horizon (unlike a committed but
- * dead version, which only VACUUM removes).  This lets a move retried
- * after an aborted one, or after a crash, attach as well.  Then the 6
- * bytes of alias_tid are written and logged as a one-fragment generic WAL
- * record (engram_hnsw_log_page_bytes).  The graph does not change, so no update
+ * Attaching.  The element holds the old TID in one of its two slots; the
+ * new TID goes into the other one, which must be free or hold a TID that
+ * no snapshot can see any more, checked before the page lock:
+ *	  - a tuple inserted by an aborted (or crashed) transaction: visible to
+ *	    no snapshot anywhere, on a standby neither (a move retried after an
+ *	    aborted one, or after a crash);
+ *	  - a dead line pointer: heap pruning removed the tuple, and its WAL
+ *	    record carried the recovery-conflict horizon that cancels standby
+ *	    queries which could still see it;
+ *	  - otherwise (the row moved twice since VACUUM: the other slot holds
+ *	    the version before last) the heap page of that TID is pruned here,
+ *	    as any heap access does opportunistically (heap_page_prune, under a
+ *	    conditional cleanup lock, WAL-logged with its conflict horizon);
+ *	    if that left its line pointer dead, the slot is reused.
+ * Dropping an index reference to a committed-dead tuple without pruning
+ * first would need a conflict horizon of our own in the index's WAL record,
+ * which generic WAL cannot carry.  Under the exclusive lock of the
+ * element's page: the element still exists, is not deleted, holds the old
+ * TID, the other slot still holds what was checked, and its vector bytes
+ * are those of the new row's vector.  Then the 6 bytes of that slot are
+ * written and logged as a one-fragment generic WAL record
+ * (engram_hnsw_log_page_bytes).  The graph does not change, so no update
  * lock is taken: vacuum's barrier orders inserts that create links.  A
  * concurrent vacuum cannot free the element meanwhile: its old TID is live
  * (the mover's snapshot sees it), and the recheck under the page lock
  * catches a slot freed and reused before.
  *
- * Locking: share buffer locks one at a time during the search; one
- * exclusive buffer lock to attach.  No heavyweight lock.
+ * Locking: share buffer locks one at a time during the search; a share
+ * lock on a heap page (and maybe a conditional cleanup lock to prune it),
+ * never while holding an index buffer lock; one exclusive buffer lock to
+ * attach.  No heavyweight lock.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/procarray.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "engram.h"
 #include "hnsw/hnsw.h"
@@ -120,9 +136,8 @@ stored_vector_bytes(int dims, int quantization, const float *vector, Size *size)
  * may be held.
  */
 static bool
-heap_tuple_never_visible(Relation index, const ItemPointerData *tid)
+heap_tuple_never_visible(Relation heap, const ItemPointerData *tid)
 {
-	Relation	heap = relation_open(index->rd_index->indrelid, NoLock);
 	BlockNumber blkno = ItemPointerGetBlockNumber(tid);
 	OffsetNumber offno = ItemPointerGetOffsetNumber(tid);
 	bool		never_visible = false;
@@ -158,20 +173,65 @@ heap_tuple_never_visible(Relation index, const ItemPointerData *tid)
 		}
 		UnlockReleaseBuffer(buf);
 	}
-	relation_close(heap, NoLock);
 	return never_visible;
 }
 
 /*
- * Write "new_tid" into the second TID slot of element "ref" if it still
- * holds "old_tid" in its first slot, has that vector, and its second slot
- * is free or holds "replaceable" (a TID no snapshot sees; invalid: none).
- * Returns true when attached.  No buffer lock held on entry or exit.
+ * Prune the heap page of "tid" (heap_page_prune, as opportunistic pruning
+ * does) if its cleanup lock is free now; never waits.  No buffer lock held
+ * on entry or exit.
+ */
+static void
+prune_heap_page(Relation heap, const ItemPointerData *tid)
+{
+	BlockNumber blkno = ItemPointerGetBlockNumber(tid);
+	Buffer		buf;
+	int			deleted;
+	int			new_dead_items = 0;
+
+	if (RecoveryInProgress() || blkno >= RelationGetNumberOfBlocks(heap))
+		return;
+	buf = ReadBuffer(heap, blkno);
+	if (ConditionalLockBufferForCleanup(buf))
+	{
+		deleted = heap_page_prune(heap, buf, InvalidTransactionId, GlobalVisTestFor(heap),
+								  InvalidTransactionId, 0, &new_dead_items, NULL);
+		if (deleted > new_dead_items)
+			pgstat_update_heap_dead_tuples(heap, deleted - new_dead_items);
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	}
+	ReleaseBuffer(buf);
+}
+
+/*
+ * True when the index reference to heap TID "tid" may be dropped now (see
+ * Attaching in the file header), pruning its heap page when needed.
  */
 static bool
-attach_alias(Relation index, EngramHnswRef ref, const ItemPointerData *old_tid,
-			 const ItemPointerData *new_tid, const ItemPointerData *replaceable,
-			 const void *vector_bytes, Size vector_size)
+reference_reusable(Relation index, const ItemPointerData *tid)
+{
+	Relation	heap = relation_open(index->rd_index->indrelid, NoLock);
+	bool		reusable = heap_tuple_never_visible(heap, tid);
+
+	if (!reusable)
+	{
+		prune_heap_page(heap, tid);
+		reusable = heap_tuple_never_visible(heap, tid);
+	}
+	relation_close(heap, NoLock);
+	return reusable;
+}
+
+/*
+ * Write "new_tid" into the slot of element "ref" that is not "old_tid"'s,
+ * if the element still holds "old_tid", that other slot still holds
+ * "other" (invalid: free) and the element has that vector.  Returns true
+ * when attached.  No buffer lock held on entry or exit.
+ */
+static bool
+attach_tid(Relation index, EngramHnswRef ref, const ItemPointerData *old_tid,
+		   const ItemPointerData *other, const ItemPointerData *new_tid,
+		   const void *vector_bytes, Size vector_size)
 {
 	Buffer		buf = ReadBuffer(index, EngramHnswRefBlock(ref));
 	Page		page;
@@ -184,16 +244,22 @@ attach_alias(Relation index, EngramHnswRef ref, const ItemPointerData *old_tid,
 	element = engram_hnsw_page_element(page, EngramHnswRefOffset(ref));
 	if (element != NULL &&
 		!(element->flags & ENGRAM_HNSW_ELEMENT_DELETED) &&
-		ItemPointerEquals(&element->heaptid, (ItemPointer) old_tid) &&
-		(!ItemPointerIsValid(&element->alias_tid) ||
-		 (ItemPointerIsValid(replaceable) &&
-		  ItemPointerEquals(&element->alias_tid, (ItemPointer) replaceable))) &&
 		memcmp(element->vector, vector_bytes, vector_size) == 0)
 	{
-		engram_hnsw_log_page_bytes(index, buf,
-								   (char *) &element->alias_tid - (char *) page,
-								   new_tid, sizeof(ItemPointerData));
-		attached = true;
+		ItemPointer target = NULL;
+
+		if (ItemPointerEquals(&element->heaptid, (ItemPointer) old_tid))
+			target = &element->alias_tid;
+		else if (ItemPointerEquals(&element->alias_tid, (ItemPointer) old_tid))
+			target = &element->heaptid;
+		if (target != NULL &&
+			(ItemPointerIsValid(other) ? ItemPointerEquals(target, (ItemPointer) other) :
+			 !ItemPointerIsValid(target)))
+		{
+			engram_hnsw_log_page_bytes(index, buf, (char *) target - (char *) page,
+									   new_tid, sizeof(ItemPointerData));
+			attached = true;
+		}
 	}
 	UnlockReleaseBuffer(buf);
 	return attached;
@@ -206,7 +272,6 @@ engram_hnsw_retarget_moved_row(Relation index, const float *vector, ItemPointer 
 	EngramHnswDiskGraph graph;
 	void	   *vector_bytes;
 	Size		vector_size;
-	ItemPointerData replaceable;
 
 	if (!engram_hnsw_move_retarget ||
 		move_source.heaprelid == InvalidOid ||
@@ -217,7 +282,6 @@ engram_hnsw_retarget_moved_row(Relation index, const float *vector, ItemPointer 
 	engram_hnsw_read_meta(index, &meta);
 	if (meta.entry_level < 0)
 		return false;
-	ItemPointerSetInvalid(&replaceable);
 	engram_hnsw_disk_graph_init(&graph, index, &meta);
 	vector_bytes = stored_vector_bytes(meta.dimensions, meta.quantization, vector,
 									   &vector_size);
@@ -234,20 +298,19 @@ engram_hnsw_retarget_moved_row(Relation index, const float *vector, ItemPointer 
 		for (int i = 0; i < layer_counts[0]; i++)
 		{
 			EngramHnswCandidate *candidate = &layer_results[0][i];
+			ItemPointerData other;
 
-			if (ItemPointerEquals(&candidate->alias_tid, &move_source.old_tid))
-				return false;	/* moved twice since VACUUM: no free slot */
-			if (!ItemPointerEquals(&candidate->heaptid, &move_source.old_tid))
+			if (ItemPointerEquals(&candidate->heaptid, &move_source.old_tid))
+				other = candidate->alias_tid;
+			else if (ItemPointerEquals(&candidate->alias_tid, &move_source.old_tid))
+				other = candidate->heaptid;
+			else
 				continue;
 			/* The element of the old TID; one attempt, then the usual insert. */
-			if (ItemPointerIsValid(&candidate->alias_tid))
-			{
-				replaceable = candidate->alias_tid;
-				if (!heap_tuple_never_visible(index, &replaceable))
-					return false;	/* moved twice since VACUUM: no free slot */
-			}
-			return attach_alias(index, candidate->ref, &move_source.old_tid, heaptid,
-								&replaceable, vector_bytes, vector_size);
+			if (ItemPointerIsValid(&other) && !reference_reusable(index, &other))
+				return false;
+			return attach_tid(index, candidate->ref, &move_source.old_tid, &other, heaptid,
+							  vector_bytes, vector_size);
 		}
 	}
 	return false;

@@ -87,7 +87,7 @@ is($node->safe_psql('postgres', $checksum_query), $checksum, 'and they read back
 my $elements = $node->safe_psql('postgres',
 	qq{SELECT count(DISTINCT element) FROM engram_hnsw_index_tids('$index') WHERE NOT deleted});
 note("live elements after the moves: $elements");
-ok($elements < 2400, 'moved rows were attached to their elements, not inserted again');
+ok($elements < 2100, 'moved rows were attached to their elements, not inserted again');
 check_index($node, 'after the moves', 1);
 
 $node->wait_for_catchup($standby, 'replay');
