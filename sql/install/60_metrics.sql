@@ -27,6 +27,8 @@ CREATE FUNCTION engram_metrics_lock_waits(OUT lock_type text, OUT waits bigint,
 	OUT wait_seconds float8)
 	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
 
+CREATE FUNCTION engram_metrics_network(OUT direction text, OUT bytes bigint)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
 CREATE FUNCTION engram_metrics_slow_operations(
 	OUT finished_at timestamptz, OUT operation text, OUT ok boolean, OUT pid integer,
 	OUT database oid, OUT userid oid, OUT seconds float8, OUT cpu_seconds float8,
@@ -120,6 +122,12 @@ CREATE VIEW engram_tier_moves AS
 
 CREATE VIEW engram_lock_waits AS
 	SELECT lock_type, waits, wait_seconds FROM engram_metrics_lock_waits();
+
+-- Bytes client backends received from and sent to TCP clients (not Unix
+-- sockets), counted by the kernel per socket and read at the end of each
+-- transaction (src/metrics/metrics_network.c).
+CREATE VIEW engram_network AS
+	SELECT direction, bytes FROM engram_metrics_network();
 
 CREATE VIEW engram_slow_operations AS
 	SELECT s.finished_at, s.operation, s.ok, s.seconds * 1000 AS duration_ms,
@@ -224,7 +232,7 @@ CREATE VIEW engram_thread_pools AS
 		   current_setting('autovacuum_max_workers')::bigint;
 
 REVOKE ALL ON FUNCTION engram_metrics_operations(), engram_metrics_caches(),
-	engram_metrics_tier_moves(), engram_metrics_lock_waits(),
+	engram_metrics_tier_moves(), engram_metrics_lock_waits(), engram_metrics_network(),
 	engram_metrics_slow_operations(), engram_metrics_stats_reset(),
 	engram_metrics_reset(), engram_wal_flush_sample(),
 	engram_shared_buffers_bytes(regclass[]),
@@ -235,18 +243,18 @@ REVOKE ALL ON FUNCTION engram_metrics_operations(), engram_metrics_caches(),
 	engram_metrics_test_record_timed(text, boolean)
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION engram_metrics_operations(), engram_metrics_caches(),
-	engram_metrics_tier_moves(), engram_metrics_lock_waits(),
+	engram_metrics_tier_moves(), engram_metrics_lock_waits(), engram_metrics_network(),
 	engram_metrics_slow_operations(), engram_metrics_stats_reset(),
 	engram_wal_flush_sample(), engram_shared_buffers_bytes(regclass[])
 	TO pg_monitor;
 REVOKE ALL ON engram_stats, engram_operation_latency, engram_operation_histogram,
-	engram_cache_stats, engram_tier_moves, engram_lock_waits, engram_slow_operations,
-	engram_storage_relations, engram_storage_size, engram_memory_usage, engram_wal_stats,
+	engram_cache_stats, engram_tier_moves, engram_lock_waits, engram_network,
+	engram_slow_operations, engram_storage_relations, engram_storage_size, engram_memory_usage, engram_wal_stats,
 	engram_disk_io, engram_thread_pools
 	FROM PUBLIC;
 GRANT SELECT ON engram_stats, engram_operation_latency, engram_operation_histogram,
-	engram_cache_stats, engram_tier_moves, engram_lock_waits, engram_slow_operations,
-	engram_storage_relations, engram_storage_size, engram_memory_usage, engram_wal_stats,
+	engram_cache_stats, engram_tier_moves, engram_lock_waits, engram_network,
+	engram_slow_operations, engram_storage_relations, engram_storage_size, engram_memory_usage, engram_wal_stats,
 	engram_disk_io, engram_thread_pools
 	TO pg_monitor;
 

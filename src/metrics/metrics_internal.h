@@ -93,6 +93,14 @@ typedef struct EngramWalFlushSampler
 	EngramLatencyHistogram flushes;
 } EngramWalFlushSampler;
 
+/* Directions of engram_network_bytes_total (metrics_network.c). */
+typedef enum EngramNetDirection
+{
+	ENGRAM_NET_RECEIVED,
+	ENGRAM_NET_SENT,
+	ENGRAM_NET_DIRECTION_COUNT
+} EngramNetDirection;
+
 typedef struct EngramMetricsShared
 {
 	LWLock	   *locks;			/* ENGRAM_METRICS_LOCK_COUNT locks */
@@ -103,6 +111,7 @@ typedef struct EngramMetricsShared
 	pg_atomic_uint64 tier_moves[ENGRAM_TIER_COUNT][ENGRAM_TIER_COUNT];
 	pg_atomic_uint64 lock_waits[ENGRAM_LOCK_COUNT];
 	pg_atomic_uint64 lock_wait_ns[ENGRAM_LOCK_COUNT];
+	pg_atomic_uint64 network_bytes[ENGRAM_NET_DIRECTION_COUNT];
 
 	/* guarded by locks[ENGRAM_METRICS_LOCK_SLOW_RING] */
 	uint64		slow_next;		/* total entries ever logged; next slot = % size */
@@ -123,6 +132,10 @@ extern const char *const engram_operation_names[ENGRAM_OP_COUNT];
 extern const char *const engram_tier_names[ENGRAM_TIER_COUNT];
 extern const char *const engram_cache_names[ENGRAM_CACHE_COUNT];
 extern const char *const engram_lock_type_names[ENGRAM_LOCK_COUNT];
+extern const char *const engram_network_direction_names[ENGRAM_NET_DIRECTION_COUNT];
+
+/* Register the per-transaction socket sampler (metrics_network.c). */
+extern void engram_metrics_network_init(void);
 
 /* Parse an operation name; raises an error naming the valid ones. */
 extern EngramOperation engram_operation_from_name(const char *name);

@@ -114,6 +114,7 @@ metrics_shmem_init(void *ptr, bool found)
 		init_atomic_array(&shared->tier_moves[0][0], ENGRAM_TIER_COUNT * ENGRAM_TIER_COUNT);
 		init_atomic_array(shared->lock_waits, ENGRAM_LOCK_COUNT);
 		init_atomic_array(shared->lock_wait_ns, ENGRAM_LOCK_COUNT);
+		init_atomic_array(shared->network_bytes, ENGRAM_NET_DIRECTION_COUNT);
 		init_histogram(&shared->wal.flushes);
 	}
 	engram_metrics = shared;
@@ -141,7 +142,10 @@ engram_metrics_init(void)
 							NULL, NULL, NULL);
 
 	if (process_shared_preload_libraries_in_progress)
+	{
 		engram_shmem_register(&metrics_region);
+		engram_metrics_network_init();
+	}
 }
 
 void
@@ -218,6 +222,7 @@ engram_metrics_reset_all(void)
 	zero_atomic_array(&shared->tier_moves[0][0], ENGRAM_TIER_COUNT * ENGRAM_TIER_COUNT);
 	zero_atomic_array(shared->lock_waits, ENGRAM_LOCK_COUNT);
 	zero_atomic_array(shared->lock_wait_ns, ENGRAM_LOCK_COUNT);
+	zero_atomic_array(shared->network_bytes, ENGRAM_NET_DIRECTION_COUNT);
 
 	LWLockAcquire(&shared->locks[ENGRAM_METRICS_LOCK_SLOW_RING], LW_EXCLUSIVE);
 	shared->slow_next = 0;

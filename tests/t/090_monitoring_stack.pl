@@ -32,7 +32,7 @@ plan skip_all => 'postgres_exporter not installed (Debian package prometheus-pos
   split /:/, $ENV{PATH};
 
 my $node = new_engram_node('monitoring',
-	extra_conf => "fsync = on\ntrack_wal_io_timing = on");
+	extra_conf => "fsync = on\ntrack_wal_io_timing = on\nlisten_addresses = '127.0.0.1'");
 
 my $state = "$PostgreSQL::Test::Utils::tmp_check/monitoring";
 my %stack_env = (
@@ -114,6 +114,7 @@ $$});
 # space, stores (single and batch), recalls (hot-tier lookups, spreading,
 # index searches), associations, a move to the cold tier, and one recall
 # that fails (wrong dimensions) inside a subtransaction.  Bounded in time.
+# It runs over TCP: engram_network_bytes_total counts TCP clients only.
 $node->safe_psql(
 	'postgres', q{
 SELECT engram_create_space('monitoring_space', 8);
@@ -148,7 +149,7 @@ END
 $$;
 SELECT engram_move_to_tier('monitoring_space',
 	ARRAY(SELECT ctid FROM monitoring_space ORDER BY id LIMIT 50), 'cold');
-});
+}, connstr => 'host=127.0.0.1 port=' . $node->port . ' dbname=postgres');
 # Let at least three scrapes (and rule evaluations) see the result.
 sleep 4;
 
