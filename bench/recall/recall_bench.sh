@@ -13,6 +13,8 @@
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/recall/recall_bench.sh [MEMORIES] [DIMS] [SECONDS] [ASSOCIATIONS_PER_MEMORY]
 # defaults 100000 768 10 5.  Writes bench/recall/results-<timestamp>/report.txt.
+# To compare two builds of engram.so on one loaded cluster, alternately,
+# see recall_ab.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib/common.sh"

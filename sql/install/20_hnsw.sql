@@ -45,3 +45,16 @@ CREATE FUNCTION engram_hnsw_index_tids(index regclass)
 REVOKE ALL ON FUNCTION engram_hnsw_index_tids(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION engram_hnsw_index_tids(regclass) IS
 	'Heap TIDs held by the elements of an engram_hnsw index';
+
+-- The pending list of an index with deferred_insert = on (hnsw.md).
+CREATE FUNCTION engram_hnsw_flush_pending(index regclass)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'engram_hnsw_flush_pending' LANGUAGE C STRICT;
+COMMENT ON FUNCTION engram_hnsw_flush_pending(regclass) IS
+	'Merge the pending list of an engram_hnsw index into its graph; returns the entries merged (index owner only)';
+
+CREATE FUNCTION engram_hnsw_pending_stats(index regclass,
+	OUT entries bigint, OUT pages bigint)
+	AS 'MODULE_PATHNAME', 'engram_hnsw_pending_stats' LANGUAGE C STRICT;
+COMMENT ON FUNCTION engram_hnsw_pending_stats(regclass) IS
+	'Entries and pages on the pending list of an engram_hnsw index';

@@ -46,6 +46,14 @@ CREATE POLICY engram_space_catalog_delete ON engram_space_catalog
 		OR pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = space), 'USAGE'));
 GRANT SELECT, INSERT, UPDATE, DELETE ON engram_space_catalog TO PUBLIC;
 
+-- Backends cache what they resolved from this catalog (src/recall/
+-- space_cache.c): every change of it tells them to forget it.
+CREATE FUNCTION engram_space_catalog_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'engram_space_catalog_changed' LANGUAGE C;
+CREATE TRIGGER engram_space_catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON engram_space_catalog
+	FOR EACH STATEMENT EXECUTE FUNCTION engram_space_catalog_changed();
+
 -- Forget catalog rows of dropped tables.  A role that may not use the
 -- extension's schema must still be able to drop its own tables: the
 -- clean-up is then skipped (the next DROP by someone else, or

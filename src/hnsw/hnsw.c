@@ -34,6 +34,7 @@ PG_FUNCTION_INFO_V1(engram_hnsw_metric_cosine);
 int			engram_hnsw_ef_search = ENGRAM_HNSW_DEFAULT_EF_SEARCH;
 bool		engram_hnsw_iterative_scan = true;
 int			engram_hnsw_max_scan_tuples = ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES;
+int			engram_hnsw_pending_list_limit = ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT;
 
 static relopt_kind engram_hnsw_relopt_kind;
 
@@ -65,6 +66,13 @@ engram_hnsw_init(void)
 					   engram_hnsw_quantization_values, ENGRAM_HNSW_QUANT_NONE,
 					   gettext_noop("Valid values are \"none\" and \"int8\"."),
 					   AccessExclusiveLock);
+	add_bool_reloption(engram_hnsw_relopt_kind, "deferred_insert",
+					   "Sets whether new rows go to the pending list instead of the graph (merged later).",
+					   false, ShareUpdateExclusiveLock);
+	add_int_reloption(engram_hnsw_relopt_kind, "pending_list_limit",
+					  "Sets the size in kB of the pending list above which inserters merge it into the graph.",
+					  -1, ENGRAM_HNSW_MIN_PENDING_LIST_LIMIT, ENGRAM_HNSW_MAX_PENDING_LIST_LIMIT,
+					  ShareUpdateExclusiveLock);
 
 	DefineCustomIntVariable("engram.ef_search",
 							"Sets the size of the candidate list of an engram_hnsw index scan.",
@@ -89,6 +97,13 @@ engram_hnsw_init(void)
 							ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES,
 							ENGRAM_HNSW_MIN_MAX_SCAN_TUPLES, ENGRAM_HNSW_MAX_MAX_SCAN_TUPLES,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("engram.hnsw_pending_list_limit",
+							"Sets the size of an engram_hnsw pending list above which inserters merge it into the graph.",
+							"For indexes with deferred_insert = on whose pending_list_limit is not set.",
+							&engram_hnsw_pending_list_limit,
+							ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT,
+							ENGRAM_HNSW_MIN_PENDING_LIST_LIMIT, ENGRAM_HNSW_MAX_PENDING_LIST_LIMIT,
+							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	engram_hnsw_retarget_init();	/* engram.hnsw_move_retarget */
 }
 
@@ -104,6 +119,8 @@ engram_hnsw_options(Datum reloptions, bool validate)
 		{"m", RELOPT_TYPE_INT, offsetof(EngramHnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(EngramHnswOptions, ef_construction)},
 		{"quantization", RELOPT_TYPE_ENUM, offsetof(EngramHnswOptions, quantization)},
+		{"deferred_insert", RELOPT_TYPE_BOOL, offsetof(EngramHnswOptions, deferred_insert)},
+		{"pending_list_limit", RELOPT_TYPE_INT, offsetof(EngramHnswOptions, pending_list_limit)},
 	};
 	EngramHnswOptions *options;
 
@@ -147,6 +164,26 @@ engram_hnsw_get_quantization(Relation index)
 	return options ? options->quantization : ENGRAM_HNSW_QUANT_NONE;
 }
 
+/* The deferred_insert reloption (off by default). */
+bool
+engram_hnsw_get_deferred_insert(Relation index)
+{
+	EngramHnswOptions *options = (EngramHnswOptions *) index->rd_options;
+
+	return options ? options->deferred_insert : false;
+}
+
+/* The pending list's limit in kB: the reloption, else the setting. */
+int
+engram_hnsw_get_pending_list_limit(Relation index)
+{
+	EngramHnswOptions *options = (EngramHnswOptions *) index->rd_options;
+
+	if (options && options->pending_list_limit > 0)
+		return options->pending_list_limit;
+	return engram_hnsw_pending_list_limit;
+}
+
 /*
  * The metric of the index's operator class, from its support procedure 1
  * (which returns an EngramHnswMetric code).  Used by the build, which
@@ -186,7 +223,8 @@ engram_hnsw_metric_cosine(PG_FUNCTION_ARGS)
 }
 
 /*
- * amcostestimate.  All the work of an index scan (the graph search) is done
+ * amcostestimate.  All the work of an index scan (the graph search, and
+ * the distance of every pending row, read from the metapage) is done
  * before it returns its first row, so the whole index cost is startup cost.
  * The search visits about ef_search * 2m elements on layer 0 plus a few per
  * upper layer; each visit is a buffer access (a hot index is in shared
@@ -215,6 +253,7 @@ engram_hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	int			dims;
 	double		visited;
 	double		per_visit;
+	EngramHnswMetaPageData meta;
 
 	if (path->indexorderbys == NIL)
 	{
@@ -229,6 +268,7 @@ engram_hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	index = index_open(info->indexoid, NoLock);
 	m = engram_hnsw_get_m(index);
 	dims = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	engram_hnsw_read_meta(index, &meta);
 	index_close(index, NoLock);
 	if (dims <= 0)
 		dims = ENGRAM_HNSW_COST_DEFAULT_DIMS;
@@ -236,6 +276,8 @@ engram_hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	visited = (double) engram_hnsw_ef_search * 2 * m +
 		log(tuples) / log(Max(m, 2)) * m;
 	visited = Min(visited, tuples);
+	/* every pending row is read and measured too (hnsw.h, PENDING LIST) */
+	visited += meta.pending_count;
 	per_visit = random_page_cost / 20 + cpu_index_tuple_cost +
 		cpu_operator_cost * (1 + dims / 64.0);
 

@@ -30,6 +30,9 @@
  *	  hnswretarget.c  tier moves: the new TID of a moved row attached to
  *	                  the element of its old TID (MOVED ROWS below), and
  *	                  what vacuum does with an element's two TIDs
+ *	  hnswpending.c   the pending list of deferred inserts (reloption
+ *	                  deferred_insert): append, read by scans, merge
+ *	                  into the graph, verify (see PENDING LIST below)
  *
  * ON-DISK LAYOUT
  *
@@ -108,8 +111,9 @@
  * element deleted only when both are.  The move is an ordinary heap update
  * in the caller's transaction: an abort leaves the old TID indexed and a
  * second TID pointing to an aborted tuple, which vacuum clears before the
- * heap can reuse its line pointer.  Metapage version 2 introduced the
- * second slot (version 1 elements had 2 bytes of padding there).
+ * heap can reuse its line pointer.  Metapage version 3 introduced the
+ * second slot (elements of versions 1 and 2 had 2 bytes of padding there,
+ * and a 12-byte header): indexes of earlier versions must be REINDEXed.
  *
  * COMPACT REPRESENTATION (quantization = 'int8')
  *
@@ -150,6 +154,28 @@
  * scan returns rows beyond k to the executor (about 15 for k = 10 on
  * 100,000 x 128: five more heap fetches and distances per query).
  *
+ * PENDING LIST (deferred_insert = on)
+ *
+ * An index with deferred_insert = on does not insert a new row into the
+ * graph: aminsert appends an EngramHnswPendingEntryData (heap TID, the
+ * prepared float4 vector, whatever the quantization) to the tail of a
+ * singly linked list of pending pages (page type ENGRAM_HNSW_PAGE_PENDING,
+ * special space EngramHnswPendingPageOpaqueData: the page type and id of
+ * every page plus the next block, in the same 8 bytes).  The metapage
+ * (version 2) records pending_head, pending_tail, pending_count and
+ * pending_pages.  Scans read the whole list first, compute every entry's
+ * distance and merge those entries into the graph's result stream by
+ * distance.  A merge moves entries into the graph, head page first, and
+ * then deletes them from their page; an emptied page is unlinked and
+ * becomes an empty element page that later graph inserts fill.  A heap
+ * TID may briefly be both in the graph and in the list (between a merge's
+ * graph insert and the deletion, or after a crash between them): scans
+ * return each heap TID once, and a merge skips an entry whose own graph
+ * search meets an element of the same heap TID.  (Version 1 metapages,
+ * before the pending list, were read as "list empty" and upgraded in place
+ * by the first append; since version 3 changed the element layout, only
+ * version 3 is read.)
+ *
  * LOCKING
  *
  * Buffer content locks: a backend holds at most ONE buffer lock of this
@@ -173,6 +199,21 @@
  * Scans take no heavyweight lock.
  *
  * Lock order: update lock, then buffer locks (one at a time).
+ *
+ * The pending list is the one exception to "one buffer lock at a time":
+ * an append locks the metapage exclusively, then the tail page (and a new
+ * page from relation extension), and logs them in one generic WAL record;
+ * a merge's deletion locks the metapage, then the head page.  Nothing that
+ * holds a pending page's lock or the metapage's lock waits for any other
+ * buffer lock of the index, so this cannot deadlock.  Merges are
+ * serialised by the heavyweight "merge lock", a tuple lock (LockTuple) on
+ * the pseudo item pointer ENGRAM_HNSW_PENDING_MERGE_LOCK of the index: a
+ * merge takes the update lock for each graph insert while holding it, and
+ * PostgreSQL forbids acquiring any heavyweight lock but relation extension
+ * while holding a page lock (LockPage), so the merge lock is not one.  Scans read pending pages under share locks,
+ * one at a time, and start again from the metapage's head when the page
+ * they reach is no longer a pending page (a merge unlinked it after moving
+ * its entries into the graph, which the scan searches afterwards).
  *
  * WAL
  *
@@ -211,6 +252,7 @@
 #include "nodes/pathnodes.h"
 #include "storage/bufmgr.h"
 #include "storage/itemptr.h"
+#include "utils/guc.h"
 #include "utils/relcache.h"
 
 #include "engram_simd.h"
@@ -219,13 +261,20 @@
 /* ---- identity and limits ---- */
 
 #define ENGRAM_HNSW_MAGIC			0x454E4857	/* "ENHW" */
-#define ENGRAM_HNSW_VERSION			2	/* 2: second heap TID (MOVED ROWS) */
+#define ENGRAM_HNSW_VERSION			3	/* 2: pending list fields; 3: second heap
+									 * TID (MOVED ROWS) */
+#define ENGRAM_HNSW_VERSION_NO_PENDING	1	/* no longer read: the element layout
+										 * changed in version 3 */
 #define ENGRAM_HNSW_PAGE_ID			0xFE47
 #define ENGRAM_HNSW_METAPAGE_BLKNO	0
 #define ENGRAM_HNSW_UPDATE_LOCK		0	/* pseudo-block for LockPage */
+/* Pseudo item pointer (block, offset) for the merge lock (LockTuple). */
+#define ENGRAM_HNSW_PENDING_MERGE_LOCK_BLOCK	0
+#define ENGRAM_HNSW_PENDING_MERGE_LOCK_OFFSET	1
 
 #define ENGRAM_HNSW_PAGE_META		1
 #define ENGRAM_HNSW_PAGE_ELEMENT	2
+#define ENGRAM_HNSW_PAGE_PENDING	3
 
 #define ENGRAM_HNSW_DEFAULT_M				16
 #define ENGRAM_HNSW_MIN_M					2
@@ -271,6 +320,37 @@ typedef struct EngramHnswPageOpaqueData
 
 typedef EngramHnswPageOpaqueData *EngramHnswPageOpaque;
 
+/*
+ * Special space of a pending page: the common fields, then the next page
+ * of the list, in the MAXALIGN'd 8 bytes every page's special space takes.
+ */
+typedef struct EngramHnswPendingPageOpaqueData
+{
+	uint16		page_type;		/* ENGRAM_HNSW_PAGE_PENDING */
+	uint16		page_id;		/* ENGRAM_HNSW_PAGE_ID */
+	BlockNumber next;			/* next pending page, or Invalid */
+} EngramHnswPendingPageOpaqueData;
+
+StaticAssertDecl(MAXALIGN(sizeof(EngramHnswPendingPageOpaqueData)) ==
+				 MAXALIGN(sizeof(EngramHnswPageOpaqueData)),
+				 "pending page special space must have the common size");
+
+#define EngramHnswPendingPageGetOpaque(page) \
+	((EngramHnswPendingPageOpaqueData *) PageGetSpecialPointer(page))
+
+/* One deferred insert: heap TID and the prepared (cosine: normalised) vector. */
+typedef struct EngramHnswPendingEntryData
+{
+	ItemPointerData heaptid;
+	uint16		flags;			/* none defined yet: 0 */
+	float		vector[FLEXIBLE_ARRAY_MEMBER];
+} EngramHnswPendingEntryData;
+
+typedef EngramHnswPendingEntryData *EngramHnswPendingEntry;
+
+#define ENGRAM_HNSW_PENDING_ENTRY_SIZE(dims) \
+	(offsetof(EngramHnswPendingEntryData, vector) + sizeof(float) * (dims))
+
 #define EngramHnswPageGetOpaque(page) \
 	((EngramHnswPageOpaque) PageGetSpecialPointer(page))
 
@@ -287,6 +367,11 @@ typedef struct EngramHnswMetaPageData
 	int16		entry_level;	/* -1 when the graph is empty */
 	BlockNumber insert_blkno;	/* first block to try for new elements */
 	uint16		quantization;	/* ENGRAM_HNSW_QUANT_*, fixed at build */
+	/* version 2: the pending list (PENDING LIST above) */
+	BlockNumber pending_head;	/* first pending page, or Invalid */
+	BlockNumber pending_tail;	/* last pending page, or Invalid */
+	uint32		pending_count;	/* entries on the list */
+	uint32		pending_pages;	/* pages on the list */
 } EngramHnswMetaPageData;
 
 typedef EngramHnswMetaPageData *EngramHnswMetaPage;
@@ -608,6 +693,22 @@ extern float engram_hnsw_int8_distance(int metric, const EngramHnswInt8Query *qu
 extern void engram_hnsw_insert_vector(Relation index, const float *vector,
 									  ItemPointer heaptid);
 
+/*
+ * The same, for a pending-list merge: does nothing and returns false when
+ * the insert's own search meets a live element of the same heap TID (left
+ * by a merge that a crash interrupted).
+ */
+extern bool engram_hnsw_insert_vector_unless_present(Relation index, const float *vector,
+													 ItemPointer heaptid);
+
+/*
+ * The prepared vector (palloc'd) of a heap value for an insert into
+ * "index", setting the metapage's dimensions on the first vector; NULL
+ * when the value is not indexed (a zero vector under cosine).  *dims gets
+ * the index's dimensions.
+ */
+extern float *engram_hnsw_vector_for_insert(Relation index, Datum value, int *dims);
+
 /* Insert a heap value (detoasted here); NULL-free, may set the dimensions. */
 extern void engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid);
 
@@ -696,6 +797,90 @@ extern int	engram_hnsw_vacuum_element_tids(EngramHnswElementTuple element,
 extern bool engram_hnsw_move_retarget;
 extern void engram_hnsw_retarget_init(void);
 
+/* ---- pending list (hnswpending.c) ---- */
+
+/*
+ * Entries an inserter merges when it finds the list over its limit
+ * (bounded work per insert: the list shrinks by this many minus one per
+ * insert while it is over).  Over the limit an inserter merges only if no
+ * merge runs; over twice the limit it waits for the merge lock, so that
+ * many concurrent inserters cannot outgrow the merges.
+ */
+#define ENGRAM_HNSW_PENDING_INSERT_MERGE	4
+
+#define ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT	4096	/* kB */
+#define ENGRAM_HNSW_MIN_PENDING_LIST_LIMIT		64		/* kB */
+#define ENGRAM_HNSW_MAX_PENDING_LIST_LIMIT		MAX_KILOBYTES
+
+/* An empty pending list in a (new or version 1) metapage image. */
+extern void engram_hnsw_pending_init_meta(EngramHnswMetaPageData *meta);
+
+/*
+ * Append a prepared vector for "heaptid" to the pending list; when the
+ * list is over its limit, merge a bounded batch
+ * (ENGRAM_HNSW_PENDING_INSERT_MERGE).  No lock held on entry or exit.
+ */
+extern void engram_hnsw_pending_insert(Relation index, const float *vector, int dims,
+									   ItemPointer heaptid);
+
+/* A pending entry met by a scan. */
+typedef struct EngramHnswPendingRow
+{
+	double		key;			/* distance, or the ORDER BY lower bound */
+	float		distance;		/* internal distance to the query */
+	ItemPointerData heaptid;
+} EngramHnswPendingRow;
+
+/* A scan's pending rows: a min-heap on key; rows[0] is the nearest. */
+typedef struct EngramHnswPendingRows
+{
+	EngramHnswPendingRow *rows;
+	int			count;
+} EngramHnswPendingRows;
+
+/*
+ * Every entry of the pending list with its distance to "query" (NULL
+ * query: 0) and, with want_bounds, key = a lower bound of its ORDER BY
+ * value (int8 index; else key = distance), into *out (palloc'd in the
+ * current context).  engram_hnsw_pending_pop() removes rows[0].
+ */
+extern void engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
+										const float *query, bool want_bounds,
+										EngramHnswPendingRows *out);
+extern void engram_hnsw_pending_pop(EngramHnswPendingRows *rows);
+
+/*
+ * Merge up to max_entries entries, head first, into the graph, stopping
+ * at what was the tail when the merge began (pages join the list by
+ * relation extension, so block numbers ascend along it).  The merge lock
+ * is released and taken again between pages (without "wait", a merge
+ * that cannot take it again stops there).  Entries whose heap TID
+ * "dead" reports dead (may be NULL) are dropped instead (*removed counts
+ * them).  Takes the merge lock, waiting for it when "wait", else returns
+ * 0 at once when another merge holds it.  Returns the entries merged.
+ */
+extern int64 engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
+									   IndexBulkDeleteCallback dead, void *dead_state,
+									   int64 *removed);
+
+/* The entry at "offno" of a pending page, or NULL. */
+extern EngramHnswPendingEntry engram_hnsw_pending_page_entry(Page page, OffsetNumber offno);
+
+/* engram_hnsw_verify's report function (hnswverify.c). */
+typedef void (*EngramHnswVerifyReport) (void *arg, const char *severity,
+										const char *problem, BlockNumber blkno,
+										OffsetNumber offno, const char *detail);
+
+/*
+ * Check the pending list from the metapage copy "meta": every page on it
+ * is a pending page, the chain ends at the tail, entries have the right
+ * size, counts match (a warning: they may move while it runs).  Returns
+ * the number of pages on the list.
+ */
+extern BlockNumber engram_hnsw_pending_verify(Relation index,
+											  const EngramHnswMetaPageData *meta,
+											  EngramHnswVerifyReport report, void *arg);
+
 /* ---- callbacks ---- */
 
 extern IndexBuildResult *engram_hnsw_build(Relation heap, Relation index,
@@ -726,15 +911,20 @@ typedef struct EngramHnswOptions
 	int			m;
 	int			ef_construction;
 	int			quantization;	/* ENGRAM_HNSW_QUANT_* */
+	bool		deferred_insert;	/* append new rows to the pending list */
+	int			pending_list_limit; /* kB; -1: engram.hnsw_pending_list_limit */
 } EngramHnswOptions;
 
 extern int	engram_hnsw_ef_search;
 extern bool engram_hnsw_iterative_scan;
 extern int	engram_hnsw_max_scan_tuples;
+extern int	engram_hnsw_pending_list_limit;
 
 extern int	engram_hnsw_get_m(Relation index);
 extern int	engram_hnsw_get_ef_construction(Relation index);
 extern int	engram_hnsw_get_quantization(Relation index);
+extern bool engram_hnsw_get_deferred_insert(Relation index);
+extern int	engram_hnsw_get_pending_list_limit(Relation index);	/* kB */
 extern int	engram_hnsw_get_metric_from_opclass(Relation index);
 
 #endif							/* ENGRAM_HNSW_H */

@@ -141,9 +141,11 @@ engram_hnsw_build_set_phase(int64 subphase)
 static void
 report_final_progress(void)
 {
-	elog(DEBUG1, "engram_hnsw build: progress view shows %lld of %lld tuples done",
+	elog(DEBUG1, "engram_hnsw build: progress view shows %lld of %lld tuples done, %lld of %lld blocks",
 		 (long long) own_progress_param(PROGRESS_CREATEIDX_TUPLES_DONE),
-		 (long long) own_progress_param(PROGRESS_CREATEIDX_TUPLES_TOTAL));
+		 (long long) own_progress_param(PROGRESS_CREATEIDX_TUPLES_TOTAL),
+		 (long long) own_progress_param(PROGRESS_SCAN_BLOCKS_DONE),
+		 (long long) own_progress_param(PROGRESS_SCAN_BLOCKS_TOTAL));
 }
 
 /* ---------------------------------------------------------------------
@@ -509,6 +511,7 @@ write_initial_metapage(Relation index, int metric, int dims, int m, int ef_const
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->entry_level = -1;
 	meta->insert_blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1;
+	engram_hnsw_pending_init_meta(meta);
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) page;
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
@@ -612,6 +615,7 @@ engram_hnsw_buildempty(Relation index)
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->entry_level = -1;
 	meta->insert_blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1;
+	engram_hnsw_pending_init_meta(meta);
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) page;
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);

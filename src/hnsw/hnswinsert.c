@@ -467,6 +467,9 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 	return false;
 }
 
+static bool insert_vector(Relation index, const float *vector, ItemPointer heaptid,
+						  bool unless_present);
+
 /*
  * Take the update lock in "mode" and read the metapage under it.
  */
@@ -479,6 +482,24 @@ lock_and_read_meta(Relation index, LOCKMODE mode, EngramHnswMetaPageData *meta)
 
 void
 engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heaptid)
+{
+	insert_vector(index, vector, heaptid, false);
+}
+
+bool
+engram_hnsw_insert_vector_unless_present(Relation index, const float *vector,
+										 ItemPointer heaptid)
+{
+	return insert_vector(index, vector, heaptid, true);
+}
+
+/*
+ * The insertion algorithm behind both entry points above.  With
+ * unless_present, returns false without writing when the search met a live
+ * element of the same heap TID; true when it inserted.
+ */
+static bool
+insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unless_present)
 {
 	EngramHnswMetaPageData meta;
 	EngramHnswDiskGraph graph;
@@ -520,6 +541,19 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 	{
 		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
 			layer_counts[lc] = 0;
+	}
+
+	/* A merge of the pending list that a crash interrupted left it there. */
+	if (unless_present && meta.entry_level >= 0)
+	{
+		for (int i = 0; i < layer_counts[0]; i++)
+		{
+			if (ItemPointerEquals(&layer_results[0][i].heaptid, heaptid))
+			{
+				UnlockPage(index, ENGRAM_HNSW_UPDATE_LOCK, mode);
+				return false;
+			}
+		}
 	}
 
 	/* The candidates' vectors serve the pruning of full lists below. */
@@ -586,10 +620,21 @@ engram_hnsw_insert_vector(Relation index, const float *vector, ItemPointer heapt
 		engram_hnsw_update_meta(index, &update);
 	}
 	UnlockPage(index, ENGRAM_HNSW_UPDATE_LOCK, mode);
+	return true;
 }
 
 void
 engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid)
+{
+	int			dims;
+	float	   *vector = engram_hnsw_vector_for_insert(index, value, &dims);
+
+	if (vector != NULL)
+		engram_hnsw_insert_vector(index, vector, heaptid);
+}
+
+float *
+engram_hnsw_vector_for_insert(Relation index, Datum value, int *dims)
 {
 	EngramVector *vec = DatumGetEngramVector(value);
 	EngramHnswMetaPageData meta;
@@ -609,17 +654,19 @@ engram_hnsw_insert_value(Relation index, Datum value, ItemPointer heaptid)
 		engram_hnsw_read_meta(index, &meta);
 	}
 	vector = palloc(sizeof(float) * meta.dimensions);
+	*dims = meta.dimensions;
 	if (!engram_hnsw_prepare_vector(index, meta.metric, meta.dimensions, vec, vector))
-		return;					/* zero vector under cosine: not indexed */
-	if (engram_hnsw_retarget_moved_row(index, vector, heaptid))
-		return;					/* a tier move: attached to the old element */
-	engram_hnsw_insert_vector(index, vector, heaptid);
+		return NULL;			/* zero vector under cosine: not indexed */
+	return vector;
 }
 
 /*
- * aminsert: index one heap tuple.  NULLs are not indexed.  All memory is
- * released before returning; returns false (no uniqueness check).  Timed
- * as one index_insert operation in the Engram metrics.
+ * aminsert: index one heap tuple, or attach it to the element of the row
+ * version it replaces in a tier move (hnswretarget.c), or append it to the
+ * pending list when the index defers inserts (reloption deferred_insert).
+ * NULLs are not indexed.  All memory is released before returning;
+ * returns false (no uniqueness check).  Timed as one index_insert
+ * operation in the Engram metrics.
  */
 bool
 engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
@@ -637,7 +684,19 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw insert",
 									ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
-	engram_hnsw_insert_value(index, values[0], heap_tid);
+	{
+		int			dims;
+		float	   *vector = engram_hnsw_vector_for_insert(index, values[0], &dims);
+
+		if (vector == NULL)
+			;					/* zero vector under cosine: not indexed */
+		else if (engram_hnsw_retarget_moved_row(index, vector, heap_tid))
+			;					/* a tier move: attached to the old element */
+		else if (engram_hnsw_get_deferred_insert(index))
+			engram_hnsw_pending_insert(index, vector, dims, heap_tid);
+		else
+			engram_hnsw_insert_vector(index, vector, heap_tid);
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
 	engram_metrics_end(ENGRAM_OP_INDEX_INSERT, NULL);

@@ -26,6 +26,16 @@
  * re-ranks them exactly in its reorder queue (hnsw.h, COMPACT
  * REPRESENTATION).
  *
+ * Pending list (index with deferred_insert = on, hnsw.h PENDING LIST): the
+ * first call also reads every pending entry, before the graph search, with
+ * its exact distance (int8 index: a lower bound of its ORDER BY value, so
+ * that the executor re-ranks it like the graph's rows), and merges them
+ * into the stream: each call returns the nearer of the next graph row and
+ * the next pending row, so pending rows take their place at every
+ * position, also across the rounds of an iterative scan.  A heap TID is
+ * returned once even when it is both in the graph and on the list (during
+ * or after a merge).
+ *
  * A query the metric cannot order by (a NULL, or a zero vector under
  * cosine, whose distance to anything is NaN) still returns rows: the
  * search runs from the entry point's own vector and every row carries the
@@ -61,6 +71,9 @@ typedef struct EngramHnswScanState
 	float	   *query;			/* prepared query vector */
 	EngramHnswMetaPageData meta;
 	EngramHnswRefSet returned;	/* elements returned so far */
+	EngramHnswRefSet returned_tids; /* heap TIDs returned so far */
+	EngramHnswPendingRows pending;	/* pending entries not returned yet */
+	EngramHnswCandidate pending_result; /* the pending row just returned */
 	EngramHnswCandidate *alias_next;	/* returned with its first TID; its
 										 * second TID comes next (hnsw.h,
 										 * MOVED ROWS) */
@@ -101,6 +114,8 @@ engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 	state->results = NULL;
 	state->result_count = 0;
 	state->next = 0;
+	state->pending.rows = NULL;
+	state->pending.count = 0;
 	state->alias_next = NULL;
 	if (keys && scan->numberOfKeys > 0)
 		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
@@ -187,7 +202,9 @@ start_search(IndexScanDesc scan)
 	engram_hnsw_read_meta(index, &state->meta);
 	state->metric = state->meta.metric;
 	state->exhausted = true;
-	if (state->meta.entry_level < 0)
+	engram_hnsw_refset_init(&state->returned, engram_hnsw_ef_search);
+	engram_hnsw_refset_init(&state->returned_tids, engram_hnsw_ef_search);
+	if (state->meta.entry_level < 0 && !BlockNumberIsValid(state->meta.pending_head))
 	{
 		MemoryContextSwitchTo(old);
 		return;
@@ -212,7 +229,7 @@ start_search(IndexScanDesc scan)
 										state->query))
 			state->orderby_nan = true;
 	}
-	if (state->orderby_null || state->orderby_nan)
+	if ((state->orderby_null || state->orderby_nan) && state->meta.entry_level >= 0)
 	{
 		EngramHnswDiskGraph graph;
 		EngramHnswCandidate entry_element;
@@ -228,14 +245,79 @@ start_search(IndexScanDesc scan)
 		}
 		state->query = entry_element.vector;
 	}
+	else if (state->orderby_null || state->orderby_nan)
+		state->query = NULL;	/* empty graph: pending rows only */
 
-	engram_hnsw_refset_init(&state->returned, engram_hnsw_ef_search);
 	state->round_ef = engram_hnsw_ef_search;
-	state->exhausted = false;
 	state->rerank = state->meta.quantization == ENGRAM_HNSW_QUANT_INT8 &&
 		!state->orderby_null && !state->orderby_nan;
+	/* The list before the graph: a merge moves entries the other way. */
+	if (BlockNumberIsValid(state->meta.pending_head))
+		engram_hnsw_pending_collect(index, &state->meta, state->query, state->rerank,
+									&state->pending);
 	MemoryContextSwitchTo(old);
-	search_round(scan);
+	if (state->meta.entry_level >= 0)
+	{
+		state->exhausted = false;
+		search_round(scan);
+	}
+}
+
+/* True when heap TID "tid" was returned by this scan already. */
+static bool
+tid_returned(EngramHnswScanState *state, ItemPointer tid)
+{
+	return engram_hnsw_refset_contains(&state->returned_tids,
+									   EngramHnswRefFromTid(ItemPointerGetBlockNumber(tid),
+															ItemPointerGetOffsetNumber(tid)));
+}
+
+/*
+ * The next row in distance order, graph or pending list, that this scan
+ * has not returned yet, or NULL when there is none.  Runs a wider search
+ * round when the current one is used up and the iterative scan allows it.
+ */
+static EngramHnswCandidate *
+next_result(IndexScanDesc scan)
+{
+	EngramHnswScanState *state = (EngramHnswScanState *) scan->opaque;
+	EngramHnswCandidate *graph_row;
+	EngramHnswPendingRow *pending_row;
+
+	for (;;)
+	{
+		while (state->next < state->result_count &&
+			   tid_returned(state, &state->results[state->next].heaptid))
+			state->next++;
+		if (state->next < state->result_count ||
+			state->exhausted || !engram_hnsw_iterative_scan ||
+			state->round_ef >= engram_hnsw_max_scan_tuples)
+			break;
+		/* More rows wanted than this round found: search wider. */
+		state->round_ef = Min(state->round_ef * 2, engram_hnsw_max_scan_tuples);
+		search_round(scan);
+	}
+	while (state->pending.count > 0 && tid_returned(state, &state->pending.rows[0].heaptid))
+		engram_hnsw_pending_pop(&state->pending);
+
+	graph_row = state->next < state->result_count ? &state->results[state->next] : NULL;
+	pending_row = state->pending.count > 0 ? &state->pending.rows[0] : NULL;
+	if (graph_row != NULL &&
+		(pending_row == NULL ||
+		 (state->rerank ? graph_row->orderby_bound : graph_row->distance) <= pending_row->key))
+	{
+		state->next++;
+		return graph_row;
+	}
+	if (pending_row == NULL)
+		return NULL;
+	memset(&state->pending_result, 0, sizeof(EngramHnswCandidate));
+	state->pending_result.ref = ENGRAM_HNSW_INVALID_REF;
+	state->pending_result.heaptid = pending_row->heaptid;
+	state->pending_result.distance = pending_row->distance;
+	state->pending_result.orderby_bound = pending_row->key;
+	engram_hnsw_pending_pop(&state->pending);
+	return &state->pending_result;
 }
 
 bool
@@ -249,25 +331,27 @@ engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	if (state->alias_next != NULL)
 	{
 		/* The second TID of the element just returned, at the same distance. */
+		MemoryContext old = MemoryContextSwitchTo(state->context);
+
 		scan->xs_heaptid = state->alias_next->alias_tid;
 		state->alias_next = NULL;
+		engram_hnsw_refset_add(&state->returned_tids,
+							   EngramHnswRefFromTid(ItemPointerGetBlockNumber(&scan->xs_heaptid),
+													ItemPointerGetOffsetNumber(&scan->xs_heaptid)));
+		MemoryContextSwitchTo(old);
 		return true;
 	}
-	while (state->next >= state->result_count)
-	{
-		/* More rows wanted than this round found: search wider, if allowed. */
-		if (state->exhausted || !engram_hnsw_iterative_scan ||
-			state->round_ef >= engram_hnsw_max_scan_tuples)
-			return false;
-		state->round_ef = Min(state->round_ef * 2, engram_hnsw_max_scan_tuples);
-		search_round(scan);
-	}
-
-	result = &state->results[state->next++];
+	result = next_result(scan);
+	if (result == NULL)
+		return false;
 	{
 		MemoryContext old = MemoryContextSwitchTo(state->context);
 
-		engram_hnsw_refset_add(&state->returned, result->ref);
+		if (result->ref != ENGRAM_HNSW_INVALID_REF)
+			engram_hnsw_refset_add(&state->returned, result->ref);
+		engram_hnsw_refset_add(&state->returned_tids,
+							   EngramHnswRefFromTid(ItemPointerGetBlockNumber(&result->heaptid),
+													ItemPointerGetOffsetNumber(&result->heaptid)));
 		MemoryContextSwitchTo(old);
 	}
 	scan->xs_heaptid = result->heaptid;

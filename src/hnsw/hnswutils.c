@@ -86,6 +86,7 @@ engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta)
 				 errmsg_internal("engram_hnsw index \"%s\" has a corrupted metapage",
 								 RelationGetRelationName(index)),
 				 errhint("REINDEX the index.")));
+	/* Version 3 changed the element layout (hnsw.h, MOVED ROWS). */
 	if (stored->version != ENGRAM_HNSW_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -60,6 +60,24 @@ typedef struct VacuumState
 	MemoryContext work_context; /* reset per page */
 } VacuumState;
 
+/*
+ * Phase 0: merge the pending list into the graph, dropping the entries of
+ * dead rows (hnswpending.c).  Waits for a merge already running: no entry
+ * of a dead row may survive this bulk delete.
+ */
+static void
+merge_pending_list(VacuumState *vs)
+{
+	int64		removed;
+
+	if (!BlockNumberIsValid(vs->meta.pending_head))
+		return;
+	engram_hnsw_pending_merge(vs->index, PG_INT64_MAX, true, vs->callback,
+							  vs->callback_state, &removed);
+	vs->stats->tuples_removed += removed;
+	engram_hnsw_read_meta(vs->index, &vs->meta);
+}
+
 /* Phase 1: flag the elements whose heap tuples the callback reports dead. */
 static void
 mark_deleted_elements(VacuumState *vs)
@@ -323,6 +341,7 @@ engram_hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	engram_hnsw_refset_init(&vs.deleted, 1024);
 
 	stats->num_index_tuples = 0;
+	merge_pending_list(&vs);
 	mark_deleted_elements(&vs);
 	if (vs.deleted.count > 0)
 	{
@@ -571,6 +590,12 @@ engram_hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 									ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
 	engram_hnsw_read_meta(index, &meta);
+	if (stats == NULL && BlockNumberIsValid(meta.pending_head))
+	{
+		/* no bulk delete ran (an insert-only table): merge, unless one runs */
+		engram_hnsw_pending_merge(index, PG_INT64_MAX, false, NULL, NULL, NULL);
+		engram_hnsw_read_meta(index, &meta);
+	}
 	if (collect_links(index, info, &meta, &graph, (Size) maintenance_work_mem * 1024))
 		reconnect_unreachable(index, info, &graph, &meta);
 	else
@@ -582,7 +607,7 @@ engram_hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	if (stats == NULL)
 	{
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
-		stats->num_index_tuples = graph.live;
+		stats->num_index_tuples = graph.live + meta.pending_count;
 	}
 	stats->num_pages = RelationGetNumberOfBlocks(index);
 	MemoryContextDelete(context);

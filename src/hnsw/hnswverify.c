@@ -9,7 +9,9 @@
  * size, levels or format (float4 or int8) do not match the metapage, an
  * int8 element whose scale, error bound or code sum is inconsistent
  * (hnsw.h, COMPACT REPRESENTATION), a second heap TID without a first or
- * equal to it (hnsw.h, MOVED ROWS), an entry point that is not a
+ * equal to it (hnsw.h, MOVED ROWS), a pending list that is not a chain
+ * of pending pages from the metapage's head to its tail or an entry of
+ * the wrong size (hnswpending.c), an entry point that is not a
  * live element of its recorded level, a live element's neighbour reference
  * to no element (dangling; a deleted element's references are not checked,
  * see below).  Severity "warning" is an element no search can reach from
@@ -82,6 +84,14 @@ report(VerifyState *vs, const char *severity, const char *problem,
 		values[3] = Int32GetDatum((int32) offno);
 	values[4] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(vs->rsinfo->setResult, vs->rsinfo->setDesc, values, nulls);
+}
+
+/* report() in the shape hnswpending.c's verify calls. */
+static void
+report_pending(void *arg, const char *severity, const char *problem,
+			   BlockNumber blkno, OffsetNumber offno, const char *detail)
+{
+	report((VerifyState *) arg, severity, problem, blkno, offno, detail);
 }
 
 static int
@@ -259,6 +269,8 @@ verify_index(VerifyState *vs)
 	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
 	char	   *page_copy = palloc(BLCKSZ);
 	int			entry_index = -1;
+	BlockNumber pending_pages = 0;
+	BlockNumber pending_listed;
 
 	if (!verify_metapage(vs, &meta))
 		return;
@@ -280,6 +292,13 @@ verify_index(VerifyState *vs)
 
 		if (PageIsNew(page))
 			continue;
+		if (PageGetSpecialSize(page) == MAXALIGN(sizeof(EngramHnswPageOpaqueData)) &&
+			EngramHnswPageGetOpaque(page)->page_id == ENGRAM_HNSW_PAGE_ID &&
+			EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_PENDING)
+		{
+			pending_pages++;	/* checked by walking the list below */
+			continue;
+		}
 		if (PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)) ||
 			EngramHnswPageGetOpaque(page)->page_id != ENGRAM_HNSW_PAGE_ID ||
 			EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT)
@@ -291,6 +310,13 @@ verify_index(VerifyState *vs)
 		for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
 			collect_element(vs, &meta, page, blkno, offno);
 	}
+
+	/* The pending list, and no pending page off it. */
+	pending_listed = engram_hnsw_pending_verify(vs->index, &meta, report_pending, vs);
+	if (pending_listed != pending_pages)
+		report(vs, "error", "bad pending list", InvalidBlockNumber, InvalidOffsetNumber,
+			   psprintf("%u pending pages in the index, %u of them on the list",
+						pending_pages, pending_listed));
 
 	/* The entry point. */
 	if (meta.entry_level >= 0)
@@ -407,10 +433,11 @@ PG_FUNCTION_INFO_V1(engram_hnsw_index_tids);
 
 /*
  * engram_hnsw_index_tids(regclass): every heap TID of every element (two
- * for an element holding both versions of a moved row, hnsw.h MOVED ROWS),
- * with the element's deleted flag and its own (block, offset).  Lets a
- * test (or an operator) check that the index holds exactly the table's
- * rows, independently of graph reachability.
+ * for an element holding both versions of a moved row, hnsw.h MOVED ROWS)
+ * with the element's deleted flag, and of every pending-list entry (never
+ * deleted), each with its own (block, offset).  Lets a test (or an
+ * operator) check that the index holds exactly the table's rows,
+ * independently of graph reachability.
  */
 Datum
 engram_hnsw_index_tids(PG_FUNCTION_ARGS)
@@ -447,20 +474,25 @@ engram_hnsw_index_tids(PG_FUNCTION_ARGS)
 			Datum		values[3];
 			bool		nulls[3] = {false, false, false};
 			ItemPointer element_tid;
+			EngramHnswPendingEntry pending = engram_hnsw_pending_page_entry(page, offno);
 
-			if (element == NULL)
+			if (element == NULL && pending == NULL)
 				continue;
 			element_tid = palloc(sizeof(ItemPointerData));
 			ItemPointerSet(element_tid, blkno, offno);
-			values[1] = BoolGetDatum((element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
+			values[1] = BoolGetDatum(element &&
+									 (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
 			values[2] = PointerGetDatum(element_tid);
 			for (int slot = 0; slot < 2; slot++)
 			{
 				ItemPointer tid = palloc(sizeof(ItemPointerData));
 
-				*tid = slot == 0 ? element->heaptid : element->alias_tid;
-				if (slot == 1 && !ItemPointerIsValid(tid))
+				if (slot == 0)
+					*tid = element ? element->heaptid : pending->heaptid;
+				else if (element == NULL || !ItemPointerIsValid(&element->alias_tid))
 					break;
+				else
+					*tid = element->alias_tid;
 				values[0] = PointerGetDatum(tid);
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}

@@ -53,6 +53,7 @@
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/tableam.h"
+#include "access/visibilitymap.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/namespace.h"
@@ -62,9 +63,11 @@
 #include "nodes/value.h"
 #include "nodes/pg_list.h"
 #include "storage/bufmgr.h"
+#include "storage/predicate.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -90,6 +93,12 @@ struct EngramMemoryReader
 	AttrNumber	attnum_embedding;	/* InvalidAttrNumber: no such column */
 	FmgrInfo	distance;		/* the space's distance operator's function */
 	bool		have_distance;
+	bool		have_cue;		/* fetch computes distances to "cue" */
+	Datum		cue;
+	bool		want_output;	/* fetch copies the output columns */
+	AttrNumber	attnum_content;
+	AttrNumber	attnum_occurred_at;
+	AttrNumber	attnum_metadata;
 	const EngramSpace *space;
 };
 
@@ -184,6 +193,9 @@ engram_memory_reader_begin(const EngramSpace *space)
 	reader->attnum_created_at = column_of_type(table, "created_at", TIMESTAMPTZOID);
 	reader->attnum_decay = column_of_type(table, "decay_function", TEXTOID);
 	reader->attnum_embedding = column_of_type(table, "embedding", space->embedding_type);
+	reader->attnum_content = column_of_type(table, "content", TEXTOID);
+	reader->attnum_occurred_at = column_of_type(table, "occurred_at", TIMESTAMPTZOID);
+	reader->attnum_metadata = column_of_type(table, "metadata", JSONBOID);
 	reader->space = space;
 	if (table->rd_rel->relkind != RELKIND_RELATION || table->rd_rel->relhassubclass ||
 		(!reader->is_engram && table->rd_tableam != GetHeapamTableAmRoutine()) ||
@@ -230,6 +242,26 @@ row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 	value = heap_getattr(tuple, reader->attnum_decay, desc, &isnull);
 	row->decay_name = isnull ? NULL : TextDatumGetCString(value);
 	row->tid = tuple->t_self;
+	if (reader->want_output)
+	{
+		value = heap_getattr(tuple, reader->attnum_content, desc, &row->content_null);
+		row->content = row->content_null ? (Datum) 0 : datumCopy(value, false, -1);
+		value = heap_getattr(tuple, reader->attnum_occurred_at, desc, &row->occurred_at_null);
+		row->occurred_at = row->occurred_at_null ? (Datum) 0 : value;
+		value = heap_getattr(tuple, reader->attnum_metadata, desc, &row->metadata_null);
+		row->metadata = row->metadata_null ? (Datum) 0 : datumCopy(value, false, -1);
+	}
+	row->has_distance = false;
+	if (reader->have_cue)
+	{
+		value = heap_getattr(tuple, reader->attnum_embedding, desc, &isnull);
+		if (!isnull && !VARATT_IS_EXTENDED(DatumGetPointer(value)))
+		{
+			row->distance = DatumGetFloat8(FunctionCall2Coll(&reader->distance, InvalidOid,
+															 value, reader->cue));
+			row->has_distance = true;
+		}
+	}
 	return true;
 }
 
@@ -255,6 +287,27 @@ prepare_distance(EngramMemoryReader *reader)
 	fmgr_info(get_opcode(operator), &reader->distance);
 	reader->have_distance = true;
 	return true;
+}
+
+bool
+engram_memory_reader_want_output(EngramMemoryReader *reader)
+{
+	if (reader->attnum_content == InvalidAttrNumber ||
+		reader->attnum_occurred_at == InvalidAttrNumber ||
+		reader->attnum_metadata == InvalidAttrNumber)
+		return false;
+	reader->want_output = true;
+	return true;
+}
+
+void
+engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue)
+{
+	if (prepare_distance(reader))
+	{
+		reader->have_cue = true;
+		reader->cue = cue;
+	}
 }
 
 bool
@@ -437,16 +490,32 @@ compare_edges(const void *a, const void *b)
 	return 0;
 }
 
+/* Position of table column "attnum" among the index's columns, or 0. */
+static int
+index_column_of(Relation index, AttrNumber attnum)
+{
+	for (int i = 0; i < index->rd_index->indnatts; i++)
+		if (index->rd_index->indkey.values[i] == attnum)
+			return i + 1;
+	return 0;
+}
+
 /*
  * The associations leaving the given memories, as
  *		SELECT src, dst, weight FROM associations
  *		 WHERE src = ANY (srcs) ORDER BY dst, src
  * returns them, read with one scan of a btree index whose first key column
- * is src (the primary key (src, dst)) and the table AM's index fetch, under
- * the same conditions as the memory reader (no row-level security, SELECT
- * on the table, canonical column types, a plain MVCC snapshot).  Returns
- * false, reading nothing, when those do not hold: the caller then runs the
- * statement.  *edges is palloc'd in the current memory context.
+ * is src (the primary key (src, dst)), under the same conditions as the
+ * memory reader (no row-level security, SELECT on the table, canonical
+ * column types, a plain MVCC snapshot).  When the index also holds dst and
+ * weight (engram_create_space makes the primary key
+ * (src, dst) INCLUDE (weight)), an entry on a heap page that the
+ * visibility map marks all-visible is read from the index alone, as an
+ * index-only scan does (with the same predicate lock on the heap page);
+ * otherwise, and for other pages, the row is fetched through the table AM.
+ * Returns false, reading nothing, when the conditions do not hold: the
+ * caller then runs the statement.  *edges is palloc'd in the current
+ * memory context.
  */
 bool
 engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int nsrcs,
@@ -457,12 +526,18 @@ engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int
 	AttrNumber	attnum_src;
 	AttrNumber	attnum_dst;
 	AttrNumber	attnum_weight;
+	int			index_dst;
+	int			index_weight;
+	bool		index_only;
 	RegProcedure equality;
 	Datum	   *elements;
 	ArrayType  *array;
 	ScanKeyData key;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
+	Buffer		vmbuffer = InvalidBuffer;
+	Snapshot	snapshot = GetActiveSnapshot();
+	ItemPointer tid;
 	int			capacity = Max(nsrcs * 8, 16);
 	int			n = 0;
 	EngramEdgeRow *rows;
@@ -481,6 +556,11 @@ engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int
 		relation_close(table, AccessShareLock);
 		return false;
 	}
+	index_dst = index_column_of(index, attnum_dst);
+	index_weight = index_column_of(index, attnum_weight);
+	index_only = index_dst > 0 && index_weight > 0 && index_column_of(index, attnum_src) == 1 &&
+		table->rd_tableam == GetHeapamTableAmRoutine() &&
+		index_can_return(index, index_dst) && index_can_return(index, index_weight);
 
 	elements = palloc(sizeof(Datum) * Max(nsrcs, 1));
 	for (int i = 0; i < nsrcs; i++)
@@ -492,9 +572,10 @@ engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int
 
 	rows = palloc(sizeof(EngramEdgeRow) * capacity);
 	slot = table_slot_create(table, NULL);
-	scan = index_beginscan(table, index, GetActiveSnapshot(), 1, 0);
+	scan = index_beginscan(table, index, snapshot, 1, 0);
+	scan->xs_want_itup = index_only;
 	index_rescan(scan, &key, 1, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
 		Datum		weight;
@@ -505,12 +586,30 @@ engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int
 			capacity *= 2;
 			rows = repalloc(rows, sizeof(EngramEdgeRow) * capacity);
 		}
+		if (index_only && scan->xs_itup != NULL &&
+			VM_ALL_VISIBLE(table, ItemPointerGetBlockNumber(tid), &vmbuffer))
+		{
+			IndexTuple	itup = scan->xs_itup;
+			TupleDesc	desc = scan->xs_itupdesc;
+
+			rows[n].src = DatumGetInt64(index_getattr(itup, 1, desc, &isnull));
+			rows[n].dst = DatumGetInt64(index_getattr(itup, index_dst, desc, &isnull));
+			weight = index_getattr(itup, index_weight, desc, &isnull);
+			rows[n].weight = isnull ? 0.0 : DatumGetFloat4(weight);
+			PredicateLockPage(table, ItemPointerGetBlockNumber(tid), snapshot);
+			n++;
+			continue;
+		}
+		if (!index_fetch_heap(scan, slot))
+			continue;
 		rows[n].src = DatumGetInt64(slot_getattr(slot, attnum_src, &isnull));
 		rows[n].dst = DatumGetInt64(slot_getattr(slot, attnum_dst, &isnull));
 		weight = slot_getattr(slot, attnum_weight, &isnull);
 		rows[n].weight = isnull ? 0.0 : DatumGetFloat4(weight);
 		n++;
 	}
+	if (BufferIsValid(vmbuffer))
+		ReleaseBuffer(vmbuffer);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, AccessShareLock);

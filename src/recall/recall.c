@@ -414,7 +414,8 @@ seed_from_candidates(RecallQuery *query, EngramSpreadState *state)
 
 static void
 emit_recall_row(FunctionCallInfo fcinfo, EngramNode *node, Datum content, Datum occurred_at,
-				Datum metadata, const char *tier)
+				Datum metadata, bool content_null, bool occurred_at_null, bool metadata_null,
+				const char *tier)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		values[12];
@@ -430,9 +431,12 @@ emit_recall_row(FunctionCallInfo fcinfo, EngramNode *node, Datum content, Datum 
 	values[6] = Float8GetDatum(node->confidence_low);
 	values[7] = Float8GetDatum(node->confidence_high);
 	values[8] = Int32GetDatum(node->hop);
+	nulls[1] = content_null;
 	values[9] = CStringGetTextDatum(tier);
 	values[10] = occurred_at;
+	nulls[10] = occurred_at_null;
 	values[11] = metadata;
+	nulls[11] = metadata_null;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

@@ -71,6 +71,7 @@ double		engram_seed_min_activation = SEED_MIN_ACTIVATION_DEFAULT;
 double		engram_seed_candidates_factor = SEED_CANDIDATES_FACTOR_DEFAULT;
 double		engram_text_weight = TEXT_WEIGHT_DEFAULT;
 bool		engram_spreading_similarity = true;
+bool		engram_space_deferred_insert = false;
 double		engram_spreading_decay = SPREADING_DECAY_DEFAULT;
 int			engram_max_hops = MAX_HOPS_DEFAULT;
 double		engram_spreading_min_contribution = SPREADING_MIN_CONTRIBUTION_DEFAULT;
@@ -208,6 +209,13 @@ engram_recall_init(void)
 							 "Sets whether recall computes the cue similarity of memories reached by spreading.",
 							 "It reads their embeddings (detoasting them); off, their similarity is unknown and their score is activation x confidence.",
 							 &engram_spreading_similarity, true, PGC_USERSET, 0, NULL, NULL, NULL);
+
+	/* Spaces */
+	DefineCustomBoolVariable("engram.space_deferred_insert",
+							 "Sets whether engram_create_space creates its engram_hnsw index with deferred_insert = on.",
+							 "New memories then go to the index's pending list (searched exactly, merged into the graph by VACUUM, "
+							 "the worker or engram_hnsw_flush_pending) instead of the graph inside the storing transaction.",
+							 &engram_space_deferred_insert, false, PGC_USERSET, 0, NULL, NULL, NULL);
 
 	/* Ranking */
 	DefineCustomRealVariable("engram.recency_boost",

@@ -15,6 +15,8 @@
  *	  decay.c          SQL wrappers of the forgetting curves and the seeding sigmoid
  *	  confidence.c     SQL wrappers of the confidence algebra
  *	  spaces.c         the space catalog: create, register, drop, resolve
+ *	  space_cache.c    the backend's cache of resolved spaces and its
+ *	                   invalidation
  *	  store.c          engram_store, engram_store_batch, engram_associate,
  *	                   engram_forget
  *	  recall.c         engram_recall: cue handling, seeding, ranking, output
@@ -86,6 +88,7 @@ extern double engram_seed_min_activation;	/* 0.01 */
 extern double engram_seed_candidates_factor;	/* 2.0: k' = max(k, 2k) */
 extern double engram_text_weight;			/* 0.3: lexical share of similarity */
 extern bool engram_spreading_similarity;	/* true: similarity of spread memories */
+extern bool engram_space_deferred_insert;	/* false: spaces' engram_hnsw defers inserts */
 extern double engram_spreading_decay;		/* 0.7: exp(-0.7 x hop) */
 extern int	engram_max_hops;				/* 4 */
 extern double engram_spreading_min_contribution;	/* 0.01 */
@@ -216,6 +219,15 @@ typedef struct EngramSpace
  */
 extern void engram_space_resolve(text *space_name, Oid extension_namespace,
 								 EngramSpace *space);
+
+/*
+ * The backend's cache of resolved spaces (space_cache.c), used by
+ * engram_space_resolve(): the lookup copies a current entry for "relid"
+ * into *space (strings in the current context) and returns true; the store
+ * keeps a copy of a space just read from "catalog_relid".
+ */
+extern bool engram_space_cache_lookup(Oid relid, Oid extension_namespace, EngramSpace *space);
+extern void engram_space_cache_store(const EngramSpace *space, Oid catalog_relid);
 
 /* The SQL distance operator and the similarity derived from a distance. */
 extern const char *engram_distance_operator(EngramDistance distance);
@@ -364,7 +376,8 @@ extern EngramNode **engram_spread_sorted(EngramSpreadState *state, bool seeds_on
  * "emit".  Records one access per node (access.c).  Inside SPI_connect().
  */
 typedef void (*EngramEmitRow) (FunctionCallInfo fcinfo, EngramNode *node, Datum content,
-							   Datum occurred_at, Datum metadata, const char *tier);
+							   Datum occurred_at, Datum metadata, bool content_null,
+							   bool occurred_at_null, bool metadata_null, const char *tier);
 extern void engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo,
 							   EngramNode **nodes, int count, EngramEmitRow emit);
 
@@ -384,6 +397,15 @@ typedef struct EngramMemoryRow
 	TimestampTz created_at;		/* 0 when NULL */
 	char	   *decay_name;		/* palloc'd; NULL: the space default */
 	const char *tier;			/* "hot", "warm" or "cold" (static) */
+	bool		has_distance;	/* distance to the cue was computed */
+	double		distance;		/* "embedding OPERATOR(space distance) cue" */
+	/* with engram_memory_reader_want_output(): copies in the caller's context */
+	Datum		content;
+	bool		content_null;
+	Datum		occurred_at;
+	bool		occurred_at_null;
+	Datum		metadata;
+	bool		metadata_null;
 } EngramMemoryRow;
 
 /*
@@ -401,6 +423,24 @@ extern EngramMemoryReader *engram_memory_reader_begin(const EngramSpace *space);
 extern int	engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nids,
 									   EngramMemoryRow *rows);
 extern void engram_memory_reader_end(EngramMemoryReader *reader);
+
+/*
+ * Make engram_memory_reader_fetch() also compute each row's distance to
+ * "cue" (an evector datum of the space, valid while the reader is) where
+ * the embedding is stored in the row uncompressed, or the row comes from
+ * the hot tier: no further read is needed then.  Rows whose embedding is
+ * compressed or out of line get has_distance false (read them with
+ * engram_memory_reader_distance() if needed).  No-op when the space has no
+ * such operator.
+ */
+extern void engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue);
+
+/*
+ * Make engram_memory_reader_fetch() also copy content, occurred_at and
+ * metadata (what recall and spread return); false, changing nothing, when
+ * the table lacks one of them with its canonical type.
+ */
+extern bool engram_memory_reader_want_output(EngramMemoryReader *reader);
 
 /*
  * "embedding OPERATOR(<space distance>) cue" of the row version "tid"

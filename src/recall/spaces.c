@@ -40,6 +40,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
@@ -373,19 +374,29 @@ engram_space_resolve(text *space_name, Oid extension_namespace, EngramSpace *spa
 				 errmsg("memory space \"%s\" does not exist", name),
 				 errhint("Create it with engram_create_space().")));
 
+	/* Locking applies pending invalidations: the cache is current after it. */
 	LockRelationOid(relid, AccessShareLock);
+	if (engram_space_cache_lookup(relid, extension_namespace, space))
+		return;
 	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("memory space \"%s\" does not exist", name)));
 
+	/*
+	 * Read the catalog row with a snapshot taken now, not the statement's:
+	 * what is cached must not be older than the invalidations applied
+	 * above (space_cache.c).
+	 */
 	values[0] = ObjectIdGetDatum(relid);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT associations, dims, distance, default_decay, text_config "
 					 "FROM %s WHERE space = $1",
 					 catalog_table_name(extension_namespace));
+	PushActiveSnapshot(GetLatestSnapshot());
 	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	PopActiveSnapshot();
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -422,6 +433,8 @@ engram_space_resolve(text *space_name, Oid extension_namespace, EngramSpace *spa
 	space->assoc_qualified_name = quoted_relation_name(space->assoc_relid);
 	space->operator_schema = pstrdup(quote_identifier(get_namespace_name(extension_namespace)));
 	space->operator_namespace = extension_namespace;
+	engram_space_cache_store(space, get_relname_relid("engram_space_catalog",
+													  extension_namespace));
 }
 
 Datum
@@ -536,7 +549,7 @@ create_association_table(const char *assoc_name, const char *space_name)
 					 "dst bigint NOT NULL REFERENCES %s (id) ON DELETE CASCADE, "
 					 "weight real NOT NULL CHECK (weight > 0 AND weight <= 1), "
 					 "created_at timestamptz NOT NULL DEFAULT now(), "
-					 "PRIMARY KEY (src, dst), "
+					 "PRIMARY KEY (src, dst) INCLUDE (weight), "
 					 "CHECK (src <> dst))",
 					 assoc_name, space_name, space_name);
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
@@ -641,13 +654,25 @@ engram_create_space(PG_FUNCTION_ARGS)
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 	relid = RangeVarGetRelid(makeRangeVar(namespace_name, name, -1), NoLock, false);
 
+	/*
+	 * Keep embeddings in the row (compressed if they compress, out of line
+	 * only when the row would not fit a page): recall computes the cue
+	 * distance of its seeds and of the memories it reaches from the row,
+	 * and a TOASTed embedding costs an index lookup and two chunk fetches
+	 * each time.  Two 768-dimension rows fit a page.
+	 */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN embedding SET STORAGE MAIN", qualified);
+	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
+
 	if (have_index_am)
 	{
 		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE INDEX ON %s USING %s (embedding %s.%s)",
+		appendStringInfo(&sql, "CREATE INDEX ON %s USING %s (embedding %s.%s)%s",
 						 qualified, INDEX_AM_NAME,
 						 quote_identifier(get_namespace_name(extension_namespace)),
-						 distance_opclass(distance));
+						 distance_opclass(distance),
+						 engram_space_deferred_insert ? " WITH (deferred_insert = on)" : "");
 		engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 	}
 

@@ -305,6 +305,8 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 
 		for (int i = 0; i < nids; i++)
 			id_values[i] = DatumGetInt64(ids[i]);
+		if (state->has_cue_embedding)
+			engram_memory_reader_set_cue(reader, state->cue_embedding);
 		nrows = engram_memory_reader_fetch(reader, id_values, nids, rows);
 		engram_memory_reader_end(reader);
 		for (int i = 0; i < nrows; i++)
@@ -315,6 +317,16 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 
 			node->index_tid = rows[i].index_tid;
 
+			/*
+			 * A similarity that came with the row costs nothing more; the
+			 * others are read only if the memory can still rank.
+			 */
+			if (state->has_cue_embedding && !node->has_similarity && rows[i].has_distance)
+			{
+				node->has_similarity = true;
+				node->similarity = engram_distance_to_similarity(space->distance,
+																 rows[i].distance);
+			}
 			node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
 		}
 		pfree(id_values);
@@ -942,6 +954,69 @@ engram_spread_sorted(EngramSpreadState *state, bool seeds_only, bool by_activati
  * ---------------------------------------------------------------------
  */
 
+/*
+ * engram_spread_emit() through the memory reader (one scan of the id
+ * index, rows from the hot tier or the heap), when it may be used: returns
+ * false, emitting nothing, otherwise.  The reader returns only rows whose
+ * confidence is above 0, which every node was when it was read under the
+ * same snapshot.
+ */
+static bool
+emit_through_reader(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode **nodes,
+					int count, EngramEmitRow emit)
+{
+	EngramMemoryReader *reader = engram_memory_reader_begin(state->space);
+	int64	   *ids;
+	EngramMemoryRow *rows;
+	ItemPointerData *tids;
+	int			nrows;
+	int			ntids = 0;
+	HTAB	   *by_id;
+	HASHCTL		ctl;
+	typedef struct RowEntry
+	{
+		int64		id;
+		int			row;
+	} RowEntry;
+
+	if (reader == NULL)
+		return false;
+	if (!engram_memory_reader_want_output(reader))
+	{
+		engram_memory_reader_end(reader);
+		return false;
+	}
+	ids = palloc(sizeof(int64) * count);
+	rows = palloc(sizeof(EngramMemoryRow) * count);
+	for (int i = 0; i < count; i++)
+		ids[i] = nodes[i]->id;
+	nrows = engram_memory_reader_fetch(reader, ids, count, rows);
+	engram_memory_reader_end(reader);
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(RowEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	by_id = hash_create("engram recall rows", count, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int row = 0; row < nrows; row++)
+		((RowEntry *) hash_search(by_id, &rows[row].id, HASH_ENTER, NULL))->row = row;
+
+	tids = palloc(sizeof(ItemPointerData) * count);
+	for (int i = 0; i < count; i++)
+	{
+		RowEntry   *entry = hash_search(by_id, &nodes[i]->id, HASH_FIND, NULL);
+		EngramMemoryRow *row;
+
+		if (entry == NULL)
+			continue;
+		row = &rows[entry->row];
+		tids[ntids++] = nodes[i]->tid;
+		emit(fcinfo, nodes[i], row->content, row->occurred_at, row->metadata,
+			 row->content_null, row->occurred_at_null, row->metadata_null, nodes[i]->tier);
+	}
+	engram_recall_access_record(state->space->relid, tids, ntids);
+	return true;
+}
+
 void
 engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode **nodes,
 				   int count, EngramEmitRow emit)
@@ -961,6 +1036,9 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 	} RowEntry;
 
 	if (count == 0)
+		return;
+
+	if (emit_through_reader(state, fcinfo, nodes, count, emit))
 		return;
 
 	values[0] = node_ids_array(nodes, count);
@@ -989,7 +1067,9 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 		RowEntry   *entry = hash_search(rows, &nodes[i]->id, HASH_FIND, NULL);
 		HeapTuple	tuple;
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
+		bool		content_null;
+		bool		occurred_at_null;
+		bool		metadata_null;
 		Datum		content;
 		Datum		occurred_at;
 		Datum		metadata;
@@ -1003,10 +1083,11 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 			continue;
 		tids[ntids++] = nodes[i]->tid;
 		tuple = SPI_tuptable->vals[entry->row];
-		content = SPI_getbinval(tuple, desc, 2, &isnull);
-		occurred_at = SPI_getbinval(tuple, desc, 3, &isnull);
-		metadata = SPI_getbinval(tuple, desc, 4, &isnull);
-		emit(fcinfo, nodes[i], content, occurred_at, metadata, nodes[i]->tier);
+		content = SPI_getbinval(tuple, desc, 2, &content_null);
+		occurred_at = SPI_getbinval(tuple, desc, 3, &occurred_at_null);
+		metadata = SPI_getbinval(tuple, desc, 4, &metadata_null);
+		emit(fcinfo, nodes[i], content, occurred_at, metadata, content_null, occurred_at_null,
+			 metadata_null, nodes[i]->tier);
 	}
 	engram_recall_access_record(space->relid, tids, ntids);
 }
@@ -1018,7 +1099,8 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 
 static void
 emit_spread_row(FunctionCallInfo fcinfo, EngramNode *node, Datum content, Datum occurred_at,
-				Datum metadata, const char *tier)
+				Datum metadata, bool content_null, bool occurred_at_null, bool metadata_null,
+				const char *tier)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		values[10];
@@ -1031,9 +1113,12 @@ emit_spread_row(FunctionCallInfo fcinfo, EngramNode *node, Datum content, Datum 
 	values[4] = Float8GetDatum(node->confidence_low);
 	values[5] = Float8GetDatum(node->confidence_high);
 	values[6] = Int32GetDatum(node->hop);
+	nulls[1] = content_null;
 	values[7] = CStringGetTextDatum(tier);
 	values[8] = occurred_at;
+	nulls[8] = occurred_at_null;
 	values[9] = metadata;
+	nulls[9] = metadata_null;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

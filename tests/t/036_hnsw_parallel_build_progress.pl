@@ -16,12 +16,11 @@
 #	  graph" (and, with a spill, loading again); the watcher sees only known
 #	  phase names and at least one build phase, in the build's order (it
 #	  can miss a short phase on a busy machine);
-#	- tuples_done and blocks_done never decrease, and the last sample shows
-#	  every block (blocks_done = blocks_total = the table's block count)
-#	  and tuples_total = 12,000; the last tuples_done the watcher sees is
-#	  at most 12,000 (it can miss the final update, which comes just before
-#	  the row goes), and the build's own DEBUG1 report of its row at the
-#	  end says 12,000 of 12,000;
+#	- tuples_done and blocks_done never decrease; the last sample shows
+#	  tuples_total = 12,000 and blocks_total = the table's block count, and
+#	  done counts within them (the watcher can miss the final updates, which
+#	  can come just before the row goes); the build's own DEBUG1 report of
+#	  its row at the end says 12,000 of 12,000 tuples and every block;
 # then REINDEX and REINDEX CONCURRENTLY with 2 workers leave an index that
 # engram_hnsw_verify finds sound and whose recall@10 against exact search
 # is above the floor.
@@ -179,13 +178,14 @@ sub check_samples
 	is($blocks_back, 0, "$label: blocks_done never decreases");
 	my $distinct_tuples = scalar keys %{ { map { $_->[2] => 1 } @$samples } };
 	cmp_ok($distinct_tuples, '>', 2, "$label: tuples_done moved during the build ($distinct_tuples values)");
-	# The build's last update (every row) comes a moment before the row
-	# disappears, so the watcher can miss it on a busy machine; the build
-	# reports what its row holds at the end (check_final_count).
+	# The build's last updates (every row, every block) can come a moment
+	# before the row disappears, so a watcher starved of CPU on a busy
+	# machine can miss them; the build reports what its row holds at the
+	# end (check_final_count).
 	my $last = $samples->[-1];
 	cmp_ok($last->[2], '<=', $rows, "$label: tuples_done stays within the row count");
 	is($last->[3], $rows, "$label: tuples_total is the row count");
-	is($last->[4], $blocks, "$label: blocks_done ends at the table's $blocks blocks");
+	cmp_ok($last->[4], '<=', $blocks, "$label: blocks_done stays within the table's $blocks blocks");
 	is($last->[5], $blocks, "$label: blocks_total is the table's block count");
 	return \@set;
 }
@@ -195,8 +195,10 @@ sub check_samples
 sub check_final_count
 {
 	my ($label, $err) = @_;
-	my @counts = $err =~ /progress view shows (\d+) of (\d+) tuples done/g;
-	is(join(' of ', @counts), "$rows of $rows", "$label: tuples_done ends at the row count");
+	my @counts = $err =~ /progress view shows (\d+) of (\d+) tuples done, (\d+) of (\d+) blocks/g;
+	is(join(' of ', @counts[0, 1]), "$rows of $rows", "$label: tuples_done ends at the row count");
+	is(join(' of ', @counts[2, 3]), "$blocks of $blocks",
+		"$label: blocks_done ends at the table's $blocks blocks");
 }
 
 sub check_index

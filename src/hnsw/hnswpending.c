@@ -1,0 +1,700 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnswpending.c
+ *	  The pending list of engram_hnsw: rows whose graph insertion is
+ *	  deferred (reloption deferred_insert = on), read by every scan and
+ *	  merged into the graph later.
+ *
+ * Responsibilities:
+ *	  - append a deferred row (aminsert), one generic WAL record each;
+ *	  - read the list for a scan: every entry with its exact distance
+ *	    (and, in an int8 index, a lower bound of its ORDER BY value);
+ *	  - merge entries into the graph (engram_hnsw_flush_pending(), VACUUM,
+ *	    an inserter that finds the list over its limit), removing the dead
+ *	    ones VACUUM names;
+ *	  - check the list for engram_hnsw_verify().
+ *
+ * Layout (hnsw.h, PENDING LIST): pending pages form a singly linked list
+ * from the metapage's pending_head to its pending_tail through the "next"
+ * field of their special space.  Entries are line-pointer items
+ * (EngramHnswPendingEntryData: heap TID and the prepared float4 vector),
+ * appended at the tail, removed from the head.  The metapage counts the
+ * entries and pages.
+ *
+ * Locking:
+ *	  - append: metapage exclusive, then the tail page exclusive (and a new
+ *	    page, from relation extension, when the tail is full); one generic
+ *	    WAL record covers all of them, so the list is never seen half
+ *	    linked, not even after a crash;
+ *	  - merge: the heavyweight merge lock (a tuple lock on a pseudo item
+ *	    pointer of the index, see hnsw.h; ExclusiveLock; taken
+ *	    conditionally by inserters and autovacuum's cleanup, waited for by
+ *	    VACUUM's bulk delete, engram_hnsw_flush_pending() and inserters
+ *	    over twice the limit), held from the copy of a page's entries to
+ *	    their deletion, released and taken again between pages so that a
+ *	    waiting inserter gets its turn.  It copies the head page's entries under a share lock,
+ *	    inserts them into the graph (the update lock and single buffer
+ *	    locks of hnswinsert.c), then locks metapage and head page
+ *	    exclusively and deletes the copied entries in one record;
+ *	  - scan: share lock on one pending page at a time, no heavyweight
+ *	    lock.
+ * Only a merge deletes entries or unlinks pages, and only at the head; an
+ * unlinked page becomes an empty element page in the same record and never
+ * becomes a pending page again.  A scan that reaches a page that is not a
+ * pending page any more starts again from the metapage's current head:
+ * every entry before it has been merged into the graph, which the scan
+ * searches after reading the list.
+ *
+ * Crash safety: an entry is inserted into the graph (its own WAL records)
+ * before the record that deletes it from the list, so a crash in between
+ * leaves it in both places, never in neither.  The next merge skips an
+ * entry whose graph search meets an element of the same heap TID; if the
+ * crash came before the new element was linked to, the search cannot meet
+ * it and the row gets a second element: scans return each heap TID once,
+ * and VACUUM removes both elements when the row dies.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/generic_xlog.h"
+#include "access/htup_details.h"
+#include "access/xlog.h"
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw/hnsw.h"
+
+PG_FUNCTION_INFO_V1(engram_hnsw_flush_pending);
+PG_FUNCTION_INFO_V1(engram_hnsw_pending_stats);
+
+void
+engram_hnsw_pending_init_meta(EngramHnswMetaPageData *meta)
+{
+	meta->pending_head = InvalidBlockNumber;
+	meta->pending_tail = InvalidBlockNumber;
+	meta->pending_count = 0;
+	meta->pending_pages = 0;
+}
+
+/* True when "page" is a pending page of this access method. */
+static bool
+is_pending_page(Page page)
+{
+	return !PageIsNew(page) &&
+		PageGetSpecialSize(page) == MAXALIGN(sizeof(EngramHnswPageOpaqueData)) &&
+		EngramHnswPageGetOpaque(page)->page_id == ENGRAM_HNSW_PAGE_ID &&
+		EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_PENDING;
+}
+
+static void
+init_pending_page(Page page)
+{
+	EngramHnswPendingPageOpaqueData *opaque;
+
+	PageInit(page, BLCKSZ, sizeof(EngramHnswPendingPageOpaqueData));
+	opaque = EngramHnswPendingPageGetOpaque(page);
+	opaque->page_type = ENGRAM_HNSW_PAGE_PENDING;
+	opaque->page_id = ENGRAM_HNSW_PAGE_ID;
+	opaque->next = InvalidBlockNumber;
+}
+
+static void
+pending_page_corrupted(Relation index, BlockNumber blkno, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg_internal("engram_hnsw index \"%s\": block %u %s",
+							 RelationGetRelationName(index), blkno, what),
+			 errhint("Run engram_hnsw_verify() on the index, then REINDEX it.")));
+}
+
+EngramHnswPendingEntry
+engram_hnsw_pending_page_entry(Page page, OffsetNumber offno)
+{
+	ItemId		itemid;
+
+	if (!is_pending_page(page) ||
+		offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+		return NULL;
+	itemid = PageGetItemId(page, offno);
+	if (!ItemIdIsUsed(itemid) || !ItemIdHasStorage(itemid))
+		return NULL;
+	return (EngramHnswPendingEntry) PageGetItem(page, itemid);
+}
+
+/* ---------------------------------------------------------------------
+ * Append (aminsert of an index that defers)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Append "entry" (size bytes) at the tail of the list, adding a page when
+ * the tail has no room: one generic WAL record for the metapage, the tail
+ * and the new page.  Returns the number of pages on the list afterwards.
+ * No buffer lock held on entry or exit.
+ */
+static uint32
+append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
+{
+	Buffer		meta_buf;
+	Buffer		tail_buf = InvalidBuffer;
+	Buffer		new_buf = InvalidBuffer;
+	GenericXLogState *state;
+	EngramHnswMetaPage meta;
+	Page		meta_page;
+	Page		target;
+	BlockNumber tail;
+	uint32		pages;
+
+	meta_buf = ReadBuffer(index, ENGRAM_HNSW_METAPAGE_BLKNO);
+	LockBuffer(meta_buf, BUFFER_LOCK_EXCLUSIVE);
+	meta = EngramHnswPageGetMeta(BufferGetPage(meta_buf));
+	tail = meta->version == ENGRAM_HNSW_VERSION_NO_PENDING ?
+		InvalidBlockNumber : meta->pending_tail;
+	if (BlockNumberIsValid(tail))
+	{
+		tail_buf = ReadBuffer(index, tail);
+		LockBuffer(tail_buf, BUFFER_LOCK_EXCLUSIVE);
+		if (!is_pending_page(BufferGetPage(tail_buf)))
+			pending_page_corrupted(index, tail, "is the pending list's tail but not a pending page");
+	}
+	if (!BufferIsValid(tail_buf) || PageGetFreeSpace(BufferGetPage(tail_buf)) < MAXALIGN(size))
+		new_buf = engram_hnsw_new_buffer(index);
+
+	state = GenericXLogStart(index);
+	meta_page = GenericXLogRegisterBuffer(state, meta_buf, 0);
+	meta = EngramHnswPageGetMeta(meta_page);
+	if (meta->version == ENGRAM_HNSW_VERSION_NO_PENDING)
+	{
+		/* upgrade in place: the fields after the old struct start empty */
+		meta->version = ENGRAM_HNSW_VERSION;
+		engram_hnsw_pending_init_meta(meta);
+		((PageHeader) meta_page)->pd_lower =
+			((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) meta_page;
+	}
+	target = BufferIsValid(tail_buf) ? GenericXLogRegisterBuffer(state, tail_buf, 0) : NULL;
+	if (BufferIsValid(new_buf))
+	{
+		Page		new_page = GenericXLogRegisterBuffer(state, new_buf, GENERIC_XLOG_FULL_IMAGE);
+		BlockNumber new_blkno = BufferGetBlockNumber(new_buf);
+
+		init_pending_page(new_page);
+		if (target != NULL)
+			EngramHnswPendingPageGetOpaque(target)->next = new_blkno;
+		else
+			meta->pending_head = new_blkno;
+		meta->pending_tail = new_blkno;
+		meta->pending_pages++;
+		target = new_page;
+	}
+	if (PageAddItem(target, (Item) entry, size, InvalidOffsetNumber, false, false) ==
+		InvalidOffsetNumber)
+		elog(ERROR, "failed to add a pending entry to engram_hnsw index \"%s\"",
+			 RelationGetRelationName(index));
+	meta->pending_count++;
+	pages = meta->pending_pages;
+	GenericXLogFinish(state);
+
+	if (BufferIsValid(new_buf))
+		UnlockReleaseBuffer(new_buf);
+	if (BufferIsValid(tail_buf))
+		UnlockReleaseBuffer(tail_buf);
+	UnlockReleaseBuffer(meta_buf);
+	return pages;
+}
+
+void
+engram_hnsw_pending_insert(Relation index, const float *vector, int dims,
+						   ItemPointer heaptid)
+{
+	Size		size = ENGRAM_HNSW_PENDING_ENTRY_SIZE(dims);
+	EngramHnswPendingEntry entry = palloc0(size);
+	uint32		pages;
+	uint64		size_kb;
+	uint64		limit_kb;
+
+	if (MAXALIGN(size) > BLCKSZ - MAXALIGN(SizeOfPageHeaderData) -
+		MAXALIGN(sizeof(EngramHnswPendingPageOpaqueData)) - sizeof(ItemIdData))
+		elog(ERROR, "engram_hnsw pending entry of %d dimensions does not fit a page", dims);
+	entry->heaptid = *heaptid;
+	memcpy(entry->vector, vector, sizeof(float) * dims);
+	pages = append_entry(index, entry, size);
+	pfree(entry);
+
+	/*
+	 * Over the limit: this inserter merges a bounded batch if no one is
+	 * merging; over twice the limit it waits for its turn (back-pressure:
+	 * concurrent inserters then go at the graph's pace, and the list
+	 * stops growing).
+	 */
+	size_kb = (uint64) pages * (BLCKSZ / 1024);
+	limit_kb = (uint64) engram_hnsw_get_pending_list_limit(index);
+	if (size_kb > limit_kb)
+		engram_hnsw_pending_merge(index, ENGRAM_HNSW_PENDING_INSERT_MERGE,
+								  size_kb > 2 * limit_kb, NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Scan: read every entry with its distance
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A value no larger than the ORDER BY operator's result for a row whose
+ * prepared vector is "vector", for an int8 index whose scan re-ranks
+ * (hnsw.h, COMPACT REPRESENTATION).  The distance itself is exact up to
+ * float rounding; the margin is hnswquant.c's, (dims + 16) * 2^-22
+ * relative to the magnitudes involved.
+ */
+static double
+orderby_lower_bound(int metric, const float *query, const float *vector, int dims,
+					float distance)
+{
+	double		margin = (dims + 16) * ldexp(1.0, -22);
+	double		query_norm2 = engram_inner_product(query, query, dims);
+	double		vector_norm2 = engram_inner_product(vector, vector, dims);
+
+	switch (metric)
+	{
+		case ENGRAM_HNSW_METRIC_L2:
+			{
+				double		squared = distance - margin * (query_norm2 + vector_norm2);
+
+				return squared > 0 ? sqrt(squared) * (1.0 - margin) : 0.0;
+			}
+		case ENGRAM_HNSW_METRIC_INNER_PRODUCT:
+			return distance - margin * (sqrt(query_norm2 * vector_norm2) + 1.0);
+		default:
+			return distance - margin * (sqrt(query_norm2 * vector_norm2) + 2.0);
+	}
+}
+
+/* Restore the min-heap order of "rows" below position "i". */
+static void
+sift_down(EngramHnswPendingRows *rows, int i)
+{
+	EngramHnswPendingRow *heap = rows->rows;
+	EngramHnswPendingRow item = heap[i];
+
+	for (;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= rows->count)
+			break;
+		if (child + 1 < rows->count && heap[child + 1].key < heap[child].key)
+			child++;
+		if (!(heap[child].key < item.key))
+			break;
+		heap[i] = heap[child];
+		i = child;
+	}
+	heap[i] = item;
+}
+
+void
+engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
+							const float *query, bool want_bounds,
+							EngramHnswPendingRows *out)
+{
+	BlockNumber blkno = meta->pending_head;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	BlockNumber pages_read = 0;
+	int			dims = meta->dimensions;
+	int			capacity = Max(meta->pending_count, 16);
+	int			count = 0;
+	EngramHnswPendingRow *rows = palloc(sizeof(EngramHnswPendingRow) * capacity);
+
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!is_pending_page(page))
+		{
+			/* unlinked by a merge after its entries went into the graph */
+			EngramHnswMetaPageData current;
+
+			UnlockReleaseBuffer(buf);
+			engram_hnsw_read_meta(index, &current);
+			blkno = current.pending_head;
+			nblocks = RelationGetNumberOfBlocks(index);
+			pages_read = 0;
+			continue;
+		}
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
+		{
+			EngramHnswPendingEntry entry = engram_hnsw_pending_page_entry(page, offno);
+			EngramHnswPendingRow *row;
+
+			if (entry == NULL)
+				continue;
+			if (count == capacity)
+			{
+				capacity *= 2;
+				rows = repalloc(rows, sizeof(EngramHnswPendingRow) * capacity);
+			}
+			row = &rows[count++];
+			row->heaptid = entry->heaptid;
+			row->distance = query == NULL ? 0 :
+				engram_hnsw_distance(meta->metric, query, entry->vector, dims);
+			row->key = want_bounds && query != NULL ?
+				orderby_lower_bound(meta->metric, query, entry->vector, dims, row->distance) :
+				row->distance;
+		}
+		blkno = EngramHnswPendingPageGetOpaque(page)->next;
+		UnlockReleaseBuffer(buf);
+		if (++pages_read > nblocks)
+			pending_page_corrupted(index, blkno, "is on a cycle of the pending list");
+	}
+
+	/* A heap, not a sort: a LIMIT k scan pops a few rows of many. */
+	out->rows = rows;
+	out->count = count;
+	for (int i = count / 2 - 1; i >= 0; i--)
+		sift_down(out, i);
+}
+
+void
+engram_hnsw_pending_pop(EngramHnswPendingRows *rows)
+{
+	Assert(rows->count > 0);
+	rows->rows[0] = rows->rows[--rows->count];
+	if (rows->count > 0)
+		sift_down(rows, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Merge
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Delete the first "count" entries of head page "blkno" (those a merge
+ * copied: appends only add after them, and only the merge lock's holder
+ * deletes), and unlink the page when that empties it: it becomes an empty
+ * element page, and insert_blkno is lowered to it so that graph inserts
+ * fill it.  One generic WAL record.
+ */
+static void
+delete_merged_entries(Relation index, BlockNumber blkno, int count)
+{
+	Buffer		meta_buf = ReadBuffer(index, ENGRAM_HNSW_METAPAGE_BLKNO);
+	Buffer		buf = ReadBuffer(index, blkno);
+	GenericXLogState *state;
+	EngramHnswMetaPage meta;
+	Page		page;
+	OffsetNumber *offsets = palloc(sizeof(OffsetNumber) * Max(count, 1));
+
+	LockBuffer(meta_buf, BUFFER_LOCK_EXCLUSIVE);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	meta = EngramHnswPageGetMeta(GenericXLogRegisterBuffer(state, meta_buf, 0));
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	if (meta->pending_head != blkno || !is_pending_page(page) ||
+		PageGetMaxOffsetNumber(page) < count)
+		pending_page_corrupted(index, blkno, "changed under the pending list's merge lock");
+
+	for (int i = 0; i < count; i++)
+		offsets[i] = FirstOffsetNumber + i;
+	if (count > 0)
+		PageIndexMultiDelete(page, offsets, count);
+	meta->pending_count -= Min(meta->pending_count, (uint32) count);
+	if (PageGetMaxOffsetNumber(page) == 0)
+	{
+		if (meta->pending_tail == blkno)
+		{
+			meta->pending_head = InvalidBlockNumber;
+			meta->pending_tail = InvalidBlockNumber;
+			meta->pending_count = 0;
+		}
+		else
+			meta->pending_head = EngramHnswPendingPageGetOpaque(page)->next;
+		if (meta->pending_pages > 0)
+			meta->pending_pages--;
+		engram_hnsw_init_page(page, ENGRAM_HNSW_PAGE_ELEMENT);
+		if (blkno < meta->insert_blkno)
+			meta->insert_blkno = blkno;
+	}
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	UnlockReleaseBuffer(meta_buf);
+	pfree(offsets);
+}
+
+int64
+engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
+						  IndexBulkDeleteCallback dead, void *dead_state,
+						  int64 *removed)
+{
+	EngramHnswMetaPageData meta;
+	BlockNumber stop_blkno;
+	int64		merged = 0;
+	int64		dropped = 0;
+	ItemPointerData merge_lock;
+	bool		locked = true;
+	MemoryContext context;
+	MemoryContext insert_context;
+	MemoryContext old;
+
+	if (removed)
+		*removed = 0;
+	ItemPointerSet(&merge_lock, ENGRAM_HNSW_PENDING_MERGE_LOCK_BLOCK,
+				   ENGRAM_HNSW_PENDING_MERGE_LOCK_OFFSET);
+	if (wait)
+		LockTuple(index, &merge_lock, ExclusiveLock);
+	else if (!ConditionalLockTuple(index, &merge_lock, ExclusiveLock))
+		return 0;
+
+	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw pending merge",
+									ALLOCSET_DEFAULT_SIZES);
+	insert_context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw pending merge insert",
+										   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(context);
+	engram_hnsw_read_meta(index, &meta);
+	/* Merge what the list holds now: a busy list must not keep us forever. */
+	stop_blkno = meta.pending_tail;
+	while (BlockNumberIsValid(stop_blkno) && merged + dropped < max_entries)
+	{
+		BlockNumber blkno;
+		Buffer		buf;
+		Page		page;
+		int			present;
+		int			count;
+		ItemPointerData *tids;
+		float	   *vectors;
+		int			dims;
+
+		MemoryContextReset(context);
+		engram_hnsw_read_meta(index, &meta);
+		blkno = meta.pending_head;
+		/* pages join the list by relation extension: block numbers ascend */
+		if (!BlockNumberIsValid(blkno) || blkno > stop_blkno)
+			break;
+		dims = meta.dimensions;
+
+		/* Copy the entries to merge from the head page. */
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!is_pending_page(page))
+			pending_page_corrupted(index, blkno, "is the pending list's head but not a pending page");
+		present = PageGetMaxOffsetNumber(page);
+		count = (int) Min((int64) present, max_entries - merged - dropped);
+		tids = palloc(sizeof(ItemPointerData) * Max(count, 1));
+		vectors = palloc(sizeof(float) * dims * Max(count, 1));
+		for (int i = 0; i < count; i++)
+		{
+			EngramHnswPendingEntry entry = engram_hnsw_pending_page_entry(page, FirstOffsetNumber + i);
+
+			if (entry == NULL)
+				pending_page_corrupted(index, blkno, "has an unused line pointer on the pending list");
+			tids[i] = entry->heaptid;
+			memcpy(vectors + (Size) i * dims, entry->vector, sizeof(float) * dims);
+		}
+		UnlockReleaseBuffer(buf);
+
+		/* Into the graph, unless dead or already there. */
+		for (int i = 0; i < count; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (dead != NULL && dead(&tids[i], dead_state))
+				dropped++;
+			else
+			{
+				MemoryContextSwitchTo(insert_context);
+				engram_hnsw_insert_vector_unless_present(index, vectors + (Size) i * dims,
+														 &tids[i]);
+				MemoryContextSwitchTo(context);
+				MemoryContextReset(insert_context);
+				merged++;
+			}
+		}
+		delete_merged_entries(index, blkno, count);
+		if (blkno == stop_blkno && count == present)
+			break;
+
+		/* Between pages, let a waiting merger (an inserter) take its turn. */
+		UnlockTuple(index, &merge_lock, ExclusiveLock);
+		if (wait)
+			LockTuple(index, &merge_lock, ExclusiveLock);
+		else if (!ConditionalLockTuple(index, &merge_lock, ExclusiveLock))
+		{
+			locked = false;
+			break;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(context);
+	MemoryContextDelete(insert_context);
+	if (locked)
+		UnlockTuple(index, &merge_lock, ExclusiveLock);
+	if (removed)
+		*removed = dropped;
+	return merged;
+}
+
+/* ---------------------------------------------------------------------
+ * Verify
+ * ---------------------------------------------------------------------
+ */
+
+BlockNumber
+engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *meta,
+						   EngramHnswVerifyReport report, void *arg)
+{
+	BlockNumber blkno = meta->pending_head;
+	BlockNumber last = InvalidBlockNumber;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	BlockNumber pages = 0;
+	uint64		entries = 0;
+	Size		entry_size = ENGRAM_HNSW_PENDING_ENTRY_SIZE(meta->dimensions);
+	char	   *copy = palloc(BLCKSZ);
+
+	if (BlockNumberIsValid(meta->pending_head) != BlockNumberIsValid(meta->pending_tail))
+		report(arg, "error", "bad pending list", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
+			   psprintf("the metapage names pending head %u and tail %u",
+						meta->pending_head, meta->pending_tail));
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf;
+		Page		page = (Page) copy;
+
+		CHECK_FOR_INTERRUPTS();
+		if (blkno <= ENGRAM_HNSW_METAPAGE_BLKNO || blkno >= nblocks || pages >= nblocks)
+		{
+			report(arg, "error", "bad pending list", blkno, InvalidOffsetNumber,
+				   pages >= nblocks ? "the pending list has a cycle" :
+				   "the pending list refers to a block outside the index");
+			break;
+		}
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		memcpy(copy, BufferGetPage(buf), BLCKSZ);
+		UnlockReleaseBuffer(buf);
+		if (!is_pending_page(page))
+		{
+			report(arg, "error", "bad pending list", blkno, InvalidOffsetNumber,
+				   "a block on the pending list is not a pending page");
+			break;
+		}
+		pages++;
+		for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
+		{
+			ItemId		itemid = PageGetItemId(page, offno);
+			EngramHnswPendingEntry entry;
+
+			if (!ItemIdIsNormal(itemid) || ItemIdGetLength(itemid) != entry_size)
+			{
+				report(arg, "error", "bad pending entry", blkno, offno,
+					   psprintf("expected a used item of %zu bytes", entry_size));
+				continue;
+			}
+			entry = (EngramHnswPendingEntry) PageGetItem(page, itemid);
+			if (!ItemPointerIsValid(&entry->heaptid))
+				report(arg, "error", "bad pending entry", blkno, offno,
+					   "the entry has no valid heap TID");
+			entries++;
+		}
+		last = blkno;
+		blkno = EngramHnswPendingPageGetOpaque(page)->next;
+	}
+	if (last != meta->pending_tail && pages < nblocks)
+		report(arg, "error", "bad pending list", last, InvalidOffsetNumber,
+			   psprintf("the list ends at block %u but the metapage names tail %u",
+						last, meta->pending_tail));
+	if (pages != meta->pending_pages || entries != meta->pending_count)
+		report(arg, "warning", "pending count mismatch", ENGRAM_HNSW_METAPAGE_BLKNO,
+			   InvalidOffsetNumber,
+			   psprintf("the metapage counts %u entries on %u pages, the list holds " UINT64_FORMAT " on %u (expected only while inserts or merges run)",
+						meta->pending_count, meta->pending_pages, entries, pages));
+	pfree(copy);
+	return pages;
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions
+ * ---------------------------------------------------------------------
+ */
+
+/* Open an engram_hnsw index for the SQL functions; owner (or superuser) only. */
+static Relation
+open_index_for_pending(Oid indexoid, LOCKMODE mode)
+{
+	Relation	index = relation_open(indexoid, mode);
+
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
+	if (!pg_class_ownercheck(indexoid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, RelationGetRelationName(index));
+	return index;
+}
+
+/*
+ * engram_hnsw_flush_pending(index regclass) RETURNS bigint: merge every
+ * entry the pending list holds when it starts into the graph, waiting for
+ * a merge already running; returns the entries merged.
+ */
+Datum
+engram_hnsw_flush_pending(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Relation	index = open_index_for_pending(indexoid, RowExclusiveLock);
+	int64		merged;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recovery is in progress"),
+				 errhint("The pending list can only be flushed on the primary.")));
+	merged = engram_hnsw_pending_merge(index, PG_INT64_MAX, true, NULL, NULL, NULL);
+	relation_close(index, RowExclusiveLock);
+	PG_RETURN_INT64(merged);
+}
+
+/*
+ * engram_hnsw_pending_stats(index regclass, OUT entries bigint, OUT pages
+ * bigint): the metapage's counts of the pending list.
+ */
+Datum
+engram_hnsw_pending_stats(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Relation	index = relation_open(indexoid, AccessShareLock);
+	EngramHnswMetaPageData meta;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "engram_hnsw_pending_stats must return a composite type");
+	engram_hnsw_read_meta(index, &meta);
+	relation_close(index, AccessShareLock);
+	values[0] = Int64GetDatum((int64) meta.pending_count);
+	values[1] = Int64GetDatum((int64) meta.pending_pages);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
