@@ -263,8 +263,6 @@
 #define ENGRAM_HNSW_MAGIC			0x454E4857	/* "ENHW" */
 #define ENGRAM_HNSW_VERSION			3	/* 2: pending list fields; 3: second heap
 									 * TID (MOVED ROWS) */
-#define ENGRAM_HNSW_VERSION_NO_PENDING	1	/* no longer read: the element layout
-										 * changed in version 3 */
 #define ENGRAM_HNSW_PAGE_ID			0xFE47
 #define ENGRAM_HNSW_METAPAGE_BLKNO	0
 #define ENGRAM_HNSW_UPDATE_LOCK		0	/* pseudo-block for LockPage */
