@@ -47,6 +47,21 @@ record() { # record NAME STATUS
 	if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
 }
 
+# record_suite SUITE EXIT_STATUS EXPECTED OUTPUT: a pg_regress-style run
+# that failed without a failing test line (a missing input file, a crash
+# of the driver), or that reported fewer tests than it was given, is a
+# failure of its own.
+record_suite() {
+	local reported
+	reported=$(grep -cE '^(test |     )[^ ]+ +\.\.\. ' "$4" || true)
+	if [ "$reported" -ne "$3" ]; then
+		echo "$1: $reported of $3 tests reported"
+		record "$1/(tests not run)" 1
+	elif [ "$2" -ne 0 ] && ! grep -qE '\.\.\. +FAILED' "$4"; then
+		record "$1/(driver exit $2)" 1
+	fi
+}
+
 # 1. SIMD kernels.
 engram_log "SIMD kernel test"
 if make -C "$ENGRAM_ROOT" -s simd-test; then record simd 0; else record simd 1; fi
@@ -67,10 +82,12 @@ if [ -n "$regress_tests" ]; then
 		--inputdir=. --outputdir=regress --host="$sockdir" --port="$port" \
 		--user=postgres --load-extension=engram --dbname=engram_regression \
 		$regress_tests) | tee "$work/regress.out"
+	suite_status=${PIPESTATUS[0]}
 	set -e
 	while read -r name status; do
 		record "regress/$name" "$([ "$status" = ok ] && echo 0 || echo 1)"
 	done < <(sed -n 's/^test \([^ ]*\) *\.\.\. \([a-zA-Z]*\).*/\1 \2/p; s/^     \([^ ]*\) *\.\.\. \([a-zA-Z]*\).*/\1 \2/p' "$work/regress.out")
+	record_suite regress "$suite_status" "$(echo $regress_tests | wc -w)" "$work/regress.out"
 	[ -f "$work/regress/regression.diffs" ] && cat "$work/regress/regression.diffs" | head -200
 fi
 specs=$( [ -d "$ENGRAM_ROOT/tests/isolation/specs" ] && cd "$ENGRAM_ROOT/tests/isolation/specs" && ls *.spec 2>/dev/null | sed 's/\.spec$//' || true)
@@ -81,10 +98,12 @@ if [ -n "$specs" ]; then
 		--inputdir=tests/isolation --outputdir=isolation --host="$sockdir" --port="$port" \
 		--user=postgres --load-extension=engram --dbname=engram_isolation \
 		$specs) | tee "$work/isolation.out"
+	suite_status=${PIPESTATUS[0]}
 	set -e
 	while read -r name status; do
 		record "isolation/$name" "$([ "$status" = ok ] && echo 0 || echo 1)"
 	done < <(sed -n 's/^test \([^ ]*\) *\.\.\. \([a-zA-Z]*\).*/\1 \2/p' "$work/isolation.out")
+	record_suite isolation "$suite_status" "$(echo $specs | wc -w)" "$work/isolation.out"
 	[ -f "$work/isolation/regression.diffs" ] && head -200 "$work/isolation/regression.diffs"
 fi
 engram_cluster_stop "$datadir"

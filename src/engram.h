@@ -64,6 +64,21 @@ extern void engram_shmem_register(const EngramShmemRegion *region);
 extern TimestampTz engram_now(void);
 extern bool engram_clock_pinned(void);
 
+/*
+ * Tier moves and indexes (src/hnsw/hnswretarget.c).  While the table AM
+ * inserts the index entries of "new_tid", the new version of a moved row of
+ * table "heaprelid" whose indexed values did not change, it names the TID
+ * "old_tid" that the index entries of the old version carry (the HOT chain
+ * root): an engram_hnsw index then attaches new_tid to the element of
+ * old_tid instead of inserting a new element (hnsw.h, MOVED ROWS).  Other
+ * index AMs ignore it.  Backend-local; the caller clears it in every path,
+ * errors included (PG_FINALLY).
+ */
+struct ItemPointerData;
+extern void engram_index_move_source_set(Oid heaprelid, const struct ItemPointerData *old_tid,
+										 const struct ItemPointerData *new_tid);
+extern void engram_index_move_source_clear(void);
+
 /* Subsystem entry points, called once from _PG_init in this order. */
 extern void engram_simd_init(void);
 extern void engram_hnsw_init(void);

@@ -37,9 +37,10 @@ REVOKE ALL ON FUNCTION engram_hnsw_verify(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION engram_hnsw_verify(regclass) IS
 	'Walk an engram_hnsw index and report structural damage (no rows: healthy)';
 
--- The heap TID of every element of an index (with its deleted flag).
+-- Every heap TID of every element of an index (two for an element that holds
+-- both versions of a moved row), with the element's deleted flag and location.
 CREATE FUNCTION engram_hnsw_index_tids(index regclass)
-	RETURNS TABLE (heap_tid tid, deleted boolean)
+	RETURNS TABLE (heap_tid tid, deleted boolean, element tid)
 	AS 'MODULE_PATHNAME', 'engram_hnsw_index_tids' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION engram_hnsw_index_tids(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION engram_hnsw_index_tids(regclass) IS

@@ -104,6 +104,7 @@ engram_hnsw_init(void)
 							ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT,
 							ENGRAM_HNSW_MIN_PENDING_LIST_LIMIT, ENGRAM_HNSW_MAX_PENDING_LIST_LIMIT,
 							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
+	engram_hnsw_retarget_init();	/* engram.hnsw_move_retarget */
 }
 
 /*

@@ -27,6 +27,9 @@
  *	  hnswvalidate.c  amvalidate (operator class checks)
  *	  hnswverify.c    engram_hnsw_verify(regclass): structural check;
  *	                  engram_hnsw_index_tids(regclass): heap TIDs held
+ *	  hnswretarget.c  tier moves: the new TID of a moved row attached to
+ *	                  the element of its old TID (MOVED ROWS below), and
+ *	                  what vacuum does with an element's two TIDs
  *	  hnswpending.c   the pending list of deferred inserts (reloption
  *	                  deferred_insert): append, read by scans, merge
  *	                  into the graph, verify (see PENDING LIST below)
@@ -43,7 +46,8 @@
  * An element tuple is one graph node and holds everything a search needs
  * from it, so that visiting a node costs one buffer access:
  *
- *	  EngramHnswElementTupleData header   (flags, level, slot_level, heap TID)
+ *	  EngramHnswElementTupleData header   (flags, level, slot_level, heap TID,
+ *	                                       second heap TID)
  *	  vector                              (cosine: stored normalised)
  *	  ItemPointerData slots[2m + slot_level * m]
  *
@@ -65,8 +69,9 @@
  * invalid).  The element level is capped so that the tuple fits a page
  * (engram_hnsw_max_level); a vector too large for level 0 is an error.
  *
- * Each element indexes exactly one heap TID: duplicates of a vector are
- * separate elements.  An element whose heap tuple is dead is first marked
+ * An element indexes one heap TID, or two while a moved row's old and new
+ * versions both exist (MOVED ROWS below); duplicates of a vector are
+ * separate elements.  An element whose heap tuples are dead is first marked
  * ENGRAM_HNSW_ELEMENT_DELETED by vacuum (it stays navigable but is never
  * returned by a scan nor chosen as a neighbour), then, once no neighbour
  * list refers to it any more, its line pointer is freed
@@ -87,6 +92,34 @@
  * one neighbourhood and a search meets far fewer distinct pages than
  * elements.  Nothing depends on that order; later inserts go wherever
  * there is room.
+ *
+ * MOVED ROWS (hnswretarget.c)
+ *
+ * A tier move writes a new version of a row whose indexed values do not
+ * change, so the executor inserts it into every index under a new TID.
+ * While the table AM inserts those index entries it names the TID the
+ * new version replaces (engram_index_move_source_set, src/engram.h).
+ * Seeing that, aminsert looks for the element holding the old TID (a
+ * small-ef search for the row's own vector, matched by TID, vector bytes
+ * compared) and writes the new TID into that element's second heap-TID
+ * slot (alias_tid): one 6-byte change of one page, WAL-logged as a
+ * one-fragment generic record; no search at ef_construction and no
+ * neighbour-list change.  A second move before VACUUM finds the old TID in
+ * either slot and writes the new TID over the other one when no snapshot
+ * can see that TID's tuple any more (an aborted insert, or a dead line
+ * pointer after heap pruning, which the move triggers on that page;
+ * hnswretarget.c).  When the element is not found or that slot cannot be
+ * reused, the row is inserted as usual.  Scans return both TIDs of an
+ * element, at the same distance;
+ * heap visibility hides the version the snapshot does not see.  VACUUM
+ * (phase 1) asks about both TIDs: it clears a dead second TID, moves the
+ * second TID into the first when the first is dead, and marks the
+ * element deleted only when both are.  The move is an ordinary heap update
+ * in the caller's transaction: an abort leaves the old TID indexed and a
+ * second TID pointing to an aborted tuple, which vacuum clears before the
+ * heap can reuse its line pointer.  Metapage version 3 introduced the
+ * second slot (elements of versions 1 and 2 had 2 bytes of padding there,
+ * and a 12-byte header): indexes of earlier versions must be REINDEXed.
  *
  * COMPACT REPRESENTATION (quantization = 'int8')
  *
@@ -144,9 +177,10 @@
  * TID may briefly be both in the graph and in the list (between a merge's
  * graph insert and the deletion, or after a crash between them): scans
  * return each heap TID once, and a merge skips an entry whose own graph
- * search meets an element of the same heap TID.  Version 1 metapages
- * (before the pending list) are read as "list empty" and upgraded in
- * place by the first append.
+ * search meets an element of the same heap TID.  (Version 1 metapages,
+ * before the pending list, were read as "list empty" and upgraded in place
+ * by the first append; since version 3 changed the element layout, only
+ * version 3 is read.)
  *
  * LOCKING
  *
@@ -243,8 +277,8 @@
 /* ---- identity and limits ---- */
 
 #define ENGRAM_HNSW_MAGIC			0x454E4857	/* "ENHW" */
-#define ENGRAM_HNSW_VERSION			2	/* 2: pending list fields */
-#define ENGRAM_HNSW_VERSION_NO_PENDING	1	/* still read; upgraded on append */
+#define ENGRAM_HNSW_VERSION			3	/* 2: pending list fields; 3: second heap
+									 * TID (MOVED ROWS) */
 #define ENGRAM_HNSW_PAGE_ID			0xFE47
 #define ENGRAM_HNSW_METAPAGE_BLKNO	0
 #define ENGRAM_HNSW_UPDATE_LOCK		0	/* pseudo-block for LockPage */
@@ -389,8 +423,9 @@ typedef struct EngramHnswElementTupleData
 	uint8		level;			/* top layer of this element */
 	uint8		slot_level;		/* slots exist for layers 0..slot_level */
 	uint8		unused;
-	ItemPointerData heaptid;	/* the one heap tuple it indexes */
-	uint16		padding;
+	ItemPointerData heaptid;	/* the heap tuple it indexes */
+	ItemPointerData alias_tid;	/* invalid, or a second heap tuple: the
+								 * other version of a moved row (MOVED ROWS) */
 	float		vector[FLEXIBLE_ARRAY_MEMBER];	/* or an EngramHnswInt8Vector */
 	/* then ItemPointerData slots[ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level)] */
 } EngramHnswElementTupleData;
@@ -441,6 +476,7 @@ typedef struct EngramHnswCandidate
 	float		distance;		/* internal distance to the query */
 	bool		deleted;
 	ItemPointerData heaptid;
+	ItemPointerData alias_tid;	/* disk elements: second heap TID or invalid */
 	int			level;
 	int			neighbour_count;
 	EngramHnswRef *neighbours;	/* at the searched layer */
@@ -821,6 +857,33 @@ typedef struct EngramHnswMetaUpdate
 
 extern void engram_hnsw_meta_update_init(EngramHnswMetaUpdate *update);
 extern void engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *update);
+
+/* ---- moved rows (hnswretarget.c) ---- */
+
+/*
+ * aminsert's hook: when the table AM named "heaptid" as the new version of
+ * a moved row of this index's table, attach it to the element of the old
+ * version and return true; false: insert as usual.  "vector" is prepared
+ * (engram_hnsw_prepare_vector).  No lock held on entry or exit.
+ */
+extern bool engram_hnsw_retarget_moved_row(Relation index, const float *vector,
+										   ItemPointer heaptid);
+
+/*
+ * Vacuum phase 1 for one element: ask "callback" about both heap TIDs.
+ * Returns the number of live TIDs (0: mark the element deleted) and adds
+ * the dead ones to *removed.  When the element's TIDs must change (a dead
+ * second TID cleared, or the second moved into the first), sets
+ * *new_heaptid / *new_alias_tid and *change.
+ */
+extern int	engram_hnsw_vacuum_element_tids(EngramHnswElementTuple element,
+											IndexBulkDeleteCallback callback,
+											void *callback_state, double *removed,
+											bool *change, ItemPointer new_heaptid,
+											ItemPointer new_alias_tid);
+
+extern bool engram_hnsw_move_retarget;
+extern void engram_hnsw_retarget_init(void);
 
 /* ---- pending list (hnswpending.c) ---- */
 

@@ -166,6 +166,7 @@ build_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 	out->distance = engram_hnsw_distance(graph->metric, query, vector, graph->dimensions);
 	out->deleted = false;
 	out->heaptid = element->heaptid;
+	ItemPointerSetInvalid(&out->alias_tid);
 	out->level = element->level;
 	out->vector = vector;
 	out->neighbour_count = 0;

@@ -704,11 +704,12 @@ engram_hnsw_vector_for_insert(Relation index, Datum value, int *dims)
 }
 
 /*
- * aminsert: index one heap tuple, or append it to the pending list when
- * the index defers inserts (reloption deferred_insert).  NULLs are not
- * indexed.  All memory is released before returning; returns false (no
- * uniqueness check).  Timed
- * as one index_insert operation in the Engram metrics.
+ * aminsert: index one heap tuple, or attach it to the element of the row
+ * version it replaces in a tier move (hnswretarget.c), or append it to the
+ * pending list when the index defers inserts (reloption deferred_insert).
+ * NULLs are not indexed.  All memory is released before returning;
+ * returns false (no uniqueness check).  Timed as one index_insert
+ * operation in the Engram metrics.
  */
 bool
 engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
@@ -730,9 +731,13 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 		int			dims;
 		float	   *vector = engram_hnsw_vector_for_insert(index, values[0], &dims);
 
-		if (vector != NULL && engram_hnsw_get_deferred_insert(index))
+		if (vector == NULL)
+			;					/* zero vector under cosine: not indexed */
+		else if (engram_hnsw_retarget_moved_row(index, vector, heap_tid))
+			;					/* a tier move: attached to the old element */
+		else if (engram_hnsw_get_deferred_insert(index))
 			engram_hnsw_pending_insert(index, vector, dims, heap_tid);
-		else if (vector != NULL)
+		else
 			engram_hnsw_insert_vector(index, vector, heap_tid);
 	}
 	MemoryContextSwitchTo(old);

@@ -161,8 +161,7 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
 	meta_buf = ReadBuffer(index, ENGRAM_HNSW_METAPAGE_BLKNO);
 	LockBuffer(meta_buf, BUFFER_LOCK_EXCLUSIVE);
 	meta = EngramHnswPageGetMeta(BufferGetPage(meta_buf));
-	tail = meta->version == ENGRAM_HNSW_VERSION_NO_PENDING ?
-		InvalidBlockNumber : meta->pending_tail;
+	tail = meta->pending_tail;
 	if (BlockNumberIsValid(tail))
 	{
 		tail_buf = ReadBuffer(index, tail);
@@ -176,14 +175,6 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
 	state = GenericXLogStart(index);
 	meta_page = GenericXLogRegisterBuffer(state, meta_buf, 0);
 	meta = EngramHnswPageGetMeta(meta_page);
-	if (meta->version == ENGRAM_HNSW_VERSION_NO_PENDING)
-	{
-		/* upgrade in place: the fields after the old struct start empty */
-		meta->version = ENGRAM_HNSW_VERSION;
-		engram_hnsw_pending_init_meta(meta);
-		((PageHeader) meta_page)->pd_lower =
-			((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) meta_page;
-	}
 	target = BufferIsValid(tail_buf) ? GenericXLogRegisterBuffer(state, tail_buf, 0) : NULL;
 	if (BufferIsValid(new_buf))
 	{

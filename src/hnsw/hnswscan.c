@@ -74,6 +74,9 @@ typedef struct EngramHnswScanState
 	EngramHnswRefSet returned_tids; /* heap TIDs returned so far */
 	EngramHnswPendingRows pending;	/* pending entries not returned yet */
 	EngramHnswCandidate pending_result; /* the pending row just returned */
+	EngramHnswCandidate *alias_next;	/* returned with its first TID; its
+										 * second TID comes next (hnsw.h,
+										 * MOVED ROWS) */
 } EngramHnswScanState;
 
 IndexScanDesc
@@ -113,6 +116,7 @@ engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 	state->next = 0;
 	state->pending.rows = NULL;
 	state->pending.count = 0;
+	state->alias_next = NULL;
 	if (keys && scan->numberOfKeys > 0)
 		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
 	if (orderbys && scan->numberOfOrderBys > 0)
@@ -324,6 +328,19 @@ engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 
 	if (!state->searched)
 		start_search(scan);
+	if (state->alias_next != NULL)
+	{
+		/* The second TID of the element just returned, at the same distance. */
+		MemoryContext old = MemoryContextSwitchTo(state->context);
+
+		scan->xs_heaptid = state->alias_next->alias_tid;
+		state->alias_next = NULL;
+		engram_hnsw_refset_add(&state->returned_tids,
+							   EngramHnswRefFromTid(ItemPointerGetBlockNumber(&scan->xs_heaptid),
+													ItemPointerGetOffsetNumber(&scan->xs_heaptid)));
+		MemoryContextSwitchTo(old);
+		return true;
+	}
 	result = next_result(scan);
 	if (result == NULL)
 		return false;
@@ -338,6 +355,8 @@ engram_hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 		MemoryContextSwitchTo(old);
 	}
 	scan->xs_heaptid = result->heaptid;
+	if (ItemPointerIsValid(&result->alias_tid))
+		state->alias_next = result;
 	scan->xs_recheck = false;
 	scan->xs_recheckorderby = state->rerank;
 	if (state->orderby_null)

@@ -87,17 +87,14 @@ engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta)
 				 errmsg_internal("engram_hnsw index \"%s\" has a corrupted metapage",
 								 RelationGetRelationName(index)),
 				 errhint("REINDEX the index.")));
-	if (stored->version != ENGRAM_HNSW_VERSION &&
-		stored->version != ENGRAM_HNSW_VERSION_NO_PENDING)
+	/* Version 3 changed the element layout (hnsw.h, MOVED ROWS). */
+	if (stored->version != ENGRAM_HNSW_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("engram_hnsw index \"%s\" has on-disk version %u, this library reads versions %d and %d",
-						RelationGetRelationName(index), stored->version,
-						ENGRAM_HNSW_VERSION_NO_PENDING, ENGRAM_HNSW_VERSION),
+				 errmsg("engram_hnsw index \"%s\" has on-disk version %u, this library reads version %d",
+						RelationGetRelationName(index), stored->version, ENGRAM_HNSW_VERSION),
 				 errhint("REINDEX the index.")));
 	memcpy(meta, stored, sizeof(EngramHnswMetaPageData));
-	if (meta->version == ENGRAM_HNSW_VERSION_NO_PENDING)
-		engram_hnsw_pending_init_meta(meta);	/* fields not on disk yet */
 	UnlockReleaseBuffer(buf);
 }
 
@@ -203,6 +200,7 @@ engram_hnsw_form_element(int dims, int quantization, int m, int level, int slot_
 	element->level = level;
 	element->slot_level = slot_level;
 	element->heaptid = *heaptid;
+	ItemPointerSetInvalid(&element->alias_tid);
 	if (quantization == ENGRAM_HNSW_QUANT_INT8)
 	{
 		element->flags |= ENGRAM_HNSW_ELEMENT_INT8;
@@ -1098,6 +1096,7 @@ disk_visit_buffer(EngramHnswDiskGraph *disk, Buffer buf, EngramHnswRef ref,
 		out->distance = engram_hnsw_distance(graph->metric, query, element->vector, dims);
 	out->deleted = (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0;
 	out->heaptid = element->heaptid;
+	out->alias_tid = element->alias_tid;
 	out->level = element->level;
 	out->neighbour_count = 0;
 	out->neighbours = NULL;

@@ -3,8 +3,10 @@
  * hnswvacuum.c
  *	  ambulkdelete and amvacuumcleanup for engram_hnsw, in three phases:
  *
- *	  1. mark_deleted_elements: every element whose heap tuple is dead gets
- *	     ENGRAM_HNSW_ELEMENT_DELETED (still navigable, never returned).
+ *	  1. mark_deleted_elements: every element whose heap tuples are all
+ *	     dead gets ENGRAM_HNSW_ELEMENT_DELETED (still navigable, never
+ *	     returned); an element that also indexes a moved row's other
+ *	     version loses the dead one of its two TIDs (hnswretarget.c).
  *	  2. repair_graph: after a barrier on the update lock (no insert that
  *	     saw those elements live is still running), move the entry point
  *	     off a deleted element and rewrite every neighbour list that refers
@@ -76,7 +78,7 @@ merge_pending_list(VacuumState *vs)
 	engram_hnsw_read_meta(vs->index, &vs->meta);
 }
 
-/* Phase 1: flag the elements whose heap tuple the callback reports dead. */
+/* Phase 1: flag the elements whose heap tuples the callback reports dead. */
 static void
 mark_deleted_elements(VacuumState *vs)
 {
@@ -100,6 +102,10 @@ mark_deleted_elements(VacuumState *vs)
 		{
 			EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
 			EngramHnswRef ref = EngramHnswRefFromTid(blkno, offno);
+			int			live;
+			bool		change;
+			ItemPointerData new_heaptid;
+			ItemPointerData new_alias_tid;
 
 			if (element == NULL)
 				continue;
@@ -109,21 +115,31 @@ mark_deleted_elements(VacuumState *vs)
 				engram_hnsw_refset_add(&vs->deleted, ref);
 				continue;
 			}
-			if (vs->callback(&element->heaptid, vs->callback_state))
+			live = engram_hnsw_vacuum_element_tids(element, vs->callback, vs->callback_state,
+												   &vs->stats->tuples_removed, &change,
+												   &new_heaptid, &new_alias_tid);
+			if (live == 0 || change)
 			{
 				if (state == NULL)
 				{
 					state = GenericXLogStart(vs->index);
 					page = GenericXLogRegisterBuffer(state, buf, 0);
-					element = engram_hnsw_page_element(page, offno);
 				}
+				element = engram_hnsw_page_element(page, offno);
+			}
+			if (live == 0)
+			{
 				element->flags |= ENGRAM_HNSW_ELEMENT_DELETED;
 				engram_hnsw_refset_add(&vs->deleted, ref);
-				vs->stats->tuples_removed++;
 			}
 			else
 			{
-				vs->stats->num_index_tuples++;
+				if (change)
+				{
+					element->heaptid = new_heaptid;
+					element->alias_tid = new_alias_tid;
+				}
+				vs->stats->num_index_tuples += live;
 				if (element->level > vs->best_live_level)
 				{
 					vs->best_live = ref;

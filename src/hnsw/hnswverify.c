@@ -8,7 +8,8 @@
  * a page without this access method's page id, an element tuple whose
  * size, levels or format (float4 or int8) do not match the metapage, an
  * int8 element whose scale, error bound or code sum is inconsistent
- * (hnsw.h, COMPACT REPRESENTATION), a pending list that is not a chain
+ * (hnsw.h, COMPACT REPRESENTATION), a second heap TID without a first or
+ * equal to it (hnsw.h, MOVED ROWS), a pending list that is not a chain
  * of pending pages from the metapage's head to its tail or an entry of
  * the wrong size (hnswpending.c), an entry point that is not a
  * live element of its recorded level, a live element's neighbour reference
@@ -166,6 +167,17 @@ collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
 		}
 	}
 
+	/* A second heap TID (hnsw.h, MOVED ROWS) comes with a first, another one. */
+	if (ItemPointerIsValid(&element->alias_tid) &&
+		(!ItemPointerIsValid(&element->heaptid) ||
+		 ItemPointerEquals(&element->heaptid, &element->alias_tid)))
+		report(vs, "error", "bad heap tids", blkno, offno,
+			   psprintf("heap TID (%u,%u), second heap TID (%u,%u)",
+						ItemPointerGetBlockNumberNoCheck(&element->heaptid),
+						ItemPointerGetOffsetNumberNoCheck(&element->heaptid),
+						ItemPointerGetBlockNumberNoCheck(&element->alias_tid),
+						ItemPointerGetOffsetNumberNoCheck(&element->alias_tid)));
+
 	if (vs->element_count == vs->element_capacity)
 	{
 		vs->element_capacity *= 2;
@@ -224,20 +236,16 @@ verify_metapage(VerifyState *vs, EngramHnswMetaPageData *meta)
 	else
 	{
 		memcpy(meta, EngramHnswPageGetMeta(page), sizeof(EngramHnswMetaPageData));
-		if (meta->version == ENGRAM_HNSW_VERSION_NO_PENDING)
-			engram_hnsw_pending_init_meta(meta);	/* no pending list on disk */
 		if (meta->magic != ENGRAM_HNSW_MAGIC)
 		{
 			report(vs, "error", "bad magic", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
 				   psprintf("magic is 0x%08X, expected 0x%08X", meta->magic, ENGRAM_HNSW_MAGIC));
 			ok = false;
 		}
-		else if (meta->version != ENGRAM_HNSW_VERSION &&
-				 meta->version != ENGRAM_HNSW_VERSION_NO_PENDING)
+		else if (meta->version != ENGRAM_HNSW_VERSION)
 		{
 			report(vs, "error", "bad version", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
-				   psprintf("version is %u, expected %d or %d", meta->version,
-							ENGRAM_HNSW_VERSION_NO_PENDING, ENGRAM_HNSW_VERSION));
+				   psprintf("version is %u, expected %d", meta->version, ENGRAM_HNSW_VERSION));
 			ok = false;
 		}
 		else if (meta->m < ENGRAM_HNSW_MIN_M || meta->m > ENGRAM_HNSW_MAX_M ||
@@ -424,9 +432,12 @@ engram_hnsw_verify(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(engram_hnsw_index_tids);
 
 /*
- * engram_hnsw_index_tids(regclass): the heap TID of every element, with
- * its deleted flag, and of every pending-list entry (never deleted).  Lets a test (or an operator) check that the index
- * holds exactly the table's rows, independently of graph reachability.
+ * engram_hnsw_index_tids(regclass): every heap TID of every element (two
+ * for an element holding both versions of a moved row, hnsw.h MOVED ROWS)
+ * with the element's deleted flag, and of every pending-list entry (never
+ * deleted), each with its own (block, offset).  Lets a test (or an
+ * operator) check that the index holds exactly the table's rows,
+ * independently of graph reachability.
  */
 Datum
 engram_hnsw_index_tids(PG_FUNCTION_ARGS)
@@ -460,20 +471,31 @@ engram_hnsw_index_tids(PG_FUNCTION_ARGS)
 		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
 		{
 			EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
-			Datum		values[2];
-			bool		nulls[2] = {false, false};
-			ItemPointer tid;
-
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+			ItemPointer element_tid;
 			EngramHnswPendingEntry pending = engram_hnsw_pending_page_entry(page, offno);
 
 			if (element == NULL && pending == NULL)
 				continue;
-			tid = palloc(sizeof(ItemPointerData));
-			*tid = element ? element->heaptid : pending->heaptid;
-			values[0] = PointerGetDatum(tid);
+			element_tid = palloc(sizeof(ItemPointerData));
+			ItemPointerSet(element_tid, blkno, offno);
 			values[1] = BoolGetDatum(element &&
 									 (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			values[2] = PointerGetDatum(element_tid);
+			for (int slot = 0; slot < 2; slot++)
+			{
+				ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+				if (slot == 0)
+					*tid = element ? element->heaptid : pending->heaptid;
+				else if (element == NULL || !ItemPointerIsValid(&element->alias_tid))
+					break;
+				else
+					*tid = element->alias_tid;
+				values[0] = PointerGetDatum(tid);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
 		}
 		UnlockReleaseBuffer(buf);
 	}

@@ -8,7 +8,11 @@
  *				row is heap_update'd to a stub naming its segment slot, and
  *				index entries are made for the new TIDs from the archived
  *				values (like a non-HOT UPDATE; the row's logical content and
- *				index keys are unchanged).
+ *				index keys are unchanged).  While they are made, the index
+ *				AMs are told which TID the new one replaces
+ *				(engram_index_move_source_set): engram_hnsw attaches the new
+ *				TID to the old element instead of inserting a new one
+ *				(src/hnsw/hnsw.h, MOVED ROWS); btree inserts as usual.
  * cold -> warm	the stub is heap_update'd to the decoded row (heap toasts it
  *				if needed), new index entries likewise.
  * -> hot		the visible version is stored in the hot tier (a cache: the
@@ -79,18 +83,31 @@ index_inserter_begin(EngramIndexInserter *inserter, Relation rel)
 	inserter->slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
 }
 
-/* Index entries for "row" (plain, detoasted values) at "new_tid". */
+/*
+ * Index entries for "row" (plain, detoasted values) at "new_tid", the new
+ * version of the row whose index entries carry "old_tid" (its HOT chain
+ * root): the index AMs are told so while they insert (src/engram.h).
+ */
 static void
 index_inserter_insert(EngramIndexInserter *inserter, Relation rel, HeapTuple row,
-					  ItemPointer new_tid)
+					  ItemPointer new_tid, ItemPointer old_tid)
 {
 	if (inserter->rri->ri_NumIndices == 0)
 		return;
 	ExecStoreHeapTuple(row, inserter->slot, false);
 	inserter->slot->tts_tid = *new_tid;
 	inserter->slot->tts_tableOid = RelationGetRelid(rel);
-	ExecInsertIndexTuples(inserter->rri, inserter->slot, inserter->estate,
-						  false, false, NULL, NIL);
+	engram_index_move_source_set(RelationGetRelid(rel), old_tid, new_tid);
+	PG_TRY();
+	{
+		ExecInsertIndexTuples(inserter->rri, inserter->slot, inserter->estate,
+							  false, false, NULL, NIL);
+	}
+	PG_FINALLY();
+	{
+		engram_index_move_source_clear();
+	}
+	PG_END_TRY();
 	ExecClearTuple(inserter->slot);
 	ResetPerTupleExprContext(inserter->estate);
 }
@@ -147,8 +164,21 @@ count_moves(EngramTier from, EngramTier to, int64 count)
 
 typedef struct EngramPendingRow
 {
-	ItemPointerData tid;
+	ItemPointerData tid;		/* the version to replace */
+	ItemPointerData index_tid;	/* the TID its index entries carry */
 } EngramPendingRow;
+
+/*
+ * The TID the index entries of the version at "tid" carry: the root of its
+ * HOT chain.  "buffer" is pinned, not locked.
+ */
+static void
+index_entry_tid(Buffer buffer, ItemPointer tid, ItemPointer index_tid)
+{
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	engram_tam_chain_root(buffer, tid, index_tid);
+	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+}
 
 /* Store the builder's segment and turn its rows into stubs; returns rows moved. */
 static int64
@@ -170,7 +200,7 @@ flush_cold_segment(Relation rel, EngramSegmentBuilder *builder, EngramPendingRow
 		{
 			if (!HeapTupleIsHeapOnly(stub))
 				index_inserter_insert(inserter, rel, engram_segment_builder_row(builder, i),
-									  &stub->t_self);
+									  &stub->t_self, &pending[i].index_tid);
 			moved++;
 		}
 		heap_freetuple(stub);
@@ -313,6 +343,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		Buffer		buffer;
 		HeapTuple	copy;
 		int			slot;
+		ItemPointerData index_tid;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
@@ -323,6 +354,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 			continue;
 		}
 		copy = heap_copytuple(&tuple);
+		index_entry_tid(buffer, &tuple.t_self, &index_tid);
 		ReleaseBuffer(buffer);
 
 		slot = engram_segment_builder_add(builder, copy);
@@ -333,6 +365,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 			Assert(slot == 0);
 		}
 		pending[slot].tid = tuple.t_self;
+		pending[slot].index_tid = index_tid;
 		heap_freetuple(copy);
 	}
 	moved += flush_cold_segment(rel, builder, pending, &inserter);
@@ -355,6 +388,7 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		Buffer		buffer;
 		HeapTuple	row;
 		HeapTuple	plain;
+		ItemPointerData index_tid;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
@@ -368,12 +402,13 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 			continue;
 		}
 		row = engram_tam_decode_stub(rel, &tuple);
+		index_entry_tid(buffer, &tuple.t_self, &index_tid);
 		ReleaseBuffer(buffer);
 		plain = heap_copytuple(row);
 		if (replace_row(rel, &tids[i], row))
 		{
 			if (!HeapTupleIsHeapOnly(row))
-				index_inserter_insert(&inserter, rel, plain, &row->t_self);
+				index_inserter_insert(&inserter, rel, plain, &row->t_self, &index_tid);
 			from_cold++;
 		}
 		heap_freetuple(plain);
@@ -451,6 +486,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		Buffer		buffer;
 		HeapTuple	row;
 		int			slot;
+		ItemPointerData index_tid;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!fetch_visible(rel, &tids[i], snapshot, &tuple, &buffer))
@@ -461,6 +497,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 			continue;
 		}
 		row = engram_tam_decode_stub(rel, &tuple);
+		index_entry_tid(buffer, &tuple.t_self, &index_tid);
 		ReleaseBuffer(buffer);
 		slot = engram_segment_builder_add(builder, row);
 		if (slot < 0)
@@ -470,6 +507,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 			Assert(slot == 0);
 		}
 		pending[slot].tid = tids[i];
+		pending[slot].index_tid = index_tid;
 		heap_freetuple(row);
 	}
 	moved += flush_cold_segment(rel, builder, pending, &inserter);

@@ -60,7 +60,7 @@ write_block($file{b}, 0, $page);
 $page = read_block($file{c}, 1);
 my $lp = unpack('V', substr($page, 24, 4));          # line pointer 1
 my $lp_off = $lp & 0x7FFF;
-my $slot0 = $lp_off + 12 + 4 * $dims;                 # header, vector, slots
+my $slot0 = $lp_off + 16 + 4 * $dims;                 # header, vector, slots
 substr($page, $slot0 + 4, 2) = pack('v', 999);       # ip_posid
 write_block($file{c}, 1, $page);
 
