@@ -13,7 +13,12 @@
 # there (SIGSTOP, so it cannot move on while the stop is under way; the
 # postmaster's immediate shutdown SIGKILLs it) and stops the server with
 # stop('immediate').  The test also checks, from a third session, that the
-# frozen leader's progress row shows the intended phase.
+# frozen leader's progress row shows the intended phase.  That session is
+# connected and has run its query once before the build starts, and reads
+# pg_stat_get_progress_info() alone (shared memory, no buffer): the leader
+# can be frozen holding an LWLock (a buffer mapping partition while it
+# reads a new page, say), and a new connection or a query that reads
+# catalog pages could then wait for it forever.
 # After each restart:
 #	- the table is intact (same row count and md5 of every row as before);
 #	- the index is absent (CREATE INDEX: the transaction never committed)
@@ -104,10 +109,48 @@ my %phase_of = (
 	writing => 'building index: writing graph',
 	spill => 'building index: loading tuples');
 
+# The phase names of pg_stat_progress_create_index, by (phase,
+# subphase) = (param10, param11) of pg_stat_get_progress_info: 2 is
+# "building index", then the AM's subphases (hnsw.h).
+my %phase_name = (
+	'2:2' => 'building index: loading tuples',
+	'2:3' => 'building index: writing graph');
+
+# A psql session kept open, for queries that must not wait for a frozen
+# backend's LWLocks.  monitor_query sends one query and returns its output.
+sub start_monitor
+{
+	my ($in, $out, $err) = ('', '', '');
+	my $timer = IPC::Run::timer(120);
+	my $h = IPC::Run::start([ 'psql', '-X', '-qAt', '-d', $node->connstr('postgres') ],
+		'<', \$in, '>', \$out, '2>', \$err, $timer);
+	return { h => $h, in => \$in, out => \$out, err => \$err, timer => $timer };
+}
+
+sub monitor_query
+{
+	my ($monitor, $sql) = @_;
+	${ $monitor->{out} } = '';
+	${ $monitor->{in} } .= "$sql\n\\echo __done__\n";
+	$monitor->{timer}->start(60);
+	$monitor->{h}->pump until ${ $monitor->{out} } =~ /__done__\n/;
+	die "monitor: ${ $monitor->{err} }" if ${ $monitor->{err} } ne '';
+	return ${ $monitor->{out} } =~ s/__done__\n//r =~ s/\n$//r;
+}
+
+sub progress_phase_sql
+{
+	my ($pid) = @_;
+	return "SELECT param10 || ':' || param11 FROM pg_stat_get_progress_info('CREATE INDEX') "
+	  . "WHERE pid = $pid;";
+}
+
 # Start "build" (SQL), wait for "point", freeze the leader, crash, restart.
 sub crash_build_at
 {
 	my ($label, $point, $build) = @_;
+	my $monitor = start_monitor();
+	monitor_query($monitor, progress_phase_sql(0));	# parsed and cached before any freeze
 	my ($waiter, $wout, $werr) = background("SELECT leader || ' ' || workers FROM wait_for_build('items', '$point');\n");
 	$node->poll_query_until('postgres', q{
 		SELECT count(*) > 0 FROM pg_stat_activity
@@ -117,14 +160,15 @@ sub crash_build_at
 	$waiter->finish;
 	my ($leader, $workers) = $$wout =~ /^(\d+) (\d+)$/m or die "waiter failed: $$werr";
 	kill 'STOP', $leader or die "cannot stop backend $leader: $!";
-	my $phase = $node->safe_psql('postgres',
-		"SELECT phase FROM pg_stat_progress_create_index WHERE pid = $leader");
+	my $numbers = monitor_query($monitor, progress_phase_sql($leader));
+	my $phase = $phase_name{$numbers} // "phase $numbers";
 	note("$label: leader $leader frozen in \"$phase\" with $workers workers");
 	is($phase, $phase_of{$point}, "$label: the crash comes in \"$phase_of{$point}\"");
 	is($workers, 2, "$label: 2 workers were running at that point") if $point eq 'loading';
 
 	$node->stop('immediate');
 	eval { $builder->finish; };
+	eval { $monitor->{h}->finish; };
 	like($$berr, qr/no longer fits into maintenance_work_mem/,
 		"$label: the build had spilled (NOTICE)") if $point eq 'spill';
 	$node->start;
