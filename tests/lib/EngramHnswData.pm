@@ -9,13 +9,24 @@
 # recall_at_10(NODE, BASE, QUERIES, OP, EF) returns recall@10 of the index
 # (enable_seqscan off, engram.ef_search EF) against exact results (index
 # scans off) over every row of QUERIES, rounded to 3 decimals.
+#
+# Concurrent loads through pgbench on a table items (id, v evector(DIMS)):
+# write_pgbench_script(NAME, SQL) writes a script into a temporary
+# directory and returns its path; random_vector_scripts(DIMS) returns the
+# paths of a single-row insert of a random vector and of an index query
+# for a random vector; pgbench_start(NODE, SECONDS, SCRIPT...) starts
+# pgbench (4 clients, 2 threads) in the background and returns its
+# IPC::Run handle and references to its stdout and stderr.
 package EngramHnswData;
 
 use strict;
 use warnings;
 use Exporter 'import';
+use IPC::Run;
+use PostgreSQL::Test::Utils;
 
-our @EXPORT = qw(clustered_rows_sql recall_at_10);
+our @EXPORT = qw(clustered_rows_sql recall_at_10 write_pgbench_script random_vector_scripts
+  pgbench_start);
 
 sub clustered_rows_sql
 {
@@ -46,6 +57,40 @@ sub recall_at_10
 		SELECT round(count(got.id)::numeric / count(*), 3)
 		FROM truth LEFT JOIN got USING (qid, id);
 	});
+}
+
+my $script_dir;
+
+sub write_pgbench_script
+{
+	my ($name, $sql) = @_;
+	$script_dir //= PostgreSQL::Test::Utils::tempdir;
+	open(my $fh, '>', "$script_dir/$name") or die "cannot write $script_dir/$name: $!";
+	print $fh $sql;
+	close $fh;
+	return "$script_dir/$name";
+}
+
+sub random_vector_scripts
+{
+	my ($dims) = @_;
+	my $vector = "ARRAY(SELECT random() FROM generate_series(1, $dims))::real[]::evector";
+	return (
+		write_pgbench_script('insert.sql', "INSERT INTO items (v) SELECT $vector;\n"),
+		write_pgbench_script('query.sql',
+			"SET enable_seqscan = off;\n"
+			  . "SELECT id FROM items ORDER BY v <-> (SELECT $vector) LIMIT 10;\n"));
+}
+
+sub pgbench_start
+{
+	my ($node, $seconds, @scripts) = @_;
+	my ($out, $err) = ('', '');
+	my @cmd = ('pgbench', '-n', '-c', '4', '-j', '2', '-T', $seconds,
+		(map { ('-f', $_) } @scripts),
+		'-h', $node->host, '-p', $node->port, 'postgres');
+	my $h = IPC::Run::start(\@cmd, '>', \$out, '2>', \$err);
+	return ($h, \$out, \$err);
 }
 
 1;

@@ -11,6 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use EngramNode;
+use EngramHnswData;
 
 # shared_buffers large enough that searches and inserts pin pages ahead and
 # keep the pins of the pages they visited (hnsw.md, "Searches and inserts
@@ -28,33 +29,9 @@ $node->safe_psql('postgres', qq{
 	CREATE INDEX items_v ON items USING engram_hnsw (v);
 });
 
-my $dir = PostgreSQL::Test::Utils::tempdir;
-sub write_script
-{
-	my ($name, $sql) = @_;
-	open(my $fh, '>', "$dir/$name") or die "cannot write $dir/$name: $!";
-	print $fh $sql;
-	close $fh;
-	return "$dir/$name";
-}
-my $insert = write_script('insert.sql',
-	"INSERT INTO items (v) SELECT ARRAY(SELECT random() FROM generate_series(1, $dims))::real[]::evector;\n");
-my $query = write_script('query.sql',
-	"SET enable_seqscan = off;\n"
-	  . "SELECT id FROM items ORDER BY v <-> (SELECT ARRAY(SELECT random() FROM generate_series(1, $dims))::real[]::evector) LIMIT 10;\n");
-my $delete = write_script('delete.sql',
+my ($insert, $query) = random_vector_scripts($dims);
+my $delete = write_pgbench_script('delete.sql',
 	"DELETE FROM items WHERE id IN (SELECT id FROM items TABLESAMPLE SYSTEM (1) LIMIT 10);\nVACUUM items;\n");
-
-sub pgbench_start
-{
-	my ($seconds, @scripts) = @_;
-	my ($out, $err) = ('', '');
-	my @cmd = ('pgbench', '-n', '-c', '4', '-j', '2', '-T', $seconds,
-		(map { ('-f', $_) } @scripts),
-		'-h', $node->host, '-p', $node->port, 'postgres');
-	my $h = IPC::Run::start(\@cmd, '>', \$out, '2>', \$err);
-	return ($h, \$out, \$err);
-}
 
 # Rows an index search for their own vector does not return (vectors are
 # random floats, so a row is its own unique nearest).  HNSW search is
@@ -102,7 +79,7 @@ sub unreachable
 }
 
 # 1. Mixed concurrent load: 4 clients inserting, querying, deleting + VACUUM.
-my ($h, $out, $err) = pgbench_start(8, "$insert\@6", "$query\@3", "$delete\@1");
+my ($h, $out, $err) = pgbench_start($node, 8, "$insert\@6", "$query\@3", "$delete\@1");
 $h->finish;
 is($h->result(0), 0, 'pgbench mixed load ran without errors')
   or diag($$err);
@@ -118,7 +95,7 @@ check_found('after the mixed load');
 
 # 2. Crash in the middle of concurrent inserts.
 my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
-($h, $out, $err) = pgbench_start(60, $insert);
+($h, $out, $err) = pgbench_start($node, 60, $insert);
 # wait until inserts are flowing, then stop the server with no checkpoint
 $node->poll_query_until('postgres', "SELECT count(*) > $before + 200 FROM items")
   or die 'inserts did not start';

@@ -12,6 +12,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use EngramNode;
+use EngramHnswData;
 
 my $node = new_engram_node('hnsw_pending', allows_streaming => 1,
 	extra_conf => "max_parallel_workers_per_gather = 0\nmax_connections = 20\nautovacuum = off");
@@ -27,31 +28,7 @@ $node->safe_psql('postgres', qq{
 		WITH (deferred_insert = on, pending_list_limit = 64);
 });
 
-my $dir = PostgreSQL::Test::Utils::tempdir;
-sub write_script
-{
-	my ($name, $sql) = @_;
-	open(my $fh, '>', "$dir/$name") or die "cannot write $dir/$name: $!";
-	print $fh $sql;
-	close $fh;
-	return "$dir/$name";
-}
-my $insert = write_script('insert.sql',
-	"INSERT INTO items (v) SELECT ARRAY(SELECT random() FROM generate_series(1, $dims))::real[]::evector;\n");
-my $query = write_script('query.sql',
-	"SET enable_seqscan = off;\n"
-	  . "SELECT id FROM items ORDER BY v <-> (SELECT ARRAY(SELECT random() FROM generate_series(1, $dims))::real[]::evector) LIMIT 10;\n");
-
-sub pgbench_start
-{
-	my ($seconds, @scripts) = @_;
-	my ($out, $err) = ('', '');
-	my @cmd = ('pgbench', '-n', '-c', '4', '-j', '2', '-T', $seconds,
-		(map { ('-f', $_) } @scripts),
-		'-h', $node->host, '-p', $node->port, 'postgres');
-	my $h = IPC::Run::start(\@cmd, '>', \$out, '2>', \$err);
-	return ($h, \$out, \$err);
-}
+my ($insert, $query) = random_vector_scripts($dims);
 
 sub pending
 {
@@ -100,7 +77,7 @@ sub check_scans
 }
 
 # 1. Concurrent deferred inserts from 4 sessions, with queries.
-my ($h, $out, $err) = pgbench_start(4, "$insert\@4", "$query\@1");
+my ($h, $out, $err) = pgbench_start($node, 4, "$insert\@4", "$query\@1");
 $h->finish;
 is($h->result(0), 0, 'pgbench deferred inserts and queries ran without errors')
   or diag($$err);
@@ -116,7 +93,7 @@ check_scans('after the concurrent load');
 
 # 2. Crash in the middle of concurrent deferred inserts.
 my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
-($h, $out, $err) = pgbench_start(60, $insert);
+($h, $out, $err) = pgbench_start($node, 60, $insert);
 $node->poll_query_until('postgres', "SELECT count(*) > $before + 300 FROM items")
   or die 'inserts did not start';
 $node->stop('immediate');
