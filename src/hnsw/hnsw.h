@@ -510,6 +510,14 @@ struct EngramHnswGraph
 	 */
 	void		(*prefetch) (EngramHnswGraph *graph, EngramHnswRef ref);
 	void		(*prefetch_end) (EngramHnswGraph *graph);
+	/*
+	 * optional: called with all the refs of such a run before its first
+	 * prefetch(): start loading, without pinning or locking anything, the
+	 * memory that prefetch() itself will wait for, so that those misses
+	 * overlap too.
+	 */
+	void		(*prefetch_hint) (EngramHnswGraph *graph, const EngramHnswRef *refs,
+								  int count);
 	/* optional: called at the start and the end of engram_hnsw_search */
 	void		(*search_begin) (EngramHnswGraph *graph);
 	void		(*search_end) (EngramHnswGraph *graph);

@@ -19,6 +19,8 @@
 #include "access/xloginsert.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
@@ -609,11 +611,15 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 		/* the neighbours not visited yet, their memory prefetched */
 		for (int i = 0; i < all[current].neighbour_count; i++)
 		{
-			if (!engram_hnsw_refset_add(visited, neighbours[i]))
-				continue;
-			if (graph->prefetch != NULL)
-				graph->prefetch(graph, neighbours[i]);
-			fresh[neighbour_count++] = neighbours[i];
+			if (engram_hnsw_refset_add(visited, neighbours[i]))
+				fresh[neighbour_count++] = neighbours[i];
+		}
+		if (graph->prefetch_hint != NULL && neighbour_count > 0)
+			graph->prefetch_hint(graph, fresh, neighbour_count);
+		if (graph->prefetch != NULL)
+		{
+			for (int i = 0; i < neighbour_count; i++)
+				graph->prefetch(graph, fresh[i]);
 		}
 		for (int i = 0; i < neighbour_count; i++)
 		{
@@ -824,6 +830,96 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
  * owner.
  */
 
+/*
+ * RECENT BUFFERS
+ *
+ * Pinning a page through ReadBuffer() looks its block up in the shared
+ * buffer mapping table: the tag's hash, a partition lock taken and
+ * released, a bucket and an entry read -- cache and TLB misses on a table
+ * as large as shared_buffers, for every page a search visits (a 768-
+ * dimension search visits over a thousand pages; the lookup was a quarter
+ * of its CPU time).  Each backend therefore remembers, per index, the
+ * buffer in which it last found each block (index->rd_amcache, a direct-
+ * mapped array of buffer numbers in the relcache entry's memory: freed and
+ * rebuilt empty by any relcache invalidation of the index) and pins that
+ * buffer with ReadRecentBuffer(), which checks under the buffer header's
+ * spinlock that it still holds this block and pins it without the mapping
+ * table; a buffer that has since been reused for another page fails the
+ * check and the block is read through ReadBuffer() as before.
+ *
+ * ReadRecentBuffer() does not raise the buffer's usage count, which the
+ * clock sweep uses to keep hot pages; so that pages found this way do not
+ * look cold to it, one pin in ENGRAM_HNSW_RECENT_REFRESH still goes
+ * through ReadBuffer().  The relation's statistics count every pin as
+ * ReadBuffer() would (blocks fetched and hit).
+ */
+#define ENGRAM_HNSW_RECENT_MIN		1024	/* entries, a power of two */
+#define ENGRAM_HNSW_RECENT_MAX		(1 << 20)	/* 4 MB per index and backend */
+#define ENGRAM_HNSW_RECENT_REFRESH	32
+
+typedef struct EngramHnswRecentBuffers
+{
+	uint32		mask;			/* entries - 1 */
+	uint32		refresh_countdown;
+	Buffer		buffers[FLEXIBLE_ARRAY_MEMBER];	/* by block number & mask;
+												 * InvalidBuffer: none */
+} EngramHnswRecentBuffers;
+
+/*
+ * The recent-buffer array of "index", allocated (empty) on first use with
+ * room for every block the index has now, up to ENGRAM_HNSW_RECENT_MAX.
+ * Only valid until the next relcache invalidation can be processed (no
+ * heavyweight lock is taken while the caller uses it).
+ */
+static EngramHnswRecentBuffers *
+recent_buffers(Relation index)
+{
+	EngramHnswRecentBuffers *recent = (EngramHnswRecentBuffers *) index->rd_amcache;
+
+	if (recent == NULL)
+	{
+		BlockNumber blocks = RelationGetNumberOfBlocks(index);
+		uint32		entries = ENGRAM_HNSW_RECENT_MIN;
+
+		while (entries < blocks && entries < ENGRAM_HNSW_RECENT_MAX)
+			entries <<= 1;
+		recent = MemoryContextAllocZero(index->rd_indexcxt,
+										offsetof(EngramHnswRecentBuffers, buffers) +
+										sizeof(Buffer) * entries);
+		recent->mask = entries - 1;
+		recent->refresh_countdown = ENGRAM_HNSW_RECENT_REFRESH;
+		index->rd_amcache = recent;
+	}
+	return recent;
+}
+
+/*
+ * A new pin of block "blkno" of the disk graph's index, the caller's to
+ * release: from the buffer that held it last when it still does, else
+ * through ReadBuffer() (RECENT BUFFERS).  No lock is taken.
+ */
+static Buffer
+disk_read_buffer(EngramHnswDiskGraph *disk, BlockNumber blkno)
+{
+	Relation	index = disk->index;
+	EngramHnswRecentBuffers *recent = recent_buffers(index);
+	Buffer	   *slot = &recent->buffers[blkno & recent->mask];
+	Buffer		buf;
+
+	if (*slot != InvalidBuffer && --recent->refresh_countdown > 0 &&
+		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, *slot))
+	{
+		pgstat_count_buffer_read(index);
+		pgstat_count_buffer_hit(index);
+		return *slot;
+	}
+	if (recent->refresh_countdown == 0)
+		recent->refresh_countdown = ENGRAM_HNSW_RECENT_REFRESH;
+	buf = ReadBuffer(index, blkno);
+	*slot = buf;
+	return buf;
+}
+
 static inline bool
 keeping_pins(const EngramHnswDiskGraph *disk)
 {
@@ -842,14 +938,14 @@ engram_hnsw_disk_graph_pin(EngramHnswDiskGraph *disk, BlockNumber blkno)
 	int			slot;
 
 	if (!keeping_pins(disk))
-		return ReadBuffer(disk->index, blkno);
+		return disk_read_buffer(disk, blkno);
 	slot = kept_slot(disk, blkno);
 	if (disk->kept_blocks[slot] == blkno)
 		return disk->kept_buffers[slot];
 	if (disk->kept_blocks[slot] != InvalidBlockNumber)
 		ReleaseBuffer(disk->kept_buffers[slot]);
 	disk->kept_blocks[slot] = InvalidBlockNumber;
-	disk->kept_buffers[slot] = ReadBuffer(disk->index, blkno);
+	disk->kept_buffers[slot] = disk_read_buffer(disk, blkno);
 	disk->kept_blocks[slot] = blkno;
 	return disk->kept_buffers[slot];
 }
@@ -867,7 +963,7 @@ engram_hnsw_disk_graph_pin_own(EngramHnswDiskGraph *disk, BlockNumber blkno)
 			return disk->kept_buffers[slot];
 		}
 	}
-	return ReadBuffer(disk->index, blkno);
+	return disk_read_buffer(disk, blkno);
 }
 
 void
@@ -1003,6 +1099,37 @@ engram_hnsw_disk_graph_prefetch_end(EngramHnswDiskGraph *disk)
 	for (int i = disk->ahead_next; i < disk->ahead_count; i++)
 		engram_hnsw_disk_graph_unpin(disk, disk->ahead_buffers[i]);
 	disk->ahead_count = disk->ahead_next = disk->ahead_prefetched = 0;
+}
+
+/*
+ * prefetch_hint() of the disk graph: for each ref whose block has a recent
+ * buffer (RECENT BUFFERS), start loading that buffer's header (for the
+ * pin) and the first and last lines of its page (page header, special
+ * space), before any of them is pinned.  Each of these is a cache and,
+ * without huge pages, a TLB miss; requested back to back they overlap,
+ * where prefetch() alone met them one pin at a time.  A recent buffer that
+ * no longer holds the block costs a useless prefetch of shared memory.
+ */
+static void
+disk_prefetch_hint(EngramHnswGraph *graph, const EngramHnswRef *refs, int count)
+{
+#ifdef __GNUC__
+	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+	EngramHnswRecentBuffers *recent = recent_buffers(disk->index);
+
+	for (int i = 0; i < count; i++)
+	{
+		Buffer		buf = recent->buffers[EngramHnswRefBlock(refs[i]) & recent->mask];
+		const char *page;
+
+		if (buf <= 0)
+			continue;			/* none, or a local buffer */
+		page = (const char *) BufferGetBlock(buf);
+		__builtin_prefetch(GetBufferDescriptor(buf - 1), 1);
+		__builtin_prefetch(page);
+		__builtin_prefetch(page + BLCKSZ - sizeof(EngramHnswPageOpaqueData));
+	}
+#endif
 }
 
 static void
@@ -1157,6 +1284,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->graph.prepare_query = NULL;
 	graph->graph.prefetch = disk_prefetch;
 	graph->graph.prefetch_end = disk_prefetch_end;
+	graph->graph.prefetch_hint = disk_prefetch_hint;
 	graph->graph.search_begin = disk_search_begin;
 	graph->graph.search_end = disk_search_end;
 	graph->graph.metric = meta->metric;
