@@ -131,8 +131,8 @@
  * shrinks from 720 to 348 bytes at m = 16, so about twice as many fit a
  * page.
  *
- * Searches (scan, insert, vacuum) encode the query at the start of each
- * layer search (EngramHnswGraph.prepare_query) the same way, plus a second
+ * Searches (scan, insert, vacuum) encode the query once at the start of a
+ * search (EngramHnswGraph.prepare_query) the same way, plus a second
  * code array for what the first leaves out (EngramHnswInt8Query), and
  * estimate every distance from the codes with two calls of the SIMD int8
  * inner-product kernel, exact in integers, rescaled in double.  The
@@ -500,7 +500,7 @@ struct EngramHnswGraph
 	bool		(*visit) (EngramHnswGraph *graph, EngramHnswRef ref,
 						  const float *query, int layer, float threshold,
 						  bool want_vector, EngramHnswCandidate *out);
-	/* optional: called with the query before each layer search */
+	/* optional: called with the query once before a search's layers */
 	void		(*prepare_query) (EngramHnswGraph *graph, const float *query);
 	/*
 	 * optional: start loading what visit() will read.  A run of prefetch()

@@ -566,8 +566,6 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	int			result_count;
 
 	engram_hnsw_refset_reset(visited);
-	if (graph->prepare_query && query)
-		graph->prepare_query(graph, query);
 	all = palloc(sizeof(EngramHnswCandidate) * all_capacity);
 	fresh = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(graph->m, 0));
 	heap_init(&candidates, &all, false, ef * 2);
@@ -688,6 +686,9 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 	engram_hnsw_refset_init(&visited, ef * graph->m);
 	entries = palloc(sizeof(EngramHnswRef) * Max(ef, 1));
 	entries[0] = entry;
+	/* once for all the layers: an int8 query is encoded in full each time */
+	if (graph->prepare_query && query)
+		graph->prepare_query(graph, query);
 	if (graph->search_begin != NULL)
 		graph->search_begin(graph);
 
