@@ -211,7 +211,16 @@ StaticAssertDecl((ENGRAM_STUB_INFOMASK2 & (HEAP_NATTS_MASK | HEAP2_XACT_MASK)) =
 
 #define ENGRAM_STUB_MAGIC		0x454E4753	/* "ENGS" */
 
-/* Payload stored after a stub's all-NULL bitmap (at t_hoff). */
+/*
+ * Largest stub (header, null bitmap, key values, payload): well under
+ * TOAST_TUPLE_THRESHOLD, so heap never toasts (re-forms) a stub.
+ */
+#define ENGRAM_STUB_MAX_SIZE	1024
+
+/*
+ * Payload that ends a stub's data (after its replica identity key values,
+ * if any; see engram_form_stub).
+ */
 typedef struct EngramColdStub
 {
 	uint32		magic;			/* ENGRAM_STUB_MAGIC */
@@ -340,7 +349,8 @@ extern void engram_segment_builder_reset(EngramSegmentBuilder *builder);
 extern HeapTuple engram_segment_builder_row(EngramSegmentBuilder *builder, int slot);
 /* The row "slot" of a segment as a palloc'd HeapTuple (no header fields set). */
 extern HeapTuple engram_segment_fetch_row(int64 segment_id, uint32 slot);
-extern HeapTuple engram_form_stub(TupleDesc tupdesc, int64 segment_id, uint32 slot);
+extern HeapTuple engram_form_stub(TupleDesc tupdesc, Bitmapset *key_attrs, HeapTuple row,
+								  int64 segment_id, uint32 slot);
 extern bool engram_stub_payload(HeapTupleHeader tuple, uint32 len, EngramColdStub *stub);
 extern Oid	engram_cold_segments_relid(bool missing_ok);
 
@@ -365,9 +375,13 @@ extern void engram_tam_cold_drop_all(Oid relid);
 
 /* engram_tam_move.c */
 extern Relation engram_tam_open_for_move(Oid relid, LOCKMODE lockmode, AclMode required);
-extern bool engram_tam_is_published(Relation rel);
 extern int64 engram_tam_move_rows(Oid relid, ItemPointer tids, int ntids, EngramTier tier,
 								  bool count_metrics);
+
+/* engram_tam_logical.c */
+extern void engram_tam_logical_init(void);
+extern Bitmapset *engram_tam_stub_key_attrs(Relation rel);
+extern const char *engram_tam_cold_move_refusal(Relation rel);
 
 /* engram_tam_stats.c */
 extern bool engram_tam_row_tier(Relation rel, ItemPointer tid, Snapshot snapshot,

@@ -487,34 +487,73 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 
 /*
  * The stub that stands for row "slot" of segment "segment_id": a tuple of
- * tupdesc->natts NULL attributes, flagged, with the payload at t_hoff.
+ * tupdesc->natts attributes, flagged, in which the attributes of
+ * "key_attrs" (the replica identity key, attribute numbers offset by
+ * FirstLowInvalidHeapAttributeNumber as relcache bitmaps are) keep their
+ * values from "row" (the detoasted row) and every other one is NULL; the
+ * payload follows the attribute data and ends the tuple.  Stubs written
+ * before the key was kept have no attribute data: their payload, at t_hoff,
+ * also ends the tuple.  Keeping the key lets heap log the right old key
+ * when a cold row is updated or deleted (see "Logical decoding" in
+ * engram_tam.h).  The key must be small: a stub is never toasted (heap's
+ * toaster would re-form it and drop the payload), so a key that would make
+ * the stub larger than ENGRAM_STUB_MAX_SIZE is refused.
  */
 HeapTuple
-engram_form_stub(TupleDesc tupdesc, int64 segment_id, uint32 slot)
+engram_form_stub(TupleDesc tupdesc, Bitmapset *key_attrs, HeapTuple row,
+				 int64 segment_id, uint32 slot)
 {
 	int			natts = tupdesc->natts;
-	Size		hoff = MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(natts));
-	Size		len = hoff + sizeof(EngramColdStub);
-	HeapTuple	tuple = (HeapTuple) palloc0(HEAPTUPLESIZE + len);
+	Datum	   *values = palloc0(sizeof(Datum) * Max(natts, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(natts, 1));
+	HeapTuple	keys;
+	HeapTuple	tuple;
 	HeapTupleHeader td;
+	Size		len;
 	EngramColdStub stub;
 
+	for (int i = 0; i < natts; i++)
+		isnull[i] = true;
+	if (!bms_is_empty(key_attrs))
+	{
+		Datum	   *row_values = palloc(sizeof(Datum) * Max(natts, 1));
+		bool	   *row_isnull = palloc(sizeof(bool) * Max(natts, 1));
+
+		heap_deform_tuple(row, tupdesc, row_values, row_isnull);
+		for (int i = 0; i < natts; i++)
+			if (bms_is_member(i + 1 - FirstLowInvalidHeapAttributeNumber, key_attrs))
+			{
+				values[i] = row_values[i];
+				isnull[i] = row_isnull[i];
+			}
+	}
+	keys = heap_form_tuple(tupdesc, values, isnull);
+	len = keys->t_len + sizeof(EngramColdStub);
+	if (len > ENGRAM_STUB_MAX_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cannot move a row to the cold tier: its replica identity key takes %zu bytes",
+						(Size) (keys->t_len - keys->t_data->t_hoff)),
+				 errdetail("A cold row keeps its replica identity key in the table, in at most %d bytes.",
+						   (int) ENGRAM_STUB_MAX_SIZE),
+				 errhint("Use a smaller primary key or replica identity index.")));
+
+	tuple = (HeapTuple) palloc0(HEAPTUPLESIZE + len);
 	tuple->t_len = len;
 	ItemPointerSetInvalid(&tuple->t_self);
 	tuple->t_tableOid = InvalidOid;
 	tuple->t_data = td = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
+	memcpy(td, keys->t_data, keys->t_len);
 	HeapTupleHeaderSetDatumLength(td, len);
-	HeapTupleHeaderSetTypeId(td, tupdesc->tdtypeid);
-	HeapTupleHeaderSetTypMod(td, tupdesc->tdtypmod);
-	HeapTupleHeaderSetNatts(td, natts);
-	td->t_hoff = hoff;
-	td->t_infomask = HEAP_HASNULL;	/* bitmap is all zero: every attribute NULL */
 	td->t_infomask2 |= ENGRAM_STUB_INFOMASK2;
 
 	stub.magic = ENGRAM_STUB_MAGIC;
 	stub.slot = slot;
 	stub.segment_id = segment_id;
-	memcpy((char *) td + hoff, &stub, sizeof(stub));
+	memcpy((char *) td + len - sizeof(EngramColdStub), &stub, sizeof(stub));
+	heap_freetuple(keys);
+	pfree(values);
+	pfree(isnull);
 	return tuple;
 }
 
@@ -534,7 +573,7 @@ engram_stub_payload(HeapTupleHeader tuple, uint32 len, EngramColdStub *stub)
 {
 	if (tuple->t_hoff + sizeof(EngramColdStub) > len)
 		return false;
-	memcpy(stub, (char *) tuple + tuple->t_hoff, sizeof(EngramColdStub));
+	memcpy(stub, (char *) tuple + len - sizeof(EngramColdStub), sizeof(EngramColdStub));
 	return stub->magic == ENGRAM_STUB_MAGIC && stub->segment_id > 0;
 }
 

@@ -34,7 +34,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/autovacuum.h"
+#include "storage/bufmgr.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "engram.h"
@@ -102,6 +104,82 @@ engram_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snaps
 	return result;
 }
 
+/* True when the tuple at "tid" is a stub (cold row). */
+static bool
+tuple_is_stub(Relation rel, ItemPointer tid)
+{
+	Buffer		buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+	Page		page;
+	OffsetNumber offnum = ItemPointerGetOffsetNumber(tid);
+	bool		stub = false;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	if (offnum <= PageGetMaxOffsetNumber(page))
+	{
+		ItemId		lp = PageGetItemId(page, offnum);
+
+		stub = ItemIdIsNormal(lp) &&
+			engram_tuple_is_stub((HeapTupleHeader) PageGetItem(page, lp), ItemIdGetLength(lp));
+	}
+	UnlockReleaseBuffer(buffer);
+	return stub;
+}
+
+/*
+ * An UPDATE of a cold row must not be HOT.  Heap decides HOT by comparing
+ * the indexed columns of the stored old tuple with the new one, and a stub
+ * stores NULL for every column but its key: an UPDATE that sets the other
+ * indexed columns to NULL would look HOT to heap, and leave index entries
+ * of the old values pointing at a row that no longer has them.  Heap
+ * copies the relcache's indexed-column set (rd_indexattr) when it starts;
+ * for the length of the call we hand it a set that also holds the ctid
+ * system column, which heap always counts as changed, so heap never
+ * chooses HOT.  If the relcache entry is rebuilt meanwhile, the rebuild
+ * has replaced (and freed) our set: the saved one is then ours to free.
+ * A table without indexes has no entries to keep right: HOT is harmless.
+ */
+static TM_Result
+update_without_hot(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
+				   Snapshot snapshot, Snapshot crosscheck, bool wait,
+				   TM_FailureData *tmfd, LockTupleMode *lockmode, bool *update_indexes)
+{
+	Bitmapset  *saved;
+	Bitmapset  *forced;
+	MemoryContext oldcontext;
+	TM_Result	result;
+
+	bms_free(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL));
+	if (rel->rd_indexattr == NULL)
+		return GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot,
+													   crosscheck, wait, tmfd, lockmode,
+													   update_indexes);
+	oldcontext = MemoryContextSwitchTo(CacheMemoryContext);
+	forced = bms_add_member(bms_copy(rel->rd_indexattr),
+							SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber);
+	MemoryContextSwitchTo(oldcontext);
+	saved = rel->rd_indexattr;
+	rel->rd_indexattr = forced;
+	PG_TRY();
+	{
+		result = GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot,
+														 crosscheck, wait, tmfd, lockmode,
+														 update_indexes);
+	}
+	PG_FINALLY();
+	{
+		if (rel->rd_indexattr == forced)
+		{
+			rel->rd_indexattr = saved;
+			bms_free(forced);
+		}
+		else
+			bms_free(saved);
+	}
+	PG_END_TRY();
+	return result;
+}
+
 static TM_Result
 engram_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
 					Snapshot snapshot, Snapshot crosscheck, bool wait,
@@ -110,8 +188,13 @@ engram_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, Comman
 	TM_Result	result;
 	ItemPointerData old_tid = *otid;
 
-	result = GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot, crosscheck,
-													 wait, tmfd, lockmode, update_indexes);
+	if (tuple_is_stub(rel, otid))
+		result = update_without_hot(rel, otid, slot, cid, snapshot, crosscheck, wait, tmfd,
+									lockmode, update_indexes);
+	else
+		result = GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot,
+														 crosscheck, wait, tmfd, lockmode,
+														 update_indexes);
 	if (result == TM_Ok)
 	{
 		engram_tam_invalidate_row(rel, &old_tid);
@@ -267,4 +350,5 @@ engram_tam_init(void)
 	engram_hot_tier_init();
 	engram_access_stats_init();
 	engram_tam_register_tier_provider();
+	engram_tam_logical_init();
 }

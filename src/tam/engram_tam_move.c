@@ -35,7 +35,6 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
@@ -62,7 +61,6 @@
 
 PG_FUNCTION_INFO_V1(engram_move_to_tier);
 PG_FUNCTION_INFO_V1(engram_cold_vacuum);
-PG_FUNCTION_INFO_V1(engram_refuse_publishing_cold_rows);
 PG_FUNCTION_INFO_V1(engram_collect_rewritten_cold_segments);
 
 /* Executor state for inserting index entries of moved rows. */
@@ -188,13 +186,17 @@ flush_cold_segment(Relation rel, EngramSegmentBuilder *builder, EngramPendingRow
 	int			nrows = engram_segment_builder_nrows(builder);
 	int64		segment_id;
 	int64		moved = 0;
+	Bitmapset  *key_attrs;
 
 	if (nrows == 0)
 		return 0;
+	key_attrs = engram_tam_stub_key_attrs(rel);
 	segment_id = engram_segment_builder_store(builder, RelationGetRelid(rel));
 	for (int i = 0; i < nrows; i++)
 	{
-		HeapTuple	stub = engram_form_stub(RelationGetDescr(rel), segment_id, i);
+		HeapTuple	stub = engram_form_stub(RelationGetDescr(rel), key_attrs,
+											engram_segment_builder_row(builder, i),
+											segment_id, i);
 
 		if (replace_row(rel, &pending[i].tid, stub))
 		{
@@ -225,23 +227,6 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, HeapTuple tuple,
 }
 
 /*
- * True when "rel" is in a publication that replicates inserts, updates or
- * deletes.  Such tables never get stubs: logical decoding reads the tuples
- * heap wrote, so it would publish a cold move as an update to an all-NULL
- * row, and the old key of an UPDATE or DELETE of a cold row (taken from
- * the stub) as all NULL.  See "Logical replication" in docs/reference/tam.md.
- */
-bool
-engram_tam_is_published(Relation rel)
-{
-	PublicationDesc pubdesc;
-
-	RelationBuildPublicationDesc(rel, &pubdesc);
-	return pubdesc.pubactions.pubupdate || pubdesc.pubactions.pubinsert ||
-		pubdesc.pubactions.pubdelete;
-}
-
-/*
  * engram.collect_rewritten_cold_segments(rel): called at the end of an
  * ALTER TABLE of an engram table that has segments.  When the table's file
  * was replaced in this transaction (an ALTER TABLE rewrite writes every row
@@ -269,58 +254,6 @@ engram_collect_rewritten_cold_segments(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(dropped);
 }
 
-/*
- * Event trigger at the end of CREATE / ALTER PUBLICATION: refuse when an
- * engram table that has cold segments is now published (see
- * engram_tam_is_published for why).  A table's segments may all be garbage
- * (rows moved back to warm, not yet vacuumed): the hint says to VACUUM.
- */
-Datum
-engram_refuse_publishing_cold_rows(PG_FUNCTION_ARGS)
-{
-	EngramSegmentsAccess access;
-	Oid		   *relids;
-	int64		nrelids;
-
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "engram_refuse_publishing_cold_rows: not called by the event trigger manager");
-	if (!OidIsValid(engram_cold_segments_relid(true)))
-		PG_RETURN_VOID();
-
-	engram_segments_spi_connect(&access);
-	if (SPI_execute("SELECT DISTINCT relid FROM engram.cold_segments", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list the tables of cold segments");
-	nrelids = SPI_processed;
-	relids = palloc(sizeof(Oid) * Max(nrelids, 1));
-	for (int64 i = 0; i < nrelids; i++)
-	{
-		bool		isnull;
-
-		relids[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	engram_segments_spi_finish(&access);
-
-	for (int64 i = 0; i < nrelids; i++)
-	{
-		Relation	rel = try_relation_open(relids[i], AccessShareLock);
-		bool		published;
-
-		if (rel == NULL)
-			continue;
-		published = engram_relation_is_engram(rel) && engram_tam_is_published(rel);
-		if (published)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot publish \"%s\": it has rows in the cold tier",
-							RelationGetRelationName(rel)),
-					 errdetail("Logical decoding would publish the keys of cold rows as NULL."),
-					 errhint("Move its cold rows to the warm tier with engram_move_to_tier(), then VACUUM the table.")));
-		relation_close(rel, AccessShareLock);
-	}
-	PG_RETURN_VOID();
-}
-
 static int64
 move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 {
@@ -328,13 +261,15 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 	EngramPendingRow *pending = palloc(sizeof(EngramPendingRow) * ENGRAM_SEGMENT_MAX_ROWS);
 	EngramIndexInserter inserter;
 	int64		moved = 0;
+	const char *refusal = engram_tam_cold_move_refusal(rel);
 
-	if (engram_tam_is_published(rel))
+	if (refusal != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot move rows of \"%s\" to the cold tier: the table is published",
+				 errmsg("cannot move rows of \"%s\" to the cold tier: logical replication would publish wrong rows",
 						RelationGetRelationName(rel)),
-				 errhint("Logical replication would publish a cold move as an update to an empty row; remove the table from its publications first.")));
+				 errdetail_internal("%s", refusal),
+				 errhint("See \"Logical replication\" in the engram table access method's documentation.")));
 
 	index_inserter_begin(&inserter, rel);
 	for (int i = 0; i < ntids; i++)
@@ -664,7 +599,7 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 				start = end;
 			}
 		}
-		if (nsparse > 0 && !engram_tam_is_published(rel))
+		if (nsparse > 0 && engram_tam_cold_move_refusal(rel) == NULL)
 			repacked = repack_cold_rows(rel, sparse, nsparse, snapshot);
 	}
 
