@@ -43,14 +43,28 @@ SELECT engram_move_to_tier('tam_args', '{}', 'lukewarm');
 SELECT engram_move_to_tier('tam_args', '{"(0,1)","(999,1)",NULL}', 'cold');
 SELECT engram_row_tier('tam_args', '(0,1)');
 SELECT engram_tier_stats_for('tam_plain');
--- Moving rows of a published table to cold would replicate wrong rows.
+-- A published table may have cold rows, except with REPLICA IDENTITY FULL
+-- or while the segment store is published too (logical replication would
+-- publish wrong rows): the move is refused, and so is the DDL that would
+-- publish such a table once it has cold rows.
 INSERT INTO tam_args VALUES (1);
 SET client_min_messages = error;
 CREATE PUBLICATION tam_pub FOR TABLE tam_args;
 RESET client_min_messages;
+ALTER TABLE tam_args REPLICA IDENTITY FULL;
 SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), 'cold');
+ALTER TABLE tam_args REPLICA IDENTITY DEFAULT;
+SET client_min_messages = error;
+CREATE PUBLICATION tam_pub_store FOR TABLES IN SCHEMA engram;
+RESET client_min_messages;
+SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), 'cold');
+DROP PUBLICATION tam_pub_store;
+SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), 'cold');
+ALTER TABLE tam_args REPLICA IDENTITY FULL;
+SET client_min_messages = error;
+CREATE PUBLICATION tam_pub_store FOR TABLES IN SCHEMA engram;
+RESET client_min_messages;
 DROP PUBLICATION tam_pub;
-SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), 'cold');
 -- Privileges: moving needs UPDATE on the table.
 CREATE ROLE tam_reader;
 GRANT SELECT ON tam_args TO tam_reader;

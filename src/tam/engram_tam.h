@@ -302,6 +302,16 @@ extern int	engram_cold_embedding_precision;
 extern const TableAmRoutine *engram_tam_routine(void);
 extern bool engram_relation_is_engram(Relation rel);
 
+/* Keeps heap from choosing HOT for updates of "rel" (see the handler). */
+typedef struct EngramHotBlock
+{
+	Bitmapset  *saved;			/* the relcache's indexed-column set */
+	Bitmapset  *forced;			/* ours, in its place; NULL when inactive */
+} EngramHotBlock;
+
+extern void engram_tam_forbid_hot(Relation rel, EngramHotBlock *block);
+extern void engram_tam_allow_hot(Relation rel, EngramHotBlock *block);
+
 /* engram_tam_scan.c: read paths */
 extern bool engram_tuple_is_stub(HeapTupleHeader tuple, uint32 len);
 extern void engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot);

@@ -133,33 +133,56 @@ tuple_is_stub(Relation rel, ItemPointer tid)
  * indexed columns to NULL would look HOT to heap, and leave index entries
  * of the old values pointing at a row that no longer has them.  Heap
  * copies the relcache's indexed-column set (rd_indexattr) when it starts;
- * for the length of the call we hand it a set that also holds the ctid
- * system column, which heap always counts as changed, so heap never
- * chooses HOT.  If the relcache entry is rebuilt meanwhile, the rebuild
- * has replaced (and freed) our set: the saved one is then ours to free.
- * A table without indexes has no entries to keep right: HOT is harmless.
+ * between engram_tam_forbid_hot and engram_tam_allow_hot it gets a set
+ * that also holds the ctid system column, which heap always counts as
+ * changed, so heap never chooses HOT.  If the relcache entry is rebuilt
+ * meanwhile, the rebuild has replaced (and freed) our set: the saved one is
+ * then ours to free.  A table without indexes has no entries to keep
+ * right: it is left alone.  Call allow_hot also on error (PG_FINALLY).
  */
-static TM_Result
-update_without_hot(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
-				   Snapshot snapshot, Snapshot crosscheck, bool wait,
-				   TM_FailureData *tmfd, LockTupleMode *lockmode, bool *update_indexes)
+void
+engram_tam_forbid_hot(Relation rel, EngramHotBlock *block)
 {
-	Bitmapset  *saved;
-	Bitmapset  *forced;
 	MemoryContext oldcontext;
-	TM_Result	result;
 
 	bms_free(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL));
-	if (rel->rd_indexattr == NULL)
-		return GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot,
-													   crosscheck, wait, tmfd, lockmode,
-													   update_indexes);
+	block->saved = rel->rd_indexattr;
+	block->forced = NULL;
+	if (block->saved == NULL)
+		return;
 	oldcontext = MemoryContextSwitchTo(CacheMemoryContext);
-	forced = bms_add_member(bms_copy(rel->rd_indexattr),
-							SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber);
+	block->forced = bms_add_member(bms_copy(block->saved),
+								   SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber);
 	MemoryContextSwitchTo(oldcontext);
-	saved = rel->rd_indexattr;
-	rel->rd_indexattr = forced;
+	rel->rd_indexattr = block->forced;
+}
+
+void
+engram_tam_allow_hot(Relation rel, EngramHotBlock *block)
+{
+	if (block->forced == NULL)
+		return;
+	if (rel->rd_indexattr == block->forced)
+	{
+		rel->rd_indexattr = block->saved;
+		bms_free(block->forced);
+	}
+	else
+		bms_free(block->saved);
+	block->forced = NULL;
+}
+
+static TM_Result
+engram_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
+					Snapshot snapshot, Snapshot crosscheck, bool wait,
+					TM_FailureData *tmfd, LockTupleMode *lockmode, bool *update_indexes)
+{
+	volatile TM_Result result;
+	ItemPointerData old_tid = *otid;
+	EngramHotBlock block = {NULL, NULL};
+
+	if (tuple_is_stub(rel, otid))
+		engram_tam_forbid_hot(rel, &block);
 	PG_TRY();
 	{
 		result = GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot,
@@ -168,33 +191,9 @@ update_without_hot(Relation rel, ItemPointer otid, TupleTableSlot *slot, Command
 	}
 	PG_FINALLY();
 	{
-		if (rel->rd_indexattr == forced)
-		{
-			rel->rd_indexattr = saved;
-			bms_free(forced);
-		}
-		else
-			bms_free(saved);
+		engram_tam_allow_hot(rel, &block);
 	}
 	PG_END_TRY();
-	return result;
-}
-
-static TM_Result
-engram_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
-					Snapshot snapshot, Snapshot crosscheck, bool wait,
-					TM_FailureData *tmfd, LockTupleMode *lockmode, bool *update_indexes)
-{
-	TM_Result	result;
-	ItemPointerData old_tid = *otid;
-
-	if (tuple_is_stub(rel, otid))
-		result = update_without_hot(rel, otid, slot, cid, snapshot, crosscheck, wait, tmfd,
-									lockmode, update_indexes);
-	else
-		result = GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot,
-														 crosscheck, wait, tmfd, lockmode,
-														 update_indexes);
 	if (result == TM_Ok)
 	{
 		engram_tam_invalidate_row(rel, &old_tid);

@@ -123,22 +123,36 @@ index_inserter_end(EngramIndexInserter *inserter)
  * changed concurrently (then nothing happened).  newtup->t_self is the new
  * TID on success.  Hot tier and access statistics follow the row.
  *
- * Heap decides HOT by comparing the stored values of indexed columns: a
- * stub-to-stub update (repack), or a move of a row whose indexed columns
- * are all NULL, can be HOT.  The new version is then reached through its
- * chain's root and must get no index entries of its own (the caller checks
- * HeapTupleIsHeapOnly(newtup), as the executor does after an UPDATE).
+ * Heap decides HOT by comparing the stored values of indexed columns,
+ * and a stub keeps only its key: a move between warm and cold is kept from
+ * being HOT ("allow_hot" false; see engram_tam_forbid_hot), so that it
+ * always gets a new TID and index entries, whatever the row's values.  A
+ * stub-to-stub update (repack) may be HOT ("allow_hot"): the new version
+ * is then reached through its chain's root and must get no index entries
+ * of its own (the caller checks HeapTupleIsHeapOnly(newtup), as the
+ * executor does after an UPDATE).
  */
 static bool
-replace_row(Relation rel, ItemPointer tid, HeapTuple newtup)
+replace_row(Relation rel, ItemPointer tid, HeapTuple newtup, bool allow_hot)
 {
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
 	TM_Result	result;
+	EngramHotBlock block = {NULL, NULL};
 
 	newtup->t_tableOid = RelationGetRelid(rel);
-	result = heap_update(rel, tid, newtup, GetCurrentCommandId(true), InvalidSnapshot,
-						 true, &tmfd, &lockmode);
+	if (!allow_hot)
+		engram_tam_forbid_hot(rel, &block);
+	PG_TRY();
+	{
+		result = heap_update(rel, tid, newtup, GetCurrentCommandId(true), InvalidSnapshot,
+							 true, &tmfd, &lockmode);
+	}
+	PG_FINALLY();
+	{
+		engram_tam_allow_hot(rel, &block);
+	}
+	PG_END_TRY();
 	if (result != TM_Ok)
 		return false;
 	engram_tam_invalidate_row(rel, tid);
@@ -178,10 +192,13 @@ index_entry_tid(Buffer buffer, ItemPointer tid, ItemPointer index_tid)
 	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 }
 
-/* Store the builder's segment and turn its rows into stubs; returns rows moved. */
+/*
+ * Store the builder's segment and turn its rows into stubs; returns rows
+ * moved.  "repack": the rows are stubs already (HOT allowed).
+ */
 static int64
 flush_cold_segment(Relation rel, EngramSegmentBuilder *builder, EngramPendingRow *pending,
-				   EngramIndexInserter *inserter)
+				   EngramIndexInserter *inserter, bool repack)
 {
 	int			nrows = engram_segment_builder_nrows(builder);
 	int64		segment_id;
@@ -198,7 +215,7 @@ flush_cold_segment(Relation rel, EngramSegmentBuilder *builder, EngramPendingRow
 											engram_segment_builder_row(builder, i),
 											segment_id, i);
 
-		if (replace_row(rel, &pending[i].tid, stub))
+		if (replace_row(rel, &pending[i].tid, stub, repack))
 		{
 			if (!HeapTupleIsHeapOnly(stub))
 				index_inserter_insert(inserter, rel, engram_segment_builder_row(builder, i),
@@ -295,7 +312,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		slot = engram_segment_builder_add(builder, copy);
 		if (slot < 0)
 		{
-			moved += flush_cold_segment(rel, builder, pending, &inserter);
+			moved += flush_cold_segment(rel, builder, pending, &inserter, false);
 			slot = engram_segment_builder_add(builder, copy);
 			Assert(slot == 0);
 		}
@@ -303,7 +320,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		pending[slot].index_tid = index_tid;
 		heap_freetuple(copy);
 	}
-	moved += flush_cold_segment(rel, builder, pending, &inserter);
+	moved += flush_cold_segment(rel, builder, pending, &inserter, false);
 	index_inserter_end(&inserter);
 	count_moves(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 	return moved;
@@ -340,7 +357,7 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		index_entry_tid(buffer, &tuple.t_self, &index_tid);
 		ReleaseBuffer(buffer);
 		plain = heap_copytuple(row);
-		if (replace_row(rel, &tids[i], row))
+		if (replace_row(rel, &tids[i], row, false))
 		{
 			if (!HeapTupleIsHeapOnly(row))
 				index_inserter_insert(&inserter, rel, plain, &row->t_self, &index_tid);
@@ -437,7 +454,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		slot = engram_segment_builder_add(builder, row);
 		if (slot < 0)
 		{
-			moved += flush_cold_segment(rel, builder, pending, &inserter);
+			moved += flush_cold_segment(rel, builder, pending, &inserter, true);
 			slot = engram_segment_builder_add(builder, row);
 			Assert(slot == 0);
 		}
@@ -445,7 +462,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		pending[slot].index_tid = index_tid;
 		heap_freetuple(row);
 	}
-	moved += flush_cold_segment(rel, builder, pending, &inserter);
+	moved += flush_cold_segment(rel, builder, pending, &inserter, true);
 	index_inserter_end(&inserter);
 	return moved;
 }
