@@ -14,12 +14,17 @@
  *	warm	an ordinary heap tuple (relation-file pages through shared
  *			buffers).  Every INSERT, COPY and UPDATE writes warm rows.
  *	cold	the heap tuple is a *stub*: a tuple with the table's attribute
- *			count, every attribute NULL, the flag ENGRAM_STUB_INFOMASK2 set
- *			in t_infomask2 (a bit heap leaves unused, see htup_details.h:
- *			"bits 0x1800 are available"; heap never clears it: it only
- *			resets HEAP2_XACT_MASK, and WAL records copy t_infomask2
- *			whole) and, after the null bitmap, an EngramColdStub payload
- *			naming (segment_id, slot).  The row itself, fully detoasted, is
+ *			count, every attribute NULL except the replica identity key and
+ *			primary key columns, which keep the row's values (so that heap
+ *			logs the right old key for an UPDATE or DELETE of a cold row;
+ *			stubs written before this have no value at all), the flag
+ *			ENGRAM_STUB_INFOMASK2 set in t_infomask2 (a bit heap leaves
+ *			unused, see htup_details.h: "bits 0x1800 are available"; heap
+ *			never clears it: it only resets HEAP2_XACT_MASK, and WAL records
+ *			copy t_infomask2 whole) and, ending the tuple after the
+ *			attribute data, an EngramColdStub payload naming (segment_id,
+ *			slot).  A stub is at most ENGRAM_STUB_MAX_SIZE bytes, so heap
+ *			never toasts (re-forms) it.  The row itself, fully detoasted, is
  *			slot "slot" of a compressed segment stored as one row of the
  *			companion heap table engram.cold_segments.
  *	hot		not a storage state but a cache over the other two: decoded
@@ -34,9 +39,12 @@
  * of the row to its new representation, like an UPDATE: the row gets a new
  * TID and new index entries (built from the decoded values, so index keys
  * never change), the old version dies and VACUUM removes it.  Heap decides
- * HOT on the stored values, so a stub-to-stub update (repack) or a move of
- * a row whose indexed columns are all NULL may be HOT: then, as after a HOT
- * UPDATE, the new version gets no index entries of its own.
+ * HOT on the stored values, which for a stub are NULL but for the key: a
+ * move between warm and cold, and any UPDATE of a cold row, is kept from
+ * being HOT (engram_tam_forbid_hot), else an update setting indexed
+ * columns to NULL would keep stale index entries.  A stub-to-stub update
+ * (repack) may be HOT: then, as after a HOT UPDATE, the new version gets
+ * no index entries of its own.
  * We chose new TIDs over in-place stubs because heap has no transactional,
  * crash-safe way to replace a tuple in place; with heap_update every move is
  * MVCC-correct, crash-safe and replicated by heap's own WAL with no code of
@@ -155,19 +163,24 @@
  * None of our own.  Stubs and moves are heap records; segments are heap
  * (and TOAST) records of engram.cold_segments.  Crash recovery and
  * streaming replicas therefore need neither the library nor any redo code.
+ * Logical decoding does see a difference (below).
  * The hot tier and access statistics are not WAL-logged: the hot tier is a
  * cache (disabled during recovery, since replayed changes bypass our
  * invalidation), access statistics are saved to a file at shutdown.
  *
- * Logical decoding rebuilds changes from the tuples heap logged, so it
- * would publish a move as an UPDATE to an all-NULL row, and the old key of
- * an UPDATE or DELETE of a cold row as NULL.  Hence published tables never
- * hold stubs: moving rows of a table published for insert, update or
- * delete to cold is refused (engram_tam_is_published), and so is CREATE /
- * ALTER PUBLICATION that would publish a table with cold segments (event
- * trigger engram_publication_cold_rows).  Why an in-place stub written
- * under generic WAL is no way out: docs/reference/tam.md, "Logical
- * replication".
+ * Logical decoding rebuilds changes from the tuples heap logged.  A move
+ * to cold (or a repack) is an UPDATE whose new tuple is a stub: with the
+ * library preloaded, engram_tam_logical.c replaces heap's rm_decode by a
+ * filter that drops exactly those records, so nothing is published.  A
+ * move to warm decodes as an UPDATE to the same row (a no-op for a
+ * subscriber).  An UPDATE or DELETE of a cold row logs the old key from
+ * the stub, which keeps it.  Published tables may therefore have cold
+ * rows, except where that would still publish wrong rows: no filter (not
+ * preloaded), REPLICA IDENTITY FULL, or the segment store itself published
+ * (engram_tam_cold_move_refusal; checked by moves, by CREATE / ALTER
+ * PUBLICATION and by ALTER TABLE, which also refuse stubs that lack the
+ * current replica identity key).  See "Logical replication" in
+ * docs/reference/tam.md.
  *
  * Access statistics (src/shmem/engram_access_stats.h) count rows returned
  * by index fetches with an MVCC snapshot (hot hits included) and explicit
