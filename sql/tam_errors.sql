@@ -44,9 +44,8 @@ SELECT engram_move_to_tier('tam_args', '{"(0,1)","(999,1)",NULL}', 'cold');
 SELECT engram_row_tier('tam_args', '(0,1)');
 SELECT engram_tier_stats_for('tam_plain');
 -- A published table may have cold rows, except with REPLICA IDENTITY FULL
--- or while the segment store is published too (logical replication would
--- publish wrong rows): the move is refused, and so is the DDL that would
--- publish such a table once it has cold rows.
+-- (the old row of an update or delete would be the stub): the move is
+-- refused, and so is the ALTER TABLE that would leave cold rows so.
 INSERT INTO tam_args VALUES (1);
 SET client_min_messages = error;
 CREATE PUBLICATION tam_pub FOR TABLE tam_args;
@@ -54,16 +53,8 @@ RESET client_min_messages;
 ALTER TABLE tam_args REPLICA IDENTITY FULL;
 SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), 'cold');
 ALTER TABLE tam_args REPLICA IDENTITY DEFAULT;
-SET client_min_messages = error;
-CREATE PUBLICATION tam_pub_store FOR TABLES IN SCHEMA engram;
-RESET client_min_messages;
-SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), 'cold');
-DROP PUBLICATION tam_pub_store;
 SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), 'cold');
 ALTER TABLE tam_args REPLICA IDENTITY FULL;
-SET client_min_messages = error;
-CREATE PUBLICATION tam_pub_store FOR TABLES IN SCHEMA engram;
-RESET client_min_messages;
 DROP PUBLICATION tam_pub;
 -- Privileges: moving needs UPDATE on the table.
 CREATE ROLE tam_reader;

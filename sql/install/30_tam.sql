@@ -30,6 +30,16 @@ CREATE TABLE engram.cold_segments (
 ALTER TABLE engram.cold_segments ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE INDEX cold_segments_relid_idx ON engram.cold_segments (relid);
 REVOKE ALL ON engram.cold_segments FROM PUBLIC;
+-- A publication FOR ALL TABLES publishes the segment store too; logical
+-- replication workers of a subscriber skip those changes (its store holds
+-- its own segments; cold rows arrive decoded, as ordinary row changes).
+-- Enabled for replica sessions only, which logical replication workers are.
+CREATE FUNCTION engram.ignore_replicated_segments() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'engram_ignore_replicated_segments' LANGUAGE C;
+CREATE TRIGGER ignore_replicated_segments
+    BEFORE INSERT OR UPDATE OR DELETE ON engram.cold_segments
+    FOR EACH ROW EXECUTE FUNCTION engram.ignore_replicated_segments();
+ALTER TABLE engram.cold_segments ENABLE REPLICA TRIGGER ignore_replicated_segments;
 
 -- Segments of a dropped table go with it.
 -- SECURITY DEFINER: any role may drop its own engram table, while the

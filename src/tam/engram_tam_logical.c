@@ -51,12 +51,14 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_publication.h"
 #include "commands/event_trigger.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "replication/decode.h"
 #include "replication/logical.h"
+#include "replication/logicalworker.h"
 #include "replication/reorderbuffer.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
@@ -67,6 +69,7 @@
 
 PG_FUNCTION_INFO_V1(engram_refuse_publishing_cold_rows);
 PG_FUNCTION_INFO_V1(engram_check_cold_rows_publishable);
+PG_FUNCTION_INFO_V1(engram_ignore_replicated_segments);
 
 /* Heap's decode callback, called for every record the filter keeps. */
 static void (*heap_decode_next) (LogicalDecodingContext *ctx, XLogRecordBuffer *buf) = NULL;
@@ -152,22 +155,6 @@ relation_is_published(Relation rel, bool *keys_published)
 		pubdesc.pubactions.pubdelete;
 }
 
-/* True when the segment store is itself published (FOR ALL TABLES, ...). */
-static bool
-segment_store_is_published(void)
-{
-	Oid			relid = engram_cold_segments_relid(true);
-	Relation	rel;
-	bool		published;
-
-	if (!OidIsValid(relid))
-		return false;
-	rel = relation_open(relid, AccessShareLock);
-	published = relation_is_published(rel, NULL);
-	relation_close(rel, AccessShareLock);
-	return published;
-}
-
 /*
  * The attributes a stub of "rel" keeps: its replica identity key and its
  * primary key (offset by FirstLowInvalidHeapAttributeNumber).  palloc'd.
@@ -194,8 +181,6 @@ engram_tam_cold_move_refusal(Relation rel)
 		return "The table is published, and logical decoding leaves tier moves out only when engram is in shared_preload_libraries.";
 	if (keys_published && rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
 		return "The table is published with REPLICA IDENTITY FULL: the old row of an update or delete of a cold row would be published without its values.";
-	if (segment_store_is_published())
-		return "The segment store engram.cold_segments is published (FOR ALL TABLES or FOR TABLES IN SCHEMA engram): segments would be replicated into the subscriber's own store.";
 	return NULL;
 }
 
@@ -281,7 +266,7 @@ check_cold_rows_publishable(Oid relid)
 					 errmsg("cannot publish \"%s\": it has rows in the cold tier",
 							RelationGetRelationName(rel)),
 					 errdetail_internal("%s", refusal),
-					 errhint("Move its cold rows to the warm tier with engram_move_to_tier(), then VACUUM the table; see \"Logical replication\" in the engram table access method's documentation.")));
+					 errhint("Move its cold rows to the warm tier with engram_move_to_tier() first; see \"Logical replication\" in the engram table access method's documentation.")));
 	}
 	relation_close(rel, AccessShareLock);
 }
@@ -331,4 +316,30 @@ engram_check_cold_rows_publishable(PG_FUNCTION_ARGS)
 {
 	check_cold_rows_publishable(PG_GETARG_OID(0));
 	PG_RETURN_VOID();
+}
+
+/*
+ * Trigger function of engram.cold_segments (BEFORE INSERT, UPDATE or
+ * DELETE, FOR EACH ROW, enabled for replica sessions only): a logical
+ * replication worker (apply or initial table copy) skips the change; any
+ * other session goes on.  A publication FOR ALL TABLES or FOR TABLES IN
+ * SCHEMA engram publishes the segment store too, but a subscriber's store
+ * holds the subscriber's own segments, named by its own stubs under its
+ * own segment ids: the publisher's segments must never land there (cold
+ * rows reach a subscriber decoded, as ordinary row changes).
+ */
+Datum
+engram_ignore_replicated_segments(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "engram_ignore_replicated_segments: not called as a BEFORE ROW trigger");
+	if (IsLogicalWorker())
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_newtuple);
+	return PointerGetDatum(trigdata->tg_trigtuple);
 }

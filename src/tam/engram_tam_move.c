@@ -137,7 +137,7 @@ replace_row(Relation rel, ItemPointer tid, HeapTuple newtup, bool allow_hot)
 {
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
-	TM_Result	result;
+	volatile TM_Result result;
 	EngramHotBlock block = {NULL, NULL};
 
 	newtup->t_tableOid = RelationGetRelid(rel);

@@ -7,6 +7,8 @@
 #    for them (pg_logical_slot_peek_binary_changes) and test_decoding shows
 #    no change of the table; a move back to warm decodes as an UPDATE to
 #    the same row;
+#  - a subscriber of a publication FOR ALL TABLES (which publishes the
+#    segment store too) keeps its own segments and cold rows intact;
 #  - DDL that would leave cold rows without their replica identity key
 #    (REPLICA IDENTITY FULL, or USING INDEX on other columns) is refused.
 use strict;
@@ -134,6 +136,42 @@ $pub->safe_psql('postgres', q{
 	UPDATE lc_mem SET grp = grp + 100 WHERE id % 29 = 0;
 });
 same_contents('after a second round');
+
+# A publication FOR ALL TABLES publishes the segment store too.  A
+# subscriber with engram installed and cold rows of its own keeps its own
+# segments: its replication workers skip the publisher's segment rows, in
+# the initial copy and afterwards.
+my $sub_all = new_engram_node('subscriber_all');
+$sub_all->safe_psql('postgres', q{
+	CREATE TABLE lc_mem (id bigint PRIMARY KEY, grp int, content text NOT NULL, big text, emb real[]) USING engram;
+	CREATE TABLE lc_local (id int PRIMARY KEY, body text) USING engram;
+	INSERT INTO lc_local SELECT g, 'local ' || g FROM generate_series(1, 50) g;
+	SELECT engram_move_to_tier('lc_local', (SELECT array_agg(ctid) FROM lc_local), 'cold');
+});
+my $segments_sql = q{SELECT count(*) || ' ' || md5(string_agg(s::text, '|' ORDER BY segment_id)) FROM engram.cold_segments s};
+my $local_segments = $sub_all->safe_psql('postgres', $segments_sql);
+my $local_rows = $sub_all->safe_psql('postgres', q{SELECT md5(string_agg(r::text, '|' ORDER BY id)) FROM lc_local r});
+$pub->safe_psql('postgres', 'CREATE PUBLICATION lc_all FOR ALL TABLES');
+$sub_all->safe_psql('postgres', "CREATE SUBSCRIPTION lc_sub_all CONNECTION '$connstr' PUBLICATION lc_all");
+$sub_all->wait_for_subscription_sync($pub, 'lc_sub_all');
+$pub->safe_psql('postgres', q{
+	SELECT engram_move_to_tier('lc_mem', (SELECT array_agg(ctid) FROM lc_mem WHERE id % 2 = 0), 'warm');
+	UPDATE lc_mem SET content = content || ' (all)' WHERE id % 3 = 0;
+	SELECT engram_move_to_tier('lc_mem', (SELECT array_agg(ctid) FROM lc_mem), 'cold');
+	DELETE FROM lc_mem WHERE id % 31 = 0;
+	VACUUM lc_mem;
+});
+$pub->wait_for_catchup('lc_sub_all');
+is($sub_all->safe_psql('postgres', $checksum_sql), $pub->safe_psql('postgres', $checksum_sql),
+	'a FOR ALL TABLES subscriber has the publisher\'s rows');
+is($sub_all->safe_psql('postgres', $segments_sql), $local_segments,
+	'its segment store holds its own segments only');
+is($sub_all->safe_psql('postgres', q{SELECT md5(string_agg(r::text, '|' ORDER BY id)) FROM lc_local r}),
+	$local_rows, 'and its own cold rows read as before');
+same_contents('the table subscriber too');
+$sub_all->safe_psql('postgres', 'DROP SUBSCRIPTION lc_sub_all');
+$pub->safe_psql('postgres', 'DROP PUBLICATION lc_all');
+$sub_all->stop;
 
 # DDL that would leave cold rows without their replica identity key.
 my ($ret, $out, $err) = $pub->psql('postgres', 'ALTER TABLE lc_mem REPLICA IDENTITY FULL');
