@@ -75,8 +75,12 @@
  * engram.cold_segments(segment_id bigint PK, relid oid, nrows int,
  * row_bytes int, raw_bytes int, compressed_bytes int, checksum bigint,
  * created_at, data bytea STORAGE EXTERNAL), private to the extension: we
- * write it through SPI as its owner with search_path pinned
- * (engram_segments_spi_connect).  segment_id comes from a sequence and is
+ * query and delete through SPI as its owner with search_path pinned
+ * (engram_segments_spi_connect), and insert with heap_insert and
+ * HEAP_INSERT_NO_LOGICAL, so that logical decoding never ships segment
+ * bytes (a publication FOR ALL TABLES includes the store; a subscriber's
+ * replication workers skip its changes: engram_ignore_replicated_segments).
+ * segment_id comes from a sequence and is
  * never reused, so a decoded segment may be cached per backend for the life
  * of the backend (ENGRAM_SEGMENT_CACHE_SIZE segments, LRU).
  * Segment rows are immutable: inserted by the moving transaction (so a stub
@@ -176,11 +180,10 @@
  * subscriber).  An UPDATE or DELETE of a cold row logs the old key from
  * the stub, which keeps it.  Published tables may therefore have cold
  * rows, except where that would still publish wrong rows: no filter (not
- * preloaded), REPLICA IDENTITY FULL, or the segment store itself published
- * (engram_tam_cold_move_refusal; checked by moves, by CREATE / ALTER
- * PUBLICATION and by ALTER TABLE, which also refuse stubs that lack the
- * current replica identity key).  See "Logical replication" in
- * docs/reference/tam.md.
+ * preloaded) or REPLICA IDENTITY FULL (engram_tam_cold_move_refusal;
+ * checked by moves, by CREATE / ALTER PUBLICATION and by ALTER TABLE,
+ * which also refuse stubs that lack the current replica identity key).
+ * See "Logical replication" in docs/reference/tam.md.
  *
  * Access statistics (src/shmem/engram_access_stats.h) count rows returned
  * by index fetches with an MVCC snapshot (hot hits included) and explicit

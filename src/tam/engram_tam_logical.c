@@ -28,13 +28,17 @@
  *
  * Refusals (engram_tam_cold_move_refusal): a table published for inserts,
  * updates or deletes may have cold rows only when the filter runs in every
- * decoding process (library preloaded), its replica identity is not FULL,
- * and the segment store itself is not published (FOR ALL TABLES, or FOR
- * TABLES IN SCHEMA engram: segment rows would be replicated into the
- * subscriber's own store).  CREATE / ALTER PUBLICATION and ALTER TABLE of a
- * published table with cold rows check the same, plus that every stub
- * holds the current replica identity key (stubs written before the key was
- * kept, or before the identity changed, do not).
+ * decoding process (library preloaded) and its replica identity is not
+ * FULL.  CREATE / ALTER PUBLICATION and ALTER TABLE of a published table
+ * with cold rows check the same, plus that every stub holds the current
+ * replica identity key (stubs written before the key was kept, or before
+ * the identity changed, do not).
+ *
+ * The segment store: a publication FOR ALL TABLES (or FOR TABLES IN SCHEMA
+ * engram) includes engram.cold_segments.  Segment rows are inserted out of
+ * logical decoding (engram_tam_cold.c), and a subscriber's replication
+ * workers skip whatever still arrives for its own store (the initial copy,
+ * deletes of segments): engram_ignore_replicated_segments.
  *
  * Locking: the checks take AccessShareLock on the tables they look at and a
  * share lock on one heap buffer at a time.
