@@ -10,7 +10,9 @@
 #  - a subscriber of a publication FOR ALL TABLES (which publishes the
 #    segment store too) keeps its own segments and cold rows intact;
 #  - DDL that would leave cold rows without their replica identity key
-#    (REPLICA IDENTITY FULL, or USING INDEX on other columns) is refused.
+#    (REPLICA IDENTITY FULL, or USING INDEX on other columns) is refused,
+#    and so are cold moves of a published table when engram is not
+#    preloaded.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -196,6 +198,28 @@ $pub->safe_psql('postgres', q{
 });
 is($pub->safe_psql('postgres', q{SELECT count(*) FROM pg_publication_tables WHERE pubname = 'lc_pub'}),
 	'1', 'after moving the rows again the table can be published');
+
+# Without engram in shared_preload_libraries decoding processes have no
+# filter: cold moves of a published table are refused.
+my $lazy = PostgreSQL::Test::Cluster->new('lazy');
+$lazy->init;
+$lazy->start;
+$lazy->safe_psql('postgres', q{
+	CREATE EXTENSION engram;
+	CREATE TABLE lz (id int PRIMARY KEY, body text) USING engram;
+	INSERT INTO lz SELECT g, 'row ' || g FROM generate_series(1, 20) g;
+	SET client_min_messages = error;
+	CREATE PUBLICATION lz_pub FOR TABLE lz;
+});
+($ret, $out, $err) = $lazy->psql('postgres',
+	q{SELECT engram_move_to_tier('lz', (SELECT array_agg(ctid) FROM lz), 'cold')});
+isnt($ret, 0, 'without preloading, cold moves of a published table are refused');
+like($err, qr/shared_preload_libraries/, 'with the reason');
+is($lazy->safe_psql('postgres', q{
+	DROP PUBLICATION lz_pub;
+	SELECT engram_move_to_tier('lz', (SELECT array_agg(ctid) FROM lz), 'cold')}),
+	'20', 'unpublished, they move');
+$lazy->stop;
 
 $pub->safe_psql('postgres', q{
 	SELECT pg_drop_replication_slot('lc_pgoutput');
