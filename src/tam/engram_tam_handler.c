@@ -181,7 +181,7 @@ engram_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, Comman
 	ItemPointerData old_tid = *otid;
 	EngramHotBlock block = {NULL, NULL};
 
-	if (tuple_is_stub(rel, otid))
+	if (rel->rd_rel->relhasindex && tuple_is_stub(rel, otid))
 		engram_tam_forbid_hot(rel, &block);
 	PG_TRY();
 	{
