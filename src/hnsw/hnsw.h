@@ -622,8 +622,32 @@ extern void engram_hnsw_log_page_bytes(Relation index, Buffer buf, Size offset,
 /* Element tuple on "page" at "offno", or NULL when the slot is free. */
 extern EngramHnswElementTuple engram_hnsw_page_element(Page page, OffsetNumber offno);
 
+/*
+ * Vectors an insert has already copied, by element ref (open addressing,
+ * grows; lives in the insert's memory context).  While a disk graph has
+ * one attached, its visits add every vector they copy, so that pruning a
+ * full neighbour list finds most of the vectors it needs without reading
+ * the elements again.  An element an insert has seen live cannot be freed
+ * before the insert ends (the update lock), and an element's vector never
+ * changes, so a cached vector is never stale.
+ */
+typedef struct EngramHnswVectorCache
+{
+	EngramHnswRef *keys;
+	float	  **values;
+	uint32		capacity;		/* power of two, at least twice the count */
+	uint32		count;
+} EngramHnswVectorCache;
+
+extern void engram_hnsw_vector_cache_init(EngramHnswVectorCache *cache, int expected);
+/* Remember "vector" (kept by reference) for "ref". */
+extern void engram_hnsw_vector_cache_put(EngramHnswVectorCache *cache, EngramHnswRef ref,
+										 float *vector);
+/* The vector remembered for "ref", or NULL. */
+extern float *engram_hnsw_vector_cache_get(const EngramHnswVectorCache *cache,
+										   EngramHnswRef ref);
+
 /* Disk graph accessor (scan, insert, vacuum). */
-typedef struct EngramHnswVectorCache EngramHnswVectorCache;
 
 /*
  * A query encoded for int8 elements (hnswquant.c): two code arrays, the
@@ -653,7 +677,8 @@ typedef struct EngramHnswDiskGraph
 	Relation	index;
 	MemoryContext context;		/* where neighbour lists / vectors go */
 	EngramHnswVectorCache *vectors; /* optional: vectors this operation has
-									 * already read (an insert's candidates) */
+									 * already read (an insert's candidates);
+									 * visits add the vectors they copy */
 	int			quantization;	/* ENGRAM_HNSW_QUANT_*, from the metapage */
 	EngramHnswInt8Query query;	/* int8: the query of the current search */
 
