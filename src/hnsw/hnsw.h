@@ -211,7 +211,10 @@
  * and a search or an insert keeps the pins of the pages it visited, so
  * that a page met again needs no buffer lookup (hnswutils.c, DISK GRAPH
  * PREFETCH and KEPT PINS).  Both are bounded by the backend's share of
- * shared_buffers.  Nothing ever waits for a pin of an index page (no
+ * shared_buffers.  A page not pinned is pinned again through the buffer
+ * that last held it in this backend when that buffer still holds it
+ * (ReadRecentBuffer; RECENT BUFFERS in hnswutils.c: a per-backend table
+ * in the index's rd_amcache), else through ReadBuffer.  Nothing ever waits for a pin of an index page (no
  * cleanup lock is taken on one), so pins held while waiting for a lock
  * (an insert's kept pins across the relation extension lock) cannot take
  * part in a deadlock.

@@ -19,6 +19,7 @@
 #include "access/xloginsert.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
@@ -937,6 +938,100 @@ engram_hnsw_vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef r
  * owner.
  */
 
+/*
+ * RECENT BUFFERS
+ *
+ * Without page locality (an index grown row by row: a new element goes
+ * wherever there is room), nearly every visit meets a page the search has
+ * not pinned yet, and the buffer mapping lookup of ReadBuffer (hashing
+ * the tag, the partition lock, probing the shared hash table: cache
+ * misses) was the largest single cost of an insert's search under perf.
+ * Each backend therefore remembers, per index, which buffer last held
+ * each block (a direct-mapped table in the index's rd_amcache, freed with
+ * its relcache entry, sized to the index up to RECENT_BUFFERS_MAX slots)
+ * and pins it again through ReadRecentBuffer(), which
+ * checks the buffer's tag under its header lock and needs no lookup.  A
+ * hint that went stale (the buffer was evicted and reused) fails that
+ * check and the block is read through ReadBuffer() as before, so a hint
+ * is never trusted, only tried.  Buffer statistics are counted as
+ * ReadBuffer() counts a hit.
+ */
+#define RECENT_BUFFERS_MIN	1024	/* slots at first use (powers of two) */
+#define RECENT_BUFFERS_MAX	16384	/* 128 kB per index and backend */
+
+typedef struct RecentBuffers
+{
+	uint32		slots;			/* a power of two */
+	BlockNumber *blocks;		/* [slots], InvalidBlockNumber: empty */
+	Buffer	   *buffers;		/* [slots] */
+	/* the arrays follow, in the same chunk (rd_amcache is pfree'd whole) */
+} RecentBuffers;
+
+/*
+ * The index's table of recent buffers, with room for "blkno" without a
+ * collision when the maximum size allows: it starts small and doubles as
+ * the index grows (entries carried over).
+ */
+static RecentBuffers *
+recent_buffers(Relation index, BlockNumber blkno)
+{
+	RecentBuffers *old = (RecentBuffers *) index->rd_amcache;
+	RecentBuffers *recent;
+	uint32		slots;
+
+	if (old != NULL && (blkno < old->slots || old->slots >= RECENT_BUFFERS_MAX))
+		return old;
+	slots = old != NULL ? old->slots : RECENT_BUFFERS_MIN;
+	while (slots <= blkno && slots < RECENT_BUFFERS_MAX)
+		slots *= 2;
+	recent = MemoryContextAlloc(index->rd_indexcxt,
+								MAXALIGN(sizeof(RecentBuffers)) +
+								slots * (sizeof(BlockNumber) + sizeof(Buffer)));
+	recent->slots = slots;
+	recent->blocks = (BlockNumber *) ((char *) recent + MAXALIGN(sizeof(RecentBuffers)));
+	recent->buffers = (Buffer *) (recent->blocks + slots);
+	memset(recent->blocks, 0xFF, sizeof(BlockNumber) * slots);
+	if (old != NULL)
+	{
+		for (uint32 i = 0; i < old->slots; i++)
+		{
+			if (old->blocks[i] != InvalidBlockNumber)
+			{
+				recent->blocks[old->blocks[i] & (slots - 1)] = old->blocks[i];
+				recent->buffers[old->blocks[i] & (slots - 1)] = old->buffers[i];
+			}
+		}
+		pfree(old);
+	}
+	index->rd_amcache = recent;
+	return recent;
+}
+
+/* A pin of "blkno" of the index, the caller's to release. */
+static Buffer
+disk_read_buffer(EngramHnswDiskGraph *disk, BlockNumber blkno)
+{
+	Relation	index = disk->index;
+	RecentBuffers *recent = recent_buffers(index, blkno);
+	uint32		slot = blkno & (recent->slots - 1);
+	Buffer		buf;
+
+	if (recent->blocks[slot] == blkno &&
+		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, recent->buffers[slot]))
+	{
+		pgstat_count_buffer_read(index);
+		pgstat_count_buffer_hit(index);
+		return recent->buffers[slot];
+	}
+	buf = ReadBuffer(index, blkno);
+	/* again: in case an invalidation freed it meanwhile */
+	recent = recent_buffers(index, blkno);
+	slot = blkno & (recent->slots - 1);
+	recent->blocks[slot] = blkno;
+	recent->buffers[slot] = buf;
+	return buf;
+}
+
 static inline bool
 keeping_pins(const EngramHnswDiskGraph *disk)
 {
@@ -955,14 +1050,14 @@ engram_hnsw_disk_graph_pin(EngramHnswDiskGraph *disk, BlockNumber blkno)
 	int			slot;
 
 	if (!keeping_pins(disk))
-		return ReadBuffer(disk->index, blkno);
+		return disk_read_buffer(disk, blkno);
 	slot = kept_slot(disk, blkno);
 	if (disk->kept_blocks[slot] == blkno)
 		return disk->kept_buffers[slot];
 	if (disk->kept_blocks[slot] != InvalidBlockNumber)
 		ReleaseBuffer(disk->kept_buffers[slot]);
 	disk->kept_blocks[slot] = InvalidBlockNumber;
-	disk->kept_buffers[slot] = ReadBuffer(disk->index, blkno);
+	disk->kept_buffers[slot] = disk_read_buffer(disk, blkno);
 	disk->kept_blocks[slot] = blkno;
 	return disk->kept_buffers[slot];
 }
@@ -980,7 +1075,7 @@ engram_hnsw_disk_graph_pin_own(EngramHnswDiskGraph *disk, BlockNumber blkno)
 			return disk->kept_buffers[slot];
 		}
 	}
-	return ReadBuffer(disk->index, blkno);
+	return disk_read_buffer(disk, blkno);
 }
 
 void
