@@ -857,7 +857,9 @@ typedef enum EngramHnswLinkMode
  * Rewrite the neighbour list of element "base" on "layer": drop the refs in
  * "exclude" (may be NULL) and merge the "extras" (vectors may be NULL) as
  * "mode" says.  Optimistic: reads without holding locks across pages, then
- * writes only if the list did not change meanwhile (a few retries).
+ * writes only if the list did not change meanwhile (a few retries).  An
+ * insert's back-link (PRUNE, one extra, no exclusions) into a list with
+ * room is appended under one exclusive lock of the base's page instead.
  * Returns true when it changed the list; false when there was nothing to
  * change, it gave up, or the base element is gone.  No buffer lock held on
  * entry or exit.
