@@ -726,6 +726,51 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
  * ---------------------------------------------------------------------
  */
 
+/*
+ * Floats per partial sum of closer_than(): the check after each chunk
+ * costs little against the distance work it can skip.
+ */
+#define CLOSER_THAN_CHUNK	256
+
+/*
+ * Whether the internal distance between "a" and "b" is below "bound": the
+ * heuristic's only question about a pair of candidates.  Under L2 the
+ * squared distance is a sum of non-negative terms, so the sum stops as
+ * soon as a partial sum reaches the bound; most pairs of a list's
+ * neighbours are further apart than from the base, and at high dimensions
+ * their sum stops about half way.  Cosine vectors are stored normalised
+ * (1 - a.b = |a - b|^2 / 2), so they take the same path with twice the
+ * bound; the two forms round differently, which can only flip a pair at a
+ * tie.  Inner product has no such bound: one full product.
+ */
+static bool
+closer_than(const EngramHnswGraph *graph, const float *a, const float *b, float bound)
+{
+	int			dims = graph->dimensions;
+	float		limit;
+	float		sum = 0;
+
+	switch (graph->metric)
+	{
+		case ENGRAM_HNSW_METRIC_L2:
+			limit = bound;
+			break;
+		case ENGRAM_HNSW_METRIC_COSINE:
+			limit = 2.0f * bound;
+			break;
+		default:
+			return engram_hnsw_distance(graph->metric, a, b, dims) < bound;
+	}
+	for (int from = 0; from < dims; from += CLOSER_THAN_CHUNK)
+	{
+		sum += engram_l2_squared_distance(a + from, b + from,
+										  Min(CLOSER_THAN_CHUNK, dims - from));
+		if (!(sum < limit))
+			return false;
+	}
+	return true;
+}
+
 int
 engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 							  EngramHnswCandidate *candidates, int count,
@@ -749,12 +794,8 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 
 		for (int j = 0; j < chosen_count; j++)
 		{
-			float		between = engram_hnsw_distance(graph->metric,
-													   candidates[i].vector,
-													   candidates[chosen[j]].vector,
-													   graph->dimensions);
-
-			if (between < candidates[i].distance)
+			if (closer_than(graph, candidates[i].vector, candidates[chosen[j]].vector,
+							candidates[i].distance))
 			{
 				keep = false;
 				break;
@@ -785,6 +826,78 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 	}
 	pfree(pruned);
 	return chosen_count;
+}
+
+/* ---------------------------------------------------------------------
+ * Vector cache (hnsw.h)
+ * ---------------------------------------------------------------------
+ */
+
+void
+engram_hnsw_vector_cache_init(EngramHnswVectorCache *cache, int expected)
+{
+	cache->capacity = 64;
+	while (cache->capacity < (uint32) expected * 2)
+		cache->capacity <<= 1;
+	cache->count = 0;
+	cache->keys = palloc(sizeof(EngramHnswRef) * cache->capacity);
+	memset(cache->keys, 0xFF, sizeof(EngramHnswRef) * cache->capacity);
+	cache->values = palloc(sizeof(float *) * cache->capacity);
+}
+
+static inline uint32
+vector_cache_slot(const EngramHnswVectorCache *cache, EngramHnswRef ref)
+{
+	uint64		h = ref * UINT64CONST(0x9E3779B97F4A7C15);
+
+	return (uint32) (h >> 32) & (cache->capacity - 1);
+}
+
+static void
+vector_cache_grow(EngramHnswVectorCache *cache)
+{
+	EngramHnswRef *old_keys = cache->keys;
+	float	  **old_values = cache->values;
+	uint32		old_capacity = cache->capacity;
+
+	cache->capacity *= 2;
+	cache->count = 0;
+	cache->keys = palloc(sizeof(EngramHnswRef) * cache->capacity);
+	memset(cache->keys, 0xFF, sizeof(EngramHnswRef) * cache->capacity);
+	cache->values = palloc(sizeof(float *) * cache->capacity);
+	for (uint32 i = 0; i < old_capacity; i++)
+		if (old_keys[i] != ENGRAM_HNSW_INVALID_REF)
+			engram_hnsw_vector_cache_put(cache, old_keys[i], old_values[i]);
+	pfree(old_keys);
+	pfree(old_values);
+}
+
+void
+engram_hnsw_vector_cache_put(EngramHnswVectorCache *cache, EngramHnswRef ref, float *vector)
+{
+	uint32		i;
+
+	if ((cache->count + 1) * 2 > cache->capacity)
+		vector_cache_grow(cache);
+	i = vector_cache_slot(cache, ref);
+	while (cache->keys[i] != ENGRAM_HNSW_INVALID_REF && cache->keys[i] != ref)
+		i = (i + 1) & (cache->capacity - 1);
+	if (cache->keys[i] == ENGRAM_HNSW_INVALID_REF)
+		cache->count++;
+	cache->keys[i] = ref;
+	cache->values[i] = vector;
+}
+
+float *
+engram_hnsw_vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef ref)
+{
+	for (uint32 i = vector_cache_slot(cache, ref);; i = (i + 1) & (cache->capacity - 1))
+	{
+		if (cache->keys[i] == ref)
+			return cache->values[i];
+		if (cache->keys[i] == ENGRAM_HNSW_INVALID_REF)
+			return NULL;
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -917,7 +1030,9 @@ disk_read_buffer(EngramHnswDiskGraph *disk, BlockNumber blkno)
 	if (recent->refresh_countdown == 0)
 		recent->refresh_countdown = ENGRAM_HNSW_RECENT_REFRESH;
 	buf = ReadBuffer(index, blkno);
-	*slot = buf;
+	/* look the array up again: nothing should have freed it, but be sure */
+	recent = recent_buffers(index);
+	recent->buffers[blkno & recent->mask] = buf;
 	return buf;
 }
 
@@ -1248,6 +1363,9 @@ disk_visit_buffer(EngramHnswDiskGraph *disk, Buffer buf, EngramHnswRef ref,
 										out->vector);
 			else
 				memcpy(out->vector, element->vector, sizeof(float) * dims);
+			/* live only: a deleted element may be freed while we run */
+			if (disk->vectors != NULL && !out->deleted)
+				engram_hnsw_vector_cache_put(disk->vectors, ref, out->vector);
 		}
 		MemoryContextSwitchTo(old);
 	}
