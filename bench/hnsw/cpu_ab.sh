@@ -24,7 +24,7 @@
 # Prints per install and round: CPU ms per 1,000 queries and per 1,000
 # inserts for each access method, and pgvector / engram_hnsw.
 set -euo pipefail
-. "$(dirname "$0")/../../scripts/lib/common.sh"
+. "$(dirname "$0")/ab_harness.sh"
 
 rows=30000 dims=128 rounds=2 ef=100 installs=()
 while [ $# -gt 0 ]; do
@@ -38,24 +38,12 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#installs[@]} -gt 0 ] || engram_die "usage: cpu_ab.sh [options] PG_CONFIG..."
-data=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}/${rows}x${dims}-q1000-c100-s42
-[ -s "$data/base.tsv" ] || engram_die "no data set at $data: run bench/hnsw/run.sh --rows $rows --dims $dims first"
+data=$(ab_data_dir)
 
-engram_bench_cluster_dirs cpu-ab
-template=$work/template
-mkdir -p "$sockdir" && chown postgres: "$sockdir"
-run_as() { runuser -u postgres -- "$@"; }
-bin_of() { "$1" --bindir; }
-psql_in() { run_as "$(bin_of "$1")/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "${@:2}"; }
-settings=("shared_buffers = '512MB'" "maintenance_work_mem = '1GB'" "synchronous_commit = off"
-	"jit = off" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'"
-	"max_parallel_maintenance_workers = 0")
-
-first=${installs[0]}
-trap 'PG_CONFIG=$first engram_cluster_stop "$template"; engram_cluster_stop "$datadir"; rm -rf "$work"' EXIT
-PG_CONFIG=$first engram_cluster_init "$template" "$port" "$sockdir" "${settings[@]}"
-PG_CONFIG=$first engram_cluster_start "$template" "$work/template.log"
-psql_in "$first" <<SQL
+ab_template_start cpu-ab "shared_buffers = '512MB'" "maintenance_work_mem = '1GB'" "synchronous_commit = off" \
+	"jit = off" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" \
+	"max_parallel_maintenance_workers = 0"
+psql_in "${installs[0]}" <<SQL
 CREATE EXTENSION engram;
 CREATE EXTENSION vector;
 CREATE TABLE items (id int PRIMARY KEY, v evector($dims));
@@ -68,13 +56,11 @@ COPY pitems FROM '$data/base.tsv';
 COPY pqueries FROM '$data/queries.tsv';
 CREATE INDEX pitems_v ON pitems USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 64);
 VACUUM ANALYZE;
-CREATE FUNCTION cpu_ticks() RETURNS bigint LANGUAGE sql AS
-\$\$ SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint
-    FROM pg_read_file('/proc/self/stat') s \$\$;
+$ab_cpu_ticks_sql
 SQL
-PG_CONFIG=$first engram_cluster_stop "$template"
+ab_template_stop
 
-ticks_ms=$((1000 / $(getconf CLK_TCK)))
+ticks_ms=$ab_ticks_ms
 cat >"$work/round.sql" <<SQL
 SET engram.ef_search = $ef;
 SET hnsw.ef_search = $ef;
@@ -105,12 +91,10 @@ echo "| round | install | queries: engram_hnsw | pgvector | ratio | inserts: eng
 echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$rounds"); do
 	for install in "${installs[@]}"; do
-		rm -rf "$datadir"
-		cp -a "$template" "$datadir"
-		PG_CONFIG=$install engram_cluster_start "$datadir" "$work/server.log"
+		ab_copy_start "$install"
 		psql_in "$install" -c "CREATE INDEX items_v ON items USING engram_hnsw (v evector_l2_ops) WITH (m = 16, ef_construction = 64)" -c "CHECKPOINT"
 		read -r q_engram q_pgvector i_engram i_pgvector < <(psql_in "$install" -At -F ' ' -f "$work/round.sql" | tail -1)
-		PG_CONFIG=$install engram_cluster_stop "$datadir"
+		ab_copy_stop "$install"
 		printf '| %d | %s | %d | %d | %.2f | %d | %d | %.2f |\n' "$round" "$install" \
 			"$q_engram" "$q_pgvector" "$(echo "$q_pgvector / $q_engram" | bc -l)" \
 			"$i_engram" "$i_pgvector" "$(echo "$i_pgvector / $i_engram" | bc -l)"

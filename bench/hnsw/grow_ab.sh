@@ -26,7 +26,7 @@
 #      data's dimensions, cosine) filled by N engram_store calls with the
 #      data's vectors: CPU ms per 1,000 calls over the second half.
 set -euo pipefail
-. "$(dirname "$0")/../../scripts/lib/common.sh"
+. "$(dirname "$0")/ab_harness.sh"
 
 rows=30000 dims=128 rounds=1 stores=4000 installs=()
 while [ $# -gt 0 ]; do
@@ -41,23 +41,11 @@ while [ $# -gt 0 ]; do
 done
 [ ${#installs[@]} -gt 0 ] || engram_die "usage: grow_ab.sh [options] PG_CONFIG..."
 [ "$stores" -le "$rows" ] || engram_die "--stores must not exceed --rows"
-data=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}/${rows}x${dims}-q1000-c100-s42
-[ -s "$data/base.tsv" ] || engram_die "no data set at $data: run bench/hnsw/run.sh --rows $rows --dims $dims first"
+data=$(ab_data_dir)
 
-engram_bench_cluster_dirs grow-ab
-template=$work/template
-mkdir -p "$sockdir" && chown postgres: "$sockdir"
-run_as() { runuser -u postgres -- "$@"; }
-bin_of() { "$1" --bindir; }
-psql_in() { run_as "$(bin_of "$1")/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "${@:2}"; }
-settings=("shared_buffers = '512MB'" "maintenance_work_mem = '1GB'" "synchronous_commit = off"
-	"jit = off" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'")
-
-first=${installs[0]}
-trap 'PG_CONFIG=$first engram_cluster_stop "$template"; engram_cluster_stop "$datadir"; rm -rf "$work"' EXIT
-PG_CONFIG=$first engram_cluster_init "$template" "$port" "$sockdir" "${settings[@]}"
-PG_CONFIG=$first engram_cluster_start "$template" "$work/template.log"
-psql_in "$first" <<SQL
+ab_template_start grow-ab "shared_buffers = '512MB'" "maintenance_work_mem = '1GB'" "synchronous_commit = off" \
+	"jit = off" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'"
+psql_in "${installs[0]}" <<SQL
 CREATE EXTENSION engram;
 CREATE TABLE base (id int PRIMARY KEY, v evector($dims));
 CREATE TABLE queries (id int PRIMARY KEY, v evector($dims));
@@ -66,13 +54,11 @@ COPY base FROM '$data/base.tsv';
 COPY queries FROM '$data/queries.tsv';
 COPY gt FROM '$data/gt.tsv';
 VACUUM ANALYZE;
-CREATE FUNCTION cpu_ticks() RETURNS bigint LANGUAGE sql AS
-\$\$ SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint
-    FROM pg_read_file('/proc/self/stat') s \$\$;
+$ab_cpu_ticks_sql
 SQL
-PG_CONFIG=$first engram_cluster_stop "$template"
+ab_template_stop
 
-ticks_ms=$((1000 / $(getconf CLK_TCK)))
+ticks_ms=$ab_ticks_ms
 half=$((stores / 2))
 recall_sql() {
 	cat <<SQL
@@ -125,11 +111,9 @@ echo "| round | install | inserts: ms / 1,000 rows | recall@10 ef 40 | ef 100 | 
 echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$rounds"); do
 	for install in "${installs[@]}"; do
-		rm -rf "$datadir"
-		cp -a "$template" "$datadir"
-		PG_CONFIG=$install engram_cluster_start "$datadir" "$work/server.log"
+		ab_copy_start "$install"
 		read -r insert_ms r40 r100 query_ms store_ms pages < <(psql_in "$install" -At -F ' ' -f "$work/round.sql" | tail -1)
-		PG_CONFIG=$install engram_cluster_stop "$datadir"
+		ab_copy_stop "$install"
 		printf '| %d | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$install" \
 			"$insert_ms" "$r40" "$r100" "$query_ms" "$store_ms" "$pages"
 	done
