@@ -338,6 +338,16 @@ extern void engram_tam_chain_root(Buffer buffer, ItemPointer tid, ItemPointer ro
 extern bool engram_tam_invalidate_row(Relation rel, ItemPointer tid);
 extern void engram_tam_setup_scan_callbacks(TableAmRoutine *routine);
 
+/*
+ * Called by engram_tam_walk_visible for each visible tuple, with its page
+ * share-locked: the tuple points into the page, so the visitor copies what
+ * it keeps, takes no other buffer lock and does no catalog access.  It
+ * returns false to stop the walk.
+ */
+typedef bool (*EngramTupleVisitor) (HeapTuple tuple, void *arg);
+extern void engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
+									EngramTupleVisitor visit, void *arg);
+
 /* engram_tam_build.c */
 extern double engram_index_build_range_scan(Relation table_rel, Relation index_rel,
 											struct IndexInfo *index_info,

@@ -188,6 +188,32 @@ engram_tam_cold_move_refusal(Relation rel)
 	return NULL;
 }
 
+typedef struct KeyCheck
+{
+	TupleDesc	tupdesc;
+	Bitmapset  *key_attrs;
+	bool		found;			/* a stub without a key value was met */
+} KeyCheck;
+
+/* engram_tam_walk_visible visitor: stops at a stub lacking a key value. */
+static bool
+stub_has_key(HeapTuple stub, void *arg)
+{
+	KeyCheck   *check = (KeyCheck *) arg;
+	int			attidx = -1;
+
+	while ((attidx = bms_next_member(check->key_attrs, attidx)) >= 0)
+	{
+		bool		isnull;
+
+		(void) heap_getattr(stub, attidx + FirstLowInvalidHeapAttributeNumber,
+							check->tupdesc, &isnull);
+		if (isnull)
+			check->found = true;
+	}
+	return !check->found;
+}
+
 /*
  * True when a stub of "rel" visible to "snapshot" lacks a value of the
  * replica identity key "key_attrs" (written before stubs kept the key, or
@@ -196,48 +222,10 @@ engram_tam_cold_move_refusal(Relation rel)
 static bool
 has_stub_without_key(Relation rel, Bitmapset *key_attrs, Snapshot snapshot)
 {
-	TupleDesc	tupdesc = RelationGetDescr(rel);
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-	bool		found = false;
+	KeyCheck	check = {RelationGetDescr(rel), key_attrs, false};
 
-	for (BlockNumber blkno = 0; blkno < nblocks && !found; blkno++)
-	{
-		Buffer		buf = ReadBuffer(rel, blkno);
-		Page		page;
-		OffsetNumber maxoff;
-
-		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
-		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff && !found; off++)
-		{
-			ItemId		lp = PageGetItemId(page, off);
-			HeapTupleData tuple;
-			int			attidx = -1;
-
-			if (!ItemIdIsNormal(lp))
-				continue;
-			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-			tuple.t_len = ItemIdGetLength(lp);
-			tuple.t_tableOid = RelationGetRelid(rel);
-			ItemPointerSet(&tuple.t_self, blkno, off);
-			if (!engram_tuple_is_stub(tuple.t_data, tuple.t_len) ||
-				!HeapTupleSatisfiesVisibility(&tuple, snapshot, buf))
-				continue;
-			while ((attidx = bms_next_member(key_attrs, attidx)) >= 0)
-			{
-				bool		isnull;
-
-				(void) heap_getattr(&tuple, attidx + FirstLowInvalidHeapAttributeNumber,
-									tupdesc, &isnull);
-				if (isnull)
-					found = true;
-			}
-		}
-		UnlockReleaseBuffer(buf);
-	}
-	return found;
+	engram_tam_walk_visible(rel, snapshot, true, stub_has_key, &check);
+	return check.found;
 }
 
 /*

@@ -484,6 +484,33 @@ stub_ref_cmp(const void *a, const void *b)
 	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
 }
 
+/* The visible stubs of a table, as engram_tam_walk_visible finds them. */
+typedef struct StubRefList
+{
+	EngramStubRef *refs;
+	int			count;
+	int			max;
+} StubRefList;
+
+static bool
+collect_stub_ref(HeapTuple tuple, void *arg)
+{
+	StubRefList *list = (StubRefList *) arg;
+	EngramColdStub stub;
+
+	if (!engram_stub_payload(tuple->t_data, tuple->t_len, &stub))
+		return true;
+	if (list->count >= list->max)
+	{
+		list->max *= 2;
+		list->refs = repalloc(list->refs, sizeof(EngramStubRef) * list->max);
+	}
+	list->refs[list->count].segment_id = stub.segment_id;
+	list->refs[list->count].tid = tuple->t_self;
+	list->count++;
+	return true;
+}
+
 /*
  * engram_cold_vacuum(rel regclass, repack_below real, OUT segments_dropped
  * bigint, OUT rows_repacked bigint): drop the table's segments no stub
@@ -525,51 +552,15 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 
 	if (repack_below > 0)
 	{
-		EngramStubRef *refs = NULL;
-		int			nrefs = 0;
-		int			maxrefs = 1024;
-		BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+		StubRefList list = {palloc(sizeof(EngramStubRef) * 1024), 0, 1024};
+		EngramStubRef *refs;
+		int			nrefs;
 		ItemPointer sparse;
 		int			nsparse = 0;
 
-		refs = palloc(sizeof(EngramStubRef) * maxrefs);
-		for (BlockNumber blkno = 0; blkno < nblocks; blkno++)
-		{
-			Buffer		buf = ReadBuffer(rel, blkno);
-			Page		page;
-			OffsetNumber maxoff;
-
-			CHECK_FOR_INTERRUPTS();
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-			maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
-			for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
-			{
-				ItemId		lp = PageGetItemId(page, off);
-				HeapTupleData tuple;
-				EngramColdStub stub;
-
-				if (!ItemIdIsNormal(lp))
-					continue;
-				tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-				tuple.t_len = ItemIdGetLength(lp);
-				tuple.t_tableOid = relid;
-				ItemPointerSet(&tuple.t_self, blkno, off);
-				if (!engram_tuple_is_stub(tuple.t_data, tuple.t_len) ||
-					!engram_stub_payload(tuple.t_data, tuple.t_len, &stub) ||
-					!HeapTupleSatisfiesVisibility(&tuple, snapshot, buf))
-					continue;
-				if (nrefs >= maxrefs)
-				{
-					maxrefs *= 2;
-					refs = repalloc(refs, sizeof(EngramStubRef) * maxrefs);
-				}
-				refs[nrefs].segment_id = stub.segment_id;
-				refs[nrefs].tid = tuple.t_self;
-				nrefs++;
-			}
-			UnlockReleaseBuffer(buf);
-		}
+		engram_tam_walk_visible(rel, snapshot, true, collect_stub_ref, &list);
+		refs = list.refs;
+		nrefs = list.count;
 		qsort(refs, nrefs, sizeof(EngramStubRef), stub_ref_cmp);
 
 		sparse = palloc(sizeof(ItemPointerData) * Max(nrefs, 1));

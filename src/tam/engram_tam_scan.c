@@ -23,6 +23,7 @@
 #include "access/tableam.h"
 #include "access/xlog.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -30,6 +31,51 @@
 #include "shmem/engram_access_stats.h"
 #include "shmem/engram_hot_tier.h"
 #include "tam/engram_tam.h"
+
+/*
+ * Every tuple of "rel" visible to "snapshot" (only cold stubs when
+ * "stubs_only"), block by block in TID order, each page share-locked while
+ * its tuples are visited; "visit" returning false stops the walk.  For
+ * maintenance paths that read the raw tuples (stubs as stubs), not for
+ * queries.
+ */
+void
+engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
+						EngramTupleVisitor visit, void *arg)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+	bool		go_on = true;
+
+	for (BlockNumber blkno = 0; blkno < nblocks && go_on; blkno++)
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff && go_on; off++)
+		{
+			ItemId		lp = PageGetItemId(page, off);
+			HeapTupleData tuple;
+
+			if (!ItemIdIsNormal(lp))
+				continue;
+			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tuple.t_len = ItemIdGetLength(lp);
+			tuple.t_tableOid = RelationGetRelid(rel);
+			ItemPointerSet(&tuple.t_self, blkno, off);
+			if (stubs_only && !engram_tuple_is_stub(tuple.t_data, tuple.t_len))
+				continue;
+			if (!HeapTupleSatisfiesVisibility(&tuple, snapshot, buf))
+				continue;
+			go_on = visit(&tuple, arg);
+		}
+		UnlockReleaseBuffer(buf);
+	}
+}
 
 static inline const TableAmRoutine *
 heap_routine(void)

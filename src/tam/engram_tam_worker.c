@@ -74,6 +74,39 @@ open_engram_table(Oid relid)
 	return rel;
 }
 
+/* provider_list_rows' state while engram_tam_walk_visible runs. */
+typedef struct TierRowList
+{
+	EngramTierRow *rows;
+	int			count;
+	int			max;
+	HTAB	   *by_tid;			/* EngramAccessRow by TID */
+	TimestampTz now;
+} TierRowList;
+
+static bool
+collect_tier_row(HeapTuple tuple, void *arg)
+{
+	TierRowList *list = (TierRowList *) arg;
+	EngramTierRow *row;
+	EngramAccessRow *stat;
+
+	if (list->count >= list->max)
+	{
+		list->max *= 2;
+		list->rows = repalloc(list->rows, sizeof(EngramTierRow) * list->max);
+	}
+	row = &list->rows[list->count++];
+	row->tid = tuple->t_self;
+	row->tier = engram_tuple_is_stub(tuple->t_data, tuple->t_len) ?
+		ENGRAM_TIER_COLD : ENGRAM_TIER_WARM;
+	stat = hash_search(list->by_tid, &tuple->t_self, HASH_FIND, NULL);
+	row->accesses_per_hour = stat ? stat->info.recent : 0;
+	row->seconds_in_tier = (double) (list->now - (stat && stat->info.written != 0 ?
+												  stat->info.written : PgStartTime)) / USECS_PER_SEC;
+	return true;
+}
+
 static EngramTierRow *
 provider_list_rows(Oid relid, int *nrows)
 {
@@ -88,7 +121,7 @@ provider_list_rows(Oid relid, int *nrows)
 	HASHCTL		hashctl;
 	TimestampTz now = GetCurrentTimestamp();
 	Snapshot	snapshot = GetActiveSnapshot();
-	BlockNumber nblocks;
+	TierRowList list = {0};
 
 	rows = palloc(sizeof(EngramTierRow) * max);
 	*nrows = 0;
@@ -109,48 +142,13 @@ provider_list_rows(Oid relid, int *nrows)
 	for (int i = 0; i < nstats; i++)
 		*(EngramAccessRow *) hash_search(by_tid, &stats[i].tid, HASH_ENTER, NULL) = stats[i];
 
-	nblocks = RelationGetNumberOfBlocks(rel);
-	for (BlockNumber blkno = 0; blkno < nblocks; blkno++)
-	{
-		Buffer		buf = ReadBuffer(rel, blkno);
-		Page		page;
-		OffsetNumber maxoff;
-
-		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
-		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
-		{
-			ItemId		lp = PageGetItemId(page, off);
-			HeapTupleData tuple;
-			EngramTierRow *row;
-			EngramAccessRow *stat;
-
-			if (!ItemIdIsNormal(lp))
-				continue;
-			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-			tuple.t_len = ItemIdGetLength(lp);
-			tuple.t_tableOid = relid;
-			ItemPointerSet(&tuple.t_self, blkno, off);
-			if (!HeapTupleSatisfiesVisibility(&tuple, snapshot, buf))
-				continue;
-			if (n >= max)
-			{
-				max *= 2;
-				rows = repalloc(rows, sizeof(EngramTierRow) * max);
-			}
-			row = &rows[n++];
-			row->tid = tuple.t_self;
-			row->tier = engram_tuple_is_stub(tuple.t_data, tuple.t_len) ?
-				ENGRAM_TIER_COLD : ENGRAM_TIER_WARM;
-			stat = hash_search(by_tid, &tuple.t_self, HASH_FIND, NULL);
-			row->accesses_per_hour = stat ? stat->info.recent : 0;
-			row->seconds_in_tier = (double) (now - (stat && stat->info.written != 0 ?
-													stat->info.written : PgStartTime)) / USECS_PER_SEC;
-		}
-		UnlockReleaseBuffer(buf);
-	}
+	list.rows = rows;
+	list.max = max;
+	list.by_tid = by_tid;
+	list.now = now;
+	engram_tam_walk_visible(rel, snapshot, false, collect_tier_row, &list);
+	rows = list.rows;
+	n = list.count;
 	/* Hot-tier membership, without holding buffer locks. */
 	for (int i = 0; i < n; i++)
 		if (engram_hot_tier_has(rel, &rows[i].tid))
