@@ -400,16 +400,26 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		npatterns++;
 	}
 
-	/* The candidate pool: newest unconsolidated episodes, locked. */
+	/*
+	 * The candidate pool: newest unconsolidated episodes, locked.  The
+	 * locking query sorts narrow rows (the lock keeps PostgreSQL from a
+	 * bounded top-N sort, so it sorts every episode of the space); only the
+	 * pool's embeddings are then read, by TID, and converted.  An episode
+	 * updated since the statement's snapshot (the lock follows it to its
+	 * new version) reads back no embedding and is left for the next run.
+	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT e.id, e.embedding::pg_catalog.float4[], e.confidence, e.occurred_at, "
-					 "e.ctid, %s, %s "
+					 "SELECT p.id, (SELECT x.embedding FROM %s x WHERE x.ctid = p.tid)::pg_catalog.float4[], "
+					 "p.confidence, p.occurred_at, p.tid, p.last_use, p.decay_function FROM "
+					 "(SELECT e.id, e.confidence, e.occurred_at, e.ctid AS tid, %s AS last_use, "
+					 "%s AS decay_function "
 					 "FROM %s e WHERE e.kind = 'episodic' AND e.embedding IS NOT NULL "
 					 "AND NOT EXISTS (SELECT 1 FROM %s a JOIN %s s ON s.id = a.src "
-					 "  WHERE a.dst = e.id AND s.kind = 'semantic') "
+					 "WHERE a.dst = e.id AND s.kind = 'semantic') "
 					 "ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1 "
-					 "FOR KEY SHARE OF e SKIP LOCKED",
+					 "FOR KEY SHARE OF e SKIP LOCKED) p",
+					 space_name,
 					 space_has_created_at ? "COALESCE(e.created_at, e.occurred_at)" : "e.occurred_at",
 					 space_has_decay_function ? "e.decay_function" : "NULL::pg_catalog.text",
 					 space_name, association_name, space_name);
@@ -435,8 +445,11 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		TimestampTz created_at;
 		Datum		decay_datum;
 		char	   *decay_function;
+		Datum		embedding_datum = SPI_getbinval(tuple, desc, 2, &isnull);
 
-		n = copy_float_array(SPI_getbinval(tuple, desc, 2, &isnull), &embedding);
+		if (isnull)
+			continue;
+		n = copy_float_array(embedding_datum, &embedding);
 		if (dims < 0)
 			dims = n;
 		if (n <= 0 || n != dims)
