@@ -15,7 +15,7 @@
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/worker/worker_profile.sh [MEMORIES] [DIMS] [SECONDS] [EXTRA_SETTING...]
 # defaults 10000 768 30.  Writes bench/worker/results-profile-<timestamp>/
-# (report.txt; perf.data is removed).  Bounded: a 15 s warm-up and SECONDS
+# (report.txt; perf.data too with ENGRAM_PROFILE_KEEP=1, for perf report -i).  Bounded: a 15 s warm-up and SECONDS
 # of pgbench plus the load.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -101,6 +101,6 @@ report=$out/report.txt
 	perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
 		grep -E '^ +[0-9]' | head -60 || true
 } >"$report"
-rm -f "$work/perf.data"
+if [ "${ENGRAM_PROFILE_KEEP:-0}" = 1 ]; then mv "$work/perf.data" "$out/perf.data"; fi
 cat "$report"
 engram_log "report: $report"
