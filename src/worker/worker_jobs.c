@@ -21,8 +21,8 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -504,7 +504,13 @@ flush_space(EngramJobContext *context, Oid space, Oid associations, EngramJobRes
 
 		if (!ConditionalLockRelationOid(indexoid, RowExclusiveLock))
 			continue;
-		index = index_open(indexoid, NoLock);
+		/* gone since the list was read (DROP INDEX CONCURRENTLY)? */
+		index = try_relation_open(indexoid, NoLock);
+		if (index == NULL)
+		{
+			UnlockRelationOid(indexoid, RowExclusiveLock);
+			continue;
+		}
 		do
 		{
 			int64		budget = Min((int64) ENGRAM_WORKER_MOVE_CHUNK,
@@ -521,7 +527,7 @@ flush_space(EngramJobContext *context, Oid space, Oid associations, EngramJobRes
 		} while (merged > 0 && left > 0);
 		if (merged >= 0)
 			result->rows_pending += left;
-		index_close(index, RowExclusiveLock);
+		relation_close(index, RowExclusiveLock);
 	}
 	list_free(indexes);
 	table_close(table, AccessShareLock);
