@@ -116,7 +116,10 @@ sample() {
 	refresh_kinds
 	for pid in $(cluster_pids); do
 		kind=$(process_kind "$pid")
-		ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || continue
+		read -r ticks started < <(awk '{ print $14 + $15, $22 }' "/proc/$pid/stat" 2>/dev/null) || continue
+		[ -n "$ticks" ] || continue
+		# A process born inside the window spent all its CPU there.
+		[ -n "${cpu_last[$pid]+x}" ] || [ "$started" -lt "$window_start_ticks" ] || cpu_last[$pid]=0
 		r=$(awk '/^rchar:/ { print $2 }' "/proc/$pid/io" 2>/dev/null || echo "")
 		w=$(awk '/^wchar:/ { print $2 }' "/proc/$pid/io" 2>/dev/null || echo "")
 		if [ -n "${cpu_last[$pid]+x}" ]; then
@@ -137,6 +140,8 @@ sample() {
 }
 engram_log "profiling for ${seconds}s into $outdir"
 start_time=$SECONDS
+# The window's start in clock ticks since boot (/proc/<pid>/stat field 22's unit).
+window_start_ticks=$(awk -v hz="$clk_tck" '{ printf "%d", $1 * hz }' /proc/uptime)
 samples=1
 sample
 while [ $((SECONDS - start_time)) -lt "$seconds" ]; do
@@ -153,7 +158,7 @@ diskstats >"$work/end.disk" || true
 # ---------------------------------------------------------------- cpu_profile.txt
 total_ticks=0
 {
-	echo "CPU time of the cluster's processes over ${elapsed}s (/proc/<pid>/stat utime+stime, sampled every second; CPU of a process that exited between samples is lost)"
+	echo "CPU time of the cluster's processes over ${elapsed}s (/proc/<pid>/stat utime+stime, sampled every second, a process started in the window counted from its start; CPU of a process that exited between samples is lost)"
 	printf '%-28s %12s %10s\n' "process type" "cpu_seconds" "cores"
 	for kind in "${!cpu_kind[@]}"; do
 		printf '%-28s %12.2f %10.3f\n' "$kind" "$(echo "${cpu_kind[$kind]} $clk_tck" | awk '{ print $1 / $2 }')" \

@@ -260,3 +260,18 @@ SELECT count(*) AS orphan_segments FROM engram.cold_segments s
  WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = s.relid);
 DROP TABLE tam_twin, tam_expected;
 DROP FUNCTION tam_fp(text, text);
+-- An UPDATE of a cold row is never HOT: the stub keeps only the key, and an
+-- update setting another indexed column to NULL must not leave the old
+-- index entry pointing at the row.
+CREATE TABLE tam_nohot (id int PRIMARY KEY, c int, body text) USING engram;
+CREATE INDEX tam_nohot_c ON tam_nohot (c);
+INSERT INTO tam_nohot SELECT g, g, 'row ' || g FROM generate_series(1, 10) g;
+SELECT engram_move_to_tier('tam_nohot', ARRAY(SELECT ctid FROM tam_nohot), 'cold');
+UPDATE tam_nohot SET c = NULL WHERE id = 3;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT id, c, body FROM tam_nohot WHERE c = 3;
+SELECT id, c, body FROM tam_nohot WHERE id = 3;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+DROP TABLE tam_nohot;

@@ -30,6 +30,16 @@ CREATE TABLE engram.cold_segments (
 ALTER TABLE engram.cold_segments ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE INDEX cold_segments_relid_idx ON engram.cold_segments (relid);
 REVOKE ALL ON engram.cold_segments FROM PUBLIC;
+-- A publication FOR ALL TABLES publishes the segment store too; logical
+-- replication workers of a subscriber skip those changes (its store holds
+-- its own segments; cold rows arrive decoded, as ordinary row changes).
+-- Enabled for replica sessions only, which logical replication workers are.
+CREATE FUNCTION engram.ignore_replicated_segments() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'engram_ignore_replicated_segments' LANGUAGE C;
+CREATE TRIGGER ignore_replicated_segments
+    BEFORE INSERT OR UPDATE OR DELETE ON engram.cold_segments
+    FOR EACH ROW EXECUTE FUNCTION engram.ignore_replicated_segments();
+ALTER TABLE engram.cold_segments ENABLE REPLICA TRIGGER ignore_replicated_segments;
 
 -- Segments of a dropped table go with it.
 -- SECURITY DEFINER: any role may drop its own engram table, while the
@@ -58,6 +68,13 @@ CREATE EVENT TRIGGER engram_drop_cold_segments ON sql_drop
 CREATE FUNCTION engram.collect_rewritten_cold_segments(rel oid) RETURNS bigint
     AS 'MODULE_PATHNAME', 'engram_collect_rewritten_cold_segments' LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION engram.collect_rewritten_cold_segments(oid) FROM PUBLIC;
+-- ALTER TABLE of a published engram table with cold rows (a new replica
+-- identity, say) must leave every stub holding the replica identity key:
+-- checked at the end of the command (see "Logical replication" in
+-- docs/reference/tam.md).
+CREATE FUNCTION engram.check_cold_rows_publishable(oid) RETURNS void
+    AS 'MODULE_PATHNAME', 'engram_check_cold_rows_publishable' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION engram.check_cold_rows_publishable(oid) FROM PUBLIC;
 CREATE FUNCTION engram.drop_cold_segments_of_converted_tables() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -67,7 +84,8 @@ BEGIN
       LEFT JOIN pg_am a ON a.oid = c.relam
      WHERE d.classid = 'pg_class'::regclass AND s.relid = c.oid
        AND a.amname IS DISTINCT FROM 'engram';
-    PERFORM engram.collect_rewritten_cold_segments(c.oid)
+    PERFORM engram.collect_rewritten_cold_segments(c.oid),
+            engram.check_cold_rows_publishable(c.oid)
        FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_ddl_commands() d
               WHERE d.classid = 'pg_class'::regclass) d
        JOIN pg_class c ON c.oid = d.objid
@@ -79,8 +97,8 @@ CREATE EVENT TRIGGER engram_convert_cold_segments ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION engram.drop_cold_segments_of_converted_tables();
 
--- Publishing an engram table that has cold rows would publish their keys
--- as NULL (logical decoding reads the stubs heap wrote): refused.
+-- Publishing an engram table that has cold rows is refused when logical
+-- decoding would publish wrong rows for them (engram_tam_logical.c).
 CREATE FUNCTION engram.refuse_publishing_cold_rows() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'engram_refuse_publishing_cold_rows' LANGUAGE C;
 CREATE EVENT TRIGGER engram_publication_cold_rows ON ddl_command_end

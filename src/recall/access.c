@@ -107,15 +107,15 @@ engram_recall_row_tier(Oid relid, ItemPointer tid)
  * Row "tid" of "relid" was soft-forgotten by the current command (its
  * confidence is now 0): move it to the cold tier in this transaction.  The
  * new version is seen through a snapshot taken after the update.  Nothing
- * happens for a table of another access method, one in a publication
- * (logical replication would publish the move as an update), or when the
+ * happens for a table of another access method, one whose rows may not be
+ * cold while it is published (engram_tam_cold_move_refusal), or when the
  * caller may update only some columns (a move needs UPDATE on the table).
  */
 void
 engram_recall_access_forgotten(Oid relid, ItemPointer tid)
 {
 	Relation	rel = relation_open(relid, NoLock);
-	bool		movable = engram_relation_is_engram(rel) && !engram_tam_is_published(rel) &&
+	bool		movable = engram_relation_is_engram(rel) && engram_tam_cold_move_refusal(rel) == NULL &&
 		pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) == ACLCHECK_OK;
 
 	relation_close(rel, NoLock);

@@ -14,12 +14,17 @@
  *	warm	an ordinary heap tuple (relation-file pages through shared
  *			buffers).  Every INSERT, COPY and UPDATE writes warm rows.
  *	cold	the heap tuple is a *stub*: a tuple with the table's attribute
- *			count, every attribute NULL, the flag ENGRAM_STUB_INFOMASK2 set
- *			in t_infomask2 (a bit heap leaves unused, see htup_details.h:
- *			"bits 0x1800 are available"; heap never clears it: it only
- *			resets HEAP2_XACT_MASK, and WAL records copy t_infomask2
- *			whole) and, after the null bitmap, an EngramColdStub payload
- *			naming (segment_id, slot).  The row itself, fully detoasted, is
+ *			count, every attribute NULL except the replica identity key and
+ *			primary key columns, which keep the row's values (so that heap
+ *			logs the right old key for an UPDATE or DELETE of a cold row;
+ *			stubs written before this have no value at all), the flag
+ *			ENGRAM_STUB_INFOMASK2 set in t_infomask2 (a bit heap leaves
+ *			unused, see htup_details.h: "bits 0x1800 are available"; heap
+ *			never clears it: it only resets HEAP2_XACT_MASK, and WAL records
+ *			copy t_infomask2 whole) and, ending the tuple after the
+ *			attribute data, an EngramColdStub payload naming (segment_id,
+ *			slot).  A stub is at most ENGRAM_STUB_MAX_SIZE bytes, so heap
+ *			never toasts (re-forms) it.  The row itself, fully detoasted, is
  *			slot "slot" of a compressed segment stored as one row of the
  *			companion heap table engram.cold_segments.
  *	hot		not a storage state but a cache over the other two: decoded
@@ -34,9 +39,12 @@
  * of the row to its new representation, like an UPDATE: the row gets a new
  * TID and new index entries (built from the decoded values, so index keys
  * never change), the old version dies and VACUUM removes it.  Heap decides
- * HOT on the stored values, so a stub-to-stub update (repack) or a move of
- * a row whose indexed columns are all NULL may be HOT: then, as after a HOT
- * UPDATE, the new version gets no index entries of its own.
+ * HOT on the stored values, which for a stub are NULL but for the key: a
+ * move between warm and cold, and any UPDATE of a cold row, is kept from
+ * being HOT (engram_tam_forbid_hot), else an update setting indexed
+ * columns to NULL would keep stale index entries.  A stub-to-stub update
+ * (repack) may be HOT: then, as after a HOT UPDATE, the new version gets
+ * no index entries of its own.
  * We chose new TIDs over in-place stubs because heap has no transactional,
  * crash-safe way to replace a tuple in place; with heap_update every move is
  * MVCC-correct, crash-safe and replicated by heap's own WAL with no code of
@@ -67,8 +75,12 @@
  * engram.cold_segments(segment_id bigint PK, relid oid, nrows int,
  * row_bytes int, raw_bytes int, compressed_bytes int, checksum bigint,
  * created_at, data bytea STORAGE EXTERNAL), private to the extension: we
- * write it through SPI as its owner with search_path pinned
- * (engram_segments_spi_connect).  segment_id comes from a sequence and is
+ * query and delete through SPI as its owner with search_path pinned
+ * (engram_segments_spi_connect), and insert with heap_insert and
+ * HEAP_INSERT_NO_LOGICAL, so that logical decoding never ships segment
+ * bytes (a publication FOR ALL TABLES includes the store; a subscriber's
+ * replication workers skip its changes: engram_ignore_replicated_segments).
+ * segment_id comes from a sequence and is
  * never reused, so a decoded segment may be cached per backend for the life
  * of the backend (ENGRAM_SEGMENT_CACHE_SIZE segments, LRU).
  * Segment rows are immutable: inserted by the moving transaction (so a stub
@@ -155,19 +167,23 @@
  * None of our own.  Stubs and moves are heap records; segments are heap
  * (and TOAST) records of engram.cold_segments.  Crash recovery and
  * streaming replicas therefore need neither the library nor any redo code.
+ * Logical decoding does see a difference (below).
  * The hot tier and access statistics are not WAL-logged: the hot tier is a
  * cache (disabled during recovery, since replayed changes bypass our
  * invalidation), access statistics are saved to a file at shutdown.
  *
- * Logical decoding rebuilds changes from the tuples heap logged, so it
- * would publish a move as an UPDATE to an all-NULL row, and the old key of
- * an UPDATE or DELETE of a cold row as NULL.  Hence published tables never
- * hold stubs: moving rows of a table published for insert, update or
- * delete to cold is refused (engram_tam_is_published), and so is CREATE /
- * ALTER PUBLICATION that would publish a table with cold segments (event
- * trigger engram_publication_cold_rows).  Why an in-place stub written
- * under generic WAL is no way out: docs/reference/tam.md, "Logical
- * replication".
+ * Logical decoding rebuilds changes from the tuples heap logged.  A move
+ * to cold (or a repack) is an UPDATE whose new tuple is a stub: with the
+ * library preloaded, engram_tam_logical.c replaces heap's rm_decode by a
+ * filter that drops exactly those records, so nothing is published.  A
+ * move to warm decodes as an UPDATE to the same row (a no-op for a
+ * subscriber).  An UPDATE or DELETE of a cold row logs the old key from
+ * the stub, which keeps it.  Published tables may therefore have cold
+ * rows, except where that would still publish wrong rows: no filter (not
+ * preloaded) or REPLICA IDENTITY FULL (engram_tam_cold_move_refusal;
+ * checked by moves, by CREATE / ALTER PUBLICATION and by ALTER TABLE,
+ * which also refuse stubs that lack the current replica identity key).
+ * See "Logical replication" in docs/reference/tam.md.
  *
  * Access statistics (src/shmem/engram_access_stats.h) count rows returned
  * by index fetches with an MVCC snapshot (hot hits included) and explicit
@@ -211,7 +227,16 @@ StaticAssertDecl((ENGRAM_STUB_INFOMASK2 & (HEAP_NATTS_MASK | HEAP2_XACT_MASK)) =
 
 #define ENGRAM_STUB_MAGIC		0x454E4753	/* "ENGS" */
 
-/* Payload stored after a stub's all-NULL bitmap (at t_hoff). */
+/*
+ * Largest stub (header, null bitmap, key values, payload): well under
+ * TOAST_TUPLE_THRESHOLD, so heap never toasts (re-forms) a stub.
+ */
+#define ENGRAM_STUB_MAX_SIZE	1024
+
+/*
+ * Payload that ends a stub's data (after its replica identity key values,
+ * if any; see engram_form_stub).
+ */
 typedef struct EngramColdStub
 {
 	uint32		magic;			/* ENGRAM_STUB_MAGIC */
@@ -293,6 +318,16 @@ extern int	engram_cold_embedding_precision;
 extern const TableAmRoutine *engram_tam_routine(void);
 extern bool engram_relation_is_engram(Relation rel);
 
+/* Keeps heap from choosing HOT for updates of "rel" (see the handler). */
+typedef struct EngramHotBlock
+{
+	Bitmapset  *saved;			/* the relcache's indexed-column set */
+	Bitmapset  *forced;			/* ours, in its place; NULL when inactive */
+} EngramHotBlock;
+
+extern void engram_tam_forbid_hot(Relation rel, EngramHotBlock *block);
+extern void engram_tam_allow_hot(Relation rel, EngramHotBlock *block);
+
 /* engram_tam_scan.c: read paths */
 extern bool engram_tuple_is_stub(HeapTupleHeader tuple, uint32 len);
 extern void engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot);
@@ -340,7 +375,8 @@ extern void engram_segment_builder_reset(EngramSegmentBuilder *builder);
 extern HeapTuple engram_segment_builder_row(EngramSegmentBuilder *builder, int slot);
 /* The row "slot" of a segment as a palloc'd HeapTuple (no header fields set). */
 extern HeapTuple engram_segment_fetch_row(int64 segment_id, uint32 slot);
-extern HeapTuple engram_form_stub(TupleDesc tupdesc, int64 segment_id, uint32 slot);
+extern HeapTuple engram_form_stub(TupleDesc tupdesc, Bitmapset *key_attrs, HeapTuple row,
+								  int64 segment_id, uint32 slot);
 extern bool engram_stub_payload(HeapTupleHeader tuple, uint32 len, EngramColdStub *stub);
 extern Oid	engram_cold_segments_relid(bool missing_ok);
 
@@ -365,9 +401,13 @@ extern void engram_tam_cold_drop_all(Oid relid);
 
 /* engram_tam_move.c */
 extern Relation engram_tam_open_for_move(Oid relid, LOCKMODE lockmode, AclMode required);
-extern bool engram_tam_is_published(Relation rel);
 extern int64 engram_tam_move_rows(Oid relid, ItemPointer tids, int ntids, EngramTier tier,
 								  bool count_metrics);
+
+/* engram_tam_logical.c */
+extern void engram_tam_logical_init(void);
+extern Bitmapset *engram_tam_stub_key_attrs(Relation rel);
+extern const char *engram_tam_cold_move_refusal(Relation rel);
 
 /* engram_tam_stats.c */
 extern bool engram_tam_row_tier(Relation rel, ItemPointer tid, Snapshot snapshot,

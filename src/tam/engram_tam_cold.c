@@ -41,8 +41,10 @@
 #include "catalog/pg_type.h"
 #include "commands/vacuum.h"
 #include "common/hashfn.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
@@ -56,6 +58,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "tam/engram_tam.h"
 #include "tam/engram_tam_codec.h"
@@ -420,6 +423,58 @@ builder_raw_image(EngramSegmentBuilder *builder, Size *raw_len)
 }
 
 /*
+ * Insert one row into engram.cold_segments, with its index entries, as heap
+ * records that logical decoding skips (HEAP_INSERT_NO_LOGICAL, passed on to
+ * the TOAST rows of "data" too): a segment is storage, never a change to
+ * publish, and a publication FOR ALL TABLES would otherwise send every
+ * segment's bytes to subscribers that ignore them
+ * (engram_ignore_replicated_segments).  Column order as in
+ * sql/install/30_tam.sql.
+ */
+static void
+insert_segment_row(int64 segment_id, Oid relid, int32 nrows, int32 row_bytes, int32 raw_bytes,
+				   int32 compressed_bytes, uint64 checksum, bytea *data)
+{
+	Relation	segrel = table_open(engram_cold_segments_relid(false), RowExclusiveLock);
+	TupleDesc	tupdesc = RelationGetDescr(segrel);
+	Datum		values[9];
+	bool		isnull[9] = {false, false, false, false, false, false, false, false, false};
+	HeapTuple	tuple;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+
+	if (tupdesc->natts != lengthof(values))
+		elog(ERROR, "engram.cold_segments has %d columns, expected %d",
+			 tupdesc->natts, (int) lengthof(values));
+	values[0] = Int64GetDatum(segment_id);
+	values[1] = ObjectIdGetDatum(relid);
+	values[2] = Int32GetDatum(nrows);
+	values[3] = Int32GetDatum(row_bytes);
+	values[4] = Int32GetDatum(raw_bytes);
+	values[5] = Int32GetDatum(compressed_bytes);
+	values[6] = Int64GetDatum((int64) checksum);
+	values[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[8] = PointerGetDatum(data);
+	tuple = heap_form_tuple(tupdesc, values, isnull);
+	heap_insert(segrel, tuple, GetCurrentCommandId(true), HEAP_INSERT_NO_LOGICAL, NULL);
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, segrel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tuple, slot, false);
+	slot->tts_tableOid = RelationGetRelid(segrel);
+	(void) ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	heap_freetuple(tuple);
+	table_close(segrel, RowExclusiveLock);
+}
+
+/*
  * Compress the builder's rows into one segment of table "relid", insert it
  * into engram.cold_segments (in the current transaction) and return its id.
  * The builder keeps its rows; reset it before adding the next segment's.
@@ -434,8 +489,6 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 	size_t		clen;
 	int64		segment_id;
 	uint64		checksum;
-	Oid			argtypes[8] = {INT8OID, OIDOID, INT4OID, INT4OID, INT4OID, INT4OID, INT8OID, BYTEAOID};
-	Datum		args[8];
 	int			ret;
 	EngramSegmentsAccess access;
 
@@ -458,23 +511,10 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 		segment_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												 SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	checksum = engram_segment_checksum(VARDATA(data), clen, segment_id);
-
-	args[0] = Int64GetDatum(segment_id);
-	args[1] = ObjectIdGetDatum(relid);
-	args[2] = Int32GetDatum(builder->nrows);
-	args[3] = Int32GetDatum((int32) builder->tuple_bytes);
-	args[4] = Int32GetDatum((int32) raw_len);
-	args[5] = Int32GetDatum((int32) clen);
-	args[6] = Int64GetDatum((int64) checksum);
-	args[7] = PointerGetDatum(data);
-	ret = SPI_execute_with_args("INSERT INTO engram.cold_segments "
-								"(segment_id, relid, nrows, row_bytes, raw_bytes, compressed_bytes, checksum, data) "
-								"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-								8, argtypes, args, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not store cold segment " INT64_FORMAT, segment_id);
 	engram_segments_spi_finish(&access);
+	checksum = engram_segment_checksum(VARDATA(data), clen, segment_id);
+	insert_segment_row(segment_id, relid, builder->nrows, (int32) builder->tuple_bytes,
+					   (int32) raw_len, (int32) clen, checksum, data);
 	pfree(raw);
 	pfree(data);
 	return segment_id;
@@ -487,34 +527,73 @@ engram_segment_builder_store(EngramSegmentBuilder *builder, Oid relid)
 
 /*
  * The stub that stands for row "slot" of segment "segment_id": a tuple of
- * tupdesc->natts NULL attributes, flagged, with the payload at t_hoff.
+ * tupdesc->natts attributes, flagged, in which the attributes of
+ * "key_attrs" (the replica identity key, attribute numbers offset by
+ * FirstLowInvalidHeapAttributeNumber as relcache bitmaps are) keep their
+ * values from "row" (the detoasted row) and every other one is NULL; the
+ * payload follows the attribute data and ends the tuple.  Stubs written
+ * before the key was kept have no attribute data: their payload, at t_hoff,
+ * also ends the tuple.  Keeping the key lets heap log the right old key
+ * when a cold row is updated or deleted (see "Logical decoding" in
+ * engram_tam.h).  The key must be small: a stub is never toasted (heap's
+ * toaster would re-form it and drop the payload), so a key that would make
+ * the stub larger than ENGRAM_STUB_MAX_SIZE is refused.
  */
 HeapTuple
-engram_form_stub(TupleDesc tupdesc, int64 segment_id, uint32 slot)
+engram_form_stub(TupleDesc tupdesc, Bitmapset *key_attrs, HeapTuple row,
+				 int64 segment_id, uint32 slot)
 {
 	int			natts = tupdesc->natts;
-	Size		hoff = MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(natts));
-	Size		len = hoff + sizeof(EngramColdStub);
-	HeapTuple	tuple = (HeapTuple) palloc0(HEAPTUPLESIZE + len);
+	Datum	   *values = palloc0(sizeof(Datum) * Max(natts, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(natts, 1));
+	HeapTuple	keys;
+	HeapTuple	tuple;
 	HeapTupleHeader td;
+	Size		len;
 	EngramColdStub stub;
 
+	for (int i = 0; i < natts; i++)
+		isnull[i] = true;
+	if (!bms_is_empty(key_attrs))
+	{
+		Datum	   *row_values = palloc(sizeof(Datum) * Max(natts, 1));
+		bool	   *row_isnull = palloc(sizeof(bool) * Max(natts, 1));
+
+		heap_deform_tuple(row, tupdesc, row_values, row_isnull);
+		for (int i = 0; i < natts; i++)
+			if (bms_is_member(i + 1 - FirstLowInvalidHeapAttributeNumber, key_attrs))
+			{
+				values[i] = row_values[i];
+				isnull[i] = row_isnull[i];
+			}
+	}
+	keys = heap_form_tuple(tupdesc, values, isnull);
+	len = keys->t_len + sizeof(EngramColdStub);
+	if (len > ENGRAM_STUB_MAX_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cannot move a row to the cold tier: its replica identity key takes %zu bytes",
+						(Size) (keys->t_len - keys->t_data->t_hoff)),
+				 errdetail("A cold row keeps its replica identity key in the table, in at most %d bytes.",
+						   (int) ENGRAM_STUB_MAX_SIZE),
+				 errhint("Use a smaller primary key or replica identity index.")));
+
+	tuple = (HeapTuple) palloc0(HEAPTUPLESIZE + len);
 	tuple->t_len = len;
 	ItemPointerSetInvalid(&tuple->t_self);
 	tuple->t_tableOid = InvalidOid;
 	tuple->t_data = td = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
+	memcpy(td, keys->t_data, keys->t_len);
 	HeapTupleHeaderSetDatumLength(td, len);
-	HeapTupleHeaderSetTypeId(td, tupdesc->tdtypeid);
-	HeapTupleHeaderSetTypMod(td, tupdesc->tdtypmod);
-	HeapTupleHeaderSetNatts(td, natts);
-	td->t_hoff = hoff;
-	td->t_infomask = HEAP_HASNULL;	/* bitmap is all zero: every attribute NULL */
 	td->t_infomask2 |= ENGRAM_STUB_INFOMASK2;
 
 	stub.magic = ENGRAM_STUB_MAGIC;
 	stub.slot = slot;
 	stub.segment_id = segment_id;
-	memcpy((char *) td + hoff, &stub, sizeof(stub));
+	memcpy((char *) td + len - sizeof(EngramColdStub), &stub, sizeof(stub));
+	heap_freetuple(keys);
+	pfree(values);
+	pfree(isnull);
 	return tuple;
 }
 
@@ -534,7 +613,7 @@ engram_stub_payload(HeapTupleHeader tuple, uint32 len, EngramColdStub *stub)
 {
 	if (tuple->t_hoff + sizeof(EngramColdStub) > len)
 		return false;
-	memcpy(stub, (char *) tuple + tuple->t_hoff, sizeof(EngramColdStub));
+	memcpy(stub, (char *) tuple + len - sizeof(EngramColdStub), sizeof(EngramColdStub));
 	return stub->magic == ENGRAM_STUB_MAGIC && stub->segment_id > 0;
 }
 

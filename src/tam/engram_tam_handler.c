@@ -34,7 +34,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/autovacuum.h"
+#include "storage/bufmgr.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "engram.h"
@@ -102,16 +104,96 @@ engram_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snaps
 	return result;
 }
 
+/* True when the tuple at "tid" is a stub (cold row). */
+static bool
+tuple_is_stub(Relation rel, ItemPointer tid)
+{
+	Buffer		buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+	Page		page;
+	OffsetNumber offnum = ItemPointerGetOffsetNumber(tid);
+	bool		stub = false;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	if (offnum <= PageGetMaxOffsetNumber(page))
+	{
+		ItemId		lp = PageGetItemId(page, offnum);
+
+		stub = ItemIdIsNormal(lp) &&
+			engram_tuple_is_stub((HeapTupleHeader) PageGetItem(page, lp), ItemIdGetLength(lp));
+	}
+	UnlockReleaseBuffer(buffer);
+	return stub;
+}
+
+/*
+ * An UPDATE of a cold row must not be HOT.  Heap decides HOT by comparing
+ * the indexed columns of the stored old tuple with the new one, and a stub
+ * stores NULL for every column but its key: an UPDATE that sets the other
+ * indexed columns to NULL would look HOT to heap, and leave index entries
+ * of the old values pointing at a row that no longer has them.  Heap
+ * copies the relcache's indexed-column set (rd_indexattr) when it starts;
+ * between engram_tam_forbid_hot and engram_tam_allow_hot it gets a set
+ * that also holds the ctid system column, which heap always counts as
+ * changed, so heap never chooses HOT.  If the relcache entry is rebuilt
+ * meanwhile, the rebuild has replaced (and freed) our set: the saved one is
+ * then ours to free.  A table without indexes has no entries to keep
+ * right: it is left alone.  Call allow_hot also on error (PG_FINALLY).
+ */
+void
+engram_tam_forbid_hot(Relation rel, EngramHotBlock *block)
+{
+	MemoryContext oldcontext;
+
+	bms_free(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL));
+	block->saved = rel->rd_indexattr;
+	block->forced = NULL;
+	if (block->saved == NULL)
+		return;
+	oldcontext = MemoryContextSwitchTo(CacheMemoryContext);
+	block->forced = bms_add_member(bms_copy(block->saved),
+								   SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber);
+	MemoryContextSwitchTo(oldcontext);
+	rel->rd_indexattr = block->forced;
+}
+
+void
+engram_tam_allow_hot(Relation rel, EngramHotBlock *block)
+{
+	if (block->forced == NULL)
+		return;
+	if (rel->rd_indexattr == block->forced)
+	{
+		rel->rd_indexattr = block->saved;
+		bms_free(block->forced);
+	}
+	else
+		bms_free(block->saved);
+	block->forced = NULL;
+}
+
 static TM_Result
 engram_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
 					Snapshot snapshot, Snapshot crosscheck, bool wait,
 					TM_FailureData *tmfd, LockTupleMode *lockmode, bool *update_indexes)
 {
-	TM_Result	result;
+	volatile TM_Result result;
 	ItemPointerData old_tid = *otid;
+	EngramHotBlock block = {NULL, NULL};
 
-	result = GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot, crosscheck,
-													 wait, tmfd, lockmode, update_indexes);
+	if (rel->rd_rel->relhasindex && tuple_is_stub(rel, otid))
+		engram_tam_forbid_hot(rel, &block);
+	PG_TRY();
+	{
+		result = GetHeapamTableAmRoutine()->tuple_update(rel, otid, slot, cid, snapshot,
+														 crosscheck, wait, tmfd, lockmode,
+														 update_indexes);
+	}
+	PG_FINALLY();
+	{
+		engram_tam_allow_hot(rel, &block);
+	}
+	PG_END_TRY();
 	if (result == TM_Ok)
 	{
 		engram_tam_invalidate_row(rel, &old_tid);
@@ -267,4 +349,5 @@ engram_tam_init(void)
 	engram_hot_tier_init();
 	engram_access_stats_init();
 	engram_tam_register_tier_provider();
+	engram_tam_logical_init();
 }

@@ -35,7 +35,6 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
@@ -62,7 +61,6 @@
 
 PG_FUNCTION_INFO_V1(engram_move_to_tier);
 PG_FUNCTION_INFO_V1(engram_cold_vacuum);
-PG_FUNCTION_INFO_V1(engram_refuse_publishing_cold_rows);
 PG_FUNCTION_INFO_V1(engram_collect_rewritten_cold_segments);
 
 /* Executor state for inserting index entries of moved rows. */
@@ -125,22 +123,36 @@ index_inserter_end(EngramIndexInserter *inserter)
  * changed concurrently (then nothing happened).  newtup->t_self is the new
  * TID on success.  Hot tier and access statistics follow the row.
  *
- * Heap decides HOT by comparing the stored values of indexed columns: a
- * stub-to-stub update (repack), or a move of a row whose indexed columns
- * are all NULL, can be HOT.  The new version is then reached through its
- * chain's root and must get no index entries of its own (the caller checks
- * HeapTupleIsHeapOnly(newtup), as the executor does after an UPDATE).
+ * Heap decides HOT by comparing the stored values of indexed columns,
+ * and a stub keeps only its key: a move between warm and cold is kept from
+ * being HOT ("allow_hot" false; see engram_tam_forbid_hot), so that it
+ * always gets a new TID and index entries, whatever the row's values.  A
+ * stub-to-stub update (repack) may be HOT ("allow_hot"): the new version
+ * is then reached through its chain's root and must get no index entries
+ * of its own (the caller checks HeapTupleIsHeapOnly(newtup), as the
+ * executor does after an UPDATE).
  */
 static bool
-replace_row(Relation rel, ItemPointer tid, HeapTuple newtup)
+replace_row(Relation rel, ItemPointer tid, HeapTuple newtup, bool allow_hot)
 {
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
-	TM_Result	result;
+	volatile TM_Result result;
+	EngramHotBlock block = {NULL, NULL};
 
 	newtup->t_tableOid = RelationGetRelid(rel);
-	result = heap_update(rel, tid, newtup, GetCurrentCommandId(true), InvalidSnapshot,
-						 true, &tmfd, &lockmode);
+	if (!allow_hot)
+		engram_tam_forbid_hot(rel, &block);
+	PG_TRY();
+	{
+		result = heap_update(rel, tid, newtup, GetCurrentCommandId(true), InvalidSnapshot,
+							 true, &tmfd, &lockmode);
+	}
+	PG_FINALLY();
+	{
+		engram_tam_allow_hot(rel, &block);
+	}
+	PG_END_TRY();
 	if (result != TM_Ok)
 		return false;
 	engram_tam_invalidate_row(rel, tid);
@@ -180,23 +192,30 @@ index_entry_tid(Buffer buffer, ItemPointer tid, ItemPointer index_tid)
 	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 }
 
-/* Store the builder's segment and turn its rows into stubs; returns rows moved. */
+/*
+ * Store the builder's segment and turn its rows into stubs; returns rows
+ * moved.  "repack": the rows are stubs already (HOT allowed).
+ */
 static int64
 flush_cold_segment(Relation rel, EngramSegmentBuilder *builder, EngramPendingRow *pending,
-				   EngramIndexInserter *inserter)
+				   EngramIndexInserter *inserter, bool repack)
 {
 	int			nrows = engram_segment_builder_nrows(builder);
 	int64		segment_id;
 	int64		moved = 0;
+	Bitmapset  *key_attrs;
 
 	if (nrows == 0)
 		return 0;
+	key_attrs = engram_tam_stub_key_attrs(rel);
 	segment_id = engram_segment_builder_store(builder, RelationGetRelid(rel));
 	for (int i = 0; i < nrows; i++)
 	{
-		HeapTuple	stub = engram_form_stub(RelationGetDescr(rel), segment_id, i);
+		HeapTuple	stub = engram_form_stub(RelationGetDescr(rel), key_attrs,
+											engram_segment_builder_row(builder, i),
+											segment_id, i);
 
-		if (replace_row(rel, &pending[i].tid, stub))
+		if (replace_row(rel, &pending[i].tid, stub, repack))
 		{
 			if (!HeapTupleIsHeapOnly(stub))
 				index_inserter_insert(inserter, rel, engram_segment_builder_row(builder, i),
@@ -222,23 +241,6 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, HeapTuple tuple,
 	if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel))
 		return false;
 	return heap_fetch(rel, snapshot, tuple, buffer, false);
-}
-
-/*
- * True when "rel" is in a publication that replicates inserts, updates or
- * deletes.  Such tables never get stubs: logical decoding reads the tuples
- * heap wrote, so it would publish a cold move as an update to an all-NULL
- * row, and the old key of an UPDATE or DELETE of a cold row (taken from
- * the stub) as all NULL.  See "Logical replication" in docs/reference/tam.md.
- */
-bool
-engram_tam_is_published(Relation rel)
-{
-	PublicationDesc pubdesc;
-
-	RelationBuildPublicationDesc(rel, &pubdesc);
-	return pubdesc.pubactions.pubupdate || pubdesc.pubactions.pubinsert ||
-		pubdesc.pubactions.pubdelete;
 }
 
 /*
@@ -269,58 +271,6 @@ engram_collect_rewritten_cold_segments(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(dropped);
 }
 
-/*
- * Event trigger at the end of CREATE / ALTER PUBLICATION: refuse when an
- * engram table that has cold segments is now published (see
- * engram_tam_is_published for why).  A table's segments may all be garbage
- * (rows moved back to warm, not yet vacuumed): the hint says to VACUUM.
- */
-Datum
-engram_refuse_publishing_cold_rows(PG_FUNCTION_ARGS)
-{
-	EngramSegmentsAccess access;
-	Oid		   *relids;
-	int64		nrelids;
-
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "engram_refuse_publishing_cold_rows: not called by the event trigger manager");
-	if (!OidIsValid(engram_cold_segments_relid(true)))
-		PG_RETURN_VOID();
-
-	engram_segments_spi_connect(&access);
-	if (SPI_execute("SELECT DISTINCT relid FROM engram.cold_segments", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list the tables of cold segments");
-	nrelids = SPI_processed;
-	relids = palloc(sizeof(Oid) * Max(nrelids, 1));
-	for (int64 i = 0; i < nrelids; i++)
-	{
-		bool		isnull;
-
-		relids[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	engram_segments_spi_finish(&access);
-
-	for (int64 i = 0; i < nrelids; i++)
-	{
-		Relation	rel = try_relation_open(relids[i], AccessShareLock);
-		bool		published;
-
-		if (rel == NULL)
-			continue;
-		published = engram_relation_is_engram(rel) && engram_tam_is_published(rel);
-		if (published)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot publish \"%s\": it has rows in the cold tier",
-							RelationGetRelationName(rel)),
-					 errdetail("Logical decoding would publish the keys of cold rows as NULL."),
-					 errhint("Move its cold rows to the warm tier with engram_move_to_tier(), then VACUUM the table.")));
-		relation_close(rel, AccessShareLock);
-	}
-	PG_RETURN_VOID();
-}
-
 static int64
 move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 {
@@ -328,13 +278,15 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 	EngramPendingRow *pending = palloc(sizeof(EngramPendingRow) * ENGRAM_SEGMENT_MAX_ROWS);
 	EngramIndexInserter inserter;
 	int64		moved = 0;
+	const char *refusal = engram_tam_cold_move_refusal(rel);
 
-	if (engram_tam_is_published(rel))
+	if (refusal != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot move rows of \"%s\" to the cold tier: the table is published",
+				 errmsg("cannot move rows of \"%s\" to the cold tier: logical replication would publish wrong rows",
 						RelationGetRelationName(rel)),
-				 errhint("Logical replication would publish a cold move as an update to an empty row; remove the table from its publications first.")));
+				 errdetail_internal("%s", refusal),
+				 errhint("See \"Logical replication\" in the engram table access method's documentation.")));
 
 	index_inserter_begin(&inserter, rel);
 	for (int i = 0; i < ntids; i++)
@@ -360,7 +312,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		slot = engram_segment_builder_add(builder, copy);
 		if (slot < 0)
 		{
-			moved += flush_cold_segment(rel, builder, pending, &inserter);
+			moved += flush_cold_segment(rel, builder, pending, &inserter, false);
 			slot = engram_segment_builder_add(builder, copy);
 			Assert(slot == 0);
 		}
@@ -368,7 +320,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		pending[slot].index_tid = index_tid;
 		heap_freetuple(copy);
 	}
-	moved += flush_cold_segment(rel, builder, pending, &inserter);
+	moved += flush_cold_segment(rel, builder, pending, &inserter, false);
 	index_inserter_end(&inserter);
 	count_moves(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 	return moved;
@@ -405,7 +357,7 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		index_entry_tid(buffer, &tuple.t_self, &index_tid);
 		ReleaseBuffer(buffer);
 		plain = heap_copytuple(row);
-		if (replace_row(rel, &tids[i], row))
+		if (replace_row(rel, &tids[i], row, false))
 		{
 			if (!HeapTupleIsHeapOnly(row))
 				index_inserter_insert(&inserter, rel, plain, &row->t_self, &index_tid);
@@ -502,7 +454,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		slot = engram_segment_builder_add(builder, row);
 		if (slot < 0)
 		{
-			moved += flush_cold_segment(rel, builder, pending, &inserter);
+			moved += flush_cold_segment(rel, builder, pending, &inserter, true);
 			slot = engram_segment_builder_add(builder, row);
 			Assert(slot == 0);
 		}
@@ -510,7 +462,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		pending[slot].index_tid = index_tid;
 		heap_freetuple(row);
 	}
-	moved += flush_cold_segment(rel, builder, pending, &inserter);
+	moved += flush_cold_segment(rel, builder, pending, &inserter, true);
 	index_inserter_end(&inserter);
 	return moved;
 }
@@ -664,7 +616,7 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 				start = end;
 			}
 		}
-		if (nsparse > 0 && !engram_tam_is_published(rel))
+		if (nsparse > 0 && engram_tam_cold_move_refusal(rel) == NULL)
 			repacked = repack_cold_rows(rel, sparse, nsparse, snapshot);
 	}
 
