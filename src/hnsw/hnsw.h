@@ -211,7 +211,10 @@
  * and a search or an insert keeps the pins of the pages it visited, so
  * that a page met again needs no buffer lookup (hnswutils.c, DISK GRAPH
  * PREFETCH and KEPT PINS).  Both are bounded by the backend's share of
- * shared_buffers.  Nothing ever waits for a pin of an index page (no
+ * shared_buffers.  A page not pinned is pinned again through the buffer
+ * that last held it in this backend when that buffer still holds it
+ * (ReadRecentBuffer; RECENT BUFFERS in hnswutils.c: a per-backend table
+ * in the index's rd_amcache), else through ReadBuffer.  Nothing ever waits for a pin of an index page (no
  * cleanup lock is taken on one), so pins held while waiting for a lock
  * (an insert's kept pins across the relation extension lock) cannot take
  * part in a deadlock.
@@ -622,8 +625,32 @@ extern void engram_hnsw_log_page_bytes(Relation index, Buffer buf, Size offset,
 /* Element tuple on "page" at "offno", or NULL when the slot is free. */
 extern EngramHnswElementTuple engram_hnsw_page_element(Page page, OffsetNumber offno);
 
+/*
+ * Vectors an insert has already copied, by element ref (open addressing,
+ * grows; lives in the insert's memory context).  While a disk graph has
+ * one attached, its visits add every vector they copy, so that pruning a
+ * full neighbour list finds most of the vectors it needs without reading
+ * the elements again.  An element an insert has seen live cannot be freed
+ * before the insert ends (the update lock), and an element's vector never
+ * changes, so a cached vector is never stale.
+ */
+typedef struct EngramHnswVectorCache
+{
+	EngramHnswRef *keys;
+	float	  **values;
+	uint32		capacity;		/* power of two, at least twice the count */
+	uint32		count;
+} EngramHnswVectorCache;
+
+extern void engram_hnsw_vector_cache_init(EngramHnswVectorCache *cache, int expected);
+/* Remember "vector" (kept by reference) for "ref". */
+extern void engram_hnsw_vector_cache_put(EngramHnswVectorCache *cache, EngramHnswRef ref,
+										 float *vector);
+/* The vector remembered for "ref", or NULL. */
+extern float *engram_hnsw_vector_cache_get(const EngramHnswVectorCache *cache,
+										   EngramHnswRef ref);
+
 /* Disk graph accessor (scan, insert, vacuum). */
-typedef struct EngramHnswVectorCache EngramHnswVectorCache;
 
 /*
  * A query encoded for int8 elements (hnswquant.c): two code arrays, the
@@ -653,7 +680,8 @@ typedef struct EngramHnswDiskGraph
 	Relation	index;
 	MemoryContext context;		/* where neighbour lists / vectors go */
 	EngramHnswVectorCache *vectors; /* optional: vectors this operation has
-									 * already read (an insert's candidates) */
+									 * already read (an insert's candidates);
+									 * visits add the vectors they copy */
 	int			quantization;	/* ENGRAM_HNSW_QUANT_*, from the metapage */
 	EngramHnswInt8Query query;	/* int8: the query of the current search */
 
@@ -829,7 +857,9 @@ typedef enum EngramHnswLinkMode
  * Rewrite the neighbour list of element "base" on "layer": drop the refs in
  * "exclude" (may be NULL) and merge the "extras" (vectors may be NULL) as
  * "mode" says.  Optimistic: reads without holding locks across pages, then
- * writes only if the list did not change meanwhile (a few retries).
+ * writes only if the list did not change meanwhile (a few retries).  An
+ * insert's back-link (PRUNE, one extra, no exclusions) into a list with
+ * room is appended under one exclusive lock of the base's page instead.
  * Returns true when it changed the list; false when there was nothing to
  * change, it gave up, or the base element is gone.  No buffer lock held on
  * entry or exit.

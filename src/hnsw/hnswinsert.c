@@ -172,63 +172,6 @@ write_new_element(Relation index, EngramHnswElementTuple element, Size size,
 	return EngramHnswRefFromTid(blkno, offno);
 }
 
-/*
- * Vectors an insert has already copied during its search, by element ref:
- * pruning a full neighbour list needs the vectors of that list, and many of
- * them are among the insert's own candidates.  Elements an insert has seen
- * live cannot be freed before it ends (the update lock), so a cached
- * vector is never stale.  Open addressing; lives in the insert's context.
- */
-struct EngramHnswVectorCache
-{
-	EngramHnswRef *keys;
-	float	  **values;
-	uint32		capacity;		/* power of two, at least twice the count */
-};
-
-static void
-vector_cache_init(EngramHnswVectorCache *cache, int expected)
-{
-	cache->capacity = 64;
-	while (cache->capacity < (uint32) expected * 2)
-		cache->capacity <<= 1;
-	cache->keys = palloc(sizeof(EngramHnswRef) * cache->capacity);
-	memset(cache->keys, 0xFF, sizeof(EngramHnswRef) * cache->capacity);
-	cache->values = palloc(sizeof(float *) * cache->capacity);
-}
-
-static inline uint32
-vector_cache_slot(const EngramHnswVectorCache *cache, EngramHnswRef ref)
-{
-	uint64		h = ref * UINT64CONST(0x9E3779B97F4A7C15);
-
-	return (uint32) (h >> 32) & (cache->capacity - 1);
-}
-
-/* Remember "vector" for "ref"; the caller sized the cache for every put. */
-static void
-vector_cache_put(EngramHnswVectorCache *cache, EngramHnswRef ref, float *vector)
-{
-	uint32		i = vector_cache_slot(cache, ref);
-
-	while (cache->keys[i] != ENGRAM_HNSW_INVALID_REF && cache->keys[i] != ref)
-		i = (i + 1) & (cache->capacity - 1);
-	cache->keys[i] = ref;
-	cache->values[i] = vector;
-}
-
-static float *
-vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef ref)
-{
-	for (uint32 i = vector_cache_slot(cache, ref);; i = (i + 1) & (cache->capacity - 1))
-	{
-		if (cache->keys[i] == ref)
-			return cache->values[i];
-		if (cache->keys[i] == ENGRAM_HNSW_INVALID_REF)
-			return NULL;
-	}
-}
-
 static bool
 same_refs(const EngramHnswRef *a, int a_count, const EngramHnswRef *b, int b_count)
 {
@@ -253,13 +196,76 @@ prefetch_candidate_vectors(EngramHnswDiskGraph *graph, EngramHnswCandidate *cand
 	for (int i = from; i < to; i++)
 	{
 		if (candidates[i].vector == NULL && graph->vectors != NULL)
-			candidates[i].vector = vector_cache_get(graph->vectors, candidates[i].ref);
+			candidates[i].vector = engram_hnsw_vector_cache_get(graph->vectors, candidates[i].ref);
 		if (candidates[i].vector == NULL)
 			engram_hnsw_disk_graph_prefetch(graph, candidates[i].ref);
 	}
 }
 
 #define NEIGHBOUR_UPDATE_ATTEMPTS 3
+
+/*
+ * The common case of an insert's back-link: append "extra" to the list of
+ * "base" on "layer" when the list has room, under one exclusive lock of
+ * the base's page, reading no vector (the list needs no pruning).
+ * Returns APPEND_DONE when it appended, APPEND_NOTHING when there is
+ * nothing to do (the base is gone, below "layer", or already links to
+ * "extra"), APPEND_FULL when the list is full and must be pruned: the
+ * caller then takes the general path of engram_hnsw_update_neighbour_list.
+ * No buffer lock held on entry or exit.
+ */
+typedef enum AppendResult
+{
+	APPEND_DONE,
+	APPEND_NOTHING,
+	APPEND_FULL
+} AppendResult;
+
+static AppendResult
+append_backlink(EngramHnswDiskGraph *graph, EngramHnswRef base, int layer,
+				EngramHnswRef extra)
+{
+	int			m = graph->graph.m;
+	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
+	Buffer		buf;
+	EngramHnswElementTuple element;
+	ItemPointer slots;
+	ItemPointerData link;
+	int			count;
+
+	if (extra == base)
+		return APPEND_NOTHING;
+	buf = engram_hnsw_disk_graph_pin_own(graph, EngramHnswRefBlock(base));
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	engram_hnsw_check_page(graph->index, BufferGetPage(buf), EngramHnswRefBlock(base));
+	element = engram_hnsw_page_element(BufferGetPage(buf), EngramHnswRefOffset(base));
+	if (element == NULL || element->level < layer)
+	{
+		UnlockReleaseBuffer(buf);
+		return APPEND_NOTHING;
+	}
+	ItemPointerSet(&link, EngramHnswRefBlock(extra), EngramHnswRefOffset(extra));
+	slots = EngramHnswElementSlots(element, graph->graph.dimensions) +
+		ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
+	for (count = 0; count < capacity && ItemPointerIsValid(&slots[count]); count++)
+	{
+		if (ItemPointerEquals(&slots[count], &link))
+		{
+			UnlockReleaseBuffer(buf);
+			return APPEND_NOTHING;
+		}
+	}
+	if (count == capacity)
+	{
+		UnlockReleaseBuffer(buf);
+		return APPEND_FULL;
+	}
+	engram_hnsw_log_page_bytes(graph->index, buf,
+							   (char *) &slots[count] - (char *) BufferGetPage(buf),
+							   &link, sizeof(ItemPointerData));
+	UnlockReleaseBuffer(buf);
+	return APPEND_DONE;
+}
 
 bool
 engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base,
@@ -270,6 +276,20 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 	int			m = graph->graph.m;
 	int			dims = graph->graph.dimensions;
 	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
+
+	/* An insert's back-link into a list with room: one locked append. */
+	if (mode == ENGRAM_HNSW_LINK_PRUNE && extra_count == 1 && exclude == NULL)
+	{
+		switch (append_backlink(graph, base, layer, extras[0].ref))
+		{
+			case APPEND_DONE:
+				return true;
+			case APPEND_NOTHING:
+				return false;
+			case APPEND_FULL:
+				break;			/* prune below */
+		}
+	}
 
 	for (int attempt = 0; attempt < NEIGHBOUR_UPDATE_ATTEMPTS; attempt++)
 	{
@@ -354,7 +374,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 				EngramHnswCandidate read;
 
 				if (candidates[i].vector == NULL && graph->vectors != NULL)
-					candidates[i].vector = vector_cache_get(graph->vectors, candidates[i].ref);
+					candidates[i].vector = engram_hnsw_vector_cache_get(graph->vectors, candidates[i].ref);
 				if (candidates[i].vector == NULL)
 				{
 					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
@@ -402,7 +422,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 				EngramHnswCandidate read;
 
 				if (candidates[i].vector == NULL && graph->vectors != NULL)
-					candidates[i].vector = vector_cache_get(graph->vectors, candidates[i].ref);
+					candidates[i].vector = engram_hnsw_vector_cache_get(graph->vectors, candidates[i].ref);
 				if (candidates[i].vector == NULL)
 				{
 					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
@@ -419,7 +439,8 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			engram_hnsw_sort_candidates(candidates, live);
 			chosen = palloc(sizeof(int) * Max(capacity, 1));
 			new_count = engram_hnsw_select_neighbours(&graph->graph, candidates, live,
-													  capacity, ENGRAM_HNSW_BACKLINK_KEEP(capacity),
+													  capacity,
+													  ENGRAM_HNSW_BACKLINK_KEEP(capacity),
 													  chosen);
 			for (int i = 0; i < new_count; i++)
 			{
@@ -573,6 +594,13 @@ insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unl
 	 * pins until the back-links are written (every return below releases).
 	 */
 	engram_hnsw_disk_graph_keep_pins(&graph);
+	/*
+	 * Every vector the search copies (each element that came near enough to
+	 * be a candidate) serves the pruning of full lists below: most of the
+	 * neighbours of a pruned list were candidates of this search.
+	 */
+	engram_hnsw_vector_cache_init(&vectors, meta.ef_construction * 4);
+	graph.vectors = &vectors;
 	if (meta.entry_level >= 0)
 		engram_hnsw_search(&graph.graph, vector,
 						   EngramHnswRefFromTid(meta.entry_blkno, meta.entry_offno),
@@ -598,21 +626,6 @@ insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unl
 		}
 	}
 
-	/* The candidates' vectors serve the pruning of full lists below. */
-	if (meta.entry_level >= 0)
-	{
-		int			total = 0;
-
-		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
-			total += layer_counts[lc];
-		vector_cache_init(&vectors, total);
-		for (int lc = 0; lc <= ENGRAM_HNSW_MAX_LEVEL; lc++)
-			for (int i = 0; i < layer_counts[lc]; i++)
-				if (layer_results[lc][i].vector != NULL)
-					vector_cache_put(&vectors, layer_results[lc][i].ref,
-									 layer_results[lc][i].vector);
-		graph.vectors = &vectors;
-	}
 
 	/* Choose the new element's neighbours and write it with them. */
 	element = engram_hnsw_form_element(dims, meta.quantization, m, level, level, heaptid,

@@ -19,6 +19,7 @@
 #include "access/xloginsert.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
@@ -719,6 +720,51 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
  * ---------------------------------------------------------------------
  */
 
+/*
+ * Floats per partial sum of closer_than(): the check after each chunk
+ * costs little against the distance work it can skip.
+ */
+#define CLOSER_THAN_CHUNK	256
+
+/*
+ * Whether the internal distance between "a" and "b" is below "bound": the
+ * heuristic's only question about a pair of candidates.  Under L2 the
+ * squared distance is a sum of non-negative terms, so the sum stops as
+ * soon as a partial sum reaches the bound; most pairs of a list's
+ * neighbours are further apart than from the base, and at high dimensions
+ * their sum stops about half way.  Cosine vectors are stored normalised
+ * (1 - a.b = |a - b|^2 / 2), so they take the same path with twice the
+ * bound; the two forms round differently, which can only flip a pair at a
+ * tie.  Inner product has no such bound: one full product.
+ */
+static bool
+closer_than(const EngramHnswGraph *graph, const float *a, const float *b, float bound)
+{
+	int			dims = graph->dimensions;
+	float		limit;
+	float		sum = 0;
+
+	switch (graph->metric)
+	{
+		case ENGRAM_HNSW_METRIC_L2:
+			limit = bound;
+			break;
+		case ENGRAM_HNSW_METRIC_COSINE:
+			limit = 2.0f * bound;
+			break;
+		default:
+			return engram_hnsw_distance(graph->metric, a, b, dims) < bound;
+	}
+	for (int from = 0; from < dims; from += CLOSER_THAN_CHUNK)
+	{
+		sum += engram_l2_squared_distance(a + from, b + from,
+										  Min(CLOSER_THAN_CHUNK, dims - from));
+		if (!(sum < limit))
+			return false;
+	}
+	return true;
+}
+
 int
 engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 							  EngramHnswCandidate *candidates, int count,
@@ -742,12 +788,8 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 
 		for (int j = 0; j < chosen_count; j++)
 		{
-			float		between = engram_hnsw_distance(graph->metric,
-													   candidates[i].vector,
-													   candidates[chosen[j]].vector,
-													   graph->dimensions);
-
-			if (between < candidates[i].distance)
+			if (closer_than(graph, candidates[i].vector, candidates[chosen[j]].vector,
+							candidates[i].distance))
 			{
 				keep = false;
 				break;
@@ -778,6 +820,78 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 	}
 	pfree(pruned);
 	return chosen_count;
+}
+
+/* ---------------------------------------------------------------------
+ * Vector cache (hnsw.h)
+ * ---------------------------------------------------------------------
+ */
+
+void
+engram_hnsw_vector_cache_init(EngramHnswVectorCache *cache, int expected)
+{
+	cache->capacity = 64;
+	while (cache->capacity < (uint32) expected * 2)
+		cache->capacity <<= 1;
+	cache->count = 0;
+	cache->keys = palloc(sizeof(EngramHnswRef) * cache->capacity);
+	memset(cache->keys, 0xFF, sizeof(EngramHnswRef) * cache->capacity);
+	cache->values = palloc(sizeof(float *) * cache->capacity);
+}
+
+static inline uint32
+vector_cache_slot(const EngramHnswVectorCache *cache, EngramHnswRef ref)
+{
+	uint64		h = ref * UINT64CONST(0x9E3779B97F4A7C15);
+
+	return (uint32) (h >> 32) & (cache->capacity - 1);
+}
+
+static void
+vector_cache_grow(EngramHnswVectorCache *cache)
+{
+	EngramHnswRef *old_keys = cache->keys;
+	float	  **old_values = cache->values;
+	uint32		old_capacity = cache->capacity;
+
+	cache->capacity *= 2;
+	cache->count = 0;
+	cache->keys = palloc(sizeof(EngramHnswRef) * cache->capacity);
+	memset(cache->keys, 0xFF, sizeof(EngramHnswRef) * cache->capacity);
+	cache->values = palloc(sizeof(float *) * cache->capacity);
+	for (uint32 i = 0; i < old_capacity; i++)
+		if (old_keys[i] != ENGRAM_HNSW_INVALID_REF)
+			engram_hnsw_vector_cache_put(cache, old_keys[i], old_values[i]);
+	pfree(old_keys);
+	pfree(old_values);
+}
+
+void
+engram_hnsw_vector_cache_put(EngramHnswVectorCache *cache, EngramHnswRef ref, float *vector)
+{
+	uint32		i;
+
+	if ((cache->count + 1) * 2 > cache->capacity)
+		vector_cache_grow(cache);
+	i = vector_cache_slot(cache, ref);
+	while (cache->keys[i] != ENGRAM_HNSW_INVALID_REF && cache->keys[i] != ref)
+		i = (i + 1) & (cache->capacity - 1);
+	if (cache->keys[i] == ENGRAM_HNSW_INVALID_REF)
+		cache->count++;
+	cache->keys[i] = ref;
+	cache->values[i] = vector;
+}
+
+float *
+engram_hnsw_vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef ref)
+{
+	for (uint32 i = vector_cache_slot(cache, ref);; i = (i + 1) & (cache->capacity - 1))
+	{
+		if (cache->keys[i] == ref)
+			return cache->values[i];
+		if (cache->keys[i] == ENGRAM_HNSW_INVALID_REF)
+			return NULL;
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -824,6 +938,100 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
  * owner.
  */
 
+/*
+ * RECENT BUFFERS
+ *
+ * Without page locality (an index grown row by row: a new element goes
+ * wherever there is room), nearly every visit meets a page the search has
+ * not pinned yet, and the buffer mapping lookup of ReadBuffer (hashing
+ * the tag, the partition lock, probing the shared hash table: cache
+ * misses) was the largest single cost of an insert's search under perf.
+ * Each backend therefore remembers, per index, which buffer last held
+ * each block (a direct-mapped table in the index's rd_amcache, freed with
+ * its relcache entry, sized to the index up to RECENT_BUFFERS_MAX slots)
+ * and pins it again through ReadRecentBuffer(), which
+ * checks the buffer's tag under its header lock and needs no lookup.  A
+ * hint that went stale (the buffer was evicted and reused) fails that
+ * check and the block is read through ReadBuffer() as before, so a hint
+ * is never trusted, only tried.  Buffer statistics are counted as
+ * ReadBuffer() counts a hit.
+ */
+#define RECENT_BUFFERS_MIN	1024	/* slots at first use (powers of two) */
+#define RECENT_BUFFERS_MAX	16384	/* 128 kB per index and backend */
+
+typedef struct RecentBuffers
+{
+	uint32		slots;			/* a power of two */
+	BlockNumber *blocks;		/* [slots], InvalidBlockNumber: empty */
+	Buffer	   *buffers;		/* [slots] */
+	/* the arrays follow, in the same chunk (rd_amcache is pfree'd whole) */
+} RecentBuffers;
+
+/*
+ * The index's table of recent buffers, with room for "blkno" without a
+ * collision when the maximum size allows: it starts small and doubles as
+ * the index grows (entries carried over).
+ */
+static RecentBuffers *
+recent_buffers(Relation index, BlockNumber blkno)
+{
+	RecentBuffers *old = (RecentBuffers *) index->rd_amcache;
+	RecentBuffers *recent;
+	uint32		slots;
+
+	if (old != NULL && (blkno < old->slots || old->slots >= RECENT_BUFFERS_MAX))
+		return old;
+	slots = old != NULL ? old->slots : RECENT_BUFFERS_MIN;
+	while (slots <= blkno && slots < RECENT_BUFFERS_MAX)
+		slots *= 2;
+	recent = MemoryContextAlloc(index->rd_indexcxt,
+								MAXALIGN(sizeof(RecentBuffers)) +
+								slots * (sizeof(BlockNumber) + sizeof(Buffer)));
+	recent->slots = slots;
+	recent->blocks = (BlockNumber *) ((char *) recent + MAXALIGN(sizeof(RecentBuffers)));
+	recent->buffers = (Buffer *) (recent->blocks + slots);
+	memset(recent->blocks, 0xFF, sizeof(BlockNumber) * slots);
+	if (old != NULL)
+	{
+		for (uint32 i = 0; i < old->slots; i++)
+		{
+			if (old->blocks[i] != InvalidBlockNumber)
+			{
+				recent->blocks[old->blocks[i] & (slots - 1)] = old->blocks[i];
+				recent->buffers[old->blocks[i] & (slots - 1)] = old->buffers[i];
+			}
+		}
+		pfree(old);
+	}
+	index->rd_amcache = recent;
+	return recent;
+}
+
+/* A pin of "blkno" of the index, the caller's to release. */
+static Buffer
+disk_read_buffer(EngramHnswDiskGraph *disk, BlockNumber blkno)
+{
+	Relation	index = disk->index;
+	RecentBuffers *recent = recent_buffers(index, blkno);
+	uint32		slot = blkno & (recent->slots - 1);
+	Buffer		buf;
+
+	if (recent->blocks[slot] == blkno &&
+		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, recent->buffers[slot]))
+	{
+		pgstat_count_buffer_read(index);
+		pgstat_count_buffer_hit(index);
+		return recent->buffers[slot];
+	}
+	buf = ReadBuffer(index, blkno);
+	/* again: in case an invalidation freed it meanwhile */
+	recent = recent_buffers(index, blkno);
+	slot = blkno & (recent->slots - 1);
+	recent->blocks[slot] = blkno;
+	recent->buffers[slot] = buf;
+	return buf;
+}
+
 static inline bool
 keeping_pins(const EngramHnswDiskGraph *disk)
 {
@@ -842,14 +1050,14 @@ engram_hnsw_disk_graph_pin(EngramHnswDiskGraph *disk, BlockNumber blkno)
 	int			slot;
 
 	if (!keeping_pins(disk))
-		return ReadBuffer(disk->index, blkno);
+		return disk_read_buffer(disk, blkno);
 	slot = kept_slot(disk, blkno);
 	if (disk->kept_blocks[slot] == blkno)
 		return disk->kept_buffers[slot];
 	if (disk->kept_blocks[slot] != InvalidBlockNumber)
 		ReleaseBuffer(disk->kept_buffers[slot]);
 	disk->kept_blocks[slot] = InvalidBlockNumber;
-	disk->kept_buffers[slot] = ReadBuffer(disk->index, blkno);
+	disk->kept_buffers[slot] = disk_read_buffer(disk, blkno);
 	disk->kept_blocks[slot] = blkno;
 	return disk->kept_buffers[slot];
 }
@@ -867,7 +1075,7 @@ engram_hnsw_disk_graph_pin_own(EngramHnswDiskGraph *disk, BlockNumber blkno)
 			return disk->kept_buffers[slot];
 		}
 	}
-	return ReadBuffer(disk->index, blkno);
+	return disk_read_buffer(disk, blkno);
 }
 
 void
@@ -1120,6 +1328,9 @@ disk_visit_buffer(EngramHnswDiskGraph *disk, Buffer buf, EngramHnswRef ref,
 										out->vector);
 			else
 				memcpy(out->vector, element->vector, sizeof(float) * dims);
+			/* live only: a deleted element may be freed while we run */
+			if (disk->vectors != NULL && !out->deleted)
+				engram_hnsw_vector_cache_put(disk->vectors, ref, out->vector);
 		}
 		MemoryContextSwitchTo(old);
 	}
