@@ -109,6 +109,16 @@ fi
 engram_cluster_stop "$datadir"
 
 # 4. TAP tests: each file starts its own nodes through PostgreSQL::Test::Cluster.
+# show_tap_logs NAME: the ends of a failed TAP file's logs (its own log holds
+# what it died of; the work directory is removed at exit).
+show_tap_logs() {
+	local log
+	for log in "$work/tmp_check/log/regress_log_$1" "$work/tmp_check/log/$1"_*.log; do
+		[ -f "$log" ] || continue
+		echo "---- last lines of ${log#"$work"/}"
+		tail -n 40 "$log"
+	done
+}
 tap_tests=${ENGRAM_TAP_TESTS:-$(cd "$ENGRAM_ROOT" && ls tests/t/*.pl 2>/dev/null || true)}
 if [ -n "$tap_tests" ]; then
 	engram_log "TAP tests: $(echo $tap_tests | wc -w)"
@@ -121,6 +131,7 @@ if [ -n "$tap_tests" ]; then
 		status=$?
 		set -e
 		record "tap/$(basename "$t")" "$status"
+		[ "$status" -eq 0 ] || show_tap_logs "$(basename "$t" .pl)"
 	done
 fi
 

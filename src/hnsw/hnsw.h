@@ -131,8 +131,8 @@
  * shrinks from 720 to 348 bytes at m = 16, so about twice as many fit a
  * page.
  *
- * Searches (scan, insert, vacuum) encode the query at the start of each
- * layer search (EngramHnswGraph.prepare_query) the same way, plus a second
+ * Searches (scan, insert, vacuum) encode the query once at the start of a
+ * search (EngramHnswGraph.prepare_query) the same way, plus a second
  * code array for what the first leaves out (EngramHnswInt8Query), and
  * estimate every distance from the codes with two calls of the SIMD int8
  * inner-product kernel, exact in integers, rescaled in double.  The
@@ -503,7 +503,7 @@ struct EngramHnswGraph
 	bool		(*visit) (EngramHnswGraph *graph, EngramHnswRef ref,
 						  const float *query, int layer, float threshold,
 						  bool want_vector, EngramHnswCandidate *out);
-	/* optional: called with the query before each layer search */
+	/* optional: called with the query once before a search's layers */
 	void		(*prepare_query) (EngramHnswGraph *graph, const float *query);
 	/*
 	 * optional: start loading what visit() will read.  A run of prefetch()
@@ -513,6 +513,14 @@ struct EngramHnswGraph
 	 */
 	void		(*prefetch) (EngramHnswGraph *graph, EngramHnswRef ref);
 	void		(*prefetch_end) (EngramHnswGraph *graph);
+	/*
+	 * optional: called with all the refs of such a run before its first
+	 * prefetch(): start loading, without pinning or locking anything, the
+	 * memory that prefetch() itself will wait for, so that those misses
+	 * overlap too.
+	 */
+	void		(*prefetch_hint) (EngramHnswGraph *graph, const EngramHnswRef *refs,
+								  int count);
 	/* optional: called at the start and the end of engram_hnsw_search */
 	void		(*search_begin) (EngramHnswGraph *graph);
 	void		(*search_end) (EngramHnswGraph *graph);

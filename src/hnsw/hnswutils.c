@@ -20,6 +20,7 @@
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
@@ -565,8 +566,6 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	int			result_count;
 
 	engram_hnsw_refset_reset(visited);
-	if (graph->prepare_query && query)
-		graph->prepare_query(graph, query);
 	all = palloc(sizeof(EngramHnswCandidate) * all_capacity);
 	fresh = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(graph->m, 0));
 	heap_init(&candidates, &all, false, ef * 2);
@@ -610,11 +609,15 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 		/* the neighbours not visited yet, their memory prefetched */
 		for (int i = 0; i < all[current].neighbour_count; i++)
 		{
-			if (!engram_hnsw_refset_add(visited, neighbours[i]))
-				continue;
-			if (graph->prefetch != NULL)
-				graph->prefetch(graph, neighbours[i]);
-			fresh[neighbour_count++] = neighbours[i];
+			if (engram_hnsw_refset_add(visited, neighbours[i]))
+				fresh[neighbour_count++] = neighbours[i];
+		}
+		if (graph->prefetch_hint != NULL && neighbour_count > 0)
+			graph->prefetch_hint(graph, fresh, neighbour_count);
+		if (graph->prefetch != NULL)
+		{
+			for (int i = 0; i < neighbour_count; i++)
+				graph->prefetch(graph, fresh[i]);
 		}
 		for (int i = 0; i < neighbour_count; i++)
 		{
@@ -683,6 +686,9 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 	engram_hnsw_refset_init(&visited, ef * graph->m);
 	entries = palloc(sizeof(EngramHnswRef) * Max(ef, 1));
 	entries[0] = entry;
+	/* once for all the layers: an int8 query is encoded in full each time */
+	if (graph->prepare_query && query)
+		graph->prepare_query(graph, query);
 	if (graph->search_begin != NULL)
 		graph->search_begin(graph);
 
@@ -941,94 +947,92 @@ engram_hnsw_vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef r
 /*
  * RECENT BUFFERS
  *
- * Without page locality (an index grown row by row: a new element goes
- * wherever there is room), nearly every visit meets a page the search has
- * not pinned yet, and the buffer mapping lookup of ReadBuffer (hashing
- * the tag, the partition lock, probing the shared hash table: cache
- * misses) was the largest single cost of an insert's search under perf.
- * Each backend therefore remembers, per index, which buffer last held
- * each block (a direct-mapped table in the index's rd_amcache, freed with
- * its relcache entry, sized to the index up to RECENT_BUFFERS_MAX slots)
- * and pins it again through ReadRecentBuffer(), which
- * checks the buffer's tag under its header lock and needs no lookup.  A
- * hint that went stale (the buffer was evicted and reused) fails that
- * check and the block is read through ReadBuffer() as before, so a hint
- * is never trusted, only tried.  Buffer statistics are counted as
- * ReadBuffer() counts a hit.
+ * Pinning a page through ReadBuffer() looks its block up in the shared
+ * buffer mapping table: the tag's hash, a partition lock taken and
+ * released, a bucket and an entry read -- cache and TLB misses on a table
+ * as large as shared_buffers, for every page a search visits (a 768-
+ * dimension search visits over a thousand pages; the lookup was a quarter
+ * of its CPU time).  Each backend therefore remembers, per index, the
+ * buffer in which it last found each block (index->rd_amcache, a direct-
+ * mapped array of buffer numbers in the relcache entry's memory: freed and
+ * rebuilt empty by any relcache invalidation of the index) and pins that
+ * buffer with ReadRecentBuffer(), which checks under the buffer header's
+ * spinlock that it still holds this block and pins it without the mapping
+ * table; a buffer that has since been reused for another page fails the
+ * check and the block is read through ReadBuffer() as before.
+ *
+ * ReadRecentBuffer() does not raise the buffer's usage count, which the
+ * clock sweep uses to keep hot pages; so that pages found this way do not
+ * look cold to it, one pin in ENGRAM_HNSW_RECENT_REFRESH still goes
+ * through ReadBuffer().  The relation's statistics count every pin as
+ * ReadBuffer() would (blocks fetched and hit).
  */
-#define RECENT_BUFFERS_MIN	1024	/* slots at first use (powers of two) */
-#define RECENT_BUFFERS_MAX	16384	/* 128 kB per index and backend */
+#define ENGRAM_HNSW_RECENT_MIN		1024	/* entries, a power of two */
+#define ENGRAM_HNSW_RECENT_MAX		(1 << 20)	/* 4 MB per index and backend */
+#define ENGRAM_HNSW_RECENT_REFRESH	32
 
-typedef struct RecentBuffers
+typedef struct EngramHnswRecentBuffers
 {
-	uint32		slots;			/* a power of two */
-	BlockNumber *blocks;		/* [slots], InvalidBlockNumber: empty */
-	Buffer	   *buffers;		/* [slots] */
-	/* the arrays follow, in the same chunk (rd_amcache is pfree'd whole) */
-} RecentBuffers;
+	uint32		mask;			/* entries - 1 */
+	uint32		refresh_countdown;
+	Buffer		buffers[FLEXIBLE_ARRAY_MEMBER];	/* by block number & mask;
+												 * InvalidBuffer: none */
+} EngramHnswRecentBuffers;
 
 /*
- * The index's table of recent buffers, with room for "blkno" without a
- * collision when the maximum size allows: it starts small and doubles as
- * the index grows (entries carried over).
+ * The recent-buffer array of "index", allocated (empty) on first use with
+ * room for every block the index has now, up to ENGRAM_HNSW_RECENT_MAX.
+ * Only valid until the next relcache invalidation can be processed (no
+ * heavyweight lock is taken while the caller uses it).
  */
-static RecentBuffers *
-recent_buffers(Relation index, BlockNumber blkno)
+static EngramHnswRecentBuffers *
+recent_buffers(Relation index)
 {
-	RecentBuffers *old = (RecentBuffers *) index->rd_amcache;
-	RecentBuffers *recent;
-	uint32		slots;
+	EngramHnswRecentBuffers *recent = (EngramHnswRecentBuffers *) index->rd_amcache;
 
-	if (old != NULL && (blkno < old->slots || old->slots >= RECENT_BUFFERS_MAX))
-		return old;
-	slots = old != NULL ? old->slots : RECENT_BUFFERS_MIN;
-	while (slots <= blkno && slots < RECENT_BUFFERS_MAX)
-		slots *= 2;
-	recent = MemoryContextAlloc(index->rd_indexcxt,
-								MAXALIGN(sizeof(RecentBuffers)) +
-								slots * (sizeof(BlockNumber) + sizeof(Buffer)));
-	recent->slots = slots;
-	recent->blocks = (BlockNumber *) ((char *) recent + MAXALIGN(sizeof(RecentBuffers)));
-	recent->buffers = (Buffer *) (recent->blocks + slots);
-	memset(recent->blocks, 0xFF, sizeof(BlockNumber) * slots);
-	if (old != NULL)
+	if (recent == NULL)
 	{
-		for (uint32 i = 0; i < old->slots; i++)
-		{
-			if (old->blocks[i] != InvalidBlockNumber)
-			{
-				recent->blocks[old->blocks[i] & (slots - 1)] = old->blocks[i];
-				recent->buffers[old->blocks[i] & (slots - 1)] = old->buffers[i];
-			}
-		}
-		pfree(old);
+		BlockNumber blocks = RelationGetNumberOfBlocks(index);
+		uint32		entries = ENGRAM_HNSW_RECENT_MIN;
+
+		while (entries < blocks && entries < ENGRAM_HNSW_RECENT_MAX)
+			entries <<= 1;
+		recent = MemoryContextAllocZero(index->rd_indexcxt,
+										offsetof(EngramHnswRecentBuffers, buffers) +
+										sizeof(Buffer) * entries);
+		recent->mask = entries - 1;
+		recent->refresh_countdown = ENGRAM_HNSW_RECENT_REFRESH;
+		index->rd_amcache = recent;
 	}
-	index->rd_amcache = recent;
 	return recent;
 }
 
-/* A pin of "blkno" of the index, the caller's to release. */
+/*
+ * A new pin of block "blkno" of the disk graph's index, the caller's to
+ * release: from the buffer that held it last when it still does, else
+ * through ReadBuffer() (RECENT BUFFERS).  No lock is taken.
+ */
 static Buffer
 disk_read_buffer(EngramHnswDiskGraph *disk, BlockNumber blkno)
 {
 	Relation	index = disk->index;
-	RecentBuffers *recent = recent_buffers(index, blkno);
-	uint32		slot = blkno & (recent->slots - 1);
+	EngramHnswRecentBuffers *recent = recent_buffers(index);
+	Buffer	   *slot = &recent->buffers[blkno & recent->mask];
 	Buffer		buf;
 
-	if (recent->blocks[slot] == blkno &&
-		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, recent->buffers[slot]))
+	if (*slot != InvalidBuffer && --recent->refresh_countdown > 0 &&
+		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, *slot))
 	{
 		pgstat_count_buffer_read(index);
 		pgstat_count_buffer_hit(index);
-		return recent->buffers[slot];
+		return *slot;
 	}
+	if (recent->refresh_countdown == 0)
+		recent->refresh_countdown = ENGRAM_HNSW_RECENT_REFRESH;
 	buf = ReadBuffer(index, blkno);
-	/* again: in case an invalidation freed it meanwhile */
-	recent = recent_buffers(index, blkno);
-	slot = blkno & (recent->slots - 1);
-	recent->blocks[slot] = blkno;
-	recent->buffers[slot] = buf;
+	/* look the array up again: nothing should have freed it, but be sure */
+	recent = recent_buffers(index);
+	recent->buffers[blkno & recent->mask] = buf;
 	return buf;
 }
 
@@ -1213,6 +1217,37 @@ engram_hnsw_disk_graph_prefetch_end(EngramHnswDiskGraph *disk)
 	disk->ahead_count = disk->ahead_next = disk->ahead_prefetched = 0;
 }
 
+/*
+ * prefetch_hint() of the disk graph: for each ref whose block has a recent
+ * buffer (RECENT BUFFERS), start loading that buffer's header (for the
+ * pin) and the first and last lines of its page (page header, special
+ * space), before any of them is pinned.  Each of these is a cache and,
+ * without huge pages, a TLB miss; requested back to back they overlap,
+ * where prefetch() alone met them one pin at a time.  A recent buffer that
+ * no longer holds the block costs a useless prefetch of shared memory.
+ */
+static void
+disk_prefetch_hint(EngramHnswGraph *graph, const EngramHnswRef *refs, int count)
+{
+#ifdef __GNUC__
+	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+	EngramHnswRecentBuffers *recent = recent_buffers(disk->index);
+
+	for (int i = 0; i < count; i++)
+	{
+		Buffer		buf = recent->buffers[EngramHnswRefBlock(refs[i]) & recent->mask];
+		const char *page;
+
+		if (buf <= 0)
+			continue;			/* none, or a local buffer */
+		page = (const char *) BufferGetBlock(buf);
+		__builtin_prefetch(GetBufferDescriptor(buf - 1), 1);
+		__builtin_prefetch(page);
+		__builtin_prefetch(page + BLCKSZ - sizeof(EngramHnswPageOpaqueData));
+	}
+#endif
+}
+
 static void
 disk_prefetch(EngramHnswGraph *graph, EngramHnswRef ref)
 {
@@ -1368,6 +1403,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->graph.prepare_query = NULL;
 	graph->graph.prefetch = disk_prefetch;
 	graph->graph.prefetch_end = disk_prefetch_end;
+	graph->graph.prefetch_hint = disk_prefetch_hint;
 	graph->graph.search_begin = disk_search_begin;
 	graph->graph.search_end = disk_search_end;
 	graph->graph.metric = meta->metric;
