@@ -116,7 +116,7 @@ BEGIN
 				(s, n, 'engram_memory_stats', '4', pg_temp.outcome(format('SELECT count(*) FROM engram_memory_stats(%L)', n))),
 				(s, n, 'engram_forget', 'true', pg_temp.outcome(format('SELECT engram_forget(%L, %s)', n, id2))),
 				(s, n, 'engram_consolidate', 'false', pg_temp.outcome(format('SELECT skipped_busy FROM engram_consolidate(%L)', q))),
-				(s, n, 'engram_run_maintenance', '4', pg_temp.outcome(format('SELECT count(*) FROM engram_run_maintenance(%L)', q))),
+				(s, n, 'engram_run_maintenance', '5', pg_temp.outcome(format('SELECT count(*) FROM engram_run_maintenance(%L)', q))),
 				(s, n, 'engram_move_to_tier', 'true', pg_temp.outcome(format(
 					'SELECT engram_move_to_tier(%L, ARRAY(SELECT ctid FROM %s), %L) IS NOT NULL', q, q, 'cold'))),
 				(s, n, 'engram_row_tier', '4', pg_temp.outcome(format(

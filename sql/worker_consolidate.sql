@@ -120,4 +120,40 @@ SELECT * FROM engram_consolidation_plan(ARRAY[1], ARRAY[[1,0]]::real[], ARRAY[0.
 	pattern_confidences => ARRAY[0.5]::real[], pattern_members => ARRAY[0]);
 SELECT * FROM engram_consolidation_plan(NULL, ARRAY[[1,0]]::real[], ARRAY[0.5]::real[]);
 
+-- Selection decides "cosine >= 0.8" exactly, also where it uses a float
+-- dot product: near the threshold (within 8 n 2^-24) it falls back to the
+-- double computation.  64 dimensions: seed S (confidence 1), a tight
+-- cluster C, D, E (0.9, 0.8, 0.7, nearly orthogonal to S), and X = S + t W
+-- (0.3), batch 4.  If cos(S, X) >= 0.8, X joins S's seed and the batch
+-- {S, X, C, D} holds no cluster of 3 (no plan); otherwise the batch is
+-- {S, C, D, E} and C, D, E make one plan.  t crosses the threshold in 101
+-- steps of 1e-8 (cosines within 2e-7 of it: a float dot product would get
+-- about a third of them wrong), then 4 steps far from it (float path).
+-- "reaches" is the C code's exact cosine: double sums in index order,
+-- dot / (sqrt(|S|^2) * sqrt(|X|^2)).
+WITH dims AS (
+	SELECT i, sin(i * 1.3)::real AS s, cos(i * 0.7) AS w, cos(i * 2.9)::real AS c, sin(i) AS jitter
+	FROM generate_series(1, 64) i),
+ts AS (
+	SELECT 0.770009555288325::float8 + k * 1e-8::float8 AS t FROM generate_series(-50, 50) k
+	UNION ALL SELECT 0.770009555288325::float8 + d FROM unnest(ARRAY[-1e-2, -1e-3, 1e-3, 1e-2]::float8[]) d),
+cases AS (
+	SELECT t,
+		   (SELECT sum(s::float8 * ((s::float8 + t * w)::real)::float8 ORDER BY i) /
+				   (sqrt(sum(s::float8 * s::float8 ORDER BY i)) *
+					sqrt(sum(((s::float8 + t * w)::real)::float8 * ((s::float8 + t * w)::real)::float8
+							 ORDER BY i)))
+			FROM dims) >= 0.8 AS reaches,
+		   (SELECT count(*) FROM engram_consolidation_plan(ARRAY[1, 2, 3, 4, 5],
+				(SELECT ARRAY[array_agg(s ORDER BY i), array_agg(c ORDER BY i),
+							  array_agg((c + 0.001 * jitter)::real ORDER BY i),
+							  array_agg((c - 0.001 * jitter)::real ORDER BY i),
+							  array_agg((s::float8 + t * w)::real ORDER BY i)] FROM dims),
+				ARRAY[1.0, 0.9, 0.8, 0.7, 0.3]::real[], batch_size => 4)) AS plans
+	FROM ts)
+SELECT count(*) AS cases,
+	   count(*) FILTER (WHERE reaches) BETWEEN 1 AND count(*) - 1 AS both_sides,
+	   count(*) FILTER (WHERE reaches = (plans = 0) AND plans IN (0, 1)) = count(*) AS selection_exact
+FROM cases;
+
 DROP TABLE worker_episodes;

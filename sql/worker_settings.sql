@@ -5,7 +5,7 @@ FROM pg_settings
 WHERE name IN ('engram.worker_naptime', 'engram.worker_databases', 'engram.background_workers',
 			   'engram.consolidation_workers', 'engram.consolidation_interval',
 			   'engram.consolidation_batch_size', 'engram.min_confidence_threshold',
-			   'engram.migration_batch', 'engram.pinned_now')
+			   'engram.migration_batch', 'engram.pending_flush_batch', 'engram.pinned_now')
    OR name LIKE 'engram.migration\_%'
 ORDER BY name;
 
@@ -42,9 +42,10 @@ FROM pg_attribute
 WHERE attrelid = 'engram_worker_status'::regclass AND attnum > 0
 ORDER BY attnum;
 -- Whatever the worker has done so far in this cluster, jobs and states are
--- known ones and each database has all five jobs.
+-- known ones and each database has all six jobs.
 SELECT count(*) AS unknown_rows FROM engram_worker_status
-WHERE job NOT IN ('warm_up', 'tier_migration', 'consolidation', 'soft_forgetting', 'access_stats')
+WHERE job NOT IN ('warm_up', 'tier_migration', 'consolidation', 'soft_forgetting', 'access_stats',
+				  'pending_flush')
    OR state NOT IN ('scheduled', 'running', 'deferred', 'unavailable', 'standby', 'failed', 'done');
 SELECT count(*) AS incomplete_databases FROM (
-	SELECT database FROM engram_worker_status GROUP BY database HAVING count(*) <> 5) d;
+	SELECT database FROM engram_worker_status GROUP BY database HAVING count(*) <> 6) d;

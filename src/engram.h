@@ -79,6 +79,17 @@ extern void engram_index_move_source_set(Oid heaprelid, const struct ItemPointer
 										 const struct ItemPointerData *new_tid);
 extern void engram_index_move_source_clear(void);
 
+/*
+ * The background worker's flush of an engram_hnsw pending list
+ * (src/hnsw/hnswpending.c): merges up to max_entries entries into the
+ * graph without waiting for a running merge; returns the entries merged
+ * (-1: "index" is not an engram_hnsw index), *left the entries still
+ * pending.  The caller holds RowExclusiveLock on the index, on a primary.
+ */
+struct RelationData;
+extern int64 engram_hnsw_merge_pending_batch(struct RelationData *index, int64 max_entries,
+											 int64 *left);
+
 /* Subsystem entry points, called once from _PG_init in this order. */
 extern void engram_simd_init(void);
 extern void engram_hnsw_init(void);

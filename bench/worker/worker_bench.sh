@@ -169,9 +169,13 @@ worker_cpu_ticks() {
 	[ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo 0; return; }
 	awk '{ print $14 + $15 }' "/proc/$pid/stat"
 }
+# worker_work: "job_runs rows_moved memories_consolidated cycles" so far
+# (a cycle runs tier_migration once).
 worker_work() {
 	psql_q -At -c "SELECT coalesce(sum(runs), 0) || ' ' || coalesce(sum(rows_moved), 0) || ' ' ||
-		coalesce(sum(memories_consolidated), 0) FROM engram_worker_status WHERE database = 'bench'"
+		coalesce(sum(memories_consolidated), 0) || ' ' ||
+		coalesce(sum(runs) FILTER (WHERE job = 'tier_migration'), 0)
+		FROM engram_worker_status WHERE database = 'bench'"
 }
 
 # percentiles FILE...: "count p50_ms p99_ms" of pgbench --log latencies (column 3, us).
@@ -194,7 +198,7 @@ set_condition busy
 {
 	echo
 	echo "## B. Recall under load: pgbench -n -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
-	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated"
+	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle"
 } >>"$report"
 ticks_per_second=$(getconf CLK_TCK)
 : >"$work/rounds"
@@ -205,19 +209,22 @@ for round in $(seq 1 "$rounds"); do
 		logdir=$work/log-$round-$condition
 		mkdir -p "$logdir" && chown postgres: "$logdir"
 		cpu_before=$(worker_cpu_ticks)
-		read -r runs_before moved_before consolidated_before <<<"$(worker_work)"
+		read -r runs_before moved_before consolidated_before cycles_before <<<"$(worker_work)"
 		(cd "$logdir" && "$pgbench" -n -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
 			-f "$here/../pgbench/recall.sql" --log --log-prefix=recall bench >"$logdir/pgbench.out" 2>&1) ||
 			{ cat "$logdir/pgbench.out" >&2; engram_die "pgbench failed"; }
 		cpu_after=$(worker_cpu_ticks)
-		read -r runs_after moved_after consolidated_after <<<"$(worker_work)"
+		read -r runs_after moved_after consolidated_after cycles_after <<<"$(worker_work)"
 		read -r count p50 p99 <<<"$(percentiles "$logdir"/recall.*)"
 		tps=$(awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.1f", n / s }')
 		cpu=$(awk -v a="$cpu_before" -v b="$cpu_after" -v t="$ticks_per_second" \
 			'BEGIN { d = b - a; if (d < 0) d = b; printf "%.2f", d / t }')
+		cycles=$((cycles_after - cycles_before))
+		per_cycle=$(awk -v c="$cpu" -v n="$cycles" 'BEGIN { if (n > 0) printf "%.3f", c / n; else print "-" }')
 		echo "$round | $condition | $count | $tps | $p50 | $p99 | $cpu | $((runs_after - runs_before)) |" \
-			"$((moved_after - moved_before)) | $((consolidated_after - consolidated_before))" | tee -a "$report"
-		echo "$condition $p50 $p99 $tps" >>"$work/rounds"
+			"$((moved_after - moved_before)) | $((consolidated_after - consolidated_before)) | $cycles | $per_cycle" |
+			tee -a "$report"
+		echo "$condition $p50 $p99 $tps $cpu $cycles" >>"$work/rounds"
 	done
 done
 set_condition idle
@@ -236,6 +243,15 @@ busy_tps=$(awk '$1 == "busy" { print $4 }' "$work/rounds" | median)
 	awk -v i="$idle_p99" -v b="$busy_p99" 'BEGIN {
 		d = (b / i - 1) * 100
 		printf "worker adds %.1f%% to recall p99 (target: under 10%%): %s\n", d, d < 10 ? "PASS" : "FAIL" }'
+	echo "idle p99 per round: $(awk '$1 == "idle" { printf "%s ", $3 }' "$work/rounds")"
+	echo "busy p99 per round: $(awk '$1 == "busy" { printf "%s ", $3 }' "$work/rounds")"
+	# the busy round against the idle round just before it
+	ratios=$(awk '$1 == "idle" { i = $3 } $1 == "busy" && i > 0 { printf "%.4f\n", $3 / i }' "$work/rounds")
+	echo "busy/idle p99 per pair: $(echo $ratios); median $(echo "$ratios" | median)," \
+		"$(echo "$ratios" | awk '$1 > 1.10 { n++ } END { print n + 0 }') of $rounds pairs over 1.10"
+	awk '$1 == "busy" { cpu += $5; cycles += $6 } END {
+		if (cycles > 0) printf "busy worker: %.2f s of CPU in %d cycles, %.3f s per cycle\n", cpu, cycles, cpu / cycles }' \
+		"$work/rounds"
 	echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee -a "$report"
 engram_log "report: $report"

@@ -16,7 +16,8 @@ CREATE FUNCTION engram_worker_state(
 		OUT worker_restarts bigint, OUT job text, OUT state text, OUT detail text,
 		OUT last_start timestamptz, OUT last_end timestamptz, OUT next_run timestamptz,
 		OUT runs bigint, OUT rows_moved bigint, OUT memories_consolidated bigint,
-		OUT episodes_linked bigint, OUT episodes_selected bigint, OUT errors bigint,
+		OUT episodes_linked bigint, OUT episodes_selected bigint, OUT rows_flushed bigint,
+		OUT errors bigint,
 		OUT last_error text, OUT last_error_at timestamptz)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'engram_worker_state'
@@ -38,6 +39,7 @@ SELECT d.datname AS database,
 	   s.memories_consolidated,
 	   s.episodes_linked,
 	   s.episodes_selected,
+	   s.rows_flushed,
 	   s.errors,
 	   s.last_error,
 	   s.last_error_at
@@ -51,7 +53,7 @@ GRANT SELECT ON engram_worker_status TO PUBLIC;
 CREATE FUNCTION engram_run_maintenance(space regclass, associations regclass DEFAULT NULL)
 	RETURNS TABLE (job text, state text, detail text, rows_moved bigint,
 				   memories_consolidated bigint, episodes_linked bigint,
-				   episodes_selected bigint, duration_ms double precision)
+				   episodes_selected bigint, rows_flushed bigint, duration_ms double precision)
 	AS 'MODULE_PATHNAME', 'engram_run_maintenance'
 	LANGUAGE C VOLATILE;
 

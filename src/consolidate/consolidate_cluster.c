@@ -13,9 +13,11 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "consolidate/engram_consolidate.h"
+#include "engram_simd.h"
 
 /* A cluster under construction: members by position in the sorted candidates. */
 typedef struct Cluster
@@ -74,6 +76,50 @@ cosine_float_double(const float *a, const double *b, int dims)
 	return dot / (sqrt(norm_a) * sqrt(norm_b));
 }
 
+/* Sum of squares of a float vector, in double, in index order. */
+static double
+squared_norm(const float *a, int dims)
+{
+	double		norm = 0.0;
+
+	for (int i = 0; i < dims; i++)
+		norm += (double) a[i] * a[i];
+	return norm;
+}
+
+/*
+ * engram_cosine_similarity(a, b, dims) >= threshold, the exact answer,
+ * computed cheaply when it is clear: the dot product in float through the
+ * SIMD kernel, divided by the exact norms (squared_norm, the same sums as
+ * engram_cosine_similarity's).  Whatever its summation order, a float dot
+ * product of n terms is within n u sum|a_i b_i| <= n u |a| |b| of the exact
+ * one (u = 2^-24; Cauchy-Schwarz), so the float cosine is within n u of the
+ * exact cosine, as long as no product overflows or underflows (hence the
+ * range on |a| |b|).  Only a float cosine within a margin of 8 n u of the
+ * threshold (3.7e-4 at 768 dimensions), or out of that range, is decided
+ * by the exact double computation: the answer is always the exact one, so
+ * the selection, and the plan, are exactly what they were without it.
+ */
+static bool
+cosine_reaches(const float *a, double squared_norm_a, const float *b, double squared_norm_b,
+			   int dims, double threshold)
+{
+	double		norms;
+	double		approximate;
+	double		margin = 4.0 * (dims + 2) * FLT_EPSILON;
+
+	if (squared_norm_a <= 0.0 || squared_norm_b <= 0.0)
+		return 0.0 >= threshold;
+	norms = sqrt(squared_norm_a) * sqrt(squared_norm_b);
+	if (norms >= 1e-30 && norms <= 1e30)
+	{
+		approximate = (double) engram_inner_product(a, b, dims) / norms;
+		if (isfinite(approximate) && fabs(approximate - threshold) > margin)
+			return approximate >= threshold;
+	}
+	return engram_cosine_similarity(a, b, dims) >= threshold;
+}
+
 /* Scored candidate for sorting. */
 typedef struct ScoredEpisode
 {
@@ -114,12 +160,16 @@ engram_consolidation_select(const EngramEpisode *episodes, int nepisodes,
 {
 	ScoredEpisode *ranked;
 	bool	   *taken;
+	double	   *squared_norms;
 	int			nselected = 0;
 
 	if (nepisodes == 0)
 		return 0;
 
 	ranked = palloc(sizeof(ScoredEpisode) * nepisodes);
+	squared_norms = palloc(sizeof(double) * nepisodes);
+	for (int i = 0; i < nepisodes; i++)
+		squared_norms[i] = squared_norm(episodes[i].embedding, params->dims);
 	for (int i = 0; i < nepisodes; i++)
 	{
 		double		best = 0.0;
@@ -146,12 +196,14 @@ engram_consolidation_select(const EngramEpisode *episodes, int nepisodes,
 	 * then every episode of the pool that could cluster with it (cosine >=
 	 * cluster_threshold), in score order.  Taking the top scores alone would
 	 * pick one episode per topic when there are many topics, and the same
-	 * unclusterable batch at every pass.
+	 * unclusterable batch at every pass.  Most pairs are far from the
+	 * threshold, and cosine_reaches() decides those with a float dot
+	 * product (the same answer as the exact cosine, see there).
 	 */
 	taken = palloc0(sizeof(bool) * nepisodes);
 	for (int r = 0; r < nepisodes && nselected < params->batch_size; r++)
 	{
-		const EngramEpisode *seed = &episodes[ranked[r].index];
+		int			seed = ranked[r].index;
 
 		if (taken[r])
 			continue;
@@ -159,10 +211,13 @@ engram_consolidation_select(const EngramEpisode *episodes, int nepisodes,
 		selected[nselected++] = r;
 		for (int s = r + 1; s < nepisodes && nselected < params->batch_size; s++)
 		{
+			int			other = ranked[s].index;
+
 			if (taken[s])
 				continue;
-			if (engram_cosine_similarity(seed->embedding, episodes[ranked[s].index].embedding,
-										 params->dims) >= params->cluster_threshold)
+			if (cosine_reaches(episodes[seed].embedding, squared_norms[seed],
+							   episodes[other].embedding, squared_norms[other],
+							   params->dims, params->cluster_threshold))
 			{
 				taken[s] = true;
 				selected[nselected++] = s;
@@ -182,6 +237,7 @@ engram_consolidation_select(const EngramEpisode *episodes, int nepisodes,
 		pfree(chosen);
 	}
 	pfree(taken);
+	pfree(squared_norms);
 	pfree(ranked);
 	return nselected;
 }

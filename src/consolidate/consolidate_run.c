@@ -337,6 +337,8 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	EngramEpisode *episodes;
 	TimestampTz *occurred;
 	EngramPattern *patterns;
+	Datum	   *semantic_ids;
+	int			nsemantic;
 	int			nepisodes = 0;
 	int			npatterns = 0;
 	int			dims = -1;
@@ -369,17 +371,23 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	SPI_connect();
 	initStringInfo(&sql);
 
-	/* Existing semantic memories and how many episodes each explains. */
+	/*
+	 * Existing semantic memories and how many episodes each explains; the
+	 * ids of all of them (those without an embedding too) for the pool's
+	 * "not consolidated yet" test.
+	 */
 	appendStringInfo(&sql,
 					 "SELECT s.id, s.embedding::pg_catalog.float4[], s.confidence, "
+					 "CASE WHEN s.embedding IS NOT NULL THEN "
 					 "(SELECT pg_catalog.count(*) FROM %s a JOIN %s e ON e.id = a.dst "
-					 "  WHERE a.src = s.id AND e.kind = 'episodic') "
-					 "FROM %s s WHERE s.kind = 'semantic' AND s.embedding IS NOT NULL "
-					 "ORDER BY s.id",
+					 "WHERE a.src = s.id AND e.kind = 'episodic') END "
+					 "FROM %s s WHERE s.kind = 'semantic' ORDER BY s.id",
 					 association_name, space_name, space_name);
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the semantic memories of \"%s\"", space_name);
 	patterns = palloc(sizeof(EngramPattern) * Max(SPI_processed, 1));
+	semantic_ids = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	nsemantic = (int) SPI_processed;
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -387,8 +395,13 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		bool		isnull;
 		float	   *embedding;
 		int			n;
+		Datum		embedding_datum;
 
-		n = copy_float_array(SPI_getbinval(tuple, desc, 2, &isnull), &embedding);
+		semantic_ids[i] = Int64GetDatum(DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull)));
+		embedding_datum = SPI_getbinval(tuple, desc, 2, &isnull);
+		if (isnull)
+			continue;
+		n = copy_float_array(embedding_datum, &embedding);
 		if (dims < 0)
 			dims = n;
 		if (n <= 0 || n != dims)
@@ -400,24 +413,42 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		npatterns++;
 	}
 
-	/* The candidate pool: newest unconsolidated episodes, locked. */
+	/*
+	 * The candidate pool: newest unconsolidated episodes, locked.  The
+	 * locking query sorts narrow rows (the lock keeps PostgreSQL from a
+	 * bounded top-N sort, so it sorts every episode of the space); only the
+	 * pool's embeddings are then read, by TID, and converted.  An episode
+	 * updated since the statement's snapshot (the lock follows it to its
+	 * new version) reads back no embedding and is left for the next run.
+	 * "Consolidated" (a lineage association from a semantic memory) is
+	 * tested against the semantic ids just read, which spares a third scan
+	 * of the space; a semantic memory stored in between (by a session:
+	 * consolidation runs on a space are serialized) is seen next run.
+	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT e.id, e.embedding::pg_catalog.float4[], e.confidence, e.occurred_at, "
-					 "e.ctid, %s, %s "
+					 "SELECT p.id, (SELECT x.embedding FROM %s x WHERE x.ctid = p.tid)::pg_catalog.float4[], "
+					 "p.confidence, p.occurred_at, p.tid, p.last_use, p.decay_function FROM "
+					 "(SELECT e.id, e.confidence, e.occurred_at, e.ctid AS tid, %s AS last_use, "
+					 "%s AS decay_function "
 					 "FROM %s e WHERE e.kind = 'episodic' AND e.embedding IS NOT NULL "
-					 "AND NOT EXISTS (SELECT 1 FROM %s a JOIN %s s ON s.id = a.src "
-					 "  WHERE a.dst = e.id AND s.kind = 'semantic') "
+					 "AND NOT EXISTS (SELECT 1 FROM %s a "
+					 "WHERE a.dst = e.id AND a.src = ANY ($2)) "
 					 "ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1 "
-					 "FOR KEY SHARE OF e SKIP LOCKED",
+					 "FOR KEY SHARE OF e SKIP LOCKED) p",
+					 space_name,
 					 space_has_created_at ? "COALESCE(e.created_at, e.occurred_at)" : "e.occurred_at",
 					 space_has_decay_function ? "e.decay_function" : "NULL::pg_catalog.text",
-					 space_name, association_name, space_name);
+					 space_name, association_name);
 	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum((int64) batch_size * ENGRAM_CONSOLIDATION_POOL_FACTOR)};
+		Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+		Datum		values[2];
 
-		if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		values[0] = Int64GetDatum((int64) batch_size * ENGRAM_CONSOLIDATION_POOL_FACTOR);
+		values[1] = PointerGetDatum(construct_array(semantic_ids, nsemantic, INT8OID,
+													sizeof(int64), FLOAT8PASSBYVAL,
+													TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args(sql.data, 2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the episodes of \"%s\"", space_name);
 	}
 	episodes = palloc(sizeof(EngramEpisode) * Max(SPI_processed, 1));
@@ -435,8 +466,11 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		TimestampTz created_at;
 		Datum		decay_datum;
 		char	   *decay_function;
+		Datum		embedding_datum = SPI_getbinval(tuple, desc, 2, &isnull);
 
-		n = copy_float_array(SPI_getbinval(tuple, desc, 2, &isnull), &embedding);
+		if (isnull)
+			continue;
+		n = copy_float_array(embedding_datum, &embedding);
 		if (dims < 0)
 			dims = n;
 		if (n <= 0 || n != dims)

@@ -10,8 +10,9 @@
  *	  - read the list for a scan: every entry with its exact distance
  *	    (and, in an int8 index, a lower bound of its ORDER BY value);
  *	  - merge entries into the graph (engram_hnsw_flush_pending(), VACUUM,
- *	    an inserter that finds the list over its limit), removing the dead
- *	    ones VACUUM names;
+ *	    an inserter that finds the list over its limit, the background
+ *	    worker's bounded engram_hnsw_merge_pending_batch()), removing the
+ *	    dead ones VACUUM names;
  *	  - check the list for engram_hnsw_verify().
  *
  * Layout (hnsw.h, PENDING LIST): pending pages form a singly linked list
@@ -74,6 +75,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "engram.h"
 #include "hnsw/hnsw.h"
 
 PG_FUNCTION_INFO_V1(engram_hnsw_flush_pending);
@@ -538,6 +540,35 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 		UnlockTuple(index, &merge_lock, ExclusiveLock);
 	if (removed)
 		*removed = dropped;
+	return merged;
+}
+
+/*
+ * engram_hnsw_merge_pending_batch: the background worker's bounded flush
+ * (src/worker, declared in engram.h).  Returns -1 when "index" is not an
+ * engram_hnsw index.  Otherwise merges up to max_entries entries of its
+ * pending list into the graph, head first, without waiting for a merge
+ * that is already running (nothing is merged then), and returns how many;
+ * *left receives the entries the list holds afterwards.  An empty list
+ * costs one metapage read and no heavyweight lock.  The caller holds at
+ * least RowExclusiveLock on the index, on a primary.
+ */
+int64
+engram_hnsw_merge_pending_batch(Relation index, int64 max_entries, int64 *left)
+{
+	EngramHnswMetaPageData meta;
+	int64		merged = 0;
+
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
+		return -1;
+	engram_hnsw_read_meta(index, &meta);
+	if (meta.pending_count > 0 && max_entries > 0)
+	{
+		merged = engram_hnsw_pending_merge(index, max_entries, false, NULL, NULL, NULL);
+		engram_hnsw_read_meta(index, &meta);
+	}
+	*left = meta.pending_count;
 	return merged;
 }
 

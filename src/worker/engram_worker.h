@@ -97,6 +97,9 @@
 #define ENGRAM_BACKGROUND_WORKERS_DEFAULT		8
 #define ENGRAM_BACKGROUND_WORKERS_MIN			0
 #define ENGRAM_BACKGROUND_WORKERS_MAX			ENGRAM_WORKER_MAX_DATABASES
+#define ENGRAM_PENDING_FLUSH_BATCH_DEFAULT		1000
+#define ENGRAM_PENDING_FLUSH_BATCH_MIN			0	/* 0: the worker never flushes */
+#define ENGRAM_PENDING_FLUSH_BATCH_MAX			1000000
 
 extern int	engram_worker_naptime;
 extern char *engram_worker_databases;
@@ -106,6 +109,7 @@ extern double engram_min_confidence_threshold;
 extern int	engram_migration_batch;
 extern int	engram_consolidation_workers;
 extern int	engram_background_workers;
+extern int	engram_pending_flush_batch;
 
 extern void engram_worker_define_settings(void);
 
@@ -120,6 +124,7 @@ extern void engram_worker_define_settings(void);
 #define ENGRAM_WORKER_COST_ROW_SCANNED			1	/* a row read by a job's scan */
 #define ENGRAM_WORKER_COST_ROW_MOVED			20	/* a tier move: rewrite + index */
 #define ENGRAM_WORKER_COST_MEMORY_WRITTEN		20	/* a semantic memory and its links */
+#define ENGRAM_WORKER_COST_ROW_FLUSHED			20	/* a pending entry merged: a graph insert */
 /* Rows per tier-move call, so that the worker can nap between them. */
 #define ENGRAM_WORKER_MOVE_CHUNK				50
 
@@ -142,7 +147,8 @@ typedef enum EngramJobKind
 	ENGRAM_JOB_MIGRATION,		/* every cycle: hot <-> warm <-> cold */
 	ENGRAM_JOB_CONSOLIDATION,	/* every engram.consolidation_interval */
 	ENGRAM_JOB_FORGETTING,		/* with consolidation: soft forgetting */
-	ENGRAM_JOB_ACCESS_STATS,	/* every cycle: persist access statistics */
+	ENGRAM_JOB_ACCESS_STATS,	/* every 60 s: persist access statistics */
+	ENGRAM_JOB_PENDING_FLUSH,	/* every cycle: engram_hnsw pending lists, bounded */
 	ENGRAM_JOB_COUNT
 } EngramJobKind;
 
@@ -175,6 +181,8 @@ typedef struct EngramJobResult
 	int64		memories_consolidated;	/* semantic memories created or merged */
 	int64		episodes_linked;	/* lineage associations written */
 	int64		episodes_selected;	/* soft forgetting: selected for cold */
+	int64		rows_flushed;	/* pending-list entries merged into a graph */
+	int64		rows_pending;	/* pending_flush: entries left (detail only) */
 	char		detail[ENGRAM_JOB_DETAIL_LEN];	/* one line for the status view */
 	bool		unavailable;	/* a subsystem is missing: detail says which */
 	int			failures;		/* spaces whose work failed (rolled back) */
@@ -193,6 +201,7 @@ typedef struct EngramJobStatus
 	int64		memories_consolidated;
 	int64		episodes_linked;
 	int64		episodes_selected;
+	int64		rows_flushed;
 	int64		errors;
 	TimestampTz last_error_at;
 	char		detail[ENGRAM_JOB_DETAIL_LEN];
@@ -266,6 +275,7 @@ extern void engram_job_migration(EngramJobContext *context, EngramJobResult *res
 extern void engram_job_consolidation(EngramJobContext *context, EngramJobResult *result);
 extern void engram_job_forgetting(EngramJobContext *context, EngramJobResult *result);
 extern void engram_job_access_stats(EngramJobContext *context, EngramJobResult *result);
+extern void engram_job_pending_flush(EngramJobContext *context, EngramJobResult *result);
 extern const char *engram_job_needs_table_am(void);
 
 /* Processes (worker_launcher.c) ------------------------------------------ */

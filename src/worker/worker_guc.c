@@ -34,6 +34,7 @@ double		engram_min_confidence_threshold = ENGRAM_MIN_CONFIDENCE_DEFAULT;
 int			engram_migration_batch = ENGRAM_MIGRATION_BATCH_DEFAULT;
 int			engram_consolidation_workers = ENGRAM_CONSOLIDATION_WORKERS_DEFAULT;
 int			engram_background_workers = ENGRAM_BACKGROUND_WORKERS_DEFAULT;
+int			engram_pending_flush_batch = ENGRAM_PENDING_FLUSH_BATCH_DEFAULT;
 
 static double hot_to_warm_accesses = ENGRAM_HOT_TO_WARM_ACCESSES_DEFAULT;
 static int	hot_to_warm_window = ENGRAM_HOT_TO_WARM_WINDOW_DEFAULT;
@@ -150,6 +151,14 @@ engram_worker_define_settings(void)
 							ENGRAM_MIGRATION_BATCH_MIN, ENGRAM_MIGRATION_BATCH_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("engram.pending_flush_batch",
+							"Sets the maximum number of pending-list entries of engram_hnsw indexes the worker merges into their graphs per cycle (0: the worker never flushes).",
+							"Bounded work per cycle over all spaces of a database; inserters over the list's limit, VACUUM and engram_hnsw_flush_pending() flush too.",
+							&engram_pending_flush_batch,
+							ENGRAM_PENDING_FLUSH_BATCH_DEFAULT,
+							ENGRAM_PENDING_FLUSH_BATCH_MIN, ENGRAM_PENDING_FLUSH_BATCH_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
 	DefineCustomIntVariable("engram.worker_cost_delay",
 							"Sets the time the background worker sleeps each time its jobs used up engram.worker_cost_limit (0 disables throttling).",
 							"Like vacuum_cost_delay: spreads the worker's work out so that it does not take a CPU from queries in bursts.",
@@ -160,7 +169,7 @@ engram_worker_define_settings(void)
 
 	DefineCustomIntVariable("engram.worker_cost_limit",
 							"Sets the cost the background worker's jobs may accumulate before it sleeps engram.worker_cost_delay.",
-							"A row scanned costs 1, a row moved between tiers 20, a semantic memory written 20.",
+							"A row scanned costs 1, a row moved between tiers 20, a semantic memory written 20, a pending-list entry merged into a graph 20.",
 							&engram_worker_cost_limit,
 							ENGRAM_WORKER_COST_LIMIT_DEFAULT,
 							ENGRAM_WORKER_COST_LIMIT_MIN, ENGRAM_WORKER_COST_LIMIT_MAX,

@@ -2,7 +2,8 @@
  *
  * worker_jobs.c
  *	  The worker's jobs: warm-up, tier migration, consolidation, soft
- *	  forgetting, access-statistics persistence; the table AM provider.
+ *	  forgetting, access-statistics persistence, the flush of engram_hnsw
+ *	  pending lists; the table AM provider.
  *
  * Every job is called inside a transaction with an active snapshot and
  * works space by space.  The spaces are the one engram_run_maintenance()
@@ -21,6 +22,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
@@ -30,10 +33,12 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 
@@ -459,4 +464,88 @@ engram_job_access_stats(EngramJobContext *context, EngramJobResult *result)
 	}
 	saved = tier_provider->save_access_stats();
 	snprintf(result->detail, sizeof(result->detail), INT64_FORMAT " rows saved", saved);
+}
+
+/* Pending-list flush ------------------------------------------------------- */
+
+/*
+ * Merge pending-list entries of the engram_hnsw indexes of one space into
+ * their graphs, ENGRAM_WORKER_MOVE_CHUNK at a time (the worker may nap
+ * between chunks), while the cycle's budget (engram.pending_flush_batch,
+ * less what earlier spaces used) lasts; then only count what is left
+ * (result->rows_pending).  Locks are taken without waiting: a space or
+ * index under DDL (a lock that conflicts with AccessShareLock on the table
+ * or RowExclusiveLock on the index), or a list another process is merging,
+ * is left for the next cycle.  Indexes in OID order.  A partitioned
+ * table's partitions are not visited (a space is a plain table).
+ */
+static void
+flush_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
+{
+	Relation	table;
+	List	   *indexes;
+	ListCell   *cell;
+
+	if (!ConditionalLockRelationOid(space, AccessShareLock))
+		return;
+	table = try_table_open(space, NoLock);
+	if (table == NULL)
+	{
+		UnlockRelationOid(space, AccessShareLock);
+		return;
+	}
+	indexes = RelationGetIndexList(table);
+	foreach(cell, indexes)
+	{
+		Oid			indexoid = lfirst_oid(cell);
+		Relation	index;
+		int64		left = 0;
+		int64		merged;
+
+		if (!ConditionalLockRelationOid(indexoid, RowExclusiveLock))
+			continue;
+		/* gone since the list was read (DROP INDEX CONCURRENTLY)? */
+		index = try_relation_open(indexoid, NoLock);
+		if (index == NULL)
+		{
+			UnlockRelationOid(indexoid, RowExclusiveLock);
+			continue;
+		}
+		do
+		{
+			int64		budget = Min((int64) ENGRAM_WORKER_MOVE_CHUNK,
+									 engram_pending_flush_batch - result->rows_flushed);
+
+			CHECK_FOR_INTERRUPTS();
+			/* a budget of 0 only reads how many entries are pending */
+			merged = engram_hnsw_merge_pending_batch(index, Max(budget, 0), &left);
+			if (merged > 0)
+			{
+				result->rows_flushed += merged;
+				engram_worker_charge(merged * ENGRAM_WORKER_COST_ROW_FLUSHED);
+			}
+		} while (merged > 0 && left > 0);
+		if (merged >= 0)
+			result->rows_pending += left;
+		relation_close(index, RowExclusiveLock);
+	}
+	list_free(indexes);
+	table_close(table, AccessShareLock);
+}
+
+void
+engram_job_pending_flush(EngramJobContext *context, EngramJobResult *result)
+{
+	int			spaces;
+	char		what[96];
+
+	if (engram_pending_flush_batch <= 0)
+	{
+		strlcpy(result->detail, "off: engram.pending_flush_batch = 0", sizeof(result->detail));
+		return;
+	}
+	spaces = for_each_space(context, flush_space, result);
+	snprintf(what, sizeof(what), INT64_FORMAT " pending entries merged, " INT64_FORMAT " left",
+			 result->rows_flushed, result->rows_pending);
+	report_spaces(result, spaces, what);
 }

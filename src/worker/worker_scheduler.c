@@ -66,6 +66,12 @@ const EngramJobDefinition engram_job_definitions[ENGRAM_JOB_COUNT] = {
 		.interval_seconds = ENGRAM_ACCESS_STATS_INTERVAL_SECONDS,
 		.unavailable_reason = engram_job_needs_table_am,
 	},
+	[ENGRAM_JOB_PENDING_FLUSH] = {
+		.kind = ENGRAM_JOB_PENDING_FLUSH, .name = "pending_flush",
+		.run = engram_job_pending_flush,
+		.writes = true, .one_shot = false, .uses_consolidation_slot = false,
+		.interval_seconds = 0, .unavailable_reason = NULL,
+	},
 };
 
 const char *
@@ -151,6 +157,7 @@ engram_job_transition(EngramJobStatus *job, const EngramJobDefinition *definitio
 				job->memories_consolidated += result->memories_consolidated;
 				job->episodes_linked += result->episodes_linked;
 				job->episodes_selected += result->episodes_selected;
+				job->rows_flushed += result->rows_flushed;
 				strlcpy(job->detail, result->detail, sizeof(job->detail));
 			}
 			else

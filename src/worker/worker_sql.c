@@ -80,8 +80,8 @@ engram_worker_state(PG_FUNCTION_ARGS)
 		for (int kind = 0; kind < ENGRAM_JOB_COUNT; kind++)
 		{
 			EngramJobStatus *job = &slot->jobs[kind];
-			Datum		values[18];
-			bool		nulls[18] = {0};
+			Datum		values[19];
+			bool		nulls[19] = {0};
 			int			c = 0;
 
 			values[c++] = ObjectIdGetDatum(slot->database);
@@ -104,6 +104,7 @@ engram_worker_state(PG_FUNCTION_ARGS)
 			values[c++] = Int64GetDatum(job->memories_consolidated);
 			values[c++] = Int64GetDatum(job->episodes_linked);
 			values[c++] = Int64GetDatum(job->episodes_selected);
+			values[c++] = Int64GetDatum(job->rows_flushed);
 			values[c++] = Int64GetDatum(job->errors);
 			values[c] = CStringGetTextDatum(job->last_error);
 			nulls[c] = (job->errors == 0);
@@ -120,7 +121,7 @@ engram_worker_state(PG_FUNCTION_ARGS)
 /*
  * engram_run_maintenance(space regclass, associations regclass DEFAULT NULL)
  * RETURNS TABLE (job, state, detail, rows_moved, memories_consolidated,
- * episodes_linked, episodes_selected, duration_ms)
+ * episodes_linked, episodes_selected, rows_flushed, duration_ms)
  *
  * One cycle of every periodic job on one space, now, in the calling
  * transaction, with the caller's privileges and settings (nothing is
@@ -164,8 +165,8 @@ engram_run_maintenance(PG_FUNCTION_ARGS)
 		EngramJobResult result;
 		const char *state;
 		const char *reason;
-		Datum		values[8];
-		bool		nulls[8] = {0};
+		Datum		values[9];
+		bool		nulls[9] = {0};
 		instr_time	started;
 		instr_time	elapsed;
 
@@ -192,9 +193,10 @@ engram_run_maintenance(PG_FUNCTION_ARGS)
 		values[4] = Int64GetDatum(result.memories_consolidated);
 		values[5] = Int64GetDatum(result.episodes_linked);
 		values[6] = Int64GetDatum(result.episodes_selected);
+		values[7] = Int64GetDatum(result.rows_flushed);
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, started);
-		values[7] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(elapsed));
+		values[8] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(elapsed));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 

@@ -33,8 +33,8 @@ is($node->safe_psql('postgres',
 my $worker_pid = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'engram worker' AND datname = 'postgres'});
 ok($node->poll_query_until('postgres',
-		q{SELECT count(*) = 5 FROM engram_worker_status WHERE database = 'postgres' AND pid IS NOT NULL}),
-	'the worker reports its five jobs');
+		q{SELECT count(*) = 6 FROM engram_worker_status WHERE database = 'postgres' AND pid IS NOT NULL}),
+	'the worker reports its six jobs');
 is($node->safe_psql('postgres',
 		q{SELECT string_agg(job || '=' || state, ',' ORDER BY job) FROM engram_worker_status
 		  WHERE job IN ('warm_up', 'tier_migration', 'access_stats') AND database = 'postgres'}),
@@ -128,7 +128,7 @@ ok($node->log_contains('terminated by signal 9', $log_offset),
 	'the postmaster saw the worker die and restarted the backends');
 is($node->safe_psql('postgres', $checksum_query), $checksum, 'data is intact after the crash restart');
 ok($node->poll_query_until('postgres',
-		q{SELECT count(*) = 5 FROM engram_worker_status WHERE database = 'postgres'
+		q{SELECT count(*) = 6 FROM engram_worker_status WHERE database = 'postgres'
 		  AND pid IS NOT NULL AND (state <> 'scheduled' OR next_run IS NOT NULL)}),
 	'the new worker reports its jobs again');
 

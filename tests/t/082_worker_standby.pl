@@ -1,7 +1,9 @@
 # 082_worker_standby.pl: on a hot standby the worker runs but writes
-# nothing: jobs that write (migration, consolidation, soft forgetting) are
-# held in state "standby", no error is recorded, the replica's data stays
-# the primary's, and engram_run_maintenance refuses.  Reads still work.
+# nothing: jobs that write (migration, consolidation, soft forgetting, the
+# pending-list flush) are held in state "standby", no error is recorded,
+# the replica's data stays the primary's (an engram_hnsw pending list the
+# primary does not flush stays as it is), and engram_run_maintenance
+# refuses.  Reads still work.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -9,7 +11,8 @@ use Test::More;
 use EngramNode;
 
 my $primary = new_engram_node('primary', allows_streaming => 1,
-	extra_conf => "engram.worker_naptime = 1\nengram.consolidation_interval = 3600");
+	extra_conf => "engram.worker_naptime = 1\nengram.consolidation_interval = 3600\n"
+	  . "engram.pending_flush_batch = 0\nautovacuum = off");
 
 $primary->safe_psql('postgres', q{
 	CREATE TABLE memories (
@@ -21,6 +24,8 @@ $primary->safe_psql('postgres', q{
 		created_at timestamptz NOT NULL DEFAULT now());
 	CREATE TABLE memories_associations (src bigint, dst bigint, weight real, kind text,
 		PRIMARY KEY (src, dst));
+	CREATE INDEX memories_embedding ON memories USING engram_hnsw (embedding evector_l2_ops)
+		WITH (deferred_insert = on);
 	INSERT INTO memories (content, embedding) VALUES
 		('a1', '[1,0,0]'), ('a2', '[0.9,0.1,0]'), ('a3', '[0.9,0,0.1]'),
 		('b1', '[0,1,0]'), ('b2', '[0.1,0.9,0]'), ('b3', '[0,0.9,0.1]');});
@@ -39,7 +44,8 @@ else
 $primary->backup('backup');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'backup', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "engram.consolidation_interval = 1\n");
+$standby->append_conf('postgresql.conf',
+	"engram.consolidation_interval = 1\nengram.pending_flush_batch = 1000\n");
 $standby->start;
 $primary->wait_for_catchup($standby);
 
@@ -48,18 +54,22 @@ ok($standby->poll_query_until('postgres',
 		'1'),
 	'the worker runs on the standby');
 my $held = q{SELECT string_agg(job || '=' || state, ',' ORDER BY job) FROM engram_worker_status
-	WHERE database = 'postgres' AND job IN ('consolidation', 'soft_forgetting')};
-ok($standby->poll_query_until('postgres', $held, 'consolidation=standby,soft_forgetting=standby'),
+	WHERE database = 'postgres' AND job IN ('consolidation', 'pending_flush', 'soft_forgetting')};
+ok($standby->poll_query_until('postgres', $held,
+		'consolidation=standby,pending_flush=standby,soft_forgetting=standby'),
 	'due writing jobs are held in state "standby"');
 like($standby->safe_psql('postgres',
 		q{SELECT detail FROM engram_worker_status WHERE database = 'postgres' AND job = 'consolidation'}),
 	qr/standby: no writes during recovery/, 'with the reason');
 sleep(2);
 is($standby->safe_psql('postgres',
-		q{SELECT sum(runs) FILTER (WHERE job IN ('tier_migration', 'consolidation', 'soft_forgetting'))
-		         || ' ' || sum(errors) || ' ' || sum(memories_consolidated) FROM engram_worker_status
-		  WHERE database = 'postgres'}),
-	'0 0 0', 'no run of a writing job, no error, nothing consolidated on the standby');
+		q{SELECT sum(runs) FILTER (WHERE job IN ('tier_migration', 'consolidation', 'soft_forgetting',
+		                                         'pending_flush'))
+		         || ' ' || sum(errors) || ' ' || sum(memories_consolidated) || ' ' || sum(rows_flushed)
+		  FROM engram_worker_status WHERE database = 'postgres'}),
+	'0 0 0 0', 'no run of a writing job, no error, nothing consolidated or flushed on the standby');
+is($standby->safe_psql('postgres', q{SELECT entries FROM engram_hnsw_pending_stats('memories_embedding')}),
+	'6', 'the pending list the primary left is still whole on the standby');
 is($standby->safe_psql('postgres',
 		q{SELECT count(*) || ' ' || count(*) FILTER (WHERE kind = 'semantic') FROM memories}),
 	'6 0', 'the replica still has exactly the primary\'s rows');
