@@ -56,6 +56,20 @@ ALTER TABLE tam_args REPLICA IDENTITY DEFAULT;
 SELECT engram_move_to_tier('tam_args', (SELECT array_agg(ctid) FROM tam_args), 'cold');
 ALTER TABLE tam_args REPLICA IDENTITY FULL;
 DROP PUBLICATION tam_pub;
+-- ATTACH PARTITION names the partitioned table: a partition with cold rows
+-- attached under a publication is checked like a table added to it.
+ALTER TABLE tam_args REPLICA IDENTITY FULL;
+CREATE TABLE tam_parted (id int) PARTITION BY RANGE (id);
+SET client_min_messages = error;
+CREATE PUBLICATION tam_pub FOR TABLE tam_parted;
+RESET client_min_messages;
+ALTER TABLE tam_parted ATTACH PARTITION tam_args FOR VALUES FROM (0) TO (100);
+SELECT count(*) AS partitions FROM pg_inherits WHERE inhparent = 'tam_parted'::regclass;
+ALTER TABLE tam_args REPLICA IDENTITY DEFAULT;
+ALTER TABLE tam_parted ATTACH PARTITION tam_args FOR VALUES FROM (0) TO (100);
+ALTER TABLE tam_parted DETACH PARTITION tam_args;
+DROP PUBLICATION tam_pub;
+DROP TABLE tam_parted;
 -- Privileges: moving needs UPDATE on the table.
 CREATE ROLE tam_reader;
 GRANT SELECT ON tam_args TO tam_reader;

@@ -91,6 +91,16 @@ BEGIN
        JOIN pg_class c ON c.oid = d.objid
        JOIN pg_am a ON a.oid = c.relam AND a.amname = 'engram'
       WHERE EXISTS (SELECT 1 FROM engram.cold_segments s WHERE s.relid = c.oid);
+    -- ATTACH PARTITION names the partitioned table: a partition attached
+    -- under a publication is published too, so check the engram leaves.
+    PERFORM engram.check_cold_rows_publishable(t.relid)
+       FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_ddl_commands() d
+              WHERE d.classid = 'pg_class'::regclass) d
+       JOIN pg_class p ON p.oid = d.objid AND p.relkind = 'p',
+            LATERAL pg_partition_tree(d.objid) t
+       JOIN pg_class c ON c.oid = t.relid
+       JOIN pg_am a ON a.oid = c.relam AND a.amname = 'engram'
+      WHERE EXISTS (SELECT 1 FROM engram.cold_segments s WHERE s.relid = t.relid);
 END;
 $$;
 CREATE EVENT TRIGGER engram_convert_cold_segments ON ddl_command_end
