@@ -27,7 +27,7 @@
 # 2 shared cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../scripts/lib/common.sh"
+. "$here/worker_common.sh"
 
 memories=${1:-10000}
 dims=${2:-768}
@@ -44,15 +44,7 @@ engram_build_install
 
 out=$here/results-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
-engram_bench_cluster_dirs worker-bench
-
-engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = 256MB" "max_wal_size = 4GB" \
-	"engram.worker_naptime = 3600" "engram.consolidation_interval = 604800" "${extra_settings[@]}"
-engram_cluster_start "$datadir" "$work/server.log"
-export PGHOST=$sockdir PGPORT=$port PGUSER=postgres PGDATABASE=bench
-psql_q() { "$(engram_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -P pager=off "$@"; }
-psql_q -d postgres -c "CREATE DATABASE bench"
-psql_q -c "SET client_min_messages = warning; CREATE EXTENSION engram"
+worker_bench_cluster worker-bench "${extra_settings[@]}"
 
 report=$out/report.txt
 {
@@ -131,18 +123,7 @@ pgbench=$(engram_bindir)/pgbench
 
 # set_condition idle|busy: the worker's settings, reloaded.
 set_condition() {
-	if [ "$1" = busy ]; then
-		psql_q -c "ALTER SYSTEM SET engram.worker_naptime = 1" \
-			-c "ALTER SYSTEM SET engram.consolidation_interval = 1" \
-			-c "ALTER SYSTEM SET engram.migration_warm_to_cold_window_seconds = 30" \
-			-c "ALTER SYSTEM SET engram.migration_hot_to_warm_window_seconds = 30" \
-			-c "ALTER SYSTEM SET engram.migration_warm_to_hot_window_seconds = 30" \
-			-c "ALTER SYSTEM SET engram.migration_cold_to_warm_window_seconds = 30"
-	else
-		psql_q -c "ALTER SYSTEM SET engram.worker_naptime = 3600" \
-			-c "ALTER SYSTEM SET engram.consolidation_interval = 604800"
-	fi
-	psql_q -c "SELECT pg_reload_conf()" >/dev/null
+	worker_settings "$1"
 	sleep 1
 	# Idle means idle: let a cycle started under the busy settings finish:
 	# no job running, and the counters still, for 3 s in a row (at most 60 s;
@@ -164,8 +145,7 @@ set_condition() {
 # worker_cpu_ticks: utime + stime of the database worker of "bench" (0 if none).
 worker_cpu_ticks() {
 	local pid
-	pid=$(psql_q -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'engram worker'
-		AND datname = 'bench'")
+	pid=$(worker_pid)
 	[ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo 0; return; }
 	awk '{ print $14 + $15 }' "/proc/$pid/stat"
 }

@@ -19,7 +19,7 @@
 # of pgbench plus the load.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../scripts/lib/common.sh"
+. "$here/worker_common.sh"
 
 memories=${1:-10000}
 dims=${2:-768}
@@ -33,32 +33,17 @@ engram_build_install
 
 out=$here/results-profile-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
-engram_bench_cluster_dirs worker-profile
-
-engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = 256MB" "max_wal_size = 4GB" \
-	"engram.worker_naptime = 3600" "engram.consolidation_interval = 604800" "${extra_settings[@]}"
-engram_cluster_start "$datadir" "$work/server.log"
-export PGHOST=$sockdir PGPORT=$port PGUSER=postgres PGDATABASE=bench
-psql_q() { "$(engram_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -P pager=off "$@"; }
-psql_q -d postgres -c "CREATE DATABASE bench"
-psql_q -c "SET client_min_messages = warning; CREATE EXTENSION engram"
+worker_bench_cluster worker-profile "${extra_settings[@]}"
 engram_log "loading $memories memories of $dims dimensions"
 bash "$here/../pgbench/load_space.sh" --rows "$memories" --dims "$dims" >/dev/null
 pgbench=$(engram_bindir)/pgbench
 
-psql_q -c "ALTER SYSTEM SET engram.worker_naptime = 1" \
-	-c "ALTER SYSTEM SET engram.consolidation_interval = 1" \
-	-c "ALTER SYSTEM SET engram.migration_warm_to_cold_window_seconds = 30" \
-	-c "ALTER SYSTEM SET engram.migration_hot_to_warm_window_seconds = 30" \
-	-c "ALTER SYSTEM SET engram.migration_warm_to_hot_window_seconds = 30" \
-	-c "ALTER SYSTEM SET engram.migration_cold_to_warm_window_seconds = 30" \
-	-c "SELECT pg_reload_conf()" >/dev/null
+worker_settings busy
 engram_log "warm-up: 15 s of recall with the worker busy"
 "$pgbench" -n -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
 	-f "$here/../pgbench/recall.sql" bench >/dev/null 2>&1
 
-pid=$(psql_q -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'engram worker'
-	AND datname = 'bench'")
+pid=$(worker_pid)
 [ -n "$pid" ] || engram_die "no engram worker for database bench"
 status() {
 	psql_q -At -F ' ' -c "SELECT job, runs, rows_moved, memories_consolidated, episodes_selected,
