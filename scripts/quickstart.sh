@@ -56,8 +56,10 @@ psql_as -d engram -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT
 
 # Sample data: a memory space "demo" holding real GloVe word vectors when
 # the shared benchmark data is beside the project (each word a memory,
-# associated with its three nearest words), otherwise generated memories in
-# twenty topics.
+# associated both ways with its three nearest words), otherwise generated
+# memories in twenty topics.  Both ways, so that a memory also receives the
+# activation its neighbours spread (with one-way links, the memory nearest
+# the cue relays activation to its neighbours and ranks under them).
 glove=$ENGRAM_ROOT/../shared/data/glove-100d-1604
 have_space=$(psql_as -d engram -tAc "SELECT count(*) FROM engram_spaces WHERE space_name = 'demo'")
 if [ "$have_space" = 0 ]; then
@@ -79,11 +81,11 @@ SELECT 'memory ' || i || ' about topic ' || (i % 20),
 FROM generate_series(1, 2000) AS i;
 SQL
 	fi
-	engram_log "associating each memory with its three nearest neighbours"
+	engram_log "associating each memory with its three nearest neighbours, both ways"
 	psql_as -d engram >/dev/null <<'SQL'
 SELECT count(engram_associate('demo', m.id, n.id,
                               greatest(0.05, 1 - (m.embedding <=> n.embedding))::real,
-                              bidirectional => false))
+                              bidirectional => true))
 FROM demo m
 CROSS JOIN LATERAL (SELECT o.id, o.embedding FROM demo o WHERE o.id <> m.id
                     ORDER BY o.embedding <=> m.embedding LIMIT 3) n;
