@@ -21,7 +21,7 @@
 # Leaves the last build of the last round installed and the cluster running.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../scripts/lib/common.sh"
+. "$here/recall_lib.sh"
 
 [ $# -ge 9 ] || engram_die "usage: query_cpu_ab.sh DATADIR SOCKDIR PORT DATABASE ROUNDS SECONDS CLIENTS SCRIPTS BUILD.so..."
 datadir=$1 sockdir=$2 port=$3 database=$4 rounds=$5 seconds=$6 clients=$7 scripts=$8
@@ -38,33 +38,18 @@ trap 'rm -rf "$work"' EXIT
 for s in "${script_list[@]}"; do cp "$s" "$work/" ; done
 chown postgres: "$work"/*
 
-# Clock ticks of CPU used so far by the cluster: the postmaster's own and
-# its reaped children's, plus its live children's.
-cluster_ticks() {
-	local postmaster total pid
-	postmaster=$(head -1 "$datadir/postmaster.pid")
-	total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
-	for pid in $(pgrep -P "$postmaster"); do
-		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$total"
-}
-
 # run SCRIPT CLIENTS SECONDS: prints "calls/s p50 p99 cpu_ms_per_call"
 run() {
 	local script=$1 c=$2 secs=$3 dir before after n p50 p99
 	dir=$(mktemp -d "$work/run.XXXXXX")
 	chown postgres: "$dir"
-	before=$(cluster_ticks)
+	before=$(cluster_ticks "$datadir")
 	(cd "$dir" && engram_as_postgres pgbench -n -M prepared -h "$sockdir" -p "$port" \
 		-f "$work/$(basename "$script")" -c "$c" -j "$c" -T "$secs" --log --log-prefix="$dir/log" \
 		"$database") >"$dir/out" 2>&1 || true
 	sleep 0.5		# let the postmaster reap the backends
-	after=$(cluster_ticks)
-	cat "$dir"/log.* 2>/dev/null | awk '{print $3 / 1000.0}' | sort -n >"$dir/latencies"
-	n=$(wc -l <"$dir/latencies")
-	p50=$(awk -v n="$n" 'NR == int(n * 0.50) + 1 {print; exit}' "$dir/latencies")
-	p99=$(awk -v n="$n" 'NR == int(n * 0.99) + 1 {print; exit}' "$dir/latencies")
+	after=$(cluster_ticks "$datadir")
+	read -r n p50 p99 < <(pgbench_latencies "$dir")
 	awk -v n="$n" -v s="$secs" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
 		-v p50="${p50:-0}" -v p99="${p99:-0}" \
 		'BEGIN { printf "%.1f %.3f %.3f %.3f\n", n / s, p50, p99, (n > 0 ? t / hz * 1000 / n : 0) }'

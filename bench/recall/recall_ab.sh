@@ -24,7 +24,7 @@
 # bench/recall/results-ab-<timestamp>/report.txt and the per-run logs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../scripts/lib/common.sh"
+. "$here/recall_lib.sh"
 
 [ $# -ge 5 ] || engram_die "usage: recall_ab.sh DATADIR SOCKDIR PORT A.so B.so [ROUNDS] [SECONDS] [WARMUP]"
 datadir=$1 sockdir=$2 port=$3 build_a=$4 build_b=$5
@@ -39,29 +39,7 @@ chmod 755 "$work" && chown postgres: "$work"
 mkdir -p "$out"
 trap 'rm -rf "$work"' EXIT
 
-cat >"$work/recall.sql" <<'SQL'
-\set q random(1, 1000)
-SELECT count(*) FROM engram_recall('bench', (SELECT v FROM bench_queries WHERE i = :q), k => 10, max_hops => 2);
-SQL
-cat >"$work/plain.sql" <<'SQL'
-\set q random(1, 1000)
-SELECT count(*) FROM (SELECT id FROM bench ORDER BY embedding <=> (SELECT v FROM bench_queries WHERE i = :q) LIMIT 10) s;
-SQL
-chown postgres: "$work"/*.sql
-
-# Clock ticks of CPU (user + system) used so far by the cluster: the
-# postmaster's own and its reaped children's (cutime, cstime: pgbench's
-# backends exit before the run is over), plus its live children's.
-cluster_ticks() {
-	local postmaster total pid
-	postmaster=$(head -1 "$datadir/postmaster.pid")
-	total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
-	for pid in $(pgrep -P "$postmaster"); do
-		[ -r "/proc/$pid/stat" ] || continue
-		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$total"
-}
+write_recall_scripts "$work"
 
 # Recall's own CPU so far as the server measures it (engram_stats).
 recall_cpu() {
@@ -76,19 +54,16 @@ pgbench_run() {
 	local before after stats_before stats_after n tps p50 p99 hz
 	mkdir -p "$dir" && chown postgres: "$dir"
 	stats_before=$(recall_cpu)
-	before=$(cluster_ticks)
+	before=$(cluster_ticks "$datadir")
 	(cd "$dir" && engram_as_postgres pgbench -n -h "$sockdir" -p "$port" -f "$script" \
 		-c "$clients" -j "$clients" -T "$secs" --log --log-prefix="$dir/log" bench) \
 		>"$dir/summary.txt" 2>&1 || true
 	sleep 1		# let the postmaster reap the backends
-	after=$(cluster_ticks)
+	after=$(cluster_ticks "$datadir")
 	stats_after=$(recall_cpu)
 	hz=$(getconf CLK_TCK)
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/summary.txt")
-	cat "$dir"/log.* 2>/dev/null | awk '{print $3 / 1000.0}' | sort -n >"$dir/latencies_ms"
-	n=$(wc -l <"$dir/latencies_ms")
-	p50=$(awk -v n="$n" 'NR == int(n * 0.50) + 1 {print; exit}' "$dir/latencies_ms")
-	p99=$(awk -v n="$n" 'NR == int(n * 0.99) + 1 {print; exit}' "$dir/latencies_ms")
+	read -r n p50 p99 < <(pgbench_latencies "$dir")
 	cp "$dir/summary.txt" "$out/$label.summary.txt"
 	cp "$dir/latencies_ms" "$out/$label.latencies_ms"
 	rm -rf "$dir"

@@ -17,7 +17,7 @@
 # see recall_ab.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../scripts/lib/common.sh"
+. "$here/recall_lib.sh"
 
 memories=${1:-100000}
 dims=${2:-768}
@@ -86,18 +86,7 @@ else
 	plan="no index scan (sequential scan and sort)"
 fi
 
-cat >"$work/recall.sql" <<'SQL'
-\set q random(1, 1000)
-SELECT count(*) FROM engram_recall('bench', (SELECT v FROM bench_queries WHERE i = :q), k => 10, max_hops => 2);
-SQL
-cat >"$work/plain.sql" <<'SQL'
-\set q random(1, 1000)
-SELECT count(*) FROM (SELECT id FROM bench ORDER BY embedding <=> (SELECT v FROM bench_queries WHERE i = :q) LIMIT 10) s;
-SQL
-cat >"$work/store.sql" <<'SQL'
-\set q random(1, 1000)
-SELECT engram_store('bench', 'stored by pgbench', (SELECT v FROM bench_queries WHERE i = :q));
-SQL
+write_recall_scripts "$work"
 cat >"$work/batch.sql" <<'SQL'
 SELECT count(*) FROM engram_store_batch('bench', array_fill('stored in a batch'::text, ARRAY[1000]),
 	(SELECT array_agg(v ORDER BY i) FROM bench_queries));
@@ -113,11 +102,8 @@ run() {
 	local tps failed
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/summary.txt")
 	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$dir/summary.txt")
-	cat "$dir"/log.* | awk '{print $3 / 1000.0}' | sort -n >"$dir/latencies_ms"
 	local n p50 p99
-	n=$(wc -l <"$dir/latencies_ms")
-	p50=$(awk -v n="$n" 'NR == int(n * 0.50) + 1 {print; exit}' "$dir/latencies_ms")
-	p99=$(awk -v n="$n" 'NR == int(n * 0.99) + 1 {print; exit}' "$dir/latencies_ms")
+	read -r n p50 p99 < <(pgbench_latencies "$dir")
 	printf '%-20s clients %d: %10.1f calls/s  P50 %8.3f ms  P99 %8.3f ms  (%d calls, %s failed)\n' \
 		"$name" "$clients" "${tps:-0}" "${p50:-0}" "${p99:-0}" "$n" "${failed:-0}"
 }
