@@ -202,6 +202,39 @@ prefetch_candidate_vectors(EngramHnswDiskGraph *graph, EngramHnswCandidate *cand
 	}
 }
 
+/*
+ * Give candidates[from, to) their vectors (from the insert's cache, else
+ * read from their pages, all prefetched first) and their distances to
+ * "base"; a candidate that is deleted or gone is dropped.  The live ones
+ * are packed from "from" on; returns where they end.
+ */
+static int
+measure_candidates(EngramHnswDiskGraph *graph, const float *base,
+				   EngramHnswCandidate *candidates, int from, int to)
+{
+	int			live = from;
+
+	prefetch_candidate_vectors(graph, candidates, from, to);
+	for (int i = from; i < to; i++)
+	{
+		EngramHnswCandidate read;
+
+		if (candidates[i].vector == NULL)
+		{
+			if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
+				read.deleted)
+				continue;
+			candidates[i].vector = read.vector;
+		}
+		candidates[i].distance = engram_hnsw_distance(graph->graph.metric, base,
+													  candidates[i].vector,
+													  graph->graph.dimensions);
+		candidates[live++] = candidates[i];
+	}
+	engram_hnsw_disk_graph_prefetch_end(graph);
+	return live;
+}
+
 #define NEIGHBOUR_UPDATE_ATTEMPTS 3
 
 /*
@@ -368,26 +401,8 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			for (int i = 0; i < kept_current; i++)
 				new_list[new_count++] = candidates[i].ref;
 			if (new_count < capacity)
-				prefetch_candidate_vectors(graph, candidates, first_extra, candidate_count);
-			for (int i = first_extra; i < candidate_count && new_count < capacity; i++)
-			{
-				EngramHnswCandidate read;
-
-				if (candidates[i].vector == NULL && graph->vectors != NULL)
-					candidates[i].vector = engram_hnsw_vector_cache_get(graph->vectors, candidates[i].ref);
-				if (candidates[i].vector == NULL)
-				{
-					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
-						read.deleted)
-						continue;
-					candidates[i].vector = read.vector;
-				}
-				candidates[i].distance = engram_hnsw_distance(graph->graph.metric,
-															  base_element.vector,
-															  candidates[i].vector, dims);
-				candidates[live++] = candidates[i];
-			}
-			engram_hnsw_disk_graph_prefetch_end(graph);
+				live = measure_candidates(graph, base_element.vector, candidates,
+										  first_extra, candidate_count);
 			engram_hnsw_sort_candidates(candidates + first_extra, live - first_extra);
 			for (int i = first_extra; i < live && new_count < capacity; i++)
 				new_list[new_count++] = candidates[i].ref;
@@ -413,29 +428,10 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 		else
 		{
 			int		   *chosen;
-			int			live = 0;
+			int			live;
 			bool		keeps_extra = false;
 
-			prefetch_candidate_vectors(graph, candidates, 0, candidate_count);
-			for (int i = 0; i < candidate_count; i++)
-			{
-				EngramHnswCandidate read;
-
-				if (candidates[i].vector == NULL && graph->vectors != NULL)
-					candidates[i].vector = engram_hnsw_vector_cache_get(graph->vectors, candidates[i].ref);
-				if (candidates[i].vector == NULL)
-				{
-					if (!engram_hnsw_read_element(graph, candidates[i].ref, 0, &read) ||
-						read.deleted)
-						continue;
-					candidates[i].vector = read.vector;
-				}
-				candidates[i].distance = engram_hnsw_distance(graph->graph.metric,
-															  base_element.vector,
-															  candidates[i].vector, dims);
-				candidates[live++] = candidates[i];
-			}
-			engram_hnsw_disk_graph_prefetch_end(graph);
+			live = measure_candidates(graph, base_element.vector, candidates, 0, candidate_count);
 			engram_hnsw_sort_candidates(candidates, live);
 			chosen = palloc(sizeof(int) * Max(capacity, 1));
 			new_count = engram_hnsw_select_neighbours(&graph->graph, candidates, live,
