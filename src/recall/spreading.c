@@ -955,9 +955,52 @@ engram_spread_sorted(EngramSpreadState *state, bool seeds_only, bool by_activati
  */
 
 /*
- * engram_spread_emit() through the memory reader (one scan of the id
- * index, rows from the hot tier or the heap), when it may be used: returns
- * false, emitting nothing, otherwise.  The reader returns only rows whose
+ * Emit "nodes" in their order with the output columns of "rows" (in any
+ * order, matched by id), and record the accesses of the memories emitted.
+ * A node without a row is left out: every statement of a call reads with
+ * the same snapshot, so a row seen before is seen here, but a row-security
+ * policy that is not stable could hide it now.
+ */
+static void
+emit_matched_rows(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode **nodes,
+				  int count, const EngramMemoryRow *rows, int nrows, EngramEmitRow emit)
+{
+	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * count);
+	int			ntids = 0;
+	HTAB	   *by_id;
+	HASHCTL		ctl;
+	typedef struct RowEntry
+	{
+		int64		id;
+		int			row;
+	} RowEntry;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(RowEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	by_id = hash_create("engram recall rows", count, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int row = 0; row < nrows; row++)
+		((RowEntry *) hash_search(by_id, &rows[row].id, HASH_ENTER, NULL))->row = row;
+
+	for (int i = 0; i < count; i++)
+	{
+		RowEntry   *entry = hash_search(by_id, &nodes[i]->id, HASH_FIND, NULL);
+		const EngramMemoryRow *row;
+
+		if (entry == NULL)
+			continue;
+		row = &rows[entry->row];
+		tids[ntids++] = nodes[i]->tid;
+		emit(fcinfo, nodes[i], row->content, row->occurred_at, row->metadata,
+			 row->content_null, row->occurred_at_null, row->metadata_null, nodes[i]->tier);
+	}
+	engram_recall_access_record(state->space->relid, tids, ntids);
+}
+
+/*
+ * The output rows through the memory reader (one scan of the id index,
+ * rows from the hot tier or the heap), when it may be used: returns false,
+ * emitting nothing, otherwise.  The reader returns only rows whose
  * confidence is above 0, which every node was when it was read under the
  * same snapshot.
  */
@@ -968,16 +1011,7 @@ emit_through_reader(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNod
 	EngramMemoryReader *reader = engram_memory_reader_begin(state->space);
 	int64	   *ids;
 	EngramMemoryRow *rows;
-	ItemPointerData *tids;
 	int			nrows;
-	int			ntids = 0;
-	HTAB	   *by_id;
-	HASHCTL		ctl;
-	typedef struct RowEntry
-	{
-		int64		id;
-		int			row;
-	} RowEntry;
 
 	if (reader == NULL)
 		return false;
@@ -992,28 +1026,7 @@ emit_through_reader(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNod
 		ids[i] = nodes[i]->id;
 	nrows = engram_memory_reader_fetch(reader, ids, count, rows);
 	engram_memory_reader_end(reader);
-
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(RowEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	by_id = hash_create("engram recall rows", count, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	for (int row = 0; row < nrows; row++)
-		((RowEntry *) hash_search(by_id, &rows[row].id, HASH_ENTER, NULL))->row = row;
-
-	tids = palloc(sizeof(ItemPointerData) * count);
-	for (int i = 0; i < count; i++)
-	{
-		RowEntry   *entry = hash_search(by_id, &nodes[i]->id, HASH_FIND, NULL);
-		EngramMemoryRow *row;
-
-		if (entry == NULL)
-			continue;
-		row = &rows[entry->row];
-		tids[ntids++] = nodes[i]->tid;
-		emit(fcinfo, nodes[i], row->content, row->occurred_at, row->metadata,
-			 row->content_null, row->occurred_at_null, row->metadata_null, nodes[i]->tier);
-	}
-	engram_recall_access_record(state->space->relid, tids, ntids);
+	emit_matched_rows(state, fcinfo, nodes, count, rows, nrows, emit);
 	return true;
 }
 
@@ -1021,19 +1034,11 @@ void
 engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode **nodes,
 				   int count, EngramEmitRow emit)
 {
-	const EngramSpace *space = state->space;
 	StringInfoData sql;
 	Oid			argtypes[1] = {INT8ARRAYOID};
 	Datum		values[1];
-	ItemPointerData *tids;
-	int			ntids = 0;
-	HTAB	   *rows;
-	HASHCTL		ctl;
-	typedef struct RowEntry
-	{
-		int64		id;
-		uint64		row;
-	} RowEntry;
+	EngramMemoryRow *rows;
+	int			nrows;
 
 	if (count == 0)
 		return;
@@ -1041,55 +1046,27 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 	if (emit_through_reader(state, fcinfo, nodes, count, emit))
 		return;
 
+	/* Through SQL, as the caller: the policies apply. */
 	values[0] = node_ids_array(nodes, count);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT id, content, occurred_at, metadata FROM %s WHERE id = ANY ($1)",
-					 space->qualified_name);
+					 state->space->qualified_name);
 	engram_spi_execute(sql.data, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
 
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(RowEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	rows = hash_create("engram recall rows", count, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	for (uint64 row = 0; row < SPI_processed; row++)
+	nrows = (int) SPI_processed;
+	rows = palloc0(sizeof(EngramMemoryRow) * Max(nrows, 1));
+	for (int row = 0; row < nrows; row++)
 	{
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-		RowEntry   *entry = hash_search(rows, &id, HASH_ENTER, NULL);
-
-		entry->row = row;
-	}
-
-	tids = palloc(sizeof(ItemPointerData) * count);
-	for (int i = 0; i < count; i++)
-	{
-		RowEntry   *entry = hash_search(rows, &nodes[i]->id, HASH_FIND, NULL);
-		HeapTuple	tuple;
+		HeapTuple	tuple = SPI_tuptable->vals[row];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		content_null;
-		bool		occurred_at_null;
-		bool		metadata_null;
-		Datum		content;
-		Datum		occurred_at;
-		Datum		metadata;
+		bool		isnull;
 
-		/*
-		 * Every statement of a call reads with the same snapshot, so a row
-		 * seen before is seen here; a row-security policy that is not
-		 * stable could still hide it now: leave it out.
-		 */
-		if (entry == NULL)
-			continue;
-		tids[ntids++] = nodes[i]->tid;
-		tuple = SPI_tuptable->vals[entry->row];
-		content = SPI_getbinval(tuple, desc, 2, &content_null);
-		occurred_at = SPI_getbinval(tuple, desc, 3, &occurred_at_null);
-		metadata = SPI_getbinval(tuple, desc, 4, &metadata_null);
-		emit(fcinfo, nodes[i], content, occurred_at, metadata, content_null, occurred_at_null,
-			 metadata_null, nodes[i]->tier);
+		rows[row].id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		rows[row].content = SPI_getbinval(tuple, desc, 2, &rows[row].content_null);
+		rows[row].occurred_at = SPI_getbinval(tuple, desc, 3, &rows[row].occurred_at_null);
+		rows[row].metadata = SPI_getbinval(tuple, desc, 4, &rows[row].metadata_null);
 	}
-	engram_recall_access_record(space->relid, tids, ntids);
+	emit_matched_rows(state, fcinfo, nodes, count, rows, nrows, emit);
 }
 
 /* ---------------------------------------------------------------------
