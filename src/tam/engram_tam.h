@@ -339,6 +339,23 @@ extern bool engram_tam_invalidate_row(Relation rel, ItemPointer tid);
 extern void engram_tam_setup_scan_callbacks(TableAmRoutine *routine);
 
 /*
+ * Index entries of rows a maintenance path writes with heap_insert or
+ * heap_update itself (tier moves, segment rows): an executor state with the
+ * relation's indexes open (engram_tam_move.c).
+ */
+typedef struct EngramIndexInserter
+{
+	struct EState *estate;
+	struct ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} EngramIndexInserter;
+
+extern void engram_index_inserter_begin(EngramIndexInserter *inserter, Relation rel);
+extern void engram_index_inserter_insert(EngramIndexInserter *inserter, Relation rel,
+										 HeapTuple row, ItemPointer new_tid, ItemPointer old_tid);
+extern void engram_index_inserter_end(EngramIndexInserter *inserter);
+
+/*
  * Called by engram_tam_walk_visible for each visible tuple, with its page
  * share-locked: the tuple points into the page, so the visitor copies what
  * it keeps, takes no other buffer lock and does no catalog access.  It

@@ -41,10 +41,8 @@
 #include "catalog/pg_type.h"
 #include "commands/vacuum.h"
 #include "common/hashfn.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
 #include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
@@ -440,9 +438,7 @@ insert_segment_row(int64 segment_id, Oid relid, int32 nrows, int32 row_bytes, in
 	Datum		values[9];
 	bool		isnull[9] = {false, false, false, false, false, false, false, false, false};
 	HeapTuple	tuple;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
+	EngramIndexInserter inserter;
 
 	if (tupdesc->natts != lengthof(values))
 		elog(ERROR, "engram.cold_segments has %d columns, expected %d",
@@ -459,17 +455,9 @@ insert_segment_row(int64 segment_id, Oid relid, int32 nrows, int32 row_bytes, in
 	tuple = heap_form_tuple(tupdesc, values, isnull);
 	heap_insert(segrel, tuple, GetCurrentCommandId(true), HEAP_INSERT_NO_LOGICAL, NULL);
 
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, segrel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(tuple, slot, false);
-	slot->tts_tableOid = RelationGetRelid(segrel);
-	(void) ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
-	ExecDropSingleTupleTableSlot(slot);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	engram_index_inserter_begin(&inserter, segrel);
+	engram_index_inserter_insert(&inserter, segrel, tuple, &tuple->t_self, NULL);
+	engram_index_inserter_end(&inserter);
 	heap_freetuple(tuple);
 	table_close(segrel, RowExclusiveLock);
 }

@@ -63,16 +63,9 @@ PG_FUNCTION_INFO_V1(engram_move_to_tier);
 PG_FUNCTION_INFO_V1(engram_cold_vacuum);
 PG_FUNCTION_INFO_V1(engram_collect_rewritten_cold_segments);
 
-/* Executor state for inserting index entries of moved rows. */
-typedef struct EngramIndexInserter
-{
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-} EngramIndexInserter;
-
-static void
-index_inserter_begin(EngramIndexInserter *inserter, Relation rel)
+/* Executor state for inserting index entries (engram_tam.h). */
+void
+engram_index_inserter_begin(EngramIndexInserter *inserter, Relation rel)
 {
 	inserter->estate = CreateExecutorState();
 	inserter->rri = makeNode(ResultRelInfo);
@@ -82,20 +75,22 @@ index_inserter_begin(EngramIndexInserter *inserter, Relation rel)
 }
 
 /*
- * Index entries for "row" (plain, detoasted values) at "new_tid", the new
- * version of the row whose index entries carry "old_tid" (its HOT chain
- * root): the index AMs are told so while they insert (src/engram.h).
+ * Index entries for "row" (plain, detoasted values) at "new_tid".  With
+ * "old_tid", the row is the new version of the row whose index entries
+ * carry "old_tid" (its HOT chain root): the index AMs are told so while
+ * they insert (src/engram.h).
  */
-static void
-index_inserter_insert(EngramIndexInserter *inserter, Relation rel, HeapTuple row,
-					  ItemPointer new_tid, ItemPointer old_tid)
+void
+engram_index_inserter_insert(EngramIndexInserter *inserter, Relation rel, HeapTuple row,
+							 ItemPointer new_tid, ItemPointer old_tid)
 {
 	if (inserter->rri->ri_NumIndices == 0)
 		return;
 	ExecStoreHeapTuple(row, inserter->slot, false);
 	inserter->slot->tts_tid = *new_tid;
 	inserter->slot->tts_tableOid = RelationGetRelid(rel);
-	engram_index_move_source_set(RelationGetRelid(rel), old_tid, new_tid);
+	if (old_tid != NULL)
+		engram_index_move_source_set(RelationGetRelid(rel), old_tid, new_tid);
 	PG_TRY();
 	{
 		ExecInsertIndexTuples(inserter->rri, inserter->slot, inserter->estate,
@@ -103,15 +98,16 @@ index_inserter_insert(EngramIndexInserter *inserter, Relation rel, HeapTuple row
 	}
 	PG_FINALLY();
 	{
-		engram_index_move_source_clear();
+		if (old_tid != NULL)
+			engram_index_move_source_clear();
 	}
 	PG_END_TRY();
 	ExecClearTuple(inserter->slot);
 	ResetPerTupleExprContext(inserter->estate);
 }
 
-static void
-index_inserter_end(EngramIndexInserter *inserter)
+void
+engram_index_inserter_end(EngramIndexInserter *inserter)
 {
 	ExecCloseIndices(inserter->rri);
 	ExecDropSingleTupleTableSlot(inserter->slot);
@@ -218,7 +214,7 @@ flush_cold_segment(Relation rel, EngramSegmentBuilder *builder, EngramPendingRow
 		if (replace_row(rel, &pending[i].tid, stub, repack))
 		{
 			if (!HeapTupleIsHeapOnly(stub))
-				index_inserter_insert(inserter, rel, engram_segment_builder_row(builder, i),
+				engram_index_inserter_insert(inserter, rel, engram_segment_builder_row(builder, i),
 									  &stub->t_self, &pending[i].index_tid);
 			moved++;
 		}
@@ -288,7 +284,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 				 errdetail_internal("%s", refusal),
 				 errhint("See \"Logical replication\" in the engram table access method's documentation.")));
 
-	index_inserter_begin(&inserter, rel);
+	engram_index_inserter_begin(&inserter, rel);
 	for (int i = 0; i < ntids; i++)
 	{
 		HeapTupleData tuple;
@@ -321,7 +317,7 @@ move_to_cold(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		heap_freetuple(copy);
 	}
 	moved += flush_cold_segment(rel, builder, pending, &inserter, false);
-	index_inserter_end(&inserter);
+	engram_index_inserter_end(&inserter);
 	count_moves(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 	return moved;
 }
@@ -333,7 +329,7 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 	int64		from_cold = 0;
 	int64		from_hot = 0;
 
-	index_inserter_begin(&inserter, rel);
+	engram_index_inserter_begin(&inserter, rel);
 	for (int i = 0; i < ntids; i++)
 	{
 		HeapTupleData tuple;
@@ -360,13 +356,13 @@ move_to_warm(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		if (replace_row(rel, &tids[i], row, false))
 		{
 			if (!HeapTupleIsHeapOnly(row))
-				index_inserter_insert(&inserter, rel, plain, &row->t_self, &index_tid);
+				engram_index_inserter_insert(&inserter, rel, plain, &row->t_self, &index_tid);
 			from_cold++;
 		}
 		heap_freetuple(plain);
 		heap_freetuple(row);
 	}
-	index_inserter_end(&inserter);
+	engram_index_inserter_end(&inserter);
 	count_moves(ENGRAM_TIER_COLD, ENGRAM_TIER_WARM, from_cold);
 	count_moves(ENGRAM_TIER_HOT, ENGRAM_TIER_WARM, from_hot);
 	return from_cold + from_hot;
@@ -431,7 +427,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 	EngramIndexInserter inserter;
 	int64		moved = 0;
 
-	index_inserter_begin(&inserter, rel);
+	engram_index_inserter_begin(&inserter, rel);
 	for (int i = 0; i < ntids; i++)
 	{
 		HeapTupleData tuple;
@@ -463,7 +459,7 @@ repack_cold_rows(Relation rel, ItemPointer tids, int ntids, Snapshot snapshot)
 		heap_freetuple(row);
 	}
 	moved += flush_cold_segment(rel, builder, pending, &inserter, true);
-	index_inserter_end(&inserter);
+	engram_index_inserter_end(&inserter);
 	return moved;
 }
 
