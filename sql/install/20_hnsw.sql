@@ -46,6 +46,16 @@ REVOKE ALL ON FUNCTION engram_hnsw_index_tids(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION engram_hnsw_index_tids(regclass) IS
 	'Heap TIDs held by the elements of an engram_hnsw index';
 
+-- How the elements of an index lie on its pages: the share of layer-0 links
+-- that stay on their element's page says how much the layout helps searches.
+CREATE FUNCTION engram_hnsw_layout_stats(index regclass,
+	OUT element_pages bigint, OUT elements bigint, OUT layer0_links bigint,
+	OUT same_page_links bigint, OUT free_bytes bigint)
+	AS 'MODULE_PATHNAME', 'engram_hnsw_layout_stats' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION engram_hnsw_layout_stats(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION engram_hnsw_layout_stats(regclass) IS
+	'Element pages, live elements, their layer-0 links, the links to the same page and free bytes of an engram_hnsw index';
+
 -- The pending list of an index with deferred_insert = on (hnsw.md).
 CREATE FUNCTION engram_hnsw_flush_pending(index regclass)
 	RETURNS bigint

@@ -84,14 +84,19 @@
  * level (-1: the graph is empty), the dimensions (0 until the first vector
  * when the column has no declared dimensions), m, ef_construction, the
  * metric, the quantization (0, none, in indexes built before it existed),
- * and insert_blkno, the first block worth trying for a new
- * element (vacuum lowers it to the first block where it freed space).
+ * and insert_blkno, the first block worth trying for a new element that
+ * finds no room near its neighbours (vacuum lowers it to the first block
+ * where it freed space).
  *
  * A build writes the elements breadth first over layer 0 from the entry
  * point (hnswbuildgraph.c, page_order), so that a page holds elements of
  * one neighbourhood and a search meets far fewer distinct pages than
- * elements.  Nothing depends on that order; later inserts go wherever
- * there is room.
+ * elements.  An insert puts its element on the page of one of the nearest
+ * elements its search found when that page has room, else on a "seed
+ * page" that keeps room for the neighbours that follow (hnswinsert.c,
+ * PLACEMENT), so that an index grown row by row gets pages of one
+ * neighbourhood too.  Nothing depends on either order: placement only
+ * decides where an element goes, never what it links to.
  *
  * MOVED ROWS (hnswretarget.c)
  *

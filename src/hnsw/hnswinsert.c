@@ -8,9 +8,11 @@
  * ShareLock (ExclusiveLock when it changes the entry point) from before
  * it reads the entry point until it has linked the new element.  Buffer
  * locks are taken one at a time: share locks while searching, an
- * exclusive lock on the page receiving the new element, then on each
- * neighbour's page for the back-link, then on the metapage.  Each of
- * those page changes is one generic WAL record.
+ * exclusive lock on the page receiving the new element (chosen near its
+ * nearest neighbours, PLACEMENT below; pages it looks at in vain are
+ * locked and released in turn), then on each neighbour's page for the
+ * back-link, then on the metapage.  Each of those page changes is one
+ * generic WAL record.
  *
  * Crash safety: the element is written with its outgoing links before any
  * back-link, so a crash part-way leaves an element that is only less
@@ -83,71 +85,98 @@ engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *update)
 	UnlockReleaseBuffer(buf);
 }
 
+/* ---------------------------------------------------------------------
+ * Placement of a new element
+ * ---------------------------------------------------------------------
+ *
+ * PLACEMENT
+ *
+ * A build writes its pages breadth first over layer 0 (hnswbuildgraph.c),
+ * so that a page holds one neighbourhood and a search meets few distinct
+ * pages.  An insert keeps that locality where it can: its search has
+ * already found the new element's nearest elements (layer_results[0],
+ * nearest first) before the element is written, and the element goes
+ *
+ *	  1. on the page of the nearest of them whose page has room, trying the
+ *	     pages of the nearest results in order, at most
+ *	     ENGRAM_HNSW_PLACEMENT_PAGES distinct pages ("neighbour pages");
+ *	  2. else on a "seed page": the first page from the metapage's
+ *	     insert_blkno on that has room for the element AND keeps room for
+ *	     the neighbours that will follow it (the reserve below), extending
+ *	     the index when none has; insert_blkno is raised to that page.
+ *
+ * Without the reserve, every page but the last would be full and step 1
+ * would almost never find room: an index grown row by row would be laid
+ * out in arrival order, which has nothing to do with the graph (what
+ * inserts did before).  With it, a page takes at most
+ * ENGRAM_HNSW_PLACEMENT_SEEDS elements through step 2, and its other
+ * slots are filled through step 1 by elements whose search found one of
+ * its elements among their nearest: a page grows one neighbourhood.
+ * The cost is space on pages whose neighbourhood stops growing (measured
+ * in docs/reference/performance-baselines.md); vacuum's freed space is
+ * reused by either step (step 1 finds a freed slot on a neighbour page,
+ * step 2 starts from the lowered insert_blkno).  Where fewer than
+ * ENGRAM_HNSW_PLACEMENT_MIN_PER_PAGE elements fit a page (768 float4
+ * dimensions: two), there is no reserve: a page is one or two
+ * neighbourhoods at best, and a reserve would only leave pages half
+ * empty.
+ *
+ * Step 1 reads each candidate page's free space without a buffer lock
+ * (the page is pinned, mostly through the insert's kept pins: its search
+ * has just visited it): a stale or torn value only makes it try a page
+ * in vain or skip one.  The page that looks roomy is then locked
+ * exclusively and checked again, so the one-lock-at-a-time contract and
+ * the WAL (one generic record for the page that takes the element) are
+ * those of any insert.
+ */
+#define ENGRAM_HNSW_PLACEMENT_PAGES			8
+#define ENGRAM_HNSW_PLACEMENT_SEEDS			1
+#define ENGRAM_HNSW_PLACEMENT_MIN_PER_PAGE	4
+
 /*
- * True when the exclusively locked page of "buf" can take an element of
- * "size" bytes: a new (all-zero) page, or an element page with room.
+ * Free bytes a seed page must keep after taking an element (step 2 above),
+ * for an index whose level-0 elements take "element_size" bytes.
+ */
+static Size
+placement_reserve(Size element_size)
+{
+	Size		per_element = element_size + sizeof(ItemIdData);
+	int			per_page = (BLCKSZ - SizeOfPageHeaderData -
+							MAXALIGN(sizeof(EngramHnswPageOpaqueData))) / per_element;
+
+	if (per_page < ENGRAM_HNSW_PLACEMENT_MIN_PER_PAGE)
+		return 0;
+	return (Size) (per_page - ENGRAM_HNSW_PLACEMENT_SEEDS) * per_element;
+}
+
+/*
+ * True when the exclusively locked page of "buf" can take an element with
+ * "needed" bytes free: a new (all-zero) page, or an element page with that
+ * much room.
  */
 static bool
-page_has_room(Relation index, Buffer buf, Size size)
+page_has_room(Relation index, Buffer buf, Size needed)
 {
 	Page		page = BufferGetPage(buf);
 
 	engram_hnsw_check_page(index, page, BufferGetBlockNumber(buf));
 	return PageIsNew(page) ||
 		(EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT &&
-		 PageGetFreeSpace(page) >= size);
+		 PageGetFreeSpace(page) >= needed);
 }
 
 /*
- * Store a new element tuple on the first page from "start_blkno" with room
- * for it, extending the index when none has.  Returns its ref.  No buffer
- * lock held on entry or exit.
+ * Add "element" to the exclusively locked page of "buf", which has room
+ * for it (initialising a new page), as one generic WAL record.  Returns its
+ * offset; the buffer stays locked.
  */
-static EngramHnswRef
-write_new_element(Relation index, EngramHnswElementTuple element, Size size,
-				  BlockNumber start_blkno)
+static OffsetNumber
+add_element_to_page(Relation index, Buffer buf, EngramHnswElementTuple element, Size size)
 {
-	BlockNumber blkno = Max(start_blkno, ENGRAM_HNSW_METAPAGE_BLKNO + 1);
-	Buffer		buf = InvalidBuffer;
-	GenericXLogState *state;
+	GenericXLogState *state = GenericXLogStart(index);
 	Page		page;
 	OffsetNumber offno;
-	EngramHnswMetaUpdate update;
 
-	/*
-	 * Find a page with room, extending the index when none has.  A page
-	 * this backend just added can still be taken by a concurrent insert:
-	 * the new block is visible to others between its extension and our
-	 * buffer lock, and they may fill it.  So every candidate, new or old,
-	 * is checked under its lock, and the search goes on past it if full.
-	 */
-	while (!BufferIsValid(buf))
-	{
-		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-
-		for (; blkno < nblocks; blkno++)
-		{
-			buf = ReadBuffer(index, blkno);
-			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-			if (page_has_room(index, buf, size))
-				break;
-			UnlockReleaseBuffer(buf);
-			buf = InvalidBuffer;
-		}
-		if (!BufferIsValid(buf))
-		{
-			buf = engram_hnsw_new_buffer(index);
-			blkno = BufferGetBlockNumber(buf);
-			if (!page_has_room(index, buf, size))
-			{
-				UnlockReleaseBuffer(buf);
-				buf = InvalidBuffer;
-				blkno++;
-			}
-		}
-	}
-
-	state = GenericXLogStart(index);
 	if (PageIsNew(BufferGetPage(buf)))
 	{
 		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
@@ -160,6 +189,110 @@ write_new_element(Relation index, EngramHnswElementTuple element, Size size,
 		elog(ERROR, "failed to add element to engram_hnsw index \"%s\"",
 			 RelationGetRelationName(index));
 	GenericXLogFinish(state);
+	return offno;
+}
+
+/*
+ * Step 1 of the placement: store "element" on the page of one of
+ * "nearest" (the insert's layer-0 results, nearest first), the first of
+ * their pages with room.  Returns its ref, or ENGRAM_HNSW_INVALID_REF when
+ * none of those pages has room.  No buffer lock held on entry or exit.
+ */
+static EngramHnswRef
+write_near_neighbours(EngramHnswDiskGraph *graph, EngramHnswElementTuple element,
+					  Size size, const EngramHnswCandidate *nearest, int nearest_count)
+{
+	BlockNumber tried[ENGRAM_HNSW_PLACEMENT_PAGES];
+	int			tried_count = 0;
+
+	for (int i = 0; i < nearest_count && tried_count < ENGRAM_HNSW_PLACEMENT_PAGES; i++)
+	{
+		BlockNumber blkno = EngramHnswRefBlock(nearest[i].ref);
+		bool		seen = false;
+		Buffer		buf;
+		Page		page;
+		OffsetNumber offno;
+
+		for (int j = 0; j < tried_count && !seen; j++)
+			seen = tried[j] == blkno;
+		if (seen)
+			continue;
+		tried[tried_count++] = blkno;
+
+		/* a look without the lock first (see above), then under it */
+		buf = engram_hnsw_disk_graph_pin_own(graph, blkno);
+		page = BufferGetPage(buf);
+		if (PageIsNew(page) ||
+			EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT ||
+			PageGetFreeSpace(page) < size)
+		{
+			ReleaseBuffer(buf);
+			continue;
+		}
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (PageIsNew(page) || !page_has_room(graph->index, buf, size))
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		offno = add_element_to_page(graph->index, buf, element, size);
+		UnlockReleaseBuffer(buf);
+		return EngramHnswRefFromTid(blkno, offno);
+	}
+	return ENGRAM_HNSW_INVALID_REF;
+}
+
+/*
+ * Step 2 of the placement: store "element" on the first page from
+ * "start_blkno" with "needed" bytes free (its size plus the reserve),
+ * extending the index when none has, and raise insert_blkno to that page.
+ * Returns its ref.  No buffer lock held on entry or exit.
+ */
+static EngramHnswRef
+write_on_seed_page(Relation index, EngramHnswElementTuple element, Size size,
+				   Size needed, BlockNumber start_blkno)
+{
+	BlockNumber blkno = Max(start_blkno, ENGRAM_HNSW_METAPAGE_BLKNO + 1);
+	Buffer		buf = InvalidBuffer;
+	OffsetNumber offno;
+	EngramHnswMetaUpdate update;
+
+	/*
+	 * Find a page with room, extending the index when none has.  A page
+	 * this backend just added can still be taken by a concurrent insert:
+	 * the new block is visible to others between its extension and our
+	 * buffer lock, and they may fill it.  So every candidate, new or old,
+	 * is checked under its lock, and the search goes on past it if full.
+	 * A new page always has room (needed is at most an element's largest
+	 * size), so this ends.
+	 */
+	while (!BufferIsValid(buf))
+	{
+		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+		for (; blkno < nblocks; blkno++)
+		{
+			buf = ReadBuffer(index, blkno);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			if (page_has_room(index, buf, needed))
+				break;
+			UnlockReleaseBuffer(buf);
+			buf = InvalidBuffer;
+		}
+		if (!BufferIsValid(buf))
+		{
+			buf = engram_hnsw_new_buffer(index);
+			blkno = BufferGetBlockNumber(buf);
+			if (!page_has_room(index, buf, needed))
+			{
+				UnlockReleaseBuffer(buf);
+				buf = InvalidBuffer;
+				blkno++;
+			}
+		}
+	}
+
+	offno = add_element_to_page(index, buf, element, size);
 	UnlockReleaseBuffer(buf);
 
 	if (blkno != start_blkno)
@@ -170,6 +303,29 @@ write_new_element(Relation index, EngramHnswElementTuple element, Size size,
 		engram_hnsw_update_meta(index, &update);
 	}
 	return EngramHnswRefFromTid(blkno, offno);
+}
+
+/*
+ * Store a new element tuple of "size" bytes (PLACEMENT above): on a
+ * neighbour page of "nearest" when one has room, else on a seed page.
+ * Returns its ref.  No buffer lock held on entry or exit.
+ */
+static EngramHnswRef
+write_new_element(EngramHnswDiskGraph *graph, const EngramHnswMetaPageData *meta,
+				  EngramHnswElementTuple element, Size size,
+				  const EngramHnswCandidate *nearest, int nearest_count)
+{
+	EngramHnswRef ref;
+	Size		needed;
+
+	ref = write_near_neighbours(graph, element, size, nearest, nearest_count);
+	if (ref != ENGRAM_HNSW_INVALID_REF)
+		return ref;
+	needed = size + placement_reserve(ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(meta->dimensions,
+																	 meta->quantization,
+																	 meta->m, 0));
+	needed = Max(size, Min(needed, ENGRAM_HNSW_MAX_ELEMENT_SIZE));
+	return write_on_seed_page(graph->index, element, size, needed, meta->insert_blkno);
 }
 
 static bool
@@ -641,7 +797,7 @@ insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unl
 			refs[i] = layer_results[lc][chosen[lc][i]].ref;
 		engram_hnsw_element_set_layer(element, dims, m, lc, refs, chosen_count[lc]);
 	}
-	ref = write_new_element(index, element, size, meta.insert_blkno);
+	ref = write_new_element(&graph, &meta, element, size, layer_results[0], layer_counts[0]);
 
 	/* Link the neighbours back to it. */
 	memset(&self, 0, sizeof(self));

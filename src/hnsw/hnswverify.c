@@ -19,6 +19,11 @@
  * sequential scan; an insert interrupted by a crash leaves such an
  * element for an uncommitted row, which vacuum then removes).
  *
+ * engram_hnsw_layout_stats(regclass) describes how the elements lie on
+ * the pages: element pages, live elements, their layer-0 links and how
+ * many of those lead to an element of the same page, and the free bytes
+ * of element pages (hnswinsert.c, PLACEMENT).
+ *
  * Locking: AccessShareLock on the index; each page is copied under a
  * share lock, so concurrent inserts can make a reference look dangling
  * only if it was written after its target page was read; run it on a
@@ -30,6 +35,7 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/pg_class.h"
 #include "fmgr.h"
@@ -501,4 +507,86 @@ engram_hnsw_index_tids(PG_FUNCTION_ARGS)
 	}
 	relation_close(index, AccessShareLock);
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(engram_hnsw_layout_stats);
+
+/*
+ * engram_hnsw_layout_stats(regclass): element_pages, elements (live),
+ * layer0_links (of live elements), same_page_links (those of them that
+ * lead to another element of the same page) and free_bytes (of element
+ * pages).  A search that follows a link to the same page finds that page
+ * pinned and in the CPU caches, so the share of same-page links says how
+ * much a layout helps searches: a build's breadth-first order gives a
+ * large one, an order unrelated to the graph almost none.  Each page is
+ * read under its share lock in turn (a busy index gives an approximate
+ * answer).
+ */
+Datum
+engram_hnsw_layout_stats(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Relation	index;
+	TupleDesc	tupdesc;
+	EngramHnswMetaPageData meta;
+	BlockNumber nblocks;
+	int64		element_pages = 0;
+	int64		elements = 0;
+	int64		links = 0;
+	int64		same_page_links = 0;
+	int64		free_bytes = 0;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	index = relation_open(indexoid, AccessShareLock);
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
+	engram_hnsw_read_meta(index, &meta);
+
+	nblocks = RelationGetNumberOfBlocks(index);
+	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		engram_hnsw_check_page(index, page, blkno);
+		if (!PageIsNew(page) &&
+			EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT)
+		{
+			element_pages++;
+			free_bytes += PageGetExactFreeSpace(page);
+			for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
+			{
+				EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
+				EngramHnswRef refs[2 * ENGRAM_HNSW_MAX_M];
+				int			count;
+
+				if (element == NULL || (element->flags & ENGRAM_HNSW_ELEMENT_DELETED))
+					continue;
+				elements++;
+				count = engram_hnsw_element_get_layer(element, meta.dimensions, meta.m, 0, refs);
+				links += count;
+				for (int i = 0; i < count; i++)
+					if (EngramHnswRefBlock(refs[i]) == blkno)
+						same_page_links++;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	relation_close(index, AccessShareLock);
+
+	values[0] = Int64GetDatum(element_pages);
+	values[1] = Int64GetDatum(elements);
+	values[2] = Int64GetDatum(links);
+	values[3] = Int64GetDatum(same_page_links);
+	values[4] = Int64GetDatum(free_bytes);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
