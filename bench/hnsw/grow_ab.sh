@@ -21,7 +21,8 @@
 #      SELECT (random with respect to the clusters): CPU ms per 1,000 rows;
 #   2. recall@10 of that index over all queries at ef_search 40 and 100;
 #   3. CPU ms per 1,000 queries (`ORDER BY v <-> query LIMIT 10`) at
-#      ef_search 100;
+#      ef_search 100, and the index pages pinned per query (blocks
+#      fetched: pages met again while their pin is kept count once);
 #   4. with --stores N > 0: a memory space (engram_create_space, the
 #      data's dimensions, cosine) filled by N engram_store calls with the
 #      data's vectors: CPU ms per 1,000 calls over the second half;
@@ -107,11 +108,14 @@ SQL
 	recall_sql 40
 	recall_sql 100
 	cat <<SQL
+BEGIN;
 SELECT cpu_ticks() AS t1 \\gset
 DO \$\$ DECLARE x int; BEGIN FOR r IN 1..1000 LOOP
   SELECT id INTO x FROM items ORDER BY v <-> (SELECT v FROM queries WHERE id = r) LIMIT 10;
 END LOOP; END \$\$;
 SELECT (cpu_ticks() - :t1) * $ticks_ms AS query_ms \\gset
+SELECT pg_stat_get_xact_blocks_fetched('items_v'::regclass) / 1000 AS pins \\gset
+COMMIT;
 CREATE FUNCTION pg_temp.same_page_share(idx regclass) RETURNS text LANGUAGE plpgsql AS \$\$
 DECLARE share text;
 BEGIN
@@ -122,7 +126,7 @@ EXCEPTION WHEN undefined_function OR undefined_object THEN
   RETURN '-';
 END \$\$;
 SELECT pg_temp.same_page_share('items_v') AS same_page \\gset
-SELECT 0 AS pinsert_ms, 0 AS pr40, 0 AS pr100, 0 AS pquery_ms \\gset
+SELECT 0 AS pinsert_ms, 0 AS pr40, 0 AS pr100, 0 AS pquery_ms, 0 AS ppins \\gset
 SQL
 	if [ "$with_pgvector" = 1 ]; then
 		cat <<SQL
@@ -135,11 +139,14 @@ SQL
 		recall_sql 40 p
 		recall_sql 100 p
 		cat <<SQL
+BEGIN;
 SELECT cpu_ticks() AS t1 \\gset
 DO \$\$ DECLARE x int; BEGIN FOR r IN 1..1000 LOOP
   SELECT id INTO x FROM pitems ORDER BY v <-> (SELECT v FROM pqueries WHERE id = r) LIMIT 10;
 END LOOP; END \$\$;
 SELECT (cpu_ticks() - :t1) * $ticks_ms AS pquery_ms \\gset
+SELECT pg_stat_get_xact_blocks_fetched('pitems_v'::regclass) / 1000 AS ppins \\gset
+COMMIT;
 SQL
 	fi
 	cat <<SQL
@@ -159,29 +166,29 @@ END LOOP; END \$\$;
 SELECT (cpu_ticks() - :t2) * $ticks_ms * 1000 / $((stores - half)) AS store_ms \\gset
 SQL
 	fi
-	echo "SELECT :insert_ms, :r40, :r100, :query_ms, :store_ms, pg_relation_size('items_v') / 8192, :'same_page', :pinsert_ms, :pr40, :pr100, :pquery_ms;"
+	echo "SELECT :insert_ms, :r40, :r100, :query_ms, :store_ms, pg_relation_size('items_v') / 8192, :'same_page', :pins, :pinsert_ms, :pr40, :pr100, :pquery_ms, :ppins;"
 } >"$work/round.sql"
 chmod 644 "$work/round.sql"
 
 echo "rows $rows x $dims grown by inserts; CPU ms of one backend"
 if [ "$with_pgvector" = 1 ]; then
-	echo "| round | install | inserts: ms / 1,000 rows | recall@10 ef 40 | ef 100 | queries: ms / 1,000 (ef 100) | engram_store: ms / 1,000 | index pages | same-page links | pgvector inserts | pgvector recall ef 40 | ef 100 | pgvector queries | pgvector / engram: inserts | queries |"
-	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| round | install | inserts: ms / 1,000 rows | recall@10 ef 40 | ef 100 | queries: ms / 1,000 (ef 100) | pins / query | engram_store: ms / 1,000 | index pages | same-page links | pgvector inserts | pgvector recall ef 40 | ef 100 | pgvector queries | pgvector pins / query | pgvector / engram: inserts | queries |"
+	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 else
 	echo "(pgvector's vector extension is not installed in every install: engram_hnsw only)"
-	echo "| round | install | inserts: ms / 1,000 rows | recall@10 ef 40 | ef 100 | queries: ms / 1,000 (ef 100) | engram_store: ms / 1,000 | index pages | same-page links |"
-	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| round | install | inserts: ms / 1,000 rows | recall@10 ef 40 | ef 100 | queries: ms / 1,000 (ef 100) | pins / query | engram_store: ms / 1,000 | index pages | same-page links |"
+	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 fi
 for round in $(seq 1 "$rounds"); do
 	for install in "${installs[@]}"; do
 		ab_copy_start "$install"
-		read -r insert_ms r40 r100 query_ms store_ms pages same_page pinsert_ms pr40 pr100 pquery_ms \
+		read -r insert_ms r40 r100 query_ms store_ms pages same_page pins pinsert_ms pr40 pr100 pquery_ms ppins \
 			< <(psql_in "$install" -At -F ' ' -f "$work/round.sql" | tail -1)
 		ab_copy_stop "$install"
-		printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s |' "$round" "$install" \
-			"$insert_ms" "$r40" "$r100" "$query_ms" "$store_ms" "$pages" "$same_page"
+		printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$round" "$install" \
+			"$insert_ms" "$r40" "$r100" "$query_ms" "$pins" "$store_ms" "$pages" "$same_page"
 		if [ "$with_pgvector" = 1 ]; then
-			printf ' %s | %s | %s | %s | %s | %s |' "$pinsert_ms" "$pr40" "$pr100" "$pquery_ms" \
+			printf ' %s | %s | %s | %s | %s | %s | %s |' "$pinsert_ms" "$pr40" "$pr100" "$pquery_ms" "$ppins" \
 				"$(ratio "$insert_ms" "$pinsert_ms")" "$(ratio "$query_ms" "$pquery_ms")"
 		fi
 		echo
