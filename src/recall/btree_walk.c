@@ -93,7 +93,6 @@ typedef struct Walk
 {
 	Relation	index;
 	TupleDesc	desc;
-	Snapshot	snapshot;
 	WalkLevel	levels[WALK_MAX_LEVELS];
 	int			top;			/* level of the fast root */
 	LeafBatch  *batch;
@@ -443,7 +442,6 @@ engram_btree_walk(Relation index, Snapshot snapshot, const int64 *keys, int nkey
 	memset(&walk, 0, sizeof(walk));
 	walk.index = index;
 	walk.desc = RelationGetDescr(index);
-	walk.snapshot = snapshot;
 	pgstat_count_index_scan(index);
 	if (!start_at_root(&walk))
 	{
