@@ -118,9 +118,12 @@ engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *update)
  * blind to the graph, 156 with this one (the same as after a REINDEX,
  * 153), for 15 % more pages; two seeds per page gave 194 pins for 7 %
  * more pages, three 224 for 3 %; trying 8 neighbour pages instead of 32
- * left pages emptier (1.9 x as many pages with one seed).  Vacuum's freed space is
- * reused by either step (step 1 finds a freed slot on a neighbour page,
- * step 2 starts from the lowered insert_blkno).  Where fewer than
+ * left pages emptier (1.9 x as many pages with one seed).  Vacuum's
+ * freed space is reused by either step (step 1 finds a freed slot on a
+ * neighbour page, step 2 starts from the lowered insert_blkno; since it
+ * wants a nearly empty page, the first seed after a VACUUM may look at
+ * every page from there to the end once, raising insert_blkno past
+ * them).  Where fewer than
  * ENGRAM_HNSW_PLACEMENT_MIN_PER_PAGE elements fit a page (768 float4
  * dimensions: two), there is no reserve: a page is one or two
  * neighbourhoods at best, and a reserve would only leave pages half
