@@ -22,7 +22,9 @@
 #   2. recall@10 of that index over all queries at ef_search 40 and 100;
 #   3. CPU ms per 1,000 queries (`ORDER BY v <-> query LIMIT 10`) at
 #      ef_search 100, and the index pages pinned per query (blocks
-#      fetched: pages met again while their pin is kept count once);
+#      fetched, counted within one transaction: the counts of earlier
+#      statements may not be flushed yet; pages met again while their pin
+#      is kept count once);
 #   4. with --stores N > 0: a memory space (engram_create_space, the
 #      data's dimensions, cosine) filled by N engram_store calls with the
 #      data's vectors: CPU ms per 1,000 calls over the second half;
@@ -109,12 +111,13 @@ SQL
 	recall_sql 100
 	cat <<SQL
 BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched('items_v'::regclass) AS f0 \\gset
 SELECT cpu_ticks() AS t1 \\gset
 DO \$\$ DECLARE x int; BEGIN FOR r IN 1..1000 LOOP
   SELECT id INTO x FROM items ORDER BY v <-> (SELECT v FROM queries WHERE id = r) LIMIT 10;
 END LOOP; END \$\$;
 SELECT (cpu_ticks() - :t1) * $ticks_ms AS query_ms \\gset
-SELECT pg_stat_get_xact_blocks_fetched('items_v'::regclass) / 1000 AS pins \\gset
+SELECT (pg_stat_get_xact_blocks_fetched('items_v'::regclass) - :f0) / 1000 AS pins \\gset
 COMMIT;
 CREATE FUNCTION pg_temp.same_page_share(idx regclass) RETURNS text LANGUAGE plpgsql AS \$\$
 DECLARE share text;
@@ -140,12 +143,13 @@ SQL
 		recall_sql 100 p
 		cat <<SQL
 BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched('pitems_v'::regclass) AS f0 \\gset
 SELECT cpu_ticks() AS t1 \\gset
 DO \$\$ DECLARE x int; BEGIN FOR r IN 1..1000 LOOP
   SELECT id INTO x FROM pitems ORDER BY v <-> (SELECT v FROM pqueries WHERE id = r) LIMIT 10;
 END LOOP; END \$\$;
 SELECT (cpu_ticks() - :t1) * $ticks_ms AS pquery_ms \\gset
-SELECT pg_stat_get_xact_blocks_fetched('pitems_v'::regclass) / 1000 AS ppins \\gset
+SELECT (pg_stat_get_xact_blocks_fetched('pitems_v'::regclass) - :f0) / 1000 AS ppins \\gset
 COMMIT;
 SQL
 	fi
