@@ -114,10 +114,10 @@ engram_hnsw_update_meta(Relation index, const EngramHnswMetaUpdate *update)
  * its elements among their nearest: a page grows one neighbourhood.
  * The cost is space on pages whose neighbourhood stops growing.  Measured
  * on 30,000 x 128 clustered rows inserted one by one (docs/reference/
- * performance-baselines.md): a query pinned 407 pages with a placement
- * blind to the graph, 156 with this one (the same as after a REINDEX,
- * 153), for 15 % more pages; two seeds per page gave 194 pins for 7 %
- * more pages, three 224 for 3 %; trying 8 neighbour pages instead of 32
+ * performance-baselines.md): a query pinned 402 pages with a placement
+ * blind to the graph, 155 with this one (as after a REINDEX, 159), for
+ * 15 % more pages; two seeds per page gave 188 pins for 6 % more pages,
+ * three 218 for 4 %; trying 8 neighbour pages instead of 32
  * left pages emptier (1.9 x as many pages with one seed).  Vacuum's
  * freed space is reused by either step (step 1 finds a freed slot on a
  * neighbour page, step 2 starts from the lowered insert_blkno; since it
