@@ -133,7 +133,7 @@ my $launcher_pid = $node->safe_psql('postgres',
 my $status_nice = q{SELECT DISTINCT worker_nice FROM engram_worker_status WHERE database = 'postgres'};
 SKIP:
 {
-	skip "the server runs at nice $base_nice: no room to test engram.worker_nice", 12
+	skip "the server runs at nice $base_nice: no room to test engram.worker_nice", 11
 	  if $base_nice > 12;
 	is(nice_of($worker_pid), $base_nice, 'with engram.worker_nice = 0 the worker keeps the nice value it started with');
 	is($node->safe_psql('postgres', $status_nice), $base_nice, 'engram_worker_status shows it');

@@ -104,7 +104,7 @@ is($node->safe_psql('postgres',
 	'35 35 0', 'every faded episode selected and moved exactly once, no error');
 is($node->safe_psql('postgres',
 		q{SELECT count(*) || ' ' || count(*) FILTER (WHERE kind = 'semantic') || ' ' ||
-				 count(*) FILTER (WHERE confidence = 0.1) FROM fading}),
+				 count(*) FILTER (WHERE confidence = 0.1::real) FROM fading}),
 	'105 5 40', 'nothing deleted or changed; no semantic memory created');
 
 # The windows were index range scans on id, never a sequential scan.
