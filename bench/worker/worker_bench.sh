@@ -15,8 +15,10 @@
 #      (naptime 3600 s) and with the worker running every job continuously
 #      (engram.worker_naptime = 1 s, engram.consolidation_interval = 1 s;
 #      the migration windows shortened so that rows do move), the two
-#      conditions alternated ROUNDS times in one run.  Reports each round,
-#      the medians, and the worker's CPU time and work per round.
+#      conditions alternated ROUNDS times in one run (a busy round starts
+#      once the worker has completed a cycle under the busy settings).
+#      Reports each round, the medians, and the worker's CPU time and work
+#      per round.
 #      With ENGRAM_BENCH_NICE=N each round has a third condition, the busy
 #      worker at engram.worker_nice = N ("busy-nice"; "busy" is then nice
 #      0), the two busy conditions in alternating order; each busy round is
@@ -132,8 +134,20 @@ pgbench=$(engram_bindir)/pgbench
 
 # set_condition idle|busy: the worker's settings, reloaded.
 set_condition() {
+	local cycles_before=""
+	[ "$1" = busy ] && cycles_before=$(worker_work | cut -d' ' -f4)
 	worker_settings "$1"
 	sleep 1
+	# Busy means busy: wait (at most 30 s) until the worker has completed a
+	# cycle under the busy settings, so that a measured round never starts
+	# with a worker still waking up (at a high nice value on a loaded
+	# machine a cycle can take several seconds).
+	if [ "$1" = busy ]; then
+		for _ in $(seq 1 150); do
+			[ "$(worker_work | cut -d' ' -f4)" -gt "$cycles_before" ] && break
+			sleep 0.2
+		done
+	fi
 	# Idle means idle: let a cycle started under the busy settings finish:
 	# no job running, and the counters still, for 3 s in a row (at most 60 s;
 	# a throttled job naps inside its run, so a still counter alone is not
