@@ -411,8 +411,14 @@ engram_database_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cycle_context);
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 engram_worker_naptime * 1000L, PG_WAIT_EXTENSION);
+		/*
+		 * A SIGHUP that came during a job may have had its latch consumed by
+		 * a throttle nap (worker_throttle.c): then reload now rather than
+		 * after a whole naptime of the old settings.
+		 */
+		if (!ConfigReloadPending)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 engram_worker_naptime * 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

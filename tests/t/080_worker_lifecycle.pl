@@ -7,7 +7,9 @@
 #  - engram.worker_nice: the worker and the launcher take the nice value
 #    (/proc/<pid>/stat field 19) at start and on reload; lowering it is
 #    refused to an unprivileged process with a WARNING and applies to the
-#    next worker; a negative value is out of range;
+#    next worker; a negative value is out of range; a reload that comes
+#    while a throttled job runs is applied when the job ends (not one
+#    naptime later);
 #  - a worker stopped with SIGTERM is started again by the launcher;
 #  - kill -9 of the worker: the postmaster restarts every backend, the data
 #    is intact and the worker comes back and runs its jobs again;
@@ -133,7 +135,7 @@ my $launcher_pid = $node->safe_psql('postgres',
 my $status_nice = q{SELECT DISTINCT worker_nice FROM engram_worker_status WHERE database = 'postgres'};
 SKIP:
 {
-	skip "the server runs at nice $base_nice: no room to test engram.worker_nice", 11
+	skip "the server runs at nice $base_nice: no room to test engram.worker_nice", 13
 	  if $base_nice > 12;
 	is(nice_of($worker_pid), $base_nice, 'with engram.worker_nice = 0 the worker keeps the nice value it started with');
 	is($node->safe_psql('postgres', $status_nice), $base_nice, 'engram_worker_status shows it');
@@ -148,16 +150,46 @@ SKIP:
 			q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'engram worker' AND datname = 'postgres'}),
 		$worker_pid, 'the same worker process');
 
+	# A reload during a job is applied when the job ends, not a naptime
+	# later, although the job's throttle naps consume the latch the SIGHUP
+	# set.  Here the naptime is an hour and a tier-migration cycle moves
+	# 500 rows warm -> cold in 10 chunks with a 400 ms nap after each.
+	engram_random_space($node, 'throttled', 500, 4, 0.3);
+	$node->safe_psql('postgres', q{
+		ALTER SYSTEM SET engram.worker_naptime = 3600;
+		ALTER SYSTEM SET engram.worker_cost_limit = 1;
+		ALTER SYSTEM SET engram.worker_cost_delay = 100;
+		ALTER SYSTEM SET engram.migration_warm_to_cold_accesses = 1e9;
+		ALTER SYSTEM SET engram.migration_warm_to_cold_window_seconds = 1;});
+	$node->reload;
+	ok(wait_for_worker_job($node, 'tier_migration'), 'a throttled tier-migration job runs');
+	$node->safe_psql('postgres', "ALTER SYSTEM SET engram.worker_nice = " . ($base_nice + 7));
+	$node->reload;
+	my $applied = 0;
+	for (1 .. 300)
+	{
+		$applied = 1, last if nice_of($worker_pid) == $base_nice + 7;
+		select(undef, undef, undef, 0.1);
+	}
+	ok($applied, 'a reload that came during the job is applied after it (within 30 s, naptime 1 h)');
+	$node->safe_psql('postgres', q{
+		ALTER SYSTEM RESET engram.worker_naptime;
+		ALTER SYSTEM RESET engram.worker_cost_limit;
+		ALTER SYSTEM RESET engram.worker_cost_delay;
+		ALTER SYSTEM RESET engram.migration_warm_to_cold_accesses;
+		ALTER SYSTEM RESET engram.migration_warm_to_cold_window_seconds;});
+	$node->reload;
+
 	# Lowering it: refused to an unprivileged process, with a WARNING.
 	my $offset = -s $node->logfile;
 	$node->safe_psql('postgres', "ALTER SYSTEM SET engram.worker_nice = " . ($base_nice + 2));
 	$node->reload;
 	my $refused = 0;
-	for (1 .. 100)
+	for (1 .. 300)
 	{
 		$refused = 1
 		  if $node->log_contains(
-			qr/WARNING:  could not set the nice value of the engram worker from @{[$base_nice + 5]} to @{[$base_nice + 2]}: Permission denied/,
+			qr/WARNING:  could not set the nice value of the engram worker from @{[$base_nice + 7]} to @{[$base_nice + 2]}: Permission denied/,
 			$offset);
 		last if $refused || nice_of($worker_pid) == $base_nice + 2;
 		select(undef, undef, undef, 0.1);
@@ -165,7 +197,7 @@ SKIP:
 	if ($refused)
 	{
 		pass('lowering the nice value is refused with a WARNING naming the errno');
-		is(nice_of($worker_pid), $base_nice + 5, 'the worker keeps its nice value');
+		is(nice_of($worker_pid), $base_nice + 7, 'the worker keeps its nice value');
 	}
 	else
 	{
