@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
@@ -536,6 +537,27 @@ index_opclass_exists(const char *am_name, const char *opclass_name)
 	return SPI_processed > 0;
 }
 
+/*
+ * The toast_tuple_target of a new space of "dims" dimensions: the row size
+ * past which PostgreSQL starts compressing and moving values out of line.
+ * Its default (TOAST_TUPLE_TARGET, about 2 kB) is smaller than a row whose
+ * embedding has more than about 500 dimensions, so at every insert of such
+ * a row the toaster first compressed the content and moved it out of line
+ * whenever it was longer than a TOAST pointer, then tried pglz on the
+ * embedding (STORAGE MAIN), which floats defeat, and kept it in the row
+ * uncompressed anyway.  The space's target is the embedding's size plus
+ * the default: the other columns keep the budget they would have in a row
+ * without the embedding, and the embedding is left alone unless the row
+ * would not fit a page (TOAST_TUPLE_TARGET_MAIN, the reloption's maximum).
+ */
+static int
+space_toast_tuple_target(int dims)
+{
+	Size		target = MAXALIGN(ENGRAM_VECTOR_SIZE(dims)) + TOAST_TUPLE_TARGET;
+
+	return (int) Min(target, TOAST_TUPLE_TARGET_MAIN);
+}
+
 /* Create the association table "assoc_name" (quoted) for "space_name". */
 static void
 create_association_table(const char *assoc_name, const char *space_name)
@@ -646,20 +668,23 @@ engram_create_space(PG_FUNCTION_ARGS)
 					 "decay_function text CHECK (decay_function IN "
 					 "('exponential', 'power_law', 'two_component', 'hybrid')), "
 					 "metadata jsonb NOT NULL DEFAULT '{}', "
-					 "created_at timestamptz NOT NULL DEFAULT now())%s",
+					 "created_at timestamptz NOT NULL DEFAULT now())%s "
+					 "WITH (toast_tuple_target = %d)",
 					 qualified,
 					 format_type_extended(evector_type_oid(extension_namespace), dims,
 										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY),
-					 have_table_am ? " USING " TABLE_AM_NAME : "");
+					 have_table_am ? " USING " TABLE_AM_NAME : "",
+					 space_toast_tuple_target(dims));
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 	relid = RangeVarGetRelid(makeRangeVar(namespace_name, name, -1), NoLock, false);
 
 	/*
-	 * Keep embeddings in the row (compressed if they compress, out of line
-	 * only when the row would not fit a page): recall computes the cue
-	 * distance of its seeds and of the memories it reaches from the row,
-	 * and a TOASTed embedding costs an index lookup and two chunk fetches
-	 * each time.  Two 768-dimension rows fit a page.
+	 * Keep embeddings in the row (out of line only when the row would not
+	 * fit a page; with the table's toast_tuple_target above, not even
+	 * compressed otherwise): recall computes the cue distance of its seeds
+	 * and of the memories it reaches from the row, and a TOASTed embedding
+	 * costs an index lookup and two chunk fetches each time.  Two
+	 * 768-dimension rows fit a page.
 	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN embedding SET STORAGE MAIN", qualified);
