@@ -22,9 +22,11 @@
 #   batch_long    engram_store_batch of 1,000 255-byte contents per call
 #
 # all with embeddings drawn from 1,000 random vectors.  Per run: rows/s
-# (calls/s x rows per call) and the cluster's CPU per stored row (user +
+# (calls/s x rows per call), the cluster's CPU per stored row (user +
 # system of every process of the cluster over the run, from /proc; pgbench
-# excluded).  The report gives every round and the medians.
+# excluded) and, for single-row stores, the backend CPU per call that
+# engram_stats counts (engram_store measures its own).  The report gives
+# every round and the medians.
 #
 # Usage (as root, PG_CONFIG exported, engram installed):
 #   bash bench/recall/store_ab.sh [--dims 768] [--rows 5000] [--rounds 3]
@@ -125,17 +127,30 @@ for ((i = 0; i < (rows + 999) / 1000; i++)); do
 done
 psql_cmd -c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null
 
-# run LABEL SCRIPT ROWS_PER_CALL: prints "rows/s cpu_us_per_row"
+# The stores engram_stats counted so far and their backend CPU seconds (a
+# single-row engram_store measures its own CPU; a batch does not).
+store_cpu() {
+	psql_cmd -Atc "SELECT operations || ' ' || coalesce(cpu_seconds, 0) FROM engram_stats WHERE operation = 'store'"
+}
+
+# run LABEL SCRIPT ROWS_PER_CALL: prints "rows/s cluster_cpu_us_per_row
+# store_cpu_us_per_call" (the last 0 for batches)
 run() {
-	local label=$1 script=$2 per_call=$3 before after tps
+	local label=$1 script=$2 per_call=$3 before after tps stats_before stats_after
+	stats_before=$(store_cpu)
 	before=$(cluster_ticks "$datadir")
 	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" \
 		-h "$sockdir" -p "$port" -f "$script" postgres) >"$out/$label.txt" 2>&1 ||
 		{ cat "$out/$label.txt" >&2; engram_die "pgbench failed ($label)"; }
+	sleep 1		# let the postmaster reap the backend (its CPU then counts in cutime)
 	after=$(cluster_ticks "$datadir")
+	stats_after=$(store_cpu)
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out/$label.txt")
 	awk -v tps="$tps" -v n="$per_call" -v s="$seconds" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
-		'BEGIN { rows = tps * n; printf "%.1f %.1f\n", rows, (rows > 0 ? t / hz * 1e6 / (rows * s) : 0) }'
+		-v sb="$stats_before" -v sa="$stats_after" \
+		'BEGIN { rows = tps * n; split(sb, b, " "); split(sa, a, " "); calls = a[1] - b[1]
+			own = (n == 1 && calls > 0) ? (a[2] - b[2]) * 1e6 / calls : 0
+			printf "%.1f %.1f %.1f\n", rows, (rows > 0 ? t / hz * 1e6 / (rows * s) : 0), own }'
 }
 
 results=$out/results.txt
@@ -168,18 +183,18 @@ errors=$(psql_cmd -Atc "SELECT count(*) FROM engram_hnsw_verify('$space_index') 
 
 {
 	echo
-	echo "round variant workload rows/s cluster_cpu_us_per_row"
+	echo "round variant workload rows/s cluster_cpu_us_per_row store_cpu_us_per_call"
 	cat "$results"
 	echo
-	echo "medians over the rounds (rows/s, cluster CPU us per row):"
+	echo "medians over the rounds (rows/s, cluster CPU us per row, engram_store's own CPU us per call):"
 	for name in "${names[@]}"; do
 		for workload in store_short store_long batch_short batch_long; do
-			awk -v v="$name" -v w="$workload" '$2 == v && $3 == w { n++; r[n] = $4; c[n] = $5 }
+			awk -v v="$name" -v w="$workload" '$2 == v && $3 == w { n++; r[n] = $4; c[n] = $5; o[n] = $6 }
 				function median(a, n,   i, j, t) {
 					for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 				}
-				END { if (n) printf "%-12s %-12s %10.1f %10.1f\n", v, w, median(r, n), median(c, n) }' "$results"
+				END { if (n) printf "%-12s %-12s %10.1f %10.1f %10.1f\n", v, w, median(r, n), median(c, n), median(o, n) }' "$results"
 		done
 	done
 } | tee -a "$out/report.txt"
