@@ -45,14 +45,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-data=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}/${rows}x${dims}-q1000-c100-s42
-if [ ! -s "$data/base.tsv" ]; then
-	engram_log "generating $rows x $dims -> $data"
-	mkdir -p "$data"
-	cc -O3 -o "$data/gen_dataset" "$ENGRAM_ROOT/bench/hnsw/gen_dataset.c" -lm
-	"$data/gen_dataset" "$rows" "$dims" 1000 100 42 "$data"
-fi
-chmod -R a+rX "${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}"
+. "$ENGRAM_ROOT/bench/dataset.sh"
+data=$(bench_dataset "$rows" "$dims" 1000 100 42)
 
 work=$(mktemp -d /tmp/engram-pending-bench.XXXXXX)
 chmod 755 "$work"

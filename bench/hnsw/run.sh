@@ -44,14 +44,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-data=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}/${rows}x${dims}-q${queries}-c${centres}-s${seed}
-if [ ! -s "$data/gt.tsv" ]; then
-	engram_log "generating $rows x $dims, $queries queries, $centres centres, seed $seed -> $data"
-	mkdir -p "$data"
-	cc -O3 -o "$data/gen_dataset" "$ENGRAM_ROOT/bench/hnsw/gen_dataset.c" -lm
-	"$data/gen_dataset" "$rows" "$dims" "$queries" "$centres" "$seed" "$data"
-fi
-chmod -R a+rX "${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}"
+. "$ENGRAM_ROOT/bench/dataset.sh"
+data=$(bench_dataset "$rows" "$dims" "$queries" "$centres" "$seed")
 
 engram_build_install
 work=$(mktemp -d /tmp/engram-bench.XXXXXX)

@@ -11,14 +11,23 @@
 # pgbench's --log files (PostgreSQL 15's pgbench prints none).
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
-#   bash bench/recall/recall_bench.sh [MEMORIES] [DIMS] [SECONDS] [ASSOCIATIONS_PER_MEMORY]
-# defaults 100000 768 10 5.  Writes bench/recall/results-<timestamp>/report.txt.
+#   bash bench/recall/recall_bench.sh [--clustered] [MEMORIES] [DIMS] [SECONDS] [ASSOCIATIONS_PER_MEMORY]
+# defaults 100000 768 10 5.  The vectors are uniformly random in [-1, 1]^DIMS
+# (the hardest case for the index), or with --clustered the fixed-seed
+# clustered set of bench/hnsw/gen_dataset.c (100 Gaussian centres, seed 42,
+# its 1,000 held-out queries: the data of benchmark_deployment.sh and
+# bench/hnsw/run.sh), generated once and cached (bench/dataset.sh).  Writes bench/recall/results-<timestamp>/report.txt.
 # To compare two builds of engram.so on one loaded cluster, alternately,
 # see recall_ab.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
 
+clustered=false
+if [ "${1:-}" = --clustered ]; then
+	clustered=true
+	shift
+fi
 memories=${1:-100000}
 dims=${2:-768}
 seconds=${3:-10}
@@ -41,26 +50,39 @@ engram_log "loading $memories memories of $dims dimensions, $fanout associations
 start=$(date +%s)
 psql_as -d bench -v dims="$dims" >/dev/null <<'SQL'
 SET client_min_messages = warning;
-SELECT setseed(0.5);
 SELECT engram_create_space('bench', :dims);
 -- The vector index is built after the load: 100,000 single inserts into
 -- the graph take hours on a small machine, one build minutes.
 DROP INDEX bench_embedding_idx;
--- Query and batch vectors, made once.
-CREATE TABLE bench_queries AS
-SELECT i, (SELECT array_agg(random() * 2 - 1) FROM generate_series(1, :dims) WHERE i > 0)::evector AS v
-  FROM generate_series(1, 1000) i;
-ALTER TABLE bench_queries ADD PRIMARY KEY (i);
+CREATE TABLE bench_queries (i int PRIMARY KEY, v evector);
+CREATE TABLE bench_base (i int PRIMARY KEY, v evector);
 SQL
+if $clustered; then
+	. "$ENGRAM_ROOT/bench/dataset.sh"
+	data=$(bench_dataset "$memories" "$dims" 1000 100 42)
+	psql_as -d bench -c "COPY bench_base FROM '$data/base.tsv'" -c "COPY bench_queries FROM '$data/queries.tsv'" >/dev/null
+	vectors="clustered (bench/hnsw/gen_dataset.c: 100 centres, sigma 0.35, seed 42; its held-out queries)"
+else
+	# Query and memory vectors, made once.
+	psql_as -d bench -v dims="$dims" -v memories="$memories" >/dev/null <<'SQL'
+SELECT setseed(0.5);
+INSERT INTO bench_queries
+SELECT i, (SELECT array_agg(random() * 2 - 1) FROM generate_series(1, :dims) WHERE i > 0)::evector
+  FROM generate_series(1, 1000) i;
+INSERT INTO bench_base
+SELECT i, (SELECT array_agg(random() * 2 - 1) FROM generate_series(1, :dims) WHERE i > 0)::evector
+  FROM generate_series(1, :memories) i;
+SQL
+	vectors="uniformly random in [-1, 1]"
+fi
 # Load in batches of 1000 through engram_store_batch (bounded loop).
 batches=$(( (memories + 999) / 1000 ))
 for ((b = 0; b < batches; b++)); do
-	n=$(( memories - b * 1000 < 1000 ? memories - b * 1000 : 1000 ))
 	psql_as -d bench -c "SELECT count(*) FROM engram_store_batch('bench',
-		ARRAY(SELECT 'memory ' || ($b * 1000 + i) FROM generate_series(1, $n) i),
-		ARRAY(SELECT (SELECT array_agg(random() * 2 - 1) FROM generate_series(1, $dims) WHERE i > 0)::evector
-			  FROM generate_series(1, $n) i))" >/dev/null
+		ARRAY(SELECT 'memory ' || i FROM bench_base WHERE i > $b * 1000 AND i <= ($b + 1) * 1000 ORDER BY i),
+		ARRAY(SELECT v FROM bench_base WHERE i > $b * 1000 AND i <= ($b + 1) * 1000 ORDER BY i))" >/dev/null
 done
+psql_as -d bench -c "DROP TABLE bench_base" >/dev/null
 psql_as -d bench -v memories="$memories" -v fanout="$fanout" <<'SQL'
 SET maintenance_work_mem = '1GB';
 CREATE INDEX bench_embedding_idx ON bench USING engram_hnsw (embedding evector_cosine_ops);
@@ -112,6 +134,7 @@ run() {
 	echo "Engram recall benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 	echo "space: $memories memories x $dims dims, $edges associations; table AM $table_am, vector index $index"
+	echo "vectors: $vectors"
 	echo "plan of the plain query: $plan"
 	echo "load (engram_store_batch x1000, index build, associations, VACUUM ANALYZE): ${load_seconds}s"
 	echo "each run: pgbench -T $seconds"
