@@ -126,14 +126,17 @@ sub start_writer
 }
 
 # Stop a writer (if still running) and return its ledger: the complete
-# lines it printed.  Its backend is terminated (if its server still runs),
-# so that psql exits on its own and flushes what it printed.
+# lines it printed.  With $server_running, its backend is terminated so that
+# psql exits on its own and flushes what it printed; without, its server was
+# stopped and psql has exited already.  (No psql probe of a stopped server:
+# psql exits before reading its stdin, and IPC::Run's write of the query to
+# the closed pipe then dies with EPIPE, which killed this test once.)
 sub finish_writer
 {
-	my ($writer) = @_;
-	$writer->{node}->psql('postgres',
+	my ($writer, $server_running) = @_;
+	$writer->{node}->safe_psql('postgres',
 		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$writer->{name}'")
-	  if $writer->{node}->psql('postgres', 'SELECT 1') == 0;
+	  if $server_running;
 	eval { $writer->{harness}->finish; };
 	my @lines = grep { /^[SBA]\|\d+\|\d+$/ } split /\n/, $writer->{out};
 	return \@lines;
@@ -210,7 +213,7 @@ for my $round (1 .. 8)
 	gate_command('SELECT pg_advisory_unlock(42);', "unlocked$round");
 	$rounds++;
 }
-my $ledger = finish_writer($writer);
+my $ledger = finish_writer($writer, 1);
 $gate->{in} .= "\\q\n";
 eval { $gate->{harness}->finish; };
 cmp_ok(scalar(@$ledger), '>', 20, 'the writer committed while answers were compared (' . scalar(@$ledger) . ' commits)');
@@ -245,7 +248,7 @@ for my $round (1 .. 3)
 	my $delay_ms = int(rand(1500));
 	usleep($delay_ms * 1000);
 	$primary->stop('immediate');
-	my $acknowledged = finish_writer($writer);
+	my $acknowledged = finish_writer($writer, 0);
 	$standby->promote;
 	$standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
 	  or die "promotion did not finish";
@@ -254,7 +257,7 @@ for my $round (1 .. 3)
 	my $after = start_writer($standby, $next_number, 5000, 0);
 	$next_number += 10_000;
 	sleep(2);
-	my $after_ledger = finish_writer($after);
+	my $after_ledger = finish_writer($after, 1);
 	cmp_ok(scalar(@$after_ledger), '>', 0,
 		"failover #$round: the promoted server accepts writes (" . scalar(@$after_ledger) . ' commits)');
 
