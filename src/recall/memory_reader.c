@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * memory_reader.c
- *	  Read the state of memory rows by id without SQL: one scan of the
- *	  space's btree index on id per batch of ids, each row taken from the
- *	  hot tier when it is there, else from its heap page, embeddings never
- *	  read.
+ *	  Read the state of memory rows by id, and the associations leaving
+ *	  memories, without SQL: one ordered walk of the space's btree index on
+ *	  id (of the association key) per batch of ids, each row taken from the
+ *	  hot tier when it is there, else from its heap page.
  *
  * Spreading activation reads, at every depth, the state of the memories it
  * reaches: confidence, created_at, decay_function, the row's TID (access
@@ -16,8 +16,11 @@
  *		SELECT id, ctid, confidence, created_at, decay_function
  *		  FROM space WHERE id = ANY ($1) AND confidence > 0
  * returns, under the same (active) snapshot:
- *	- index: a unique btree index whose only key column is id, no predicate,
- *	  scanned once with "id = ANY (ids)" (SK_SEARCHARRAY);
+ *	- index: a unique btree index whose only key column is id (bigint,
+ *	  standard operators, ascending), no predicate, read for the sorted,
+ *	  distinct ids with one engram_btree_walk() (btree_walk.c): the
+ *	  entries "id = ANY (ids)" finds, without a descent from the root per
+ *	  id;
  *	- row: for each index TID, the hot tier's entry when visible to the
  *	  snapshot (engram_hot_tier_lookup: same visibility answer as heap),
  *	  else the visible member of the heap HOT chain (heap_hot_search_buffer,
@@ -38,7 +41,9 @@
  * privilege error).
  *
  * Locks: the table is locked by engram_space_resolve(); the index is
- * opened with AccessShareLock for the reader's lifetime; heap buffers are
+ * opened with AccessShareLock for the reader's lifetime; index pages are
+ * pinned and share-locked by the walk, never while a row is read (the leaf
+ * an entry came from stays pinned, unlocked); heap buffers are
  * share-locked one at a time while a HOT chain is searched and the needed
  * columns copied out; no hot-tier lock is held with a buffer lock.
  *
@@ -50,8 +55,6 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
-#include "access/relscan.h"
-#include "access/stratnum.h"
 #include "access/tableam.h"
 #include "access/visibilitymap.h"
 #include "catalog/pg_am.h"
@@ -65,7 +68,6 @@
 #include "storage/bufmgr.h"
 #include "storage/predicate.h"
 #include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -85,7 +87,6 @@ struct EngramMemoryReader
 	Snapshot	snapshot;		/* the active snapshot */
 	bool		is_engram;		/* hot tier and cold stubs apply */
 	bool		use_hot_tier;	/* lookups enabled and the region present */
-	RegProcedure id_equality;	/* int8 = int8 of the index's operator family */
 	AttrNumber	attnum_id;
 	AttrNumber	attnum_confidence;
 	AttrNumber	attnum_created_at;
@@ -100,6 +101,8 @@ struct EngramMemoryReader
 	AttrNumber	attnum_occurred_at;
 	AttrNumber	attnum_metadata;
 	const EngramSpace *space;
+	Datum	   *values;			/* a row's columns, deformed by row_state() */
+	bool	   *nulls;
 };
 
 /* Attribute number of column "name" if it has type "type", else InvalidAttrNumber. */
@@ -120,12 +123,12 @@ column_of_type(Relation rel, const char *name, Oid type)
 
 /*
  * A valid btree index of "table" whose first key column is "attnum" (its
- * only one, and unique, when "unique_key"), with no predicate: opened with
- * AccessShareLock, its int8 equality procedure in *equality; NULL when
- * there is none.
+ * only one, and unique, when "unique_key"), with no predicate, that
+ * engram_btree_walk() can read (bigint, standard operators, ascending):
+ * opened with AccessShareLock; NULL when there is none.
  */
 static Relation
-open_int8_index(Relation table, AttrNumber attnum, bool unique_key, RegProcedure *equality)
+open_walkable_index(Relation table, AttrNumber attnum, bool unique_key)
 {
 	List	   *indexes = RelationGetIndexList(table);
 	ListCell   *cell;
@@ -135,20 +138,13 @@ open_int8_index(Relation table, AttrNumber attnum, bool unique_key, RegProcedure
 		Relation	index = index_open(lfirst_oid(cell), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 
-		if (form->indisvalid && form->indislive && index->rd_rel->relam == BTREE_AM_OID &&
+		if (form->indisvalid && form->indislive && engram_btree_walk_usable(index) &&
 			(!unique_key || (form->indisunique && form->indnkeyatts == 1)) &&
 			form->indkey.values[0] == attnum &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
 		{
-			Oid			operator = get_opfamily_member(index->rd_opfamily[0], INT8OID, INT8OID,
-													   BTEqualStrategyNumber);
-
-			if (OidIsValid(operator))
-			{
-				*equality = get_opcode(operator);
-				list_free(indexes);
-				return index;
-			}
+			list_free(indexes);
+			return index;
 		}
 		index_close(index, AccessShareLock);
 	}
@@ -203,14 +199,22 @@ engram_memory_reader_begin(const EngramSpace *space)
 		reader->attnum_confidence == InvalidAttrNumber ||
 		reader->attnum_created_at == InvalidAttrNumber ||
 		reader->attnum_decay == InvalidAttrNumber ||
-		(reader->index = open_int8_index(table, reader->attnum_id, true,
-										  &reader->id_equality)) == NULL)
+		(reader->index = open_walkable_index(table, reader->attnum_id, true)) == NULL)
 	{
 		relation_close(table, NoLock);
 		pfree(reader);
 		return NULL;
 	}
+	reader->values = palloc(sizeof(Datum) * RelationGetDescr(table)->natts);
+	reader->nulls = palloc(sizeof(bool) * RelationGetDescr(table)->natts);
 	return reader;
+}
+
+bool
+engram_memory_reader_usable(EngramMemoryReader *reader)
+{
+	return GetActiveSnapshot() == reader->snapshot &&
+		directly_readable(RelationGetRelid(reader->table));
 }
 
 void
@@ -218,6 +222,8 @@ engram_memory_reader_end(EngramMemoryReader *reader)
 {
 	index_close(reader->index, AccessShareLock);
 	relation_close(reader->table, NoLock);
+	pfree(reader->values);
+	pfree(reader->nulls);
 	pfree(reader);
 }
 
@@ -228,34 +234,39 @@ engram_memory_reader_end(EngramMemoryReader *reader)
 static bool
 row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 {
-	TupleDesc	desc = RelationGetDescr(reader->table);
-	bool		isnull;
+	Datum	   *values = reader->values;
+	bool	   *nulls = reader->nulls;
 	Datum		value;
 
-	value = heap_getattr(tuple, reader->attnum_confidence, desc, &isnull);
-	if (isnull || !(DatumGetFloat4(value) > 0))
+	/* One pass over the row instead of a walk from its start per column. */
+	heap_deform_tuple(tuple, RelationGetDescr(reader->table), values, nulls);
+	if (nulls[reader->attnum_confidence - 1] ||
+		!(DatumGetFloat4(values[reader->attnum_confidence - 1]) > 0))
 		return false;
-	row->confidence = DatumGetFloat4(value);
-	row->id = DatumGetInt64(heap_getattr(tuple, reader->attnum_id, desc, &isnull));
-	value = heap_getattr(tuple, reader->attnum_created_at, desc, &isnull);
-	row->created_at = isnull ? 0 : DatumGetTimestampTz(value);
-	value = heap_getattr(tuple, reader->attnum_decay, desc, &isnull);
-	row->decay_name = isnull ? NULL : TextDatumGetCString(value);
+	row->confidence = DatumGetFloat4(values[reader->attnum_confidence - 1]);
+	row->id = DatumGetInt64(values[reader->attnum_id - 1]);
+	row->created_at = nulls[reader->attnum_created_at - 1] ? 0 :
+		DatumGetTimestampTz(values[reader->attnum_created_at - 1]);
+	row->decay_name = nulls[reader->attnum_decay - 1] ? NULL :
+		TextDatumGetCString(values[reader->attnum_decay - 1]);
 	row->tid = tuple->t_self;
 	if (reader->want_output)
 	{
-		value = heap_getattr(tuple, reader->attnum_content, desc, &row->content_null);
-		row->content = row->content_null ? (Datum) 0 : datumCopy(value, false, -1);
-		value = heap_getattr(tuple, reader->attnum_occurred_at, desc, &row->occurred_at_null);
-		row->occurred_at = row->occurred_at_null ? (Datum) 0 : value;
-		value = heap_getattr(tuple, reader->attnum_metadata, desc, &row->metadata_null);
-		row->metadata = row->metadata_null ? (Datum) 0 : datumCopy(value, false, -1);
+		row->content_null = nulls[reader->attnum_content - 1];
+		row->content = row->content_null ? (Datum) 0 :
+			datumCopy(values[reader->attnum_content - 1], false, -1);
+		row->occurred_at_null = nulls[reader->attnum_occurred_at - 1];
+		row->occurred_at = row->occurred_at_null ? (Datum) 0 :
+			values[reader->attnum_occurred_at - 1];
+		row->metadata_null = nulls[reader->attnum_metadata - 1];
+		row->metadata = row->metadata_null ? (Datum) 0 :
+			datumCopy(values[reader->attnum_metadata - 1], false, -1);
 	}
 	row->has_distance = false;
-	if (reader->have_cue)
+	if (reader->have_cue && !nulls[reader->attnum_embedding - 1])
 	{
-		value = heap_getattr(tuple, reader->attnum_embedding, desc, &isnull);
-		if (!isnull && !VARATT_IS_EXTENDED(DatumGetPointer(value)))
+		value = values[reader->attnum_embedding - 1];
+		if (!VARATT_IS_EXTENDED(DatumGetPointer(value)))
 		{
 			row->distance = DatumGetFloat8(FunctionCall2Coll(&reader->distance, InvalidOid,
 															 value, reader->cue));
@@ -303,7 +314,8 @@ engram_memory_reader_want_output(EngramMemoryReader *reader)
 void
 engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue)
 {
-	if (prepare_distance(reader))
+	reader->have_cue = false;
+	if (cue != (Datum) 0 && prepare_distance(reader))
 	{
 		reader->have_cue = true;
 		reader->cue = cue;
@@ -360,10 +372,12 @@ engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
 /*
  * The row an index entry with "index_tid" leads to, visible to the
  * snapshot, from the heap: true with "row" filled when it exists and
- * passes the confidence filter.
+ * passes the confidence filter.  "root_cached": the hot tier was just
+ * found to hold an entry under "index_tid" (one the snapshot cannot use).
  */
 static bool
-fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, EngramMemoryRow *row)
+fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, bool root_cached,
+				EngramMemoryRow *row)
 {
 	ItemPointerData tid = *index_tid;
 	HeapTupleData tuple;
@@ -406,70 +420,114 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, EngramMemoryR
 	 * engram_tam_row_tier().
 	 */
 	if (reader->use_hot_tier)
-		hot = engram_hot_tier_has(reader->table, index_tid) ||
+		hot = root_cached ||
 			(!ItemPointerEquals(index_tid, &tid) && engram_hot_tier_has(reader->table, &tid));
 	row->tier = hot ? "hot" : (stub ? "cold" : "warm");
 	return true;
+}
+
+/* Where engram_memory_reader_fetch() collects the rows the walk leads to. */
+typedef struct MemoryFetch
+{
+	EngramMemoryReader *reader;
+	EngramMemoryRow *rows;
+	int			nrows;
+	int			capacity;
+} MemoryFetch;
+
+/* Ascending order of int64 values. */
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * A copy of "values" sorted ascending without duplicates (what a btree
+ * scan with "= ANY (array)" does to its array); its length in *n.
+ */
+static int64 *
+sorted_distinct(const int64 *values, int count, int *n)
+{
+	int64	   *sorted = palloc(sizeof(int64) * Max(count, 1));
+	int			kept = 0;
+
+	memcpy(sorted, values, sizeof(int64) * count);
+	qsort(sorted, count, sizeof(int64), compare_int64);
+	for (int i = 0; i < count; i++)
+		if (kept == 0 || sorted[kept - 1] != sorted[i])
+			sorted[kept++] = sorted[i];
+	*n = kept;
+	return sorted;
+}
+
+/*
+ * One entry of the id index: the row it leads to, from the hot tier when
+ * it holds a version visible to the snapshot, else from the heap.
+ */
+static void
+visit_memory(void *arg, int64 id, ItemPointer index_tid, IndexTuple tuple)
+{
+	MemoryFetch *fetch = (MemoryFetch *) arg;
+	EngramMemoryReader *reader = fetch->reader;
+	EngramMemoryRow row;
+	HeapTuple	hit = NULL;
+	bool		root_cached = false;
+	bool		found;
+
+	if (reader->use_hot_tier)
+	{
+		hit = engram_hot_tier_lookup_present(reader->table, index_tid, reader->snapshot,
+											 &root_cached);
+		engram_metrics_cache_lookup(ENGRAM_CACHE_ACTIVATION, hit != NULL);
+		if (hit == NULL)
+			engram_hot_tier_count_miss(reader->table);
+	}
+	if (hit != NULL)
+	{
+		found = row_state(reader, hit, &row);
+		row.tier = "hot";
+		heap_freetuple(hit);
+	}
+	else
+		found = fetch_from_heap(reader, index_tid, root_cached, &row);
+	if (!found)
+		return;
+
+	/*
+	 * An index entry leads only to versions of its own key (HOT chains keep
+	 * indexed columns), and a unique index to one visible version per id.
+	 */
+	if (row.id != id)
+		elog(ERROR, "engram: index entry of id " INT64_FORMAT " led to row " INT64_FORMAT,
+			 id, row.id);
+	if (fetch->nrows >= fetch->capacity)
+		elog(ERROR, "engram: more rows than ids in a memory read");
+	row.index_tid = *index_tid;
+	fetch->rows[fetch->nrows++] = row;
 }
 
 int
 engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nids,
 						   EngramMemoryRow *rows)
 {
-	Datum	   *elements = palloc(sizeof(Datum) * Max(nids, 1));
-	ArrayType  *array;
-	ScanKeyData key;
-	IndexScanDesc scan;
-	ItemPointer index_tid;
-	int			nrows = 0;
+	MemoryFetch fetch;
+	int64	   *keys;
+	int			nkeys;
 
 	if (nids == 0)
 		return 0;
-	for (int i = 0; i < nids; i++)
-		elements[i] = Int64GetDatum(ids[i]);
-	array = construct_array(elements, nids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-							TYPALIGN_DOUBLE);
-	ScanKeyEntryInitialize(&key, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, INT8OID,
-						   reader->index->rd_indcollation[0], reader->id_equality,
-						   PointerGetDatum(array));
-
-	scan = index_beginscan(reader->table, reader->index, reader->snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	while ((index_tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
-	{
-		EngramMemoryRow row;
-		HeapTuple	hit = NULL;
-		bool		found;
-
-		CHECK_FOR_INTERRUPTS();
-		if (reader->use_hot_tier)
-		{
-			hit = engram_hot_tier_lookup(reader->table, index_tid, reader->snapshot);
-			engram_metrics_cache_lookup(ENGRAM_CACHE_ACTIVATION, hit != NULL);
-			if (hit == NULL)
-				engram_hot_tier_count_miss(reader->table);
-		}
-		if (hit != NULL)
-		{
-			found = row_state(reader, hit, &row);
-			row.tier = "hot";
-			heap_freetuple(hit);
-		}
-		else
-			found = fetch_from_heap(reader, index_tid, &row);
-		if (!found)
-			continue;
-
-		/* A unique index leads to one visible version per id at most. */
-		if (nrows >= nids)
-			elog(ERROR, "engram: more rows than ids in a memory read");
-		row.index_tid = *index_tid;
-		rows[nrows++] = row;
-	}
-	index_endscan(scan);
-	pfree(array);
-	pfree(elements);
-	return nrows;
+	keys = sorted_distinct(ids, nids, &nkeys);
+	fetch.reader = reader;
+	fetch.rows = rows;
+	fetch.nrows = 0;
+	fetch.capacity = nids;
+	engram_btree_walk(reader->index, reader->snapshot, keys, nkeys, false, visit_memory, &fetch);
+	pfree(keys);
+	return fetch.nrows;
 }
 
 /* ---------------------------------------------------------------------
@@ -477,18 +535,26 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
  * ---------------------------------------------------------------------
  */
 
-static int
-compare_edges(const void *a, const void *b)
+/*
+ * sort_edges(rows, n): associations by (dst, src), a sort specialized for
+ * the row type (a recall sorts about a thousand of them per depth).
+ */
+static inline int
+compare_edges(const EngramEdgeRow *a, const EngramEdgeRow *b)
 {
-	const EngramEdgeRow *ea = (const EngramEdgeRow *) a;
-	const EngramEdgeRow *eb = (const EngramEdgeRow *) b;
-
-	if (ea->dst != eb->dst)
-		return ea->dst < eb->dst ? -1 : 1;
-	if (ea->src != eb->src)
-		return ea->src < eb->src ? -1 : 1;
+	if (a->dst != b->dst)
+		return a->dst < b->dst ? -1 : 1;
+	if (a->src != b->src)
+		return a->src < b->src ? -1 : 1;
 	return 0;
 }
+
+#define ST_SORT sort_edges
+#define ST_ELEMENT_TYPE EngramEdgeRow
+#define ST_COMPARE(a, b) compare_edges(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* Position of table column "attnum" among the index's columns, or 0. */
 static int
@@ -500,16 +566,84 @@ index_column_of(Relation index, AttrNumber attnum)
 	return 0;
 }
 
+/* Where engram_association_reader_fetch() collects the associations. */
+typedef struct EdgeFetch
+{
+	Relation	table;
+	Snapshot	snapshot;
+	TupleDesc	index_desc;
+	bool		index_only;		/* dst and weight are index columns */
+	int			index_dst;
+	int			index_weight;
+	AttrNumber	attnum_src;
+	AttrNumber	attnum_dst;
+	AttrNumber	attnum_weight;
+	IndexFetchTableData *heap_fetch;
+	TupleTableSlot *slot;
+	Buffer		vmbuffer;
+	EngramEdgeRow *rows;
+	int			nrows;
+	int			capacity;
+} EdgeFetch;
+
+/*
+ * One entry of the association key: from the index tuple when its heap
+ * page is all-visible and the index holds dst and weight (the predicate
+ * lock an index-only scan takes on the heap page), else from the visible
+ * version of its row.
+ */
+static void
+visit_edge(void *arg, int64 src, ItemPointer tid, IndexTuple tuple)
+{
+	EdgeFetch  *fetch = (EdgeFetch *) arg;
+	EngramEdgeRow *row;
+	bool		isnull;
+	Datum		weight;
+
+	if (fetch->nrows == fetch->capacity)
+	{
+		fetch->capacity *= 2;
+		fetch->rows = repalloc(fetch->rows, sizeof(EngramEdgeRow) * fetch->capacity);
+	}
+	row = &fetch->rows[fetch->nrows];
+	if (fetch->index_only &&
+		VM_ALL_VISIBLE(fetch->table, ItemPointerGetBlockNumber(tid), &fetch->vmbuffer))
+	{
+		row->src = src;
+		row->dst = DatumGetInt64(index_getattr(tuple, fetch->index_dst, fetch->index_desc,
+											   &isnull));
+		weight = index_getattr(tuple, fetch->index_weight, fetch->index_desc, &isnull);
+		row->weight = isnull ? 0.0 : DatumGetFloat4(weight);
+		PredicateLockPage(fetch->table, ItemPointerGetBlockNumber(tid), fetch->snapshot);
+		fetch->nrows++;
+		return;
+	}
+	{
+		bool		call_again = false;
+		bool		all_dead = false;
+
+		if (!table_index_fetch_tuple(fetch->heap_fetch, tid, fetch->snapshot, fetch->slot,
+									 &call_again, &all_dead))
+			return;
+	}
+	row->src = DatumGetInt64(slot_getattr(fetch->slot, fetch->attnum_src, &isnull));
+	row->dst = DatumGetInt64(slot_getattr(fetch->slot, fetch->attnum_dst, &isnull));
+	weight = slot_getattr(fetch->slot, fetch->attnum_weight, &isnull);
+	row->weight = isnull ? 0.0 : DatumGetFloat4(weight);
+	ExecClearTuple(fetch->slot);
+	fetch->nrows++;
+}
+
 /*
  * The associations leaving the given memories, as
  *		SELECT src, dst, weight FROM associations
  *		 WHERE src = ANY (srcs) ORDER BY dst, src
- * returns them, read with one scan of a btree index whose first key column
- * is src (the primary key (src, dst)), under the same conditions as the
- * memory reader (no row-level security, SELECT on the table, canonical
- * column types, a plain MVCC snapshot).  When the index also holds dst and
- * weight (engram_create_space makes the primary key
- * (src, dst) INCLUDE (weight)), an entry on a heap page that the
+ * returns them, read with one ordered walk (engram_btree_walk) of a btree
+ * index whose first key column is src (the primary key (src, dst)), under
+ * the same conditions as the memory reader (no row-level security, SELECT
+ * on the table, canonical column types, a plain MVCC snapshot).  When the
+ * index also holds dst and weight (engram_create_space makes the primary
+ * key (src, dst) INCLUDE (weight)), an entry on a heap page that the
  * visibility map marks all-visible is read from the index alone, as an
  * index-only scan does (with the same predicate lock on the heap page);
  * otherwise, and for other pages, the row is fetched through the table AM.
@@ -523,102 +657,52 @@ engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int
 {
 	Relation	table;
 	Relation	index;
-	AttrNumber	attnum_src;
-	AttrNumber	attnum_dst;
-	AttrNumber	attnum_weight;
-	int			index_dst;
-	int			index_weight;
-	bool		index_only;
-	RegProcedure equality;
-	Datum	   *elements;
-	ArrayType  *array;
-	ScanKeyData key;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	Buffer		vmbuffer = InvalidBuffer;
-	Snapshot	snapshot = GetActiveSnapshot();
-	ItemPointer tid;
-	int			capacity = Max(nsrcs * 8, 16);
-	int			n = 0;
-	EngramEdgeRow *rows;
+	EdgeFetch	fetch;
+	int64	   *keys;
+	int			nkeys;
 
 	if (!directly_readable(space->assoc_relid))
 		return false;
 	table = relation_open(space->assoc_relid, AccessShareLock);
-	attnum_src = column_of_type(table, "src", INT8OID);
-	attnum_dst = column_of_type(table, "dst", INT8OID);
-	attnum_weight = column_of_type(table, "weight", FLOAT4OID);
+	memset(&fetch, 0, sizeof(fetch));
+	fetch.attnum_src = column_of_type(table, "src", INT8OID);
+	fetch.attnum_dst = column_of_type(table, "dst", INT8OID);
+	fetch.attnum_weight = column_of_type(table, "weight", FLOAT4OID);
 	if (table->rd_rel->relkind != RELKIND_RELATION || table->rd_rel->relhassubclass ||
-		attnum_src == InvalidAttrNumber || attnum_dst == InvalidAttrNumber ||
-		attnum_weight == InvalidAttrNumber ||
-		(index = open_int8_index(table, attnum_src, false, &equality)) == NULL)
+		fetch.attnum_src == InvalidAttrNumber || fetch.attnum_dst == InvalidAttrNumber ||
+		fetch.attnum_weight == InvalidAttrNumber ||
+		(index = open_walkable_index(table, fetch.attnum_src, false)) == NULL)
 	{
 		relation_close(table, AccessShareLock);
 		return false;
 	}
-	index_dst = index_column_of(index, attnum_dst);
-	index_weight = index_column_of(index, attnum_weight);
-	index_only = index_dst > 0 && index_weight > 0 && index_column_of(index, attnum_src) == 1 &&
+	fetch.table = table;
+	fetch.snapshot = GetActiveSnapshot();
+	fetch.index_desc = RelationGetDescr(index);
+	fetch.index_dst = index_column_of(index, fetch.attnum_dst);
+	fetch.index_weight = index_column_of(index, fetch.attnum_weight);
+	fetch.index_only = fetch.index_dst > 0 && fetch.index_weight > 0 &&
 		table->rd_tableam == GetHeapamTableAmRoutine() &&
-		index_can_return(index, index_dst) && index_can_return(index, index_weight);
+		index_can_return(index, fetch.index_dst) && index_can_return(index, fetch.index_weight);
+	fetch.vmbuffer = InvalidBuffer;
+	fetch.capacity = Max(nsrcs * 8, 16);
+	fetch.rows = palloc(sizeof(EngramEdgeRow) * fetch.capacity);
+	fetch.slot = table_slot_create(table, NULL);
+	fetch.heap_fetch = table_index_fetch_begin(table);
 
-	elements = palloc(sizeof(Datum) * Max(nsrcs, 1));
-	for (int i = 0; i < nsrcs; i++)
-		elements[i] = Int64GetDatum(srcs[i]);
-	array = construct_array(elements, nsrcs, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-							TYPALIGN_DOUBLE);
-	ScanKeyEntryInitialize(&key, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, INT8OID,
-						   index->rd_indcollation[0], equality, PointerGetDatum(array));
+	keys = sorted_distinct(srcs, nsrcs, &nkeys);
+	engram_btree_walk(index, fetch.snapshot, keys, nkeys, true, visit_edge, &fetch);
 
-	rows = palloc(sizeof(EngramEdgeRow) * capacity);
-	slot = table_slot_create(table, NULL);
-	scan = index_beginscan(table, index, snapshot, 1, 0);
-	scan->xs_want_itup = index_only;
-	index_rescan(scan, &key, 1, NULL, 0);
-	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
-	{
-		bool		isnull;
-		Datum		weight;
-
-		CHECK_FOR_INTERRUPTS();
-		if (n == capacity)
-		{
-			capacity *= 2;
-			rows = repalloc(rows, sizeof(EngramEdgeRow) * capacity);
-		}
-		if (index_only && scan->xs_itup != NULL &&
-			VM_ALL_VISIBLE(table, ItemPointerGetBlockNumber(tid), &vmbuffer))
-		{
-			IndexTuple	itup = scan->xs_itup;
-			TupleDesc	desc = scan->xs_itupdesc;
-
-			rows[n].src = DatumGetInt64(index_getattr(itup, 1, desc, &isnull));
-			rows[n].dst = DatumGetInt64(index_getattr(itup, index_dst, desc, &isnull));
-			weight = index_getattr(itup, index_weight, desc, &isnull);
-			rows[n].weight = isnull ? 0.0 : DatumGetFloat4(weight);
-			PredicateLockPage(table, ItemPointerGetBlockNumber(tid), snapshot);
-			n++;
-			continue;
-		}
-		if (!index_fetch_heap(scan, slot))
-			continue;
-		rows[n].src = DatumGetInt64(slot_getattr(slot, attnum_src, &isnull));
-		rows[n].dst = DatumGetInt64(slot_getattr(slot, attnum_dst, &isnull));
-		weight = slot_getattr(slot, attnum_weight, &isnull);
-		rows[n].weight = isnull ? 0.0 : DatumGetFloat4(weight);
-		n++;
-	}
-	if (BufferIsValid(vmbuffer))
-		ReleaseBuffer(vmbuffer);
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	if (BufferIsValid(fetch.vmbuffer))
+		ReleaseBuffer(fetch.vmbuffer);
+	table_index_fetch_end(fetch.heap_fetch);
+	ExecDropSingleTupleTableSlot(fetch.slot);
 	index_close(index, AccessShareLock);
 	relation_close(table, AccessShareLock);
-	pfree(array);
-	pfree(elements);
+	pfree(keys);
 
-	qsort(rows, n, sizeof(EngramEdgeRow), compare_edges);
-	*edges = rows;
-	*nedges = n;
+	sort_edges(fetch.rows, fetch.nrows);
+	*edges = fetch.rows;
+	*nedges = fetch.nrows;
 	return true;
 }

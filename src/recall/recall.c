@@ -672,6 +672,7 @@ recall_call(FunctionCallInfo fcinfo)
 		engram_spread_resolve_similarity(&state, k);
 	sorted = engram_spread_sorted(&state, seeds_only, false, &nsorted);
 	engram_spread_emit(&state, fcinfo, sorted, Min(nsorted, k), emit_recall_row);
+	engram_spread_state_release(&state);
 
 	SPI_finish();
 

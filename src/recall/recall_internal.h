@@ -27,6 +27,9 @@
  *	  memory_reader.c  the state of memory rows by id without SQL (id
  *	                   index + hot tier + heap) where SQL could not see
  *	                   anything else (no row-level security, SELECT held)
+ *	  btree_walk.c     the entries of many bigint keys of a btree in one
+ *	                   ordered walk (memory_reader.c's id and association
+ *	                   key reads)
  *	  spi_plans.c      SPI execution with a cache of saved plans
  *
  * Security contract: nothing here is SECURITY DEFINER and every row is
@@ -61,9 +64,12 @@
 
 #include "postgres.h"
 
+#include "access/itup.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "storage/itemptr.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
 #include "utils/timestamp.h"
 
 #include "engram.h"				/* engram_now(): the clock of decay and recency */
@@ -320,6 +326,8 @@ typedef struct EngramSpreadState
 	int			spread_activated;	/* memories activated beyond the seeds */
 	TimestampTz now;
 	EngramDecayParams decay;
+	struct EngramMemoryReader *reader;	/* opened on first use, NULL: SQL */
+	bool		reader_opened;	/* engram_memory_reader_begin() was called */
 } EngramSpreadState;
 
 /*
@@ -328,6 +336,12 @@ typedef struct EngramSpreadState
  */
 extern void engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 									 MemoryContext context);
+
+/*
+ * Close what the run opened (the memory reader); call before SPI_finish()
+ * when no error was raised (an error releases it with the transaction).
+ */
+extern void engram_spread_state_release(EngramSpreadState *state);
 
 /*
  * Enter a seed (hop 0) from its row.  "decay_name" is the row's
@@ -425,13 +439,20 @@ extern int	engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *i
 extern void engram_memory_reader_end(EngramMemoryReader *reader);
 
 /*
+ * May a reader still be used, later in the same call: same active snapshot,
+ * and still no row-level security and SELECT on the table (privileges and
+ * policies are checked at every use, never cached)?
+ */
+extern bool engram_memory_reader_usable(EngramMemoryReader *reader);
+
+/*
  * Make engram_memory_reader_fetch() also compute each row's distance to
  * "cue" (an evector datum of the space, valid while the reader is) where
  * the embedding is stored in the row uncompressed, or the row comes from
  * the hot tier: no further read is needed then.  Rows whose embedding is
  * compressed or out of line get has_distance false (read them with
  * engram_memory_reader_distance() if needed).  No-op when the space has no
- * such operator.
+ * such operator; (Datum) 0 stops computing distances.
  */
 extern void engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue);
 
@@ -466,6 +487,32 @@ typedef struct EngramEdgeRow
  */
 extern bool engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs,
 											int nsrcs, EngramEdgeRow **edges, int *nedges);
+
+/* ---------------------------------------------------------------------
+ * Ordered reads of a btree on a bigint column (btree_walk.c)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Called for each entry of a walked key: its heap TID and, when the walk
+ * was asked for them, the index tuple (both valid during the call only).
+ * The leaf it came from is pinned, not locked.
+ */
+typedef void (*EngramBtreeVisit) (void *arg, int64 key, ItemPointer heap_tid,
+								  IndexTuple tuple);
+
+/* Is "index" a btree whose first key column is bigint, ascending? */
+extern bool engram_btree_walk_usable(Relation index);
+
+/*
+ * Visit every entry whose first key column equals one of "keys" (strictly
+ * ascending), in index order, walking the tree once: a page of the current
+ * path is left only for a key beyond its range.  The caller holds a lock on
+ * the index (AccessShareLock) and decides visibility with "snapshot" (the
+ * walk takes the serializable predicate locks of the leaves it reads).
+ */
+extern void engram_btree_walk(Relation index, Snapshot snapshot, const int64 *keys, int nkeys,
+							  bool want_tuples, EngramBtreeVisit visit, void *arg);
 
 /* ---------------------------------------------------------------------
  * Access statistics and tiers (access.c): the single integration point

@@ -41,9 +41,9 @@
  * state of the new memories that reach the threshold (never their
  * embeddings).  Where the caller holds SELECT on the tables and no
  * row-level security applies to them, memory_reader.c does each with one
- * index scan (rows from the hot tier or the heap); otherwise each is one
- * SQL statement as the caller, so a memory the caller cannot SELECT
- * neither appears nor relays activation.  Soft-forgotten memories
+ * ordered walk of the index (btree_walk.c; rows from the hot tier or the
+ * heap); otherwise each is one SQL statement as the caller, so a memory
+ * the caller cannot SELECT neither appears nor relays activation.  Soft-forgotten memories
  * (confidence 0) are skipped the same way.  After the walk, recall reads
  * the cue similarity only of the reached memories that can still rank
  * among its k best (engram_spread_resolve_similarity).
@@ -139,6 +139,33 @@ engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 	state->time_budget_ms = engram_spreading_time_budget;
 	state->now = engram_now();
 	engram_decay_params_current(&state->decay);
+}
+
+/*
+ * The memory reader of this call (memory_reader.c), opened on its first use
+ * and kept for the call's later reads (every depth, the similarities, the
+ * output rows); NULL when the rows must be read through SQL.  Privileges
+ * and row-level security are checked again at every use.
+ */
+static EngramMemoryReader *
+memory_reader(EngramSpreadState *state)
+{
+	if (!state->reader_opened)
+	{
+		state->reader = engram_memory_reader_begin(state->space);
+		state->reader_opened = true;
+	}
+	if (state->reader != NULL && !engram_memory_reader_usable(state->reader))
+		return NULL;
+	return state->reader;
+}
+
+void
+engram_spread_state_release(EngramSpreadState *state)
+{
+	if (state->reader != NULL)
+		engram_memory_reader_end(state->reader);
+	state->reader = NULL;
 }
 
 /*
@@ -292,7 +319,7 @@ static void
 fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 {
 	const EngramSpace *space = state->space;
-	EngramMemoryReader *reader = engram_memory_reader_begin(space);
+	EngramMemoryReader *reader = memory_reader(state);
 	StringInfoData sql;
 	Oid			argtypes[1] = {INT8ARRAYOID};
 	Datum		values[1];
@@ -308,7 +335,6 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 		if (state->has_cue_embedding)
 			engram_memory_reader_set_cue(reader, state->cue_embedding);
 		nrows = engram_memory_reader_fetch(reader, id_values, nids, rows);
-		engram_memory_reader_end(reader);
 		for (int i = 0; i < nrows; i++)
 		{
 			EngramNode *node = node_for_row(state, rows[i].id, &rows[i].tid, rows[i].confidence,
@@ -779,7 +805,7 @@ static void
 read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
 {
 	const EngramSpace *space = state->space;
-	EngramMemoryReader *reader = engram_memory_reader_begin(space);
+	EngramMemoryReader *reader = memory_reader(state);
 	StringInfoData sql;
 	Oid			argtypes[2] = {INT8ARRAYOID, space->embedding_type};
 	Datum		values[2];
@@ -797,7 +823,6 @@ read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
 				nodes[i]->similarity = engram_distance_to_similarity(space->distance, distance);
 			}
 		}
-		engram_memory_reader_end(reader);
 	}
 	else
 	{
@@ -1008,24 +1033,19 @@ static bool
 emit_through_reader(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode **nodes,
 					int count, EngramEmitRow emit)
 {
-	EngramMemoryReader *reader = engram_memory_reader_begin(state->space);
+	EngramMemoryReader *reader = memory_reader(state);
 	int64	   *ids;
 	EngramMemoryRow *rows;
 	int			nrows;
 
-	if (reader == NULL)
+	if (reader == NULL || !engram_memory_reader_want_output(reader))
 		return false;
-	if (!engram_memory_reader_want_output(reader))
-	{
-		engram_memory_reader_end(reader);
-		return false;
-	}
+	engram_memory_reader_set_cue(reader, (Datum) 0);
 	ids = palloc(sizeof(int64) * count);
 	rows = palloc(sizeof(EngramMemoryRow) * count);
 	for (int i = 0; i < count; i++)
 		ids[i] = nodes[i]->id;
 	nrows = engram_memory_reader_fetch(reader, ids, count, rows);
-	engram_memory_reader_end(reader);
 	emit_matched_rows(state, fcinfo, nodes, count, rows, nrows, emit);
 	return true;
 }
@@ -1191,6 +1211,7 @@ spread_call(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("memory " INT64_FORMAT " does not exist in the memory space", from_id),
 				 errhint("It may have been forgotten, or row-level security may hide it.")));
+	engram_spread_state_release(&state);
 	SPI_finish();
 	MemoryContextDelete(context);
 	return (Datum) 0;

@@ -636,12 +636,20 @@ engram_hot_tier_cacheable(HeapTupleHeader page_header)
 HeapTuple
 engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
 {
+	return engram_hot_tier_lookup_present(rel, tid, snapshot, NULL);
+}
+
+HeapTuple
+engram_hot_tier_lookup_present(Relation rel, ItemPointer tid, Snapshot snapshot, bool *present)
+{
 	EngramHotKey key;
 	uint32		hash;
 	EngramHotShard *shard;
 	int64		bucket;
 	HeapTuple	result = NULL;
 
+	if (present != NULL)
+		*present = false;
 	if (!engram_hot_tier_available() || snapshot->snapshot_type != SNAPSHOT_MVCC)
 		return NULL;
 	make_key(&key, rel, tid);
@@ -649,6 +657,8 @@ engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
 	shard = key_shard(hash);
 	acquire_timed(shard->lock, LW_SHARED);
 	bucket = shard_find(shard, &key, hash);
+	if (present != NULL)
+		*present = bucket >= 0;
 	if (bucket >= 0)
 	{
 		EngramHotEntry *entry = shard_entry(shard, shard_buckets(shard)[bucket] - 1);

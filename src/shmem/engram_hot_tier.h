@@ -92,6 +92,14 @@ extern bool engram_hot_tier_available(void);
 extern HeapTuple engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot);
 
 /*
+ * The same, also setting *present to whether an entry for "tid" was there,
+ * visible to the snapshot or not (what engram_hot_tier_has() would have
+ * said at that moment), saving a second probe to a caller that needs both.
+ */
+extern HeapTuple engram_hot_tier_lookup_present(Relation rel, ItemPointer tid,
+												Snapshot snapshot, bool *present);
+
+/*
  * True when a tuple with this header may be stored (see MVCC above).  Call
  * with the heap buffer share-locked.
  */
