@@ -229,11 +229,11 @@ percentiles() {
 # keeps under this load before the first measured round.
 engram_log "B: warm-up run (worker busy)"
 set_condition busy
-"$pgbench" -n -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
+"$pgbench" -n -M prepared -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
 	-f "$here/../pgbench/recall.sql" bench >/dev/null 2>&1
 {
 	echo
-	echo "## B. Recall under load: pgbench -n -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
+	echo "## B. Recall under load: pgbench -n -M prepared -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
 	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle | worker nice"
 } >>"$report"
 ticks_per_second=$(getconf CLK_TCK)
@@ -261,7 +261,7 @@ for round in $(seq 1 "$rounds"); do
 		mkdir -p "$logdir" && chown postgres: "$logdir"
 		cpu_before=$(worker_cpu_ticks)
 		read -r runs_before moved_before consolidated_before cycles_before <<<"$(worker_work)"
-		(cd "$logdir" && "$pgbench" -n -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
+		(cd "$logdir" && "$pgbench" -n -M prepared -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
 			-f "$here/../pgbench/recall.sql" --log --log-prefix=recall bench >"$logdir/pgbench.out" 2>&1) ||
 			{ cat "$logdir/pgbench.out" >&2; engram_die "pgbench failed"; }
 		cpu_after=$(worker_cpu_ticks)
