@@ -15,6 +15,8 @@
 #   --dataset generated|glove|sift   (default generated; see load_space.sh)
 #   --spaces S    spaces of the multi-space workload (default 4)
 #   --workloads LIST   comma-separated subset of recall,store,mixed,multi
+#   --mode simple|extended|prepared   pgbench's query protocol (-M); default
+#                 prepared: each statement parsed and planned once a client
 #   --out DIR     report directory (default benchmark-<timestamp>)
 #
 # The server: PGHOST/PGPORT/PGDATABASE/PGUSER when PGHOST or PGPORT is set,
@@ -30,11 +32,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/common.sh"
 
 usage() {
-	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 seconds=60 clients=10 rows=100000 dims=768 dataset=generated spaces=4
-workloads=recall,store,mixed,multi out=
+workloads=recall,store,mixed,multi out= mode=prepared
 positional=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--dataset) dataset=${2:-}; shift 2 || usage ;;
 	--spaces) spaces=${2:-}; shift 2 || usage ;;
 	--workloads) workloads=${2:-}; shift 2 || usage ;;
+	--mode) mode=${2:-}; shift 2 || usage ;;
 	--out) out=${2:-}; shift 2 || usage ;;
 	-h | --help) usage ;;
 	-*) usage ;;
@@ -59,6 +62,7 @@ done
 for w in ${workloads//,/ }; do
 	case "$w" in recall | store | mixed | multi) ;; *) usage ;; esac
 done
+case "$mode" in simple | extended | prepared) ;; *) usage ;; esac
 
 # The server.
 if [ -z "${PGHOST:-}" ] && [ -z "${PGPORT:-}" ] && [ -f "$ENGRAM_ROOT/.engram/port" ]; then
@@ -80,6 +84,8 @@ bash "$ENGRAM_ROOT/bench/pgbench/load_space.sh" --rows "$rows" --dims "$dims" \
 queries=$("${psql_cmd[@]}" -At -c "SELECT count(*) FROM engram_bench_queries")
 memories=$("${psql_cmd[@]}" -At -c "SELECT count(*) FROM $space")
 space_dims=$("${psql_cmd[@]}" -At -c "SELECT dims FROM engram_spaces WHERE space_name = '$space'")
+# The workloads take the space as a regclass: its OID works in every -M mode.
+space_oid=$("${psql_cmd[@]}" -At -c "SELECT '$space'::regclass::oid")
 
 out=${out:-benchmark-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out/logs"
@@ -101,11 +107,11 @@ for w in ${workloads//,/ }; do
 	mixed) files=(-f "$bench/recall.sql@7" -f "$bench/store.sql@3"); ops=recall,store ;;
 	multi) files=(-f "$bench/multi_space_recall.sql@7" -f "$bench/multi_space_store.sql@3"); ops=recall,store ;;
 	esac
-	engram_log "workload $w: $clients clients, $threads threads, $seconds s"
+	engram_log "workload $w: $clients clients, $threads threads, $seconds s, -M $mode"
 	read -r busy0 total0 < <(cpu_sample)
 	status=0
-	"$pgbench" -n -c "$clients" -j "$threads" -T "$seconds" -P "$((seconds < 10 ? seconds : 10))" \
-		-D space="$space" -D spaces="$spaces" -D queries="$queries" \
+	"$pgbench" -n -M "$mode" -c "$clients" -j "$threads" -T "$seconds" -P "$((seconds < 10 ? seconds : 10))" \
+		-D space="$space_oid" -D spaces="$spaces" -D queries="$queries" \
 		--log --log-prefix="$out/logs/$w" "${files[@]}" >"$out/$w.out" 2>&1 || status=$?
 	read -r busy1 total1 < <(cpu_sample)
 	[ "$status" -eq 0 ] || engram_log "pgbench exited with status $status for $w (see $out/$w.out)"
@@ -123,7 +129,7 @@ meta=(--meta "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	--meta "host=$(hostname), $cores cores, $(awk '/MemTotal/ { printf "%.1f GB RAM", $2 / 1048576 }' /proc/meminfo)"
 	--meta "server=$("${psql_cmd[@]}" -At -c 'SHOW server_version')"
 	--meta "space=$space: $memories memories at the start, $space_dims dims, $dataset data, $spaces spaces for multi"
-	--meta "clients=$clients clients, $threads pgbench threads")
+	--meta "clients=$clients clients, $threads pgbench threads, -M $mode")
 if [ -n "$server_before" ] && [ -n "$server_after" ]; then
 	read -r ops0 err0 <<<"$server_before"
 	read -r ops1 err1 <<<"$server_after"

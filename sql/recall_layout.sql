@@ -19,6 +19,9 @@ SET engram.visit_budget_cold = 2;
 SELECT engram_create_space('layout_inline', 600, 'cosine', 'none') IS NOT NULL AS created,
 	   engram_create_space('layout_toast', 600, 'cosine', 'none') IS NOT NULL AS created;
 ALTER TABLE layout_toast ALTER COLUMN embedding SET STORAGE EXTERNAL;
+-- (under PostgreSQL's default TOAST target: a new space's target keeps a
+-- 2.4 kB row whole, whatever the column's storage)
+ALTER TABLE layout_toast RESET (toast_tuple_target);
 ALTER TABLE layout_toast_associations DROP CONSTRAINT layout_toast_associations_pkey,
 	ADD PRIMARY KEY (src, dst);
 -- 80 memories, embeddings sin(i x j) (600 dimensions: 2.4 kB), 4

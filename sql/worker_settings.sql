@@ -5,7 +5,8 @@ FROM pg_settings
 WHERE name IN ('engram.worker_naptime', 'engram.worker_databases', 'engram.background_workers',
 			   'engram.consolidation_workers', 'engram.consolidation_interval',
 			   'engram.consolidation_batch_size', 'engram.min_confidence_threshold',
-			   'engram.migration_batch', 'engram.pending_flush_batch', 'engram.pinned_now')
+			   'engram.migration_batch', 'engram.pending_flush_batch', 'engram.pinned_now',
+			   'engram.forgetting_scan_batch', 'engram.worker_nice')
    OR name LIKE 'engram.migration\_%'
 ORDER BY name;
 

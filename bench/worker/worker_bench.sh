@@ -15,12 +15,20 @@
 #      (naptime 3600 s) and with the worker running every job continuously
 #      (engram.worker_naptime = 1 s, engram.consolidation_interval = 1 s;
 #      the migration windows shortened so that rows do move), the two
-#      conditions alternated ROUNDS times in one run.  Reports each round,
-#      the medians, and the worker's CPU time and work per round.
+#      conditions alternated ROUNDS times in one run (a busy round starts
+#      once the worker has completed a cycle under the busy settings).
+#      Reports each round, the medians, and the worker's CPU time and work
+#      per round.
+#      With ENGRAM_BENCH_NICE=N each round has a third condition, the busy
+#      worker at engram.worker_nice = N ("busy-nice"; "busy" is then nice
+#      0), the two busy conditions in alternating order; each busy round is
+#      paired with the idle round of its round.  (A worker cannot lower its
+#      own nice value: going back to 0 restarts it, while it is idle.)
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/worker/worker_bench.sh [MEMORIES] [DIMS] [SECONDS] [ROUNDS] [EXTRA_SETTING...]
-# defaults 10000 768 20 3.  ENGRAM_BENCH_SKIP_COSTS=1 skips part A.  Each EXTRA_SETTING ("name = value") goes into
+# defaults 10000 768 20 3.  ENGRAM_BENCH_SKIP_COSTS=1 skips part A;
+# ENGRAM_BENCH_NICE=N adds the busy worker at nice N to part B.  Each EXTRA_SETTING ("name = value") goes into
 # the server's configuration (for example "engram.worker_cost_delay = 0").
 # Writes bench/worker/results-<timestamp>/report.txt.  Bounded: SECONDS x
 # 2 x ROUNDS of pgbench plus the loads (about 4 minutes with the defaults on
@@ -40,6 +48,9 @@ extra_settings=("$@")
 for n in "$memories" "$dims" "$seconds" "$rounds"; do
 	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 0 ] || engram_die "arguments must be positive integers"
 done
+bench_nice=${ENGRAM_BENCH_NICE:-}
+[ -z "$bench_nice" ] || { [[ $bench_nice =~ ^[0-9]+$ ]] && [ "$bench_nice" -le 19 ]; } ||
+	engram_die "ENGRAM_BENCH_NICE must be an integer from 0 to 19"
 engram_build_install
 
 out=$here/results-$(date -u +%Y%m%dT%H%M%SZ)
@@ -50,7 +61,7 @@ report=$out/report.txt
 {
 	echo "# Engram background worker benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "# memories=$memories dims=$dims seconds=$seconds rounds=$rounds"
-	echo "# settings: ${extra_settings[*]:-(defaults)}"
+	echo "# settings: ${extra_settings[*]:-(defaults)}${bench_nice:+; busy-nice: engram.worker_nice = $bench_nice}"
 	echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
 		"load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$report"
@@ -123,8 +134,20 @@ pgbench=$(engram_bindir)/pgbench
 
 # set_condition idle|busy: the worker's settings, reloaded.
 set_condition() {
+	local cycles_before=""
+	[ "$1" = busy ] && cycles_before=$(worker_work | cut -d' ' -f4)
 	worker_settings "$1"
 	sleep 1
+	# Busy means busy: wait (at most 30 s) until the worker has completed a
+	# cycle under the busy settings, so that a measured round never starts
+	# with a worker still waking up (at a high nice value on a loaded
+	# machine a cycle can take several seconds).
+	if [ "$1" = busy ]; then
+		for _ in $(seq 1 150); do
+			[ "$(worker_work | cut -d' ' -f4)" -gt "$cycles_before" ] && break
+			sleep 0.2
+		done
+	fi
 	# Idle means idle: let a cycle started under the busy settings finish:
 	# no job running, and the counters still, for 3 s in a row (at most 60 s;
 	# a throttled job naps inside its run, so a still counter alone is not
@@ -149,6 +172,39 @@ worker_cpu_ticks() {
 	[ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo 0; return; }
 	awk '{ print $14 + $15 }' "/proc/$pid/stat"
 }
+# proc_nice PID: the nice value of PID (/proc/PID/stat field 19), empty if gone.
+proc_nice() {
+	[ -r "/proc/$1/stat" ] && sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $17 }'
+}
+# worker_nice: the nice value of the database worker of "bench" ("-" if none).
+worker_nice() {
+	local pid value
+	pid=$(worker_pid)
+	value=$([ -n "$pid" ] && proc_nice "$pid")
+	echo "${value:--}"
+}
+# set_worker_nice N: engram.worker_nice = N, reloaded; when the worker runs
+# at a higher value (it cannot lower its own), make it idle and stop it: the
+# launcher starts a new one, which begins at the postmaster's value.  Waits
+# (at most 30 s) until the worker runs at N.
+set_worker_nice() {
+	local want=$1 pid now
+	psql_q -c "ALTER SYSTEM SET engram.worker_nice = $want" >/dev/null
+	psql_q -c "SELECT pg_reload_conf()" >/dev/null
+	for _ in $(seq 1 150); do
+		pid=$(worker_pid)
+		now=$([ -n "$pid" ] && proc_nice "$pid")
+		[ "$now" = "$want" ] && return 0
+		if [ -n "$now" ] && [ "$now" -gt "$want" ]; then
+			set_condition idle
+			psql_q -c "SELECT pg_terminate_backend($pid)" >/dev/null
+			sleep 1
+		fi
+		sleep 0.2
+	done
+	engram_die "the worker did not reach nice $want"
+}
+
 # worker_work: "job_runs rows_moved memories_consolidated cycles" so far
 # (a cycle runs tier_migration once).
 worker_work() {
@@ -173,24 +229,39 @@ percentiles() {
 # keeps under this load before the first measured round.
 engram_log "B: warm-up run (worker busy)"
 set_condition busy
-"$pgbench" -n -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
+"$pgbench" -n -M prepared -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
 	-f "$here/../pgbench/recall.sql" bench >/dev/null 2>&1
 {
 	echo
-	echo "## B. Recall under load: pgbench -n -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
-	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle"
+	echo "## B. Recall under load: pgbench -n -M prepared -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
+	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle | worker nice"
 } >>"$report"
 ticks_per_second=$(getconf CLK_TCK)
 : >"$work/rounds"
 for round in $(seq 1 "$rounds"); do
-	for condition in idle busy; do
-		set_condition "$condition"
+	conditions="idle busy"
+	if [ -n "$bench_nice" ]; then
+		# the two busy conditions in alternating order, each after the idle round
+		if [ $((round % 2)) = 1 ]; then conditions="idle busy busy-nice"; else conditions="idle busy-nice busy"; fi
+	fi
+	for condition in $conditions; do
+		case $condition in
+		idle) set_condition idle ;;
+		busy)
+			[ -z "$bench_nice" ] || set_worker_nice 0
+			set_condition busy
+			;;
+		busy-nice)
+			set_worker_nice "$bench_nice"
+			set_condition busy
+			;;
+		esac
 		engram_log "B: round $round, worker $condition"
 		logdir=$work/log-$round-$condition
 		mkdir -p "$logdir" && chown postgres: "$logdir"
 		cpu_before=$(worker_cpu_ticks)
 		read -r runs_before moved_before consolidated_before cycles_before <<<"$(worker_work)"
-		(cd "$logdir" && "$pgbench" -n -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
+		(cd "$logdir" && "$pgbench" -n -M prepared -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
 			-f "$here/../pgbench/recall.sql" --log --log-prefix=recall bench >"$logdir/pgbench.out" 2>&1) ||
 			{ cat "$logdir/pgbench.out" >&2; engram_die "pgbench failed"; }
 		cpu_after=$(worker_cpu_ticks)
@@ -202,36 +273,45 @@ for round in $(seq 1 "$rounds"); do
 		cycles=$((cycles_after - cycles_before))
 		per_cycle=$(awk -v c="$cpu" -v n="$cycles" 'BEGIN { if (n > 0) printf "%.3f", c / n; else print "-" }')
 		echo "$round | $condition | $count | $tps | $p50 | $p99 | $cpu | $((runs_after - runs_before)) |" \
-			"$((moved_after - moved_before)) | $((consolidated_after - consolidated_before)) | $cycles | $per_cycle" |
+			"$((moved_after - moved_before)) | $((consolidated_after - consolidated_before)) | $cycles | $per_cycle |" \
+			"$(worker_nice)" |
 			tee -a "$report"
-		echo "$condition $p50 $p99 $tps $cpu $cycles" >>"$work/rounds"
+		echo "$condition $p50 $p99 $tps $cpu $cycles $round" >>"$work/rounds"
 	done
 done
 set_condition idle
+[ -z "$bench_nice" ] || set_worker_nice 0
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-idle_p99=$(awk '$1 == "idle" { print $3 }' "$work/rounds" | median)
-busy_p99=$(awk '$1 == "busy" { print $3 }' "$work/rounds" | median)
-idle_p50=$(awk '$1 == "idle" { print $2 }' "$work/rounds" | median)
-busy_p50=$(awk '$1 == "busy" { print $2 }' "$work/rounds" | median)
-idle_tps=$(awk '$1 == "idle" { print $4 }' "$work/rounds" | median)
-busy_tps=$(awk '$1 == "busy" { print $4 }' "$work/rounds" | median)
+column_median() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$work/rounds" | median; }
+# pair_ratios CONDITION: its p99 over the idle p99 of the same round, one per line
+pair_ratios() {
+	awk -v c="$1" '$1 == "idle" { i[$7] = $3 } $1 == c && i[$7] > 0 { printf "%.4f\n", $3 / i[$7] }' "$work/rounds"
+}
+idle_p99=$(column_median idle 3)
 {
 	echo
-	echo "median over $rounds rounds: idle p50 $idle_p50 ms, p99 $idle_p99 ms, $idle_tps tps;" \
-		"busy p50 $busy_p50 ms, p99 $busy_p99 ms, $busy_tps tps"
-	awk -v i="$idle_p99" -v b="$busy_p99" 'BEGIN {
-		d = (b / i - 1) * 100
-		printf "worker adds %.1f%% to recall p99 (target: under 10%%): %s\n", d, d < 10 ? "PASS" : "FAIL" }'
+	echo "median over $rounds rounds: idle p50 $(column_median idle 2) ms, p99 $idle_p99 ms, $(column_median idle 4) tps"
 	echo "idle p99 per round: $(awk '$1 == "idle" { printf "%s ", $3 }' "$work/rounds")"
-	echo "busy p99 per round: $(awk '$1 == "busy" { printf "%s ", $3 }' "$work/rounds")"
-	# the busy round against the idle round just before it
-	ratios=$(awk '$1 == "idle" { i = $3 } $1 == "busy" && i > 0 { printf "%.4f\n", $3 / i }' "$work/rounds")
-	echo "busy/idle p99 per pair: $(echo $ratios); median $(echo "$ratios" | median)," \
-		"$(echo "$ratios" | awk '$1 > 1.10 { n++ } END { print n + 0 }') of $rounds pairs over 1.10"
-	awk '$1 == "busy" { cpu += $5; cycles += $6 } END {
-		if (cycles > 0) printf "busy worker: %.2f s of CPU in %d cycles, %.3f s per cycle\n", cpu, cycles, cpu / cycles }' \
-		"$work/rounds"
+	for condition in busy ${bench_nice:+busy-nice}; do
+		busy_p99=$(column_median "$condition" 3)
+		echo "$condition: p50 $(column_median "$condition" 2) ms, p99 $busy_p99 ms, $(column_median "$condition" 4) tps (medians)"
+		awk -v i="$idle_p99" -v b="$busy_p99" -v c="$condition" 'BEGIN {
+			d = (b / i - 1) * 100
+			printf "%s: the worker adds %.1f%% to recall p99 (target: under 10%%): %s\n", c, d, d < 10 ? "PASS" : "FAIL" }'
+		echo "$condition p99 per round: $(awk -v c="$condition" '$1 == c { printf "%s ", $3 }' "$work/rounds")"
+		ratios=$(pair_ratios "$condition")
+		echo "$condition/idle p99 per pair: $(echo $ratios); median $(echo "$ratios" | median)," \
+			"$(echo "$ratios" | awk '$1 > 1.10 { n++ } END { print n + 0 }') of $rounds pairs over 1.10"
+		awk -v c="$condition" '$1 == c { cpu += $5; cycles += $6 } END {
+			if (cycles > 0) printf "%s worker: %.2f s of CPU in %d cycles, %.3f s per cycle\n", c, cpu, cycles, cpu / cycles }' \
+			"$work/rounds"
+	done
+	if [ -n "$bench_nice" ]; then
+		ratios=$(awk '$1 == "busy" { b[$7] = $3 } $1 == "busy-nice" { n[$7] = $3 }
+			END { for (r in n) if (b[r] > 0) printf "%.4f\n", n[r] / b[r] }' "$work/rounds")
+		echo "busy-nice/busy p99 per round: median $(echo "$ratios" | median) over $(echo "$ratios" | grep -c .) rounds"
+	fi
 	echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee -a "$report"
 engram_log "report: $report"

@@ -40,7 +40,7 @@ pgbench=$(engram_bindir)/pgbench
 
 worker_settings busy
 engram_log "warm-up: 15 s of recall with the worker busy"
-"$pgbench" -n -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
+"$pgbench" -n -M prepared -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
 	-f "$here/../pgbench/recall.sql" bench >/dev/null 2>&1
 
 pid=$(worker_pid)
@@ -54,7 +54,7 @@ status() {
 status >"$work/status-before"
 ticks_before=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 engram_log "profiling worker $pid for $seconds s under 2 recall clients"
-"$pgbench" -n -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
+"$pgbench" -n -M prepared -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
 	-f "$here/../pgbench/recall.sql" bench >"$work/pgbench.out" 2>&1 &
 pgbench_pid=$!
 perf record -q -g -F 499 -p "$pid" -o "$work/perf.data" -- sleep "$seconds" >/dev/null 2>&1 || true

@@ -13,7 +13,7 @@ CREATE FUNCTION engram_now() RETURNS timestamptz
 -- Shared-memory status of the worker: one row per (database, job).
 CREATE FUNCTION engram_worker_state(
 		OUT database oid, OUT pid integer, OUT worker_started_at timestamptz,
-		OUT worker_restarts bigint, OUT job text, OUT state text, OUT detail text,
+		OUT worker_restarts bigint, OUT worker_nice integer, OUT job text, OUT state text, OUT detail text,
 		OUT last_start timestamptz, OUT last_end timestamptz, OUT next_run timestamptz,
 		OUT runs bigint, OUT rows_moved bigint, OUT memories_consolidated bigint,
 		OUT episodes_linked bigint, OUT episodes_selected bigint, OUT rows_flushed bigint,
@@ -28,6 +28,7 @@ SELECT d.datname AS database,
 	   s.pid,
 	   s.worker_started_at,
 	   s.worker_restarts,
+	   s.worker_nice,
 	   s.job,
 	   s.state,
 	   s.detail,

@@ -53,6 +53,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -599,79 +600,255 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 }
 
 /*
- * Soft forgetting selection.  Scans the episodes of "space" in id order
- * through a cursor and keeps those whose effective confidence at "now", as
- * recall computes it (engram_recall_effective_confidence: the row's
- * forgetting curve or the space's default, last access from the access
- * statistics), is under "threshold" and which are not in the cold tier
- * already; stops at "limit".  The last-access fallback is created_at, or
- * occurred_at for a table without that column.  Returns their TIDs
- * (palloc'd in the caller's context) and the count in *ntids.  Reads only;
- * the caller switches index-fetch access counting off (its reads are not
- * uses of the memories).
+ * Soft forgetting selection ----------------------------------------------
+ *
+ * The selection reads the rows of a space in id order and keeps the
+ * episodes whose effective confidence at "now", as recall computes it
+ * (engram_recall_effective_confidence: the row's forgetting curve or the
+ * space's default, last access from the access statistics, else
+ * created_at, else occurred_at), is under the threshold and which are not
+ * in the cold tier already.  Two ways to read:
+ *
+ *	whole space	 one cursor over "ORDER BY id" (engram_run_maintenance: a
+ *				 manual call means "all of it, now");
+ *	window		 at most max_rows rows, from the id after the previous
+ *				 window's last one; at the end of the space it goes on from
+ *				 the lowest id up to where it started (the worker: bounded
+ *				 work per run, the whole space covered over successive
+ *				 runs).  Each query is "id BETWEEN $1 AND $2 ORDER BY id
+ *				 LIMIT $3" with sequential and bitmap scans disabled for it,
+ *				 so the space's btree on id answers it with an index range
+ *				 scan that stops after max_rows rows (a space without such
+ *				 an index falls back to a sequential scan, still bounded in
+ *				 rows examined but not in rows read).
+ *
+ * Every row read counts as examined (episodes or not: the index returns
+ * them all) and costs ENGRAM_WORKER_COST_ROW_SCANNED.
  */
-ItemPointer
-engram_forgetting_select(Oid space, TimestampTz now, double threshold, int limit, int *ntids)
+
+/* One selection in progress. */
+typedef struct ForgettingSelection
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	uint32		present = check_columns(space, space_columns, lengthof(space_columns), "space");
-	char	   *default_decay = space_default_decay(space);
-	StringInfoData sql;
-	ItemPointer tids;
-	int			count = 0;
+	Oid			space;
+	TimestampTz now;
+	double		threshold;
+	int			limit;			/* selections at most */
+	char	   *default_decay;	/* the space's curve; NULL: none registered */
+	char	   *select_list;	/* "SELECT ... FROM space", no WHERE */
+	ItemPointer tids;			/* selected rows, room for "limit" */
+	int			count;
+	int64		examined;		/* rows read */
+	int64		last_id;		/* id of the last row read with an id */
+} ForgettingSelection;
+
+static bool
+selection_full(const ForgettingSelection *selection)
+{
+	return selection->count >= selection->limit;
+}
+
+/* Examine one row of the selection query (columns: see engram_forgetting_select). */
+static void
+examine_row(ForgettingSelection *selection, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		id = SPI_getbinval(tuple, desc, 1, &isnull);
+	bool		candidate;
+	ItemPointer tid;
+	double		confidence;
+	TimestampTz last_use;
+	char	   *decay_function;
+	double		effective;
+	Datum		value;
+
+	selection->examined++;
+	engram_worker_charge(ENGRAM_WORKER_COST_ROW_SCANNED);
+	if (!isnull)
+		selection->last_id = DatumGetInt64(id);
+
+	value = SPI_getbinval(tuple, desc, 6, &isnull);
+	candidate = !isnull && DatumGetBool(value);
+	if (!candidate)
+		return;					/* not an episode, or no confidence */
+
+	tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 2, &isnull));
+	confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+	value = SPI_getbinval(tuple, desc, 4, &isnull);
+	last_use = isnull ? selection->now : DatumGetTimestampTz(value);
+	value = SPI_getbinval(tuple, desc, 5, &isnull);
+	decay_function = isnull ? NULL : TextDatumGetCString(value);
+
+	effective = engram_recall_effective_confidence(selection->space, tid, confidence, last_use,
+												   decay_function, selection->default_decay,
+												   selection->now);
+	if (decay_function != NULL)
+		pfree(decay_function);
+	if (effective >= selection->threshold)
+		return;
+	if (strcmp(engram_recall_row_tier(selection->space, tid), "cold") == 0)
+		return;
+	selection->tids[selection->count++] = *tid;
+}
+
+/*
+ * Run one selection query through a cursor, FORGETTING_FETCH_ROWS rows at
+ * a time, examining rows until the query ends or the selection is full.
+ * Returns the rows examined.  Inside SPI.
+ */
+static int64
+examine_query(ForgettingSelection *selection, const char *sql, int nargs, Oid *argtypes,
+			  Datum *values)
+{
 	Portal		portal;
+	int64		examined = 0;
+	bool		done = false;
 
-	*ntids = 0;
-	tids = palloc(sizeof(ItemPointerData) * Max(limit, 1));
-	if (limit <= 0)
-		return tids;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT ctid, confidence, %s, %s FROM %s "
-					 "WHERE kind = 'episodic' AND confidence IS NOT NULL ORDER BY id",
-					 (present & SPACE_HAS_CREATED_AT) ? "COALESCE(created_at, occurred_at)"
-					 : "occurred_at",
-					 (present & SPACE_HAS_DECAY_FUNCTION) ? "decay_function" : "NULL::pg_catalog.text",
-					 qualified_name(space));
-
-	SPI_connect();
-	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
-	while (count < limit)
+	portal = SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, values, NULL, true, 0);
+	while (!done && !selection_full(selection))
 	{
 		SPI_cursor_fetch(portal, true, FORGETTING_FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed && count < limit; i++)
+		done = (SPI_processed == 0);
+		for (uint64 i = 0; i < SPI_processed && !selection_full(selection); i++)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 1, &isnull));
-			double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 2, &isnull));
-			Datum		last_use = SPI_getbinval(tuple, desc, 3, &isnull);
-			TimestampTz created_at = isnull ? now : DatumGetTimestampTz(last_use);
-			Datum		decay_datum = SPI_getbinval(tuple, desc, 4, &isnull);
-			char	   *decay_function = isnull ? NULL : TextDatumGetCString(decay_datum);
-			double		effective;
-
 			CHECK_FOR_INTERRUPTS();
-			engram_worker_charge(ENGRAM_WORKER_COST_ROW_SCANNED);
-			effective = engram_recall_effective_confidence(space, tid, confidence, created_at,
-														   decay_function, default_decay, now);
-			if (decay_function != NULL)
-				pfree(decay_function);
-			if (effective >= threshold)
-				continue;
-			if (strcmp(engram_recall_row_tier(space, tid), "cold") == 0)
-				continue;
-			tids[count++] = *tid;
+			examine_row(selection, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+			examined++;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	return examined;
+}
+
+/*
+ * Examine the rows with low <= id <= high in id order, at most max_rows,
+ * through an index range scan on id (see above).  Returns the rows
+ * examined: fewer than max_rows while the selection is not full means the
+ * range is exhausted.  Inside SPI.
+ */
+static int64
+examine_id_range(ForgettingSelection *selection, int64 low, int64 high, int64 max_rows)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3];
+	StringInfoData sql;
+	int			nestlevel = NewGUCNestLevel();
+	int64		examined;
+
+	values[0] = Int64GetDatum(low);
+	values[1] = Int64GetDatum(high);
+	values[2] = Int64GetDatum(max_rows);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "%s WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT $3",
+					 selection->select_list);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	examined = examine_query(selection, sql.data, 3, argtypes, values);
+	AtEOXact_GUC(true, nestlevel);
+	pfree(sql.data);
+	return examined;
+}
+
+/*
+ * One window of at most scan->max_rows rows after scan->last_id (from the
+ * lowest id when !scan->positioned); at the end of the space, on from the
+ * lowest id up to where the window started.  Updates *scan for the next
+ * window (see EngramForgettingScan).  Inside SPI.
+ */
+static void
+examine_window(ForgettingSelection *selection, EngramForgettingScan *scan)
+{
+	bool		from_start = !scan->positioned;
+	int64		started_after = scan->last_id;
+	int64		budget = scan->max_rows;
+	int64		examined;
+	bool		at_end;
+
+	scan->wrapped = false;
+	if (!from_start && started_after == PG_INT64_MAX)
+		examined = 0;			/* nothing can follow */
+	else
+		examined = examine_id_range(selection, from_start ? PG_INT64_MIN : started_after + 1,
+									PG_INT64_MAX, budget);
+	at_end = examined < budget && !selection_full(selection);
+	budget -= examined;
+
+	if (!at_end)
+	{
+		/* stopped by the window or by the selection limit: go on after it */
+		scan->positioned = true;
+		scan->last_id = selection->last_id;
+		return;
+	}
+	scan->wrapped = true;
+	if (from_start)
+	{
+		/* the whole space fitted in the window: next time from the start */
+		scan->positioned = false;
+		return;
+	}
+	examined = examine_id_range(selection, PG_INT64_MIN, started_after, budget);
+	if (examined < budget && !selection_full(selection))
+		scan->positioned = false;	/* every row examined in this window */
+	else
+	{
+		scan->positioned = true;
+		scan->last_id = selection->last_id;
+	}
+}
+
+ItemPointer
+engram_forgetting_select(Oid space, TimestampTz now, double threshold, int limit,
+						 EngramForgettingScan *scan, int *ntids)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	uint32		present = check_columns(space, space_columns, lengthof(space_columns), "space");
+	ForgettingSelection selection;
+	StringInfoData sql;
+
+	memset(&selection, 0, sizeof(selection));
+	selection.space = space;
+	selection.now = now;
+	selection.threshold = threshold;
+	selection.limit = limit;
+	selection.default_decay = space_default_decay(space);
+	selection.tids = palloc(sizeof(ItemPointerData) * Max(limit, 1));
+	scan->examined = 0;
+	scan->wrapped = false;
+	*ntids = 0;
+	if (limit <= 0)
+		return selection.tids;
+
+	/* Columns: 1 id, 2 ctid, 3 confidence, 4 last use fallback, 5 curve, 6 candidate. */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT id, ctid, confidence, %s, %s, "
+					 "kind = 'episodic' AND confidence IS NOT NULL FROM %s",
+					 (present & SPACE_HAS_CREATED_AT) ? "COALESCE(created_at, occurred_at)"
+					 : "occurred_at",
+					 (present & SPACE_HAS_DECAY_FUNCTION) ? "decay_function" : "NULL::pg_catalog.text",
+					 qualified_name(space));
+	selection.select_list = sql.data;
+
+	SPI_connect();
+	if (scan->max_rows > 0)
+		examine_window(&selection, scan);
+	else
+	{
+		StringInfoData whole;
+
+		initStringInfo(&whole);
+		appendStringInfo(&whole, "%s ORDER BY id", selection.select_list);
+		(void) examine_query(&selection, whole.data, 0, NULL, NULL);
+		scan->wrapped = !selection_full(&selection);
+		scan->positioned = false;
+	}
 	SPI_finish();
 	MemoryContextSwitchTo(caller_context);
-	*ntids = count;
-	return tids;
+
+	scan->examined = selection.examined;
+	*ntids = selection.count;
+	return selection.tids;
 }

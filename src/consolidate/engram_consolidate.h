@@ -131,14 +131,30 @@ extern void engram_consolidate_space(Oid space, Oid associations, TimestampTz no
 									 int batch_size, EngramConsolidationSummary *summary);
 
 /*
+ * Where a soft-forgetting selection reads (consolidate_run.c explains the
+ * two ways).  The worker keeps one per space between its runs.
+ */
+typedef struct EngramForgettingScan
+{
+	int64		max_rows;		/* in: rows to examine at most; <= 0: the whole space */
+	bool		positioned;		/* in/out: go on after last_id; false: from the lowest id */
+	int64		last_id;		/* in/out: id of the last row examined */
+	int64		examined;		/* out: rows examined (episodes or not) */
+	bool		wrapped;		/* out: the scan reached the end of the space */
+} EngramForgettingScan;
+
+/*
  * Soft forgetting selection: the TIDs of the episodes of "space" whose
  * effective confidence at "now", exactly as recall computes it
  * (src/recall/engram_recall.h), is under "threshold" and which are not
- * cold already, at most "limit", lowest id first.  palloc'd; the count in
- * *ntids.  Reads only.
+ * cold already, among the rows "scan" examines, at most "limit", in id
+ * order.  palloc'd in the caller's context; the count in *ntids; *scan
+ * updated for the next window.  Reads only; the caller switches
+ * index-fetch access counting off (its reads are not uses of the
+ * memories).
  */
 extern ItemPointer engram_forgetting_select(Oid space, TimestampTz now, double threshold,
-											int limit, int *ntids);
+											int limit, EngramForgettingScan *scan, int *ntids);
 
 /*
  * Resolve the association table of "space": "associations" when valid,

@@ -100,6 +100,12 @@
 #define ENGRAM_PENDING_FLUSH_BATCH_DEFAULT		1000
 #define ENGRAM_PENDING_FLUSH_BATCH_MIN			0	/* 0: the worker never flushes */
 #define ENGRAM_PENDING_FLUSH_BATCH_MAX			1000000
+#define ENGRAM_FORGETTING_SCAN_BATCH_DEFAULT	10000
+#define ENGRAM_FORGETTING_SCAN_BATCH_MIN		0	/* 0: the whole space every run */
+#define ENGRAM_FORGETTING_SCAN_BATCH_MAX		1000000000
+#define ENGRAM_WORKER_NICE_DEFAULT				0
+#define ENGRAM_WORKER_NICE_MIN					0	/* never above a backend's priority */
+#define ENGRAM_WORKER_NICE_MAX					19
 
 extern int	engram_worker_naptime;
 extern char *engram_worker_databases;
@@ -110,6 +116,8 @@ extern int	engram_migration_batch;
 extern int	engram_consolidation_workers;
 extern int	engram_background_workers;
 extern int	engram_pending_flush_batch;
+extern int	engram_forgetting_scan_batch;
+extern int	engram_worker_nice;
 
 extern void engram_worker_define_settings(void);
 
@@ -138,6 +146,11 @@ extern void engram_worker_throttle_end(void);
 extern void engram_worker_charge(int64 points);
 /* Naps taken by this process so far. */
 extern int64 engram_worker_throttle_naps(void);
+
+/* CPU priority of the worker processes (worker_priority.c) ---------------- */
+
+/* Give this process engram.worker_nice; returns its nice value afterwards. */
+extern int	engram_worker_apply_nice(void);
 
 /* Jobs and their state machine (worker_scheduler.c) ---------------------- */
 
@@ -183,6 +196,8 @@ typedef struct EngramJobResult
 	int64		episodes_selected;	/* soft forgetting: selected for cold */
 	int64		rows_flushed;	/* pending-list entries merged into a graph */
 	int64		rows_pending;	/* pending_flush: entries left (detail only) */
+	int64		rows_examined;	/* soft forgetting: rows read (detail only) */
+	int			spaces_wrapped; /* soft forgetting: scans that reached the end */
 	char		detail[ENGRAM_JOB_DETAIL_LEN];	/* one line for the status view */
 	bool		unavailable;	/* a subsystem is missing: detail says which */
 	int			failures;		/* spaces whose work failed (rolled back) */
@@ -212,6 +227,7 @@ typedef struct EngramWorkerSlot
 {
 	Oid			database;		/* InvalidOid: free */
 	int			pid;			/* 0 when no worker runs */
+	int			nice;			/* the worker's nice value (engram.worker_nice) */
 	bool		consolidating;	/* holds one of engram.consolidation_workers */
 	TimestampTz started_at;
 	int64		restarts;		/* worker starts after the first */
@@ -232,6 +248,7 @@ typedef struct EngramJobContext
 	Oid			only_space;		/* engram_run_maintenance: this space only */
 	Oid			only_associations;	/* its association table, or InvalidOid */
 	bool		as_table_owner; /* worker: run each space as its owner */
+	bool		incremental;	/* worker: soft forgetting in bounded windows */
 } EngramJobContext;
 
 typedef void (*EngramJobFunction) (EngramJobContext *context, EngramJobResult *result);
@@ -267,6 +284,7 @@ extern EngramWorkerSlot *engram_worker_claim_slot(Oid database);
 extern void engram_worker_release_slot(EngramWorkerSlot *slot, bool forget);
 extern bool engram_worker_acquire_consolidation(EngramWorkerSlot *slot);
 extern void engram_worker_release_consolidation(EngramWorkerSlot *slot);
+extern void engram_worker_report_nice(EngramWorkerSlot *slot, int nice);
 
 /* Jobs (worker_jobs.c) --------------------------------------------------- */
 

@@ -35,6 +35,8 @@ int			engram_migration_batch = ENGRAM_MIGRATION_BATCH_DEFAULT;
 int			engram_consolidation_workers = ENGRAM_CONSOLIDATION_WORKERS_DEFAULT;
 int			engram_background_workers = ENGRAM_BACKGROUND_WORKERS_DEFAULT;
 int			engram_pending_flush_batch = ENGRAM_PENDING_FLUSH_BATCH_DEFAULT;
+int			engram_forgetting_scan_batch = ENGRAM_FORGETTING_SCAN_BATCH_DEFAULT;
+int			engram_worker_nice = ENGRAM_WORKER_NICE_DEFAULT;
 
 static double hot_to_warm_accesses = ENGRAM_HOT_TO_WARM_ACCESSES_DEFAULT;
 static int	hot_to_warm_window = ENGRAM_HOT_TO_WARM_WINDOW_DEFAULT;
@@ -158,6 +160,22 @@ engram_worker_define_settings(void)
 							ENGRAM_PENDING_FLUSH_BATCH_DEFAULT,
 							ENGRAM_PENDING_FLUSH_BATCH_MIN, ENGRAM_PENDING_FLUSH_BATCH_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("engram.forgetting_scan_batch",
+							"Sets the maximum number of rows of a space one soft-forgetting run of the background worker examines (0: the whole space every run).",
+							"Each run goes on where the previous one stopped and wraps around at the end of the space; engram_run_maintenance always examines the whole space.",
+							&engram_forgetting_scan_batch,
+							ENGRAM_FORGETTING_SCAN_BATCH_DEFAULT,
+							ENGRAM_FORGETTING_SCAN_BATCH_MIN, ENGRAM_FORGETTING_SCAN_BATCH_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("engram.worker_nice",
+							"Sets the nice value (CPU scheduling priority) of the Engram launcher and database workers.",
+							"0 runs them like any backend; higher values, up to 19, make them yield the CPU to client sessions. Raising it applies on reload; lowering it applies to workers started afterwards unless the server may lower nice values (CAP_SYS_NICE).",
+							&engram_worker_nice,
+							ENGRAM_WORKER_NICE_DEFAULT,
+							ENGRAM_WORKER_NICE_MIN, ENGRAM_WORKER_NICE_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("engram.worker_cost_delay",
 							"Sets the time the background worker sleeps each time its jobs used up engram.worker_cost_limit (0 disables throttling).",

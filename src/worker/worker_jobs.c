@@ -35,6 +35,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -412,19 +413,79 @@ uses_engram_access_method(Oid relid)
 }
 
 /*
+ * Where the worker's soft-forgetting window of each space goes on, by
+ * space OID.  Process memory: a restarted worker starts every space from
+ * its lowest id again (the window only bounds work; starting over never
+ * selects a row twice, cold rows are skipped).  An entry of a dropped
+ * space is a few bytes left until the worker exits; a new table that got
+ * its OID starts from that position and wraps around.
+ */
+typedef struct ForgettingPosition
+{
+	Oid			space;			/* hash key */
+	bool		positioned;
+	int64		last_id;
+} ForgettingPosition;
+
+static HTAB *forgetting_positions = NULL;
+
+static ForgettingPosition *
+forgetting_position(Oid space)
+{
+	bool		found;
+	ForgettingPosition *position;
+
+	if (forgetting_positions == NULL)
+	{
+		HASHCTL		control;
+
+		memset(&control, 0, sizeof(control));
+		control.keysize = sizeof(Oid);
+		control.entrysize = sizeof(ForgettingPosition);
+		control.hcxt = TopMemoryContext;
+		forgetting_positions = hash_create("engram soft-forgetting positions", 64, &control,
+										   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	position = hash_search(forgetting_positions, &space, HASH_ENTER, &found);
+	if (!found)
+	{
+		position->positioned = false;
+		position->last_id = 0;
+	}
+	return position;
+}
+
+/*
  * Episodes whose effective confidence, as recall computes it, is under
  * engram.min_confidence_threshold sink to the cold tier: never deleted,
- * never changed otherwise.
+ * never changed otherwise.  The worker examines a window of
+ * engram.forgetting_scan_batch rows a run, going on where the previous run
+ * stopped; engram_run_maintenance (and the worker with a batch of 0)
+ * examines the whole space.  The position moves only once the moves are
+ * done (a failed space examines the same window again next time).
  */
 static void
 forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
 {
+	EngramForgettingScan scan;
+	ForgettingPosition *position = NULL;
 	ItemPointer tids;
 	int			ntids;
 
+	memset(&scan, 0, sizeof(scan));
+	if (context->incremental && engram_forgetting_scan_batch > 0)
+	{
+		position = forgetting_position(space);
+		scan.max_rows = engram_forgetting_scan_batch;
+		scan.positioned = position->positioned;
+		scan.last_id = position->last_id;
+	}
 	tids = engram_forgetting_select(space, context->now, engram_min_confidence_threshold,
-									engram_migration_batch, &ntids);
+									engram_migration_batch, &scan, &ntids);
 	result->episodes_selected += ntids;
+	result->rows_examined += scan.examined;
+	if (scan.wrapped)
+		result->spaces_wrapped++;
 	if (ntids > 0 && tier_provider != NULL && uses_engram_access_method(space))
 	{
 		int64		moved = move_in_chunks(space, tids, ntids, ENGRAM_TIER_COLD);
@@ -432,20 +493,32 @@ forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobRe
 		engram_metrics_tier_move(ENGRAM_TIER_WARM, ENGRAM_TIER_COLD, moved);
 		result->rows_moved += moved;
 	}
+	if (position != NULL)
+	{
+		position->positioned = scan.positioned;
+		position->last_id = scan.last_id;
+	}
 }
 
 void
 engram_job_forgetting(EngramJobContext *context, EngramJobResult *result)
 {
 	int			spaces = for_each_space(context, forget_space, result);
-	char		what[96];
+	char		what[ENGRAM_JOB_DETAIL_LEN];
+	int			length;
 
 	if (tier_provider != NULL)
-		snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold, "
-				 INT64_FORMAT " moved to cold", result->episodes_selected, result->rows_moved);
+		length = snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold, "
+						  INT64_FORMAT " moved to cold", result->episodes_selected,
+						  result->rows_moved);
 	else
-		snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold; "
-				 MOVE_API_PENDING, result->episodes_selected);
+		length = snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold; "
+						  MOVE_API_PENDING, result->episodes_selected);
+	/* the worker's windows: how far this run read */
+	if (context->incremental && engram_forgetting_scan_batch > 0 && length < (int) sizeof(what))
+		snprintf(what + length, sizeof(what) - length,
+				 "; " INT64_FORMAT " rows examined, %d wrapped around",
+				 result->rows_examined, result->spaces_wrapped);
 	report_spaces(result, spaces, what);
 }
 

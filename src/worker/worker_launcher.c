@@ -292,6 +292,7 @@ engram_launcher_main(Datum main_arg)
 	/* Shared catalogs only: pg_database. */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname(ENGRAM_LAUNCHER_TYPE);
+	(void) engram_worker_apply_nice();
 
 	LWLockAcquire(engram_worker_shared->lock, LW_EXCLUSIVE);
 	engram_worker_shared->launcher_pid = MyProcPid;
@@ -307,6 +308,7 @@ engram_launcher_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			(void) engram_worker_apply_nice();
 		}
 
 		launcher_scan();
@@ -347,6 +349,7 @@ engram_database_worker_main(Datum main_arg)
 {
 	Oid			database = DatumGetObjectId(main_arg);
 	MemoryContext cycle_context;
+	int			nice_value;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, engram_worker_sigterm);
@@ -354,6 +357,7 @@ engram_database_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
 	pgstat_report_appname(ENGRAM_WORKER_TYPE);
+	nice_value = engram_worker_apply_nice();
 
 	/* A fixed, safe search_path; every reference we build is qualified anyway. */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
@@ -373,9 +377,10 @@ engram_database_worker_main(Datum main_arg)
 		proc_exit(0);
 	}
 	before_shmem_exit(release_slot_at_exit, (Datum) 0);
+	engram_worker_report_nice(my_slot, nice_value);
 
 	ereport(LOG,
-			(errmsg("engram worker started for database %u", database)));
+			(errmsg("engram worker started for database %u (nice %d)", database, nice_value)));
 
 	cycle_context = AllocSetContextCreate(TopMemoryContext, "engram worker cycle",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -391,6 +396,7 @@ engram_database_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			engram_worker_report_nice(my_slot, engram_worker_apply_nice());
 		}
 
 		old = MemoryContextSwitchTo(cycle_context);
@@ -405,8 +411,14 @@ engram_database_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cycle_context);
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 engram_worker_naptime * 1000L, PG_WAIT_EXTENSION);
+		/*
+		 * A SIGHUP that came during a job may have had its latch consumed by
+		 * a throttle nap (worker_throttle.c): then reload now rather than
+		 * after a whole naptime of the old settings.
+		 */
+		if (!ConfigReloadPending)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 engram_worker_naptime * 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

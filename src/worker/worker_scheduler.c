@@ -341,6 +341,7 @@ engram_worker_run_due_jobs(EngramWorkerSlot *slot)
 		memset(&context, 0, sizeof(context));
 		context.now = now;
 		context.as_table_owner = true;
+		context.incremental = true;
 		memset(&result, 0, sizeof(result));
 
 		record_transition(slot, kind, ENGRAM_JOB_EVENT_START, now, NULL, NULL);

@@ -115,6 +115,16 @@ engram_worker_release_slot(EngramWorkerSlot *slot, bool forget)
 	LWLockRelease(engram_worker_shared->lock);
 }
 
+/* Record the nice value the worker of "slot" runs with (engram_worker_status). */
+void
+engram_worker_report_nice(EngramWorkerSlot *slot, int nice)
+{
+	LWLockAcquire(engram_worker_shared->lock, LW_EXCLUSIVE);
+	if (slot->pid == MyProcPid)
+		slot->nice = nice;
+	LWLockRelease(engram_worker_shared->lock);
+}
+
 /* Take one of engram.consolidation_workers; false when all are in use. */
 bool
 engram_worker_acquire_consolidation(EngramWorkerSlot *slot)

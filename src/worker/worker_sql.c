@@ -80,8 +80,8 @@ engram_worker_state(PG_FUNCTION_ARGS)
 		for (int kind = 0; kind < ENGRAM_JOB_COUNT; kind++)
 		{
 			EngramJobStatus *job = &slot->jobs[kind];
-			Datum		values[19];
-			bool		nulls[19] = {0};
+			Datum		values[20];
+			bool		nulls[20] = {0};
 			int			c = 0;
 
 			values[c++] = ObjectIdGetDatum(slot->database);
@@ -90,6 +90,8 @@ engram_worker_state(PG_FUNCTION_ARGS)
 			values[c] = timestamp_or_null(slot->started_at, &nulls[c]);
 			c++;
 			values[c++] = Int64GetDatum(Max(slot->restarts, 0));
+			values[c] = Int32GetDatum(slot->nice);
+			nulls[c++] = (slot->pid == 0);
 			values[c++] = CStringGetTextDatum(engram_job_definitions[kind].name);
 			values[c++] = CStringGetTextDatum(engram_job_state_name(job->state));
 			values[c++] = CStringGetTextDatum(job->detail);

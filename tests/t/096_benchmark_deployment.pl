@@ -6,7 +6,10 @@
 #    side of the seed's thresholds.
 # 2. The script end to end at small scale (300 memories of 16 dims, 2 s per
 #    workload, 2 clients): exit status, files, figures that parse and hold
-#    together, verdicts that follow the thresholds from the measured figures.
+#    together, verdicts that follow the thresholds from the measured figures
+#    (pgbench -M prepared, the script's default); then each workload script
+#    of bench/pgbench/ alone in each of pgbench's protocols (-M simple,
+#    extended, prepared).
 # 3. Clear errors: server down, pgbench missing, bad arguments.
 use strict;
 use warnings;
@@ -151,6 +154,8 @@ for my $what (sort keys %expect)
 	my $verdict = ($kind eq 'max' ? $value < $limit : $value >= $limit) ? 'PASS' : 'FAIL';
 	like($report, qr/^$verdict\s+$what /m, "verdict for $what is $verdict ($value vs $limit)");
 }
+like($report, qr/^clients:\s+2 clients, 2 pgbench threads, -M prepared$/m,
+	'the report names the protocol (prepared by default)');
 like($report, qr/^(PASS|FAIL)\s+memory overhead\s+\d/m, 'memory overhead measured from the server');
 like($report, qr/^(PASS|FAIL)\s+CPU utilization\s+\d/m, 'CPU utilization measured');
 my ($server_ops) = $report =~ /server_ops:\s+(\d+) recall\+store operations/;
@@ -167,6 +172,46 @@ ok(defined $server_ops && $server_ops >= $client_ops,
 is($?, 0, 'second run, recall only') or diag($output);
 like($output, qr/kept: engram_bench \(\d+ memories, 16 dims\)/, 'second run keeps the loaded space');
 ok(-s "$tmp/run2/benchmark_report.txt" && !-e "$tmp/run2/logs/store.1", 'second run: only the recall workload');
+
+# Every workload script in each of pgbench's query protocols (-M simple,
+# extended, prepared): the space passed as its OID, and by name where the
+# protocol sends it as a parameter.  Each run is 5 transactions of one
+# client; a store script must have stored exactly its 5 rows.
+my $space_oid = $node->safe_psql('postgres', "SELECT 'engram_bench'::regclass::oid");
+my %space_rows_sql = (
+	'store.sql' => 'SELECT count(*) FROM engram_bench',
+	'multi_space_store.sql' =>
+	  'SELECT (SELECT count(*) FROM engram_bench_1) + (SELECT count(*) FROM engram_bench_2)');
+for my $mode (qw(simple extended prepared))
+{
+	for my $script (qw(recall.sql store.sql multi_space_recall.sql multi_space_store.sql))
+	{
+		my @spaces = ($space_oid);
+		push @spaces, 'engram_bench' if $mode ne 'simple';
+		for my $space (@spaces)
+		{
+			my $what = "$script, -M $mode, space " . ($space eq $space_oid ? 'OID' : 'name');
+			my $before = $space_rows_sql{$script} ? $node->safe_psql('postgres', $space_rows_sql{$script}) : 0;
+			my ($stdout, $stderr) = ('', '');
+			IPC::Run::run(
+				[ 'pgbench', '-n', '-M', $mode, '-c', '1', '-t', '5',
+				  '-D', "space=$space", '-D', 'spaces=2', '-D', 'queries=200',
+				  '-f', "$root/bench/pgbench/$script",
+				  '-h', $node->host, '-p', $node->port, 'postgres' ],
+				'>', \$stdout, '2>', \$stderr);
+			my $status = $?;
+			ok($status == 0 && $stdout =~ /number of transactions actually processed: 5\/5/
+				  && $stdout =~ /number of failed transactions: 0 /,
+				"$what: 5 transactions, none failed")
+			  or diag("status $status\n$stdout\n$stderr");
+			if ($space_rows_sql{$script})
+			{
+				is($node->safe_psql('postgres', $space_rows_sql{$script}) - $before, 5,
+					"$what: stored 5 memories");
+			}
+		}
+	}
+}
 
 # The real GloVe set, read in place (ENGRAM_DATA_DIR, default /work/shared/data).
 my $data = $ENV{ENGRAM_DATA_DIR} // '/work/shared/data';
@@ -204,6 +249,8 @@ SKIP:
 }
 $output = `bash $root/scripts/benchmark_deployment.sh ten 2>&1`;
 is($? >> 8, 2, 'bad SECONDS: usage, exit status 2');
+$output = `bash $root/scripts/benchmark_deployment.sh 1 1 --mode fast 2>&1`;
+is($? >> 8, 2, 'bad --mode: usage, exit status 2');
 
 $node->stop;
 done_testing();

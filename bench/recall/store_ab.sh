@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# store_ab.sh: engram_store and engram_store_batch rates of two or more
+# variants (builds of engram.so, each with an SQL statement that sets the
+# space up the way that build would), alternated round by round on one
+# throwaway cluster, so that their ratios come from the same machine state.
+#
+# The space "mem" (DIMS dimensions, cosine) is created once with
+# engram.space_deferred_insert = DEFERRED and its engram_hnsw index's
+# pending_list_limit raised to the maximum, so that with deferral on every
+# store appends to the pending list and no inserter merges (the rates are
+# those of a burst under the limit, as in bench/hnsw/pending_bench.sh);
+# ROWS memories are stored first.  Each round runs, for each variant (in
+# turn, the order reversed on even rounds): stop the cluster, install the
+# variant's engram.so, start, run its SQL, warm up (2 s of stores), then
+# four pgbench runs of SECONDS, one client, -M prepared:
+#
+#   store_short   engram_store, content 'pgbench store <n>' (what
+#                 bench/pgbench/store.sql stores)
+#   store_long    engram_store of a 255-byte content with two tags and a
+#                 small metadata object (a memory as an agent writes it)
+#   batch_short   engram_store_batch of 1,000 short contents per call
+#   batch_long    engram_store_batch of 1,000 255-byte contents per call
+#
+# all with embeddings drawn from 1,000 random vectors.  Per run: rows/s
+# (calls/s x rows per call), the cluster's CPU per stored row (user +
+# system of every process of the cluster over the run, from /proc; pgbench
+# excluded) and, for single-row stores, the backend CPU per call that
+# engram_stats counts (engram_store measures its own).  The report gives
+# every round and the medians.
+#
+# Usage (as root, PG_CONFIG exported, engram installed):
+#   bash bench/recall/store_ab.sh [--dims 768] [--rows 5000] [--rounds 3]
+#       [--seconds 8] [--deferred on|off]
+#       --variant NAME SO SQL [--variant NAME SO SQL ...]
+# SO is a path to an engram.so, or "-" for the one installed; SQL runs in
+# database postgres after each start ("" for none), for example
+#   --variant old /tmp/old/engram.so "ALTER TABLE mem RESET (toast_tuple_target)"
+# Writes bench/recall/results-store-ab-<timestamp>/report.txt.  Leaves the
+# last variant run installed.  Settings: shared_buffers 1GB,
+# synchronous_commit off (the rates measure the work of a store, not the
+# WAL flush of its commit), jit off, autovacuum off.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/recall_lib.sh"
+
+dims=768 rows=5000 rounds=3 seconds=8 deferred=on
+names=() sos=() sqls=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--dims) dims=$2; shift 2 ;;
+	--rows) rows=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
+	--seconds) seconds=$2; shift 2 ;;
+	--deferred) deferred=$2; shift 2 ;;
+	--variant)
+		[ $# -ge 4 ] || engram_die "--variant needs NAME SO SQL"
+		names+=("$2") sos+=("$3") sqls+=("$4")
+		shift 4 ;;
+	*) engram_die "unknown argument: $1 (see the header of $0)" ;;
+	esac
+done
+[ "$(id -u)" -eq 0 ] || engram_die "run as root (PostgreSQL runs as the postgres user)"
+[ ${#names[@]} -ge 1 ] || engram_die "at least one --variant NAME SO SQL"
+case "$deferred" in on | off) ;; *) engram_die "--deferred on or off" ;; esac
+for so in "${sos[@]}"; do
+	[ "$so" = - ] || [ -f "$so" ] || engram_die "no such build: $so"
+done
+libdir=$("$PG_CONFIG" --pkglibdir)
+
+out=$here/results-store-ab-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+engram_bench_cluster_dirs store-ab
+engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = '1GB'" \
+	"synchronous_commit = off" "jit = off" "autovacuum = off" "max_wal_size = '8GB'" \
+	"checkpoint_timeout = '30min'"
+psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"; }
+
+install_variant() {
+	engram_cluster_stop "$datadir"
+	[ "$1" = - ] || install -m 755 "$1" "$libdir/engram.so"
+	engram_cluster_start "$datadir" "$work/server.log"
+	[ -z "$2" ] || psql_cmd -c "$2" >/dev/null
+}
+
+long_content="pgbench store: the user asked to move the weekly sync to Thursday afternoon because the design review now takes Tuesday; the team agreed, and the calendar invite was updated for everyone except the two contractors, who will be told by email before Monday."
+cat >"$work/store_short.sql" <<SQL
+\\set q random(1, 1000)
+SELECT engram_store('mem', 'pgbench store ' || :q, (SELECT v FROM queries WHERE id = :q));
+SQL
+cat >"$work/store_long.sql" <<SQL
+\\set q random(1, 1000)
+SELECT engram_store('mem', '$long_content', (SELECT v FROM queries WHERE id = :q),
+	tags => ARRAY['calendar', 'team-sync'], metadata => '{"source": "pgbench", "session": 42}');
+SQL
+cat >"$work/batch_short.sql" <<'SQL'
+SELECT count(*) FROM engram_store_batch('mem', (SELECT contents FROM batch_short), (SELECT vs FROM batch_short));
+SQL
+cat >"$work/batch_long.sql" <<'SQL'
+SELECT count(*) FROM engram_store_batch('mem', (SELECT contents FROM batch_long), (SELECT vs FROM batch_long));
+SQL
+chown postgres: "$work"/*.sql
+
+install_variant "${sos[0]}" ""
+engram_log "space mem: $rows x $dims memories, deferred_insert = $deferred"
+psql_cmd <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION engram;
+SELECT setseed(0.42);
+CREATE TABLE queries (id int PRIMARY KEY, v evector($dims));
+ALTER TABLE queries ALTER COLUMN v SET STORAGE MAIN;
+INSERT INTO queries
+SELECT i, (SELECT array_agg(random()::real - 0.5) FROM generate_series(1, $dims) WHERE i > 0)::evector
+  FROM generate_series(1, 1000) i;
+CREATE TABLE batch_short AS
+SELECT array_agg('pgbench batch ' || id ORDER BY id) AS contents, array_agg(v ORDER BY id) AS vs FROM queries;
+CREATE TABLE batch_long AS
+SELECT array_agg(id || ' $long_content' ORDER BY id) AS contents,
+	   array_agg(v ORDER BY id) AS vs FROM queries;
+SET engram.space_deferred_insert = $deferred;
+SELECT engram_create_space('mem', $dims);
+SQL
+space_index=$(psql_cmd -Atc "SELECT indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'mem'::regclass AND a.amname = 'engram_hnsw'")
+[ "$deferred" = off ] || psql_cmd -c "ALTER INDEX $space_index SET (pending_list_limit = 2147483647)" >/dev/null
+for ((i = 0; i < (rows + 999) / 1000; i++)); do
+	psql_cmd -Atc "SELECT count(*) FROM engram_store_batch('mem', (SELECT contents FROM batch_short), (SELECT vs FROM batch_short))" >/dev/null
+done
+psql_cmd -c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null
+
+# The stores engram_stats counted so far and their backend CPU seconds (a
+# single-row engram_store measures its own CPU; a batch does not).
+store_cpu() {
+	psql_cmd -Atc "SELECT operations || ' ' || coalesce(cpu_seconds, 0) FROM engram_stats WHERE operation = 'store'"
+}
+
+# run LABEL SCRIPT ROWS_PER_CALL: prints "rows/s cluster_cpu_us_per_row
+# store_cpu_us_per_call" (the last 0 for batches)
+run() {
+	local label=$1 script=$2 per_call=$3 before after tps stats_before stats_after
+	stats_before=$(store_cpu)
+	before=$(cluster_ticks "$datadir")
+	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" \
+		-h "$sockdir" -p "$port" -f "$script" postgres) >"$out/$label.txt" 2>&1 ||
+		{ cat "$out/$label.txt" >&2; engram_die "pgbench failed ($label)"; }
+	sleep 1		# let the postmaster reap the backend (its CPU then counts in cutime)
+	after=$(cluster_ticks "$datadir")
+	stats_after=$(store_cpu)
+	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out/$label.txt")
+	awk -v tps="$tps" -v n="$per_call" -v s="$seconds" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+		-v sb="$stats_before" -v sa="$stats_after" \
+		'BEGIN { rows = tps * n; split(sb, b, " "); split(sa, a, " "); calls = a[1] - b[1]
+			own = (n == 1 && calls > 0) ? (a[2] - b[2]) * 1e6 / calls : 0
+			printf "%.1f %.1f %.1f\n", rows, (rows > 0 ? t / hz * 1e6 / (rows * s) : 0), own }'
+}
+
+results=$out/results.txt
+: >"$results"
+{
+	echo "Engram store A/B, $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, 1 client, -M prepared"
+	for i in "${!names[@]}"; do
+		echo "variant ${names[$i]}: ${sos[$i]} ($(cat "$(dirname "${sos[$i]}")/COMMIT" 2>/dev/null || echo installed)); SQL: ${sqls[$i]:-none}"
+	done
+} | tee "$out/report.txt"
+
+count=${#names[@]}
+for ((round = 1; round <= rounds; round++)); do
+	for ((k = 0; k < count; k++)); do
+		if ((round % 2 == 1)); then i=$k; else i=$((count - 1 - k)); fi
+		install_variant "${sos[$i]}" "${sqls[$i]}"
+		(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -T 2 -h "$sockdir" -p "$port" \
+			-f store_short.sql postgres) >/dev/null 2>&1 || true
+		for workload in store_short store_long batch_short batch_long; do
+			case $workload in store_*) per_call=1 ;; *) per_call=1000 ;; esac
+			line=$(run "r$round-${names[$i]}-$workload" "$work/$workload.sql" "$per_call")
+			echo "$round ${names[$i]} $workload $line" | tee -a "$results"
+		done
+	done
+done
+errors=$(psql_cmd -Atc "SELECT count(*) FROM engram_hnsw_verify('$space_index') WHERE severity = 'error'")
+if [ "$errors" != 0 ]; then
+	psql_cmd -c "SELECT * FROM engram_hnsw_verify('$space_index') WHERE severity = 'error' LIMIT 20" |
+		tee "$out/verify.txt" >&2
+	engram_log "engram_hnsw_verify reports $errors errors (above; the figures follow anyway)"
+fi
+
+{
+	echo
+	echo "round variant workload rows/s cluster_cpu_us_per_row store_cpu_us_per_call"
+	cat "$results"
+	echo
+	echo "medians over the rounds (rows/s, cluster CPU us per row, engram_store's own CPU us per call):"
+	for name in "${names[@]}"; do
+		for workload in store_short store_long batch_short batch_long; do
+			awk -v v="$name" -v w="$workload" '$2 == v && $3 == w { n++; r[n] = $4; c[n] = $5; o[n] = $6 }
+				function median(a, n,   i, j, t) {
+					for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+				}
+				END { if (n) printf "%-12s %-12s %10.1f %10.1f %10.1f\n", v, w, median(r, n), median(c, n), median(o, n) }' "$results"
+		done
+	done
+} | tee -a "$out/report.txt"
+engram_log "report: $out/report.txt"
