@@ -17,6 +17,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/execnodes.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -47,6 +48,21 @@ engram_require_preload(const char *feature)
 				 errmsg("%s requires engram to be loaded via shared_preload_libraries",
 						feature),
 				 errhint("Add engram to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+void
+engram_require_result_columns(FunctionCallInfo fcinfo, int columns, const char *function)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			declared = rsinfo->setDesc->natts;
+
+	if (declared != columns)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s returns %d columns in this engram library, but the installed extension declares %d",
+						function, columns, declared),
+				 errdetail("The engram shared library was replaced by a build whose SQL objects differ from the ones created by CREATE EXTENSION."),
+				 errhint("Recreate the extension's objects from this build (DROP EXTENSION engram and CREATE EXTENSION engram; dump the memory spaces first).")));
 }
 
 void

@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 
 /* True when the library was loaded from shared_preload_libraries. */
 extern bool engram_loaded_at_preload;
@@ -30,6 +31,14 @@ extern bool engram_loaded_at_preload;
  * message: "the hot tier", "engram_run_maintenance".
  */
 extern void engram_require_preload(const char *feature);
+
+/*
+ * After InitMaterializedSRF(): errors unless the result row the installed
+ * SQL declares has "columns" columns (a library newer than its extension's
+ * SQL objects would otherwise store values under the wrong types).
+ */
+extern void engram_require_result_columns(FunctionCallInfo fcinfo, int columns,
+										  const char *function);
 
 /*
  * A named shared-memory region owned by one subsystem.

@@ -48,6 +48,9 @@ timestamp_or_null(TimestampTz value, bool *isnull)
 	return TimestampTzGetDatum(value);
 }
 
+/* Columns of engram_worker_state(), as sql/install/50_worker.sql declares them. */
+#define ENGRAM_WORKER_STATUS_COLUMNS 20
+
 /*
  * engram_worker_state(): one row per (database served, job) from shared
  * memory.  Columns follow sql/install/50_worker.sql.
@@ -61,6 +64,7 @@ engram_worker_state(PG_FUNCTION_ARGS)
 
 	engram_require_preload("engram_worker_status");
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, ENGRAM_WORKER_STATUS_COLUMNS, "engram_worker_state()");
 
 	/* Copy under the lock, build tuples without it. */
 	slots = palloc(sizeof(EngramWorkerSlot) * ENGRAM_WORKER_MAX_DATABASES);
@@ -80,8 +84,8 @@ engram_worker_state(PG_FUNCTION_ARGS)
 		for (int kind = 0; kind < ENGRAM_JOB_COUNT; kind++)
 		{
 			EngramJobStatus *job = &slot->jobs[kind];
-			Datum		values[20];
-			bool		nulls[20] = {0};
+			Datum		values[ENGRAM_WORKER_STATUS_COLUMNS];
+			bool		nulls[ENGRAM_WORKER_STATUS_COLUMNS] = {0};
 			int			c = 0;
 
 			values[c++] = ObjectIdGetDatum(slot->database);
