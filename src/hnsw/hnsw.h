@@ -625,6 +625,7 @@ extern void engram_hnsw_check_element_fits(int dims, int quantization, int m);
 
 extern void engram_hnsw_init_page(Page page, uint16 page_type);
 extern void engram_hnsw_check_page(Relation index, Page page, BlockNumber blkno);
+extern Relation engram_hnsw_open_index(Oid indexoid, LOCKMODE mode);
 extern void engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta);
 extern Buffer engram_hnsw_new_buffer(Relation index);
 

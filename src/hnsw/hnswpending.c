@@ -659,13 +659,8 @@ engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *meta,
 static Relation
 open_index_for_pending(Oid indexoid, LOCKMODE mode)
 {
-	Relation	index = relation_open(indexoid, mode);
+	Relation	index = engram_hnsw_open_index(indexoid, mode);
 
-	if (index->rd_rel->relkind != RELKIND_INDEX ||
-		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
 	if (!pg_class_ownercheck(indexoid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, RelationGetRelationName(index));
 	return index;
@@ -701,17 +696,12 @@ Datum
 engram_hnsw_pending_stats(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
-	Relation	index = relation_open(indexoid, AccessShareLock);
+	Relation	index = engram_hnsw_open_index(indexoid, AccessShareLock);
 	EngramHnswMetaPageData meta;
 	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	if (index->rd_rel->relkind != RELKIND_INDEX ||
-		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "engram_hnsw_pending_stats must return a composite type");
 	engram_hnsw_read_meta(index, &meta);

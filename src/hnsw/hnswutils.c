@@ -68,6 +68,23 @@ engram_hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 				 errhint("Run engram_hnsw_verify() on the index, then REINDEX it.")));
 }
 
+/*
+ * Open the index "indexoid" with "mode", erroring unless it is an
+ * engram_hnsw index (for the SQL functions that take one).
+ */
+Relation
+engram_hnsw_open_index(Oid indexoid, LOCKMODE mode)
+{
+	Relation	index = relation_open(indexoid, mode);
+
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
+	return index;
+}
+
 /* Copy the metapage contents into *meta, checking magic and version. */
 void
 engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta)

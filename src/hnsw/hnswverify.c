@@ -423,13 +423,7 @@ engram_hnsw_verify(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&vs, 0, sizeof(vs));
 	vs.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	vs.index = relation_open(indexoid, AccessShareLock);
-	if (vs.index->rd_rel->relkind != RELKIND_INDEX ||
-		vs.index->rd_indam == NULL || vs.index->rd_indam->ambuild != engram_hnsw_build)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an engram_hnsw index",
-						RelationGetRelationName(vs.index))));
+	vs.index = engram_hnsw_open_index(indexoid, AccessShareLock);
 	verify_index(&vs);
 	relation_close(vs.index, AccessShareLock);
 	return (Datum) 0;
@@ -455,12 +449,7 @@ engram_hnsw_index_tids(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	index = relation_open(indexoid, AccessShareLock);
-	if (index->rd_rel->relkind != RELKIND_INDEX ||
-		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
+	index = engram_hnsw_open_index(indexoid, AccessShareLock);
 
 	nblocks = RelationGetNumberOfBlocks(index);
 	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
@@ -540,12 +529,7 @@ engram_hnsw_layout_stats(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	index = relation_open(indexoid, AccessShareLock);
-	if (index->rd_rel->relkind != RELKIND_INDEX ||
-		index->rd_indam == NULL || index->rd_indam->ambuild != engram_hnsw_build)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an engram_hnsw index", RelationGetRelationName(index))));
+	index = engram_hnsw_open_index(indexoid, AccessShareLock);
 	engram_hnsw_read_meta(index, &meta);
 
 	nblocks = RelationGetNumberOfBlocks(index);
