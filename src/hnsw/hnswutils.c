@@ -16,7 +16,9 @@
 
 #include <math.h>
 
+#include "access/relation.h"
 #include "access/xloginsert.h"
+#include "catalog/pg_class.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "pgstat.h"
