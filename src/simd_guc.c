@@ -122,6 +122,7 @@ engram_simd_info(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 5, "engram_simd_info()");
 	for (int i = 0; i < lengthof(engram_simd_listed_levels); i++)
 	{
 		EngramSimdLevel level = engram_simd_listed_levels[i];

@@ -251,6 +251,7 @@ engram_consolidation_plan_sql(PG_FUNCTION_ARGS)
 	}
 
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 8, "engram_consolidation_plan_sql()");
 	engram_consolidation_default_params(&params, dims, batch_size);
 	plans = engram_consolidation_plan(episodes, nids, patterns, npatterns, &params, &nplans);
 	for (int p = 0; p < nplans; p++)

@@ -46,6 +46,7 @@
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
+#include "engram.h"
 #include "hnsw/hnsw.h"
 
 PG_FUNCTION_INFO_V1(engram_hnsw_verify);
@@ -421,6 +422,7 @@ engram_hnsw_verify(PG_FUNCTION_ARGS)
 	VerifyState vs;
 
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 5, "engram_hnsw_verify()");
 	memset(&vs, 0, sizeof(vs));
 	vs.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	vs.index = engram_hnsw_open_index(indexoid, AccessShareLock);
@@ -448,6 +450,7 @@ engram_hnsw_index_tids(PG_FUNCTION_ARGS)
 	BlockNumber nblocks;
 
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 3, "engram_hnsw_index_tids()");
 	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	index = engram_hnsw_open_index(indexoid, AccessShareLock);
 

@@ -43,6 +43,7 @@
 #include "storage/ipc.h"
 #include "utils/builtins.h"
 
+#include "engram.h"
 #include "metrics_internal.h"
 #include "metrics_tcp.h"
 
@@ -133,6 +134,7 @@ engram_metrics_network(PG_FUNCTION_ARGS)
 
 	engram_metrics_require();
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 2, "engram_metrics_network()");
 	for (int direction = 0; direction < ENGRAM_NET_DIRECTION_COUNT; direction++)
 	{
 		Datum		values[2];

@@ -71,6 +71,7 @@ engram_metrics_operations(PG_FUNCTION_ARGS)
 
 	engram_metrics_require();
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 6, "engram_metrics_operations()");
 
 	for (int op = 0; op < ENGRAM_OP_COUNT; op++)
 	{
@@ -100,6 +101,7 @@ engram_metrics_caches(PG_FUNCTION_ARGS)
 
 	engram_metrics_require();
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 3, "engram_metrics_caches()");
 	for (int cache = 0; cache < ENGRAM_CACHE_COUNT; cache++)
 	{
 		Datum		values[3];
@@ -121,6 +123,7 @@ engram_metrics_tier_moves(PG_FUNCTION_ARGS)
 
 	engram_metrics_require();
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 3, "engram_metrics_tier_moves()");
 	for (int from = 0; from < ENGRAM_TIER_COUNT; from++)
 		for (int to = 0; to < ENGRAM_TIER_COUNT; to++)
 		{
@@ -144,6 +147,7 @@ engram_metrics_lock_waits(PG_FUNCTION_ARGS)
 
 	engram_metrics_require();
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 3, "engram_metrics_lock_waits()");
 	for (int lock = 0; lock < ENGRAM_LOCK_COUNT; lock++)
 	{
 		Datum		values[3];
@@ -190,6 +194,7 @@ engram_metrics_slow_operations(PG_FUNCTION_ARGS)
 
 	engram_metrics_require();
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, SLOW_COLUMNS, "engram_metrics_slow_operations()");
 
 	copy = palloc(sizeof(EngramSlowEntry) * ENGRAM_SLOW_RING_SIZE);
 	LWLockAcquire(&engram_metrics->locks[ENGRAM_METRICS_LOCK_SLOW_RING], LW_SHARED);

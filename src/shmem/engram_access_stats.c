@@ -707,6 +707,7 @@ engram_row_access_stats(PG_FUNCTION_ARGS)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
 	engram_require_preload("access statistics");
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 6, "engram_row_access_stats()");
 	for (int p = 0; p < ENGRAM_ACCESS_PARTITIONS; p++)
 	{
 		EngramAccessEntry *slots = partition_slots(p);

@@ -32,6 +32,7 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
+#include "engram.h"
 #include "shmem/engram_hot_tier.h"
 #include "tam/engram_tam.h"
 
@@ -66,6 +67,7 @@ engram_tier_stats_for(PG_FUNCTION_ARGS)
 	bool		nulls[7];
 
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 7, "engram_tier_stats_for()");
 	memset(&hashctl, 0, sizeof(hashctl));
 	hashctl.keysize = sizeof(int64);
 	hashctl.entrysize = sizeof(EngramSegmentUse);

@@ -153,6 +153,7 @@ engram_run_maintenance(PG_FUNCTION_ARGS)
 				 errhint("Maintenance writes to the space: run it on the primary.")));
 
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 9, "engram_run_maintenance()");
 
 	memset(&context, 0, sizeof(context));
 	context.now = engram_now();
@@ -317,6 +318,7 @@ engram_migration_plan_sql(PG_FUNCTION_ARGS)
 	}
 
 	InitMaterializedSRF(fcinfo, 0);
+	engram_require_result_columns(fcinfo, 4, "engram_migration_plan_sql()");
 	engram_migration_thresholds_current(&thresholds);
 	moves = palloc(sizeof(EngramTierMove) * Max(Min(ntids, max_moves), 1));
 	nmoves = engram_migration_plan(rows, ntids, &thresholds, max_moves, moves);
