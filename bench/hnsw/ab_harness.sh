@@ -4,10 +4,12 @@
 # so that every install starts from the same bytes.  Source it after the
 # arguments are parsed, with rows, dims and installs (PG_CONFIG paths) set.
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../dataset.sh"
 
 # The data set of bench/hnsw/run.sh for $rows x $dims (dies when missing).
 ab_data_dir() {
-	local dir=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}/${rows}x${dims}-q1000-c100-s42
+	local dir
+	dir=$(bench_dataset_path "$rows" "$dims" 1000 100 42)
 	[ -s "$dir/base.tsv" ] || engram_die "no data set at $dir: run bench/hnsw/run.sh --rows $rows --dims $dims first"
 	echo "$dir"
 }

@@ -9,6 +9,7 @@
 #       started, stopped and removed on exit; sets work, datadir, port and
 #       defines psql_cmd.
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../dataset.sh"
 
 hnsw_cost_args() {
 	rows=30000 dims=128 rounds=$1
@@ -21,7 +22,7 @@ hnsw_cost_args() {
 		*) engram_die "unknown argument: $1" ;;
 		esac
 	done
-	data=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}/${rows}x${dims}-q1000-c100-s42
+	data=$(bench_dataset_path "$rows" "$dims" 1000 100 42)
 	[ -s "$data/base.tsv" ] || engram_die "no data set at $data: run bench/hnsw/run.sh --rows $rows --dims $dims first"
 }
 

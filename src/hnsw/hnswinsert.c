@@ -157,6 +157,14 @@ placement_reserve(Size element_size)
 	return (Size) (per_page - ENGRAM_HNSW_PLACEMENT_SEEDS) * per_element;
 }
 
+/* Is "page", not new, an element page with "needed" bytes free? */
+static inline bool
+element_page_has_room(Page page, Size needed)
+{
+	return EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT &&
+		PageGetFreeSpace(page) >= needed;
+}
+
 /*
  * True when the exclusively locked page of "buf" can take an element with
  * "needed" bytes free: a new (all-zero) page, or an element page with that
@@ -168,9 +176,7 @@ page_has_room(Relation index, Buffer buf, Size needed)
 	Page		page = BufferGetPage(buf);
 
 	engram_hnsw_check_page(index, page, BufferGetBlockNumber(buf));
-	return PageIsNew(page) ||
-		(EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT &&
-		 PageGetFreeSpace(page) >= needed);
+	return PageIsNew(page) || element_page_has_room(page, needed);
 }
 
 /*
@@ -230,9 +236,7 @@ write_near_neighbours(EngramHnswDiskGraph *graph, EngramHnswElementTuple element
 		/* a look without the lock first (see above), then under it */
 		buf = engram_hnsw_disk_graph_pin_own(graph, blkno);
 		page = BufferGetPage(buf);
-		if (PageIsNew(page) ||
-			EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT ||
-			PageGetFreeSpace(page) < size)
+		if (PageIsNew(page) || !element_page_has_room(page, size))
 		{
 			ReleaseBuffer(buf);
 			continue;

@@ -431,6 +431,68 @@ engram_hnsw_verify(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * Call "visit" for every page after the metapage, each share-locked in
+ * turn (checked as an engram_hnsw page first): a busy index gives an
+ * approximate answer.
+ */
+static void
+for_each_page(Relation index, void (*visit) (Page page, BlockNumber blkno, void *arg), void *arg)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		engram_hnsw_check_page(index, page, blkno);
+		visit(page, blkno, arg);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* engram_hnsw_index_tids() on one page: a row per heap TID it holds. */
+static void
+put_index_tids(Page page, BlockNumber blkno, void *arg)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+	OffsetNumber maxoff = PageIsNew(page) ? InvalidOffsetNumber : PageGetMaxOffsetNumber(page);
+
+	for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
+	{
+		EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		ItemPointer element_tid;
+		EngramHnswPendingEntry pending = engram_hnsw_pending_page_entry(page, offno);
+
+		if (element == NULL && pending == NULL)
+			continue;
+		element_tid = palloc(sizeof(ItemPointerData));
+		ItemPointerSet(element_tid, blkno, offno);
+		values[1] = BoolGetDatum(element &&
+								 (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
+		values[2] = PointerGetDatum(element_tid);
+		for (int slot = 0; slot < 2; slot++)
+		{
+			ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+			if (slot == 0)
+				*tid = element ? element->heaptid : pending->heaptid;
+			else if (element == NULL || !ItemPointerIsValid(&element->alias_tid))
+				break;
+			else
+				*tid = element->alias_tid;
+			values[0] = PointerGetDatum(tid);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+}
+
 PG_FUNCTION_INFO_V1(engram_hnsw_index_tids);
 
 /*
@@ -447,58 +509,53 @@ engram_hnsw_index_tids(PG_FUNCTION_ARGS)
 	Oid			indexoid = PG_GETARG_OID(0);
 	ReturnSetInfo *rsinfo;
 	Relation	index;
-	BlockNumber nblocks;
 
 	InitMaterializedSRF(fcinfo, 0);
 	engram_require_result_columns(fcinfo, 3, "engram_hnsw_index_tids()");
 	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	index = engram_hnsw_open_index(indexoid, AccessShareLock);
 
-	nblocks = RelationGetNumberOfBlocks(index);
-	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-	{
-		Buffer		buf = ReadBuffer(index, blkno);
-		Page		page;
-		OffsetNumber maxoff;
-
-		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		engram_hnsw_check_page(index, page, blkno);
-		maxoff = PageIsNew(page) ? InvalidOffsetNumber : PageGetMaxOffsetNumber(page);
-		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
-		{
-			EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
-			Datum		values[3];
-			bool		nulls[3] = {false, false, false};
-			ItemPointer element_tid;
-			EngramHnswPendingEntry pending = engram_hnsw_pending_page_entry(page, offno);
-
-			if (element == NULL && pending == NULL)
-				continue;
-			element_tid = palloc(sizeof(ItemPointerData));
-			ItemPointerSet(element_tid, blkno, offno);
-			values[1] = BoolGetDatum(element &&
-									 (element->flags & ENGRAM_HNSW_ELEMENT_DELETED) != 0);
-			values[2] = PointerGetDatum(element_tid);
-			for (int slot = 0; slot < 2; slot++)
-			{
-				ItemPointer tid = palloc(sizeof(ItemPointerData));
-
-				if (slot == 0)
-					*tid = element ? element->heaptid : pending->heaptid;
-				else if (element == NULL || !ItemPointerIsValid(&element->alias_tid))
-					break;
-				else
-					*tid = element->alias_tid;
-				values[0] = PointerGetDatum(tid);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
-		}
-		UnlockReleaseBuffer(buf);
-	}
+	for_each_page(index, put_index_tids, rsinfo);
 	relation_close(index, AccessShareLock);
 	return (Datum) 0;
+}
+
+/* What engram_hnsw_layout_stats() counts over the pages. */
+typedef struct LayoutStats
+{
+	const EngramHnswMetaPageData *meta;
+	int64		element_pages;
+	int64		elements;
+	int64		links;
+	int64		same_page_links;
+	int64		free_bytes;
+} LayoutStats;
+
+static void
+count_layout(Page page, BlockNumber blkno, void *arg)
+{
+	LayoutStats *stats = (LayoutStats *) arg;
+
+	if (PageIsNew(page) || EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT)
+		return;
+	stats->element_pages++;
+	stats->free_bytes += PageGetExactFreeSpace(page);
+	for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
+	{
+		EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
+		EngramHnswRef refs[2 * ENGRAM_HNSW_MAX_M];
+		int			count;
+
+		if (element == NULL || (element->flags & ENGRAM_HNSW_ELEMENT_DELETED))
+			continue;
+		stats->elements++;
+		count = engram_hnsw_element_get_layer(element, stats->meta->dimensions, stats->meta->m,
+											  0, refs);
+		stats->links += count;
+		for (int i = 0; i < count; i++)
+			if (EngramHnswRefBlock(refs[i]) == blkno)
+				stats->same_page_links++;
+	}
 }
 
 PG_FUNCTION_INFO_V1(engram_hnsw_layout_stats);
@@ -521,12 +578,7 @@ engram_hnsw_layout_stats(PG_FUNCTION_ARGS)
 	Relation	index;
 	TupleDesc	tupdesc;
 	EngramHnswMetaPageData meta;
-	BlockNumber nblocks;
-	int64		element_pages = 0;
-	int64		elements = 0;
-	int64		links = 0;
-	int64		same_page_links = 0;
-	int64		free_bytes = 0;
+	LayoutStats stats;
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
 
@@ -535,45 +587,15 @@ engram_hnsw_layout_stats(PG_FUNCTION_ARGS)
 	index = engram_hnsw_open_index(indexoid, AccessShareLock);
 	engram_hnsw_read_meta(index, &meta);
 
-	nblocks = RelationGetNumberOfBlocks(index);
-	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-	{
-		Buffer		buf = ReadBuffer(index, blkno);
-		Page		page;
-
-		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		engram_hnsw_check_page(index, page, blkno);
-		if (!PageIsNew(page) &&
-			EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_ELEMENT)
-		{
-			element_pages++;
-			free_bytes += PageGetExactFreeSpace(page);
-			for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
-			{
-				EngramHnswElementTuple element = engram_hnsw_page_element(page, offno);
-				EngramHnswRef refs[2 * ENGRAM_HNSW_MAX_M];
-				int			count;
-
-				if (element == NULL || (element->flags & ENGRAM_HNSW_ELEMENT_DELETED))
-					continue;
-				elements++;
-				count = engram_hnsw_element_get_layer(element, meta.dimensions, meta.m, 0, refs);
-				links += count;
-				for (int i = 0; i < count; i++)
-					if (EngramHnswRefBlock(refs[i]) == blkno)
-						same_page_links++;
-			}
-		}
-		UnlockReleaseBuffer(buf);
-	}
+	memset(&stats, 0, sizeof(stats));
+	stats.meta = &meta;
+	for_each_page(index, count_layout, &stats);
 	relation_close(index, AccessShareLock);
 
-	values[0] = Int64GetDatum(element_pages);
-	values[1] = Int64GetDatum(elements);
-	values[2] = Int64GetDatum(links);
-	values[3] = Int64GetDatum(same_page_links);
-	values[4] = Int64GetDatum(free_bytes);
+	values[0] = Int64GetDatum(stats.element_pages);
+	values[1] = Int64GetDatum(stats.elements);
+	values[2] = Int64GetDatum(stats.links);
+	values[3] = Int64GetDatum(stats.same_page_links);
+	values[4] = Int64GetDatum(stats.free_bytes);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

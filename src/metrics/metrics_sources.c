@@ -85,7 +85,7 @@ engram_wal_flush_sample(PG_FUNCTION_ARGS)
 
 	engram_metrics_require();
 	InitMaterializedSRF(fcinfo, 0);
-	engram_require_result_columns(fcinfo, 4, "engram_wal_flush_sample()");
+	engram_require_result_columns(fcinfo, lengthof(values), "engram_wal_flush_sample()");
 
 	wal = pgstat_fetch_stat_wal();
 	sampler = &engram_metrics->wal;

@@ -67,7 +67,7 @@ engram_tier_stats_for(PG_FUNCTION_ARGS)
 	bool		nulls[7];
 
 	InitMaterializedSRF(fcinfo, 0);
-	engram_require_result_columns(fcinfo, 7, "engram_tier_stats_for()");
+	engram_require_result_columns(fcinfo, lengthof(values), "engram_tier_stats_for()");
 	memset(&hashctl, 0, sizeof(hashctl));
 	hashctl.keysize = sizeof(int64);
 	hashctl.entrysize = sizeof(EngramSegmentUse);

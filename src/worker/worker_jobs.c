@@ -455,6 +455,13 @@ forgetting_position(Oid space)
 	return position;
 }
 
+/* Does this run examine windows (the worker) rather than whole spaces? */
+static inline bool
+forgetting_in_windows(const EngramJobContext *context)
+{
+	return context->incremental && engram_forgetting_scan_batch > 0;
+}
+
 /*
  * Episodes whose effective confidence, as recall computes it, is under
  * engram.min_confidence_threshold sink to the cold tier: never deleted,
@@ -473,7 +480,7 @@ forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobRe
 	int			ntids;
 
 	memset(&scan, 0, sizeof(scan));
-	if (context->incremental && engram_forgetting_scan_batch > 0)
+	if (forgetting_in_windows(context))
 	{
 		position = forgetting_position(space);
 		scan.max_rows = engram_forgetting_scan_batch;
@@ -515,7 +522,7 @@ engram_job_forgetting(EngramJobContext *context, EngramJobResult *result)
 		length = snprintf(what, sizeof(what), INT64_FORMAT " episodes under the threshold; "
 						  MOVE_API_PENDING, result->episodes_selected);
 	/* the worker's windows: how far this run read */
-	if (context->incremental && engram_forgetting_scan_batch > 0 && length < (int) sizeof(what))
+	if (forgetting_in_windows(context) && length < (int) sizeof(what))
 		snprintf(what + length, sizeof(what) - length,
 				 "; " INT64_FORMAT " rows examined, %d wrapped around",
 				 result->rows_examined, result->spaces_wrapped);

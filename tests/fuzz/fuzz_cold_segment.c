@@ -207,8 +207,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(probe);
 		}
 	}
-	if (mode & 2)
-		nrows += 1;
+	if (mode & 2)				/* a wrong row count (no overflow at INT32_MAX) */
+		nrows = (nrows == PG_INT32_MAX) ? nrows - 1 : nrows + 1;
 	checksum = (int64) engram_segment_checksum(stored, clen, FUZZ_SEGMENT_ID);
 	if (mode & 4)
 		checksum ^= 1;
