@@ -35,6 +35,13 @@ int			engram_hnsw_ef_search = ENGRAM_HNSW_DEFAULT_EF_SEARCH;
 bool		engram_hnsw_iterative_scan = true;
 int			engram_hnsw_max_scan_tuples = ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES;
 int			engram_hnsw_pending_list_limit = ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT;
+int			engram_hnsw_build_search = ENGRAM_HNSW_DEFAULT_BUILD_SEARCH;
+
+static const struct config_enum_entry engram_hnsw_build_search_options[] = {
+	{"exact", ENGRAM_HNSW_BUILD_SEARCH_EXACT, false},
+	{"int8", ENGRAM_HNSW_BUILD_SEARCH_INT8, false},
+	{NULL, 0, false}
+};
 
 static relopt_kind engram_hnsw_relopt_kind;
 
@@ -104,6 +111,15 @@ engram_hnsw_init(void)
 							ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT,
 							ENGRAM_HNSW_MIN_PENDING_LIST_LIMIT, ENGRAM_HNSW_MAX_PENDING_LIST_LIMIT,
 							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomEnumVariable("engram.hnsw_build_search",
+							 "Sets how an engram_hnsw build measures distances while searching its graph.",
+							 "int8: estimates from 8-bit codes of the vectors, the candidates then "
+							 "re-ranked with exact distances before neighbours are chosen (faster); "
+							 "exact: float distances throughout.",
+							 &engram_hnsw_build_search,
+							 ENGRAM_HNSW_DEFAULT_BUILD_SEARCH,
+							 engram_hnsw_build_search_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	engram_hnsw_retarget_init();	/* engram.hnsw_move_retarget */
 }
 

@@ -529,6 +529,15 @@ struct EngramHnswGraph
 	/* optional: called at the start and the end of engram_hnsw_search */
 	void		(*search_begin) (EngramHnswGraph *graph);
 	void		(*search_end) (EngramHnswGraph *graph);
+	/*
+	 * optional: for the neighbour selection heuristic, decide without the
+	 * float vectors, where bounds allow, whether the internal distance
+	 * between elements "a" and "b" is below "bound": 1 (it is), 0 (it is
+	 * not) or -1 (undecided: the float vectors decide).  Must agree with
+	 * the float comparison except at ties within float rounding.
+	 */
+	int			(*pair_closer) (const EngramHnswGraph *graph, EngramHnswRef a,
+								EngramHnswRef b, float bound);
 	int			metric;
 	int			dimensions;
 	int			m;
@@ -1051,6 +1060,16 @@ extern int	engram_hnsw_ef_search;
 extern bool engram_hnsw_iterative_scan;
 extern int	engram_hnsw_max_scan_tuples;
 extern int	engram_hnsw_pending_list_limit;
+extern int	engram_hnsw_build_search;
+
+/*
+ * How a build's inserts search its in-memory graph (engram.hnsw_build_search,
+ * COMPACT SEARCH in hnswbuild.h): exact float distances, or distances
+ * estimated from 8-bit codes with the results re-ranked exactly.
+ */
+#define ENGRAM_HNSW_BUILD_SEARCH_EXACT		0
+#define ENGRAM_HNSW_BUILD_SEARCH_INT8		1
+#define ENGRAM_HNSW_DEFAULT_BUILD_SEARCH	ENGRAM_HNSW_BUILD_SEARCH_INT8
 
 extern int	engram_hnsw_get_m(Relation index);
 extern int	engram_hnsw_get_ef_construction(Relation index);

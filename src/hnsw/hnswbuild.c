@@ -50,6 +50,7 @@
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "storage/condition_variable.h"
 #include "storage/spin.h"
@@ -109,6 +110,7 @@ typedef struct BuildState
 	int64		inserted_on_disk;	/* on-disk inserts of this participant */
 	int64		inserted_in_memory; /* graph inserts of this participant */
 	float	   *vector;			/* scratch, dimensions floats */
+	instr_time	start;			/* when the build began (leader) */
 	MemoryContext build_context;
 	MemoryContext tuple_context;	/* reset after every tuple */
 } BuildState;
@@ -225,8 +227,20 @@ wait_for_graph_written(ParallelBuildShared *shared)
 static void
 write_graph(BuildState *state)
 {
+	instr_time	loaded;
+	instr_time	idle;
+
+	INSTR_TIME_SET_CURRENT(loaded);
 	if (state->shared != NULL)
 		wait_for_workers(state, false);
+	/* how long loading took, and how long the leader then waited for workers */
+	INSTR_TIME_SET_CURRENT(idle);
+	INSTR_TIME_SUBTRACT(idle, loaded);
+	INSTR_TIME_SUBTRACT(loaded, state->start);
+	elog(DEBUG1, "engram_hnsw build: %lld rows into the graph (%lld by the leader) in %.3f s, then %.3f s waiting for workers",
+		 (long long) engram_hnsw_build_graph_count(&state->graph),
+		 (long long) state->inserted_in_memory, INSTR_TIME_GET_DOUBLE(loaded),
+		 INSTR_TIME_GET_DOUBLE(idle));
 	if (pg_atomic_read_u32(&state->graph.arena->full) != 0)
 	{
 		ereport(NOTICE,
@@ -311,6 +325,7 @@ init_participant(BuildState *state, Relation heap, Relation index,
 	state->shared = shared;
 	state->is_worker = is_worker;
 	engram_hnsw_build_graph_attach(&state->graph, arena, shared != NULL);
+	INSTR_TIME_SET_CURRENT(state->start);
 	state->build_context = CurrentMemoryContext;
 	state->tuple_context = AllocSetContextCreate(CurrentMemoryContext,
 												 "engram_hnsw build tuple",
@@ -330,7 +345,7 @@ init_participant(BuildState *state, Relation heap, Relation index,
 static EngramHnswBuildArena *
 begin_parallel(BuildState *state, Relation heap, Relation index, IndexInfo *indexInfo,
 			   int nworkers, int metric, int dims, int m, int ef_construction,
-			   Snapshot *snapshot)
+			   bool compact_search, Snapshot *snapshot)
 {
 	ParallelContext *pcxt;
 	Size		shared_size;
@@ -345,7 +360,7 @@ begin_parallel(BuildState *state, Relation heap, Relation index, IndexInfo *inde
 		RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
 	shared_size = add_size(MAXALIGN(sizeof(ParallelBuildShared)),
 						   table_parallelscan_estimate(heap, *snapshot));
-	arena_size = engram_hnsw_build_arena_size(heap, dims, m,
+	arena_size = engram_hnsw_build_arena_size(heap, dims, m, compact_search,
 											  (Size) maintenance_work_mem * 1024);
 	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
 	shm_toc_estimate_chunk(&pcxt->estimator, arena_size);
@@ -372,7 +387,8 @@ begin_parallel(BuildState *state, Relation heap, Relation index, IndexInfo *inde
 	table_parallelscan_initialize(heap, ParallelBuildSharedScan(shared), *snapshot);
 
 	arena = shm_toc_allocate(pcxt->toc, arena_size);
-	engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction);
+	engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction,
+								 compact_search);
 	arena->quantization = engram_hnsw_get_quantization(index);
 
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
@@ -531,6 +547,7 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	int			m = engram_hnsw_get_m(index);
 	int			ef_construction = engram_hnsw_get_ef_construction(index);
 	int			dims = typmod > 0 ? typmod : 0;
+	bool		compact_search = engram_hnsw_build_compact_search(dims);
 	int			nworkers = 0;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
@@ -538,6 +555,8 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (dims > 0)
 		engram_hnsw_check_element_fits(dims, engram_hnsw_get_quantization(index), m);
 
+	elog(DEBUG1, "engram_hnsw build: the graph is searched with %s distances",
+		 compact_search ? "int8" : "exact");
 	write_initial_metapage(index, metric, dims, m, ef_construction);
 	engram_hnsw_build_set_phase(ENGRAM_HNSW_PHASE_LOAD);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
@@ -547,16 +566,17 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		nworkers = plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index));
 	if (nworkers > 0)
 		arena = begin_parallel(&state, heap, index, indexInfo, nworkers, metric, dims, m,
-							   ef_construction, &snapshot);
+							   ef_construction, compact_search, &snapshot);
 	if (arena != NULL)
 		scan = table_beginscan_parallel(heap, ParallelBuildSharedScan(state.shared));
 	else
 	{
-		Size		arena_size = engram_hnsw_build_arena_size(heap, dims, m,
+		Size		arena_size = engram_hnsw_build_arena_size(heap, dims, m, compact_search,
 															  (Size) maintenance_work_mem * 1024);
 
 		arena = allocate_private_arena(arena_size);
-		engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction);
+		engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction,
+									 compact_search);
 		arena->quantization = engram_hnsw_get_quantization(index);
 		init_participant(&state, heap, index, arena, NULL, false);
 	}

@@ -16,11 +16,25 @@
  * An element is
  *
  *	  EngramHnswBuildElement header   (lock, heap TID, level, list lengths)
+ *	  EngramHnswInt8Vector code       (only with a compact search, MAXALIGNed)
  *	  float vector[dimensions]        (MAXALIGNed)
  *	  EngramHnswRef slots[ENGRAM_HNSW_TOTAL_SLOTS(m, level)]
  *
  * with the slots of each layer where the element tuple has them
- * (ENGRAM_HNSW_LAYER_FIRST_SLOT).  Elements are allocated by advancing
+ * (ENGRAM_HNSW_LAYER_FIRST_SLOT).
+ *
+ * COMPACT SEARCH (arena->compact_search, engram.hnsw_build_search =
+ * 'int8').  Each element also carries the 8-bit code of its vector
+ * (hnswquant.c), next to its header.  An insert's search through the graph
+ * estimates distances from those codes (a query coded at about 1/250 of an
+ * element's error), so that a visit reads the header and the code -- a
+ * quarter of the float vector's bytes -- and runs the int8 kernels; the
+ * ef_construction candidates each layer's search returns are then
+ * re-ranked with exact distances from the float vectors before the
+ * neighbour selection heuristic, which, like the pruning of full lists,
+ * uses exact distances only.  The graph's links therefore come from exact
+ * distances among slightly differently found candidates; the pages
+ * written are the same format either way.  Elements are allocated by advancing
  * arena->used with compare-and-swap, never past arena->size: the arena
  * holds no hole and can be walked element by element up to "used".  When
  * an element does not fit, arena->full is set and every later allocation
@@ -76,6 +90,7 @@ typedef struct EngramHnswBuildArena
 	int			ef_construction;
 	int			quantization;	/* ENGRAM_HNSW_QUANT_* of the pages written */
 	int			lock_tranche;	/* LWLock tranche of the element locks */
+	bool		compact_search; /* elements carry codes (COMPACT SEARCH) */
 	pg_atomic_uint32 dimensions;	/* 0 until the first vector */
 	pg_atomic_uint32 full;		/* an allocation failed: no more inserts */
 	pg_atomic_uint64 used;		/* bytes allocated, this header included */
@@ -104,19 +119,39 @@ typedef struct EngramHnswBuildGraph
 	EngramHnswBuildArena *arena;
 	bool		concurrent;		/* other processes insert: take the locks */
 	int			max_level;		/* once the dimensions are known */
+	/* element layout, once the dimensions are known */
+	Size		vector_offset;	/* float vector, from the element's start */
+	Size		slots_offset;	/* first slot, from the element's start */
+	/* compact search: the current query's codes (in "context") */
+	EngramHnswInt8Query query;
+	MemoryContext context;		/* the handle's lifetime */
 } EngramHnswBuildGraph;
 
 /*
  * Bytes an arena needs for a build of "heap" (an upper bound of its rows
  * times their expected size), capped at "limit" (maintenance_work_mem).
  */
-extern Size engram_hnsw_build_arena_size(Relation heap, int dims, int m, Size limit);
+extern Size engram_hnsw_build_arena_size(Relation heap, int dims, int m,
+										 bool compact_search, Size limit);
 
-/* Initialise an arena of "size" bytes at "arena" (dims 0: not known yet). */
+/*
+ * Initialise an arena of "size" bytes at "arena" (dims 0: not known yet);
+ * compact_search: elements carry codes (COMPACT SEARCH).
+ */
 extern void engram_hnsw_build_arena_init(EngramHnswBuildArena *arena, Size size,
-										 int metric, int dims, int m, int ef_construction);
+										 int metric, int dims, int m, int ef_construction,
+										 bool compact_search);
 
-/* Attach a process-local handle to an initialised arena. */
+/*
+ * Whether a build of "dims"-dimensional vectors (0: not known yet) searches
+ * its graph with codes, as engram.hnsw_build_search says.
+ */
+extern bool engram_hnsw_build_compact_search(int dims);
+
+/*
+ * Attach a process-local handle to an initialised arena; the handle's
+ * allocations live in the current memory context.
+ */
 extern void engram_hnsw_build_graph_attach(EngramHnswBuildGraph *graph,
 										   EngramHnswBuildArena *arena, bool concurrent);
 

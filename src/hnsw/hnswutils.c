@@ -813,8 +813,17 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 
 		for (int j = 0; j < chosen_count; j++)
 		{
-			if (closer_than(graph, candidates[i].vector, candidates[chosen[j]].vector,
-							candidates[i].distance))
+			int			closer = -1;
+
+			if (graph->pair_closer != NULL)
+				closer = graph->pair_closer(graph, candidates[i].ref,
+											candidates[chosen[j]].ref,
+											candidates[i].distance);
+			if (closer < 0)
+				closer = closer_than(graph, candidates[i].vector,
+									 candidates[chosen[j]].vector,
+									 candidates[i].distance);
+			if (closer)
 			{
 				keep = false;
 				break;
@@ -1425,6 +1434,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->graph.prefetch_hint = disk_prefetch_hint;
 	graph->graph.search_begin = disk_search_begin;
 	graph->graph.search_end = disk_search_end;
+	graph->graph.pair_closer = NULL;
 	graph->graph.metric = meta->metric;
 	graph->graph.dimensions = meta->dimensions;
 	graph->graph.m = meta->m;

@@ -1,0 +1,83 @@
+# 038_hnsw_build_search.pl: engram.hnsw_build_search, the two ways a build
+# searches its in-memory graph ("int8": codes, candidates re-ranked with
+# exact distances; "exact": float distances), each serially and with one
+# parallel worker, under L2, cosine and inner product: the leader's DEBUG1
+# line names the search the build used, the graph is sound
+# (engram_hnsw_verify), every row is indexed once, and recall@10 against
+# exact search stays above the floor of 026_hnsw_parallel_build.pl, with
+# the int8 search's recall within 0.02 of the exact one's on the same data.
+# A bad setting is refused.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use EngramNode;
+use EngramHnswData;
+
+my $node = new_engram_node('hnsw_build_search',
+	extra_conf => "max_worker_processes = 8\nmax_parallel_workers = 8\n"
+	  . "max_parallel_workers_per_gather = 0\nmaintenance_work_mem = '64MB'");
+
+# 4,000 base and 200 query vectors of 48 dimensions around 20 centres;
+# parallel_workers on the table, or a table this small gets no worker.
+$node->safe_psql('postgres', q{
+	CREATE TABLE items (id int PRIMARY KEY, v evector(48)) WITH (parallel_workers = 4);
+	CREATE TABLE queries (id int PRIMARY KEY, v evector(48));
+} . clustered_rows_sql('items', 1, 4000, 0.31, 48) . clustered_rows_sql('queries', 1, 200, 0.62, 48));
+
+is($node->safe_psql('postgres', 'SHOW engram.hnsw_build_search'), 'int8',
+	'default: int8 search');
+my ($ret, $out, $err) = $node->psql('postgres', "SET engram.hnsw_build_search = 'fp16'");
+like($err, qr/invalid value for parameter "engram.hnsw_build_search"/, 'a bad value is refused');
+
+# Build items_v; returns the stderr of CREATE INDEX at DEBUG1.
+sub build
+{
+	my ($search, $opclass, $workers) = @_;
+	my ($out, $err);
+	$node->psql('postgres', qq{
+		SET client_min_messages = debug1;
+		SET engram.hnsw_build_search = $search;
+		SET max_parallel_maintenance_workers = $workers;
+		CREATE INDEX items_v ON items USING engram_hnsw (v $opclass)
+		  WITH (m = 16, ef_construction = 64);
+	}, stdout => \$out, stderr => \$err, on_error_die => 1);
+	return $err;
+}
+
+for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', 'cosine'],
+	['evector_ip_ops', '<#>', 'inner product'])
+{
+	my ($opclass, $op, $name) = @$metric;
+	for my $workers (0, 1)
+	{
+		my %recall;
+		for my $search ('exact', 'int8')
+		{
+			my $label = "$name, $search search, $workers workers";
+			my $err = build($search, $opclass, $workers);
+			like($err, qr/engram_hnsw build: the graph is searched with \Q$search\E distances/,
+				"$label: the build says which search it used");
+			if ($workers > 0)
+			{
+				like($err, qr/engram_hnsw build: 1 parallel workers planned, 1 launched/,
+					"$label: the worker launched");
+			}
+			is($node->safe_psql('postgres',
+				"SELECT count(*) FROM engram_hnsw_verify('items_v') WHERE severity = 'error'"),
+				'0', "$label: verify finds no damage");
+			is($node->safe_psql('postgres', q{
+				SELECT count(*) FROM engram_hnsw_index_tids('items_v') t
+				JOIN items i ON i.ctid = t.heap_tid}), '4000', "$label: every row is indexed once");
+			$recall{$search} = recall_at_10($node, 'items', 'queries', $op, 40);
+			diag("$label: recall\@10 = $recall{$search} (ef_search 40)");
+			cmp_ok($recall{$search}, '>=', 0.95, "$label: recall\@10 at ef_search 40");
+			$node->safe_psql('postgres', 'DROP INDEX items_v');
+		}
+		cmp_ok($recall{int8}, '>=', $recall{exact} - 0.02,
+			"$name, $workers workers: int8 search recall within 0.02 of exact");
+	}
+}
+
+$node->stop;
+done_testing();
