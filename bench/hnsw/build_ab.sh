@@ -9,9 +9,14 @@
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/hnsw/build_ab.sh [--rows 100000] [--dims 128] [--rounds 3]
 #                               [--ef "40 100 200"] [--workers "1 0"]
+#                               [--baseline PG_CONFIG]
 #
-# Every round builds, for each worker count, each variant in turn (int8,
-# exact, pgvector), so that a load drifting over minutes favours none; it
+# --baseline: also build with the engram of another install of the same
+# PostgreSQL (for example the main branch's build, "base"): the cluster is
+# restarted with that install's server for those builds, and back.
+#
+# Every round builds, for each worker count, each variant in turn (base,
+# int8, exact, pgvector), so that a load drifting over minutes favours none; it
 # prints every build, then per variant the median build time, the median
 # of the per-round ratios to pgvector, and the median recall@10 at each
 # ef_search (all 1,000 held-out queries, enable_seqscan off so that the
@@ -21,7 +26,7 @@ set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/common.sh"
 . "$ENGRAM_ROOT/bench/dataset.sh"
 
-rows=100000 dims=128 rounds=3 efs="40 100 200" workers_list="1 0"
+rows=100000 dims=128 rounds=3 efs="40 100 200" workers_list="1 0" baseline=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
@@ -29,6 +34,7 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift 2 ;;
 	--ef) efs=$2; shift 2 ;;
 	--workers) workers_list=$2; shift 2 ;;
+	--baseline) baseline=$2; shift 2 ;;
 	*) engram_die "unknown argument: $1" ;;
 	esac
 done
@@ -56,6 +62,12 @@ if [ "$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHERE name =
 	psql_cmd -c "CREATE EXTENSION vector"
 	variants="int8 exact pgvector"
 fi
+[ -n "$baseline" ] && variants="base $variants"
+# restart_with INSTALL: the same cluster under another install's server
+restart_with() {
+	engram_cluster_stop "$datadir"
+	PG_CONFIG=$1 engram_cluster_start "$datadir" "$work/server.log"
+}
 engram_log "loading $data"
 psql_cmd <<SQL
 CREATE TABLE gt (qid int PRIMARY KEY, ids int[]);
@@ -76,6 +88,7 @@ psql_cmd -c "VACUUM ANALYZE" -c "CHECKPOINT"
 create_sql() { # create_sql VARIANT
 	case "$1" in
 	pgvector) echo "CREATE INDEX items_pgvector_v ON items_pgvector USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 64)" ;;
+	base) echo "CREATE INDEX items_v ON items USING engram_hnsw (v evector_l2_ops) WITH (m = 16, ef_construction = 64)" ;;
 	*) echo "SET engram.hnsw_build_search = $1; CREATE INDEX items_v ON items USING engram_hnsw (v evector_l2_ops) WITH (m = 16, ef_construction = 64)" ;;
 	esac
 }
@@ -103,6 +116,7 @@ for round in $(seq 1 "$rounds"); do
 	for workers in $workers_list; do
 		declare -A this_round=()
 		for variant in $variants; do
+			[ "$variant" = base ] && restart_with "$baseline"
 			start=$(now)
 			psql_cmd -c "SET max_parallel_maintenance_workers = $workers" -c "$(create_sql "$variant")" >/dev/null
 			t=$(printf '%.2f' "$(echo "$(now) - $start" | bc)")
@@ -120,10 +134,12 @@ for round in $(seq 1 "$rounds"); do
 				psql_cmd -c "DROP INDEX items_pgvector_v"
 			fi
 			psql_cmd -c "CHECKPOINT"
+			[ "$variant" = base ] && restart_with "$PG_CONFIG"
 			echo "| $round | $workers | $variant | $t | $r|"
 		done
 		if [ -n "${this_round[pgvector]:-}" ]; then
-			for variant in int8 exact; do
+			for variant in $variants; do
+				[ "$variant" = pgvector ] && continue
 				ratios[$variant,$workers]+="$(printf '%.2f' "$(echo "scale=4; ${this_round[$variant]} / ${this_round[pgvector]}" | bc)") "
 			done
 		fi
