@@ -539,7 +539,7 @@ struct EngramHnswGraph
 	int			(*pair_closer) (const EngramHnswGraph *graph, EngramHnswRef a,
 								EngramHnswRef b, float bound);
 	/* optional: the visited set engram_hnsw_search uses instead of its own */
-	EngramHnswRefSet *visited;
+	struct EngramHnswRefSet *visited;
 	int			metric;
 	int			dimensions;
 	int			m;

@@ -45,7 +45,7 @@
  * Fewest dimensions at which the neighbour selection of a compact search
  * first tries the codes' bounds on a pair's distance (build_pair_closer).
  */
-#define PAIR_BOUND_MIN_DIMS		0
+#define PAIR_BOUND_MIN_DIMS		256
 
 static inline EngramHnswBuildElement *
 arena_element(EngramHnswBuildArena *arena, EngramHnswRef ref)
@@ -276,6 +276,14 @@ build_prepare_query(EngramHnswGraph *graph, const float *query)
 	EngramHnswBuildGraph *build = (EngramHnswBuildGraph *) graph;
 
 	engram_hnsw_int8_prepare_query(&build->query, query, graph->dimensions);
+	/*
+	 * One kernel call per visit instead of two: without the residual codes
+	 * every estimate of this search is off by the same constant under L2
+	 * (||q-hat||^2 keeps the residual's part) and by an error of the
+	 * query's own codes, which the exact re-ranking absorbs; the search
+	 * only compares estimates of one query with each other.
+	 */
+	build->query.residual_scale = 0;
 }
 
 /*
