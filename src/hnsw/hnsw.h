@@ -538,36 +538,21 @@ struct EngramHnswGraph
 	 */
 	int			(*pair_closer) (const EngramHnswGraph *graph, EngramHnswRef a,
 								EngramHnswRef b, float bound);
-	/* optional: the visited set engram_hnsw_search uses instead of its own */
-	struct EngramHnswRefSet *visited;
 	int			metric;
 	int			dimensions;
 	int			m;
 };
 
-/*
- * A set of refs (open addressing), for "visited" and "deleted" sets; or,
- * made by engram_hnsw_refset_init_dense, a dense set over refs that are
- * distinct after (ref - base) >> shift, below mark_count after it: an
- * array of marks, where a ref is in the set when its mark equals the
- * current epoch, so that a reset is an increment (the build's searches).
- */
+/* A set of refs (open addressing), for "visited" and "deleted" sets. */
 typedef struct EngramHnswRefSet
 {
 	uint64	   *slots;
 	uint32		capacity;		/* power of two */
 	uint32		count;
 	MemoryContext context;
-	uint32	   *marks;			/* dense set; NULL: open addressing */
-	uint32		epoch;
-	int			shift;
-	uint64		base;
-	uint64		mark_count;
 } EngramHnswRefSet;
 
 extern void engram_hnsw_refset_init(EngramHnswRefSet *set, uint32 expected);
-extern void engram_hnsw_refset_init_dense(EngramHnswRefSet *set, uint64 base, int shift,
-										  uint64 mark_count);
 extern bool engram_hnsw_refset_add(EngramHnswRefSet *set, EngramHnswRef ref);	/* true if new */
 extern bool engram_hnsw_refset_contains(const EngramHnswRefSet *set, EngramHnswRef ref);
 extern void engram_hnsw_refset_reset(EngramHnswRefSet *set);

@@ -128,9 +128,6 @@ typedef struct EngramHnswBuildGraph
 	Size		slots_offset;	/* first slot, from the element's start */
 	/* compact search: the current query's codes (in "context") */
 	EngramHnswInt8Query query;
-	/* the visited set of this handle's searches (dense, in "context") */
-	EngramHnswRefSet visited;
-	int			visited_shift;
 	MemoryContext context;		/* the handle's lifetime */
 } EngramHnswBuildGraph;
 

@@ -31,7 +31,6 @@
 #include "access/xloginsert.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
-#include "port/pg_bitutils.h"
 #include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "utils/backend_progress.h"
@@ -364,24 +363,6 @@ engram_hnsw_build_graph_attach(EngramHnswBuildGraph *graph, EngramHnswBuildArena
 	engram_hnsw_build_graph_set_dimensions(graph, 0);
 }
 
-/*
- * The handle's visited set for its searches: a 4-byte mark per
- * 2^visited_shift bytes of the arena (elements are at least that long, so
- * distinct elements have distinct ref >> visited_shift): under 1/64 of the
- * arena's size at m = 16, about 1/256 at 128 dimensions.
- */
-static void
-init_visited_set(EngramHnswBuildGraph *graph)
-{
-	MemoryContext old = MemoryContextSwitchTo(graph->context);
-
-	engram_hnsw_refset_init_dense(&graph->visited, ARENA_FIRST_ELEMENT, graph->visited_shift,
-								  ((graph->arena->size - ARENA_FIRST_ELEMENT) >>
-								   graph->visited_shift) + 1);
-	MemoryContextSwitchTo(old);
-	graph->graph.visited = &graph->visited;
-}
-
 int
 engram_hnsw_build_graph_set_dimensions(EngramHnswBuildGraph *graph, int dims)
 {
@@ -402,11 +383,6 @@ engram_hnsw_build_graph_set_dimensions(EngramHnswBuildGraph *graph, int dims)
 		graph->vector_offset = MAXALIGN(sizeof(EngramHnswBuildElement)) +
 			code_size(current, graph->arena->compact_search);
 		graph->slots_offset = slots_offset(current, graph->arena->compact_search);
-		/* elements are at least this far apart: marks by ref >> shift */
-		graph->visited_shift =
-			pg_leftmost_one_pos64(element_size(current, graph->graph.m, 0,
-											   graph->arena->compact_search));
-		init_visited_set(graph);
 		if (graph->arena->compact_search)
 		{
 			graph->query.codes = MemoryContextAlloc(graph->context, current);

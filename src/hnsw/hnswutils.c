@@ -378,33 +378,6 @@ engram_hnsw_refset_init(EngramHnswRefSet *set, uint32 expected)
 	set->count = 0;
 	set->slots = MemoryContextAlloc(set->context, sizeof(uint64) * capacity);
 	memset(set->slots, 0xFF, sizeof(uint64) * capacity);
-	set->marks = NULL;
-}
-
-void
-engram_hnsw_refset_init_dense(EngramHnswRefSet *set, uint64 base, int shift,
-							  uint64 mark_count)
-{
-	set->context = CurrentMemoryContext;
-	set->slots = NULL;
-	set->capacity = 0;
-	set->count = 0;
-	set->marks = MemoryContextAllocExtended(set->context, sizeof(uint32) * mark_count,
-											MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	set->epoch = 1;
-	set->shift = shift;
-	set->base = base;
-	set->mark_count = mark_count;
-}
-
-static inline uint32 *
-refset_mark(const EngramHnswRefSet *set, EngramHnswRef ref)
-{
-	uint64		i = (ref - set->base) >> set->shift;
-
-	if (ref < set->base || i >= set->mark_count)
-		elog(ERROR, "engram_hnsw: ref " UINT64_FORMAT " outside a dense set", ref);
-	return &set->marks[i];
 }
 
 void
@@ -412,17 +385,8 @@ engram_hnsw_refset_reset(EngramHnswRefSet *set)
 {
 	if (set->count == 0)
 		return;
-	set->count = 0;
-	if (set->marks != NULL)
-	{
-		if (++set->epoch == 0)
-		{
-			memset(set->marks, 0, sizeof(uint32) * set->mark_count);
-			set->epoch = 1;
-		}
-		return;
-	}
 	memset(set->slots, 0xFF, sizeof(uint64) * set->capacity);
+	set->count = 0;
 }
 
 static void
@@ -447,16 +411,6 @@ engram_hnsw_refset_add(EngramHnswRefSet *set, EngramHnswRef ref)
 	uint32		mask;
 	uint32		i;
 
-	if (set->marks != NULL)
-	{
-		uint32	   *mark = refset_mark(set, ref);
-
-		if (*mark == set->epoch)
-			return false;
-		*mark = set->epoch;
-		set->count++;
-		return true;
-	}
 	if ((set->count + 1) * 2 > set->capacity)
 		refset_grow(set);
 	mask = set->capacity - 1;
@@ -478,8 +432,6 @@ engram_hnsw_refset_contains(const EngramHnswRefSet *set, EngramHnswRef ref)
 {
 	uint32		mask = set->capacity - 1;
 
-	if (set->marks != NULL)
-		return *refset_mark(set, ref) == set->epoch;
 	for (uint32 i = refset_hash(ref) & mask;; i = (i + 1) & mask)
 	{
 		if (set->slots[i] == ref)
@@ -741,8 +693,7 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 				   int ef, int full_from, bool want_vectors,
 				   EngramHnswCandidate **layer_results, int *layer_counts)
 {
-	EngramHnswRefSet own_visited;
-	EngramHnswRefSet *visited = graph->visited;
+	EngramHnswRefSet visited;
 	EngramHnswRef *entries;
 	int			entry_count = 1;
 
@@ -751,11 +702,7 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 		layer_results[lc] = NULL;
 		layer_counts[lc] = 0;
 	}
-	if (visited == NULL)
-	{
-		engram_hnsw_refset_init(&own_visited, ef * graph->m);
-		visited = &own_visited;
-	}
+	engram_hnsw_refset_init(&visited, ef * graph->m);
 	entries = palloc(sizeof(EngramHnswRef) * Max(ef, 1));
 	entries[0] = entry;
 	/* once for all the layers: an int8 query is encoded in full each time */
@@ -773,7 +720,7 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 		found_count = engram_hnsw_search_layer(graph, query, entries, entry_count,
 											   full ? ef : 1, lc,
 											   want_vectors && full,
-											   visited, &found);
+											   &visited, &found);
 		if (full)
 		{
 			layer_results[lc] = found;
@@ -1488,7 +1435,6 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->graph.search_begin = disk_search_begin;
 	graph->graph.search_end = disk_search_end;
 	graph->graph.pair_closer = NULL;
-	graph->graph.visited = NULL;
 	graph->graph.metric = meta->metric;
 	graph->graph.dimensions = meta->dimensions;
 	graph->graph.m = meta->m;
