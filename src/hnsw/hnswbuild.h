@@ -18,14 +18,10 @@
  *	  EngramHnswBuildElement header   (lock, heap TID, level, list lengths)
  *	  EngramHnswInt8Vector code       (only with a compact search, MAXALIGNed)
  *	  float vector[dimensions]        (MAXALIGNed)
- *	  EngramHnswRef slots[ENGRAM_HNSW_TOTAL_SLOTS(m, level)]   (MAXALIGNed)
- *	  float slot_distances[ENGRAM_HNSW_TOTAL_SLOTS(m, level)]
+ *	  EngramHnswRef slots[ENGRAM_HNSW_TOTAL_SLOTS(m, level)]
  *
  * with the slots of each layer where the element tuple has them
- * (ENGRAM_HNSW_LAYER_FIRST_SLOT).  slot_distances[i] is the exact internal
- * distance between the element and the neighbour of slots[i], written with
- * it (under the element's lock) and read only by the pruning of a full
- * list, under that lock: a prune computes no distance to the base again.
+ * (ENGRAM_HNSW_LAYER_FIRST_SLOT).
  *
  * COMPACT SEARCH (arena->compact_search, engram.hnsw_build_search =
  * 'int8').  Each element also carries the 8-bit code of its vector

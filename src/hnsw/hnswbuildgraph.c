@@ -72,8 +72,7 @@ static inline Size
 element_size(int dims, int m, int level, bool compact_search)
 {
 	return slots_offset(dims, compact_search) +
-		MAXALIGN(sizeof(EngramHnswRef) * ENGRAM_HNSW_TOTAL_SLOTS(m, level)) +
-		MAXALIGN(sizeof(float) * ENGRAM_HNSW_TOTAL_SLOTS(m, level));
+		MAXALIGN(sizeof(EngramHnswRef) * ENGRAM_HNSW_TOTAL_SLOTS(m, level));
 }
 
 /* An element's parts; the vector and slots at the handle's offsets (dimensions set). */
@@ -96,19 +95,6 @@ element_layer_slots(const EngramHnswBuildGraph *graph, EngramHnswBuildElement *e
 {
 	return (EngramHnswRef *) ((char *) element + graph->slots_offset) +
 		ENGRAM_HNSW_LAYER_FIRST_SLOT(graph->graph.m, layer);
-}
-
-/* The distances of the slots of a layer (the slot distances of hnswbuild.h). */
-static inline float *
-element_layer_distances(const EngramHnswBuildGraph *graph, EngramHnswBuildElement *element,
-						int layer)
-{
-	int			m = graph->graph.m;
-
-	return (float *) ((char *) element + graph->slots_offset +
-					  MAXALIGN(sizeof(EngramHnswRef) *
-							   ENGRAM_HNSW_TOTAL_SLOTS(m, element->level))) +
-		ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
 }
 
 /* ---------------------------------------------------------------------
@@ -408,22 +394,20 @@ engram_hnsw_build_graph_count(EngramHnswBuildGraph *graph)
  */
 
 /*
- * Add "new_ref", at exact internal distance "new_distance" from "base_ref",
- * to the layer-"layer" list of "base_ref", pruning with the selection
- * heuristic when the list is full (from the slot distances: no distance is
- * computed again).  The newcomer keeps its in-link whenever the pruned
- * list has room.  With "force", a list with no room for it gives up its
- * last link instead (reconnection).
+ * Add "new_ref" to the layer-"layer" list of "base_ref", pruning with the
+ * selection heuristic when the list is full.  The newcomer keeps its
+ * in-link whenever the pruned list has room.  With "force", a list with
+ * no room for it gives up its last link instead (reconnection).
  */
 static void
 add_backlink(EngramHnswBuildGraph *graph, EngramHnswRef base_ref, EngramHnswRef new_ref,
-			 float new_distance, int layer, bool force)
+			 int layer, bool force)
 {
 	EngramHnswBuildArena *arena = graph->arena;
+	int			dims = graph->graph.dimensions;
 	int			m = graph->graph.m;
 	EngramHnswBuildElement *base = arena_element(arena, base_ref);
 	EngramHnswRef *slots = element_layer_slots(graph, base, layer);
-	float	   *distances = element_layer_distances(graph, base, layer);
 	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
 	EngramHnswCandidate *candidates = palloc(sizeof(EngramHnswCandidate) * (capacity + 1));
 	int		   *chosen = palloc(sizeof(int) * capacity);
@@ -437,7 +421,6 @@ add_backlink(EngramHnswBuildGraph *graph, EngramHnswRef base_ref, EngramHnswRef 
 	if (count < capacity)
 	{
 		slots[count] = new_ref;
-		distances[count] = new_distance;
 		pg_write_barrier();
 		base->counts[layer]++;
 	}
@@ -449,7 +432,9 @@ add_backlink(EngramHnswBuildGraph *graph, EngramHnswRef base_ref, EngramHnswRef 
 
 			candidates[i].ref = ref;
 			candidates[i].vector = element_vector(graph, arena_element(arena, ref));
-			candidates[i].distance = i < count ? distances[i] : new_distance;
+			candidates[i].distance = engram_hnsw_distance(arena->metric,
+														  element_vector(graph, base),
+														  candidates[i].vector, dims);
 		}
 		engram_hnsw_sort_candidates(candidates, count + 1);
 		chosen_count = engram_hnsw_select_neighbours(&graph->graph, candidates, count + 1,
@@ -459,21 +444,16 @@ add_backlink(EngramHnswBuildGraph *graph, EngramHnswRef base_ref, EngramHnswRef 
 		for (int i = 0; i < chosen_count; i++)
 		{
 			slots[i] = candidates[chosen[i]].ref;
-			distances[i] = candidates[chosen[i]].distance;
 			if (slots[i] == new_ref)
 				kept_new = true;
 		}
 		if (!kept_new && chosen_count < capacity)
 		{
-			slots[chosen_count] = new_ref;
-			distances[chosen_count++] = new_distance;
+			slots[chosen_count++] = new_ref;
 			kept_new = true;
 		}
 		if (!kept_new && force)
-		{
 			slots[chosen_count - 1] = new_ref;
-			distances[chosen_count - 1] = new_distance;
-		}
 		pg_write_barrier();
 		base->counts[layer] = chosen_count;
 	}
@@ -587,17 +567,13 @@ engram_hnsw_build_graph_insert(EngramHnswBuildGraph *graph, const float *vector,
 	{
 		int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, lc);
 		EngramHnswRef *slots = element_layer_slots(graph, element, lc);
-		float	   *distances = element_layer_distances(graph, element, lc);
 
 		chosen[lc] = palloc(sizeof(int) * capacity);
 		chosen_counts[lc] = engram_hnsw_select_neighbours(&graph->graph, layer_results[lc],
 														  layer_counts[lc], capacity,
 														  capacity, chosen[lc]);
 		for (int i = 0; i < chosen_counts[lc]; i++)
-		{
 			slots[i] = layer_results[lc][chosen[lc][i]].ref;
-			distances[i] = layer_results[lc][chosen[lc][i]].distance;
-		}
 		pg_write_barrier();
 		element->counts[lc] = chosen_counts[lc];
 	}
@@ -606,8 +582,7 @@ engram_hnsw_build_graph_insert(EngramHnswBuildGraph *graph, const float *vector,
 
 	for (int lc = top; lc >= 0; lc--)
 		for (int i = 0; i < chosen_counts[lc]; i++)
-			add_backlink(graph, layer_results[lc][chosen[lc][i]].ref, ref,
-						 layer_results[lc][chosen[lc][i]].distance, lc, false);
+			add_backlink(graph, layer_results[lc][chosen[lc][i]].ref, ref, lc, false);
 
 	if (level > entry_level)
 	{
@@ -703,7 +678,7 @@ reconnect(EngramHnswBuildGraph *graph, MemoryContext scratch)
 
 				if (base_ref == ref)
 					continue;
-				add_backlink(graph, base_ref, ref, layer_results[0][j].distance, 0, pass == 1);
+				add_backlink(graph, base_ref, ref, 0, pass == 1);
 				slots = element_layer_slots(graph, base, 0);
 				for (int k = 0; k < base->counts[0]; k++)
 					if (slots[k] == ref)
