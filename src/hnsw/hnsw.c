@@ -40,6 +40,7 @@ int			engram_hnsw_build_search = ENGRAM_HNSW_DEFAULT_BUILD_SEARCH;
 static const struct config_enum_entry engram_hnsw_build_search_options[] = {
 	{"exact", ENGRAM_HNSW_BUILD_SEARCH_EXACT, false},
 	{"int8", ENGRAM_HNSW_BUILD_SEARCH_INT8, false},
+	{"auto", ENGRAM_HNSW_BUILD_SEARCH_AUTO, false},
 	{NULL, 0, false}
 };
 
@@ -114,8 +115,8 @@ engram_hnsw_init(void)
 	DefineCustomEnumVariable("engram.hnsw_build_search",
 							 "Sets how an engram_hnsw build measures distances while searching its graph.",
 							 "int8: estimates from 8-bit codes of the vectors, the candidates then "
-							 "re-ranked with exact distances before neighbours are chosen (faster); "
-							 "exact: float distances throughout.",
+							 "re-ranked with exact distances before neighbours are chosen; "
+							 "exact: float distances throughout; auto: int8 from 512 dimensions on.",
 							 &engram_hnsw_build_search,
 							 ENGRAM_HNSW_DEFAULT_BUILD_SEARCH,
 							 engram_hnsw_build_search_options,

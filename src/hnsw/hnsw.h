@@ -1064,12 +1064,17 @@ extern int	engram_hnsw_build_search;
 
 /*
  * How a build's inserts search its in-memory graph (engram.hnsw_build_search,
- * COMPACT SEARCH in hnswbuild.h): exact float distances, or distances
- * estimated from 8-bit codes with the results re-ranked exactly.
+ * COMPACT SEARCH in hnswbuild.h): exact float distances, distances
+ * estimated from 8-bit codes with the results re-ranked exactly, or (auto)
+ * the codes from ENGRAM_HNSW_BUILD_INT8_MIN_DIMS dimensions on, where they
+ * measured faster (docs/reference/performance-baselines.md, "Builds: the
+ * search with 8-bit codes").
  */
 #define ENGRAM_HNSW_BUILD_SEARCH_EXACT		0
 #define ENGRAM_HNSW_BUILD_SEARCH_INT8		1
-#define ENGRAM_HNSW_DEFAULT_BUILD_SEARCH	ENGRAM_HNSW_BUILD_SEARCH_INT8
+#define ENGRAM_HNSW_BUILD_SEARCH_AUTO		2
+#define ENGRAM_HNSW_DEFAULT_BUILD_SEARCH	ENGRAM_HNSW_BUILD_SEARCH_AUTO
+#define ENGRAM_HNSW_BUILD_INT8_MIN_DIMS		512
 
 extern int	engram_hnsw_get_m(Relation index);
 extern int	engram_hnsw_get_ef_construction(Relation index);

@@ -23,8 +23,8 @@
  * with the slots of each layer where the element tuple has them
  * (ENGRAM_HNSW_LAYER_FIRST_SLOT).
  *
- * COMPACT SEARCH (arena->compact_search, engram.hnsw_build_search =
- * 'int8').  Each element also carries the 8-bit code of its vector
+ * COMPACT SEARCH (arena->compact_search: engram.hnsw_build_search =
+ * 'int8', or 'auto' at ENGRAM_HNSW_BUILD_INT8_MIN_DIMS dimensions or more).  Each element also carries the 8-bit code of its vector
  * (hnswquant.c), next to its header.  An insert's search through the graph
  * estimates distances from those codes (a query coded at about 1/250 of an
  * element's error), so that a visit reads the header and the code -- a

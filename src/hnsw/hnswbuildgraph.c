@@ -135,8 +135,18 @@ engram_hnsw_build_arena_size(Relation heap, int dims, int m, bool compact_search
 bool
 engram_hnsw_build_compact_search(int dims)
 {
-	return engram_hnsw_build_search == ENGRAM_HNSW_BUILD_SEARCH_INT8 &&
-		dims <= ENGRAM_SIMD_INT8_MAX_DIM;
+	if (dims > ENGRAM_SIMD_INT8_MAX_DIM)
+		return false;
+	switch (engram_hnsw_build_search)
+	{
+		case ENGRAM_HNSW_BUILD_SEARCH_INT8:
+			return true;
+		case ENGRAM_HNSW_BUILD_SEARCH_AUTO:
+			/* a column without dimensions: not known, exact */
+			return dims >= ENGRAM_HNSW_BUILD_INT8_MIN_DIMS;
+		default:
+			return false;
+	}
 }
 
 void

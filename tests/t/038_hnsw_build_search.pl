@@ -6,7 +6,10 @@
 # (engram_hnsw_verify), every row is indexed once, and recall@10 against
 # exact search stays above the floor of 026_hnsw_parallel_build.pl, with
 # the int8 search's recall within 0.02 of the exact one's on the same data.
-# A bad setting is refused.
+# "auto" (the default) searches exactly below 512 dimensions and with codes
+# from 512 on, where the code bounds of the neighbour selection (from 256
+# dimensions) are used too: a 512-dimension build checks that path.  A bad
+# setting is refused.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -25,25 +28,30 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE queries (id int PRIMARY KEY, v evector(48));
 } . clustered_rows_sql('items', 1, 4000, 0.31, 48) . clustered_rows_sql('queries', 1, 200, 0.62, 48));
 
-is($node->safe_psql('postgres', 'SHOW engram.hnsw_build_search'), 'int8',
-	'default: int8 search');
+is($node->safe_psql('postgres', 'SHOW engram.hnsw_build_search'), 'auto',
+	'default: auto');
 my ($ret, $out, $err) = $node->psql('postgres', "SET engram.hnsw_build_search = 'fp16'");
 like($err, qr/invalid value for parameter "engram.hnsw_build_search"/, 'a bad value is refused');
 
-# Build items_v; returns the stderr of CREATE INDEX at DEBUG1.
+# Build TABLE_v; returns the stderr of CREATE INDEX at DEBUG1.
 sub build
 {
-	my ($search, $opclass, $workers) = @_;
+	my ($search, $opclass, $workers, $table) = @_;
+	$table //= 'items';
 	my ($out, $err);
 	$node->psql('postgres', qq{
 		SET client_min_messages = debug1;
 		SET engram.hnsw_build_search = $search;
 		SET max_parallel_maintenance_workers = $workers;
-		CREATE INDEX items_v ON items USING engram_hnsw (v $opclass)
+		CREATE INDEX ${table}_v ON $table USING engram_hnsw (v $opclass)
 		  WITH (m = 16, ef_construction = 64);
 	}, stdout => \$out, stderr => \$err, on_error_die => 1);
 	return $err;
 }
+
+like(build('auto', 'evector_l2_ops', 0), qr/the graph is searched with exact distances/,
+	'auto at 48 dimensions: exact search');
+$node->safe_psql('postgres', 'DROP INDEX items_v');
 
 for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', 'cosine'],
 	['evector_ip_ops', '<#>', 'inner product'])
@@ -76,6 +84,30 @@ for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', '
 		}
 		cmp_ok($recall{int8}, '>=', $recall{exact} - 0.02,
 			"$name, $workers workers: int8 search recall within 0.02 of exact");
+	}
+}
+
+# 512 dimensions, 1,500 rows: auto takes the codes, and the selection's
+# code bounds are in use (L2 and cosine), serially and with a worker.
+$node->safe_psql('postgres', q{
+	CREATE TABLE wide (id int PRIMARY KEY, v evector(512)) WITH (parallel_workers = 4);
+	CREATE TABLE wide_q (id int PRIMARY KEY, v evector(512));
+} . clustered_rows_sql('wide', 1, 1500, 0.41, 512) . clustered_rows_sql('wide_q', 1, 100, 0.82, 512));
+for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', 'cosine'])
+{
+	my ($opclass, $op, $name) = @$metric;
+	for my $workers (0, 1)
+	{
+		my $label = "512 dimensions, $name, auto, $workers workers";
+		like(build('auto', $opclass, $workers, 'wide'),
+			qr/the graph is searched with int8 distances/, "$label: int8 search");
+		is($node->safe_psql('postgres',
+			"SELECT count(*) FROM engram_hnsw_verify('wide_v') WHERE severity = 'error'"),
+			'0', "$label: verify finds no damage");
+		my $r = recall_at_10($node, 'wide', 'wide_q', $op, 40);
+		diag("$label: recall\@10 = $r (ef_search 40)");
+		cmp_ok($r, '>=', 0.95, "$label: recall\@10 at ef_search 40");
+		$node->safe_psql('postgres', 'DROP INDEX wide_v');
 	}
 }
 
