@@ -9,11 +9,13 @@
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/hnsw/build_ab.sh [--rows 100000] [--dims 128] [--rounds 3]
 #                               [--ef "40 100 200"] [--workers "1 0"]
-#                               [--baseline PG_CONFIG]
+#                               [--baseline PG_CONFIG] [--variants "int8 exact"]
 #
 # --baseline: also build with the engram of another install of the same
 # PostgreSQL (for example the main branch's build, "base"): the cluster is
 # restarted with that install's server for those builds, and back.
+# --variants: which settings of engram.hnsw_build_search to build with
+# (any of exact, int8, auto).
 #
 # Every round builds, for each worker count, each variant in turn (base,
 # int8, exact, pgvector), so that a load drifting over minutes favours none; it
@@ -26,7 +28,7 @@ set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/common.sh"
 . "$ENGRAM_ROOT/bench/dataset.sh"
 
-rows=100000 dims=128 rounds=3 efs="40 100 200" workers_list="1 0" baseline=""
+rows=100000 dims=128 rounds=3 efs="40 100 200" workers_list="1 0" baseline="" engram_variants="int8 exact"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--ef) efs=$2; shift 2 ;;
 	--workers) workers_list=$2; shift 2 ;;
 	--baseline) baseline=$2; shift 2 ;;
+	--variants) engram_variants=$2; shift 2 ;;
 	*) engram_die "unknown argument: $1" ;;
 	esac
 done
@@ -57,10 +60,10 @@ psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "
 now() { date +%s.%N; }
 
 psql_cmd -c "CREATE EXTENSION engram"
-variants="int8 exact"
+variants=$engram_variants
 if [ "$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")" = 1 ]; then
 	psql_cmd -c "CREATE EXTENSION vector"
-	variants="int8 exact pgvector"
+	variants="$variants pgvector"
 fi
 [ -n "$baseline" ] && variants="base $variants"
 # restart_with INSTALL: the same cluster under another install's server
