@@ -49,3 +49,17 @@ DROP FUNCTION stale_spread(text, bigint, integer, integer, double precision);
 DROP FUNCTION stale_memory_stats(text);
 DROP FUNCTION stale_recall(text, evector, integer, text, text, timestamptz, timestamptz,
 	interval, text, text[], text[], bigint, integer);
+
+-- Functions returning one row check their declared row type the same way.
+CREATE FUNCTION stale_hot_tier_info(OUT size_bytes bigint, OUT shards integer)
+	RETURNS record AS 'engram', 'engram_hot_tier_info' LANGUAGE C;
+SELECT * FROM stale_hot_tier_info();
+CREATE TABLE stale_plain (id bigint);
+CREATE FUNCTION stale_consolidate(space regclass, associations regclass DEFAULT NULL,
+		OUT candidates bigint, OUT semantic_created bigint)
+	RETURNS record AS 'engram', 'engram_consolidate' LANGUAGE C;
+SELECT * FROM stale_consolidate('stale_plain');
+SELECT shards > 0 AS installed_answers FROM engram_hot_tier_info();
+DROP FUNCTION stale_hot_tier_info();
+DROP FUNCTION stale_consolidate(regclass, regclass);
+DROP TABLE stale_plain;
