@@ -13,7 +13,9 @@
  * Parallel build (PostgreSQL 15 gives index access methods no generic
  * support, so ambuild runs its own parallel context): the number of
  * workers comes from plan_create_index_workers() (max_parallel_maintenance_
- * workers, the table's parallel_workers reloption, its size).  One dynamic
+ * workers, the table's parallel_workers reloption, its size), or, when that
+ * gives none for a table whose vectors live in TOAST, from the size of the
+ * table and its TOAST (workers_for_toasted_vectors).  One dynamic
  * shared memory segment holds a ParallelBuildShared (relation ids, a
  * condition variable, counters, then the parallel heap scan) and the
  * arena.  The leader and every worker run the same heap scan callback,
@@ -49,6 +51,7 @@
 #include "commands/progress.h"
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/paths.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "storage/bufmgr.h"
@@ -503,6 +506,51 @@ allocate_private_arena(Size size)
 	return (EngramHnswBuildArena *) memory;
 }
 
+/*
+ * Workers for a build that plan_create_index_workers() gave none because
+ * it sizes the table by its main fork only: vectors of more than about
+ * 500 dimensions are stored out of line (TOAST), so a table of 30,000
+ * 768-dimension vectors has a main fork of 1.5 MB and 120 MB of TOAST, and
+ * got no worker under the default min_parallel_table_scan_size (8 MB).
+ * This counts the TOAST blocks too, with the same rule as the planner's
+ * (one worker from min_parallel_table_scan_size, one more each time the
+ * size triples, at most max_parallel_maintenance_workers), and only where
+ * the planner's other reasons for no worker cannot apply: not in parallel
+ * mode, no parallel_workers setting on the table, not a temporary table,
+ * a plain column (no index expression or predicate, whose functions might
+ * not be parallel safe).
+ */
+static int
+workers_for_toasted_vectors(Relation heap, IndexInfo *indexInfo)
+{
+	BlockNumber blocks;
+	double		threshold = Max(min_parallel_table_scan_size, 1);
+	int			workers = 0;
+
+	if (!IsNormalProcessingMode() || IsInParallelMode() ||
+		max_parallel_maintenance_workers <= 0 ||
+		RelationGetParallelWorkers(heap, -1) != -1 ||
+		heap->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
+		indexInfo->ii_Expressions != NIL || indexInfo->ii_Predicate != NIL ||
+		!OidIsValid(heap->rd_rel->reltoastrelid))
+		return 0;
+
+	blocks = RelationGetNumberOfBlocks(heap);
+	{
+		Relation	toast = table_open(heap->rd_rel->reltoastrelid, AccessShareLock);
+
+		blocks += RelationGetNumberOfBlocks(toast);
+		table_close(toast, AccessShareLock);
+	}
+	for (double size = threshold; blocks >= size && workers < max_parallel_maintenance_workers;
+		 size *= 3)
+		workers++;
+	if (workers > 0)
+		elog(DEBUG1, "engram_hnsw build: %d parallel workers for %u blocks with TOAST",
+			 workers, blocks);
+	return workers;
+}
+
 /* Write the metapage as block 0 of a new index (no WAL: logged later). */
 static void
 write_initial_metapage(Relation index, int metric, int dims, int m, int ef_construction)
@@ -564,6 +612,8 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	if (IsNormalProcessingMode() && !IsInParallelMode())
 		nworkers = plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index));
+	if (nworkers == 0)
+		nworkers = workers_for_toasted_vectors(heap, indexInfo);
 	if (nworkers > 0)
 		arena = begin_parallel(&state, heap, index, indexInfo, nworkers, metric, dims, m,
 							   ef_construction, compact_search, &snapshot);

@@ -8,8 +8,9 @@
 # the int8 search's recall within 0.02 of the exact one's on the same data.
 # "auto" (the default) searches exactly below 512 dimensions and with codes
 # from 512 on, where the code bounds of the neighbour selection (from 256
-# dimensions) are used too: a 512-dimension build checks that path.  A bad
-# setting is refused.
+# dimensions) are used too: a 512-dimension build checks that path.  A
+# table whose vectors live in TOAST gets its parallel worker from its size
+# with TOAST.  A bad setting is refused.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -110,6 +111,34 @@ for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', '
 		$node->safe_psql('postgres', 'DROP INDEX wide_v');
 	}
 }
+
+# Vectors of 512 dimensions live in TOAST: the table's main fork is a few
+# pages, which plan_create_index_workers() alone finds too small for a
+# worker; the build counts the TOAST blocks too (no parallel_workers
+# setting here, min_parallel_table_scan_size lowered to the table's scale).
+$node->safe_psql('postgres', 'CREATE TABLE toasted AS SELECT * FROM wide');
+my ($main, $toast) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT pg_relation_size('toasted'), pg_relation_size(reltoastrelid)
+	FROM pg_class WHERE relname = 'toasted'});
+diag("toasted: main fork $main bytes, TOAST $toast bytes");
+cmp_ok($main, '<', 512 * 1024, 'toasted: the main fork is under min_parallel_table_scan_size');
+my ($out2, $err2);
+$node->psql('postgres', q{
+	SET client_min_messages = debug1;
+	SET min_parallel_table_scan_size = '512kB';
+	SET max_parallel_maintenance_workers = 1;
+	CREATE INDEX toasted_v ON toasted USING engram_hnsw (v evector_l2_ops);
+}, stdout => \$out2, stderr => \$err2, on_error_die => 1);
+like($err2, qr/engram_hnsw build: 1 parallel workers for \d+ blocks with TOAST/,
+	'toasted: a worker from the size with TOAST');
+like($err2, qr/engram_hnsw build: 1 parallel workers planned, 1 launched/,
+	'toasted: the worker launched');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM engram_hnsw_index_tids('toasted_v') t
+	JOIN toasted i ON i.ctid = t.heap_tid}), '1500', 'toasted: every row is indexed once');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM engram_hnsw_verify('toasted_v') WHERE severity = 'error'"),
+	'0', 'toasted: verify finds no damage');
 
 $node->stop;
 done_testing();
