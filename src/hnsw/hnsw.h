@@ -195,7 +195,12 @@
  * read-compute-lock-recheck replaces lock coupling (see
  * engram_hnsw_update_neighbour_list).  Relation extension takes the
  * relation extension lock, locks the new buffer, then releases the
- * extension lock; no other buffer lock is held at that moment.
+ * extension lock; no other buffer lock is held at that moment (but by an
+ * append to the pending list, below).  The new block is visible to other
+ * backends before that buffer lock, and an insert looking for room takes
+ * an all-zero page: engram_hnsw_new_buffer() hands out only a block that
+ * is still all zeros under its lock, adding another one when an insert
+ * took the first.
  *
  * The heavyweight "update lock" (LockPage on pseudo-block
  * ENGRAM_HNSW_UPDATE_LOCK, never a buffer lock) orders inserts against
