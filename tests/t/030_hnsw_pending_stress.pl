@@ -25,7 +25,7 @@
 #    by their own vectors.
 #
 # ENGRAM_PENDING_STRESS_CYCLES (default 4) and
-# ENGRAM_PENDING_STRESS_SECONDS (default 3, load per cycle) make a longer
+# ENGRAM_PENDING_STRESS_SECONDS (default 2, load per cycle) make a longer
 # local run.
 use strict;
 use warnings;
@@ -37,7 +37,7 @@ use EngramNode;
 use EngramHnswData;
 
 my $cycles = $ENV{ENGRAM_PENDING_STRESS_CYCLES} || 4;
-my $seconds = $ENV{ENGRAM_PENDING_STRESS_SECONDS} || 3;
+my $seconds = $ENV{ENGRAM_PENDING_STRESS_SECONDS} || 2;
 
 my $node = new_engram_node('hnsw_pending_stress',
 	extra_conf => join("\n",
@@ -93,10 +93,10 @@ $node->safe_psql('postgres', qq{
 		WITH (m = 8, ef_construction = 32, deferred_insert = on, pending_list_limit = 2147483647);
 	SELECT setseed(0.3);
 	INSERT INTO wide (v) SELECT (SELECT array_agg(random()::real - 0.5) FROM generate_series(1, $wide)
-								 WHERE i > 0)::evector FROM generate_series(1, 3000) i;
+								 WHERE i > 0)::evector FROM generate_series(1, 2000) i;
 });
 my $long = pending_entries('wide_v');
-is($long, '3000', 'a long pending list (3000 rows of 768 dimensions)');
+is($long, '2000', 'a long pending list (2000 rows of 768 dimensions)');
 is(verify_errors('wide_v'), '', 'verify: no error on the quiet list');
 
 # 1a. verify while a flush merges it
@@ -105,7 +105,7 @@ my $flush = IPC::Run::start(['psql', '-X', '-h', $node->host, '-p', $node->port,
 	'-c', "SELECT engram_hnsw_flush_pending('wide_v')"], '>', \$fout, '2>', \$ferr);
 $node->poll_query_until('postgres', "SELECT entries < $long FROM engram_hnsw_pending_stats('wide_v')")
   or die 'the flush did not start';
-my ($calls, $overlapped, @errors) = verify_during('wide_v', time + 4,
+my ($calls, $overlapped, @errors) = verify_during('wide_v', time + 3,
 	sub { (pending_entries('wide_v') // 1) == 0 });
 diag("verify during a flush: $calls calls, $overlapped while the list changed; errors: "
 	  . (@errors ? join('; ', @errors[0 .. ($#errors < 9 ? $#errors : 9)]) : 'none'));
