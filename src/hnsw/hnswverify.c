@@ -12,14 +12,15 @@
  * equal to it (hnsw.h, MOVED ROWS), a pending list that is not a chain
  * of pending pages in ascending block order from the metapage's head to
  * its tail, a pending page off the list, or an entry of the wrong size
- * (hnswpending.c), an entry point that is not a live element of its
- * recorded level, a live element's neighbour reference to no element
- * (dangling; a deleted element's references are not checked, see below).
- * Severity "warning" is an element no search can reach from the entry
- * point (the graph works, but that row can only be found by a sequential
- * scan; an insert interrupted by a crash leaves such an element for an
- * uncommitted row, which vacuum then removes), or pending-list counts
- * that differ from the metapage's.  Every row names the block (and
+ * (hnswpending.c), an entry point that is no element of its recorded
+ * level, a live element's neighbour reference to no element (dangling; a
+ * deleted element's references are not checked, see below).  Severity
+ * "warning" is an element no search can reach from the entry point (the
+ * graph works, but that row can only be found by a sequential scan; an
+ * insert interrupted by a crash leaves such an element for an uncommitted
+ * row, which vacuum then removes), an entry point on a deleted element
+ * (between vacuum's phases 1 and 2, or after a crash there), or
+ * pending-list counts that differ from the metapage's.  Every row names the block (and
  * offset) concerned and says in its detail what was found there, so that
  * a report can be diagnosed after the fact.
  *
@@ -56,6 +57,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
@@ -396,14 +398,9 @@ check_dangling_now(VerifyState *vs, const EngramHnswMetaPageData *meta,
 					what));
 }
 
-/*
- * The pass's copy of the metapage named an entry point that is not a live
- * element of its level, or an empty graph while live elements exist:
- * check the metapage and its entry point as they are now.  Returns the
- * entry point when it is sound now, else ENGRAM_HNSW_INVALID_REF.
- */
+/* check_entry_point_now()'s work, under the update lock. */
 static EngramHnswRef
-check_entry_point_now(VerifyState *vs)
+check_entry_point_locked(VerifyState *vs)
 {
 	EngramHnswMetaPageData meta;
 	EngramHnswRef entry;
@@ -438,15 +435,48 @@ check_entry_point_now(VerifyState *vs)
 		report(vs, "error", "bad entry point", meta.entry_blkno, meta.entry_offno,
 			   psprintf("the metapage names an entry point of level %d where there is no element: %s",
 						meta.entry_level, what));
-	else if ((flags & ENGRAM_HNSW_ELEMENT_DELETED) || level != meta.entry_level)
+	else if (level != meta.entry_level)
 		report(vs, "error", "bad entry point", meta.entry_blkno, meta.entry_offno,
-			   psprintf("the metapage names an entry point of level %d, the element there is %s of level %d",
-						meta.entry_level,
-						(flags & ENGRAM_HNSW_ELEMENT_DELETED) ? "a deleted element" : "live but",
-						level));
+			   psprintf("the metapage names an entry point of level %d, the element there is of level %d",
+						meta.entry_level, level));
+	else if (flags & ENGRAM_HNSW_ELEMENT_DELETED)
+	{
+		/*
+		 * Vacuum marks elements deleted (phase 1) before it moves the entry
+		 * point off one (phase 2): a vacuum running, or one a crash
+		 * interrupted, leaves this state; searches still pass through a
+		 * deleted element, and the next vacuum moves the entry point.
+		 */
+		report(vs, "warning", "deleted entry point", meta.entry_blkno, meta.entry_offno,
+			   psprintf("the entry point (level %d) is a deleted element: a VACUUM running now, or interrupted, moves it",
+						meta.entry_level));
+		return entry;
+	}
 	else
 		return entry;
 	return ENGRAM_HNSW_INVALID_REF;
+}
+
+
+/*
+ * The pass's copy of the metapage named an entry point that is not a live
+ * element of its level, or an empty graph while live elements exist:
+ * check the metapage and its entry point as they are now, under the
+ * update lock in ShareLock (hnsw.h, LOCKING), which waits for an insert
+ * that changes the entry point (it writes its element before it sets the
+ * entry point, holding that lock in ExclusiveLock) and for vacuum's
+ * barrier.  Returns the entry point when it is sound now, else
+ * ENGRAM_HNSW_INVALID_REF.
+ */
+static EngramHnswRef
+check_entry_point_now(VerifyState *vs)
+{
+	EngramHnswRef result = ENGRAM_HNSW_INVALID_REF;
+
+	LockPage(vs->index, ENGRAM_HNSW_UPDATE_LOCK, ShareLock);
+	result = check_entry_point_locked(vs);
+	UnlockPage(vs->index, ENGRAM_HNSW_UPDATE_LOCK, ShareLock);
+	return result;
 }
 
 static void
@@ -525,11 +555,8 @@ verify_index(VerifyState *vs)
 		{
 			EngramHnswRef entry = check_entry_point_now(vs);
 
-			/* sound now: reachability from there, if the pass saw it live */
+			/* sound now: reachability from there, if the pass saw it */
 			entry_index = entry == ENGRAM_HNSW_INVALID_REF ? -1 : find_element(vs, entry);
-			if (entry_index >= 0 &&
-				(vs->elements[entry_index].flags & ENGRAM_HNSW_ELEMENT_DELETED))
-				entry_index = -1;
 		}
 	}
 	else if (vs->element_count > 0)
