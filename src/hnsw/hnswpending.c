@@ -940,6 +940,7 @@ engram_hnsw_pending_stats(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "engram_hnsw_pending_stats must return a composite type");
+	engram_require_row_columns(tupdesc, lengthof(values), "engram_hnsw_pending_stats()");
 	engram_hnsw_read_meta(index, &meta);
 	relation_close(index, AccessShareLock);
 	values[0] = Int64GetDatum((int64) meta.pending_count);
