@@ -12,7 +12,7 @@
 # ROWS memories are stored first.  Each round runs, for each variant (in
 # turn, the order reversed on even rounds): stop the cluster, install the
 # variant's engram.so, start, run its SQL, warm up (2 s of stores), then
-# four pgbench runs of SECONDS, one client, -M prepared:
+# four pgbench runs of SECONDS, CLIENTS clients (default 1), -M prepared:
 #
 #   store_short   engram_store, content 'pgbench store <n>' (what
 #                 bench/pgbench/store.sql stores)
@@ -30,7 +30,7 @@
 #
 # Usage (as root, PG_CONFIG exported, engram installed):
 #   bash bench/recall/store_ab.sh [--dims 768] [--rows 5000] [--rounds 3]
-#       [--seconds 8] [--deferred on|off]
+#       [--seconds 8] [--deferred on|off] [--clients 1]
 #       --variant NAME SO SQL [--variant NAME SO SQL ...]
 # SO is a path to an engram.so, or "-" for the one installed; SQL runs in
 # database postgres after each start ("" for none), for example
@@ -43,7 +43,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
 
-dims=768 rows=5000 rounds=3 seconds=8 deferred=on
+dims=768 rows=5000 rounds=3 seconds=8 deferred=on clients=1
 names=() sos=() sqls=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -52,6 +52,7 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--deferred) deferred=$2; shift 2 ;;
+	--clients) clients=$2; shift 2 ;;
 	--variant)
 		[ $# -ge 4 ] || engram_die "--variant needs NAME SO SQL"
 		names+=("$2") sos+=("$3") sqls+=("$4")
@@ -139,7 +140,7 @@ run() {
 	local label=$1 script=$2 per_call=$3 before after tps stats_before stats_after
 	stats_before=$(store_cpu)
 	before=$(cluster_ticks "$datadir")
-	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" \
+	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c "$clients" -j "$clients" -T "$seconds" \
 		-h "$sockdir" -p "$port" -f "$script" postgres) >"$out/$label.txt" 2>&1 ||
 		{ cat "$out/$label.txt" >&2; engram_die "pgbench failed ($label)"; }
 	sleep 1		# let the postmaster reap the backend (its CPU then counts in cutime)
@@ -158,7 +159,7 @@ results=$out/results.txt
 {
 	echo "Engram store A/B, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, 1 client, -M prepared"
+	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, $clients client(s), -M prepared"
 	for i in "${!names[@]}"; do
 		echo "variant ${names[$i]}: ${sos[$i]} ($(cat "$(dirname "${sos[$i]}")/COMMIT" 2>/dev/null || echo installed)); SQL: ${sqls[$i]:-none}"
 	done
