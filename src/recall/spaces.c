@@ -726,6 +726,14 @@ engram_create_space(PG_FUNCTION_ARGS)
 	 */
 	appendStringInfo(&sql, "CREATE INDEX ON %s (occurred_at, id)", qualified);
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
+	/*
+	 * The semantic memories, which each consolidation pass reads in id
+	 * order: a partial index (episodes, the bulk, get no entry) instead of
+	 * a scan of the whole space.
+	 */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE INDEX ON %s (id) WHERE kind = 'semantic'", qualified);
+	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 
 	/*
 	 * Only rows that have tags enter the tags index: GIN would otherwise
