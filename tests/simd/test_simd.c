@@ -41,7 +41,7 @@
  * and a ladder of bounds around the variant's own unbounded result d
  * (d itself, the floats just above and below it, fractions and multiples
  * of it, 0, negative, infinite, NaN), the result must be d bit for bit
- * when d < bound and >= bound otherwise.  unit_cosine_bounded gets vectors
+ * when d < bound (or the bound is NaN) and >= bound otherwise.  unit_cosine_bounded gets vectors
  * normalised in float as the index normalises them (and a vector against
  * itself and against a near copy, where 1 - a.b is a few roundings), and
  * d = 1.0f - inner_product.  A variant with an early exit must also take
@@ -591,7 +591,7 @@ check_bounded_result(KernelResult *result, Kernel kernel, float got, float full,
 	char		what[256];
 	bool		ok;
 
-	if (full < bound)
+	if (full < bound || isnan(bound))
 		ok = memcmp(&got, &full, sizeof(float)) == 0;
 	else
 		ok = got >= bound;
