@@ -1,7 +1,7 @@
 -- engram_hnsw: distances abandoned early (engram.hnsw_early_exit) must not
 -- change what a search returns.  The same index is searched with the
 -- early exit off (every distance computed whole, the code before it
--- existed) and on, under L2, cosine and inner product, at two ef_search
+-- existed, the default) and on, under L2, cosine and inner product, at two ef_search
 -- values, with the default kernels and the scalar ones; every row of every
 -- answer must be the same.  The data: 2,000 rows of 200 dimensions in 20
 -- clusters (most neighbours a search meets are rejected, many of them
