@@ -84,7 +84,7 @@ GROUP BY 1, 2 ORDER BY 1, 2;
 SET enable_seqscan = on;
 SET enable_indexscan = off;
 SET enable_bitmapscan = off;
-WITH exact AS (
+WITH exact AS MATERIALIZED (
 	SELECT m.metric, q.id AS query, e.id
 	FROM (VALUES ('l2'), ('cosine'), ('ip')) m(metric), hnsw_ee_query q,
 		 LATERAL (SELECT h.id FROM hnsw_ee h
