@@ -69,6 +69,12 @@ FROM "worker Test".links ORDER BY src, dst;
 -- Nothing left to consolidate: a second pass changes nothing.
 SELECT * FROM engram_consolidate('"worker Test"."Memory Space"', '"worker Test".links');
 
+-- The passes locked only the members of the clusters they wrote (and the
+-- lineage inserts' foreign keys reference only those): the candidates left
+-- alone (10-12) carry no locker, so the hot tier keeps caching them.
+SELECT id, content, xmax <> '0' AS locked
+FROM "worker Test"."Memory Space" WHERE kind = 'episodic' ORDER BY id;
+
 -- Three more coffee episodes merge into the coffee memory (13): its
 -- embedding becomes the mean of all six, three more lineage links.
 INSERT INTO "worker Test"."Memory Space" (content, embedding, confidence, occurred_at) VALUES
@@ -100,7 +106,12 @@ RESET engram.min_confidence_threshold;
 SELECT count(*) AS rows, count(*) FILTER (WHERE kind = 'semantic') AS semantic
 FROM "worker Test"."Memory Space";
 
--- The caller's privileges apply: reading is not enough.
+-- The caller's privileges apply: reading is not enough to consolidate
+-- (three new episodes, one cluster: locking its members needs UPDATE).
+INSERT INTO "worker Test"."Memory Space" (content, embedding, confidence, occurred_at) VALUES
+	('snow 1', '[0,0,-1]', 0.9, '2026-03-01 11:55+00'),
+	('snow 2', '[0,0.05,-1]', 0.9, '2026-03-01 11:55+00'),
+	('snow 3', '[0.05,0,-1]', 0.9, '2026-03-01 11:55+00');
 CREATE ROLE worker_reader;
 GRANT USAGE ON SCHEMA "worker Test" TO worker_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA "worker Test" TO worker_reader;

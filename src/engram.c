@@ -54,7 +54,14 @@ void
 engram_require_result_columns(FunctionCallInfo fcinfo, int columns, const char *function)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			declared = rsinfo->setDesc->natts;
+
+	engram_require_row_columns(rsinfo->setDesc, columns, function);
+}
+
+void
+engram_require_row_columns(TupleDesc declared_row, int columns, const char *function)
+{
+	int			declared = declared_row->natts;
 
 	if (declared != columns)
 		ereport(ERROR,

@@ -18,6 +18,7 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 
@@ -39,6 +40,9 @@ extern void engram_require_preload(const char *feature);
  */
 extern void engram_require_result_columns(FunctionCallInfo fcinfo, int columns,
 										  const char *function);
+/* The same check for a function returning one row, on its declared row type. */
+extern void engram_require_row_columns(TupleDesc declared_row, int columns,
+									   const char *function);
 
 /*
  * A named shared-memory region owned by one subsystem.

@@ -38,7 +38,10 @@
 # Writes bench/recall/results-store-ab-<timestamp>/report.txt.  Leaves the
 # last variant run installed.  Settings: shared_buffers 1GB,
 # synchronous_commit off (the rates measure the work of a store, not the
-# WAL flush of its commit), jit off, autovacuum off.
+# WAL flush of its commit), jit off, autovacuum off, and the background
+# worker's pending-list flush off (engram.pending_flush_batch = 0: it
+# would merge the space's list during the rounds and count in the
+# cluster's CPU).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
@@ -72,7 +75,7 @@ mkdir -p "$out"
 engram_bench_cluster_dirs store-ab
 engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = '1GB'" \
 	"synchronous_commit = off" "jit = off" "autovacuum = off" "max_wal_size = '8GB'" \
-	"checkpoint_timeout = '30min'"
+	"checkpoint_timeout = '30min'" "engram.pending_flush_batch = 0"
 psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"; }
 
 install_variant() {

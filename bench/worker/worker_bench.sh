@@ -24,11 +24,17 @@
 #      0), the two busy conditions in alternating order; each busy round is
 #      paired with the idle round of its round.  (A worker cannot lower its
 #      own nice value: going back to 0 restarts it, while it is idle.)
+#      With ENGRAM_BENCH_DEFAULTS=1 each round also has the worker at its
+#      shipped settings ("defaults": a cycle every 10 s, consolidation and
+#      soft forgetting every 300 s, migration windows of an hour and a
+#      day).  The conditions other than idle run in an order rotated each
+#      round, after the idle one.
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/worker/worker_bench.sh [MEMORIES] [DIMS] [SECONDS] [ROUNDS] [EXTRA_SETTING...]
 # defaults 10000 768 20 3.  ENGRAM_BENCH_SKIP_COSTS=1 skips part A;
-# ENGRAM_BENCH_NICE=N adds the busy worker at nice N to part B.  Each EXTRA_SETTING ("name = value") goes into
+# ENGRAM_BENCH_NICE=N adds the busy worker at nice N to part B;
+# ENGRAM_BENCH_DEFAULTS=1 adds the worker at its defaults.  Each EXTRA_SETTING ("name = value") goes into
 # the server's configuration (for example "engram.worker_cost_delay = 0").
 # Writes bench/worker/results-<timestamp>/report.txt.  Bounded: SECONDS x
 # 2 x ROUNDS of pgbench plus the loads (about 4 minutes with the defaults on
@@ -49,6 +55,9 @@ for n in "$memories" "$dims" "$seconds" "$rounds"; do
 	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 0 ] || engram_die "arguments must be positive integers"
 done
 bench_nice=${ENGRAM_BENCH_NICE:-}
+bench_defaults=${ENGRAM_BENCH_DEFAULTS:-}
+[ -z "$bench_defaults" ] || [ "$bench_defaults" = 1 ] || engram_die "ENGRAM_BENCH_DEFAULTS must be 1 or unset"
+[ "$bench_defaults" = 1 ] || bench_defaults=
 [ -z "$bench_nice" ] || { [[ $bench_nice =~ ^[0-9]+$ ]] && [ "$bench_nice" -le 19 ]; } ||
 	engram_die "ENGRAM_BENCH_NICE must be an integer from 0 to 19"
 engram_build_install
@@ -135,14 +144,14 @@ pgbench=$(engram_bindir)/pgbench
 # set_condition idle|busy: the worker's settings, reloaded.
 set_condition() {
 	local cycles_before=""
-	[ "$1" = busy ] && cycles_before=$(worker_work | cut -d' ' -f4)
+	[ "$1" != idle ] && cycles_before=$(worker_work | cut -d' ' -f4)
 	worker_settings "$1"
 	sleep 1
 	# Busy means busy: wait (at most 30 s) until the worker has completed a
 	# cycle under the busy settings, so that a measured round never starts
 	# with a worker still waking up (at a high nice value on a loaded
 	# machine a cycle can take several seconds).
-	if [ "$1" = busy ]; then
+	if [ "$1" != idle ]; then
 		for _ in $(seq 1 150); do
 			[ "$(worker_work | cut -d' ' -f4)" -gt "$cycles_before" ] && break
 			sleep 0.2
@@ -236,14 +245,22 @@ set_condition busy
 	echo "## B. Recall under load: pgbench -n -M prepared -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
 	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle | worker nice"
 } >>"$report"
+# The measured conditions besides idle, and rotate N WORD...: the words
+# rotated left N times.
+measured="busy${bench_nice:+ busy-nice}${bench_defaults:+ defaults}"
+rotate() {
+	local n=$1
+	shift
+	local words=("$@") count=$#
+	for i in $(seq 0 $((count - 1))); do
+		printf '%s ' "${words[$(((i + n) % count))]}"
+	done
+}
 ticks_per_second=$(getconf CLK_TCK)
 : >"$work/rounds"
 for round in $(seq 1 "$rounds"); do
-	conditions="idle busy"
-	if [ -n "$bench_nice" ]; then
-		# the two busy conditions in alternating order, each after the idle round
-		if [ $((round % 2)) = 1 ]; then conditions="idle busy busy-nice"; else conditions="idle busy-nice busy"; fi
-	fi
+	# the idle round first, then the others, their order rotated each round
+	conditions="idle $(rotate $((round - 1)) $measured)"
 	for condition in $conditions; do
 		case $condition in
 		idle) set_condition idle ;;
@@ -254,6 +271,10 @@ for round in $(seq 1 "$rounds"); do
 		busy-nice)
 			set_worker_nice "$bench_nice"
 			set_condition busy
+			;;
+		defaults)
+			[ -z "$bench_nice" ] || set_worker_nice 0
+			set_condition defaults
 			;;
 		esac
 		engram_log "B: round $round, worker $condition"
@@ -293,7 +314,7 @@ idle_p99=$(column_median idle 3)
 	echo
 	echo "median over $rounds rounds: idle p50 $(column_median idle 2) ms, p99 $idle_p99 ms, $(column_median idle 4) tps"
 	echo "idle p99 per round: $(awk '$1 == "idle" { printf "%s ", $3 }' "$work/rounds")"
-	for condition in busy ${bench_nice:+busy-nice}; do
+	for condition in $measured; do
 		busy_p99=$(column_median "$condition" 3)
 		echo "$condition: p50 $(column_median "$condition" 2) ms, p99 $busy_p99 ms, $(column_median "$condition" 4) tps (medians)"
 		awk -v i="$idle_p99" -v b="$busy_p99" -v c="$condition" 'BEGIN {

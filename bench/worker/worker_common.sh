@@ -19,9 +19,11 @@ worker_bench_cluster() {
 	psql_q -c "SET client_min_messages = warning; CREATE EXTENSION engram"
 }
 
-# worker_settings busy|idle: the stress setting (every job every second,
-# migration windows of 30 s so that rows do move) or the idle one, written
-# with ALTER SYSTEM and reloaded.
+# worker_settings busy|defaults|idle: the stress setting (every job every
+# second, migration windows of 30 s so that rows do move), the shipped
+# defaults (a cycle every 10 s, consolidation and soft forgetting every
+# 300 s, windows of an hour and a day) or the idle one (naptime an hour),
+# written with ALTER SYSTEM and reloaded.
 worker_settings() {
 	if [ "$1" = busy ]; then
 		psql_q -c "ALTER SYSTEM SET engram.worker_naptime = 1" \
@@ -30,6 +32,13 @@ worker_settings() {
 			-c "ALTER SYSTEM SET engram.migration_hot_to_warm_window_seconds = 30" \
 			-c "ALTER SYSTEM SET engram.migration_warm_to_hot_window_seconds = 30" \
 			-c "ALTER SYSTEM SET engram.migration_cold_to_warm_window_seconds = 30"
+	elif [ "$1" = defaults ]; then
+		psql_q -c "ALTER SYSTEM RESET engram.worker_naptime" \
+			-c "ALTER SYSTEM RESET engram.consolidation_interval" \
+			-c "ALTER SYSTEM RESET engram.migration_warm_to_cold_window_seconds" \
+			-c "ALTER SYSTEM RESET engram.migration_hot_to_warm_window_seconds" \
+			-c "ALTER SYSTEM RESET engram.migration_warm_to_hot_window_seconds" \
+			-c "ALTER SYSTEM RESET engram.migration_cold_to_warm_window_seconds"
 	else
 		psql_q -c "ALTER SYSTEM SET engram.worker_naptime = 3600" \
 			-c "ALTER SYSTEM SET engram.consolidation_interval = 604800"

@@ -22,10 +22,11 @@
  *
  * Everything runs in the caller's transaction as the current user (table
  * privileges and row-level security apply), with parameters for every value
- * and regclass-quoted names for every table.  Candidate episodes are locked
- * FOR KEY SHARE SKIP LOCKED, so a concurrent DELETE waits for the run
- * rather than breaking its lineage, and rows being changed are left for
- * the next run.  Runs on one space are serialized by a transaction-level
+ * and regclass-quoted names for every table.  Candidate episodes are read
+ * without locks; the members of the semantic memories a run will write are
+ * then locked FOR KEY SHARE SKIP LOCKED, so a concurrent DELETE waits for
+ * the run rather than breaking its lineage, and a cluster with a member
+ * being deleted or changed since it was read is left for the next run.  Runs on one space are serialized by a transaction-level
  * advisory lock (ENGRAM_CONSOLIDATION_LOCK_KEY, space OID); a run that
  * cannot take it at once skips the space ("busy").
  *
@@ -302,6 +303,107 @@ try_lock_space(Oid space)
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
+/* An episode lock_plan_members locked, and the TID it locked. */
+typedef struct LockedEpisode
+{
+	int64		id;
+	ItemPointerData tid;
+} LockedEpisode;
+
+static int
+locked_episode_cmp(const void *a, const void *b)
+{
+	int64		x = ((const LockedEpisode *) a)->id;
+	int64		y = ((const LockedEpisode *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Lock the member episodes of "plans" FOR KEY SHARE SKIP LOCKED, so that a
+ * concurrent DELETE of one waits for the run rather than breaking its
+ * lineage.  A plan with a member that cannot be locked (being deleted or
+ * key-updated), is gone, or is no longer the version the pool read (its
+ * TID changed: updated or moved between tiers since) is dropped, and so
+ * is every plan merging into the same semantic memory (their merged
+ * embedding assumed it); their episodes stay candidates for the next run.
+ * Keeps the order of the plans that remain and returns how many remain.
+ */
+static int
+lock_plan_members(const char *space_name, EngramSemanticPlan *plans, int nplans,
+				  const EngramEpisode *episodes, const ItemPointerData *episode_tids)
+{
+	StringInfoData sql;
+	Datum	   *ids;
+	int			nids = 0;
+	LockedEpisode *locked;
+	uint64		nlocked;
+	bool	   *dropped;
+	int			kept = 0;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+
+	if (nplans == 0)
+		return 0;
+	for (int p = 0; p < nplans; p++)
+		nids += plans[p].nmembers;
+	ids = palloc(sizeof(Datum) * Max(nids, 1));
+	nids = 0;
+	for (int p = 0; p < nplans; p++)
+		for (int m = 0; m < plans[p].nmembers; m++)
+			ids[nids++] = Int64GetDatum(episodes[plans[p].members[m]].id);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT e.id, e.ctid FROM %s e WHERE e.id = ANY ($1) "
+					 "AND e.kind = 'episodic' FOR KEY SHARE OF e SKIP LOCKED",
+					 space_name);
+	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the episodes of \"%s\"", space_name);
+	nlocked = SPI_processed;
+	locked = palloc(sizeof(LockedEpisode) * Max(nlocked, 1));
+	for (uint64 i = 0; i < nlocked; i++)
+	{
+		bool		isnull;
+
+		locked[i].id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc,
+																	2, &isnull)),
+						&locked[i].tid);
+	}
+	if (nlocked > 1)
+		qsort(locked, nlocked, sizeof(LockedEpisode), locked_episode_cmp);
+
+	/* A plan stays when each member was locked at the TID the pool read. */
+	dropped = palloc0(sizeof(bool) * nplans);
+	for (int p = 0; p < nplans; p++)
+		for (int m = 0; m < plans[p].nmembers && !dropped[p]; m++)
+		{
+			int			e = plans[p].members[m];
+			LockedEpisode key;
+			LockedEpisode *found;
+
+			key.id = episodes[e].id;
+			found = nlocked == 0 ? NULL :
+				bsearch(&key, locked, nlocked, sizeof(LockedEpisode), locked_episode_cmp);
+			dropped[p] = found == NULL ||
+				!ItemPointerEquals(&found->tid, (ItemPointer) &episode_tids[e]);
+		}
+	for (int p = 0; p < nplans; p++)
+		if (dropped[p] && plans[p].merge_into >= 0)
+			for (int q = 0; q < nplans; q++)
+				if (plans[q].merge_into == plans[p].merge_into)
+					dropped[q] = true;
+	for (int p = 0; p < nplans; p++)
+		if (!dropped[p])
+			plans[kept++] = plans[p];
+	return kept;
+}
+
 static void consolidate_space_timed(Oid space, Oid associations, TimestampTz now,
 									int batch_size, EngramConsolidationSummary *summary);
 
@@ -336,6 +438,7 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	bool		association_has_kind;
 	StringInfoData sql;
 	EngramEpisode *episodes;
+	ItemPointerData *episode_tids;	/* each episode's TID in the pool */
 	TimestampTz *occurred;
 	EngramPattern *patterns;
 	Datum	   *semantic_ids;
@@ -415,16 +518,17 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	}
 
 	/*
-	 * The candidate pool: newest unconsolidated episodes, locked.  The
-	 * locking query sorts narrow rows (the lock keeps PostgreSQL from a
-	 * bounded top-N sort, so it sorts every episode of the space); only the
-	 * pool's embeddings are then read, by TID, and converted.  An episode
-	 * updated since the statement's snapshot (the lock follows it to its
-	 * new version) reads back no embedding and is left for the next run.
-	 * "Consolidated" (a lineage association from a semantic memory) is
-	 * tested against the semantic ids just read, which spares a third scan
-	 * of the space; a semantic memory stored in between (by a session:
-	 * consolidation runs on a space are serialized) is seen next run.
+	 * The candidate pool: newest unconsolidated episodes, read without
+	 * locks (a bounded top-N sort of narrow rows); only the pool's
+	 * embeddings are then read, by TID, and converted.  Only the members of
+	 * the plans are locked, afterwards (lock_plan_members): locking the
+	 * whole pool wrote a lock into up to 10 x batch_size tuples every run,
+	 * which also took them out of the hot tier (it keeps only rows without
+	 * a locker), slowing the recalls that read them.  "Consolidated" (a
+	 * lineage association from a semantic memory) is tested against the
+	 * semantic ids just read, which spares a third scan of the space; a
+	 * semantic memory stored in between (by a session: consolidation runs
+	 * on a space are serialized) is seen next run.
 	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -435,8 +539,7 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 					 "FROM %s e WHERE e.kind = 'episodic' AND e.embedding IS NOT NULL "
 					 "AND NOT EXISTS (SELECT 1 FROM %s a "
 					 "WHERE a.dst = e.id AND a.src = ANY ($2)) "
-					 "ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1 "
-					 "FOR KEY SHARE OF e SKIP LOCKED) p",
+					 "ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1) p",
 					 space_name,
 					 space_has_created_at ? "COALESCE(e.created_at, e.occurred_at)" : "e.occurred_at",
 					 space_has_decay_function ? "e.decay_function" : "NULL::pg_catalog.text",
@@ -454,6 +557,7 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 	}
 	episodes = palloc(sizeof(EngramEpisode) * Max(SPI_processed, 1));
 	occurred = palloc(sizeof(TimestampTz) * Max(SPI_processed, 1));
+	episode_tids = palloc(sizeof(ItemPointerData) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -487,6 +591,7 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		decay_function = isnull ? NULL : TextDatumGetCString(decay_datum);
 		episodes[nepisodes].id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		episodes[nepisodes].embedding = embedding;
+		ItemPointerCopy(tid, &episode_tids[nepisodes]);
 		/* the effective confidence recall ranks this memory with */
 		episodes[nepisodes].confidence =
 			engram_recall_effective_confidence(space, tid, confidence, created_at,
@@ -504,6 +609,7 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 
 	engram_consolidation_default_params(&params, dims, batch_size);
 	plans = engram_consolidation_plan(episodes, nepisodes, patterns, npatterns, &params, &nplans);
+	nplans = lock_plan_members(space_name, plans, nplans, episodes, episode_tids);
 
 	for (int p = 0; p < nplans; p++)
 	{

@@ -54,6 +54,7 @@ engram_consolidate(PG_FUNCTION_ARGS)
 				 errhint("Pass the memory space table, for example 'memories'::regclass.")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "engram_consolidate must return a composite type");
+	engram_require_row_columns(desc, lengthof(values), "engram_consolidate()");
 
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,

@@ -195,7 +195,12 @@
  * read-compute-lock-recheck replaces lock coupling (see
  * engram_hnsw_update_neighbour_list).  Relation extension takes the
  * relation extension lock, locks the new buffer, then releases the
- * extension lock; no other buffer lock is held at that moment.
+ * extension lock; no other buffer lock is held at that moment (but by an
+ * append to the pending list, below).  The new block is visible to other
+ * backends before that buffer lock, and an insert looking for room takes
+ * an all-zero page: engram_hnsw_new_buffer() hands out only a block that
+ * is still all zeros under its lock, adding another one when an insert
+ * took the first.
  *
  * The heavyweight "update lock" (LockPage on pseudo-block
  * ENGRAM_HNSW_UPDATE_LOCK, never a buffer lock) orders inserts against
@@ -1036,14 +1041,18 @@ typedef void (*EngramHnswVerifyReport) (void *arg, const char *severity,
 										OffsetNumber offno, const char *detail);
 
 /*
- * Check the pending list from the metapage copy "meta": every page on it
- * is a pending page, the chain ends at the tail, entries have the right
- * size, counts match (a warning: they may move while it runs).  Returns
- * the number of pages on the list.
+ * Check the pending list, starting from the metapage copy "meta": every
+ * page on it is a pending page, block numbers ascend along it, the chain
+ * ends at the tail, entries have the right size, and every pending page
+ * of seen[] (those a pass over the whole index met before) is on it or
+ * was merged since.  Concurrent appends and merges make no error (the
+ * walk follows them); counts are compared, as a warning, only when the
+ * list did not change during the walk.  Takes no heavyweight lock and
+ * one buffer share lock at a time.
  */
-extern BlockNumber engram_hnsw_pending_verify(Relation index,
-											  const EngramHnswMetaPageData *meta,
-											  EngramHnswVerifyReport report, void *arg);
+extern void engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *meta,
+									   const BlockNumber *seen, int seen_count,
+									   EngramHnswVerifyReport report, void *arg);
 
 /* ---- callbacks ---- */
 

@@ -353,7 +353,9 @@ engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 		}
 		blkno = EngramHnswPendingPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);
-		if (++pages_read > nblocks)
+		/* more pages than blocks: a cycle, unless appends added blocks meanwhile */
+		if (++pages_read > nblocks &&
+			pages_read > (nblocks = RelationGetNumberOfBlocks(index)))
 			pending_page_corrupted(index, blkno, "is on a cycle of the pending list");
 	}
 
@@ -577,77 +579,311 @@ engram_hnsw_merge_pending_batch(Relation index, int64 max_entries, int64 *left)
  * ---------------------------------------------------------------------
  */
 
-BlockNumber
-engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *meta,
+/*
+ * How many times the walk below starts again from the metapage's head
+ * because merges unlinked the pages ahead of it, before it gives up with a
+ * warning (each restart needs a merge to have moved the head, so only an
+ * index merged without pause while it is walked gets there).
+ */
+#define PENDING_VERIFY_MAX_RESTARTS		100
+
+/* What "page" (a copy of block "blkno") is, for a report's detail. */
+static char *
+describe_page(Page page)
+{
+	if (PageIsNew(page))
+		return pstrdup("an all-zero (new) page");
+	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)))
+		return psprintf("a page that is not engram_hnsw's (special space of %u bytes)",
+						(unsigned) PageGetSpecialSize(page));
+	if (EngramHnswPageGetOpaque(page)->page_id != ENGRAM_HNSW_PAGE_ID)
+		return psprintf("a page that is not engram_hnsw's (page id 0x%04X)",
+						(unsigned) EngramHnswPageGetOpaque(page)->page_id);
+	switch (EngramHnswPageGetOpaque(page)->page_type)
+	{
+		case ENGRAM_HNSW_PAGE_META:
+			return pstrdup("the metapage");
+		case ENGRAM_HNSW_PAGE_ELEMENT:
+			return psprintf("an element page with %u line pointers",
+							(unsigned) PageGetMaxOffsetNumber(page));
+		case ENGRAM_HNSW_PAGE_PENDING:
+			return psprintf("a pending page with %u entries, next block %u",
+							(unsigned) PageGetMaxOffsetNumber(page),
+							EngramHnswPendingPageGetOpaque(page)->next);
+	}
+	return psprintf("a page of unknown type %u", (unsigned) EngramHnswPageGetOpaque(page)->page_type);
+}
+
+/* Copy block "blkno" of "index" into "copy" (BLCKSZ bytes) under a share lock. */
+static void
+copy_page(Relation index, BlockNumber blkno, char *copy)
+{
+	Buffer		buf = ReadBuffer(index, blkno);
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	memcpy(copy, BufferGetPage(buf), BLCKSZ);
+	UnlockReleaseBuffer(buf);
+}
+
+/* Where a walk found the block it checks, for a report's detail. */
+static char *
+named_by(BlockNumber from)
+{
+	return BlockNumberIsValid(from) ? psprintf("the next block of pending page %u", from) :
+		pstrdup("the metapage's pending head");
+}
+
+static int
+compare_blocks(const void *a, const void *b)
+{
+	BlockNumber x = *(const BlockNumber *) a;
+	BlockNumber y = *(const BlockNumber *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * The walk is safe against concurrent appends and merges (verify takes no
+ * lock that stops them, and the background worker merges spaces' lists at
+ * any time), so that "error" means damage:
+ *	  - a merge unlinks pages at the head only, and an unlinked page never
+ *	    becomes a pending page again: a walk that reaches a page that is no
+ *	    longer a pending page starts again from the metapage's current head
+ *	    when the head moved since the walk started from it (a page unlinked
+ *	    meanwhile), and reports damage only when it did not;
+ *	  - an append adds at the tail, changing the metapage and the old tail
+ *	    page in one record: a walk that ends at a page that is not the
+ *	    metapage's tail any more reads that page again and goes on from its
+ *	    new next block; appended blocks may lie beyond the index's size
+ *	    read earlier, so the size is read again before a block is called
+ *	    outside the index, and before a long walk is called a cycle;
+ *	  - a pending page seen by the whole-index pass (seen[]) before the
+ *	    walk is either walked or unlinked by a merge since: one that is
+ *	    still a pending page when read again is off the list.
+ * Entry and page counts are compared with the metapage only when the list
+ * did not visibly change during the walk, and only as a warning.
+ */
+void
+engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *snapshot,
+						   const BlockNumber *seen, int seen_count,
 						   EngramHnswVerifyReport report, void *arg)
 {
-	BlockNumber blkno = meta->pending_head;
-	BlockNumber last = InvalidBlockNumber;
+	EngramHnswMetaPageData meta = *snapshot;	/* the metapage as last read */
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-	BlockNumber pages = 0;
-	uint64		entries = 0;
-	Size		entry_size = ENGRAM_HNSW_PENDING_ENTRY_SIZE(meta->dimensions);
+	BlockNumber pass_head;		/* the head this pass started from */
+	BlockNumber blkno;
+	BlockNumber from = InvalidBlockNumber;	/* page whose next named blkno */
+	BlockNumber last = InvalidBlockNumber;	/* last pending page walked */
+	BlockNumber pass_pages = 0;
+	uint64		pass_entries = 0;
+	BlockNumber *walked;
+	int			walked_count = 0;
+	int			walked_capacity = 64;
+	int			restarts = 0;
+	bool		changed = false;	/* the list changed while walked */
+	bool		broken = false;
 	char	   *copy = palloc(BLCKSZ);
+	Page		page = (Page) copy;
 
-	if (BlockNumberIsValid(meta->pending_head) != BlockNumberIsValid(meta->pending_tail))
+	walked = palloc(sizeof(BlockNumber) * walked_capacity);
+	if (BlockNumberIsValid(meta.pending_head) != BlockNumberIsValid(meta.pending_tail))
 		report(arg, "error", "bad pending list", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
-			   psprintf("the metapage names pending head %u and tail %u",
-						meta->pending_head, meta->pending_tail));
-	while (BlockNumberIsValid(blkno))
+			   psprintf("the metapage names pending head %u and tail %u (one valid, one not), with %u entries on %u pages",
+						meta.pending_head, meta.pending_tail, meta.pending_count, meta.pending_pages));
+
+	blkno = pass_head = meta.pending_head;
+	while (!broken)
 	{
-		Buffer		buf;
-		Page		page = (Page) copy;
+		EngramHnswMetaPageData current;
 
-		CHECK_FOR_INTERRUPTS();
-		if (blkno <= ENGRAM_HNSW_METAPAGE_BLKNO || blkno >= nblocks || pages >= nblocks)
+		while (BlockNumberIsValid(blkno))
 		{
-			report(arg, "error", "bad pending list", blkno, InvalidOffsetNumber,
-				   pages >= nblocks ? "the pending list has a cycle" :
-				   "the pending list refers to a block outside the index");
-			break;
-		}
-		buf = ReadBuffer(index, blkno);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		memcpy(copy, BufferGetPage(buf), BLCKSZ);
-		UnlockReleaseBuffer(buf);
-		if (!is_pending_page(page))
-		{
-			report(arg, "error", "bad pending list", blkno, InvalidOffsetNumber,
-				   "a block on the pending list is not a pending page");
-			break;
-		}
-		pages++;
-		for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
-		{
-			ItemId		itemid = PageGetItemId(page, offno);
-			EngramHnswPendingEntry entry;
+			Size		entry_size;
 
-			if (!ItemIdIsNormal(itemid) || ItemIdGetLength(itemid) != entry_size)
+			CHECK_FOR_INTERRUPTS();
+			if (blkno >= nblocks || pass_pages >= nblocks)
+				nblocks = RelationGetNumberOfBlocks(index); /* appended since */
+			if (blkno == ENGRAM_HNSW_METAPAGE_BLKNO || blkno >= nblocks)
 			{
-				report(arg, "error", "bad pending entry", blkno, offno,
-					   psprintf("expected a used item of %zu bytes", entry_size));
+				report(arg, "error", "bad pending list",
+					   BlockNumberIsValid(from) ? from : ENGRAM_HNSW_METAPAGE_BLKNO,
+					   InvalidOffsetNumber,
+					   psprintf("%s is block %u, %s (the index has %u blocks)",
+								named_by(from), blkno,
+								blkno == ENGRAM_HNSW_METAPAGE_BLKNO ? "the metapage" :
+								"outside the index", nblocks));
+				broken = true;
+				break;
+			}
+			if (pass_pages >= nblocks)
+			{
+				report(arg, "error", "bad pending list", blkno, InvalidOffsetNumber,
+					   psprintf("the pending list has a cycle: more pages walked from head %u than the index's %u blocks",
+								pass_head, nblocks));
+				broken = true;
+				break;
+			}
+			copy_page(index, blkno, copy);
+			if (!is_pending_page(page))
+			{
+				/* unlinked by a merge since "from" was read? */
+				engram_hnsw_read_meta(index, &current);
+				if (current.pending_head != pass_head && restarts < PENDING_VERIFY_MAX_RESTARTS)
+				{
+					restarts++;
+					changed = true;
+					meta = current;
+					blkno = pass_head = current.pending_head;
+					from = last = InvalidBlockNumber;
+					pass_pages = 0;
+					pass_entries = 0;
+					continue;
+				}
+				if (current.pending_head != pass_head)
+					report(arg, "warning", "pending list not checked", blkno, InvalidOffsetNumber,
+						   psprintf("merges moved the list's head %d times while it was walked; run engram_hnsw_verify() again on a quieter index",
+									restarts));
+				else
+					report(arg, "error", "bad pending list", blkno, InvalidOffsetNumber,
+						   psprintf("%s is block %u, which is %s, not a pending page (the metapage names head %u and tail %u)",
+									named_by(from), blkno, describe_page(page),
+									current.pending_head, current.pending_tail));
+				broken = true;
+				break;
+			}
+			if (BlockNumberIsValid(from) && blkno <= from)
+			{
+				report(arg, "error", "bad pending list", from, InvalidOffsetNumber,
+					   psprintf("pending page %u links back to block %u (%s): pages join the list by relation extension, so block numbers ascend along it",
+								from, blkno, describe_page(page)));
+				broken = true;
+				break;
+			}
+
+			if (meta.dimensions == 0)
+				engram_hnsw_read_meta(index, &meta);	/* set by the first vector */
+			entry_size = ENGRAM_HNSW_PENDING_ENTRY_SIZE(meta.dimensions);
+			for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
+			{
+				ItemId		itemid = PageGetItemId(page, offno);
+				EngramHnswPendingEntry entry;
+
+				if (!ItemIdIsNormal(itemid) || ItemIdGetLength(itemid) != entry_size)
+				{
+					report(arg, "error", "bad pending entry", blkno, offno,
+						   psprintf("line pointer %u of %u is %s of %u bytes; a pending entry of %d dimensions is a used item of %zu bytes",
+									(unsigned) offno, (unsigned) PageGetMaxOffsetNumber(page),
+									ItemIdIsNormal(itemid) ? "a used item" :
+									ItemIdIsDead(itemid) ? "a dead item" :
+									ItemIdIsRedirected(itemid) ? "a redirect" : "unused",
+									ItemIdGetLength(itemid), meta.dimensions, entry_size));
+					continue;
+				}
+				entry = (EngramHnswPendingEntry) PageGetItem(page, itemid);
+				if (!ItemPointerIsValid(&entry->heaptid))
+					report(arg, "error", "bad pending entry", blkno, offno,
+						   psprintf("the entry's heap TID (%u,%u) is not valid",
+									ItemPointerGetBlockNumberNoCheck(&entry->heaptid),
+									ItemPointerGetOffsetNumberNoCheck(&entry->heaptid)));
+				pass_entries++;
+			}
+			if (walked_count == walked_capacity)
+			{
+				walked_capacity *= 2;
+				walked = repalloc_huge(walked, sizeof(BlockNumber) * walked_capacity);
+			}
+			walked[walked_count++] = blkno;
+			pass_pages++;
+			last = from = blkno;
+			blkno = EngramHnswPendingPageGetOpaque(page)->next;
+		}
+		if (broken)
+			break;
+
+		/* The chain's end must be the metapage's tail, unless appends moved it. */
+		engram_hnsw_read_meta(index, &current);
+		if (current.pending_tail == last)
+		{
+			if (!BlockNumberIsValid(last) && BlockNumberIsValid(current.pending_head))
+				report(arg, "error", "bad pending list", ENGRAM_HNSW_METAPAGE_BLKNO,
+					   InvalidOffsetNumber,
+					   psprintf("the metapage names pending head %u but no tail", current.pending_head));
+			meta = current;
+			break;
+		}
+		changed = true;
+		if (BlockNumberIsValid(last))
+		{
+			copy_page(index, last, copy);
+			if (is_pending_page(page) && BlockNumberIsValid(EngramHnswPendingPageGetOpaque(page)->next))
+			{
+				/* appended to since the walk read it: go on */
+				blkno = EngramHnswPendingPageGetOpaque(page)->next;
 				continue;
 			}
-			entry = (EngramHnswPendingEntry) PageGetItem(page, itemid);
-			if (!ItemPointerIsValid(&entry->heaptid))
-				report(arg, "error", "bad pending entry", blkno, offno,
-					   "the entry has no valid heap TID");
-			entries++;
 		}
-		last = blkno;
-		blkno = EngramHnswPendingPageGetOpaque(page)->next;
+		if (current.pending_head == pass_head ||
+			(!BlockNumberIsValid(current.pending_head) && BlockNumberIsValid(current.pending_tail)) ||
+			(BlockNumberIsValid(last) && is_pending_page(page)))
+		{
+			report(arg, "error", "bad pending list",
+				   BlockNumberIsValid(last) ? last : ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
+				   BlockNumberIsValid(last) ?
+				   psprintf("the list walked from head %u ends at block %u (%s) but the metapage names tail %u",
+							pass_head, last, describe_page(page), current.pending_tail) :
+				   psprintf("the metapage names pending head %u and tail %u, the walk from head %u found no page",
+							current.pending_head, current.pending_tail, pass_head));
+			break;
+		}
+		/*
+		 * The head moved: the list was empty where this pass started and
+		 * pages were appended since, or merges unlinked the page the walk
+		 * ended at (and perhaps emptied the list).  Walk again from the
+		 * current head.
+		 */
+		if (restarts >= PENDING_VERIFY_MAX_RESTARTS)
+		{
+			report(arg, "warning", "pending list not checked", ENGRAM_HNSW_METAPAGE_BLKNO,
+				   InvalidOffsetNumber,
+				   psprintf("merges and appends moved the list's head %d times while it was walked; run engram_hnsw_verify() again on a quieter index",
+							restarts));
+			broken = true;
+			break;
+		}
+		restarts++;
+		meta = current;
+		blkno = pass_head = current.pending_head;
+		from = last = InvalidBlockNumber;
+		pass_pages = 0;
+		pass_entries = 0;
 	}
-	if (last != meta->pending_tail && pages < nblocks)
-		report(arg, "error", "bad pending list", last, InvalidOffsetNumber,
-			   psprintf("the list ends at block %u but the metapage names tail %u",
-						last, meta->pending_tail));
-	if (pages != meta->pending_pages || entries != meta->pending_count)
+
+	if (!broken && !changed &&
+		(pass_pages != meta.pending_pages || pass_entries != meta.pending_count))
 		report(arg, "warning", "pending count mismatch", ENGRAM_HNSW_METAPAGE_BLKNO,
 			   InvalidOffsetNumber,
 			   psprintf("the metapage counts %u entries on %u pages, the list holds " UINT64_FORMAT " on %u (expected only while inserts or merges run)",
-						meta->pending_count, meta->pending_pages, entries, pages));
+						meta.pending_count, meta.pending_pages, pass_entries, pass_pages));
+
+	/* Pending pages the whole-index pass saw: walked, or merged since. */
+	if (!broken)
+	{
+		qsort(walked, walked_count, sizeof(BlockNumber), compare_blocks);
+		for (int i = 0; i < seen_count; i++)
+		{
+			if (bsearch(&seen[i], walked, walked_count, sizeof(BlockNumber), compare_blocks))
+				continue;
+			copy_page(index, seen[i], copy);
+			if (!is_pending_page(page))
+				continue;		/* unlinked by a merge after the pass saw it */
+			report(arg, "error", "bad pending list", seen[i], InvalidOffsetNumber,
+				   psprintf("%s, is off the pending list (walked from head %u: %d pages; the metapage names head %u and tail %u)",
+							describe_page(page), pass_head, walked_count,
+							meta.pending_head, meta.pending_tail));
+		}
+	}
+	pfree(walked);
 	pfree(copy);
-	return pages;
 }
 
 /* ---------------------------------------------------------------------

@@ -120,20 +120,37 @@ engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta)
 }
 
 /*
- * Add a block to the index and return it pinned and exclusively locked.
- * The caller initialises the page (through generic WAL).  No other buffer
- * lock of the index may be held.
+ * Add a block to the index and return it pinned and exclusively locked,
+ * all zeros (PageIsNew).  The caller initialises the page (through generic
+ * WAL).  No other buffer lock of the index may be held, except by a
+ * pending-list append (the metapage's and the tail page's, hnsw.h
+ * LOCKING).
+ *
+ * The new block is visible to other backends from its extension on
+ * (ReadBuffer(P_NEW) writes it out before returning), before our buffer
+ * lock: an insert looking for a page with room (hnswinsert.c,
+ * write_on_seed_page, which takes an all-zero page as room) may lock it
+ * first and put an element on it.  Such a block is left to that insert
+ * and another one added, so that no caller initialises a page over an
+ * element.  (Until 2026-11-22 an append initialised it regardless, as a
+ * pending page: the element was lost, its row missing from the index and
+ * its neighbours' references to it dangling.)
  */
 Buffer
 engram_hnsw_new_buffer(Relation index)
 {
-	Buffer		buf;
+	for (;;)
+	{
+		Buffer		buf;
 
-	LockRelationForExtension(index, ExclusiveLock);
-	buf = ReadBuffer(index, P_NEW);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	UnlockRelationForExtension(index, ExclusiveLock);
-	return buf;
+		LockRelationForExtension(index, ExclusiveLock);
+		buf = ReadBuffer(index, P_NEW);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		UnlockRelationForExtension(index, ExclusiveLock);
+		if (PageIsNew(BufferGetPage(buf)))
+			return buf;
+		UnlockReleaseBuffer(buf);
+	}
 }
 
 /*

@@ -10,24 +10,39 @@
  * int8 element whose scale, error bound or code sum is inconsistent
  * (hnsw.h, COMPACT REPRESENTATION), a second heap TID without a first or
  * equal to it (hnsw.h, MOVED ROWS), a pending list that is not a chain
- * of pending pages from the metapage's head to its tail or an entry of
- * the wrong size (hnswpending.c), an entry point that is not a
- * live element of its recorded level, a live element's neighbour reference
- * to no element (dangling; a deleted element's references are not checked,
- * see below).  Severity "warning" is an element no search can reach from
- * the entry point (the graph works, but that row can only be found by a
- * sequential scan; an insert interrupted by a crash leaves such an
- * element for an uncommitted row, which vacuum then removes).
+ * of pending pages in ascending block order from the metapage's head to
+ * its tail, a pending page off the list, or an entry of the wrong size
+ * (hnswpending.c), an entry point that is no element of its recorded
+ * level, a live element's neighbour reference to no element (dangling; a
+ * deleted element's references are not checked, see below).  Severity
+ * "warning" is an element no search can reach from the entry point (the
+ * graph works, but that row can only be found by a sequential scan; an
+ * insert interrupted by a crash leaves such an element for an uncommitted
+ * row, which vacuum then removes), an entry point on a deleted element
+ * (between vacuum's phases 1 and 2, or after a crash there), or
+ * pending-list counts that differ from the metapage's.  Every row names the block (and
+ * offset) concerned and says in its detail what was found there, so that
+ * a report can be diagnosed after the fact.
  *
  * engram_hnsw_layout_stats(regclass) describes how the elements lie on
  * the pages: element pages, live elements, their layer-0 links and how
  * many of those lead to an element of the same page, and the free bytes
  * of element pages (hnswinsert.c, PLACEMENT).
  *
- * Locking: AccessShareLock on the index; each page is copied under a
- * share lock, so concurrent inserts can make a reference look dangling
- * only if it was written after its target page was read; run it on a
- * quiet index for a definite answer.
+ * Locking: AccessShareLock on the index, no other heavyweight lock (it
+ * stops no insert, merge or vacuum); each page is copied under a share
+ * lock in turn, one buffer lock at a time.  Concurrent changes are
+ * therefore expected, and nothing is reported as an error on the strength
+ * of the copies alone: a candidate (a reference to no element, a bad entry
+ * point, a pending page off the list, a chain that ends or breaks) is
+ * checked again on the pages as they are now (RECHECKS below;
+ * hnswpending.c for the list), and the pending list is walked the way
+ * appends and merges change it.  (Earlier versions trusted the copies:
+ * a merge running during a verify, such as the background worker's
+ * pending_flush job, made them report a healthy pending list as broken;
+ * tests/t/030_hnsw_pending_stress.pl.)  Warnings (unreachable elements,
+ * counts) may still come from concurrent work: run it on a quiet index
+ * for a definite answer.
  *
  *-------------------------------------------------------------------------
  */
@@ -42,6 +57,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
@@ -269,6 +285,200 @@ verify_metapage(VerifyState *vs, EngramHnswMetaPageData *meta)
 	return ok;
 }
 
+/*
+ * RECHECKS.  The pass over the pages copies each page under its share lock
+ * in turn, while inserts, merges of the pending list (the background
+ * worker's among them) and vacuum may change the pages read before or
+ * after.  What looks like damage in those copies is therefore checked
+ * again on the pages as they are now, and reported only if it is still
+ * there: a real damage stays, a passing state does not (an element
+ * written after its page was read, a list that vacuum repaired since, an
+ * entry point that moved).
+ */
+
+/*
+ * Read the element at "ref" now (the page under its share lock).  Returns
+ * true and fills *flags, *level and, when "refs" is given, every layer's
+ * neighbours (refs[layer], counts[layer]) when an element is there;
+ * otherwise false with what the location holds in *what (palloc'd).
+ */
+static bool
+read_element_now(VerifyState *vs, const EngramHnswMetaPageData *meta, EngramHnswRef ref,
+				 uint8 *flags, uint8 *level,
+				 EngramHnswRef (*refs)[2 * ENGRAM_HNSW_MAX_M], int *counts, char **what)
+{
+	BlockNumber blkno = EngramHnswRefBlock(ref);
+	OffsetNumber offno = EngramHnswRefOffset(ref);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
+	Buffer		buf;
+	Page		page;
+	EngramHnswElementTuple element;
+	bool		found = false;
+
+	if (blkno == ENGRAM_HNSW_METAPAGE_BLKNO || blkno >= nblocks)
+	{
+		*what = psprintf("block %u is %s", blkno,
+						 blkno == ENGRAM_HNSW_METAPAGE_BLKNO ? "the metapage" :
+						 psprintf("beyond the index's %u blocks", nblocks));
+		return false;
+	}
+	buf = ReadBuffer(vs->index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	element = engram_hnsw_page_element(page, offno);
+	if (element != NULL && EngramHnswElementQuantization(element) == meta->quantization &&
+		element->level <= element->slot_level &&
+		element->slot_level <= engram_hnsw_max_level(meta->dimensions, meta->quantization, meta->m) &&
+		ItemIdGetLength(PageGetItemId(page, offno)) ==
+		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(meta->dimensions, meta->quantization, meta->m,
+									   element->slot_level))
+	{
+		found = true;
+		*flags = element->flags;
+		*level = element->level;
+		if (refs != NULL)
+			for (int layer = 0; layer <= element->level; layer++)
+				counts[layer] = engram_hnsw_element_get_layer(element, meta->dimensions, meta->m,
+															  layer, refs[layer]);
+	}
+	else if (PageIsNew(page))
+		*what = psprintf("block %u is an all-zero (new) page", blkno);
+	else if (PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)) ||
+			 EngramHnswPageGetOpaque(page)->page_id != ENGRAM_HNSW_PAGE_ID)
+		*what = psprintf("block %u is not an engram_hnsw page", blkno);
+	else if (EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT)
+		*what = psprintf("block %u is %s", blkno,
+						 EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_PENDING ?
+						 "a pending-list page" : "not an element page");
+	else if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+		*what = psprintf("offset %u is beyond the %u line pointers of element page %u",
+						 (unsigned) offno, (unsigned) PageGetMaxOffsetNumber(page), blkno);
+	else if (element == NULL)
+		*what = psprintf("line pointer (%u,%u) is %s", blkno, (unsigned) offno,
+						 ItemIdIsUsed(PageGetItemId(page, offno)) ? "used but has no storage" :
+						 "unused (a freed element)");
+	else
+		*what = psprintf("(%u,%u) holds an element tuple that does not match the metapage (see its own row)",
+						 blkno, (unsigned) offno);
+	UnlockReleaseBuffer(buf);
+	return found;
+}
+
+/*
+ * Live element "base" referred, in the pass, to "target", where the pass
+ * found no element: report it if base, read now, is still live and still
+ * refers to target, and target still holds no element.
+ */
+static void
+check_dangling_now(VerifyState *vs, const EngramHnswMetaPageData *meta,
+				   EngramHnswRef base, EngramHnswRef target)
+{
+	EngramHnswRef refs[ENGRAM_HNSW_MAX_LEVEL + 1][2 * ENGRAM_HNSW_MAX_M];
+	int			counts[ENGRAM_HNSW_MAX_LEVEL + 1];
+	uint8		flags;
+	uint8		level;
+	char	   *what = NULL;
+	int			found_layer = -1;
+
+	if (read_element_now(vs, meta, target, &flags, &level, NULL, NULL, &what))
+		return;					/* written after its page was read */
+	if (!read_element_now(vs, meta, base, &flags, &level, refs, counts, &what) ||
+		(flags & ENGRAM_HNSW_ELEMENT_DELETED))
+		return;					/* deleted or freed since */
+	for (int layer = 0; layer <= level && found_layer < 0; layer++)
+		for (int i = 0; i < counts[layer]; i++)
+			if (refs[layer][i] == target)
+				found_layer = layer;
+	if (found_layer < 0)
+		return;					/* the list changed since */
+	(void) read_element_now(vs, meta, target, &flags, &level, NULL, NULL, &what);
+	report(vs, "error", "dangling neighbour", EngramHnswRefBlock(base), EngramHnswRefOffset(base),
+		   psprintf("the layer %d list of this live element refers to (%u,%u), which holds no element: %s",
+					found_layer, EngramHnswRefBlock(target), (unsigned) EngramHnswRefOffset(target),
+					what));
+}
+
+/* check_entry_point_now()'s work, under the update lock. */
+static EngramHnswRef
+check_entry_point_locked(VerifyState *vs)
+{
+	EngramHnswMetaPageData meta;
+	EngramHnswRef entry;
+	uint8		flags;
+	uint8		level;
+	char	   *what = NULL;
+
+	engram_hnsw_read_meta(vs->index, &meta);
+	if (meta.entry_level < 0)
+	{
+		/* is an element the pass saw live still live? */
+		for (int i = 0; i < vs->element_count; i++)
+		{
+			EngramHnswRef ref = vs->elements[i].ref;
+
+			if (!(vs->elements[i].flags & ENGRAM_HNSW_ELEMENT_DELETED) &&
+				read_element_now(vs, &meta, ref, &flags, &level, NULL, NULL, &what) &&
+				!(flags & ENGRAM_HNSW_ELEMENT_DELETED))
+			{
+				report(vs, "error", "bad entry point", ENGRAM_HNSW_METAPAGE_BLKNO,
+					   InvalidOffsetNumber,
+					   psprintf("the metapage says the graph is empty but live elements exist, (%u,%u) of level %d among them",
+								EngramHnswRefBlock(ref), (unsigned) EngramHnswRefOffset(ref),
+								level));
+				break;
+			}
+		}
+		return ENGRAM_HNSW_INVALID_REF;
+	}
+	entry = EngramHnswRefFromTid(meta.entry_blkno, meta.entry_offno);
+	if (!read_element_now(vs, &meta, entry, &flags, &level, NULL, NULL, &what))
+		report(vs, "error", "bad entry point", meta.entry_blkno, meta.entry_offno,
+			   psprintf("the metapage names an entry point of level %d where there is no element: %s",
+						meta.entry_level, what));
+	else if (level != meta.entry_level)
+		report(vs, "error", "bad entry point", meta.entry_blkno, meta.entry_offno,
+			   psprintf("the metapage names an entry point of level %d, the element there is of level %d",
+						meta.entry_level, level));
+	else if (flags & ENGRAM_HNSW_ELEMENT_DELETED)
+	{
+		/*
+		 * Vacuum marks elements deleted (phase 1) before it moves the entry
+		 * point off one (phase 2): a vacuum running, or one a crash
+		 * interrupted, leaves this state; searches still pass through a
+		 * deleted element, and the next vacuum moves the entry point.
+		 */
+		report(vs, "warning", "deleted entry point", meta.entry_blkno, meta.entry_offno,
+			   psprintf("the entry point (level %d) is a deleted element: a VACUUM running now, or interrupted, moves it",
+						meta.entry_level));
+		return entry;
+	}
+	else
+		return entry;
+	return ENGRAM_HNSW_INVALID_REF;
+}
+
+
+/*
+ * The pass's copy of the metapage named an entry point that is not a live
+ * element of its level, or an empty graph while live elements exist:
+ * check the metapage and its entry point as they are now, under the
+ * update lock in ShareLock (hnsw.h, LOCKING), which waits for an insert
+ * that changes the entry point (it writes its element before it sets the
+ * entry point, holding that lock in ExclusiveLock) and for vacuum's
+ * barrier.  Returns the entry point when it is sound now, else
+ * ENGRAM_HNSW_INVALID_REF.
+ */
+static EngramHnswRef
+check_entry_point_now(VerifyState *vs)
+{
+	EngramHnswRef result = ENGRAM_HNSW_INVALID_REF;
+
+	LockPage(vs->index, ENGRAM_HNSW_UPDATE_LOCK, ShareLock);
+	result = check_entry_point_locked(vs);
+	UnlockPage(vs->index, ENGRAM_HNSW_UPDATE_LOCK, ShareLock);
+	return result;
+}
+
 static void
 verify_index(VerifyState *vs)
 {
@@ -276,8 +486,9 @@ verify_index(VerifyState *vs)
 	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
 	char	   *page_copy = palloc(BLCKSZ);
 	int			entry_index = -1;
-	BlockNumber pending_pages = 0;
-	BlockNumber pending_listed;
+	BlockNumber *pending_blocks;
+	int			pending_count = 0;
+	int			pending_capacity = 64;
 
 	if (!verify_metapage(vs, &meta))
 		return;
@@ -286,6 +497,7 @@ verify_index(VerifyState *vs)
 	vs->elements = palloc(sizeof(VerifyElement) * vs->element_capacity);
 	vs->neighbour_capacity = 1024;
 	vs->neighbours = palloc(sizeof(EngramHnswRef) * vs->neighbour_capacity);
+	pending_blocks = palloc(sizeof(BlockNumber) * pending_capacity);
 
 	for (BlockNumber blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
@@ -303,7 +515,13 @@ verify_index(VerifyState *vs)
 			EngramHnswPageGetOpaque(page)->page_id == ENGRAM_HNSW_PAGE_ID &&
 			EngramHnswPageGetOpaque(page)->page_type == ENGRAM_HNSW_PAGE_PENDING)
 		{
-			pending_pages++;	/* checked by walking the list below */
+			/* checked by walking the list below */
+			if (pending_count == pending_capacity)
+			{
+				pending_capacity *= 2;
+				pending_blocks = repalloc_huge(pending_blocks, sizeof(BlockNumber) * pending_capacity);
+			}
+			pending_blocks[pending_count++] = blkno;
 			continue;
 		}
 		if (PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)) ||
@@ -311,7 +529,12 @@ verify_index(VerifyState *vs)
 			EngramHnswPageGetOpaque(page)->page_type != ENGRAM_HNSW_PAGE_ELEMENT)
 		{
 			report(vs, "error", "bad page id", blkno, InvalidOffsetNumber,
-				   "not an engram_hnsw element page");
+				   PageGetSpecialSize(page) != MAXALIGN(sizeof(EngramHnswPageOpaqueData)) ?
+				   psprintf("not an engram_hnsw page: special space of %u bytes",
+							(unsigned) PageGetSpecialSize(page)) :
+				   psprintf("not an engram_hnsw element or pending page: page id 0x%04X, page type %u",
+							(unsigned) EngramHnswPageGetOpaque(page)->page_id,
+							(unsigned) EngramHnswPageGetOpaque(page)->page_type));
 			continue;
 		}
 		for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
@@ -319,11 +542,8 @@ verify_index(VerifyState *vs)
 	}
 
 	/* The pending list, and no pending page off it. */
-	pending_listed = engram_hnsw_pending_verify(vs->index, &meta, report_pending, vs);
-	if (pending_listed != pending_pages)
-		report(vs, "error", "bad pending list", InvalidBlockNumber, InvalidOffsetNumber,
-			   psprintf("%u pending pages in the index, %u of them on the list",
-						pending_pages, pending_listed));
+	engram_hnsw_pending_verify(vs->index, &meta, pending_blocks, pending_count,
+							   report_pending, vs);
 
 	/* The entry point. */
 	if (meta.entry_level >= 0)
@@ -333,10 +553,10 @@ verify_index(VerifyState *vs)
 			(vs->elements[entry_index].flags & ENGRAM_HNSW_ELEMENT_DELETED) ||
 			vs->elements[entry_index].level != meta.entry_level)
 		{
-			report(vs, "error", "bad entry point", meta.entry_blkno, meta.entry_offno,
-				   psprintf("the metapage names an entry point of level %d that is not a live element of that level",
-							meta.entry_level));
-			entry_index = -1;
+			EngramHnswRef entry = check_entry_point_now(vs);
+
+			/* sound now: reachability from there, if the pass saw it */
+			entry_index = entry == ENGRAM_HNSW_INVALID_REF ? -1 : find_element(vs, entry);
 		}
 	}
 	else if (vs->element_count > 0)
@@ -347,8 +567,7 @@ verify_index(VerifyState *vs)
 			if (!(vs->elements[i].flags & ENGRAM_HNSW_ELEMENT_DELETED))
 				live++;
 		if (live > 0)
-			report(vs, "error", "bad entry point", InvalidBlockNumber, InvalidOffsetNumber,
-				   psprintf("the metapage says the graph is empty but %d live elements exist", live));
+			(void) check_entry_point_now(vs);
 	}
 
 	/*
@@ -370,10 +589,7 @@ verify_index(VerifyState *vs)
 			EngramHnswRef ref = vs->neighbours[element->first_neighbour + j];
 
 			if (find_element(vs, ref) < 0)
-				report(vs, "error", "dangling neighbour",
-					   EngramHnswRefBlock(element->ref), EngramHnswRefOffset(element->ref),
-					   psprintf("refers to (%u,%u), which holds no element",
-								EngramHnswRefBlock(ref), EngramHnswRefOffset(ref)));
+				check_dangling_now(vs, &meta, element->ref, ref);
 		}
 	}
 

@@ -27,6 +27,9 @@
 
 #include "recall_internal.h"
 
+/* Columns of the rows engram_memory_stats() returns (its SQL declaration). */
+#define DECAY_RESULT_COLUMNS 7
+
 PG_FUNCTION_INFO_V1(engram_retention);
 PG_FUNCTION_INFO_V1(engram_memory_stats);
 PG_FUNCTION_INFO_V1(engram_seed_activation_sql);
@@ -160,6 +163,7 @@ memory_stats_call(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("space must not be null")));
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	engram_require_result_columns(fcinfo, DECAY_RESULT_COLUMNS, "engram_memory_stats()");
 	engram_decay_params_current(&params);
 
 	SPI_connect();
@@ -182,7 +186,7 @@ memory_stats_call(FunctionCallInfo fcinfo)
 		EngramDecayKind decay;
 		EngramRecallAccess access;
 		double		effective;
-		Datum		values[7];
+		Datum		values[DECAY_RESULT_COLUMNS];
 		bool		nulls[7] = {0};
 
 		if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))

@@ -50,6 +50,9 @@
 #include "metrics/engram_metrics.h"
 #include "recall_internal.h"
 
+/* Columns of the rows engram_recall() returns (its SQL declaration). */
+#define RECALL_RESULT_COLUMNS 12
+
 PG_FUNCTION_INFO_V1(engram_recall);
 
 typedef enum RecallMode
@@ -418,7 +421,7 @@ emit_recall_row(FunctionCallInfo fcinfo, EngramNode *node, Datum content, Datum 
 				const char *tier)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		values[12];
+	Datum		values[RECALL_RESULT_COLUMNS];
 	bool		nulls[12] = {0};
 
 	values[0] = Int64GetDatum(node->id);
@@ -608,6 +611,7 @@ recall_call(FunctionCallInfo fcinfo)
 	query.limit = (int64) ceil(Max((double) k, engram_seed_candidates_factor * k));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	engram_require_result_columns(fcinfo, RECALL_RESULT_COLUMNS, "engram_recall()");
 	context = AllocSetContextCreate(CurrentMemoryContext, "engram recall",
 									ALLOCSET_DEFAULT_SIZES);
 

@@ -719,7 +719,20 @@ engram_create_space(PG_FUNCTION_ARGS)
 					 qualified, quote_literal_cstr(regconfig_qualified_name(text_config)));
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE INDEX ON %s (occurred_at)", qualified);
+	/*
+	 * (occurred_at, id): time-window cues, and consolidation's candidate
+	 * pool (the newest episodes, ORDER BY occurred_at DESC, id DESC LIMIT
+	 * n), which reads the index backwards instead of sorting every row.
+	 */
+	appendStringInfo(&sql, "CREATE INDEX ON %s (occurred_at, id)", qualified);
+	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
+	/*
+	 * The semantic memories, which each consolidation pass reads in id
+	 * order: a partial index (episodes, the bulk, get no entry) instead of
+	 * a scan of the whole space.
+	 */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE INDEX ON %s (id) WHERE kind = 'semantic'", qualified);
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE INDEX ON %s USING gin (tags)", qualified);

@@ -71,6 +71,9 @@
 #include "metrics/engram_metrics.h"
 #include "recall_internal.h"
 
+/* Columns of the rows engram_spread() returns (its SQL declaration). */
+#define SPREAD_RESULT_COLUMNS 10
+
 PG_FUNCTION_INFO_V1(engram_spread);
 
 /* One association read for the current depth, with its contribution. */
@@ -1100,7 +1103,7 @@ emit_spread_row(FunctionCallInfo fcinfo, EngramNode *node, Datum content, Datum 
 				const char *tier)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		values[10];
+	Datum		values[SPREAD_RESULT_COLUMNS];
 	bool		nulls[10] = {0};
 
 	values[0] = Int64GetDatum(node->id);
@@ -1168,6 +1171,7 @@ spread_call(FunctionCallInfo fcinfo)
 	engram_check_unit_interval("activation", activation);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	engram_require_result_columns(fcinfo, SPREAD_RESULT_COLUMNS, "engram_spread()");
 	context = AllocSetContextCreate(CurrentMemoryContext, "engram spread",
 									ALLOCSET_DEFAULT_SIZES);
 

@@ -935,6 +935,7 @@ engram_hot_tier_info(PG_FUNCTION_ARGS)
 	engram_require_preload("the hot tier");
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	engram_require_row_columns(tupdesc, lengthof(values), "engram_hot_tier_info()");
 	tupdesc = BlessTupleDesc(tupdesc);
 	for_each_entry(LW_SHARED, count_entry, totals);
 	values[0] = Int64GetDatum((int64) hot->arena_bytes);

@@ -540,6 +540,7 @@ engram_cold_vacuum(PG_FUNCTION_ARGS)
 				 errmsg("cannot vacuum cold segments during recovery")));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	engram_require_row_columns(tupdesc, lengthof(values), "engram_cold_vacuum()");
 	rel = engram_tam_open_for_move(relid, ShareUpdateExclusiveLock, ACL_UPDATE);
 	LockRelationOid(relid, RowExclusiveLock);
 	PreventCommandIfReadOnly("engram_cold_vacuum()");

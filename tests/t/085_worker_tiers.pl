@@ -5,8 +5,9 @@
 #  - one migration cycle makes at most engram.migration_batch moves;
 #  - the worker promoting every row continuously never takes the hot tier
 #    over engram.hot_tier_size_mb (1 MB here, the rows take about 3 MB);
-#    rows that consolidation locked FOR KEY SHARE (the maintenance run
-#    before) can still be promoted once the lock is gone;
+#    rows that consolidation or a lineage foreign key locked FOR KEY SHARE
+#    (the maintenance run before) can still be promoted once the lock is
+#    gone;
 #  - engram.background_workers: 0 stops the database workers (reload), 1
 #    serves one database of two, reset serves both.
 use strict;
