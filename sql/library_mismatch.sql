@@ -63,3 +63,16 @@ SELECT shards > 0 AS installed_answers FROM engram_hot_tier_info();
 DROP FUNCTION stale_hot_tier_info();
 DROP FUNCTION stale_consolidate(regclass, regclass);
 DROP TABLE stale_plain;
+
+-- And the index's two.
+CREATE FUNCTION stale_pending_stats(index regclass, OUT entries bigint)
+	RETURNS bigint AS 'engram', 'engram_hnsw_pending_stats' LANGUAGE C;
+CREATE FUNCTION stale_layout_stats(index regclass, OUT element_pages bigint, OUT elements bigint)
+	RETURNS record AS 'engram', 'engram_hnsw_layout_stats' LANGUAGE C;
+CREATE TABLE stale_vectors (v evector(2));
+CREATE INDEX stale_vectors_idx ON stale_vectors USING engram_hnsw (v evector_l2_ops);
+SELECT * FROM stale_layout_stats('stale_vectors_idx');
+SELECT elements FROM engram_hnsw_layout_stats('stale_vectors_idx');
+DROP FUNCTION stale_pending_stats(regclass);
+DROP FUNCTION stale_layout_stats(regclass);
+DROP TABLE stale_vectors;

@@ -175,6 +175,34 @@ SELECT w AS weight, pg_temp.try_association('storage_new', w) AS new_space,
 	   pg_temp.try_association('storage_old', w) AS old_space
   FROM unnest(ARRAY[0, '-0', 1e-30, 0.5, 1, 1.0000001, 2, 'NaN', 'Infinity']::real[]) w;
 
+-- The tags index of a new space holds only rows that have tags (a memory
+-- stored without tags costs no GIN insert); the tag cue's "tags && $n"
+-- still uses it, with a generic plan as recall's cached statements do,
+-- and the tag cue recalls exactly the tagged memories, as with the former
+-- full index (storage_old gets it back).
+SELECT indexdef FROM pg_indexes WHERE tablename = 'storage_new' AND indexdef LIKE '%(tags)%';
+DROP INDEX storage_old_tags_idx;
+CREATE INDEX storage_old_tags_idx ON storage_old USING gin (tags);
+SELECT engram_store('storage_new', 'no tags', NULL::evector) > 0 AS stored,
+	   engram_store('storage_old', 'no tags', NULL::evector) > 0 AS stored;
+PREPARE storage_tagged(text[]) AS
+	SELECT id FROM storage_new m WHERE m.tags OPERATOR(pg_catalog.&&) $1
+	 ORDER BY m.occurred_at DESC, m.id DESC LIMIT 10;
+SET plan_cache_mode = force_generic_plan;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) EXECUTE storage_tagged('{calendar}');
+EXECUTE storage_tagged('{calendar}');
+RESET enable_seqscan;
+RESET plan_cache_mode;
+DEALLOCATE storage_tagged;
+SELECT 'new' AS space,
+	   (SELECT array_agg(id ORDER BY id) FROM engram_recall('storage_new', tags => '{team-sync}', k => 10)) AS recalled,
+	   (SELECT array_agg(id ORDER BY id) FROM storage_new WHERE 'team-sync' = ANY (tags)) AS tagged
+UNION ALL
+SELECT 'old',
+	   (SELECT array_agg(id ORDER BY id) FROM engram_recall('storage_old', tags => '{team-sync}', k => 10)),
+	   (SELECT array_agg(id ORDER BY id) FROM storage_old WHERE 'team-sync' = ANY (tags));
+
 SELECT engram_drop_space('storage_new'), engram_drop_space('storage_old'),
 	   engram_drop_space('storage_small'), engram_drop_space('storage_wide');
 RESET engram.recency_boost;

@@ -11,8 +11,10 @@
 # those of a burst under the limit, as in bench/hnsw/pending_bench.sh);
 # ROWS memories are stored first.  Each round runs, for each variant (in
 # turn, the order reversed on even rounds): stop the cluster, install the
-# variant's engram.so, start, run its SQL, warm up (2 s of stores), then
-# four pgbench runs of SECONDS, one client, -M prepared:
+# variant's engram.so, start, run its SQL, warm up (2 s of stores), then,
+# for each number of clients in CLIENTS (default "1"; "1 2" runs each
+# workload with 1 and then 2 clients, reported as workload/cN), four
+# pgbench runs of SECONDS, -M prepared:
 #
 #   store_short   engram_store, content 'pgbench store <n>' (what
 #                 bench/pgbench/store.sql stores)
@@ -30,7 +32,7 @@
 #
 # Usage (as root, PG_CONFIG exported, engram installed):
 #   bash bench/recall/store_ab.sh [--dims 768] [--rows 5000] [--rounds 3]
-#       [--seconds 8] [--deferred on|off]
+#       [--seconds 8] [--deferred on|off] [--clients "1 2"]
 #       --variant NAME SO SQL [--variant NAME SO SQL ...]
 # SO is a path to an engram.so, or "-" for the one installed; SQL runs in
 # database postgres after each start ("" for none), for example
@@ -46,7 +48,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
 
-dims=768 rows=5000 rounds=3 seconds=8 deferred=on
+dims=768 rows=5000 rounds=3 seconds=8 deferred=on clients=1
 names=() sos=() sqls=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--deferred) deferred=$2; shift 2 ;;
+	--clients) clients=$2; shift 2 ;;
 	--variant)
 		[ $# -ge 4 ] || engram_die "--variant needs NAME SO SQL"
 		names+=("$2") sos+=("$3") sqls+=("$4")
@@ -136,13 +139,13 @@ store_cpu() {
 	psql_cmd -Atc "SELECT operations || ' ' || coalesce(cpu_seconds, 0) FROM engram_stats WHERE operation = 'store'"
 }
 
-# run LABEL SCRIPT ROWS_PER_CALL: prints "rows/s cluster_cpu_us_per_row
+# run LABEL SCRIPT ROWS_PER_CALL CLIENTS: prints "rows/s cluster_cpu_us_per_row
 # store_cpu_us_per_call" (the last 0 for batches)
 run() {
-	local label=$1 script=$2 per_call=$3 before after tps stats_before stats_after
+	local label=$1 script=$2 per_call=$3 nclients=$4 before after tps stats_before stats_after
 	stats_before=$(store_cpu)
 	before=$(cluster_ticks "$datadir")
-	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" \
+	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c "$nclients" -j "$nclients" -T "$seconds" \
 		-h "$sockdir" -p "$port" -f "$script" postgres) >"$out/$label.txt" 2>&1 ||
 		{ cat "$out/$label.txt" >&2; engram_die "pgbench failed ($label)"; }
 	sleep 1		# let the postmaster reap the backend (its CPU then counts in cutime)
@@ -161,7 +164,7 @@ results=$out/results.txt
 {
 	echo "Engram store A/B, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, 1 client, -M prepared"
+	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, $clients client(s), -M prepared"
 	for i in "${!names[@]}"; do
 		echo "variant ${names[$i]}: ${sos[$i]} ($(cat "$(dirname "${sos[$i]}")/COMMIT" 2>/dev/null || echo installed)); SQL: ${sqls[$i]:-none}"
 	done
@@ -174,10 +177,12 @@ for ((round = 1; round <= rounds; round++)); do
 		install_variant "${sos[$i]}" "${sqls[$i]}"
 		(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -T 2 -h "$sockdir" -p "$port" \
 			-f store_short.sql postgres) >/dev/null 2>&1 || true
-		for workload in store_short store_long batch_short batch_long; do
-			case $workload in store_*) per_call=1 ;; *) per_call=1000 ;; esac
-			line=$(run "r$round-${names[$i]}-$workload" "$work/$workload.sql" "$per_call")
-			echo "$round ${names[$i]} $workload $line" | tee -a "$results"
+		for nclients in $clients; do
+			for workload in store_short store_long batch_short batch_long; do
+				case $workload in store_*) per_call=1 ;; *) per_call=1000 ;; esac
+				line=$(run "r$round-${names[$i]}-$workload-c$nclients" "$work/$workload.sql" "$per_call" "$nclients")
+				echo "$round ${names[$i]} $workload/c$nclients $line" | tee -a "$results"
+			done
 		done
 	done
 done
@@ -195,13 +200,13 @@ fi
 	echo
 	echo "medians over the rounds (rows/s, cluster CPU us per row, engram_store's own CPU us per call):"
 	for name in "${names[@]}"; do
-		for workload in store_short store_long batch_short batch_long; do
+		for workload in $(for c in $clients; do printf '%s ' store_short/c$c store_long/c$c batch_short/c$c batch_long/c$c; done); do
 			awk -v v="$name" -v w="$workload" '$2 == v && $3 == w { n++; r[n] = $4; c[n] = $5; o[n] = $6 }
 				function median(a, n,   i, j, t) {
 					for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 				}
-				END { if (n) printf "%-12s %-12s %10.1f %10.1f %10.1f\n", v, w, median(r, n), median(c, n), median(o, n) }' "$results"
+				END { if (n) printf "%-12s %-16s %10.1f %10.1f %10.1f\n", v, w, median(r, n), median(c, n), median(o, n) }' "$results"
 		done
 	done
 } | tee -a "$out/report.txt"

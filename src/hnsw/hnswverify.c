@@ -800,6 +800,7 @@ engram_hnsw_layout_stats(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	engram_require_row_columns(tupdesc, lengthof(values), "engram_hnsw_layout_stats()");
 	index = engram_hnsw_open_index(indexoid, AccessShareLock);
 	engram_hnsw_read_meta(index, &meta);
 

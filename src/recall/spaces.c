@@ -734,8 +734,16 @@ engram_create_space(PG_FUNCTION_ARGS)
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE INDEX ON %s (id) WHERE kind = 'semantic'", qualified);
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
+
+	/*
+	 * Only rows that have tags enter the tags index: GIN would otherwise
+	 * record a "null item" for every memory stored without tags (every row
+	 * of the array form of engram_store_batch), an index insert and its WAL
+	 * per store that no query reads.  The tag cue's "tags && $n" is strict,
+	 * so the planner proves the predicate and uses the index as before.
+	 */
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE INDEX ON %s USING gin (tags)", qualified);
+	appendStringInfo(&sql, "CREATE INDEX ON %s USING gin (tags) WHERE tags IS NOT NULL", qualified);
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 
 	create_association_table(assoc_qualified, qualified);

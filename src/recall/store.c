@@ -347,8 +347,8 @@ emit_stored_ids(const EngramSpace *check_space, ReturnSetInfo *rsinfo)
  *     occurred_at timestamptz[] DEFAULT NULL, metadata jsonb[] DEFAULT NULL)
  *     RETURNS SETOF bigint
  *
- * Insert many memories with one INSERT ... SELECT FROM unnest(...) and
- * return their ids in input order.  Optional arrays are NULL or as long
+ * Insert many memories with one INSERT ... SELECT unnest(...) and return
+ * their ids in input order.  Optional arrays are NULL or as long
  * as contents; a NULL element takes the column default (confidence 0.9,
  * kind episodic, occurred_at now, metadata {}).  Every element is checked
  * before anything is inserted.
@@ -443,15 +443,24 @@ store_batch_rows(FunctionCallInfo fcinfo, Oid *space_relid)
 	argtypes[6] = TIMESTAMPTZOID;
 	values[6] = TimestampTzGetDatum(engram_now());
 
+	/*
+	 * The arrays are unnested in the select list of a subquery (a ProjectSet
+	 * node, which walks them in step, padding a NULL array with NULLs) and
+	 * not in FROM: a function scan would first copy every row, embeddings
+	 * included, into a tuplestore.  Rows reach the INSERT, and take their
+	 * identity values, in array order, so RETURNING gives the ids in input
+	 * order.
+	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "INSERT INTO %s (content, embedding, confidence, kind, occurred_at, metadata, created_at) "
 					 "SELECT u.content, u.embedding, COALESCE(u.confidence, %g), "
 					 "COALESCE(u.kind, 'episodic'), COALESCE(u.occurred_at, $7), "
 					 "COALESCE(u.metadata, '{}'), $7 "
-					 "FROM unnest($1, $2, $3, $4, $5, $6) WITH ORDINALITY "
-					 "AS u(content, embedding, confidence, kind, occurred_at, metadata, position) "
-					 "ORDER BY u.position RETURNING id",
+					 "FROM (SELECT pg_catalog.unnest($1) AS content, pg_catalog.unnest($2) AS embedding, "
+					 "pg_catalog.unnest($3) AS confidence, pg_catalog.unnest($4) AS kind, "
+					 "pg_catalog.unnest($5) AS occurred_at, pg_catalog.unnest($6) AS metadata) u "
+					 "RETURNING id",
 					 space.qualified_name, DEFAULT_CONFIDENCE);
 	engram_spi_execute(sql.data, 7, argtypes, values, nulls, false, SPI_OK_INSERT_RETURNING);
 

@@ -151,7 +151,11 @@ $node->backup('backup');
 my $standby = PostgreSQL::Test::Cluster->new('hnsw_pending_standby');
 $standby->init_from_backup($node, 'backup', has_streaming => 1);
 $standby->start;
+# The appends log their own generic WAL records (hnswpending.c): with
+# wal_consistency_checking the standby compares each page it replays with
+# the primary's image of it, and stops at the first difference.
 $node->safe_psql('postgres', qq{
+	SET wal_consistency_checking = 'generic';
 	INSERT INTO items (v) SELECT ARRAY(SELECT random() FROM generate_series(1, $dims) WHERE i > 0)::real[]::evector
 	FROM generate_series(1, 500) i;
 	CREATE TABLE queries AS SELECT g, ARRAY(SELECT random() FROM generate_series(1, $dims) WHERE g > 0)::real[]::evector AS q
