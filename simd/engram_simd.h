@@ -13,6 +13,27 @@
  * agree with the scalar reference only within rounding error (the bound
  * is stated and checked in tests/simd/test_simd.c).
  *
+ * Bounded float kernels, for searches that only need a
+ * distance when it is below the distance of their furthest result:
+ *	  l2_squared_bounded(a, b, n, bound) returns l2_squared(a, b, n), bit
+ *	  for bit, when that is below "bound", and otherwise a value >= bound:
+ *	  the sum of squares so far, as soon as it reaches the bound.  Exact:
+ *	  each accumulator lane only ever grows (a rounded sum of non-negative
+ *	  terms never decreases), and the partial sum is reduced by the same
+ *	  additions as the final one, so the final sum is at least any partial
+ *	  sum it checked.
+ *	  unit_cosine_bounded(a, b, n, bound), for vectors of unit length
+ *	  (normalised in float, as the index stores them), returns
+ *	  1.0f - inner_product(a, b, n), bit for bit, when that is below
+ *	  "bound", and otherwise a value >= bound.  It sums (a_i - b_i)^2 beside
+ *	  the product: 1 - a.b = |a - b|^2 / 2 + (2 - |a|^2 - |b|^2) / 2, so
+ *	  half the partial sum of squares, less a margin for every rounding
+ *	  involved (ENGRAM_UNIT_COSINE_MARGIN), is a lower bound of the final
+ *	  float value.
+ * Both check their partial sum once every ENGRAM_SIMD_BOUND_STEP floats;
+ * the sums and their order are those of the unbounded kernels, whatever
+ * the bound (an infinite or NaN bound never stops them).
+ *
  * Int8 kernels (scalar quantization, for the index's compact vectors):
  * a and b point to n int8_t codes, any value in [-128, 127], no alignment
  * required, 0 <= n <= ENGRAM_SIMD_INT8_MAX_DIM.  They return the exact
@@ -44,6 +65,10 @@ typedef enum EngramSimdLevel
 
 typedef float (*EngramDistanceKernel) (const float *a, const float *b, int n);
 typedef int32_t (*EngramInt8Kernel) (const int8_t *a, const int8_t *b, int n);
+typedef float (*EngramBoundedKernel) (const float *a, const float *b, int n, float bound);
+
+/* Floats between two checks of a bounded kernel's partial sum. */
+#define ENGRAM_SIMD_BOUND_STEP 64
 
 /* One implementation of every kernel. */
 typedef struct EngramSimdKernels
@@ -57,6 +82,9 @@ typedef struct EngramSimdKernels
 	EngramDistanceKernel cosine_distance;	/* 1 - a.b/(|a||b|); 0 vectors: NaN */
 	EngramInt8Kernel int8_inner_product;	/* sum a*b over int8 codes, exact */
 	EngramInt8Kernel int8_l2_squared;	/* sum (a-b)^2 over int8 codes, exact */
+	EngramBoundedKernel l2_squared_bounded; /* l2_squared below a bound */
+	EngramBoundedKernel unit_cosine_bounded;	/* 1 - a.b of unit vectors
+												 * below a bound */
 } EngramSimdKernels;
 
 /* The kernels in use; never NULL (scalar until engram_simd_select runs). */
@@ -86,6 +114,10 @@ extern bool engram_simd_select(EngramSimdLevel level);
 #define engram_l2_squared_distance(a, b, n)	(engram_simd->l2_squared((a), (b), (n)))
 #define engram_inner_product(a, b, n)		(engram_simd->inner_product((a), (b), (n)))
 #define engram_cosine_distance(a, b, n)		(engram_simd->cosine_distance((a), (b), (n)))
+#define engram_l2_squared_distance_bounded(a, b, n, bound) \
+	(engram_simd->l2_squared_bounded((a), (b), (n), (bound)))
+#define engram_unit_cosine_distance_bounded(a, b, n, bound) \
+	(engram_simd->unit_cosine_bounded((a), (b), (n), (bound)))
 #define engram_int8_inner_product(a, b, n)	(engram_simd->int8_inner_product((a), (b), (n)))
 #define engram_int8_l2_squared_distance(a, b, n) (engram_simd->int8_l2_squared((a), (b), (n)))
 

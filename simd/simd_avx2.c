@@ -63,15 +63,32 @@ avx2_sum_int32(__m256i v)
 	return _mm_cvtsi128_si32(sum);
 }
 
+_Static_assert(ENGRAM_SIMD_BOUND_STEP == 64, "the bounded kernels check once per two 32-float steps");
+
+/* The one reduction of four accumulators, for partial and final sums alike. */
 ENGRAM_TARGET_AVX2
-static float
-avx2_l2_squared(const float *a, const float *b, int n)
+static inline float
+avx2_sum4(__m256 acc0, __m256 acc1, __m256 acc2, __m256 acc3)
+{
+	return avx2_sum_floats(_mm256_add_ps(_mm256_add_ps(acc0, acc1),
+										 _mm256_add_ps(acc2, acc3)));
+}
+
+/*
+ * Sum of squared differences; with "check" (a constant: each caller gets
+ * its own copy of the loop) the partial sum is compared with "bound" after
+ * every second 32-float step but the last, and returned once it reaches it.
+ */
+ENGRAM_TARGET_AVX2
+static inline __attribute__((always_inline)) float
+avx2_l2_squared_sum(const float *a, const float *b, int n, float bound, bool check)
 {
 	__m256		acc0 = _mm256_setzero_ps();
 	__m256		acc1 = _mm256_setzero_ps();
 	__m256		acc2 = _mm256_setzero_ps();
 	__m256		acc3 = _mm256_setzero_ps();
 	int			i = 0;
+
 	for (; i + 32 <= n; i += 32)
 	{
 		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
@@ -83,6 +100,13 @@ avx2_l2_squared(const float *a, const float *b, int n)
 		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
 		acc2 = _mm256_fmadd_ps(d2, d2, acc2);
 		acc3 = _mm256_fmadd_ps(d3, d3, acc3);
+		if (check && (i + 32) % ENGRAM_SIMD_BOUND_STEP == 0 && i + 32 < n)
+		{
+			float		partial = avx2_sum4(acc0, acc1, acc2, acc3);
+
+			if (partial >= bound)
+				return partial;
+		}
 	}
 	for (; i + 8 <= n; i += 8)
 	{
@@ -98,25 +122,77 @@ avx2_l2_squared(const float *a, const float *b, int n)
 
 		acc1 = _mm256_fmadd_ps(d, d, acc1);
 	}
-	return avx2_sum_floats(_mm256_add_ps(_mm256_add_ps(acc0, acc1),
-										 _mm256_add_ps(acc2, acc3)));
+	return avx2_sum4(acc0, acc1, acc2, acc3);
 }
 
 ENGRAM_TARGET_AVX2
 static float
-avx2_inner_product(const float *a, const float *b, int n)
+avx2_l2_squared(const float *a, const float *b, int n)
+{
+	return avx2_l2_squared_sum(a, b, n, 0.0f, false);
+}
+
+ENGRAM_TARGET_AVX2
+static float
+avx2_l2_squared_bounded(const float *a, const float *b, int n, float bound)
+{
+	return avx2_l2_squared_sum(a, b, n, bound, true);
+}
+
+/*
+ * Inner product; with "check", the unit-vector cosine bound: squared
+ * differences summed beside the product and checked after every second
+ * 32-float step but the last (engram_unit_cosine_reaches), setting
+ * *reached and returning early once they prove 1 - a.b >= bound.  The
+ * product's own accumulators and order do not depend on "check".
+ */
+ENGRAM_TARGET_AVX2
+static inline __attribute__((always_inline)) float
+avx2_inner_product_sum(const float *a, const float *b, int n, float bound, bool check,
+					   bool *reached)
 {
 	__m256		acc0 = _mm256_setzero_ps();
 	__m256		acc1 = _mm256_setzero_ps();
 	__m256		acc2 = _mm256_setzero_ps();
 	__m256		acc3 = _mm256_setzero_ps();
+	__m256		squares0 = _mm256_setzero_ps();
+	__m256		squares1 = _mm256_setzero_ps();
 	int			i = 0;
+
 	for (; i + 32 <= n; i += 32)
 	{
-		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-		acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-		acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+		__m256		va0 = _mm256_loadu_ps(a + i);
+		__m256		vb0 = _mm256_loadu_ps(b + i);
+		__m256		va1 = _mm256_loadu_ps(a + i + 8);
+		__m256		vb1 = _mm256_loadu_ps(b + i + 8);
+		__m256		va2 = _mm256_loadu_ps(a + i + 16);
+		__m256		vb2 = _mm256_loadu_ps(b + i + 16);
+		__m256		va3 = _mm256_loadu_ps(a + i + 24);
+		__m256		vb3 = _mm256_loadu_ps(b + i + 24);
+
+		acc0 = _mm256_fmadd_ps(va0, vb0, acc0);
+		acc1 = _mm256_fmadd_ps(va1, vb1, acc1);
+		acc2 = _mm256_fmadd_ps(va2, vb2, acc2);
+		acc3 = _mm256_fmadd_ps(va3, vb3, acc3);
+		if (check)
+		{
+			__m256		d0 = _mm256_sub_ps(va0, vb0);
+			__m256		d1 = _mm256_sub_ps(va1, vb1);
+			__m256		d2 = _mm256_sub_ps(va2, vb2);
+			__m256		d3 = _mm256_sub_ps(va3, vb3);
+
+			squares0 = _mm256_fmadd_ps(d0, d0, squares0);
+			squares1 = _mm256_fmadd_ps(d1, d1, squares1);
+			squares0 = _mm256_fmadd_ps(d2, d2, squares0);
+			squares1 = _mm256_fmadd_ps(d3, d3, squares1);
+			if ((i + 32) % ENGRAM_SIMD_BOUND_STEP == 0 && i + 32 < n &&
+				engram_unit_cosine_reaches(avx2_sum_floats(_mm256_add_ps(squares0, squares1)),
+										   n, bound))
+			{
+				*reached = true;
+				return 0.0f;
+			}
+		}
 	}
 	for (; i + 8 <= n; i += 8)
 		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
@@ -127,8 +203,26 @@ avx2_inner_product(const float *a, const float *b, int n)
 		acc1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, mask),
 							   _mm256_maskload_ps(b + i, mask), acc1);
 	}
-	return avx2_sum_floats(_mm256_add_ps(_mm256_add_ps(acc0, acc1),
-										 _mm256_add_ps(acc2, acc3)));
+	return avx2_sum4(acc0, acc1, acc2, acc3);
+}
+
+ENGRAM_TARGET_AVX2
+static float
+avx2_inner_product(const float *a, const float *b, int n)
+{
+	bool		reached = false;
+
+	return avx2_inner_product_sum(a, b, n, 0.0f, false, &reached);
+}
+
+ENGRAM_TARGET_AVX2
+static float
+avx2_unit_cosine_bounded(const float *a, const float *b, int n, float bound)
+{
+	bool		reached = false;
+	float		product = avx2_inner_product_sum(a, b, n, bound, true, &reached);
+
+	return reached ? bound : 1.0f - product;
 }
 
 /*
@@ -267,6 +361,8 @@ const EngramSimdKernels engram_simd_avx2_kernels = {
 	.cosine_distance = avx2_cosine_distance,
 	.int8_inner_product = avx2_int8_inner_product,
 	.int8_l2_squared = avx2_int8_l2_squared,
+	.l2_squared_bounded = avx2_l2_squared_bounded,
+	.unit_cosine_bounded = avx2_unit_cosine_bounded,
 };
 
 #endif							/* ENGRAM_SIMD_X86 */

@@ -52,15 +52,32 @@
 /* Byte mask for the first "remaining" (0..63) codes. */
 #define AVX512_BYTE_TAIL_MASK(remaining) ((__mmask64) ((1ull << (remaining)) - 1))
 
+_Static_assert(ENGRAM_SIMD_BOUND_STEP == 64, "the bounded kernels check once per 64-float step");
+
+/* The one reduction of four accumulators, for partial and final sums alike. */
 ENGRAM_TARGET_AVX512F
-static float
-avx512_l2_squared(const float *a, const float *b, int n)
+static inline float
+avx512_sum4(__m512 acc0, __m512 acc1, __m512 acc2, __m512 acc3)
+{
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1),
+											  _mm512_add_ps(acc2, acc3)));
+}
+
+/*
+ * Sum of squared differences; with "check" (a constant: each caller gets
+ * its own copy of the loop) the partial sum is compared with "bound" after
+ * every 64-float step but the last, and returned once it reaches it.
+ */
+ENGRAM_TARGET_AVX512F
+static inline __attribute__((always_inline)) float
+avx512_l2_squared_sum(const float *a, const float *b, int n, float bound, bool check)
 {
 	__m512		acc0 = _mm512_setzero_ps();
 	__m512		acc1 = _mm512_setzero_ps();
 	__m512		acc2 = _mm512_setzero_ps();
 	__m512		acc3 = _mm512_setzero_ps();
 	int			i = 0;
+
 	for (; i + 64 <= n; i += 64)
 	{
 		__m512		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
@@ -72,6 +89,13 @@ avx512_l2_squared(const float *a, const float *b, int n)
 		acc1 = _mm512_fmadd_ps(d1, d1, acc1);
 		acc2 = _mm512_fmadd_ps(d2, d2, acc2);
 		acc3 = _mm512_fmadd_ps(d3, d3, acc3);
+		if (check && i + 64 < n)
+		{
+			float		partial = avx512_sum4(acc0, acc1, acc2, acc3);
+
+			if (partial >= bound)
+				return partial;
+		}
 	}
 	for (; i + 16 <= n; i += 16)
 	{
@@ -87,25 +111,79 @@ avx512_l2_squared(const float *a, const float *b, int n)
 
 		acc1 = _mm512_fmadd_ps(d, d, acc1);
 	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1),
-											  _mm512_add_ps(acc2, acc3)));
+	return avx512_sum4(acc0, acc1, acc2, acc3);
 }
 
 ENGRAM_TARGET_AVX512F
 static float
-avx512_inner_product(const float *a, const float *b, int n)
+avx512_l2_squared(const float *a, const float *b, int n)
+{
+	return avx512_l2_squared_sum(a, b, n, 0.0f, false);
+}
+
+ENGRAM_TARGET_AVX512F
+static float
+avx512_l2_squared_bounded(const float *a, const float *b, int n, float bound)
+{
+	return avx512_l2_squared_sum(a, b, n, bound, true);
+}
+
+/*
+ * Inner product; with "check", the unit-vector cosine bound: squared
+ * differences summed beside the product and checked after every 64-float
+ * step but the last (engram_unit_cosine_reaches), setting *reached and
+ * returning early once they prove 1 - a.b >= bound.  The product's own
+ * accumulators and order do not depend on "check".
+ */
+ENGRAM_TARGET_AVX512F
+static inline __attribute__((always_inline)) float
+avx512_inner_product_sum(const float *a, const float *b, int n, float bound, bool check,
+						 bool *reached)
 {
 	__m512		acc0 = _mm512_setzero_ps();
 	__m512		acc1 = _mm512_setzero_ps();
 	__m512		acc2 = _mm512_setzero_ps();
 	__m512		acc3 = _mm512_setzero_ps();
+	__m512		squares0 = _mm512_setzero_ps();
+	__m512		squares1 = _mm512_setzero_ps();
+	__m512		squares2 = _mm512_setzero_ps();
+	__m512		squares3 = _mm512_setzero_ps();
 	int			i = 0;
+
 	for (; i + 64 <= n; i += 64)
 	{
-		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-		acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
-		acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), acc2);
-		acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), acc3);
+		__m512		va0 = _mm512_loadu_ps(a + i);
+		__m512		vb0 = _mm512_loadu_ps(b + i);
+		__m512		va1 = _mm512_loadu_ps(a + i + 16);
+		__m512		vb1 = _mm512_loadu_ps(b + i + 16);
+		__m512		va2 = _mm512_loadu_ps(a + i + 32);
+		__m512		vb2 = _mm512_loadu_ps(b + i + 32);
+		__m512		va3 = _mm512_loadu_ps(a + i + 48);
+		__m512		vb3 = _mm512_loadu_ps(b + i + 48);
+
+		acc0 = _mm512_fmadd_ps(va0, vb0, acc0);
+		acc1 = _mm512_fmadd_ps(va1, vb1, acc1);
+		acc2 = _mm512_fmadd_ps(va2, vb2, acc2);
+		acc3 = _mm512_fmadd_ps(va3, vb3, acc3);
+		if (check)
+		{
+			__m512		d0 = _mm512_sub_ps(va0, vb0);
+			__m512		d1 = _mm512_sub_ps(va1, vb1);
+			__m512		d2 = _mm512_sub_ps(va2, vb2);
+			__m512		d3 = _mm512_sub_ps(va3, vb3);
+
+			squares0 = _mm512_fmadd_ps(d0, d0, squares0);
+			squares1 = _mm512_fmadd_ps(d1, d1, squares1);
+			squares2 = _mm512_fmadd_ps(d2, d2, squares2);
+			squares3 = _mm512_fmadd_ps(d3, d3, squares3);
+			if (i + 64 < n &&
+				engram_unit_cosine_reaches(avx512_sum4(squares0, squares1, squares2, squares3),
+										   n, bound))
+			{
+				*reached = true;
+				return 0.0f;
+			}
+		}
 	}
 	for (; i + 16 <= n; i += 16)
 		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
@@ -116,8 +194,26 @@ avx512_inner_product(const float *a, const float *b, int n)
 		acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i),
 							   _mm512_maskz_loadu_ps(mask, b + i), acc1);
 	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1),
-											  _mm512_add_ps(acc2, acc3)));
+	return avx512_sum4(acc0, acc1, acc2, acc3);
+}
+
+ENGRAM_TARGET_AVX512F
+static float
+avx512_inner_product(const float *a, const float *b, int n)
+{
+	bool		reached = false;
+
+	return avx512_inner_product_sum(a, b, n, 0.0f, false, &reached);
+}
+
+ENGRAM_TARGET_AVX512F
+static float
+avx512_unit_cosine_bounded(const float *a, const float *b, int n, float bound)
+{
+	bool		reached = false;
+	float		product = avx512_inner_product_sum(a, b, n, bound, true, &reached);
+
+	return reached ? bound : 1.0f - product;
 }
 
 /* Three sums (a.b, a.a, b.b), two accumulators each, 32 floats a step. */
@@ -291,6 +387,8 @@ const EngramSimdKernels engram_simd_avx512_kernels = {
 	.cosine_distance = avx512_cosine_distance,
 	.int8_inner_product = avx512_int8_inner_product,
 	.int8_l2_squared = avx512_int8_l2_squared,
+	.l2_squared_bounded = avx512_l2_squared_bounded,
+	.unit_cosine_bounded = avx512_unit_cosine_bounded,
 };
 
 const EngramSimdKernels engram_simd_avx512_vnni_kernels = {
@@ -303,6 +401,8 @@ const EngramSimdKernels engram_simd_avx512_vnni_kernels = {
 	.cosine_distance = avx512_cosine_distance,
 	.int8_inner_product = avx512_vnni_int8_inner_product,
 	.int8_l2_squared = avx512_int8_l2_squared,
+	.l2_squared_bounded = avx512_l2_squared_bounded,
+	.unit_cosine_bounded = avx512_unit_cosine_bounded,
 };
 
 #endif							/* ENGRAM_SIMD_X86 */

@@ -90,4 +90,27 @@ engram_cosine_from_sums(float dot, float norm_a, float norm_b)
 	return (float) (1.0 - similarity);
 }
 
+/*
+ * Whether a partial float sum of squares "squares" of unit vectors a - b
+ * (n floats each) proves that unit_cosine_bounded's result,
+ * 1.0f - inner_product(a, b, n), is >= bound (engram_simd.h).  With
+ * u = 2^-24 and in real numbers, 1 - a.b = |a - b|^2 / 2 - delta where
+ * delta = (|a|^2 + |b|^2 - 2) / 2 <= (n + 7) u for vectors normalised in
+ * float (a float inner product for the norm, a square root, a division, a
+ * product per element); |a - b|^2 >= squares (1 - (n + 8) u) (a float sum
+ * of at most n rounded squares of rounded differences, whatever its
+ * order); the float inner product is within n u (1 + delta) of a.b; and
+ * 1.0f - x rounds by at most 3u for |x| <= 2.  The margin M = 4 (n + 16) u
+ * exceeds each relative term and the sum of the absolute ones, so
+ * squares / 2 (1 - M) - M never exceeds the float result.  Computed in
+ * double, where these few operations add no rounding that matters.
+ */
+static inline bool
+engram_unit_cosine_reaches(float squares, int n, float bound)
+{
+	double		margin = 4.0 * ((double) n + 16.0) / 16777216.0;
+
+	return 0.5 * (double) squares * (1.0 - margin) - margin >= (double) bound;
+}
+
 #endif							/* ENGRAM_SIMD_INTERNAL_H */

@@ -188,6 +188,23 @@ neon_int8_l2_squared(const int8_t *a, const int8_t *b, int n)
 	return sum;
 }
 
+/*
+ * The bounded kernels (engram_simd.h) without an early exit yet: the full
+ * sums, which meet the contract for any bound.  Not measured on an AArch64
+ * machine, so not worth the risk of an untested copy of the loops.
+ */
+static float
+neon_l2_squared_bounded(const float *a, const float *b, int n, float bound)
+{
+	return neon_l2_squared(a, b, n);
+}
+
+static float
+neon_unit_cosine_bounded(const float *a, const float *b, int n, float bound)
+{
+	return 1.0f - neon_inner_product(a, b, n);
+}
+
 const EngramSimdKernels engram_simd_neon_kernels = {
 	.level = ENGRAM_SIMD_NEON,
 	.name = "neon",
@@ -198,6 +215,8 @@ const EngramSimdKernels engram_simd_neon_kernels = {
 	.cosine_distance = neon_cosine_distance,
 	.int8_inner_product = neon_int8_inner_product,
 	.int8_l2_squared = neon_int8_l2_squared,
+	.l2_squared_bounded = neon_l2_squared_bounded,
+	.unit_cosine_bounded = neon_unit_cosine_bounded,
 };
 
 #endif							/* ENGRAM_SIMD_AARCH64 */

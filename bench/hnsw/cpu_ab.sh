@@ -9,12 +9,13 @@
 # Usage (as root; each PG_CONFIG names an install where engram is
 # installed, and pgvector's "vector" extension too for the ratios):
 #   bash bench/hnsw/cpu_ab.sh [--rows 30000] [--dims 128] [--rounds 2]
-#                             [--ef 100] PG_CONFIG...
+#                             [--ef 100] [--metric l2|cosine] PG_CONFIG...
 #
 # Uses the data set bench/hnsw/run.sh generates (run that once first with
 # the same --rows / --dims).  The first install creates a template cluster
 # once: the tables of items and queries, for both access methods, and
-# pgvector's index (m = 16, ef_construction = 64).  Every round then, for
+# pgvector's index (m = 16, ef_construction = 64; --metric cosine: both
+# access methods index and order by cosine distance, `<=>`).  Every round then, for
 # every install in turn: a fresh copy of the template started with that
 # install's binaries, the engram_hnsw index built serially (m = 16,
 # ef_construction = 64, so that its page layout is that build's), then in
@@ -26,19 +27,25 @@
 set -euo pipefail
 . "$(dirname "$0")/ab_harness.sh"
 
-rows=30000 dims=128 rounds=2 ef=100 installs=()
+rows=30000 dims=128 rounds=2 ef=100 metric=l2 installs=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
 	--dims) dims=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--ef) ef=$2; shift 2 ;;
+	--metric) metric=$2; shift 2 ;;
 	-*) engram_die "unknown argument: $1" ;;
 	*) installs+=("$1"); shift ;;
 	esac
 done
 [ ${#installs[@]} -gt 0 ] || engram_die "usage: cpu_ab.sh [options] PG_CONFIG..."
 data=$(ab_data_dir)
+case "$metric" in
+l2) op='<->' ;;
+cosine) op='<=>' ;;
+*) engram_die "--metric is l2 or cosine, not $metric" ;;
+esac
 
 ab_template_start cpu-ab "shared_buffers = '512MB'" "maintenance_work_mem = '1GB'" "synchronous_commit = off" \
 	"jit = off" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" \
@@ -54,7 +61,7 @@ CREATE TABLE pitems (id int PRIMARY KEY, v vector($dims));
 CREATE TABLE pqueries (id int PRIMARY KEY, v vector($dims));
 COPY pitems FROM '$data/base.tsv';
 COPY pqueries FROM '$data/queries.tsv';
-CREATE INDEX pitems_v ON pitems USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX pitems_v ON pitems USING hnsw (v vector_${metric}_ops) WITH (m = 16, ef_construction = 64);
 VACUUM ANALYZE;
 $ab_cpu_ticks_sql
 SQL
@@ -66,11 +73,11 @@ SET engram.ef_search = $ef;
 SET hnsw.ef_search = $ef;
 SELECT cpu_ticks() AS t0 \\gset
 DO \$\$ DECLARE x int; BEGIN FOR k IN 1..3 LOOP FOR r IN 1..1000 LOOP
-  SELECT id INTO x FROM items ORDER BY v <-> (SELECT v FROM queries WHERE id = r) LIMIT 10;
+  SELECT id INTO x FROM items ORDER BY v $op (SELECT v FROM queries WHERE id = r) LIMIT 10;
 END LOOP; END LOOP; END \$\$;
 SELECT cpu_ticks() AS t1 \\gset
 DO \$\$ DECLARE x int; BEGIN FOR k IN 1..3 LOOP FOR r IN 1..1000 LOOP
-  SELECT id INTO x FROM pitems ORDER BY v <-> (SELECT v FROM pqueries WHERE id = r) LIMIT 10;
+  SELECT id INTO x FROM pitems ORDER BY v $op (SELECT v FROM pqueries WHERE id = r) LIMIT 10;
 END LOOP; END LOOP; END \$\$;
 SELECT cpu_ticks() AS t2 \\gset
 DO \$\$ BEGIN FOR k IN 1..2 LOOP FOR r IN 1..1000 LOOP
@@ -86,13 +93,13 @@ SELECT (:t1 - :t0) * $ticks_ms / 3, (:t2 - :t1) * $ticks_ms / 3,
 SQL
 chmod 644 "$work/round.sql"
 
-echo "rows $rows x $dims, ef_search $ef; CPU ms per 1,000 operations of one backend"
+echo "rows $rows x $dims, $metric, ef_search $ef; CPU ms per 1,000 operations of one backend"
 echo "| round | install | queries: engram_hnsw | pgvector | ratio | inserts: engram_hnsw | pgvector | ratio |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$rounds"); do
 	for install in "${installs[@]}"; do
 		ab_copy_start "$install"
-		psql_in "$install" -c "CREATE INDEX items_v ON items USING engram_hnsw (v evector_l2_ops) WITH (m = 16, ef_construction = 64)" -c "CHECKPOINT"
+		psql_in "$install" -c "CREATE INDEX items_v ON items USING engram_hnsw (v evector_${metric}_ops) WITH (m = 16, ef_construction = 64)" -c "CHECKPOINT"
 		read -r q_engram q_pgvector i_engram i_pgvector < <(psql_in "$install" -At -F ' ' -f "$work/round.sql" | tail -1)
 		ab_copy_stop "$install"
 		printf '| %d | %s | %d | %d | %.2f | %d | %d | %.2f |\n' "$round" "$install" \

@@ -33,6 +33,7 @@ PG_FUNCTION_INFO_V1(engram_hnsw_metric_cosine);
 
 int			engram_hnsw_ef_search = ENGRAM_HNSW_DEFAULT_EF_SEARCH;
 bool		engram_hnsw_iterative_scan = true;
+bool		engram_hnsw_early_exit = false;
 int			engram_hnsw_max_scan_tuples = ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES;
 int			engram_hnsw_pending_list_limit = ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT;
 int			engram_hnsw_build_search = ENGRAM_HNSW_DEFAULT_BUILD_SEARCH;
@@ -97,6 +98,13 @@ engram_hnsw_init(void)
 							 "candidate list for rows it has not returned yet (relaxed order), up to "
 							 "engram.hnsw_max_scan_tuples candidates.",
 							 &engram_hnsw_iterative_scan, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("engram.hnsw_early_exit",
+							 "Sets whether engram_hnsw searches stop computing a distance once it cannot enter the result list.",
+							 "Under L2 and cosine a distance is summed in steps and abandoned when the "
+							 "partial sum proves the element is no nearer than the furthest result so far; "
+							 "results are the same either way.",
+							 &engram_hnsw_early_exit, false,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("engram.hnsw_max_scan_tuples",
 							"Sets the largest candidate list an iterative engram_hnsw scan grows to.",

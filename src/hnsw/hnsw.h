@@ -274,6 +274,8 @@
 
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/amapi.h"
 #include "access/genam.h"
 #include "access/generic_xlog.h"
@@ -617,6 +619,36 @@ engram_hnsw_distance(int metric, const float *a, const float *b, int dims)
 			return -engram_inner_product(a, b, dims);
 		default:
 			return 1.0f - engram_inner_product(a, b, dims);
+	}
+}
+
+extern bool engram_hnsw_early_exit;
+
+/*
+ * engram_hnsw_distance when that is below "bound", bit for bit; otherwise
+ * some value >= bound.  A search discards every element at or beyond the
+ * furthest of its current results, so it passes that distance and the
+ * kernel stops reading the element's vector as soon as its partial sum
+ * proves the element cannot get in (EARLY EXIT in hnswutils.c).  Under L2
+ * the partial sum of squares is a lower bound; under cosine both vectors
+ * are normalised (the query by the scan, elements when stored), which
+ * gives the bound of unit_cosine_bounded (engram_simd.h).  Inner product
+ * has no such bound and is computed whole, as is every distance when
+ * engram.hnsw_early_exit is off or the bound is infinite or NaN.
+ */
+static inline float
+engram_hnsw_distance_below(int metric, const float *a, const float *b, int dims, float bound)
+{
+	if (!engram_hnsw_early_exit || !(bound < INFINITY))
+		return engram_hnsw_distance(metric, a, b, dims);
+	switch (metric)
+	{
+		case ENGRAM_HNSW_METRIC_L2:
+			return engram_l2_squared_distance_bounded(a, b, dims, bound);
+		case ENGRAM_HNSW_METRIC_INNER_PRODUCT:
+			return -engram_inner_product(a, b, dims);
+		default:
+			return engram_unit_cosine_distance_bounded(a, b, dims, bound);
 	}
 }
 

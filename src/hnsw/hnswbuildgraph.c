@@ -224,7 +224,8 @@ build_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 												  element_code(element), graph->dimensions,
 												  NULL);
 	else
-		out->distance = engram_hnsw_distance(graph->metric, query, vector, graph->dimensions);
+		out->distance = engram_hnsw_distance_below(graph->metric, query, vector,
+												   graph->dimensions, threshold);
 	out->deleted = false;
 	out->heaptid = element->heaptid;
 	ItemPointerSetInvalid(&out->alias_tid);

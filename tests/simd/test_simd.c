@@ -37,6 +37,17 @@
  * The int8 kernels compute exact integer sums: every variant must equal
  * the scalar reference, which must equal a 64-bit oracle.
  *
+ * Bounded kernels (engram_simd.h): for every length, value distribution
+ * and a ladder of bounds around the variant's own unbounded result d
+ * (d itself, the floats just above and below it, fractions and multiples
+ * of it, 0, negative, infinite, NaN), the result must be d bit for bit
+ * when d < bound (or the bound is NaN) and >= bound otherwise.  unit_cosine_bounded gets vectors
+ * normalised in float as the index normalises them (and a vector against
+ * itself and against a near copy, where 1 - a.b is a few roundings), and
+ * d = 1.0f - inner_product.  A variant with an early exit must also take
+ * it: some cases with bounds well below d must return before the end
+ * (l2: a partial sum below d; cosine: the bound itself).
+ *
  * Output: one line per variant and kernel, then "N passed, N failed";
  * the exit status is non-zero when anything failed.
  *
@@ -67,12 +78,15 @@ typedef enum Kernel
 	K_COSINE,
 	K_INT8_IP,
 	K_INT8_L2,
+	K_L2_BOUNDED,
+	K_UNIT_COSINE_BOUNDED,
 	K_COUNT
 } Kernel;
 
 static const char *const kernel_names[K_COUNT] = {
 	"l2_squared", "inner_product", "cosine_distance",
-	"int8_inner_product", "int8_l2_squared"
+	"int8_inner_product", "int8_l2_squared",
+	"l2_squared_bounded", "unit_cosine_bounded"
 };
 
 typedef enum Placement
@@ -551,6 +565,131 @@ test_int8_kernels(const EngramSimdKernels *variant, const Buffers *buffers,
 	}
 }
 
+/* Normalise x (n floats) as engram_hnsw_prepare_vector does; false for 0. */
+static bool
+normalise_like_index(const EngramSimdKernels *variant, float *x, int n)
+{
+	float		norm = variant->inner_product(x, x, n);
+
+	if (!(norm > 0) || isinf(norm))
+		return false;
+	norm = 1.0f / sqrtf(norm);
+	for (int i = 0; i < n; i++)
+		x[i] *= norm;
+	return true;
+}
+
+/*
+ * One bounded case: "got" from the bounded kernel for "bound", "full" the
+ * variant's unbounded result.  Returns true when the kernel stopped early
+ * (a result that only an exit gives).
+ */
+static bool
+check_bounded_result(KernelResult *result, Kernel kernel, float got, float full,
+					 float bound, int n, const char *label)
+{
+	char		what[256];
+	bool		ok;
+
+	if (full < bound || isnan(bound))
+		ok = memcmp(&got, &full, sizeof(float)) == 0;
+	else
+		ok = got >= bound;
+	snprintf(what, sizeof(what), "n=%d %s: bound %.9g, got %.9g, unbounded %.9g",
+			 n, label, bound, got, full);
+	record(result, ok ? 0.0 : 1.0, 0.0, what);
+	if (kernel == K_L2_BOUNDED)
+		return got < full;
+	return got == bound && bound != full;
+}
+
+static void
+test_bounded_kernels(const EngramSimdKernels *variant, const Buffers *buffers,
+					 const int *lengths, int length_count, KernelResult *results)
+{
+	long		exits[K_COUNT] = {0};
+
+	rng_state = 0x6A09E667F3BCC909ull;
+	for (int l = 0; l < length_count; l++)
+	{
+		int			n = lengths[l];
+		size_t		bytes = sizeof(float) * (size_t) n;
+
+		for (int distribution = 0; distribution < 5; distribution++)
+		{
+			float		source_a[TEST_MAX_FLOATS];
+			float		source_b[TEST_MAX_FLOATS];
+
+			fill_floats(source_a, n, distribution % 3);
+			if (distribution == 3)
+				memcpy(source_b, source_a, bytes);	/* a against itself */
+			else if (distribution == 4)
+			{
+				/* a near copy: one element in 64 moved by 1 % */
+				memcpy(source_b, source_a, bytes);
+				for (int i = 0; i < n; i += 64)
+					source_b[i] *= 1.01f;
+			}
+			else
+				fill_floats(source_b, n, distribution);
+			for (Placement p = 0; p < PLACE_COUNT; p++)
+			{
+				float	   *a = place(buffers, 0, p, bytes, sizeof(float));
+				float	   *b = place(buffers, 1, p, bytes, sizeof(float));
+				char		label[96];
+
+				for (Kernel k = K_L2_BOUNDED; k <= K_UNIT_COSINE_BOUNDED; k++)
+				{
+					float		full;
+					float		bounds[16];
+					int			bound_count = 0;
+
+					memcpy(a, source_a, bytes);
+					memcpy(b, source_b, bytes);
+					if (k == K_UNIT_COSINE_BOUNDED &&
+						(!normalise_like_index(variant, a, n) ||
+						 !normalise_like_index(variant, b, n)))
+						continue;
+					full = (k == K_L2_BOUNDED) ? variant->l2_squared(a, b, n) :
+						1.0f - variant->inner_product(a, b, n);
+					bounds[bound_count++] = full;
+					bounds[bound_count++] = nextafterf(full, INFINITY);
+					bounds[bound_count++] = nextafterf(full, -INFINITY);
+					bounds[bound_count++] = full * 0.25f;
+					bounds[bound_count++] = full * 0.5f;
+					bounds[bound_count++] = full * 0.9f;
+					bounds[bound_count++] = full * 0.999f;
+					bounds[bound_count++] = full * 1.001f;
+					bounds[bound_count++] = full * 2.0f;
+					bounds[bound_count++] = 0.0f;
+					bounds[bound_count++] = -1.0f;
+					bounds[bound_count++] = INFINITY;
+					bounds[bound_count++] = NAN;
+					snprintf(label, sizeof(label), "distribution %d, %s",
+							 distribution, placement_names[p]);
+					snprintf(current_case, sizeof(current_case), "%s %s n=%d %s",
+							 variant->variant, kernel_names[k], n, label);
+					for (int i = 0; i < bound_count; i++)
+					{
+						float		got = (k == K_L2_BOUNDED) ?
+							variant->l2_squared_bounded(a, b, n, bounds[i]) :
+							variant->unit_cosine_bounded(a, b, n, bounds[i]);
+
+						if (check_bounded_result(&results[k], k, got, full, bounds[i], n, label))
+							exits[k]++;
+					}
+				}
+			}
+		}
+	}
+	for (Kernel k = K_L2_BOUNDED; k <= K_UNIT_COSINE_BOUNDED; k++)
+	{
+		/* NEON has no early exit yet (simd_neon.c) */
+		if (exits[k] == 0 && variant->level != ENGRAM_SIMD_NEON)
+			record(&results[k], 1.0, 0.0, "never stopped early, even for bounds far below the distance");
+	}
+}
+
 int
 main(void)
 {
@@ -584,6 +723,7 @@ main(void)
 		memset(results, 0, sizeof(results));
 		test_float_kernels(variant, &buffers, lengths, length_count, results);
 		test_int8_kernels(variant, &buffers, lengths, length_count, results);
+		test_bounded_kernels(variant, &buffers, lengths, length_count, results);
 		for (Kernel k = 0; k < K_COUNT; k++)
 		{
 			KernelResult *r = &results[k];
