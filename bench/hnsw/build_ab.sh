@@ -25,8 +25,7 @@
 # index answers).  m = 16, ef_construction = 64.  The load average is
 # printed before and after.
 set -euo pipefail
-. "$(dirname "$0")/../../scripts/lib/common.sh"
-. "$ENGRAM_ROOT/bench/dataset.sh"
+. "$(dirname "$0")/cost_common.sh"
 
 rows=100000 dims=128 rounds=3 efs="40 100 200" workers_list="1 0" baseline="" engram_variants="int8 exact"
 while [ $# -gt 0 ]; do
@@ -44,19 +43,11 @@ done
 
 data=$(bench_dataset "$rows" "$dims" 1000 100 42)
 engram_build_install
-work=$(mktemp -d /tmp/engram-build-ab.XXXXXX)
-chmod 755 "$work"
-datadir=$work/data sockdir=$work/sock
-mkdir -p "$sockdir" && chown -R postgres: "$work"
-port=$(engram_free_port $((59000 + RANDOM % 400)))
-trap 'engram_cluster_stop "$datadir"; rm -rf "$work"' EXIT
 # the settings of bench/hnsw/run.sh
-engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = '2GB'" \
+hnsw_cost_cluster build-ab 59000 "shared_buffers = '2GB'" \
 	"maintenance_work_mem = '2GB'" "max_parallel_maintenance_workers = 1" \
 	"max_parallel_workers_per_gather = 0" "synchronous_commit = off" "jit = off" \
 	"checkpoint_timeout = '30min'" "max_wal_size = '8GB'"
-engram_cluster_start "$datadir" "$work/server.log"
-psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"; }
 now() { date +%s.%N; }
 
 psql_cmd -c "CREATE EXTENSION engram"

@@ -1,5 +1,5 @@
 # bench/hnsw/cost_common.sh: what the CPU-cost scripts of bench/hnsw
-# (insert_cost.sh, build_cpu.sh) share; sourced, not run.
+# (insert_cost.sh, build_cpu.sh, build_ab.sh) share; sourced, not run.
 #
 #   hnsw_cost_args DEFAULT_ROUNDS "$@"   sets rows, dims, rounds from
 #       --rows (30000) / --dims (128) / --rounds, and data, the data set
