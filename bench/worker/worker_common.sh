@@ -24,6 +24,10 @@ worker_bench_cluster() {
 # defaults (a cycle every 10 s, consolidation and soft forgetting every
 # 300 s, windows of an hour and a day) or the idle one (naptime an hour),
 # written with ALTER SYSTEM and reloaded.
+# setting_default NAME: the built-in default (boot value) of a setting.
+setting_default() {
+	psql_q -At -c "SELECT boot_val FROM pg_settings WHERE name = '$1'"
+}
 worker_settings() {
 	if [ "$1" = busy ]; then
 		psql_q -c "ALTER SYSTEM SET engram.worker_naptime = 1" \
@@ -33,8 +37,10 @@ worker_settings() {
 			-c "ALTER SYSTEM SET engram.migration_warm_to_hot_window_seconds = 30" \
 			-c "ALTER SYSTEM SET engram.migration_cold_to_warm_window_seconds = 30"
 	elif [ "$1" = defaults ]; then
-		psql_q -c "ALTER SYSTEM RESET engram.worker_naptime" \
-			-c "ALTER SYSTEM RESET engram.consolidation_interval" \
+		# SET to the built-in defaults: a RESET would fall back to the idle
+		# values this cluster's configuration file starts with.
+		psql_q -c "ALTER SYSTEM SET engram.worker_naptime = $(setting_default engram.worker_naptime)" \
+			-c "ALTER SYSTEM SET engram.consolidation_interval = $(setting_default engram.consolidation_interval)" \
 			-c "ALTER SYSTEM RESET engram.migration_warm_to_cold_window_seconds" \
 			-c "ALTER SYSTEM RESET engram.migration_hot_to_warm_window_seconds" \
 			-c "ALTER SYSTEM RESET engram.migration_warm_to_hot_window_seconds" \
