@@ -57,7 +57,6 @@ done
 bench_nice=${ENGRAM_BENCH_NICE:-}
 bench_defaults=${ENGRAM_BENCH_DEFAULTS:-}
 [ -z "$bench_defaults" ] || [ "$bench_defaults" = 1 ] || engram_die "ENGRAM_BENCH_DEFAULTS must be 1 or unset"
-[ "$bench_defaults" = 1 ] || bench_defaults=
 [ -z "$bench_nice" ] || { [[ $bench_nice =~ ^[0-9]+$ ]] && [ "$bench_nice" -le 19 ]; } ||
 	engram_die "ENGRAM_BENCH_NICE must be an integer from 0 to 19"
 engram_build_install

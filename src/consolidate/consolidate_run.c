@@ -293,6 +293,14 @@ float_array_datum(const float *values, int n)
 										   TYPALIGN_INT));
 }
 
+/* A bigint[] of n Int64 datums. */
+static Datum
+int8_array_datum(Datum *ids, int n)
+{
+	return PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
 /* Transaction-level advisory lock on the space, without waiting. */
 static bool
 try_lock_space(Oid space)
@@ -358,8 +366,7 @@ lock_plan_members(const char *space_name, EngramSemanticPlan *plans, int nplans,
 					 "SELECT e.id, e.ctid FROM %s e WHERE e.id = ANY ($1) "
 					 "AND e.kind = 'episodic' FOR KEY SHARE OF e SKIP LOCKED",
 					 space_name);
-	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[0] = int8_array_datum(ids, nids);
 	if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the episodes of \"%s\"", space_name);
 	nlocked = SPI_processed;
@@ -549,9 +556,7 @@ consolidate_space_timed(Oid space, Oid associations, TimestampTz now, int batch_
 		Datum		values[2];
 
 		values[0] = Int64GetDatum((int64) batch_size * ENGRAM_CONSOLIDATION_POOL_FACTOR);
-		values[1] = PointerGetDatum(construct_array(semantic_ids, nsemantic, INT8OID,
-													sizeof(int64), FLOAT8PASSBYVAL,
-													TYPALIGN_DOUBLE));
+		values[1] = int8_array_datum(semantic_ids, nsemantic);
 		if (SPI_execute_with_args(sql.data, 2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the episodes of \"%s\"", space_name);
 	}
