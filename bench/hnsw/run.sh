@@ -9,6 +9,13 @@
 #                          [--centres 100] [--seconds 10] [--ef "10 20 40 100 200"]
 #                          [--m 16] [--ef-construction 64]
 #                          [--build-rounds 1] [--builds-only] [--rounds 1]
+#                          [--ams "engram_hnsw engram_hnsw_int8 pgvector_hnsw"]
+#
+# --ams picks the access methods measured, from engram_hnsw,
+# engram_hnsw_int8 (quantization = 'int8'), engram_hnsw_int8_rerank
+# (quantization = 'int8_rerank') and pgvector_hnsw (skipped when the
+# "vector" extension is not available); each engram variant gets its own
+# copy of the tables.
 #
 # Generates (once, cached under $ENGRAM_BENCH_DATA, default
 # /tmp/engram-bench-data) a fixed-seed clustered data set with bench/hnsw/
@@ -27,8 +34,10 @@ set -euo pipefail
 
 dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
 m=16 efc=64 seed=42 build_rounds=1 builds_only=false rounds=1
+wanted_ams="engram_hnsw engram_hnsw_int8 pgvector_hnsw"
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--ams) wanted_ams=$2; shift 2 ;;
 	--dims) dims=$2; shift 2 ;;
 	--rows) rows=$2; shift 2 ;;
 	--queries) queries=$2; shift 2 ;;
@@ -68,13 +77,21 @@ now() { date +%s.%N; }
 
 psql_cmd -c "CREATE EXTENSION engram"
 have_pgvector=$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
-ams="engram_hnsw engram_hnsw_int8"
-if [ "$have_pgvector" = 1 ]; then
-	psql_cmd -c "CREATE EXTENSION vector"
-	ams="engram_hnsw engram_hnsw_int8 pgvector_hnsw"
-else
-	engram_log "the vector extension is not available: measuring engram_hnsw only"
-fi
+ams=""
+for am in $wanted_ams; do
+	case "$am" in
+	engram_hnsw | engram_hnsw_int8 | engram_hnsw_int8_rerank) ams+="$am " ;;
+	pgvector_hnsw)
+		if [ "$have_pgvector" = 1 ]; then
+			ams+="$am "
+		else
+			engram_log "the vector extension is not available: measuring engram_hnsw only"
+		fi ;;
+	*) engram_die "unknown access method in --ams: $am" ;;
+	esac
+done
+ams=${ams% }
+[ "$have_pgvector" = 1 ] && psql_cmd -c "CREATE EXTENSION vector"
 
 engram_log "loading $data"
 psql_cmd <<SQL
@@ -84,12 +101,20 @@ CREATE TABLE items_engram_hnsw (id int PRIMARY KEY, v evector($dims));
 CREATE TABLE queries_engram_hnsw (id int PRIMARY KEY, v evector($dims));
 COPY items_engram_hnsw FROM '$data/base.tsv';
 COPY queries_engram_hnsw FROM '$data/queries.tsv';
-CREATE TABLE items_engram_hnsw_int8 (LIKE items_engram_hnsw INCLUDING ALL);
-CREATE TABLE queries_engram_hnsw_int8 (LIKE queries_engram_hnsw INCLUDING ALL);
-INSERT INTO items_engram_hnsw_int8 SELECT * FROM items_engram_hnsw;
-INSERT INTO queries_engram_hnsw_int8 SELECT * FROM queries_engram_hnsw;
 SQL
-if [ "$have_pgvector" = 1 ]; then
+for am in $ams; do
+	case "$am" in
+	engram_hnsw_int8*)
+		psql_cmd <<SQL
+CREATE TABLE items_$am (LIKE items_engram_hnsw INCLUDING ALL);
+CREATE TABLE queries_$am (LIKE queries_engram_hnsw INCLUDING ALL);
+INSERT INTO items_$am SELECT * FROM items_engram_hnsw;
+INSERT INTO queries_$am SELECT * FROM queries_engram_hnsw;
+SQL
+		;;
+	esac
+done
+if [[ " $ams " == *" pgvector_hnsw "* ]]; then
 	psql_cmd <<SQL
 CREATE TABLE items_pgvector_hnsw (id int PRIMARY KEY, v vector($dims));
 CREATE TABLE queries_pgvector_hnsw (id int PRIMARY KEY, v vector($dims));
@@ -113,6 +138,8 @@ create_index() { # create_index AM
 		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
 	elif [ "$1" = engram_hnsw_int8 ]; then
 		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
+	elif [ "$1" = engram_hnsw_int8_rerank ]; then
+		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8_rerank')"
 	else
 		echo "CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
 	fi
