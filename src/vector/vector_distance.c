@@ -15,13 +15,39 @@
  * to zero or a subnormal is accepted, since it loses no information that
  * matters for distances.
  *
+ * REPEATED TOASTED ARGUMENTS
+ *
+ * ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 42)
+ * evaluates the operator for every row it orders or returns with the same
+ * second argument: the init-plan's parameter, whose value is the stored
+ * row's on-disk TOAST pointer (a vector over about 500 dimensions lives
+ * in TOAST with the default storage).  Detoasting it is a TOAST index
+ * lookup and two or more chunk reads, repeated at every call: it was half
+ * of what the executor spent evaluating ORDER BY for a 768-dimension index
+ * scan (docs/reference/performance-baselines.md, session 7).  The
+ * distance functions therefore remember, per argument in fn_extra, the
+ * last on-disk TOAST pointer they were passed; when the same pointer comes
+ * again they detoast it once into fn_mcxt and reuse that copy while it
+ * keeps coming.  fn_extra lives as long as the expression's FmgrInfo
+ * (normally one execution of the statement), during which the TOAST value
+ * a pointer names does not change: TOAST values are never updated in
+ * place, the row that held the pointer is visible to the statement's
+ * snapshot (so VACUUM keeps its value), and a value id is an OID, checked
+ * unique in its TOAST relation when assigned, that could only name
+ * another value after the OID counter wrapped around.  An
+ * argument that changes at every call (each row's own vector) costs one
+ * 16-byte comparison more.  Inline values (compressed or not) are
+ * detoasted as before.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "access/detoast.h"
 #include "fmgr.h"
+#include "utils/memutils.h"
 
 #include "engram_simd.h"
 #include "engram_vector.h"
@@ -38,12 +64,64 @@ PG_FUNCTION_INFO_V1(engram_evector_add);
 PG_FUNCTION_INFO_V1(engram_evector_subtract);
 PG_FUNCTION_INFO_V1(engram_evector_multiply);
 
+/* fn_extra of a distance function: REPEATED TOASTED ARGUMENTS above. */
+typedef struct DistanceArgumentCache
+{
+	bool		seen[2];		/* last[i] holds a pointer */
+	struct varatt_external last[2]; /* last on-disk TOAST pointer of argument i */
+	EngramVector *copy[2];		/* last[i] detoasted in fn_mcxt, or NULL */
+} DistanceArgumentCache;
+
+/*
+ * Argument "argno" (0 or 1) of a two-evector distance function, detoasted:
+ * from the cached copy when it is the same on-disk TOAST pointer as at the
+ * previous call (the copy belongs to the cache: never freed by the
+ * caller, never modified), else as PG_GETARG_ENGRAM_VECTOR_P does.
+ */
+static EngramVector *
+distance_argument(FunctionCallInfo fcinfo, int argno)
+{
+	struct varlena *value = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	FmgrInfo   *flinfo = fcinfo->flinfo;
+	DistanceArgumentCache *cache;
+	struct varatt_external pointer;
+
+	if (!VARATT_IS_EXTERNAL_ONDISK(value) || flinfo == NULL)
+		return DatumGetEngramVector(PointerGetDatum(value));
+	VARATT_EXTERNAL_GET_POINTER(pointer, value);
+	cache = (DistanceArgumentCache *) flinfo->fn_extra;
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(DistanceArgumentCache));
+		flinfo->fn_extra = cache;
+	}
+	if (cache->seen[argno] && memcmp(&cache->last[argno], &pointer, sizeof(pointer)) == 0)
+	{
+		if (cache->copy[argno] == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(flinfo->fn_mcxt);
+
+			cache->copy[argno] = (EngramVector *) detoast_attr(value);
+			MemoryContextSwitchTo(old);
+		}
+		return cache->copy[argno];
+	}
+	if (cache->copy[argno] != NULL)
+	{
+		pfree(cache->copy[argno]);
+		cache->copy[argno] = NULL;
+	}
+	cache->last[argno] = pointer;
+	cache->seen[argno] = true;
+	return DatumGetEngramVector(PointerGetDatum(value));
+}
+
 /* Euclidean distance: sqrt(sum (a-b)^2). */
 Datum
 engram_evector_l2_distance(PG_FUNCTION_ARGS)
 {
-	EngramVector *a = PG_GETARG_ENGRAM_VECTOR_P(0);
-	EngramVector *b = PG_GETARG_ENGRAM_VECTOR_P(1);
+	EngramVector *a = distance_argument(fcinfo, 0);
+	EngramVector *b = distance_argument(fcinfo, 1);
 
 	engram_vector_check_same_dims(a, b);
 	PG_RETURN_FLOAT8(sqrt((double) engram_l2_squared_distance(a->x, b->x, a->dim)));
@@ -53,8 +131,8 @@ engram_evector_l2_distance(PG_FUNCTION_ARGS)
 Datum
 engram_evector_l2_squared_distance(PG_FUNCTION_ARGS)
 {
-	EngramVector *a = PG_GETARG_ENGRAM_VECTOR_P(0);
-	EngramVector *b = PG_GETARG_ENGRAM_VECTOR_P(1);
+	EngramVector *a = distance_argument(fcinfo, 0);
+	EngramVector *b = distance_argument(fcinfo, 1);
 
 	engram_vector_check_same_dims(a, b);
 	PG_RETURN_FLOAT8((double) engram_l2_squared_distance(a->x, b->x, a->dim));
@@ -64,8 +142,8 @@ engram_evector_l2_squared_distance(PG_FUNCTION_ARGS)
 Datum
 engram_evector_inner_product(PG_FUNCTION_ARGS)
 {
-	EngramVector *a = PG_GETARG_ENGRAM_VECTOR_P(0);
-	EngramVector *b = PG_GETARG_ENGRAM_VECTOR_P(1);
+	EngramVector *a = distance_argument(fcinfo, 0);
+	EngramVector *b = distance_argument(fcinfo, 1);
 
 	engram_vector_check_same_dims(a, b);
 	PG_RETURN_FLOAT8((double) engram_inner_product(a->x, b->x, a->dim));
@@ -75,8 +153,8 @@ engram_evector_inner_product(PG_FUNCTION_ARGS)
 Datum
 engram_evector_negative_inner_product(PG_FUNCTION_ARGS)
 {
-	EngramVector *a = PG_GETARG_ENGRAM_VECTOR_P(0);
-	EngramVector *b = PG_GETARG_ENGRAM_VECTOR_P(1);
+	EngramVector *a = distance_argument(fcinfo, 0);
+	EngramVector *b = distance_argument(fcinfo, 1);
 
 	engram_vector_check_same_dims(a, b);
 	PG_RETURN_FLOAT8(-(double) engram_inner_product(a->x, b->x, a->dim));
@@ -86,8 +164,8 @@ engram_evector_negative_inner_product(PG_FUNCTION_ARGS)
 Datum
 engram_evector_cosine_distance(PG_FUNCTION_ARGS)
 {
-	EngramVector *a = PG_GETARG_ENGRAM_VECTOR_P(0);
-	EngramVector *b = PG_GETARG_ENGRAM_VECTOR_P(1);
+	EngramVector *a = distance_argument(fcinfo, 0);
+	EngramVector *b = distance_argument(fcinfo, 1);
 
 	engram_vector_check_same_dims(a, b);
 	PG_RETURN_FLOAT8((double) engram_cosine_distance(a->x, b->x, a->dim));
