@@ -9,7 +9,8 @@
 # Usage (as root; each PG_CONFIG names an install where engram is
 # installed, and pgvector's "vector" extension too for the ratios):
 #   bash bench/hnsw/cpu_ab.sh [--rows 30000] [--dims 128] [--rounds 2]
-#                             [--ef 100] [--metric l2|cosine] PG_CONFIG...
+#                             [--ef 100] [--metric l2|cosine]
+#                             [--quantization none|int8|int8_rerank] PG_CONFIG...
 #
 # Uses the data set bench/hnsw/run.sh generates (run that once first with
 # the same --rows / --dims).  The first install creates a template cluster
@@ -18,7 +19,8 @@
 # access methods index and order by cosine distance, `<=>`).  Every round then, for
 # every install in turn: a fresh copy of the template started with that
 # install's binaries, the engram_hnsw index built serially (m = 16,
-# ef_construction = 64, so that its page layout is that build's), then in
+# ef_construction = 64, --quantization as given, so that its page layout
+# is that build's), then in
 # one session: 3,000 queries (`ORDER BY v <-> query LIMIT 10`, ef_search
 # for both) on engram_hnsw, the same on pgvector, 2,000 single-row inserts
 # into each (one transaction: CPU of the index work, not of commits).
@@ -27,9 +29,10 @@
 set -euo pipefail
 . "$(dirname "$0")/ab_harness.sh"
 
-rows=30000 dims=128 rounds=2 ef=100 metric=l2 installs=()
+rows=30000 dims=128 rounds=2 ef=100 metric=l2 quantization=none installs=()
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--quantization) quantization=$2; shift 2 ;;
 	--rows) rows=$2; shift 2 ;;
 	--dims) dims=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
@@ -93,13 +96,13 @@ SELECT (:t1 - :t0) * $ticks_ms / 3, (:t2 - :t1) * $ticks_ms / 3,
 SQL
 chmod 644 "$work/round.sql"
 
-echo "rows $rows x $dims, $metric, ef_search $ef; CPU ms per 1,000 operations of one backend"
+echo "rows $rows x $dims, $metric, ef_search $ef, engram_hnsw quantization = '$quantization'; CPU ms per 1,000 operations of one backend"
 echo "| round | install | queries: engram_hnsw | pgvector | ratio | inserts: engram_hnsw | pgvector | ratio |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$rounds"); do
 	for install in "${installs[@]}"; do
 		ab_copy_start "$install"
-		psql_in "$install" -c "CREATE INDEX items_v ON items USING engram_hnsw (v evector_${metric}_ops) WITH (m = 16, ef_construction = 64)" -c "CHECKPOINT"
+		psql_in "$install" -c "CREATE INDEX items_v ON items USING engram_hnsw (v evector_${metric}_ops) WITH (m = 16, ef_construction = 64, quantization = '$quantization')" -c "CHECKPOINT"
 		read -r q_engram q_pgvector i_engram i_pgvector < <(psql_in "$install" -At -F ' ' -f "$work/round.sql" | tail -1)
 		ab_copy_stop "$install"
 		printf '| %d | %s | %d | %d | %.2f | %d | %d | %.2f |\n' "$round" "$install" \
