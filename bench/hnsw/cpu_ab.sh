@@ -10,7 +10,7 @@
 # installed, and pgvector's "vector" extension too for the ratios):
 #   bash bench/hnsw/cpu_ab.sh [--rows 30000] [--dims 128] [--rounds 2]
 #                             [--ef 100] [--metric l2|cosine]
-#                             [--quantization none|int8|int8_rerank] PG_CONFIG...
+#                             [--quantization none|int8] PG_CONFIG...
 #
 # Uses the data set bench/hnsw/run.sh generates (run that once first with
 # the same --rows / --dims).  The first install creates a template cluster

@@ -12,10 +12,9 @@
 #                          [--ams "engram_hnsw engram_hnsw_int8 pgvector_hnsw"]
 #
 # --ams picks the access methods measured, from engram_hnsw,
-# engram_hnsw_int8 (quantization = 'int8'), engram_hnsw_int8_rerank
-# (quantization = 'int8_rerank') and pgvector_hnsw (skipped when the
-# "vector" extension is not available); each engram variant gets its own
-# copy of the tables.
+# engram_hnsw_int8 (quantization = 'int8') and pgvector_hnsw (skipped when
+# the "vector" extension is not available); each engram variant gets its
+# own copy of the tables.
 #
 # Generates (once, cached under $ENGRAM_BENCH_DATA, default
 # /tmp/engram-bench-data) a fixed-seed clustered data set with bench/hnsw/
@@ -80,7 +79,7 @@ have_pgvector=$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHER
 ams=""
 for am in $wanted_ams; do
 	case "$am" in
-	engram_hnsw | engram_hnsw_int8 | engram_hnsw_int8_rerank) ams+="$am " ;;
+	engram_hnsw | engram_hnsw_int8) ams+="$am " ;;
 	pgvector_hnsw)
 		if [ "$have_pgvector" = 1 ]; then
 			ams+="$am "
@@ -104,7 +103,7 @@ COPY queries_engram_hnsw FROM '$data/queries.tsv';
 SQL
 for am in $ams; do
 	case "$am" in
-	engram_hnsw_int8*)
+	engram_hnsw_int8)
 		psql_cmd <<SQL
 CREATE TABLE items_$am (LIKE items_engram_hnsw INCLUDING ALL);
 CREATE TABLE queries_$am (LIKE queries_engram_hnsw INCLUDING ALL);
@@ -138,8 +137,6 @@ create_index() { # create_index AM
 		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
 	elif [ "$1" = engram_hnsw_int8 ]; then
 		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
-	elif [ "$1" = engram_hnsw_int8_rerank ]; then
-		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8_rerank')"
 	else
 		echo "CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
 	fi

@@ -50,7 +50,6 @@ static relopt_kind engram_hnsw_relopt_kind;
 static relopt_enum_elt_def engram_hnsw_quantization_values[] = {
 	{"none", ENGRAM_HNSW_QUANT_NONE},
 	{"int8", ENGRAM_HNSW_QUANT_INT8},
-	{"int8_rerank", ENGRAM_HNSW_QUANT_INT8_RERANK},
 	{(const char *) NULL}
 };
 
@@ -72,9 +71,9 @@ engram_hnsw_init(void)
 					  ENGRAM_HNSW_MIN_EF_CONSTRUCTION, ENGRAM_HNSW_MAX_EF_CONSTRUCTION,
 					  AccessExclusiveLock);
 	add_enum_reloption(engram_hnsw_relopt_kind, "quantization",
-					   "Sets how the index stores vectors: none (float4), int8 (8-bit scalar quantization, rows re-ranked at full precision by the executor) or int8_rerank (8-bit codes plus a float4 copy in the index, re-ranked inside the scan).",
+					   "Sets how the index stores vectors: none (float4) or int8 (8-bit scalar quantization, rows re-ranked at full precision).",
 					   engram_hnsw_quantization_values, ENGRAM_HNSW_QUANT_NONE,
-					   gettext_noop("Valid values are \"none\", \"int8\" and \"int8_rerank\"."),
+					   gettext_noop("Valid values are \"none\" and \"int8\"."),
 					   AccessExclusiveLock);
 	add_bool_reloption(engram_hnsw_relopt_kind, "deferred_insert",
 					   "Sets whether new rows go to the pending list instead of the graph (merged later).",

@@ -54,12 +54,9 @@
  * The vector is float4[dimensions] in an index with quantization = 'none'
  * (the default), and an EngramHnswInt8Vector (scale, reconstruction error
  * bound, sum of squared codes, int8 codes[dimensions], padded to 4 bytes)
- * with quantization = 'int8' or 'int8_rerank'; the element's
- * ENGRAM_HNSW_ELEMENT_INT8 flag says which, so that the slots can be found
- * from the tuple alone (see COMPACT REPRESENTATION below).  With
- * quantization = 'int8_rerank' (flags INT8 and EXACT) the slots are
- * followed, at the next 4-byte boundary, by a float4[dimensions] copy of
- * the vector that only the re-ranking reads (IN-INDEX RE-RANKING below).  The metapage records the index's
+ * with quantization = 'int8'; the element's ENGRAM_HNSW_ELEMENT_INT8 flag
+ * says which, so that the slots can be found from the tuple alone (see
+ * COMPACT REPRESENTATION below).  The metapage records the index's
  * quantization; every element of an index has the same format.
  *
  * Slots of layer 0 come first (2m of them), then m slots for each layer
@@ -167,29 +164,6 @@
  * recomputed one.  The bound is loose by about e_q + e_x, so a LIMIT k
  * scan returns rows beyond k to the executor (about 15 for k = 10 on
  * 100,000 x 128: five more heap fetches and distances per query).
- *
- * IN-INDEX RE-RANKING (quantization = 'int8_rerank')
- *
- * The executor's re-ranking above reads every row it re-ranks from the
- * heap: at 768 dimensions a 3 kB vector in TOAST, fetched (and for the
- * rows returned, fetched again by the projection of ORDER BY's
- * expression) through the TOAST index, about 23 rows per LIMIT 10 query,
- * which cost more than the codes saved (performance-baselines.md,
- * session 7).  With 'int8_rerank' each element also carries its float4
- * vector after its slots: the search reads only the front of the element
- * (header, codes, slots: about a quarter of a float element's cache lines
- * at 768 dimensions; the copy is never prefetched nor read by a visit),
- * and the scan re-ranks inside the index (hnswscan.c): it takes the
- * round's candidates in ascending order of their lower bounds, reads the
- * exact vector of each while its bound is below the smallest exact
- * distance not yet returned, and returns rows in exact order with their
- * exact distances (xs_recheckorderby off), so the executor re-ranks
- * nothing.  The copy is what the prepared vector was (cosine: normalised),
- * exactly as a float element stores it; searches that need a candidate's
- * vector (the insert's neighbour selection, vacuum's repairs) get the
- * copy instead of the decoded codes.  The index is then about the float
- * index's size (two elements a page at 768 dimensions): the compact
- * representation's size saving is traded for its speed.
  *
  * PENDING LIST (deferred_insert = on)
  *
@@ -438,21 +412,10 @@ typedef EngramHnswMetaPageData *EngramHnswMetaPage;
 
 #define ENGRAM_HNSW_ELEMENT_DELETED	0x01
 #define ENGRAM_HNSW_ELEMENT_INT8	0x02	/* vector is an EngramHnswInt8Vector */
-#define ENGRAM_HNSW_ELEMENT_EXACT	0x04	/* with INT8: a float4 copy of the
-											 * vector follows the slots */
 
 /* How an index stores vectors (reloption quantization, metapage). */
 #define ENGRAM_HNSW_QUANT_NONE		0	/* float4[dimensions] */
 #define ENGRAM_HNSW_QUANT_INT8		1	/* EngramHnswInt8Vector */
-#define ENGRAM_HNSW_QUANT_INT8_RERANK	2	/* EngramHnswInt8Vector, and the
-											 * float4 vector after the slots
-											 * (IN-INDEX RE-RANKING) */
-#define ENGRAM_HNSW_QUANT_MAX		ENGRAM_HNSW_QUANT_INT8_RERANK
-
-/* Whether elements of this quantization carry 8-bit codes. */
-#define ENGRAM_HNSW_QUANT_HAS_CODES(quantization) \
-	((quantization) == ENGRAM_HNSW_QUANT_INT8 || \
-	 (quantization) == ENGRAM_HNSW_QUANT_INT8_RERANK)
 
 /* Compact vector of quantization = 'int8' (COMPACT REPRESENTATION). */
 typedef struct EngramHnswInt8Vector
@@ -463,12 +426,9 @@ typedef struct EngramHnswInt8Vector
 	int8		codes[FLEXIBLE_ARRAY_MEMBER];
 } EngramHnswInt8Vector;
 
-/*
- * Bytes of an element's vector (what a search reads: the codes when there
- * are codes) in an index of the given quantization.
- */
+/* Bytes of an element's vector in an index of the given quantization. */
 #define ENGRAM_HNSW_VECTOR_SIZE(dims, quantization) \
-	(ENGRAM_HNSW_QUANT_HAS_CODES(quantization) ? \
+	((quantization) == ENGRAM_HNSW_QUANT_INT8 ? \
 	 TYPEALIGN(sizeof(float), offsetof(EngramHnswInt8Vector, codes) + (dims)) : \
 	 sizeof(float) * (dims))
 
@@ -491,31 +451,16 @@ typedef EngramHnswElementTupleData *EngramHnswElementTuple;
 #define ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer) \
 	((layer) == 0 ? 0 : 2 * (m) + ((layer) - 1) * (m))
 #define ENGRAM_HNSW_TOTAL_SLOTS(m, level)	(2 * (m) + (level) * (m))
-/* Byte offset, from the tuple's start, of the end of the slots. */
-#define ENGRAM_HNSW_SLOTS_END(dims, quantization, m, slot_level) \
-	(offsetof(EngramHnswElementTupleData, vector) + \
-	 ENGRAM_HNSW_VECTOR_SIZE(dims, quantization) + \
-	 sizeof(ItemPointerData) * ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level))
-/* quantization = 'int8_rerank': byte offset of the float4 copy. */
-#define ENGRAM_HNSW_EXACT_VECTOR_OFFSET(dims, quantization, m, slot_level) \
-	TYPEALIGN(sizeof(float), ENGRAM_HNSW_SLOTS_END(dims, quantization, m, slot_level))
 #define ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, quantization, m, slot_level) \
-	MAXALIGN((quantization) == ENGRAM_HNSW_QUANT_INT8_RERANK ? \
-			 ENGRAM_HNSW_EXACT_VECTOR_OFFSET(dims, quantization, m, slot_level) + \
-			 sizeof(float) * (dims) : \
-			 ENGRAM_HNSW_SLOTS_END(dims, quantization, m, slot_level))
+	MAXALIGN(offsetof(EngramHnswElementTupleData, vector) + \
+			 ENGRAM_HNSW_VECTOR_SIZE(dims, quantization) + \
+			 sizeof(ItemPointerData) * ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level))
 #define EngramHnswElementQuantization(tuple) \
-	(!((tuple)->flags & ENGRAM_HNSW_ELEMENT_INT8) ? ENGRAM_HNSW_QUANT_NONE : \
-	 ((tuple)->flags & ENGRAM_HNSW_ELEMENT_EXACT) ? ENGRAM_HNSW_QUANT_INT8_RERANK : \
-	 ENGRAM_HNSW_QUANT_INT8)
+	(((tuple)->flags & ENGRAM_HNSW_ELEMENT_INT8) ? \
+	 ENGRAM_HNSW_QUANT_INT8 : ENGRAM_HNSW_QUANT_NONE)
 #define EngramHnswElementSlots(tuple, dims) \
 	((ItemPointer) ((char *) (tuple)->vector + \
 					ENGRAM_HNSW_VECTOR_SIZE(dims, EngramHnswElementQuantization(tuple))))
-/* The float4 copy of an element with ENGRAM_HNSW_ELEMENT_EXACT. */
-#define EngramHnswElementExactVector(tuple, dims, m) \
-	((float *) ((char *) (tuple) + \
-				ENGRAM_HNSW_EXACT_VECTOR_OFFSET(dims, ENGRAM_HNSW_QUANT_INT8_RERANK, m, \
-												(tuple)->slot_level)))
 
 /* Largest element tuple that fits an element page. */
 #define ENGRAM_HNSW_MAX_ELEMENT_SIZE \
@@ -895,17 +840,6 @@ extern void engram_hnsw_element_set_layer(EngramHnswElementTuple element, int di
 										  int layer, const EngramHnswRef *refs, int count);
 
 /* ---- compact representation (hnswquant.c) ---- */
-
-/*
- * The exact internal distance from "query" to the float4 copy of the
- * element of "candidate" (a search result) in an 'int8_rerank' index
- * (IN-INDEX RE-RANKING): returns false when the element was freed or
- * replaced meanwhile, or has no copy.  Pins and share-locks the element's
- * page for the read; no lock held on entry or exit.
- */
-extern bool engram_hnsw_exact_distance(EngramHnswDiskGraph *graph,
-									   const EngramHnswCandidate *candidate,
-									   const float *query, float *distance);
 
 /* Encode "vector" (dims floats) into "out" (ENGRAM_HNSW_VECTOR_SIZE bytes). */
 extern void engram_hnsw_int8_encode(const float *vector, int dims,

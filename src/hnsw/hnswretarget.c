@@ -121,7 +121,7 @@ stored_vector_bytes(int dims, int quantization, const float *vector, Size *size)
 
 	*size = ENGRAM_HNSW_VECTOR_SIZE(dims, quantization);
 	bytes = palloc0(*size);
-	if (ENGRAM_HNSW_QUANT_HAS_CODES(quantization))
+	if (quantization == ENGRAM_HNSW_QUANT_INT8)
 		engram_hnsw_int8_encode(vector, dims, (EngramHnswInt8Vector *) bytes);
 	else
 		memcpy(bytes, vector, sizeof(float) * dims);

@@ -24,15 +24,7 @@
  * of their exact ORDER BY value with xs_recheckorderby set, and the
  * executor recomputes every row's distance from the heap tuple and
  * re-ranks them exactly in its reorder queue (hnsw.h, COMPACT
- * REPRESENTATION).  With quantization = 'int8_rerank' the scan does that
- * re-ranking itself from the float4 copies the elements carry (hnsw.h,
- * IN-INDEX RE-RANKING): the round's rows sorted by lower bound feed a
- * min-heap of exact distances, a row's copy is read only once every row
- * with a smaller bound is in the heap and its own bound is below the
- * heap's smallest exact distance, and rows leave the heap in exact order
- * with exact distances (xs_recheckorderby off).  A LIMIT k query thus
- * reads the copies of the k rows it returns and of the few whose bounds
- * do not exclude them.
+ * REPRESENTATION).
  *
  * Pending list (index with deferred_insert = on, hnsw.h PENDING LIST): the
  * first call also reads every pending entry, before the graph search, with
@@ -76,12 +68,6 @@ typedef struct EngramHnswScanState
 	bool		orderby_null;	/* the query is NULL */
 	bool		orderby_nan;	/* the query has no direction (cosine) */
 	bool		rerank;			/* int8 index: return lower bounds, recheck */
-	bool		rerank_in_index;	/* int8_rerank index: exact distances
-									 * from the elements' float4 copies */
-	int		   *exact_heap;		/* in_index: min-heap of results[] indexes
-								 * on exact distance (round_context) */
-	int			exact_count;
-	EngramHnswDiskGraph *exact_graph;	/* in_index: reads the copies */
 	float	   *query;			/* prepared query vector */
 	EngramHnswMetaPageData meta;
 	EngramHnswRefSet returned;	/* elements returned so far */
@@ -125,10 +111,6 @@ engram_hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 	state->orderby_null = false;
 	state->orderby_nan = false;
 	state->rerank = false;
-	state->rerank_in_index = false;
-	state->exact_heap = NULL;
-	state->exact_count = 0;
-	state->exact_graph = NULL;
 	state->results = NULL;
 	state->result_count = 0;
 	state->next = 0;
@@ -184,13 +166,11 @@ search_round(IndexScanDesc scan)
 			continue;
 		layer_results[0][fresh++] = layer_results[0][i];
 	}
-	if (state->rerank || state->rerank_in_index)
+	if (state->rerank)
 		qsort(layer_results[0], fresh, sizeof(EngramHnswCandidate), compare_orderby_bounds);
 	state->results = layer_results[0];
 	state->result_count = fresh;
 	state->next = 0;
-	state->exact_heap = state->rerank_in_index ? palloc(sizeof(int) * Max(fresh, 1)) : NULL;
-	state->exact_count = 0;
 	/* A round that did not fill its list has seen everything it can reach. */
 	if (fresh == 0 || layer_counts[0] < state->round_ef)
 		state->exhausted = true;
@@ -271,17 +251,7 @@ start_search(IndexScanDesc scan)
 	state->round_ef = engram_hnsw_ef_search;
 	state->rerank = state->meta.quantization == ENGRAM_HNSW_QUANT_INT8 &&
 		!state->orderby_null && !state->orderby_nan;
-	state->rerank_in_index = state->meta.quantization == ENGRAM_HNSW_QUANT_INT8_RERANK &&
-		!state->orderby_null && !state->orderby_nan;
-	if (state->rerank_in_index)
-	{
-		state->exact_graph = palloc(sizeof(EngramHnswDiskGraph));
-		engram_hnsw_disk_graph_init(state->exact_graph, index, &state->meta);
-	}
-	/*
-	 * The list before the graph: a merge moves entries the other way.
-	 * Pending rows carry exact distances unless the executor re-ranks.
-	 */
+	/* The list before the graph: a merge moves entries the other way. */
 	if (BlockNumberIsValid(state->meta.pending_head))
 		engram_hnsw_pending_collect(index, &state->meta, state->query, state->rerank,
 									&state->pending);
@@ -302,115 +272,6 @@ tid_returned(EngramHnswScanState *state, ItemPointer tid)
 															ItemPointerGetOffsetNumber(tid)));
 }
 
-/* ---- in-index re-ranking: a min-heap of results[] on exact distance ---- */
-
-static inline float
-exact_distance_of(const EngramHnswScanState *state, int item)
-{
-	return state->results[state->exact_heap[item]].distance;
-}
-
-static void
-exact_heap_push(EngramHnswScanState *state, int result)
-{
-	int			i = state->exact_count++;
-	float		distance = state->results[result].distance;
-
-	while (i > 0)
-	{
-		int			parent = (i - 1) / 2;
-
-		if (!(distance < exact_distance_of(state, parent)))
-			break;
-		state->exact_heap[i] = state->exact_heap[parent];
-		i = parent;
-	}
-	state->exact_heap[i] = result;
-}
-
-static void
-exact_heap_pop(EngramHnswScanState *state)
-{
-	int			last = state->exact_heap[--state->exact_count];
-	float		distance = state->results[last].distance;
-	int			i = 0;
-
-	for (;;)
-	{
-		int			child = 2 * i + 1;
-
-		if (child >= state->exact_count)
-			break;
-		if (child + 1 < state->exact_count &&
-			exact_distance_of(state, child + 1) < exact_distance_of(state, child))
-			child++;
-		if (!(exact_distance_of(state, child) < distance))
-			break;
-		state->exact_heap[i] = state->exact_heap[child];
-		i = child;
-	}
-	if (state->exact_count > 0)
-		state->exact_heap[i] = last;
-}
-
-/*
- * In-index re-ranking: the graph row of this round with the smallest exact
- * distance among those not returned yet, or NULL.  Reads the float4 copies
- * of candidates in ascending order of their lower bounds for as long as
- * the next bound is below the smallest exact distance read so far (in the
- * ORDER BY's units: lower bounds are of the operator's value), so that no
- * candidate left unread can be nearer than the row returned.  The returned
- * row's distance is exact; results[] entries read here have their
- * estimated distance replaced by the exact one.  A candidate whose element
- * a concurrent vacuum freed meanwhile is dropped, as a search drops it.
- */
-static EngramHnswCandidate *
-peek_exact_row(EngramHnswScanState *state)
-{
-	for (;;)
-	{
-		while (state->exact_count > 0 &&
-			   tid_returned(state, &state->results[state->exact_heap[0]].heaptid))
-			exact_heap_pop(state);
-		if (state->next >= state->result_count)
-			break;
-		if (state->exact_count > 0 &&
-			state->results[state->next].orderby_bound >=
-			engram_hnsw_distance_to_orderby(state->metric, exact_distance_of(state, 0)))
-			break;
-		if (!tid_returned(state, &state->results[state->next].heaptid) &&
-			engram_hnsw_exact_distance(state->exact_graph, &state->results[state->next],
-									   state->query, &state->results[state->next].distance))
-			exact_heap_push(state, state->next);
-		state->next++;
-	}
-	return state->exact_count > 0 ? &state->results[state->exact_heap[0]] : NULL;
-}
-
-/*
- * The next graph row of this round not returned yet (in distance order),
- * or NULL when the round is used up; consume_graph_row() takes it.
- */
-static EngramHnswCandidate *
-peek_graph_row(EngramHnswScanState *state)
-{
-	if (state->rerank_in_index)
-		return peek_exact_row(state);
-	while (state->next < state->result_count &&
-		   tid_returned(state, &state->results[state->next].heaptid))
-		state->next++;
-	return state->next < state->result_count ? &state->results[state->next] : NULL;
-}
-
-static void
-consume_graph_row(EngramHnswScanState *state)
-{
-	if (state->rerank_in_index)
-		exact_heap_pop(state);
-	else
-		state->next++;
-}
-
 /*
  * The next row in distance order, graph or pending list, that this scan
  * has not returned yet, or NULL when there is none.  Runs a wider search
@@ -425,8 +286,10 @@ next_result(IndexScanDesc scan)
 
 	for (;;)
 	{
-		graph_row = peek_graph_row(state);
-		if (graph_row != NULL ||
+		while (state->next < state->result_count &&
+			   tid_returned(state, &state->results[state->next].heaptid))
+			state->next++;
+		if (state->next < state->result_count ||
 			state->exhausted || !engram_hnsw_iterative_scan ||
 			state->round_ef >= engram_hnsw_max_scan_tuples)
 			break;
@@ -437,12 +300,13 @@ next_result(IndexScanDesc scan)
 	while (state->pending.count > 0 && tid_returned(state, &state->pending.rows[0].heaptid))
 		engram_hnsw_pending_pop(&state->pending);
 
+	graph_row = state->next < state->result_count ? &state->results[state->next] : NULL;
 	pending_row = state->pending.count > 0 ? &state->pending.rows[0] : NULL;
 	if (graph_row != NULL &&
 		(pending_row == NULL ||
 		 (state->rerank ? graph_row->orderby_bound : graph_row->distance) <= pending_row->key))
 	{
-		consume_graph_row(state);
+		state->next++;
 		return graph_row;
 	}
 	if (pending_row == NULL)

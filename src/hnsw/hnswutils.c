@@ -239,16 +239,10 @@ engram_hnsw_form_element(int dims, int quantization, int m, int level, int slot_
 	element->slot_level = slot_level;
 	element->heaptid = *heaptid;
 	ItemPointerSetInvalid(&element->alias_tid);
-	if (ENGRAM_HNSW_QUANT_HAS_CODES(quantization))
+	if (quantization == ENGRAM_HNSW_QUANT_INT8)
 	{
 		element->flags |= ENGRAM_HNSW_ELEMENT_INT8;
 		engram_hnsw_int8_encode(vector, dims, (EngramHnswInt8Vector *) element->vector);
-		if (quantization == ENGRAM_HNSW_QUANT_INT8_RERANK)
-		{
-			element->flags |= ENGRAM_HNSW_ELEMENT_EXACT;
-			memcpy(EngramHnswElementExactVector(element, dims, m), vector,
-				   sizeof(float) * dims);
-		}
 	}
 	else
 		memcpy(element->vector, vector, sizeof(float) * dims);
@@ -1364,20 +1358,6 @@ disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
 }
 
 /*
- * Whether an element tuple of "length" bytes flagged EXACT holds its whole
- * float4 copy (a page that verify would call corrupt must not make a read
- * run past the tuple).
- */
-static inline bool
-element_has_exact_vector(EngramHnswElementTuple element, Size length, int dims, int m)
-{
-	return (element->flags & ENGRAM_HNSW_ELEMENT_INT8) &&
-		ENGRAM_HNSW_EXACT_VECTOR_OFFSET(dims, ENGRAM_HNSW_QUANT_INT8_RERANK, m,
-										element->slot_level) +
-		sizeof(float) * dims <= length;
-}
-
-/*
  * visit() of the disk graph, on the pinned buffer of the element's page:
  * share-lock it, compute the distance, copy what was asked for into
  * graph->context, unlock (the pin stays).  disk_visit() pins and unpins.
@@ -1413,7 +1393,7 @@ disk_visit_buffer(EngramHnswDiskGraph *disk, Buffer buf, EngramHnswRef ref,
 		out->distance = 0;
 	else if (element->flags & ENGRAM_HNSW_ELEMENT_INT8)
 	{
-		if (!ENGRAM_HNSW_QUANT_HAS_CODES(disk->quantization))
+		if (disk->quantization != ENGRAM_HNSW_QUANT_INT8)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg_internal("engram_hnsw index \"%s\" has an int8 element at (%u,%u) but its metapage says quantization none",
@@ -1448,12 +1428,7 @@ disk_visit_buffer(EngramHnswDiskGraph *disk, Buffer buf, EngramHnswRef ref,
 		if (want_vector)
 		{
 			out->vector = palloc(sizeof(float) * dims);
-			if ((element->flags & ENGRAM_HNSW_ELEMENT_EXACT) &&
-				element_has_exact_vector(element, ItemIdGetLength(PageGetItemId(page, EngramHnswRefOffset(ref))),
-										 dims, graph->m))
-				memcpy(out->vector, EngramHnswElementExactVector(element, dims, graph->m),
-					   sizeof(float) * dims);
-			else if (element->flags & ENGRAM_HNSW_ELEMENT_INT8)
+			if (element->flags & ENGRAM_HNSW_ELEMENT_INT8)
 				engram_hnsw_int8_decode((EngramHnswInt8Vector *) element->vector, dims,
 										out->vector);
 			else
@@ -1513,7 +1488,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->keep_pins_depth = 0;
 	disk_pin_budget(graph);
 	memset(&graph->query, 0, sizeof(graph->query));
-	if (ENGRAM_HNSW_QUANT_HAS_CODES(meta->quantization) && meta->dimensions > 0)
+	if (meta->quantization == ENGRAM_HNSW_QUANT_INT8 && meta->dimensions > 0)
 	{
 		graph->graph.prepare_query = disk_prepare_query;
 		graph->query.codes = palloc0(meta->dimensions);
@@ -1533,60 +1508,4 @@ engram_hnsw_read_element_pinned(EngramHnswDiskGraph *graph, Buffer buf, EngramHn
 								int layer, EngramHnswCandidate *out)
 {
 	return disk_visit_buffer(graph, buf, ref, NULL, layer, INFINITY, true, out);
-}
-
-/*
- * Whether the element now in a candidate's slot is the one the search met:
- * it shares a heap TID with it (vacuum may since have moved the second TID
- * into the first, or cleared the second; a slot vacuum freed and an insert
- * reused holds another row's element, whose TIDs are all different).
- */
-static bool
-same_element(EngramHnswElementTuple element, const EngramHnswCandidate *candidate)
-{
-	if (ItemPointerEquals(&element->heaptid, (ItemPointer) &candidate->heaptid))
-		return true;
-	if (ItemPointerIsValid(&candidate->alias_tid) &&
-		ItemPointerEquals(&element->heaptid, (ItemPointer) &candidate->alias_tid))
-		return true;
-	return ItemPointerIsValid(&element->alias_tid) &&
-		ItemPointerEquals(&element->alias_tid, (ItemPointer) &candidate->heaptid);
-}
-
-/*
- * IN-INDEX RE-RANKING (hnsw.h): the exact distance of one candidate of an
- * 'int8_rerank' index, from the float4 copy after its slots.  The page is
- * pinned through the recent buffers (the search has just visited it) and
- * read under a share lock; the element must still be the one the search
- * met (same heap TID), since vacuum may have freed its slot since.
- */
-bool
-engram_hnsw_exact_distance(EngramHnswDiskGraph *graph, const EngramHnswCandidate *candidate,
-						   const float *query, float *distance)
-{
-	int			dims = graph->graph.dimensions;
-	BlockNumber blkno = EngramHnswRefBlock(candidate->ref);
-	OffsetNumber offno = EngramHnswRefOffset(candidate->ref);
-	Buffer		buf = disk_read_buffer(graph, blkno);
-	Page		page;
-	EngramHnswElementTuple element;
-	bool		found = false;
-
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	engram_hnsw_check_page(graph->index, page, blkno);
-	element = engram_hnsw_page_element(page, offno);
-	if (element != NULL && (element->flags & ENGRAM_HNSW_ELEMENT_EXACT) &&
-		same_element(element, candidate) &&
-		element_has_exact_vector(element, ItemIdGetLength(PageGetItemId(page, offno)),
-								 dims, graph->graph.m))
-	{
-		*distance = engram_hnsw_distance(graph->graph.metric, query,
-										 EngramHnswElementExactVector(element, dims,
-																	  graph->graph.m),
-										 dims);
-		found = true;
-	}
-	UnlockReleaseBuffer(buf);
-	return found;
 }

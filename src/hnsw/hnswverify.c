@@ -137,40 +137,6 @@ find_element(const VerifyState *vs, EngramHnswRef ref)
 	return -1;
 }
 
-static const char *
-quantization_name(int quantization)
-{
-	switch (quantization)
-	{
-		case ENGRAM_HNSW_QUANT_NONE:
-			return "none";
-		case ENGRAM_HNSW_QUANT_INT8:
-			return "int8";
-		case ENGRAM_HNSW_QUANT_INT8_RERANK:
-			return "int8_rerank";
-		default:
-			return "unknown";
-	}
-}
-
-/*
- * quantization = 'int8_rerank': whether the element's float4 copy (its
- * length checked by the caller) encodes to exactly the codes it carries,
- * the two being written together from one vector (form_element).
- */
-static bool
-exact_copy_matches_codes(EngramHnswElementTuple element, int dims, int m)
-{
-	Size		code_size = ENGRAM_HNSW_VECTOR_SIZE(dims, ENGRAM_HNSW_QUANT_INT8_RERANK);
-	EngramHnswInt8Vector *encoded = palloc0(code_size);
-	bool		same;
-
-	engram_hnsw_int8_encode(EngramHnswElementExactVector(element, dims, m), dims, encoded);
-	same = memcmp(encoded, element->vector, offsetof(EngramHnswInt8Vector, codes) + dims) == 0;
-	pfree(encoded);
-	return same;
-}
-
 /* Check one element tuple and remember it and its neighbour refs. */
 static void
 collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
@@ -188,8 +154,9 @@ collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
 	{
 		report(vs, "error", "bad element tuple", blkno, offno,
 			   psprintf("element format %s in an index with quantization %s",
-						quantization_name(EngramHnswElementQuantization(element)),
-						quantization_name(meta->quantization)));
+						EngramHnswElementQuantization(element) == ENGRAM_HNSW_QUANT_INT8 ?
+						"int8" : "none",
+						meta->quantization == ENGRAM_HNSW_QUANT_INT8 ? "int8" : "none"));
 		return;
 	}
 	if (element->level > element->slot_level || element->slot_level > max_level ||
@@ -204,7 +171,7 @@ collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
 		return;
 	}
 
-	if (ENGRAM_HNSW_QUANT_HAS_CODES(meta->quantization))
+	if (meta->quantization == ENGRAM_HNSW_QUANT_INT8)
 	{
 		EngramHnswInt8Vector *encoded = (EngramHnswInt8Vector *) element->vector;
 		int64		sumsq = 0;
@@ -221,13 +188,6 @@ collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
 							(long long) sumsq));
 			return;
 		}
-	}
-	if (meta->quantization == ENGRAM_HNSW_QUANT_INT8_RERANK &&
-		!exact_copy_matches_codes(element, meta->dimensions, meta->m))
-	{
-		report(vs, "error", "bad compact vector", blkno, offno,
-			   "the float4 copy of the vector does not encode to the element's codes");
-		return;
 	}
 
 	/* A second heap TID (hnsw.h, MOVED ROWS) comes with a first, another one. */
@@ -313,7 +273,7 @@ verify_metapage(VerifyState *vs, EngramHnswMetaPageData *meta)
 		}
 		else if (meta->m < ENGRAM_HNSW_MIN_M || meta->m > ENGRAM_HNSW_MAX_M ||
 				 meta->metric < ENGRAM_HNSW_METRIC_L2 || meta->metric > ENGRAM_HNSW_METRIC_COSINE ||
-				 meta->quantization > ENGRAM_HNSW_QUANT_MAX)
+				 meta->quantization > ENGRAM_HNSW_QUANT_INT8)
 		{
 			report(vs, "error", "bad metapage", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
 				   psprintf("m = %d, metric = %d, quantization = %d",

@@ -1,5 +1,4 @@
-# 027_hnsw_quant.pl: the compact representation (quantization = 'int8',
-# and 'int8_rerank', which re-ranks inside the index from float4 copies).
+# 027_hnsw_quant.pl: the compact representation (quantization = 'int8').
 # recall@10 of int8 indexes against exact search after the build, after
 # 10% inserts, after deleting 30% and VACUUM, compared with a float index
 # of the same table at the same ef_search (re-ranking must keep the float
@@ -43,7 +42,6 @@ $primary->safe_psql('postgres', q{
 	CREATE INDEX items_l2_int8 ON items USING engram_hnsw (v evector_l2_ops) WITH (quantization = 'int8');
 	CREATE INDEX items_ip_int8 ON items USING engram_hnsw (v evector_ip_ops) WITH (quantization = 'int8');
 	CREATE INDEX items_cos_int8 ON items USING engram_hnsw (v evector_cosine_ops) WITH (quantization = 'int8');
-	CREATE INDEX items_l2_int8r ON items USING engram_hnsw (v evector_l2_ops) WITH (quantization = 'int8_rerank');
 });
 
 my $sizes = $primary->safe_psql('postgres',
@@ -57,8 +55,8 @@ cmp_ok($int8_bytes, '<', 0.6 * $float_bytes, 'the int8 index is well under the f
 sub without_other
 {
 	my ($index) = @_;
-	my @l2 = grep { $_ ne $index } qw(items_l2_float items_l2_int8 items_l2_int8r);
-	return @l2 == 3 ? '' : 'DROP INDEX ' . join(', ', @l2) . ';';
+	return $index eq 'items_l2_int8' ? 'DROP INDEX items_l2_float;'
+	  : $index eq 'items_l2_float' ? 'DROP INDEX items_l2_int8;' : '';
 }
 
 # recall@10 of index results against exact results (a sequential scan).
@@ -105,21 +103,17 @@ sub check_stage
 	for my $ef (40, 100)
 	{
 		my $q = recall($primary, 'items_l2_int8', '<->', $ef);
-		my $r = recall($primary, 'items_l2_int8r', '<->', $ef);
 		my $f = recall($primary, 'items_l2_float', '<->', $ef);
-		diag("$stage, ef_search $ef: recall\@10 int8 $q, int8_rerank $r, float $f");
+		diag("$stage, ef_search $ef: recall\@10 int8 $q, float $f");
 		cmp_ok($q, '>=', $ef == 40 ? 0.97 : 0.98, "$stage: int8 recall\@10 at ef_search $ef");
 		cmp_ok($q, '>=', $f - 0.01, "$stage: int8 recall at ef_search $ef keeps the float index's level");
-		cmp_ok($r, '>=', $ef == 40 ? 0.97 : 0.98, "$stage: int8_rerank recall\@10 at ef_search $ef");
-		cmp_ok($r, '>=', $f - 0.01,
-			"$stage: int8_rerank recall at ef_search $ef keeps the float index's level");
 	}
 	my $ip = recall($primary, 'items_ip_int8', '<#>', 40);
 	my $cos = recall($primary, 'items_cos_int8', '<=>', 40);
 	diag("$stage, ef_search 40: recall\@10 inner product $ip, cosine $cos");
 	cmp_ok($ip, '>=', 0.9, "$stage: int8 inner product recall\@10");
 	cmp_ok($cos, '>=', 0.97, "$stage: int8 cosine recall\@10");
-	for my $index (qw(items_l2_int8 items_ip_int8 items_cos_int8 items_l2_int8r))
+	for my $index (qw(items_l2_int8 items_ip_int8 items_cos_int8))
 	{
 		is(errors($primary, $index), '0', "$stage: verify finds no damage in $index");
 	}
@@ -139,7 +133,7 @@ $primary->safe_psql('postgres', q{
 is(errors($primary, 'items_l2_int8_parallel'), '0', 'verify finds no damage in a parallel int8 build');
 my $parallel_recall = $primary->safe_psql('postgres', q{
 	BEGIN;
-	DROP INDEX items_l2_int8, items_l2_float, items_l2_int8r;
+	DROP INDEX items_l2_int8, items_l2_float;
 	SET LOCAL enable_seqscan = off;
 	SET LOCAL engram.ef_search = 40;
 	CREATE TEMP TABLE got ON COMMIT DROP AS SELECT q.id AS qid, n.id FROM queries q,
@@ -198,7 +192,7 @@ for my $op ('<->', '<#>', '<=>')
 {
 	is(top10($primary, $op), $before{$op}, "after crash recovery: same top-10 for $op");
 }
-for my $index (qw(items_l2_int8 items_ip_int8 items_cos_int8 items_l2_int8r))
+for my $index (qw(items_l2_int8 items_ip_int8 items_cos_int8))
 {
 	is(errors($primary, $index), '0', "after crash recovery: verify finds no damage in $index");
 }
