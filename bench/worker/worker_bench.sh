@@ -34,7 +34,9 @@
 #   bash bench/worker/worker_bench.sh [MEMORIES] [DIMS] [SECONDS] [ROUNDS] [EXTRA_SETTING...]
 # defaults 10000 768 20 3.  ENGRAM_BENCH_SKIP_COSTS=1 skips part A;
 # ENGRAM_BENCH_NICE=N adds the busy worker at nice N to part B;
-# ENGRAM_BENCH_DEFAULTS=1 adds the worker at its defaults.  Each EXTRA_SETTING ("name = value") goes into
+# ENGRAM_BENCH_DEFAULTS=1 adds the worker at its defaults; with it,
+# ENGRAM_BENCH_SKIP_BUSY=1 leaves the busy condition out (idle against
+# defaults only: more rounds in the same time).  Each EXTRA_SETTING ("name = value") goes into
 # the server's configuration (for example "engram.worker_cost_delay = 0").
 # Writes bench/worker/results-<timestamp>/report.txt.  Bounded: SECONDS x
 # 2 x ROUNDS of pgbench plus the loads (about 4 minutes with the defaults on
@@ -57,6 +59,9 @@ done
 bench_nice=${ENGRAM_BENCH_NICE:-}
 bench_defaults=${ENGRAM_BENCH_DEFAULTS:-}
 [ -z "$bench_defaults" ] || [ "$bench_defaults" = 1 ] || engram_die "ENGRAM_BENCH_DEFAULTS must be 1 or unset"
+bench_skip_busy=${ENGRAM_BENCH_SKIP_BUSY:-}
+[ -z "$bench_skip_busy" ] || { [ "$bench_skip_busy" = 1 ] && [ -n "$bench_defaults" ] && [ -z "$bench_nice" ]; } ||
+	engram_die "ENGRAM_BENCH_SKIP_BUSY=1 needs ENGRAM_BENCH_DEFAULTS=1 and no ENGRAM_BENCH_NICE"
 [ -z "$bench_nice" ] || { [[ $bench_nice =~ ^[0-9]+$ ]] && [ "$bench_nice" -le 19 ]; } ||
 	engram_die "ENGRAM_BENCH_NICE must be an integer from 0 to 19"
 engram_build_install
@@ -234,9 +239,13 @@ percentiles() {
 }
 
 # Warm-up with the worker busy, so the tiers reach the state its policy
-# keeps under this load before the first measured round.
-engram_log "B: warm-up run (worker busy)"
-set_condition busy
+# keeps under this load before the first measured round.  Without the busy
+# condition the warm-up runs with the worker idle, so that no move made
+# under the busy settings shapes the tiers the compared rounds read.
+warmup_condition=busy
+[ -z "$bench_skip_busy" ] || warmup_condition=idle
+engram_log "B: warm-up run (worker $warmup_condition)"
+set_condition "$warmup_condition"
 "$pgbench" -n -M prepared -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
 	-f "$here/../pgbench/recall.sql" bench >/dev/null 2>&1
 {
@@ -246,7 +255,8 @@ set_condition busy
 } >>"$report"
 # The measured conditions besides idle, and rotate N WORD...: the words
 # rotated left N times.
-measured="busy${bench_nice:+ busy-nice}${bench_defaults:+ defaults}"
+measured="${bench_nice:+busy-nice }${bench_defaults:+defaults}"
+[ -n "$bench_skip_busy" ] || measured="busy $measured"
 rotate() {
 	local n=$1
 	shift
