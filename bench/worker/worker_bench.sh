@@ -27,7 +27,9 @@
 #      With ENGRAM_BENCH_DEFAULTS=1 each round also has the worker at its
 #      shipped settings ("defaults": a cycle every 10 s, consolidation and
 #      soft forgetting every 300 s, migration windows of an hour and a
-#      day).  The conditions other than idle run in an order rotated each
+#      day), consolidation and soft forgetting made due once about 20 s
+#      into each such round (at the shipped interval a round would hold
+#      them only by chance).  The conditions other than idle run in an order rotated each
 #      round, after the idle one.
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
@@ -178,6 +180,25 @@ set_condition() {
 	fi
 }
 
+# schedule_passes_in_round: at the shipped settings consolidation and soft
+# forgetting run every engram.consolidation_interval (300 s), longer than a
+# round, so a round would include them only by chance.  Make each of them
+# due once, about 20 s into the round: the interval set to 20 s (at its next
+# cycle the worker brings a later next run forward to now + 20 s), then
+# back to the default, which leaves that earlier next run in place.  A
+# round of under 300 s so holds one pass of each: more than the shipped
+# rate, a pessimistic reading.
+schedule_passes_in_round() {
+	local cycles_before
+	cycles_before=$(worker_work | cut -d' ' -f4)
+	psql_q -c "ALTER SYSTEM SET engram.consolidation_interval = 20" -c "SELECT pg_reload_conf()" >/dev/null
+	for _ in $(seq 1 150); do
+		[ "$(worker_work | cut -d' ' -f4)" -gt "$cycles_before" ] && break
+		sleep 0.2
+	done
+	worker_settings defaults
+}
+
 # worker_cpu_ticks: utime + stime of the database worker of "bench" (0 if none).
 worker_cpu_ticks() {
 	local pid
@@ -218,12 +239,14 @@ set_worker_nice() {
 	engram_die "the worker did not reach nice $want"
 }
 
-# worker_work: "job_runs rows_moved memories_consolidated cycles" so far
-# (a cycle runs tier_migration once).
+# worker_work: "job_runs rows_moved memories_consolidated cycles passes" so
+# far (a cycle runs tier_migration once; passes: runs of consolidation and
+# soft forgetting).
 worker_work() {
 	psql_q -At -c "SELECT coalesce(sum(runs), 0) || ' ' || coalesce(sum(rows_moved), 0) || ' ' ||
 		coalesce(sum(memories_consolidated), 0) || ' ' ||
-		coalesce(sum(runs) FILTER (WHERE job = 'tier_migration'), 0)
+		coalesce(sum(runs) FILTER (WHERE job = 'tier_migration'), 0) || ' ' ||
+		coalesce(sum(runs) FILTER (WHERE job IN ('consolidation', 'soft_forgetting')), 0)
 		FROM engram_worker_status WHERE database = 'bench'"
 }
 
@@ -251,7 +274,7 @@ set_condition "$warmup_condition"
 {
 	echo
 	echo "## B. Recall under load: pgbench -n -M prepared -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
-	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle | worker nice"
+	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle | worker nice | consolidation + forgetting passes"
 } >>"$report"
 # The measured conditions besides idle, and rotate N WORD...: the words
 # rotated left N times.
@@ -284,18 +307,19 @@ for round in $(seq 1 "$rounds"); do
 		defaults)
 			[ -z "$bench_nice" ] || set_worker_nice 0
 			set_condition defaults
+			schedule_passes_in_round
 			;;
 		esac
 		engram_log "B: round $round, worker $condition"
 		logdir=$work/log-$round-$condition
 		mkdir -p "$logdir" && chown postgres: "$logdir"
 		cpu_before=$(worker_cpu_ticks)
-		read -r runs_before moved_before consolidated_before cycles_before <<<"$(worker_work)"
+		read -r runs_before moved_before consolidated_before cycles_before passes_before <<<"$(worker_work)"
 		(cd "$logdir" && "$pgbench" -n -M prepared -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
 			-f "$here/../pgbench/recall.sql" --log --log-prefix=recall bench >"$logdir/pgbench.out" 2>&1) ||
 			{ cat "$logdir/pgbench.out" >&2; engram_die "pgbench failed"; }
 		cpu_after=$(worker_cpu_ticks)
-		read -r runs_after moved_after consolidated_after cycles_after <<<"$(worker_work)"
+		read -r runs_after moved_after consolidated_after cycles_after passes_after <<<"$(worker_work)"
 		read -r count p50 p99 <<<"$(percentiles "$logdir"/recall.*)"
 		tps=$(awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.1f", n / s }')
 		cpu=$(awk -v a="$cpu_before" -v b="$cpu_after" -v t="$ticks_per_second" \
@@ -304,7 +328,7 @@ for round in $(seq 1 "$rounds"); do
 		per_cycle=$(awk -v c="$cpu" -v n="$cycles" 'BEGIN { if (n > 0) printf "%.3f", c / n; else print "-" }')
 		echo "$round | $condition | $count | $tps | $p50 | $p99 | $cpu | $((runs_after - runs_before)) |" \
 			"$((moved_after - moved_before)) | $((consolidated_after - consolidated_before)) | $cycles | $per_cycle |" \
-			"$(worker_nice)" |
+			"$(worker_nice) | $((passes_after - passes_before))" |
 			tee -a "$report"
 		echo "$condition $p50 $p99 $tps $cpu $cycles $round" >>"$work/rounds"
 	done
