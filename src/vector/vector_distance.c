@@ -22,9 +22,10 @@
  * second argument: the init-plan's parameter, whose value is the stored
  * row's on-disk TOAST pointer (a vector over about 500 dimensions lives
  * in TOAST with the default storage).  Detoasting it is a TOAST index
- * lookup and two or more chunk reads, repeated at every call: it was half
- * of what the executor spent evaluating ORDER BY for a 768-dimension index
- * scan (docs/reference/performance-baselines.md, session 7).  The
+ * lookup and two or more chunk reads, repeated at every call: half of the
+ * TOAST reads of a LIMIT 10 index scan's ORDER BY evaluations at 768
+ * dimensions (10 of 20; docs/reference/performance-baselines.md, session
+ * 7).  The
  * distance functions therefore remember, per argument in fn_extra, the
  * last on-disk TOAST pointer they were passed; when the same pointer comes
  * again they detoast it once into fn_mcxt and reuse that copy while it
