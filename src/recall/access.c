@@ -14,7 +14,6 @@
  *	             recorded count; a row never accessed (or not tracked: a
  *	             table of another access method, a standby, statistics
  *	             full) decays from created_at with 0 accesses
- *	  prefetch   engram_access_prefetch(): a hint before a batch of lookups
  *	  record     engram_access_record_at(), at engram_now(): the clock decay
  *	             and recency are computed with, so under engram.pinned_now a
  *	             memory returned by one recall is fresh in the next one
@@ -67,16 +66,6 @@ engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
 	if (info.last_access != 0 && info.last_access > created_at)
 		state->last_access = info.last_access;
 	state->access_count = info.count;
-}
-
-/*
- * Start loading where the statistics of row "tid" of "relid" are kept, for
- * a caller about to look up many rows (engram_access_prefetch).
- */
-void
-engram_recall_access_prefetch(Oid relid, ItemPointer tid)
-{
-	engram_access_prefetch(relid, tid);
 }
 
 /* Record one access to each of the "ntids" rows of "relid", now. */

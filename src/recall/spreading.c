@@ -338,9 +338,6 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 		if (state->has_cue_embedding)
 			engram_memory_reader_set_cue(reader, state->cue_embedding);
 		nrows = engram_memory_reader_fetch(reader, id_values, nids, rows);
-		/* Each new node looks up its access statistics: overlap their misses. */
-		for (int i = 0; i < nrows; i++)
-			engram_recall_access_prefetch(space->relid, &rows[i].tid);
 		for (int i = 0; i < nrows; i++)
 		{
 			EngramNode *node = node_for_row(state, rows[i].id, &rows[i].tid, rows[i].confidence,

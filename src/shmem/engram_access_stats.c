@@ -570,22 +570,6 @@ take_record(const EngramAccessKey *key, EngramAccessRecord *rec)
 }
 
 void
-engram_access_prefetch(Oid relid, ItemPointer tid)
-{
-#ifdef __GNUC__
-	EngramAccessKey key;
-	uint32		hash;
-
-	if (access_control == NULL)
-		return;
-	make_key(&key, MyDatabaseId, relid, tid);
-	hash = key_hash(&key);
-	__builtin_prefetch(&partition_slots(hash % ENGRAM_ACCESS_PARTITIONS)
-					   [(hash >> 5) & (access_control->slots_per_partition - 1)]);
-#endif
-}
-
-void
 engram_access_move(Oid relid, ItemPointer from, ItemPointer to)
 {
 	EngramAccessKey key;

@@ -104,13 +104,6 @@ extern bool engram_access_set_fetch_tracking(bool on);
 extern bool engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info);
 
 /*
- * Start loading, without any lock, the slot where the statistics of row
- * "tid" of "relid" would be found first: a hint for a caller about to look
- * up many rows, so that their misses overlap.  No-op if unavailable.
- */
-extern void engram_access_prefetch(Oid relid, ItemPointer tid);
-
-/*
  * The row moved from "from" to "to" (update, tier move): its statistics
  * follow it, and its "written" time becomes now.
  */
