@@ -27,14 +27,18 @@
 #      With ENGRAM_BENCH_DEFAULTS=1 each round also has the worker at its
 #      shipped settings ("defaults": a cycle every 10 s, consolidation and
 #      soft forgetting every 300 s, migration windows of an hour and a
-#      day).  The conditions other than idle run in an order rotated each
+#      day), consolidation and soft forgetting made due once about 20 s
+#      into each such round (at the shipped interval a round would hold
+#      them only by chance).  The conditions other than idle run in an order rotated each
 #      round, after the idle one.
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
 #   bash bench/worker/worker_bench.sh [MEMORIES] [DIMS] [SECONDS] [ROUNDS] [EXTRA_SETTING...]
 # defaults 10000 768 20 3.  ENGRAM_BENCH_SKIP_COSTS=1 skips part A;
 # ENGRAM_BENCH_NICE=N adds the busy worker at nice N to part B;
-# ENGRAM_BENCH_DEFAULTS=1 adds the worker at its defaults.  Each EXTRA_SETTING ("name = value") goes into
+# ENGRAM_BENCH_DEFAULTS=1 adds the worker at its defaults; with it,
+# ENGRAM_BENCH_SKIP_BUSY=1 leaves the busy condition out (idle against
+# defaults only: more rounds in the same time).  Each EXTRA_SETTING ("name = value") goes into
 # the server's configuration (for example "engram.worker_cost_delay = 0").
 # Writes bench/worker/results-<timestamp>/report.txt.  Bounded: SECONDS x
 # 2 x ROUNDS of pgbench plus the loads (about 4 minutes with the defaults on
@@ -57,6 +61,9 @@ done
 bench_nice=${ENGRAM_BENCH_NICE:-}
 bench_defaults=${ENGRAM_BENCH_DEFAULTS:-}
 [ -z "$bench_defaults" ] || [ "$bench_defaults" = 1 ] || engram_die "ENGRAM_BENCH_DEFAULTS must be 1 or unset"
+bench_skip_busy=${ENGRAM_BENCH_SKIP_BUSY:-}
+[ -z "$bench_skip_busy" ] || { [ "$bench_skip_busy" = 1 ] && [ -n "$bench_defaults" ] && [ -z "$bench_nice" ]; } ||
+	engram_die "ENGRAM_BENCH_SKIP_BUSY=1 needs ENGRAM_BENCH_DEFAULTS=1 and no ENGRAM_BENCH_NICE"
 [ -z "$bench_nice" ] || { [[ $bench_nice =~ ^[0-9]+$ ]] && [ "$bench_nice" -le 19 ]; } ||
 	engram_die "ENGRAM_BENCH_NICE must be an integer from 0 to 19"
 engram_build_install
@@ -173,6 +180,25 @@ set_condition() {
 	fi
 }
 
+# schedule_passes_in_round: at the shipped settings consolidation and soft
+# forgetting run every engram.consolidation_interval (300 s), longer than a
+# round, so a round would include them only by chance.  Make each of them
+# due once, about 20 s into the round: the interval set to 20 s (at its next
+# cycle the worker brings a later next run forward to now + 20 s), then
+# back to the default, which leaves that earlier next run in place.  A
+# round of under 300 s so holds one pass of each: more than the shipped
+# rate, a pessimistic reading.
+schedule_passes_in_round() {
+	local cycles_before
+	cycles_before=$(worker_work | cut -d' ' -f4)
+	psql_q -c "ALTER SYSTEM SET engram.consolidation_interval = 20" -c "SELECT pg_reload_conf()" >/dev/null
+	for _ in $(seq 1 150); do
+		[ "$(worker_work | cut -d' ' -f4)" -gt "$cycles_before" ] && break
+		sleep 0.2
+	done
+	worker_settings defaults
+}
+
 # worker_cpu_ticks: utime + stime of the database worker of "bench" (0 if none).
 worker_cpu_ticks() {
 	local pid
@@ -213,12 +239,14 @@ set_worker_nice() {
 	engram_die "the worker did not reach nice $want"
 }
 
-# worker_work: "job_runs rows_moved memories_consolidated cycles" so far
-# (a cycle runs tier_migration once).
+# worker_work: "job_runs rows_moved memories_consolidated cycles passes" so
+# far (a cycle runs tier_migration once; passes: runs of consolidation and
+# soft forgetting).
 worker_work() {
 	psql_q -At -c "SELECT coalesce(sum(runs), 0) || ' ' || coalesce(sum(rows_moved), 0) || ' ' ||
 		coalesce(sum(memories_consolidated), 0) || ' ' ||
-		coalesce(sum(runs) FILTER (WHERE job = 'tier_migration'), 0)
+		coalesce(sum(runs) FILTER (WHERE job = 'tier_migration'), 0) || ' ' ||
+		coalesce(sum(runs) FILTER (WHERE job IN ('consolidation', 'soft_forgetting')), 0)
 		FROM engram_worker_status WHERE database = 'bench'"
 }
 
@@ -234,19 +262,24 @@ percentiles() {
 }
 
 # Warm-up with the worker busy, so the tiers reach the state its policy
-# keeps under this load before the first measured round.
-engram_log "B: warm-up run (worker busy)"
-set_condition busy
+# keeps under this load before the first measured round.  Without the busy
+# condition the warm-up runs with the worker idle, so that no move made
+# under the busy settings shapes the tiers the compared rounds read.
+warmup_condition=busy
+[ -z "$bench_skip_busy" ] || warmup_condition=idle
+engram_log "B: warm-up run (worker $warmup_condition)"
+set_condition "$warmup_condition"
 "$pgbench" -n -M prepared -c 2 -j 2 -T 15 -D space=engram_bench -D queries=200 \
 	-f "$here/../pgbench/recall.sql" bench >/dev/null 2>&1
 {
 	echo
 	echo "## B. Recall under load: pgbench -n -M prepared -c 2 -j 2 -T $seconds -f bench/pgbench/recall.sql (space of $memories x $dims)"
-	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle | worker nice"
+	echo "round | worker | recalls | tps | p50 ms | p99 ms | worker cpu s | worker job runs | rows moved | memories consolidated | cycles | cpu s per cycle | worker nice | consolidation + forgetting passes"
 } >>"$report"
 # The measured conditions besides idle, and rotate N WORD...: the words
 # rotated left N times.
-measured="busy${bench_nice:+ busy-nice}${bench_defaults:+ defaults}"
+measured="${bench_nice:+busy-nice }${bench_defaults:+defaults}"
+[ -n "$bench_skip_busy" ] || measured="busy $measured"
 rotate() {
 	local n=$1
 	shift
@@ -274,18 +307,19 @@ for round in $(seq 1 "$rounds"); do
 		defaults)
 			[ -z "$bench_nice" ] || set_worker_nice 0
 			set_condition defaults
+			schedule_passes_in_round
 			;;
 		esac
 		engram_log "B: round $round, worker $condition"
 		logdir=$work/log-$round-$condition
 		mkdir -p "$logdir" && chown postgres: "$logdir"
 		cpu_before=$(worker_cpu_ticks)
-		read -r runs_before moved_before consolidated_before cycles_before <<<"$(worker_work)"
+		read -r runs_before moved_before consolidated_before cycles_before passes_before <<<"$(worker_work)"
 		(cd "$logdir" && "$pgbench" -n -M prepared -c 2 -j 2 -T "$seconds" -D space=engram_bench -D queries=200 \
 			-f "$here/../pgbench/recall.sql" --log --log-prefix=recall bench >"$logdir/pgbench.out" 2>&1) ||
 			{ cat "$logdir/pgbench.out" >&2; engram_die "pgbench failed"; }
 		cpu_after=$(worker_cpu_ticks)
-		read -r runs_after moved_after consolidated_after cycles_after <<<"$(worker_work)"
+		read -r runs_after moved_after consolidated_after cycles_after passes_after <<<"$(worker_work)"
 		read -r count p50 p99 <<<"$(percentiles "$logdir"/recall.*)"
 		tps=$(awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.1f", n / s }')
 		cpu=$(awk -v a="$cpu_before" -v b="$cpu_after" -v t="$ticks_per_second" \
@@ -294,7 +328,7 @@ for round in $(seq 1 "$rounds"); do
 		per_cycle=$(awk -v c="$cpu" -v n="$cycles" 'BEGIN { if (n > 0) printf "%.3f", c / n; else print "-" }')
 		echo "$round | $condition | $count | $tps | $p50 | $p99 | $cpu | $((runs_after - runs_before)) |" \
 			"$((moved_after - moved_before)) | $((consolidated_after - consolidated_before)) | $cycles | $per_cycle |" \
-			"$(worker_nice)" |
+			"$(worker_nice) | $((passes_after - passes_before))" |
 			tee -a "$report"
 		echo "$condition $p50 $p99 $tps $cpu $cycles $round" >>"$work/rounds"
 	done
