@@ -124,6 +124,9 @@ extern void engram_metrics_record(EngramOperation op, double seconds,
 /* One lookup in a cache. */
 extern void engram_metrics_cache_lookup(EngramCache cache, bool hit);
 
+/* "lookups" lookups in a cache, "hits" of them hits (one update for a batch). */
+extern void engram_metrics_cache_lookups(EngramCache cache, int64 lookups, int64 hits);
+
 /* "count" memories moved between tiers. */
 extern void engram_metrics_tier_move(EngramTier from, EngramTier to, int64 count);
 

@@ -236,11 +236,17 @@ engram_metrics_end(EngramOperation op, const EngramSlowDetails *details)
 void
 engram_metrics_cache_lookup(EngramCache cache, bool hit)
 {
-	if (engram_metrics == NULL || cache < 0 || cache >= ENGRAM_CACHE_COUNT)
+	engram_metrics_cache_lookups(cache, 1, hit ? 1 : 0);
+}
+
+void
+engram_metrics_cache_lookups(EngramCache cache, int64 lookups, int64 hits)
+{
+	if (engram_metrics == NULL || cache < 0 || cache >= ENGRAM_CACHE_COUNT || lookups <= 0)
 		return;
-	pg_atomic_fetch_add_u64(&engram_metrics->cache_requests[cache], 1);
-	if (hit)
-		pg_atomic_fetch_add_u64(&engram_metrics->cache_hits[cache], 1);
+	pg_atomic_fetch_add_u64(&engram_metrics->cache_requests[cache], (uint64) lookups);
+	if (hits > 0)
+		pg_atomic_fetch_add_u64(&engram_metrics->cache_hits[cache], (uint64) hits);
 }
 
 void

@@ -42,7 +42,12 @@
  *	  page is recycled only when no running transaction can still reach it,
  *	  and the walker's transaction is running.
  * Each leaf read takes the same serializable predicate lock on the page as
- * a btree scan.  No other locks; never two page locks at once.
+ * a btree scan.  No other locks; never two page locks at once.  Pages are
+ * pinned through engram_recall_read_buffer() (recent_buffers.c): a page
+ * this backend met in an earlier walk is usually pinned without a lookup
+ * in the buffer mapping table; and when the walk descends to a leaf, the
+ * buffers of the next few leaves it will need (found in the same parent)
+ * are requested ahead (hint_next_leaves), without pin or lock.
  *
  * Usable only on a btree whose first key column is bigint with the
  * standard integer operator family, ascending, nulls last
@@ -97,7 +102,11 @@ typedef struct Walk
 	int			top;			/* level of the fast root */
 	LeafBatch  *batch;
 	int64		entries;
+	int			hinted_upto;	/* keys before this one had their leaf hinted */
 } Walk;
+
+/* Leaves requested ahead from their parent (hint_next_leaves). */
+#define WALK_LEAF_LOOKAHEAD 8
 
 bool
 engram_btree_walk_usable(Relation index)
@@ -240,7 +249,7 @@ lock_level(Walk *walk, WalkLevel *level, int depth, int64 key)
 		BTPageOpaque opaque;
 
 		if (!BufferIsValid(level->buffer))
-			level->buffer = ReadBuffer(walk->index, level->block);
+			level->buffer = engram_recall_read_buffer(walk->index, level->block);
 		LockBuffer(level->buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(level->buffer);
 		opaque = BTPageGetOpaque(page);
@@ -265,18 +274,18 @@ lock_level(Walk *walk, WalkLevel *level, int depth, int64 key)
 }
 
 /*
- * The child of a locked internal page to descend to for "key": the one
- * under the last pivot whose first column is below "key" (the first pivot,
- * "minus infinity", when none is).  Entries equal to "key" may start in
- * that child or to its right; the leaf reading moves right as needed.
+ * The offset of the pivot of a locked internal page whose child to descend
+ * to for "key": the last pivot whose first column is below "key" (the
+ * first pivot, "minus infinity", when none is).  Entries equal to "key"
+ * may start in that child or to its right; the leaf reading moves right as
+ * needed.
  */
-static BlockNumber
-internal_child(Walk *walk, Page page, int64 key)
+static OffsetNumber
+internal_child_offset(Walk *walk, Page page, int64 key)
 {
 	BTPageOpaque opaque = BTPageGetOpaque(page);
 	OffsetNumber low = P_FIRSTDATAKEY(opaque);
 	OffsetNumber high = PageGetMaxOffsetNumber(page);
-	IndexTuple	pivot;
 
 	if (high < low)
 		ereport(ERROR,
@@ -294,8 +303,54 @@ internal_child(Walk *walk, Page page, int64 key)
 		else
 			high = middle - 1;
 	}
-	pivot = (IndexTuple) PageGetItem(page, PageGetItemId(page, low));
-	return BTreeTupleGetDownLink(pivot);
+	return low;
+}
+
+/* The block of the child under the pivot at "offset" of an internal page. */
+static inline BlockNumber
+child_at(Page page, OffsetNumber offset)
+{
+	return BTreeTupleGetDownLink((IndexTuple) PageGetItem(page, PageGetItemId(page, offset)));
+}
+
+/*
+ * From the locked parent of the leaf the walk is about to read for
+ * keys[next], start loading the leaves the next keys lead to (up to
+ * WALK_LEAF_LOOKAHEAD distinct leaves, for keys this parent covers and not
+ * hinted yet): the buffer header, page header and special space of the
+ * buffer each of them was last found in (engram_recall_prefetch_page), so
+ * that when the walk reaches them these first-touch misses are over, or
+ * under way, instead of being met one leaf after the other.  A hint only:
+ * the leaves are read as before, and a buffer since reused for another
+ * page costs a useless prefetch.
+ */
+static void
+hint_next_leaves(Walk *walk, WalkLevel *parent, Page page, const int64 *keys, int nkeys,
+				 int next, OffsetNumber position)
+{
+	OffsetNumber last_offset = PageGetMaxOffsetNumber(page);
+	OffsetNumber hinted_position = position;
+	int			hinted = 0;
+	int			i;
+
+	/*
+	 * Keys ascend, so each one's pivot is found by moving forward from the
+	 * previous one's ("position": the last pivot below the key).
+	 */
+	for (i = Max(next + 1, walk->hinted_upto); i < nkeys && hinted < WALK_LEAF_LOOKAHEAD; i++)
+	{
+		if (!level_covers(parent, keys[i]))
+			break;
+		while (position < last_offset && tuple_below(walk, page, position + 1, keys[i]))
+			position++;
+		if (position == hinted_position)
+			continue;
+		engram_recall_prefetch_page(walk->index, child_at(page, position),
+									BLCKSZ - sizeof(BTPageOpaqueData));
+		hinted_position = position;
+		hinted++;
+	}
+	walk->hinted_upto = i;
 }
 
 /* Set "level" to "block", dropping the pin of the page it held before. */
@@ -396,7 +451,7 @@ visit_batch(Walk *walk, bool want_tuples, EngramBtreeVisit visit, void *arg)
 static bool
 start_at_root(Walk *walk)
 {
-	Buffer		buffer = ReadBuffer(walk->index, BTREE_METAPAGE);
+	Buffer		buffer = engram_recall_read_buffer(walk->index, BTREE_METAPAGE);
 	Page		page;
 	BTMetaPageData *meta;
 	BlockNumber root;
@@ -471,10 +526,14 @@ engram_btree_walk(Relation index, Snapshot snapshot, const int64 *keys, int nkey
 		for (; depth > 0; depth--)
 		{
 			WalkLevel  *level = &walk.levels[depth];
+			OffsetNumber position;
 			BlockNumber child;
 
 			page = lock_level(&walk, level, depth, key);
-			child = internal_child(&walk, page, key);
+			position = internal_child_offset(&walk, page, key);
+			child = child_at(page, position);
+			if (depth == 1)
+				hint_next_leaves(&walk, level, page, keys, nkeys, next, position);
 			LockBuffer(level->buffer, BUFFER_LOCK_UNLOCK);
 			point_level(&walk.levels[depth - 1], child);
 		}

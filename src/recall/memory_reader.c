@@ -40,12 +40,23 @@
  * runs the SQL statement (which then applies the policies, or raises the
  * privilege error).
  *
+ * Reads in batches: the walk of the id index first collects the entries
+ * of every id; their rows are then read a batch at a time (up to
+ * MEMORY_BATCH_MAX entries): hot-tier lookups for the batch, then every
+ * heap page still needed is pinned and its buffer header, page header,
+ * line pointer and tuple lines requested (__builtin_prefetch) before any
+ * of them is read, so that the cache misses of a batch overlap; the pages
+ * are pinned through recent_buffers.c (ReadRecentBuffer: no buffer mapping
+ * lookup for a page this backend met before).
+ *
  * Locks: the table is locked by engram_space_resolve(); the index is
  * opened with AccessShareLock for the reader's lifetime; index pages are
- * pinned and share-locked by the walk, never while a row is read (the leaf
- * an entry came from stays pinned, unlocked); heap buffers are
- * share-locked one at a time while a HOT chain is searched and the needed
- * columns copied out; no hot-tier lock is held with a buffer lock.
+ * pinned and share-locked by the walk, which is over before any row is
+ * read (see engram_memory_reader_fetch for why an entry stays valid for
+ * an MVCC snapshot without its leaf's pin); heap buffers of a batch are
+ * pinned together, each share-locked alone while its HOT chain is
+ * searched and the needed columns copied out; no hot-tier lock is held
+ * with a buffer lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -67,6 +78,7 @@
 #include "nodes/pg_list.h"
 #include "storage/bufmgr.h"
 #include "storage/predicate.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -371,24 +383,23 @@ engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
 
 /*
  * The row an index entry with "index_tid" leads to, visible to the
- * snapshot, from the heap: true with "row" filled when it exists and
- * passes the confidence filter.  "root_cached": the hot tier was just
- * found to hold an entry under "index_tid" (one the snapshot cannot use).
+ * snapshot, from its heap page, pinned in "buffer" (the pin is released
+ * here): true with "row" filled when it exists and passes the confidence
+ * filter.  "root_cached": the hot tier was just found to hold an entry
+ * under "index_tid" (one the snapshot cannot use).
  */
 static bool
-fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, bool root_cached,
-				EngramMemoryRow *row)
+fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer,
+				bool root_cached, EngramMemoryRow *row)
 {
 	ItemPointerData tid = *index_tid;
 	HeapTupleData tuple;
 	HeapTuple	copy = NULL;
-	Buffer		buffer;
 	bool		found;
 	bool		stub = false;
 	bool		hot = false;
 	bool		passes = false;
 
-	buffer = ReadBuffer(reader->table, ItemPointerGetBlockNumber(&tid));
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	found = heap_hot_search_buffer(&tid, reader->table, buffer, reader->snapshot, &tuple,
 								   NULL, true);
@@ -426,14 +437,26 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, bool root_cac
 	return true;
 }
 
-/* Where engram_memory_reader_fetch() collects the rows the walk leads to. */
-typedef struct MemoryFetch
+/*
+ * An entry of the id index met by the walk, and, while its batch is read,
+ * what the hot tier said and the pin of its heap page.
+ */
+typedef struct MemoryEntry
 {
-	EngramMemoryReader *reader;
-	EngramMemoryRow *rows;
-	int			nrows;
+	int64		id;
+	ItemPointerData index_tid;
+	HeapTuple	hit;			/* the hot tier's visible copy, or NULL */
+	bool		root_cached;	/* the hot tier held an entry under index_tid */
+	Buffer		buffer;			/* heap page pinned ahead, or InvalidBuffer */
+} MemoryEntry;
+
+/* Where engram_memory_reader_fetch() collects the entries of the walk. */
+typedef struct MemoryEntries
+{
+	MemoryEntry *entries;
+	int			count;
 	int			capacity;
-} MemoryFetch;
+} MemoryEntries;
 
 /* Ascending order of int64 values. */
 static int
@@ -464,70 +487,213 @@ sorted_distinct(const int64 *values, int count, int *n)
 	return sorted;
 }
 
-/*
- * One entry of the id index: the row it leads to, from the hot tier when
- * it holds a version visible to the snapshot, else from the heap.
- */
+/* A visit of the id index's walk: remember the entry, read it later. */
 static void
-visit_memory(void *arg, int64 id, ItemPointer index_tid, IndexTuple tuple)
+collect_entry(void *arg, int64 id, ItemPointer index_tid, IndexTuple tuple)
 {
-	MemoryFetch *fetch = (MemoryFetch *) arg;
-	EngramMemoryReader *reader = fetch->reader;
-	EngramMemoryRow row;
-	HeapTuple	hit = NULL;
-	bool		root_cached = false;
-	bool		found;
+	MemoryEntries *collected = (MemoryEntries *) arg;
 
-	if (reader->use_hot_tier)
+	if (collected->count == collected->capacity)
 	{
-		hit = engram_hot_tier_lookup_present(reader->table, index_tid, reader->snapshot,
-											 &root_cached);
-		engram_metrics_cache_lookup(ENGRAM_CACHE_ACTIVATION, hit != NULL);
-		if (hit == NULL)
-			engram_hot_tier_count_miss(reader->table);
+		collected->capacity *= 2;
+		collected->entries = repalloc(collected->entries,
+									  sizeof(MemoryEntry) * collected->capacity);
 	}
-	if (hit != NULL)
-	{
-		found = row_state(reader, hit, &row);
-		row.tier = "hot";
-		heap_freetuple(hit);
-	}
-	else
-		found = fetch_from_heap(reader, index_tid, root_cached, &row);
-	if (!found)
-		return;
-
-	/*
-	 * An index entry leads only to versions of its own key (HOT chains keep
-	 * indexed columns), and a unique index to one visible version per id.
-	 */
-	if (row.id != id)
-		elog(ERROR, "engram: index entry of id " INT64_FORMAT " led to row " INT64_FORMAT,
-			 id, row.id);
-	if (fetch->nrows >= fetch->capacity)
-		elog(ERROR, "engram: more rows than ids in a memory read");
-	row.index_tid = *index_tid;
-	fetch->rows[fetch->nrows++] = row;
+	collected->entries[collected->count].id = id;
+	collected->entries[collected->count].index_tid = *index_tid;
+	collected->count++;
 }
 
+/*
+ * How many heap pages a memory read pins ahead of reading them: at most a
+ * quarter of the backend's fair share of shared buffers (shared_buffers
+ * over every process that may pin them, as the engram_hnsw search sizes
+ * its own), and MEMORY_BATCH_MAX; 1 (nothing ahead) with a small
+ * shared_buffers, so that "no unpinned buffers available" cannot come
+ * from here.
+ */
+#define MEMORY_BATCH_MAX 32
+
+static int
+memory_batch_size(void)
+{
+	int			budget = NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS);
+
+	return Max(1, Min(MEMORY_BATCH_MAX, budget / 4));
+}
+
+/* Byte offset, in a heap page, of the line pointer of "tid". */
+static inline Size
+line_pointer_offset(ItemPointer tid)
+{
+	return offsetof(PageHeaderData, pd_linp) +
+		(ItemPointerGetOffsetNumber(tid) - 1) * sizeof(ItemIdData);
+}
+
+/*
+ * Start loading the first two and the last line of the tuple the line
+ * pointer of "tid" points to, on the page pinned in "buffer" (the header,
+ * the columns before the embedding, and the columns after it: what
+ * row_state() reads; when it computes a distance, the hardware prefetcher
+ * streams the embedding once the distance reads it).  The line pointer is
+ * read without the buffer lock, for this hint only: a stale or torn value
+ * just prefetches other lines of the same page.
+ */
+static void
+prefetch_tuple(Buffer buffer, ItemPointer tid)
+{
+#ifdef __GNUC__
+	const char *page = (const char *) BufferGetPage(buffer);
+	Size		offset = line_pointer_offset(tid);
+	ItemIdData	item;
+
+	if (ItemPointerGetOffsetNumber(tid) < FirstOffsetNumber ||
+		offset + sizeof(ItemIdData) > BLCKSZ)
+		return;
+	item = *(volatile const ItemIdData *) (page + offset);
+	if (item.lp_flags != LP_NORMAL || item.lp_len == 0 ||
+		item.lp_off < SizeOfPageHeaderData || item.lp_off + item.lp_len > BLCKSZ)
+		return;
+	__builtin_prefetch(page + item.lp_off);
+	if (item.lp_len > PG_CACHE_LINE_SIZE)
+		__builtin_prefetch(page + item.lp_off + PG_CACHE_LINE_SIZE);
+	__builtin_prefetch(page + item.lp_off + item.lp_len - 1);
+#endif
+}
+
+/*
+ * Read the rows of a batch of entries of the id index into "rows":
+ * each from the hot tier when it holds a version visible to the snapshot,
+ * else from the heap.  The hot tier's buckets of the batch are requested
+ * before it is searched; the pages still to be read from the heap are
+ * pinned, their buffer headers, page headers, line pointers and tuples
+ * requested ahead of reading any, so that their first-touch cache misses
+ * overlap instead of being met one row after the other.  Prefetches are
+ * only hints: each row is then read as before, under its buffer's share
+ * lock.
+ */
+static void
+read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRow *rows,
+		   int *nrows, int capacity)
+{
+	Relation	table = reader->table;
+	int			hits = 0;
+
+	if (reader->use_hot_tier)
+		for (int i = 0; i < n; i++)
+			engram_hot_tier_prefetch(table, &batch[i].index_tid);
+	for (int i = 0; i < n; i++)
+	{
+		MemoryEntry *entry = &batch[i];
+
+		entry->hit = NULL;
+		entry->root_cached = false;
+		entry->buffer = InvalidBuffer;
+		if (reader->use_hot_tier)
+		{
+			entry->hit = engram_hot_tier_lookup_present(table, &entry->index_tid,
+														reader->snapshot, &entry->root_cached);
+			if (entry->hit != NULL)
+				hits++;
+		}
+	}
+	if (reader->use_hot_tier)
+	{
+		/* one update of the shared counters per batch, not per row */
+		engram_metrics_cache_lookups(ENGRAM_CACHE_ACTIVATION, n, hits);
+		engram_hot_tier_count_misses(table, n - hits);
+	}
+	for (int i = 0; i < n; i++)
+		if (batch[i].hit == NULL)
+			engram_recall_prefetch_page(table, ItemPointerGetBlockNumber(&batch[i].index_tid),
+										line_pointer_offset(&batch[i].index_tid));
+	for (int i = 0; i < n; i++)
+	{
+		if (batch[i].hit != NULL)
+			continue;
+		batch[i].buffer = engram_recall_read_buffer(table,
+													ItemPointerGetBlockNumber(&batch[i].index_tid));
+#ifdef __GNUC__
+		__builtin_prefetch((const char *) BufferGetPage(batch[i].buffer) +
+						   line_pointer_offset(&batch[i].index_tid));
+#endif
+	}
+	for (int i = 0; i < n; i++)
+		if (batch[i].hit == NULL)
+			prefetch_tuple(batch[i].buffer, &batch[i].index_tid);
+
+	for (int i = 0; i < n; i++)
+	{
+		MemoryEntry *entry = &batch[i];
+		EngramMemoryRow row;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		if (entry->hit != NULL)
+		{
+			found = row_state(reader, entry->hit, &row);
+			row.tier = "hot";
+			heap_freetuple(entry->hit);
+			entry->hit = NULL;
+		}
+		else
+		{
+			found = fetch_from_heap(reader, &entry->index_tid, entry->buffer,
+									entry->root_cached, &row);
+			entry->buffer = InvalidBuffer;
+		}
+		if (!found)
+			continue;
+
+		/*
+		 * An index entry leads only to versions of its own key (HOT chains
+		 * keep indexed columns), and a unique index to one visible version
+		 * per id.
+		 */
+		if (row.id != entry->id)
+			elog(ERROR, "engram: index entry of id " INT64_FORMAT " led to row " INT64_FORMAT,
+				 entry->id, row.id);
+		if (*nrows >= capacity)
+			elog(ERROR, "engram: more rows than ids in a memory read");
+		row.index_tid = entry->index_tid;
+		rows[(*nrows)++] = row;
+	}
+}
+
+/*
+ * The walk of the id index collects the entries of every id first, and the
+ * rows are read afterwards, batch by batch, with the leaves no longer
+ * pinned.  That is safe for the MVCC snapshots the reader serves (as
+ * PostgreSQL's own index scans drop a leaf's pin under one): an entry's
+ * heap TID can be reused only after VACUUM removed both the entry and a
+ * row that every snapshot, ours included, sees as dead, and a row then
+ * stored at that TID was inserted after our snapshot was taken, so it is
+ * invisible to it (and a row of another id would raise the error above).
+ */
 int
 engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nids,
 						   EngramMemoryRow *rows)
 {
-	MemoryFetch fetch;
+	MemoryEntries collected;
 	int64	   *keys;
 	int			nkeys;
+	int			nrows = 0;
+	int			batch_size = memory_batch_size();
 
 	if (nids == 0)
 		return 0;
 	keys = sorted_distinct(ids, nids, &nkeys);
-	fetch.reader = reader;
-	fetch.rows = rows;
-	fetch.nrows = 0;
-	fetch.capacity = nids;
-	engram_btree_walk(reader->index, reader->snapshot, keys, nkeys, false, visit_memory, &fetch);
+	collected.capacity = Max(nkeys, 16);
+	collected.count = 0;
+	collected.entries = palloc(sizeof(MemoryEntry) * collected.capacity);
+	engram_btree_walk(reader->index, reader->snapshot, keys, nkeys, false, collect_entry,
+					  &collected);
+	for (int start = 0; start < collected.count; start += batch_size)
+		read_batch(reader, &collected.entries[start],
+				   Min(batch_size, collected.count - start), rows, &nrows, nids);
+	pfree(collected.entries);
 	pfree(keys);
-	return fetch.nrows;
+	return nrows;
 }
 
 /* ---------------------------------------------------------------------

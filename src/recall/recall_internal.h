@@ -30,6 +30,8 @@
  *	  btree_walk.c     the entries of many bigint keys of a btree in one
  *	                   ordered walk (memory_reader.c's id and association
  *	                   key reads)
+ *	  recent_buffers.c pins of index leaves and heap pages met before,
+ *	                   without the buffer mapping table (ReadRecentBuffer)
  *	  spi_plans.c      SPI execution with a cache of saved plans
  *
  * Security contract: nothing here is SECURITY DEFINER and every row is
@@ -67,6 +69,8 @@
 #include "access/itup.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "storage/block.h"
+#include "storage/buf.h"
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -513,6 +517,27 @@ extern bool engram_btree_walk_usable(Relation index);
  */
 extern void engram_btree_walk(Relation index, Snapshot snapshot, const int64 *keys, int nkeys,
 							  bool want_tuples, EngramBtreeVisit visit, void *arg);
+
+/* ---------------------------------------------------------------------
+ * Pins without the buffer mapping table (recent_buffers.c)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A pin of block "block" of "rel" (main fork), no lock taken: from the
+ * buffer that held that block when this backend last pinned it, if it
+ * still does, else through ReadBuffer().  The caller releases it.
+ */
+extern Buffer engram_recall_read_buffer(Relation rel, BlockNumber block);
+
+/*
+ * Start loading, without pinning anything, the buffer header and the page
+ * header of the buffer that last held "block" of "rel", and the line at
+ * "offset" of that page (0: none): a hint before pinning a batch of pages,
+ * so that their first-touch misses overlap.  A buffer since reused for
+ * another page costs a useless prefetch.
+ */
+extern void engram_recall_prefetch_page(Relation rel, BlockNumber block, Size offset);
 
 /* ---------------------------------------------------------------------
  * Access statistics and tiers (access.c): the single integration point

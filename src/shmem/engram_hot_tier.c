@@ -697,16 +697,39 @@ engram_hot_tier_lookup_present(Relation rel, ItemPointer tid, Snapshot snapshot,
 }
 
 void
+engram_hot_tier_prefetch(Relation rel, ItemPointer tid)
+{
+#ifdef __GNUC__
+	EngramHotKey key;
+	uint32		hash;
+	EngramHotShard *shard;
+
+	if (!engram_hot_tier_available())
+		return;
+	make_key(&key, rel, tid);
+	hash = key_hash(&key);
+	shard = key_shard(hash);
+	__builtin_prefetch(&shard_buckets(shard)[(hash >> 7) & (shard->nbuckets - 1)]);
+#endif
+}
+
+void
 engram_hot_tier_count_miss(Relation rel)
+{
+	engram_hot_tier_count_misses(rel, 1);
+}
+
+void
+engram_hot_tier_count_misses(Relation rel, int64 misses)
 {
 	EngramHotRelCounters *c;
 
-	if (hot == NULL)
+	if (hot == NULL || misses <= 0)
 		return;
 	c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
-	pg_atomic_fetch_add_u64(&hot->misses, 1);
+	pg_atomic_fetch_add_u64(&hot->misses, (uint64) misses);
 	if (c)
-		pg_atomic_fetch_add_u64(&c->misses, 1);
+		pg_atomic_fetch_add_u64(&c->misses, (uint64) misses);
 }
 
 bool

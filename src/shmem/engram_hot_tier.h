@@ -100,6 +100,13 @@ extern HeapTuple engram_hot_tier_lookup_present(Relation rel, ItemPointer tid,
 												Snapshot snapshot, bool *present);
 
 /*
+ * Start loading, without the shard lock, the bucket where the entry for
+ * "tid" of "rel" would be found first: a hint for a caller about to look up
+ * many rows, so that their misses overlap.
+ */
+extern void engram_hot_tier_prefetch(Relation rel, ItemPointer tid);
+
+/*
  * True when a tuple with this header may be stored (see MVCC above).  Call
  * with the heap buffer share-locked.
  */
@@ -140,5 +147,8 @@ extern void engram_hot_tier_relation_stats(Oid relid, EngramHotTierRelStats *sta
 
 /* A miss on the heap path for "rel" (counted by the index fetch). */
 extern void engram_hot_tier_count_miss(Relation rel);
+
+/* "misses" of them at once (a batch of lookups). */
+extern void engram_hot_tier_count_misses(Relation rel, int64 misses);
 
 #endif							/* ENGRAM_HOT_TIER_H */
