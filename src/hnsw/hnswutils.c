@@ -29,6 +29,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "engram_recent_buffers.h"
 #include "hnsw/hnsw.h"
 
 
@@ -1016,37 +1017,16 @@ engram_hnsw_vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef r
 /*
  * RECENT BUFFERS
  *
- * Pinning a page through ReadBuffer() looks its block up in the shared
- * buffer mapping table: the tag's hash, a partition lock taken and
- * released, a bucket and an entry read -- cache and TLB misses on a table
- * as large as shared_buffers, for every page a search visits (a 768-
- * dimension search visits over a thousand pages; the lookup was a quarter
- * of its CPU time).  Each backend therefore remembers, per index, the
- * buffer in which it last found each block (index->rd_amcache, a direct-
- * mapped array of buffer numbers in the relcache entry's memory: freed and
- * rebuilt empty by any relcache invalidation of the index) and pins that
- * buffer with ReadRecentBuffer(), which checks under the buffer header's
- * spinlock that it still holds this block and pins it without the mapping
- * table; a buffer that has since been reused for another page fails the
- * check and the block is read through ReadBuffer() as before.
- *
- * ReadRecentBuffer() does not raise the buffer's usage count, which the
- * clock sweep uses to keep hot pages; so that pages found this way do not
- * look cold to it, one pin in ENGRAM_HNSW_RECENT_REFRESH still goes
- * through ReadBuffer().  The relation's statistics count every pin as
- * ReadBuffer() would (blocks fetched and hit).
+ * A search pins each page through the buffer in which this backend last
+ * found it when that buffer still holds it, without the shared buffer
+ * mapping table (src/engram_recent_buffers.c: the scheme; at 768
+ * dimensions a search visits over a thousand pages and the lookups were a
+ * quarter of its CPU time).  The array of an index lives in its
+ * rd_amcache, in the relcache entry's memory: freed and rebuilt empty by
+ * any relcache invalidation of the index.
  */
 #define ENGRAM_HNSW_RECENT_MIN		1024	/* entries, a power of two */
 #define ENGRAM_HNSW_RECENT_MAX		(1 << 20)	/* 4 MB per index and backend */
-#define ENGRAM_HNSW_RECENT_REFRESH	32
-
-typedef struct EngramHnswRecentBuffers
-{
-	uint32		mask;			/* entries - 1 */
-	uint32		refresh_countdown;
-	Buffer		buffers[FLEXIBLE_ARRAY_MEMBER];	/* by block number & mask;
-												 * InvalidBuffer: none */
-} EngramHnswRecentBuffers;
 
 /*
  * The recent-buffer array of "index", allocated (empty) on first use with
@@ -1054,23 +1034,15 @@ typedef struct EngramHnswRecentBuffers
  * Only valid until the next relcache invalidation can be processed (no
  * heavyweight lock is taken while the caller uses it).
  */
-static EngramHnswRecentBuffers *
+static EngramRecentBuffers *
 recent_buffers(Relation index)
 {
-	EngramHnswRecentBuffers *recent = (EngramHnswRecentBuffers *) index->rd_amcache;
+	EngramRecentBuffers *recent = (EngramRecentBuffers *) index->rd_amcache;
 
 	if (recent == NULL)
 	{
-		BlockNumber blocks = RelationGetNumberOfBlocks(index);
-		uint32		entries = ENGRAM_HNSW_RECENT_MIN;
-
-		while (entries < blocks && entries < ENGRAM_HNSW_RECENT_MAX)
-			entries <<= 1;
-		recent = MemoryContextAllocZero(index->rd_indexcxt,
-										offsetof(EngramHnswRecentBuffers, buffers) +
-										sizeof(Buffer) * entries);
-		recent->mask = entries - 1;
-		recent->refresh_countdown = ENGRAM_HNSW_RECENT_REFRESH;
+		recent = engram_recent_buffers_create(index->rd_indexcxt, index, ENGRAM_HNSW_RECENT_MIN,
+											  ENGRAM_HNSW_RECENT_MAX);
 		index->rd_amcache = recent;
 	}
 	return recent;
@@ -1085,23 +1057,15 @@ static Buffer
 disk_read_buffer(EngramHnswDiskGraph *disk, BlockNumber blkno)
 {
 	Relation	index = disk->index;
-	EngramHnswRecentBuffers *recent = recent_buffers(index);
-	Buffer	   *slot = &recent->buffers[blkno & recent->mask];
+	EngramRecentBuffers *recent = recent_buffers(index);
 	Buffer		buf;
 
-	if (*slot != InvalidBuffer && --recent->refresh_countdown > 0 &&
-		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, *slot))
-	{
-		pgstat_count_buffer_read(index);
-		pgstat_count_buffer_hit(index);
-		return *slot;
-	}
-	if (recent->refresh_countdown == 0)
-		recent->refresh_countdown = ENGRAM_HNSW_RECENT_REFRESH;
+	if (engram_recent_buffers_pin(recent, index, blkno))
+		return *engram_recent_buffers_slot(recent, blkno);
 	buf = ReadBuffer(index, blkno);
 	/* look the array up again: nothing should have freed it, but be sure */
 	recent = recent_buffers(index);
-	recent->buffers[blkno & recent->mask] = buf;
+	*engram_recent_buffers_slot(recent, blkno) = buf;
 	return buf;
 }
 
@@ -1300,20 +1264,11 @@ disk_prefetch_hint(EngramHnswGraph *graph, const EngramHnswRef *refs, int count)
 {
 #ifdef __GNUC__
 	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
-	EngramHnswRecentBuffers *recent = recent_buffers(disk->index);
+	EngramRecentBuffers *recent = recent_buffers(disk->index);
 
 	for (int i = 0; i < count; i++)
-	{
-		Buffer		buf = recent->buffers[EngramHnswRefBlock(refs[i]) & recent->mask];
-		const char *page;
-
-		if (buf <= 0)
-			continue;			/* none, or a local buffer */
-		page = (const char *) BufferGetBlock(buf);
-		__builtin_prefetch(GetBufferDescriptor(buf - 1), 1);
-		__builtin_prefetch(page);
-		__builtin_prefetch(page + BLCKSZ - sizeof(EngramHnswPageOpaqueData));
-	}
+		engram_recent_buffers_prefetch(recent, EngramHnswRefBlock(refs[i]),
+									   BLCKSZ - sizeof(EngramHnswPageOpaqueData));
 #endif
 }
 

@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * engram_recent_buffers.h
+ *	  Pins without the shared buffer mapping table: a per-backend array
+ *	  remembering, for each block of one relation, the buffer it was last
+ *	  found in.  Used by the engram_hnsw search (src/hnsw/hnswutils.c, in
+ *	  the index's rd_amcache) and by spreading's reads
+ *	  (src/recall/recent_buffers.c, per relation OID).  The scheme and its
+ *	  contract: src/engram_recent_buffers.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ENGRAM_RECENT_BUFFERS_H
+#define ENGRAM_RECENT_BUFFERS_H
+
+#include "pgstat.h"
+#include "storage/buf_internals.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+/* One pin in this many goes through ReadBuffer() (the clock sweep's count). */
+#define ENGRAM_RECENT_BUFFERS_REFRESH	32
+
+typedef struct EngramRecentBuffers
+{
+	uint32		mask;			/* entries - 1 */
+	uint32		refresh_countdown;
+	Buffer		buffers[FLEXIBLE_ARRAY_MEMBER];	/* by block number & mask;
+												 * InvalidBuffer: none */
+} EngramRecentBuffers;
+
+/*
+ * An empty array for "rel" in "context", with room for every block the
+ * relation has now (a power of two from min_entries, a power of two, up to
+ * max_entries).
+ */
+extern EngramRecentBuffers *engram_recent_buffers_create(MemoryContext context, Relation rel,
+														 uint32 min_entries, uint32 max_entries);
+
+/* The slot of "block": the buffer remembered for it, InvalidBuffer if none. */
+static inline Buffer *
+engram_recent_buffers_slot(EngramRecentBuffers *recent, BlockNumber block)
+{
+	return &recent->buffers[block & recent->mask];
+}
+
+/*
+ * Pin block "block" of "rel" (main fork) through the buffer remembered for
+ * it, when that buffer still holds the block: true, the pin taken (no lock)
+ * and counted in the relation's statistics as ReadBuffer() would count it.
+ * False when there is none, it was reused, or this pin is the one in
+ * ENGRAM_RECENT_BUFFERS_REFRESH that must go through ReadBuffer(): the
+ * caller then reads the block so and remembers the buffer in its slot.
+ */
+static inline bool
+engram_recent_buffers_pin(EngramRecentBuffers *recent, Relation rel, BlockNumber block)
+{
+	Buffer		remembered = *engram_recent_buffers_slot(recent, block);
+
+	if (remembered != InvalidBuffer && --recent->refresh_countdown > 0 &&
+		ReadRecentBuffer(rel->rd_node, MAIN_FORKNUM, block, remembered))
+	{
+		pgstat_count_buffer_read(rel);
+		pgstat_count_buffer_hit(rel);
+		return true;
+	}
+	if (recent->refresh_countdown == 0)
+		recent->refresh_countdown = ENGRAM_RECENT_BUFFERS_REFRESH;
+	return false;
+}
+
+/*
+ * Start loading, without pinning anything, the buffer header and the page
+ * header of the buffer remembered for "block", and the line at "offset" of
+ * its page (0: none): a hint before pinning a batch of pages, so that
+ * their first-touch misses overlap.  A buffer since reused for another
+ * page costs a useless prefetch.
+ */
+static inline void
+engram_recent_buffers_prefetch(EngramRecentBuffers *recent, BlockNumber block, Size offset)
+{
+#ifdef __GNUC__
+	Buffer		buffer = *engram_recent_buffers_slot(recent, block);
+	const char *page;
+
+	if (buffer <= 0)
+		return;					/* none, or a local buffer */
+	page = (const char *) BufferGetBlock(buffer);
+	__builtin_prefetch(GetBufferDescriptor(buffer - 1), 1);
+	__builtin_prefetch(page);
+	if (offset > 0 && offset < BLCKSZ)
+		__builtin_prefetch(page + offset);
+#endif
+}
+
+#endif							/* ENGRAM_RECENT_BUFFERS_H */
