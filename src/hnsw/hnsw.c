@@ -37,6 +37,7 @@ bool		engram_hnsw_early_exit = false;
 int			engram_hnsw_max_scan_tuples = ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES;
 int			engram_hnsw_pending_list_limit = ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT;
 int			engram_hnsw_build_search = ENGRAM_HNSW_DEFAULT_BUILD_SEARCH;
+bool		engram_hnsw_build_check_selection = false;
 
 static const struct config_enum_entry engram_hnsw_build_search_options[] = {
 	{"exact", ENGRAM_HNSW_BUILD_SEARCH_EXACT, false},
@@ -129,6 +130,12 @@ engram_hnsw_init(void)
 							 ENGRAM_HNSW_DEFAULT_BUILD_SEARCH,
 							 engram_hnsw_build_search_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("engram.hnsw_build_check_selection",
+							 "Sets whether an engram_hnsw build checks every pruned neighbour list against a selection from scratch.",
+							 "A developer check of the build's pruning from the links' kept distances "
+							 "and heuristic outcomes: an error when the two differ.  Slows builds.",
+							 &engram_hnsw_build_check_selection, false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	engram_hnsw_retarget_init();	/* engram.hnsw_move_retarget */
 }
 

@@ -550,13 +550,22 @@ struct EngramHnswGraph
 	int			m;
 };
 
-/* A set of refs (open addressing), for "visited" and "deleted" sets. */
+/*
+ * A set of refs (open addressing), for "visited" and "deleted" sets.  The
+ * positions of the first ENGRAM_HNSW_REFSET_TOUCHED refs added are noted,
+ * so that emptying a set that holds no more than that clears those slots
+ * instead of the whole array (a search's upper layers visit a few
+ * elements each, and empty the set of layer 0's size every time).
+ */
+#define ENGRAM_HNSW_REFSET_TOUCHED 64
+
 typedef struct EngramHnswRefSet
 {
 	uint64	   *slots;
 	uint32		capacity;		/* power of two */
 	uint32		count;
 	MemoryContext context;
+	uint32		touched[ENGRAM_HNSW_REFSET_TOUCHED];	/* slots of the first refs */
 } EngramHnswRefSet;
 
 extern void engram_hnsw_refset_init(EngramHnswRefSet *set, uint32 expected);
@@ -588,6 +597,23 @@ extern int	engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 extern int	engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 										  EngramHnswCandidate *candidates, int count,
 										  int max_count, int keep_at_least, int *chosen);
+
+/*
+ * The same selection, given the outcome of an earlier selection over the
+ * same base for each candidate ("states", ENGRAM_HNSW_LINK_*, NULL: none
+ * known): candidates whose outcome cannot have changed are not checked
+ * again, and the result is the one engram_hnsw_select_neighbours gives
+ * (KNOWN OUTCOMES in hnswutils.c).  On return "states" holds this
+ * selection's outcome per candidate.  The build keeps them with each link.
+ */
+#define ENGRAM_HNSW_LINK_UNKNOWN	0	/* not examined by the last selection */
+#define ENGRAM_HNSW_LINK_KEPT		1	/* kept by the heuristic */
+#define ENGRAM_HNSW_LINK_PRUNED		2	/* pruned (perhaps added back) */
+
+extern int	engram_hnsw_select_neighbours_known(const EngramHnswGraph *graph,
+												EngramHnswCandidate *candidates, int count,
+												int max_count, int keep_at_least,
+												uint8 *states, int *chosen);
 
 /*
  * How full the selection heuristic leaves a list ("keep pruned
@@ -1102,6 +1128,7 @@ extern bool engram_hnsw_iterative_scan;
 extern int	engram_hnsw_max_scan_tuples;
 extern int	engram_hnsw_pending_list_limit;
 extern int	engram_hnsw_build_search;
+extern bool engram_hnsw_build_check_selection;
 
 /*
  * How a build's inserts search its in-memory graph (engram.hnsw_build_search,

@@ -19,15 +19,30 @@
  *	  EngramHnswInt8Vector code       (only with a compact search, MAXALIGNed)
  *	  float vector[dimensions]        (MAXALIGNed)
  *	  EngramHnswRef slots[ENGRAM_HNSW_TOTAL_SLOTS(m, level)]
+ *	  float distances[ENGRAM_HNSW_TOTAL_SLOTS(m, level)]
+ *	  uint8 states[ENGRAM_HNSW_TOTAL_SLOTS(m, level)]   (then MAXALIGNed)
  *
  * with the slots of each layer where the element tuple has them
- * (ENGRAM_HNSW_LAYER_FIRST_SLOT).
+ * (ENGRAM_HNSW_LAYER_FIRST_SLOT), and the distances and states of the
+ * links at the same indexes (LINK STATES).  A search reads the slots
+ * only; the distances and states lie after all of them, so they take no
+ * cache line of a visit.
+ *
+ * LINK STATES.  Every link remembers the exact internal distance from its
+ * element to the linked one, as the insert that made it computed it, and
+ * the outcome of the neighbour selection heuristic that last examined it
+ * (ENGRAM_HNSW_LINK_KEPT, _PRUNED, or _UNKNOWN for a link appended to a
+ * list that had room).  Pruning a full list then computes no distance to
+ * the list's element and checks again only the pairs whose outcome can
+ * have changed (KNOWN OUTCOMES in hnswutils.c); it selects exactly the
+ * links a selection from scratch would.  Both are written with the slots,
+ * under the same lock, and read only by the writers of the list.
  *
  * COMPACT SEARCH (arena->compact_search: engram.hnsw_build_search =
  * 'int8', or 'auto' at ENGRAM_HNSW_BUILD_INT8_MIN_DIMS dimensions or more).  Each element also carries the 8-bit code of its vector
  * (hnswquant.c), next to its header.  An insert's search through the graph
- * estimates distances from those codes (a query coded at about 1/250 of an
- * element's error), so that a visit reads the header and the code -- a
+ * estimates distances from those codes (the query's codes are those of
+ * the element being inserted), so that a visit reads the header and the code -- a
  * quarter of the float vector's bytes -- and runs the int8 kernels; the
  * ef_construction candidates each layer's search returns are then
  * re-ranked with exact distances from the float vectors before the
@@ -124,6 +139,13 @@ typedef struct EngramHnswBuildGraph
 	Size		slots_offset;	/* first slot, from the element's start */
 	/* compact search: the current query's codes (in "context") */
 	EngramHnswInt8Query query;
+	const EngramHnswInt8Vector *query_code; /* code of the element searched for */
+	/* scratch of add_backlink(), for a layer-0 list and one more link */
+	EngramHnswCandidate *prune_candidates;
+	uint8	   *prune_states;
+	int		   *prune_order;
+	int		   *prune_chosen;
+	int64		checked_prunings;	/* engram.hnsw_build_check_selection */
 	MemoryContext context;		/* the handle's lifetime */
 } EngramHnswBuildGraph;
 

@@ -72,7 +72,8 @@ static inline Size
 element_size(int dims, int m, int level, bool compact_search)
 {
 	return slots_offset(dims, compact_search) +
-		MAXALIGN(sizeof(EngramHnswRef) * ENGRAM_HNSW_TOTAL_SLOTS(m, level));
+		MAXALIGN((sizeof(EngramHnswRef) + sizeof(float) + sizeof(uint8)) *
+				 ENGRAM_HNSW_TOTAL_SLOTS(m, level));
 }
 
 /* An element's parts; the vector and slots at the handle's offsets (dimensions set). */
@@ -94,6 +95,29 @@ element_layer_slots(const EngramHnswBuildGraph *graph, EngramHnswBuildElement *e
 					int layer)
 {
 	return (EngramHnswRef *) ((char *) element + graph->slots_offset) +
+		ENGRAM_HNSW_LAYER_FIRST_SLOT(graph->graph.m, layer);
+}
+
+/* The distances and heuristic states of a layer's links (LINK STATES). */
+static inline float *
+element_layer_distances(const EngramHnswBuildGraph *graph, EngramHnswBuildElement *element,
+						int layer)
+{
+	int			total = ENGRAM_HNSW_TOTAL_SLOTS(graph->graph.m, element->level);
+
+	return (float *) ((char *) element + graph->slots_offset +
+					  sizeof(EngramHnswRef) * total) +
+		ENGRAM_HNSW_LAYER_FIRST_SLOT(graph->graph.m, layer);
+}
+
+static inline uint8 *
+element_layer_states(const EngramHnswBuildGraph *graph, EngramHnswBuildElement *element,
+					 int layer)
+{
+	int			total = ENGRAM_HNSW_TOTAL_SLOTS(graph->graph.m, element->level);
+
+	return (uint8 *) ((char *) element + graph->slots_offset +
+					  (sizeof(EngramHnswRef) + sizeof(float)) * total) +
 		ENGRAM_HNSW_LAYER_FIRST_SLOT(graph->graph.m, layer);
 }
 
@@ -123,7 +147,8 @@ engram_hnsw_build_arena_size(Relation heap, int dims, int m, bool compact_search
 							(MAXALIGN(SizeofHeapTupleHeader + sizeof(float) * dims + 8) +
 							 sizeof(ItemIdData)));
 	/* an element has 2m + m / (m - 1) slots on average: count 2m + 2 */
-	row_bytes = element_size(bound_dims, m, 0, compact_search) + 2 * sizeof(EngramHnswRef);
+	row_bytes = element_size(bound_dims, m, 0, compact_search) +
+		2 * (sizeof(EngramHnswRef) + sizeof(float) + sizeof(uint8));
 	needed = (double) (blocks + 1) * rows_per_page * row_bytes +
 		ARENA_FIRST_ELEMENT +
 		element_size(bound_dims, m, ENGRAM_HNSW_MAX_LEVEL, compact_search) + 64 * 1024;
@@ -263,23 +288,28 @@ build_visit(EngramHnswGraph *graph, EngramHnswRef ref, const float *query,
 }
 
 /*
- * prepare_query() of the build graph under a compact search: code the
- * query for the int8 distances of build_visit().
+ * prepare_query() of the build graph under a compact search.  Every query
+ * of a build is an element of the arena, whose code graph->query_code
+ * points to: the query's codes are that code, as coding the vector again
+ * would give them.  No residual codes (one kernel call per visit instead
+ * of two): without them every estimate of this search is off by the same
+ * constant under L2 (the decoded query's norm stands for the query's) and
+ * by the error of the query's code, which the exact re-ranking absorbs;
+ * the search only compares estimates of one query with each other.
  */
 static void
 build_prepare_query(EngramHnswGraph *graph, const float *query)
 {
 	EngramHnswBuildGraph *build = (EngramHnswBuildGraph *) graph;
+	const EngramHnswInt8Vector *code = build->query_code;
+	double		scale = code->scale;
 
-	engram_hnsw_int8_prepare_query(&build->query, query, graph->dimensions);
-	/*
-	 * One kernel call per visit instead of two: without the residual codes
-	 * every estimate of this search is off by the same constant under L2
-	 * (||q-hat||^2 keeps the residual's part) and by an error of the
-	 * query's own codes, which the exact re-ranking absorbs; the search
-	 * only compares estimates of one query with each other.
-	 */
+	memcpy(build->query.codes, code->codes, graph->dimensions);
+	build->query.scale = code->scale;
 	build->query.residual_scale = 0;
+	build->query.norm2 = scale * scale * (double) code->code_sumsq;
+	build->query.norm = sqrt(build->query.norm2);
+	build->query.error = code->error;
 }
 
 /*
@@ -357,6 +387,11 @@ engram_hnsw_build_graph_attach(EngramHnswBuildGraph *graph, EngramHnswBuildArena
 	graph->concurrent = concurrent;
 	graph->max_level = -1;
 	graph->context = CurrentMemoryContext;
+	graph->prune_candidates = palloc0(sizeof(EngramHnswCandidate) *
+									  (ENGRAM_HNSW_LAYER_SLOTS(arena->m, 0) + 1));
+	graph->prune_states = palloc(ENGRAM_HNSW_LAYER_SLOTS(arena->m, 0) + 1);
+	graph->prune_order = palloc(sizeof(int) * (ENGRAM_HNSW_LAYER_SLOTS(arena->m, 0) + 1));
+	graph->prune_chosen = palloc(sizeof(int) * (ENGRAM_HNSW_LAYER_SLOTS(arena->m, 0) + 1));
 	engram_hnsw_build_graph_set_dimensions(graph, 0);
 }
 
@@ -383,7 +418,6 @@ engram_hnsw_build_graph_set_dimensions(EngramHnswBuildGraph *graph, int dims)
 		if (graph->arena->compact_search)
 		{
 			graph->query.codes = MemoryContextAlloc(graph->context, current);
-			graph->query.residual_codes = MemoryContextAlloc(graph->context, current);
 			graph->graph.prepare_query = build_prepare_query;
 			if (graph->graph.metric != ENGRAM_HNSW_METRIC_INNER_PRODUCT &&
 				current >= PAIR_BOUND_MIN_DIMS)
@@ -405,25 +439,70 @@ engram_hnsw_build_graph_count(EngramHnswBuildGraph *graph)
  */
 
 /*
- * Add "new_ref" to the layer-"layer" list of "base_ref", pruning with the
- * selection heuristic when the list is full.  The newcomer keeps its
- * in-link whenever the pruned list has room.  With "force", a list with
- * no room for it gives up its last link instead (reconnection).
+ * With engram.hnsw_build_check_selection, every pruning of add_backlink()
+ * is checked: the distances kept with the links must be those
+ * engram_hnsw_distance() gives, and the selection from known outcomes
+ * must have chosen what a selection from scratch chooses from the same
+ * "count" sorted candidates.  An error otherwise (a bug).
+ */
+static void
+check_known_selection(EngramHnswBuildGraph *graph, EngramHnswBuildElement *base,
+					  int layer, int count, const int *chosen, int chosen_count)
+{
+	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(graph->graph.m, layer);
+	int		   *again = palloc(sizeof(int) * count);
+	int			again_count;
+
+	for (int i = 0; i < count; i++)
+	{
+		float		recomputed = engram_hnsw_distance(graph->graph.metric,
+													  element_vector(graph, base),
+													  graph->prune_candidates[i].vector,
+													  graph->graph.dimensions);
+
+		if (graph->prune_candidates[i].distance != recomputed)
+			elog(ERROR, "engram_hnsw build: link distance %.9g kept, %.9g recomputed",
+				 graph->prune_candidates[i].distance, recomputed);
+	}
+	again_count = engram_hnsw_select_neighbours(&graph->graph, graph->prune_candidates,
+												count, capacity,
+												ENGRAM_HNSW_BACKLINK_KEEP(capacity), again);
+	for (int i = 0; i < Max(again_count, chosen_count); i++)
+		if (again_count != chosen_count || again[i] != chosen[i])
+			elog(ERROR, "engram_hnsw build: pruning from known outcomes kept %d links, from scratch %d, first difference at %d",
+				 chosen_count, again_count, i);
+	pfree(again);
+	graph->checked_prunings++;
+}
+
+/*
+ * Add "new_ref", at exact internal distance "distance" from "base_ref", to
+ * the layer-"layer" list of "base_ref", pruning with the selection
+ * heuristic when the list is full.  The newcomer keeps its in-link
+ * whenever the pruned list has room.  With "force", a list with no room
+ * for it gives up its last link instead (reconnection).  The pruning
+ * computes no distance to the base (each link keeps its own) and checks
+ * again only the pairs whose outcome can have changed since the list's
+ * last pruning (LINK STATES in hnswbuild.h).
  */
 static void
 add_backlink(EngramHnswBuildGraph *graph, EngramHnswRef base_ref, EngramHnswRef new_ref,
-			 int layer, bool force)
+			 float distance, int layer, bool force)
 {
 	EngramHnswBuildArena *arena = graph->arena;
-	int			dims = graph->graph.dimensions;
 	int			m = graph->graph.m;
 	EngramHnswBuildElement *base = arena_element(arena, base_ref);
 	EngramHnswRef *slots = element_layer_slots(graph, base, layer);
+	float	   *distances = element_layer_distances(graph, base, layer);
+	uint8	   *states = element_layer_states(graph, base, layer);
 	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
-	EngramHnswCandidate *candidates = palloc(sizeof(EngramHnswCandidate) * (capacity + 1));
-	int		   *chosen = palloc(sizeof(int) * capacity);
+	EngramHnswCandidate *candidates = graph->prune_candidates;
+	uint8	   *candidate_states = graph->prune_states;
+	int		   *order = graph->prune_order;
+	int		   *chosen = graph->prune_chosen;
 	int			count;
 	int			chosen_count;
+	int			new_index = -1;
 	bool		kept_new = false;
 
 	if (graph->concurrent)
@@ -432,46 +511,75 @@ add_backlink(EngramHnswBuildGraph *graph, EngramHnswRef base_ref, EngramHnswRef 
 	if (count < capacity)
 	{
 		slots[count] = new_ref;
+		distances[count] = distance;
+		states[count] = ENGRAM_HNSW_LINK_UNKNOWN;
 		pg_write_barrier();
 		base->counts[layer]++;
 	}
 	else
 	{
+		/*
+		 * The list and the newcomer in ascending distance, ties in list
+		 * order (as engram_hnsw_sort_candidates would leave them).
+		 */
 		for (int i = 0; i <= count; i++)
 		{
+			float		d = i < count ? distances[i] : distance;
+			int			j = i;
+
+			while (j > 0 && (order[j - 1] < count ? distances[order[j - 1]] : distance) > d)
+			{
+				order[j] = order[j - 1];
+				j--;
+			}
+			order[j] = i;
+		}
+		for (int k = 0; k <= count; k++)
+		{
+			int			i = order[k];
 			EngramHnswRef ref = i < count ? slots[i] : new_ref;
 
-			candidates[i].ref = ref;
-			candidates[i].vector = element_vector(graph, arena_element(arena, ref));
-			candidates[i].distance = engram_hnsw_distance(arena->metric,
-														  element_vector(graph, base),
-														  candidates[i].vector, dims);
+			candidates[k].ref = ref;
+			candidates[k].vector = element_vector(graph, arena_element(arena, ref));
+			candidates[k].distance = i < count ? distances[i] : distance;
+			candidate_states[k] = i < count ? states[i] : ENGRAM_HNSW_LINK_UNKNOWN;
+			if (i == count)
+				new_index = k;
 		}
-		engram_hnsw_sort_candidates(candidates, count + 1);
-		chosen_count = engram_hnsw_select_neighbours(&graph->graph, candidates, count + 1,
-													 capacity,
-													 ENGRAM_HNSW_BACKLINK_KEEP(capacity),
-													 chosen);
+		chosen_count = engram_hnsw_select_neighbours_known(&graph->graph, candidates,
+														   count + 1, capacity,
+														   ENGRAM_HNSW_BACKLINK_KEEP(capacity),
+														   candidate_states, chosen);
+		if (engram_hnsw_build_check_selection)
+			check_known_selection(graph, base, layer, count + 1, chosen, chosen_count);
 		for (int i = 0; i < chosen_count; i++)
 		{
 			slots[i] = candidates[chosen[i]].ref;
+			distances[i] = candidates[chosen[i]].distance;
+			states[i] = candidate_states[chosen[i]];
 			if (slots[i] == new_ref)
 				kept_new = true;
 		}
 		if (!kept_new && chosen_count < capacity)
 		{
-			slots[chosen_count++] = new_ref;
+			slots[chosen_count] = new_ref;
+			distances[chosen_count] = distance;
+			states[chosen_count] = candidate_states[new_index];
+			chosen_count++;
 			kept_new = true;
 		}
 		if (!kept_new && force)
+		{
 			slots[chosen_count - 1] = new_ref;
+			distances[chosen_count - 1] = distance;
+			/* a kept link may have gone: no outcome holds any more */
+			memset(states, ENGRAM_HNSW_LINK_UNKNOWN, chosen_count);
+		}
 		pg_write_barrier();
 		base->counts[layer] = chosen_count;
 	}
 	if (graph->concurrent)
 		LWLockRelease(&base->lock);
-	pfree(candidates);
-	pfree(chosen);
 }
 
 /*
@@ -566,6 +674,7 @@ engram_hnsw_build_graph_insert(EngramHnswBuildGraph *graph, const float *vector,
 		return true;
 	}
 
+	graph->query_code = element_code(element);
 	engram_hnsw_search(&graph->graph, vector, entry, entry_level,
 					   arena->ef_construction, level, true, layer_results, layer_counts);
 	top = Min(level, entry_level);
@@ -578,13 +687,23 @@ engram_hnsw_build_graph_insert(EngramHnswBuildGraph *graph, const float *vector,
 	{
 		int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, lc);
 		EngramHnswRef *slots = element_layer_slots(graph, element, lc);
+		float	   *distances = element_layer_distances(graph, element, lc);
+		uint8	   *states = element_layer_states(graph, element, lc);
+		uint8	   *outcomes = palloc0(Max(layer_counts[lc], 1));
 
 		chosen[lc] = palloc(sizeof(int) * capacity);
-		chosen_counts[lc] = engram_hnsw_select_neighbours(&graph->graph, layer_results[lc],
-														  layer_counts[lc], capacity,
-														  capacity, chosen[lc]);
+		chosen_counts[lc] = engram_hnsw_select_neighbours_known(&graph->graph,
+																layer_results[lc],
+																layer_counts[lc], capacity,
+																capacity, outcomes,
+																chosen[lc]);
 		for (int i = 0; i < chosen_counts[lc]; i++)
+		{
 			slots[i] = layer_results[lc][chosen[lc][i]].ref;
+			distances[i] = layer_results[lc][chosen[lc][i]].distance;
+			states[i] = outcomes[chosen[lc][i]];
+		}
+		pfree(outcomes);
 		pg_write_barrier();
 		element->counts[lc] = chosen_counts[lc];
 	}
@@ -593,7 +712,8 @@ engram_hnsw_build_graph_insert(EngramHnswBuildGraph *graph, const float *vector,
 
 	for (int lc = top; lc >= 0; lc--)
 		for (int i = 0; i < chosen_counts[lc]; i++)
-			add_backlink(graph, layer_results[lc][chosen[lc][i]].ref, ref, lc, false);
+			add_backlink(graph, layer_results[lc][chosen[lc][i]].ref, ref,
+						 layer_results[lc][chosen[lc][i]].distance, lc, false);
 
 	if (level > entry_level)
 	{
@@ -674,6 +794,7 @@ reconnect(EngramHnswBuildGraph *graph, MemoryContext scratch)
 
 		if (element->reached)
 			continue;
+		graph->query_code = element_code(element);
 		engram_hnsw_search(&graph->graph, element_vector(graph, element), arena->entry,
 						   arena->entry_level, arena->ef_construction, 0, true,
 						   layer_results, layer_counts);
@@ -689,7 +810,8 @@ reconnect(EngramHnswBuildGraph *graph, MemoryContext scratch)
 
 				if (base_ref == ref)
 					continue;
-				add_backlink(graph, base_ref, ref, 0, pass == 1);
+				add_backlink(graph, base_ref, ref, layer_results[0][j].distance, 0,
+							 pass == 1);
 				slots = element_layer_slots(graph, base, 0);
 				for (int k = 0; k < base->counts[0]; k++)
 					if (slots[k] == ref)
@@ -912,5 +1034,8 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 	elog(DEBUG1, "engram_hnsw build: %lld elements reconnected in %.3f s, pages written in %.3f s, WAL-logged in %.3f s",
 		 (long long) reconnected, INSTR_TIME_GET_DOUBLE(reconnected_at),
 		 INSTR_TIME_GET_DOUBLE(pages_at), INSTR_TIME_GET_DOUBLE(logged_at));
+	if (engram_hnsw_build_check_selection)
+		elog(DEBUG1, "engram_hnsw build: %lld prunings of this process checked against a selection from scratch",
+			 (long long) graph->checked_prunings);
 	return written;
 }

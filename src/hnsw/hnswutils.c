@@ -401,9 +401,13 @@ engram_hnsw_refset_init(EngramHnswRefSet *set, uint32 expected)
 void
 engram_hnsw_refset_reset(EngramHnswRefSet *set)
 {
-	if (set->count == 0)
-		return;
-	memset(set->slots, 0xFF, sizeof(uint64) * set->capacity);
+	if (set->count <= ENGRAM_HNSW_REFSET_TOUCHED)
+	{
+		for (uint32 i = 0; i < set->count; i++)
+			set->slots[set->touched[i]] = REFSET_EMPTY;
+	}
+	else
+		memset(set->slots, 0xFF, sizeof(uint64) * set->capacity);
 	set->count = 0;
 }
 
@@ -439,6 +443,8 @@ engram_hnsw_refset_add(EngramHnswRefSet *set, EngramHnswRef ref)
 		if (set->slots[i] == REFSET_EMPTY)
 		{
 			set->slots[i] = ref;
+			if (set->count < ENGRAM_HNSW_REFSET_TOUCHED)
+				set->touched[set->count] = i;
 			set->count++;
 			return true;
 		}
@@ -729,6 +735,9 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	return result_count;
 }
 
+/* Most refs a search's visited set is sized for up front (1 MB of slots). */
+#define VISITED_INITIAL_MAX		65536
+
 void
 engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 				   EngramHnswRef entry, int entry_level,
@@ -744,7 +753,15 @@ engram_hnsw_search(EngramHnswGraph *graph, const float *query,
 		layer_results[lc] = NULL;
 		layer_counts[lc] = 0;
 	}
-	engram_hnsw_refset_init(&visited, ef * graph->m);
+	/*
+	 * Room for what a layer-0 search visits, ef candidates' full lists (a
+	 * build's search grew a set sized for ef x m nearly every time), up to
+	 * VISITED_INITIAL_MAX: the set grows beyond that, so that the large ef
+	 * of an iterative scan does not clear megabytes up front.
+	 */
+	engram_hnsw_refset_init(&visited,
+							(uint32) Min((int64) ef * ENGRAM_HNSW_LAYER_SLOTS(graph->m, 0),
+										 VISITED_INITIAL_MAX));
 	entries = palloc(sizeof(EngramHnswRef) * Max(ef, 1));
 	entries[0] = entry;
 	/* once for all the layers: an int8 query is encoded in full each time */
@@ -832,50 +849,124 @@ closer_than(const EngramHnswGraph *graph, const float *a, const float *b, float 
 	return true;
 }
 
+/*
+ * Whether one of the candidates "by[0..by_count)" is closer to candidate
+ * "i" than the base is (the heuristic's reason to prune "i").
+ */
+static bool
+dominated(const EngramHnswGraph *graph, const EngramHnswCandidate *candidates, int i,
+		  const int *by, int by_count)
+{
+	for (int j = 0; j < by_count; j++)
+	{
+		int			closer = -1;
+
+		if (graph->pair_closer != NULL)
+			closer = graph->pair_closer(graph, candidates[i].ref, candidates[by[j]].ref,
+										candidates[i].distance);
+		if (closer < 0)
+			closer = closer_than(graph, candidates[i].vector, candidates[by[j]].vector,
+								 candidates[i].distance);
+		if (closer)
+			return true;
+	}
+	return false;
+}
+
 int
 engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 							  EngramHnswCandidate *candidates, int count,
 							  int max_count, int keep_at_least, int *chosen)
 {
+	return engram_hnsw_select_neighbours_known(graph, candidates, count, max_count,
+											   keep_at_least, NULL, chosen);
+}
+
+/* Candidates a selection takes without allocating (ef_construction 64 + 1). */
+#define SELECT_LOCAL_CANDIDATES 65
+
+/*
+ * KNOWN OUTCOMES
+ *
+ * The heuristic is a greedy pass in distance order: a candidate is kept
+ * unless a candidate kept before it is closer to it than the base.  When
+ * a list is pruned again after one more link came in, the outcome of its
+ * previous pass mostly still holds, and "states" (ENGRAM_HNSW_LINK_*, one
+ * per candidate, in and out) says what it was:
+ *	- KEPT: no candidate kept before it in that pass was closer to it.
+ *	  Those that are kept again still are not; only the candidates kept
+ *	  now that were not kept then ("added") need checking against it.
+ *	- PRUNED: some candidate kept before it in that pass was closer.  As
+ *	  long as no candidate that was kept then has been dropped in this
+ *	  pass, that one is still kept and it stays pruned, unchecked;
+ *	  otherwise it is checked against all kept so far.
+ *	- UNKNOWN (new links, or no earlier pass): checked against all kept.
+ * This holds when every KEPT and PRUNED candidate comes from one earlier
+ * pass over the same base with the same distances, in the same relative
+ * order, and every candidate that pass kept is still among the
+ * candidates; the outcome is then exactly that of a pass without states
+ * (the pair test is a fixed function of the pair and the distance).  On
+ * return states[i] is the outcome of this pass (UNKNOWN for candidates it
+ * did not reach).
+ */
+int
+engram_hnsw_select_neighbours_known(const EngramHnswGraph *graph,
+									EngramHnswCandidate *candidates, int count,
+									int max_count, int keep_at_least, uint8 *states,
+									int *chosen)
+{
 	int			chosen_count = 0;
+	int			local[2 * SELECT_LOCAL_CANDIDATES];
 	int		   *pruned;
 	int			pruned_count = 0;
+	int		   *added;			/* kept now, not KEPT before */
+	int			added_count = 0;
+	bool		dropped_kept = false;	/* a KEPT candidate is pruned now */
+	int			examined = 0;
 
 	if (count <= max_count)
 	{
 		for (int i = 0; i < count; i++)
+		{
 			chosen[i] = i;
+			if (states != NULL)
+				states[i] = ENGRAM_HNSW_LINK_UNKNOWN;
+		}
 		return count;
 	}
 
-	pruned = palloc(sizeof(int) * count);
-	for (int i = 0; i < count && chosen_count < max_count; i++)
+	pruned = count <= SELECT_LOCAL_CANDIDATES ? local : palloc(sizeof(int) * 2 * count);
+	added = pruned + count;
+	for (; examined < count && chosen_count < max_count; examined++)
 	{
-		bool		keep = true;
+		int			i = examined;
+		uint8		before = states != NULL ? states[i] : ENGRAM_HNSW_LINK_UNKNOWN;
+		bool		keep;
 
-		for (int j = 0; j < chosen_count; j++)
-		{
-			int			closer = -1;
-
-			if (graph->pair_closer != NULL)
-				closer = graph->pair_closer(graph, candidates[i].ref,
-											candidates[chosen[j]].ref,
-											candidates[i].distance);
-			if (closer < 0)
-				closer = closer_than(graph, candidates[i].vector,
-									 candidates[chosen[j]].vector,
-									 candidates[i].distance);
-			if (closer)
-			{
-				keep = false;
-				break;
-			}
-		}
-		if (keep)
-			chosen[chosen_count++] = i;
+		if (before == ENGRAM_HNSW_LINK_KEPT)
+			keep = !dominated(graph, candidates, i, added, added_count);
+		else if (before == ENGRAM_HNSW_LINK_PRUNED && !dropped_kept)
+			keep = false;
 		else
+			keep = !dominated(graph, candidates, i, chosen, chosen_count);
+		if (keep)
+		{
+			chosen[chosen_count++] = i;
+			if (before != ENGRAM_HNSW_LINK_KEPT)
+				added[added_count++] = i;
+		}
+		else
+		{
 			pruned[pruned_count++] = i;
+			if (before == ENGRAM_HNSW_LINK_KEPT)
+				dropped_kept = true;
+		}
+		if (states != NULL)
+			states[i] = keep ? ENGRAM_HNSW_LINK_KEPT : ENGRAM_HNSW_LINK_PRUNED;
 	}
+	if (states != NULL)
+		for (int i = examined; i < count; i++)
+			states[i] = ENGRAM_HNSW_LINK_UNKNOWN;
 	if (pruned_count > 0 && chosen_count < Min(keep_at_least, max_count))
 	{
 		for (int i = 0; i < pruned_count && chosen_count < Min(keep_at_least, max_count); i++)
@@ -894,7 +985,8 @@ engram_hnsw_select_neighbours(const EngramHnswGraph *graph,
 			chosen[j] = moving;
 		}
 	}
-	pfree(pruned);
+	if (pruned != local)
+		pfree(pruned);
 	return chosen_count;
 }
 

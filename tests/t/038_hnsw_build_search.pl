@@ -8,7 +8,10 @@
 # the int8 search's recall within 0.02 of the exact one's on the same data.
 # "auto" (the default) searches exactly below 512 dimensions and with codes
 # from 512 on, where the code bounds of the neighbour selection (from 256
-# dimensions) are used too: a 512-dimension build checks that path.  A
+# dimensions) are used too: a 512-dimension build checks that path.  With
+# engram.hnsw_build_check_selection every pruning of a full neighbour
+# list, made from the distances and heuristic outcomes kept with the
+# links, equals a selection from scratch.  A
 # table whose vectors live in TOAST gets its parallel worker from its size
 # with TOAST.  A bad setting is refused.
 use strict;
@@ -109,6 +112,40 @@ for my $metric (['evector_l2_ops', '<->', 'L2'], ['evector_cosine_ops', '<=>', '
 		diag("$label: recall\@10 = $r (ef_search 40)");
 		cmp_ok($r, '>=', 0.95, "$label: recall\@10 at ef_search 40");
 		$node->safe_psql('postgres', 'DROP INDEX wide_v');
+	}
+}
+
+# engram.hnsw_build_check_selection: every pruning of a full list, which
+# reuses the distances and heuristic outcomes kept with its links, is
+# checked against a selection from scratch (an error on any difference or
+# on a kept distance that is not the recomputed one): exact search at 48
+# dimensions under each metric, int8 search with the code bounds at 512
+# dimensions, serially and with a worker.  The leader says how many
+# prunings it checked.
+for my $case (['items', 'exact', 'evector_l2_ops'], ['items', 'exact', 'evector_cosine_ops'],
+	['items', 'exact', 'evector_ip_ops'], ['wide', 'int8', 'evector_l2_ops'],
+	['wide', 'int8', 'evector_cosine_ops'])
+{
+	my ($table, $search, $opclass) = @$case;
+	for my $workers (0, 1)
+	{
+		my $label = "checked selection, $table, $search, $opclass, $workers workers";
+		my ($out, $err);
+		my $ret = $node->psql('postgres', qq{
+			SET client_min_messages = debug1;
+			SET engram.hnsw_build_check_selection = on;
+			SET engram.hnsw_build_search = $search;
+			SET max_parallel_maintenance_workers = $workers;
+			CREATE INDEX ${table}_v ON $table USING engram_hnsw (v $opclass)
+			  WITH (m = 16, ef_construction = 64);
+		}, stdout => \$out, stderr => \$err);
+		is($ret, 0, "$label: the build succeeds") or diag($err);
+		my ($checked) = $err =~ /engram_hnsw build: (\d+) prunings of this process checked/;
+		cmp_ok($checked // 0, '>', 100, "$label: the leader checked its prunings");
+		is($node->safe_psql('postgres',
+			"SELECT count(*) FROM engram_hnsw_verify('${table}_v') WHERE severity = 'error'"),
+			'0', "$label: verify finds no damage");
+		$node->safe_psql('postgres', "DROP INDEX ${table}_v");
 	}
 }
 
