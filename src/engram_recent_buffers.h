@@ -13,10 +13,23 @@
 #ifndef ENGRAM_RECENT_BUFFERS_H
 #define ENGRAM_RECENT_BUFFERS_H
 
+#include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
+#include "storage/proc.h"
 #include "utils/rel.h"
+
+/*
+ * This backend's fair share of shared buffers: shared_buffers over every
+ * process that may pin them (as PostgreSQL 16's LimitAdditionalPins), the
+ * budget from which a reader sizes the pins it takes ahead.
+ */
+static inline int
+engram_backend_buffer_share(void)
+{
+	return NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS);
+}
 
 /* One pin in this many goes through ReadBuffer() (the clock sweep's count). */
 #define ENGRAM_RECENT_BUFFERS_REFRESH	32

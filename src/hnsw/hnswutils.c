@@ -1240,8 +1240,7 @@ engram_hnsw_disk_graph_release_pins(EngramHnswDiskGraph *disk)
 
 /*
  * Size what the disk graph pins beyond the one buffer it visits from the
- * backend's fair share of shared buffers (shared_buffers over every
- * process that may pin them, as PostgreSQL 16's LimitAdditionalPins): at
+ * backend's fair share of shared buffers (engram_backend_buffer_share): at
  * most a quarter of it pinned ahead and half of it kept.  A small
  * shared_buffers with many connections (1 MB in the TAP tests) pins
  * nothing ahead and keeps nothing: every visit reads its buffer as
@@ -1250,7 +1249,7 @@ engram_hnsw_disk_graph_release_pins(EngramHnswDiskGraph *disk)
 static void
 disk_pin_budget(EngramHnswDiskGraph *disk)
 {
-	int			budget = NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS);
+	int			budget = engram_backend_buffer_share();
 	int			kept = ENGRAM_HNSW_DISK_KEPT_PINS;
 
 	disk->ahead_max = Min(ENGRAM_HNSW_DISK_PREFETCH_MAX, budget / 4);

@@ -78,7 +78,6 @@
 #include "nodes/pg_list.h"
 #include "storage/bufmgr.h"
 #include "storage/predicate.h"
-#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -88,6 +87,7 @@
 #include "utils/snapmgr.h"
 
 #include "metrics/engram_metrics.h"
+#include "engram_recent_buffers.h"
 #include "recall_internal.h"
 #include "shmem/engram_hot_tier.h"
 #include "tam/engram_tam.h"
@@ -506,9 +506,9 @@ collect_entry(void *arg, int64 id, ItemPointer index_tid, IndexTuple tuple)
 
 /*
  * How many heap pages a memory read pins ahead of reading them: at most a
- * quarter of the backend's fair share of shared buffers (shared_buffers
- * over every process that may pin them, as the engram_hnsw search sizes
- * its own), and MEMORY_BATCH_MAX; 1 (nothing ahead) with a small
+ * quarter of the backend's fair share of shared buffers
+ * (engram_backend_buffer_share, as the engram_hnsw search sizes its own),
+ * and MEMORY_BATCH_MAX; 1 (nothing ahead) with a small
  * shared_buffers, so that "no unpinned buffers available" cannot come
  * from here.
  */
@@ -517,9 +517,7 @@ collect_entry(void *arg, int64 id, ItemPointer index_tid, IndexTuple tuple)
 static int
 memory_batch_size(void)
 {
-	int			budget = NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS);
-
-	return Max(1, Min(MEMORY_BATCH_MAX, budget / 4));
+	return Max(1, Min(MEMORY_BATCH_MAX, engram_backend_buffer_share() / 4));
 }
 
 /* Byte offset, in a heap page, of the line pointer of "tid". */

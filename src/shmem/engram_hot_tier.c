@@ -367,13 +367,20 @@ key_shard(uint32 hash)
 	return &hot->shards[hash % hot->nshards];
 }
 
+/* The bucket where a probe for an entry of hash "hash" starts. */
+static inline uint32
+home_bucket(const EngramHotShard *shard, uint32 hash)
+{
+	return (hash >> 7) & (shard->nbuckets - 1);
+}
+
 /* Bucket index holding "key", or -1. */
 static int64
 shard_find(EngramHotShard *shard, const EngramHotKey *key, uint32 hash)
 {
 	uint32	   *buckets = shard_buckets(shard);
 	uint32		mask = shard->nbuckets - 1;
-	uint32		i = (hash >> 7) & mask;
+	uint32		i = home_bucket(shard, hash);
 
 	while (buckets[i] != 0)
 	{
@@ -402,7 +409,7 @@ shard_remove_bucket(EngramHotShard *shard, uint32 i)
 		j = (j + 1) & mask;
 		if (buckets[j] == 0)
 			break;
-		home = (shard_entry(shard, buckets[j] - 1)->hash >> 7) & mask;
+		home = home_bucket(shard, shard_entry(shard, buckets[j] - 1)->hash);
 		/* Move j back to i unless its home lies cyclically in (i, j]. */
 		if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j))
 		{
@@ -418,7 +425,7 @@ shard_insert_bucket(EngramHotShard *shard, uint32 hash, Size offset)
 {
 	uint32	   *buckets = shard_buckets(shard);
 	uint32		mask = shard->nbuckets - 1;
-	uint32		i = (hash >> 7) & mask;
+	uint32		i = home_bucket(shard, hash);
 
 	while (buckets[i] != 0)
 		i = (i + 1) & mask;
@@ -431,7 +438,7 @@ shard_bucket_of(EngramHotShard *shard, EngramHotEntry *entry, Size offset)
 {
 	uint32	   *buckets = shard_buckets(shard);
 	uint32		mask = shard->nbuckets - 1;
-	uint32		i = (entry->hash >> 7) & mask;
+	uint32		i = home_bucket(shard, entry->hash);
 
 	while (buckets[i] != (uint32) (offset + 1))
 	{
@@ -709,7 +716,7 @@ engram_hot_tier_prefetch(Relation rel, ItemPointer tid)
 	make_key(&key, rel, tid);
 	hash = key_hash(&key);
 	shard = key_shard(hash);
-	__builtin_prefetch(&shard_buckets(shard)[(hash >> 7) & (shard->nbuckets - 1)]);
+	__builtin_prefetch(&shard_buckets(shard)[home_bucket(shard, hash)]);
 #endif
 }
 
