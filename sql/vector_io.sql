@@ -140,7 +140,7 @@ SELECT state, message FROM pg_temp.vector_test_error(
 	$$SELECT pg_temp.vector_test_recv('\x000100003f80000000', 'vector_io_recv')$$);
 DROP TABLE vector_io_recv, vector_io_recv3;
 
--- Storage: external (no compression attempt, large values out of line).
+-- Storage: main (large values stay uncompressed in the row; vector_storage.sql).
 SELECT typstorage, typlen, typcategory FROM pg_type WHERE typname = 'evector';
 CREATE TABLE vector_io_storage (id int, v evector(768));
 INSERT INTO vector_io_storage
@@ -149,7 +149,7 @@ SELECT 1, array_agg(sin(i))::evector FROM generate_series(1, 768) i;
 SELECT pg_column_size(v) AS stored_bytes, vector_dims(v) FROM vector_io_storage;
 SELECT v = (SELECT array_agg(sin(i))::evector FROM generate_series(1, 768) i) AS intact
 FROM vector_io_storage;
--- over the TOAST threshold (about 2 kB): moved to the TOAST table
+-- over the TOAST threshold (about 2 kB), still in the row: TOAST empty
 SELECT pg_relation_size(reltoastrelid) > 0 AS toasted
 FROM pg_class WHERE relname = 'vector_io_storage';
 DROP TABLE vector_io_storage;

@@ -5,7 +5,10 @@
 -- (a new query row) or alternates, on either side of the operator.
 CREATE TABLE vector_toast_items (id int PRIMARY KEY, v evector(700));
 CREATE TABLE vector_toast_queries (id int PRIMARY KEY, v evector(700));
--- 700 dimensions: 2.8 kB, moved to TOAST (random values do not compress)
+-- 700 dimensions: 2.8 kB, moved to TOAST under STORAGE EXTERNAL (evector's
+-- default, main, keeps them in the row)
+ALTER TABLE vector_toast_items ALTER v SET STORAGE EXTERNAL;
+ALTER TABLE vector_toast_queries ALTER v SET STORAGE EXTERNAL;
 SELECT setseed(0.75);
 INSERT INTO vector_toast_items
 SELECT i, ARRAY(SELECT random() - 0.5 FROM generate_series(1, 700) d WHERE i > 0)::real[]::evector

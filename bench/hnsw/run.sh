@@ -14,7 +14,13 @@
 # --ams picks the access methods measured, from engram_hnsw,
 # engram_hnsw_int8 (quantization = 'int8') and pgvector_hnsw (skipped when
 # the "vector" extension is not available); each engram variant gets its
-# own copy of the tables.
+# own copy of the tables.  Two more variants change only the storage of
+# the vector columns (items and queries), not the index:
+# engram_hnsw_external (evector columns SET STORAGE EXTERNAL, evector's
+# default before session 8: 768-dimension vectors in TOAST) and
+# pgvector_hnsw_main (vector columns SET STORAGE MAIN: vectors in the row,
+# like evector's default), so that one run shows how much of a difference
+# is the storage rather than the index.
 #
 # Generates (once, cached under $ENGRAM_BENCH_DATA, default
 # /tmp/engram-bench-data) a fixed-seed clustered data set with bench/hnsw/
@@ -79,8 +85,8 @@ have_pgvector=$(psql_cmd -Atc "SELECT count(*) FROM pg_available_extensions WHER
 ams=""
 for am in $wanted_ams; do
 	case "$am" in
-	engram_hnsw | engram_hnsw_int8) ams+="$am " ;;
-	pgvector_hnsw)
+	engram_hnsw | engram_hnsw_int8 | engram_hnsw_external) ams+="$am " ;;
+	pgvector_hnsw | pgvector_hnsw_main)
 		if [ "$have_pgvector" = 1 ]; then
 			ams+="$am "
 		else
@@ -91,6 +97,7 @@ for am in $wanted_ams; do
 done
 ams=${ams% }
 [ "$have_pgvector" = 1 ] && psql_cmd -c "CREATE EXTENSION vector"
+[ -n "$ams" ] || engram_die "no access method left to measure"
 
 engram_log "loading $data"
 psql_cmd <<SQL
@@ -101,26 +108,39 @@ CREATE TABLE queries_engram_hnsw (id int PRIMARY KEY, v evector($dims));
 COPY items_engram_hnsw FROM '$data/base.tsv';
 COPY queries_engram_hnsw FROM '$data/queries.tsv';
 SQL
+# storage_of AM: the STORAGE of the variant's vector columns ("" = the type's)
+storage_of() {
+	case "$1" in
+	engram_hnsw_external) echo EXTERNAL ;;
+	pgvector_hnsw_main) echo MAIN ;;
+	*) echo "" ;;
+	esac
+}
 for am in $ams; do
+	storage=$(storage_of "$am")
 	case "$am" in
-	engram_hnsw_int8)
+	engram_hnsw_int8 | engram_hnsw_external)
 		psql_cmd <<SQL
 CREATE TABLE items_$am (LIKE items_engram_hnsw INCLUDING ALL);
 CREATE TABLE queries_$am (LIKE queries_engram_hnsw INCLUDING ALL);
+${storage:+ALTER TABLE items_$am ALTER COLUMN v SET STORAGE $storage;}
+${storage:+ALTER TABLE queries_$am ALTER COLUMN v SET STORAGE $storage;}
 INSERT INTO items_$am SELECT * FROM items_engram_hnsw;
 INSERT INTO queries_$am SELECT * FROM queries_engram_hnsw;
 SQL
 		;;
+	pgvector_hnsw | pgvector_hnsw_main)
+		psql_cmd <<SQL
+CREATE TABLE items_$am (id int PRIMARY KEY, v vector($dims));
+CREATE TABLE queries_$am (id int PRIMARY KEY, v vector($dims));
+${storage:+ALTER TABLE items_$am ALTER COLUMN v SET STORAGE $storage;}
+${storage:+ALTER TABLE queries_$am ALTER COLUMN v SET STORAGE $storage;}
+COPY items_$am FROM '$data/base.tsv';
+COPY queries_$am FROM '$data/queries.tsv';
+SQL
+		;;
 	esac
 done
-if [[ " $ams " == *" pgvector_hnsw "* ]]; then
-	psql_cmd <<SQL
-CREATE TABLE items_pgvector_hnsw (id int PRIMARY KEY, v vector($dims));
-CREATE TABLE queries_pgvector_hnsw (id int PRIMARY KEY, v vector($dims));
-COPY items_pgvector_hnsw FROM '$data/base.tsv';
-COPY queries_pgvector_hnsw FROM '$data/queries.tsv';
-SQL
-fi
 psql_cmd -c "VACUUM ANALYZE" -c "CHECKPOINT"
 
 # Exact search: the cost every index is measured against.
@@ -133,7 +153,7 @@ exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT J
 declare -A build build_parallel size recall tps p50 p99 forced rows_per_query options
 create_index() { # create_index AM
 	local items=items_$1
-	if [ "$1" = engram_hnsw ]; then
+	if [ "$1" = engram_hnsw ] || [ "$1" = engram_hnsw_external ]; then
 		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
 	elif [ "$1" = engram_hnsw_int8 ]; then
 		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
@@ -198,7 +218,7 @@ fi
 for ef in $efs; do
 	for am in $ams; do
 		items=items_$am queries_t=queries_$am
-		efguc=$([ "$am" = pgvector_hnsw ] && echo hnsw.ef_search || echo engram.ef_search)
+		efguc=$([[ "$am" == pgvector_hnsw* ]] && echo hnsw.ef_search || echo engram.ef_search)
 		engram_log "$am: ef_search $ef"
 		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
 		forced_opt=""

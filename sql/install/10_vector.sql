@@ -33,13 +33,23 @@ CREATE FUNCTION evector_send(evector) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'engram_evector_send'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
--- STORAGE external: embeddings (768 float4 = 3 KB) do not compress (pglz and
--- lz4 find almost no repeated byte runs in float mantissas), so "extended"
--- would spend CPU on a failed compression attempt at every insert before
--- moving the value out of line anyway.  "external" moves large values out of
--- line without trying; small vectors (up to about 500 dimensions) still stay
--- inline.  A table scanned exhaustively on its embedding can keep them inline
--- with ALTER TABLE ... ALTER COLUMN ... SET STORAGE main.
+-- STORAGE main: a vector stays uncompressed in its row, and moves to TOAST
+-- only when the row would not fit a page (more than about 2,000
+-- dimensions).  Queries read vectors from rows: ORDER BY v <-> q LIMIT k
+-- evaluates the operator again on each row it returns, and a vector in
+-- TOAST costs a TOAST index lookup and two chunk reads there (at 768
+-- dimensions, 3 kB), and an insert two chunk inserts, a TOAST index
+-- insert and their WAL.  ("external", the default before, moved every
+-- vector over the TOAST target, about 2 kB or 500 dimensions, out of line;
+-- pgvector's type does that.)  Costs of main: a row whose vector is over
+-- the table's toast_tuple_target (default about 2 kB) makes the toaster
+-- try pglz on the vector (which float data defeats; the attempt gives up
+-- after the first kilobyte) and first compress and move out of line the
+-- row's other varlena columns longer than a TOAST pointer, and a
+-- sequential scan reads the vectors' pages whatever columns it needs.
+-- WITH (toast_tuple_target = 8160) on the table avoids both toaster
+-- effects (memory spaces set it); ALTER TABLE ... ALTER COLUMN ... SET
+-- STORAGE external restores the former layout for a column.
 CREATE TYPE evector (
 	INPUT = evector_in,
 	OUTPUT = evector_out,
@@ -47,7 +57,7 @@ CREATE TYPE evector (
 	TYPMOD_OUT = evector_typmod_out,
 	RECEIVE = evector_recv,
 	SEND = evector_send,
-	STORAGE = external
+	STORAGE = main
 );
 
 COMMENT ON TYPE evector IS 'Engram embedding: float4 vector, typmod = number of dimensions (1..16000)';

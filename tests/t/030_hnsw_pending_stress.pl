@@ -83,7 +83,7 @@ sub verify_during
 }
 
 # ---------------------------------------------------------------------
-# 1. A long list at 768 dimensions (vectors TOASTed in the table).
+# 1. A long list at 768 dimensions (vectors in the rows, two a page).
 # ---------------------------------------------------------------------
 my $wide = 768;
 my $wide_vector = "(SELECT array_agg(random()::real - 0.5) FROM generate_series(1, $wide))::evector";

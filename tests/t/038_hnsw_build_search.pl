@@ -149,11 +149,16 @@ for my $case (['items', 'exact', 'evector_l2_ops'], ['items', 'exact', 'evector_
 	}
 }
 
-# Vectors of 512 dimensions live in TOAST: the table's main fork is a few
-# pages, which plan_create_index_workers() alone finds too small for a
-# worker; the build counts the TOAST blocks too (no parallel_workers
-# setting here, min_parallel_table_scan_size lowered to the table's scale).
-$node->safe_psql('postgres', 'CREATE TABLE toasted AS SELECT * FROM wide');
+# Vectors of 512 dimensions in TOAST (STORAGE EXTERNAL; evector's default,
+# main, keeps them in the row): the table's main fork is a few pages, which
+# plan_create_index_workers() alone finds too small for a worker; the build
+# counts the TOAST blocks too (no parallel_workers setting here,
+# min_parallel_table_scan_size lowered to the table's scale).
+$node->safe_psql('postgres', q{
+	CREATE TABLE toasted (LIKE wide);
+	ALTER TABLE toasted ALTER COLUMN v SET STORAGE EXTERNAL;
+	INSERT INTO toasted SELECT * FROM wide;
+});
 my ($main, $toast) = split /\|/, $node->safe_psql('postgres', q{
 	SELECT pg_relation_size('toasted'), pg_relation_size(reltoastrelid)
 	FROM pg_class WHERE relname = 'toasted'});
