@@ -101,6 +101,21 @@ SELECT count(*) AS same_rows
 FROM vector_storage_mixed a JOIN vector_storage_mixed_target b USING (id)
 WHERE a.note = b.note AND a.v = b.v;
 
+-- A column keeps the storage it was made with when the type's default
+-- changes: in an install created before evector's default became main,
+-- ALTER TYPE evector SET (STORAGE = main) changes only the columns made
+-- afterwards (rolled back here).
+BEGIN;
+ALTER TYPE evector SET (STORAGE = external);
+CREATE TABLE vector_storage_before (id int, v evector(768));
+ALTER TYPE evector SET (STORAGE = main);
+CREATE TABLE vector_storage_after (id int, v evector(768));
+SELECT attrelid::regclass::text AS table_name, attstorage FROM pg_attribute
+WHERE attrelid IN ('vector_storage_before'::regclass, 'vector_storage_after'::regclass)
+  AND attname = 'v' ORDER BY 1;
+ROLLBACK;
+SELECT typstorage FROM pg_type WHERE typname = 'evector';
+
 DROP TABLE vector_storage_768, vector_storage_external, vector_storage_huge, vector_storage_small,
 	vector_storage_zeros, vector_storage_zeros_target, vector_storage_mixed,
 	vector_storage_mixed_target;

@@ -508,10 +508,12 @@ allocate_private_arena(Size size)
 
 /*
  * Workers for a build that plan_create_index_workers() gave none because
- * it sizes the table by its main fork only: vectors of more than about
- * 500 dimensions are stored out of line (TOAST), so a table of 30,000
- * 768-dimension vectors has a main fork of 1.5 MB and 120 MB of TOAST, and
- * got no worker under the default min_parallel_table_scan_size (8 MB).
+ * it sizes the table by its main fork only: in a column with STORAGE
+ * EXTERNAL (evector's default before it became main; still pgvector's),
+ * vectors of more than about 500 dimensions are stored out of line, so a
+ * table of 30,000 768-dimension vectors has a main fork of 1.5 MB and
+ * 120 MB of TOAST, and got no worker under the default
+ * min_parallel_table_scan_size (8 MB).
  * This counts the TOAST blocks too, with the same rule as the planner's
  * (one worker from min_parallel_table_scan_size, one more each time the
  * size triples, at most max_parallel_maintenance_workers), and only where

@@ -696,7 +696,8 @@ engram_create_space(PG_FUNCTION_ARGS)
 	 * compressed otherwise): recall computes the cue distance of its seeds
 	 * and of the memories it reaches from the row, and a TOASTed embedding
 	 * costs an index lookup and two chunk fetches each time.  Two
-	 * 768-dimension rows fit a page.
+	 * 768-dimension rows fit a page.  (evector's own default since session
+	 * 8; said here for an install whose type was created before.)
 	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN embedding SET STORAGE MAIN", qualified);
