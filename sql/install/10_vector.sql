@@ -35,21 +35,20 @@ CREATE FUNCTION evector_send(evector) RETURNS bytea
 
 -- STORAGE main: a vector stays uncompressed in its row, and moves to TOAST
 -- only when the row would not fit a page (more than about 2,000
--- dimensions).  Queries read vectors from rows: ORDER BY v <-> q LIMIT k
--- evaluates the operator again on each row it returns, and a vector in
--- TOAST costs a TOAST index lookup and two chunk reads there (at 768
--- dimensions, 3 kB), and an insert two chunk inserts, a TOAST index
--- insert and their WAL.  ("external", the default before, moved every
--- vector over the TOAST target, about 2 kB or 500 dimensions, out of line;
--- pgvector's type does that.)  Costs of main: a row whose vector is over
--- the table's toast_tuple_target (default about 2 kB) makes the toaster
--- try pglz on the vector (which float data defeats; the attempt gives up
--- after the first kilobyte) and first compress and move out of line the
--- row's other varlena columns longer than a TOAST pointer, and a
--- sequential scan reads the vectors' pages whatever columns it needs.
--- WITH (toast_tuple_target = 8160) on the table avoids both toaster
--- effects (memory spaces set it); ALTER TABLE ... ALTER COLUMN ... SET
--- STORAGE external restores the former layout for a column.
+-- dimensions).  A query ORDER BY v <-> q LIMIT k evaluates the operator
+-- again on each row it returns, which reads a vector in TOAST through the
+-- TOAST index and two chunks at 768 dimensions (3 kB); an insert writes
+-- those chunks, a TOAST index entry and their WAL.  ("external", the
+-- default before and pgvector's, moves every vector over the TOAST target,
+-- about 2 kB or 500 dimensions, out of line.)  What main costs: a row over
+-- the table's toast_tuple_target (about 2 kB by default, so every row with
+-- a 768-dimension vector) makes the toaster first compress and move out
+-- of line the row's other varlena values longer than a TOAST pointer, then
+-- try pglz on the vector, which float data defeats; and a sequential scan
+-- reads the vectors' pages whatever columns it needs.  A table created
+-- WITH (toast_tuple_target = 8160) keeps its rows whole without those
+-- attempts (memory spaces do); SET STORAGE external on a column restores
+-- the former layout.  docs/reference/evector.md has the measurements.
 CREATE TYPE evector (
 	INPUT = evector_in,
 	OUTPUT = evector_out,
