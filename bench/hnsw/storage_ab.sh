@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
 done
 hnsw_cost_args 4 --dims 768 ${args[@]+"${args[@]}"}
 rows_total=$rows
-hnsw_cost_cluster storage-ab 59400 "shared_buffers = '1GB'" \
+hnsw_cost_cluster storage-ab 59400 "shared_buffers = '4GB'" \
 	"maintenance_work_mem = '1GB'" "synchronous_commit = off" "jit = off" \
 	"max_wal_size = '8GB'" "checkpoint_timeout = '30min'" \
 	"max_parallel_maintenance_workers = 0" "max_parallel_workers_per_gather = 0"
