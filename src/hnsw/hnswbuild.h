@@ -151,10 +151,11 @@ typedef struct EngramHnswBuildGraph
 
 /*
  * Bytes an arena needs for a build of "heap" (an upper bound of its rows
- * times their expected size), capped at "limit" (maintenance_work_mem).
+ * times their expected size), capped at "limit" (maintenance_work_mem);
+ * heap_attno: the indexed column of the heap (0 for an expression).
  */
-extern Size engram_hnsw_build_arena_size(Relation heap, int dims, int m,
-										 bool compact_search, Size limit);
+extern Size engram_hnsw_build_arena_size(Relation heap, AttrNumber heap_attno, int dims,
+										 int m, bool compact_search, Size limit);
 
 /*
  * Initialise an arena of "size" bytes at "arena" (dims 0: not known yet);

@@ -29,6 +29,7 @@
 #include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/xloginsert.h"
+#include "catalog/pg_type.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -127,29 +128,49 @@ element_layer_states(const EngramHnswBuildGraph *graph, EngramHnswBuildElement *
  */
 
 Size
-engram_hnsw_build_arena_size(Relation heap, int dims, int m, bool compact_search,
-							 Size limit)
+engram_hnsw_build_arena_size(Relation heap, AttrNumber heap_attno, int dims, int m,
+							 bool compact_search, Size limit)
 {
 	BlockNumber blocks = RelationGetNumberOfBlocks(heap);
 	int			bound_dims = dims > 0 ? dims : ENGRAM_HNSW_COST_DEFAULT_DIMS;
 	double		rows_per_page = MaxHeapTuplesPerPage;
+	double		rows;
 	double		row_bytes;
 	double		needed;
+	Size		inline_row = MAXALIGN(SizeofHeapTupleHeader + sizeof(float) * dims + 8);
+	bool		kept_in_row = false;
 
 	/*
 	 * A heap page holds at most this many rows carrying an inline vector of
-	 * this size; a vector long enough to be compressed or moved to TOAST
-	 * gives no useful bound, and neither does a column without dimensions.
+	 * this size.  A vector under half the TOAST threshold is never touched
+	 * by the toaster; a larger one stays whole in its row when its column's
+	 * storage is main or plain (evector's default is main) and the row fits
+	 * a page, unless the toaster compressed it (float data does not
+	 * compress; a vector of zeros does: then the table's row count, when
+	 * known, still bounds the arena, and otherwise the arena may fill and
+	 * the build go on on disk).  A vector that may be in TOAST (storage
+	 * external or extended), or a column without dimensions, gives no
+	 * useful bound.  (With the vectors in the row and no such bound, a
+	 * 768-dimension table's arena was maintenance_work_mem, which a
+	 * parallel build's shared memory reserves up front.)
 	 */
-	if (dims > 0 && sizeof(float) * dims + 8 < TOAST_TUPLE_THRESHOLD / 2)
+	if (dims > 0 && heap_attno > 0)
+	{
+		char		storage = TupleDescAttr(RelationGetDescr(heap), heap_attno - 1)->attstorage;
+
+		kept_in_row = (storage == TYPSTORAGE_MAIN || storage == TYPSTORAGE_PLAIN) &&
+			inline_row <= TOAST_TUPLE_TARGET_MAIN;
+	}
+	if (dims > 0 && (sizeof(float) * dims + 8 < TOAST_TUPLE_THRESHOLD / 2 || kept_in_row))
 		rows_per_page = Min(rows_per_page,
-							(double) BLCKSZ /
-							(MAXALIGN(SizeofHeapTupleHeader + sizeof(float) * dims + 8) +
-							 sizeof(ItemIdData)));
+							(double) BLCKSZ / (inline_row + sizeof(ItemIdData)));
+	rows = (double) (blocks + 1) * rows_per_page;
+	if (kept_in_row && heap->rd_rel->reltuples > rows)
+		rows = heap->rd_rel->reltuples * 1.1;
 	/* an element has 2m + m / (m - 1) slots on average: count 2m + 2 */
 	row_bytes = element_size(bound_dims, m, 0, compact_search) +
 		2 * (sizeof(EngramHnswRef) + sizeof(float) + sizeof(uint8));
-	needed = (double) (blocks + 1) * rows_per_page * row_bytes +
+	needed = rows * row_bytes +
 		ARENA_FIRST_ELEMENT +
 		element_size(bound_dims, m, ENGRAM_HNSW_MAX_LEVEL, compact_search) + 64 * 1024;
 	return (Size) Max(Min(needed, (double) limit),
