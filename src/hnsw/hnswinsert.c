@@ -1178,14 +1178,19 @@ insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unl
 	/*
 	 * Every vector the search copies (each element that came near enough to
 	 * be a candidate) serves the pruning of full lists below: most of the
-	 * neighbours of a pruned list were candidates of this search.
+	 * neighbours of a pruned list were candidates of this search.  With
+	 * link states a pruning needs few vectors, and the search copies none
+	 * (several hundred vectors of which the selections below use a few
+	 * dozen): the selection of the new element's links reads the vectors
+	 * of the results it tests when it first needs them (load_vector), and
+	 * those go to the cache for the prunings.
 	 */
 	engram_hnsw_vector_cache_init(&vectors, meta.ef_construction * 4);
 	graph.vectors = &vectors;
 	if (meta.entry_level >= 0)
 		engram_hnsw_search(&graph.graph, vector,
 						   EngramHnswRefFromTid(meta.entry_blkno, meta.entry_offno),
-						   meta.entry_level, meta.ef_construction, level, true,
+						   meta.entry_level, meta.ef_construction, level, !link_states,
 						   layer_results, layer_counts);
 	else
 	{
