@@ -69,7 +69,7 @@ sub element_lengths
 		  SELECT (get_byte(p, 24 + 4 * i + 2) >> 1) | (get_byte(p, 24 + 4 * i + 3) << 7) AS len
 		  FROM (SELECT get_raw_page('$index', b::int) AS p
 		        FROM generate_series(1, pg_relation_size('$index') / 8192 - 1) b) pages,
-		       generate_series(0, ((get_byte(p, 12) | get_byte(p, 13) << 8) - 24) / 4 - 1) i) s
+		       generate_series(0, ((get_byte(p, 12) | (get_byte(p, 13) << 8)) - 24) / 4 - 1) i) s
 		WHERE len > 0});
 }
 like(element_lengths('items_l2'), qr/^1904(,|$)/, 'items_l2: level-0 elements keep link states');
