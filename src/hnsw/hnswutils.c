@@ -1519,7 +1519,8 @@ disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
  * visit() of the disk graph, on the pinned buffer of the element's page:
  * share-lock it, compute the distance, copy what was asked for into
  * graph->context, unlock (the pin stays).  disk_visit() pins and unpins.
- * query == NULL gives distance 0 (used to read an element).  An int8
+ * query == NULL gives distance 0 (used to read an element); layer < 0
+ * copies no neighbour list.  An int8
  * element's distance is estimated from the codes of the query that
  * prepare_query encoded (with the lower bound of the ORDER BY value), and
  * its vector is returned decoded.
@@ -1576,7 +1577,7 @@ disk_visit_buffer(EngramHnswDiskGraph *disk, Buffer buf, EngramHnswRef ref,
 	{
 		MemoryContext old = MemoryContextSwitchTo(disk->context);
 
-		if (layer <= element->level)
+		if (layer >= 0 && layer <= element->level)
 		{
 			out->neighbours = palloc(sizeof(EngramHnswRef) *
 									 ENGRAM_HNSW_LAYER_SLOTS(graph->m, layer));
@@ -1637,7 +1638,7 @@ disk_load_vector(const EngramHnswGraph *graph, EngramHnswCandidate *candidate)
 	if (disk->vectors != NULL)
 		candidate->vector = engram_hnsw_vector_cache_get(disk->vectors, candidate->ref);
 	if (candidate->vector == NULL &&
-		disk_visit(&disk->graph, candidate->ref, NULL, 0, INFINITY, true, &read))
+		disk_visit(&disk->graph, candidate->ref, NULL, -1, INFINITY, true, &read))
 		candidate->vector = read.vector;
 	return candidate->vector;
 }
