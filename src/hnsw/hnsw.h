@@ -214,7 +214,7 @@
  * search meets an element of the same heap TID.  (Version 1 metapages,
  * before the pending list, were read as "list empty" and upgraded in place
  * by the first append; since version 3 changed the element layout, only
- * version 3 is read.)
+ * versions 3 and 4 are read.)
  *
  * LOCKING
  *
