@@ -673,7 +673,7 @@ recall_call(FunctionCallInfo fcinfo)
 	}
 	engram_spread_finish(&state, seeds_only);
 	if (!seeds_only)
-		engram_spread_resolve_similarity(&state, k);
+		engram_spread_resolve_scores(&state, k);
 	sorted = engram_spread_sorted(&state, seeds_only, false, &nsorted);
 	engram_spread_emit(&state, fcinfo, sorted, Min(nsorted, k), emit_recall_row);
 	engram_spread_state_release(&state);

@@ -294,6 +294,9 @@ typedef struct EngramNode
 								 * root: the hot tier's key); invalid when
 								 * not read by the memory reader */
 	double		stored_confidence;
+	TimestampTz created_at;		/* the row's, for the access lookup */
+	EngramDecayKind decay;		/* its forgetting curve, resolved */
+	bool		access_pending; /* the three below not read yet (access.c) */
 	TimestampTz last_access;	/* from access.c */
 	int64		access_count;	/* from access.c */
 	double		effective_confidence;	/* stored x retention */
@@ -309,6 +312,7 @@ typedef struct EngramNode
 	int			npaths;
 	EngramPath *paths;			/* best engram_max_paths simple paths */
 	/* set by engram_spread_finish() */
+	double		evidence;		/* 1 for a seed, else noisy-OR of its paths */
 	double		confidence;
 	double		confidence_low;
 	double		confidence_high;
@@ -366,24 +370,33 @@ extern EngramNode *engram_spread_add_seed(EngramSpreadState *state, int64 id,
 extern bool engram_spread_run(EngramSpreadState *state);
 
 /*
- * Compute each activated node's confidence, interval and score.  With
- * "seeds_only" (similarity mode, hybrid fallback) every seed is ranked on
- * its own: its seed activation, its own confidence, no paths.
+ * Compute each activated node's path evidence, and the confidence,
+ * interval and score of those whose access statistics are known (every
+ * seed; a memory reached by spreading has its statistics read only when
+ * it can rank or is returned: engram_spread_resolve_scores,
+ * engram_spread_emit).  With "seeds_only" (similarity mode, hybrid
+ * fallback) every seed is ranked on its own: its seed activation, its own
+ * confidence, no paths.
  */
 extern void engram_spread_finish(EngramSpreadState *state, bool seeds_only);
 
 /*
- * Read the cue similarity of the nodes reached by spreading that can still
- * rank among the "k" best (a node whose score with the highest possible
- * similarity stays under the k-th best known score cannot), and recompute
- * their scores.  Call after engram_spread_finish(); inside SPI_connect().
+ * Complete the scores of the nodes reached by spreading that can still
+ * rank among the "k" best: read their access statistics and their cue
+ * similarity, highest upper bound first, until every node left incomplete
+ * has an upper bound under the k-th best complete score (the bound takes
+ * the highest similarity, retention 1 and the full recency boost).  The
+ * nodes left have that bound as their score, so they sort after the k
+ * best, which are exactly the k best of a run that read everything.  Call
+ * after engram_spread_finish(); inside SPI_connect().
  */
-extern void engram_spread_resolve_similarity(EngramSpreadState *state, int k);
+extern void engram_spread_resolve_scores(EngramSpreadState *state, int k);
 
 /*
  * The activated nodes (only seeds when "seeds_only"), sorted by score, or
  * by activation when "by_activation", descending, then by id.  palloc'd.
- * Call after engram_spread_finish() with the same "seeds_only".
+ * Call after engram_spread_finish() with the same "seeds_only" (and, for
+ * a ranking by score of a spreading run, engram_spread_resolve_scores()).
  */
 extern EngramNode **engram_spread_sorted(EngramSpreadState *state, bool seeds_only,
 										 bool by_activation, int *count);
@@ -391,7 +404,9 @@ extern EngramNode **engram_spread_sorted(EngramSpreadState *state, bool seeds_on
 /*
  * Fetch content, occurred_at and metadata of the given nodes and append
  * one output row per node to the materialized SRF of "fcinfo" through
- * "emit".  Records one access per node (access.c).  Inside SPI_connect().
+ * "emit", after completing the confidence of those whose access statistics
+ * were not read yet.  Records one access per node (access.c).  Inside
+ * SPI_connect().
  */
 typedef void (*EngramEmitRow) (FunctionCallInfo fcinfo, EngramNode *node, Datum content,
 							   Datum occurred_at, Datum metadata, bool content_null,
@@ -415,8 +430,6 @@ typedef struct EngramMemoryRow
 	TimestampTz created_at;		/* 0 when NULL */
 	char	   *decay_name;		/* palloc'd; NULL: the space default */
 	const char *tier;			/* "hot", "warm" or "cold" (static) */
-	bool		has_distance;	/* distance to the cue was computed */
-	double		distance;		/* "embedding OPERATOR(space distance) cue" */
 	/* with engram_memory_reader_want_output(): copies in the caller's context */
 	Datum		content;
 	bool		content_null;
@@ -450,17 +463,6 @@ extern void engram_memory_reader_end(EngramMemoryReader *reader);
 extern bool engram_memory_reader_usable(EngramMemoryReader *reader);
 
 /*
- * Make engram_memory_reader_fetch() also compute each row's distance to
- * "cue" (an evector datum of the space, valid while the reader is) where
- * the embedding is stored in the row uncompressed, or the row comes from
- * the hot tier: no further read is needed then.  Rows whose embedding is
- * compressed or out of line get has_distance false (read them with
- * engram_memory_reader_distance() if needed).  No-op when the space has no
- * such operator; (Datum) 0 stops computing distances.
- */
-extern void engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue);
-
-/*
  * Make engram_memory_reader_fetch() also copy content, occurred_at and
  * metadata (what recall and spread return); false, changing nothing, when
  * the table lacks one of them with its canonical type.
@@ -468,13 +470,18 @@ extern void engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue);
 extern bool engram_memory_reader_want_output(EngramMemoryReader *reader);
 
 /*
- * "embedding OPERATOR(<space distance>) cue" of the row version "tid"
- * (found through an index entry carrying "index_tid"), as the SQL
- * expression computes it; false when the embedding is NULL or the row is
- * not visible.
+ * "embedding OPERATOR(<space distance>) cue" of the row versions tids[i]
+ * (found through index entries carrying index_tids[i]; an invalid one: the
+ * version is read on its own), as the SQL expression computes it, into
+ * distances[i]; found[i] false when the embedding is NULL or the version
+ * is not visible.  Read in batches as engram_memory_reader_fetch() reads
+ * rows: hot-tier lookups first, then the heap pages of the others pinned
+ * and requested ahead of reading any.
  */
-extern bool engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
-										  ItemPointer tid, Datum cue, double *distance);
+extern void engram_memory_reader_distances(EngramMemoryReader *reader,
+										   ItemPointerData *index_tids,
+										   ItemPointerData *tids, int n, Datum cue,
+										   double *distances, bool *found);
 
 /* One association as "SELECT src, dst, weight" reads it. */
 typedef struct EngramEdgeRow
