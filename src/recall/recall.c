@@ -664,7 +664,8 @@ recall_call(FunctionCallInfo fcinfo)
 		 * Hybrid falls back to the similarity answer when spreading runs
 		 * out of time or finds nothing beyond the seeds.
 		 */
-		seeds_only = (mode == RECALL_HYBRID && (!completed || state.spread_activated == 0));
+		seeds_only = (mode == RECALL_HYBRID &&
+					  (!completed || !engram_spread_activated_any(&state)));
 		if (!completed)
 			ereport(DEBUG1,
 					(errmsg("engram_recall: spreading exceeded its time budget of %g ms after %d hops%s",
@@ -692,7 +693,8 @@ recall_call(FunctionCallInfo fcinfo)
 
 		hash_seq_init(&scan, state.nodes);
 		while ((node = hash_seq_search(&scan)) != NULL)
-			details.tiers_touched |= ENGRAM_TIER_BIT(strcmp(node->tier, "hot") == 0 ? ENGRAM_TIER_HOT :
+			if (node->tier != NULL)		/* NULL: row never read */
+				details.tiers_touched |= ENGRAM_TIER_BIT(strcmp(node->tier, "hot") == 0 ? ENGRAM_TIER_HOT :
 													 strcmp(node->tier, "cold") == 0 ? ENGRAM_TIER_COLD :
 													 ENGRAM_TIER_WARM);
 	}

@@ -289,6 +289,9 @@ typedef struct EngramPath
 typedef struct EngramNode
 {
 	int64		id;				/* hash key: must be first */
+	bool		row_pending;	/* first reached at the last depth, row not
+								 * read yet: the row fields below and tier
+								 * are unset */
 	ItemPointerData tid;		/* for access statistics and tier */
 	ItemPointerData index_tid;	/* TID its index entry carries (HOT chain
 								 * root: the hot tier's key); invalid when
@@ -331,7 +334,9 @@ typedef struct EngramSpreadState
 	double		time_budget_ms; /* 0 = unlimited */
 	bool		budget_exceeded;	/* set when spreading stopped early */
 	int			depth_reached;	/* deepest depth completed */
-	int			spread_activated;	/* memories activated beyond the seeds */
+	int			spread_activated;	/* memories activated beyond the seeds
+									 * (some maybe with unread rows) */
+	int			unread_rows;	/* nodes with row_pending */
 	TimestampTz now;
 	EngramDecayParams decay;
 	struct EngramMemoryReader *reader;	/* opened on first use, NULL: SQL */
@@ -370,6 +375,13 @@ extern EngramNode *engram_spread_add_seed(EngramSpreadState *state, int64 id,
 extern bool engram_spread_run(EngramSpreadState *state);
 
 /*
+ * Whether spreading activated a memory beyond the seeds that the caller may
+ * see: reads rows of memories first reached at the last depth until one
+ * is found, when those are all there is.
+ */
+extern bool engram_spread_activated_any(EngramSpreadState *state);
+
+/*
  * Compute each activated node's path evidence, and the confidence,
  * interval and score of those whose access statistics are known (every
  * seed; a memory reached by spreading has its statistics read only when
@@ -382,10 +394,11 @@ extern void engram_spread_finish(EngramSpreadState *state, bool seeds_only);
 
 /*
  * Complete the scores of the nodes reached by spreading that can still
- * rank among the "k" best: read their access statistics and their cue
- * similarity, highest upper bound first, until every node left incomplete
- * has an upper bound under the k-th best complete score (the bound takes
- * the highest similarity, retention 1 and the full recency boost).  The
+ * rank among the "k" best: read their rows (memories first reached at the
+ * last depth), access statistics and cue similarity, highest upper bound
+ * first, until every node left incomplete has an upper bound under the
+ * k-th best complete score (the bound takes the highest similarity, stored
+ * confidence and retention 1 and the full recency boost).  The
  * nodes left have that bound as their score, so they sort after the k
  * best, which are exactly the k best of a run that read everything.  Call
  * after engram_spread_finish(); inside SPI_connect().

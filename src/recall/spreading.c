@@ -49,7 +49,10 @@
  * What only the ranking needs is read after the walk, and only for the
  * memories that can still be returned: a reached memory's cue similarity
  * (its embedding) and its access statistics (last access for the recency
- * boost and the forgetting curve, access count).  Recall completes the
+ * boost and the forgetting curve, access count), and the whole row of a
+ * memory first reached at the last depth (it relays nothing, and its first
+ * visit is within every tier's budget, so spreading needs nothing of it;
+ * reading it tells whether it exists for the caller).  Recall completes the
  * scores highest upper bound first and stops when every memory left has an
  * upper bound under the k-th best complete score
  * (engram_spread_resolve_scores); engram_spread, which ranks by
@@ -83,6 +86,9 @@
 #define SPREAD_RESULT_COLUMNS 10
 
 PG_FUNCTION_INFO_V1(engram_spread);
+
+/* Rows read at once to find whether a memory with an unread row exists. */
+#define UNREAD_CHECK_BATCH 8
 
 /* One association read for the current depth, with its contribution. */
 typedef struct SpreadEdge
@@ -199,8 +205,9 @@ node_read_access(EngramSpreadState *state, EngramNode *node)
 }
 
 /*
- * Find or create the node of "id", filling its row state when new.
- * "tier" is the row's tier when the caller knows it, else NULL.  With
+ * Find or create the node of "id", filling its row state when new (or not
+ * read yet: row_pending).  "tier" is the row's tier when the caller knows
+ * it, else NULL.  With
  * "defer_access" the access statistics (last access, access count,
  * effective confidence) are left to be read when the node's score or
  * confidence is needed: spreading itself never reads them for a memory
@@ -215,15 +222,25 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 	bool		found;
 
 	node = (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, &found);
-	if (found)
+	if (found && !node->row_pending)
 		return node;
 
-	memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
+	if (!found)
+	{
+		memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
+		node->paths = MemoryContextAlloc(state->context,
+										 sizeof(EngramPath) * engram_max_paths);
+	}
+	else
+	{
+		/* a memory first reached at the last depth, now read */
+		node->row_pending = false;
+		state->unread_rows--;
+	}
 	node->tid = *tid;
 	ItemPointerSetInvalid(&node->index_tid);
 	node->stored_confidence = stored_confidence;
 	node->created_at = created_at;
-	node->paths = MemoryContextAlloc(state->context, sizeof(EngramPath) * engram_max_paths);
 
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &node->decay))
 		node->decay = state->space->default_decay;
@@ -412,6 +429,111 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 }
 
 /*
+ * Enter the memories first reached at the last depth as nodes whose row is
+ * not read yet (row_pending).  Spreading does not need it: such a memory
+ * relays nothing (there is no next depth), its activation and paths come
+ * from the contributions alone, and on its first visit every tier's visit
+ * budget (at least 1) lets it in.  Its row is read when it can still rank
+ * or is returned (read_unread_rows); if the caller cannot see it or its
+ * confidence is 0, it then loses its activation, as if it had never been
+ * reached, which is what reading it here would have done.
+ */
+static void
+enter_unread_targets(EngramSpreadState *state, Datum *ids, int nids)
+{
+	for (int i = 0; i < nids; i++)
+	{
+		int64		id = DatumGetInt64(ids[i]);
+		bool		found;
+		EngramNode *node = hash_search(state->nodes, &id, HASH_ENTER, &found);
+
+		if (found)
+			continue;
+		memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
+		ItemPointerSetInvalid(&node->tid);
+		ItemPointerSetInvalid(&node->index_tid);
+		node->paths = MemoryContextAlloc(state->context, sizeof(EngramPath) * engram_max_paths);
+		node->row_pending = true;
+		node->access_pending = true;
+		node->similarity_pending = state->has_cue_embedding;
+		state->unread_rows++;
+	}
+}
+
+/*
+ * Read the rows of those of "nodes" not read yet (fetch_target_rows: same
+ * statement or reader, same snapshot); one that is not found loses its
+ * activation.  Returns how many lost it.
+ */
+static int
+read_unread_rows(EngramSpreadState *state, EngramNode **nodes, int count)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(count, 1));
+	int			nids = 0;
+	int			lost = 0;
+
+	for (int i = 0; i < count; i++)
+		if (nodes[i]->row_pending)
+			ids[nids++] = Int64GetDatum(nodes[i]->id);
+	if (nids > 0)
+		fetch_target_rows(state, ids, nids);
+	for (int i = 0; i < count; i++)
+	{
+		EngramNode *node = nodes[i];
+
+		if (!node->row_pending)
+			continue;
+		node->row_pending = false;
+		state->unread_rows--;
+		if (node->activated)
+		{
+			node->activated = false;
+			state->spread_activated--;
+			lost++;
+		}
+	}
+	pfree(ids);
+	return lost;
+}
+
+bool
+engram_spread_activated_any(EngramSpreadState *state)
+{
+	HASH_SEQ_STATUS scan;
+	EngramNode *node;
+	EngramNode **unread;
+	int			nunread = 0;
+	bool		any = false;
+
+	if (state->spread_activated == 0)
+		return false;
+	unread = palloc(sizeof(EngramNode *) * Max(hash_get_num_entries(state->nodes), 1));
+	hash_seq_init(&scan, state->nodes);
+	while ((node = hash_seq_search(&scan)) != NULL)
+	{
+		if (!node->activated || node->hop == 0)
+			continue;
+		if (!node->row_pending)
+		{
+			any = true;
+			hash_seq_term(&scan);
+			break;
+		}
+		unread[nunread++] = node;
+	}
+
+	/* only memories whose rows are not read yet: read until one is found */
+	for (int start = 0; !any && start < nunread; start += UNREAD_CHECK_BATCH)
+	{
+		int			n = Min(UNREAD_CHECK_BATCH, nunread - start);
+
+		any = read_unread_rows(state, &unread[start], n) < n;
+	}
+	pfree(unread);
+	return any;
+}
+
+/*
  * Read the associations leaving the frontier (sorted by frontier id),
  * sorted by (dst, src), each with its contribution at this depth.  Then
  * read the rows of the targets that are new and whose activation would
@@ -513,7 +635,9 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 			wanted[nwanted++] = Int64GetDatum(edges[first].dst);
 		first = last + 1;
 	}
-	if (nwanted > 0)
+	if (nwanted > 0 && depth == state->max_hops)
+		enter_unread_targets(state, wanted, nwanted);
+	else if (nwanted > 0)
 		fetch_target_rows(state, wanted, nwanted);
 
 	*nedges = n;
@@ -585,7 +709,8 @@ apply_contributions(EngramSpreadState *state, EngramNode *target, Contribution *
 	double		sum = 0.0;
 	bool		first_visit = !target->activated;
 
-	if (target->visits >= visit_budget(target->tier))
+	/* a first visit is always within budget (every budget is at least 1) */
+	if (target->visits > 0 && target->visits >= visit_budget(target->tier))
 		return false;
 	target->visits++;
 	qsort(in, n, sizeof(Contribution), compare_contributions);
@@ -829,7 +954,8 @@ similarity_bound(EngramDistance distance)
  *	  since a x C <= 1);
  *	- access statistics pending: retention 1 (the forgetting curves are at
  *	  most 1: the effective confidence is clamp01(stored) x retention) and
- *	  the recency multiplier of a memory used just now ("recency_bound").
+ *	  the recency multiplier of a memory used just now ("recency_bound");
+ *	- row not read yet: its stored confidence 1 too.
  */
 static double
 node_score_bound(EngramSpreadState *state, const EngramNode *node, double similarity_bound,
@@ -839,7 +965,13 @@ node_score_bound(EngramSpreadState *state, const EngramNode *node, double simila
 	double		recency;
 	double		product;
 
-	if (node->access_pending)
+	if (node->row_pending)
+	{
+		/* stored confidence at most 1 */
+		confidence = engram_clamp01(node->evidence);
+		recency = recency_bound;
+	}
+	else if (node->access_pending)
 	{
 		confidence = engram_clamp01(engram_clamp01(node->stored_confidence) * node->evidence);
 		recency = recency_bound;
@@ -964,8 +1096,10 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 	long		capacity = Max(hash_get_num_entries(state->nodes), 1);
 	double	   *known = palloc(sizeof(double) * capacity);
 	EngramNode **incomplete = palloc(sizeof(EngramNode *) * capacity);
+	EngramNode **unread = palloc(sizeof(EngramNode *) * capacity);
 	EngramNode **to_read = palloc(sizeof(EngramNode *) * capacity);
 	int			round_size = k;
+	int			total_rows = 0;
 	int			total_access = 0;
 	int			total_similarity = 0;
 	int			total_incomplete = -1;
@@ -977,6 +1111,7 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 		int			nknown = 0;
 		int			nincomplete = 0;
 		int			nselected = 0;
+		int			nunread = 0;
 		int			nread = 0;
 		double		kth = -get_float8_infinity();
 
@@ -990,7 +1125,7 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 		{
 			if (!node->activated)
 				continue;
-			if (node->access_pending || node->similarity_pending)
+			if (node->row_pending || node->access_pending || node->similarity_pending)
 			{
 				node->score = node_score_bound(state, node, best_similarity, best_recency);
 				incomplete[nincomplete++] = node;
@@ -1020,11 +1155,18 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 			break;
 
 		/*
-		 * The access statistics first (a probe of shared memory): the bound
-		 * with the real recency and confidence may already rule the
-		 * similarity read out.
+		 * Rows not read yet are read first (the next round bounds them with
+		 * their stored confidence, unless they are gone).  Then the access
+		 * statistics (a probe of shared memory): the bound with the real
+		 * recency and confidence may already rule the similarity read out.
 		 */
 		for (int i = 0; i < nselected; i++)
+			if (incomplete[i]->row_pending)
+				unread[nunread++] = incomplete[i];
+		if (nunread > 0)
+			read_unread_rows(state, unread, nunread);
+		total_rows += nunread;
+		for (int i = 0; i < nselected && nunread == 0; i++)
 		{
 			node = incomplete[i];
 			if (node->access_pending)
@@ -1046,10 +1188,12 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 		round_size = Min(round_size * 2, ENGRAM_RECALL_MAX_K);
 	}
 	ereport(DEBUG1,
-			(errmsg_internal("engram_recall: completed the scores of %d of %d memories reached by spreading (%d similarities read)",
-							 total_access, Max(total_incomplete, 0), total_similarity)));
+			(errmsg_internal("engram_recall: completed the scores of %d of %d memories reached by spreading (%d rows, %d similarities read)",
+							 total_access, Max(total_incomplete, 0), total_rows,
+							 total_similarity)));
 	pfree(known);
 	pfree(incomplete);
+	pfree(unread);
 	pfree(to_read);
 }
 
@@ -1189,11 +1333,16 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 
 	/* engram_spread returns memories whose statistics were not needed yet */
 	for (int i = 0; i < count; i++)
+	{
+		if (nodes[i]->row_pending)
+			elog(ERROR, "engram: memory " INT64_FORMAT " returned before its row was read",
+				 nodes[i]->id);
 		if (nodes[i]->access_pending)
 		{
 			node_read_access(state, nodes[i]);
 			node_complete(state, nodes[i], false);
 		}
+	}
 
 	if (emit_through_reader(state, fcinfo, nodes, count, emit))
 		return;
@@ -1334,9 +1483,19 @@ spread_call(FunctionCallInfo fcinfo)
 		engram_spread_finish(&state, false);
 		sorted = engram_spread_sorted(&state, false, true, &nsorted);
 		results = palloc(sizeof(EngramNode *) * Max(nsorted, 1));
-		for (int i = 0; i < nsorted && nresults < k; i++)
-			if (sorted[i]->id != from_id)
-				results[nresults++] = sorted[i];
+
+		/*
+		 * The k most activated, their rows read where not yet (memories
+		 * first reached at the last depth); one found gone leaves its
+		 * place to the next.
+		 */
+		do
+		{
+			nresults = 0;
+			for (int i = 0; i < nsorted && nresults < k; i++)
+				if (sorted[i]->activated && sorted[i]->id != from_id)
+					results[nresults++] = sorted[i];
+		} while (read_unread_rows(&state, results, nresults) > 0);
 		engram_spread_emit(&state, fcinfo, results, nresults, emit_spread_row);
 	}
 	else
