@@ -8,7 +8,10 @@
 --
 -- Every space below is the same 300 memories of 8 dimensions (made by
 -- deferred_space), 4 associations each, forgetting curve 'exponential',
--- stored 5 hours before 09:00; at 09:00 one memory in four is used (a
+-- stored 5 hours before 09:00, 13 of them forgotten (confidence 0: they
+-- are reached but neither returned nor relaying, also when first reached
+-- at the last depth, whose rows are read only for the memories that can
+-- rank or are returned); at 09:00 one memory in four is used (a
 -- recall returns it, which records the access).  Recalls run at 09:30:
 -- those memories then have retention exp(-0.5 h / 1.96 h) = 0.775 and a
 -- recency boost of 1 + (2 - 1) x (1 - 1800 / 3600) = 1.5, the others
@@ -37,7 +40,7 @@ BEGIN
 		       CASE WHEN i %% 41 <> 0 THEN
 		         format('[%%s,%%s,%%s,%%s,%%s,%%s,0.3,%%s]', cos(i), sin(i), cos(i * 0.37),
 		                sin(i * 1.7), cos(i * 2.3), sin(i * 0.11), cos(i * 0.71))::evector END,
-		       0.5 + (i %% 5) / 10.0,
+		       CASE WHEN i %% 23 = 4 THEN 0 ELSE 0.5 + (i %% 5) / 10.0 END,
 		       CASE WHEN i %% 30 = 15 THEN 'seedbed' END,
 		       '2026-03-01 04:00:00+00'
 		  FROM generate_series(1, 300) i ORDER BY i$sql$, name);
@@ -68,13 +71,21 @@ SELECT row_number() OVER (ORDER BY score DESC, id) AS rank, id, score, similarit
 
 -- The state the test relies on: seeds and spread memories, one memory in
 -- four used at 09:00, memories without an embedding among those reached.
-SELECT count(*) FILTER (WHERE hops = 0) AS seeds, count(*) FILTER (WHERE hops > 0) AS spread,
+SELECT count(*) FILTER (WHERE hops = 0) AS seeds, count(*) FILTER (WHERE hops = 1) AS hop_1,
+       count(*) FILTER (WHERE hops = 2) AS hop_2,
        count(*) FILTER (WHERE hops > 0 AND id % 4 = 1) AS spread_used,
-       count(*) FILTER (WHERE similarity IS NULL) AS without_embedding
+       count(*) FILTER (WHERE similarity IS NULL) AS without_embedding,
+       count(*) FILTER (WHERE id % 23 = 4) AS forgotten
   FROM full_answer;
-SELECT count(*) FILTER (WHERE s.id % 4 = 1 AND s.last_access = '2026-03-01 09:00:00+00'
+-- forgotten memories one association away from what was returned
+SELECT count(DISTINCT e.dst) > 0 AS forgotten_reachable
+  FROM full_answer a JOIN deferred_full_associations e ON e.src = a.id
+ WHERE e.dst % 23 = 4;
+SELECT count(*) FILTER (WHERE s.last_access = '2026-03-01 09:00:00+00'
                               AND round(s.retention::numeric, 4) = 0.7750) AS used,
-       count(*) FILTER (WHERE s.id % 4 <> 1 AND s.last_access = '2026-03-01 04:00:00+00'
+       bool_and(s.id % 4 = 1 AND s.id % 23 <> 4)
+         FILTER (WHERE s.last_access = '2026-03-01 09:00:00+00') AS used_right,
+       count(*) FILTER (WHERE s.last_access = '2026-03-01 04:00:00+00'
                               AND s.retention = 0.1) AS unused
   FROM full_stats s;
 
@@ -155,14 +166,19 @@ DROP POLICY every_row ON deferred_sql;
 REVOKE ALL ON deferred_sql, deferred_sql_associations, full_answer FROM recall_deferred_reader;
 DROP ROLE recall_deferred_reader;
 
--- engram_spread ranks by activation and reads the access statistics of
--- what it returns: one hop from memory 15, every memory reached has one
--- path, so its confidence is by hand
+-- engram_spread ranks by activation and reads the rows and access
+-- statistics of what it returns only: one hop from memory 15 (the last
+-- depth), every memory reached has one path, so its confidence is by hand
 --   eff(v) x eff(15) x w(15 -> v) x 0.95 x exp(-0.35)
--- (eff: stored confidence x retention), with no band.
+-- (eff: stored confidence x retention), with no band.  Two of its targets
+-- are forgotten first: the answer is the others.
 SELECT deferred_space('deferred_spread');
+UPDATE deferred_spread SET confidence = 0
+ WHERE id IN (SELECT dst FROM deferred_spread_associations WHERE src = 15 ORDER BY weight DESC, dst LIMIT 2);
 CREATE TEMP TABLE spread_stats AS SELECT * FROM engram_memory_stats('deferred_spread');
-SELECT count(*) AS reached, count(*) FILTER (WHERE p.id % 4 = 1) AS used,
+SELECT count(*) = (SELECT count(*) FROM deferred_spread_associations e JOIN deferred_spread m ON m.id = e.dst
+                    WHERE e.src = 15 AND m.confidence > 0) AS all_but_forgotten,
+       count(*) FILTER (WHERE p.id % 4 = 1) AS used,
        bool_and(abs(p.confidence - s.effective_confidence * f.effective_confidence * e.weight
                                    * 0.95 * exp(-0.35)) < 1e-6) AS confidence_right,
        bool_and(p.confidence_low = p.confidence AND p.confidence_high = p.confidence) AS no_band

@@ -40,9 +40,10 @@
  * runs the SQL statement (which then applies the policies, or raises the
  * privilege error).
  *
- * The rows' embeddings are not read here: engram_memory_reader_distances()
- * computes the distance to a cue of the row versions spreading found, for
- * the few that can still rank, in batches read the same way.
+ * The rows' embeddings are read only when asked (engram_memory_reader_set_cue:
+ * the distance to a cue computed from the row read, when the embedding is
+ * in it); engram_memory_reader_distances() computes it later for row
+ * versions found before, in batches read the same way.
  *
  * Reads in batches: the walk of the id index first collects the entries
  * of every id; their rows are then read a batch at a time (up to
@@ -110,6 +111,8 @@ struct EngramMemoryReader
 	AttrNumber	attnum_embedding;	/* InvalidAttrNumber: no such column */
 	FmgrInfo	distance;		/* the space's distance operator's function */
 	bool		have_distance;
+	bool		have_cue;		/* fetch computes distances to "cue" */
+	Datum		cue;
 	bool		want_output;	/* fetch copies the output columns */
 	AttrNumber	attnum_content;
 	AttrNumber	attnum_occurred_at;
@@ -118,6 +121,8 @@ struct EngramMemoryReader
 	Datum	   *values;			/* a row's columns, deformed by row_state() */
 	bool	   *nulls;
 };
+
+static double embedding_distance(EngramMemoryReader *reader, Datum embedding, Datum cue);
 
 /* Attribute number of column "name" if it has type "type", else InvalidAttrNumber. */
 static AttrNumber
@@ -275,6 +280,14 @@ row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 		row->metadata = row->metadata_null ? (Datum) 0 :
 			datumCopy(values[reader->attnum_metadata - 1], false, -1);
 	}
+	row->has_distance = false;
+	if (reader->have_cue && !nulls[reader->attnum_embedding - 1] &&
+		!VARATT_IS_EXTENDED(DatumGetPointer(values[reader->attnum_embedding - 1])))
+	{
+		row->distance = embedding_distance(reader, values[reader->attnum_embedding - 1],
+										   reader->cue);
+		row->has_distance = true;
+	}
 	return true;
 }
 
@@ -311,6 +324,17 @@ engram_memory_reader_want_output(EngramMemoryReader *reader)
 		return false;
 	reader->want_output = true;
 	return true;
+}
+
+void
+engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue)
+{
+	reader->have_cue = false;
+	if (cue != (Datum) 0 && prepare_distance(reader))
+	{
+		reader->have_cue = true;
+		reader->cue = cue;
+	}
 }
 
 /* The distance from "embedding" (a column value) to "cue". */

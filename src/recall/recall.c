@@ -654,6 +654,7 @@ recall_call(FunctionCallInfo fcinfo)
 		state.cue_embedding = query.values[PARAM_EMBEDDING];
 	}
 	seed_from_candidates(&query, &state);
+	engram_spread_plan_similarity(&state, k);
 
 	seeds_only = true;
 	if (mode != RECALL_SIMILARITY)

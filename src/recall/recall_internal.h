@@ -341,6 +341,9 @@ typedef struct EngramSpreadState
 	EngramDecayParams decay;
 	struct EngramMemoryReader *reader;	/* opened on first use, NULL: SQL */
 	bool		reader_opened;	/* engram_memory_reader_begin() was called */
+	bool		eager_similarity;	/* compute the cue similarity of every
+									 * memory reached from the row read
+									 * (engram_spread_plan_similarity) */
 } EngramSpreadState;
 
 /*
@@ -373,6 +376,15 @@ extern EngramNode *engram_spread_add_seed(EngramSpreadState *state, int64 id,
  * completed depths are kept).  Inside SPI_connect().
  */
 extern bool engram_spread_run(EngramSpreadState *state);
+
+/*
+ * Decide, after seeding with a cue embedding, whether spreading computes
+ * the similarity of the memories it reaches as it reads their rows (when
+ * nearly all of them will need it) or leaves it to
+ * engram_spread_resolve_scores.  Only the amount of work depends on it,
+ * never the answer.
+ */
+extern void engram_spread_plan_similarity(EngramSpreadState *state, int k);
 
 /*
  * Whether spreading activated a memory beyond the seeds that the caller may
@@ -443,6 +455,8 @@ typedef struct EngramMemoryRow
 	TimestampTz created_at;		/* 0 when NULL */
 	char	   *decay_name;		/* palloc'd; NULL: the space default */
 	const char *tier;			/* "hot", "warm" or "cold" (static) */
+	bool		has_distance;	/* distance to the cue was computed */
+	double		distance;		/* "embedding OPERATOR(space distance) cue" */
 	/* with engram_memory_reader_want_output(): copies in the caller's context */
 	Datum		content;
 	bool		content_null;
@@ -474,6 +488,16 @@ extern void engram_memory_reader_end(EngramMemoryReader *reader);
  * policies are checked at every use, never cached)?
  */
 extern bool engram_memory_reader_usable(EngramMemoryReader *reader);
+
+/*
+ * Make engram_memory_reader_fetch() also compute each row's distance to
+ * "cue" (an evector datum of the space, valid while the reader is) where
+ * the embedding is stored in the row uncompressed, or the row comes from
+ * the hot tier: no further read is needed then.  Rows whose embedding is
+ * compressed or out of line get has_distance false.  No-op when the space
+ * has no such operator; (Datum) 0 stops computing distances.
+ */
+extern void engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue);
 
 /*
  * Make engram_memory_reader_fetch() also copy content, occurred_at and

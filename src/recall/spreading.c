@@ -362,16 +362,17 @@ frontier_node(EngramNode **frontier, int nfrontier, int64 id)
  * Enter the rows of the given memories as (not yet activated) nodes.  A
  * memory the caller cannot SELECT, or whose confidence is 0, gets no node.
  * Only what spreading needs is read here (the row's visibility, TID, tier,
- * confidence, created_at and forgetting curve): the similarity to the cue
- * and the access statistics, which only the ranking uses, are read later
- * and only for the nodes that can still rank
- * (engram_spread_resolve_scores) or are returned (engram_spread_emit), so
- * neither the embedding (3 kB at 768 dimensions) nor the access
- * statistics are read here.  The rows come from the memory reader (id
- * index, hot tier, heap) when it may be used, else from SQL.
+ * confidence, created_at and forgetting curve): the access statistics,
+ * which only the ranking uses, are read later and only for the nodes that
+ * can still rank (engram_spread_resolve_scores) or are returned
+ * (engram_spread_emit), and so is the similarity to the cue (the
+ * embedding, 3 kB at 768 dimensions), unless "with_similarity": then it is
+ * computed from the row read when the embedding is in it (the reader's
+ * rows only).  The rows come from the memory reader (id index, hot tier,
+ * heap) when it may be used, else from SQL.
  */
 static void
-fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
+fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids, bool with_similarity)
 {
 	const EngramSpace *space = state->space;
 	EngramMemoryReader *reader = memory_reader(state);
@@ -387,6 +388,8 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 
 		for (int i = 0; i < nids; i++)
 			id_values[i] = DatumGetInt64(ids[i]);
+		engram_memory_reader_set_cue(reader, state->has_cue_embedding && with_similarity ?
+									 state->cue_embedding : (Datum) 0);
 		nrows = engram_memory_reader_fetch(reader, id_values, nids, rows);
 		for (int i = 0; i < nrows; i++)
 		{
@@ -395,6 +398,12 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 											rows[i].tier, true);
 
 			node->index_tid = rows[i].index_tid;
+			if (state->has_cue_embedding && !node->has_similarity && rows[i].has_distance)
+			{
+				node->has_similarity = true;
+				node->similarity = engram_distance_to_similarity(space->distance,
+																 rows[i].distance);
+			}
 			node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
 		}
 		pfree(id_values);
@@ -466,7 +475,7 @@ enter_unread_targets(EngramSpreadState *state, Datum *ids, int nids)
  * activation.  Returns how many lost it.
  */
 static int
-read_unread_rows(EngramSpreadState *state, EngramNode **nodes, int count)
+read_unread_rows(EngramSpreadState *state, EngramNode **nodes, int count, bool with_similarity)
 {
 	Datum	   *ids = palloc(sizeof(Datum) * Max(count, 1));
 	int			nids = 0;
@@ -476,7 +485,7 @@ read_unread_rows(EngramSpreadState *state, EngramNode **nodes, int count)
 		if (nodes[i]->row_pending)
 			ids[nids++] = Int64GetDatum(nodes[i]->id);
 	if (nids > 0)
-		fetch_target_rows(state, ids, nids);
+		fetch_target_rows(state, ids, nids, with_similarity);
 	for (int i = 0; i < count; i++)
 	{
 		EngramNode *node = nodes[i];
@@ -527,7 +536,7 @@ engram_spread_activated_any(EngramSpreadState *state)
 	{
 		int			n = Min(UNREAD_CHECK_BATCH, nunread - start);
 
-		any = read_unread_rows(state, &unread[start], n) < n;
+		any = read_unread_rows(state, &unread[start], n, state->eager_similarity) < n;
 	}
 	pfree(unread);
 	return any;
@@ -638,7 +647,7 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 	if (nwanted > 0 && depth == state->max_hops)
 		enter_unread_targets(state, wanted, nwanted);
 	else if (nwanted > 0)
-		fetch_target_rows(state, wanted, nwanted);
+		fetch_target_rows(state, wanted, nwanted, state->eager_similarity);
 
 	*nedges = n;
 	return edges;
@@ -1086,6 +1095,44 @@ read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
 	}
 }
 
+/*
+ * Every memory whose score is not complete has an upper bound of at least
+ * best similarity / 2 (its other terms are not negative, recency at least
+ * 1), so when the k-th best seed score is already under that, the k-th
+ * best score is likely to stay there and every memory reached to need its
+ * similarity (uniformly spread vectors: seeds of low similarity): then it
+ * is computed from the rows spreading reads, saving a second visit of each.
+ * Otherwise (clustered data: seeds of high similarity, spread memories far
+ * under them) it is left to engram_spread_resolve_scores, which reads it
+ * only for the memories that can still rank.
+ */
+void
+engram_spread_plan_similarity(EngramSpreadState *state, int k)
+{
+	HASH_SEQ_STATUS scan;
+	EngramNode *node;
+	double	   *scores;
+	int			n = 0;
+
+	state->eager_similarity = false;
+	if (!state->has_cue_embedding)
+		return;
+	scores = palloc(sizeof(double) * Max(hash_get_num_entries(state->nodes), 1));
+	hash_seq_init(&scan, state->nodes);
+	while ((node = hash_seq_search(&scan)) != NULL)
+		if (node->activated && node->hop == 0 && node->has_similarity)
+			scores[n++] =		/* a seed's confidence is its own */ (node->activation * engram_clamp01(node->effective_confidence) +
+						   node->similarity) / 2.0 * node_recency(state, node);
+	if (n < k)
+		state->eager_similarity = true;
+	else
+	{
+		qsort(scores, n, sizeof(double), compare_doubles_descending);
+		state->eager_similarity = scores[k - 1] < similarity_bound(state->space->distance) / 2.0;
+	}
+	pfree(scores);
+}
+
 void
 engram_spread_resolve_scores(EngramSpreadState *state, int k)
 {
@@ -1164,7 +1211,7 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 			if (incomplete[i]->row_pending)
 				unread[nunread++] = incomplete[i];
 		if (nunread > 0)
-			read_unread_rows(state, unread, nunread);
+			read_unread_rows(state, unread, nunread, true);
 		total_rows += nunread;
 		for (int i = 0; i < nselected && nunread == 0; i++)
 		{
@@ -1188,7 +1235,8 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 		round_size = Min(round_size * 2, ENGRAM_RECALL_MAX_K);
 	}
 	ereport(DEBUG1,
-			(errmsg_internal("engram_recall: completed the scores of %d of %d memories reached by spreading (%d rows, %d similarities read)",
+			(errmsg_internal("engram_recall: similarities %s; after spreading, %d of %d incomplete memories completed (%d rows, %d similarities read)",
+							 state->eager_similarity ? "read with the rows" : "deferred",
 							 total_access, Max(total_incomplete, 0), total_rows,
 							 total_similarity)));
 	pfree(known);
@@ -1309,6 +1357,7 @@ emit_through_reader(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNod
 
 	if (reader == NULL || !engram_memory_reader_want_output(reader))
 		return false;
+	engram_memory_reader_set_cue(reader, (Datum) 0);
 	ids = palloc(sizeof(int64) * count);
 	rows = palloc(sizeof(EngramMemoryRow) * count);
 	for (int i = 0; i < count; i++)
@@ -1495,7 +1544,7 @@ spread_call(FunctionCallInfo fcinfo)
 			for (int i = 0; i < nsorted && nresults < k; i++)
 				if (sorted[i]->activated && sorted[i]->id != from_id)
 					results[nresults++] = sorted[i];
-		} while (read_unread_rows(&state, results, nresults) > 0);
+		} while (read_unread_rows(&state, results, nresults, false) > 0);
 		engram_spread_emit(&state, fcinfo, results, nresults, emit_spread_row);
 	}
 	else
