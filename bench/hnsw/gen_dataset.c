@@ -4,15 +4,18 @@
  *	  Fixed-seed clustered vector data set for the engram_hnsw benchmark,
  *	  with exact top-10 ground truth.
  *
- * Usage: gen_dataset N DIMS QUERIES CENTRES SEED OUTDIR
+ * Usage: gen_dataset N DIMS QUERIES CENTRES SEED OUTDIR [NOISE]
  * Writes, in COPY text format:
  *	  OUTDIR/base.tsv     id <TAB> [x1,...,xd]      (ids 1..N)
  *	  OUTDIR/queries.tsv  id <TAB> [x1,...,xd]      (ids 1..QUERIES)
  *	  OUTDIR/gt.tsv       query id <TAB> {id1,...,id10}  exact nearest by L2
  *
  * Centres are uniform in [-1, 1]^d; every point (base and held-out query
- * alike) is a centre, chosen uniformly, plus Gaussian noise (sigma 0.35)
- * in every dimension.  The generator is xoshiro256** seeded through
+ * alike) is a centre, chosen uniformly, plus Gaussian noise (sigma NOISE,
+ * default 0.35) in every dimension.  At 0.35 two points of one centre have
+ * a cosine of about 0.73 in many dimensions ((1/3) / (1/3 + sigma^2)), under
+ * consolidation's 0.8 clustering threshold; at 0.2 about 0.89, so that
+ * consolidation finds its clusters (bench/worker/worker_bench.sh).  The generator is xoshiro256** seeded through
  * splitmix64, so the same arguments give the same files on any machine.
  * Ground truth is brute force in double precision, ties to the lower id.
  *
@@ -102,16 +105,28 @@ main(int argc, char **argv)
 				centres;
 	uint64_t	seed;
 	const char *outdir;
+	double		noise = 0.35;
 	float	   *centre,
 			   *base,
 			   *query;
 	char		path[4096];
 	FILE	   *gt;
 
-	if (argc != 7)
+	if (argc != 7 && argc != 8)
 	{
-		fprintf(stderr, "usage: %s N DIMS QUERIES CENTRES SEED OUTDIR\n", argv[0]);
+		fprintf(stderr, "usage: %s N DIMS QUERIES CENTRES SEED OUTDIR [NOISE]\n", argv[0]);
 		return 2;
+	}
+	if (argc == 8)
+	{
+		char	   *end;
+
+		noise = strtod(argv[7], &end);
+		if (*end != '\0' || !(noise >= 0.0 && noise <= 10.0))
+		{
+			fprintf(stderr, "%s: NOISE must be a number from 0 to 10\n", argv[0]);
+			return 2;
+		}
 	}
 	n = atol(argv[1]);
 	dims = atoi(argv[2]);
@@ -133,7 +148,7 @@ main(int argc, char **argv)
 		int			c = (int) (next_u64() % (uint64_t) centres);
 
 		for (int d = 0; d < dims; d++)
-			out[d] = (float) (centre[c * dims + d] + 0.35 * next_gaussian());
+			out[d] = (float) (centre[c * dims + d] + noise * next_gaussian());
 	}
 
 	snprintf(path, sizeof(path), "%s/base.tsv", outdir);

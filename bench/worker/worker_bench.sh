@@ -11,7 +11,10 @@
 #      (pool 1000) and 1000 (pool 10,000), and soft forgetting scanning every
 #      row (nothing under the threshold, then every row, moved to cold).
 #   B. Recall P50/P99 under load (pgbench, 2 clients, bench/pgbench/recall.sql
-#      on a second space of MEMORIES memories) with the worker idle
+#      on a second space of MEMORIES memories: bench/pgbench/load_space.sh's
+#      clustered set, noise sigma 0.35 unless ENGRAM_BENCH_NOISE=SIGMA; at
+#      0.35 consolidation finds no cluster over its 0.8 threshold and writes
+#      nothing, at 0.2 its passes create semantic memories) with the worker idle
 #      (naptime 3600 s) and with the worker running every job continuously
 #      (engram.worker_naptime = 1 s, engram.consolidation_interval = 1 s;
 #      the migration windows shortened so that rows do move), the two
@@ -36,7 +39,8 @@
 #   bash bench/worker/worker_bench.sh [MEMORIES] [DIMS] [SECONDS] [ROUNDS] [EXTRA_SETTING...]
 # defaults 10000 768 20 3.  ENGRAM_BENCH_SKIP_COSTS=1 skips part A;
 # ENGRAM_BENCH_NICE=N adds the busy worker at nice N to part B;
-# ENGRAM_BENCH_DEFAULTS=1 adds the worker at its defaults; with it,
+# ENGRAM_BENCH_DEFAULTS=1 adds the worker at its defaults; ENGRAM_BENCH_NOISE=SIGMA
+# sets part B's noise (see B above); with ENGRAM_BENCH_DEFAULTS,
 # ENGRAM_BENCH_SKIP_BUSY=1 leaves the busy condition out (idle against
 # defaults only: more rounds in the same time).  Each EXTRA_SETTING ("name = value") goes into
 # the server's configuration (for example "engram.worker_cost_delay = 0").
@@ -66,6 +70,8 @@ bench_skip_busy=${ENGRAM_BENCH_SKIP_BUSY:-}
 	engram_die "ENGRAM_BENCH_SKIP_BUSY=1 needs ENGRAM_BENCH_DEFAULTS=1 and no ENGRAM_BENCH_NICE"
 [ -z "$bench_nice" ] || { [[ $bench_nice =~ ^[0-9]+$ ]] && [ "$bench_nice" -le 19 ]; } ||
 	engram_die "ENGRAM_BENCH_NICE must be an integer from 0 to 19"
+bench_noise=${ENGRAM_BENCH_NOISE:-0.35}
+[[ $bench_noise =~ ^[0-9]+(\.[0-9]+)?$ ]] || engram_die "ENGRAM_BENCH_NOISE must be a non-negative decimal number"
 engram_build_install
 
 out=$here/results-$(date -u +%Y%m%dT%H%M%SZ)
@@ -75,7 +81,7 @@ worker_bench_cluster worker-bench "${extra_settings[@]}"
 report=$out/report.txt
 {
 	echo "# Engram background worker benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "# memories=$memories dims=$dims seconds=$seconds rounds=$rounds"
+	echo "# memories=$memories dims=$dims seconds=$seconds rounds=$rounds; part B data noise sigma $bench_noise"
 	echo "# settings: ${extra_settings[*]:-(defaults)}${bench_nice:+; busy-nice: engram.worker_nice = $bench_nice}"
 	echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
 		"load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -143,8 +149,8 @@ psql_q -c "SELECT engram_drop_space('wcost')" >/dev/null
 fi
 
 # --- B. Recall P99 with the worker idle and busy --------------------------------
-engram_log "B: loading $memories memories (space engram_bench)"
-bash "$here/../pgbench/load_space.sh" --rows "$memories" --dims "$dims" >/dev/null
+engram_log "B: loading $memories memories (space engram_bench, noise sigma $bench_noise)"
+bash "$here/../pgbench/load_space.sh" --rows "$memories" --dims "$dims" --noise "$bench_noise" >/dev/null
 pgbench=$(engram_bindir)/pgbench
 
 # set_condition idle|busy: the worker's settings, reloaded.
