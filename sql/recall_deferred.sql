@@ -8,15 +8,18 @@
 --
 -- Every space below is the same 300 memories of 8 dimensions (made by
 -- deferred_space), 4 associations each, forgetting curve 'exponential',
--- stored 5 hours before 09:00, 13 of them forgotten (confidence 0: they
--- are reached but neither returned nor relaying, also when first reached
--- at the last depth, whose rows are read only for the memories that can
--- rank or are returned); at 09:00 one memory in four is used (a
--- recall returns it, which records the access).  Recalls run at 09:30:
--- those memories then have retention exp(-0.5 h / 1.96 h) = 0.775 and a
--- recency boost of 1 + (2 - 1) x (1 - 1800 / 3600) = 1.5, the others
--- retention 0.1 (the floor) and no boost, so the recency and the
--- forgetting curve decide which reached memories rank.  A recall records
+-- stored at 08:40, 13 of them forgotten (confidence 0: they are reached
+-- but neither returned nor relaying, also when first reached at the last
+-- depth, whose rows are read only for the memories that can rank or are
+-- returned), 7 without an embedding; the 10 seeds (location 'seedbed')
+-- lie at three distances from the cue, and one memory in ten elsewhere
+-- lies near it.  At 09:00 one memory in four is used (a recall returns
+-- it, which records the access).  Recalls run at 09:30: those memories
+-- then have retention exp(-0.5 h / 1.96 h) = 0.7748 and a recency boost of
+-- 1 + (2 - 1) x (1 - 1800 / 3600) = 1.5, the others retention
+-- exp(-50 min / 1.96 h) and a boost of 1 + (1 - 3000 / 3600) from their
+-- creation, so the recency and the forgetting curve decide which reached
+-- memories rank with the similarity.  A recall records
 -- the accesses of what it returns, which would change the next answer:
 -- each recall gets a space of its own.  Seeds come only from the 10
 -- memories at location 'seedbed', all of them for every k (the candidates
@@ -29,6 +32,7 @@ SET engram.visit_budget_hot = 2;
 SET engram.visit_budget_warm = 2;
 SET engram.visit_budget_cold = 2;
 SET engram.spreading_time_budget = 0;   -- no fallback on a slow machine
+SET engram.activation_threshold_near = 0.02;   -- more memories reached at depth 2
 
 CREATE FUNCTION deferred_space(name text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -38,18 +42,29 @@ BEGIN
 		INSERT INTO %I (content, embedding, confidence, location, created_at)
 		SELECT 'memory ' || i,
 		       CASE WHEN i %% 41 <> 0 THEN
-		         format('[%%s,%%s,%%s,%%s,%%s,%%s,0.3,%%s]', cos(i), sin(i), cos(i * 0.37),
-		                sin(i * 1.7), cos(i * 2.3), sin(i * 0.11), cos(i * 0.71))::evector END,
+		         (SELECT format('[%%s]', string_agg((c + t * r)::text, ',' ORDER BY n))
+		            FROM unnest(ARRAY[1, 0, 0.5, 0.2, 0, 0, 0.3, 0.5],
+		                        ARRAY[cos(i), sin(i), cos(i * 0.37), sin(i * 1.7), cos(i * 2.3),
+		                              sin(i * 0.11), 0.3, cos(i * 0.71)]) WITH ORDINALITY AS v(c, r, n),
+		                 LATERAL (SELECT CASE WHEN i %% 30 = 15 AND i < 100 THEN 0.05
+		                                      WHEN i %% 30 = 15 AND i < 200 THEN 0.5
+		                                      WHEN i %% 30 = 15 THEN 2.0
+		                                      WHEN i %% 10 = 3 THEN 0.1
+		                                      ELSE 1000 END AS t) w)::evector END,
 		       CASE WHEN i %% 23 = 4 THEN 0 ELSE 0.5 + (i %% 5) / 10.0 END,
 		       CASE WHEN i %% 30 = 15 THEN 'seedbed' END,
-		       '2026-03-01 04:00:00+00'
+		       '2026-03-01 08:40:00+00'
 		  FROM generate_series(1, 300) i ORDER BY i$sql$, name);
+	-- without the foreign-key checks, whose reads of the memories would
+	-- count as accesses (at the real time, not the pinned one)
+	PERFORM set_config('session_replication_role', 'replica', true);
 	EXECUTE format($sql$
 		INSERT INTO %I (src, dst, weight)
-		SELECT i, 1 + (i * 7 + f * 31) %% 300, 0.5 + ((i + f) %% 5) / 10.0
+		SELECT i, 1 + (i * 7 + f * 31) %% 300, 0.6 + ((i + f) %% 5) / 10.0
 		  FROM generate_series(1, 300) i, generate_series(1, 4) f
 		 WHERE i <> 1 + (i * 7 + f * 31) %% 300
 		ON CONFLICT DO NOTHING$sql$, name || '_associations');
+	PERFORM set_config('session_replication_role', 'origin', true);
 	-- the accesses at 09:00: a recall of the memory alone returns it
 	PERFORM count(*)
 	   FROM generate_series(1, 300) i,
@@ -82,11 +97,11 @@ SELECT count(DISTINCT e.dst) > 0 AS forgotten_reachable
   FROM full_answer a JOIN deferred_full_associations e ON e.src = a.id
  WHERE e.dst % 23 = 4;
 SELECT count(*) FILTER (WHERE s.last_access = '2026-03-01 09:00:00+00'
-                              AND round(s.retention::numeric, 4) = 0.7750) AS used,
+                              AND round(s.retention::numeric, 4) = 0.7748) AS used,
        bool_and(s.id % 4 = 1 AND s.id % 23 <> 4)
          FILTER (WHERE s.last_access = '2026-03-01 09:00:00+00') AS used_right,
-       count(*) FILTER (WHERE s.last_access = '2026-03-01 04:00:00+00'
-                              AND s.retention = 0.1) AS unused
+       count(*) FILTER (WHERE s.last_access = '2026-03-01 08:40:00+00'
+                              AND round(s.retention::numeric, 4) = 0.6537) AS unused
   FROM full_stats s;
 
 -- Each column of the full answer from its formula and the memory's own
@@ -99,26 +114,29 @@ SELECT count(*) AS checked,
          AS similarity_right,
        bool_and(abs(a.score - CASE WHEN a.similarity IS NULL THEN a.activation * a.confidence
                                   ELSE (a.activation * a.confidence + a.similarity) / 2 END
-                              * CASE WHEN s.last_access > '2026-03-01 08:30:00+00'
-                                     THEN 1 + (1 - extract(epoch FROM '2026-03-01 09:30:00+00' - s.last_access) / 3600)
-                                     ELSE 1 END) < 1e-12) AS score_right,
+                              * (1 + (1 - extract(epoch FROM '2026-03-01 09:30:00+00' - s.last_access) / 3600)))
+                    < 1e-12) AS score_right,
        bool_and(CASE WHEN a.hops = 0 THEN abs(a.confidence - s.effective_confidence) < 1e-12
                      ELSE a.confidence <= s.effective_confidence + 1e-12 AND a.confidence > 0 END)
          AS confidence_right
   FROM full_answer a JOIN deferred_full m USING (id) JOIN full_stats s USING (id);
 
--- Memories reached by spreading rank among the first ten, some of them
--- only thanks to their recency boost or their similarity: without the
--- boost or without the similarity, their score would be under the tenth.
-SELECT count(*) FILTER (WHERE hops > 0) > 0 AS spread_in_top_10,
-       count(*) FILTER (WHERE hops > 0 AND id % 4 = 1 AND score / 1.5 < (SELECT score FROM full_answer WHERE rank = 10)) > 0
-         AS boost_decides,
-       count(*) FILTER (WHERE hops > 0 AND activation * confidence * 1.5 < (SELECT score FROM full_answer WHERE rank = 10)) > 0
-         AS similarity_decides
-  FROM full_answer WHERE rank <= 10;
+-- Memories first reached at the last depth rank among the first five,
+-- some only thanks to their recency boost and all only thanks to their
+-- similarity: without either, their score would be under the fifth.
+SELECT count(*) FILTER (WHERE a.hops = 2) AS last_depth_in_top_5,
+       count(*) FILTER (WHERE a.hops = 2 AND a.score / (1 + (1 - extract(epoch FROM '2026-03-01 09:30:00+00' - s.last_access) / 3600))
+                              < (SELECT score FROM full_answer WHERE rank = 5)) AS boost_decides,
+       count(*) FILTER (WHERE a.hops = 2 AND a.activation * a.confidence * 2
+                              < (SELECT score FROM full_answer WHERE rank = 5)) AS similarity_decides
+  FROM full_answer a JOIN full_stats s USING (id) WHERE a.rank <= 5;
 
 -- k = 1, 2, 3, 5, 8, 13, 21, each in a space of its own: exactly the first
--- k rows of the full answer, every column equal.
+-- k rows of the full answer, every column equal.  The DEBUG lines say how
+-- each recall read: up to k = 5 the seeds' k-th score is high and the
+-- similarities are deferred (k = 1 reads none; at k = 3 and 5 memories
+-- first reached at the last depth rank by their similarity and recency);
+-- from k = 8 they are read with the rows, as for the full answer.
 CREATE TEMP TABLE k_answers (k int, rank bigint, id bigint, score float8, similarity float8,
                              activation float8, confidence float8, confidence_low float8,
                              confidence_high float8, hops int, tier text);
@@ -128,11 +146,13 @@ DECLARE
 BEGIN
 	FOREACH k IN ARRAY ARRAY[1, 2, 3, 5, 8, 13, 21] LOOP
 		PERFORM deferred_space('deferred_k' || k);
+		PERFORM set_config('client_min_messages', 'debug1', true);
 		INSERT INTO k_answers
 		SELECT k, row_number() OVER (ORDER BY r.score DESC, r.id), r.id, r.score, r.similarity,
 		       r.activation, r.confidence, r.confidence_low, r.confidence_high, r.hops, r.tier
 		  FROM engram_recall('deferred_k' || k, '[1,0,0.5,0.2,0,0,0.3,0.5]', k => k,
 		                     max_hops => 2, location => 'seedbed') r;
+		PERFORM set_config('client_min_messages', 'warning', true);
 	END LOOP;
 END
 $$;
@@ -207,4 +227,5 @@ RESET engram.visit_budget_hot;
 RESET engram.visit_budget_warm;
 RESET engram.visit_budget_cold;
 RESET engram.spreading_time_budget;
+RESET engram.activation_threshold_near;
 RESET engram.pinned_now;

@@ -1119,9 +1119,10 @@ engram_spread_plan_similarity(EngramSpreadState *state, int k)
 		return;
 	scores = palloc(sizeof(double) * Max(hash_get_num_entries(state->nodes), 1));
 	hash_seq_init(&scan, state->nodes);
+	/* the seeds' scores as they stand (a seed's confidence is its own) */
 	while ((node = hash_seq_search(&scan)) != NULL)
 		if (node->activated && node->hop == 0 && node->has_similarity)
-			scores[n++] =		/* a seed's confidence is its own */ (node->activation * engram_clamp01(node->effective_confidence) +
+			scores[n++] = (node->activation * engram_clamp01(node->effective_confidence) +
 						   node->similarity) / 2.0 * node_recency(state, node);
 	if (n < k)
 		state->eager_similarity = true;
