@@ -165,6 +165,45 @@ SELECT k, count(*) = k AS complete,
   FROM k_answers a JOIN full_answer f USING (rank)
  GROUP BY k ORDER BY k;
 
+-- Without a recency boost (engram.recency_boost = 1) the first five are
+-- seeds whose scores no memory reached by spreading can reach: up to k = 3
+-- nothing at all is read after spreading (no row of the 105 memories first
+-- reached at the last depth, no access statistics, no embedding), and the
+-- answers are still the first k of the full one.
+SET engram.recency_boost = 1.0;
+SELECT deferred_space('deferred_flat_full');
+CREATE TEMP TABLE flat_answer AS
+SELECT row_number() OVER (ORDER BY score DESC, id) AS rank, *
+  FROM engram_recall('deferred_flat_full', '[1,0,0.5,0.2,0,0,0.3,0.5]', k => 300, max_hops => 2,
+                     location => 'seedbed');
+SELECT count(*) FILTER (WHERE hops = 2) AS last_depth_in_top_5 FROM flat_answer WHERE rank <= 5;
+TRUNCATE k_answers;
+DO $$
+DECLARE
+	k int;
+BEGIN
+	FOREACH k IN ARRAY ARRAY[1, 2, 3, 5] LOOP
+		PERFORM deferred_space('deferred_flat_k' || k);
+		PERFORM set_config('client_min_messages', 'debug1', true);
+		INSERT INTO k_answers
+		SELECT k, row_number() OVER (ORDER BY r.score DESC, r.id), r.id, r.score, r.similarity,
+		       r.activation, r.confidence, r.confidence_low, r.confidence_high, r.hops, r.tier
+		  FROM engram_recall('deferred_flat_k' || k, '[1,0,0.5,0.2,0,0,0.3,0.5]', k => k,
+		                     max_hops => 2, location => 'seedbed') r;
+		PERFORM set_config('client_min_messages', 'warning', true);
+	END LOOP;
+END
+$$;
+SELECT k, count(*) = k AS complete,
+       bool_and(a.id = f.id AND a.score = f.score
+                AND a.similarity IS NOT DISTINCT FROM f.similarity
+                AND a.activation = f.activation AND a.confidence = f.confidence
+                AND a.confidence_low = f.confidence_low AND a.confidence_high = f.confidence_high
+                AND a.hops = f.hops AND a.tier = f.tier) AS same
+  FROM k_answers a JOIN flat_answer f USING (rank)
+ GROUP BY k ORDER BY k;
+SET engram.recency_boost = 2.0;
+
 -- Through SQL (row-level security on, a policy showing every row): the same.
 SELECT deferred_space('deferred_sql');
 CREATE ROLE recall_deferred_reader;
@@ -211,15 +250,17 @@ DO $$
 DECLARE
 	space text;
 BEGIN
-	FOR space IN SELECT unnest(ARRAY['deferred_full', 'deferred_sql', 'deferred_spread'] ||
-	                           ARRAY(SELECT 'deferred_k' || k FROM unnest(ARRAY[1, 2, 3, 5, 8, 13, 21]) k))
+	FOR space IN SELECT unnest(ARRAY['deferred_full', 'deferred_sql', 'deferred_spread',
+	                                 'deferred_flat_full'] ||
+	                           ARRAY(SELECT 'deferred_k' || k FROM unnest(ARRAY[1, 2, 3, 5, 8, 13, 21]) k) ||
+	                           ARRAY(SELECT 'deferred_flat_k' || k FROM unnest(ARRAY[1, 2, 3, 5]) k))
 	LOOP
 		PERFORM engram_drop_space(space);
 	END LOOP;
 END
 $$;
 DROP FUNCTION deferred_space(text);
-DROP TABLE full_stats, full_answer, k_answers, spread_stats;
+DROP TABLE full_stats, full_answer, flat_answer, k_answers, spread_stats;
 RESET engram.recency_boost;
 RESET engram.recency_window;
 RESET engram.seed_candidates_factor;
