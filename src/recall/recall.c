@@ -612,8 +612,7 @@ recall_call(FunctionCallInfo fcinfo)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	engram_require_result_columns(fcinfo, RECALL_RESULT_COLUMNS, "engram_recall()");
-	context = AllocSetContextCreate(CurrentMemoryContext, "engram recall",
-									ALLOCSET_DEFAULT_SIZES);
+	context = engram_recall_call_context_begin();
 
 	SPI_connect();
 	engram_space_resolve(PG_GETARG_TEXT_PP(ARG_SPACE), extension_namespace, &space);
@@ -701,7 +700,7 @@ recall_call(FunctionCallInfo fcinfo)
 	}
 	details.rows = Min(nsorted, k);
 	engram_metrics_end(ENGRAM_OP_RECALL, &details);
-	MemoryContextDelete(context);
+	engram_recall_call_context_end(context);
 	return (Datum) 0;
 }
 

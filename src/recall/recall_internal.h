@@ -347,6 +347,17 @@ typedef struct EngramSpreadState
 } EngramSpreadState;
 
 /*
+ * The working memory of one recall or spread call (spreading.c): a context
+ * kept for the backend and reset at the end (its first block survives, so
+ * a call does not malloc and free it every time), or a fresh one for a
+ * call nested in another.  _end resets or deletes it; when the call raises
+ * an error, the kept context is reset by the next call of a later
+ * transaction.
+ */
+extern MemoryContext engram_recall_call_context_begin(void);
+extern void engram_recall_call_context_end(MemoryContext context);
+
+/*
  * Create the node table in "context" and read the settings (clock, decay
  * parameters, max_hops and time budget defaults) into "state".
  */
