@@ -131,9 +131,10 @@ engram_hnsw_init(void)
 							 engram_hnsw_build_search_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("engram.hnsw_build_check_selection",
-							 "Sets whether an engram_hnsw build checks every pruned neighbour list against a selection from scratch.",
-							 "A developer check of the build's pruning from the links' kept distances "
-							 "and heuristic outcomes: an error when the two differ.  Slows builds.",
+							 "Sets whether engram_hnsw builds and inserts check every pruned neighbour list against a selection from scratch.",
+							 "A developer check of the pruning from the links' kept distances and heuristic "
+							 "outcomes (builds, and inserts into indexes whose elements keep link states): "
+							 "an error when the two differ.  Slows builds and inserts.",
 							 &engram_hnsw_build_check_selection, false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	engram_hnsw_retarget_init();	/* engram.hnsw_move_retarget */

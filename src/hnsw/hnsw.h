@@ -98,6 +98,35 @@
  * neighbourhood too.  Nothing depends on either order: placement only
  * decides where an element goes, never what it links to.
  *
+ * LINK STATES ON DISK (metapage version 4)
+ *
+ * Where it costs no room, an element also keeps, after its slots, the
+ * exact internal distance of each link (float, at the slot's index) and
+ * the outcome of the selection heuristic that last examined the link
+ * (uint8: ENGRAM_HNSW_LINK_KEPT, _PRUNED or _UNKNOWN), as the build's
+ * arena does (hnswbuild.h, LINK STATES), and carries the flag
+ * ENGRAM_HNSW_ELEMENT_LINK_STATES:
+ *
+ *	  ... vector, ItemPointerData slots[T] (padded to 4 bytes),
+ *	  float distances[T], uint8 states[T]          T = 2m + slot_level * m
+ *
+ * An index keeps them when its metapage is of version 4 and a level-0
+ * element with them takes as many elements per page as one without
+ * (engram_hnsw_link_states_fit: float elements of 384, 512, 768 or 1,024
+ * dimensions at m = 16, not 128 or 256; never int8 elements, whose search
+ * distances are estimates), so the
+ * index is not larger; then every element of the index has them.  Pruning
+ * a full list on insert (hnswinsert.c, PRUNING FROM KEPT OUTCOMES) then
+ * reads no distance from the list's element to its neighbours and tests
+ * again only the pairs whose outcome can have changed: a pruning reads a
+ * few neighbours' vectors instead of all of them.  Every writer of a list
+ * writes its distances and states with it, under the same exclusive lock
+ * and in the same WAL record (the insert's appends and prunings, vacuum's
+ * repairs, which reset the states to UNKNOWN, the build's page writer).
+ * Searches read the slots only.  Indexes of version 3 are read and
+ * written as before (no link states) until a REINDEX; a library of
+ * version 3 refuses an index of version 4.
+ *
  * MOVED ROWS (hnswretarget.c)
  *
  * A tier move writes a new version of a row whose indexed values do not
@@ -185,7 +214,7 @@
  * search meets an element of the same heap TID.  (Version 1 metapages,
  * before the pending list, were read as "list empty" and upgraded in place
  * by the first append; since version 3 changed the element layout, only
- * version 3 is read.)
+ * versions 3 and 4 are read.)
  *
  * LOCKING
  *
@@ -292,8 +321,10 @@
 /* ---- identity and limits ---- */
 
 #define ENGRAM_HNSW_MAGIC			0x454E4857	/* "ENHW" */
-#define ENGRAM_HNSW_VERSION			3	/* 2: pending list fields; 3: second heap
-									 * TID (MOVED ROWS) */
+#define ENGRAM_HNSW_VERSION			4	/* 2: pending list fields; 3: second heap
+									 * TID (MOVED ROWS); 4: link states (LINK
+									 * STATES ON DISK) */
+#define ENGRAM_HNSW_MIN_VERSION		3	/* oldest version this library reads */
 #define ENGRAM_HNSW_PAGE_ID			0xFE47
 #define ENGRAM_HNSW_METAPAGE_BLKNO	0
 #define ENGRAM_HNSW_UPDATE_LOCK		0	/* pseudo-block for LockPage */
@@ -412,6 +443,9 @@ typedef EngramHnswMetaPageData *EngramHnswMetaPage;
 
 #define ENGRAM_HNSW_ELEMENT_DELETED	0x01
 #define ENGRAM_HNSW_ELEMENT_INT8	0x02	/* vector is an EngramHnswInt8Vector */
+#define ENGRAM_HNSW_ELEMENT_LINK_STATES	0x04	/* link distances and states
+												 * follow the slots (LINK
+												 * STATES ON DISK) */
 
 /* How an index stores vectors (reloption quantization, metapage). */
 #define ENGRAM_HNSW_QUANT_NONE		0	/* float4[dimensions] */
@@ -451,16 +485,38 @@ typedef EngramHnswElementTupleData *EngramHnswElementTuple;
 #define ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer) \
 	((layer) == 0 ? 0 : 2 * (m) + ((layer) - 1) * (m))
 #define ENGRAM_HNSW_TOTAL_SLOTS(m, level)	(2 * (m) + (level) * (m))
-#define ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, quantization, m, slot_level) \
+/* Bytes of the slots, and where the link distances start after them. */
+#define ENGRAM_HNSW_SLOTS_SIZE(m, slot_level) \
+	TYPEALIGN(sizeof(float), sizeof(ItemPointerData) * ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level))
+/* Bytes of the link distances and states (LINK STATES ON DISK). */
+#define ENGRAM_HNSW_LINK_STATES_SIZE(m, slot_level) \
+	((sizeof(float) + sizeof(uint8)) * ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level))
+#define ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(dims, quantization, m, slot_level, link_states) \
 	MAXALIGN(offsetof(EngramHnswElementTupleData, vector) + \
 			 ENGRAM_HNSW_VECTOR_SIZE(dims, quantization) + \
-			 sizeof(ItemPointerData) * ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level))
+			 ((link_states) ? \
+			  ENGRAM_HNSW_SLOTS_SIZE(m, slot_level) + ENGRAM_HNSW_LINK_STATES_SIZE(m, slot_level) : \
+			  sizeof(ItemPointerData) * ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level)))
+#define ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, quantization, m, slot_level) \
+	ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(dims, quantization, m, slot_level, false)
 #define EngramHnswElementQuantization(tuple) \
 	(((tuple)->flags & ENGRAM_HNSW_ELEMENT_INT8) ? \
 	 ENGRAM_HNSW_QUANT_INT8 : ENGRAM_HNSW_QUANT_NONE)
 #define EngramHnswElementSlots(tuple, dims) \
 	((ItemPointer) ((char *) (tuple)->vector + \
 					ENGRAM_HNSW_VECTOR_SIZE(dims, EngramHnswElementQuantization(tuple))))
+
+/*
+ * The link distances of an element with ENGRAM_HNSW_ELEMENT_LINK_STATES
+ * (one float per slot, at the slot's index), then the states (one byte per
+ * slot, ENGRAM_HNSW_LINK_*).
+ */
+#define EngramHnswElementLinkDistances(tuple, dims, m) \
+	((float *) ((char *) EngramHnswElementSlots(tuple, dims) + \
+				ENGRAM_HNSW_SLOTS_SIZE(m, (tuple)->slot_level)))
+#define EngramHnswElementLinkStates(tuple, dims, m) \
+	((uint8 *) (EngramHnswElementLinkDistances(tuple, dims, m) + \
+				ENGRAM_HNSW_TOTAL_SLOTS(m, (tuple)->slot_level)))
 
 /* Largest element tuple that fits an element page. */
 #define ENGRAM_HNSW_MAX_ELEMENT_SIZE \
@@ -545,6 +601,13 @@ struct EngramHnswGraph
 	 */
 	int			(*pair_closer) (const EngramHnswGraph *graph, EngramHnswRef a,
 								EngramHnswRef b, float bound);
+	/*
+	 * optional: the vector of a candidate of the selection heuristic whose
+	 * vector is NULL (read when a pair test first needs it), or NULL when
+	 * the element is gone (its pairs then count as not closer).  Without
+	 * it every candidate must come with its vector.
+	 */
+	float	   *(*load_vector) (const EngramHnswGraph *graph, EngramHnswCandidate *candidate);
 	int			metric;
 	int			dimensions;
 	int			m;
@@ -690,8 +753,17 @@ extern bool engram_hnsw_prepare_vector(Relation index, int metric, int dims,
 									   const EngramVector *vec, float *out);
 
 extern int	engram_hnsw_random_level(int m, int max_level);
-extern int	engram_hnsw_max_level(int dims, int quantization, int m);
+extern int	engram_hnsw_max_level(int dims, int quantization, int m, bool link_states);
 extern void engram_hnsw_check_element_fits(int dims, int quantization, int m);
+
+/*
+ * Whether elements of an index of this format keep link states (LINK
+ * STATES ON DISK): float elements whose level-0 tuples take as many to a
+ * page with them as without.  engram_hnsw_meta_link_states() applies it to
+ * a metapage (version 4 only; false while the dimensions are unknown).
+ */
+extern bool engram_hnsw_link_states_fit(int dims, int quantization, int m);
+extern bool engram_hnsw_meta_link_states(const EngramHnswMetaPageData *meta);
 
 /* ---- pages (hnswutils.c) ---- */
 
@@ -707,6 +779,19 @@ extern Buffer engram_hnsw_new_buffer(Relation index);
  */
 extern void engram_hnsw_log_page_bytes(Relation index, Buffer buf, Size offset,
 									   const void *source, Size length);
+
+/* The same for up to ENGRAM_HNSW_MAX_FRAGMENTS ranges, in one record. */
+#define ENGRAM_HNSW_MAX_FRAGMENTS	3
+typedef struct EngramHnswPageFragment
+{
+	Size		offset;			/* byte offset in the page */
+	const void *source;
+	Size		length;
+} EngramHnswPageFragment;
+
+extern void engram_hnsw_log_page_fragments(Relation index, Buffer buf,
+										   const EngramHnswPageFragment *fragments,
+										   int count);
 
 /* Element tuple on "page" at "offno", or NULL when the slot is free. */
 extern EngramHnswElementTuple engram_hnsw_page_element(Page page, OffsetNumber offno);
@@ -769,6 +854,7 @@ typedef struct EngramHnswDiskGraph
 									 * already read (an insert's candidates);
 									 * visits add the vectors they copy */
 	int			quantization;	/* ENGRAM_HNSW_QUANT_*, from the metapage */
+	bool		link_states;	/* elements keep link states (LINK STATES ON DISK) */
 	EngramHnswInt8Query query;	/* int8: the query of the current search */
 
 	/*
@@ -858,12 +944,24 @@ extern void engram_hnsw_search(EngramHnswGraph *graph, const float *query,
  */
 extern EngramHnswElementTuple engram_hnsw_form_element(int dims, int quantization, int m,
 													   int level, int slot_level,
+													   bool link_states,
 													   ItemPointer heaptid,
 													   const float *vector, Size *size);
 extern int	engram_hnsw_element_get_layer(EngramHnswElementTuple element, int dims, int m,
 										  int layer, EngramHnswRef *refs);
 extern void engram_hnsw_element_set_layer(EngramHnswElementTuple element, int dims, int m,
 										  int layer, const EngramHnswRef *refs, int count);
+/*
+ * The distances and states of the first "count" links of "layer" of an
+ * element with ENGRAM_HNSW_ELEMENT_LINK_STATES (set: the others become
+ * 0 / UNKNOWN).
+ */
+extern void engram_hnsw_element_get_layer_states(EngramHnswElementTuple element, int dims,
+												 int m, int layer, int count,
+												 float *distances, uint8 *states);
+extern void engram_hnsw_element_set_layer_states(EngramHnswElementTuple element, int dims,
+												 int m, int layer, int count,
+												 const float *distances, const uint8 *states);
 
 /* ---- compact representation (hnswquant.c) ---- */
 
@@ -942,7 +1040,9 @@ typedef enum EngramHnswLinkMode
 /*
  * Rewrite the neighbour list of element "base" on "layer": drop the refs in
  * "exclude" (may be NULL) and merge the "extras" (vectors may be NULL) as
- * "mode" says.  Optimistic: reads without holding locks across pages, then
+ * "mode" says.  An insert's back-link (PRUNE, one extra) passes the exact
+ * distance between the extra and "base" in extras[0].distance, which an
+ * append keeps when the index keeps link states.  Optimistic: reads without holding locks across pages, then
  * writes only if the list did not change meanwhile (a few retries).  An
  * insert's back-link (PRUNE, one extra, no exclusions) into a list with
  * room is appended under one exclusive lock of the base's page instead.

@@ -432,7 +432,10 @@ engram_hnsw_build_graph_set_dimensions(EngramHnswBuildGraph *graph, int dims)
 	{
 		graph->graph.dimensions = current;
 		graph->max_level = engram_hnsw_max_level(current, graph->arena->quantization,
-												 graph->arena->m);
+												 graph->arena->m,
+												 engram_hnsw_link_states_fit(current,
+																			 graph->arena->quantization,
+																			 graph->arena->m));
 		graph->vector_offset = MAXALIGN(sizeof(EngramHnswBuildElement)) +
 			code_size(current, graph->arena->compact_search);
 		graph->slots_offset = slots_offset(current, graph->arena->compact_search);
@@ -946,6 +949,8 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 	EngramHnswBuildArena *arena = graph->arena;
 	int			dims = graph->graph.dimensions;
 	int			m = graph->graph.m;
+	/* the metapage written is of version 4: links keep their states where they fit */
+	bool		link_states = engram_hnsw_link_states_fit(dims, arena->quantization, m);
 	Size		page_space = BLCKSZ - SizeOfPageHeaderData -
 		MAXALIGN(sizeof(EngramHnswPageOpaqueData));
 	Size		free_space = 0;
@@ -979,8 +984,8 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 	for (int64 i = 0; i < count; i++)
 	{
 		EngramHnswBuildElement *element = arena_element(arena, order[i]);
-		Size		size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, arena->quantization, m,
-														  element->level) +
+		Size		size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(dims, arena->quantization, m,
+																element->level, link_states) +
 			sizeof(ItemIdData);
 
 		if (offno == InvalidOffsetNumber || size > free_space)
@@ -1012,7 +1017,7 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 			Size		size;
 
 			tuple = engram_hnsw_form_element(dims, arena->quantization, m,
-											 element->level, element->level,
+											 element->level, element->level, link_states,
 											 &element->heaptid, element_vector(graph, element),
 											 &size);
 			for (int lc = 0; lc <= element->level; lc++)
@@ -1026,6 +1031,11 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 					refs[i] = EngramHnswRefFromTid(neighbour->blkno, neighbour->offno);
 				}
 				engram_hnsw_element_set_layer(tuple, dims, m, lc, refs, element->counts[lc]);
+				if (link_states)
+					engram_hnsw_element_set_layer_states(tuple, dims, m, lc,
+														 element->counts[lc],
+														 element_layer_distances(graph, element, lc),
+														 element_layer_states(graph, element, lc));
 			}
 			if (PageAddItem(page, (Item) tuple, size, element->offno, false, false) !=
 				element->offno)

@@ -424,7 +424,7 @@ typedef enum AppendResult
 
 static AppendResult
 append_backlink(EngramHnswDiskGraph *graph, EngramHnswRef base, int layer,
-				EngramHnswRef extra)
+				EngramHnswRef extra, float distance)
 {
 	int			m = graph->graph.m;
 	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
@@ -461,11 +461,423 @@ append_backlink(EngramHnswDiskGraph *graph, EngramHnswRef base, int layer,
 		UnlockReleaseBuffer(buf);
 		return APPEND_FULL;
 	}
-	engram_hnsw_log_page_bytes(graph->index, buf,
-							   (char *) &slots[count] - (char *) BufferGetPage(buf),
-							   &link, sizeof(ItemPointerData));
+	if (element->flags & ENGRAM_HNSW_ELEMENT_LINK_STATES)
+	{
+		/* the link's distance (exact: the insert's search) and UNKNOWN state */
+		int			slot = ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer) + count;
+		uint8		state = ENGRAM_HNSW_LINK_UNKNOWN;
+		EngramHnswPageFragment fragments[3];
+
+		fragments[0].offset = (char *) &slots[count] - (char *) BufferGetPage(buf);
+		fragments[0].source = &link;
+		fragments[0].length = sizeof(ItemPointerData);
+		fragments[1].offset = (char *) &EngramHnswElementLinkDistances(element, graph->graph.dimensions, m)[slot] -
+			(char *) BufferGetPage(buf);
+		fragments[1].source = &distance;
+		fragments[1].length = sizeof(float);
+		fragments[2].offset = (char *) &EngramHnswElementLinkStates(element, graph->graph.dimensions, m)[slot] -
+			(char *) BufferGetPage(buf);
+		fragments[2].source = &state;
+		fragments[2].length = sizeof(uint8);
+		engram_hnsw_log_page_fragments(graph->index, buf, fragments, 3);
+	}
+	else
+		engram_hnsw_log_page_bytes(graph->index, buf,
+								   (char *) &slots[count] - (char *) BufferGetPage(buf),
+								   &link, sizeof(ItemPointerData));
 	UnlockReleaseBuffer(buf);
 	return APPEND_DONE;
+}
+
+/* ---------------------------------------------------------------------
+ * Lists with link states
+ * ---------------------------------------------------------------------
+ *
+ * PRUNING FROM KEPT OUTCOMES
+ *
+ * In an index whose elements keep link states (hnsw.h, LINK STATES ON
+ * DISK), a list is rewritten from what its element keeps: the distance of
+ * every link to the element, and the outcome of the selection heuristic
+ * that last examined it.  Pruning a full list for an insert's back-link
+ * then computes one distance (the newcomer's) instead of one per link,
+ * and runs the heuristic from the kept outcomes (KNOWN OUTCOMES in
+ * hnswutils.c): a link the last pruning kept is tested only against the
+ * links kept now that were not kept then, a pruned one stays pruned while
+ * every link kept then is kept again, and only the newcomer and links
+ * appended since (UNKNOWN) are tested against every kept one.  The
+ * vectors those pair tests need are read when first needed
+ * (load_vector: the insert's cache of its search, else the element's
+ * page): a pruning reads a few neighbours' vectors, most of them cached,
+ * where it read all of them.  The links chosen are those of a selection
+ * from scratch over the same candidates with the same distances; with
+ * engram.hnsw_build_check_selection on, every such pruning is repeated
+ * from scratch, every kept distance recomputed, and a difference is an
+ * error (tests/t/031_hnsw_link_states.pl).
+ *
+ * Unlike the path without link states, a pruning reads no neighbour's
+ * element, so a neighbour that vacuum marked deleted stays a candidate
+ * until vacuum's repair removes it from the list (a link that exists
+ * already; no link to a deleted element is ever added).  Vacuum's repairs
+ * (FILL, FORCE) keep the distances of the links they keep, measure the
+ * extras, and reset every state to UNKNOWN.
+ */
+
+/* Prunings checked by this backend's current insert (DEBUG1 message). */
+static int	checked_prunings = 0;
+
+/* What update_list_with_states() reads of the list's element. */
+typedef struct BaseLinks
+{
+	float	   *vector;			/* copy */
+	int			count;
+	EngramHnswRef refs[2 * ENGRAM_HNSW_MAX_M];
+	float		distances[2 * ENGRAM_HNSW_MAX_M];
+	uint8		states[2 * ENGRAM_HNSW_MAX_M];
+} BaseLinks;
+
+/*
+ * Read the vector and the "layer" list (refs, distances, states) of the
+ * element "base" from "buf", the pinned buffer of its page, under a share
+ * lock.  False when the element is gone or below "layer".
+ */
+static bool
+read_base_links(EngramHnswDiskGraph *graph, Buffer buf, EngramHnswRef base, int layer,
+				BaseLinks *links)
+{
+	int			dims = graph->graph.dimensions;
+	int			m = graph->graph.m;
+	EngramHnswElementTuple element;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	engram_hnsw_check_page(graph->index, BufferGetPage(buf), EngramHnswRefBlock(base));
+	element = engram_hnsw_page_element(BufferGetPage(buf), EngramHnswRefOffset(base));
+	if (element == NULL || element->level < layer)
+	{
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		return false;
+	}
+	if (!(element->flags & ENGRAM_HNSW_ELEMENT_LINK_STATES) ||
+		(element->flags & ENGRAM_HNSW_ELEMENT_INT8))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg_internal("engram_hnsw index \"%s\" has an element without link states at (%u,%u)",
+								 RelationGetRelationName(graph->index),
+								 EngramHnswRefBlock(base), EngramHnswRefOffset(base)),
+				 errhint("Run engram_hnsw_verify() on the index, then REINDEX it.")));
+	links->vector = palloc(sizeof(float) * dims);
+	memcpy(links->vector, element->vector, sizeof(float) * dims);
+	links->count = engram_hnsw_element_get_layer(element, dims, m, layer, links->refs);
+	engram_hnsw_element_get_layer_states(element, dims, m, layer, links->count,
+										 links->distances, links->states);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	return true;
+}
+
+/*
+ * engram.hnsw_build_check_selection for a pruning from kept outcomes: the
+ * "count" sorted candidates' distances must be those engram_hnsw_distance()
+ * gives from "base_vector", and a selection from scratch must choose
+ * "chosen".  An error otherwise.  Skipped when a candidate's element is
+ * gone (a concurrent vacuum: the write that follows will not match).
+ */
+static void
+check_pruning_from_states(EngramHnswDiskGraph *graph, const float *base_vector,
+						  EngramHnswCandidate *candidates, int count, int capacity,
+						  const int *chosen, int chosen_count)
+{
+	int		   *again = palloc(sizeof(int) * count);
+	int			again_count;
+
+	for (int i = 0; i < count; i++)
+	{
+		float		recomputed;
+
+		if (candidates[i].vector == NULL &&
+			graph->graph.load_vector(&graph->graph, &candidates[i]) == NULL)
+			return;
+		recomputed = engram_hnsw_distance(graph->graph.metric, base_vector,
+										  candidates[i].vector, graph->graph.dimensions);
+		if (recomputed != candidates[i].distance)
+			elog(ERROR, "engram_hnsw insert: link distance %.9g kept, %.9g recomputed",
+				 candidates[i].distance, recomputed);
+	}
+	again_count = engram_hnsw_select_neighbours(&graph->graph, candidates, count, capacity,
+												ENGRAM_HNSW_BACKLINK_KEEP(capacity), again);
+	for (int i = 0; i < Max(again_count, chosen_count); i++)
+		if (again_count != chosen_count || again[i] != chosen[i])
+			elog(ERROR, "engram_hnsw insert: pruning from kept outcomes kept %d links, from scratch %d, first difference at %d",
+				 chosen_count, again_count, i);
+	pfree(again);
+	checked_prunings++;
+}
+
+/*
+ * Add to "fragments" the range from the first to the last of "count"
+ * items of "size" bytes that differ between "old" (on the page, at
+ * "page_offset") and "new"; returns the new fragment count.
+ */
+static int
+add_changed_range(EngramHnswPageFragment *fragments, int fragment_count, Size page_offset,
+				  const char *old, const char *new, int count, Size size)
+{
+	int			first = 0;
+	int			last = count - 1;
+
+	while (first < count && memcmp(old + first * size, new + first * size, size) == 0)
+		first++;
+	if (first == count)
+		return fragment_count;
+	while (memcmp(old + last * size, new + last * size, size) == 0)
+		last--;
+	fragments[fragment_count].offset = page_offset + first * size;
+	fragments[fragment_count].source = new + first * size;
+	fragments[fragment_count].length = (last - first + 1) * size;
+	return fragment_count + 1;
+}
+
+/*
+ * engram_hnsw_update_neighbour_list for an index whose elements keep link
+ * states (PRUNING FROM KEPT OUTCOMES above); same contract.
+ */
+static bool
+update_list_with_states(EngramHnswDiskGraph *graph, EngramHnswRef base, int layer,
+						const EngramHnswCandidate *extras, int extra_count,
+						EngramHnswLinkMode mode, const EngramHnswRefSet *exclude)
+{
+	int			m = graph->graph.m;
+	int			dims = graph->graph.dimensions;
+	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
+	int			first_slot = ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
+
+	for (int attempt = 0; attempt < NEIGHBOUR_UPDATE_ATTEMPTS; attempt++)
+	{
+		BaseLinks	links;
+		EngramHnswCandidate *candidates;
+		uint8	   *states;
+		int			count = 0;
+		int			kept_current;
+		bool		dropped = false;
+		EngramHnswRef new_refs[2 * ENGRAM_HNSW_MAX_M];
+		float		new_distances[2 * ENGRAM_HNSW_MAX_M];
+		uint8		new_states[2 * ENGRAM_HNSW_MAX_M];
+		int			new_count = 0;
+		Buffer		buf;
+		Page		page;
+		EngramHnswElementTuple element;
+		ItemPointerData new_slots[2 * ENGRAM_HNSW_MAX_M];
+		EngramHnswRef current[2 * ENGRAM_HNSW_MAX_M];
+		EngramHnswPageFragment fragments[ENGRAM_HNSW_MAX_FRAGMENTS];
+		int			fragment_count;
+		ItemPointer slots;
+		float	   *distances;
+		uint8	   *page_states;
+
+		buf = engram_hnsw_disk_graph_pin_own(graph, EngramHnswRefBlock(base));
+		if (!read_base_links(graph, buf, base, layer, &links))
+		{
+			ReleaseBuffer(buf);
+			return false;
+		}
+
+		/* Candidates: the current list minus exclusions, then the extras. */
+		candidates = palloc0(sizeof(EngramHnswCandidate) * (links.count + extra_count));
+		states = palloc(links.count + extra_count);
+		for (int i = 0; i < links.count; i++)
+		{
+			if (exclude && engram_hnsw_refset_contains(exclude, links.refs[i]))
+			{
+				dropped = true;
+				continue;
+			}
+			candidates[count].ref = links.refs[i];
+			candidates[count].distance = links.distances[i];
+			if (graph->vectors != NULL)
+				candidates[count].vector = engram_hnsw_vector_cache_get(graph->vectors,
+																		links.refs[i]);
+			states[count++] = links.states[i];
+		}
+		kept_current = count;
+		for (int i = 0; i < extra_count; i++)
+		{
+			bool		present = extras[i].ref == base;
+
+			if (exclude && engram_hnsw_refset_contains(exclude, extras[i].ref))
+				continue;
+			for (int j = 0; j < count && !present; j++)
+				present = candidates[j].ref == extras[i].ref;
+			if (present)
+				continue;
+			candidates[count] = extras[i];
+			candidates[count].neighbours = NULL;
+			candidates[count].neighbour_count = 0;
+			states[count++] = ENGRAM_HNSW_LINK_UNKNOWN;
+		}
+		/* the extras' exact distances (read when not given; gone ones dropped) */
+		count = measure_candidates(graph, links.vector, candidates, kept_current, count);
+		if (!dropped && count == kept_current)
+		{
+			ReleaseBuffer(buf);
+			return false;		/* nothing to add */
+		}
+		/* a kept link may be gone: no outcome holds any more */
+		if (dropped)
+			memset(states, ENGRAM_HNSW_LINK_UNKNOWN, count);
+
+		if (mode == ENGRAM_HNSW_LINK_FILL || mode == ENGRAM_HNSW_LINK_FORCE)
+		{
+			/* Keep every current neighbour; nearest extras fill the room. */
+			for (int i = 0; i < kept_current; i++)
+			{
+				new_refs[new_count] = candidates[i].ref;
+				new_distances[new_count++] = candidates[i].distance;
+			}
+			engram_hnsw_sort_candidates(candidates + kept_current, count - kept_current);
+			for (int i = kept_current; i < count && new_count < capacity; i++)
+			{
+				new_refs[new_count] = candidates[i].ref;
+				new_distances[new_count++] = candidates[i].distance;
+			}
+			if (mode == ENGRAM_HNSW_LINK_FORCE && new_count == kept_current &&
+				count > kept_current)
+			{
+				/* no room: the last link makes way for the nearest extra */
+				if (new_count == 0)
+					new_count++;
+				new_refs[new_count - 1] = candidates[kept_current].ref;
+				new_distances[new_count - 1] = candidates[kept_current].distance;
+			}
+			else if (!dropped && new_count == kept_current)
+			{
+				ReleaseBuffer(buf);
+				return false;	/* no room */
+			}
+			memset(new_states, ENGRAM_HNSW_LINK_UNKNOWN, new_count);
+		}
+		else if (!dropped && count <= capacity)
+		{
+			/* Room left: append, every outcome unchanged. */
+			for (int i = 0; i < count; i++)
+			{
+				new_refs[new_count] = candidates[i].ref;
+				new_distances[new_count] = candidates[i].distance;
+				new_states[new_count++] = states[i];
+			}
+		}
+		else
+		{
+			EngramHnswCandidate *sorted = palloc(sizeof(EngramHnswCandidate) * count);
+			uint8	   *sorted_states = palloc(count);
+			int		   *order = palloc(sizeof(int) * count);
+			int		   *chosen = palloc(sizeof(int) * Max(capacity, 1));
+			bool		keeps_extra = false;
+
+			/* ascending distance, ties in list order (a stable sort) */
+			for (int i = 0; i < count; i++)
+			{
+				int			j = i;
+
+				while (j > 0 && candidates[order[j - 1]].distance > candidates[i].distance)
+				{
+					order[j] = order[j - 1];
+					j--;
+				}
+				order[j] = i;
+			}
+			for (int k = 0; k < count; k++)
+			{
+				sorted[k] = candidates[order[k]];
+				sorted_states[k] = states[order[k]];
+			}
+			new_count = engram_hnsw_select_neighbours_known(&graph->graph, sorted, count,
+															capacity,
+															ENGRAM_HNSW_BACKLINK_KEEP(capacity),
+															sorted_states, chosen);
+			if (engram_hnsw_build_check_selection)
+				check_pruning_from_states(graph, links.vector, sorted, count, capacity,
+										  chosen, new_count);
+			for (int i = 0; i < new_count; i++)
+			{
+				new_refs[i] = sorted[chosen[i]].ref;
+				new_distances[i] = sorted[chosen[i]].distance;
+				new_states[i] = sorted_states[chosen[i]];
+				if (order[chosen[i]] >= kept_current)
+					keeps_extra = true;
+			}
+			/* A forced newcomer keeps its in-link whenever there is room. */
+			if (mode == ENGRAM_HNSW_LINK_PRUNE && !keeps_extra)
+			{
+				for (int k = 0; k < count && new_count < capacity; k++)
+				{
+					if (order[k] < kept_current)
+						continue;
+					new_refs[new_count] = sorted[k].ref;
+					new_distances[new_count] = sorted[k].distance;
+					new_states[new_count++] = sorted_states[k];
+					keeps_extra = true;
+				}
+			}
+			if (!dropped && !keeps_extra)
+			{
+				ReleaseBuffer(buf);
+				return false;	/* the extras were not good enough */
+			}
+		}
+
+		/* Apply, if nobody changed the list since we read it. */
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		element = engram_hnsw_page_element(page, EngramHnswRefOffset(base));
+		if (element == NULL || element->level < layer ||
+			!(element->flags & ENGRAM_HNSW_ELEMENT_LINK_STATES))
+		{
+			UnlockReleaseBuffer(buf);
+			return false;
+		}
+		slots = EngramHnswElementSlots(element, dims) + first_slot;
+		distances = EngramHnswElementLinkDistances(element, dims, m) + first_slot;
+		page_states = EngramHnswElementLinkStates(element, dims, m) + first_slot;
+		if (engram_hnsw_element_get_layer(element, dims, m, layer, current) != links.count ||
+			memcmp(current, links.refs, sizeof(EngramHnswRef) * links.count) != 0 ||
+			memcmp(distances, links.distances, sizeof(float) * links.count) != 0 ||
+			memcmp(page_states, links.states, links.count) != 0)
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		for (int i = 0; i < capacity; i++)
+		{
+			if (i < new_count)
+				ItemPointerSet(&new_slots[i], EngramHnswRefBlock(new_refs[i]),
+							   EngramHnswRefOffset(new_refs[i]));
+			else
+			{
+				ItemPointerSetInvalid(&new_slots[i]);
+				new_distances[i] = 0;
+				new_states[i] = ENGRAM_HNSW_LINK_UNKNOWN;
+			}
+		}
+		/* Write (and log) the changed range of each array, in one record. */
+		fragment_count = add_changed_range(fragments, 0, (char *) slots - (char *) page,
+										   (const char *) slots, (const char *) new_slots,
+										   capacity, sizeof(ItemPointerData));
+		fragment_count = add_changed_range(fragments, fragment_count,
+										   (char *) distances - (char *) page,
+										   (const char *) distances, (const char *) new_distances,
+										   capacity, sizeof(float));
+		fragment_count = add_changed_range(fragments, fragment_count,
+										   (char *) page_states - (char *) page,
+										   (const char *) page_states, (const char *) new_states,
+										   capacity, sizeof(uint8));
+		if (fragment_count == 0)
+		{
+			UnlockReleaseBuffer(buf);
+			return false;		/* same list */
+		}
+		engram_hnsw_log_page_fragments(graph->index, buf, fragments, fragment_count);
+		UnlockReleaseBuffer(buf);
+		return true;
+	}
+	return false;
 }
 
 bool
@@ -481,7 +893,7 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 	/* An insert's back-link into a list with room: one locked append. */
 	if (mode == ENGRAM_HNSW_LINK_PRUNE && extra_count == 1 && exclude == NULL)
 	{
-		switch (append_backlink(graph, base, layer, extras[0].ref))
+		switch (append_backlink(graph, base, layer, extras[0].ref, extras[0].distance))
 		{
 			case APPEND_DONE:
 				return true;
@@ -491,6 +903,8 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 				break;			/* prune below */
 		}
 	}
+	if (graph->link_states)
+		return update_list_with_states(graph, base, layer, extras, extra_count, mode, exclude);
 
 	for (int attempt = 0; attempt < NEIGHBOUR_UPDATE_ATTEMPTS; attempt++)
 	{
@@ -739,12 +1153,15 @@ insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unl
 	EngramHnswRef ref;
 	EngramHnswCandidate self;
 	EngramHnswVectorCache vectors;
+	bool		link_states;
 
 	/* dimensions, m and quantization do not change once the first vector is in */
 	lock_and_read_meta(index, mode, &meta);
 	dims = meta.dimensions;
 	m = meta.m;
-	level = engram_hnsw_random_level(m, engram_hnsw_max_level(dims, meta.quantization, m));
+	link_states = engram_hnsw_meta_link_states(&meta);
+	level = engram_hnsw_random_level(m, engram_hnsw_max_level(dims, meta.quantization, m,
+															   link_states));
 	if (meta.entry_level < 0 || level > meta.entry_level)
 	{
 		UnlockPage(index, ENGRAM_HNSW_UPDATE_LOCK, mode);
@@ -761,14 +1178,19 @@ insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unl
 	/*
 	 * Every vector the search copies (each element that came near enough to
 	 * be a candidate) serves the pruning of full lists below: most of the
-	 * neighbours of a pruned list were candidates of this search.
+	 * neighbours of a pruned list were candidates of this search.  With
+	 * link states a pruning needs few vectors, and the search copies none
+	 * (several hundred vectors of which the selections below use a few
+	 * dozen): the selection of the new element's links reads the vectors
+	 * of the results it tests when it first needs them (load_vector), and
+	 * those go to the cache for the prunings.
 	 */
 	engram_hnsw_vector_cache_init(&vectors, meta.ef_construction * 4);
 	graph.vectors = &vectors;
 	if (meta.entry_level >= 0)
 		engram_hnsw_search(&graph.graph, vector,
 						   EngramHnswRefFromTid(meta.entry_blkno, meta.entry_offno),
-						   meta.entry_level, meta.ef_construction, level, true,
+						   meta.entry_level, meta.ef_construction, level, !link_states,
 						   layer_results, layer_counts);
 	else
 	{
@@ -792,22 +1214,37 @@ insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unl
 
 
 	/* Choose the new element's neighbours and write it with them. */
-	element = engram_hnsw_form_element(dims, meta.quantization, m, level, level, heaptid,
-									   vector, &size);
+	element = engram_hnsw_form_element(dims, meta.quantization, m, level, level, link_states,
+									   heaptid, vector, &size);
 	top = Min(level, meta.entry_level);
 	for (int lc = 0; lc <= top; lc++)
 	{
-		EngramHnswRef *refs = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(m, lc));
+		int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, lc);
+		EngramHnswRef *refs = palloc(sizeof(EngramHnswRef) * capacity);
+		/* this selection's outcomes, kept with the links (LINK STATES ON DISK) */
+		uint8	   *outcomes = link_states ? palloc0(Max(layer_counts[lc], 1)) : NULL;
 
-		chosen[lc] = palloc(sizeof(int) * ENGRAM_HNSW_LAYER_SLOTS(m, lc));
-		chosen_count[lc] = engram_hnsw_select_neighbours(&graph.graph, layer_results[lc],
-														 layer_counts[lc],
-														 ENGRAM_HNSW_LAYER_SLOTS(m, lc),
-														 ENGRAM_HNSW_LAYER_SLOTS(m, lc),
-														 chosen[lc]);
+		chosen[lc] = palloc(sizeof(int) * capacity);
+		chosen_count[lc] = engram_hnsw_select_neighbours_known(&graph.graph, layer_results[lc],
+															   layer_counts[lc], capacity,
+															   capacity, outcomes, chosen[lc]);
 		for (int i = 0; i < chosen_count[lc]; i++)
 			refs[i] = layer_results[lc][chosen[lc][i]].ref;
 		engram_hnsw_element_set_layer(element, dims, m, lc, refs, chosen_count[lc]);
+		if (link_states)
+		{
+			float	   *distances = palloc(sizeof(float) * capacity);
+			uint8	   *states = palloc(capacity);
+
+			/* the search's distances are exact in a float index */
+			for (int i = 0; i < chosen_count[lc]; i++)
+			{
+				distances[i] = layer_results[lc][chosen[lc][i]].distance;
+				states[i] = outcomes[chosen[lc][i]];
+			}
+			engram_hnsw_element_set_layer_states(element, dims, m, lc, chosen_count[lc],
+												 distances, states);
+		}
 	}
 	ref = write_new_element(&graph, &meta, element, size, layer_results[0], layer_counts[0]);
 
@@ -822,11 +1259,19 @@ insert_vector(Relation index, const float *vector, ItemPointer heaptid, bool unl
 		for (int i = 0; i < chosen_count[lc]; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
+			/* the link's exact distance, kept by an append into a list with room */
+			self.distance = layer_results[lc][chosen[lc][i]].distance;
 			engram_hnsw_update_neighbour_list(&graph, layer_results[lc][chosen[lc][i]].ref,
 											  lc, &self, 1, ENGRAM_HNSW_LINK_PRUNE, NULL);
 		}
 	}
 	engram_hnsw_disk_graph_release_pins(&graph);
+	if (checked_prunings > 0)
+	{
+		elog(DEBUG1, "engram_hnsw insert: %d prunings from kept outcomes checked against a selection from scratch",
+			 checked_prunings);
+		checked_prunings = 0;
+	}
 
 	if (level > meta.entry_level)
 	{
@@ -881,6 +1326,23 @@ engram_hnsw_vector_for_insert(Relation index, Datum value, int *dims)
 }
 
 /*
+ * The memory of aminsert calls: one context per backend, reset after each
+ * call instead of created and deleted, so that its first block stays
+ * allocated and mapped.  An insert at 768 dimensions allocates a few
+ * hundred kilobytes (the vectors its selections read, the search's
+ * candidates and visited set); in a context of its own per call, most of
+ * that went back to the C library at the end of the call and came back as
+ * fresh pages, each a page fault, in the next one (3 % of an insert's
+ * time under perf).  A call made while the context is in use (none is
+ * known: aminsert does not reach another aminsert) gets a context of its
+ * own.
+ */
+#define ENGRAM_HNSW_INSERT_MEMORY	(1024 * 1024)
+
+static MemoryContext insert_memory = NULL;
+static bool insert_memory_busy = false;
+
+/*
  * aminsert: index one heap tuple, or attach it to the element of the row
  * version it replaces in a tier move (hnswretarget.c), or append it to the
  * pending list when the index defers inserts (reloption deferred_insert).
@@ -901,9 +1363,21 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 		return false;
 
 	engram_metrics_begin(ENGRAM_OP_INDEX_INSERT);
-	context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw insert",
-									ALLOCSET_DEFAULT_SIZES);
+	if (insert_memory == NULL)
+		insert_memory = AllocSetContextCreate(TopMemoryContext, "engram_hnsw insert",
+											  ENGRAM_HNSW_INSERT_MEMORY,
+											  ENGRAM_HNSW_INSERT_MEMORY,
+											  ALLOCSET_DEFAULT_MAXSIZE);
+	if (insert_memory_busy)
+		context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw insert",
+										ALLOCSET_DEFAULT_SIZES);
+	else
+	{
+		context = insert_memory;
+		insert_memory_busy = true;
+	}
 	old = MemoryContextSwitchTo(context);
+	PG_TRY();
 	{
 		int			dims;
 		float	   *vector = engram_hnsw_vector_for_insert(index, values[0], &dims);
@@ -917,8 +1391,18 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 		else
 			engram_hnsw_insert_vector(index, vector, heap_tid);
 	}
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(context);
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(old);
+		if (context == insert_memory)
+		{
+			MemoryContextReset(context);
+			insert_memory_busy = false;
+		}
+		else
+			MemoryContextDelete(context);
+	}
+	PG_END_TRY();
 	engram_metrics_end(ENGRAM_OP_INDEX_INSERT, NULL);
 	return false;
 }

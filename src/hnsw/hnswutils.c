@@ -109,12 +109,16 @@ engram_hnsw_read_meta(Relation index, EngramHnswMetaPageData *meta)
 				 errmsg_internal("engram_hnsw index \"%s\" has a corrupted metapage",
 								 RelationGetRelationName(index)),
 				 errhint("REINDEX the index.")));
-	/* Version 3 changed the element layout (hnsw.h, MOVED ROWS). */
-	if (stored->version != ENGRAM_HNSW_VERSION)
+	/*
+	 * Version 3 changed the element layout (hnsw.h, MOVED ROWS); version 4
+	 * added link states, and version 3 indexes are read as they are.
+	 */
+	if (stored->version < ENGRAM_HNSW_MIN_VERSION || stored->version > ENGRAM_HNSW_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("engram_hnsw index \"%s\" has on-disk version %u, this library reads version %d",
-						RelationGetRelationName(index), stored->version, ENGRAM_HNSW_VERSION),
+				 errmsg("engram_hnsw index \"%s\" has on-disk version %u, this library reads versions %d to %d",
+						RelationGetRelationName(index), stored->version,
+						ENGRAM_HNSW_MIN_VERSION, ENGRAM_HNSW_VERSION),
 				 errhint("REINDEX the index.")));
 	memcpy(meta, stored, sizeof(EngramHnswMetaPageData));
 	UnlockReleaseBuffer(buf);
@@ -173,25 +177,56 @@ void
 engram_hnsw_log_page_bytes(Relation index, Buffer buf, Size offset,
 						   const void *source, Size length)
 {
+	EngramHnswPageFragment fragment;
+
+	fragment.offset = offset;
+	fragment.source = source;
+	fragment.length = length;
+	engram_hnsw_log_page_fragments(index, buf, &fragment, 1);
+}
+
+/*
+ * engram_hnsw_log_page_bytes for several non-overlapping ranges of one
+ * page, written and logged as one generic WAL record with one delta
+ * fragment per range (generic_redo applies them in turn).
+ */
+void
+engram_hnsw_log_page_fragments(Relation index, Buffer buf,
+							   const EngramHnswPageFragment *fragments, int count)
+{
 	Page		page = BufferGetPage(buf);
 	PageHeader	header = (PageHeader) page;
 	char	   *delta;
-	OffsetNumber fragment_offset = (OffsetNumber) offset;
-	OffsetNumber fragment_length = (OffsetNumber) length;
+	Size		delta_size = 0;
+	Size		position = 0;
 
-	if (length == 0 || offset < header->pd_upper ||
-		offset + length > header->pd_special)
-		elog(ERROR, "engram_hnsw: page write of %zu bytes at offset %zu outside the item space of index \"%s\"",
-			 length, offset, RelationGetRelationName(index));
+	Assert(count > 0 && count <= ENGRAM_HNSW_MAX_FRAGMENTS);
+	for (int i = 0; i < count; i++)
+	{
+		if (fragments[i].length == 0 || fragments[i].offset < header->pd_upper ||
+			fragments[i].offset + fragments[i].length > header->pd_special)
+			elog(ERROR, "engram_hnsw: page write of %zu bytes at offset %zu outside the item space of index \"%s\"",
+				 fragments[i].length, fragments[i].offset, RelationGetRelationName(index));
+		delta_size += 2 * sizeof(OffsetNumber) + fragments[i].length;
+	}
 
 	/* The record is prepared before the critical section (no palloc there). */
-	delta = palloc(2 * sizeof(OffsetNumber) + length);
-	memcpy(delta, &fragment_offset, sizeof(OffsetNumber));
-	memcpy(delta + sizeof(OffsetNumber), &fragment_length, sizeof(OffsetNumber));
-	memcpy(delta + 2 * sizeof(OffsetNumber), source, length);
+	delta = palloc(delta_size);
+	for (int i = 0; i < count; i++)
+	{
+		OffsetNumber fragment_offset = (OffsetNumber) fragments[i].offset;
+		OffsetNumber fragment_length = (OffsetNumber) fragments[i].length;
+
+		memcpy(delta + position, &fragment_offset, sizeof(OffsetNumber));
+		memcpy(delta + position + sizeof(OffsetNumber), &fragment_length, sizeof(OffsetNumber));
+		memcpy(delta + position + 2 * sizeof(OffsetNumber), fragments[i].source,
+			   fragments[i].length);
+		position += 2 * sizeof(OffsetNumber) + fragments[i].length;
+	}
 
 	START_CRIT_SECTION();
-	memcpy((char *) page + offset, source, length);
+	for (int i = 0; i < count; i++)
+		memcpy((char *) page + fragments[i].offset, fragments[i].source, fragments[i].length);
 	MarkBufferDirty(buf);
 	if (RelationNeedsWAL(index))
 	{
@@ -199,7 +234,7 @@ engram_hnsw_log_page_bytes(Relation index, Buffer buf, Size offset,
 
 		XLogBeginInsert();
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
-		XLogRegisterBufData(0, delta, 2 * sizeof(OffsetNumber) + length);
+		XLogRegisterBufData(0, delta, delta_size);
 		lsn = XLogInsert(RM_GENERIC_ID, 0);
 		PageSetLSN(page, lsn);
 	}
@@ -230,9 +265,11 @@ engram_hnsw_page_element(Page page, OffsetNumber offno)
 
 EngramHnswElementTuple
 engram_hnsw_form_element(int dims, int quantization, int m, int level, int slot_level,
-						 ItemPointer heaptid, const float *vector, Size *size)
+						 bool link_states, ItemPointer heaptid, const float *vector,
+						 Size *size)
 {
-	Size		tuple_size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, quantization, m, slot_level);
+	Size		tuple_size = ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(dims, quantization, m,
+																  slot_level, link_states);
 	EngramHnswElementTuple element = palloc0(tuple_size);
 	ItemPointer slots;
 
@@ -250,8 +287,43 @@ engram_hnsw_form_element(int dims, int quantization, int m, int level, int slot_
 	slots = EngramHnswElementSlots(element, dims);
 	for (int i = 0; i < ENGRAM_HNSW_TOTAL_SLOTS(m, slot_level); i++)
 		ItemPointerSetInvalid(&slots[i]);
+	/* link states: distances 0 and states UNKNOWN (= 0) from palloc0 */
+	StaticAssertStmt(ENGRAM_HNSW_LINK_UNKNOWN == 0, "palloc0 leaves links unknown");
+	if (link_states)
+		element->flags |= ENGRAM_HNSW_ELEMENT_LINK_STATES;
 	*size = tuple_size;
 	return element;
+}
+
+void
+engram_hnsw_element_get_layer_states(EngramHnswElementTuple element, int dims, int m,
+									 int layer, int count, float *distances, uint8 *states)
+{
+	int			first = ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
+
+	Assert(element->flags & ENGRAM_HNSW_ELEMENT_LINK_STATES);
+	memcpy(distances, EngramHnswElementLinkDistances(element, dims, m) + first,
+		   sizeof(float) * count);
+	memcpy(states, EngramHnswElementLinkStates(element, dims, m) + first, count);
+}
+
+void
+engram_hnsw_element_set_layer_states(EngramHnswElementTuple element, int dims, int m,
+									 int layer, int count, const float *distances,
+									 const uint8 *states)
+{
+	int			first = ENGRAM_HNSW_LAYER_FIRST_SLOT(m, layer);
+	int			capacity = ENGRAM_HNSW_LAYER_SLOTS(m, layer);
+	float	   *element_distances = EngramHnswElementLinkDistances(element, dims, m) + first;
+	uint8	   *element_states = EngramHnswElementLinkStates(element, dims, m) + first;
+
+	Assert(element->flags & ENGRAM_HNSW_ELEMENT_LINK_STATES);
+	Assert(count <= capacity);
+	for (int i = 0; i < capacity; i++)
+	{
+		element_distances[i] = i < count ? distances[i] : 0;
+		element_states[i] = i < count ? states[i] : ENGRAM_HNSW_LINK_UNKNOWN;
+	}
 }
 
 /* Copy the neighbour list of "layer" into refs[]; returns its length. */
@@ -334,21 +406,47 @@ engram_hnsw_distance_to_orderby(int metric, float distance)
 
 /* Largest level whose tuple fits a page, or -1 when none does. */
 int
-engram_hnsw_max_level(int dims, int quantization, int m)
+engram_hnsw_max_level(int dims, int quantization, int m, bool link_states)
 {
 	int			level = -1;
 
 	while (level < ENGRAM_HNSW_MAX_LEVEL &&
-		   ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, quantization, m, level + 1) <=
+		   ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(dims, quantization, m, level + 1,
+												link_states) <=
 		   ENGRAM_HNSW_MAX_ELEMENT_SIZE)
 		level++;
 	return level;
 }
 
+/* Level-0 elements of "size" bytes that fit an empty element page. */
+static int
+elements_per_page(Size size)
+{
+	return (BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(EngramHnswPageOpaqueData))) /
+		(size + sizeof(ItemIdData));
+}
+
+bool
+engram_hnsw_link_states_fit(int dims, int quantization, int m)
+{
+	if (quantization != ENGRAM_HNSW_QUANT_NONE || dims <= 0 ||
+		engram_hnsw_max_level(dims, quantization, m, true) < 0)
+		return false;
+	return elements_per_page(ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(dims, quantization, m, 0, true)) ==
+		elements_per_page(ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(dims, quantization, m, 0));
+}
+
+bool
+engram_hnsw_meta_link_states(const EngramHnswMetaPageData *meta)
+{
+	return meta->version >= 4 &&
+		engram_hnsw_link_states_fit(meta->dimensions, meta->quantization, meta->m);
+}
+
 void
 engram_hnsw_check_element_fits(int dims, int quantization, int m)
 {
-	if (engram_hnsw_max_level(dims, quantization, m) < 0)
+	if (engram_hnsw_max_level(dims, quantization, m, false) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("vectors of %d dimensions are too large for an engram_hnsw index with m = %d",
@@ -849,6 +947,15 @@ closer_than(const EngramHnswGraph *graph, const float *a, const float *b, float 
 	return true;
 }
 
+/* A candidate's vector, read through load_vector() on first need. */
+static inline const float *
+candidate_vector(const EngramHnswGraph *graph, const EngramHnswCandidate *candidate)
+{
+	if (candidate->vector == NULL && graph->load_vector != NULL)
+		return graph->load_vector(graph, (EngramHnswCandidate *) candidate);
+	return candidate->vector;
+}
+
 /*
  * Whether one of the candidates "by[0..by_count)" is closer to candidate
  * "i" than the base is (the heuristic's reason to prune "i").
@@ -865,8 +972,13 @@ dominated(const EngramHnswGraph *graph, const EngramHnswCandidate *candidates, i
 			closer = graph->pair_closer(graph, candidates[i].ref, candidates[by[j]].ref,
 										candidates[i].distance);
 		if (closer < 0)
-			closer = closer_than(graph, candidates[i].vector, candidates[by[j]].vector,
-								 candidates[i].distance);
+		{
+			const float *a = candidate_vector(graph, &candidates[i]);
+			const float *b = candidate_vector(graph, &candidates[by[j]]);
+
+			closer = a != NULL && b != NULL &&
+				closer_than(graph, a, b, candidates[i].distance);
+		}
 		if (closer)
 			return true;
 	}
@@ -1407,7 +1519,8 @@ disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
  * visit() of the disk graph, on the pinned buffer of the element's page:
  * share-lock it, compute the distance, copy what was asked for into
  * graph->context, unlock (the pin stays).  disk_visit() pins and unpins.
- * query == NULL gives distance 0 (used to read an element).  An int8
+ * query == NULL gives distance 0 (used to read an element); layer < 0
+ * copies no neighbour list.  An int8
  * element's distance is estimated from the codes of the query that
  * prepare_query encoded (with the lower bound of the ORDER BY value), and
  * its vector is returned decoded.
@@ -1464,7 +1577,7 @@ disk_visit_buffer(EngramHnswDiskGraph *disk, Buffer buf, EngramHnswRef ref,
 	{
 		MemoryContext old = MemoryContextSwitchTo(disk->context);
 
-		if (layer <= element->level)
+		if (layer >= 0 && layer <= element->level)
 		{
 			out->neighbours = palloc(sizeof(EngramHnswRef) *
 									 ENGRAM_HNSW_LAYER_SLOTS(graph->m, layer));
@@ -1511,6 +1624,25 @@ disk_prepare_query(EngramHnswGraph *graph, const float *query)
 	engram_hnsw_int8_prepare_query(&disk->query, query, graph->dimensions);
 }
 
+/*
+ * load_vector() of the disk graph, for the selection heuristic of a
+ * pruning that starts without vectors (hnswinsert.c): from the
+ * operation's vector cache, else read from the element's page.
+ */
+static float *
+disk_load_vector(const EngramHnswGraph *graph, EngramHnswCandidate *candidate)
+{
+	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+	EngramHnswCandidate read;
+
+	if (disk->vectors != NULL)
+		candidate->vector = engram_hnsw_vector_cache_get(disk->vectors, candidate->ref);
+	if (candidate->vector == NULL &&
+		disk_visit(&disk->graph, candidate->ref, NULL, -1, INFINITY, true, &read))
+		candidate->vector = read.vector;
+	return candidate->vector;
+}
+
 void
 engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 							const EngramHnswMetaPageData *meta)
@@ -1523,6 +1655,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->graph.search_begin = disk_search_begin;
 	graph->graph.search_end = disk_search_end;
 	graph->graph.pair_closer = NULL;
+	graph->graph.load_vector = disk_load_vector;
 	graph->graph.metric = meta->metric;
 	graph->graph.dimensions = meta->dimensions;
 	graph->graph.m = meta->m;
@@ -1530,6 +1663,7 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->context = CurrentMemoryContext;
 	graph->vectors = NULL;
 	graph->quantization = meta->quantization;
+	graph->link_states = engram_hnsw_meta_link_states(meta);
 	graph->ahead_count = graph->ahead_next = graph->ahead_prefetched = 0;
 	graph->keep_pins_depth = 0;
 	disk_pin_budget(graph);

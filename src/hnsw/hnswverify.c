@@ -145,7 +145,9 @@ collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
 	ItemId		itemid = PageGetItemId(page, offno);
 	EngramHnswElementTuple element;
 	VerifyElement *entry;
-	int			max_level = engram_hnsw_max_level(meta->dimensions, meta->quantization, meta->m);
+	bool		link_states = engram_hnsw_meta_link_states(meta);
+	int			max_level = engram_hnsw_max_level(meta->dimensions, meta->quantization, meta->m,
+												  link_states);
 
 	if (!ItemIdIsUsed(itemid) || !ItemIdHasStorage(itemid))
 		return;
@@ -159,16 +161,37 @@ collect_element(VerifyState *vs, const EngramHnswMetaPageData *meta, Page page,
 						meta->quantization == ENGRAM_HNSW_QUANT_INT8 ? "int8" : "none"));
 		return;
 	}
+	if (((element->flags & ENGRAM_HNSW_ELEMENT_LINK_STATES) != 0) != link_states)
+	{
+		report(vs, "error", "bad element tuple", blkno, offno,
+			   psprintf("element %s link states in an index whose elements %s them",
+						link_states ? "without" : "with", link_states ? "keep" : "do not keep"));
+		return;
+	}
 	if (element->level > element->slot_level || element->slot_level > max_level ||
 		ItemIdGetLength(itemid) !=
-		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(meta->dimensions, meta->quantization, meta->m,
-									   element->slot_level))
+		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(meta->dimensions, meta->quantization, meta->m,
+											 element->slot_level, link_states))
 	{
 		report(vs, "error", "bad element tuple", blkno, offno,
 			   psprintf("length %u, level %d, slot level %d for %d dimensions and m = %d",
 						ItemIdGetLength(itemid), element->level, element->slot_level,
 						meta->dimensions, meta->m));
 		return;
+	}
+	if (link_states)
+	{
+		const uint8 *states = EngramHnswElementLinkStates(element, meta->dimensions, meta->m);
+
+		for (int i = 0; i < ENGRAM_HNSW_TOTAL_SLOTS(meta->m, element->slot_level); i++)
+		{
+			if (states[i] > ENGRAM_HNSW_LINK_PRUNED)
+			{
+				report(vs, "error", "bad element tuple", blkno, offno,
+					   psprintf("link state %d at slot %d", states[i], i));
+				return;
+			}
+		}
 	}
 
 	if (meta->quantization == ENGRAM_HNSW_QUANT_INT8)
@@ -265,10 +288,11 @@ verify_metapage(VerifyState *vs, EngramHnswMetaPageData *meta)
 				   psprintf("magic is 0x%08X, expected 0x%08X", meta->magic, ENGRAM_HNSW_MAGIC));
 			ok = false;
 		}
-		else if (meta->version != ENGRAM_HNSW_VERSION)
+		else if (meta->version < ENGRAM_HNSW_MIN_VERSION || meta->version > ENGRAM_HNSW_VERSION)
 		{
 			report(vs, "error", "bad version", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
-				   psprintf("version is %u, expected %d", meta->version, ENGRAM_HNSW_VERSION));
+				   psprintf("version is %u, expected %d to %d", meta->version,
+							ENGRAM_HNSW_MIN_VERSION, ENGRAM_HNSW_VERSION));
 			ok = false;
 		}
 		else if (meta->m < ENGRAM_HNSW_MIN_M || meta->m > ENGRAM_HNSW_MAX_M ||
@@ -328,10 +352,12 @@ read_element_now(VerifyState *vs, const EngramHnswMetaPageData *meta, EngramHnsw
 	element = engram_hnsw_page_element(page, offno);
 	if (element != NULL && EngramHnswElementQuantization(element) == meta->quantization &&
 		element->level <= element->slot_level &&
-		element->slot_level <= engram_hnsw_max_level(meta->dimensions, meta->quantization, meta->m) &&
+		element->slot_level <= engram_hnsw_max_level(meta->dimensions, meta->quantization, meta->m,
+													 engram_hnsw_meta_link_states(meta)) &&
 		ItemIdGetLength(PageGetItemId(page, offno)) ==
-		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE(meta->dimensions, meta->quantization, meta->m,
-									   element->slot_level))
+		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(meta->dimensions, meta->quantization, meta->m,
+											 element->slot_level,
+											 engram_hnsw_meta_link_states(meta)))
 	{
 		found = true;
 		*flags = element->flags;

@@ -40,6 +40,11 @@
  * runs the SQL statement (which then applies the policies, or raises the
  * privilege error).
  *
+ * The rows' embeddings are read only when asked (engram_memory_reader_set_cue:
+ * the distance to a cue computed from the row read, when the embedding is
+ * in it); engram_memory_reader_distances() computes it later for row
+ * versions found before, in batches read the same way.
+ *
  * Reads in batches: the walk of the id index first collects the entries
  * of every id; their rows are then read a batch at a time (up to
  * MEMORY_BATCH_MAX entries): hot-tier lookups for the batch, then every
@@ -116,6 +121,8 @@ struct EngramMemoryReader
 	Datum	   *values;			/* a row's columns, deformed by row_state() */
 	bool	   *nulls;
 };
+
+static double embedding_distance(EngramMemoryReader *reader, Datum embedding, Datum cue);
 
 /* Attribute number of column "name" if it has type "type", else InvalidAttrNumber. */
 static AttrNumber
@@ -248,7 +255,6 @@ row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 {
 	Datum	   *values = reader->values;
 	bool	   *nulls = reader->nulls;
-	Datum		value;
 
 	/* One pass over the row instead of a walk from its start per column. */
 	heap_deform_tuple(tuple, RelationGetDescr(reader->table), values, nulls);
@@ -275,15 +281,12 @@ row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 			datumCopy(values[reader->attnum_metadata - 1], false, -1);
 	}
 	row->has_distance = false;
-	if (reader->have_cue && !nulls[reader->attnum_embedding - 1])
+	if (reader->have_cue && !nulls[reader->attnum_embedding - 1] &&
+		!VARATT_IS_EXTENDED(DatumGetPointer(values[reader->attnum_embedding - 1])))
 	{
-		value = values[reader->attnum_embedding - 1];
-		if (!VARATT_IS_EXTENDED(DatumGetPointer(value)))
-		{
-			row->distance = DatumGetFloat8(FunctionCall2Coll(&reader->distance, InvalidOid,
-															 value, reader->cue));
-			row->has_distance = true;
-		}
+		row->distance = embedding_distance(reader, values[reader->attnum_embedding - 1],
+										   reader->cue);
+		row->has_distance = true;
 	}
 	return true;
 }
@@ -334,17 +337,28 @@ engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue)
 	}
 }
 
-bool
-engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
-							  ItemPointer tid, Datum cue, double *distance)
+/* The distance from "embedding" (a column value) to "cue". */
+static double
+embedding_distance(EngramMemoryReader *reader, Datum embedding, Datum cue)
+{
+	return DatumGetFloat8(FunctionCall2Coll(&reader->distance, InvalidOid, embedding, cue));
+}
+
+/*
+ * The distance to "cue" of row version "tid" read on its own (hot tier
+ * entry under "index_tid" when it is that version, else heap_fetch, a cold
+ * stub decoded): false when the embedding is NULL or the version is not
+ * visible.  The slow path of engram_memory_reader_distances().
+ */
+static bool
+version_distance(EngramMemoryReader *reader, ItemPointer index_tid, ItemPointer tid, Datum cue,
+				 double *distance)
 {
 	HeapTuple	row = NULL;
 	HeapTuple	stub = NULL;
 	Datum		embedding;
 	bool		isnull;
 
-	if (!prepare_distance(reader))
-		elog(ERROR, "engram: no distance operator for the memory space");
 	if (reader->use_hot_tier && ItemPointerIsValid(index_tid))
 	{
 		row = engram_hot_tier_lookup(reader->table, index_tid, reader->snapshot);
@@ -373,8 +387,7 @@ engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
 	embedding = heap_getattr(row, reader->attnum_embedding, RelationGetDescr(reader->table),
 							 &isnull);
 	if (!isnull)
-		*distance = DatumGetFloat8(FunctionCall2Coll(&reader->distance, InvalidOid,
-													 embedding, cue));
+		*distance = embedding_distance(reader, embedding, cue);
 	heap_freetuple(row);
 	if (stub != NULL)
 		heap_freetuple(stub);
@@ -532,7 +545,7 @@ line_pointer_offset(ItemPointer tid)
  * Start loading the first two and the last line of the tuple the line
  * pointer of "tid" points to, on the page pinned in "buffer" (the header,
  * the columns before the embedding, and the columns after it: what
- * row_state() reads; when it computes a distance, the hardware prefetcher
+ * row_state() reads; when a distance is computed, the hardware prefetcher
  * streams the embedding once the distance reads it).  The line pointer is
  * read without the buffer lock, for this hint only: a stale or torn value
  * just prefetches other lines of the same page.
@@ -692,6 +705,151 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
 	pfree(collected.entries);
 	pfree(keys);
 	return nrows;
+}
+
+/*
+ * The distance to "cue" of row version "tid" whose heap page is pinned in
+ * "buffer" (the pin is released here), found through an index entry
+ * carrying "index_tid": the visible member of that HOT chain is searched
+ * under the buffer's share lock (heap_hot_search_buffer, which also takes
+ * the serializable predicate lock), and its embedding is then read with
+ * the pin alone (a tuple does not move while its page is pinned).  Returns
+ * 1 with *distance set; 0 when no version is visible or the embedding is
+ * NULL; -1 when the visible version is not "tid" or is a cold stub, which
+ * the caller reads on its own (version_distance).
+ */
+static int
+pinned_version_distance(EngramMemoryReader *reader, ItemPointer index_tid, ItemPointer tid,
+						Buffer buffer, Datum cue, double *distance)
+{
+	ItemPointerData member = *index_tid;
+	HeapTupleData tuple;
+	bool		found;
+	bool		isnull = true;
+	int			result = 0;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	found = heap_hot_search_buffer(&member, reader->table, buffer, reader->snapshot, &tuple,
+								   NULL, true);
+	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+	if (found)
+	{
+		if (!ItemPointerEquals(&member, tid) ||
+			(reader->is_engram && engram_tuple_is_stub(tuple.t_data, tuple.t_len)))
+			result = -1;
+		else
+		{
+			Datum		embedding = heap_getattr(&tuple, reader->attnum_embedding,
+												 RelationGetDescr(reader->table), &isnull);
+
+			if (!isnull)
+			{
+				*distance = embedding_distance(reader, embedding, cue);
+				result = 1;
+			}
+		}
+	}
+	ReleaseBuffer(buffer);
+	return result;
+}
+
+/*
+ * One batch of engram_memory_reader_distances() (n <= MEMORY_BATCH_MAX):
+ * the hot tier's buckets requested, the versions it holds read from it,
+ * then the heap pages of the others pinned, their headers, line pointers
+ * and tuple headers requested before any is read (as read_batch does).
+ */
+static void
+distance_batch(EngramMemoryReader *reader, ItemPointerData *index_tids, ItemPointerData *tids,
+			   int n, Datum cue, double *distances, bool *found)
+{
+	Relation	table = reader->table;
+	bool		from_heap[MEMORY_BATCH_MAX];
+	Buffer		buffers[MEMORY_BATCH_MAX];
+
+	if (reader->use_hot_tier)
+		for (int i = 0; i < n; i++)
+			if (ItemPointerIsValid(&index_tids[i]))
+				engram_hot_tier_prefetch(table, &index_tids[i]);
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	hit = NULL;
+
+		found[i] = false;
+		from_heap[i] = ItemPointerIsValid(&index_tids[i]);
+		if (reader->use_hot_tier && from_heap[i])
+			hit = engram_hot_tier_lookup(table, &index_tids[i], reader->snapshot);
+		if (hit == NULL)
+			continue;
+		if (ItemPointerEquals(&hit->t_self, &tids[i]))
+		{
+			bool		isnull;
+			Datum		embedding = heap_getattr(hit, reader->attnum_embedding,
+												 RelationGetDescr(table), &isnull);
+
+			if (!isnull)
+			{
+				distances[i] = embedding_distance(reader, embedding, cue);
+				found[i] = true;
+			}
+			from_heap[i] = false;
+		}
+		heap_freetuple(hit);
+	}
+	for (int i = 0; i < n; i++)
+		if (from_heap[i])
+			engram_recall_prefetch_page(table, ItemPointerGetBlockNumber(&tids[i]),
+										line_pointer_offset(&tids[i]));
+	for (int i = 0; i < n; i++)
+	{
+		if (!from_heap[i])
+			continue;
+		buffers[i] = engram_recall_read_buffer(table, ItemPointerGetBlockNumber(&tids[i]));
+#ifdef __GNUC__
+		__builtin_prefetch((const char *) BufferGetPage(buffers[i]) +
+						   line_pointer_offset(&tids[i]));
+#endif
+	}
+	for (int i = 0; i < n; i++)
+		if (from_heap[i])
+			prefetch_tuple(buffers[i], &tids[i]);
+	for (int i = 0; i < n; i++)
+	{
+		int			result;
+
+		if (!from_heap[i])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		result = pinned_version_distance(reader, &index_tids[i], &tids[i], buffers[i], cue,
+										 &distances[i]);
+		if (result < 0)
+			found[i] = version_distance(reader, &index_tids[i], &tids[i], cue, &distances[i]);
+		else
+			found[i] = result > 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (!ItemPointerIsValid(&index_tids[i]))
+			found[i] = version_distance(reader, &index_tids[i], &tids[i], cue, &distances[i]);
+}
+
+/*
+ * Where the hot tier holds the version (under its index TID), its distance
+ * costs no heap page; the others are read from their pinned heap pages,
+ * a batch at a time.  A version read without its index TID (a seed read
+ * through SQL) is fetched on its own.
+ */
+void
+engram_memory_reader_distances(EngramMemoryReader *reader, ItemPointerData *index_tids,
+							   ItemPointerData *tids, int n, Datum cue, double *distances,
+							   bool *found)
+{
+	int			batch_size = memory_batch_size();
+
+	if (!prepare_distance(reader))
+		elog(ERROR, "engram: no distance operator for the memory space");
+	for (int start = 0; start < n; start += batch_size)
+		distance_batch(reader, index_tids + start, tids + start, Min(batch_size, n - start),
+					   cue, distances + start, found + start);
 }
 
 /* ---------------------------------------------------------------------

@@ -612,8 +612,7 @@ recall_call(FunctionCallInfo fcinfo)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	engram_require_result_columns(fcinfo, RECALL_RESULT_COLUMNS, "engram_recall()");
-	context = AllocSetContextCreate(CurrentMemoryContext, "engram recall",
-									ALLOCSET_DEFAULT_SIZES);
+	context = engram_recall_call_context_begin();
 
 	SPI_connect();
 	engram_space_resolve(PG_GETARG_TEXT_PP(ARG_SPACE), extension_namespace, &space);
@@ -654,6 +653,7 @@ recall_call(FunctionCallInfo fcinfo)
 		state.cue_embedding = query.values[PARAM_EMBEDDING];
 	}
 	seed_from_candidates(&query, &state);
+	engram_spread_plan_similarity(&state, k);
 
 	seeds_only = true;
 	if (mode != RECALL_SIMILARITY)
@@ -664,7 +664,8 @@ recall_call(FunctionCallInfo fcinfo)
 		 * Hybrid falls back to the similarity answer when spreading runs
 		 * out of time or finds nothing beyond the seeds.
 		 */
-		seeds_only = (mode == RECALL_HYBRID && (!completed || state.spread_activated == 0));
+		seeds_only = (mode == RECALL_HYBRID &&
+					  (!completed || !engram_spread_activated_any(&state)));
 		if (!completed)
 			ereport(DEBUG1,
 					(errmsg("engram_recall: spreading exceeded its time budget of %g ms after %d hops%s",
@@ -673,7 +674,7 @@ recall_call(FunctionCallInfo fcinfo)
 	}
 	engram_spread_finish(&state, seeds_only);
 	if (!seeds_only)
-		engram_spread_resolve_similarity(&state, k);
+		engram_spread_resolve_scores(&state, k);
 	sorted = engram_spread_sorted(&state, seeds_only, false, &nsorted);
 	engram_spread_emit(&state, fcinfo, sorted, Min(nsorted, k), emit_recall_row);
 	engram_spread_state_release(&state);
@@ -692,13 +693,14 @@ recall_call(FunctionCallInfo fcinfo)
 
 		hash_seq_init(&scan, state.nodes);
 		while ((node = hash_seq_search(&scan)) != NULL)
-			details.tiers_touched |= ENGRAM_TIER_BIT(strcmp(node->tier, "hot") == 0 ? ENGRAM_TIER_HOT :
+			if (node->tier != NULL)		/* NULL: row never read */
+				details.tiers_touched |= ENGRAM_TIER_BIT(strcmp(node->tier, "hot") == 0 ? ENGRAM_TIER_HOT :
 													 strcmp(node->tier, "cold") == 0 ? ENGRAM_TIER_COLD :
 													 ENGRAM_TIER_WARM);
 	}
 	details.rows = Min(nsorted, k);
 	engram_metrics_end(ENGRAM_OP_RECALL, &details);
-	MemoryContextDelete(context);
+	engram_recall_call_context_end(context);
 	return (Datum) 0;
 }
 

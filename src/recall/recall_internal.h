@@ -289,11 +289,17 @@ typedef struct EngramPath
 typedef struct EngramNode
 {
 	int64		id;				/* hash key: must be first */
+	bool		row_pending;	/* first reached at the last depth, row not
+								 * read yet: the row fields below and tier
+								 * are unset */
 	ItemPointerData tid;		/* for access statistics and tier */
 	ItemPointerData index_tid;	/* TID its index entry carries (HOT chain
 								 * root: the hot tier's key); invalid when
 								 * not read by the memory reader */
 	double		stored_confidence;
+	TimestampTz created_at;		/* the row's, for the access lookup */
+	EngramDecayKind decay;		/* its forgetting curve, resolved */
+	bool		access_pending; /* the three below not read yet (access.c) */
 	TimestampTz last_access;	/* from access.c */
 	int64		access_count;	/* from access.c */
 	double		effective_confidence;	/* stored x retention */
@@ -309,6 +315,7 @@ typedef struct EngramNode
 	int			npaths;
 	EngramPath *paths;			/* best engram_max_paths simple paths */
 	/* set by engram_spread_finish() */
+	double		evidence;		/* 1 for a seed, else noisy-OR of its paths */
 	double		confidence;
 	double		confidence_low;
 	double		confidence_high;
@@ -327,12 +334,28 @@ typedef struct EngramSpreadState
 	double		time_budget_ms; /* 0 = unlimited */
 	bool		budget_exceeded;	/* set when spreading stopped early */
 	int			depth_reached;	/* deepest depth completed */
-	int			spread_activated;	/* memories activated beyond the seeds */
+	int			spread_activated;	/* memories activated beyond the seeds
+									 * (some maybe with unread rows) */
+	int			unread_rows;	/* nodes with row_pending */
 	TimestampTz now;
 	EngramDecayParams decay;
 	struct EngramMemoryReader *reader;	/* opened on first use, NULL: SQL */
 	bool		reader_opened;	/* engram_memory_reader_begin() was called */
+	bool		eager_similarity;	/* compute the cue similarity of every
+									 * memory reached from the row read
+									 * (engram_spread_plan_similarity) */
 } EngramSpreadState;
+
+/*
+ * The working memory of one recall or spread call (spreading.c): a context
+ * kept for the backend and reset at the end (its first block survives, so
+ * a call does not malloc and free it every time), or a fresh one for a
+ * call nested in another.  _end resets or deletes it; when the call raises
+ * an error, the kept context is reset by the next call of a later
+ * transaction.
+ */
+extern MemoryContext engram_recall_call_context_begin(void);
+extern void engram_recall_call_context_end(MemoryContext context);
 
 /*
  * Create the node table in "context" and read the settings (clock, decay
@@ -366,24 +389,50 @@ extern EngramNode *engram_spread_add_seed(EngramSpreadState *state, int64 id,
 extern bool engram_spread_run(EngramSpreadState *state);
 
 /*
- * Compute each activated node's confidence, interval and score.  With
- * "seeds_only" (similarity mode, hybrid fallback) every seed is ranked on
- * its own: its seed activation, its own confidence, no paths.
+ * Decide, after seeding with a cue embedding, whether spreading computes
+ * the similarity of the memories it reaches as it reads their rows (when
+ * nearly all of them will need it) or leaves it to
+ * engram_spread_resolve_scores.  Only the amount of work depends on it,
+ * never the answer.
+ */
+extern void engram_spread_plan_similarity(EngramSpreadState *state, int k);
+
+/*
+ * Whether spreading activated a memory beyond the seeds that the caller may
+ * see: reads rows of memories first reached at the last depth until one
+ * is found, when those are all there is.
+ */
+extern bool engram_spread_activated_any(EngramSpreadState *state);
+
+/*
+ * Compute each activated node's path evidence, and the confidence,
+ * interval and score of those whose access statistics are known (every
+ * seed; a memory reached by spreading has its statistics read only when
+ * it can rank or is returned: engram_spread_resolve_scores,
+ * engram_spread_emit).  With "seeds_only" (similarity mode, hybrid
+ * fallback) every seed is ranked on its own: its seed activation, its own
+ * confidence, no paths.
  */
 extern void engram_spread_finish(EngramSpreadState *state, bool seeds_only);
 
 /*
- * Read the cue similarity of the nodes reached by spreading that can still
- * rank among the "k" best (a node whose score with the highest possible
- * similarity stays under the k-th best known score cannot), and recompute
- * their scores.  Call after engram_spread_finish(); inside SPI_connect().
+ * Complete the scores of the nodes reached by spreading that can still
+ * rank among the "k" best: read their rows (memories first reached at the
+ * last depth), access statistics and cue similarity, highest upper bound
+ * first, until every node left incomplete has an upper bound under the
+ * k-th best complete score (the bound takes the highest similarity, stored
+ * confidence and retention 1 and the full recency boost).  The
+ * nodes left have that bound as their score, so they sort after the k
+ * best, which are exactly the k best of a run that read everything.  Call
+ * after engram_spread_finish(); inside SPI_connect().
  */
-extern void engram_spread_resolve_similarity(EngramSpreadState *state, int k);
+extern void engram_spread_resolve_scores(EngramSpreadState *state, int k);
 
 /*
  * The activated nodes (only seeds when "seeds_only"), sorted by score, or
  * by activation when "by_activation", descending, then by id.  palloc'd.
- * Call after engram_spread_finish() with the same "seeds_only".
+ * Call after engram_spread_finish() with the same "seeds_only" (and, for
+ * a ranking by score of a spreading run, engram_spread_resolve_scores()).
  */
 extern EngramNode **engram_spread_sorted(EngramSpreadState *state, bool seeds_only,
 										 bool by_activation, int *count);
@@ -391,7 +440,9 @@ extern EngramNode **engram_spread_sorted(EngramSpreadState *state, bool seeds_on
 /*
  * Fetch content, occurred_at and metadata of the given nodes and append
  * one output row per node to the materialized SRF of "fcinfo" through
- * "emit".  Records one access per node (access.c).  Inside SPI_connect().
+ * "emit", after completing the confidence of those whose access statistics
+ * were not read yet.  Records one access per node (access.c).  Inside
+ * SPI_connect().
  */
 typedef void (*EngramEmitRow) (FunctionCallInfo fcinfo, EngramNode *node, Datum content,
 							   Datum occurred_at, Datum metadata, bool content_null,
@@ -454,9 +505,8 @@ extern bool engram_memory_reader_usable(EngramMemoryReader *reader);
  * "cue" (an evector datum of the space, valid while the reader is) where
  * the embedding is stored in the row uncompressed, or the row comes from
  * the hot tier: no further read is needed then.  Rows whose embedding is
- * compressed or out of line get has_distance false (read them with
- * engram_memory_reader_distance() if needed).  No-op when the space has no
- * such operator; (Datum) 0 stops computing distances.
+ * compressed or out of line get has_distance false.  No-op when the space
+ * has no such operator; (Datum) 0 stops computing distances.
  */
 extern void engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue);
 
@@ -468,13 +518,18 @@ extern void engram_memory_reader_set_cue(EngramMemoryReader *reader, Datum cue);
 extern bool engram_memory_reader_want_output(EngramMemoryReader *reader);
 
 /*
- * "embedding OPERATOR(<space distance>) cue" of the row version "tid"
- * (found through an index entry carrying "index_tid"), as the SQL
- * expression computes it; false when the embedding is NULL or the row is
- * not visible.
+ * "embedding OPERATOR(<space distance>) cue" of the row versions tids[i]
+ * (found through index entries carrying index_tids[i]; an invalid one: the
+ * version is read on its own), as the SQL expression computes it, into
+ * distances[i]; found[i] false when the embedding is NULL or the version
+ * is not visible.  Read in batches as engram_memory_reader_fetch() reads
+ * rows: hot-tier lookups first, then the heap pages of the others pinned
+ * and requested ahead of reading any.
  */
-extern bool engram_memory_reader_distance(EngramMemoryReader *reader, ItemPointer index_tid,
-										  ItemPointer tid, Datum cue, double *distance);
+extern void engram_memory_reader_distances(EngramMemoryReader *reader,
+										   ItemPointerData *index_tids,
+										   ItemPointerData *tids, int n, Datum cue,
+										   double *distances, bool *found);
 
 /* One association as "SELECT src, dst, weight" reads it. */
 typedef struct EngramEdgeRow

@@ -44,9 +44,20 @@
  * ordered walk of the index (btree_walk.c; rows from the hot tier or the
  * heap); otherwise each is one SQL statement as the caller, so a memory
  * the caller cannot SELECT neither appears nor relays activation.  Soft-forgotten memories
- * (confidence 0) are skipped the same way.  After the walk, recall reads
- * the cue similarity only of the reached memories that can still rank
- * among its k best (engram_spread_resolve_similarity).
+ * (confidence 0) are skipped the same way.
+ *
+ * What only the ranking needs is read after the walk, and only for the
+ * memories that can still be returned: a reached memory's cue similarity
+ * (its embedding) and its access statistics (last access for the recency
+ * boost and the forgetting curve, access count), and the whole row of a
+ * memory first reached at the last depth (it relays nothing, and its first
+ * visit is within every tier's budget, so spreading needs nothing of it;
+ * reading it tells whether it exists for the caller).  Recall completes the
+ * scores highest upper bound first and stops when every memory left has an
+ * upper bound under the k-th best complete score
+ * (engram_spread_resolve_scores); engram_spread, which ranks by
+ * activation, reads the statistics of the memories it returns.  Both give
+ * the answer of a run that reads everything for every memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -61,6 +72,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -75,6 +87,9 @@
 #define SPREAD_RESULT_COLUMNS 10
 
 PG_FUNCTION_INFO_V1(engram_spread);
+
+/* Rows read at once to find whether a memory with an unread row exists. */
+#define UNREAD_CHECK_BATCH 8
 
 /* One association read for the current depth, with its contribution. */
 typedef struct SpreadEdge
@@ -145,6 +160,53 @@ engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 }
 
 /*
+ * The working memory of recall and spread calls: a context kept for the
+ * backend, reset at the end of each call, whose first block
+ * (CALL_CONTEXT_KEPT_BLOCK, more than a recall of k = 10 over 2 hops uses)
+ * survives the reset.  A fresh context per call instead mallocs and frees
+ * its few hundred kB every time, and glibc then gives the top of the heap
+ * back to the kernel and takes it again (brk), each time with a TLB
+ * shootdown on every CPU: 5 % of a clustered recall's CPU in a profile.
+ * A call nested in another (a policy or trigger calling recall) gets a
+ * fresh context; a call that raised an error leaves the kept context in
+ * use, which the first call of a later transaction takes back.
+ */
+#define CALL_CONTEXT_KEPT_BLOCK		(512 * 1024)
+
+static MemoryContext kept_call_context = NULL;
+static bool kept_call_context_in_use = false;
+static LocalTransactionId kept_call_context_lxid = InvalidLocalTransactionId;
+
+MemoryContext
+engram_recall_call_context_begin(void)
+{
+	if (kept_call_context_in_use && kept_call_context_lxid == MyProc->lxid)
+		return AllocSetContextCreate(CurrentMemoryContext, "engram recall call",
+									 ALLOCSET_DEFAULT_SIZES);
+	if (kept_call_context == NULL)
+		kept_call_context = AllocSetContextCreate(TopMemoryContext, "engram recall calls", 0,
+												  CALL_CONTEXT_KEPT_BLOCK,
+												  ALLOCSET_DEFAULT_MAXSIZE);
+	else
+		MemoryContextReset(kept_call_context);
+	kept_call_context_in_use = true;
+	kept_call_context_lxid = MyProc->lxid;
+	return kept_call_context;
+}
+
+void
+engram_recall_call_context_end(MemoryContext context)
+{
+	if (context != kept_call_context)
+	{
+		MemoryContextDelete(context);
+		return;
+	}
+	MemoryContextReset(kept_call_context);
+	kept_call_context_in_use = false;
+}
+
+/*
  * The memory reader of this call (memory_reader.c), opened on its first use
  * and kept for the call's later reads (every depth, the similarities, the
  * output rows); NULL when the rows must be read through SQL.  Privileges
@@ -172,37 +234,68 @@ engram_spread_state_release(EngramSpreadState *state)
 }
 
 /*
- * Find or create the node of "id", filling its row state when new.
- * "tier" is the row's tier when the caller knows it, else NULL.
+ * Read the access statistics of "node" (access.c) and its effective
+ * confidence from them.
  */
-static EngramNode *
-node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_confidence,
-			 TimestampTz created_at, const char *decay_name, const char *tier)
+static void
+node_read_access(EngramSpreadState *state, EngramNode *node)
 {
-	EngramNode *node;
-	bool		found;
-	EngramDecayKind decay;
 	EngramRecallAccess access;
 
-	node = (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, &found);
-	if (found)
-		return node;
-
-	memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
-	node->tid = *tid;
-	ItemPointerSetInvalid(&node->index_tid);
-	node->stored_confidence = stored_confidence;
-	node->paths = MemoryContextAlloc(state->context, sizeof(EngramPath) * engram_max_paths);
-
-	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &decay))
-		decay = state->space->default_decay;
-	node->tier = tier != NULL ? tier : engram_recall_row_tier(state->space->relid, tid);
 	node->effective_confidence =
-		engram_recall_effective_confidence_kind(state->space->relid, tid, stored_confidence,
-												created_at, decay, state->now, &state->decay,
+		engram_recall_effective_confidence_kind(state->space->relid, &node->tid,
+												node->stored_confidence, node->created_at,
+												node->decay, state->now, &state->decay,
 												&access);
 	node->last_access = access.last_access;
 	node->access_count = access.access_count;
+	node->access_pending = false;
+}
+
+/*
+ * Find or create the node of "id", filling its row state when new (or not
+ * read yet: row_pending).  "tier" is the row's tier when the caller knows
+ * it, else NULL.  With
+ * "defer_access" the access statistics (last access, access count,
+ * effective confidence) are left to be read when the node's score or
+ * confidence is needed: spreading itself never reads them for a memory
+ * it reaches (a path's confidence starts from its seed's).
+ */
+static EngramNode *
+node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_confidence,
+			 TimestampTz created_at, const char *decay_name, const char *tier,
+			 bool defer_access)
+{
+	EngramNode *node;
+	bool		found;
+
+	node = (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, &found);
+	if (found && !node->row_pending)
+		return node;
+
+	if (!found)
+	{
+		memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
+		node->paths = MemoryContextAlloc(state->context,
+										 sizeof(EngramPath) * engram_max_paths);
+	}
+	else
+	{
+		/* a memory first reached at the last depth, now read */
+		node->row_pending = false;
+		state->unread_rows--;
+	}
+	node->tid = *tid;
+	ItemPointerSetInvalid(&node->index_tid);
+	node->stored_confidence = stored_confidence;
+	node->created_at = created_at;
+
+	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &node->decay))
+		node->decay = state->space->default_decay;
+	node->tier = tier != NULL ? tier : engram_recall_row_tier(state->space->relid, tid);
+	node->access_pending = true;
+	if (!defer_access)
+		node_read_access(state, node);
 	return node;
 }
 
@@ -243,8 +336,11 @@ engram_spread_add_seed(EngramSpreadState *state, int64 id, ItemPointer tid,
 					   double activation)
 {
 	EngramNode *node = node_for_row(state, id, tid, stored_confidence, created_at, decay_name,
-									 NULL);
+									 NULL, false);
 
+	/* a seed's effective confidence starts its paths' strength */
+	if (node->access_pending)
+		node_read_access(state, node);
 	activation = engram_clamp01(activation);
 	if (has_similarity && !node->has_similarity)
 	{
@@ -313,13 +409,18 @@ frontier_node(EngramNode **frontier, int nfrontier, int64 id)
 /*
  * Enter the rows of the given memories as (not yet activated) nodes.  A
  * memory the caller cannot SELECT, or whose confidence is 0, gets no node.
- * Their similarity to the cue is left pending: it is read only for the
- * nodes that can still rank (engram_spread_resolve_similarity), so their
- * embeddings are not read here.  The rows come from the memory reader
- * (id index, hot tier, heap) when it may be used, else from SQL.
+ * Only what spreading needs is read here (the row's visibility, TID, tier,
+ * confidence, created_at and forgetting curve): the access statistics,
+ * which only the ranking uses, are read later and only for the nodes that
+ * can still rank (engram_spread_resolve_scores) or are returned
+ * (engram_spread_emit), and so is the similarity to the cue (the
+ * embedding, 3 kB at 768 dimensions), unless "with_similarity": then it is
+ * computed from the row read when the embedding is in it (the reader's
+ * rows only).  The rows come from the memory reader (id index, hot tier,
+ * heap) when it may be used, else from SQL.
  */
 static void
-fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
+fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids, bool with_similarity)
 {
 	const EngramSpace *space = state->space;
 	EngramMemoryReader *reader = memory_reader(state);
@@ -335,21 +436,16 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 
 		for (int i = 0; i < nids; i++)
 			id_values[i] = DatumGetInt64(ids[i]);
-		if (state->has_cue_embedding)
-			engram_memory_reader_set_cue(reader, state->cue_embedding);
+		engram_memory_reader_set_cue(reader, state->has_cue_embedding && with_similarity ?
+									 state->cue_embedding : (Datum) 0);
 		nrows = engram_memory_reader_fetch(reader, id_values, nids, rows);
 		for (int i = 0; i < nrows; i++)
 		{
 			EngramNode *node = node_for_row(state, rows[i].id, &rows[i].tid, rows[i].confidence,
 											rows[i].created_at, rows[i].decay_name,
-											rows[i].tier);
+											rows[i].tier, true);
 
 			node->index_tid = rows[i].index_tid;
-
-			/*
-			 * A similarity that came with the row costs nothing more; the
-			 * others are read only if the memory can still rank.
-			 */
 			if (state->has_cue_embedding && !node->has_similarity && rows[i].has_distance)
 			{
 				node->has_similarity = true;
@@ -381,11 +477,117 @@ fetch_target_rows(EngramSpreadState *state, Datum *ids, int nids)
 		double		confidence = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
 		TimestampTz created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
 		char	   *decay = SPI_getvalue(tuple, desc, 5);
-		EngramNode *node = node_for_row(state, id, &tid, confidence, created_at, decay, NULL);
+		EngramNode *node = node_for_row(state, id, &tid, confidence, created_at, decay, NULL,
+										 true);
 
 		node->similarity_pending = state->has_cue_embedding && !node->has_similarity;
 	}
 	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Enter the memories first reached at the last depth as nodes whose row is
+ * not read yet (row_pending).  Spreading does not need it: such a memory
+ * relays nothing (there is no next depth), its activation and paths come
+ * from the contributions alone, and on its first visit every tier's visit
+ * budget (at least 1) lets it in.  Its row is read when it can still rank
+ * or is returned (read_unread_rows); if the caller cannot see it or its
+ * confidence is 0, it then loses its activation, as if it had never been
+ * reached, which is what reading it here would have done.
+ */
+static void
+enter_unread_targets(EngramSpreadState *state, Datum *ids, int nids)
+{
+	for (int i = 0; i < nids; i++)
+	{
+		int64		id = DatumGetInt64(ids[i]);
+		bool		found;
+		EngramNode *node = hash_search(state->nodes, &id, HASH_ENTER, &found);
+
+		if (found)
+			continue;
+		memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
+		ItemPointerSetInvalid(&node->tid);
+		ItemPointerSetInvalid(&node->index_tid);
+		node->paths = MemoryContextAlloc(state->context, sizeof(EngramPath) * engram_max_paths);
+		node->row_pending = true;
+		node->access_pending = true;
+		node->similarity_pending = state->has_cue_embedding;
+		state->unread_rows++;
+	}
+}
+
+/*
+ * Read the rows of those of "nodes" not read yet (fetch_target_rows: same
+ * statement or reader, same snapshot); one that is not found loses its
+ * activation.  Returns how many lost it.
+ */
+static int
+read_unread_rows(EngramSpreadState *state, EngramNode **nodes, int count, bool with_similarity)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(count, 1));
+	int			nids = 0;
+	int			lost = 0;
+
+	for (int i = 0; i < count; i++)
+		if (nodes[i]->row_pending)
+			ids[nids++] = Int64GetDatum(nodes[i]->id);
+	if (nids > 0)
+		fetch_target_rows(state, ids, nids, with_similarity);
+	for (int i = 0; i < count; i++)
+	{
+		EngramNode *node = nodes[i];
+
+		if (!node->row_pending)
+			continue;
+		node->row_pending = false;
+		state->unread_rows--;
+		if (node->activated)
+		{
+			node->activated = false;
+			state->spread_activated--;
+			lost++;
+		}
+	}
+	pfree(ids);
+	return lost;
+}
+
+bool
+engram_spread_activated_any(EngramSpreadState *state)
+{
+	HASH_SEQ_STATUS scan;
+	EngramNode *node;
+	EngramNode **unread;
+	int			nunread = 0;
+	bool		any = false;
+
+	if (state->spread_activated == 0)
+		return false;
+	unread = palloc(sizeof(EngramNode *) * Max(hash_get_num_entries(state->nodes), 1));
+	hash_seq_init(&scan, state->nodes);
+	while ((node = hash_seq_search(&scan)) != NULL)
+	{
+		if (!node->activated || node->hop == 0)
+			continue;
+		if (!node->row_pending)
+		{
+			any = true;
+			hash_seq_term(&scan);
+			break;
+		}
+		unread[nunread++] = node;
+	}
+
+	/* only memories whose rows are not read yet: read until one is found */
+	for (int start = 0; !any && start < nunread; start += UNREAD_CHECK_BATCH)
+	{
+		int			n = Min(UNREAD_CHECK_BATCH, nunread - start);
+
+		any = read_unread_rows(state, &unread[start], n, state->eager_similarity) < n;
+	}
+	pfree(unread);
+	return any;
 }
 
 /*
@@ -490,8 +692,10 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 			wanted[nwanted++] = Int64GetDatum(edges[first].dst);
 		first = last + 1;
 	}
-	if (nwanted > 0)
-		fetch_target_rows(state, wanted, nwanted);
+	if (nwanted > 0 && depth == state->max_hops)
+		enter_unread_targets(state, wanted, nwanted);
+	else if (nwanted > 0)
+		fetch_target_rows(state, wanted, nwanted, state->eager_similarity);
 
 	*nedges = n;
 	return edges;
@@ -562,7 +766,8 @@ apply_contributions(EngramSpreadState *state, EngramNode *target, Contribution *
 	double		sum = 0.0;
 	bool		first_visit = !target->activated;
 
-	if (target->visits >= visit_budget(target->tier))
+	/* a first visit is always within budget (every budget is at least 1) */
+	if (target->visits > 0 && target->visits >= visit_budget(target->tier))
 		return false;
 	target->visits++;
 	qsort(in, n, sizeof(Contribution), compare_contributions);
@@ -697,20 +902,55 @@ engram_spread_run(EngramSpreadState *state)
  */
 
 /*
- * A node's ranking score with the given similarity (DESIGN section 4):
- * activation x confidence, averaged with the similarity when known, times
- * the recency multiplier.
+ * The recency multiplier of a node whose access statistics are known.
  */
 static double
-node_score(EngramSpreadState *state, EngramNode *node, bool has_similarity, double similarity)
+node_recency(EngramSpreadState *state, const EngramNode *node)
 {
-	double		recency = engram_recency_multiplier((double) (state->now - node->last_access) / USECS_PER_SEC,
-													(double) engram_recency_window,
-													engram_recency_boost);
+	return engram_recency_multiplier((double) (state->now - node->last_access) / USECS_PER_SEC,
+									 (double) engram_recency_window, engram_recency_boost);
+}
+
+/*
+ * A node's ranking score with the given similarity (DESIGN section 4):
+ * activation x confidence, averaged with the similarity when known, times
+ * the recency multiplier.  The node's confidence is known.
+ */
+static double
+node_score(EngramSpreadState *state, const EngramNode *node, bool has_similarity,
+		   double similarity)
+{
+	double		recency = node_recency(state, node);
 
 	if (has_similarity)
 		return (node->activation * node->confidence + similarity) / 2.0 * recency;
 	return node->activation * node->confidence * recency;
+}
+
+/*
+ * Confidence and interval of a node whose effective confidence is known
+ * and whose evidence engram_spread_finish() computed, and its score when
+ * its similarity is known too.
+ */
+static void
+node_complete(EngramSpreadState *state, EngramNode *node, bool seeds_only)
+{
+	double		per_path[ENGRAM_RECALL_MAX_PATHS];
+	double		half_width;
+	int			n = 0;
+
+	node->confidence = engram_clamp01(node->effective_confidence * node->evidence);
+	for (int i = 0; i < node->npaths; i++)
+	{
+		if (seeds_only && node->paths[i].hops != 0)
+			continue;
+		per_path[n++] = node->effective_confidence * path_confidence(&node->paths[i]);
+	}
+	half_width = engram_dispersion_halfwidth(per_path, n, engram_confidence_interval_cap);
+	node->confidence_low = engram_clamp01(node->confidence - half_width);
+	node->confidence_high = engram_clamp01(node->confidence + half_width);
+	if (!node->similarity_pending)
+		node->score = node_score(state, node, node->has_similarity, node->similarity);
 }
 
 void
@@ -718,43 +958,27 @@ engram_spread_finish(EngramSpreadState *state, bool seeds_only)
 {
 	HASH_SEQ_STATUS scan;
 	EngramNode *node;
-	double		per_path[ENGRAM_RECALL_MAX_PATHS];
 
 	hash_seq_init(&scan, state->nodes);
 	while ((node = hash_seq_search(&scan)) != NULL)
 	{
-		double		evidence;
-		double		half_width;
-		int			n = 0;
-
 		if (!node->activated || (seeds_only && node->hop != 0))
 			continue;
 
 		if (node->hop == 0)
-			evidence = 1.0;
+			node->evidence = 1.0;
 		else
 		{
 			double		p[ENGRAM_RECALL_MAX_PATHS];
 
 			for (int i = 0; i < node->npaths; i++)
 				p[i] = path_confidence(&node->paths[i]);
-			evidence = engram_noisy_or(p, node->npaths);
+			node->evidence = engram_noisy_or(p, node->npaths);
 		}
-		node->confidence = engram_clamp01(node->effective_confidence * evidence);
-
-		for (int i = 0; i < node->npaths; i++)
-		{
-			if (seeds_only && node->paths[i].hops != 0)
-				continue;
-			per_path[n++] = node->effective_confidence * path_confidence(&node->paths[i]);
-		}
-		half_width = engram_dispersion_halfwidth(per_path, n, engram_confidence_interval_cap);
-		node->confidence_low = engram_clamp01(node->confidence - half_width);
-		node->confidence_high = engram_clamp01(node->confidence + half_width);
-
 		if (seeds_only)
 			node->activation = node->seed_activation;
-		node->score = node_score(state, node, node->has_similarity, node->similarity);
+		if (!node->access_pending)
+			node_complete(state, node, seeds_only);
 	}
 }
 
@@ -775,6 +999,51 @@ similarity_bound(EngramDistance distance)
 			break;
 	}
 	return get_float8_infinity();
+}
+
+/*
+ * An upper bound of the score of an activated node whose score is not
+ * complete: what is not read yet is taken at its highest, so the bound is
+ * never under the score (each step of node_score is monotone in each
+ * operand, in floating point too):
+ *	- similarity pending: "similarity_bound" (a similarity found missing
+ *	  scores a x C x recency, which is not above (a x C + 1) / 2 x recency
+ *	  since a x C <= 1);
+ *	- access statistics pending: retention 1 (the forgetting curves are at
+ *	  most 1: the effective confidence is clamp01(stored) x retention) and
+ *	  the recency multiplier of a memory used just now ("recency_bound");
+ *	- row not read yet: its stored confidence 1 too.
+ */
+static double
+node_score_bound(EngramSpreadState *state, const EngramNode *node, double similarity_bound,
+				 double recency_bound)
+{
+	double		confidence;
+	double		recency;
+	double		product;
+
+	if (node->row_pending)
+	{
+		/* stored confidence at most 1 */
+		confidence = engram_clamp01(node->evidence);
+		recency = recency_bound;
+	}
+	else if (node->access_pending)
+	{
+		confidence = engram_clamp01(engram_clamp01(node->stored_confidence) * node->evidence);
+		recency = recency_bound;
+	}
+	else
+	{
+		confidence = node->confidence;
+		recency = node_recency(state, node);
+	}
+	product = node->activation * confidence;
+	if (node->similarity_pending)
+		return (product + similarity_bound) / 2.0 * recency;
+	if (node->has_similarity)
+		return (product + node->similarity) / 2.0 * recency;
+	return product * recency;
 }
 
 static int
@@ -800,9 +1069,10 @@ compare_bound_descending(const void *a, const void *b)
 }
 
 /*
- * Read the cue similarity of "nodes" and recompute their scores: through
- * the memory reader (hot tier or heap, the operator's own function) when
- * it may be used, else with one statement as the caller.
+ * Read the cue similarity of "nodes" (their access statistics known) and
+ * complete their scores: through the memory reader (hot tier or heap, the
+ * operator's own function, in batches) when it may be used, else with one
+ * statement as the caller.
  */
 static void
 read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
@@ -815,17 +1085,29 @@ read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
 
 	if (reader != NULL)
 	{
+		ItemPointerData *index_tids = palloc(sizeof(ItemPointerData) * count);
+		ItemPointerData *tids = palloc(sizeof(ItemPointerData) * count);
+		double	   *distances = palloc(sizeof(double) * count);
+		bool	   *found = palloc(sizeof(bool) * count);
+
 		for (int i = 0; i < count; i++)
 		{
-			double		distance;
-
-			if (engram_memory_reader_distance(reader, &nodes[i]->index_tid, &nodes[i]->tid,
-											  state->cue_embedding, &distance))
-			{
-				nodes[i]->has_similarity = true;
-				nodes[i]->similarity = engram_distance_to_similarity(space->distance, distance);
-			}
+			index_tids[i] = nodes[i]->index_tid;
+			tids[i] = nodes[i]->tid;
 		}
+		engram_memory_reader_distances(reader, index_tids, tids, count, state->cue_embedding,
+									   distances, found);
+		for (int i = 0; i < count; i++)
+		{
+			if (!found[i])
+				continue;
+			nodes[i]->has_similarity = true;
+			nodes[i]->similarity = engram_distance_to_similarity(space->distance, distances[i]);
+		}
+		pfree(index_tids);
+		pfree(tids);
+		pfree(distances);
+		pfree(found);
 	}
 	else
 	{
@@ -861,74 +1143,155 @@ read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
 	}
 }
 
+/*
+ * Every memory whose score is not complete has an upper bound of at least
+ * best similarity / 2 (its other terms are not negative, recency at least
+ * 1), so when the k-th best seed score is already under that, the k-th
+ * best score is likely to stay there and every memory reached to need its
+ * similarity (uniformly spread vectors: seeds of low similarity): then it
+ * is computed from the rows spreading reads, saving a second visit of each.
+ * Otherwise (clustered data: seeds of high similarity, spread memories far
+ * under them) it is left to engram_spread_resolve_scores, which reads it
+ * only for the memories that can still rank.
+ */
 void
-engram_spread_resolve_similarity(EngramSpreadState *state, int k)
+engram_spread_plan_similarity(EngramSpreadState *state, int k)
 {
-	double		bound = similarity_bound(state->space->distance);
+	HASH_SEQ_STATUS scan;
+	EngramNode *node;
+	double	   *scores;
+	int			n = 0;
+
+	state->eager_similarity = false;
+	if (!state->has_cue_embedding)
+		return;
+	scores = palloc(sizeof(double) * Max(hash_get_num_entries(state->nodes), 1));
+	hash_seq_init(&scan, state->nodes);
+	/* the seeds' scores as they stand (a seed's confidence is its own) */
+	while ((node = hash_seq_search(&scan)) != NULL)
+		if (node->activated && node->hop == 0 && node->has_similarity)
+			scores[n++] = (node->activation * engram_clamp01(node->effective_confidence) +
+						   node->similarity) / 2.0 * node_recency(state, node);
+	if (n < k)
+		state->eager_similarity = true;
+	else
+	{
+		qsort(scores, n, sizeof(double), compare_doubles_descending);
+		state->eager_similarity = scores[k - 1] < similarity_bound(state->space->distance) / 2.0;
+	}
+	pfree(scores);
+}
+
+void
+engram_spread_resolve_scores(EngramSpreadState *state, int k)
+{
+	double		best_similarity = similarity_bound(state->space->distance);
+	double		best_recency = Max(1.0, engram_recency_multiplier(0.0,
+																  (double) engram_recency_window,
+																  engram_recency_boost));
 	long		capacity = Max(hash_get_num_entries(state->nodes), 1);
 	double	   *known = palloc(sizeof(double) * capacity);
-	EngramNode **pending = palloc(sizeof(EngramNode *) * capacity);
-	int			total_read = 0;
-	int			total_pending = -1;
+	EngramNode **incomplete = palloc(sizeof(EngramNode *) * capacity);
+	EngramNode **unread = palloc(sizeof(EngramNode *) * capacity);
+	EngramNode **to_read = palloc(sizeof(EngramNode *) * capacity);
+	int			round_size = k;
+	int			total_rows = 0;
+	int			total_access = 0;
+	int			total_similarity = 0;
+	int			total_incomplete = -1;
 
 	for (;;)
 	{
 		HASH_SEQ_STATUS scan;
 		EngramNode *node;
 		int			nknown = 0;
-		int			npending = 0;
-		double		kth = -get_float8_infinity();
+		int			nincomplete = 0;
+		int			nselected = 0;
+		int			nunread = 0;
 		int			nread = 0;
+		double		kth = -get_float8_infinity();
 
 		/*
-		 * A pending node's score is at most its score with the highest
-		 * similarity; it can rank among the k best only if that bound
-		 * reaches the k-th best score already known (scores only rise as
-		 * similarities are read, so the k-th best known never falls).
+		 * An incomplete node can rank among the k best only if its bound
+		 * reaches the k-th best complete score (scores only rise as nodes
+		 * are completed, so the k-th best complete never falls).
 		 */
 		hash_seq_init(&scan, state->nodes);
 		while ((node = hash_seq_search(&scan)) != NULL)
 		{
 			if (!node->activated)
 				continue;
-			if (node->similarity_pending)
+			if (node->row_pending || node->access_pending || node->similarity_pending)
 			{
-				node->score = node_score(state, node, true, bound);
-				pending[npending++] = node;
+				node->score = node_score_bound(state, node, best_similarity, best_recency);
+				incomplete[nincomplete++] = node;
 			}
 			else
 				known[nknown++] = node->score;
 		}
-		if (total_pending < 0)
-			total_pending = npending;
-		if (npending == 0)
+		if (total_incomplete < 0)
+			total_incomplete = nincomplete;
+		if (nincomplete == 0)
 			break;
 		if (nknown >= k)
 		{
 			qsort(known, nknown, sizeof(double), compare_doubles_descending);
 			kth = known[k - 1];
 		}
-		qsort(pending, npending, sizeof(EngramNode *), compare_bound_descending);
-		while (nread < npending && pending[nread]->score >= kth && nread < k)
-			nread++;
-		if (nread == 0)
-		{
-			/* None can rank: score them without similarity, as unknown. */
-			for (int i = 0; i < npending; i++)
-			{
-				pending[i]->similarity_pending = false;
-				pending[i]->score = node_score(state, pending[i], false, 0.0);
-			}
+		qsort(incomplete, nincomplete, sizeof(EngramNode *), compare_bound_descending);
+		while (nselected < nincomplete && nselected < round_size &&
+			   incomplete[nselected]->score >= kth)
+			nselected++;
+
+		/*
+		 * None can rank: they keep their bound as their score, which sorts
+		 * them after the k best (their confidence is never shown).
+		 */
+		if (nselected == 0)
 			break;
+
+		/*
+		 * Rows not read yet are read first (the next round bounds them with
+		 * their stored confidence, unless they are gone).  Then the access
+		 * statistics (a probe of shared memory): the bound with the real
+		 * recency and confidence may already rule the similarity read out.
+		 */
+		for (int i = 0; i < nselected; i++)
+			if (incomplete[i]->row_pending)
+				unread[nunread++] = incomplete[i];
+		if (nunread > 0)
+			read_unread_rows(state, unread, nunread, true);
+		total_rows += nunread;
+		for (int i = 0; i < nselected && nunread == 0; i++)
+		{
+			node = incomplete[i];
+			if (node->access_pending)
+			{
+				node_read_access(state, node);
+				node_complete(state, node, false);
+				total_access++;
+				if (node->similarity_pending &&
+					node_score_bound(state, node, best_similarity, best_recency) < kth)
+					continue;
+			}
+			if (node->similarity_pending)
+				to_read[nread++] = node;
 		}
-		read_similarities(state, pending, nread);
-		total_read += nread;
+		if (nread > 0)
+			read_similarities(state, to_read, nread);
+		total_similarity += nread;
+		/* later rounds read more at once: fewer passes when most must be read */
+		round_size = Min(round_size * 2, ENGRAM_RECALL_MAX_K);
 	}
 	ereport(DEBUG1,
-			(errmsg_internal("engram_recall: read the similarity of %d of %d memories reached by spreading",
-							 total_read, Max(total_pending, 0))));
+			(errmsg_internal("engram_recall: similarities %s; after spreading, %d of %d incomplete memories completed (%d rows, %d similarities read)",
+							 state->eager_similarity ? "read with the rows" : "deferred",
+							 total_access, Max(total_incomplete, 0), total_rows,
+							 total_similarity)));
 	pfree(known);
-	pfree(pending);
+	pfree(incomplete);
+	pfree(unread);
+	pfree(to_read);
 }
 
 static bool sort_by_activation;
@@ -1066,6 +1429,19 @@ engram_spread_emit(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode
 	if (count == 0)
 		return;
 
+	/* engram_spread returns memories whose statistics were not needed yet */
+	for (int i = 0; i < count; i++)
+	{
+		if (nodes[i]->row_pending)
+			elog(ERROR, "engram: memory " INT64_FORMAT " returned before its row was read",
+				 nodes[i]->id);
+		if (nodes[i]->access_pending)
+		{
+			node_read_access(state, nodes[i]);
+			node_complete(state, nodes[i], false);
+		}
+	}
+
 	if (emit_through_reader(state, fcinfo, nodes, count, emit))
 		return;
 
@@ -1172,8 +1548,7 @@ spread_call(FunctionCallInfo fcinfo)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	engram_require_result_columns(fcinfo, SPREAD_RESULT_COLUMNS, "engram_spread()");
-	context = AllocSetContextCreate(CurrentMemoryContext, "engram spread",
-									ALLOCSET_DEFAULT_SIZES);
+	context = engram_recall_call_context_begin();
 
 	SPI_connect();
 	engram_space_resolve(PG_GETARG_TEXT_PP(0), extension_namespace, &space);
@@ -1205,9 +1580,19 @@ spread_call(FunctionCallInfo fcinfo)
 		engram_spread_finish(&state, false);
 		sorted = engram_spread_sorted(&state, false, true, &nsorted);
 		results = palloc(sizeof(EngramNode *) * Max(nsorted, 1));
-		for (int i = 0; i < nsorted && nresults < k; i++)
-			if (sorted[i]->id != from_id)
-				results[nresults++] = sorted[i];
+
+		/*
+		 * The k most activated, their rows read where not yet (memories
+		 * first reached at the last depth); one found gone leaves its
+		 * place to the next.
+		 */
+		do
+		{
+			nresults = 0;
+			for (int i = 0; i < nsorted && nresults < k; i++)
+				if (sorted[i]->activated && sorted[i]->id != from_id)
+					results[nresults++] = sorted[i];
+		} while (read_unread_rows(&state, results, nresults, false) > 0);
 		engram_spread_emit(&state, fcinfo, results, nresults, emit_spread_row);
 	}
 	else
@@ -1217,7 +1602,7 @@ spread_call(FunctionCallInfo fcinfo)
 				 errhint("It may have been forgotten, or row-level security may hide it.")));
 	engram_spread_state_release(&state);
 	SPI_finish();
-	MemoryContextDelete(context);
+	engram_recall_call_context_end(context);
 	return (Datum) 0;
 }
 
