@@ -636,6 +636,35 @@ add_changed_range(EngramHnswPageFragment *fragments, int fragment_count, Size pa
 }
 
 /*
+ * Append to candidates[0 .. count) every extra that is not the base element,
+ * not excluded and not already among them (its neighbour list not carried
+ * over); returns the new count.  "candidates" has room for count +
+ * extra_count entries.
+ */
+static int
+append_new_extras(EngramHnswCandidate *candidates, int count,
+				  const EngramHnswCandidate *extras, int extra_count,
+				  EngramHnswRef base, const EngramHnswRefSet *exclude)
+{
+	for (int i = 0; i < extra_count; i++)
+	{
+		bool		present = extras[i].ref == base;
+
+		if (exclude && engram_hnsw_refset_contains(exclude, extras[i].ref))
+			continue;
+		for (int j = 0; j < count && !present; j++)
+			present = candidates[j].ref == extras[i].ref;
+		if (present)
+			continue;
+		candidates[count] = extras[i];
+		candidates[count].neighbours = NULL;
+		candidates[count].neighbour_count = 0;
+		count++;
+	}
+	return count;
+}
+
+/*
  * engram_hnsw_update_neighbour_list for an index whose elements keep link
  * states (PRUNING FROM KEPT OUTCOMES above); same contract.
  */
@@ -697,21 +726,9 @@ update_list_with_states(EngramHnswDiskGraph *graph, EngramHnswRef base, int laye
 			states[count++] = links.states[i];
 		}
 		kept_current = count;
-		for (int i = 0; i < extra_count; i++)
-		{
-			bool		present = extras[i].ref == base;
-
-			if (exclude && engram_hnsw_refset_contains(exclude, extras[i].ref))
-				continue;
-			for (int j = 0; j < count && !present; j++)
-				present = candidates[j].ref == extras[i].ref;
-			if (present)
-				continue;
-			candidates[count] = extras[i];
-			candidates[count].neighbours = NULL;
-			candidates[count].neighbour_count = 0;
-			states[count++] = ENGRAM_HNSW_LINK_UNKNOWN;
-		}
+		count = append_new_extras(candidates, count, extras, extra_count, base, exclude);
+		for (int i = kept_current; i < count; i++)
+			states[i] = ENGRAM_HNSW_LINK_UNKNOWN;
 		/* the extras' exact distances (read when not given; gone ones dropped) */
 		count = measure_candidates(graph, links.vector, candidates, kept_current, count);
 		if (!dropped && count == kept_current)
@@ -951,22 +968,9 @@ engram_hnsw_update_neighbour_list(EngramHnswDiskGraph *graph, EngramHnswRef base
 			candidates[candidate_count++].ref = ref;
 		}
 		kept_current = candidate_count;
-		for (int i = 0; i < extra_count; i++)
-		{
-			bool		present = extras[i].ref == base;
-
-			if (exclude && engram_hnsw_refset_contains(exclude, extras[i].ref))
-				continue;
-			for (int j = 0; j < candidate_count && !present; j++)
-				present = candidates[j].ref == extras[i].ref;
-			if (present)
-				continue;
-			candidates[candidate_count] = extras[i];
-			candidates[candidate_count].neighbours = NULL;
-			candidates[candidate_count].neighbour_count = 0;
-			candidate_count++;
-			added = true;
-		}
+		candidate_count = append_new_extras(candidates, candidate_count, extras, extra_count,
+											base, exclude);
+		added = candidate_count > kept_current;
 		if (!dropped && !added)
 		{
 			ReleaseBuffer(buf);
