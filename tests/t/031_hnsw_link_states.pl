@@ -60,13 +60,14 @@ for my $index ('items_l2', 'items_int8', 'narrow_v')
 # 128-dimension ones (720) never have them.  The lengths come from the line
 # pointers of every element page (lp_len: the upper 15 bits of each
 # 4-byte line pointer, after the 24-byte page header up to pd_lower),
-# distinct, in text order (so the level-0 length comes first).
+# distinct, in numeric order (so the level-0 length, the shortest, comes
+# first: in text order a level-3 element's 1008 would sort before 720).
 sub element_lengths
 {
 	my ($index) = @_;
 	return $primary->safe_psql('postgres', qq{
-		SELECT string_agg(DISTINCT len::text, ',' ORDER BY len::text) FROM (
-		  SELECT (get_byte(p, 24 + 4 * i + 2) >> 1) | (get_byte(p, 24 + 4 * i + 3) << 7) AS len
+		SELECT string_agg(len::text, ',' ORDER BY len) FROM (
+		  SELECT DISTINCT (get_byte(p, 24 + 4 * i + 2) >> 1) | (get_byte(p, 24 + 4 * i + 3) << 7) AS len
 		  FROM (SELECT get_raw_page('$index', b::int) AS p
 		        FROM generate_series(1, pg_relation_size('$index') / 8192 - 1) b) pages,
 		       generate_series(0, ((get_byte(p, 12) | (get_byte(p, 13) << 8)) - 24) / 4 - 1) i) s
