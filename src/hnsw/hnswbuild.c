@@ -364,7 +364,7 @@ begin_parallel(BuildState *state, Relation heap, Relation index, IndexInfo *inde
 	shared_size = add_size(MAXALIGN(sizeof(ParallelBuildShared)),
 						   table_parallelscan_estimate(heap, *snapshot));
 	arena_size = engram_hnsw_build_arena_size(heap, indexInfo->ii_IndexAttrNumbers[0],
-													  dims, m, compact_search,
+											  dims, m, compact_search,
 											  (Size) maintenance_work_mem * 1024);
 	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
 	shm_toc_estimate_chunk(&pcxt->estimator, arena_size);
@@ -624,8 +624,9 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		scan = table_beginscan_parallel(heap, ParallelBuildSharedScan(state.shared));
 	else
 	{
-		Size		arena_size = engram_hnsw_build_arena_size(heap, indexInfo->ii_IndexAttrNumbers[0],
-													  dims, m, compact_search,
+		Size		arena_size = engram_hnsw_build_arena_size(heap,
+															  indexInfo->ii_IndexAttrNumbers[0],
+															  dims, m, compact_search,
 															  (Size) maintenance_work_mem * 1024);
 
 		arena = allocate_private_arena(arena_size);

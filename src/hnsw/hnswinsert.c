@@ -32,6 +32,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "engram_kept_context.h"
 #include "hnsw/hnsw.h"
 #include "metrics/engram_metrics.h"
 
@@ -1330,21 +1331,15 @@ engram_hnsw_vector_for_insert(Relation index, Datum value, int *dims)
 }
 
 /*
- * The memory of aminsert calls: one context per backend, reset after each
- * call instead of created and deleted, so that its first block stays
- * allocated and mapped.  An insert at 768 dimensions allocates a few
+ * The memory of aminsert calls: a context kept for the backend
+ * (engram_kept_context.h).  An insert at 768 dimensions allocates a few
  * hundred kilobytes (the vectors its selections read, the search's
- * candidates and visited set); in a context of its own per call, most of
- * that went back to the C library at the end of the call and came back as
- * fresh pages, each a page fault, in the next one (3 % of an insert's
- * time under perf).  A call made while the context is in use (none is
- * known: aminsert does not reach another aminsert) gets a context of its
- * own.
+ * candidates and visited set); in a context of its own per call most of
+ * that went back to the C library and came back as fresh pages, each a
+ * page fault, in the next call (3 % of an insert's time under perf).
  */
-#define ENGRAM_HNSW_INSERT_MEMORY	(1024 * 1024)
-
-static MemoryContext insert_memory = NULL;
-static bool insert_memory_busy = false;
+static EngramKeptContext insert_memory =
+	ENGRAM_KEPT_CONTEXT_INIT("engram_hnsw insert", 1024 * 1024);
 
 /*
  * aminsert: index one heap tuple, or attach it to the element of the row
@@ -1367,21 +1362,8 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 		return false;
 
 	engram_metrics_begin(ENGRAM_OP_INDEX_INSERT);
-	if (insert_memory == NULL)
-		insert_memory = AllocSetContextCreate(TopMemoryContext, "engram_hnsw insert",
-											  ENGRAM_HNSW_INSERT_MEMORY,
-											  ENGRAM_HNSW_INSERT_MEMORY,
-											  ALLOCSET_DEFAULT_MAXSIZE);
-	if (insert_memory_busy)
-		context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw insert",
-										ALLOCSET_DEFAULT_SIZES);
-	else
-	{
-		context = insert_memory;
-		insert_memory_busy = true;
-	}
+	context = engram_kept_context_begin(&insert_memory);
 	old = MemoryContextSwitchTo(context);
-	PG_TRY();
 	{
 		int			dims;
 		float	   *vector = engram_hnsw_vector_for_insert(index, values[0], &dims);
@@ -1395,18 +1377,8 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 		else
 			engram_hnsw_insert_vector(index, vector, heap_tid);
 	}
-	PG_FINALLY();
-	{
-		MemoryContextSwitchTo(old);
-		if (context == insert_memory)
-		{
-			MemoryContextReset(context);
-			insert_memory_busy = false;
-		}
-		else
-			MemoryContextDelete(context);
-	}
-	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	engram_kept_context_end(&insert_memory, context);
 	engram_metrics_end(ENGRAM_OP_INDEX_INSERT, NULL);
 	return false;
 }

@@ -337,6 +337,7 @@ read_element_now(VerifyState *vs, const EngramHnswMetaPageData *meta, EngramHnsw
 	Buffer		buf;
 	Page		page;
 	EngramHnswElementTuple element;
+	bool		link_states = engram_hnsw_meta_link_states(meta);
 	bool		found = false;
 
 	if (blkno == ENGRAM_HNSW_METAPAGE_BLKNO || blkno >= nblocks)
@@ -353,11 +354,10 @@ read_element_now(VerifyState *vs, const EngramHnswMetaPageData *meta, EngramHnsw
 	if (element != NULL && EngramHnswElementQuantization(element) == meta->quantization &&
 		element->level <= element->slot_level &&
 		element->slot_level <= engram_hnsw_max_level(meta->dimensions, meta->quantization, meta->m,
-													 engram_hnsw_meta_link_states(meta)) &&
+													 link_states) &&
 		ItemIdGetLength(PageGetItemId(page, offno)) ==
 		ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(meta->dimensions, meta->quantization, meta->m,
-											 element->slot_level,
-											 engram_hnsw_meta_link_states(meta)))
+											 element->slot_level, link_states))
 	{
 		found = true;
 		*flags = element->flags;

@@ -72,7 +72,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
-#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -80,6 +79,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "engram_kept_context.h"
 #include "metrics/engram_metrics.h"
 #include "recall_internal.h"
 
@@ -161,49 +161,24 @@ engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 
 /*
  * The working memory of recall and spread calls: a context kept for the
- * backend, reset at the end of each call, whose first block
- * (CALL_CONTEXT_KEPT_BLOCK, more than a recall of k = 10 over 2 hops uses)
- * survives the reset.  A fresh context per call instead mallocs and frees
- * its few hundred kB every time, and glibc then gives the top of the heap
- * back to the kernel and takes it again (brk), each time with a TLB
- * shootdown on every CPU: 5 % of a clustered recall's CPU in a profile.
+ * backend (engram_kept_context.h), whose first block (more than a recall
+ * of k = 10 over 2 hops uses) survives the reset at the end of each call.
  * A call nested in another (a policy or trigger calling recall) gets a
- * fresh context; a call that raised an error leaves the kept context in
- * use, which the first call of a later transaction takes back.
+ * fresh context.
  */
-#define CALL_CONTEXT_KEPT_BLOCK		(512 * 1024)
-
-static MemoryContext kept_call_context = NULL;
-static bool kept_call_context_in_use = false;
-static LocalTransactionId kept_call_context_lxid = InvalidLocalTransactionId;
+static EngramKeptContext call_memory =
+	ENGRAM_KEPT_CONTEXT_INIT("engram recall calls", 512 * 1024);
 
 MemoryContext
 engram_recall_call_context_begin(void)
 {
-	if (kept_call_context_in_use && kept_call_context_lxid == MyProc->lxid)
-		return AllocSetContextCreate(CurrentMemoryContext, "engram recall call",
-									 ALLOCSET_DEFAULT_SIZES);
-	if (kept_call_context == NULL)
-		kept_call_context = AllocSetContextCreate(TopMemoryContext, "engram recall calls", 0,
-												  CALL_CONTEXT_KEPT_BLOCK,
-												  ALLOCSET_DEFAULT_MAXSIZE);
-	else
-		MemoryContextReset(kept_call_context);
-	kept_call_context_in_use = true;
-	kept_call_context_lxid = MyProc->lxid;
-	return kept_call_context;
+	return engram_kept_context_begin(&call_memory);
 }
 
 void
 engram_recall_call_context_end(MemoryContext context)
 {
-	if (context != kept_call_context)
-	{
-		MemoryContextDelete(context);
-		return;
-	}
-	MemoryContextReset(kept_call_context);
-	kept_call_context_in_use = false;
+	engram_kept_context_end(&call_memory, context);
 }
 
 /*
