@@ -441,10 +441,10 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 	/*
 	 * A hot-tier entry this snapshot could not use (written by a
 	 * transaction it does not see) still makes the row hot, as for
-	 * engram_tam_row_tier().
+	 * engram_tam_row_tier(), which looks whether or not lookups are on.
 	 */
-	if (reader->use_hot_tier)
-		hot = root_cached ||
+	if (reader->is_engram && engram_hot_tier_available())
+		hot = (reader->use_hot_tier ? root_cached : engram_hot_tier_has(reader->table, index_tid)) ||
 			(!ItemPointerEquals(index_tid, &tid) && engram_hot_tier_has(reader->table, &tid));
 	row->tier = hot ? "hot" : (stub ? "cold" : "warm");
 	return true;

@@ -693,7 +693,7 @@ recall_call(FunctionCallInfo fcinfo)
 
 		hash_seq_init(&scan, state.nodes);
 		while ((node = hash_seq_search(&scan)) != NULL)
-			if (node->tier != NULL)		/* NULL: row never read */
+			if (node->tier != NULL)		/* NULL: row or tier never read */
 				details.tiers_touched |= ENGRAM_TIER_BIT(strcmp(node->tier, "hot") == 0 ? ENGRAM_TIER_HOT :
 													 strcmp(node->tier, "cold") == 0 ? ENGRAM_TIER_COLD :
 													 ENGRAM_TIER_WARM);

@@ -310,7 +310,9 @@ typedef struct EngramNode
 	double		activation;		/* after spreading, clamped to [0,1] */
 	int			hop;			/* depth of first activation; 0 = seed */
 	bool		activated;		/* passed its depth threshold */
-	const char *tier;			/* "hot", "warm" or "cold" (access.c) */
+	const char *tier;			/* "hot", "warm" or "cold" (access.c); NULL
+								 * until needed for a row read through a
+								 * seed query or SQL (node_tier) */
 	int			visits;			/* seeding and depths that reached it */
 	int			npaths;
 	EngramPath *paths;			/* best engram_max_paths simple paths */

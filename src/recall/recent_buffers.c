@@ -41,6 +41,13 @@ typedef struct RelationRecentBuffers
 static HTAB *recent_by_relation = NULL;
 static MemoryContext recent_context = NULL;
 
+/*
+ * The entry found last: a walk or a batch of heap reads asks for the same
+ * relation many times in a row.  Entries are never removed, so it stays
+ * valid.
+ */
+static RelationRecentBuffers *last_entry = NULL;
+
 /* The array of "rel", made (empty) on first use or when its file changed. */
 static EngramRecentBuffers *
 recent_buffers(Relation rel)
@@ -61,9 +68,15 @@ recent_buffers(Relation rel)
 		recent_by_relation = hash_create("engram recall recent buffers", 16, &ctl,
 										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	entry = hash_search(recent_by_relation, &relid, HASH_ENTER, &found);
-	if (!found)
-		entry->recent = NULL;
+	if (last_entry != NULL && last_entry->relid == relid)
+		entry = last_entry;
+	else
+	{
+		entry = hash_search(recent_by_relation, &relid, HASH_ENTER, &found);
+		if (!found)
+			entry->recent = NULL;
+		last_entry = entry;
+	}
 	if (entry->recent != NULL && !RelFileNodeEquals(entry->node, rel->rd_node))
 	{
 		pfree(entry->recent);

@@ -99,6 +99,9 @@ typedef struct SpreadEdge
 	double		weight;
 	EngramNode *source;			/* the frontier node of src */
 	double		value;			/* contribution; 0 when under the minimum */
+	/* set on the first edge of each dst (fetch_edges) */
+	EngramNode *target;			/* the node of dst when it had one, else NULL */
+	bool		wanted;			/* dst's row was read for a new node */
 } SpreadEdge;
 
 /* A contribution arriving at a memory in the current depth. */
@@ -228,9 +231,27 @@ node_read_access(EngramSpreadState *state, EngramNode *node)
 }
 
 /*
+ * The tier of a node whose row was read.  A row read by the memory reader
+ * comes with its tier; for one read through SQL (the seed queries, the
+ * statements used under row-level security) it is probed here, at its
+ * first use: the visit budget of a memory reached again, or the output
+ * (engram_spread_emit, which takes it from the output row when the reader
+ * reads those).  Most seeds are neither, and a probe reads the row's heap
+ * page.
+ */
+static const char *
+node_tier(EngramSpreadState *state, EngramNode *node)
+{
+	Assert(!node->row_pending);
+	if (node->tier == NULL)
+		node->tier = engram_recall_row_tier(state->space->relid, &node->tid);
+	return node->tier;
+}
+
+/*
  * Find or create the node of "id", filling its row state when new (or not
  * read yet: row_pending).  "tier" is the row's tier when the caller knows
- * it, else NULL.  With
+ * it, else NULL (node_tier probes it when needed).  With
  * "defer_access" the access statistics (last access, access count,
  * effective confidence) are left to be read when the node's score or
  * confidence is needed: spreading itself never reads them for a memory
@@ -267,7 +288,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &node->decay))
 		node->decay = state->space->default_decay;
-	node->tier = tier != NULL ? tier : engram_recall_row_tier(state->space->relid, tid);
+	node->tier = tier;
 	node->access_pending = true;
 	if (!defer_access)
 		node_read_access(state, node);
@@ -660,11 +681,17 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 			sum += edges[i].value;
 			largest = Max(largest, edges[i].value);
 		}
-		if (largest > 0.0 &&
-			hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL) == NULL &&
+		edges[first].target = NULL;
+		edges[first].wanted = false;
+		if (largest > 0.0)
+			edges[first].target = hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL);
+		if (largest > 0.0 && edges[first].target == NULL &&
 			engram_clamp01(largest + engram_revisit_penalty * (sum - largest)) >=
 			depth_threshold(depth))
+		{
+			edges[first].wanted = true;
 			wanted[nwanted++] = Int64GetDatum(edges[first].dst);
+		}
 		first = last + 1;
 	}
 	if (nwanted > 0 && depth == state->max_hops)
@@ -731,6 +758,22 @@ visit_budget(const char *tier)
 }
 
 /*
+ * Has a memory reached before ("visits" > 0) used up its tier's visit
+ * budget?  Its tier is needed only when the visits reach the smallest
+ * budget of any tier.
+ */
+static bool
+visit_budget_spent(EngramSpreadState *state, EngramNode *target)
+{
+	int			smallest = Min(engram_visit_budget_hot,
+							   Min(engram_visit_budget_warm, engram_visit_budget_cold));
+
+	if (target->visits < smallest)
+		return false;
+	return target->visits >= visit_budget(node_tier(state, target));
+}
+
+/*
  * Apply the contributions of one depth to one target.  Returns true when
  * the target is newly activated (it joins the next frontier).
  */
@@ -742,7 +785,7 @@ apply_contributions(EngramSpreadState *state, EngramNode *target, Contribution *
 	bool		first_visit = !target->activated;
 
 	/* a first visit is always within budget (every budget is at least 1) */
-	if (target->visits > 0 && target->visits >= visit_budget(target->tier))
+	if (target->visits > 0 && visit_budget_spent(state, target))
 		return false;
 	target->visits++;
 	qsort(in, n, sizeof(Contribution), compare_contributions);
@@ -845,7 +888,10 @@ engram_spread_run(EngramSpreadState *state)
 				in[n].weight = edges[i].weight;
 				n++;
 			}
-			target = hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL);
+			/* a node made for dst after fetch_edges looked: a wanted one */
+			target = edges[first].target;
+			if (target == NULL && edges[first].wanted)
+				target = hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL);
 			if (n > 0 && target != NULL &&
 				apply_contributions(state, target, in, n, depth))
 				next[nnext++] = target;
@@ -1357,8 +1403,12 @@ emit_matched_rows(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode 
 			continue;
 		row = &rows[entry->row];
 		tids[ntids++] = nodes[i]->tid;
+		/* a tier not known yet: the output row's (the reader's), or probed */
+		if (nodes[i]->tier == NULL && row->tier != NULL)
+			nodes[i]->tier = row->tier;
 		emit(fcinfo, nodes[i], row->content, row->occurred_at, row->metadata,
-			 row->content_null, row->occurred_at_null, row->metadata_null, nodes[i]->tier);
+			 row->content_null, row->occurred_at_null, row->metadata_null,
+			 node_tier(state, nodes[i]));
 	}
 	engram_recall_access_record(state->space->relid, tids, ntids);
 }
