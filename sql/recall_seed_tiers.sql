@@ -14,7 +14,8 @@
 -- sigmoid((similarity - 0.4) / 0.5): a 0.768525, b 0.753977 (0.96),
 -- c 0.689974 (0.8), d 0.310026 (0); reached again, each contribution
 -- a(src) x w x exp(-0.7) x 0.93: a + 0.100223 = 0.868748, b + 0.106477
--- (from a) + 0.095595 (from c) = 0.956049, d + 0.174103 = 0.484129.  Hot-tier lookups are
+-- (from a) + 0.095595 (from c) = 0.956049, d + 0.174103 = 0.484129 (b's
+-- stored embedding gives 0.753989 and 0.956060).  Hot-tier lookups are
 -- off: index fetches would otherwise fill the hot tier and change the
 -- tiers between calls; recency boost 1 and decay none: the accesses a
 -- recall records change nothing.
@@ -78,14 +79,11 @@ CREATE POLICY all_but_c ON seedtier FOR SELECT TO recall_seed_tiers_reader USING
 SET engram.visit_budget_cold = 3;
 SELECT * FROM seed_tiers();
 SET ROLE recall_seed_tiers_reader;
-SELECT id, tier, activation, seed_activation, reached_again
+SELECT r.id, r.tier, round(r.activation::numeric, 6) AS activation,
+       round(q.activation::numeric, 6) AS seed_activation, r.activation > q.activation AS reached_again
   FROM engram_recall('seedtier', '[1,0]', k => 10, mode => 'spreading') r
-  JOIN LATERAL (SELECT round(r.activation::numeric, 6) AS activation) a ON true
-  JOIN LATERAL (SELECT round(q.activation::numeric, 6) AS seed_activation,
-                       r.activation > q.activation AS reached_again
-                  FROM engram_recall('seedtier', '[1,0]', k => 10, mode => 'similarity') q
-                 WHERE q.id = r.id) q ON true
- ORDER BY id;
+  JOIN engram_recall('seedtier', '[1,0]', k => 10, mode => 'similarity') q USING (id)
+ ORDER BY r.id;
 SET engram.visit_budget_hot = 3;
 SET engram.visit_budget_cold = 1;
 SELECT id, tier, round(activation::numeric, 6) AS activation
