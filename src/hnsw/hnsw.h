@@ -869,6 +869,16 @@ typedef struct EngramHnswDiskGraph
 	int			ahead_prefetched;
 	EngramHnswRef ahead_refs[ENGRAM_HNSW_DISK_PREFETCH_MAX];
 	Buffer		ahead_buffers[ENGRAM_HNSW_DISK_PREFETCH_MAX];
+	/* false: ahead_buffers[i] is the block's recent buffer, not pinned */
+	bool		ahead_pinned[ENGRAM_HNSW_DISK_PREFETCH_MAX];
+
+	/*
+	 * UNPINNED SEARCH (hnswutils.c): set for a search of an index whose
+	 * elements take half a page or more, outside an insert; it then keeps
+	 * no pins and prefetch() pins nothing where a recent buffer is known.
+	 */
+	bool		large_elements; /* at most two level-0 elements a page */
+	bool		unpinned_search;	/* the current search runs so */
 
 	/*
 	 * Pins kept for the pages visited last (KEPT PINS in hnswutils.c),

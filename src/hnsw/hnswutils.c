@@ -1219,6 +1219,28 @@ engram_hnsw_vector_cache_get(const EngramHnswVectorCache *cache, EngramHnswRef r
  */
 
 /*
+ * UNPINNED SEARCH
+ *
+ * PostgreSQL counts a backend's pins in an array of 8 entries and, beyond
+ * that, a hash table (and the resource owner's array turns into a hash
+ * table beyond 64): the kept pins and the pins taken ahead put every pin
+ * and unpin of a search into those tables.  That pays where a search meets
+ * its pages several times, as at 128 dimensions (about ten elements a
+ * page).  Where a page holds at most two elements (float vectors of about
+ * 450 dimensions and more at m = 16), a search at 30,000 x 768 met a page
+ * again in about a quarter of its visits, and the table lookups of the
+ * other pins cost more than those visits saved (performance-baselines.md,
+ * "Pins of searches over large elements").  A search of such an index
+ * (not an insert's, whose back-links lock the pages its search pinned)
+ * therefore keeps no pins, and prefetch() pins nothing when the block has
+ * a recent buffer: it starts loading the lines of that buffer's page
+ * unpinned (a buffer since reused for another page costs useless
+ * prefetches, as for prefetch_hint()), and each visit pins its page, one
+ * pin at a time.  A block without a recent buffer is pinned ahead as
+ * before.
+ */
+
+/*
  * RECENT BUFFERS
  *
  * A search pins each page through the buffer in which this backend last
@@ -1373,20 +1395,31 @@ disk_pin_budget(EngramHnswDiskGraph *disk)
 static void
 disk_search_begin(EngramHnswGraph *graph)
 {
-	engram_hnsw_disk_graph_keep_pins((EngramHnswDiskGraph *) graph);
+	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+
+	/* an insert keeps the pins of its search for its back-links */
+	disk->unpinned_search = disk->large_elements && disk->keep_pins_depth == 0;
+	if (!disk->unpinned_search)
+		engram_hnsw_disk_graph_keep_pins(disk);
 }
 
 static void
 disk_search_end(EngramHnswGraph *graph)
 {
-	engram_hnsw_disk_graph_release_pins((EngramHnswDiskGraph *) graph);
+	EngramHnswDiskGraph *disk = (EngramHnswDiskGraph *) graph;
+
+	if (disk->unpinned_search)
+		disk->unpinned_search = false;
+	else
+		engram_hnsw_disk_graph_release_pins(disk);
 }
 
 /*
  * Start loading the element lines of ahead_refs[i].  Its page is pinned,
- * by the prefetch or by the kept pins; when a later page took its kept
- * slot meanwhile, the address is still shared buffer memory and the worst
- * outcome is a useless prefetch.
+ * by the prefetch or by the kept pins, or is the block's recent buffer
+ * (UNPINNED SEARCH); when another page took that buffer meanwhile, the
+ * address is still shared buffer memory and the worst outcome is a
+ * useless prefetch.
  */
 static void
 disk_prefetch_element(EngramHnswDiskGraph *disk, int i)
@@ -1430,7 +1463,13 @@ engram_hnsw_disk_graph_prefetch(EngramHnswDiskGraph *disk, EngramHnswRef ref)
 		return;					/* its visit reads the buffer itself */
 	i = disk->ahead_count++;
 	disk->ahead_refs[i] = ref;
-	disk->ahead_buffers[i] = engram_hnsw_disk_graph_pin(disk, EngramHnswRefBlock(ref));
+	disk->ahead_buffers[i] = InvalidBuffer;
+	if (disk->unpinned_search)
+		disk->ahead_buffers[i] = *engram_recent_buffers_slot(recent_buffers(disk->index),
+															 EngramHnswRefBlock(ref));
+	disk->ahead_pinned[i] = disk->ahead_buffers[i] <= 0;	/* none, or local */
+	if (disk->ahead_pinned[i])
+		disk->ahead_buffers[i] = engram_hnsw_disk_graph_pin(disk, EngramHnswRefBlock(ref));
 	page = (const char *) BufferGetPage(disk->ahead_buffers[i]);
 #ifdef __GNUC__
 	__builtin_prefetch(page);
@@ -1449,7 +1488,8 @@ void
 engram_hnsw_disk_graph_prefetch_end(EngramHnswDiskGraph *disk)
 {
 	for (int i = disk->ahead_next; i < disk->ahead_count; i++)
-		engram_hnsw_disk_graph_unpin(disk, disk->ahead_buffers[i]);
+		if (disk->ahead_pinned[i])
+			engram_hnsw_disk_graph_unpin(disk, disk->ahead_buffers[i]);
 	disk->ahead_count = disk->ahead_next = disk->ahead_prefetched = 0;
 }
 
@@ -1490,8 +1530,9 @@ disk_prefetch_end(EngramHnswGraph *graph)
 /*
  * A pin of the page of "ref" for its visit (give it back with
  * engram_hnsw_disk_graph_unpin): the one prefetch() took when "ref" is the
- * next one it pinned ahead (then the elements of this one and the next are
- * prefetched if they are not yet), else engram_hnsw_disk_graph_pin().
+ * next one it prefetched (then the elements of this one and the next are
+ * prefetched if they are not yet) and pinned, else
+ * engram_hnsw_disk_graph_pin().
  */
 static Buffer
 disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
@@ -1501,6 +1542,7 @@ disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
 	if (i < disk->ahead_count && disk->ahead_refs[i] == ref)
 	{
 		Buffer		buf = disk->ahead_buffers[i];
+		bool		pinned = disk->ahead_pinned[i];
 
 		disk->ahead_next++;
 		while (disk->ahead_prefetched <= i + 1 && disk->ahead_prefetched < disk->ahead_count)
@@ -1508,7 +1550,7 @@ disk_pin(EngramHnswDiskGraph *disk, EngramHnswRef ref)
 		if (disk->ahead_next == disk->ahead_count)
 			disk->ahead_count = disk->ahead_next = disk->ahead_prefetched = 0;
 		/* a kept pin may have made way for a later page since */
-		if (keeping_pins(disk))
+		if (!pinned || keeping_pins(disk))
 			buf = engram_hnsw_disk_graph_pin(disk, EngramHnswRefBlock(ref));
 		return buf;
 	}
@@ -1665,6 +1707,11 @@ engram_hnsw_disk_graph_init(EngramHnswDiskGraph *graph, Relation index,
 	graph->quantization = meta->quantization;
 	graph->link_states = engram_hnsw_meta_link_states(meta);
 	graph->ahead_count = graph->ahead_next = graph->ahead_prefetched = 0;
+	graph->large_elements =
+		elements_per_page(ENGRAM_HNSW_ELEMENT_TUPLE_SIZE_LINKS(meta->dimensions,
+															   meta->quantization, meta->m, 0,
+															   graph->link_states)) <= 2;
+	graph->unpinned_search = false;
 	graph->keep_pins_depth = 0;
 	disk_pin_budget(graph);
 	memset(&graph->query, 0, sizeof(graph->query));
