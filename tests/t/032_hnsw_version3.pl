@@ -31,8 +31,12 @@ use EngramHnswData;
 my $dims = 768;
 my $primary = new_engram_node('hnsw_version3', allows_streaming => 1,
 	extra_conf => "wal_consistency_checking = 'generic'\nmaintenance_work_mem = '64MB'\n"
-	  . "max_connections = 20\nshared_buffers = 32MB\nmax_wal_size = '2GB'");
-$primary->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('version3_standby')");
+	  . "max_connections = 20\nshared_buffers = 32MB\nmax_wal_size = '2GB'\n"
+	  . "log_lock_waits = on\ndeadlock_timeout = '200ms'\nlog_min_duration_statement = 2000");
+# The slot keeps its WAL from now on, across the primary's crashes (a slot
+# that reserves WAL only once the standby connects may lose that position
+# in a crash before a checkpoint saved it).
+$primary->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('version3_standby', true)");
 $primary->backup('backup');
 my $standby = PostgreSQL::Test::Cluster->new('hnsw_version3_standby');
 $standby->init_from_backup($primary, 'backup', has_streaming => 1);
@@ -50,7 +54,7 @@ $primary->safe_psql('postgres', qq{
 	CREATE EXTENSION pageinspect;
 	CREATE TABLE items (id bigserial PRIMARY KEY, v evector($dims));
 	CREATE TABLE queries (id int PRIMARY KEY, v evector($dims));
-} . clustered_rows_sql('items', 1, 1000, 0.23, $dims)
+} . clustered_rows_sql('items', 1, 1500, 0.23, $dims)
   . clustered_rows_sql('queries', 1, 60, 0.67, $dims) . q{
 	SELECT setval('items_id_seq', 100000);
 	SET engram.hnsw_build_version = 3;
@@ -66,7 +70,7 @@ my $query = write_pgbench_script('query768.sql',
 	"\\set c random(0, 19)\nSET enable_seqscan = off;\n"
 	  . "SELECT id FROM items ORDER BY v <-> (SELECT $vector) LIMIT 10;\n");
 my $delete = write_pgbench_script('delete768.sql',
-	"DELETE FROM items WHERE id IN (SELECT id FROM items TABLESAMPLE SYSTEM (2) LIMIT 10);\nVACUUM items;\n");
+	"DELETE FROM items WHERE id IN (SELECT id FROM items TABLESAMPLE SYSTEM (1) LIMIT 3);\nVACUUM items;\n");
 
 # The metapage's version: bytes 4..7 of its contents, after the 24-byte
 # page header (little-endian; versions fit the first byte).
