@@ -72,30 +72,6 @@ my $query = write_pgbench_script('query768.sql',
 my $delete = write_pgbench_script('delete768.sql',
 	"DELETE FROM items WHERE id IN (SELECT id FROM items TABLESAMPLE SYSTEM (1) LIMIT 3);\nVACUUM items;\n");
 
-# The metapage's version: bytes 4..7 of its contents, after the 24-byte
-# page header (little-endian; versions fit the first byte).
-sub metapage_version
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres', "SELECT get_byte(get_raw_page('items_v', 0), 28)");
-}
-
-# The distinct lengths of the element tuples of every element page, in
-# numeric order (lp_len: the upper 15 bits of each 4-byte line pointer
-# after the 24-byte page header, up to pd_lower); unused line pointers
-# (length 0) left out.
-sub element_lengths
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres', q{
-		SELECT string_agg(len::text, ',' ORDER BY len) FROM (
-		  SELECT DISTINCT (get_byte(p, 24 + 4 * i + 2) >> 1) | (get_byte(p, 24 + 4 * i + 3) << 7) AS len
-		  FROM (SELECT get_raw_page('items_v', b::int) AS p
-		        FROM generate_series(1, pg_relation_size('items_v') / 8192 - 1) b) pages,
-		       generate_series(0, ((get_byte(p, 12) | (get_byte(p, 13) << 8)) - 24) / 4 - 1) i) s
-		WHERE len > 0});
-}
-
 # A level-0 element: 16-byte header, 768 floats, 32 slots of 6 bytes
 # (3,280 bytes); with link states 32 distances and 32 states more (3,440).
 my %level0 = (3 => 3280, 4 => 3440);
@@ -104,8 +80,8 @@ sub check_layout
 {
 	my ($node, $version, $when) = @_;
 	my ($own, $other) = ($level0{$version}, $level0{$version == 3 ? 4 : 3});
-	is(metapage_version($node), $version, "version $version, $when: metapage version $version");
-	my $lengths = element_lengths($node);
+	is(metapage_version($node, 'items_v'), $version, "version $version, $when: metapage version $version");
+	my $lengths = element_lengths($node, 'items_v');
 	like($lengths, qr/^$own(,|$)/, "version $version, $when: level-0 elements of $own bytes");
 	unlike($lengths, qr/(^|,)$other(,|$)/, "version $version, $when: none of $other bytes");
 }
@@ -155,15 +131,9 @@ sub check_recall
 sub checked_inserts
 {
 	my ($version, $first, $last, $seed) = @_;
-	my ($out, $err);
-	my $ret = $primary->psql('postgres', qq{
-		SET client_min_messages = debug1;
-		SET engram.hnsw_build_check_selection = on;
-	} . clustered_rows_sql('items', $first, $last, $seed, $dims),
-		stdout => \$out, stderr => \$err);
+	my ($ret, $checked, $err) =
+	  checked_prunings($primary, clustered_rows_sql('items', $first, $last, $seed, $dims));
 	is($ret, 0, "version $version: checked inserts succeed") or diag($err);
-	my $checked = 0;
-	$checked += $1 while $err =~ /engram_hnsw insert: (\d+) prunings from kept outcomes checked/g;
 	diag("version $version: $checked prunings from kept outcomes checked");
 	return $checked;
 }
