@@ -10,6 +10,7 @@
 #                          [--m 16] [--ef-construction 64]
 #                          [--build-rounds 1] [--builds-only] [--rounds 1]
 #                          [--ams "engram_hnsw engram_hnsw_int8 pgvector_hnsw"]
+#                          [--insert-source distinct|queries] [--insert-pool 60000]
 #
 # --ams picks the access methods measured, from engram_hnsw,
 # engram_hnsw_int8 (quantization = 'int8') and pgvector_hnsw (skipped when
@@ -31,7 +32,15 @@
 # --builds-only stops after the builds), index size, recall@10 / queries per
 # second / P50 / P99 latency at each ef_search (one pgbench client,
 # prepared statements), and the single-row insert rate into the built
-# index.  Every measured query plan is checked with EXPLAIN: a run whose
+# index.  The inserts (one pgbench client, prepared) take new vectors of
+# the same distribution (--insert-source distinct, the default: the rows
+# that follow the data set's in a larger set of the same seed, --insert-pool
+# of them, each inserted once) or, as before session 9, a random one of the
+# held-out queries (--insert-source queries: after the first thousand
+# inserts nearly every insert repeats a vector already inserted, which
+# pgvector folds into the existing element's heap TIDs without linking;
+# docs/reference/performance-baselines.md, "Where the time of the insert
+# loop goes").  Every measured query plan is checked with EXPLAIN: a run whose
 # planner does not pick the index is reported as forced (enable_seqscan
 # off) rather than silently timing a sequential scan.
 set -euo pipefail
@@ -39,6 +48,7 @@ set -euo pipefail
 
 dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
 m=16 efc=64 seed=42 build_rounds=1 builds_only=false rounds=1
+insert_source=distinct insert_pool=60000
 wanted_ams="engram_hnsw engram_hnsw_int8 pgvector_hnsw"
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -54,12 +64,21 @@ while [ $# -gt 0 ]; do
 	--ef-construction) efc=$2; shift 2 ;;
 	--build-rounds) build_rounds=$2; shift 2 ;;
 	--builds-only) builds_only=true; shift ;;
+	--insert-source) insert_source=$2; shift 2 ;;
+	--insert-pool) insert_pool=$2; shift 2 ;;
 	*) engram_die "unknown argument: $1" ;;
 	esac
 done
 
 . "$ENGRAM_ROOT/bench/dataset.sh"
 data=$(bench_dataset "$rows" "$dims" "$queries" "$centres" "$seed")
+case "$insert_source" in
+distinct)
+	# the same generator and seed: its first $rows rows are the data set's
+	pool_data=$(bench_dataset "$((rows + insert_pool))" "$dims" 1 "$centres" "$seed") ;;
+queries) ;;
+*) engram_die "--insert-source is distinct or queries, not $insert_source" ;;
+esac
 
 engram_build_install
 work=$(mktemp -d /tmp/engram-bench.XXXXXX)
@@ -283,14 +302,31 @@ done
 # Inserts: three alternating rounds per access method, the median kept.
 declare -A insert_rounds
 for am in $ams; do
-	psql_cmd -c "CREATE SEQUENCE items_${am}_extra START 10000001"
+	if [ "$insert_source" = distinct ]; then
+		engram_log "$am: loading $insert_pool vectors to insert"
+		psql_cmd <<SQL
+CREATE TABLE pool_$am (LIKE queries_$am INCLUDING ALL);
+COPY pool_$am FROM PROGRAM 'tail -n +$((rows + 1)) $pool_data/base.tsv';
+CREATE SEQUENCE items_${am}_next START $((rows + 1));
+VACUUM ANALYZE pool_$am;
+SQL
+	else
+		psql_cmd -c "CREATE SEQUENCE items_${am}_extra START 10000001"
+	fi
 done
+psql_cmd -c "CHECKPOINT"
 for round in 1 2 3; do
 	for am in $ams; do
-		cat >"$work/insert.sql" <<SQL
+		if [ "$insert_source" = distinct ]; then
+			cat >"$work/insert.sql" <<SQL
+INSERT INTO items_$am SELECT n.id, p.v FROM (SELECT nextval('items_${am}_next') AS id) n JOIN pool_$am p ON p.id = n.id;
+SQL
+		else
+			cat >"$work/insert.sql" <<SQL
 \\set q random(1, $queries)
 INSERT INTO items_$am SELECT nextval('items_${am}_extra'), v FROM queries_$am WHERE id = :q;
 SQL
+		fi
 		chown postgres: "$work/insert.sql"
 		(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f insert.sql \
 			-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
@@ -298,9 +334,16 @@ SQL
 		insert_rounds[$am]+="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1) "
 	done
 done
+if [ "$insert_source" = distinct ]; then
+	for am in $ams; do
+		[ "$(psql_cmd -Atc "SELECT last_value <= $((rows + insert_pool)) FROM items_${am}_next")" = t ] ||
+			engram_die "$am: the $insert_pool vectors to insert ran out (the rate counts empty inserts): raise --insert-pool"
+	done
+fi
 
 echo
 echo "data: $rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed; m = $m, ef_construction = $efc"
+echo "inserts: $([ "$insert_source" = distinct ] && echo "new vectors of the same distribution, each once" || echo "random held-out queries (repeated vectors)")"
 echo "exact search (sequential scan, one query): $exact_ms ms"
 echo
 print_build_rows

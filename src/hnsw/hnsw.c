@@ -38,6 +38,7 @@ int			engram_hnsw_max_scan_tuples = ENGRAM_HNSW_DEFAULT_MAX_SCAN_TUPLES;
 int			engram_hnsw_pending_list_limit = ENGRAM_HNSW_DEFAULT_PENDING_LIST_LIMIT;
 int			engram_hnsw_build_search = ENGRAM_HNSW_DEFAULT_BUILD_SEARCH;
 bool		engram_hnsw_build_check_selection = false;
+int			engram_hnsw_build_version = ENGRAM_HNSW_VERSION;
 
 static const struct config_enum_entry engram_hnsw_build_search_options[] = {
 	{"exact", ENGRAM_HNSW_BUILD_SEARCH_EXACT, false},
@@ -137,6 +138,14 @@ engram_hnsw_init(void)
 							 "an error when the two differ.  Slows builds and inserts.",
 							 &engram_hnsw_build_check_selection, false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	DefineCustomIntVariable("engram.hnsw_build_version",
+							"Sets the on-disk version of the engram_hnsw indexes that CREATE INDEX and REINDEX write.",
+							"4: elements keep their links' distances and heuristic outcomes where that costs "
+							"no room (float elements of 384 to 1,024 dimensions at m = 16), which makes "
+							"inserts cheaper; 3: the layout of the libraries before version 4, without them.",
+							&engram_hnsw_build_version,
+							ENGRAM_HNSW_VERSION, ENGRAM_HNSW_MIN_VERSION, ENGRAM_HNSW_VERSION,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 	engram_hnsw_retarget_init();	/* engram.hnsw_move_retarget */
 }
 

@@ -125,7 +125,11 @@
  * repairs, which reset the states to UNKNOWN, the build's page writer).
  * Searches read the slots only.  Indexes of version 3 are read and
  * written as before (no link states) until a REINDEX; a library of
- * version 3 refuses an index of version 4.
+ * version 3 refuses an index of version 4.  Every reader and writer
+ * decides from the metapage (engram_hnsw_meta_link_states) and the build
+ * from the version it writes, engram.hnsw_build_version (default 4; 3
+ * writes the earlier layout, which tests/t/032_hnsw_version3.pl uses to
+ * run a version 3 index under this library).
  *
  * MOVED ROWS (hnswretarget.c)
  *
@@ -757,12 +761,13 @@ extern int	engram_hnsw_max_level(int dims, int quantization, int m, bool link_st
 extern void engram_hnsw_check_element_fits(int dims, int quantization, int m);
 
 /*
- * Whether elements of an index of this format keep link states (LINK
- * STATES ON DISK): float elements whose level-0 tuples take as many to a
- * page with them as without.  engram_hnsw_meta_link_states() applies it to
- * a metapage (version 4 only; false while the dimensions are unknown).
+ * Whether elements of an index of this on-disk version and format keep
+ * link states (LINK STATES ON DISK): version 4, float elements whose
+ * level-0 tuples take as many to a page with them as without (false while
+ * the dimensions are unknown).  engram_hnsw_meta_link_states() applies it
+ * to a metapage.
  */
-extern bool engram_hnsw_link_states_fit(int dims, int quantization, int m);
+extern bool engram_hnsw_keeps_link_states(uint32 version, int dims, int quantization, int m);
 extern bool engram_hnsw_meta_link_states(const EngramHnswMetaPageData *meta);
 
 /* ---- pages (hnswutils.c) ---- */
@@ -1239,6 +1244,8 @@ extern int	engram_hnsw_max_scan_tuples;
 extern int	engram_hnsw_pending_list_limit;
 extern int	engram_hnsw_build_search;
 extern bool engram_hnsw_build_check_selection;
+/* the metapage version a build writes (engram.hnsw_build_version) */
+extern int	engram_hnsw_build_version;
 
 /*
  * How a build's inserts search its in-memory graph (engram.hnsw_build_search,

@@ -392,8 +392,8 @@ begin_parallel(BuildState *state, Relation heap, Relation index, IndexInfo *inde
 
 	arena = shm_toc_allocate(pcxt->toc, arena_size);
 	engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction,
+								 engram_hnsw_get_quantization(index), engram_hnsw_build_version,
 								 compact_search);
-	arena->quantization = engram_hnsw_get_quantization(index);
 
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_ARENA, arena);
@@ -554,25 +554,24 @@ workers_for_toasted_vectors(Relation heap, IndexInfo *indexInfo)
 	return workers;
 }
 
-/* Write the metapage as block 0 of a new index (no WAL: logged later). */
+/*
+ * Make "page" the metapage of a new, empty index of "dims" dimensions (0:
+ * set by the first vector), of the on-disk version engram.hnsw_build_version
+ * says.
+ */
 static void
-write_initial_metapage(Relation index, int metric, int dims, int m, int ef_construction)
+init_new_metapage(Page page, Relation index, int dims)
 {
-	Buffer		buf = ReadBuffer(index, P_NEW);
-	Page		page;
 	EngramHnswMetaPage meta;
 
-	Assert(BufferGetBlockNumber(buf) == ENGRAM_HNSW_METAPAGE_BLKNO);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	page = BufferGetPage(buf);
 	engram_hnsw_init_page(page, ENGRAM_HNSW_PAGE_META);
 	meta = EngramHnswPageGetMeta(page);
 	meta->magic = ENGRAM_HNSW_MAGIC;
-	meta->version = ENGRAM_HNSW_VERSION;
+	meta->version = engram_hnsw_build_version;
 	meta->dimensions = dims;
-	meta->m = m;
-	meta->ef_construction = ef_construction;
-	meta->metric = metric;
+	meta->m = engram_hnsw_get_m(index);
+	meta->ef_construction = engram_hnsw_get_ef_construction(index);
+	meta->metric = engram_hnsw_get_metric_from_opclass(index);
 	meta->quantization = engram_hnsw_get_quantization(index);
 	meta->entry_blkno = InvalidBlockNumber;
 	meta->entry_offno = InvalidOffsetNumber;
@@ -580,6 +579,17 @@ write_initial_metapage(Relation index, int metric, int dims, int m, int ef_const
 	meta->insert_blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1;
 	engram_hnsw_pending_init_meta(meta);
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) page;
+}
+
+/* Write the metapage as block 0 of a new index (no WAL: logged later). */
+static void
+write_initial_metapage(Relation index, int dims)
+{
+	Buffer		buf = ReadBuffer(index, P_NEW);
+
+	Assert(BufferGetBlockNumber(buf) == ENGRAM_HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	init_new_metapage(BufferGetPage(buf), index, dims);
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
 }
@@ -608,7 +618,7 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	elog(DEBUG1, "engram_hnsw build: the graph is searched with %s distances",
 		 compact_search ? "int8" : "exact");
-	write_initial_metapage(index, metric, dims, m, ef_construction);
+	write_initial_metapage(index, dims);
 	engram_hnsw_build_set_phase(ENGRAM_HNSW_PHASE_LOAD);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
@@ -631,8 +641,8 @@ engram_hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 
 		arena = allocate_private_arena(arena_size);
 		engram_hnsw_build_arena_init(arena, arena_size, metric, dims, m, ef_construction,
-									 compact_search);
-		arena->quantization = engram_hnsw_get_quantization(index);
+									 engram_hnsw_get_quantization(index),
+									 engram_hnsw_build_version, compact_search);
 		init_participant(&state, heap, index, arena, NULL, false);
 	}
 
@@ -669,29 +679,13 @@ engram_hnsw_buildempty(Relation index)
 {
 	Buffer		buf;
 	GenericXLogState *state;
-	Page		page;
-	EngramHnswMetaPage meta;
 	int			typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
 
 	buf = ReadBufferExtended(index, INIT_FORKNUM, P_NEW, RBM_NORMAL, NULL);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
-	engram_hnsw_init_page(page, ENGRAM_HNSW_PAGE_META);
-	meta = EngramHnswPageGetMeta(page);
-	meta->magic = ENGRAM_HNSW_MAGIC;
-	meta->version = ENGRAM_HNSW_VERSION;
-	meta->dimensions = typmod > 0 ? typmod : 0;
-	meta->m = engram_hnsw_get_m(index);
-	meta->ef_construction = engram_hnsw_get_ef_construction(index);
-	meta->metric = engram_hnsw_get_metric_from_opclass(index);
-	meta->quantization = engram_hnsw_get_quantization(index);
-	meta->entry_blkno = InvalidBlockNumber;
-	meta->entry_offno = InvalidOffsetNumber;
-	meta->entry_level = -1;
-	meta->insert_blkno = ENGRAM_HNSW_METAPAGE_BLKNO + 1;
-	engram_hnsw_pending_init_meta(meta);
-	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(EngramHnswMetaPageData)) - (char *) page;
+	init_new_metapage(GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE), index,
+					  typmod > 0 ? typmod : 0);
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);
 }

@@ -104,6 +104,7 @@ typedef struct EngramHnswBuildArena
 	int			m;
 	int			ef_construction;
 	int			quantization;	/* ENGRAM_HNSW_QUANT_* of the pages written */
+	uint32		version;		/* on-disk version of the pages written */
 	int			lock_tranche;	/* LWLock tranche of the element locks */
 	bool		compact_search; /* elements carry codes (COMPACT SEARCH) */
 	pg_atomic_uint32 dimensions;	/* 0 until the first vector */
@@ -158,11 +159,13 @@ extern Size engram_hnsw_build_arena_size(Relation heap, AttrNumber heap_attno, i
 										 int m, bool compact_search, Size limit);
 
 /*
- * Initialise an arena of "size" bytes at "arena" (dims 0: not known yet);
+ * Initialise an arena of "size" bytes at "arena" (dims 0: not known yet)
+ * for pages of the given quantization and on-disk version;
  * compact_search: elements carry codes (COMPACT SEARCH).
  */
 extern void engram_hnsw_build_arena_init(EngramHnswBuildArena *arena, Size size,
 										 int metric, int dims, int m, int ef_construction,
+										 int quantization, uint32 version,
 										 bool compact_search);
 
 /*

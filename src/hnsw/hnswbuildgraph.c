@@ -198,7 +198,7 @@ engram_hnsw_build_compact_search(int dims)
 void
 engram_hnsw_build_arena_init(EngramHnswBuildArena *arena, Size size,
 							 int metric, int dims, int m, int ef_construction,
-							 bool compact_search)
+							 int quantization, uint32 version, bool compact_search)
 {
 	static int	lock_tranche = 0;
 
@@ -211,6 +211,8 @@ engram_hnsw_build_arena_init(EngramHnswBuildArena *arena, Size size,
 	arena->metric = metric;
 	arena->m = m;
 	arena->ef_construction = ef_construction;
+	arena->quantization = quantization;
+	arena->version = version;
 	arena->lock_tranche = lock_tranche;
 	arena->compact_search = compact_search;
 	pg_atomic_init_u32(&arena->dimensions, dims);
@@ -433,9 +435,10 @@ engram_hnsw_build_graph_set_dimensions(EngramHnswBuildGraph *graph, int dims)
 		graph->graph.dimensions = current;
 		graph->max_level = engram_hnsw_max_level(current, graph->arena->quantization,
 												 graph->arena->m,
-												 engram_hnsw_link_states_fit(current,
-																			 graph->arena->quantization,
-																			 graph->arena->m));
+												 engram_hnsw_keeps_link_states(graph->arena->version,
+																			   current,
+																			   graph->arena->quantization,
+																			   graph->arena->m));
 		graph->vector_offset = MAXALIGN(sizeof(EngramHnswBuildElement)) +
 			code_size(current, graph->arena->compact_search);
 		graph->slots_offset = slots_offset(current, graph->arena->compact_search);
@@ -949,8 +952,9 @@ engram_hnsw_build_graph_write(EngramHnswBuildGraph *graph, Relation index)
 	EngramHnswBuildArena *arena = graph->arena;
 	int			dims = graph->graph.dimensions;
 	int			m = graph->graph.m;
-	/* the metapage written is of version 4: links keep their states where they fit */
-	bool		link_states = engram_hnsw_link_states_fit(dims, arena->quantization, m);
+	/* in an index of version 4 links keep their states where they fit */
+	bool		link_states = engram_hnsw_keeps_link_states(arena->version, dims,
+															arena->quantization, m);
 	Size		page_space = BLCKSZ - SizeOfPageHeaderData -
 		MAXALIGN(sizeof(EngramHnswPageOpaqueData));
 	Size		free_space = 0;

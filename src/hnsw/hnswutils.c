@@ -426,8 +426,12 @@ elements_per_page(Size size)
 		(size + sizeof(ItemIdData));
 }
 
-bool
-engram_hnsw_link_states_fit(int dims, int quantization, int m)
+/*
+ * Whether a level-0 element with link states takes as many to a page as
+ * one without (so that keeping them costs no room).
+ */
+static bool
+link_states_fit(int dims, int quantization, int m)
 {
 	if (quantization != ENGRAM_HNSW_QUANT_NONE || dims <= 0 ||
 		engram_hnsw_max_level(dims, quantization, m, true) < 0)
@@ -437,10 +441,16 @@ engram_hnsw_link_states_fit(int dims, int quantization, int m)
 }
 
 bool
+engram_hnsw_keeps_link_states(uint32 version, int dims, int quantization, int m)
+{
+	return version >= 4 && link_states_fit(dims, quantization, m);
+}
+
+bool
 engram_hnsw_meta_link_states(const EngramHnswMetaPageData *meta)
 {
-	return meta->version >= 4 &&
-		engram_hnsw_link_states_fit(meta->dimensions, meta->quantization, meta->m);
+	return engram_hnsw_keeps_link_states(meta->version, meta->dimensions, meta->quantization,
+										 meta->m);
 }
 
 void

@@ -17,6 +17,14 @@
 # for a random vector; pgbench_start(NODE, SECONDS, SCRIPT...) starts
 # pgbench (4 clients, 2 threads) in the background and returns its
 # IPC::Run handle and references to its stdout and stderr.
+#
+# The on-disk format (pageinspect must be installed):
+# metapage_version(NODE, INDEX) is the version in the index's metapage;
+# element_lengths(NODE, INDEX) the distinct lengths of its element tuples,
+# comma-separated in numeric order (the level-0 length, the shortest,
+# first).  checked_prunings(NODE, SQL) runs SQL with
+# engram.hnsw_build_check_selection on and returns its psql exit code, the
+# prunings from kept outcomes it checked (DEBUG1 messages) and its stderr.
 package EngramHnswData;
 
 use strict;
@@ -26,7 +34,7 @@ use IPC::Run;
 use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(clustered_rows_sql recall_at_10 write_pgbench_script random_vector_scripts
-  pgbench_start);
+  pgbench_start metapage_version element_lengths checked_prunings);
 
 sub clustered_rows_sql
 {
@@ -91,6 +99,44 @@ sub pgbench_start
 		'-h', $node->host, '-p', $node->port, 'postgres');
 	my $h = IPC::Run::start(\@cmd, '>', \$out, '2>', \$err);
 	return ($h, \$out, \$err);
+}
+
+# The version: bytes 4..7 of the metapage's contents, after the 24-byte
+# page header (little-endian; versions fit the first byte).
+sub metapage_version
+{
+	my ($node, $index) = @_;
+	return $node->safe_psql('postgres', "SELECT get_byte(get_raw_page('$index', 0), 28)");
+}
+
+# lp_len: the upper 15 bits of each 4-byte line pointer after the 24-byte
+# page header, up to pd_lower, of every page but the metapage; unused line
+# pointers (length 0) left out.  Numeric order: in text order a level-3
+# element's 1008 would sort before a level-0 720.
+sub element_lengths
+{
+	my ($node, $index) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT string_agg(len::text, ',' ORDER BY len) FROM (
+		  SELECT DISTINCT (get_byte(p, 24 + 4 * i + 2) >> 1) | (get_byte(p, 24 + 4 * i + 3) << 7) AS len
+		  FROM (SELECT get_raw_page('$index', b::int) AS p
+		        FROM generate_series(1, pg_relation_size('$index') / 8192 - 1) b) pages,
+		       generate_series(0, ((get_byte(p, 12) | (get_byte(p, 13) << 8)) - 24) / 4 - 1) i) s
+		WHERE len > 0});
+}
+
+sub checked_prunings
+{
+	my ($node, $sql) = @_;
+	my ($out, $err);
+	my $ret = $node->psql('postgres', qq{
+		SET client_min_messages = debug1;
+		SET engram.hnsw_build_check_selection = on;
+		$sql
+	}, stdout => \$out, stderr => \$err);
+	my $checked = 0;
+	$checked += $1 while $err =~ /engram_hnsw insert: (\d+) prunings from kept outcomes checked/g;
+	return ($ret, $checked, $err);
 }
 
 1;

@@ -46,51 +46,27 @@ $primary->safe_psql('postgres', qq{
 	CREATE INDEX narrow_v ON narrow USING engram_hnsw (v) WITH (m = 16, ef_construction = 64);
 });
 
-# The metapage's version (bytes 4..7 of its contents, after the 24-byte
-# page header) is 4 for every new index.
+# The metapage's version is 4 for every new index.
 for my $index ('items_l2', 'items_int8', 'narrow_v')
 {
-	is($primary->safe_psql('postgres', "SELECT get_byte(get_raw_page('$index', 0), 28)"),
-		'4', "$index: metapage version 4");
+	is(metapage_version($primary, $index), '4', "$index: metapage version 4");
 }
 
 # Which elements keep link states: the length of an element tuple says it.
 # A level-0 float element of 384 dimensions is 16 + 1536 + 32 x 6 bytes
 # (1744) without them and 1904 with them; int8 elements (608 bytes) and
-# 128-dimension ones (720) never have them.  The lengths come from the line
-# pointers of every element page (lp_len: the upper 15 bits of each
-# 4-byte line pointer, after the 24-byte page header up to pd_lower),
-# distinct, in numeric order (so the level-0 length, the shortest, comes
-# first: in text order a level-3 element's 1008 would sort before 720).
-sub element_lengths
-{
-	my ($index) = @_;
-	return $primary->safe_psql('postgres', qq{
-		SELECT string_agg(len::text, ',' ORDER BY len) FROM (
-		  SELECT DISTINCT (get_byte(p, 24 + 4 * i + 2) >> 1) | (get_byte(p, 24 + 4 * i + 3) << 7) AS len
-		  FROM (SELECT get_raw_page('$index', b::int) AS p
-		        FROM generate_series(1, pg_relation_size('$index') / 8192 - 1) b) pages,
-		       generate_series(0, ((get_byte(p, 12) | (get_byte(p, 13) << 8)) - 24) / 4 - 1) i) s
-		WHERE len > 0});
-}
-like(element_lengths('items_l2'), qr/^1904(,|$)/, 'items_l2: level-0 elements keep link states');
-unlike(element_lengths('items_l2'), qr/(^|,)1744(,|$)/, 'items_l2: no element without them');
-like(element_lengths('items_int8'), qr/^608(,|$)/, 'items_int8: int8 elements keep none');
-like(element_lengths('narrow_v'), qr/^720(,|$)/, 'narrow_v: 128-dimension elements keep none (they would cost room)');
+# 128-dimension ones (720) never have them.
+like(element_lengths($primary, 'items_l2'), qr/^1904(,|$)/, 'items_l2: level-0 elements keep link states');
+unlike(element_lengths($primary, 'items_l2'), qr/(^|,)1744(,|$)/, 'items_l2: no element without them');
+like(element_lengths($primary, 'items_int8'), qr/^608(,|$)/, 'items_int8: int8 elements keep none');
+like(element_lengths($primary, 'narrow_v'), qr/^720(,|$)/, 'narrow_v: 128-dimension elements keep none (they would cost room)');
 
 # Inserts with every pruning checked against a selection from scratch.
 sub checked_insert
 {
 	my ($label, $sql) = @_;
-	my ($out, $err);
-	my $ret = $primary->psql('postgres', qq{
-		SET client_min_messages = debug1;
-		SET engram.hnsw_build_check_selection = on;
-		$sql
-	}, stdout => \$out, stderr => \$err);
+	my ($ret, $checked, $err) = checked_prunings($primary, $sql);
 	is($ret, 0, "$label: the inserts succeed") or diag($err);
-	my $checked = 0;
-	$checked += $1 while $err =~ /engram_hnsw insert: (\d+) prunings from kept outcomes checked/g;
 	diag("$label: $checked prunings checked");
 	return $checked;
 }
@@ -145,7 +121,7 @@ $primary->safe_psql('postgres', qq{
 });
 cmp_ok(checked_insert('grown', clustered_rows_sql('grown', 1, 600, 0.71, $dims)),
 	'>', 100, 'grown from empty: prunings from kept outcomes, all checked');
-like(element_lengths('grown_v'), qr/^1904(,|$)/, 'grown_v: inserted elements keep link states');
+like(element_lengths($primary, 'grown_v'), qr/^1904(,|$)/, 'grown_v: inserted elements keep link states');
 is($primary->safe_psql('postgres',
 	"SELECT count(*) FROM engram_hnsw_verify('grown_v') WHERE severity = 'error'"),
 	'0', 'grown_v verifies without error');
