@@ -578,62 +578,72 @@ engram_hnsw_refset_contains(const EngramHnswRefSet *set, EngramHnswRef ref)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * A heap entry carries its candidate's distance, so that sifting compares
+ * entries in place instead of loading each candidate (a 64-byte struct,
+ * one cache line per comparison); the comparisons, hence the order, are
+ * those of a heap of indexes.
+ */
+typedef struct CandidateHeapEntry
+{
+	float		distance;
+	int			item;			/* index into the candidate array */
+} CandidateHeapEntry;
+
 typedef struct CandidateHeap
 {
-	int		   *items;			/* indexes into the candidate array */
+	CandidateHeapEntry *entries;
 	int			count;
 	int			capacity;
 	bool		max_heap;
-	EngramHnswCandidate **candidates;	/* where distances live */
 } CandidateHeap;
 
 static inline bool
-heap_before(const CandidateHeap *heap, int a, int b)
+heap_before(const CandidateHeap *heap, float da, float db)
 {
-	float		da = (*heap->candidates)[a].distance;
-	float		db = (*heap->candidates)[b].distance;
-
 	return heap->max_heap ? da > db : da < db;
 }
 
 static void
-heap_init(CandidateHeap *heap, EngramHnswCandidate **candidates, bool max_heap, int capacity)
+heap_init(CandidateHeap *heap, bool max_heap, int capacity)
 {
 	heap->capacity = Max(capacity, 16);
-	heap->items = palloc(sizeof(int) * heap->capacity);
+	heap->entries = palloc(sizeof(CandidateHeapEntry) * heap->capacity);
 	heap->count = 0;
 	heap->max_heap = max_heap;
-	heap->candidates = candidates;
 }
 
+/* Add candidate "item" at "distance". */
 static void
-heap_push(CandidateHeap *heap, int item)
+heap_push(CandidateHeap *heap, int item, float distance)
 {
 	int			i;
 
 	if (heap->count == heap->capacity)
 	{
 		heap->capacity *= 2;
-		heap->items = repalloc(heap->items, sizeof(int) * heap->capacity);
+		heap->entries = repalloc(heap->entries, sizeof(CandidateHeapEntry) * heap->capacity);
 	}
 	i = heap->count++;
 	while (i > 0)
 	{
 		int			parent = (i - 1) / 2;
 
-		if (!heap_before(heap, item, heap->items[parent]))
+		if (!heap_before(heap, distance, heap->entries[parent].distance))
 			break;
-		heap->items[i] = heap->items[parent];
+		heap->entries[i] = heap->entries[parent];
 		i = parent;
 	}
-	heap->items[i] = item;
+	heap->entries[i].distance = distance;
+	heap->entries[i].item = item;
 }
 
+/* Remove the top entry; returns its candidate index. */
 static int
 heap_pop(CandidateHeap *heap)
 {
-	int			top = heap->items[0];
-	int			last = heap->items[--heap->count];
+	int			top = heap->entries[0].item;
+	CandidateHeapEntry last = heap->entries[--heap->count];
 	int			i = 0;
 
 	while (true)
@@ -642,16 +652,24 @@ heap_pop(CandidateHeap *heap)
 
 		if (child >= heap->count)
 			break;
-		if (child + 1 < heap->count && heap_before(heap, heap->items[child + 1], heap->items[child]))
+		if (child + 1 < heap->count &&
+			heap_before(heap, heap->entries[child + 1].distance, heap->entries[child].distance))
 			child++;
-		if (!heap_before(heap, heap->items[child], last))
+		if (!heap_before(heap, heap->entries[child].distance, last.distance))
 			break;
-		heap->items[i] = heap->items[child];
+		heap->entries[i] = heap->entries[child];
 		i = child;
 	}
 	if (heap->count > 0)
-		heap->items[i] = last;
+		heap->entries[i] = last;
 	return top;
+}
+
+/* The distance of the top entry (the heap must not be empty). */
+static inline float
+heap_top_distance(const CandidateHeap *heap)
+{
+	return heap->entries[0].distance;
 }
 
 static int
@@ -743,8 +761,8 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	engram_hnsw_refset_reset(visited);
 	all = palloc(sizeof(EngramHnswCandidate) * all_capacity);
 	fresh = palloc(sizeof(EngramHnswRef) * ENGRAM_HNSW_LAYER_SLOTS(graph->m, 0));
-	heap_init(&candidates, &all, false, ef * 2);
-	heap_init(&nearest, &all, true, ef + 1);
+	heap_init(&candidates, false, ef * 2);
+	heap_init(&nearest, true, ef + 1);
 
 	for (int i = 0; i < entry_count; i++)
 	{
@@ -758,10 +776,10 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 		if (!graph->visit(graph, entries[i], query, layer, INFINITY, want_vectors,
 						  &all[all_count]))
 			continue;
-		heap_push(&candidates, all_count);
+		heap_push(&candidates, all_count, all[all_count].distance);
 		if (!all[all_count].deleted)
 		{
-			heap_push(&nearest, all_count);
+			heap_push(&nearest, all_count, all[all_count].distance);
 			if (nearest.count > ef)
 				heap_pop(&nearest);
 		}
@@ -775,7 +793,7 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 		int			neighbour_count;
 
 		if (nearest.count >= ef &&
-			all[current].distance > all[nearest.items[0]].distance)
+			all[current].distance > heap_top_distance(&nearest))
 			break;
 
 		CHECK_FOR_INTERRUPTS();
@@ -800,7 +818,7 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 			float		threshold;
 			EngramHnswCandidate *found;
 
-			threshold = nearest.count < ef ? INFINITY : all[nearest.items[0]].distance;
+			threshold = nearest.count < ef ? INFINITY : heap_top_distance(&nearest);
 			if (all_count == all_capacity)
 			{
 				all_capacity *= 2;
@@ -812,10 +830,10 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 				continue;
 			if (!(found->distance < threshold))
 				continue;
-			heap_push(&candidates, all_count);
+			heap_push(&candidates, all_count, found->distance);
 			if (!found->deleted)
 			{
-				heap_push(&nearest, all_count);
+				heap_push(&nearest, all_count, found->distance);
 				if (nearest.count > ef)
 					heap_pop(&nearest);
 			}
@@ -836,7 +854,7 @@ engram_hnsw_search_layer(EngramHnswGraph *graph, const float *query,
 	else
 	{
 		for (int i = 0; i < result_count; i++)
-			out[i] = all[nearest.items[i]];
+			out[i] = all[nearest.entries[i].item];
 		engram_hnsw_sort_candidates(out, result_count);
 	}
 	*result = out;
