@@ -31,7 +31,7 @@ engram_backend_buffer_share(void)
 	return NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS);
 }
 
-/* One pin in this many goes through ReadBuffer() (the clock sweep's count). */
+/* One pin in this many raises the buffer's usage count (the clock sweep's). */
 #define ENGRAM_RECENT_BUFFERS_REFRESH	32
 
 typedef struct EngramRecentBuffers
@@ -58,28 +58,35 @@ engram_recent_buffers_slot(EngramRecentBuffers *recent, BlockNumber block)
 }
 
 /*
+ * Raise the usage count of shared buffer "buffer", which the caller has
+ * pinned, as ReadBuffer() does for a buffer it finds.
+ */
+extern void engram_recent_buffers_mark_used(Buffer buffer);
+
+/*
  * Pin block "block" of "rel" (main fork) through the buffer remembered for
  * it, when that buffer still holds the block: true, the pin taken (no lock)
- * and counted in the relation's statistics as ReadBuffer() would count it.
- * False when there is none, it was reused, or this pin is the one in
- * ENGRAM_RECENT_BUFFERS_REFRESH that must go through ReadBuffer(): the
- * caller then reads the block so and remembers the buffer in its slot.
+ * and counted in the relation's statistics as ReadBuffer() would count it;
+ * one such pin in ENGRAM_RECENT_BUFFERS_REFRESH raises the buffer's usage
+ * count.  False when there is none or it was reused: the caller then reads
+ * the block through ReadBuffer() and remembers the buffer in its slot.
  */
 static inline bool
 engram_recent_buffers_pin(EngramRecentBuffers *recent, Relation rel, BlockNumber block)
 {
 	Buffer		remembered = *engram_recent_buffers_slot(recent, block);
 
-	if (remembered != InvalidBuffer && --recent->refresh_countdown > 0 &&
-		ReadRecentBuffer(rel->rd_node, MAIN_FORKNUM, block, remembered))
+	if (remembered == InvalidBuffer ||
+		!ReadRecentBuffer(rel->rd_node, MAIN_FORKNUM, block, remembered))
+		return false;
+	if (--recent->refresh_countdown == 0)
 	{
-		pgstat_count_buffer_read(rel);
-		pgstat_count_buffer_hit(rel);
-		return true;
-	}
-	if (recent->refresh_countdown == 0)
 		recent->refresh_countdown = ENGRAM_RECENT_BUFFERS_REFRESH;
-	return false;
+		engram_recent_buffers_mark_used(remembered);
+	}
+	pgstat_count_buffer_read(rel);
+	pgstat_count_buffer_hit(rel);
+	return true;
 }
 
 /*
