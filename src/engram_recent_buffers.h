@@ -110,6 +110,14 @@ engram_recent_buffers_prefetch(EngramRecentBuffers *recent, BlockNumber block, S
 	__builtin_prefetch(page);
 	if (offset > 0 && offset < BLCKSZ)
 		__builtin_prefetch(page + offset);
+
+	/*
+	 * GCC 12 at -O2 drops prefetches with no other effect behind the early
+	 * return above (dead code elimination through the condition): this
+	 * function compiled to nothing until the barrier made them stay
+	 * (tests/t/039_hnsw_prefetch_code.pl checks the machine code).
+	 */
+	pg_compiler_barrier();
 #endif
 }
 
