@@ -15,12 +15,6 @@
 #include "engram_kept_context.h"
 
 /*
- * The contexts are named by kept->name, a string literal of the caller's
- * static EngramKeptContext (AllocSetContextCreate's macro accepts only a
- * literal at the call site; the function underneath needs a string that
- * lives as long as the context).
- */
-/*
  * Chunks larger than a context's chunk limit (8 kB), and the blocks of
  * every other context a call uses (the executor's, SPI's), are still
  * malloc'd and freed on every call: about 200 kB for a clustered recall.
@@ -41,6 +35,12 @@ settle_heap_thresholds(Size size)
 	free(probe);
 }
 
+/*
+ * The contexts are named by kept->name, a string literal of the caller's
+ * static EngramKeptContext (AllocSetContextCreate's macro accepts only a
+ * literal at the call site; the function underneath needs a string that
+ * lives as long as the context).
+ */
 MemoryContext
 engram_kept_context_begin(EngramKeptContext *kept)
 {
