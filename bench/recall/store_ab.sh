@@ -27,8 +27,11 @@
 # (calls/s x rows per call), the cluster's CPU per stored row (user +
 # system of every process of the cluster over the run, from /proc; pgbench
 # excluded) and, for single-row stores, the backend CPU per call that
-# engram_stats counts (engram_store measures its own).  The report gives
-# every round and the medians.
+# engram_stats counts (engram_store measures its own); the part of the
+# cluster's CPU that the Engram database worker used (its tier migration
+# reads the whole space every cycle, stores or not); and the WAL bytes and
+# WAL flushes per stored row (pg_stat_wal).  The report gives every round
+# and the medians.
 #
 # Usage (as root, PG_CONFIG exported, engram installed):
 #   bash bench/recall/store_ab.sh [--dims 768] [--rows 5000] [--rounds 3]
@@ -139,24 +142,40 @@ store_cpu() {
 	psql_cmd -Atc "SELECT operations || ' ' || coalesce(cpu_seconds, 0) FROM engram_stats WHERE operation = 'store'"
 }
 
+# The WAL the cluster wrote so far: "bytes flushes" (pg_stat_wal).
+wal_counters() {
+	psql_cmd -Atc "SELECT wal_bytes || ' ' || wal_sync FROM pg_stat_wal"
+}
+
 # run LABEL SCRIPT ROWS_PER_CALL CLIENTS: prints "rows/s cluster_cpu_us_per_row
-# store_cpu_us_per_call" (the last 0 for batches)
+# store_cpu_us_per_call worker_cpu_us_per_row wal_bytes_per_row
+# wal_flushes_per_row" (store_cpu 0 for batches; worker_cpu is the part of
+# cluster_cpu that the Engram database worker used, whatever its job)
 run() {
 	local label=$1 script=$2 per_call=$3 nclients=$4 before after tps stats_before stats_after
+	local worker_before worker_after wal_before wal_after
 	stats_before=$(store_cpu)
+	wal_before=$(wal_counters)
+	worker_before=$(worker_ticks "$datadir")
 	before=$(cluster_ticks "$datadir")
 	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c "$nclients" -j "$nclients" -T "$seconds" \
 		-h "$sockdir" -p "$port" -f "$script" postgres) >"$out/$label.txt" 2>&1 ||
 		{ cat "$out/$label.txt" >&2; engram_die "pgbench failed ($label)"; }
 	sleep 1		# let the postmaster reap the backend (its CPU then counts in cutime)
 	after=$(cluster_ticks "$datadir")
+	worker_after=$(worker_ticks "$datadir")
+	wal_after=$(wal_counters)
 	stats_after=$(store_cpu)
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out/$label.txt")
 	awk -v tps="$tps" -v n="$per_call" -v s="$seconds" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
-		-v sb="$stats_before" -v sa="$stats_after" \
+		-v sb="$stats_before" -v sa="$stats_after" -v w=$((worker_after - worker_before)) \
+		-v wb="$wal_before" -v wa="$wal_after" \
 		'BEGIN { rows = tps * n; split(sb, b, " "); split(sa, a, " "); calls = a[1] - b[1]
 			own = (n == 1 && calls > 0) ? (a[2] - b[2]) * 1e6 / calls : 0
-			printf "%.1f %.1f %.1f\n", rows, (rows > 0 ? t / hz * 1e6 / (rows * s) : 0), own }'
+			split(wb, x, " "); split(wa, y, " "); stored = rows * s
+			if (stored <= 0) stored = 1
+			printf "%.1f %.1f %.1f %.1f %.0f %.3f\n", rows, t / hz * 1e6 / stored, own,
+				(w > 0 ? w : 0) / hz * 1e6 / stored, (y[1] - x[1]) / stored, (y[2] - x[2]) / stored }'
 }
 
 results=$out/results.txt
@@ -195,18 +214,20 @@ fi
 
 {
 	echo
-	echo "round variant workload rows/s cluster_cpu_us_per_row store_cpu_us_per_call"
+	echo "round variant workload rows/s cluster_cpu_us_per_row store_cpu_us_per_call worker_cpu_us_per_row wal_bytes_per_row wal_flushes_per_row"
 	cat "$results"
 	echo
-	echo "medians over the rounds (rows/s, cluster CPU us per row, engram_store's own CPU us per call):"
+	echo "medians over the rounds (rows/s, cluster CPU us per row, engram_store's own CPU us per call,"
+	echo "the worker's CPU us per row, WAL bytes per row, WAL flushes per row):"
 	for name in "${names[@]}"; do
 		for workload in $(for c in $clients; do printf '%s ' store_short/c$c store_long/c$c batch_short/c$c batch_long/c$c; done); do
-			awk -v v="$name" -v w="$workload" '$2 == v && $3 == w { n++; r[n] = $4; c[n] = $5; o[n] = $6 }
+			awk -v v="$name" -v w="$workload" '$2 == v && $3 == w { n++; r[n] = $4; c[n] = $5; o[n] = $6; k[n] = $7; b[n] = $8; f[n] = $9 }
 				function median(a, n,   i, j, t) {
 					for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 				}
-				END { if (n) printf "%-12s %-16s %10.1f %10.1f %10.1f\n", v, w, median(r, n), median(c, n), median(o, n) }' "$results"
+				END { if (n) printf "%-12s %-16s %10.1f %10.1f %10.1f %10.1f %8.0f %8.3f\n", v, w, median(r, n), median(c, n),
+					median(o, n), median(k, n), median(b, n), median(f, n) }' "$results"
 		done
 	done
 } | tee -a "$out/report.txt"
