@@ -35,7 +35,7 @@
 #
 # Usage (as root, PG_CONFIG exported, engram installed):
 #   bash bench/recall/store_ab.sh [--dims 768] [--rows 5000] [--rounds 3]
-#       [--seconds 8] [--deferred on|off] [--clients "1 2"]
+#       [--seconds 8] [--deferred on|off] [--clients "1 2"] [--worker on|off]
 #       --variant NAME SO SQL [--variant NAME SO SQL ...]
 # SO is a path to an engram.so, or "-" for the one installed; SQL runs in
 # database postgres after each start ("" for none), for example
@@ -46,12 +46,15 @@
 # WAL flush of its commit), jit off, autovacuum off, and the background
 # worker's pending-list flush off (engram.pending_flush_batch = 0: it
 # would merge the space's list during the rounds and count in the
-# cluster's CPU).
+# cluster's CPU).  --worker off (default on) runs no Engram database
+# worker at all (engram.background_workers = 0): its tier migration reads
+# every block of the space each cycle, a cost that grows with the space
+# (which the rounds grow by millions of rows), not with the stores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
 
-dims=768 rows=5000 rounds=3 seconds=8 deferred=on clients=1
+dims=768 rows=5000 rounds=3 seconds=8 deferred=on clients=1 worker=on
 names=() sos=() sqls=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -61,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift 2 ;;
 	--deferred) deferred=$2; shift 2 ;;
 	--clients) clients=$2; shift 2 ;;
+	--worker) worker=$2; shift 2 ;;
 	--variant)
 		[ $# -ge 4 ] || engram_die "--variant needs NAME SO SQL"
 		names+=("$2") sos+=("$3") sqls+=("$4")
@@ -71,6 +75,8 @@ done
 [ "$(id -u)" -eq 0 ] || engram_die "run as root (PostgreSQL runs as the postgres user)"
 [ ${#names[@]} -ge 1 ] || engram_die "at least one --variant NAME SO SQL"
 case "$deferred" in on | off) ;; *) engram_die "--deferred on or off" ;; esac
+case "$worker" in on) worker_setting=() ;; off) worker_setting=("engram.background_workers = 0") ;;
+	*) engram_die "--worker on or off" ;; esac
 for so in "${sos[@]}"; do
 	[ "$so" = - ] || [ -f "$so" ] || engram_die "no such build: $so"
 done
@@ -81,7 +87,8 @@ mkdir -p "$out"
 engram_bench_cluster_dirs store-ab
 engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = '1GB'" \
 	"synchronous_commit = off" "jit = off" "autovacuum = off" "max_wal_size = '8GB'" \
-	"checkpoint_timeout = '30min'" "engram.pending_flush_batch = 0"
+	"checkpoint_timeout = '30min'" "engram.pending_flush_batch = 0" \
+	${worker_setting[@]+"${worker_setting[@]}"}
 psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"; }
 
 install_variant() {
@@ -183,7 +190,7 @@ results=$out/results.txt
 {
 	echo "Engram store A/B, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, $clients client(s), -M prepared"
+	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, $clients client(s), -M prepared; Engram worker $worker"
 	for i in "${!names[@]}"; do
 		echo "variant ${names[$i]}: ${sos[$i]} ($(cat "$(dirname "${sos[$i]}")/COMMIT" 2>/dev/null || echo installed)); SQL: ${sqls[$i]:-none}"
 	done
