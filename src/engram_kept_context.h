@@ -9,7 +9,10 @@
  * again in the next call: page faults and, for brk, TLB shootdowns on every
  * CPU (3 to 5 % of a 768-dimension insert or recall under perf).  A kept
  * context whose first block is larger than one call needs keeps that block
- * across resets.
+ * across resets.  What a call still mallocs and frees (chunks over the
+ * 8 kB chunk limit, other contexts' blocks) stays in glibc's heap too: the
+ * first creation of a kept context raises glibc's trim threshold to four
+ * times its first block (engram_kept_context.c).
  *
  * Contract: engram_kept_context_begin() returns the kept context (reset)
  * unless it is in use by a call of the same transaction -- a nested call,

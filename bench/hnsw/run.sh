@@ -32,7 +32,10 @@
 # --builds-only stops after the builds), index size, recall@10 / queries per
 # second / P50 / P99 latency at each ef_search (one pgbench client,
 # prepared statements), and the single-row insert rate into the built
-# index.  The inserts (one pgbench client, prepared) take new vectors of
+# index, and each round also times "SELECT 1" the same way: the round-trip
+# floor every query rate includes (on a virtual machine whose idle vCPUs
+# are slow to wake it can be 100 us or more; see docs/reference/
+# performance-baselines.md).  The inserts (one pgbench client, prepared) take new vectors of
 # the same distribution (--insert-source distinct, the default: the rows
 # that follow the data set's in a larger set of the same seed, --insert-pool
 # of them, each inserted once) or, as before session 9, a random one of the
@@ -269,6 +272,7 @@ done
 # Query rates: --rounds rounds, each timing every ef_search of every access
 # method in turn; the median q/s is kept, P50/P99 over all rounds' queries.
 declare -A tps_rounds
+floor_rounds=""
 mkdir -p "$work/latency" && chown postgres: "$work/latency"
 for round in $(seq 1 "$rounds"); do
 	for ef in $efs; do
@@ -289,6 +293,13 @@ SQL
 			cat "$work"/pgbench_log.* | awk '{print $3}' >>"$work/latency/$am-$ef"
 		done
 	done
+	# The round-trip floor: what one client's query costs with no work in
+	# it (protocol, wake-ups, executor), the same for every access method.
+	echo 'SELECT 1;' >"$work/floor.sql" && chown postgres: "$work/floor.sql"
+	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f floor.sql \
+		-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
+		{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
+	floor_rounds+="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1) "
 done
 for ef in $efs; do
 	for am in $ams; do
@@ -364,6 +375,10 @@ for ef in $efs; do
 	done
 	echo
 done
+floor_median=$(tr ' ' '\n' <<<"$floor_rounds" | grep . | sort -n |
+	awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+printf 'round-trip floor (SELECT 1, one client, prepared): %.0f q/s, %.0f us a query (rounds: %s); every q/s above includes it\n' \
+	"$floor_median" "$(echo "1000000 / $floor_median" | bc -l)" "$(tr ' ' '\n' <<<"$floor_rounds" | grep . | xargs printf '%.0f ' | sed 's/ $//')"
 echo
 echo "index rows returned to the executor per LIMIT 10 query (tuples returned by the index in the recall run, pg_stat_get_xact_tuples_returned):"
 printf '| ef_search |'; for am in $ams; do printf ' %s |' "$am"; done; echo

@@ -675,8 +675,8 @@ recall_call(FunctionCallInfo fcinfo)
 	engram_spread_finish(&state, seeds_only);
 	if (!seeds_only)
 		engram_spread_resolve_scores(&state, k);
-	sorted = engram_spread_sorted(&state, seeds_only, false, &nsorted);
-	engram_spread_emit(&state, fcinfo, sorted, Min(nsorted, k), emit_recall_row);
+	sorted = engram_spread_sorted(&state, seeds_only, false, k, &nsorted);
+	engram_spread_emit(&state, fcinfo, sorted, nsorted, emit_recall_row);
 	engram_spread_state_release(&state);
 
 	SPI_finish();
@@ -698,7 +698,7 @@ recall_call(FunctionCallInfo fcinfo)
 													 strcmp(node->tier, "cold") == 0 ? ENGRAM_TIER_COLD :
 													 ENGRAM_TIER_WARM);
 	}
-	details.rows = Min(nsorted, k);
+	details.rows = nsorted;
 	engram_metrics_end(ENGRAM_OP_RECALL, &details);
 	engram_recall_call_context_end(context);
 	return (Datum) 0;

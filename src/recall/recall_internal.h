@@ -432,12 +432,13 @@ extern void engram_spread_resolve_scores(EngramSpreadState *state, int k);
 
 /*
  * The activated nodes (only seeds when "seeds_only"), sorted by score, or
- * by activation when "by_activation", descending, then by id.  palloc'd.
+ * by activation when "by_activation", descending, then by id: the first
+ * "limit" of them (all when "limit" is 0), in *count.  palloc'd.
  * Call after engram_spread_finish() with the same "seeds_only" (and, for
  * a ranking by score of a spreading run, engram_spread_resolve_scores()).
  */
 extern EngramNode **engram_spread_sorted(EngramSpreadState *state, bool seeds_only,
-										 bool by_activation, int *count);
+										 bool by_activation, int limit, int *count);
 
 /*
  * Fetch content, occurred_at and metadata of the given nodes and append

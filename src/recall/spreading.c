@@ -69,6 +69,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/binaryheap.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -1342,21 +1343,64 @@ compare_ranked(const void *a, const void *b)
 	return na->id < nb->id ? -1 : (na->id > nb->id ? 1 : 0);
 }
 
+/* binaryheap order: the node that ranks last is on top. */
+static int
+compare_ranked_heap(Datum a, Datum b, void *arg)
+{
+	EngramNode *na = (EngramNode *) DatumGetPointer(a);
+	EngramNode *nb = (EngramNode *) DatumGetPointer(b);
+
+	return compare_ranked(&na, &nb);
+}
+
 EngramNode **
-engram_spread_sorted(EngramSpreadState *state, bool seeds_only, bool by_activation, int *count)
+engram_spread_sorted(EngramSpreadState *state, bool seeds_only, bool by_activation, int limit,
+					 int *count)
 {
 	HASH_SEQ_STATUS scan;
 	EngramNode *node;
-	EngramNode **sorted = palloc(sizeof(EngramNode *) *
-								 Max(hash_get_num_entries(state->nodes), 1));
+	long		nnodes = hash_get_num_entries(state->nodes);
+	EngramNode **sorted;
+	binaryheap *best = NULL;
 	int			n = 0;
+
+	if (limit <= 0 || limit > nnodes)
+		limit = (int) nnodes;
+	sorted = palloc(sizeof(EngramNode *) * Max(limit, 1));
+	sort_by_activation = by_activation;
+	if (limit < nnodes)
+		best = binaryheap_allocate(limit, compare_ranked_heap, NULL);
 
 	hash_seq_init(&scan, state->nodes);
 	while ((node = hash_seq_search(&scan)) != NULL)
-		if (node->activated && (!seeds_only || node->hop == 0))
+	{
+		if (!node->activated || (seeds_only && node->hop != 0))
+			continue;
+		if (best == NULL)
 			sorted[n++] = node;
-	sort_by_activation = by_activation;
-	qsort(sorted, n, sizeof(EngramNode *), compare_ranked);
+		else if (best->bh_size < limit)
+			binaryheap_add(best, PointerGetDatum(node));
+		else
+		{
+			EngramNode *last = (EngramNode *) DatumGetPointer(binaryheap_first(best));
+
+			if (compare_ranked(&node, &last) < 0)
+				binaryheap_replace_first(best, PointerGetDatum(node));
+		}
+	}
+	if (best == NULL)
+		qsort(sorted, n, sizeof(EngramNode *), compare_ranked);
+	else
+	{
+		/*
+		 * compare_ranked is a total order (ties by id): the heap holds the
+		 * first "limit" of the full sort; taken out last first.
+		 */
+		n = best->bh_size;
+		for (int i = n - 1; i >= 0; i--)
+			sorted[i] = (EngramNode *) DatumGetPointer(binaryheap_remove_first(best));
+		binaryheap_free(best);
+	}
 	*count = n;
 	return sorted;
 }
@@ -1603,7 +1647,7 @@ spread_call(FunctionCallInfo fcinfo)
 							   false, 0.0, activation);
 		engram_spread_run(&state);
 		engram_spread_finish(&state, false);
-		sorted = engram_spread_sorted(&state, false, true, &nsorted);
+		sorted = engram_spread_sorted(&state, false, true, 0, &nsorted);
 		results = palloc(sizeof(EngramNode *) * Max(nsorted, 1));
 
 		/*
