@@ -36,6 +36,17 @@ cluster_ticks() {
 	echo "$total"
 }
 
+# worker_ticks DATADIR: clock ticks of CPU (user + system) used so far by
+# the cluster's live Engram database workers (a part of cluster_ticks).
+worker_ticks() {
+	local postmaster total=0 pid
+	postmaster=$(head -1 "$1/postmaster.pid")
+	for pid in $(pgrep -P "$postmaster" -f '^postgres: engram worker for database'); do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$total"
+}
+
 # pgbench_latencies LOGDIR: the latencies of pgbench's --log files
 # LOGDIR/log.* sorted into LOGDIR/latencies_ms (milliseconds); prints
 # "calls p50 p99" (nearest rank, 0 when there were none).

@@ -27,12 +27,15 @@
 # (calls/s x rows per call), the cluster's CPU per stored row (user +
 # system of every process of the cluster over the run, from /proc; pgbench
 # excluded) and, for single-row stores, the backend CPU per call that
-# engram_stats counts (engram_store measures its own).  The report gives
-# every round and the medians.
+# engram_stats counts (engram_store measures its own); the part of the
+# cluster's CPU that the Engram database worker used (its tier migration
+# reads the whole space every cycle, stores or not); and the WAL bytes and
+# WAL flushes per stored row (pg_stat_wal).  The report gives every round
+# and the medians.
 #
 # Usage (as root, PG_CONFIG exported, engram installed):
 #   bash bench/recall/store_ab.sh [--dims 768] [--rows 5000] [--rounds 3]
-#       [--seconds 8] [--deferred on|off] [--clients "1 2"]
+#       [--seconds 8] [--deferred on|off] [--clients "1 2"] [--worker on|off]
 #       --variant NAME SO SQL [--variant NAME SO SQL ...]
 # SO is a path to an engram.so, or "-" for the one installed; SQL runs in
 # database postgres after each start ("" for none), for example
@@ -43,12 +46,15 @@
 # WAL flush of its commit), jit off, autovacuum off, and the background
 # worker's pending-list flush off (engram.pending_flush_batch = 0: it
 # would merge the space's list during the rounds and count in the
-# cluster's CPU).
+# cluster's CPU).  --worker off (default on) runs no Engram database
+# worker at all (engram.background_workers = 0): its tier migration reads
+# every block of the space each cycle, a cost that grows with the space
+# (which the rounds grow by millions of rows), not with the stores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
 
-dims=768 rows=5000 rounds=3 seconds=8 deferred=on clients=1
+dims=768 rows=5000 rounds=3 seconds=8 deferred=on clients=1 worker=on
 names=() sos=() sqls=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -58,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift 2 ;;
 	--deferred) deferred=$2; shift 2 ;;
 	--clients) clients=$2; shift 2 ;;
+	--worker) worker=$2; shift 2 ;;
 	--variant)
 		[ $# -ge 4 ] || engram_die "--variant needs NAME SO SQL"
 		names+=("$2") sos+=("$3") sqls+=("$4")
@@ -68,6 +75,8 @@ done
 [ "$(id -u)" -eq 0 ] || engram_die "run as root (PostgreSQL runs as the postgres user)"
 [ ${#names[@]} -ge 1 ] || engram_die "at least one --variant NAME SO SQL"
 case "$deferred" in on | off) ;; *) engram_die "--deferred on or off" ;; esac
+case "$worker" in on) worker_setting=() ;; off) worker_setting=("engram.background_workers = 0") ;;
+	*) engram_die "--worker on or off" ;; esac
 for so in "${sos[@]}"; do
 	[ "$so" = - ] || [ -f "$so" ] || engram_die "no such build: $so"
 done
@@ -78,7 +87,8 @@ mkdir -p "$out"
 engram_bench_cluster_dirs store-ab
 engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = '1GB'" \
 	"synchronous_commit = off" "jit = off" "autovacuum = off" "max_wal_size = '8GB'" \
-	"checkpoint_timeout = '30min'" "engram.pending_flush_batch = 0"
+	"checkpoint_timeout = '30min'" "engram.pending_flush_batch = 0" \
+	${worker_setting[@]+"${worker_setting[@]}"}
 psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"; }
 
 install_variant() {
@@ -139,24 +149,40 @@ store_cpu() {
 	psql_cmd -Atc "SELECT operations || ' ' || coalesce(cpu_seconds, 0) FROM engram_stats WHERE operation = 'store'"
 }
 
+# The WAL the cluster wrote so far: "bytes flushes" (pg_stat_wal).
+wal_counters() {
+	psql_cmd -Atc "SELECT wal_bytes || ' ' || wal_sync FROM pg_stat_wal"
+}
+
 # run LABEL SCRIPT ROWS_PER_CALL CLIENTS: prints "rows/s cluster_cpu_us_per_row
-# store_cpu_us_per_call" (the last 0 for batches)
+# store_cpu_us_per_call worker_cpu_us_per_row wal_bytes_per_row
+# wal_flushes_per_row" (store_cpu 0 for batches; worker_cpu is the part of
+# cluster_cpu that the Engram database worker used, whatever its job)
 run() {
 	local label=$1 script=$2 per_call=$3 nclients=$4 before after tps stats_before stats_after
+	local worker_before worker_after wal_before wal_after
 	stats_before=$(store_cpu)
+	wal_before=$(wal_counters)
+	worker_before=$(worker_ticks "$datadir")
 	before=$(cluster_ticks "$datadir")
 	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c "$nclients" -j "$nclients" -T "$seconds" \
 		-h "$sockdir" -p "$port" -f "$script" postgres) >"$out/$label.txt" 2>&1 ||
 		{ cat "$out/$label.txt" >&2; engram_die "pgbench failed ($label)"; }
 	sleep 1		# let the postmaster reap the backend (its CPU then counts in cutime)
 	after=$(cluster_ticks "$datadir")
+	worker_after=$(worker_ticks "$datadir")
+	wal_after=$(wal_counters)
 	stats_after=$(store_cpu)
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out/$label.txt")
 	awk -v tps="$tps" -v n="$per_call" -v s="$seconds" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
-		-v sb="$stats_before" -v sa="$stats_after" \
+		-v sb="$stats_before" -v sa="$stats_after" -v w=$((worker_after - worker_before)) \
+		-v wb="$wal_before" -v wa="$wal_after" \
 		'BEGIN { rows = tps * n; split(sb, b, " "); split(sa, a, " "); calls = a[1] - b[1]
 			own = (n == 1 && calls > 0) ? (a[2] - b[2]) * 1e6 / calls : 0
-			printf "%.1f %.1f %.1f\n", rows, (rows > 0 ? t / hz * 1e6 / (rows * s) : 0), own }'
+			split(wb, x, " "); split(wa, y, " "); stored = rows * s
+			if (stored <= 0) stored = 1
+			printf "%.1f %.1f %.1f %.1f %.0f %.3f\n", rows, t / hz * 1e6 / stored, own,
+				(w > 0 ? w : 0) / hz * 1e6 / stored, (y[1] - x[1]) / stored, (y[2] - x[2]) / stored }'
 }
 
 results=$out/results.txt
@@ -164,7 +190,7 @@ results=$out/results.txt
 {
 	echo "Engram store A/B, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, $clients client(s), -M prepared"
+	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, $clients client(s), -M prepared; Engram worker $worker"
 	for i in "${!names[@]}"; do
 		echo "variant ${names[$i]}: ${sos[$i]} ($(cat "$(dirname "${sos[$i]}")/COMMIT" 2>/dev/null || echo installed)); SQL: ${sqls[$i]:-none}"
 	done
@@ -195,18 +221,20 @@ fi
 
 {
 	echo
-	echo "round variant workload rows/s cluster_cpu_us_per_row store_cpu_us_per_call"
+	echo "round variant workload rows/s cluster_cpu_us_per_row store_cpu_us_per_call worker_cpu_us_per_row wal_bytes_per_row wal_flushes_per_row"
 	cat "$results"
 	echo
-	echo "medians over the rounds (rows/s, cluster CPU us per row, engram_store's own CPU us per call):"
+	echo "medians over the rounds (rows/s, cluster CPU us per row, engram_store's own CPU us per call,"
+	echo "the worker's CPU us per row, WAL bytes per row, WAL flushes per row):"
 	for name in "${names[@]}"; do
 		for workload in $(for c in $clients; do printf '%s ' store_short/c$c store_long/c$c batch_short/c$c batch_long/c$c; done); do
-			awk -v v="$name" -v w="$workload" '$2 == v && $3 == w { n++; r[n] = $4; c[n] = $5; o[n] = $6 }
+			awk -v v="$name" -v w="$workload" '$2 == v && $3 == w { n++; r[n] = $4; c[n] = $5; o[n] = $6; k[n] = $7; b[n] = $8; f[n] = $9 }
 				function median(a, n,   i, j, t) {
 					for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 				}
-				END { if (n) printf "%-12s %-16s %10.1f %10.1f %10.1f\n", v, w, median(r, n), median(c, n), median(o, n) }' "$results"
+				END { if (n) printf "%-12s %-16s %10.1f %10.1f %10.1f %10.1f %8.0f %8.3f\n", v, w, median(r, n), median(c, n),
+					median(o, n), median(k, n), median(b, n), median(f, n) }' "$results"
 		done
 	done
 } | tee -a "$out/report.txt"

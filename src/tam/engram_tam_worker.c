@@ -74,22 +74,51 @@ open_engram_table(Oid relid)
 	return rel;
 }
 
-/* provider_list_rows' state while engram_tam_walk_visible runs. */
+/*
+ * provider_list_rows' state while engram_tam_walk_visible runs.  The walk
+ * visits tuples in ascending TID order, so the access statistics, sorted
+ * by TID, are matched by a cursor that only moves forward (no lookup per
+ * row: the walk visits every row of the space each cycle).
+ */
 typedef struct TierRowList
 {
 	EngramTierRow *rows;
 	int			count;
 	int			max;
-	HTAB	   *by_tid;			/* EngramAccessRow by TID */
+	const EngramAccessRow *stats;	/* ascending TIDs */
+	int			nstats;
+	int			next_stat;		/* first entry not below the last TID visited */
 	TimestampTz now;
 } TierRowList;
+
+static int
+by_tid(const void *a, const void *b)
+{
+	const EngramAccessRow *x = a;
+	const EngramAccessRow *y = b;
+
+	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+}
+
+/* The statistics of "tid", or NULL; "tid" must not be below the last one asked. */
+static const EngramAccessRow *
+stat_of(TierRowList *list, ItemPointer tid)
+{
+	while (list->next_stat < list->nstats &&
+		   ItemPointerCompare((ItemPointer) &list->stats[list->next_stat].tid, tid) < 0)
+		list->next_stat++;
+	if (list->next_stat < list->nstats &&
+		ItemPointerEquals((ItemPointer) &list->stats[list->next_stat].tid, tid))
+		return &list->stats[list->next_stat];
+	return NULL;
+}
 
 static bool
 collect_tier_row(HeapTuple tuple, void *arg)
 {
 	TierRowList *list = (TierRowList *) arg;
 	EngramTierRow *row;
-	EngramAccessRow *stat;
+	const EngramAccessRow *stat;
 
 	if (list->count >= list->max)
 	{
@@ -100,7 +129,7 @@ collect_tier_row(HeapTuple tuple, void *arg)
 	row->tid = tuple->t_self;
 	row->tier = engram_tuple_is_stub(tuple->t_data, tuple->t_len) ?
 		ENGRAM_TIER_COLD : ENGRAM_TIER_WARM;
-	stat = hash_search(list->by_tid, &tuple->t_self, HASH_FIND, NULL);
+	stat = stat_of(list, &tuple->t_self);
 	row->accesses_per_hour = stat ? stat->info.recent : 0;
 	row->seconds_in_tier = (double) (list->now - (stat && stat->info.written != 0 ?
 												  stat->info.written : PgStartTime)) / USECS_PER_SEC;
@@ -117,8 +146,6 @@ provider_list_rows(Oid relid, int *nrows)
 	int			max = 256;
 	EngramAccessRow *stats;
 	int			nstats;
-	HTAB	   *by_tid;
-	HASHCTL		hashctl;
 	TimestampTz now = GetCurrentTimestamp();
 	Snapshot	snapshot = GetActiveSnapshot();
 	TierRowList list = {0};
@@ -132,19 +159,13 @@ provider_list_rows(Oid relid, int *nrows)
 		return rows;
 	}
 
-	memset(&hashctl, 0, sizeof(hashctl));
-	hashctl.keysize = sizeof(ItemPointerData);
-	hashctl.entrysize = sizeof(EngramAccessRow);
-	hashctl.hcxt = CurrentMemoryContext;
-	by_tid = hash_create("engram access by tid", 1024, &hashctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	stats = engram_access_collect(relid, &nstats);
-	for (int i = 0; i < nstats; i++)
-		*(EngramAccessRow *) hash_search(by_tid, &stats[i].tid, HASH_ENTER, NULL) = stats[i];
+	qsort(stats, nstats, sizeof(EngramAccessRow), by_tid);
 
 	list.rows = rows;
 	list.max = max;
-	list.by_tid = by_tid;
+	list.stats = stats;
+	list.nstats = nstats;
 	list.now = now;
 	engram_tam_walk_visible(rel, snapshot, false, collect_tier_row, &list);
 	rows = list.rows;
@@ -155,7 +176,7 @@ provider_list_rows(Oid relid, int *nrows)
 			rows[i].tier = ENGRAM_TIER_HOT;
 
 	table_close(rel, AccessShareLock);
-	hash_destroy(by_tid);
+	pfree(stats);
 	if (pushed)
 		PopActiveSnapshot();
 	*nrows = n;
@@ -190,7 +211,7 @@ by_recent_accesses(const void *a, const void *b)
 		return x->info.recent > y->info.recent ? -1 : 1;
 	if (x->info.count != y->info.count)
 		return x->info.count > y->info.count ? -1 : 1;
-	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+	return by_tid(a, b);
 }
 
 /*
