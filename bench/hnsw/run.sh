@@ -269,6 +269,28 @@ SQL
 	done
 done
 
+# pgbench_tps PGOPTIONS SCRIPT [ARG...]: one prepared pgbench client runs
+# $work/SCRIPT for --seconds; prints its transactions per second.
+pgbench_tps() {
+	local options=$1 script=$2
+	shift 2
+	chown postgres: "$work/$script"
+	(cd "$work" && engram_as_postgres env PGOPTIONS="$options" \
+		pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f "$script" "$@" \
+		-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
+		{ cat "$work/pgbench.out" >&2; engram_die "pgbench failed"; }
+	sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1
+}
+# median_of "RATE RATE ...": the median of the rates of the rounds
+median_of() {
+	tr ' ' '\n' <<<"$1" | grep . | sort -n |
+		awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'
+}
+# rounds_of "RATE RATE ...": the rates of the rounds, rounded, in order
+rounds_of() {
+	tr ' ' '\n' <<<"$1" | grep . | xargs printf '%.0f ' | sed 's/ $//'
+}
+
 # Query rates: --rounds rounds, each timing every ef_search of every access
 # method in turn; the median q/s is kept, P50/P99 over all rounds' queries.
 declare -A tps_rounds
@@ -283,28 +305,19 @@ for round in $(seq 1 "$rounds"); do
 \\set q random(1, $queries)
 SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
 SQL
-			chown postgres: "$work/query.sql"
 			rm -f "$work"/pgbench_log.*
-			(cd "$work" && engram_as_postgres env PGOPTIONS="${options[$am,$ef]}" \
-				pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f query.sql --log --log-prefix=pgbench_log \
-				-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
-				{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
-			tps_rounds[$am,$ef]+="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1) "
+			tps_rounds[$am,$ef]+="$(pgbench_tps "${options[$am,$ef]}" query.sql --log --log-prefix=pgbench_log) "
 			cat "$work"/pgbench_log.* | awk '{print $3}' >>"$work/latency/$am-$ef"
 		done
 	done
 	# The round-trip floor: what one client's query costs with no work in
 	# it (protocol, wake-ups, executor), the same for every access method.
-	echo 'SELECT 1;' >"$work/floor.sql" && chown postgres: "$work/floor.sql"
-	(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f floor.sql \
-		-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
-		{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
-	floor_rounds+="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1) "
+	echo 'SELECT 1;' >"$work/floor.sql"
+	floor_rounds+="$(pgbench_tps "" floor.sql) "
 done
 for ef in $efs; do
 	for am in $ams; do
-		tps[$am,$ef]=$(tr ' ' '\n' <<<"${tps_rounds[$am,$ef]}" | grep . | sort -n |
-			awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+		tps[$am,$ef]=$(median_of "${tps_rounds[$am,$ef]}")
 		read -r p50[$am,$ef] p99[$am,$ef] < <(sort -n "$work/latency/$am-$ef" |
 			awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
 	done
@@ -338,11 +351,7 @@ SQL
 INSERT INTO items_$am SELECT nextval('items_${am}_extra'), v FROM queries_$am WHERE id = :q;
 SQL
 		fi
-		chown postgres: "$work/insert.sql"
-		(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f insert.sql \
-			-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
-			{ cat "$work/pgbench.out"; engram_die "pgbench failed"; }
-		insert_rounds[$am]+="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1) "
+		insert_rounds[$am]+="$(pgbench_tps "" insert.sql) "
 	done
 done
 if [ "$insert_source" = distinct ]; then
@@ -360,8 +369,7 @@ echo
 print_build_rows
 printf '| single-row inserts/s (median of 3 rounds: all) |'
 for am in $ams; do
-	med=$(tr ' ' '\n' <<<"${insert_rounds[$am]}" | grep . | sort -n | sed -n 2p)
-	printf ' %.0f (%s) |' "$med" "$(tr ' ' '\n' <<<"${insert_rounds[$am]}" | grep . | xargs printf '%.0f ' | sed 's/ $//')"
+	printf ' %.0f (%s) |' "$(median_of "${insert_rounds[$am]}")" "$(rounds_of "${insert_rounds[$am]}")"
 done
 echo
 echo
@@ -375,10 +383,9 @@ for ef in $efs; do
 	done
 	echo
 done
-floor_median=$(tr ' ' '\n' <<<"$floor_rounds" | grep . | sort -n |
-	awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+floor_median=$(median_of "$floor_rounds")
 printf 'round-trip floor (SELECT 1, one client, prepared): %.0f q/s, %.0f us a query (rounds: %s); every q/s above includes it\n' \
-	"$floor_median" "$(echo "1000000 / $floor_median" | bc -l)" "$(tr ' ' '\n' <<<"$floor_rounds" | grep . | xargs printf '%.0f ' | sed 's/ $//')"
+	"$floor_median" "$(echo "1000000 / $floor_median" | bc -l)" "$(rounds_of "$floor_rounds")"
 echo
 echo "index rows returned to the executor per LIMIT 10 query (tuples returned by the index in the recall run, pg_stat_get_xact_tuples_returned):"
 printf '| ef_search |'; for am in $ams; do printf ' %s |' "$am"; done; echo
@@ -392,6 +399,6 @@ echo
 echo "q/s of every timing round (in order):"
 for ef in $efs; do
 	printf '| %s |' "$ef"
-	for am in $ams; do printf ' %s: %s|' "$am" "$(tr ' ' '\n' <<<"${tps_rounds[$am,$ef]}" | grep . | xargs printf '%.0f ')"; done
+	for am in $ams; do printf ' %s: %s |' "$am" "$(rounds_of "${tps_rounds[$am,$ef]}")"; done
 	echo
 done
