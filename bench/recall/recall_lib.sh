@@ -21,30 +21,32 @@ SQL
 	chown postgres: "$1"/recall.sql "$1"/plain.sql "$1"/store.sql
 }
 
-# cluster_ticks DATADIR: clock ticks of CPU (user + system) used so far by
-# the cluster: the postmaster's own and its reaped children's (cutime,
-# cstime: pgbench's backends exit before the run is over), plus its live
-# children's.
-cluster_ticks() {
-	local postmaster total pid
-	postmaster=$(head -1 "$1/postmaster.pid")
-	total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
-	for pid in $(pgrep -P "$postmaster"); do
-		[ -r "/proc/$pid/stat" ] || continue
+# children_ticks POSTMASTER [PGREP_ARGS...]: clock ticks of CPU (user +
+# system) used so far by the postmaster's live children (those pgrep also
+# matches with PGREP_ARGS).
+children_ticks() {
+	local postmaster=$1 total=0 pid
+	shift
+	for pid in $(pgrep -P "$postmaster" "$@"); do
 		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
 	done
 	echo "$total"
 }
 
+# cluster_ticks DATADIR: clock ticks of CPU (user + system) used so far by
+# the cluster: the postmaster's own and its reaped children's (cutime,
+# cstime: pgbench's backends exit before the run is over), plus its live
+# children's.
+cluster_ticks() {
+	local postmaster
+	postmaster=$(head -1 "$1/postmaster.pid")
+	echo $(($(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat") + $(children_ticks "$postmaster")))
+}
+
 # worker_ticks DATADIR: clock ticks of CPU (user + system) used so far by
 # the cluster's live Engram database workers (a part of cluster_ticks).
 worker_ticks() {
-	local postmaster total=0 pid
-	postmaster=$(head -1 "$1/postmaster.pid")
-	for pid in $(pgrep -P "$postmaster" -f '^postgres: engram worker for database'); do
-		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$total"
+	children_ticks "$(head -1 "$1/postmaster.pid")" -f '^postgres: engram worker for database'
 }
 
 # pgbench_latencies LOGDIR: the latencies of pgbench's --log files
