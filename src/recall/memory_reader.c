@@ -22,7 +22,7 @@
  *	  entries "id = ANY (ids)" finds, without a descent from the root per
  *	  id;
  *	- row: for each index TID, the hot tier's entry when visible to the
- *	  snapshot (engram_hot_tier_lookup: same visibility answer as heap),
+ *	  snapshot (engram_hot_tier_read, in place: same visibility answer as heap),
  *	  else the visible member of the heap HOT chain (heap_hot_search_buffer,
  *	  which also takes the serializable predicate lock), a cold stub
  *	  decoded from its segment.  Nothing is added to the hot tier and no
@@ -247,11 +247,12 @@ engram_memory_reader_end(EngramMemoryReader *reader)
 }
 
 /*
- * Copy the state columns of "tuple" (a full row, not a stub) into "row";
- * false when the statement's "confidence > 0" would filter it out.
+ * Copy the state columns of "tuple" (a full row, not a stub) into "row",
+ * its columns left deformed in reader->values and reader->nulls; false
+ * when the statement's "confidence > 0" would filter it out.  No distance.
  */
 static bool
-row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
+row_columns(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 {
 	Datum	   *values = reader->values;
 	bool	   *nulls = reader->nulls;
@@ -281,11 +282,37 @@ row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 			datumCopy(values[reader->attnum_metadata - 1], false, -1);
 	}
 	row->has_distance = false;
-	if (reader->have_cue && !nulls[reader->attnum_embedding - 1] &&
-		!VARATT_IS_EXTENDED(DatumGetPointer(values[reader->attnum_embedding - 1])))
+	return true;
+}
+
+/*
+ * The embedding row_columns() left deformed when a distance to the cue is
+ * to be computed from it (a cue is set, the embedding is stored in the row
+ * uncompressed), else (Datum) 0.
+ */
+static Datum
+row_embedding(EngramMemoryReader *reader)
+{
+	Datum		embedding = reader->values[reader->attnum_embedding - 1];
+
+	if (!reader->have_cue || reader->nulls[reader->attnum_embedding - 1] ||
+		VARATT_IS_EXTENDED(DatumGetPointer(embedding)))
+		return (Datum) 0;
+	return embedding;
+}
+
+/* row_columns(), and the distance to the cue when row_embedding() has one. */
+static bool
+row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
+{
+	Datum		embedding;
+
+	if (!row_columns(reader, tuple, row))
+		return false;
+	embedding = row_embedding(reader);
+	if (embedding != (Datum) 0)
 	{
-		row->distance = embedding_distance(reader, values[reader->attnum_embedding - 1],
-										   reader->cue);
+		row->distance = embedding_distance(reader, embedding, reader->cue);
 		row->has_distance = true;
 	}
 	return true;
@@ -458,7 +485,8 @@ typedef struct MemoryEntry
 {
 	int64		id;
 	ItemPointerData index_tid;
-	HeapTuple	hit;			/* the hot tier's visible copy, or NULL */
+	bool		hot_hit;		/* read from the hot tier's visible copy */
+	bool		hot_passes;		/* ... and it passed the confidence filter */
 	bool		root_cached;	/* the hot tier held an entry under index_tid */
 	Buffer		buffer;			/* heap page pinned ahead, or InvalidBuffer */
 } MemoryEntry;
@@ -572,55 +600,98 @@ prefetch_tuple(Buffer buffer, ItemPointer tid)
 #endif
 }
 
+/* What read_hot_row() takes from the hot tier's copy of a row. */
+typedef struct HotRowRead
+{
+	EngramMemoryReader *reader;
+	EngramMemoryRow *row;
+	bool		passes;			/* the row passed the confidence filter */
+	Datum		embedding;		/* a copy to compute the distance from, or 0 */
+} HotRowRead;
+
+/*
+ * engram_hot_tier_read() callback: row_columns() of the hot tier's copy,
+ * read in place under the shard lock, so that the embedding (3 kB at 768
+ * dimensions) is copied only when a distance is to be computed from it,
+ * which happens after the lock is released (no operator code under it).
+ */
+static void
+read_hot_row(void *arg, HeapTuple tuple)
+{
+	HotRowRead *read = (HotRowRead *) arg;
+
+	read->embedding = (Datum) 0;
+	read->passes = row_columns(read->reader, tuple, read->row);
+	if (read->passes && row_embedding(read->reader) != (Datum) 0)
+		read->embedding = datumCopy(row_embedding(read->reader), false, -1);
+}
+
 /*
  * Read the rows of a batch of entries of the id index into "rows":
- * each from the hot tier when it holds a version visible to the snapshot,
- * else from the heap.  The hot tier's buckets of the batch are requested
- * before it is searched; the pages still to be read from the heap are
- * pinned, their buffer headers, page headers, line pointers and tuples
- * requested ahead of reading any, so that their first-touch cache misses
- * overlap instead of being met one row after the other.  Prefetches are
- * only hints: each row is then read as before, under its buffer's share
- * lock.
+ * each from the hot tier when it holds a version visible to the snapshot
+ * (read in place), else from the heap.  The hot tier's buckets and entries
+ * of the batch are requested before it is searched; the pages still to be
+ * read from the heap are pinned, their buffer headers, page headers, line
+ * pointers and tuples requested ahead of reading any, so that their
+ * first-touch cache misses overlap instead of being met one row after the
+ * other.  Prefetches are only hints: each row is then read as before,
+ * under its shard's or its buffer's share lock.  The rows are stored in
+ * the order of the batch.
  */
 static void
 read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRow *rows,
 		   int *nrows, int capacity)
 {
 	Relation	table = reader->table;
+	EngramMemoryRow hot_rows[MEMORY_BATCH_MAX];
 	int			hits = 0;
 
 	if (reader->use_hot_tier)
+	{
+		ItemPointerData index_tids[MEMORY_BATCH_MAX];
+
 		for (int i = 0; i < n; i++)
-			engram_hot_tier_prefetch(table, &batch[i].index_tid);
+			index_tids[i] = batch[i].index_tid;
+		engram_hot_tier_prefetch_rows(table, index_tids, n);
+	}
 	for (int i = 0; i < n; i++)
 	{
 		MemoryEntry *entry = &batch[i];
+		HotRowRead	read;
 
-		entry->hit = NULL;
+		entry->hot_hit = false;
 		entry->root_cached = false;
 		entry->buffer = InvalidBuffer;
-		if (reader->use_hot_tier)
+		if (!reader->use_hot_tier)
+			continue;
+		read.reader = reader;
+		read.row = &hot_rows[i];
+		entry->hot_hit = engram_hot_tier_read(table, &entry->index_tid, reader->snapshot,
+											  &entry->root_cached, read_hot_row, &read);
+		if (!entry->hot_hit)
+			continue;
+		hits++;
+		entry->hot_passes = read.passes;
+		if (read.embedding != (Datum) 0)
 		{
-			entry->hit = engram_hot_tier_lookup_present(table, &entry->index_tid,
-														reader->snapshot, &entry->root_cached);
-			if (entry->hit != NULL)
-				hits++;
+			hot_rows[i].distance = embedding_distance(reader, read.embedding, reader->cue);
+			hot_rows[i].has_distance = true;
+			pfree(DatumGetPointer(read.embedding));
 		}
 	}
 	if (reader->use_hot_tier)
 	{
 		/* one update of the shared counters per batch, not per row */
 		engram_metrics_cache_lookups(ENGRAM_CACHE_ACTIVATION, n, hits);
-		engram_hot_tier_count_misses(table, n - hits);
+		engram_hot_tier_count_lookups(table, hits, n - hits);
 	}
 	for (int i = 0; i < n; i++)
-		if (batch[i].hit == NULL)
+		if (!batch[i].hot_hit)
 			engram_recall_prefetch_page(table, ItemPointerGetBlockNumber(&batch[i].index_tid),
 										line_pointer_offset(&batch[i].index_tid));
 	for (int i = 0; i < n; i++)
 	{
-		if (batch[i].hit != NULL)
+		if (batch[i].hot_hit)
 			continue;
 		batch[i].buffer = engram_recall_read_buffer(table,
 													ItemPointerGetBlockNumber(&batch[i].index_tid));
@@ -630,7 +701,7 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 #endif
 	}
 	for (int i = 0; i < n; i++)
-		if (batch[i].hit == NULL)
+		if (!batch[i].hot_hit)
 			prefetch_tuple(batch[i].buffer, &batch[i].index_tid);
 
 	for (int i = 0; i < n; i++)
@@ -640,12 +711,11 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		bool		found;
 
 		CHECK_FOR_INTERRUPTS();
-		if (entry->hit != NULL)
+		if (entry->hot_hit)
 		{
-			found = row_state(reader, entry->hit, &row);
+			found = entry->hot_passes;
+			row = hot_rows[i];
 			row.tier = "hot";
-			heap_freetuple(entry->hit);
-			entry->hit = NULL;
 		}
 		else
 		{
@@ -768,9 +838,7 @@ distance_batch(EngramMemoryReader *reader, ItemPointerData *index_tids, ItemPoin
 	Buffer		buffers[MEMORY_BATCH_MAX];
 
 	if (reader->use_hot_tier)
-		for (int i = 0; i < n; i++)
-			if (ItemPointerIsValid(&index_tids[i]))
-				engram_hot_tier_prefetch(table, &index_tids[i]);
+		engram_hot_tier_prefetch_rows(table, index_tids, n);
 	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	hit = NULL;

@@ -640,25 +640,49 @@ engram_hot_tier_cacheable(HeapTupleHeader page_header)
 		!TransactionIdIsInProgress(HeapTupleHeaderGetRawXmax(page_header));
 }
 
-HeapTuple
-engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
+/* Count "hits" and "misses" of lookups for "rel". */
+void
+engram_hot_tier_count_lookups(Relation rel, int64 hits, int64 misses)
 {
-	return engram_hot_tier_lookup_present(rel, tid, snapshot, NULL);
+	EngramHotRelCounters *c;
+
+	if (hot == NULL || (hits <= 0 && misses <= 0))
+		return;
+	c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
+	if (hits > 0)
+	{
+		pg_atomic_fetch_add_u64(&hot->hits, (uint64) hits);
+		if (c)
+			pg_atomic_fetch_add_u64(&c->hits, (uint64) hits);
+	}
+	if (misses > 0)
+	{
+		pg_atomic_fetch_add_u64(&hot->misses, (uint64) misses);
+		if (c)
+			pg_atomic_fetch_add_u64(&c->misses, (uint64) misses);
+	}
 }
 
-HeapTuple
-engram_hot_tier_lookup_present(Relation rel, ItemPointer tid, Snapshot snapshot, bool *present)
+void
+engram_hot_tier_count_miss(Relation rel)
+{
+	engram_hot_tier_count_lookups(rel, 0, 1);
+}
+
+bool
+engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot, bool *present,
+					 EngramHotTierReadRow read_row, void *arg)
 {
 	EngramHotKey key;
 	uint32		hash;
 	EngramHotShard *shard;
 	int64		bucket;
-	HeapTuple	result = NULL;
+	bool		visible = false;
 
 	if (present != NULL)
 		*present = false;
 	if (!engram_hot_tier_available() || snapshot->snapshot_type != SNAPSHOT_MVCC)
-		return NULL;
+		return false;
 	make_key(&key, rel, tid);
 	hash = key_hash(&key);
 	shard = key_shard(hash);
@@ -681,62 +705,113 @@ engram_hot_tier_lookup_present(Relation rel, ItemPointer tid, Snapshot snapshot,
 			(HeapTupleHeaderXminFrozen(hdr) ||
 			 !XidInMVCCSnapshot(HeapTupleHeaderGetRawXmin(hdr), snapshot)))
 		{
-			result = (HeapTuple) palloc(HEAPTUPLESIZE + entry->tuple_len);
-			result->t_len = entry->tuple_len;
-			result->t_self = entry->member_tid;
-			result->t_tableOid = RelationGetRelid(rel);
-			result->t_data = (HeapTupleHeader) ((char *) result + HEAPTUPLESIZE);
-			memcpy(result->t_data, hdr, entry->tuple_len);
+			HeapTupleData row;
+
+			row.t_len = entry->tuple_len;
+			row.t_self = entry->member_tid;
+			row.t_tableOid = RelationGetRelid(rel);
+			row.t_data = hdr;
+			read_row(arg, &row);
 			entry->referenced = 1;	/* benign race under a shared lock */
+			visible = true;
 		}
 	}
 	LWLockRelease(shard->lock);
-
-	if (result != NULL)
-	{
-		EngramHotRelCounters *c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
-
-		pg_atomic_fetch_add_u64(&hot->hits, 1);
-		if (c)
-			pg_atomic_fetch_add_u64(&c->hits, 1);
-	}
-	return result;
+	return visible;
 }
 
+/* engram_hot_tier_read() callback of engram_hot_tier_lookup(): a palloc'd copy. */
+static void
+copy_row(void *arg, HeapTuple row)
+{
+	HeapTuple  *copy = (HeapTuple *) arg;
+
+	*copy = (HeapTuple) palloc(HEAPTUPLESIZE + row->t_len);
+	(*copy)->t_len = row->t_len;
+	(*copy)->t_self = row->t_self;
+	(*copy)->t_tableOid = row->t_tableOid;
+	(*copy)->t_data = (HeapTupleHeader) ((char *) *copy + HEAPTUPLESIZE);
+	memcpy((*copy)->t_data, row->t_data, row->t_len);
+}
+
+HeapTuple
+engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
+{
+	HeapTuple	copy = NULL;
+
+	if (engram_hot_tier_read(rel, tid, snapshot, NULL, copy_row, &copy))
+		engram_hot_tier_count_lookups(rel, 1, 0);
+	return copy;
+}
+
+/*
+ * Hints, without the shard locks (a racing change only makes them load
+ * other lines): three passes over the TIDs, each of whose loads are
+ * independent, so that the misses of a pass overlap -- the home buckets,
+ * then the first lines of the entries they point to (entry and tuple
+ * headers, the columns before a large one), then each entry's last lines
+ * (the columns after it).
+ */
+#define PREFETCH_CHUNK 64
+
 void
-engram_hot_tier_prefetch(Relation rel, ItemPointer tid)
+engram_hot_tier_prefetch_rows(Relation rel, const ItemPointerData *tids, int n)
 {
 #ifdef __GNUC__
-	EngramHotKey key;
-	uint32		hash;
-	EngramHotShard *shard;
+	uint32		hashes[PREFETCH_CHUNK];
+	EngramHotEntry *entries[PREFETCH_CHUNK];
 
 	if (!engram_hot_tier_available())
 		return;
-	make_key(&key, rel, tid);
-	hash = key_hash(&key);
-	shard = key_shard(hash);
-	__builtin_prefetch(&shard_buckets(shard)[home_bucket(shard, hash)]);
+	for (int start = 0; start < n; start += PREFETCH_CHUNK)
+	{
+		int			count = Min(PREFETCH_CHUNK, n - start);
+
+		for (int i = 0; i < count; i++)
+		{
+			EngramHotKey key;
+			EngramHotShard *shard;
+
+			if (!ItemPointerIsValid(&tids[start + i]))
+				continue;
+			make_key(&key, rel, (ItemPointer) &tids[start + i]);
+			hashes[i] = key_hash(&key);
+			shard = key_shard(hashes[i]);
+			__builtin_prefetch(&shard_buckets(shard)[home_bucket(shard, hashes[i])]);
+		}
+		for (int i = 0; i < count; i++)
+		{
+			EngramHotShard *shard;
+			uint32		bucket;
+
+			entries[i] = NULL;
+			if (!ItemPointerIsValid(&tids[start + i]))
+				continue;
+			shard = key_shard(hashes[i]);
+			bucket = *(volatile uint32 *) &shard_buckets(shard)[home_bucket(shard, hashes[i])];
+			if (bucket == 0 || bucket - 1 > shard->arena_size - ENTRY_DATA_OFFSET - PG_CACHE_LINE_SIZE)
+				continue;
+			entries[i] = shard_entry(shard, bucket - 1);
+			__builtin_prefetch(entries[i]);
+			__builtin_prefetch((char *) entries[i] + PG_CACHE_LINE_SIZE);
+		}
+		for (int i = 0; i < count; i++)
+		{
+			EngramHotShard *shard;
+			uint32		size;
+
+			if (entries[i] == NULL)
+				continue;
+			shard = key_shard(hashes[i]);
+			size = *(volatile uint32 *) &entries[i]->size;
+			if (size <= 3 * PG_CACHE_LINE_SIZE ||
+				(char *) entries[i] + size > (char *) shard_entry(shard, shard->arena_size))
+				continue;
+			__builtin_prefetch((char *) entries[i] + size - 1);
+			__builtin_prefetch((char *) entries[i] + size - 1 - PG_CACHE_LINE_SIZE);
+		}
+	}
 #endif
-}
-
-void
-engram_hot_tier_count_miss(Relation rel)
-{
-	engram_hot_tier_count_misses(rel, 1);
-}
-
-void
-engram_hot_tier_count_misses(Relation rel, int64 misses)
-{
-	EngramHotRelCounters *c;
-
-	if (hot == NULL || misses <= 0)
-		return;
-	c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
-	pg_atomic_fetch_add_u64(&hot->misses, (uint64) misses);
-	if (c)
-		pg_atomic_fetch_add_u64(&c->misses, (uint64) misses);
 }
 
 bool

@@ -49,7 +49,8 @@
  * One LWLock per shard (named tranche "engram_hot_tier").  Lookups take it
  * shared (setting the CLOCK reference bit is a benign unlocked byte write),
  * stores and invalidations exclusive.  Callers of engram_hot_tier_store()
- * hold a heap buffer share lock; nothing else is held with a shard lock.
+ * hold a heap buffer share lock; nothing else is held with a shard lock
+ * (engram_hot_tier_read's callback takes none).
  *
  *-------------------------------------------------------------------------
  */
@@ -92,19 +93,27 @@ extern bool engram_hot_tier_available(void);
 extern HeapTuple engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot);
 
 /*
- * The same, also setting *present to whether an entry for "tid" was there,
- * visible to the snapshot or not (what engram_hot_tier_has() would have
- * said at that moment), saving a second probe to a caller that needs both.
+ * Read in place the row engram_hot_tier_lookup() would copy: when there is
+ * one visible to "snapshot", call read_row(arg, row) with "row" pointing
+ * into the shared region (t_self and t_tableOid as a copy's) and return
+ * true.  "read_row" runs under the shard's shared lock: it must copy what
+ * it keeps, take no lock and call no user-defined code; it may palloc.
+ * Sets *present (when not NULL) to whether an entry for "tid" was there,
+ * visible or not (what engram_hot_tier_has() would have said at that
+ * moment).  Counts nothing: the caller reports engram_hot_tier_count_lookups().
  */
-extern HeapTuple engram_hot_tier_lookup_present(Relation rel, ItemPointer tid,
-												Snapshot snapshot, bool *present);
+typedef void (*EngramHotTierReadRow) (void *arg, HeapTuple row);
+
+extern bool engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot,
+								 bool *present, EngramHotTierReadRow read_row, void *arg);
 
 /*
- * Start loading, without the shard lock, the bucket where the entry for
- * "tid" of "rel" would be found first: a hint for a caller about to look up
- * many rows, so that their misses overlap.
+ * Start loading, without the shard locks, the lines that looking up and
+ * reading the rows of "n" index TIDs of "rel" will touch (their buckets,
+ * the entries' headers and first and last lines), so that their cache
+ * misses overlap; invalid TIDs are skipped.  Only a hint.
  */
-extern void engram_hot_tier_prefetch(Relation rel, ItemPointer tid);
+extern void engram_hot_tier_prefetch_rows(Relation rel, const ItemPointerData *tids, int n);
 
 /*
  * True when a tuple with this header may be stored (see MVCC above).  Call
@@ -148,7 +157,7 @@ extern void engram_hot_tier_relation_stats(Oid relid, EngramHotTierRelStats *sta
 /* A miss on the heap path for "rel" (counted by the index fetch). */
 extern void engram_hot_tier_count_miss(Relation rel);
 
-/* "misses" of them at once (a batch of lookups). */
-extern void engram_hot_tier_count_misses(Relation rel, int64 misses);
+/* "hits" and "misses" of lookups of "rel" at once (a batch of reads). */
+extern void engram_hot_tier_count_lookups(Relation rel, int64 hits, int64 misses);
 
 #endif							/* ENGRAM_HOT_TIER_H */
