@@ -570,11 +570,12 @@ line_pointer_offset(ItemPointer tid)
 }
 
 /*
- * Start loading the first two and the last line of the tuple the line
- * pointer of "tid" points to, on the page pinned in "buffer" (the header,
- * the columns before the embedding, and the columns after it: what
- * row_state() reads; when a distance is computed, the hardware prefetcher
- * streams the embedding once the distance reads it).  The line pointer is
+ * Start loading the first two and the last two lines of the tuple the
+ * line pointer of "tid" points to, on the page pinned in "buffer" (the
+ * header, the columns before the embedding, and the columns after it,
+ * which often straddle a line boundary: what row_state() reads; when a
+ * distance is computed, the hardware prefetcher streams the embedding
+ * once the distance reads it).  The line pointer is
  * read without the buffer lock, for this hint only: a stale or torn value
  * just prefetches other lines of the same page.
  */
@@ -597,6 +598,8 @@ prefetch_tuple(Buffer buffer, ItemPointer tid)
 	if (item.lp_len > PG_CACHE_LINE_SIZE)
 		__builtin_prefetch(page + item.lp_off + PG_CACHE_LINE_SIZE);
 	__builtin_prefetch(page + item.lp_off + item.lp_len - 1);
+	if (item.lp_len > 3 * PG_CACHE_LINE_SIZE)
+		__builtin_prefetch(page + item.lp_off + item.lp_len - 1 - PG_CACHE_LINE_SIZE);
 #endif
 }
 
@@ -648,7 +651,7 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 
 	if (reader->use_hot_tier)
 	{
-		ItemPointerData index_tids[MEMORY_BATCH_MAX];
+		ItemPointerData index_tids[MEMORY_BATCH_MAX] = {{{0}}};
 
 		for (int i = 0; i < n; i++)
 			index_tids[i] = batch[i].index_tid;
