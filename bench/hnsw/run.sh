@@ -11,6 +11,7 @@
 #                          [--build-rounds 1] [--builds-only] [--rounds 1]
 #                          [--ams "engram_hnsw engram_hnsw_int8 pgvector_hnsw"]
 #                          [--insert-source distinct|queries] [--insert-pool 60000]
+#                          [--cpu-pin both|on|off]
 #
 # --ams picks the access methods measured, from engram_hnsw,
 # engram_hnsw_int8 (quantization = 'int8') and pgvector_hnsw (skipped when
@@ -35,7 +36,13 @@
 # index, and each round also times "SELECT 1" the same way: the round-trip
 # floor every query rate includes (on a virtual machine whose idle vCPUs
 # are slow to wake it can be 100 us or more; see docs/reference/
-# performance-baselines.md).  The inserts (one pgbench client, prepared) take new vectors of
+# performance-baselines.md).  --cpu-pin sets where the timed client and its
+# backend run: "off" lets the kernel place them; "on" pins pgbench and the
+# postmaster (so the backend it forks for pgbench) to the last CPU, so that
+# no query waits for the hypervisor to wake the other, idle vCPU (the floor
+# falls from 100-150 us to about 15 us on such a VM); "both", the default,
+# times every query and insert round both ways, one after the other, and
+# prints a table for each with the rate ratios to pgvector's.  The inserts (one pgbench client, prepared) take new vectors of
 # the same distribution (--insert-source distinct, the default: the rows
 # that follow the data set's in a larger set of the same seed, --insert-pool
 # of them, each inserted once) or, as before session 9, a random one of the
@@ -51,7 +58,7 @@ set -euo pipefail
 
 dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
 m=16 efc=64 seed=42 build_rounds=1 builds_only=false rounds=1
-insert_source=distinct insert_pool=60000
+insert_source=distinct insert_pool=60000 cpu_pin=both
 wanted_ams="engram_hnsw engram_hnsw_int8 pgvector_hnsw"
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -69,6 +76,7 @@ while [ $# -gt 0 ]; do
 	--builds-only) builds_only=true; shift ;;
 	--insert-source) insert_source=$2; shift 2 ;;
 	--insert-pool) insert_pool=$2; shift 2 ;;
+	--cpu-pin) cpu_pin=$2; shift 2 ;;
 	*) engram_die "unknown argument: $1" ;;
 	esac
 done
@@ -81,6 +89,12 @@ distinct)
 	pool_data=$(bench_dataset "$((rows + insert_pool))" "$dims" 1 "$centres" "$seed") ;;
 queries) ;;
 *) engram_die "--insert-source is distinct or queries, not $insert_source" ;;
+esac
+case "$cpu_pin" in
+both) pin_modes="unpinned pinned" ;;
+on) pin_modes=pinned ;;
+off) pin_modes=unpinned ;;
+*) engram_die "--cpu-pin is both, on or off, not $cpu_pin" ;;
 esac
 
 engram_build_install
@@ -269,16 +283,26 @@ SQL
 	done
 done
 
-# pgbench_tps PGOPTIONS SCRIPT [ARG...]: one prepared pgbench client runs
-# $work/SCRIPT for --seconds; prints its transactions per second.
+# The CPU a pinned client and its backend share, and the postmaster's pid:
+# the backend pgbench connects to inherits the postmaster's CPU affinity.
+pin_cpu=$(($(nproc) - 1))
+postmaster_pid=$(head -1 "$datadir/postmaster.pid")
+# pgbench_tps MODE PGOPTIONS SCRIPT [ARG...]: one prepared pgbench client
+# runs $work/SCRIPT for --seconds, pinned with its backend to $pin_cpu when
+# MODE is "pinned"; prints its transactions per second.
 pgbench_tps() {
-	local options=$1 script=$2
-	shift 2
+	local mode=$1 options=$2 script=$3 pin=()
+	shift 3
 	chown postgres: "$work/$script"
+	if [ "$mode" = pinned ]; then
+		pin=(taskset -c "$pin_cpu")
+		taskset -p -c "$pin_cpu" "$postmaster_pid" >/dev/null
+	fi
 	(cd "$work" && engram_as_postgres env PGOPTIONS="$options" \
-		pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f "$script" "$@" \
+		"${pin[@]}" pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f "$script" "$@" \
 		-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
 		{ cat "$work/pgbench.out" >&2; engram_die "pgbench failed"; }
+	[ "$mode" = pinned ] && taskset -p -c "0-$pin_cpu" "$postmaster_pid" >/dev/null
 	sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1
 }
 # median_of "RATE RATE ...": the median of the rates of the rounds
@@ -293,33 +317,38 @@ rounds_of() {
 
 # Query rates: --rounds rounds, each timing every ef_search of every access
 # method in turn; the median q/s is kept, P50/P99 over all rounds' queries.
-declare -A tps_rounds
-floor_rounds=""
+# Each pinning mode of --cpu-pin times every point in turn within a round.
+declare -A tps_rounds floor_rounds
 mkdir -p "$work/latency" && chown postgres: "$work/latency"
+echo 'SELECT 1;' >"$work/floor.sql"
 for round in $(seq 1 "$rounds"); do
-	for ef in $efs; do
-		for am in $ams; do
-			items=items_$am queries_t=queries_$am
-			engram_log "$am: ef_search $ef, timing round $round of $rounds"
-			cat >"$work/query.sql" <<SQL
+	for mode in $pin_modes; do
+		for ef in $efs; do
+			for am in $ams; do
+				items=items_$am queries_t=queries_$am
+				engram_log "$am: ef_search $ef, timing round $round of $rounds, $mode"
+				cat >"$work/query.sql" <<SQL
 \\set q random(1, $queries)
 SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
 SQL
-			rm -f "$work"/pgbench_log.*
-			tps_rounds[$am,$ef]+="$(pgbench_tps "${options[$am,$ef]}" query.sql --log --log-prefix=pgbench_log) "
-			cat "$work"/pgbench_log.* | awk '{print $3}' >>"$work/latency/$am-$ef"
+				rm -f "$work"/pgbench_log.*
+				tps_rounds[$mode,$am,$ef]+="$(pgbench_tps "$mode" "${options[$am,$ef]}" query.sql --log --log-prefix=pgbench_log) "
+				cat "$work"/pgbench_log.* | awk '{print $3}' >>"$work/latency/$mode-$am-$ef"
+			done
 		done
+		# The round-trip floor: what one client's query costs with no work
+		# in it (protocol, wake-ups, executor), the same for every access
+		# method.
+		floor_rounds[$mode]+="$(pgbench_tps "$mode" "" floor.sql) "
 	done
-	# The round-trip floor: what one client's query costs with no work in
-	# it (protocol, wake-ups, executor), the same for every access method.
-	echo 'SELECT 1;' >"$work/floor.sql"
-	floor_rounds+="$(pgbench_tps "" floor.sql) "
 done
-for ef in $efs; do
-	for am in $ams; do
-		tps[$am,$ef]=$(median_of "${tps_rounds[$am,$ef]}")
-		read -r p50[$am,$ef] p99[$am,$ef] < <(sort -n "$work/latency/$am-$ef" |
-			awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
+for mode in $pin_modes; do
+	for ef in $efs; do
+		for am in $ams; do
+			tps[$mode,$am,$ef]=$(median_of "${tps_rounds[$mode,$am,$ef]}")
+			read -r p50[$mode,$am,$ef] p99[$mode,$am,$ef] < <(sort -n "$work/latency/$mode-$am-$ef" |
+				awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
+		done
 	done
 done
 
@@ -338,20 +367,26 @@ SQL
 		psql_cmd -c "CREATE SEQUENCE items_${am}_extra START 10000001"
 	fi
 done
+# write_insert_script AM: $work/insert.sql, one row into AM's table.
+write_insert_script() {
+	if [ "$insert_source" = distinct ]; then
+		cat >"$work/insert.sql" <<SQL
+INSERT INTO items_$1 SELECT n.id, p.v FROM (SELECT nextval('items_${1}_next') AS id) n JOIN pool_$1 p ON p.id = n.id;
+SQL
+	else
+		cat >"$work/insert.sql" <<SQL
+\\set q random(1, $queries)
+INSERT INTO items_$1 SELECT nextval('items_${1}_extra'), v FROM queries_$1 WHERE id = :q;
+SQL
+	fi
+}
 psql_cmd -c "CHECKPOINT"
 for round in 1 2 3; do
-	for am in $ams; do
-		if [ "$insert_source" = distinct ]; then
-			cat >"$work/insert.sql" <<SQL
-INSERT INTO items_$am SELECT n.id, p.v FROM (SELECT nextval('items_${am}_next') AS id) n JOIN pool_$am p ON p.id = n.id;
-SQL
-		else
-			cat >"$work/insert.sql" <<SQL
-\\set q random(1, $queries)
-INSERT INTO items_$am SELECT nextval('items_${am}_extra'), v FROM queries_$am WHERE id = :q;
-SQL
-		fi
-		insert_rounds[$am]+="$(pgbench_tps "" insert.sql) "
+	for mode in $pin_modes; do
+		for am in $ams; do
+			write_insert_script "$am"
+			insert_rounds[$mode,$am]+="$(pgbench_tps "$mode" "" insert.sql) "
+		done
 	done
 done
 if [ "$insert_source" = distinct ]; then
@@ -367,38 +402,60 @@ echo "inserts: $([ "$insert_source" = distinct ] && echo "new vectors of the sam
 echo "exact search (sequential scan, one query): $exact_ms ms"
 echo
 print_build_rows
-printf '| single-row inserts/s (median of 3 rounds: all) |'
-for am in $ams; do
-	printf ' %.0f (%s) |' "$(median_of "${insert_rounds[$am]}")" "$(rounds_of "${insert_rounds[$am]}")"
-done
 echo
-echo
-echo "q/s: median of $rounds alternating round(s) of $seconds s; P50/P99 over all of them"
-printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
-printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
-for ef in $efs; do
-	printf '| %s |' "$ef"
+# ratio_to_pgvector AM RATE_OF_AM RATE_OF_PGVECTOR: " (N.NN x)" for an
+# engram variant when pgvector was measured, else nothing.
+ratio_to_pgvector() {
+	case "$1" in
+	engram_hnsw*) [ -n "$3" ] && printf ' (%.2f x)' "$(echo "$2 / $3" | bc -l)" ;;
+	esac
+	return 0
+}
+for mode in $pin_modes; do
+	if [ "$mode" = pinned ]; then
+		echo "== client and backend pinned to CPU $pin_cpu (--cpu-pin): no wait for an idle vCPU to wake =="
+	else
+		echo "== client and backend placed by the kernel (unpinned) =="
+	fi
+	pgvector_inserts=""
+	[ -n "${insert_rounds[$mode,pgvector_hnsw]:-}" ] &&
+		pgvector_inserts=$(median_of "${insert_rounds[$mode,pgvector_hnsw]}")
+	printf '| single-row inserts/s (median of 3 rounds: all; x pgvector) |'
 	for am in $ams; do
-		printf ' %s / %.0f / %s / %s%s |' "${recall[$am,$ef]}" "${tps[$am,$ef]}" "${p50[$am,$ef]}" "${p99[$am,$ef]}" "${forced[$am,$ef]}"
+		inserts=$(median_of "${insert_rounds[$mode,$am]}")
+		printf ' %.0f (%s)%s |' "$inserts" "$(rounds_of "${insert_rounds[$mode,$am]}")" \
+			"$(ratio_to_pgvector "$am" "$inserts" "$pgvector_inserts")"
+	done
+	echo
+	echo
+	echo "q/s: median of $rounds alternating round(s) of $seconds s (x pgvector's q/s at the same ef_search); P50/P99 over all of them"
+	printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
+	printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
+	for ef in $efs; do
+		printf '| %s |' "$ef"
+		for am in $ams; do
+			printf ' %s / %.0f%s / %s / %s%s |' "${recall[$am,$ef]}" "${tps[$mode,$am,$ef]}" \
+				"$(ratio_to_pgvector "$am" "${tps[$mode,$am,$ef]}" "${tps[$mode,pgvector_hnsw,$ef]:-}")" \
+				"${p50[$mode,$am,$ef]}" "${p99[$mode,$am,$ef]}" "${forced[$am,$ef]}"
+		done
+		echo
+	done
+	floor_median=$(median_of "${floor_rounds[$mode]}")
+	printf 'round-trip floor (SELECT 1, one client, prepared): %.0f q/s, %.0f us a query (rounds: %s); every q/s above includes it\n' \
+		"$floor_median" "$(echo "1000000 / $floor_median" | bc -l)" "$(rounds_of "${floor_rounds[$mode]}")"
+	echo "q/s of every timing round (in order):"
+	for ef in $efs; do
+		printf '| %s |' "$ef"
+		for am in $ams; do printf ' %s: %s |' "$am" "$(rounds_of "${tps_rounds[$mode,$am,$ef]}")"; done
+		echo
 	done
 	echo
 done
-floor_median=$(median_of "$floor_rounds")
-printf 'round-trip floor (SELECT 1, one client, prepared): %.0f q/s, %.0f us a query (rounds: %s); every q/s above includes it\n' \
-	"$floor_median" "$(echo "1000000 / $floor_median" | bc -l)" "$(rounds_of "$floor_rounds")"
-echo
 echo "index rows returned to the executor per LIMIT 10 query (tuples returned by the index in the recall run, pg_stat_get_xact_tuples_returned):"
 printf '| ef_search |'; for am in $ams; do printf ' %s |' "$am"; done; echo
 printf '|---:|'; for am in $ams; do printf -- '---:|'; done; echo
 for ef in $efs; do
 	printf '| %s |' "$ef"
 	for am in $ams; do printf ' %s |' "${rows_per_query[$am,$ef]}"; done
-	echo
-done
-echo
-echo "q/s of every timing round (in order):"
-for ef in $efs; do
-	printf '| %s |' "$ef"
-	for am in $ams; do printf ' %s: %s |' "$am" "$(rounds_of "${tps_rounds[$am,$ef]}")"; done
 	echo
 done
