@@ -11,7 +11,7 @@
 #                          [--build-rounds 1] [--builds-only] [--rounds 1]
 #                          [--ams "engram_hnsw engram_hnsw_int8 pgvector_hnsw"]
 #                          [--insert-source distinct|queries] [--insert-pool 60000]
-#                          [--cpu-pin both|on|off]
+#                          [--cpu-pin both|on|off] [--dataset generated|sift|glove]
 #
 # --ams picks the access methods measured, from engram_hnsw,
 # engram_hnsw_int8 (quantization = 'int8') and pgvector_hnsw (skipped when
@@ -36,7 +36,12 @@
 # index, and each round also times "SELECT 1" the same way: the round-trip
 # floor every query rate includes (on a virtual machine whose idle vCPUs
 # are slow to wake it can be 100 us or more; see docs/reference/
-# performance-baselines.md).  --cpu-pin sets where the timed client and its
+# performance-baselines.md).  --dataset sift or glove measures a real set of
+# ../shared/data (ENGRAM_DATA_DIR) instead of the generated one: SIFT 4,500 x
+# 128 under L2, GloVe 1,604 x 100 under cosine, with their own queries and
+# exact top 10; --rows, --dims, --queries and --centres then come from the
+# set, and inserts are not measured (a real set has no spare vectors of its
+# distribution to insert).  --cpu-pin sets where the timed client and its
 # backend run: "off" lets the kernel place them; "on" pins pgbench and the
 # postmaster (so the backend it forks for pgbench) to the last CPU, so that
 # no query waits for the hypervisor to wake the other, idle vCPU (the floor
@@ -58,7 +63,7 @@ set -euo pipefail
 
 dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
 m=16 efc=64 seed=42 build_rounds=1 builds_only=false rounds=1
-insert_source=distinct insert_pool=60000 cpu_pin=both
+insert_source=distinct insert_pool=60000 cpu_pin=both dataset=generated
 wanted_ams="engram_hnsw engram_hnsw_int8 pgvector_hnsw"
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -77,17 +82,35 @@ while [ $# -gt 0 ]; do
 	--insert-source) insert_source=$2; shift 2 ;;
 	--insert-pool) insert_pool=$2; shift 2 ;;
 	--cpu-pin) cpu_pin=$2; shift 2 ;;
+	--dataset) dataset=$2; shift 2 ;;
 	*) engram_die "unknown argument: $1" ;;
 	esac
 done
 
 . "$ENGRAM_ROOT/bench/dataset.sh"
-data=$(bench_dataset "$rows" "$dims" "$queries" "$centres" "$seed")
-case "$insert_source" in
-distinct)
+# The distance: L2 on the generated sets and SIFT, cosine on GloVe.
+op='<->' engram_opclass=evector_l2_ops pgvector_opclass=vector_l2_ops
+case "$dataset" in
+generated)
+	data=$(bench_dataset "$rows" "$dims" "$queries" "$centres" "$seed")
+	data_line="$rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed" ;;
+sift | glove)
+	data=$(bench_real_dataset "$dataset")
+	rows=$(wc -l <"$data/base.tsv") queries=$(wc -l <"$data/queries.tsv")
+	dims=$(head -1 "$data/base.tsv" | awk -F, '{print NF}')
+	if [ "$dataset" = glove ]; then
+		op='<=>' engram_opclass=evector_cosine_ops pgvector_opclass=vector_cosine_ops
+	fi
+	data_line="real set $dataset: $rows x $dims, $queries queries with their exact top 10, $([ "$dataset" = glove ] && echo cosine || echo L2)" ;;
+*) engram_die "--dataset is generated, sift or glove, not $dataset" ;;
+esac
+measure_inserts=true
+case "$dataset,$insert_source" in
+generated,distinct)
 	# the same generator and seed: its first $rows rows are the data set's
 	pool_data=$(bench_dataset "$((rows + insert_pool))" "$dims" 1 "$centres" "$seed") ;;
-queries) ;;
+generated,queries) ;;
+*,distinct | *,queries) measure_inserts=false ;;
 *) engram_die "--insert-source is distinct or queries, not $insert_source" ;;
 esac
 case "$cpu_pin" in
@@ -180,7 +203,7 @@ done
 psql_cmd -c "VACUUM ANALYZE" -c "CHECKPOINT"
 
 # Exact search: the cost every index is measured against.
-exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM items_engram_hnsw ORDER BY v <-> (SELECT v FROM queries_engram_hnsw WHERE id = 1) LIMIT 10" |
+exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM items_engram_hnsw ORDER BY v $op (SELECT v FROM queries_engram_hnsw WHERE id = 1) LIMIT 10" |
 	sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p')
 
 # Measurement points alternate between the access methods (builds, then
@@ -190,11 +213,11 @@ declare -A build build_parallel size recall tps p50 p99 forced rows_per_query op
 create_index() { # create_index AM
 	local items=items_$1
 	if [ "$1" = engram_hnsw ] || [ "$1" = engram_hnsw_external ]; then
-		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v $engram_opclass) WITH (m = $m, ef_construction = $efc)"
 	elif [ "$1" = engram_hnsw_int8 ]; then
-		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
+		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v $engram_opclass) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
 	else
-		echo "CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+		echo "CREATE INDEX ${items}_v ON $items USING hnsw (v $pgvector_opclass) WITH (m = $m, ef_construction = $efc)"
 	fi
 }
 time_build() { # time_build AM WORKERS: seconds of one CREATE INDEX
@@ -245,7 +268,7 @@ print_build_rows() {
 
 if $builds_only; then
 	echo
-	echo "data: $rows x $dims float4, $centres Gaussian centres, seed $seed; m = $m, ef_construction = $efc; $build_rounds alternating build rounds"
+	echo "data: $data_line; m = $m, ef_construction = $efc; $build_rounds alternating build rounds"
 	echo
 	print_build_rows
 	exit 0
@@ -256,7 +279,7 @@ for ef in $efs; do
 		items=items_$am queries_t=queries_$am
 		efguc=$([[ "$am" == pgvector_hnsw* ]] && echo hnsw.ef_search || echo engram.ef_search)
 		engram_log "$am: ef_search $ef"
-		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
+		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v $op (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
 		forced_opt=""
 		forced[$am,$ef]=""
 		if ! grep -q "Index Scan using ${items}_v" <<<"$plan"; then
@@ -271,7 +294,7 @@ BEGIN;
 SET LOCAL $efguc = $ef;
 ${forced_opt:+SET LOCAL enable_seqscan = off;}
 SELECT round(sum(hits)::numeric / (10 * count(*)), 3) FROM (
-  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v <-> q.v LIMIT 10) n
+  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v $op q.v LIMIT 10) n
           WHERE n.id = ANY (g.ids)) AS hits
   FROM $queries_t q JOIN gt g ON g.qid = q.id) s;
 SELECT pg_stat_get_xact_tuples_returned('${items}_v'::regclass);
@@ -329,7 +352,7 @@ for round in $(seq 1 "$rounds"); do
 				engram_log "$am: ef_search $ef, timing round $round of $rounds, $mode"
 				cat >"$work/query.sql" <<SQL
 \\set q random(1, $queries)
-SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
+SELECT id FROM $items ORDER BY v $op (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
 SQL
 				rm -f "$work"/pgbench_log.*
 				tps_rounds[$mode,$am,$ef]+="$(pgbench_tps "$mode" "${options[$am,$ef]}" query.sql --log --log-prefix=pgbench_log) "
@@ -352,9 +375,11 @@ for mode in $pin_modes; do
 	done
 done
 
-# Inserts: three alternating rounds per access method, the median kept.
+# Inserts: three alternating rounds per access method, the median kept
+# (none on a real set).
 declare -A insert_rounds
-for am in $ams; do
+insert_ams=$($measure_inserts && echo "$ams" || true)
+for am in $insert_ams; do
 	if [ "$insert_source" = distinct ]; then
 		engram_log "$am: loading $insert_pool vectors to insert"
 		psql_cmd <<SQL
@@ -383,22 +408,28 @@ SQL
 psql_cmd -c "CHECKPOINT"
 for round in 1 2 3; do
 	for mode in $pin_modes; do
-		for am in $ams; do
+		for am in $insert_ams; do
 			write_insert_script "$am"
 			insert_rounds[$mode,$am]+="$(pgbench_tps "$mode" "" insert.sql) "
 		done
 	done
 done
 if [ "$insert_source" = distinct ]; then
-	for am in $ams; do
+	for am in $insert_ams; do
 		[ "$(psql_cmd -Atc "SELECT last_value <= $((rows + insert_pool)) FROM items_${am}_next")" = t ] ||
 			engram_die "$am: the $insert_pool vectors to insert ran out (the rate counts empty inserts): raise --insert-pool"
 	done
 fi
 
 echo
-echo "data: $rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed; m = $m, ef_construction = $efc"
-echo "inserts: $([ "$insert_source" = distinct ] && echo "new vectors of the same distribution, each once" || echo "random held-out queries (repeated vectors)")"
+echo "data: $data_line; m = $m, ef_construction = $efc"
+if ! $measure_inserts; then
+	echo "inserts: not measured (a real set has no spare vectors of its distribution)"
+elif [ "$insert_source" = distinct ]; then
+	echo "inserts: new vectors of the same distribution, each once"
+else
+	echo "inserts: random held-out queries (repeated vectors)"
+fi
 echo "exact search (sequential scan, one query): $exact_ms ms"
 echo
 print_build_rows
@@ -417,17 +448,19 @@ for mode in $pin_modes; do
 	else
 		echo "== client and backend placed by the kernel (unpinned) =="
 	fi
-	pgvector_inserts=""
-	[ -n "${insert_rounds[$mode,pgvector_hnsw]:-}" ] &&
-		pgvector_inserts=$(median_of "${insert_rounds[$mode,pgvector_hnsw]}")
-	printf '| single-row inserts/s (median of 3 rounds: all; x pgvector) |'
-	for am in $ams; do
-		inserts=$(median_of "${insert_rounds[$mode,$am]}")
-		printf ' %.0f (%s)%s |' "$inserts" "$(rounds_of "${insert_rounds[$mode,$am]}")" \
-			"$(ratio_to_pgvector "$am" "$inserts" "$pgvector_inserts")"
-	done
-	echo
-	echo
+	if $measure_inserts; then
+		pgvector_inserts=""
+		[ -n "${insert_rounds[$mode,pgvector_hnsw]:-}" ] &&
+			pgvector_inserts=$(median_of "${insert_rounds[$mode,pgvector_hnsw]}")
+		printf '| single-row inserts/s (median of 3 rounds: all; x pgvector) |'
+		for am in $ams; do
+			inserts=$(median_of "${insert_rounds[$mode,$am]}")
+			printf ' %.0f (%s)%s |' "$inserts" "$(rounds_of "${insert_rounds[$mode,$am]}")" \
+				"$(ratio_to_pgvector "$am" "$inserts" "$pgvector_inserts")"
+		done
+		echo
+		echo
+	fi
 	echo "q/s: median of $rounds alternating round(s) of $seconds s (x pgvector's q/s at the same ef_search); P50/P99 over all of them"
 	printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
 	printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
