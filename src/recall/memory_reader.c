@@ -293,12 +293,13 @@ row_columns(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 static Datum
 row_embedding(EngramMemoryReader *reader)
 {
-	Datum		embedding = reader->values[reader->attnum_embedding - 1];
+	Datum		embedding;
 
-	if (!reader->have_cue || reader->nulls[reader->attnum_embedding - 1] ||
-		VARATT_IS_EXTENDED(DatumGetPointer(embedding)))
+	/* have_cue implies an embedding column (prepare_distance) */
+	if (!reader->have_cue || reader->nulls[reader->attnum_embedding - 1])
 		return (Datum) 0;
-	return embedding;
+	embedding = reader->values[reader->attnum_embedding - 1];
+	return VARATT_IS_EXTENDED(DatumGetPointer(embedding)) ? (Datum) 0 : embedding;
 }
 
 /* row_columns(), and the distance to the cue when row_embedding() has one. */
