@@ -540,12 +540,14 @@ typedef struct EngramEdgeRow
 	int64		src;
 	int64		dst;
 	double		weight;
+	int			source;			/* position of src in the srcs read */
 } EngramEdgeRow;
 
 /*
- * The associations leaving the memories "srcs", sorted by (dst, src), read
- * without SQL into a palloc'd *edges; false (nothing read) when they must
- * be read through SQL (same conditions as the memory reader).
+ * The associations leaving the memories "srcs" (ascending, distinct),
+ * sorted by (dst, src), read without SQL into a palloc'd *edges; false
+ * (nothing read) when they must be read through SQL (same conditions as
+ * the memory reader).
  */
 extern bool engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs,
 											int nsrcs, EngramEdgeRow **edges, int *nedges);

@@ -626,6 +626,7 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 			edges[row].src = rows[row].src;
 			edges[row].dst = rows[row].dst;
 			edges[row].weight = rows[row].weight;
+			edges[row].source = frontier[rows[row].source];
 		}
 		pfree(rows);
 	}
@@ -648,6 +649,7 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 			edges[row].src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 			edges[row].dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 			edges[row].weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+			edges[row].source = frontier_node(frontier, nfrontier, edges[row].src);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -656,7 +658,6 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 	{
 		SpreadEdge *edge = &edges[row];
 
-		edge->source = frontier_node(frontier, nfrontier, edge->src);
 		edge->value = 0.0;
 		if (edge->source != NULL)
 		{
