@@ -324,11 +324,17 @@ typedef struct EngramNode
 	double		score;
 } EngramNode;
 
+/* Bits of EngramSpreadState's node filter: 2 ^ ENGRAM_NODE_FILTER_LOG2. */
+#define ENGRAM_NODE_FILTER_LOG2 13
+#define ENGRAM_NODE_FILTER_BITS (1 << ENGRAM_NODE_FILTER_LOG2)
+
 /* Everything a spreading run needs; built by recall or spread. */
 typedef struct EngramSpreadState
 {
 	const EngramSpace *space;
 	struct HTAB *nodes;			/* int64 id -> EngramNode */
+	/* one bit per hash of the ids in "nodes": a clear bit means no node */
+	uint64		node_filter[ENGRAM_NODE_FILTER_BITS / 64];
 	MemoryContext context;		/* nodes and paths live here */
 	bool		has_cue_embedding;
 	Datum		cue_embedding;	/* evector datum of the embedding cue */
