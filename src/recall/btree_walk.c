@@ -49,8 +49,9 @@
  * pinned through engram_recall_read_buffer() (recent_buffers.c): a page
  * this backend met in an earlier walk is usually pinned without a lookup
  * in the buffer mapping table; and the buffers of the next few leaves the
- * plan leads to are requested ahead (hint_planned_leaves), without pin or
- * lock.
+ * plan leads to are requested ahead (hint_planned_leaves), and the line
+ * pointers and tuples where the next two will be searched
+ * (prefetch_planned_entries), without pin or lock.
  *
  * Usable only on a btree whose first key column is bigint with the
  * standard integer operator family, ascending, nulls last
@@ -144,6 +145,9 @@ typedef struct Walk
 
 /* Leaves requested ahead of the one the walk reads (hint_planned_leaves). */
 #define WALK_LEAF_LOOKAHEAD 8
+
+/* Entries after the guided search's first probe whose tuples are prefetched. */
+#define WALK_PREFETCH_ENTRIES 6
 
 bool
 engram_btree_walk_usable(Relation index)
@@ -476,6 +480,79 @@ hint_planned_leaves(Walk *walk, int next)
 }
 
 /*
+ * Start loading what the guided search and the copy of the entries of
+ * keys[i] will first touch in its planned leaf: the line pointers around
+ * the offset the search probes first ("tuples" false), or the tuples those
+ * line pointers point to ("tuples" true: a step later, the line pointers
+ * then loaded).  Read from the page of the buffer that last held the leaf,
+ * without pin or lock (its header was requested WALK_LEAF_LOOKAHEAD leaves
+ * earlier): a hint only, every address derived from it kept inside the
+ * page.
+ */
+static void
+prefetch_leaf_entries(Walk *walk, const int64 *keys, int i, bool tuples)
+{
+#ifdef __GNUC__
+	const PlannedLeaf *planned = &walk->plan[i - walk->plan_first];
+	const char *page = engram_recall_remembered_page(walk->index, planned->block);
+	uint16		lower;
+	int			last;
+	int			guess;
+
+	if (page == NULL || planned->range.block != planned->block)
+		return;
+	lower = ((const volatile PageHeaderData *) page)->pd_lower;
+	if (lower <= SizeOfPageHeaderData || lower > BLCKSZ)
+		return;
+	last = (lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+	guess = guessed_offset(&planned->range, keys[i], P_FIRSTKEY, last);
+	if (guess == 0)
+		return;
+	for (int offset = Max(guess - 1, P_FIRSTKEY);
+		 offset <= Min(guess + WALK_PREFETCH_ENTRIES, last); offset++)
+	{
+		const char *item = page + SizeOfPageHeaderData + (offset - 1) * sizeof(ItemIdData);
+		uint32		raw;
+		ItemIdData	copy;
+
+		if (!tuples)
+		{
+			__builtin_prefetch(item);
+			continue;
+		}
+		raw = *(const volatile uint32 *) item;
+		memcpy(&copy, &raw, sizeof(copy));
+		if (ItemIdGetOffset(&copy) >= SizeOfPageHeaderData &&
+			ItemIdGetOffset(&copy) < BLCKSZ)
+			__builtin_prefetch(page + ItemIdGetOffset(&copy));
+	}
+	/* keep the prefetches (see engram_recent_buffers_prefetch) */
+	pg_compiler_barrier();
+#endif
+}
+
+/*
+ * Moving to the planned leaf of keys[next]: the tuples of the next planned
+ * leaf and the line pointers of the one after it (prefetch_leaf_entries),
+ * so that each is loaded while the walk reads the leaves before it.
+ */
+static void
+prefetch_planned_entries(Walk *walk, const int64 *keys, int next)
+{
+	int			ordinal = walk->plan[next - walk->plan_first].ordinal;
+
+	for (int i = next + 1; i < walk->plan_upto; i++)
+	{
+		int			step = walk->plan[i - walk->plan_first].ordinal - ordinal;
+
+		if (step > 2)
+			break;
+		if (step > 0 && walk->plan[i - 1 - walk->plan_first].ordinal != ordinal + step)
+			prefetch_leaf_entries(walk, keys, i, step == 1);
+	}
+}
+
+/*
  * From the locked parent of the leaf the walk is about to read for
  * keys[next] (the child under the pivot at "position"), plan the leaves of
  * the next keys this parent covers (up to WALK_PLAN_KEYS): the child each
@@ -697,6 +774,7 @@ engram_btree_walk(Relation index, Snapshot snapshot, const int64 *keys, int nkey
 			walk.leaf_range = planned->range;
 			point_level(leaf, planned->block);
 			hint_planned_leaves(&walk, next);
+			prefetch_planned_entries(&walk, keys, next);
 		}
 		else
 		{

@@ -605,6 +605,14 @@ extern Buffer engram_recall_read_buffer(Relation rel, BlockNumber block);
  */
 extern void engram_recall_prefetch_page(Relation rel, BlockNumber block, Size offset);
 
+/*
+ * The page of the buffer that last held "block" of "rel", neither pinned
+ * nor locked (NULL: none): its contents may change, or become another
+ * block's, at any moment, so only hints (prefetch addresses kept inside
+ * the page) may be derived from them.
+ */
+extern const char *engram_recall_remembered_page(Relation rel, BlockNumber block);
+
 /* ---------------------------------------------------------------------
  * Access statistics and tiers (access.c): the single integration point
  * with the table AM's per-row statistics and tiers.
