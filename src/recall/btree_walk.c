@@ -487,12 +487,12 @@ hint_planned_leaves(Walk *walk, int next)
  * then loaded).  Read from the page of the buffer that last held the leaf,
  * without pin or lock (its header was requested WALK_LEAF_LOOKAHEAD leaves
  * earlier): a hint only, every address derived from it kept inside the
- * page.
+ * page.  Not under Valgrind, which marks unpinned buffers inaccessible.
  */
 static void
 prefetch_leaf_entries(Walk *walk, const int64 *keys, int i, bool tuples)
 {
-#ifdef __GNUC__
+#if defined(__GNUC__) && !defined(USE_VALGRIND)
 	const PlannedLeaf *planned = &walk->plan[i - walk->plan_first];
 	const char *page = engram_recall_remembered_page(walk->index, planned->block);
 	uint16		lower;
