@@ -26,3 +26,34 @@ bench_dataset() {
 	chmod -R a+rX "$root"
 	echo "$dir"
 }
+
+# bench_real_dataset NAME: the real set NAME ("sift": sift-128-5k, L2;
+# "glove": glove-100d-1604, cosine) of $ENGRAM_DATA_DIR (default
+# ../shared/data beside the project), converted once into the layout of
+# bench_dataset (ids from 1; gt.tsv the set's own exact top 10) under
+# $ENGRAM_BENCH_DATA/real-NAME; prints that directory.  Dies with a clear
+# message when the set is absent (the shared files are only read).
+bench_real_dataset() {
+	local root=${ENGRAM_BENCH_DATA:-/tmp/engram-bench-data}
+	local source_dir gt dir
+	case "$1" in
+	sift) source_dir=sift-128-5k gt=gt10_l2.txt ;;
+	glove) source_dir=glove-100d-1604 gt=gt10_cosine.txt ;;
+	*) engram_die "unknown real data set: $1 (sift or glove)" ;;
+	esac
+	source_dir=${ENGRAM_DATA_DIR:-$ENGRAM_ROOT/../shared/data}/$source_dir
+	[ -r "$source_dir/base.txt" ] && [ -r "$source_dir/queries.txt" ] && [ -r "$source_dir/$gt" ] ||
+		engram_die "real data set $1 not found in $source_dir (set ENGRAM_DATA_DIR)"
+	dir=$root/real-$1
+	if [ ! -s "$dir/gt.tsv" ]; then
+		engram_log "converting $source_dir -> $dir" >&2
+		mkdir -p "$dir"
+		awk '{print NR "\t" $0}' "$source_dir/base.txt" >"$dir/base.tsv"
+		awk '{print NR "\t" $0}' "$source_dir/queries.txt" >"$dir/queries.tsv"
+		# the set's ground truth numbers its base vectors from 0
+		awk '{s = ""; for (i = 1; i <= NF; i++) s = s (i > 1 ? "," : "") ($i + 1); print NR "\t{" s "}"}' \
+			"$source_dir/$gt" >"$dir/gt.tsv"
+	fi
+	chmod -R a+rX "$root"
+	echo "$dir"
+}

@@ -11,6 +11,7 @@
 #                          [--build-rounds 1] [--builds-only] [--rounds 1]
 #                          [--ams "engram_hnsw engram_hnsw_int8 pgvector_hnsw"]
 #                          [--insert-source distinct|queries] [--insert-pool 60000]
+#                          [--cpu-pin both|on|off] [--dataset generated|sift|glove]
 #
 # --ams picks the access methods measured, from engram_hnsw,
 # engram_hnsw_int8 (quantization = 'int8') and pgvector_hnsw (skipped when
@@ -35,7 +36,18 @@
 # index, and each round also times "SELECT 1" the same way: the round-trip
 # floor every query rate includes (on a virtual machine whose idle vCPUs
 # are slow to wake it can be 100 us or more; see docs/reference/
-# performance-baselines.md).  The inserts (one pgbench client, prepared) take new vectors of
+# performance-baselines.md).  --dataset sift or glove measures a real set of
+# ../shared/data (ENGRAM_DATA_DIR) instead of the generated one: SIFT 4,500 x
+# 128 under L2, GloVe 1,604 x 100 under cosine, with their own queries and
+# exact top 10; --rows, --dims, --queries and --centres then come from the
+# set, and inserts are not measured (a real set has no spare vectors of its
+# distribution to insert).  --cpu-pin sets where the timed client and its
+# backend run: "off" lets the kernel place them; "on" pins pgbench and the
+# postmaster (so the backend it forks for pgbench) to the last CPU, so that
+# no query waits for the hypervisor to wake the other, idle vCPU (the floor
+# falls from 100-150 us to about 15 us on such a VM); "both", the default,
+# times every query and insert round both ways, one after the other, and
+# prints a table for each with the rate ratios to pgvector's.  The inserts (one pgbench client, prepared) take new vectors of
 # the same distribution (--insert-source distinct, the default: the rows
 # that follow the data set's in a larger set of the same seed, --insert-pool
 # of them, each inserted once) or, as before session 9, a random one of the
@@ -51,7 +63,7 @@ set -euo pipefail
 
 dims=128 rows=100000 queries=1000 centres=100 seconds=10 efs="10 20 40 100 200"
 m=16 efc=64 seed=42 build_rounds=1 builds_only=false rounds=1
-insert_source=distinct insert_pool=60000
+insert_source=distinct insert_pool=60000 cpu_pin=both dataset=generated
 wanted_ams="engram_hnsw engram_hnsw_int8 pgvector_hnsw"
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -69,18 +81,43 @@ while [ $# -gt 0 ]; do
 	--builds-only) builds_only=true; shift ;;
 	--insert-source) insert_source=$2; shift 2 ;;
 	--insert-pool) insert_pool=$2; shift 2 ;;
+	--cpu-pin) cpu_pin=$2; shift 2 ;;
+	--dataset) dataset=$2; shift 2 ;;
 	*) engram_die "unknown argument: $1" ;;
 	esac
 done
 
 . "$ENGRAM_ROOT/bench/dataset.sh"
-data=$(bench_dataset "$rows" "$dims" "$queries" "$centres" "$seed")
-case "$insert_source" in
-distinct)
+# The distance: L2 on the generated sets and SIFT, cosine on GloVe.
+op='<->' engram_opclass=evector_l2_ops pgvector_opclass=vector_l2_ops
+case "$dataset" in
+generated)
+	data=$(bench_dataset "$rows" "$dims" "$queries" "$centres" "$seed")
+	data_line="$rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed" ;;
+sift | glove)
+	data=$(bench_real_dataset "$dataset")
+	rows=$(wc -l <"$data/base.tsv") queries=$(wc -l <"$data/queries.tsv")
+	dims=$(head -1 "$data/base.tsv" | awk -F, '{print NF}')
+	if [ "$dataset" = glove ]; then
+		op='<=>' engram_opclass=evector_cosine_ops pgvector_opclass=vector_cosine_ops
+	fi
+	data_line="real set $dataset: $rows x $dims, $queries queries with their exact top 10, $([ "$dataset" = glove ] && echo cosine || echo L2)" ;;
+*) engram_die "--dataset is generated, sift or glove, not $dataset" ;;
+esac
+measure_inserts=true
+case "$dataset,$insert_source" in
+generated,distinct)
 	# the same generator and seed: its first $rows rows are the data set's
 	pool_data=$(bench_dataset "$((rows + insert_pool))" "$dims" 1 "$centres" "$seed") ;;
-queries) ;;
+generated,queries) ;;
+*,distinct | *,queries) measure_inserts=false ;;
 *) engram_die "--insert-source is distinct or queries, not $insert_source" ;;
+esac
+case "$cpu_pin" in
+both) pin_modes="unpinned pinned" ;;
+on) pin_modes=pinned ;;
+off) pin_modes=unpinned ;;
+*) engram_die "--cpu-pin is both, on or off, not $cpu_pin" ;;
 esac
 
 engram_build_install
@@ -166,7 +203,7 @@ done
 psql_cmd -c "VACUUM ANALYZE" -c "CHECKPOINT"
 
 # Exact search: the cost every index is measured against.
-exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM items_engram_hnsw ORDER BY v <-> (SELECT v FROM queries_engram_hnsw WHERE id = 1) LIMIT 10" |
+exact_ms=$(psql_cmd -Atc "SET enable_indexscan = off; EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM items_engram_hnsw ORDER BY v $op (SELECT v FROM queries_engram_hnsw WHERE id = 1) LIMIT 10" |
 	sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p')
 
 # Measurement points alternate between the access methods (builds, then
@@ -176,11 +213,11 @@ declare -A build build_parallel size recall tps p50 p99 forced rows_per_query op
 create_index() { # create_index AM
 	local items=items_$1
 	if [ "$1" = engram_hnsw ] || [ "$1" = engram_hnsw_external ]; then
-		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v $engram_opclass) WITH (m = $m, ef_construction = $efc)"
 	elif [ "$1" = engram_hnsw_int8 ]; then
-		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v evector_l2_ops) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
+		echo "CREATE INDEX ${items}_v ON $items USING engram_hnsw (v $engram_opclass) WITH (m = $m, ef_construction = $efc, quantization = 'int8')"
 	else
-		echo "CREATE INDEX ${items}_v ON $items USING hnsw (v vector_l2_ops) WITH (m = $m, ef_construction = $efc)"
+		echo "CREATE INDEX ${items}_v ON $items USING hnsw (v $pgvector_opclass) WITH (m = $m, ef_construction = $efc)"
 	fi
 }
 time_build() { # time_build AM WORKERS: seconds of one CREATE INDEX
@@ -231,7 +268,7 @@ print_build_rows() {
 
 if $builds_only; then
 	echo
-	echo "data: $rows x $dims float4, $centres Gaussian centres, seed $seed; m = $m, ef_construction = $efc; $build_rounds alternating build rounds"
+	echo "data: $data_line; m = $m, ef_construction = $efc; $build_rounds alternating build rounds"
 	echo
 	print_build_rows
 	exit 0
@@ -242,7 +279,7 @@ for ef in $efs; do
 		items=items_$am queries_t=queries_$am
 		efguc=$([[ "$am" == pgvector_hnsw* ]] && echo hnsw.ef_search || echo engram.ef_search)
 		engram_log "$am: ef_search $ef"
-		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
+		plan=$(psql_cmd -Atc "SET $efguc = $ef; EXPLAIN SELECT id FROM $items ORDER BY v $op (SELECT v FROM $queries_t WHERE id = 1) LIMIT 10")
 		forced_opt=""
 		forced[$am,$ef]=""
 		if ! grep -q "Index Scan using ${items}_v" <<<"$plan"; then
@@ -257,7 +294,7 @@ BEGIN;
 SET LOCAL $efguc = $ef;
 ${forced_opt:+SET LOCAL enable_seqscan = off;}
 SELECT round(sum(hits)::numeric / (10 * count(*)), 3) FROM (
-  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v <-> q.v LIMIT 10) n
+  SELECT (SELECT count(*) FROM (SELECT i.id FROM $items i ORDER BY i.v $op q.v LIMIT 10) n
           WHERE n.id = ANY (g.ids)) AS hits
   FROM $queries_t q JOIN gt g ON g.qid = q.id) s;
 SELECT pg_stat_get_xact_tuples_returned('${items}_v'::regclass);
@@ -269,16 +306,26 @@ SQL
 	done
 done
 
-# pgbench_tps PGOPTIONS SCRIPT [ARG...]: one prepared pgbench client runs
-# $work/SCRIPT for --seconds; prints its transactions per second.
+# The CPU a pinned client and its backend share, and the postmaster's pid:
+# the backend pgbench connects to inherits the postmaster's CPU affinity.
+pin_cpu=$(($(nproc) - 1))
+postmaster_pid=$(head -1 "$datadir/postmaster.pid")
+# pgbench_tps MODE PGOPTIONS SCRIPT [ARG...]: one prepared pgbench client
+# runs $work/SCRIPT for --seconds, pinned with its backend to $pin_cpu when
+# MODE is "pinned"; prints its transactions per second.
 pgbench_tps() {
-	local options=$1 script=$2
-	shift 2
+	local mode=$1 options=$2 script=$3 pin=()
+	shift 3
 	chown postgres: "$work/$script"
+	if [ "$mode" = pinned ]; then
+		pin=(taskset -c "$pin_cpu")
+		taskset -p -c "$pin_cpu" "$postmaster_pid" >/dev/null
+	fi
 	(cd "$work" && engram_as_postgres env PGOPTIONS="$options" \
-		pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f "$script" "$@" \
+		"${pin[@]}" pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f "$script" "$@" \
 		-h "$sockdir" -p "$port" postgres >"$work/pgbench.out" 2>&1) ||
 		{ cat "$work/pgbench.out" >&2; engram_die "pgbench failed"; }
+	[ "$mode" = pinned ] && taskset -p -c "0-$pin_cpu" "$postmaster_pid" >/dev/null
 	sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1
 }
 # median_of "RATE RATE ...": the median of the rates of the rounds
@@ -293,39 +340,46 @@ rounds_of() {
 
 # Query rates: --rounds rounds, each timing every ef_search of every access
 # method in turn; the median q/s is kept, P50/P99 over all rounds' queries.
-declare -A tps_rounds
-floor_rounds=""
+# Each pinning mode of --cpu-pin times every point in turn within a round.
+declare -A tps_rounds floor_rounds
 mkdir -p "$work/latency" && chown postgres: "$work/latency"
+echo 'SELECT 1;' >"$work/floor.sql"
 for round in $(seq 1 "$rounds"); do
+	for mode in $pin_modes; do
+		for ef in $efs; do
+			for am in $ams; do
+				items=items_$am queries_t=queries_$am
+				engram_log "$am: ef_search $ef, timing round $round of $rounds, $mode"
+				cat >"$work/query.sql" <<SQL
+\\set q random(1, $queries)
+SELECT id FROM $items ORDER BY v $op (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
+SQL
+				rm -f "$work"/pgbench_log.*
+				tps_rounds[$mode,$am,$ef]+="$(pgbench_tps "$mode" "${options[$am,$ef]}" query.sql --log --log-prefix=pgbench_log) "
+				cat "$work"/pgbench_log.* | awk '{print $3}' >>"$work/latency/$mode-$am-$ef"
+			done
+		done
+		# The round-trip floor: what one client's query costs with no work
+		# in it (protocol, wake-ups, executor), the same for every access
+		# method.
+		floor_rounds[$mode]+="$(pgbench_tps "$mode" "" floor.sql) "
+	done
+done
+for mode in $pin_modes; do
 	for ef in $efs; do
 		for am in $ams; do
-			items=items_$am queries_t=queries_$am
-			engram_log "$am: ef_search $ef, timing round $round of $rounds"
-			cat >"$work/query.sql" <<SQL
-\\set q random(1, $queries)
-SELECT id FROM $items ORDER BY v <-> (SELECT v FROM $queries_t WHERE id = :q) LIMIT 10;
-SQL
-			rm -f "$work"/pgbench_log.*
-			tps_rounds[$am,$ef]+="$(pgbench_tps "${options[$am,$ef]}" query.sql --log --log-prefix=pgbench_log) "
-			cat "$work"/pgbench_log.* | awk '{print $3}' >>"$work/latency/$am-$ef"
+			tps[$mode,$am,$ef]=$(median_of "${tps_rounds[$mode,$am,$ef]}")
+			read -r p50[$mode,$am,$ef] p99[$mode,$am,$ef] < <(sort -n "$work/latency/$mode-$am-$ef" |
+				awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
 		done
-	done
-	# The round-trip floor: what one client's query costs with no work in
-	# it (protocol, wake-ups, executor), the same for every access method.
-	echo 'SELECT 1;' >"$work/floor.sql"
-	floor_rounds+="$(pgbench_tps "" floor.sql) "
-done
-for ef in $efs; do
-	for am in $ams; do
-		tps[$am,$ef]=$(median_of "${tps_rounds[$am,$ef]}")
-		read -r p50[$am,$ef] p99[$am,$ef] < <(sort -n "$work/latency/$am-$ef" |
-			awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
 	done
 done
 
-# Inserts: three alternating rounds per access method, the median kept.
+# Inserts: three alternating rounds per access method, the median kept
+# (none on a real set).
 declare -A insert_rounds
-for am in $ams; do
+insert_ams=$($measure_inserts && echo "$ams" || true)
+for am in $insert_ams; do
 	if [ "$insert_source" = distinct ]; then
 		engram_log "$am: loading $insert_pool vectors to insert"
 		psql_cmd <<SQL
@@ -338,67 +392,103 @@ SQL
 		psql_cmd -c "CREATE SEQUENCE items_${am}_extra START 10000001"
 	fi
 done
+# write_insert_script AM: $work/insert.sql, one row into AM's table.
+write_insert_script() {
+	if [ "$insert_source" = distinct ]; then
+		cat >"$work/insert.sql" <<SQL
+INSERT INTO items_$1 SELECT n.id, p.v FROM (SELECT nextval('items_${1}_next') AS id) n JOIN pool_$1 p ON p.id = n.id;
+SQL
+	else
+		cat >"$work/insert.sql" <<SQL
+\\set q random(1, $queries)
+INSERT INTO items_$1 SELECT nextval('items_${1}_extra'), v FROM queries_$1 WHERE id = :q;
+SQL
+	fi
+}
 psql_cmd -c "CHECKPOINT"
 for round in 1 2 3; do
-	for am in $ams; do
-		if [ "$insert_source" = distinct ]; then
-			cat >"$work/insert.sql" <<SQL
-INSERT INTO items_$am SELECT n.id, p.v FROM (SELECT nextval('items_${am}_next') AS id) n JOIN pool_$am p ON p.id = n.id;
-SQL
-		else
-			cat >"$work/insert.sql" <<SQL
-\\set q random(1, $queries)
-INSERT INTO items_$am SELECT nextval('items_${am}_extra'), v FROM queries_$am WHERE id = :q;
-SQL
-		fi
-		insert_rounds[$am]+="$(pgbench_tps "" insert.sql) "
+	for mode in $pin_modes; do
+		for am in $insert_ams; do
+			write_insert_script "$am"
+			insert_rounds[$mode,$am]+="$(pgbench_tps "$mode" "" insert.sql) "
+		done
 	done
 done
 if [ "$insert_source" = distinct ]; then
-	for am in $ams; do
+	for am in $insert_ams; do
 		[ "$(psql_cmd -Atc "SELECT last_value <= $((rows + insert_pool)) FROM items_${am}_next")" = t ] ||
 			engram_die "$am: the $insert_pool vectors to insert ran out (the rate counts empty inserts): raise --insert-pool"
 	done
 fi
 
 echo
-echo "data: $rows x $dims float4, $centres Gaussian centres, $queries held-out queries, seed $seed; m = $m, ef_construction = $efc"
-echo "inserts: $([ "$insert_source" = distinct ] && echo "new vectors of the same distribution, each once" || echo "random held-out queries (repeated vectors)")"
+echo "data: $data_line; m = $m, ef_construction = $efc"
+if ! $measure_inserts; then
+	echo "inserts: not measured (a real set has no spare vectors of its distribution)"
+elif [ "$insert_source" = distinct ]; then
+	echo "inserts: new vectors of the same distribution, each once"
+else
+	echo "inserts: random held-out queries (repeated vectors)"
+fi
 echo "exact search (sequential scan, one query): $exact_ms ms"
 echo
 print_build_rows
-printf '| single-row inserts/s (median of 3 rounds: all) |'
-for am in $ams; do
-	printf ' %.0f (%s) |' "$(median_of "${insert_rounds[$am]}")" "$(rounds_of "${insert_rounds[$am]}")"
-done
 echo
-echo
-echo "q/s: median of $rounds alternating round(s) of $seconds s; P50/P99 over all of them"
-printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
-printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
-for ef in $efs; do
-	printf '| %s |' "$ef"
-	for am in $ams; do
-		printf ' %s / %.0f / %s / %s%s |' "${recall[$am,$ef]}" "${tps[$am,$ef]}" "${p50[$am,$ef]}" "${p99[$am,$ef]}" "${forced[$am,$ef]}"
+# ratio_to_pgvector AM RATE_OF_AM RATE_OF_PGVECTOR: " (N.NN x)" for an
+# engram variant when pgvector was measured, else nothing.
+ratio_to_pgvector() {
+	case "$1" in
+	engram_hnsw*) [ -n "$3" ] && printf ' (%.2f x)' "$(echo "$2 / $3" | bc -l)" ;;
+	esac
+	return 0
+}
+for mode in $pin_modes; do
+	if [ "$mode" = pinned ]; then
+		echo "== client and backend pinned to CPU $pin_cpu (--cpu-pin): no wait for an idle vCPU to wake =="
+	else
+		echo "== client and backend placed by the kernel (unpinned) =="
+	fi
+	if $measure_inserts; then
+		pgvector_inserts=""
+		[ -n "${insert_rounds[$mode,pgvector_hnsw]:-}" ] &&
+			pgvector_inserts=$(median_of "${insert_rounds[$mode,pgvector_hnsw]}")
+		printf '| single-row inserts/s (median of 3 rounds: all; x pgvector) |'
+		for am in $ams; do
+			inserts=$(median_of "${insert_rounds[$mode,$am]}")
+			printf ' %.0f (%s)%s |' "$inserts" "$(rounds_of "${insert_rounds[$mode,$am]}")" \
+				"$(ratio_to_pgvector "$am" "$inserts" "$pgvector_inserts")"
+		done
+		echo
+		echo
+	fi
+	echo "q/s: median of $rounds alternating round(s) of $seconds s (x pgvector's q/s at the same ef_search); P50/P99 over all of them"
+	printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
+	printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
+	for ef in $efs; do
+		printf '| %s |' "$ef"
+		for am in $ams; do
+			printf ' %s / %.0f%s / %s / %s%s |' "${recall[$am,$ef]}" "${tps[$mode,$am,$ef]}" \
+				"$(ratio_to_pgvector "$am" "${tps[$mode,$am,$ef]}" "${tps[$mode,pgvector_hnsw,$ef]:-}")" \
+				"${p50[$mode,$am,$ef]}" "${p99[$mode,$am,$ef]}" "${forced[$am,$ef]}"
+		done
+		echo
+	done
+	floor_median=$(median_of "${floor_rounds[$mode]}")
+	printf 'round-trip floor (SELECT 1, one client, prepared): %.0f q/s, %.0f us a query (rounds: %s); every q/s above includes it\n' \
+		"$floor_median" "$(echo "1000000 / $floor_median" | bc -l)" "$(rounds_of "${floor_rounds[$mode]}")"
+	echo "q/s of every timing round (in order):"
+	for ef in $efs; do
+		printf '| %s |' "$ef"
+		for am in $ams; do printf ' %s: %s |' "$am" "$(rounds_of "${tps_rounds[$mode,$am,$ef]}")"; done
+		echo
 	done
 	echo
 done
-floor_median=$(median_of "$floor_rounds")
-printf 'round-trip floor (SELECT 1, one client, prepared): %.0f q/s, %.0f us a query (rounds: %s); every q/s above includes it\n' \
-	"$floor_median" "$(echo "1000000 / $floor_median" | bc -l)" "$(rounds_of "$floor_rounds")"
-echo
 echo "index rows returned to the executor per LIMIT 10 query (tuples returned by the index in the recall run, pg_stat_get_xact_tuples_returned):"
 printf '| ef_search |'; for am in $ams; do printf ' %s |' "$am"; done; echo
 printf '|---:|'; for am in $ams; do printf -- '---:|'; done; echo
 for ef in $efs; do
 	printf '| %s |' "$ef"
 	for am in $ams; do printf ' %s |' "${rows_per_query[$am,$ef]}"; done
-	echo
-done
-echo
-echo "q/s of every timing round (in order):"
-for ef in $efs; do
-	printf '| %s |' "$ef"
-	for am in $ams; do printf ' %s: %s |' "$am" "$(rounds_of "${tps_rounds[$am,$ef]}")"; done
 	echo
 done
