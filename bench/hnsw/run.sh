@@ -434,6 +434,28 @@ echo "exact search (sequential scan, one query): $exact_ms ms"
 echo
 print_build_rows
 echo
+# ef_table HEADER_CELL ALIGN CELL_FUNCTION: a table with a row per
+# ef_search and a column per access method; HEADER_CELL is a printf format
+# of the method's name, CELL_FUNCTION AM EF prints one cell.
+ef_table() {
+	local am ef
+	printf '| ef_search |'; for am in $ams; do printf " $1 |" "$am"; done; echo
+	printf '|---:|'; for am in $ams; do printf -- "$2|"; done; echo
+	for ef in $efs; do
+		printf '| %s |' "$ef"
+		for am in $ams; do printf ' %s |' "$("$3" "$am" "$ef")"; done
+		echo
+	done
+}
+# Cells of the tables for pinning mode $mode: the query figures, the rate
+# of every round; and the rows an index returned per query.
+query_cell() {
+	printf '%s / %.0f%s / %s / %s%s' "${recall[$1,$2]}" "${tps[$mode,$1,$2]}" \
+		"$(ratio_to_pgvector "$1" "${tps[$mode,$1,$2]}" "${tps[$mode,pgvector_hnsw,$2]:-}")" \
+		"${p50[$mode,$1,$2]}" "${p99[$mode,$1,$2]}" "${forced[$1,$2]}"
+}
+rounds_cell() { rounds_of "${tps_rounds[$mode,$1,$2]}"; }
+rows_per_query_cell() { echo "${rows_per_query[$1,$2]}"; }
 # ratio_to_pgvector AM RATE_OF_AM RATE_OF_PGVECTOR: " (N.NN x)" for an
 # engram variant when pgvector was measured, else nothing.
 ratio_to_pgvector() {
@@ -462,33 +484,13 @@ for mode in $pin_modes; do
 		echo
 	fi
 	echo "q/s: median of $rounds alternating round(s) of $seconds s (x pgvector's q/s at the same ef_search); P50/P99 over all of them"
-	printf '| ef_search |'; for am in $ams; do printf ' %s recall@10 / q/s / P50 / P99 ms |' "$am"; done; echo
-	printf '|---:|'; for am in $ams; do printf -- '---|'; done; echo
-	for ef in $efs; do
-		printf '| %s |' "$ef"
-		for am in $ams; do
-			printf ' %s / %.0f%s / %s / %s%s |' "${recall[$am,$ef]}" "${tps[$mode,$am,$ef]}" \
-				"$(ratio_to_pgvector "$am" "${tps[$mode,$am,$ef]}" "${tps[$mode,pgvector_hnsw,$ef]:-}")" \
-				"${p50[$mode,$am,$ef]}" "${p99[$mode,$am,$ef]}" "${forced[$am,$ef]}"
-		done
-		echo
-	done
+	ef_table '%s recall@10 / q/s / P50 / P99 ms' '---' query_cell
 	floor_median=$(median_of "${floor_rounds[$mode]}")
 	printf 'round-trip floor (SELECT 1, one client, prepared): %.0f q/s, %.0f us a query (rounds: %s); every q/s above includes it\n' \
 		"$floor_median" "$(echo "1000000 / $floor_median" | bc -l)" "$(rounds_of "${floor_rounds[$mode]}")"
 	echo "q/s of every timing round (in order):"
-	for ef in $efs; do
-		printf '| %s |' "$ef"
-		for am in $ams; do printf ' %s: %s |' "$am" "$(rounds_of "${tps_rounds[$mode,$am,$ef]}")"; done
-		echo
-	done
+	ef_table '%s' '---' rounds_cell
 	echo
 done
 echo "index rows returned to the executor per LIMIT 10 query (tuples returned by the index in the recall run, pg_stat_get_xact_tuples_returned):"
-printf '| ef_search |'; for am in $ams; do printf ' %s |' "$am"; done; echo
-printf '|---:|'; for am in $ams; do printf -- '---:|'; done; echo
-for ef in $efs; do
-	printf '| %s |' "$ef"
-	for am in $ams; do printf ' %s |' "${rows_per_query[$am,$ef]}"; done
-	echo
-done
+ef_table '%s' '---:' rows_per_query_cell

@@ -13,7 +13,10 @@
  * ascending order share the upper levels of their paths, so this walk keeps
  * the pages of its current path pinned and, for each next key, goes back
  * up only to the lowest page of that path whose key range still covers it:
- * usually the leaf itself or its parent.
+ * usually the leaf itself or its parent.  A visit of a leaf's parent also
+ * notes the children of the next keys that parent covers (a plan), so that
+ * the walk goes from one leaf to the next key's without locking and
+ * searching the parent again.
  *
  * What it reads: for each key k of a sorted, duplicate-free array, every
  * leaf entry whose first column equals k, in index order, as a heap TID
@@ -45,9 +48,10 @@
  * a btree scan.  No other locks; never two page locks at once.  Pages are
  * pinned through engram_recall_read_buffer() (recent_buffers.c): a page
  * this backend met in an earlier walk is usually pinned without a lookup
- * in the buffer mapping table; and when the walk descends to a leaf, the
- * buffers of the next few leaves it will need (found in the same parent)
- * are requested ahead (hint_next_leaves), without pin or lock.
+ * in the buffer mapping table; and the buffers of the next few leaves the
+ * plan leads to are requested ahead (hint_planned_leaves), and the line
+ * pointers and tuples where the next two will be searched
+ * (prefetch_planned_entries), without pin or lock.
  *
  * Usable only on a btree whose first key column is bigint with the
  * standard integer operator family, ascending, nulls last
@@ -107,6 +111,20 @@ typedef struct LeafRange
 	int64		high;
 } LeafRange;
 
+/* Keys whose leaves one visit of a parent plans (plan_next_leaves). */
+#define WALK_PLAN_KEYS 64
+
+/*
+ * The leaf a visit of its parent found for a later key: where the walk
+ * starts for that key instead of visiting the parent again.
+ */
+typedef struct PlannedLeaf
+{
+	BlockNumber block;			/* the downlink followed */
+	int			ordinal;		/* distinct leaves before it in the plan */
+	LeafRange	range;			/* its key range in the parent */
+} PlannedLeaf;
+
 typedef struct Walk
 {
 	Relation	index;
@@ -117,13 +135,19 @@ typedef struct Walk
 	int64		entries;
 	int			hinted_upto;	/* keys before this one had their leaf hinted */
 	LeafRange	leaf_range;
+	int			plan_first;		/* plan[i] is the leaf of keys[plan_first + i] */
+	int			plan_upto;		/* keys[plan_first .. plan_upto) are planned */
+	PlannedLeaf plan[WALK_PLAN_KEYS];
 } Walk;
 
 /* Entries a guided search steps over before it falls back to bisection. */
 #define WALK_GUIDED_STEPS 8
 
-/* Leaves requested ahead from their parent (hint_next_leaves). */
+/* Leaves requested ahead of the one the walk reads (hint_planned_leaves). */
 #define WALK_LEAF_LOOKAHEAD 8
+
+/* Entries after the guided search's first probe whose tuples are prefetched. */
+#define WALK_PREFETCH_ENTRIES 6
 
 bool
 engram_btree_walk_usable(Relation index)
@@ -392,13 +416,14 @@ child_at(Page page, OffsetNumber offset)
 /*
  * From the locked parent "page" of level "parent", the key range of the
  * child under the pivot at "position": from that pivot's key to the next
- * pivot's (or the parent's high key).  None when either end is unknown:
- * the first pivot ("minus infinity"), a NULL key, a rightmost parent.
+ * pivot's (or the parent's high key).  None (block InvalidBlockNumber)
+ * when either end is unknown: the first pivot ("minus infinity"), a NULL
+ * key, a rightmost parent.
  */
 static void
-note_leaf_range(Walk *walk, WalkLevel *parent, Page page, OffsetNumber position)
+leaf_range_at(Walk *walk, WalkLevel *parent, Page page, OffsetNumber position,
+			  LeafRange *range)
 {
-	LeafRange  *range = &walk->leaf_range;
 	OffsetNumber last_offset = PageGetMaxOffsetNumber(page);
 	IndexTuple	pivot;
 	bool		known;
@@ -424,43 +449,151 @@ note_leaf_range(Walk *walk, WalkLevel *parent, Page page, OffsetNumber position)
 }
 
 /*
- * From the locked parent of the leaf the walk is about to read for
- * keys[next], start loading the leaves the next keys lead to (up to
- * WALK_LEAF_LOOKAHEAD distinct leaves, for keys this parent covers and not
- * hinted yet): the buffer header, page header and special space of the
- * buffer each of them was last found in (engram_recall_prefetch_page), so
- * that when the walk reaches them these first-touch misses are over, or
- * under way, instead of being met one leaf after the other.  A hint only:
- * the leaves are read as before, and a buffer since reused for another
- * page costs a useless prefetch.
+ * Start loading the planned leaves of the keys after keys[next], up to
+ * WALK_LEAF_LOOKAHEAD distinct leaves beyond that of keys[next] (planned,
+ * or just found in the parent: ordinal 0), for keys not hinted yet: the buffer header, page header and special space of the
+ * buffer each was last found in (engram_recall_prefetch_page), so that
+ * when the walk reaches them these first-touch misses are over, or under
+ * way, instead of being met one leaf after the other.  A hint only: the
+ * leaves are read as before, and a buffer since reused for another page
+ * costs a useless prefetch.
  */
 static void
-hint_next_leaves(Walk *walk, WalkLevel *parent, Page page, const int64 *keys, int nkeys,
+hint_planned_leaves(Walk *walk, int next)
+{
+	int			ordinal = next >= walk->plan_first && next < walk->plan_upto ?
+		walk->plan[next - walk->plan_first].ordinal : 0;
+	int			i;
+
+	for (i = Max(next + 1, walk->hinted_upto); i < walk->plan_upto; i++)
+	{
+		const PlannedLeaf *planned = &walk->plan[i - walk->plan_first];
+		int			previous = i == walk->plan_first ? 0 : planned[-1].ordinal;
+
+		if (planned->ordinal > ordinal + WALK_LEAF_LOOKAHEAD)
+			break;
+		if (planned->ordinal != previous)
+			engram_recall_prefetch_page(walk->index, planned->block,
+										BLCKSZ - sizeof(BTPageOpaqueData));
+	}
+	walk->hinted_upto = Max(walk->hinted_upto, i);
+}
+
+/*
+ * Start loading what the guided search and the copy of the entries of
+ * keys[i] will first touch in its planned leaf: the line pointers around
+ * the offset the search probes first ("tuples" false), or the tuples those
+ * line pointers point to ("tuples" true: a step later, the line pointers
+ * then loaded).  Read from the page of the buffer that last held the leaf,
+ * without pin or lock (its header was requested WALK_LEAF_LOOKAHEAD leaves
+ * earlier): a hint only, every address derived from it kept inside the
+ * page.  Not under Valgrind, which marks unpinned buffers inaccessible.
+ */
+static void
+prefetch_leaf_entries(Walk *walk, const int64 *keys, int i, bool tuples)
+{
+#if defined(__GNUC__) && !defined(USE_VALGRIND)
+	const PlannedLeaf *planned = &walk->plan[i - walk->plan_first];
+	const char *page = engram_recall_remembered_page(walk->index, planned->block);
+	uint16		lower;
+	int			last;
+	int			guess;
+
+	if (page == NULL || planned->range.block != planned->block)
+		return;
+	lower = ((const volatile PageHeaderData *) page)->pd_lower;
+	if (lower <= SizeOfPageHeaderData || lower > BLCKSZ)
+		return;
+	last = (lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+	guess = guessed_offset(&planned->range, keys[i], P_FIRSTKEY, last);
+	if (guess == 0)
+		return;
+	for (int offset = Max(guess - 1, P_FIRSTKEY);
+		 offset <= Min(guess + WALK_PREFETCH_ENTRIES, last); offset++)
+	{
+		const char *item = page + SizeOfPageHeaderData + (offset - 1) * sizeof(ItemIdData);
+		uint32		raw;
+		ItemIdData	copy;
+
+		if (!tuples)
+		{
+			__builtin_prefetch(item);
+			continue;
+		}
+		raw = *(const volatile uint32 *) item;
+		memcpy(&copy, &raw, sizeof(copy));
+		if (ItemIdGetOffset(&copy) >= SizeOfPageHeaderData &&
+			ItemIdGetOffset(&copy) < BLCKSZ)
+			__builtin_prefetch(page + ItemIdGetOffset(&copy));
+	}
+	/* keep the prefetches (see engram_recent_buffers_prefetch) */
+	pg_compiler_barrier();
+#endif
+}
+
+/*
+ * Moving to the planned leaf of keys[next]: the tuples of the next planned
+ * leaf and the line pointers of the one after it (prefetch_leaf_entries),
+ * so that each is loaded while the walk reads the leaves before it.
+ */
+static void
+prefetch_planned_entries(Walk *walk, const int64 *keys, int next)
+{
+	int			ordinal = walk->plan[next - walk->plan_first].ordinal;
+
+	for (int i = next + 1; i < walk->plan_upto; i++)
+	{
+		int			step = walk->plan[i - walk->plan_first].ordinal - ordinal;
+
+		if (step > 2)
+			break;
+		if (step > 0 && walk->plan[i - 1 - walk->plan_first].ordinal != ordinal + step)
+			prefetch_leaf_entries(walk, keys, i, step == 1);
+	}
+}
+
+/*
+ * From the locked parent of the leaf the walk is about to read for
+ * keys[next] (the child under the pivot at "position"), plan the leaves of
+ * the next keys this parent covers (up to WALK_PLAN_KEYS): the child each
+ * one leads to, so that the walk goes there directly, without visiting
+ * the parent again.  A downlink read earlier is as good a start as one
+ * read now (Lehman and Yao): a key's entries only ever move right of the
+ * child the parent gave, by splits and page deletions, and reading a leaf
+ * moves right while its high key is below the key.
+ */
+static void
+plan_next_leaves(Walk *walk, WalkLevel *parent, Page page, const int64 *keys, int nkeys,
 				 int next, OffsetNumber position)
 {
 	OffsetNumber last_offset = PageGetMaxOffsetNumber(page);
-	OffsetNumber hinted_position = position;
-	int			hinted = 0;
+	OffsetNumber planned_position = position;
+	int			ordinal = 0;	/* distinct leaves after that of keys[next] */
 	int			i;
+
+	walk->plan_first = next + 1;
 
 	/*
 	 * Keys ascend, so each one's pivot is found by moving forward from the
 	 * previous one's ("position": the last pivot below the key).
 	 */
-	for (i = Max(next + 1, walk->hinted_upto); i < nkeys && hinted < WALK_LEAF_LOOKAHEAD; i++)
+	for (i = next + 1; i < nkeys && i - walk->plan_first < WALK_PLAN_KEYS; i++)
 	{
+		PlannedLeaf *planned = &walk->plan[i - walk->plan_first];
+
 		if (!level_covers(parent, keys[i]))
 			break;
 		while (position < last_offset && tuple_below(walk, page, position + 1, keys[i]))
 			position++;
-		if (position == hinted_position)
-			continue;
-		engram_recall_prefetch_page(walk->index, child_at(page, position),
-									BLCKSZ - sizeof(BTPageOpaqueData));
-		hinted_position = position;
-		hinted++;
+		if (position != planned_position)
+			ordinal++;
+		planned_position = position;
+		planned->block = child_at(page, position);
+		planned->ordinal = ordinal;
+		leaf_range_at(walk, parent, page, position, &planned->range);
 	}
-	walk->hinted_upto = i;
+	walk->plan_upto = i;
+	hint_planned_leaves(walk, next);
 }
 
 /* Set "level" to "block", dropping the pin of the page it held before. */
@@ -633,26 +766,39 @@ engram_btree_walk(Relation index, Snapshot snapshot, const int64 *keys, int nkey
 		if (next > 0 && keys[next] <= keys[next - 1])
 			elog(ERROR, "engram: btree walk keys are not ascending");
 
-		/* Up to the lowest page of the path that covers the key ... */
-		while (depth < walk.top && !level_covers(&walk.levels[depth], key))
-			depth++;
-		/* ... and down from there to its leaf. */
-		for (; depth > 0; depth--)
+		if (!level_covers(leaf, key) && next >= walk.plan_first && next < walk.plan_upto)
 		{
-			WalkLevel  *level = &walk.levels[depth];
-			OffsetNumber position;
-			BlockNumber child;
+			/* the leaf planned at the last visit of its parent */
+			const PlannedLeaf *planned = &walk.plan[next - walk.plan_first];
 
-			page = lock_level(&walk, level, depth, key);
-			position = internal_child_offset(&walk, page, key);
-			child = child_at(page, position);
-			if (depth == 1)
+			walk.leaf_range = planned->range;
+			point_level(leaf, planned->block);
+			hint_planned_leaves(&walk, next);
+			prefetch_planned_entries(&walk, keys, next);
+		}
+		else
+		{
+			/* Up to the lowest page of the path that covers the key ... */
+			while (depth < walk.top && !level_covers(&walk.levels[depth], key))
+				depth++;
+			/* ... and down from there to its leaf. */
+			for (; depth > 0; depth--)
 			{
-				note_leaf_range(&walk, level, page, position);
-				hint_next_leaves(&walk, level, page, keys, nkeys, next, position);
+				WalkLevel  *level = &walk.levels[depth];
+				OffsetNumber position;
+				BlockNumber child;
+
+				page = lock_level(&walk, level, depth, key);
+				position = internal_child_offset(&walk, page, key);
+				child = child_at(page, position);
+				if (depth == 1)
+				{
+					leaf_range_at(&walk, level, page, position, &walk.leaf_range);
+					plan_next_leaves(&walk, level, page, keys, nkeys, next, position);
+				}
+				LockBuffer(level->buffer, BUFFER_LOCK_UNLOCK);
+				point_level(&walk.levels[depth - 1], child);
 			}
-			LockBuffer(level->buffer, BUFFER_LOCK_UNLOCK);
-			point_level(&walk.levels[depth - 1], child);
 		}
 
 		/* The leaf, and its right siblings while the key's entries go on. */

@@ -324,11 +324,17 @@ typedef struct EngramNode
 	double		score;
 } EngramNode;
 
+/* Bits of EngramSpreadState's node filter: 2 ^ ENGRAM_NODE_FILTER_LOG2. */
+#define ENGRAM_NODE_FILTER_LOG2 13
+#define ENGRAM_NODE_FILTER_BITS (1 << ENGRAM_NODE_FILTER_LOG2)
+
 /* Everything a spreading run needs; built by recall or spread. */
 typedef struct EngramSpreadState
 {
 	const EngramSpace *space;
 	struct HTAB *nodes;			/* int64 id -> EngramNode */
+	/* one bit per hash of the ids in "nodes": a clear bit means no node */
+	uint64		node_filter[ENGRAM_NODE_FILTER_BITS / 64];
 	MemoryContext context;		/* nodes and paths live here */
 	bool		has_cue_embedding;
 	Datum		cue_embedding;	/* evector datum of the embedding cue */
@@ -540,12 +546,14 @@ typedef struct EngramEdgeRow
 	int64		src;
 	int64		dst;
 	double		weight;
+	int			source;			/* position of src in the srcs read */
 } EngramEdgeRow;
 
 /*
- * The associations leaving the memories "srcs", sorted by (dst, src), read
- * without SQL into a palloc'd *edges; false (nothing read) when they must
- * be read through SQL (same conditions as the memory reader).
+ * The associations leaving the memories "srcs" (ascending, distinct),
+ * sorted by (dst, src), read without SQL into a palloc'd *edges; false
+ * (nothing read) when they must be read through SQL (same conditions as
+ * the memory reader).
  */
 extern bool engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs,
 											int nsrcs, EngramEdgeRow **edges, int *nedges);
@@ -596,6 +604,14 @@ extern Buffer engram_recall_read_buffer(Relation rel, BlockNumber block);
  * another page costs a useless prefetch.
  */
 extern void engram_recall_prefetch_page(Relation rel, BlockNumber block, Size offset);
+
+/*
+ * The page of the buffer that last held "block" of "rel", neither pinned
+ * nor locked (NULL: none): its contents may change, or become another
+ * block's, at any moment, so only hints (prefetch addresses kept inside
+ * the page) may be derived from them.
+ */
+extern const char *engram_recall_remembered_page(Relation rel, BlockNumber block);
 
 /* ---------------------------------------------------------------------
  * Access statistics and tiers (access.c): the single integration point

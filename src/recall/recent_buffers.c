@@ -107,3 +107,13 @@ engram_recall_prefetch_page(Relation rel, BlockNumber block, Size offset)
 {
 	engram_recent_buffers_prefetch(recent_buffers(rel), block, offset);
 }
+
+const char *
+engram_recall_remembered_page(Relation rel, BlockNumber block)
+{
+	Buffer		buffer = *engram_recent_buffers_slot(recent_buffers(rel), block);
+
+	if (buffer <= 0)
+		return NULL;			/* none, or a local buffer */
+	return (const char *) BufferGetBlock(buffer);
+}

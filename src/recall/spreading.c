@@ -143,6 +143,41 @@ path_confidence(const EngramPath *path)
 						  exp(-engram_path_confidence_decay * path->hops));
 }
 
+/*
+ * The node filter's bit for "id": the top bits of a multiplicative hash.
+ * Nodes are entered (enter_node) and never removed, so a clear bit proves
+ * that "id" has no node: most memories an association reaches have none,
+ * and find_node then skips the hash table's lookup (a hash of the key and
+ * a bucket chain in memory not yet in cache).
+ */
+static inline uint32
+node_filter_bit(int64 id)
+{
+	return (uint32) (((uint64) id * UINT64CONST(0x9E3779B97F4A7C15)) >>
+					 (64 - ENGRAM_NODE_FILTER_LOG2));
+}
+
+/* The node of "id", or NULL. */
+static inline EngramNode *
+find_node(EngramSpreadState *state, int64 id)
+{
+	uint32		bit = node_filter_bit(id);
+
+	if ((state->node_filter[bit / 64] & (UINT64CONST(1) << (bit % 64))) == 0)
+		return NULL;
+	return (EngramNode *) hash_search(state->nodes, &id, HASH_FIND, NULL);
+}
+
+/* The node of "id", entered when new (*found false). */
+static inline EngramNode *
+enter_node(EngramSpreadState *state, int64 id, bool *found)
+{
+	uint32		bit = node_filter_bit(id);
+
+	state->node_filter[bit / 64] |= UINT64CONST(1) << (bit % 64);
+	return (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, found);
+}
+
 void
 engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 						 MemoryContext context)
@@ -266,7 +301,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 	EngramNode *node;
 	bool		found;
 
-	node = (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, &found);
+	node = enter_node(state, id, &found);
 	if (found && !node->row_pending)
 		return node;
 
@@ -499,7 +534,7 @@ enter_unread_targets(EngramSpreadState *state, Datum *ids, int nids)
 	{
 		int64		id = DatumGetInt64(ids[i]);
 		bool		found;
-		EngramNode *node = hash_search(state->nodes, &id, HASH_ENTER, &found);
+		EngramNode *node = enter_node(state, id, &found);
 
 		if (found)
 			continue;
@@ -626,6 +661,7 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 			edges[row].src = rows[row].src;
 			edges[row].dst = rows[row].dst;
 			edges[row].weight = rows[row].weight;
+			edges[row].source = frontier[rows[row].source];
 		}
 		pfree(rows);
 	}
@@ -648,6 +684,7 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 			edges[row].src = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 			edges[row].dst = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 			edges[row].weight = DatumGetFloat4(SPI_getbinval(tuple, desc, 3, &isnull));
+			edges[row].source = frontier_node(frontier, nfrontier, edges[row].src);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -656,7 +693,6 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 	{
 		SpreadEdge *edge = &edges[row];
 
-		edge->source = frontier_node(frontier, nfrontier, edge->src);
 		edge->value = 0.0;
 		if (edge->source != NULL)
 		{
@@ -685,7 +721,7 @@ fetch_edges(EngramSpreadState *state, EngramNode **frontier, int nfrontier, int 
 		edges[first].target = NULL;
 		edges[first].wanted = false;
 		if (largest > 0.0)
-			edges[first].target = hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL);
+			edges[first].target = find_node(state, edges[first].dst);
 		if (largest > 0.0 && edges[first].target == NULL &&
 			engram_clamp01(largest + engram_revisit_penalty * (sum - largest)) >=
 			depth_threshold(depth))
@@ -892,7 +928,7 @@ engram_spread_run(EngramSpreadState *state)
 			/* a node made for dst after fetch_edges looked: a wanted one */
 			target = edges[first].target;
 			if (target == NULL && edges[first].wanted)
-				target = hash_search(state->nodes, &edges[first].dst, HASH_FIND, NULL);
+				target = find_node(state, edges[first].dst);
 			if (n > 0 && target != NULL &&
 				apply_contributions(state, target, in, n, depth))
 				next[nnext++] = target;
@@ -1147,7 +1183,7 @@ read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
 														 SPI_tuptable->tupdesc, 1, &isnull));
 			Datum		distance = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 												 2, &isnull);
-			EngramNode *node = hash_search(state->nodes, &id, HASH_FIND, NULL);
+			EngramNode *node = find_node(state, id);
 
 			if (node == NULL || isnull)
 				continue;
