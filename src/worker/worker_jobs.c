@@ -320,8 +320,7 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 
 	engram_metrics_begin(ENGRAM_OP_MIGRATE);
 	engram_migration_thresholds_current(&thresholds);
-	rows = tier_provider->list_rows(space, &nrows);
-	engram_worker_charge((int64) nrows * ENGRAM_WORKER_COST_ROW_SCANNED);
+	rows = tier_provider->list_rows(space, &nrows);	/* charges its scan */
 	moves = palloc(sizeof(EngramTierMove) * Max(Min(nrows, engram_migration_batch), 1));
 	nmoves = engram_migration_plan(rows, nrows, &thresholds, engram_migration_batch, moves);
 	tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));
