@@ -31,7 +31,6 @@
 #include "shmem/engram_access_stats.h"
 #include "shmem/engram_hot_tier.h"
 #include "tam/engram_tam.h"
-#include "worker/engram_worker.h"
 
 /*
  * Every tuple of "rel" visible to "snapshot" (only cold stubs when
@@ -39,29 +38,19 @@
  * its tuples are visited; "visit" returning false stops the walk.  For
  * maintenance paths that read the raw tuples (stubs as stubs), not for
  * queries.
- *
- * The pages go through a bulk-read ring (BAS_BULKREAD, as a sequential
- * scan of a large table), so that walking a space larger than
- * shared_buffers does not evict the index and heap pages queries use.
- * After each page, with no buffer held, the page's rows are charged to
- * the background worker's throttle (ENGRAM_WORKER_COST_ROW_SCANNED each):
- * inside a worker job the walk may nap there, so a large space is walked
- * in slices instead of one burst; elsewhere the charge does nothing.
  */
 void
 engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
 						EngramTupleVisitor visit, void *arg)
 {
 	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
 	bool		go_on = true;
 
 	for (BlockNumber blkno = 0; blkno < nblocks && go_on; blkno++)
 	{
-		Buffer		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+		Buffer		buf = ReadBuffer(rel, blkno);
 		Page		page;
 		OffsetNumber maxoff;
-		int64		rows_read = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -74,7 +63,6 @@ engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
 
 			if (!ItemIdIsNormal(lp))
 				continue;
-			rows_read++;
 			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
 			tuple.t_len = ItemIdGetLength(lp);
 			tuple.t_tableOid = RelationGetRelid(rel);
@@ -86,9 +74,7 @@ engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
 			go_on = visit(&tuple, arg);
 		}
 		UnlockReleaseBuffer(buf);
-		engram_worker_charge(rows_read * ENGRAM_WORKER_COST_ROW_SCANNED);
 	}
-	FreeAccessStrategy(strategy);
 }
 
 static inline const TableAmRoutine *

@@ -320,7 +320,8 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 
 	engram_metrics_begin(ENGRAM_OP_MIGRATE);
 	engram_migration_thresholds_current(&thresholds);
-	rows = tier_provider->list_rows(space, &nrows);	/* charges its scan */
+	rows = tier_provider->list_rows(space, &nrows);
+	engram_worker_charge((int64) nrows * ENGRAM_WORKER_COST_ROW_SCANNED);
 	moves = palloc(sizeof(EngramTierMove) * Max(Min(nrows, engram_migration_batch), 1));
 	nmoves = engram_migration_plan(rows, nrows, &thresholds, engram_migration_batch, moves);
 	tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));

@@ -87,47 +87,6 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM RESET engram.migration_batch;
 	SELECT pg_reload_conf();});
 
-# The migration cycle's listing walks every row of the space: through a
-# bulk-read ring (it must not push the pages queries use out of
-# shared_buffers), charging its rows to the throttle page by page (so the
-# worker naps during the walk, not once after it).  From an empty buffer
-# cache (restart), with a throttle of 100 rows per 200 ms nap and nothing to
-# move (the default thresholds), the cycle the worker runs when it starts
-# (the next one an hour later) must keep at most a ring's worth
-# of the table's pages in shared_buffers and last about rows / 100 naps
-# of 200 ms.
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION pg_buffercache;
-	ALTER SYSTEM SET engram.worker_cost_limit = 100;
-	ALTER SYSTEM SET engram.worker_cost_delay = 200;
-	ALTER SYSTEM SET engram.worker_naptime = 3600;});
-$node->restart;
-ok($node->poll_query_until('postgres',
-		q{SELECT runs >= 1 AND state <> 'running' FROM engram_worker_status
-		  WHERE database = 'postgres' AND job = 'tier_migration'}),
-	'a migration cycle ran after the restart');
-# (pages counted before anything else reads the table)
-my ($cached_pages, $table_pages) = split /\|/, $node->safe_psql('postgres',
-	q{SELECT count(*), pg_relation_size('memories') / current_setting('block_size')::int
-	  FROM pg_buffercache
-	  WHERE relfilenode = pg_relation_filenode('memories') AND relforknumber = 0
-		AND reldatabase = (SELECT oid FROM pg_database WHERE datname = 'postgres')});
-my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM memories');
-cmp_ok($cached_pages, '<=', 64,
-	"the listing read the table's $table_pages pages through a ring ($cached_pages cached)");
-my $cycle_ms = $node->safe_psql('postgres',
-	q{SELECT extract(epoch FROM last_end - last_start) * 1000 FROM engram_worker_status
-	  WHERE database = 'postgres' AND job = 'tier_migration'});
-# (the last page's rows may not fill a nap: one nap less, 10 % slack; one
-# charge after the listing naps 4 delays at most)
-cmp_ok($cycle_ms, '>=', 0.9 * (int($rows / 100) - 1) * 200,
-	"the listing of $rows rows napped page by page ($cycle_ms ms)");
-$node->safe_psql('postgres', q{
-	ALTER SYSTEM RESET engram.worker_cost_limit;
-	ALTER SYSTEM RESET engram.worker_cost_delay;
-	ALTER SYSTEM RESET engram.worker_naptime;
-	SELECT pg_reload_conf();});
-
 # engram.background_workers.
 $node->safe_psql('postgres', 'CREATE DATABASE second');
 $node->safe_psql('second', 'CREATE EXTENSION engram');
