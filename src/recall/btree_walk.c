@@ -451,8 +451,9 @@ leaf_range_at(Walk *walk, WalkLevel *parent, Page page, OffsetNumber position,
 /*
  * Start loading the planned leaves of the keys after keys[next], up to
  * WALK_LEAF_LOOKAHEAD distinct leaves beyond that of keys[next] (planned,
- * or just found in the parent: ordinal 0), for keys not hinted yet: the buffer header, page header and special space of the
- * buffer each was last found in (engram_recall_prefetch_page), so that
+ * or just found in the parent: ordinal 0), for keys not hinted yet: the
+ * buffer header, page header and special space of the buffer each was last
+ * found in (engram_recall_prefetch_page), so that
  * when the walk reaches them these first-touch misses are over, or under
  * way, instead of being met one leaf after the other.  A hint only: the
  * leaves are read as before, and a buffer since reused for another page

@@ -302,6 +302,14 @@ row_embedding(EngramMemoryReader *reader)
 	return VARATT_IS_EXTENDED(DatumGetPointer(embedding)) ? (Datum) 0 : embedding;
 }
 
+/* The distance from "embedding" (an evector datum) to the cue, into "row". */
+static void
+set_row_distance(EngramMemoryReader *reader, EngramMemoryRow *row, Datum embedding)
+{
+	row->distance = embedding_distance(reader, embedding, reader->cue);
+	row->has_distance = true;
+}
+
 /* row_columns(), and the distance to the cue when row_embedding() has one. */
 static bool
 row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
@@ -312,10 +320,7 @@ row_state(EngramMemoryReader *reader, HeapTuple tuple, EngramMemoryRow *row)
 		return false;
 	embedding = row_embedding(reader);
 	if (embedding != (Datum) 0)
-	{
-		row->distance = embedding_distance(reader, embedding, reader->cue);
-		row->has_distance = true;
-	}
+		set_row_distance(reader, row, embedding);
 	return true;
 }
 
@@ -623,11 +628,12 @@ static void
 read_hot_row(void *arg, HeapTuple tuple)
 {
 	HotRowRead *read = (HotRowRead *) arg;
+	Datum		embedding;
 
 	read->embedding = (Datum) 0;
 	read->passes = row_columns(read->reader, tuple, read->row);
-	if (read->passes && row_embedding(read->reader) != (Datum) 0)
-		read->embedding = datumCopy(row_embedding(read->reader), false, -1);
+	if (read->passes && (embedding = row_embedding(read->reader)) != (Datum) 0)
+		read->embedding = datumCopy(embedding, false, -1);
 }
 
 /*
@@ -678,8 +684,7 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		entry->hot_passes = read.passes;
 		if (read.embedding != (Datum) 0)
 		{
-			hot_rows[i].distance = embedding_distance(reader, read.embedding, reader->cue);
-			hot_rows[i].has_distance = true;
+			set_row_distance(reader, &hot_rows[i], read.embedding);
 			pfree(DatumGetPointer(read.embedding));
 		}
 	}
@@ -1072,9 +1077,10 @@ visit_edge(void *arg, int64 src, ItemPointer tid, IndexTuple tuple)
  * as
  *		SELECT src, dst, weight FROM associations
  *		 WHERE src = ANY (srcs) ORDER BY dst, src
- * returns them, each with the position of its src in "srcs", read with one ordered walk (engram_btree_walk) of a btree
- * index whose first key column is src (the primary key (src, dst)), under
- * the same conditions as the memory reader (no row-level security, SELECT
+ * returns them, each with the position of its src in "srcs", read with one
+ * ordered walk (engram_btree_walk) of a btree index whose first key column
+ * is src (the primary key (src, dst)), under the same conditions as the
+ * memory reader (no row-level security, SELECT
  * on the table, canonical column types, a plain MVCC snapshot).  When the
  * index also holds dst and weight (engram_create_space makes the primary
  * key (src, dst) INCLUDE (weight)), an entry on a heap page that the

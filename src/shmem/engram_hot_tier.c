@@ -724,14 +724,7 @@ engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot, bool *pre
 static void
 copy_row(void *arg, HeapTuple row)
 {
-	HeapTuple  *copy = (HeapTuple *) arg;
-
-	*copy = (HeapTuple) palloc(HEAPTUPLESIZE + row->t_len);
-	(*copy)->t_len = row->t_len;
-	(*copy)->t_self = row->t_self;
-	(*copy)->t_tableOid = row->t_tableOid;
-	(*copy)->t_data = (HeapTupleHeader) ((char *) *copy + HEAPTUPLESIZE);
-	memcpy((*copy)->t_data, row->t_data, row->t_len);
+	*(HeapTuple *) arg = heap_copytuple(row);
 }
 
 HeapTuple
