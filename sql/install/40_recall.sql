@@ -54,6 +54,15 @@ CREATE TRIGGER engram_space_catalog_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON engram_space_catalog
 	FOR EACH STATEMENT EXECUTE FUNCTION engram_space_catalog_changed();
 
+-- The association cache (src/recall/association_cache.c): the function of
+-- the internal triggers engram_create_space gives association tables, and
+-- this backend's counts.
+CREATE FUNCTION engram_association_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'engram_association_changed' LANGUAGE C;
+CREATE FUNCTION engram_association_cache_stats(OUT hits bigint, OUT misses bigint,
+	OUT lists bigint, OUT bytes bigint)
+	AS 'MODULE_PATHNAME', 'engram_association_cache_stats' LANGUAGE C VOLATILE;
+
 -- Forget catalog rows of dropped tables.  A role that may not use the
 -- extension's schema must still be able to drop its own tables: the
 -- clean-up is then skipped (the next DROP by someone else, or

@@ -1073,6 +1073,121 @@ visit_edge(void *arg, int64 src, ItemPointer tid, IndexTuple tuple)
 }
 
 /*
+ * Walk the association key for "keys" (ascending, distinct) into
+ * fetch->rows (ascending src, then dst), each with the position of its src
+ * in "keys".
+ */
+static void
+walk_associations(EdgeFetch *fetch, Relation index, const int64 *keys, int nkeys)
+{
+	Relation	table = fetch->table;
+
+	fetch->index_desc = RelationGetDescr(index);
+	fetch->index_dst = index_column_of(index, fetch->attnum_dst);
+	fetch->index_weight = index_column_of(index, fetch->attnum_weight);
+	fetch->index_only = fetch->index_dst > 0 && fetch->index_weight > 0 &&
+		table->rd_tableam == GetHeapamTableAmRoutine() &&
+		index_can_return(index, fetch->index_dst) && index_can_return(index, fetch->index_weight);
+	fetch->vmbuffer = InvalidBuffer;
+	fetch->capacity = Max(nkeys * 8, 16);
+	fetch->rows = palloc(sizeof(EngramEdgeRow) * fetch->capacity);
+	fetch->slot = table_slot_create(table, NULL);
+	fetch->heap_fetch = table_index_fetch_begin(table);
+	fetch->srcs = keys;
+
+	/* the walk checks that the keys ascend */
+	engram_btree_walk(index, fetch->snapshot, keys, nkeys, true, visit_edge, fetch);
+
+	if (BufferIsValid(fetch->vmbuffer))
+		ReleaseBuffer(fetch->vmbuffer);
+	table_index_fetch_end(fetch->heap_fetch);
+	ExecDropSingleTupleTableSlot(fetch->slot);
+}
+
+/*
+ * The associations of "srcs" in src order, from the cache's lists where it
+ * has them and from a walk of the others (whose lists it then keeps when
+ * still valid): what walk_associations() would have read for all of them.
+ * False, reading nothing, when a walk is needed and the table has no
+ * walkable index.
+ */
+static bool
+cached_associations(EdgeFetch *fetch, EngramAssociationCacheRead *cache, Relation *index,
+					const int64 *srcs, int nsrcs)
+{
+	const EngramCachedEdge **lists = palloc(sizeof(EngramCachedEdge *) * nsrcs);
+	int		   *lengths = palloc(sizeof(int) * nsrcs);
+	int64	   *missing = palloc(sizeof(int64) * nsrcs);
+	int			nmissing = 0;
+	int			total = 0;
+	EngramEdgeRow *walked = NULL;
+	int			nwalked = 0;
+	int			next_walked = 0;
+	EngramEdgeRow *rows;
+	int			nrows = 0;
+
+	for (int i = 0; i < nsrcs; i++)
+	{
+		if (engram_association_cache_lookup(cache, srcs[i], &lists[i], &lengths[i]))
+			total += lengths[i];
+		else
+		{
+			lists[i] = NULL;
+			missing[nmissing++] = srcs[i];
+		}
+	}
+	if (nmissing > 0)
+	{
+		*index = open_walkable_index(fetch->table, fetch->attnum_src, false);
+		if (*index == NULL)
+			return false;
+		walk_associations(fetch, *index, missing, nmissing);
+		walked = fetch->rows;
+		nwalked = fetch->nrows;
+		total += nwalked;
+		if (!engram_association_cache_still_valid(cache))
+			cache->usable = false;
+	}
+
+	rows = palloc(sizeof(EngramEdgeRow) * Max(total, 1));
+	for (int i = 0, m = 0; i < nsrcs; i++)
+	{
+		if (lists[i] != NULL)
+		{
+			for (int e = 0; e < lengths[i]; e++, nrows++)
+			{
+				rows[nrows].src = srcs[i];
+				rows[nrows].dst = lists[i][e].dst;
+				rows[nrows].weight = lists[i][e].weight;
+				rows[nrows].source = i;
+			}
+			continue;
+		}
+		/* the walked rows of missing[m] (= srcs[i]) follow those of missing[m - 1] */
+		{
+			int			first = next_walked;
+
+			while (next_walked < nwalked && walked[next_walked].source == m)
+			{
+				rows[nrows] = walked[next_walked++];
+				rows[nrows++].source = i;
+			}
+			if (cache->usable)
+				engram_association_cache_store(cache, srcs[i], &walked[first], next_walked - first);
+			m++;
+		}
+	}
+	if (walked != NULL)
+		pfree(walked);
+	pfree(lists);
+	pfree(lengths);
+	pfree(missing);
+	fetch->rows = rows;
+	fetch->nrows = nrows;
+	return true;
+}
+
+/*
  * The associations leaving the given memories ("srcs": ascending, distinct),
  * as
  *		SELECT src, dst, weight FROM associations
@@ -1087,6 +1202,8 @@ visit_edge(void *arg, int64 src, ItemPointer tid, IndexTuple tuple)
  * visibility map marks all-visible is read from the index alone, as an
  * index-only scan does (with the same predicate lock on the heap page);
  * otherwise, and for other pages, the row is fetched through the table AM.
+ * The lists of the backend's association cache stand in for the walk of
+ * the srcs they hold when association_cache.c allows it.
  * Returns false, reading nothing, when the conditions do not hold: the
  * caller then runs the statement.  *edges is palloc'd in the current
  * memory context.
@@ -1096,8 +1213,10 @@ engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int
 								EngramEdgeRow **edges, int *nedges)
 {
 	Relation	table;
-	Relation	index;
+	Relation	index = NULL;
 	EdgeFetch	fetch;
+	EngramAssociationCacheRead cache;
+	bool		read;
 
 	if (!directly_readable(space->assoc_relid))
 		return false;
@@ -1108,35 +1227,31 @@ engram_association_reader_fetch(const EngramSpace *space, const int64 *srcs, int
 	fetch.attnum_weight = column_of_type(table, "weight", FLOAT4OID);
 	if (table->rd_rel->relkind != RELKIND_RELATION || table->rd_rel->relhassubclass ||
 		fetch.attnum_src == InvalidAttrNumber || fetch.attnum_dst == InvalidAttrNumber ||
-		fetch.attnum_weight == InvalidAttrNumber ||
-		(index = open_walkable_index(table, fetch.attnum_src, false)) == NULL)
+		fetch.attnum_weight == InvalidAttrNumber)
 	{
 		relation_close(table, AccessShareLock);
 		return false;
 	}
 	fetch.table = table;
 	fetch.snapshot = GetActiveSnapshot();
-	fetch.index_desc = RelationGetDescr(index);
-	fetch.index_dst = index_column_of(index, fetch.attnum_dst);
-	fetch.index_weight = index_column_of(index, fetch.attnum_weight);
-	fetch.index_only = fetch.index_dst > 0 && fetch.index_weight > 0 &&
-		table->rd_tableam == GetHeapamTableAmRoutine() &&
-		index_can_return(index, fetch.index_dst) && index_can_return(index, fetch.index_weight);
-	fetch.vmbuffer = InvalidBuffer;
-	fetch.capacity = Max(nsrcs * 8, 16);
-	fetch.rows = palloc(sizeof(EngramEdgeRow) * fetch.capacity);
-	fetch.slot = table_slot_create(table, NULL);
-	fetch.heap_fetch = table_index_fetch_begin(table);
-	fetch.srcs = srcs;
-
-	/* the walk checks that the keys ascend */
-	engram_btree_walk(index, fetch.snapshot, srcs, nsrcs, true, visit_edge, &fetch);
-
-	if (BufferIsValid(fetch.vmbuffer))
-		ReleaseBuffer(fetch.vmbuffer);
-	table_index_fetch_end(fetch.heap_fetch);
-	ExecDropSingleTupleTableSlot(fetch.slot);
-	index_close(index, AccessShareLock);
+	/*
+	 * Cached lists were walked with this table's walkable index: any change
+	 * of its indexes invalidates the relation, and so the lists.
+	 */
+	read = true;
+	if (engram_association_cache_begin(table, fetch.snapshot, &cache))
+		read = cached_associations(&fetch, &cache, &index, srcs, nsrcs);
+	else if ((index = open_walkable_index(table, fetch.attnum_src, false)) != NULL)
+		walk_associations(&fetch, index, srcs, nsrcs);
+	else
+		read = false;
+	if (!read)
+	{
+		relation_close(table, AccessShareLock);
+		return false;
+	}
+	if (index != NULL)
+		index_close(index, AccessShareLock);
 	relation_close(table, AccessShareLock);
 
 	sort_edges_by_dst(fetch.rows, fetch.nrows);

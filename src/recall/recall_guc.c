@@ -261,4 +261,7 @@ engram_recall_init(void)
 	define_unit_setting("engram.confidence_interval_cap",
 						"Sets the largest half-width of a recall result's confidence interval.",
 						&engram_confidence_interval_cap, CONFIDENCE_INTERVAL_CAP_DEFAULT);
+
+	/* The association cache's setting, shared memory and callbacks */
+	engram_association_cache_init();
 }

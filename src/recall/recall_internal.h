@@ -559,6 +559,47 @@ extern bool engram_association_reader_fetch(const EngramSpace *space, const int6
 											int nsrcs, EngramEdgeRow **edges, int *nedges);
 
 /* ---------------------------------------------------------------------
+ * The backend's cache of associations (association_cache.c)
+ * ---------------------------------------------------------------------
+ */
+extern int	engram_association_cache_size;	/* kB, 0 = off */
+
+/* One cached association of a src. */
+typedef struct EngramCachedEdge
+{
+	int64		dst;
+	double		weight;
+} EngramCachedEdge;
+
+/* What one read of an association table may take from, and give to, the cache. */
+typedef struct EngramAssociationCacheRead
+{
+	bool		usable;
+	Oid			relid;
+	uint64		generation;		/* the shared generation the read is valid for */
+	uint64		epoch;			/* the relation's local invalidation epoch */
+} EngramAssociationCacheRead;
+
+/*
+ * May the associations of "table" read under "snapshot" come from, and go
+ * to, the cache (association_cache.c's rules)?  The caller reads it only
+ * where engram_association_reader_fetch() would read without SQL.
+ */
+extern bool engram_association_cache_begin(Relation table, Snapshot snapshot,
+										   EngramAssociationCacheRead *read);
+/* The cached list of "src" (ascending dst) for this read; false on a miss. */
+extern bool engram_association_cache_lookup(EngramAssociationCacheRead *read, int64 src,
+											const EngramCachedEdge **edges, int *nedges);
+/* After the walk: may what it read be kept (no writer announced itself since begin)? */
+extern bool engram_association_cache_still_valid(EngramAssociationCacheRead *read);
+/* Keep the list of "src" (rows of that src, in walk order). */
+extern void engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
+										   const EngramEdgeRow *rows, int nrows);
+/* Give a new association table the triggers the cache relies on. */
+extern void engram_association_cache_add_triggers(Oid relid, Oid extension_namespace);
+extern void engram_association_cache_init(void);
+
+/* ---------------------------------------------------------------------
  * Ordered reads of a btree on a bigint column (btree_walk.c)
  * ---------------------------------------------------------------------
  */

@@ -558,10 +558,17 @@ space_toast_tuple_target(int dims)
 	return (int) Min(target, TOAST_TUPLE_TARGET_MAIN);
 }
 
-/* Create the association table "assoc_name" (quoted) for "space_name". */
-static void
-create_association_table(const char *assoc_name, const char *space_name)
+/*
+ * Create the association table "assoc_name" in schema "namespace_name" for
+ * "space_name" (quoted), with the triggers of the association cache: its
+ * OID.
+ */
+static Oid
+create_association_table(const char *namespace_name, const char *assoc_name,
+						 const char *space_name, Oid extension_namespace)
 {
+	const char *qualified = quote_qualified_identifier(namespace_name, assoc_name);
+	Oid			relid;
 	StringInfoData sql;
 
 	initStringInfo(&sql);
@@ -573,12 +580,17 @@ create_association_table(const char *assoc_name, const char *space_name)
 					 "created_at timestamptz NOT NULL DEFAULT now(), "
 					 "PRIMARY KEY (src, dst) INCLUDE (weight), "
 					 "CHECK (src <> dst))",
-					 assoc_name, space_name, space_name);
+					 qualified, space_name, space_name);
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE INDEX ON %s (dst)", assoc_name);
+	appendStringInfo(&sql, "CREATE INDEX ON %s (dst)", qualified);
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
+
+	relid = RangeVarGetRelid(makeRangeVar(pstrdup(namespace_name), pstrdup(assoc_name), -1),
+							 NoLock, false);
+	engram_association_cache_add_triggers(relid, extension_namespace);
+	return relid;
 }
 
 /*
@@ -605,7 +617,6 @@ engram_create_space(PG_FUNCTION_ARGS)
 	char	   *namespace_name;
 	char	   *qualified;
 	char	   *assoc_name;
-	char	   *assoc_qualified;
 	bool		have_table_am;
 	bool		have_index_am;
 	Oid			relid;
@@ -640,7 +651,6 @@ engram_create_space(PG_FUNCTION_ARGS)
 	namespace_name = get_namespace_name(namespace_oid);
 	qualified = quote_qualified_identifier(namespace_name, name);
 	assoc_name = psprintf("%s%s", name, ASSOCIATIONS_SUFFIX);
-	assoc_qualified = quote_qualified_identifier(namespace_name, assoc_name);
 
 	have_table_am = OidIsValid(get_table_am_oid(TABLE_AM_NAME, true));
 	have_index_am = OidIsValid(get_index_am_oid(INDEX_AM_NAME, true));
@@ -747,8 +757,8 @@ engram_create_space(PG_FUNCTION_ARGS)
 	appendStringInfo(&sql, "CREATE INDEX ON %s USING gin (tags) WHERE tags IS NOT NULL", qualified);
 	engram_spi_execute(sql.data, 0, NULL, NULL, NULL, false, SPI_OK_UTILITY);
 
-	create_association_table(assoc_qualified, qualified);
-	assoc_relid = RangeVarGetRelid(makeRangeVar(namespace_name, assoc_name, -1), NoLock, false);
+	assoc_relid = create_association_table(namespace_name, assoc_name, qualified,
+										   extension_namespace);
 
 	catalog_insert(extension_namespace, relid, assoc_relid, dims, distance, default_decay,
 				   text_config);
@@ -952,9 +962,8 @@ engram_register_space(PG_FUNCTION_ARGS)
 					 errmsg("table name \"%s\" is too long to derive an association table name", relname),
 					 errhint("Create the association table yourself and pass it as \"associations\".")));
 		assoc_name = psprintf("%s%s", relname, ASSOCIATIONS_SUFFIX);
-		create_association_table(quote_qualified_identifier(namespace_name, assoc_name),
-								 quoted_relation_name(relid));
-		assoc_relid = RangeVarGetRelid(makeRangeVar(namespace_name, assoc_name, -1), NoLock, false);
+		assoc_relid = create_association_table(namespace_name, assoc_name,
+											   quoted_relation_name(relid), extension_namespace);
 	}
 	else
 	{
