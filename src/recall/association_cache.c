@@ -22,40 +22,43 @@
  *	  docs/recall.md).  The trigger notes the table in the writing
  *	  backend.
  *	- A shared slot per table (a fixed array hashed by OID; tables sharing
- *	  a slot only invalidate each other more often) holds a generation, the
- *	  count of writers between their pre-commit and commit, and the
- *	  top-level transaction ids of the last RING writers (older ones folded
- *	  into "forgotten", the largest of them).  At XACT_EVENT_PRE_COMMIT
- *	  (after every trigger fired, before the commit becomes visible) a
- *	  writer with a transaction id bumps the generation, counts itself in
- *	  "committing" and enters its id into the ring; at XACT_EVENT_COMMIT
- *	  (after ProcArrayEndTransaction) or on abort it bumps the generation
- *	  again and counts itself out.
+ *	  a slot only invalidate each other more often) holds a generation and
+ *	  the top-level transaction ids of the last RING writers (older ones
+ *	  folded into "forgotten", the largest of them).  At
+ *	  XACT_EVENT_PRE_COMMIT or XACT_EVENT_PRE_PREPARE -- after every
+ *	  trigger fired, before the commit can become visible -- a writer with
+ *	  a transaction id bumps the generation and enters its id into the
+ *	  ring.  Nothing happens at its commit or abort.
  *	- A reader takes the slot's state once per read, under the active
  *	  snapshot S.  Entries tagged with that generation are used, and the
  *	  lists it walks are kept with that tag if the generation has not moved
- *	  when the walk is over, only if: no writer is committing, S sees every
- *	  writer of the ring (XidInMVCCSnapshot) and every forgotten one (below
- *	  S's xmin), this transaction has not written the table (the trigger's
+ *	  when the walk is over, only if: S sees every writer of the ring as
+ *	  ended (XidInMVCCSnapshot false) and every forgotten one and every id
+ *	  before the shared horizon (the next id when the first reader after
+ *	  recovery looked: older writers, prepared transactions recovered at
+ *	  startup among them, never announced themselves here) as below S's
+ *	  xmin; this transaction has not written the table (the trigger's
  *	  note, or a RowExclusiveLock or stronger held on it: a statement's own
- *	  rows are visible to later commands of it before its trigger fires),
- *	  the table's triggers are present and enabled as above, the relation
- *	  has not been invalidated since (relcache callback), S is a plain MVCC
- *	  snapshot, the transaction is not SERIALIZABLE (the walk takes
- *	  predicate locks), the server is not in recovery (replay fires no
- *	  triggers) and max_prepared_transactions is 0 (a prepared writer
- *	  commits in another session, without its notes).
+ *	  rows are visible to later commands of it before its trigger fires);
+ *	  the table's triggers are present and enabled as above; the relation
+ *	  has not been invalidated since (relcache callback); S is a plain MVCC
+ *	  snapshot; the transaction is not SERIALIZABLE (the walk takes
+ *	  predicate locks); the server is not in recovery (replay fires no
+ *	  triggers).
  *
- * Why that is exact: a writer that pre-committed before the build's read
- * had finished committing (committing was 0) and is visible to the build's
- * snapshot and to the use's (both checked against the ring); a writer that
- * pre-commits after it changes the generation before its commit becomes
- * visible, so an entry is only used by snapshots taken before that commit,
- * to which the writer is invisible, as it was to the build's snapshot
- * (taken before the build read the slot).  In-progress writers are
- * invisible to every snapshot but their own transaction's, which never
- * uses the cache.  (PostgreSQL 15's snapXactCompletionCount cannot serve
- * here: CopySnapshot() zeroes it, and active snapshots are copies.)
+ * Why that is exact.  Say the build read the slot at t0 (its snapshot
+ * taken before), the use at t2 (its snapshot taken before), with the same
+ * generation, so no writer announced itself in between.  A writer that
+ * announced itself before t0 is in the ring (or forgotten, or before the
+ * horizon) and ended before either snapshot was taken: both see its
+ * commit, or neither sees anything of an abort.  A writer that announces
+ * itself after t2 commits later still, after both snapshots were taken:
+ * neither sees it.  A writer that has not announced itself is in progress
+ * for every snapshot but its own transaction's, which never uses the
+ * cache.  A prepared transaction is announced at prepare and stays in
+ * progress for every snapshot until COMMIT PREPARED, so no list is built
+ * or used meanwhile.  (PostgreSQL 15's snapXactCompletionCount cannot
+ * serve here: CopySnapshot() zeroes it, and active snapshots are copies.)
  *
  * Memory: engram.association_cache_size (kB) per backend; when an entry
  * would pass it, the whole cache is dropped.
@@ -65,7 +68,6 @@
 #include "postgres.h"
 
 #include "access/transam.h"
-#include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/dependency.h"
@@ -108,14 +110,25 @@ int			engram_association_cache_size = 8192;	/* kB; 0 = off */
 typedef struct CacheSlot
 {
 	slock_t		mutex;
-	uint64		generation;		/* bumped at pre-commit, commit and abort */
-	uint32		committing;		/* writers between pre-commit and commit */
+	uint64		generation;		/* bumped by every writer's announcement */
 	int			ring_next;		/* where the next writer goes */
 	FullTransactionId ring[RING];	/* last writers' top-level ids */
 	FullTransactionId forgotten;	/* the largest id pushed out of the ring */
 } CacheSlot;
 
-static CacheSlot *cache_slots = NULL;
+/*
+ * The shared region: the slots, and the first transaction id this shared
+ * memory could have seen announced (set once after recovery; transactions
+ * before it, prepared ones among them, never announced themselves).
+ */
+typedef struct CacheShared
+{
+	slock_t		mutex;
+	FullTransactionId horizon;
+	CacheSlot	slots[CACHE_SLOTS];
+} CacheShared;
+
+static CacheShared *cache_shared = NULL;
 
 /* Key of a cached list: a src of an association table. */
 typedef struct EdgeListKey
@@ -154,29 +167,29 @@ static int64 cache_misses = 0;
 static Oid *written = NULL;
 static int	nwritten = 0;
 static int	written_capacity = 0;
-static bool pre_committed = false;
 
 static CacheSlot *
 slot_of(Oid relid)
 {
-	return &cache_slots[murmurhash32((uint32) relid) % CACHE_SLOTS];
+	return &cache_shared->slots[murmurhash32((uint32) relid) % CACHE_SLOTS];
 }
 
 static Size
 cache_shmem_size(void)
 {
-	return sizeof(CacheSlot) * CACHE_SLOTS;
+	return sizeof(CacheShared);
 }
 
 static void
 cache_shmem_init(void *ptr, bool found)
 {
-	cache_slots = (CacheSlot *) ptr;
+	cache_shared = (CacheShared *) ptr;
 	if (found)
 		return;
 	memset(ptr, 0, cache_shmem_size());
+	SpinLockInit(&cache_shared->mutex);
 	for (int i = 0; i < CACHE_SLOTS; i++)
-		SpinLockInit(&cache_slots[i].mutex);
+		SpinLockInit(&cache_shared->slots[i].mutex);
 }
 
 static const EngramShmemRegion cache_region = {
@@ -199,30 +212,27 @@ written_by_me(Oid relid)
 	return false;
 }
 
-/* Bump the generation of every written table's slot; "entering" a commit or leaving it. */
+/*
+ * Announce this transaction (top-level id "xid") as a writer of every
+ * table it wrote: called before its commit or prepare can become visible.
+ */
 static void
-announce_writers(bool entering, FullTransactionId xid)
+announce_writer(FullTransactionId xid)
 {
 	for (int i = 0; i < nwritten; i++)
 	{
 		CacheSlot  *slot = slot_of(written[i]);
+		FullTransactionId *place;
 
 		SpinLockAcquire(&slot->mutex);
 		slot->generation++;
-		if (entering)
-		{
-			FullTransactionId *place = &slot->ring[slot->ring_next];
-
-			slot->committing++;
-			if (FullTransactionIdIsValid(*place) &&
-				(!FullTransactionIdIsValid(slot->forgotten) ||
-				 FullTransactionIdFollows(*place, slot->forgotten)))
-				slot->forgotten = *place;
-			*place = xid;
-			slot->ring_next = (slot->ring_next + 1) % RING;
-		}
-		else
-			slot->committing--;
+		place = &slot->ring[slot->ring_next];
+		if (FullTransactionIdIsValid(*place) &&
+			(!FullTransactionIdIsValid(slot->forgotten) ||
+			 FullTransactionIdFollows(*place, slot->forgotten)))
+			slot->forgotten = *place;
+		*place = xid;
+		slot->ring_next = (slot->ring_next + 1) % RING;
 		SpinLockRelease(&slot->mutex);
 	}
 }
@@ -237,27 +247,20 @@ cache_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
 			/* without a transaction id nothing was written */
 			xid = GetTopFullTransactionIdIfAny();
-			if (cache_slots != NULL && FullTransactionIdIsValid(xid))
-			{
-				announce_writers(true, xid);
-				pre_committed = true;
-			}
+			if (cache_shared != NULL && FullTransactionIdIsValid(xid))
+				announce_writer(xid);
 			return;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
-			if (pre_committed)
-				announce_writers(false, InvalidFullTransactionId);
-			break;
 		case XACT_EVENT_PREPARE:
-			/* readers refuse the cache while prepared transactions are enabled */
-			break;
+			nwritten = 0;
+			return;
 		default:
 			return;
 	}
-	pre_committed = false;
-	nwritten = 0;
 }
 
 /*
@@ -461,22 +464,45 @@ relation_state(Relation table)
 }
 
 /*
- * Does "snapshot" see every writer of the ring copied from a slot and
- * every forgotten one?  Ids more than 2^31 behind the next one are older
- * than any snapshot's xmin.
+ * The shared horizon, set at the first call after recovery: the next
+ * transaction id then.
+ */
+static FullTransactionId
+announcement_horizon(void)
+{
+	FullTransactionId horizon;
+
+	SpinLockAcquire(&cache_shared->mutex);
+	horizon = cache_shared->horizon;
+	SpinLockRelease(&cache_shared->mutex);
+	if (FullTransactionIdIsValid(horizon))
+		return horizon;
+	horizon = ReadNextFullTransactionId();
+	SpinLockAcquire(&cache_shared->mutex);
+	if (!FullTransactionIdIsValid(cache_shared->horizon))
+		cache_shared->horizon = horizon;
+	horizon = cache_shared->horizon;
+	SpinLockRelease(&cache_shared->mutex);
+	return horizon;
+}
+
+/*
+ * Has every writer that may have written the slot's tables without
+ * announcing itself to this shared memory, every writer of the ring and
+ * every forgotten one, ended before "snapshot" was taken?  (Ids before
+ * the snapshot's xmin have; the others are asked of the snapshot.)
  */
 static bool
 snapshot_sees_writers(Snapshot snapshot, const CacheSlot *copy)
 {
-	FullTransactionId next;
+	FullTransactionId next = ReadNextFullTransactionId();
 	uint64		xmin;
 
-	if (!FullTransactionIdIsValid(copy->forgotten) &&
-		!FullTransactionIdIsValid(copy->ring[(copy->ring_next + RING - 1) % RING]))
-		return true;
-	next = ReadNextFullTransactionId();
+	/* xmin is at most 2^31 behind the next id */
 	xmin = U64FromFullTransactionId(next) -
 		(uint32) (XidFromFullTransactionId(next) - snapshot->xmin);
+	if (U64FromFullTransactionId(announcement_horizon()) > xmin)
+		return false;
 	if (FullTransactionIdIsValid(copy->forgotten) &&
 		U64FromFullTransactionId(copy->forgotten) >= xmin)
 		return false;
@@ -502,7 +528,7 @@ engram_association_cache_begin(Relation table, Snapshot snapshot, EngramAssociat
 			cache_flush();
 		return false;
 	}
-	if (cache_slots == NULL || max_prepared_xacts > 0 || RecoveryInProgress() ||
+	if (cache_shared == NULL || RecoveryInProgress() ||
 		IsolationIsSerializable() || snapshot->snapshot_type != SNAPSHOT_MVCC ||
 		written_by_me(RelationGetRelid(table)) ||
 		CheckRelationLockedByMe(table, RowExclusiveLock, true))
@@ -514,7 +540,7 @@ engram_association_cache_begin(Relation table, Snapshot snapshot, EngramAssociat
 	SpinLockAcquire(&slot->mutex);
 	copy = *slot;
 	SpinLockRelease(&slot->mutex);
-	if (copy.committing != 0 || !snapshot_sees_writers(snapshot, &copy))
+	if (!snapshot_sees_writers(snapshot, &copy))
 		return false;
 
 	if (edge_lists == NULL)
