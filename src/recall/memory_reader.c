@@ -1132,7 +1132,7 @@ cached_associations(EdgeFetch *fetch, EngramAssociationCacheRead *cache, Relatio
 			total += lengths[i];
 		else
 		{
-			lists[i] = NULL;
+			lengths[i] = -1;	/* a miss; a hit may be an empty list */
 			missing[nmissing++] = srcs[i];
 		}
 	}
@@ -1152,7 +1152,7 @@ cached_associations(EdgeFetch *fetch, EngramAssociationCacheRead *cache, Relatio
 	rows = palloc(sizeof(EngramEdgeRow) * Max(total, 1));
 	for (int i = 0, m = 0; i < nsrcs; i++)
 	{
-		if (lists[i] != NULL)
+		if (lengths[i] >= 0)
 		{
 			for (int e = 0; e < lengths[i]; e++, nrows++)
 			{
@@ -1164,18 +1164,23 @@ cached_associations(EdgeFetch *fetch, EngramAssociationCacheRead *cache, Relatio
 			continue;
 		}
 		/* the walked rows of missing[m] (= srcs[i]) follow those of missing[m - 1] */
+		while (next_walked < nwalked && walked[next_walked].source == m)
 		{
-			int			first = next_walked;
-
-			while (next_walked < nwalked && walked[next_walked].source == m)
-			{
-				rows[nrows] = walked[next_walked++];
-				rows[nrows++].source = i;
-			}
-			if (cache->usable)
-				engram_association_cache_store(cache, srcs[i], &walked[first], next_walked - first);
-			m++;
+			rows[nrows] = walked[next_walked++];
+			rows[nrows++].source = i;
 		}
+		m++;
+	}
+
+	/* Keep the walked lists, once the cache's own lists were copied (storing may empty it). */
+	for (int m = 0, first = 0; cache->usable && m < nmissing; m++)
+	{
+		int			last = first;
+
+		while (last < nwalked && walked[last].source == m)
+			last++;
+		engram_association_cache_store(cache, missing[m], &walked[first], last - first);
+		first = last;
 	}
 	if (walked != NULL)
 		pfree(walked);
