@@ -40,7 +40,8 @@
  *	  xmin; this transaction has not written the table (the trigger's
  *	  note, or a RowExclusiveLock or stronger held on it: a statement's own
  *	  rows are visible to later commands of it before its trigger fires);
- *	  the table's triggers are present and enabled as above; the relation
+ *	  the table's triggers are present and enabled as above (pending
+ *	  invalidations are applied first); the relation
  *	  has not been invalidated since (relcache callback); S is a plain MVCC
  *	  snapshot; the transaction is not SERIALIZABLE (the walk takes
  *	  predicate locks); the server is not in recovery (replay fires no
@@ -533,6 +534,11 @@ engram_association_cache_begin(Relation table, Snapshot snapshot, EngramAssociat
 		written_by_me(RelationGetRelid(table)) ||
 		CheckRelationLockedByMe(table, RowExclusiveLock, true))
 		return false;
+	/*
+	 * Triggers disabled by a committed transaction: learn it before relying
+	 * on them (a lock this transaction already holds would not make us).
+	 */
+	AcceptInvalidationMessages();
 	state = relation_state(table);
 	if (!state->triggers_ok)
 		return false;

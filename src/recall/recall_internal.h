@@ -27,6 +27,9 @@
  *	  memory_reader.c  the state of memory rows by id without SQL (id
  *	                   index + hot tier + heap) where SQL could not see
  *	                   anything else (no row-level security, SELECT held)
+ *	  association_cache.c  the backend's cache of the associations
+ *	                   memory_reader.c read, exact for every snapshot
+ *	                   (internal triggers announce writers in shared memory)
  *	  btree_walk.c     the entries of many bigint keys of a btree in one
  *	                   ordered walk (memory_reader.c's id and association
  *	                   key reads)
@@ -52,7 +55,9 @@
  * search_path would otherwise be the better match and run as the caller.
  * engram_create_space pins search_path while it creates the tables.
  *
- * No shared memory and no locks of its own: relation locks are the ones
+ * No locks of its own and no shared memory but association_cache.c's
+ * array of writer announcements (a spinlock per slot, held for a copy of
+ * it): relation locks are the ones
  * the SPI statements take (plus AccessShareLock on the space table while a
  * call resolves it, and, in memory_reader.c, on the id index, the
  * association table and its index while a depth is read); memory_reader.c
