@@ -8,15 +8,6 @@ SET client_min_messages = warning;
 SET engram.pinned_now = '2026-01-01 10:00:00+00';
 SET engram.spreading_time_budget = 0;
 SET engram.recency_boost = 1.0;
-CREATE FUNCTION pg_temp.sqlstate_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE statement;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE;
-END;
-$$;
-
 SELECT engram_create_space('ac', 2, 'cosine', 'none') IS NOT NULL AS created;
 INSERT INTO ac (id, content, embedding)
 SELECT i, 'memory ' || i, format('[%s,%s]', cos(i), sin(i))::evector FROM generate_series(1, 400) i;
@@ -32,10 +23,26 @@ SELECT CASE WHEN t.tgtype & 1 = 1 THEN 'row' ELSE 'statement' END AS level, t.tg
  WHERE t.tgrelid = 'ac_associations'::regclass AND p.proname = 'engram_association_changed'
  ORDER BY 1;
 -- They belong to the table: DROP TRIGGER refuses (2BP01).
-SELECT pg_temp.sqlstate_of(format('DROP TRIGGER %I ON ac_associations', t.tgname)) AS drop_trigger
-  FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
- WHERE t.tgrelid = 'ac_associations'::regclass AND p.proname = 'engram_association_changed'
- ORDER BY t.tgtype;
+CREATE TEMP TABLE drop_trigger (level text, outcome text);
+DO $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN SELECT tg.tgname, CASE WHEN tg.tgtype & 1 = 1 THEN 'row' ELSE 'statement' END AS level
+			   FROM pg_trigger tg JOIN pg_proc p ON p.oid = tg.tgfoid
+			  WHERE tg.tgrelid = 'ac_associations'::regclass
+				AND p.proname = 'engram_association_changed'
+	LOOP
+		BEGIN
+			EXECUTE format('DROP TRIGGER %I ON ac_associations', t.tgname);
+			INSERT INTO drop_trigger VALUES (t.level, 'dropped');
+		EXCEPTION WHEN OTHERS THEN
+			INSERT INTO drop_trigger VALUES (t.level, SQLSTATE);
+		END;
+	END LOOP;
+END;
+$$;
+SELECT * FROM drop_trigger ORDER BY level;
 
 -- An answer that depends on every association spreading reads.
 CREATE FUNCTION pg_temp.answer(space text) RETURNS text LANGUAGE sql AS $$

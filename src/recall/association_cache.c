@@ -104,6 +104,12 @@ PG_FUNCTION_INFO_V1(engram_association_cache_stats);
 #define ASSOCIATION_TRIGGER_NAME	"engram_association_changed"
 #define CACHE_SLOTS		512		/* shared slots, hashed by relation OID */
 #define RING			8		/* writers remembered per slot */
+/*
+ * Reads of a table at one generation before its lists are kept: a table
+ * written between every recall (a recall reads 2-3 times) never pays for
+ * lists it would not use again.
+ */
+#define READS_BEFORE_KEEPING	3
 
 int			engram_association_cache_size = 8192;	/* kB; 0 = off */
 
@@ -154,6 +160,11 @@ typedef struct RelationState
 	uint64		epoch;			/* renewed by every relcache invalidation */
 	bool		triggers_checked;
 	bool		triggers_ok;
+	/* reads since the generation or epoch last changed, and lists kept since */
+	uint64		generation;
+	uint64		lists_epoch;
+	int			reads;
+	bool		has_lists;
 } RelationState;
 
 static HTAB *edge_lists = NULL;
@@ -455,6 +466,8 @@ relation_state(Relation table)
 	{
 		state->epoch = ++epoch_counter;
 		state->triggers_checked = false;
+		state->lists_epoch = 0;	/* no lists yet */
+		state->has_lists = false;
 	}
 	if (!state->triggers_checked)
 	{
@@ -549,6 +562,18 @@ engram_association_cache_begin(Relation table, Snapshot snapshot, EngramAssociat
 	if (!snapshot_sees_writers(snapshot, &copy))
 		return false;
 
+	if (state->generation != copy.generation || state->lists_epoch != state->epoch)
+	{
+		state->generation = copy.generation;
+		state->lists_epoch = state->epoch;
+		state->reads = 0;
+		state->has_lists = false;
+	}
+	state->reads++;
+	read->lookup = state->has_lists;
+	read->keep = state->reads >= READS_BEFORE_KEEPING;
+	if (!read->lookup && !read->keep)
+		return false;
 	if (edge_lists == NULL)
 		create_edge_lists();
 	read->usable = true;
@@ -581,17 +606,22 @@ engram_association_cache_lookup(EngramAssociationCacheRead *read, int64 src,
 }
 
 bool
-engram_association_cache_still_valid(EngramAssociationCacheRead *read)
+engram_association_cache_may_keep(EngramAssociationCacheRead *read)
 {
 	CacheSlot  *slot = slot_of(read->relid);
 	uint64		generation;
 	RelationState *state;
 
+	if (!read->keep)
+		return false;
 	SpinLockAcquire(&slot->mutex);
 	generation = slot->generation;
 	SpinLockRelease(&slot->mutex);
 	state = hash_search(relation_states, &read->relid, HASH_FIND, NULL);
-	return generation == read->generation && state != NULL && state->epoch == read->epoch;
+	if (generation != read->generation || state == NULL || state->epoch != read->epoch)
+		return false;
+	state->has_lists = true;
+	return true;
 }
 
 void

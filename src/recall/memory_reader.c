@@ -1128,7 +1128,7 @@ cached_associations(EdgeFetch *fetch, EngramAssociationCacheRead *cache, Relatio
 
 	for (int i = 0; i < nsrcs; i++)
 	{
-		if (engram_association_cache_lookup(cache, srcs[i], &lists[i], &lengths[i]))
+		if (cache->lookup && engram_association_cache_lookup(cache, srcs[i], &lists[i], &lengths[i]))
 			total += lengths[i];
 		else
 		{
@@ -1145,7 +1145,7 @@ cached_associations(EdgeFetch *fetch, EngramAssociationCacheRead *cache, Relatio
 		walked = fetch->rows;
 		nwalked = fetch->nrows;
 		total += nwalked;
-		if (!engram_association_cache_still_valid(cache))
+		if (!engram_association_cache_may_keep(cache))
 			cache->usable = false;
 	}
 

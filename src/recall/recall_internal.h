@@ -580,6 +580,8 @@ typedef struct EngramCachedEdge
 typedef struct EngramAssociationCacheRead
 {
 	bool		usable;
+	bool		lookup;			/* lists may be there: look them up */
+	bool		keep;			/* keep what is walked (read often enough) */
 	Oid			relid;
 	uint64		generation;		/* the shared generation the read is valid for */
 	uint64		epoch;			/* the relation's local invalidation epoch */
@@ -595,8 +597,11 @@ extern bool engram_association_cache_begin(Relation table, Snapshot snapshot,
 /* The cached list of "src" (ascending dst) for this read; false on a miss. */
 extern bool engram_association_cache_lookup(EngramAssociationCacheRead *read, int64 src,
 											const EngramCachedEdge **edges, int *nedges);
-/* After the walk: may what it read be kept (no writer announced itself since begin)? */
-extern bool engram_association_cache_still_valid(EngramAssociationCacheRead *read);
+/*
+ * After the walk: may what it read be kept (read often enough at this
+ * generation, and no writer announced itself since begin)?
+ */
+extern bool engram_association_cache_may_keep(EngramAssociationCacheRead *read);
 /* Keep the list of "src" (rows of that src, in walk order). */
 extern void engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
 										   const EngramEdgeRow *rows, int nrows);
