@@ -110,6 +110,8 @@ PG_FUNCTION_INFO_V1(engram_association_cache_stats);
  * lists it would not use again.
  */
 #define READS_BEFORE_KEEPING	3
+/* bytes a list costs besides its entry and edges (hash bucket, chunk headers) */
+#define LIST_OVERHEAD	32
 
 int			engram_association_cache_size = 8192;	/* kB; 0 = off */
 
@@ -631,7 +633,7 @@ engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
 	EdgeListKey key;
 	EdgeList   *list;
 	bool		found;
-	Size		bytes = sizeof(EdgeList) + 32 + sizeof(EngramCachedEdge) * nrows;
+	Size		bytes = sizeof(EdgeList) + LIST_OVERHEAD + sizeof(EngramCachedEdge) * nrows;
 
 	if (cache_bytes + bytes > (Size) engram_association_cache_size * 1024)
 	{
@@ -644,8 +646,13 @@ engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
 	key.relid = read->relid;
 	key.src = src;
 	list = hash_search(edge_lists, &key, HASH_ENTER, &found);
-	if (found && list->edges != NULL)
-		pfree(list->edges);
+	if (found)
+	{
+		/* replaced: its old size no longer counts */
+		cache_bytes -= sizeof(EdgeList) + LIST_OVERHEAD + sizeof(EngramCachedEdge) * list->nedges;
+		if (list->edges != NULL)
+			pfree(list->edges);
+	}
 	list->generation = read->generation;
 	list->epoch = read->epoch;
 	list->nedges = nrows;
@@ -659,8 +666,7 @@ engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
 			list->edges[i].weight = rows[i].weight;
 		}
 	}
-	if (!found)
-		cache_bytes += bytes;
+	cache_bytes += bytes;
 }
 
 /*
