@@ -61,7 +61,11 @@
  * or used meanwhile.  (PostgreSQL 15's snapXactCompletionCount cannot
  * serve here: CopySnapshot() zeroes it, and active snapshots are copies.)
  *
- * Memory: engram.association_cache_size (kB) per backend; when an entry
+ * Lists are kept only from a table's READS_BEFORE_KEEPING-th read at one
+ * generation on, and looked up only once some were kept at it: a table
+ * written between every recall costs the checks above and nothing else.
+ *
+ * Memory: engram.association_cache_size (kB) per backend; when a list
  * would pass it, the whole cache is dropped.
  *
  *-------------------------------------------------------------------------
@@ -72,12 +76,12 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/dependency.h"
-#include "common/hashfn.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
