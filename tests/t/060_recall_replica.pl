@@ -83,6 +83,19 @@ my $spread = q{
 is($standby->safe_psql('postgres', $spread), $primary->safe_psql('postgres', $spread),
 	'spread on the standby equals the primary');
 
+# The association cache (src/recall/association_cache.c) is never used on
+# a standby: replay fires no triggers, so nothing would tell it of the
+# primary's writes.  The same calls on the primary use it.
+my $cache_used = q{
+	SET engram.spreading_time_budget = 0;
+	SELECT count(*) > 0 FROM generate_series(1, 5) n, LATERAL engram_spread('replicated', 1, k => 50);
+	SELECT hits > 0 FROM engram_association_cache_stats();
+};
+is((split /\n/, $standby->safe_psql('postgres', $cache_used))[-1], 'f',
+	'the standby does not use the association cache');
+is((split /\n/, $primary->safe_psql('postgres', $cache_used))[-1], 't',
+	'the primary uses the association cache for the same calls');
+
 # Soft forgetting moved memory 17 to the cold tier on the primary; the
 # standby reads it from the replicated segment.
 is($standby->safe_psql('postgres',
