@@ -151,11 +151,17 @@ while (time() < $sampling_until)
 	select(undef, undef, undef, 0.05);
 }
 cmp_ok($naps_seen, '>=', 5, "the worker was seen napping in its listing ($naps_seen samples)");
-is($naps_with_xmin, 0, 'and never with an xmin (it holds no snapshot across its naps)');
-ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($napping_in_listing) s"),
-	'the worker naps in the middle of a listing');
+# (pg_stat_activity reads a backend's xmin a moment before its wait event,
+# so a sample taken as a slice ends may show the slice's snapshot: 5 %)
+cmp_ok($naps_with_xmin, '<=', int($naps_seen / 20),
+	"and hardly ever with an xmin ($naps_with_xmin): it holds no snapshot across its naps");
+# The load commits while a listing is under way; the VACUUM follows a nap
+# seen after the commit (any snapshot a slice takes after it sees the rows).
+my $napping_now = "SELECT count(*) = 1 FROM ($napping_in_listing) s";
+ok($node->poll_query_until('postgres', $napping_now), 'the worker naps in a listing');
 $node->safe_psql('postgres',
 	q{INSERT INTO loaded_meanwhile SELECT i, repeat('x', 200) FROM generate_series(1, 20000) i});
+ok($node->poll_query_until('postgres', $napping_now), 'and naps again after the load');
 $node->safe_psql('postgres', 'VACUUM loaded_meanwhile');
 my ($visible_pages, $loaded_pages) = split /\|/, $node->safe_psql('postgres',
 	q{SELECT relallvisible, relpages FROM pg_class WHERE relname = 'loaded_meanwhile'});
