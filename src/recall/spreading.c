@@ -239,6 +239,12 @@ memory_reader(EngramSpreadState *state)
 	return state->reader;
 }
 
+EngramMemoryReader *
+engram_spread_memory_reader(EngramSpreadState *state)
+{
+	return memory_reader(state);
+}
+
 void
 engram_spread_state_release(EngramSpreadState *state)
 {
