@@ -1110,13 +1110,46 @@ node_score_bound(EngramSpreadState *state, const EngramNode *node, double simila
 	return product * recency;
 }
 
-static int
-compare_doubles_descending(const void *a, const void *b)
+/*
+ * The k-th largest of values[0 .. n-1] (1 <= k <= n), found by
+ * partitioning around a middle pivot (quickselect); reorders the values.
+ */
+static double
+kth_largest(double *values, int n, int k)
 {
-	double		da = *(const double *) a;
-	double		db = *(const double *) b;
+	int			low = 0;
+	int			high = n - 1;
+	int			target = k - 1;
 
-	return da > db ? -1 : (da < db ? 1 : 0);
+	while (low < high)
+	{
+		double		pivot = values[low + (high - low) / 2];
+		int			i = low;
+		int			j = high;
+
+		while (i <= j)
+		{
+			while (values[i] > pivot)
+				i++;
+			while (values[j] < pivot)
+				j--;
+			if (i <= j)
+			{
+				double		swap = values[i];
+
+				values[i++] = values[j];
+				values[j--] = swap;
+			}
+		}
+		/* now values[low .. j] >= pivot >= values[i .. high], pivot between */
+		if (target <= j)
+			high = j;
+		else if (target >= i)
+			low = i;
+		else
+			break;
+	}
+	return values[target];
 }
 
 static int
@@ -1239,10 +1272,8 @@ engram_spread_plan_similarity(EngramSpreadState *state, int k)
 	if (n < k)
 		state->eager_similarity = true;
 	else
-	{
-		qsort(scores, n, sizeof(double), compare_doubles_descending);
-		state->eager_similarity = scores[k - 1] < similarity_bound(state->space->distance) / 2.0;
-	}
+		state->eager_similarity = kth_largest(scores, n, k) <
+			similarity_bound(state->space->distance) / 2.0;
 	pfree(scores);
 }
 
@@ -1298,14 +1329,18 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 		if (nincomplete == 0)
 			break;
 		if (nknown >= k)
-		{
-			qsort(known, nknown, sizeof(double), compare_doubles_descending);
-			kth = known[k - 1];
-		}
-		qsort(incomplete, nincomplete, sizeof(EngramNode *), compare_bound_descending);
-		while (nselected < nincomplete && nselected < round_size &&
-			   incomplete[nselected]->score >= kth)
-			nselected++;
+			kth = kth_largest(known, nknown, k);
+
+		/*
+		 * The candidates, bound at or above kth, sorted by bound (then id:
+		 * a total order), the first round_size of them selected: the nodes
+		 * under kth are left out before the sort, not after it.
+		 */
+		for (int i = 0; i < nincomplete; i++)
+			if (incomplete[i]->score >= kth)
+				incomplete[nselected++] = incomplete[i];
+		qsort(incomplete, nselected, sizeof(EngramNode *), compare_bound_descending);
+		nselected = Min(nselected, round_size);
 
 		/*
 		 * None can rank: they keep their bound as their score, which sorts
