@@ -732,18 +732,7 @@ recall_call(FunctionCallInfo fcinfo)
 	details.k = k;
 	details.nodes_visited = hash_get_num_entries(state.nodes);
 	details.hops = state.depth_reached;
-	details.tiers_touched = 0;
-	{
-		HASH_SEQ_STATUS scan;
-		EngramNode *node;
-
-		hash_seq_init(&scan, state.nodes);
-		while ((node = hash_seq_search(&scan)) != NULL)
-			if (node->tier != NULL)		/* NULL: row or tier never read */
-				details.tiers_touched |= ENGRAM_TIER_BIT(strcmp(node->tier, "hot") == 0 ? ENGRAM_TIER_HOT :
-													 strcmp(node->tier, "cold") == 0 ? ENGRAM_TIER_COLD :
-													 ENGRAM_TIER_WARM);
-	}
+	details.tiers_touched = state.tiers_touched;
 	details.rows = nsorted;
 	engram_metrics_end(ENGRAM_OP_RECALL, &details);
 	engram_recall_call_context_end(context);

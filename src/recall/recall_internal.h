@@ -362,6 +362,8 @@ typedef struct EngramSpreadState
 	bool		eager_similarity;	/* compute the cue similarity of every
 									 * memory reached from the row read
 									 * (engram_spread_plan_similarity) */
+	int32		tiers_touched;	/* ENGRAM_TIER_BIT() of the tiers nodes were
+								 * given (metrics' slow-call details) */
 } EngramSpreadState;
 
 /*

@@ -281,12 +281,26 @@ node_read_access(EngramSpreadState *state, EngramNode *node)
  * reads those).  Most seeds are neither, and a probe reads the row's heap
  * page.
  */
+/*
+ * Give "node" its tier (NULL: not known), noting it among the tiers the
+ * call touched.  A node's tier is set once: it is NULL before.
+ */
+static void
+set_node_tier(EngramSpreadState *state, EngramNode *node, const char *tier)
+{
+	node->tier = tier;
+	if (tier != NULL)
+		state->tiers_touched |= ENGRAM_TIER_BIT(strcmp(tier, "hot") == 0 ? ENGRAM_TIER_HOT :
+												strcmp(tier, "cold") == 0 ? ENGRAM_TIER_COLD :
+												ENGRAM_TIER_WARM);
+}
+
 static const char *
 node_tier(EngramSpreadState *state, EngramNode *node)
 {
 	Assert(!node->row_pending);
 	if (node->tier == NULL)
-		node->tier = engram_recall_row_tier(state->space->relid, &node->tid);
+		set_node_tier(state, node, engram_recall_row_tier(state->space->relid, &node->tid));
 	return node->tier;
 }
 
@@ -330,7 +344,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &node->decay))
 		node->decay = state->space->default_decay;
-	node->tier = tier;
+	set_node_tier(state, node, tier);
 	node->access_pending = true;
 	if (!defer_access)
 		node_read_access(state, node);
@@ -1526,7 +1540,7 @@ emit_matched_rows(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode 
 		tids[ntids++] = nodes[i]->tid;
 		/* a tier not known yet: the output row's (the reader's), or probed */
 		if (nodes[i]->tier == NULL && row->tier != NULL)
-			nodes[i]->tier = row->tier;
+			set_node_tier(state, nodes[i], row->tier);
 		emit(fcinfo, nodes[i], row->content, row->occurred_at, row->metadata,
 			 row->content_null, row->occurred_at_null, row->metadata_null,
 			 node_tier(state, nodes[i]));
