@@ -414,10 +414,17 @@ static void
 seed_from_candidates(RecallQuery *query, EngramSpreadState *state)
 {
 	double		best_lexical = 0.0;
+	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * Max(query->ncandidates, 1));
 
 	for (int i = 0; i < query->ncandidates; i++)
+	{
 		if (query->candidates[i].lexical > best_lexical)
 			best_lexical = query->candidates[i].lexical;
+		tids[i] = query->candidates[i].tid;
+	}
+	/* a seed's access statistics are read as it is entered */
+	engram_recall_access_prefetch(query->space->relid, tids, query->ncandidates);
+	pfree(tids);
 
 	for (int i = 0; i < query->ncandidates; i++)
 	{

@@ -670,6 +670,7 @@ typedef struct EngramRecallAccess
 extern void engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
 										EngramRecallAccess *state);
 extern void engram_recall_access_record(Oid relid, ItemPointer tids, int ntids);
+extern void engram_recall_access_prefetch(Oid relid, const ItemPointerData *tids, int ntids);
 /* engram_recall_row_tier() is declared in engram_recall.h */
 extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
 
