@@ -47,6 +47,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "hnsw/hnsw.h"			/* engram_hnsw_ef_search */
 #include "metrics/engram_metrics.h"
 #include "recall_internal.h"
 
@@ -335,17 +336,16 @@ read_candidates_direct(RecallQuery *query, EngramSpreadState *state, const char 
  * The engram_hnsw index returns at most engram.ef_search rows per scan.
  * When that is below k', raise it for the seed query only: returns the GUC
  * nest level to close with AtEOXact_GUC() afterwards, or 0 when nothing
- * was changed (setting absent: no engram_hnsw; or already large enough).
- * An error in between unwinds the level with the (sub)transaction.
+ * was changed (already large enough).  An error in between unwinds the
+ * level with the (sub)transaction.
  */
 static int
 raise_index_candidates(int64 limit)
 {
-	const char *current = GetConfigOption(ENGRAM_EF_SEARCH_SETTING, true, false);
 	int			nest_level;
 	char		value[32];
 
-	if (current == NULL || atol(current) >= limit)
+	if (engram_hnsw_ef_search >= limit)
 		return 0;
 	nest_level = NewGUCNestLevel();
 	snprintf(value, sizeof(value), INT64_FORMAT, Min(limit, ENGRAM_EF_SEARCH_CEILING));
