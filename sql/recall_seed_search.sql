@@ -9,7 +9,9 @@
 -- The direct path does not count heap fetches in idx_tup_fetch, the
 -- statement does (one per row it reads): that tells which path ran.
 -- Small tables are planned as a sequential scan; sequential scans are
--- disabled so that the statement's plan is the index scan.
+-- disabled so that the statement's plan is the index scan.  As the plan
+-- cache runs a statement with custom plans the first five times in a
+-- backend, so does recall: the direct path runs the generic plan only.
 SET client_min_messages = warning;
 SET enable_seqscan = off;
 SET engram.pinned_now = '2026-04-01 10:00:00+00';
@@ -73,16 +75,28 @@ BEGIN
 END;
 $$;
 
--- The direct path: no heap fetch counted, and the ids of the statement
--- run by hand (the same index scan, ties in the index's order) for every
--- k' and ef_search, including ef_search under k' (raised) and k' past
--- the rows filtered out (17, 18, 19, the dead versions: further search
--- rounds).  The ids themselves depend on how the graph orders the ties.
+-- The first five calls: custom plans, through SQL (10 rows or more read
+-- each; "0 * r" makes each row of r a call).
+SELECT pg_stat_force_next_flush();
+SELECT pg_temp.fetches() AS fetches_before \gset
+SELECT count(*) FROM generate_series(1, 5) r,
+       LATERAL engram_recall('seeds', '[1,0]'::evector, k => 10 + 0 * r, mode => 'similarity') x;
+SELECT pg_stat_force_next_flush();
+SELECT pg_temp.fetches() - :fetches_before >= 50 AS custom_plans_through_sql;
+-- The sixth: the generic plan, the direct path, no heap fetch counted.
 SELECT pg_stat_force_next_flush();
 SELECT pg_temp.fetches() AS fetches_before \gset
 SELECT count(*) FROM engram_recall('seeds', '[1,0]'::evector, k => 10, mode => 'similarity');
 SELECT pg_stat_force_next_flush();
 SELECT pg_temp.fetches() - :fetches_before AS direct_path_heap_fetches;
+-- The ids of the statement run by hand (the same index scan, ties in the
+-- index's order) for every k' and ef_search, including ef_search under k'
+-- (raised) and k' past the rows filtered out (17, 18, 19, the dead
+-- versions: further search rounds), each statement run five times first.
+-- The ids themselves depend on how the graph orders the ties.
+SELECT count(*) AS warm_up
+  FROM generate_series(1, 14) k, generate_series(1, 5) r,
+       LATERAL engram_recall('seeds', '[1,0]'::evector, k => k + 0 * r, mode => 'similarity') x;
 CREATE TEMP TABLE direct AS
 SELECT k, ef, pg_temp.recall_ids(k, ef) AS ids, pg_temp.statement_ids(k, ef) AS statement_ids
   FROM generate_series(1, 14) k, (VALUES (1), (4), (40)) e(ef);

@@ -16,12 +16,14 @@
  * AM's fetches (whole rows copied out of the hot tier, 3 kB of embedding
  * each at 768 dimensions) cost more than the rows themselves.
  * engram_seed_search_direct() runs that plan itself:
- *	- plan: the statement's generic plan, from the plan cache SPI uses (a
- *	  custom plan of this statement differs from it only by the value of $1,
- *	  which no cost depends on), must be exactly that Limit over that Index
- *	  Scan, of an engram_hnsw index with exact distances (quantization
- *	  none: the executor has nothing to reorder); any other plan (a small
- *	  table's sequential scan and sort, another index) runs as a statement;
+ *	- plan: only when SPI would run the statement's generic plan (the plan
+ *	  cache's own choice, repeated: custom plans for the first five runs in
+ *	  a backend, then the generic one if it costs less than their average,
+ *	  or as plan_cache_mode forces), and that plan is exactly that Limit over
+ *	  that Index Scan, of an engram_hnsw index with exact distances
+ *	  (quantization none: the executor has nothing to reorder); otherwise
+ *	  (a custom plan, a small table's sequential scan and sort, another
+ *	  index) the statement runs;
  *	- index: index_getnext_tid() with the ORDER BY key the executor builds
  *	  from that plan, under engram.ef_search as the caller left it: the
  *	  same TIDs in the same order, ties included, and the same further
@@ -106,6 +108,27 @@ seed_index_scan(PlannedStmt *stmt, Oid relid, int64 limit)
 }
 
 /*
+ * Would SPI run the statement of "source" (a saved plan's, with parameters)
+ * with its generic plan?  plancache.c's choose_custom_plan(), repeated: the
+ * forced modes, then custom plans for the first five runs, then the generic
+ * plan when it costs less than their average.  Its cost, "generic_cost",
+ * is known once it is built: -1 before (only then is it built here, as SPI
+ * builds it then).
+ */
+static bool
+runs_generic_plan(CachedPlanSource *source, double generic_cost)
+{
+	if (plan_cache_mode == PLAN_CACHE_MODE_FORCE_GENERIC_PLAN ||
+		(source->cursor_options & CURSOR_OPT_GENERIC_PLAN))
+		return true;
+	if (plan_cache_mode == PLAN_CACHE_MODE_FORCE_CUSTOM_PLAN ||
+		(source->cursor_options & CURSOR_OPT_CUSTOM_PLAN) ||
+		source->num_custom_plans < 5)
+		return false;
+	return generic_cost < source->total_custom_cost / source->num_custom_plans;
+}
+
+/*
  * The index and ORDER BY key of the statement's plan when it can run here
  * (see the file header): the index opened with AccessShareLock, as the
  * executor opens it; false otherwise.
@@ -114,16 +137,24 @@ static bool
 plan_seed_scan(SPIPlanPtr plan, Oid relid, int64 limit, Datum cue, Relation *index,
 			   ScanKeyData *order_key)
 {
-	CachedPlan *cached = SPI_plan_get_cached_plan(plan);
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+	CachedPlanSource *source;
+	CachedPlan *cached;
 	IndexScan  *scan = NULL;
 	OpExpr	   *order;
 	int			strategy;
 	Oid			lefttype;
 	Oid			righttype;
 
+	if (list_length(sources) != 1)
+		return false;
+	source = linitial(sources);
+	if (!runs_generic_plan(source, -1.0))
+		return false;
+	cached = SPI_plan_get_cached_plan(plan);
 	if (cached == NULL)
 		return false;
-	if (list_length(cached->stmt_list) == 1)
+	if (runs_generic_plan(source, source->generic_cost) && list_length(cached->stmt_list) == 1)
 		scan = seed_index_scan(linitial_node(PlannedStmt, cached->stmt_list), relid, limit);
 	if (scan != NULL)
 	{
