@@ -11,8 +11,15 @@
 # pgbench's --log files (PostgreSQL 15's pgbench prints none).
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
-#   bash bench/recall/recall_bench.sh [--clustered] [MEMORIES] [DIMS] [SECONDS] [ASSOCIATIONS_PER_MEMORY]
-# defaults 100000 768 10 5.  The vectors are uniformly random in [-1, 1]^DIMS
+#   bash bench/recall/recall_bench.sh [--clustered] [--rounds R] [MEMORIES] [DIMS] [SECONDS] [ASSOCIATIONS_PER_MEMORY]
+# defaults 100000 768 10 5, 1 round.  With R rounds the recall and plain
+# query points run R times, alternated (recall 1 client, plain 1, recall 2,
+# plain 2, then again), on the one loaded space; the report then gives each
+# point's median calls/s over the rounds, P50 and P99 of all its calls
+# pooled, and the recall's cost against the plain query (plain calls/s over
+# recall calls/s) per round and its median: a ratio read within a round,
+# minutes apart at most, moves far less with the machine than two runs do.
+# The store points run once, after the rounds.  The vectors are uniformly random in [-1, 1]^DIMS
 # (the hardest case for the index), or with --clustered the fixed-seed
 # clustered set of bench/hnsw/gen_dataset.c (100 Gaussian centres, seed 42,
 # its 1,000 held-out queries: the data of benchmark_deployment.sh and
@@ -24,10 +31,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
 
 clustered=false
-if [ "${1:-}" = --clustered ]; then
-	clustered=true
-	shift
-fi
+rounds=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--clustered) clustered=true; shift ;;
+	--rounds)
+		[[ ${2:-} =~ ^[1-9][0-9]*$ ]] || engram_die "--rounds needs a positive integer"
+		rounds=$2
+		shift 2
+		;;
+	--*) engram_die "unknown option $1" ;;
+	*) break ;;
+	esac
+done
 memories=${1:-100000}
 dims=${2:-768}
 seconds=${3:-10}
@@ -95,6 +111,25 @@ ON CONFLICT DO NOTHING;
 VACUUM ANALYZE bench;
 VACUUM ANALYZE bench_associations;
 SQL
+# Recall reads associations index-only where the visibility map says a page
+# is all-visible, else it fetches the heap row (about 1.4 x the CPU per
+# recall at this size); a VACUUM that ran while some snapshot older than the
+# load was held (a worker job, another session) leaves pages unmarked.  VACUUM
+# again, a bounded number of times, until both tables are all-visible, and
+# report what they are.
+visibility() {
+	psql_as -d bench -tAc "SELECT string_agg(relname || ' ' || relallvisible || '/' || relpages, ', '
+		ORDER BY relname) || CASE WHEN bool_and(relallvisible >= relpages) THEN '' ELSE ' (short)' END
+		FROM pg_class WHERE relname IN ('bench', 'bench_associations') AND relkind = 'r'"
+}
+visible=$(visibility)
+for ((try = 1; try <= 5; try++)); do
+	case $visible in *'(short)') ;; *) break ;; esac
+	engram_log "pages all-visible after VACUUM: $visible; VACUUM again in 3 s ($try/5)"
+	sleep 3
+	psql_as -d bench -c "VACUUM bench" -c "VACUUM bench_associations" >/dev/null
+	visible=$(visibility)
+done
 load_seconds=$(( $(date +%s) - start ))
 index=$(psql_as -d bench -tAc "SELECT coalesce(vector_index::text, 'none') FROM engram_spaces WHERE space_name = 'bench'")
 table_am=$(psql_as -d bench -tAc "SELECT table_access_method FROM engram_spaces WHERE space_name = 'bench'")
@@ -115,19 +150,50 @@ SELECT count(*) FROM engram_store_batch('bench', array_fill('stored in a batch':
 SQL
 chown postgres: "$work"/*.sql
 
-# run NAME SCRIPT CLIENTS: pgbench for $seconds; prints "tps p50_ms p99_ms errors"
+# run NAME SCRIPT CLIENTS [TAG]: pgbench for $seconds, logs in
+# $work/log-NAME-CLIENTS[-TAG]; prints the point's line (calls/s, P50, P99).
 run() {
-	local name=$1 script=$2 clients=$3 dir=$work/log-$1-$3
+	local name=$1 script=$2 clients=$3 dir=$work/log-$1-$3${4:+-$4}
 	mkdir -p "$dir" && chown postgres: "$dir"
 	(cd "$dir" && engram_as_postgres pgbench -n -h "$sockdir" -p "$port" -f "$script" \
 		-c "$clients" -j "$clients" -T "$seconds" --log --log-prefix="$dir/log" bench) >"$dir/summary.txt" 2>&1 || true
 	local tps failed
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/summary.txt")
 	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$dir/summary.txt")
+	echo "${tps:-0}" >"$dir/tps"
 	local n p50 p99
 	read -r n p50 p99 < <(pgbench_latencies "$dir")
-	printf '%-20s clients %d: %10.1f calls/s  P50 %8.3f ms  P99 %8.3f ms  (%d calls, %s failed)\n' \
-		"$name" "$clients" "${tps:-0}" "${p50:-0}" "${p99:-0}" "$n" "${failed:-0}"
+	printf '%-20s clients %d: %10.1f calls/s  P50 %8.3f ms  P99 %8.3f ms  (%d calls, %s failed)%s\n' \
+		"$name" "$clients" "${tps:-0}" "${p50:-0}" "${p99:-0}" "$n" "${failed:-0}" "${4:+  [$4]}"
+}
+
+# median: the median of the numbers on stdin (the lower middle of an even
+# count: give --rounds an odd number).
+median() {
+	sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}'
+}
+
+# summarize NAME CLIENTS: a point's median calls/s over the rounds and the
+# P50/P99 of all its rounds' calls pooled.
+summarize() {
+	local name=$1 clients=$2 pooled=$work/log-$1-$2-all tps n p50 p99
+	mkdir -p "$pooled"
+	cat "$work"/log-"$name"-"$clients"-r*/log.* >"$pooled/log.all"
+	tps=$(cat "$work"/log-"$name"-"$clients"-r*/tps | median)
+	read -r n p50 p99 < <(pgbench_latencies "$pooled")
+	printf '%-20s clients %d: %10.1f calls/s (median of %d rounds)  P50 %8.3f ms  P99 %8.3f ms  (%d calls pooled)\n' \
+		"$name" "$clients" "$tps" "$rounds" "$p50" "$p99" "$n"
+}
+
+# cost_ratios CLIENTS: the plain query's calls/s over the recall's, per round and median.
+cost_ratios() {
+	local clients=$1 r ratios=()
+	for ((r = 1; r <= rounds; r++)); do
+		ratios+=("$(awk -v p="$(cat "$work/log-plain_order_by-$clients-r$r/tps")" \
+			-v s="$(cat "$work/log-recall-$clients-r$r/tps")" 'BEGIN {printf "%.2f", (s > 0 ? p / s : 0)}')")
+	done
+	printf 'recall cost / plain query, clients %d: rounds %s; median %s x\n' \
+		"$clients" "${ratios[*]}" "$(printf '%s\n' "${ratios[@]}" | median)"
 }
 
 {
@@ -137,12 +203,25 @@ run() {
 	echo "vectors: $vectors"
 	echo "plan of the plain query: $plan"
 	echo "load (engram_store_batch x1000, index build, associations, VACUUM ANALYZE): ${load_seconds}s"
-	echo "each run: pgbench -T $seconds"
+	echo "pages all-visible after VACUUM (relallvisible/relpages): $visible"
+	echo "each run: pgbench -T $seconds; $rounds round(s) of the recall and plain query points"
 	echo
-	run recall "$work/recall.sql" 1
-	run recall "$work/recall.sql" 2
-	run plain_order_by "$work/plain.sql" 1
-	run plain_order_by "$work/plain.sql" 2
+	for ((r = 1; r <= rounds; r++)); do
+		run recall "$work/recall.sql" 1 "r$r"
+		run plain_order_by "$work/plain.sql" 1 "r$r"
+		run recall "$work/recall.sql" 2 "r$r"
+		run plain_order_by "$work/plain.sql" 2 "r$r"
+	done
+	if [ "$rounds" -gt 1 ]; then
+		echo
+		summarize recall 1
+		summarize recall 2
+		summarize plain_order_by 1
+		summarize plain_order_by 2
+	fi
+	cost_ratios 1
+	cost_ratios 2
+	echo
 	run store "$work/store.sql" 1
 	run store "$work/store.sql" 2
 	run store_batch_1000 "$work/batch.sql" 1

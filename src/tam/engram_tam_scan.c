@@ -31,6 +31,7 @@
 #include "shmem/engram_access_stats.h"
 #include "shmem/engram_hot_tier.h"
 #include "tam/engram_tam.h"
+#include "worker/engram_worker.h"
 
 /*
  * Every tuple of "rel" visible to "snapshot" (only cold stubs when
@@ -38,21 +39,44 @@
  * its tuples are visited; "visit" returning false stops the walk.  For
  * maintenance paths that read the raw tuples (stubs as stubs), not for
  * queries.
+ *
+ * The pages go through a bulk-read ring (BAS_BULKREAD, as a sequential
+ * scan of a large table), so that walking a space larger than
+ * shared_buffers does not evict the index and heap pages queries use.
+ * After each page, with no buffer held, the page's rows are charged to
+ * the background worker's throttle (ENGRAM_WORKER_COST_ROW_SCANNED each):
+ * inside a worker job the walk may nap there, so a large space is walked
+ * in slices instead of one burst; elsewhere the charge does nothing.
+ *
+ * A NULL "snapshot" asks for a fresh snapshot per slice: the walk
+ * registers one (of the current transaction, after its last command) and
+ * unregisters it, with the catalog snapshot, before each nap.  So the walk
+ * holds no snapshot while it naps and, when its caller holds none either
+ * and the transaction has no xid, does not hold back the xmin horizon
+ * (VACUUM of other tables, for one, can mark their new rows all-visible).
+ * The rows then come from several snapshots: a row updated during the walk
+ * may be visited twice (both versions) or not at all.
  */
 void
 engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
 						EngramTupleVisitor visit, void *arg)
 {
 	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+	bool		per_slice = (snapshot == NULL);
 	bool		go_on = true;
 
 	for (BlockNumber blkno = 0; blkno < nblocks && go_on; blkno++)
 	{
-		Buffer		buf = ReadBuffer(rel, blkno);
+		Buffer		buf;
 		Page		page;
 		OffsetNumber maxoff;
+		int64		rows_read = 0;
 
 		CHECK_FOR_INTERRUPTS();
+		if (snapshot == NULL)
+			snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
@@ -63,6 +87,7 @@ engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
 
 			if (!ItemIdIsNormal(lp))
 				continue;
+			rows_read++;
 			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
 			tuple.t_len = ItemIdGetLength(lp);
 			tuple.t_tableOid = RelationGetRelid(rel);
@@ -74,7 +99,17 @@ engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
 			go_on = visit(&tuple, arg);
 		}
 		UnlockReleaseBuffer(buf);
+		if (per_slice && engram_worker_charge_naps(rows_read * ENGRAM_WORKER_COST_ROW_SCANNED))
+		{
+			UnregisterSnapshot(snapshot);
+			snapshot = NULL;
+			InvalidateCatalogSnapshot();
+		}
+		engram_worker_charge(rows_read * ENGRAM_WORKER_COST_ROW_SCANNED);
 	}
+	if (per_slice && snapshot != NULL)
+		UnregisterSnapshot(snapshot);
+	FreeAccessStrategy(strategy);
 }
 
 static inline const TableAmRoutine *

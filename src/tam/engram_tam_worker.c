@@ -8,7 +8,8 @@
  *
  * Every callback runs in the worker's transaction with the worker's
  * privileges (the checks of engram_tam_move_rows apply) under a fresh
- * snapshot that sees the transaction's own earlier changes.  Row facts come from:
+ * snapshot that sees the transaction's own earlier changes (the listing:
+ * a fresh one per slice of its walk).  Row facts come from:
  *	tier			stub => cold, else warm; hot when the hot tier holds it
  *	accesses/hour	the access statistics' decayed count (time constant one
  *					hour), 0 for a row never accessed
@@ -136,28 +137,29 @@ collect_tier_row(HeapTuple tuple, void *arg)
 	return true;
 }
 
+/*
+ * The walk takes a fresh snapshot per slice and none while the worker naps
+ * (see engram_tam_walk_visible): the listing only plans moves, and
+ * engram_tam_move_rows skips rows changed since.
+ */
 static EngramTierRow *
 provider_list_rows(Oid relid, int *nrows)
 {
-	bool		pushed = ensure_snapshot();
-	Relation	rel = open_engram_table(relid);
+	Relation	rel;
 	EngramTierRow *rows;
 	int			n = 0;
 	int			max = 256;
 	EngramAccessRow *stats;
 	int			nstats;
 	TimestampTz now = GetCurrentTimestamp();
-	Snapshot	snapshot = GetActiveSnapshot();
 	TierRowList list = {0};
 
+	CommandCounterIncrement();	/* the walk sees this transaction's earlier changes */
+	rel = open_engram_table(relid);
 	rows = palloc(sizeof(EngramTierRow) * max);
 	*nrows = 0;
 	if (rel == NULL)
-	{
-		if (pushed)
-			PopActiveSnapshot();
 		return rows;
-	}
 
 	stats = engram_access_collect(relid, &nstats);
 	qsort(stats, nstats, sizeof(EngramAccessRow), by_tid);
@@ -167,7 +169,7 @@ provider_list_rows(Oid relid, int *nrows)
 	list.stats = stats;
 	list.nstats = nstats;
 	list.now = now;
-	engram_tam_walk_visible(rel, snapshot, false, collect_tier_row, &list);
+	engram_tam_walk_visible(rel, NULL, false, collect_tier_row, &list);
 	rows = list.rows;
 	n = list.count;
 	/* Hot-tier membership, without holding buffer locks. */
@@ -177,8 +179,6 @@ provider_list_rows(Oid relid, int *nrows)
 
 	table_close(rel, AccessShareLock);
 	pfree(stats);
-	if (pushed)
-		PopActiveSnapshot();
 	*nrows = n;
 	return rows;
 }

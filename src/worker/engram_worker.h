@@ -144,6 +144,7 @@ extern void engram_worker_throttle_begin(void);
 extern void engram_worker_throttle_end(void);
 /* Charge cost points for work just done; may nap (see worker_throttle.c). */
 extern void engram_worker_charge(int64 points);
+extern bool engram_worker_charge_naps(int64 points);
 /* Naps taken by this process so far. */
 extern int64 engram_worker_throttle_naps(void);
 
@@ -262,6 +263,12 @@ typedef struct EngramJobDefinition
 	bool		one_shot;		/* done after its first success */
 	bool		uses_consolidation_slot;
 	bool		first_run_after_interval;	/* not at once when a worker starts */
+	/*
+	 * Runs with no active snapshot and takes its own, so that it can nap
+	 * holding none (the tier migration's listing: see
+	 * engram_tam_walk_visible).
+	 */
+	bool		takes_own_snapshots;
 	/* interval in seconds; < 0: engram.consolidation_interval */
 	int			interval_seconds;
 	/* NULL when available; else the reason ("table access method ...") */

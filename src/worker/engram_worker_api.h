@@ -51,7 +51,12 @@ typedef struct EngramTierMove
  * list_rows: every live row of engram table "relid" with its tier, access
  *	rate and time in tier; returns a palloc'd array (in the current memory
  *	context) and its length in *nrows; no rows for a table that does not
- *	use the engram access method.
+ *	use the engram access method.  Charges the rows it reads to the
+ *	worker's throttle (engram_worker_charge) as it reads them, so that the
+ *	worker may nap during a large table's listing; reads each slice under
+ *	a fresh snapshot of its own and holds none while it naps (the worker
+ *	calls it with no active snapshot: the job's xmin does not hold back
+ *	VACUUM for the seconds a large listing takes).
  * move_rows: move the rows to tier "target"; returns the rows actually
  *	moved (rows changed concurrently are skipped).  Must never grow the hot
  *	tier over engram.hot_tier_size_mb.

@@ -41,6 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "engram.h"
@@ -89,6 +90,7 @@ list_spaces(EngramJobContext *context, Oid **spaces, Oid **associations)
 	Oid			registry;
 	StringInfoData sql;
 	int			count = 0;
+	bool		pushed;
 
 	if (OidIsValid(context->only_space))
 	{
@@ -112,6 +114,10 @@ list_spaces(EngramJobContext *context, Oid **spaces, Oid **associations)
 					 "ORDER BY space::pg_catalog.oid",
 					 quote_identifier(get_namespace_name(schema)),
 					 quote_identifier("engram_space_catalog"));
+	/* a job that takes its own snapshots (see run_job_transaction) has none */
+	pushed = !ActiveSnapshotSet();
+	if (pushed)
+		PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
 	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the space registry");
@@ -133,6 +139,8 @@ list_spaces(EngramJobContext *context, Oid **spaces, Oid **associations)
 		count++;
 	}
 	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
 	return count;
 }
 
@@ -320,8 +328,7 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 
 	engram_metrics_begin(ENGRAM_OP_MIGRATE);
 	engram_migration_thresholds_current(&thresholds);
-	rows = tier_provider->list_rows(space, &nrows);
-	engram_worker_charge((int64) nrows * ENGRAM_WORKER_COST_ROW_SCANNED);
+	rows = tier_provider->list_rows(space, &nrows);	/* charges its scan */
 	moves = palloc(sizeof(EngramTierMove) * Max(Min(nrows, engram_migration_batch), 1));
 	nmoves = engram_migration_plan(rows, nrows, &thresholds, engram_migration_batch, moves);
 	tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));

@@ -47,6 +47,7 @@ const EngramJobDefinition engram_job_definitions[ENGRAM_JOB_COUNT] = {
 	[ENGRAM_JOB_MIGRATION] = {
 		.kind = ENGRAM_JOB_MIGRATION, .name = "tier_migration", .run = engram_job_migration,
 		.writes = true, .one_shot = false, .uses_consolidation_slot = false,
+		.takes_own_snapshots = true,
 		.interval_seconds = 0, .unavailable_reason = engram_job_needs_table_am,
 	},
 	[ENGRAM_JOB_CONSOLIDATION] = {
@@ -254,7 +255,8 @@ run_job_transaction(const EngramJobDefinition *definition, EngramJobContext *con
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!definition->takes_own_snapshots)
+		PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, definition->name);
 
 	PG_TRY();
@@ -268,7 +270,8 @@ run_job_transaction(const EngramJobDefinition *definition, EngramJobContext *con
 		definition->run(context, result);
 		engram_worker_throttle_end();
 		engram_worker_in_job = false;
-		PopActiveSnapshot();
+		if (!definition->takes_own_snapshots)
+			PopActiveSnapshot();
 		CommitTransactionCommand();
 		committed = true;
 	}

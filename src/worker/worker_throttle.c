@@ -61,6 +61,24 @@ engram_worker_throttle_naps(void)
 	return naps_taken;
 }
 
+/* Does a charge of "points" count now (a throttled job, throttling on)? */
+static inline bool
+charge_counts(int64 points)
+{
+	return throttling && engram_worker_cost_delay > 0 && points > 0;
+}
+
+/*
+ * Would engram_worker_charge(points) nap now?  A caller that holds
+ * something it can give up and take again (a snapshot: see
+ * engram_tam_walk_visible) asks first and gives it up before the nap.
+ */
+bool
+engram_worker_charge_naps(int64 points)
+{
+	return charge_counts(points) && cost_balance + points >= engram_worker_cost_limit;
+}
+
 /*
  * Charge "points" for work just done; nap when the balance reaches
  * engram.worker_cost_limit.  Does nothing outside a throttled job or when
@@ -71,7 +89,7 @@ engram_worker_charge(int64 points)
 {
 	double		naptime;
 
-	if (!throttling || engram_worker_cost_delay <= 0 || points <= 0)
+	if (!charge_counts(points))
 		return;
 	cost_balance += points;
 	if (cost_balance < engram_worker_cost_limit)

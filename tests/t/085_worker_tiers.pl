@@ -8,6 +8,8 @@
 #    rows that consolidation or a lineage foreign key locked FOR KEY SHARE
 #    (the maintenance run before) can still be promoted once the lock is
 #    gone;
+#  - the migration listing reads through a ring and naps page by page,
+#    holding no snapshot (so not the xmin horizon) while it naps;
 #  - engram.background_workers: 0 stops the database workers (reload), 1
 #    serves one database of two, reset serves both.
 use strict;
@@ -85,6 +87,92 @@ cmp_ok($node->safe_psql('postgres',
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM RESET engram.migration_warm_to_hot_accesses;
 	ALTER SYSTEM RESET engram.migration_batch;
+	SELECT pg_reload_conf();});
+
+# The migration cycle's listing walks every row of the space: through a
+# bulk-read ring (it must not push the pages queries use out of
+# shared_buffers), charging its rows to the throttle page by page (so the
+# worker naps during the walk, not once after it).  From an empty buffer
+# cache (restart), with a throttle of 100 rows per 200 ms nap and nothing to
+# move (the default thresholds), the cycle the worker runs when it starts
+# (the next one an hour later) must keep at most a ring's worth
+# of the table's pages in shared_buffers and last about rows / 100 naps
+# of 200 ms.
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pg_buffercache;
+	ALTER SYSTEM SET engram.worker_cost_limit = 100;
+	ALTER SYSTEM SET engram.worker_cost_delay = 200;
+	ALTER SYSTEM SET engram.worker_naptime = 3600;});
+$node->restart;
+ok($node->poll_query_until('postgres',
+		q{SELECT runs >= 1 AND state <> 'running' FROM engram_worker_status
+		  WHERE database = 'postgres' AND job = 'tier_migration'}),
+	'a migration cycle ran after the restart');
+# (pages counted before anything else reads the table)
+my ($cached_pages, $table_pages) = split /\|/, $node->safe_psql('postgres',
+	q{SELECT count(*), pg_relation_size('memories') / current_setting('block_size')::int
+	  FROM pg_buffercache
+	  WHERE relfilenode = pg_relation_filenode('memories') AND relforknumber = 0
+		AND reldatabase = (SELECT oid FROM pg_database WHERE datname = 'postgres')});
+my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM memories');
+cmp_ok($cached_pages, '<=', 64,
+	"the listing read the table's $table_pages pages through a ring ($cached_pages cached)");
+my $cycle_ms = $node->safe_psql('postgres',
+	q{SELECT extract(epoch FROM last_end - last_start) * 1000 FROM engram_worker_status
+	  WHERE database = 'postgres' AND job = 'tier_migration'});
+# (the last page's rows may not fill a nap: one nap less, 10 % slack; one
+# charge after the listing naps 4 delays at most)
+cmp_ok($cycle_ms, '>=', 0.9 * (int($rows / 100) - 1) * 200,
+	"the listing of $rows rows napped page by page ($cycle_ms ms)");
+
+# While the listing naps it holds no snapshot, so it does not hold back the
+# xmin horizon: a cycle a second, each about 2 s of naps, and the worker
+# seen napping in the listing (wait event "Extension") has no backend_xmin;
+# a table loaded while the worker naps in the middle of a listing is
+# all-visible after a VACUUM (a snapshot taken when the listing began would
+# keep its rows from being visible to all).
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET engram.worker_naptime = 1;
+	SELECT pg_reload_conf();
+	CREATE TABLE loaded_meanwhile (i int, filler text);});
+my $napping_in_listing = q{SELECT backend_xmin IS NULL FROM pg_stat_activity
+	WHERE backend_type = 'engram worker' AND datname = 'postgres' AND state = 'active'
+	  AND query = 'tier_migration' AND wait_event_type = 'Extension'};
+my ($naps_seen, $naps_with_xmin) = (0, 0);
+my $sampling_until = time() + 8;
+while (time() < $sampling_until)
+{
+	my $xmin_free = $node->safe_psql('postgres', $napping_in_listing);
+	if ($xmin_free ne '')
+	{
+		$naps_seen++;
+		$naps_with_xmin++ if $xmin_free ne 't';
+	}
+	select(undef, undef, undef, 0.05);
+}
+cmp_ok($naps_seen, '>=', 5, "the worker was seen napping in its listing ($naps_seen samples)");
+# (pg_stat_activity reads a backend's xmin a moment before its wait event,
+# so a sample taken as a slice ends may show the slice's snapshot: 5 %)
+cmp_ok($naps_with_xmin, '<=', int($naps_seen / 20),
+	"and hardly ever with an xmin ($naps_with_xmin): it holds no snapshot across its naps");
+# The load commits while a listing is under way; the VACUUM follows a nap
+# seen after the commit (any snapshot a slice takes after it sees the rows).
+my $napping_now = "SELECT count(*) = 1 FROM ($napping_in_listing) s";
+ok($node->poll_query_until('postgres', $napping_now), 'the worker naps in a listing');
+$node->safe_psql('postgres',
+	q{INSERT INTO loaded_meanwhile SELECT i, repeat('x', 200) FROM generate_series(1, 20000) i});
+ok($node->poll_query_until('postgres', $napping_now), 'and naps again after the load');
+$node->safe_psql('postgres', 'VACUUM loaded_meanwhile');
+my ($visible_pages, $loaded_pages) = split /\|/, $node->safe_psql('postgres',
+	q{SELECT relallvisible, relpages FROM pg_class WHERE relname = 'loaded_meanwhile'});
+cmp_ok($loaded_pages, '>', 0, "the table loaded meanwhile has pages ($loaded_pages)");
+is($visible_pages, $loaded_pages,
+	'a VACUUM during the listing marks all its pages all-visible');
+$node->safe_psql('postgres', q{
+	DROP TABLE loaded_meanwhile;
+	ALTER SYSTEM RESET engram.worker_cost_limit;
+	ALTER SYSTEM RESET engram.worker_cost_delay;
+	ALTER SYSTEM RESET engram.worker_naptime;
 	SELECT pg_reload_conf();});
 
 # engram.background_workers.
