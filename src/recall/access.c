@@ -68,6 +68,13 @@ engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
 	state->access_count = info.count;
 }
 
+/* A hint that the statistics of rows "tids" of "relid" are looked up next. */
+void
+engram_recall_access_prefetch(Oid relid, const ItemPointerData *tids, int ntids)
+{
+	engram_access_prefetch(relid, tids, ntids);
+}
+
 /* Record one access to each of the "ntids" rows of "relid", now. */
 void
 engram_recall_access_record(Oid relid, ItemPointer tids, int ntids)

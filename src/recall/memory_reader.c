@@ -114,6 +114,8 @@ struct EngramMemoryReader
 	bool		have_cue;		/* fetch computes distances to "cue" */
 	Datum		cue;
 	bool		want_output;	/* fetch copies the output columns */
+	bool		admit_hot_tier; /* keep heap rows read in the hot tier, as
+								 * the table AM's index fetch does */
 	AttrNumber	attnum_content;
 	AttrNumber	attnum_occurred_at;
 	AttrNumber	attnum_metadata;
@@ -432,7 +434,8 @@ version_distance(EngramMemoryReader *reader, ItemPointer index_tid, ItemPointer 
  * snapshot, from its heap page, pinned in "buffer" (the pin is released
  * here): true with "row" filled when it exists and passes the confidence
  * filter.  "root_cached": the hot tier was just found to hold an entry
- * under "index_tid" (one the snapshot cannot use).
+ * under "index_tid" (one the snapshot cannot use).  With admit_hot_tier,
+ * the version found is then kept in the hot tier, filter or not.
  */
 static bool
 fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer,
@@ -441,6 +444,7 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 	ItemPointerData tid = *index_tid;
 	HeapTupleData tuple;
 	HeapTuple	copy = NULL;
+	HeapTuple	decoded = NULL;
 	bool		found;
 	bool		stub = false;
 	bool		hot = false;
@@ -457,14 +461,23 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 		else
 			passes = row_state(reader, &tuple, row);
 	}
-	UnlockReleaseBuffer(buffer);
+	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 	if (!found)
+	{
+		ReleaseBuffer(buffer);
 		return false;
+	}
 	if (stub)
 	{
-		HeapTuple	decoded = engram_tam_decode_stub(reader->table, copy);
-
+		decoded = engram_tam_decode_stub(reader->table, copy);
 		passes = row_state(reader, decoded, row);
+	}
+	/* the tuple stays in place while its page is pinned */
+	if (reader->admit_hot_tier && reader->use_hot_tier)
+		engram_tam_admit_hot(reader->table, index_tid, &tuple, decoded, buffer);
+	ReleaseBuffer(buffer);
+	if (stub)
+	{
 		heap_freetuple(decoded);
 		heap_freetuple(copy);
 	}
@@ -489,7 +502,8 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
  */
 typedef struct MemoryEntry
 {
-	int64		id;
+	int64		id;				/* the key it was found under, if id_known */
+	bool		id_known;
 	ItemPointerData index_tid;
 	bool		hot_hit;		/* read from the hot tier's visible copy */
 	bool		hot_passes;		/* ... and it passed the confidence filter */
@@ -547,6 +561,7 @@ collect_entry(void *arg, int64 id, ItemPointer index_tid, IndexTuple tuple)
 									  sizeof(MemoryEntry) * collected->capacity);
 	}
 	collected->entries[collected->count].id = id;
+	collected->entries[collected->count].id_known = true;
 	collected->entries[collected->count].index_tid = *index_tid;
 	collected->count++;
 }
@@ -740,7 +755,7 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		 * keep indexed columns), and a unique index to one visible version
 		 * per id.
 		 */
-		if (row.id != entry->id)
+		if (entry->id_known && row.id != entry->id)
 			elog(ERROR, "engram: index entry of id " INT64_FORMAT " led to row " INT64_FORMAT,
 				 entry->id, row.id);
 		if (*nrows >= capacity)
@@ -783,6 +798,27 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
 				   Min(batch_size, collected.count - start), rows, &nrows, nids);
 	pfree(collected.entries);
 	pfree(keys);
+	return nrows;
+}
+
+int
+engram_memory_reader_fetch_tids(EngramMemoryReader *reader, const ItemPointerData *index_tids,
+								int n, EngramMemoryRow *rows)
+{
+	MemoryEntry *entries = palloc(sizeof(MemoryEntry) * Max(n, 1));
+	int			nrows = 0;
+	int			batch_size = memory_batch_size();
+
+	for (int i = 0; i < n; i++)
+	{
+		entries[i].id_known = false;
+		entries[i].index_tid = index_tids[i];
+	}
+	reader->admit_hot_tier = true;
+	for (int start = 0; start < n; start += batch_size)
+		read_batch(reader, &entries[start], Min(batch_size, n - start), rows, &nrows, n);
+	reader->admit_hot_tier = false;
+	pfree(entries);
 	return nrows;
 }
 

@@ -47,6 +47,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "hnsw/hnsw.h"			/* engram_hnsw_ef_search */
 #include "metrics/engram_metrics.h"
 #include "recall_internal.h"
 
@@ -288,20 +289,63 @@ read_candidates(RecallQuery *query, const char *sql, bool exact, MemoryContext c
 }
 
 /*
+ * The embedding seed query without filters, "sql", run through its plan's
+ * index and the memory reader (seed_search.c) when it can be: its rows
+ * merged into the candidates, in "context"; false when it must run as a
+ * statement.
+ */
+static bool
+read_candidates_direct(RecallQuery *query, EngramSpreadState *state, const char *sql,
+					   MemoryContext context)
+{
+	EngramMemoryReader *reader;
+	EngramMemoryRow *rows;
+	int			nrows;
+	MemoryContext old;
+
+	if (query->has_text || query->has_memory_id || query->filters.len > 0 ||
+		(reader = engram_spread_memory_reader(state)) == NULL)
+		return false;
+	old = MemoryContextSwitchTo(context);
+	if (!engram_seed_search_direct(reader, query->space, sql, PARAM_COUNT, query->argtypes,
+								   query->values[PARAM_EMBEDDING], query->limit, &rows, &nrows))
+	{
+		MemoryContextSwitchTo(old);
+		return false;
+	}
+	for (int i = 0; i < nrows; i++)
+	{
+		bool		is_new;
+		Candidate  *candidate = candidate_for_id(query, rows[i].id, &is_new);
+
+		if (!is_new)
+			continue;
+		candidate->tid = rows[i].tid;
+		candidate->confidence = rows[i].confidence;
+		candidate->created_at = rows[i].created_at;
+		candidate->decay = rows[i].decay_name;
+		candidate->has_distance = true;
+		candidate->distance = rows[i].distance;
+		candidate->lexical = -1.0;
+	}
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/*
  * The engram_hnsw index returns at most engram.ef_search rows per scan.
  * When that is below k', raise it for the seed query only: returns the GUC
  * nest level to close with AtEOXact_GUC() afterwards, or 0 when nothing
- * was changed (setting absent: no engram_hnsw; or already large enough).
- * An error in between unwinds the level with the (sub)transaction.
+ * was changed (already large enough).  An error in between unwinds the
+ * level with the (sub)transaction.
  */
 static int
 raise_index_candidates(int64 limit)
 {
-	const char *current = GetConfigOption(ENGRAM_EF_SEARCH_SETTING, true, false);
 	int			nest_level;
 	char		value[32];
 
-	if (current == NULL || atol(current) >= limit)
+	if (engram_hnsw_ef_search >= limit)
 		return 0;
 	nest_level = NewGUCNestLevel();
 	snprintf(value, sizeof(value), INT64_FORMAT, Min(limit, ENGRAM_EF_SEARCH_CEILING));
@@ -313,10 +357,11 @@ raise_index_candidates(int64 limit)
 /*
  * Run the seed queries the cues call for (embedding, text, memory_id, or
  * the filters alone) and merge their rows into query->candidates, in
- * "context".  Inside SPI_connect().
+ * "context"; the embedding's without filters through "state"'s memory
+ * reader where it can be.  Inside SPI_connect().
  */
 static void
-collect_candidates(RecallQuery *query, MemoryContext context)
+collect_candidates(RecallQuery *query, EngramSpreadState *state, MemoryContext context)
 {
 	const EngramSpace *space = query->space;
 	StringInfoData sql;
@@ -330,7 +375,8 @@ collect_candidates(RecallQuery *query, MemoryContext context)
 		appendStringInfo(&sql, " AND m.embedding IS NOT NULL%s ORDER BY m.embedding OPERATOR(%s.%s) $1 LIMIT " INT64_FORMAT,
 						 query->filters.data, space->operator_schema,
 						 engram_distance_operator(space->distance), query->limit);
-		read_candidates(query, sql.data, false, context);
+		if (!read_candidates_direct(query, state, sql.data, context))
+			read_candidates(query, sql.data, false, context);
 		if (nest_level > 0)
 			AtEOXact_GUC(true, nest_level);
 	}
@@ -368,10 +414,17 @@ static void
 seed_from_candidates(RecallQuery *query, EngramSpreadState *state)
 {
 	double		best_lexical = 0.0;
+	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * Max(query->ncandidates, 1));
 
 	for (int i = 0; i < query->ncandidates; i++)
+	{
 		if (query->candidates[i].lexical > best_lexical)
 			best_lexical = query->candidates[i].lexical;
+		tids[i] = query->candidates[i].tid;
+	}
+	/* a seed's access statistics are read as it is entered */
+	engram_recall_access_prefetch(query->space->relid, tids, query->ncandidates);
+	pfree(tids);
 
 	for (int i = 0; i < query->ncandidates; i++)
 	{
@@ -642,9 +695,9 @@ recall_call(FunctionCallInfo fcinfo)
 		query.candidate_index = hash_create("engram recall candidates", 64, &ctl,
 											HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	collect_candidates(&query, context);
-
 	engram_spread_state_init(&state, &space, context);
+	collect_candidates(&query, &state, context);
+
 	if (!PG_ARGISNULL(ARG_MAX_HOPS))
 		state.max_hops = PG_GETARG_INT32(ARG_MAX_HOPS);
 	if (query.has_embedding && engram_spreading_similarity)
@@ -686,18 +739,7 @@ recall_call(FunctionCallInfo fcinfo)
 	details.k = k;
 	details.nodes_visited = hash_get_num_entries(state.nodes);
 	details.hops = state.depth_reached;
-	details.tiers_touched = 0;
-	{
-		HASH_SEQ_STATUS scan;
-		EngramNode *node;
-
-		hash_seq_init(&scan, state.nodes);
-		while ((node = hash_seq_search(&scan)) != NULL)
-			if (node->tier != NULL)		/* NULL: row or tier never read */
-				details.tiers_touched |= ENGRAM_TIER_BIT(strcmp(node->tier, "hot") == 0 ? ENGRAM_TIER_HOT :
-													 strcmp(node->tier, "cold") == 0 ? ENGRAM_TIER_COLD :
-													 ENGRAM_TIER_WARM);
-	}
+	details.tiers_touched = state.tiers_touched;
 	details.rows = nsorted;
 	engram_metrics_end(ENGRAM_OP_RECALL, &details);
 	engram_recall_call_context_end(context);

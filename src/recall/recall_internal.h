@@ -35,12 +35,16 @@
  *	                   key reads)
  *	  recent_buffers.c pins of index leaves and heap pages met before,
  *	                   without the buffer mapping table (ReadRecentBuffer)
+ *	  seed_search.c    the embedding seed query without filters run through
+ *	                   its plan's engram_hnsw index and the memory reader
+ *	                   where it reads exactly the statement's rows
  *	  spi_plans.c      SPI execution with a cache of saved plans
  *
  * Security contract: nothing here is SECURITY DEFINER and every row is
  * read or written through SPI as the calling user, so table privileges
  * and row-level security of the space and association tables apply --
  * except spreading's reads of the memories and associations it reaches,
+ * and recall's embedding seed query without filters (seed_search.c),
  * which memory_reader.c does without SQL only where such a statement could
  * show nothing else: the caller holds SELECT on the whole table and no
  * row-level security applies to them (otherwise spreading runs the
@@ -265,6 +269,12 @@ extern void engram_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum 
 							   const char *nulls, bool read_only, int expected_rc);
 
 /*
+ * The saved plan engram_spi_execute() runs for a parameterised statement
+ * (nargs > 0), prepared on first use; it belongs to the cache.
+ */
+extern struct _SPI_plan *engram_spi_saved_plan(const char *sql, int nargs, Oid *argtypes);
+
+/*
  * Check an evector datum against the space: ERROR (ERRCODE_DATA_EXCEPTION)
  * on a dimension mismatch, a non-finite element, or a zero vector in a
  * cosine space (its cosine similarity is undefined).  Returns it detoasted.
@@ -357,6 +367,8 @@ typedef struct EngramSpreadState
 	bool		eager_similarity;	/* compute the cue similarity of every
 									 * memory reached from the row read
 									 * (engram_spread_plan_similarity) */
+	int32		tiers_touched;	/* ENGRAM_TIER_BIT() of the tiers nodes were
+								 * given (metrics' slow-call details) */
 } EngramSpreadState;
 
 /*
@@ -376,6 +388,12 @@ extern void engram_recall_call_context_end(MemoryContext context);
  */
 extern void engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 									 MemoryContext context);
+
+/*
+ * The run's memory reader, opened on first use; NULL when rows must be
+ * read through SQL (engram_memory_reader_begin, _usable).
+ */
+extern struct EngramMemoryReader *engram_spread_memory_reader(EngramSpreadState *state);
 
 /*
  * Close what the run opened (the memory reader); call before SPI_finish()
@@ -505,6 +523,18 @@ extern EngramMemoryReader *engram_memory_reader_begin(const EngramSpace *space);
  */
 extern int	engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nids,
 									   EngramMemoryRow *rows);
+
+/*
+ * The rows that index entries carrying index_tids[0 .. n-1] (distinct TIDs
+ * of any index of the table) lead to, as an index scan's fetches read
+ * them (the version visible to the snapshot), whose confidence is above 0,
+ * in the order of the TIDs, into rows[0 .. nrows-1]; returns nrows.  As
+ * the table AM's index fetch does, a row read from the heap is kept in the
+ * hot tier (engram_tam_admit_hot).
+ */
+extern int	engram_memory_reader_fetch_tids(EngramMemoryReader *reader,
+											const ItemPointerData *index_tids, int n,
+											EngramMemoryRow *rows);
 extern void engram_memory_reader_end(EngramMemoryReader *reader);
 
 /*
@@ -544,6 +574,19 @@ extern void engram_memory_reader_distances(EngramMemoryReader *reader,
 										   ItemPointerData *index_tids,
 										   ItemPointerData *tids, int n, Datum cue,
 										   double *distances, bool *found);
+
+/*
+ * Run recall's embedding seed query "sql" (parameters as given to
+ * engram_spi_execute; ... ORDER BY embedding <op> $1 LIMIT "limit", no
+ * filters) through the index its plan scans and "reader" (seed_search.c):
+ * the rows it returns, in its order, into a palloc'd *rows, *nrows of
+ * them, each with its distance to "cue" ($1); false, reading nothing that
+ * matters, when the plan is not an exact ordered scan of an engram_hnsw
+ * index: the caller then runs the statement.
+ */
+extern bool engram_seed_search_direct(EngramMemoryReader *reader, const EngramSpace *space,
+									  const char *sql, int nargs, Oid *argtypes, Datum cue,
+									  int64 limit, EngramMemoryRow **rows, int *nrows);
 
 /* One association as "SELECT src, dst, weight" reads it. */
 typedef struct EngramEdgeRow
@@ -678,6 +721,7 @@ typedef struct EngramRecallAccess
 extern void engram_recall_access_lookup(Oid relid, ItemPointer tid, TimestampTz created_at,
 										EngramRecallAccess *state);
 extern void engram_recall_access_record(Oid relid, ItemPointer tids, int ntids);
+extern void engram_recall_access_prefetch(Oid relid, const ItemPointerData *tids, int ntids);
 /* engram_recall_row_tier() is declared in engram_recall.h */
 extern void engram_recall_access_forgotten(Oid relid, ItemPointer tid);
 

@@ -85,9 +85,8 @@ plan_cache_reset(void)
 	plan_count = 0;
 }
 
-/* The saved plan of a parameterised statement, prepared on first use. */
-static SPIPlanPtr
-cached_plan(const char *sql, int nargs, Oid *argtypes)
+SPIPlanPtr
+engram_spi_saved_plan(const char *sql, int nargs, Oid *argtypes)
 {
 	uint32		hash = statement_hash(sql, nargs, argtypes);
 	CachedPlanBucket *bucket;
@@ -142,7 +141,7 @@ engram_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	int			rc;
 
 	if (nargs > 0)
-		rc = SPI_execute_plan(cached_plan(sql, nargs, argtypes), values, nulls, read_only, 0);
+		rc = SPI_execute_plan(engram_spi_saved_plan(sql, nargs, argtypes), values, nulls, read_only, 0);
 	else
 		rc = SPI_execute(sql, read_only, 0);
 	if (rc != expected_rc)

@@ -239,6 +239,12 @@ memory_reader(EngramSpreadState *state)
 	return state->reader;
 }
 
+EngramMemoryReader *
+engram_spread_memory_reader(EngramSpreadState *state)
+{
+	return memory_reader(state);
+}
+
 void
 engram_spread_state_release(EngramSpreadState *state)
 {
@@ -275,12 +281,26 @@ node_read_access(EngramSpreadState *state, EngramNode *node)
  * reads those).  Most seeds are neither, and a probe reads the row's heap
  * page.
  */
+/*
+ * Give "node" its tier (NULL: not known), noting it among the tiers the
+ * call touched.  A node's tier is set once: it is NULL before.
+ */
+static void
+set_node_tier(EngramSpreadState *state, EngramNode *node, const char *tier)
+{
+	node->tier = tier;
+	if (tier != NULL)
+		state->tiers_touched |= ENGRAM_TIER_BIT(strcmp(tier, "hot") == 0 ? ENGRAM_TIER_HOT :
+												strcmp(tier, "cold") == 0 ? ENGRAM_TIER_COLD :
+												ENGRAM_TIER_WARM);
+}
+
 static const char *
 node_tier(EngramSpreadState *state, EngramNode *node)
 {
 	Assert(!node->row_pending);
 	if (node->tier == NULL)
-		node->tier = engram_recall_row_tier(state->space->relid, &node->tid);
+		set_node_tier(state, node, engram_recall_row_tier(state->space->relid, &node->tid));
 	return node->tier;
 }
 
@@ -324,7 +344,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 
 	if (decay_name == NULL || !engram_decay_kind_parse(decay_name, false, &node->decay))
 		node->decay = state->space->default_decay;
-	node->tier = tier;
+	set_node_tier(state, node, tier);
 	node->access_pending = true;
 	if (!defer_access)
 		node_read_access(state, node);
@@ -1104,13 +1124,46 @@ node_score_bound(EngramSpreadState *state, const EngramNode *node, double simila
 	return product * recency;
 }
 
-static int
-compare_doubles_descending(const void *a, const void *b)
+/*
+ * The k-th largest of values[0 .. n-1] (1 <= k <= n), found by
+ * partitioning around a middle pivot (quickselect); reorders the values.
+ */
+static double
+kth_largest(double *values, int n, int k)
 {
-	double		da = *(const double *) a;
-	double		db = *(const double *) b;
+	int			low = 0;
+	int			high = n - 1;
+	int			target = k - 1;
 
-	return da > db ? -1 : (da < db ? 1 : 0);
+	while (low < high)
+	{
+		double		pivot = values[low + (high - low) / 2];
+		int			i = low;
+		int			j = high;
+
+		while (i <= j)
+		{
+			while (values[i] > pivot)
+				i++;
+			while (values[j] < pivot)
+				j--;
+			if (i <= j)
+			{
+				double		swap = values[i];
+
+				values[i++] = values[j];
+				values[j--] = swap;
+			}
+		}
+		/* now values[low .. j] >= pivot >= values[i .. high], pivot between */
+		if (target <= j)
+			high = j;
+		else if (target >= i)
+			low = i;
+		else
+			break;
+	}
+	return values[target];
 }
 
 static int
@@ -1233,10 +1286,8 @@ engram_spread_plan_similarity(EngramSpreadState *state, int k)
 	if (n < k)
 		state->eager_similarity = true;
 	else
-	{
-		qsort(scores, n, sizeof(double), compare_doubles_descending);
-		state->eager_similarity = scores[k - 1] < similarity_bound(state->space->distance) / 2.0;
-	}
+		state->eager_similarity = kth_largest(scores, n, k) <
+			similarity_bound(state->space->distance) / 2.0;
 	pfree(scores);
 }
 
@@ -1292,14 +1343,18 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 		if (nincomplete == 0)
 			break;
 		if (nknown >= k)
-		{
-			qsort(known, nknown, sizeof(double), compare_doubles_descending);
-			kth = known[k - 1];
-		}
-		qsort(incomplete, nincomplete, sizeof(EngramNode *), compare_bound_descending);
-		while (nselected < nincomplete && nselected < round_size &&
-			   incomplete[nselected]->score >= kth)
-			nselected++;
+			kth = kth_largest(known, nknown, k);
+
+		/*
+		 * The candidates, bound at or above kth, sorted by bound (then id:
+		 * a total order), the first round_size of them selected: the nodes
+		 * under kth are left out before the sort, not after it.
+		 */
+		for (int i = 0; i < nincomplete; i++)
+			if (incomplete[i]->score >= kth)
+				incomplete[nselected++] = incomplete[i];
+		qsort(incomplete, nselected, sizeof(EngramNode *), compare_bound_descending);
+		nselected = Min(nselected, round_size);
 
 		/*
 		 * None can rank: they keep their bound as their score, which sorts
@@ -1485,7 +1540,7 @@ emit_matched_rows(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode 
 		tids[ntids++] = nodes[i]->tid;
 		/* a tier not known yet: the output row's (the reader's), or probed */
 		if (nodes[i]->tier == NULL && row->tier != NULL)
-			nodes[i]->tier = row->tier;
+			set_node_tier(state, nodes[i], row->tier);
 		emit(fcinfo, nodes[i], row->content, row->occurred_at, row->metadata,
 			 row->content_null, row->occurred_at_null, row->metadata_null,
 			 node_tier(state, nodes[i]));

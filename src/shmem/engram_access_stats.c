@@ -550,6 +550,27 @@ engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
 	return slot >= 0;
 }
 
+void
+engram_access_prefetch(Oid relid, const ItemPointerData *tids, int n)
+{
+#ifdef __GNUC__
+	if (access_control == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		EngramAccessKey key;
+		uint32		hash;
+		int			p;
+
+		make_key(&key, MyDatabaseId, relid, (ItemPointer) &tids[i]);
+		hash = key_hash(&key);
+		p = hash % ENGRAM_ACCESS_PARTITIONS;
+		/* the home slot of the key: where engram_access_lookup's probe starts */
+		__builtin_prefetch(&partition_slots(p)[(hash >> 5) & (access_control->slots_per_partition - 1)]);
+	}
+#endif
+}
+
 /* Remove the entry for "key" and return it in *rec; false when absent. */
 static bool
 take_record(const EngramAccessKey *key, EngramAccessRecord *rec)

@@ -104,6 +104,13 @@ extern bool engram_access_set_fetch_tracking(bool on);
 extern bool engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info);
 
 /*
+ * Start loading, without a lock, the slots where engram_access_lookup()
+ * will look for the rows "tids" of "relid", so that the cache misses of a
+ * batch of lookups overlap.  Only a hint.
+ */
+extern void engram_access_prefetch(Oid relid, const ItemPointerData *tids, int n);
+
+/*
  * The row moved from "from" to "to" (update, tier move): its statistics
  * follow it, and its "written" time becomes now.
  */

@@ -334,6 +334,8 @@ extern void engram_tam_slot_unstub(Relation rel, TupleTableSlot *slot);
 extern void engram_tam_store_row(Relation rel, TupleTableSlot *slot, HeapTuple row);
 extern HeapTuple engram_tam_decode_stub(Relation rel, HeapTuple stub);
 extern HeapTuple engram_hot_tier_flatten(Relation rel, HeapTuple row);
+extern void engram_tam_admit_hot(Relation rel, ItemPointer index_tid, HeapTuple tuple,
+								 HeapTuple decoded, Buffer buffer);
 extern void engram_tam_chain_root(Buffer buffer, ItemPointer tid, ItemPointer root);
 extern bool engram_tam_invalidate_row(Relation rel, ItemPointer tid);
 extern void engram_tam_setup_scan_callbacks(TableAmRoutine *routine);

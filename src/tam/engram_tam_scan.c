@@ -283,6 +283,28 @@ engram_scan_getnextslot_tidrange(TableScanDesc scan, ScanDirection direction,
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Keep in the hot tier the row version "tuple" (on the page pinned, not
+ * locked, in "buffer"; "decoded" its row when it is a cold stub, else
+ * NULL), found through an index entry carrying "index_tid": stored under
+ * that TID (the tuple's own or its HOT chain's root, see engram_hot_tier.h)
+ * when its header allows it.  What an index fetch that missed the hot tier
+ * does with the row it read from the heap.
+ */
+void
+engram_tam_admit_hot(Relation rel, ItemPointer index_tid, HeapTuple tuple, HeapTuple decoded,
+					 Buffer buffer)
+{
+	HeapTuple	flat = engram_hot_tier_flatten(rel, decoded ? decoded : tuple);
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	if (engram_hot_tier_cacheable(tuple->t_data))
+		engram_hot_tier_store(rel, index_tid, flat, tuple->t_data);
+	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+	if (flat != decoded && flat != tuple)
+		heap_freetuple(flat);
+}
+
 static bool
 engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 						 Snapshot snapshot, TupleTableSlot *slot,
@@ -328,21 +350,8 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 			engram_access_record(RelationGetRelid(rel), &slot->tts_tid);
 		if (use_hot)
 		{
-			HeapTuple	flat;
-
 			engram_hot_tier_count_miss(rel);
-
-			/*
-			 * Fill under the TID the index entry carries: the tuple's own or
-			 * its HOT chain's root (see engram_hot_tier.h).
-			 */
-			flat = engram_hot_tier_flatten(rel, row ? row : tuple);
-			LockBuffer(hscan->xs_cbuf, BUFFER_LOCK_SHARE);
-			if (engram_hot_tier_cacheable(tuple->t_data))
-				engram_hot_tier_store(rel, &index_tid, flat, tuple->t_data);
-			LockBuffer(hscan->xs_cbuf, BUFFER_LOCK_UNLOCK);
-			if (flat != row && flat != tuple)
-				heap_freetuple(flat);
+			engram_tam_admit_hot(rel, &index_tid, tuple, row, hscan->xs_cbuf);
 		}
 	}
 
