@@ -221,6 +221,14 @@ static const EngramShmemRegion cache_region = {
  * ---------------------------------------------------------------------
  */
 
+/* The events of the statement trigger ("row" false) or of the row trigger. */
+static int16
+trigger_events(bool row)
+{
+	return TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE |
+		(row ? 0 : TRIGGER_TYPE_TRUNCATE);
+}
+
 static bool
 written_by_me(Oid relid)
 {
@@ -329,8 +337,7 @@ engram_association_cache_add_triggers(Oid relid, Oid extension_namespace)
 		stmt->trigname = ASSOCIATION_TRIGGER_NAME;
 		stmt->row = row == 1;
 		stmt->timing = TRIGGER_TYPE_AFTER;
-		stmt->events = TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE |
-			(row ? 0 : TRIGGER_TYPE_TRUNCATE);
+		stmt->events = trigger_events(row);
 		trigger = CreateTriggerFiringOn(stmt, NULL, relid, InvalidOid, InvalidOid, InvalidOid,
 										function, InvalidOid, NULL, true, false,
 										row ? TRIGGER_FIRES_ON_REPLICA : TRIGGER_FIRES_ALWAYS);
@@ -344,6 +351,26 @@ engram_association_cache_add_triggers(Oid relid, Oid extension_namespace)
  * Readers
  * ---------------------------------------------------------------------
  */
+
+/*
+ * Fill *key for the list of "src" in association table "relid", padding
+ * zeroed: the hash reads every byte (so not returned by value, which need
+ * not copy the padding).
+ */
+static void
+set_list_key(EdgeListKey *key, Oid relid, int64 src)
+{
+	memset(key, 0, sizeof(*key));
+	key->relid = relid;
+	key->src = src;
+}
+
+/* What a list of "nedges" edges counts against engram.association_cache_size. */
+static Size
+list_bytes(int nedges)
+{
+	return sizeof(EdgeList) + LIST_OVERHEAD + sizeof(EngramCachedEdge) * nedges;
+}
 
 /* Drop every list (the hash table lives in cache_context too). */
 static void
@@ -370,6 +397,14 @@ create_edge_lists(void)
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
+/* What the backend knew of the table is stale: lists and trigger check. */
+static void
+renew_epoch(RelationState *state)
+{
+	state->epoch = ++epoch_counter;
+	state->triggers_checked = false;
+}
+
 static void
 cache_relcache_callback(Datum arg, Oid relid)
 {
@@ -382,18 +417,12 @@ cache_relcache_callback(Datum arg, Oid relid)
 	{
 		state = hash_search(relation_states, &relid, HASH_FIND, NULL);
 		if (state != NULL)
-		{
-			state->epoch = ++epoch_counter;
-			state->triggers_checked = false;
-		}
+			renew_epoch(state);
 		return;
 	}
 	hash_seq_init(&scan, relation_states);
 	while ((state = hash_seq_search(&scan)) != NULL)
-	{
-		state->epoch = ++epoch_counter;
-		state->triggers_checked = false;
-	}
+		renew_epoch(state);
 }
 
 /* Is "trigger" ours (the C function of this library), internal, firing as "enabled"? */
@@ -405,8 +434,7 @@ our_trigger(const Trigger *trigger, bool row, char enabled)
 	bool		ours;
 	bool		isnull;
 	Datum		datum;
-	int16		events = TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE |
-		(row ? 0 : TRIGGER_TYPE_TRUNCATE);
+	int16		events = trigger_events(row);
 
 	if (!trigger->tgisinternal || trigger->tgenabled != enabled ||
 		TRIGGER_FOR_ROW(trigger->tgtype) != row || !TRIGGER_FOR_AFTER(trigger->tgtype) ||
@@ -470,8 +498,7 @@ relation_state(Relation table)
 	state = hash_search(relation_states, &relid, HASH_ENTER, &found);
 	if (!found)
 	{
-		state->epoch = ++epoch_counter;
-		state->triggers_checked = false;
+		renew_epoch(state);
 		state->lists_epoch = 0;	/* no lists yet */
 		state->has_lists = false;
 	}
@@ -596,9 +623,7 @@ engram_association_cache_lookup(EngramAssociationCacheRead *read, int64 src,
 	EdgeListKey key;
 	EdgeList   *list;
 
-	memset(&key, 0, sizeof(key));
-	key.relid = read->relid;
-	key.src = src;
+	set_list_key(&key, read->relid, src);
 	list = hash_search(edge_lists, &key, HASH_FIND, NULL);
 	if (list == NULL || list->generation != read->generation || list->epoch != read->epoch)
 	{
@@ -637,7 +662,7 @@ engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
 	EdgeListKey key;
 	EdgeList   *list;
 	bool		found;
-	Size		bytes = sizeof(EdgeList) + LIST_OVERHEAD + sizeof(EngramCachedEdge) * nrows;
+	Size		bytes = list_bytes(nrows);
 
 	if (cache_bytes + bytes > (Size) engram_association_cache_size * 1024)
 	{
@@ -646,14 +671,12 @@ engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
 			return;
 		create_edge_lists();
 	}
-	memset(&key, 0, sizeof(key));
-	key.relid = read->relid;
-	key.src = src;
+	set_list_key(&key, read->relid, src);
 	list = hash_search(edge_lists, &key, HASH_ENTER, &found);
 	if (found)
 	{
 		/* replaced: its old size no longer counts */
-		cache_bytes -= sizeof(EdgeList) + LIST_OVERHEAD + sizeof(EngramCachedEdge) * list->nedges;
+		cache_bytes -= list_bytes(list->nedges);
 		if (list->edges != NULL)
 			pfree(list->edges);
 	}

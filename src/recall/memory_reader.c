@@ -766,6 +766,22 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 }
 
 /*
+ * Read the rows of "entries" into "rows" (room for "capacity"), batch by
+ * batch (read_batch); returns how many were stored.
+ */
+static int
+read_entries(EngramMemoryReader *reader, MemoryEntry *entries, int n, EngramMemoryRow *rows,
+			 int capacity)
+{
+	int			nrows = 0;
+	int			batch_size = memory_batch_size();
+
+	for (int start = 0; start < n; start += batch_size)
+		read_batch(reader, &entries[start], Min(batch_size, n - start), rows, &nrows, capacity);
+	return nrows;
+}
+
+/*
  * The walk of the id index collects the entries of every id first, and the
  * rows are read afterwards, batch by batch, with the leaves no longer
  * pinned.  That is safe for the MVCC snapshots the reader serves (as
@@ -782,8 +798,7 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
 	MemoryEntries collected;
 	int64	   *keys;
 	int			nkeys;
-	int			nrows = 0;
-	int			batch_size = memory_batch_size();
+	int			nrows;
 
 	if (nids == 0)
 		return 0;
@@ -793,9 +808,7 @@ engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *ids, int nid
 	collected.entries = palloc(sizeof(MemoryEntry) * collected.capacity);
 	engram_btree_walk(reader->index, reader->snapshot, keys, nkeys, false, collect_entry,
 					  &collected);
-	for (int start = 0; start < collected.count; start += batch_size)
-		read_batch(reader, &collected.entries[start],
-				   Min(batch_size, collected.count - start), rows, &nrows, nids);
+	nrows = read_entries(reader, collected.entries, collected.count, rows, nids);
 	pfree(collected.entries);
 	pfree(keys);
 	return nrows;
@@ -806,8 +819,7 @@ engram_memory_reader_fetch_tids(EngramMemoryReader *reader, const ItemPointerDat
 								int n, EngramMemoryRow *rows)
 {
 	MemoryEntry *entries = palloc(sizeof(MemoryEntry) * Max(n, 1));
-	int			nrows = 0;
-	int			batch_size = memory_batch_size();
+	int			nrows;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -815,8 +827,7 @@ engram_memory_reader_fetch_tids(EngramMemoryReader *reader, const ItemPointerDat
 		entries[i].index_tid = index_tids[i];
 	}
 	reader->admit_hot_tier = true;
-	for (int start = 0; start < n; start += batch_size)
-		read_batch(reader, &entries[start], Min(batch_size, n - start), rows, &nrows, n);
+	nrows = read_entries(reader, entries, n, rows, n);
 	reader->admit_hot_tier = false;
 	pfree(entries);
 	return nrows;

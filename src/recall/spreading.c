@@ -273,15 +273,6 @@ node_read_access(EngramSpreadState *state, EngramNode *node)
 }
 
 /*
- * The tier of a node whose row was read.  A row read by the memory reader
- * comes with its tier; for one read through SQL (the seed queries, the
- * statements used under row-level security) it is probed here, at its
- * first use: the visit budget of a memory reached again, or the output
- * (engram_spread_emit, which takes it from the output row when the reader
- * reads those).  Most seeds are neither, and a probe reads the row's heap
- * page.
- */
-/*
  * Give "node" its tier (NULL: not known), noting it among the tiers the
  * call touched.  A node's tier is set once: it is NULL before.
  */
@@ -295,6 +286,15 @@ set_node_tier(EngramSpreadState *state, EngramNode *node, const char *tier)
 												ENGRAM_TIER_WARM);
 }
 
+/*
+ * The tier of a node whose row was read.  A row read by the memory reader
+ * comes with its tier; for one read through SQL (the seed queries, the
+ * statements used under row-level security) it is probed here, at its
+ * first use: the visit budget of a memory reached again, or the output
+ * (engram_spread_emit, which takes it from the output row when the reader
+ * reads those).  Most seeds are neither, and a probe reads the row's heap
+ * page.
+ */
 static const char *
 node_tier(EngramSpreadState *state, EngramNode *node)
 {

@@ -158,13 +158,20 @@ key_hash(const EngramAccessKey *key)
 	return hash_bytes((const unsigned char *) key, sizeof(*key));
 }
 
+/* The home slot of a key of hash "hash" in its partition: where its probe run starts. */
+static inline uint32
+home_slot(uint32 hash)
+{
+	return (hash >> 5) & (access_control->slots_per_partition - 1);
+}
+
 /* Slot of "key" in partition p, or -1 (caller holds the partition lock). */
 static int64
 partition_find(int p, const EngramAccessKey *key, uint32 hash)
 {
 	EngramAccessEntry *slots = partition_slots(p);
 	uint32		mask = access_control->slots_per_partition - 1;
-	uint32		i = (hash >> 5) & mask;
+	uint32		i = home_slot(hash);
 
 	while (slots[i].used)
 	{
@@ -192,7 +199,7 @@ partition_remove(int p, uint32 i)
 		j = (j + 1) & mask;
 		if (!slots[j].used)
 			break;
-		home = (slots[j].hash >> 5) & mask;
+		home = home_slot(slots[j].hash);
 		if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j))
 		{
 			slots[i] = slots[j];
@@ -214,7 +221,7 @@ partition_enter(int p, const EngramAccessKey *key, uint32 hash, bool *fresh)
 {
 	EngramAccessEntry *slots = partition_slots(p);
 	uint32		mask = access_control->slots_per_partition - 1;
-	uint32		i = (hash >> 5) & mask;
+	uint32		i = home_slot(hash);
 	EngramAccessEntry *victim = NULL;
 
 	while (slots[i].used)
@@ -565,8 +572,7 @@ engram_access_prefetch(Oid relid, const ItemPointerData *tids, int n)
 		make_key(&key, MyDatabaseId, relid, (ItemPointer) &tids[i]);
 		hash = key_hash(&key);
 		p = hash % ENGRAM_ACCESS_PARTITIONS;
-		/* the home slot of the key: where engram_access_lookup's probe starts */
-		__builtin_prefetch(&partition_slots(p)[(hash >> 5) & (access_control->slots_per_partition - 1)]);
+		__builtin_prefetch(&partition_slots(p)[home_slot(hash)]);
 	}
 #endif
 }
