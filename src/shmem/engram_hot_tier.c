@@ -981,6 +981,43 @@ add_if_relation(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void 
 	}
 }
 
+/* engram_hot_tier_collect_tids' list while for_each_entry runs. */
+typedef struct EngramRelTids
+{
+	Oid			dbid;
+	Oid			relid;
+	ItemPointerData *tids;
+	int			count;
+	int			max;
+} EngramRelTids;
+
+static void
+add_tid_if_relation(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void *arg)
+{
+	EngramRelTids *list = (EngramRelTids *) arg;
+
+	if (entry->key.dbid != list->dbid || entry->key.relid != list->relid)
+		return;
+	if (list->count >= list->max)
+	{
+		list->max *= 2;
+		list->tids = repalloc(list->tids, sizeof(ItemPointerData) * list->max);
+	}
+	list->tids[list->count++] = entry->key.tid;
+}
+
+ItemPointerData *
+engram_hot_tier_collect_tids(Oid relid, int *ntids)
+{
+	EngramRelTids list = {MyDatabaseId, relid, NULL, 0, 64};
+
+	list.tids = palloc(sizeof(ItemPointerData) * list.max);
+	if (hot != NULL)
+		for_each_entry(LW_SHARED, add_tid_if_relation, &list);
+	*ntids = list.count;
+	return list.tids;
+}
+
 void
 engram_hot_tier_relation_stats(Oid relid, EngramHotTierRelStats *stats)
 {

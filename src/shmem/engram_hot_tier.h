@@ -135,6 +135,13 @@ extern bool engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple
 /* Is the row at "tid" of "rel" in the hot tier? */
 extern bool engram_hot_tier_has(Relation rel, ItemPointer tid);
 
+/*
+ * The TIDs of the hot tier's rows of "relid" in this database, as
+ * engram_hot_tier_has takes them (palloc'd, in no order; a row evicted or
+ * invalidated meanwhile may be listed).
+ */
+extern ItemPointerData *engram_hot_tier_collect_tids(Oid relid, int *ntids);
+
 /* Drop the entry for "tid" of "rel"; true when there was one. */
 extern bool engram_hot_tier_invalidate(Relation rel, ItemPointer tid);
 

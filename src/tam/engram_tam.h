@@ -367,6 +367,21 @@ typedef bool (*EngramTupleVisitor) (HeapTuple tuple, void *arg);
 extern void engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
 									EngramTupleVisitor visit, void *arg);
 
+/* What a walk read: pages, and rows (normal line pointers, visible or not). */
+typedef struct EngramWalkCounts
+{
+	int64		pages_read;
+	int64		rows_read;
+} EngramWalkCounts;
+
+extern void engram_tam_walk_visible_range(Relation rel, Snapshot snapshot, bool stubs_only,
+										  BlockNumber first_block, BlockNumber nblocks,
+										  EngramTupleVisitor visit, void *arg,
+										  EngramWalkCounts *counts);
+extern void engram_tam_visit_tids(Relation rel, const ItemPointerData *tids, int ntids,
+								  EngramTupleVisitor visit, void *arg,
+								  EngramWalkCounts *counts);
+
 /* engram_tam_build.c */
 extern double engram_index_build_range_scan(Relation table_rel, Relation index_rel,
 											struct IndexInfo *index_info,

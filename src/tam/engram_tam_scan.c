@@ -34,6 +34,100 @@
 #include "worker/engram_worker.h"
 
 /*
+ * How a walk or a TID visit holds its snapshot: the caller's, or (NULL
+ * given) a fresh one per slice, registered when a page is about to be read
+ * and unregistered, with the catalog snapshot, before each nap.
+ */
+typedef struct WalkSlices
+{
+	Snapshot	snapshot;		/* NULL between slices of a per-slice walk */
+	bool		per_slice;
+	BufferAccessStrategy strategy;
+	EngramWalkCounts *counts;	/* may be NULL */
+} WalkSlices;
+
+static void
+slices_begin(WalkSlices *slices, Snapshot snapshot, EngramWalkCounts *counts)
+{
+	slices->snapshot = snapshot;
+	slices->per_slice = (snapshot == NULL);
+	slices->strategy = GetAccessStrategy(BAS_BULKREAD);
+	slices->counts = counts;
+}
+
+/* The snapshot to read the next page with. */
+static Snapshot
+slices_snapshot(WalkSlices *slices)
+{
+	if (slices->snapshot == NULL)
+		slices->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	return slices->snapshot;
+}
+
+/* After a page, no buffer held: count and charge its rows (may nap). */
+static void
+slices_page_done(WalkSlices *slices, int64 rows_read)
+{
+	if (slices->counts != NULL)
+	{
+		slices->counts->pages_read++;
+		slices->counts->rows_read += rows_read;
+	}
+	if (slices->per_slice && engram_worker_charge_naps(rows_read * ENGRAM_WORKER_COST_ROW_SCANNED))
+	{
+		UnregisterSnapshot(slices->snapshot);
+		slices->snapshot = NULL;
+		InvalidateCatalogSnapshot();
+	}
+	engram_worker_charge(rows_read * ENGRAM_WORKER_COST_ROW_SCANNED);
+}
+
+static void
+slices_end(WalkSlices *slices)
+{
+	if (slices->per_slice && slices->snapshot != NULL)
+		UnregisterSnapshot(slices->snapshot);
+	FreeAccessStrategy(slices->strategy);
+}
+
+/*
+ * Visit the tuple at line pointer "off" of the share-locked page "buf" if
+ * it is a normal one (counted in *rows_read), a stub when "stubs_only",
+ * and visible to "snapshot".  Returns what "visit" returned (true when not
+ * visited).
+ */
+static bool
+visit_item(Relation rel, Buffer buf, BlockNumber blkno, OffsetNumber off, Snapshot snapshot,
+		   bool stubs_only, EngramTupleVisitor visit, void *arg, int64 *rows_read)
+{
+	Page		page = BufferGetPage(buf);
+	ItemId		lp = PageGetItemId(page, off);
+	HeapTupleData tuple;
+
+	if (!ItemIdIsNormal(lp))
+		return true;
+	(*rows_read)++;
+	tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+	tuple.t_len = ItemIdGetLength(lp);
+	tuple.t_tableOid = RelationGetRelid(rel);
+	ItemPointerSet(&tuple.t_self, blkno, off);
+	if (stubs_only && !engram_tuple_is_stub(tuple.t_data, tuple.t_len))
+		return true;
+	if (!HeapTupleSatisfiesVisibility(&tuple, snapshot, buf))
+		return true;
+	return visit(&tuple, arg);
+}
+
+/* The page's highest line pointer, 0 for a new page. */
+static OffsetNumber
+page_max_offset(Buffer buf)
+{
+	Page		page = BufferGetPage(buf);
+
+	return PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+}
+
+/*
  * Every tuple of "rel" visible to "snapshot" (only cold stubs when
  * "stubs_only"), block by block in TID order, each page share-locked while
  * its tuples are visited; "visit" returning false stops the walk.  For
@@ -61,55 +155,89 @@ void
 engram_tam_walk_visible(Relation rel, Snapshot snapshot, bool stubs_only,
 						EngramTupleVisitor visit, void *arg)
 {
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
-	bool		per_slice = (snapshot == NULL);
+	engram_tam_walk_visible_range(rel, snapshot, stubs_only, 0, RelationGetNumberOfBlocks(rel),
+								  visit, arg, NULL);
+}
+
+/*
+ * engram_tam_walk_visible over blocks first_block .. first_block + nblocks
+ * - 1 only (those that exist); pages and rows read added to *counts (if
+ * not NULL).
+ */
+void
+engram_tam_walk_visible_range(Relation rel, Snapshot snapshot, bool stubs_only,
+							  BlockNumber first_block, BlockNumber nblocks,
+							  EngramTupleVisitor visit, void *arg, EngramWalkCounts *counts)
+{
+	BlockNumber end = Min((uint64) first_block + nblocks, (uint64) RelationGetNumberOfBlocks(rel));
+	WalkSlices	slices;
 	bool		go_on = true;
 
-	for (BlockNumber blkno = 0; blkno < nblocks && go_on; blkno++)
+	slices_begin(&slices, snapshot, counts);
+	for (BlockNumber blkno = first_block; blkno < end && go_on; blkno++)
 	{
+		Snapshot	page_snapshot;
 		Buffer		buf;
-		Page		page;
 		OffsetNumber maxoff;
 		int64		rows_read = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (snapshot == NULL)
-			snapshot = RegisterSnapshot(GetTransactionSnapshot());
-		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+		page_snapshot = slices_snapshot(&slices);
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, slices.strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+		maxoff = page_max_offset(buf);
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff && go_on; off++)
-		{
-			ItemId		lp = PageGetItemId(page, off);
-			HeapTupleData tuple;
+			go_on = visit_item(rel, buf, blkno, off, page_snapshot, stubs_only, visit, arg,
+							   &rows_read);
+		UnlockReleaseBuffer(buf);
+		slices_page_done(&slices, rows_read);
+	}
+	slices_end(&slices);
+}
 
-			if (!ItemIdIsNormal(lp))
-				continue;
-			rows_read++;
-			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-			tuple.t_len = ItemIdGetLength(lp);
-			tuple.t_tableOid = RelationGetRelid(rel);
-			ItemPointerSet(&tuple.t_self, blkno, off);
-			if (stubs_only && !engram_tuple_is_stub(tuple.t_data, tuple.t_len))
-				continue;
-			if (!HeapTupleSatisfiesVisibility(&tuple, snapshot, buf))
-				continue;
-			go_on = visit(&tuple, arg);
+/*
+ * The tuples at "tids" (ascending, no duplicates) that exist and are
+ * visible, like engram_tam_walk_visible (same snapshots, ring, charges and
+ * naps: one page's TIDs make a slice), reading only their pages.  A TID
+ * past the table's end or past its page's line pointers is skipped.
+ */
+void
+engram_tam_visit_tids(Relation rel, const ItemPointerData *tids, int ntids,
+					  EngramTupleVisitor visit, void *arg, EngramWalkCounts *counts)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+	WalkSlices	slices;
+	bool		go_on = true;
+	int			i = 0;
+
+	slices_begin(&slices, NULL, counts);
+	while (i < ntids && go_on)
+	{
+		BlockNumber blkno = ItemPointerGetBlockNumber(&tids[i]);
+		Snapshot	page_snapshot;
+		Buffer		buf;
+		OffsetNumber maxoff;
+		int64		rows_read = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (blkno >= nblocks)
+			break;
+		page_snapshot = slices_snapshot(&slices);
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, slices.strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		maxoff = page_max_offset(buf);
+		for (; i < ntids && go_on && ItemPointerGetBlockNumber(&tids[i]) == blkno; i++)
+		{
+			OffsetNumber off = ItemPointerGetOffsetNumber(&tids[i]);
+
+			if (off >= FirstOffsetNumber && off <= maxoff)
+				go_on = visit_item(rel, buf, blkno, off, page_snapshot, false, visit, arg,
+								   &rows_read);
 		}
 		UnlockReleaseBuffer(buf);
-		if (per_slice && engram_worker_charge_naps(rows_read * ENGRAM_WORKER_COST_ROW_SCANNED))
-		{
-			UnregisterSnapshot(snapshot);
-			snapshot = NULL;
-			InvalidateCatalogSnapshot();
-		}
-		engram_worker_charge(rows_read * ENGRAM_WORKER_COST_ROW_SCANNED);
+		slices_page_done(&slices, rows_read);
 	}
-	if (per_slice && snapshot != NULL)
-		UnregisterSnapshot(snapshot);
-	FreeAccessStrategy(strategy);
+	slices_end(&slices);
 }
 
 static inline const TableAmRoutine *

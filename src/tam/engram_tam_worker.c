@@ -29,6 +29,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "lib/qunique.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -75,23 +76,6 @@ open_engram_table(Oid relid)
 	return rel;
 }
 
-/*
- * provider_list_rows' state while engram_tam_walk_visible runs.  The walk
- * visits tuples in ascending TID order, so the access statistics, sorted
- * by TID, are matched by a cursor that only moves forward (no lookup per
- * row: the walk visits every row of the space each cycle).
- */
-typedef struct TierRowList
-{
-	EngramTierRow *rows;
-	int			count;
-	int			max;
-	const EngramAccessRow *stats;	/* ascending TIDs */
-	int			nstats;
-	int			next_stat;		/* first entry not below the last TID visited */
-	TimestampTz now;
-} TierRowList;
-
 static int
 by_tid(const void *a, const void *b)
 {
@@ -101,25 +85,49 @@ by_tid(const void *a, const void *b)
 	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
 }
 
-/* The statistics of "tid", or NULL; "tid" must not be below the last one asked. */
-static const EngramAccessRow *
-stat_of(TierRowList *list, ItemPointer tid)
+static int
+compare_item_pointers(const void *a, const void *b)
 {
-	while (list->next_stat < list->nstats &&
-		   ItemPointerCompare((ItemPointer) &list->stats[list->next_stat].tid, tid) < 0)
-		list->next_stat++;
-	if (list->next_stat < list->nstats &&
-		ItemPointerEquals((ItemPointer) &list->stats[list->next_stat].tid, tid))
-		return &list->stats[list->next_stat];
-	return NULL;
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
 }
+
+/* A space's access statistics, sorted by TID, and the listing's clock. */
+typedef struct RowFacts
+{
+	EngramAccessRow *stats;
+	int			nstats;
+	TimestampTz now;
+} RowFacts;
+
+/* Access rate and time in tier of the row at "tid" (see the file's header). */
+static void
+row_facts(const RowFacts *facts, ItemPointer tid, double *accesses_per_hour,
+		  double *seconds_in_tier)
+{
+	EngramAccessRow key;
+	const EngramAccessRow *stat;
+
+	key.tid = *tid;
+	stat = bsearch(&key, facts->stats, facts->nstats, sizeof(EngramAccessRow), by_tid);
+	*accesses_per_hour = stat ? stat->info.recent : 0;
+	*seconds_in_tier = (double) (facts->now - (stat && stat->info.written != 0 ?
+											   stat->info.written : PgStartTime)) / USECS_PER_SEC;
+}
+
+/* The rows a listing collects while the walks run. */
+typedef struct TierRowList
+{
+	EngramTierRow *rows;
+	int			count;
+	int			max;
+	const RowFacts *facts;
+} TierRowList;
 
 static bool
 collect_tier_row(HeapTuple tuple, void *arg)
 {
 	TierRowList *list = (TierRowList *) arg;
 	EngramTierRow *row;
-	const EngramAccessRow *stat;
 
 	if (list->count >= list->max)
 	{
@@ -130,57 +138,190 @@ collect_tier_row(HeapTuple tuple, void *arg)
 	row->tid = tuple->t_self;
 	row->tier = engram_tuple_is_stub(tuple->t_data, tuple->t_len) ?
 		ENGRAM_TIER_COLD : ENGRAM_TIER_WARM;
-	stat = stat_of(list, &tuple->t_self);
-	row->accesses_per_hour = stat ? stat->info.recent : 0;
-	row->seconds_in_tier = (double) (list->now - (stat && stat->info.written != 0 ?
-												  stat->info.written : PgStartTime)) / USECS_PER_SEC;
+	row_facts(list->facts, &tuple->t_self, &row->accesses_per_hour, &row->seconds_in_tier);
 	return true;
 }
 
+static int
+by_tier_row_tid(const void *a, const void *b)
+{
+	return compare_item_pointers(&((const EngramTierRow *) a)->tid,
+								 &((const EngramTierRow *) b)->tid);
+}
+
+/* A candidate and the rate it is ranked by. */
+typedef struct Candidate
+{
+	ItemPointerData tid;
+	double		accesses_per_hour;
+} Candidate;
+
+/* Most accessed first, ties by TID (the plan's order of promotions). */
+static int
+most_accessed_first(const void *a, const void *b)
+{
+	const Candidate *x = a;
+	const Candidate *y = b;
+
+	if (x->accesses_per_hour != y->accesses_per_hour)
+		return x->accesses_per_hour > y->accesses_per_hour ? -1 : 1;
+	return compare_item_pointers(&x->tid, &y->tid);
+}
+
+/* Least accessed first, ties by TID (the plan's order of demotions). */
+static int
+least_accessed_first(const void *a, const void *b)
+{
+	const Candidate *x = a;
+	const Candidate *y = b;
+
+	if (x->accesses_per_hour != y->accesses_per_hour)
+		return x->accesses_per_hour < y->accesses_per_hour ? -1 : 1;
+	return compare_item_pointers(&x->tid, &y->tid);
+}
+
+/* Append the TIDs of the first "max" of "candidates" in "order" to "tids". */
+static void
+keep_first(Candidate *candidates, int ncandidates, int max,
+		   int (*order) (const void *, const void *), ItemPointerData *tids, int *ntids)
+{
+	qsort(candidates, ncandidates, sizeof(Candidate), order);
+	for (int i = 0; i < Min(ncandidates, max); i++)
+		tids[(*ntids)++] = candidates[i].tid;
+}
+
 /*
- * The walk takes a fresh snapshot per slice and none while the worker naps
+ * The candidates of EngramListingScope (promotions from the access
+ * statistics, demotions from the hot tier): ascending TIDs, each once.
+ */
+static ItemPointerData *
+migration_candidates(Relation rel, const RowFacts *facts, const EngramListingScope *scope,
+					 int *ntids)
+{
+	const EngramMigrationThresholds *thresholds = scope->thresholds;
+	int			nhot;
+	ItemPointerData *hot = engram_hot_tier_collect_tids(RelationGetRelid(rel), &nhot);
+	Candidate  *promotions = palloc(sizeof(Candidate) * Max(facts->nstats, 1));
+	Candidate  *demotions = palloc(sizeof(Candidate) * Max(nhot, 1));
+	int			npromotions = 0;
+	int			ndemotions = 0;
+	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * Max(2 * scope->max_candidates, 1));
+	int			count = 0;
+
+	for (int i = 0; i < facts->nstats; i++)
+	{
+		const EngramAccessRow *stat = &facts->stats[i];
+
+		if (!engram_migration_may_promote(stat->info.recent, thresholds) ||
+			engram_hot_tier_has(rel, (ItemPointer) &stat->tid))
+			continue;
+		promotions[npromotions].tid = stat->tid;
+		promotions[npromotions].accesses_per_hour = stat->info.recent;
+		npromotions++;
+	}
+	for (int i = 0; i < nhot; i++)
+	{
+		double		rate;
+		double		seconds;
+
+		row_facts(facts, &hot[i], &rate, &seconds);
+		if (engram_migration_target(ENGRAM_TIER_HOT, rate, seconds, thresholds) ==
+			ENGRAM_TIER_HOT)
+			continue;
+		demotions[ndemotions].tid = hot[i];
+		demotions[ndemotions].accesses_per_hour = rate;
+		ndemotions++;
+	}
+	keep_first(promotions, npromotions, scope->max_candidates, most_accessed_first, tids, &count);
+	keep_first(demotions, ndemotions, scope->max_candidates, least_accessed_first, tids, &count);
+	qsort(tids, count, sizeof(ItemPointerData), compare_item_pointers);
+	*ntids = (int) qunique(tids, count, sizeof(ItemPointerData), compare_item_pointers);
+	pfree(hot);
+	pfree(promotions);
+	pfree(demotions);
+	return tids;
+}
+
+/*
+ * The window of EngramListingScope: window_pages pages from window_start,
+ * on from block 0 at the end of the table; sets counts->next_block and
+ * counts->wrapped.
+ */
+static void
+walk_window(Relation rel, const EngramListingScope *scope, TierRowList *list,
+			EngramWalkCounts *walked, EngramListingCounts *counts)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+	BlockNumber start = scope->window_start < nblocks ? scope->window_start : 0;
+	BlockNumber pages = (BlockNumber) Min((int64) nblocks, scope->window_pages);
+	BlockNumber before_end = Min(pages, nblocks - start);
+
+	engram_tam_walk_visible_range(rel, NULL, false, start, before_end, collect_tier_row, list,
+								  walked);
+	counts->next_block = start + before_end;
+	if (counts->next_block >= nblocks)
+	{
+		counts->wrapped = true;
+		counts->next_block = pages - before_end;
+		engram_tam_walk_visible_range(rel, NULL, false, 0, counts->next_block, collect_tier_row,
+									  list, walked);
+	}
+}
+
+/*
+ * The walks take a fresh snapshot per slice and none while the worker naps
  * (see engram_tam_walk_visible): the listing only plans moves, and
  * engram_tam_move_rows skips rows changed since.
  */
 static EngramTierRow *
-provider_list_rows(Oid relid, int *nrows)
+provider_list_rows(Oid relid, const EngramListingScope *scope, EngramListingCounts *counts,
+				   int *nrows)
 {
 	Relation	rel;
-	EngramTierRow *rows;
-	int			n = 0;
-	int			max = 256;
-	EngramAccessRow *stats;
-	int			nstats;
-	TimestampTz now = GetCurrentTimestamp();
+	RowFacts	facts;
 	TierRowList list = {0};
+	EngramWalkCounts walked = {0};
 
 	CommandCounterIncrement();	/* the walk sees this transaction's earlier changes */
 	rel = open_engram_table(relid);
-	rows = palloc(sizeof(EngramTierRow) * max);
+	list.max = 256;
+	list.rows = palloc(sizeof(EngramTierRow) * list.max);
 	*nrows = 0;
 	if (rel == NULL)
-		return rows;
+		return list.rows;
 
-	stats = engram_access_collect(relid, &nstats);
-	qsort(stats, nstats, sizeof(EngramAccessRow), by_tid);
+	facts.now = GetCurrentTimestamp();
+	facts.stats = engram_access_collect(relid, &facts.nstats);
+	qsort(facts.stats, facts.nstats, sizeof(EngramAccessRow), by_tid);
+	list.facts = &facts;
+	if (scope->window_pages <= 0)
+		engram_tam_walk_visible_range(rel, NULL, false, 0, InvalidBlockNumber, collect_tier_row,
+									  &list, &walked);
+	else
+	{
+		int			ncandidates;
+		ItemPointerData *candidates = migration_candidates(rel, &facts, scope, &ncandidates);
 
-	list.rows = rows;
-	list.max = max;
-	list.stats = stats;
-	list.nstats = nstats;
-	list.now = now;
-	engram_tam_walk_visible(rel, NULL, false, collect_tier_row, &list);
-	rows = list.rows;
-	n = list.count;
+		engram_tam_visit_tids(rel, candidates, ncandidates, collect_tier_row, &list, &walked);
+		counts->candidates += ncandidates;
+		walk_window(rel, scope, &list, &walked, counts);
+		/* a candidate inside the window was visited twice */
+		qsort(list.rows, list.count, sizeof(EngramTierRow), by_tier_row_tid);
+		list.count = (int) qunique(list.rows, list.count, sizeof(EngramTierRow),
+								   by_tier_row_tid);
+		pfree(candidates);
+	}
+	counts->rows_read += walked.rows_read;
+	counts->pages_read += walked.pages_read;
 	/* Hot-tier membership, without holding buffer locks. */
-	for (int i = 0; i < n; i++)
-		if (engram_hot_tier_has(rel, &rows[i].tid))
-			rows[i].tier = ENGRAM_TIER_HOT;
+	for (int i = 0; i < list.count; i++)
+		if (engram_hot_tier_has(rel, &list.rows[i].tid))
+			list.rows[i].tier = ENGRAM_TIER_HOT;
 
 	table_close(rel, AccessShareLock);
-	pfree(stats);
-	*nrows = n;
-	return rows;
+	pfree(facts.stats);
+	*nrows = list.count;
+	return list.rows;
 }
 
 static int64

@@ -103,6 +103,9 @@
 #define ENGRAM_FORGETTING_SCAN_BATCH_DEFAULT	10000
 #define ENGRAM_FORGETTING_SCAN_BATCH_MIN		0	/* 0: the whole space every run */
 #define ENGRAM_FORGETTING_SCAN_BATCH_MAX		1000000000
+#define ENGRAM_MIGRATION_SCAN_PAGES_DEFAULT		1024
+#define ENGRAM_MIGRATION_SCAN_PAGES_MIN			0	/* 0: every row every cycle */
+#define ENGRAM_MIGRATION_SCAN_PAGES_MAX			1000000000
 #define ENGRAM_WORKER_NICE_DEFAULT				0
 #define ENGRAM_WORKER_NICE_MIN					0	/* never above a backend's priority */
 #define ENGRAM_WORKER_NICE_MAX					19
@@ -117,6 +120,7 @@ extern int	engram_consolidation_workers;
 extern int	engram_background_workers;
 extern int	engram_pending_flush_batch;
 extern int	engram_forgetting_scan_batch;
+extern int	engram_migration_scan_pages;
 extern int	engram_worker_nice;
 
 extern void engram_worker_define_settings(void);
@@ -197,8 +201,10 @@ typedef struct EngramJobResult
 	int64		episodes_selected;	/* soft forgetting: selected for cold */
 	int64		rows_flushed;	/* pending-list entries merged into a graph */
 	int64		rows_pending;	/* pending_flush: entries left (detail only) */
-	int64		rows_examined;	/* soft forgetting: rows read (detail only) */
-	int			spaces_wrapped; /* soft forgetting: scans that reached the end */
+	int64		rows_examined;	/* soft forgetting, migration: rows read (detail only) */
+	int64		pages_read;		/* migration: heap pages read (detail only) */
+	int64		candidates;		/* migration: candidate TIDs looked up (detail only) */
+	int			spaces_wrapped; /* windows that reached the end of their space */
 	char		detail[ENGRAM_JOB_DETAIL_LEN];	/* one line for the status view */
 	bool		unavailable;	/* a subsystem is missing: detail says which */
 	int			failures;		/* spaces whose work failed (rolled back) */

@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "storage/block.h"
 #include "storage/itemptr.h"
 
 /* EngramTier (hot < warm < cold) is the metrics API's. */
@@ -44,16 +45,63 @@ typedef struct EngramTierMove
 	double		accesses_per_hour;
 } EngramTierMove;
 
+/* Seed thresholds (DESIGN section 4): accesses per window. */
+typedef struct EngramMigrationThresholds
+{
+	double		hot_to_warm_accesses;	/* hot -> warm below this ... */
+	double		hot_to_warm_window;		/* ... per this many seconds */
+	double		warm_to_cold_accesses;
+	double		warm_to_cold_window;
+	double		cold_to_warm_accesses;	/* cold -> warm at or above this */
+	double		cold_to_warm_window;
+	double		warm_to_hot_accesses;
+	double		warm_to_hot_window;
+} EngramMigrationThresholds;
+
+/*
+ * Which rows of a space one migration listing looks at.  window_pages <= 0:
+ * every live row (engram_run_maintenance).  Otherwise (the worker) only
+ *	- promotion candidates: the rows the access statistics say the policy
+ *	  would promote from warm or cold, not in the hot tier, the
+ *	  max_candidates most accessed (ties by TID);
+ *	- demotion candidates of the hot tier: its rows of the space the policy
+ *	  would demote, the max_candidates least accessed (ties by TID);
+ *	- every live row of window_pages heap pages from block window_start on,
+ *	  going on from block 0 at the end of the table (never past
+ *	  window_start again): warm -> cold demotions, and whatever the rules
+ *	  decide for rows without statistics.
+ * A candidate is listed only when it is still a live row; its tier, rate
+ * and time in tier are then the ones a whole listing would report.
+ */
+typedef struct EngramListingScope
+{
+	const EngramMigrationThresholds *thresholds;
+	int			max_candidates;
+	int64		window_pages;
+	BlockNumber window_start;
+} EngramListingScope;
+
+/* What one listing read (added to by list_rows). */
+typedef struct EngramListingCounts
+{
+	int64		rows_read;		/* line pointers of live tuples read, any snapshot */
+	int64		pages_read;
+	int64		candidates;		/* candidate TIDs looked up */
+	BlockNumber next_block;		/* where the next window starts */
+	bool		wrapped;		/* the window reached the table's end */
+} EngramListingCounts;
+
 /*
  * The table AM's mechanism.  Every callback runs inside the caller's
  * transaction with the caller's privileges and raises ERROR on failure.
  *
- * list_rows: every live row of engram table "relid" with its tier, access
- *	rate and time in tier; returns a palloc'd array (in the current memory
- *	context) and its length in *nrows; no rows for a table that does not
- *	use the engram access method.  Charges the rows it reads to the
- *	worker's throttle (engram_worker_charge) as it reads them, so that the
- *	worker may nap during a large table's listing; reads each slice under
+ * list_rows: the live rows of engram table "relid" that "scope" asks for
+ *	(ascending TIDs, each once) with their tier, access rate and time in
+ *	tier; returns a palloc'd array (in the current memory context) and its
+ *	length in *nrows, and adds what it read to *counts; no rows for a table
+ *	that does not use the engram access method.  Charges the rows it reads
+ *	to the worker's throttle (engram_worker_charge) as it reads them, so
+ *	that the worker may nap during a large listing; reads each slice under
  *	a fresh snapshot of its own and holds none while it naps (the worker
  *	calls it with no active snapshot: the job's xmin does not hold back
  *	VACUUM for the seconds a large listing takes).
@@ -68,7 +116,8 @@ typedef struct EngramTierMove
  */
 typedef struct EngramTierProvider
 {
-	EngramTierRow *(*list_rows) (Oid relid, int *nrows);
+	EngramTierRow *(*list_rows) (Oid relid, const EngramListingScope *scope,
+								 EngramListingCounts *counts, int *nrows);
 	int64		(*move_rows) (Oid relid, const ItemPointerData *tids, int ntids,
 							  EngramTier target);
 	int64		(*save_access_stats) (void);
@@ -78,19 +127,6 @@ typedef struct EngramTierProvider
 /* Register the table AM's mechanism ("provider" must be static storage). */
 extern void engram_worker_set_tier_provider(const EngramTierProvider *provider);
 extern const EngramTierProvider *engram_worker_tier_provider(void);
-
-/* Seed thresholds (DESIGN section 4): accesses per window. */
-typedef struct EngramMigrationThresholds
-{
-	double		hot_to_warm_accesses;	/* hot -> warm below this ... */
-	double		hot_to_warm_window;		/* ... per this many seconds */
-	double		warm_to_cold_accesses;
-	double		warm_to_cold_window;
-	double		cold_to_warm_accesses;	/* cold -> warm at or above this */
-	double		cold_to_warm_window;
-	double		warm_to_hot_accesses;
-	double		warm_to_hot_window;
-} EngramMigrationThresholds;
 
 /* The thresholds currently set by the engram.migration_* settings. */
 extern void engram_migration_thresholds_current(EngramMigrationThresholds *thresholds);
@@ -111,6 +147,14 @@ extern EngramTier engram_migration_target(EngramTier current, double accesses_pe
  * the same for the same input.  Writes into "moves" (room for max_moves)
  * and returns how many.
  */
+/*
+ * Could a warm or a cold row with this rate be promoted (the rules
+ * warm -> hot and cold -> warm)?  Rows for which this is false are never
+ * promoted, whatever their tier.
+ */
+extern bool engram_migration_may_promote(double accesses_per_hour,
+										 const EngramMigrationThresholds *thresholds);
+
 extern int	engram_migration_plan(const EngramTierRow *rows, int nrows,
 								  const EngramMigrationThresholds *thresholds,
 								  int max_moves, EngramTierMove *moves);

@@ -73,6 +73,17 @@ engram_migration_target(EngramTier current, double accesses_per_hour, double sec
 	return current;
 }
 
+bool
+engram_migration_may_promote(double accesses_per_hour,
+							 const EngramMigrationThresholds *thresholds)
+{
+	/* (no time in tier: neither rule demotes then) */
+	return engram_migration_target(ENGRAM_TIER_WARM, accesses_per_hour, 0, thresholds) ==
+		ENGRAM_TIER_HOT ||
+		engram_migration_target(ENGRAM_TIER_COLD, accesses_per_hour, 0, thresholds) ==
+		ENGRAM_TIER_WARM;
+}
+
 static int
 compare_tids(const ItemPointerData *a, const ItemPointerData *b)
 {

@@ -36,6 +36,7 @@ int			engram_consolidation_workers = ENGRAM_CONSOLIDATION_WORKERS_DEFAULT;
 int			engram_background_workers = ENGRAM_BACKGROUND_WORKERS_DEFAULT;
 int			engram_pending_flush_batch = ENGRAM_PENDING_FLUSH_BATCH_DEFAULT;
 int			engram_forgetting_scan_batch = ENGRAM_FORGETTING_SCAN_BATCH_DEFAULT;
+int			engram_migration_scan_pages = ENGRAM_MIGRATION_SCAN_PAGES_DEFAULT;
 int			engram_worker_nice = ENGRAM_WORKER_NICE_DEFAULT;
 
 static double hot_to_warm_accesses = ENGRAM_HOT_TO_WARM_ACCESSES_DEFAULT;
@@ -167,6 +168,14 @@ engram_worker_define_settings(void)
 							&engram_forgetting_scan_batch,
 							ENGRAM_FORGETTING_SCAN_BATCH_DEFAULT,
 							ENGRAM_FORGETTING_SCAN_BATCH_MIN, ENGRAM_FORGETTING_SCAN_BATCH_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("engram.migration_scan_pages",
+							"Sets how many heap pages of a space one tier-migration cycle of the background worker reads besides its candidates (0: every row every cycle).",
+							"Candidates are the rows the access statistics would promote and the hot tier's rows that would be demoted; the window of pages goes on where the previous cycle stopped and wraps around, so demotions to cold are found within a sweep of the space. engram_run_maintenance always reads every row.",
+							&engram_migration_scan_pages,
+							ENGRAM_MIGRATION_SCAN_PAGES_DEFAULT,
+							ENGRAM_MIGRATION_SCAN_PAGES_MIN, ENGRAM_MIGRATION_SCAN_PAGES_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("engram.worker_nice",

@@ -286,6 +286,52 @@ move_in_chunks(Oid space, const ItemPointerData *tids, int ntids, EngramTier tar
 	return moved;
 }
 
+/*
+ * Where the worker's windows of each space go on (soft forgetting: by id;
+ * the migration listing: by heap block), by space OID.  Process memory: a
+ * restarted worker starts every space from its start again (the windows
+ * only bound work; starting over never selects a row twice, and a row is
+ * at worst looked at later).  An entry of a dropped space is a few bytes
+ * left until the worker exits; a new table that got its OID starts from
+ * that position and wraps around.
+ */
+typedef struct SpacePosition
+{
+	Oid			space;			/* hash key */
+	bool		positioned;		/* soft forgetting: last_id is set */
+	int64		last_id;
+	BlockNumber migration_block;	/* the next migration window's first block */
+} SpacePosition;
+
+static HTAB *space_positions = NULL;
+
+static SpacePosition *
+space_position(Oid space)
+{
+	bool		found;
+	SpacePosition *position;
+
+	if (space_positions == NULL)
+	{
+		HASHCTL		control;
+
+		memset(&control, 0, sizeof(control));
+		control.keysize = sizeof(Oid);
+		control.entrysize = sizeof(SpacePosition);
+		control.hcxt = TopMemoryContext;
+		space_positions = hash_create("engram worker window positions", 64, &control,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	position = hash_search(space_positions, &space, HASH_ENTER, &found);
+	if (!found)
+	{
+		position->positioned = false;
+		position->last_id = 0;
+		position->migration_block = 0;
+	}
+	return position;
+}
+
 /* Warm-up ------------------------------------------------------------------ */
 
 static void
@@ -314,10 +360,18 @@ engram_job_warmup(EngramJobContext *context, EngramJobResult *result)
 
 /* Tier migration ------------------------------------------------------------ */
 
+/*
+ * One space's migration cycle: list (the worker: candidates and a window of
+ * pages, see EngramListingScope; engram_run_maintenance: every row), plan,
+ * move.  The window goes on where the previous cycle's stopped.
+ */
 static void
 migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
 {
 	EngramMigrationThresholds thresholds;
+	EngramListingScope scope;
+	EngramListingCounts counts = {0};
+	SpacePosition *position = NULL;
 	EngramTierRow *rows;
 	EngramTierMove *moves;
 	ItemPointerData *tids;
@@ -328,7 +382,21 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 
 	engram_metrics_begin(ENGRAM_OP_MIGRATE);
 	engram_migration_thresholds_current(&thresholds);
-	rows = tier_provider->list_rows(space, &nrows);	/* charges its scan */
+	memset(&scope, 0, sizeof(scope));
+	scope.thresholds = &thresholds;
+	scope.max_candidates = engram_migration_batch;
+	if (context->incremental && engram_migration_scan_pages > 0)
+	{
+		position = space_position(space);
+		scope.window_pages = engram_migration_scan_pages;
+		scope.window_start = position->migration_block;
+	}
+	rows = tier_provider->list_rows(space, &scope, &counts, &nrows);	/* charges its reads */
+	result->rows_examined += counts.rows_read;
+	result->pages_read += counts.pages_read;
+	result->candidates += counts.candidates;
+	if (counts.wrapped)
+		result->spaces_wrapped++;
 	moves = palloc(sizeof(EngramTierMove) * Max(Min(nrows, engram_migration_batch), 1));
 	nmoves = engram_migration_plan(rows, nrows, &thresholds, engram_migration_batch, moves);
 	tids = palloc(sizeof(ItemPointerData) * Max(nmoves, 1));
@@ -350,6 +418,8 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 			moved_here += moved;
 		}
 	result->rows_moved += moved_here;
+	if (position != NULL)
+		position->migration_block = counts.next_block;
 
 	engram_slow_details_init(&details);
 	details.space = space;
@@ -361,7 +431,7 @@ void
 engram_job_migration(EngramJobContext *context, EngramJobResult *result)
 {
 	int			spaces;
-	char		what[64];
+	char		what[ENGRAM_JOB_DETAIL_LEN];
 
 	if (tier_provider == NULL)
 	{
@@ -370,7 +440,10 @@ engram_job_migration(EngramJobContext *context, EngramJobResult *result)
 		return;
 	}
 	spaces = for_each_space(context, migrate_space, result);
-	snprintf(what, sizeof(what), INT64_FORMAT " rows moved", result->rows_moved);
+	snprintf(what, sizeof(what), INT64_FORMAT " rows moved; " INT64_FORMAT " rows read ("
+			 INT64_FORMAT " pages, " INT64_FORMAT " candidates), %d wrapped around",
+			 result->rows_moved, result->rows_examined, result->pages_read, result->candidates,
+			 result->spaces_wrapped);
 	report_spaces(result, spaces, what);
 }
 
@@ -419,49 +492,6 @@ uses_engram_access_method(Oid relid)
 	return engram;
 }
 
-/*
- * Where the worker's soft-forgetting window of each space goes on, by
- * space OID.  Process memory: a restarted worker starts every space from
- * its lowest id again (the window only bounds work; starting over never
- * selects a row twice, cold rows are skipped).  An entry of a dropped
- * space is a few bytes left until the worker exits; a new table that got
- * its OID starts from that position and wraps around.
- */
-typedef struct ForgettingPosition
-{
-	Oid			space;			/* hash key */
-	bool		positioned;
-	int64		last_id;
-} ForgettingPosition;
-
-static HTAB *forgetting_positions = NULL;
-
-static ForgettingPosition *
-forgetting_position(Oid space)
-{
-	bool		found;
-	ForgettingPosition *position;
-
-	if (forgetting_positions == NULL)
-	{
-		HASHCTL		control;
-
-		memset(&control, 0, sizeof(control));
-		control.keysize = sizeof(Oid);
-		control.entrysize = sizeof(ForgettingPosition);
-		control.hcxt = TopMemoryContext;
-		forgetting_positions = hash_create("engram soft-forgetting positions", 64, &control,
-										   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	position = hash_search(forgetting_positions, &space, HASH_ENTER, &found);
-	if (!found)
-	{
-		position->positioned = false;
-		position->last_id = 0;
-	}
-	return position;
-}
-
 /* Does this run examine windows (the worker) rather than whole spaces? */
 static inline bool
 forgetting_in_windows(const EngramJobContext *context)
@@ -482,14 +512,14 @@ static void
 forget_space(EngramJobContext *context, Oid space, Oid associations, EngramJobResult *result)
 {
 	EngramForgettingScan scan;
-	ForgettingPosition *position = NULL;
+	SpacePosition *position = NULL;
 	ItemPointer tids;
 	int			ntids;
 
 	memset(&scan, 0, sizeof(scan));
 	if (forgetting_in_windows(context))
 	{
-		position = forgetting_position(space);
+		position = space_position(space);
 		scan.max_rows = engram_forgetting_scan_batch;
 		scan.positioned = position->positioned;
 		scan.last_id = position->last_id;
