@@ -94,6 +94,8 @@ static const RequiredColumn space_columns[] = {
 
 /* Rows the soft-forgetting scan fetches at a time. */
 #define FORGETTING_FETCH_ROWS		1000
+/* Rows per query of a soft-forgetting window (the worker may nap between). */
+#define FORGETTING_QUERY_ROWS		256
 
 static const RequiredColumn association_columns[] = {
 	{"src", INT8OID, false},
@@ -833,7 +835,9 @@ examine_query(ForgettingSelection *selection, const char *sql, int nargs, Oid *a
 
 /*
  * Examine the rows with low <= id <= high in id order, at most max_rows,
- * through an index range scan on id (see above).  Returns the rows
+ * through index range scans on id (see above), FORGETTING_QUERY_ROWS rows
+ * a query: between queries no cursor holds a snapshot, so the worker may
+ * nap there holding none (engram_worker_nap_point).  Returns the rows
  * examined: fewer than max_rows while the selection is not full means the
  * range is exhausted.  Inside SPI.
  */
@@ -844,11 +848,8 @@ examine_id_range(ForgettingSelection *selection, int64 low, int64 high, int64 ma
 	Datum		values[3];
 	StringInfoData sql;
 	int			nestlevel = NewGUCNestLevel();
-	int64		examined;
+	int64		examined = 0;
 
-	values[0] = Int64GetDatum(low);
-	values[1] = Int64GetDatum(high);
-	values[2] = Int64GetDatum(max_rows);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "%s WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT $3",
 					 selection->select_list);
@@ -856,7 +857,21 @@ examine_id_range(ForgettingSelection *selection, int64 low, int64 high, int64 ma
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	examined = examine_query(selection, sql.data, 3, argtypes, values);
+	while (examined < max_rows && !selection_full(selection))
+	{
+		int64		query_rows = Min(max_rows - examined, FORGETTING_QUERY_ROWS);
+		int64		query_examined;
+
+		values[0] = Int64GetDatum(low);
+		values[1] = Int64GetDatum(high);
+		values[2] = Int64GetDatum(query_rows);
+		query_examined = examine_query(selection, sql.data, 3, argtypes, values);
+		examined += query_examined;
+		if (query_examined < query_rows || selection->last_id >= high)
+			break;				/* the range is exhausted */
+		low = selection->last_id + 1;
+		engram_worker_nap_point();
+	}
 	AtEOXact_GUC(true, nestlevel);
 	pfree(sql.data);
 	return examined;

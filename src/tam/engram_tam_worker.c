@@ -149,45 +149,30 @@ by_tier_row_tid(const void *a, const void *b)
 								 &((const EngramTierRow *) b)->tid);
 }
 
-/* A candidate and the rate it is ranked by. */
-typedef struct Candidate
-{
-	ItemPointerData tid;
-	double		accesses_per_hour;
-} Candidate;
-
-/* Most accessed first, ties by TID (the plan's order of promotions). */
-static int
-most_accessed_first(const void *a, const void *b)
-{
-	const Candidate *x = a;
-	const Candidate *y = b;
-
-	if (x->accesses_per_hour != y->accesses_per_hour)
-		return x->accesses_per_hour > y->accesses_per_hour ? -1 : 1;
-	return compare_item_pointers(&x->tid, &y->tid);
-}
-
-/* Least accessed first, ties by TID (the plan's order of demotions). */
-static int
-least_accessed_first(const void *a, const void *b)
-{
-	const Candidate *x = a;
-	const Candidate *y = b;
-
-	if (x->accesses_per_hour != y->accesses_per_hour)
-		return x->accesses_per_hour < y->accesses_per_hour ? -1 : 1;
-	return compare_item_pointers(&x->tid, &y->tid);
-}
-
-/* Append the TIDs of the first "max" of "candidates" in "order" to "tids". */
+/*
+ * Append the TIDs of the first "max" of "moves" in the plan's order
+ * (promotions most used first, demotions least used first, ties by TID)
+ * to "tids".
+ */
 static void
-keep_first(Candidate *candidates, int ncandidates, int max,
-		   int (*order) (const void *, const void *), ItemPointerData *tids, int *ntids)
+keep_first(EngramTierMove *moves, int nmoves, int max, ItemPointerData *tids, int *ntids)
 {
-	qsort(candidates, ncandidates, sizeof(Candidate), order);
-	for (int i = 0; i < Min(ncandidates, max); i++)
-		tids[(*ntids)++] = candidates[i].tid;
+	qsort(moves, nmoves, sizeof(EngramTierMove), engram_migration_compare_moves);
+	for (int i = 0; i < Min(nmoves, max); i++)
+		tids[(*ntids)++] = moves[i].tid;
+}
+
+/* A possible move of the row at "tid", to be ranked by keep_first. */
+static void
+add_move(EngramTierMove *moves, int *nmoves, ItemPointer tid, EngramTier from, EngramTier to,
+		 double accesses_per_hour)
+{
+	EngramTierMove *move = &moves[(*nmoves)++];
+
+	move->tid = *tid;
+	move->from = from;
+	move->to = to;
+	move->accesses_per_hour = accesses_per_hour;
 }
 
 /*
@@ -201,39 +186,31 @@ migration_candidates(Relation rel, const RowFacts *facts, const EngramListingSco
 	const EngramMigrationThresholds *thresholds = scope->thresholds;
 	int			nhot;
 	ItemPointerData *hot = engram_hot_tier_collect_tids(RelationGetRelid(rel), &nhot);
-	Candidate  *promotions = palloc(sizeof(Candidate) * Max(facts->nstats, 1));
-	Candidate  *demotions = palloc(sizeof(Candidate) * Max(nhot, 1));
+	EngramTierMove *promotions = palloc(sizeof(EngramTierMove) * Max(facts->nstats, 1));
+	EngramTierMove *demotions = palloc(sizeof(EngramTierMove) * Max(nhot, 1));
 	int			npromotions = 0;
 	int			ndemotions = 0;
 	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * Max(2 * scope->max_candidates, 1));
 	int			count = 0;
 
+	/* (warm -> hot stands for either promotion: only the direction ranks) */
 	for (int i = 0; i < facts->nstats; i++)
-	{
-		const EngramAccessRow *stat = &facts->stats[i];
-
-		if (!engram_migration_may_promote(stat->info.recent, thresholds) ||
-			engram_hot_tier_has(rel, (ItemPointer) &stat->tid))
-			continue;
-		promotions[npromotions].tid = stat->tid;
-		promotions[npromotions].accesses_per_hour = stat->info.recent;
-		npromotions++;
-	}
+		if (engram_migration_may_promote(facts->stats[i].info.recent, thresholds) &&
+			!engram_hot_tier_has(rel, &facts->stats[i].tid))
+			add_move(promotions, &npromotions, &facts->stats[i].tid, ENGRAM_TIER_WARM,
+					 ENGRAM_TIER_HOT, facts->stats[i].info.recent);
 	for (int i = 0; i < nhot; i++)
 	{
 		double		rate;
 		double		seconds;
 
 		row_facts(facts, &hot[i], &rate, &seconds);
-		if (engram_migration_target(ENGRAM_TIER_HOT, rate, seconds, thresholds) ==
+		if (engram_migration_target(ENGRAM_TIER_HOT, rate, seconds, thresholds) !=
 			ENGRAM_TIER_HOT)
-			continue;
-		demotions[ndemotions].tid = hot[i];
-		demotions[ndemotions].accesses_per_hour = rate;
-		ndemotions++;
+			add_move(demotions, &ndemotions, &hot[i], ENGRAM_TIER_HOT, ENGRAM_TIER_WARM, rate);
 	}
-	keep_first(promotions, npromotions, scope->max_candidates, most_accessed_first, tids, &count);
-	keep_first(demotions, ndemotions, scope->max_candidates, least_accessed_first, tids, &count);
+	keep_first(promotions, npromotions, scope->max_candidates, tids, &count);
+	keep_first(demotions, ndemotions, scope->max_candidates, tids, &count);
 	qsort(tids, count, sizeof(ItemPointerData), compare_item_pointers);
 	*ntids = (int) qunique(tids, count, sizeof(ItemPointerData), compare_item_pointers);
 	pfree(hot);

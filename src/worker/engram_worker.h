@@ -149,6 +149,14 @@ extern void engram_worker_throttle_end(void);
 /* Charge cost points for work just done; may nap (see worker_throttle.c). */
 extern void engram_worker_charge(int64 points);
 extern bool engram_worker_charge_naps(int64 points);
+extern void engram_worker_nap_point(void);
+/*
+ * The job snapshot: an active snapshot a job holds between its statements,
+ * which a nap replaces by a fresh one (naps hold no snapshot).
+ */
+extern void engram_worker_push_job_snapshot(void);
+extern void engram_worker_pop_job_snapshot(void);
+extern void engram_worker_job_snapshot_after_rollback(void);
 /* Naps taken by this process so far. */
 extern int64 engram_worker_throttle_naps(void);
 
@@ -270,9 +278,9 @@ typedef struct EngramJobDefinition
 	bool		uses_consolidation_slot;
 	bool		first_run_after_interval;	/* not at once when a worker starts */
 	/*
-	 * Runs with no active snapshot and takes its own, so that it can nap
-	 * holding none (the tier migration's listing: see
-	 * engram_tam_walk_visible).
+	 * Runs with no active snapshot and takes its own (the tier migration's
+	 * listing: see engram_tam_walk_visible); the others run under a job
+	 * snapshot that each nap replaces (see worker_throttle.c).
 	 */
 	bool		takes_own_snapshots;
 	/* interval in seconds; < 0: engram.consolidation_interval */

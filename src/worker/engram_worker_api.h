@@ -159,6 +159,9 @@ extern int	engram_migration_plan(const EngramTierRow *rows, int nrows,
 								  const EngramMigrationThresholds *thresholds,
 								  int max_moves, EngramTierMove *moves);
 
+/* The plan's order of moves, for qsort of EngramTierMove. */
+extern int	engram_migration_compare_moves(const void *left, const void *right);
+
 extern const char *engram_tier_name(EngramTier tier);
 
 #endif							/* ENGRAM_WORKER_API_H */

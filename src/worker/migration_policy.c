@@ -91,8 +91,8 @@ compare_tids(const ItemPointerData *a, const ItemPointerData *b)
 }
 
 /* Promotions (to a warmer tier) first, most used first; then demotions, least used first. */
-static int
-compare_moves(const void *left, const void *right)
+int
+engram_migration_compare_moves(const void *left, const void *right)
 {
 	const EngramTierMove *a = (const EngramTierMove *) left;
 	const EngramTierMove *b = (const EngramTierMove *) right;
@@ -132,7 +132,7 @@ engram_migration_plan(const EngramTierRow *rows, int nrows,
 		all[nall].accesses_per_hour = rows[i].accesses_per_hour;
 		nall++;
 	}
-	qsort(all, nall, sizeof(EngramTierMove), compare_moves);
+	qsort(all, nall, sizeof(EngramTierMove), engram_migration_compare_moves);
 	count = Min(nall, max_moves);
 	memcpy(moves, all, sizeof(EngramTierMove) * count);
 	pfree(all);

@@ -196,6 +196,7 @@ run_space_isolated(EngramJobContext *context, Oid space, Oid associations, Space
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
 		SetUserIdAndSecContext(saved_user, saved_security);
+		engram_worker_job_snapshot_after_rollback();
 
 		if (result->failures++ == 0)
 			snprintf(result->failure, sizeof(result->failure), "%s: %s",
@@ -241,6 +242,7 @@ for_each_space(EngramJobContext *context, SpaceWork work, EngramJobResult *resul
 				run_space_isolated(context, spaces[i], associations[i], work, result);
 			else
 				work(context, spaces[i], associations[i], result);
+			engram_worker_nap_point();
 		}
 	}
 	PG_FINALLY();
@@ -360,6 +362,13 @@ engram_job_warmup(EngramJobContext *context, EngramJobResult *result)
 
 /* Tier migration ------------------------------------------------------------ */
 
+/* Does this cycle list candidates and a window (the worker) rather than every row? */
+static inline bool
+migration_in_windows(const EngramJobContext *context)
+{
+	return context->incremental && engram_migration_scan_pages > 0;
+}
+
 /*
  * One space's migration cycle: list (the worker: candidates and a window of
  * pages, see EngramListingScope; engram_run_maintenance: every row), plan,
@@ -385,7 +394,7 @@ migrate_space(EngramJobContext *context, Oid space, Oid associations, EngramJobR
 	memset(&scope, 0, sizeof(scope));
 	scope.thresholds = &thresholds;
 	scope.max_candidates = engram_migration_batch;
-	if (context->incremental && engram_migration_scan_pages > 0)
+	if (migration_in_windows(context))
 	{
 		position = space_position(space);
 		scope.window_pages = engram_migration_scan_pages;
@@ -432,6 +441,7 @@ engram_job_migration(EngramJobContext *context, EngramJobResult *result)
 {
 	int			spaces;
 	char		what[ENGRAM_JOB_DETAIL_LEN];
+	int			length;
 
 	if (tier_provider == NULL)
 	{
@@ -440,10 +450,14 @@ engram_job_migration(EngramJobContext *context, EngramJobResult *result)
 		return;
 	}
 	spaces = for_each_space(context, migrate_space, result);
-	snprintf(what, sizeof(what), INT64_FORMAT " rows moved; " INT64_FORMAT " rows read ("
-			 INT64_FORMAT " pages, " INT64_FORMAT " candidates), %d wrapped around",
-			 result->rows_moved, result->rows_examined, result->pages_read, result->candidates,
-			 result->spaces_wrapped);
+	length = snprintf(what, sizeof(what), INT64_FORMAT " rows moved", result->rows_moved);
+	/* the worker's windows: what this cycle read */
+	if (migration_in_windows(context) && length < (int) sizeof(what))
+		snprintf(what + length, sizeof(what) - length,
+				 "; " INT64_FORMAT " rows read (" INT64_FORMAT " pages, " INT64_FORMAT
+				 " candidates), %d wrapped around",
+				 result->rows_examined, result->pages_read, result->candidates,
+				 result->spaces_wrapped);
 	report_spaces(result, spaces, what);
 }
 

@@ -255,8 +255,6 @@ run_job_transaction(const EngramJobDefinition *definition, EngramJobContext *con
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (!definition->takes_own_snapshots)
-		PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, definition->name);
 
 	PG_TRY();
@@ -267,11 +265,13 @@ run_job_transaction(const EngramJobDefinition *definition, EngramJobContext *con
 			die(SIGTERM);
 		CHECK_FOR_INTERRUPTS();
 		engram_worker_throttle_begin();
+		if (!definition->takes_own_snapshots)
+			engram_worker_push_job_snapshot();
 		definition->run(context, result);
+		if (!definition->takes_own_snapshots)
+			engram_worker_pop_job_snapshot();
 		engram_worker_throttle_end();
 		engram_worker_in_job = false;
-		if (!definition->takes_own_snapshots)
-			PopActiveSnapshot();
 		CommitTransactionCommand();
 		committed = true;
 	}
