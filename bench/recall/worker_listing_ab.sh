@@ -53,7 +53,6 @@ install_build() {
 
 echo "worker listing A/B, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "A: $build_a  B: $build_b  rounds $rounds, $seconds s each"
-echo "space: $(sql "SELECT count(*) || ' rows, ' || pg_relation_size('bench') / 8192 || ' pages' FROM bench")"
 echo "round build cycles worker_cpu_ms_per_cycle recall_calls/s recall_cpu_ms_per_call server_cpu_ms_per_call | last cycle's detail"
 results=$work/results
 : >"$results"
@@ -62,6 +61,7 @@ for ((round = 1; round <= rounds; round++)); do
 	for which in $order; do
 		if [ "$which" = A ]; then so=$build_a; else so=$build_b; fi
 		install_build "$so"
+		[ -n "${space:-}" ] || { space=$(sql "SELECT count(*) || ' rows, ' || pg_relation_size('bench') / 8192 || ' pages' FROM bench"); echo "space: $space"; }
 		runs_before=$(migration)
 		worker_before=$(worker_ticks "$datadir")
 		cluster_before=$(cluster_ticks "$datadir")

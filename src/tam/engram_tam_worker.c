@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -150,6 +151,114 @@ by_tier_row_tid(const void *a, const void *b)
 }
 
 /*
+ * Row versions that the cold -> warm rule alone makes promotion candidates
+ * and that a listing found warm, per space, ascending TIDs.  A version
+ * (TID, time written) found warm stays warm, since every tier move writes
+ * a new version (engram_access_move gives it a new time written); so later
+ * listings do not read it again while its rate stays under the warm -> hot
+ * rule (it would make no move).  Process memory, replaced by each listing
+ * of the space; the entry of a dropped space stays until the worker exits.
+ */
+typedef struct SettledRow
+{
+	ItemPointerData tid;
+	TimestampTz written;
+} SettledRow;
+
+typedef struct SettledRows
+{
+	Oid			relid;
+	SettledRow *rows;			/* in TopMemoryContext */
+	int			count;
+} SettledRows;
+
+static List *settled_spaces = NIL;
+
+static SettledRows *
+settled_rows_of(Oid relid)
+{
+	ListCell   *cell;
+	SettledRows *settled;
+	MemoryContext old;
+
+	foreach(cell, settled_spaces)
+		if (((SettledRows *) lfirst(cell))->relid == relid)
+			return (SettledRows *) lfirst(cell);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	settled = palloc0(sizeof(SettledRows));
+	settled->relid = relid;
+	settled_spaces = lappend(settled_spaces, settled);
+	MemoryContextSwitchTo(old);
+	return settled;
+}
+
+static int
+by_settled_tid(const void *a, const void *b)
+{
+	return compare_item_pointers(&((const SettledRow *) a)->tid, &((const SettledRow *) b)->tid);
+}
+
+/* Is this version of the row known to be warm? */
+static bool
+known_warm(const SettledRows *settled, const EngramAccessRow *stat)
+{
+	SettledRow	key;
+	const SettledRow *found;
+
+	if (stat->info.written == 0)
+		return false;
+	key.tid = stat->tid;
+	found = bsearch(&key, settled->rows, settled->count, sizeof(SettledRow), by_settled_tid);
+	return found != NULL && found->written == stat->info.written;
+}
+
+/* Only the cold -> warm rule would promote a row with this rate? */
+static bool
+promotes_only_from_cold(double accesses_per_hour, const EngramMigrationThresholds *thresholds)
+{
+	return engram_migration_may_promote(accesses_per_hour, thresholds) &&
+		engram_migration_target(ENGRAM_TIER_WARM, accesses_per_hour, 0, thresholds) !=
+		ENGRAM_TIER_HOT;
+}
+
+/*
+ * Replace the space's settled rows by those still settled: the listed
+ * rows found warm that only the cold -> warm rule makes candidates, and
+ * the settled rows the listing skipped (same version, same rule).
+ */
+static void
+remember_settled_rows(SettledRows *settled, const RowFacts *facts, const EngramTierRow *rows,
+					  int nrows, const EngramMigrationThresholds *thresholds)
+{
+	SettledRow *next = MemoryContextAlloc(TopMemoryContext,
+										  sizeof(SettledRow) * Max(facts->nstats, 1));
+	int			count = 0;
+
+	for (int i = 0; i < facts->nstats; i++)
+	{
+		const EngramAccessRow *stat = &facts->stats[i];
+		EngramTierRow key;
+		const EngramTierRow *row;
+
+		if (stat->info.written == 0 ||
+			!promotes_only_from_cold(stat->info.recent, thresholds))
+			continue;
+		key.tid = stat->tid;
+		row = bsearch(&key, rows, nrows, sizeof(EngramTierRow), by_tier_row_tid);
+		if (row != NULL ? row->tier == ENGRAM_TIER_WARM : known_warm(settled, stat))
+		{
+			next[count].tid = stat->tid;
+			next[count].written = stat->info.written;
+			count++;
+		}
+	}
+	if (settled->rows != NULL)
+		pfree(settled->rows);
+	settled->rows = next;
+	settled->count = count;
+}
+
+/*
  * Append the TIDs of the first "max" of "moves" in the plan's order
  * (promotions most used first, demotions least used first, ties by TID)
  * to "tids".
@@ -181,7 +290,7 @@ add_move(EngramTierMove *moves, int *nmoves, ItemPointer tid, EngramTier from, E
  */
 static ItemPointerData *
 migration_candidates(Relation rel, const RowFacts *facts, const EngramListingScope *scope,
-					 int *ntids)
+					 const SettledRows *settled, int *ntids)
 {
 	const EngramMigrationThresholds *thresholds = scope->thresholds;
 	int			nhot;
@@ -195,10 +304,16 @@ migration_candidates(Relation rel, const RowFacts *facts, const EngramListingSco
 
 	/* (warm -> hot stands for either promotion: only the direction ranks) */
 	for (int i = 0; i < facts->nstats; i++)
-		if (engram_migration_may_promote(facts->stats[i].info.recent, thresholds) &&
-			!engram_hot_tier_has(rel, &facts->stats[i].tid))
-			add_move(promotions, &npromotions, &facts->stats[i].tid, ENGRAM_TIER_WARM,
-					 ENGRAM_TIER_HOT, facts->stats[i].info.recent);
+	{
+		const EngramAccessRow *stat = &facts->stats[i];
+
+		if (!engram_migration_may_promote(stat->info.recent, thresholds) ||
+			(promotes_only_from_cold(stat->info.recent, thresholds) && known_warm(settled, stat)) ||
+			engram_hot_tier_has(rel, (ItemPointer) &stat->tid))
+			continue;
+		add_move(promotions, &npromotions, (ItemPointer) &stat->tid, ENGRAM_TIER_WARM,
+				 ENGRAM_TIER_HOT, stat->info.recent);
+	}
 	for (int i = 0; i < nhot; i++)
 	{
 		double		rate;
@@ -258,6 +373,7 @@ provider_list_rows(Oid relid, const EngramListingScope *scope, EngramListingCoun
 	RowFacts	facts;
 	TierRowList list = {0};
 	EngramWalkCounts walked = {0};
+	SettledRows *settled = NULL;
 
 	CommandCounterIncrement();	/* the walk sees this transaction's earlier changes */
 	rel = open_engram_table(relid);
@@ -277,7 +393,10 @@ provider_list_rows(Oid relid, const EngramListingScope *scope, EngramListingCoun
 	else
 	{
 		int			ncandidates;
-		ItemPointerData *candidates = migration_candidates(rel, &facts, scope, &ncandidates);
+		ItemPointerData *candidates;
+
+		settled = settled_rows_of(relid);
+		candidates = migration_candidates(rel, &facts, scope, settled, &ncandidates);
 
 		engram_tam_visit_tids(rel, candidates, ncandidates, collect_tier_row, &list, &walked);
 		counts->candidates += ncandidates;
@@ -294,6 +413,8 @@ provider_list_rows(Oid relid, const EngramListingScope *scope, EngramListingCoun
 	for (int i = 0; i < list.count; i++)
 		if (engram_hot_tier_has(rel, &list.rows[i].tid))
 			list.rows[i].tier = ENGRAM_TIER_HOT;
+	if (settled != NULL)
+		remember_settled_rows(settled, &facts, list.rows, list.count, scope->thresholds);
 
 	table_close(rel, AccessShareLock);
 	pfree(facts.stats);
