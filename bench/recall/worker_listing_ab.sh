@@ -16,7 +16,10 @@
 #
 # Usage (as root, PG_CONFIG exported):
 #   bash bench/recall/worker_listing_ab.sh DATADIR SOCKDIR PORT A.so B.so [ROUNDS] [SECONDS]
-# defaults 3 rounds, 30 s.  Leaves build B installed.  Prints one line per
+# defaults 3 rounds, 30 s.  WARMUP=S in the environment first runs the
+# recall S seconds, unmeasured, after each start (the windowed listing
+# reads up to engram.migration_batch "settled" candidates a cycle after a
+# start until it knows them; see docs/worker.md).  Leaves build B installed.  Prints one line per
 # run and the medians per build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,7 +55,7 @@ install_build() {
 }
 
 echo "worker listing A/B, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "A: $build_a  B: $build_b  rounds $rounds, $seconds s each"
+echo "A: $build_a  B: $build_b  rounds $rounds, $seconds s each, warm-up ${WARMUP:-0} s"
 echo "round build cycles worker_cpu_ms_per_cycle recall_calls/s recall_cpu_ms_per_call server_cpu_ms_per_call | last cycle's detail"
 results=$work/results
 : >"$results"
@@ -62,6 +65,10 @@ for ((round = 1; round <= rounds; round++)); do
 		if [ "$which" = A ]; then so=$build_a; else so=$build_b; fi
 		install_build "$so"
 		[ -n "${space:-}" ] || { space=$(sql "SELECT count(*) || ' rows, ' || pg_relation_size('bench') / 8192 || ' pages' FROM bench"); echo "space: $space"; }
+		if [ "${WARMUP:-0}" -gt 0 ]; then
+			(cd "$work" && engram_as_postgres pgbench -n -h "$sockdir" -p "$port" -f "$work/recall.sql" \
+				-c 1 -j 1 -T "$WARMUP" bench) >/dev/null 2>&1 || true
+		fi
 		runs_before=$(migration)
 		worker_before=$(worker_ticks "$datadir")
 		cluster_before=$(cluster_ticks "$datadir")

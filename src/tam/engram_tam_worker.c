@@ -153,11 +153,15 @@ by_tier_row_tid(const void *a, const void *b)
 /*
  * Row versions that the cold -> warm rule alone makes promotion candidates
  * and that a listing found warm, per space, ascending TIDs.  A version
- * (TID, time written) found warm stays warm, since every tier move writes
- * a new version (engram_access_move gives it a new time written); so later
- * listings do not read it again while its rate stays under the warm -> hot
- * rule (it would make no move).  Process memory, replaced by each listing
- * of the space; the entry of a dropped space stays until the worker exits.
+ * (TID, time written) found warm stays warm: every tier move and update
+ * writes a new version whose statistics move to its TID with a new time
+ * written (engram_access_move), and an insert into a freed TID gives it a
+ * new time written (0, unknown, included: a row written before tracking
+ * began keeps its entry until it moves).  So later listings do not read it
+ * again while its rate stays under the warm -> hot rule (it would make no
+ * move); should a version be taken for another, the window still reads
+ * the row within a sweep.  Process memory, replaced by each listing of the
+ * space; the entry of a dropped space stays until the worker exits.
  */
 typedef struct SettledRow
 {
@@ -205,8 +209,6 @@ known_warm(const SettledRows *settled, const EngramAccessRow *stat)
 	SettledRow	key;
 	const SettledRow *found;
 
-	if (stat->info.written == 0)
-		return false;
 	key.tid = stat->tid;
 	found = bsearch(&key, settled->rows, settled->count, sizeof(SettledRow), by_settled_tid);
 	return found != NULL && found->written == stat->info.written;
@@ -240,8 +242,7 @@ remember_settled_rows(SettledRows *settled, const RowFacts *facts, const EngramT
 		EngramTierRow key;
 		const EngramTierRow *row;
 
-		if (stat->info.written == 0 ||
-			!promotes_only_from_cold(stat->info.recent, thresholds))
+		if (!promotes_only_from_cold(stat->info.recent, thresholds))
 			continue;
 		key.tid = stat->tid;
 		row = bsearch(&key, rows, nrows, sizeof(EngramTierRow), by_tier_row_tid);
