@@ -967,6 +967,8 @@ typedef struct EngramRelTotals
 	Oid			relid;
 	int64		rows;
 	int64		bytes;
+	ItemPointerData *tids;		/* NULL, or the rows' TIDs (room for max_tids) */
+	int64		max_tids;
 } EngramRelTotals;
 
 static void
@@ -974,54 +976,37 @@ add_if_relation(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void 
 {
 	EngramRelTotals *totals = (EngramRelTotals *) arg;
 
-	if (entry->key.dbid == totals->dbid && entry->key.relid == totals->relid)
-	{
-		totals->rows++;
-		totals->bytes += entry->size;
-	}
-}
-
-/* engram_hot_tier_collect_tids' list while for_each_entry runs. */
-typedef struct EngramRelTids
-{
-	Oid			dbid;
-	Oid			relid;
-	ItemPointerData *tids;
-	int			count;
-	int			max;
-} EngramRelTids;
-
-static void
-add_tid_if_relation(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void *arg)
-{
-	EngramRelTids *list = (EngramRelTids *) arg;
-
-	if (entry->key.dbid != list->dbid || entry->key.relid != list->relid)
+	if (entry->key.dbid != totals->dbid || entry->key.relid != totals->relid)
 		return;
-	if (list->count >= list->max)
+	if (totals->tids != NULL)
 	{
-		list->max *= 2;
-		list->tids = repalloc(list->tids, sizeof(ItemPointerData) * list->max);
+		if (totals->rows >= totals->max_tids)
+		{
+			totals->max_tids *= 2;
+			totals->tids = repalloc(totals->tids, sizeof(ItemPointerData) * totals->max_tids);
+		}
+		totals->tids[totals->rows] = entry->key.tid;
 	}
-	list->tids[list->count++] = entry->key.tid;
+	totals->rows++;
+	totals->bytes += entry->size;
 }
 
 ItemPointerData *
 engram_hot_tier_collect_tids(Oid relid, int *ntids)
 {
-	EngramRelTids list = {MyDatabaseId, relid, NULL, 0, 64};
+	EngramRelTotals totals = {MyDatabaseId, relid, 0, 0, NULL, 64};
 
-	list.tids = palloc(sizeof(ItemPointerData) * list.max);
+	totals.tids = palloc(sizeof(ItemPointerData) * totals.max_tids);
 	if (hot != NULL)
-		for_each_entry(LW_SHARED, add_tid_if_relation, &list);
-	*ntids = list.count;
-	return list.tids;
+		for_each_entry(LW_SHARED, add_if_relation, &totals);
+	*ntids = (int) totals.rows;
+	return totals.tids;
 }
 
 void
 engram_hot_tier_relation_stats(Oid relid, EngramHotTierRelStats *stats)
 {
-	EngramRelTotals totals = {MyDatabaseId, relid, 0, 0};
+	EngramRelTotals totals = {MyDatabaseId, relid, 0, 0, NULL, 0};
 	EngramHotRelCounters *c;
 
 	memset(stats, 0, sizeof(*stats));
