@@ -717,7 +717,7 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 	{
 		if (batch[i].hot_hit)
 			continue;
-		batch[i].buffer = engram_recall_read_buffer(table,
+		batch[i].buffer = engram_recall_read_heap_buffer(table,
 													ItemPointerGetBlockNumber(&batch[i].index_tid));
 #ifdef __GNUC__
 		__builtin_prefetch((const char *) BufferGetPage(batch[i].buffer) +
@@ -928,7 +928,7 @@ distance_batch(EngramMemoryReader *reader, ItemPointerData *index_tids, ItemPoin
 	{
 		if (!from_heap[i])
 			continue;
-		buffers[i] = engram_recall_read_buffer(table, ItemPointerGetBlockNumber(&tids[i]));
+		buffers[i] = engram_recall_read_heap_buffer(table, ItemPointerGetBlockNumber(&tids[i]));
 #ifdef __GNUC__
 		__builtin_prefetch((const char *) BufferGetPage(buffers[i]) +
 						   line_pointer_offset(&tids[i]));
