@@ -104,6 +104,7 @@ struct EngramMemoryReader
 	Snapshot	snapshot;		/* the active snapshot */
 	bool		is_engram;		/* hot tier and cold stubs apply */
 	bool		use_hot_tier;	/* lookups enabled and the region present */
+	BufferAccessStrategy heap_strategy; /* engram_recall_heap_strategy() */
 	AttrNumber	attnum_id;
 	AttrNumber	attnum_confidence;
 	AttrNumber	attnum_created_at;
@@ -226,6 +227,7 @@ engram_memory_reader_begin(const EngramSpace *space)
 		pfree(reader);
 		return NULL;
 	}
+	reader->heap_strategy = engram_recall_heap_strategy(table);
 	reader->values = palloc(sizeof(Datum) * RelationGetDescr(table)->natts);
 	reader->nulls = palloc(sizeof(bool) * RelationGetDescr(table)->natts);
 	return reader;
@@ -708,8 +710,9 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 	{
 		if (batch[i].hot_hit)
 			continue;
-		batch[i].buffer = engram_recall_read_heap_buffer(table,
-													ItemPointerGetBlockNumber(&batch[i].index_tid));
+		batch[i].buffer = engram_recall_read_buffer_with(table,
+														 ItemPointerGetBlockNumber(&batch[i].index_tid),
+														 reader->heap_strategy);
 #ifdef __GNUC__
 		__builtin_prefetch((const char *) BufferGetPage(batch[i].buffer) +
 						   line_pointer_offset(&batch[i].index_tid));
@@ -971,7 +974,8 @@ distance_batch(EngramMemoryReader *reader, ItemPointerData *index_tids, ItemPoin
 	{
 		if (!from_heap[i])
 			continue;
-		buffers[i] = engram_recall_read_heap_buffer(table, ItemPointerGetBlockNumber(&tids[i]));
+		buffers[i] = engram_recall_read_buffer_with(table, ItemPointerGetBlockNumber(&tids[i]),
+													reader->heap_strategy);
 #ifdef __GNUC__
 		__builtin_prefetch((const char *) BufferGetPage(buffers[i]) +
 						   line_pointer_offset(&tids[i]));

@@ -12,9 +12,9 @@
  * relation's file changes (TRUNCATE, CLUSTER, VACUUM FULL: a new file has
  * other tags anyway).
  *
- * Heap pages of memory rows are read through a ring of buffers
- * (engram_recall_read_heap_buffer, recall_internal.h says why); index pages
- * take their buffers from the whole pool.
+ * The memory reader reads the heap pages of a large space through a ring
+ * of buffers (engram_recall_heap_strategy, recall_internal.h says why);
+ * index pages take their buffers from the whole pool.
  *
  * Memory: entries and arrays in a child of TopMemoryContext; an array has
  * one entry per block the relation had when first seen (a power of two,
@@ -96,24 +96,8 @@ recent_buffers(Relation rel)
 	return entry->recent;
 }
 
-/* The backend's ring for heap pages, made on first use and kept. */
-static BufferAccessStrategy
-heap_read_ring(void)
-{
-	static BufferAccessStrategy ring = NULL;
-
-	if (ring == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		ring = GetAccessStrategy(BAS_BULKREAD);
-		MemoryContextSwitchTo(old);
-	}
-	return ring;
-}
-
-static Buffer
-read_buffer(Relation rel, BlockNumber block, BufferAccessStrategy strategy)
+Buffer
+engram_recall_read_buffer_with(Relation rel, BlockNumber block, BufferAccessStrategy strategy)
 {
 	EngramRecentBuffers *recent = recent_buffers(rel);
 	Buffer	   *slot = engram_recent_buffers_slot(recent, block);
@@ -126,13 +110,24 @@ read_buffer(Relation rel, BlockNumber block, BufferAccessStrategy strategy)
 Buffer
 engram_recall_read_buffer(Relation rel, BlockNumber block)
 {
-	return read_buffer(rel, block, NULL);
+	return engram_recall_read_buffer_with(rel, block, NULL);
 }
 
-Buffer
-engram_recall_read_heap_buffer(Relation rel, BlockNumber block)
+BufferAccessStrategy
+engram_recall_heap_strategy(Relation table)
 {
-	return read_buffer(rel, block, heap_read_ring());
+	static BufferAccessStrategy ring = NULL;	/* made once, kept */
+
+	if (RelationUsesLocalBuffers(table) || RelationGetNumberOfBlocks(table) <= NBuffers / 4)
+		return NULL;
+	if (ring == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		ring = GetAccessStrategy(BAS_BULKREAD);
+		MemoryContextSwitchTo(old);
+	}
+	return ring;
 }
 
 void
