@@ -152,12 +152,44 @@ typedef struct EdgeListKey
 
 typedef struct EdgeList
 {
-	EdgeListKey key;			/* hash key: must be first */
+	EdgeListKey key;
+	char		status;			/* simplehash's */
+	int			nedges;
 	uint64		generation;		/* the slot's generation it was read at */
 	uint64		epoch;			/* the relation's local epoch then */
-	int			nedges;
 	EngramCachedEdge *edges;	/* ascending dst, as the walk meets them */
 } EdgeList;
+
+/*
+ * The hash of a list's key: the 64-bit finalizer of splitmix64 over src and
+ * relid, whose low bits (the ones simplehash's buckets use) depend on all
+ * of theirs.
+ */
+static inline uint32
+edge_list_hash(const EdgeListKey *key)
+{
+	uint64		h = (uint64) key->src ^ ((uint64) key->relid << 32);
+
+	h = (h ^ (h >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
+	h = (h ^ (h >> 27)) * UINT64CONST(0x94d049bb133111eb);
+	return (uint32) (h ^ (h >> 31));
+}
+
+/*
+ * The lists, in an open-addressing table (lib/simplehash.h): a recall looks
+ * up about 120 lists, and a probe of its array costs less than dynahash's
+ * bucket chains.
+ */
+#define SH_PREFIX		edge_lists
+#define SH_ELEMENT_TYPE	EdgeList
+#define SH_KEY_TYPE		EdgeListKey
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k)	edge_list_hash(&(k))
+#define SH_EQUAL(tb, a, b)	((a).relid == (b).relid && (a).src == (b).src)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /* What the backend knows of one association table. */
 typedef struct RelationState
@@ -173,7 +205,7 @@ typedef struct RelationState
 	bool		has_lists;
 } RelationState;
 
-static HTAB *edge_lists = NULL;
+static edge_lists_hash *edge_lists = NULL;
 static HTAB *relation_states = NULL;
 static MemoryContext cache_context = NULL;
 static Size cache_bytes = 0;
@@ -352,17 +384,15 @@ engram_association_cache_add_triggers(Oid relid, Oid extension_namespace)
  * ---------------------------------------------------------------------
  */
 
-/*
- * Fill *key for the list of "src" in association table "relid", padding
- * zeroed: the hash reads every byte (so not returned by value, which need
- * not copy the padding).
- */
-static void
-set_list_key(EdgeListKey *key, Oid relid, int64 src)
+/* The key of the list of "src" in association table "relid". */
+static inline EdgeListKey
+list_key(Oid relid, int64 src)
 {
-	memset(key, 0, sizeof(*key));
-	key->relid = relid;
-	key->src = src;
+	EdgeListKey key;
+
+	key.relid = relid;
+	key.src = src;
+	return key;
 }
 
 /* What a list of "nedges" edges counts against engram.association_cache_size. */
@@ -385,16 +415,10 @@ cache_flush(void)
 static void
 create_edge_lists(void)
 {
-	HASHCTL		ctl;
-
 	if (cache_context == NULL)
 		cache_context = AllocSetContextCreate(TopMemoryContext, "engram association cache",
 											  ALLOCSET_DEFAULT_SIZES);
-	ctl.keysize = sizeof(EdgeListKey);
-	ctl.entrysize = sizeof(EdgeList);
-	ctl.hcxt = cache_context;
-	edge_lists = hash_create("engram association cache", 1024, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	edge_lists = edge_lists_create(cache_context, 1024, NULL);
 }
 
 /* What the backend knew of the table is stale: lists and trigger check. */
@@ -620,11 +644,8 @@ bool
 engram_association_cache_lookup(EngramAssociationCacheRead *read, int64 src,
 								const EngramCachedEdge **edges, int *nedges)
 {
-	EdgeListKey key;
-	EdgeList   *list;
+	EdgeList   *list = edge_lists_lookup(edge_lists, list_key(read->relid, src));
 
-	set_list_key(&key, read->relid, src);
-	list = hash_search(edge_lists, &key, HASH_FIND, NULL);
 	if (list == NULL || list->generation != read->generation || list->epoch != read->epoch)
 	{
 		cache_misses++;
@@ -659,7 +680,6 @@ void
 engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
 							   const EngramEdgeRow *rows, int nrows)
 {
-	EdgeListKey key;
 	EdgeList   *list;
 	bool		found;
 	Size		bytes = list_bytes(nrows);
@@ -671,8 +691,7 @@ engram_association_cache_store(EngramAssociationCacheRead *read, int64 src,
 			return;
 		create_edge_lists();
 	}
-	set_list_key(&key, read->relid, src);
-	list = hash_search(edge_lists, &key, HASH_ENTER, &found);
+	list = edge_lists_insert(edge_lists, list_key(read->relid, src), &found);
 	if (found)
 	{
 		/* replaced: its old size no longer counts */
@@ -713,7 +732,7 @@ engram_association_cache_stats(PG_FUNCTION_ARGS)
 	engram_require_row_columns(desc, 4, "engram_association_cache_stats");
 	values[0] = Int64GetDatum(cache_hits);
 	values[1] = Int64GetDatum(cache_misses);
-	values[2] = Int64GetDatum(edge_lists == NULL ? 0 : hash_get_num_entries(edge_lists));
+	values[2] = Int64GetDatum(edge_lists == NULL ? 0 : edge_lists->members);
 	values[3] = Int64GetDatum((int64) cache_bytes);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -104,6 +104,7 @@ struct EngramMemoryReader
 	Snapshot	snapshot;		/* the active snapshot */
 	bool		is_engram;		/* hot tier and cold stubs apply */
 	bool		use_hot_tier;	/* lookups enabled and the region present */
+	BufferAccessStrategy heap_strategy; /* engram_recall_heap_strategy() */
 	AttrNumber	attnum_id;
 	AttrNumber	attnum_confidence;
 	AttrNumber	attnum_created_at;
@@ -226,6 +227,7 @@ engram_memory_reader_begin(const EngramSpace *space)
 		pfree(reader);
 		return NULL;
 	}
+	reader->heap_strategy = engram_recall_heap_strategy(table);
 	reader->values = palloc(sizeof(Datum) * RelationGetDescr(table)->natts);
 	reader->nulls = palloc(sizeof(bool) * RelationGetDescr(table)->natts);
 	return reader;
@@ -630,25 +632,21 @@ typedef struct HotRowRead
 	EngramMemoryReader *reader;
 	EngramMemoryRow *row;
 	bool		passes;			/* the row passed the confidence filter */
-	Datum		embedding;		/* a copy to compute the distance from, or 0 */
 } HotRowRead;
 
 /*
- * engram_hot_tier_read() callback: row_columns() of the hot tier's copy,
- * read in place under the shard lock, so that the embedding (3 kB at 768
- * dimensions) is copied only when a distance is to be computed from it,
- * which happens after the lock is released (no operator code under it).
+ * engram_hot_tier_read() callback: row_state() of the hot tier's copy, read
+ * in place under the shard's share lock, the distance to the cue included
+ * (the space's distance operator, a function of this library, over the
+ * embedding stored in the row uncompressed), so that the embedding (3 kB
+ * at 768 dimensions) is never copied out.
  */
 static void
 read_hot_row(void *arg, HeapTuple tuple)
 {
 	HotRowRead *read = (HotRowRead *) arg;
-	Datum		embedding;
 
-	read->embedding = (Datum) 0;
-	read->passes = row_columns(read->reader, tuple, read->row);
-	if (read->passes && (embedding = row_embedding(read->reader)) != (Datum) 0)
-		read->embedding = datumCopy(embedding, false, -1);
+	read->passes = row_state(read->reader, tuple, read->row);
 }
 
 /*
@@ -697,11 +695,6 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 			continue;
 		hits++;
 		entry->hot_passes = read.passes;
-		if (read.embedding != (Datum) 0)
-		{
-			set_row_distance(reader, &hot_rows[i], read.embedding);
-			pfree(DatumGetPointer(read.embedding));
-		}
 	}
 	if (reader->use_hot_tier)
 	{
@@ -717,8 +710,9 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 	{
 		if (batch[i].hot_hit)
 			continue;
-		batch[i].buffer = engram_recall_read_buffer(table,
-													ItemPointerGetBlockNumber(&batch[i].index_tid));
+		batch[i].buffer = engram_recall_read_buffer_with(table,
+														 ItemPointerGetBlockNumber(&batch[i].index_tid),
+														 reader->heap_strategy);
 #ifdef __GNUC__
 		__builtin_prefetch((const char *) BufferGetPage(batch[i].buffer) +
 						   line_pointer_offset(&batch[i].index_tid));
@@ -833,6 +827,51 @@ engram_memory_reader_fetch_tids(EngramMemoryReader *reader, const ItemPointerDat
 	return nrows;
 }
 
+/* What read_hot_distance() takes from the hot tier's copy of a row. */
+typedef struct HotDistanceRead
+{
+	EngramMemoryReader *reader;
+	ItemPointer tid;			/* the version wanted */
+	Datum		cue;
+	bool		same_version;	/* the copy is that version */
+	bool		found;			/* its embedding is not NULL: distance set */
+	double		distance;
+	Datum		embedding;		/* a compressed or external embedding, copied */
+} HotDistanceRead;
+
+/*
+ * engram_hot_tier_read() callback of distance_batch(): the distance to the
+ * cue of the hot tier's copy of a row when it is the version wanted,
+ * computed in place under the shard's share lock (as read_hot_row() does)
+ * from an embedding stored in the row uncompressed; any other embedding is
+ * copied, to be decompressed or fetched after the lock is released.
+ */
+static void
+read_hot_distance(void *arg, HeapTuple tuple)
+{
+	HotDistanceRead *read = (HotDistanceRead *) arg;
+	EngramMemoryReader *reader = read->reader;
+	bool		isnull;
+	Datum		embedding;
+
+	read->found = false;
+	read->embedding = (Datum) 0;
+	read->same_version = ItemPointerEquals(&tuple->t_self, read->tid);
+	if (!read->same_version)
+		return;
+	embedding = heap_getattr(tuple, reader->attnum_embedding, RelationGetDescr(reader->table),
+							 &isnull);
+	if (isnull)
+		return;
+	if (VARATT_IS_EXTENDED(DatumGetPointer(embedding)))
+	{
+		read->embedding = datumCopy(embedding, false, -1);
+		return;
+	}
+	read->distance = embedding_distance(reader, embedding, read->cue);
+	read->found = true;
+}
+
 /*
  * The distance to "cue" of row version "tid" whose heap page is pinned in
  * "buffer" (the pin is released here), found through an index entry
@@ -892,34 +931,41 @@ distance_batch(EngramMemoryReader *reader, ItemPointerData *index_tids, ItemPoin
 	Relation	table = reader->table;
 	bool		from_heap[MEMORY_BATCH_MAX];
 	Buffer		buffers[MEMORY_BATCH_MAX];
+	int			hits = 0;
 
 	if (reader->use_hot_tier)
 		engram_hot_tier_prefetch_rows(table, index_tids, n);
 	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	hit = NULL;
+		HotDistanceRead read;
 
 		found[i] = false;
 		from_heap[i] = ItemPointerIsValid(&index_tids[i]);
-		if (reader->use_hot_tier && from_heap[i])
-			hit = engram_hot_tier_lookup(table, &index_tids[i], reader->snapshot);
-		if (hit == NULL)
+		if (!reader->use_hot_tier || !from_heap[i])
 			continue;
-		if (ItemPointerEquals(&hit->t_self, &tids[i]))
+		read.reader = reader;
+		read.tid = &tids[i];
+		read.cue = cue;
+		if (!engram_hot_tier_read(table, &index_tids[i], reader->snapshot, NULL,
+								  read_hot_distance, &read))
+			continue;
+		hits++;
+		if (!read.same_version)
+			continue;
+		from_heap[i] = false;
+		if (read.embedding != (Datum) 0)
 		{
-			bool		isnull;
-			Datum		embedding = heap_getattr(hit, reader->attnum_embedding,
-												 RelationGetDescr(table), &isnull);
-
-			if (!isnull)
-			{
-				distances[i] = embedding_distance(reader, embedding, cue);
-				found[i] = true;
-			}
-			from_heap[i] = false;
+			read.distance = embedding_distance(reader, read.embedding, cue);
+			read.found = true;
+			pfree(DatumGetPointer(read.embedding));
 		}
-		heap_freetuple(hit);
+		if (read.found)
+		{
+			distances[i] = read.distance;
+			found[i] = true;
+		}
 	}
+	engram_hot_tier_count_lookups(table, hits, 0);
 	for (int i = 0; i < n; i++)
 		if (from_heap[i])
 			engram_recall_prefetch_page(table, ItemPointerGetBlockNumber(&tids[i]),
@@ -928,7 +974,8 @@ distance_batch(EngramMemoryReader *reader, ItemPointerData *index_tids, ItemPoin
 	{
 		if (!from_heap[i])
 			continue;
-		buffers[i] = engram_recall_read_buffer(table, ItemPointerGetBlockNumber(&tids[i]));
+		buffers[i] = engram_recall_read_buffer_with(table, ItemPointerGetBlockNumber(&tids[i]),
+													reader->heap_strategy);
 #ifdef __GNUC__
 		__builtin_prefetch((const char *) BufferGetPage(buffers[i]) +
 						   line_pointer_offset(&tids[i]));

@@ -690,6 +690,24 @@ extern void engram_btree_walk(Relation index, Snapshot snapshot, const int64 *ke
  */
 extern Buffer engram_recall_read_buffer(Relation rel, BlockNumber block);
 
+/* engram_recall_read_buffer() reading a page not in shared buffers with "strategy". */
+extern Buffer engram_recall_read_buffer_with(Relation rel, BlockNumber block,
+											 BufferAccessStrategy strategy);
+
+/*
+ * The strategy the memory reader reads the heap pages of "table" with: for
+ * a table of more than a quarter of shared buffers (the size from which a
+ * sequential scan uses a ring too), a ring of 32 buffers of this backend
+ * (BAS_BULKREAD), so that a page not in shared buffers does not take a
+ * buffer from the whole pool; else NULL (the pool).  A recall reads about a
+ * hundred such pages at random (the relays spreading reaches), each rarely
+ * again soon; taken from the pool, they pushed out the pages of the vector
+ * index, which every recall's seed search and every plain ORDER BY query
+ * reads (at 100,000 x 768 with 512 MB of shared buffers, index and table do
+ * not both fit).
+ */
+extern BufferAccessStrategy engram_recall_heap_strategy(Relation table);
+
 /*
  * Start loading, without pinning anything, the buffer header and the page
  * header of the buffer that last held "block" of "rel", and the line at

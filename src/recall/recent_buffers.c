@@ -12,6 +12,10 @@
  * relation's file changes (TRUNCATE, CLUSTER, VACUUM FULL: a new file has
  * other tags anyway).
  *
+ * The memory reader reads the heap pages of a large space through a ring
+ * of buffers (engram_recall_heap_strategy, recall_internal.h says why);
+ * index pages take their buffers from the whole pool.
+ *
  * Memory: entries and arrays in a child of TopMemoryContext; an array has
  * one entry per block the relation had when first seen (a power of two,
  * RECENT_MIN_ENTRIES to RECENT_MAX_ENTRIES: 4 MB at most per relation and
@@ -21,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "storage/bufmgr.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -92,14 +97,37 @@ recent_buffers(Relation rel)
 }
 
 Buffer
-engram_recall_read_buffer(Relation rel, BlockNumber block)
+engram_recall_read_buffer_with(Relation rel, BlockNumber block, BufferAccessStrategy strategy)
 {
 	EngramRecentBuffers *recent = recent_buffers(rel);
 	Buffer	   *slot = engram_recent_buffers_slot(recent, block);
 
 	if (!engram_recent_buffers_pin(recent, rel, block))
-		*slot = ReadBuffer(rel, block);
+		*slot = ReadBufferExtended(rel, MAIN_FORKNUM, block, RBM_NORMAL, strategy);
 	return *slot;
+}
+
+Buffer
+engram_recall_read_buffer(Relation rel, BlockNumber block)
+{
+	return engram_recall_read_buffer_with(rel, block, NULL);
+}
+
+BufferAccessStrategy
+engram_recall_heap_strategy(Relation table)
+{
+	static BufferAccessStrategy ring = NULL;	/* made once, kept */
+
+	if (RelationUsesLocalBuffers(table) || RelationGetNumberOfBlocks(table) <= NBuffers / 4)
+		return NULL;
+	if (ring == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		ring = GetAccessStrategy(BAS_BULKREAD);
+		MemoryContextSwitchTo(old);
+	}
+	return ring;
 }
 
 void
