@@ -854,6 +854,29 @@ engram_hot_tier_prefetch_rows(Relation rel, const ItemPointerData *tids, int n)
 }
 
 /*
+ * Sure to refuse a cached copy of "need" bytes: the shard is full (bytes or
+ * buckets) and holds no cached copies to replace.  Read without the lock:
+ * a hint, that only saves taking it (or preparing the row).
+ */
+static bool
+shard_refuses_copy(EngramHotShard *shard, Size need)
+{
+	return shard->ncached == 0 &&
+		(shard->used + need > shard->arena_size || shard->nentries + 1 > shard->nbuckets / 2);
+}
+
+bool
+engram_hot_tier_may_copy(Relation rel, ItemPointer tid)
+{
+	EngramHotKey key;
+
+	if (!engram_hot_tier_available())
+		return false;
+	make_key(&key, rel, tid);
+	return !shard_refuses_copy(key_shard(key_hash(&key)), ENTRY_DATA_OFFSET);
+}
+
+/*
  * engram_hot_tier_store() with the entry's "residency": a resident entry
  * may drop anything for room (CLOCK); a cached copy only other cached
  * copies (and never replaces a resident entry of its key).
@@ -881,9 +904,7 @@ store_entry(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleHeader page
 	shard = key_shard(hash);
 	if (need > shard->arena_size / 8)
 		return false;
-	/* a full shard of resident entries, told without its lock */
-	if (!for_resident && shard->ncached == 0 &&
-		(shard->used + need > shard->arena_size || shard->nentries + 1 > shard->nbuckets / 2))
+	if (!for_resident && shard_refuses_copy(shard, need))
 		return false;
 
 	acquire_timed(shard->lock, LW_EXCLUSIVE);
@@ -1157,23 +1178,37 @@ count_entry(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void *arg
 }
 
 /*
+ * The blessed row type of "function" (a hot-tier report of "ncolumns"
+ * columns), checked against the library's, with the entries' totals (as
+ * count_entry() sums them) in "totals".
+ */
+static TupleDesc
+report_row_type(FunctionCallInfo fcinfo, int ncolumns, const char *function, int64 totals[4])
+{
+	TupleDesc	tupdesc;
+
+	engram_require_preload("the hot tier");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	engram_require_row_columns(tupdesc, ncolumns, function);
+	memset(totals, 0, sizeof(int64) * 4);
+	for_each_entry(LW_SHARED, count_entry, totals);
+	return BlessTupleDesc(tupdesc);
+}
+
+/*
  * engram_hot_tier_info(): one row describing the whole hot tier: size,
  * shards, resident entries and their bytes, NUMA placement, and counters.
  */
 Datum
 engram_hot_tier_info(PG_FUNCTION_ARGS)
 {
-	TupleDesc	tupdesc;
 	Datum		values[12];
 	bool		nulls[12] = {0};
-	int64		totals[4] = {0, 0, 0, 0};
+	int64		totals[4];
+	TupleDesc	tupdesc = report_row_type(fcinfo, lengthof(values), "engram_hot_tier_info()",
+										  totals);
 
-	engram_require_preload("the hot tier");
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	engram_require_row_columns(tupdesc, lengthof(values), "engram_hot_tier_info()");
-	tupdesc = BlessTupleDesc(tupdesc);
-	for_each_entry(LW_SHARED, count_entry, totals);
 	values[0] = Int64GetDatum((int64) hot->arena_bytes);
 	values[1] = Int32GetDatum(hot->nshards);
 	values[2] = Int64GetDatum(totals[0]);
@@ -1198,17 +1233,12 @@ engram_hot_tier_info(PG_FUNCTION_ARGS)
 Datum
 engram_hot_tier_cached_copies(PG_FUNCTION_ARGS)
 {
-	TupleDesc	tupdesc;
 	Datum		values[5];
 	bool		nulls[5] = {0};
-	int64		totals[4] = {0, 0, 0, 0};
+	int64		totals[4];
+	TupleDesc	tupdesc = report_row_type(fcinfo, lengthof(values),
+										  "engram_hot_tier_cached_copies()", totals);
 
-	engram_require_preload("the hot tier");
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	engram_require_row_columns(tupdesc, lengthof(values), "engram_hot_tier_cached_copies()");
-	tupdesc = BlessTupleDesc(tupdesc);
-	for_each_entry(LW_SHARED, count_entry, totals);
 	values[0] = Int64GetDatum(totals[2]);
 	values[1] = Int64GetDatum(totals[3]);
 	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->cached_fills));

@@ -179,6 +179,13 @@ extern bool engram_hot_tier_store_copy(Relation rel, ItemPointer tid, HeapTuple 
 									   HeapTupleHeader page_header, bool home_cold);
 
 /*
+ * False when engram_hot_tier_store_copy() under "tid" of "rel" is sure to
+ * fail (its shard is full of resident entries): an unlocked hint, so that
+ * the caller can skip preparing the row.
+ */
+extern bool engram_hot_tier_may_copy(Relation rel, ItemPointer tid);
+
+/*
  * Make the cached copy under "tid" of "rel" resident, in place; false when
  * there is none (absent, or resident already).
  */

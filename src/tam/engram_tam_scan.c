@@ -298,8 +298,12 @@ void
 engram_tam_admit_hot(Relation rel, ItemPointer index_tid, HeapTuple tuple, HeapTuple decoded,
 					 Buffer buffer, bool as_copy)
 {
-	HeapTuple	flat = engram_hot_tier_flatten(rel, decoded ? decoded : tuple);
+	HeapTuple	flat;
 
+	/* a full hot tier refuses a copy: no flattening (detoasting) for it */
+	if (as_copy && !engram_hot_tier_may_copy(rel, index_tid))
+		return;
+	flat = engram_hot_tier_flatten(rel, decoded ? decoded : tuple);
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	if (engram_hot_tier_cacheable(tuple->t_data))
 	{
