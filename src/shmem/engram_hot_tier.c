@@ -401,6 +401,33 @@ shard_find(EngramHotShard *shard, const EngramHotKey *key, uint32 hash)
 	return -1;
 }
 
+/* The live entry bucket "bucket" points at. */
+static inline EngramHotEntry *
+bucket_entry(EngramHotShard *shard, int64 bucket)
+{
+	return shard_entry(shard, shard_buckets(shard)[bucket] - 1);
+}
+
+/*
+ * Lock the shard of "tid" of "rel" in "mode" and find its entry: returns
+ * the shard, locked (the caller releases it), with *bucket the entry's
+ * bucket or -1.
+ */
+static EngramHotShard *
+lock_and_find(Relation rel, ItemPointer tid, LWLockMode mode, int64 *bucket)
+{
+	EngramHotKey key;
+	uint32		hash;
+	EngramHotShard *shard;
+
+	make_key(&key, rel, tid);
+	hash = key_hash(&key);
+	shard = key_shard(hash);
+	acquire_timed(shard->lock, mode);
+	*bucket = shard_find(shard, &key, hash);
+	return shard;
+}
+
 /* Empty bucket "i", shifting later members of its probe run back. */
 static void
 shard_remove_bucket(EngramHotShard *shard, uint32 i)
@@ -911,8 +938,7 @@ store_entry(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleHeader page
 	bucket = shard_find(shard, &key, hash);
 	if (bucket >= 0)
 	{
-		if (!for_resident &&
-			shard_entry(shard, shard_buckets(shard)[bucket] - 1)->residency == ENGRAM_HOT_RESIDENT)
+		if (!for_resident && bucket_entry(shard, bucket)->residency == ENGRAM_HOT_RESIDENT)
 		{
 			LWLockRelease(shard->lock);
 			return false;
@@ -982,8 +1008,6 @@ engram_hot_tier_store_copy(Relation rel, ItemPointer tid, HeapTuple tuple,
 bool
 engram_hot_tier_make_resident(Relation rel, ItemPointer tid)
 {
-	EngramHotKey key;
-	uint32		hash;
 	EngramHotShard *shard;
 	int64		bucket;
 	bool		promoted = false;
@@ -991,14 +1015,10 @@ engram_hot_tier_make_resident(Relation rel, ItemPointer tid)
 
 	if (!engram_hot_tier_available())
 		return false;
-	make_key(&key, rel, tid);
-	hash = key_hash(&key);
-	shard = key_shard(hash);
-	acquire_timed(shard->lock, LW_EXCLUSIVE);
-	bucket = shard_find(shard, &key, hash);
+	shard = lock_and_find(rel, tid, LW_EXCLUSIVE, &bucket);
 	if (bucket >= 0)
 	{
-		EngramHotEntry *entry = shard_entry(shard, shard_buckets(shard)[bucket] - 1);
+		EngramHotEntry *entry = bucket_entry(shard, bucket);
 
 		if (entry->residency != ENGRAM_HOT_RESIDENT)
 		{
@@ -1021,8 +1041,6 @@ engram_hot_tier_make_resident(Relation rel, ItemPointer tid)
 bool
 engram_hot_tier_invalidate(Relation rel, ItemPointer tid)
 {
-	EngramHotKey key;
-	uint32		hash;
 	EngramHotShard *shard;
 	int64		bucket;
 	bool		resident = false;
@@ -1030,15 +1048,10 @@ engram_hot_tier_invalidate(Relation rel, ItemPointer tid)
 	/* Also during recovery: entries must never outlive a change. */
 	if (hot == NULL)
 		return false;
-	make_key(&key, rel, tid);
-	hash = key_hash(&key);
-	shard = key_shard(hash);
-	acquire_timed(shard->lock, LW_EXCLUSIVE);
-	bucket = shard_find(shard, &key, hash);
+	shard = lock_and_find(rel, tid, LW_EXCLUSIVE, &bucket);
 	if (bucket >= 0)
 	{
-		resident = shard_entry(shard, shard_buckets(shard)[bucket] - 1)->residency ==
-			ENGRAM_HOT_RESIDENT;
+		resident = bucket_entry(shard, bucket)->residency == ENGRAM_HOT_RESIDENT;
 		shard_kill(shard, (uint32) bucket);
 	}
 	LWLockRelease(shard->lock);
@@ -1251,21 +1264,15 @@ engram_hot_tier_cached_copies(PG_FUNCTION_ARGS)
 static EngramHotResidency
 residency_of(Relation rel, ItemPointer tid)
 {
-	EngramHotKey key;
-	uint32		hash;
 	EngramHotShard *shard;
 	int64		bucket;
 	EngramHotResidency residency = ENGRAM_HOT_ABSENT;
 
 	if (hot == NULL)
 		return ENGRAM_HOT_ABSENT;
-	make_key(&key, rel, tid);
-	hash = key_hash(&key);
-	shard = key_shard(hash);
-	acquire_timed(shard->lock, LW_SHARED);
-	bucket = shard_find(shard, &key, hash);
+	shard = lock_and_find(rel, tid, LW_SHARED, &bucket);
 	if (bucket >= 0)
-		residency = (EngramHotResidency) shard_entry(shard, shard_buckets(shard)[bucket] - 1)->residency;
+		residency = (EngramHotResidency) bucket_entry(shard, bucket)->residency;
 	LWLockRelease(shard->lock);
 	return residency;
 }
