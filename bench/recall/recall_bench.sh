@@ -11,7 +11,7 @@
 # pgbench's --log files (PostgreSQL 15's pgbench prints none).
 #
 # Usage (as root, PG_CONFIG exported as for scripts/test.sh):
-#   bash bench/recall/recall_bench.sh [--clustered] [--rounds R] [MEMORIES] [DIMS] [SECONDS] [ASSOCIATIONS_PER_MEMORY]
+#   bash bench/recall/recall_bench.sh [--clustered] [--rounds R] [--tuned] [MEMORIES] [DIMS] [SECONDS] [ASSOCIATIONS_PER_MEMORY]
 # defaults 100000 768 10 5, 1 round.  With R rounds the recall and plain
 # query points run R times, alternated (recall 1 client, plain 1, recall 2,
 # plain 2, then again), on the one loaded space; the report then gives each
@@ -24,6 +24,12 @@
 # clustered set of bench/hnsw/gen_dataset.c (100 Gaussian centres, seed 42,
 # its 1,000 held-out queries: the data of benchmark_deployment.sh and
 # bench/hnsw/run.sh), generated once and cached (bench/dataset.sh).  Writes bench/recall/results-<timestamp>/report.txt.
+# With --tuned the cluster runs with scripts/tune_config.sh's configuration
+# for this machine (a hot tier of 10-20 % of RAM, shared_buffers, ...),
+# written against the started cluster and included in its postgresql.conf
+# before the load, so the recall and the plain query both run with it; the
+# settings are printed and kept in the report.  Without it, the defaults
+# (64 MB hot tier, shared_buffers 512MB).
 # To compare two builds of engram.so on one loaded cluster, alternately,
 # see recall_ab.sh.
 set -euo pipefail
@@ -32,9 +38,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 clustered=false
 rounds=1
+tuned=false
 while [ $# -gt 0 ]; do
 	case $1 in
 	--clustered) clustered=true; shift ;;
+	--tuned) tuned=true; shift ;;
 	--rounds)
 		[[ ${2:-} =~ ^[1-9][0-9]*$ ]] || engram_die "--rounds needs a positive integer"
 		rounds=$2
@@ -58,6 +66,21 @@ engram_bench_cluster_dirs recall-bench
 
 engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = 512MB" "max_wal_size = 4GB"
 engram_cluster_start "$datadir" "$work/server.log"
+settings="defaults (engram.hot_tier_size_mb 64, shared_buffers 512MB)"
+if $tuned; then
+	# Asked of the running cluster (its settings and data directory); no
+	# Prometheus of another run may choose the workload mix.
+	PGHOST=$sockdir PGPORT=$port PGUSER=postgres PGDATABASE=postgres \
+		ENGRAM_PROMETHEUS_URL=http://127.0.0.1:9 \
+		bash "$ENGRAM_ROOT/scripts/tune_config.sh" "$work/tuned.conf" >"$out/tune_config.txt" 2>&1 ||
+		{ cat "$out/tune_config.txt" >&2; engram_die "scripts/tune_config.sh failed"; }
+	chown postgres: "$work/tuned.conf"
+	echo "include '$work/tuned.conf'" >>"$datadir/postgresql.conf"
+	engram_cluster_stop "$datadir"
+	engram_cluster_start "$datadir" "$work/server.log"
+	settings="scripts/tune_config.sh: $(grep -v '^[[:space:]]*\(#\|$\)' "$work/tuned.conf" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+	engram_log "tuned settings: $settings"
+fi
 psql_as() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" "$@"; }
 psql_as -d postgres -c "CREATE DATABASE bench"
 psql_as -d bench -c "SET client_min_messages = warning; CREATE EXTENSION engram"
@@ -201,6 +224,7 @@ cost_ratios() {
 	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 	echo "space: $memories memories x $dims dims, $edges associations; table AM $table_am, vector index $index"
 	echo "vectors: $vectors"
+	echo "settings: $settings"
 	echo "plan of the plain query: $plan"
 	echo "load (engram_store_batch x1000, index build, associations, VACUUM ANALYZE): ${load_seconds}s"
 	echo "pages all-visible after VACUUM (relallvisible/relpages): $visible"

@@ -152,8 +152,17 @@ CREATE FUNCTION engram_hot_tier_info(
     RETURNS record
     AS 'MODULE_PATHNAME', 'engram_hot_tier_info' LANGUAGE C STRICT VOLATILE;
 
+CREATE FUNCTION engram_hot_tier_cached_copies(
+    OUT entries bigint, OUT used_bytes bigint, OUT fills bigint, OUT evictions bigint,
+    OUT promotions bigint)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'engram_hot_tier_cached_copies' LANGUAGE C STRICT VOLATILE;
+
 CREATE FUNCTION engram_hot_tier_contains(rel regclass, row_tid tid) RETURNS boolean
     AS 'MODULE_PATHNAME', 'engram_hot_tier_contains' LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION engram_hot_tier_entry(rel regclass, row_tid tid) RETURNS text
+    AS 'MODULE_PATHNAME', 'engram_hot_tier_entry' LANGUAGE C STRICT VOLATILE;
 
 CREATE FUNCTION engram_row_access_stats(rel regclass,
     OUT ctid tid, OUT access_count bigint, OUT recent_accesses double precision,

@@ -25,11 +25,14 @@
  *	  snapshot (engram_hot_tier_read, in place: same visibility answer as heap),
  *	  else the visible member of the heap HOT chain (heap_hot_search_buffer,
  *	  which also takes the serializable predicate lock), a cold stub
- *	  decoded from its segment.  Nothing is added to the hot tier and no
- *	  access is recorded (recall records only what it returns);
+ *	  decoded from its segment.  A row read from the heap is kept in the
+ *	  hot tier as a cached copy (engram_hot_tier_store_copy: only in room no
+ *	  resident entry uses; the row keeps its tier), and no access is
+ *	  recorded (recall records only what it returns);
  *	- tier: as engram_recall_row_tier() reports it: hot when the hot tier
- *	  has an entry for the row's chain root or the row itself, else cold
- *	  for a stub, else warm; always warm for a heap table.
+ *	  has a resident entry for the row's chain root or the row itself, else
+ *	  cold for a stub, else warm (a cached copy says which); always warm for
+ *	  a heap table.
  *
  * It is used only where that statement could not see or do anything else:
  * the table is a plain heap or engram table, without inheritance children
@@ -116,7 +119,8 @@ struct EngramMemoryReader
 	Datum		cue;
 	bool		want_output;	/* fetch copies the output columns */
 	bool		admit_hot_tier; /* keep heap rows read in the hot tier, as
-								 * the table AM's index fetch does */
+								 * the table AM's index fetch does (else as
+								 * cached copies) */
 	AttrNumber	attnum_content;
 	AttrNumber	attnum_occurred_at;
 	AttrNumber	attnum_metadata;
@@ -435,9 +439,10 @@ version_distance(EngramMemoryReader *reader, ItemPointer index_tid, ItemPointer 
  * The row an index entry with "index_tid" leads to, visible to the
  * snapshot, from its heap page, pinned in "buffer" (the pin is released
  * here): true with "row" filled when it exists and passes the confidence
- * filter.  "root_cached": the hot tier was just found to hold an entry
- * under "index_tid" (one the snapshot cannot use).  With admit_hot_tier,
- * the version found is then kept in the hot tier, filter or not.
+ * filter.  "root_cached": the hot tier was just found to hold a resident
+ * entry under "index_tid" (one the snapshot cannot use).  The version found
+ * is then kept in the hot tier, filter or not: resident with
+ * admit_hot_tier, else as a cached copy.
  */
 static bool
 fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer,
@@ -475,8 +480,9 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 		passes = row_state(reader, decoded, row);
 	}
 	/* the tuple stays in place while its page is pinned */
-	if (reader->admit_hot_tier && reader->use_hot_tier)
-		engram_tam_admit_hot(reader->table, index_tid, &tuple, decoded, buffer);
+	if (reader->use_hot_tier)
+		engram_tam_admit_hot(reader->table, index_tid, &tuple, decoded, buffer,
+							 !reader->admit_hot_tier);
 	ReleaseBuffer(buffer);
 	if (stub)
 	{
@@ -509,7 +515,7 @@ typedef struct MemoryEntry
 	ItemPointerData index_tid;
 	bool		hot_hit;		/* read from the hot tier's visible copy */
 	bool		hot_passes;		/* ... and it passed the confidence filter */
-	bool		root_cached;	/* the hot tier held an entry under index_tid */
+	EngramHotResidency held;	/* what the hot tier held under index_tid */
 	Buffer		buffer;			/* heap page pinned ahead, or InvalidBuffer */
 } MemoryEntry;
 
@@ -520,6 +526,24 @@ typedef struct MemoryEntries
 	int			count;
 	int			capacity;
 } MemoryEntries;
+
+/*
+ * The tier of a row read from the hot tier's entry of "residency": hot
+ * when resident, else the home tier its cached copy recorded.
+ */
+static const char *
+residency_tier(EngramHotResidency residency)
+{
+	switch (residency)
+	{
+		case ENGRAM_HOT_CACHED_WARM:
+			return "warm";
+		case ENGRAM_HOT_CACHED_COLD:
+			return "cold";
+		default:
+			return "hot";
+	}
+}
 
 /* Ascending order of int64 values. */
 static int
@@ -683,14 +707,14 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		HotRowRead	read;
 
 		entry->hot_hit = false;
-		entry->root_cached = false;
+		entry->held = ENGRAM_HOT_ABSENT;
 		entry->buffer = InvalidBuffer;
 		if (!reader->use_hot_tier)
 			continue;
 		read.reader = reader;
 		read.row = &hot_rows[i];
 		entry->hot_hit = engram_hot_tier_read(table, &entry->index_tid, reader->snapshot,
-											  &entry->root_cached, read_hot_row, &read);
+											  &entry->held, read_hot_row, &read);
 		if (!entry->hot_hit)
 			continue;
 		hits++;
@@ -733,12 +757,15 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		{
 			found = entry->hot_passes;
 			row = hot_rows[i];
-			row.tier = "hot";
+			row.tier = residency_tier(entry->held);
+			/* a seed row is kept in the hot tier, as from the heap */
+			if (reader->admit_hot_tier && entry->held != ENGRAM_HOT_RESIDENT)
+				engram_hot_tier_make_resident(table, &entry->index_tid);
 		}
 		else
 		{
 			found = fetch_from_heap(reader, &entry->index_tid, entry->buffer,
-									entry->root_cached, &row);
+									entry->held == ENGRAM_HOT_RESIDENT, &row);
 			entry->buffer = InvalidBuffer;
 		}
 		if (!found)

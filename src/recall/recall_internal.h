@@ -530,7 +530,7 @@ extern int	engram_memory_reader_fetch(EngramMemoryReader *reader, const int64 *i
  * them (the version visible to the snapshot), whose confidence is above 0,
  * in the order of the TIDs, into rows[0 .. nrows-1]; returns nrows.  As
  * the table AM's index fetch does, a row read from the heap is kept in the
- * hot tier (engram_tam_admit_hot).
+ * hot tier (engram_tam_admit_hot), and a cached copy read is made resident.
  */
 extern int	engram_memory_reader_fetch_tids(EngramMemoryReader *reader,
 											const ItemPointerData *index_tids, int n,

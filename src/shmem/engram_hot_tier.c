@@ -71,7 +71,8 @@ typedef struct EngramHotEntry
 	uint32		size;			/* whole entry, MAXALIGNed; 0 = wrap marker */
 	uint8		state;
 	uint8		referenced;		/* CLOCK bit, set on hits */
-	uint16		pad;
+	uint8		residency;		/* EngramHotResidency: resident or a cached copy */
+	uint8		pad;
 	uint32		hash;
 	uint32		tuple_len;
 	EngramHotKey key;			/* key.tid: the TID index entries carry */
@@ -87,6 +88,7 @@ typedef struct EngramHotShard
 	LWLock	   *lock;
 	uint32		nbuckets;		/* power of two */
 	uint32		nentries;		/* live entries */
+	uint32		ncached;		/* ... of which cached copies */
 	Size		buckets_offset; /* from region start */
 	Size		arena_offset;	/* from region start */
 	Size		arena_size;
@@ -118,6 +120,9 @@ typedef struct EngramHotControl
 	pg_atomic_uint64 evictions;
 	pg_atomic_uint64 fills;
 	pg_atomic_uint64 invalidations;
+	pg_atomic_uint64 cached_fills;	/* cached copies stored */
+	pg_atomic_uint64 cached_evictions;	/* ... dropped for room */
+	pg_atomic_uint64 promotions;	/* cached copies made resident in place */
 	slock_t		rel_mutex;		/* claims of rel_counters slots */
 	EngramHotRelCounters rel_counters[ENGRAM_HOT_MAX_RELS];
 	EngramHotShard shards[FLEXIBLE_ARRAY_MEMBER];
@@ -251,6 +256,9 @@ hot_tier_region_init(void *ptr, bool found)
 	pg_atomic_init_u64(&hot->evictions, 0);
 	pg_atomic_init_u64(&hot->fills, 0);
 	pg_atomic_init_u64(&hot->invalidations, 0);
+	pg_atomic_init_u64(&hot->cached_fills, 0);
+	pg_atomic_init_u64(&hot->cached_evictions, 0);
+	pg_atomic_init_u64(&hot->promotions, 0);
 	SpinLockInit(&hot->rel_mutex);
 	for (int i = 0; i < ENGRAM_HOT_MAX_RELS; i++)
 	{
@@ -393,6 +401,33 @@ shard_find(EngramHotShard *shard, const EngramHotKey *key, uint32 hash)
 	return -1;
 }
 
+/* The live entry bucket "bucket" points at. */
+static inline EngramHotEntry *
+bucket_entry(EngramHotShard *shard, int64 bucket)
+{
+	return shard_entry(shard, shard_buckets(shard)[bucket] - 1);
+}
+
+/*
+ * Lock the shard of "tid" of "rel" in "mode" and find its entry: returns
+ * the shard, locked (the caller releases it), with *bucket the entry's
+ * bucket or -1.
+ */
+static EngramHotShard *
+lock_and_find(Relation rel, ItemPointer tid, LWLockMode mode, int64 *bucket)
+{
+	EngramHotKey key;
+	uint32		hash;
+	EngramHotShard *shard;
+
+	make_key(&key, rel, tid);
+	hash = key_hash(&key);
+	shard = key_shard(hash);
+	acquire_timed(shard->lock, mode);
+	*bucket = shard_find(shard, &key, hash);
+	return shard;
+}
+
 /* Empty bucket "i", shifting later members of its probe run back. */
 static void
 shard_remove_bucket(EngramHotShard *shard, uint32 i)
@@ -484,11 +519,18 @@ rel_counters(Oid dbid, Oid relid, bool create)
 	return found;				/* NULL when every slot is taken */
 }
 
+/* An entry dropped for room: a resident's eviction, or a cached copy's. */
 static void
 count_eviction(EngramHotEntry *entry)
 {
-	EngramHotRelCounters *c = rel_counters(entry->key.dbid, entry->key.relid, false);
+	EngramHotRelCounters *c;
 
+	if (entry->residency != ENGRAM_HOT_RESIDENT)
+	{
+		pg_atomic_fetch_add_u64(&hot->cached_evictions, 1);
+		return;
+	}
+	c = rel_counters(entry->key.dbid, entry->key.relid, false);
 	pg_atomic_fetch_add_u64(&hot->evictions, 1);
 	if (c)
 		pg_atomic_fetch_add_u64(&c->evictions, 1);
@@ -503,18 +545,28 @@ shard_kill(EngramHotShard *shard, uint32 bucket)
 	entry->state = ENTRY_DEAD;
 	shard_remove_bucket(shard, bucket);
 	shard->nentries--;
+	if (entry->residency != ENGRAM_HOT_RESIDENT)
+		shard->ncached--;
 }
 
 /*
  * Free the oldest entry of the ring.  A live entry referenced since it was
  * last passed gets a second chance while "chances" lasts: it is copied to
- * the head instead.  Returns false when the ring is empty.
+ * the head instead; so does a resident entry, referenced or not, while the
+ * shard holds cached copies (they go first: a cached copy never costs a
+ * resident entry its place while chances last).  Without "for_resident"
+ * (room for a cached copy) a resident entry at the tail is never passed.
+ * Returns false when the ring is empty, or the tail is a resident entry
+ * and not "for_resident".
  */
-static bool shard_advance_tail(EngramHotShard *shard, int *chances);
+static bool shard_advance_tail(EngramHotShard *shard, int *chances, bool for_resident);
 
-/* Contiguous room for "need" bytes at the head; -1 if impossible. */
+/*
+ * Contiguous room for "need" bytes at the head; -1 if impossible (without
+ * "for_resident": without dropping a resident entry).
+ */
 static int64
-shard_make_room(EngramHotShard *shard, Size need, int *chances)
+shard_make_room(EngramHotShard *shard, Size need, int *chances, bool for_resident)
 {
 	if (need > shard->arena_size)
 		return -1;
@@ -540,7 +592,7 @@ shard_make_room(EngramHotShard *shard, Size need, int *chances)
 			if (shard->tail - shard->head >= need)
 				return shard->head;
 		}
-		if (!shard_advance_tail(shard, chances))
+		if (!shard_advance_tail(shard, chances, for_resident))
 			return -1;
 	}
 }
@@ -557,10 +609,11 @@ shard_append(EngramHotShard *shard, Size offset, Size size)
 }
 
 static bool
-shard_advance_tail(EngramHotShard *shard, int *chances)
+shard_advance_tail(EngramHotShard *shard, int *chances, bool for_resident)
 {
 	EngramHotEntry *entry;
 	Size		offset = shard->tail;
+	bool		resident;
 
 	if (shard->used == 0)
 		return false;
@@ -572,7 +625,11 @@ shard_advance_tail(EngramHotShard *shard, int *chances)
 		return true;
 	}
 
-	if (entry->state == ENTRY_LIVE && entry->referenced && *chances > 0)
+	resident = entry->state == ENTRY_LIVE && entry->residency == ENGRAM_HOT_RESIDENT;
+	if (resident && !for_resident)
+		return false;
+	if (entry->state == ENTRY_LIVE && *chances > 0 &&
+		(entry->referenced || (resident && shard->ncached > 0)))
 	{
 		Size		size = entry->size;
 		char	   *copy = palloc(size);
@@ -581,11 +638,10 @@ shard_advance_tail(EngramHotShard *shard, int *chances)
 		(*chances)--;
 		memcpy(copy, entry, size);
 		/* Unhook it first: its old bytes may be overwritten below. */
-		shard_remove_bucket(shard, shard_bucket_of(shard, entry, offset));
-		shard->nentries--;
+		shard_kill(shard, shard_bucket_of(shard, entry, offset));
 		shard->tail = (offset + size == shard->arena_size) ? 0 : offset + size;
 		shard->used -= size;
-		dest = shard_make_room(shard, size, chances);
+		dest = shard_make_room(shard, size, chances, for_resident);
 		if (dest >= 0)
 		{
 			EngramHotEntry *moved = shard_entry(shard, dest);
@@ -595,6 +651,8 @@ shard_advance_tail(EngramHotShard *shard, int *chances)
 			shard_append(shard, dest, size);
 			shard_insert_bucket(shard, moved->hash, dest);
 			shard->nentries++;
+			if (moved->residency != ENGRAM_HOT_RESIDENT)
+				shard->ncached++;
 		}
 		else
 			count_eviction((EngramHotEntry *) copy);
@@ -670,8 +728,8 @@ engram_hot_tier_count_miss(Relation rel)
 }
 
 bool
-engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot, bool *present,
-					 EngramHotTierReadRow read_row, void *arg)
+engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot,
+					 EngramHotResidency *present, EngramHotTierReadRow read_row, void *arg)
 {
 	EngramHotKey key;
 	uint32		hash;
@@ -680,7 +738,7 @@ engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot, bool *pre
 	bool		visible = false;
 
 	if (present != NULL)
-		*present = false;
+		*present = ENGRAM_HOT_ABSENT;
 	if (!engram_hot_tier_available() || snapshot->snapshot_type != SNAPSHOT_MVCC)
 		return false;
 	make_key(&key, rel, tid);
@@ -688,12 +746,13 @@ engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot, bool *pre
 	shard = key_shard(hash);
 	acquire_timed(shard->lock, LW_SHARED);
 	bucket = shard_find(shard, &key, hash);
-	if (present != NULL)
-		*present = bucket >= 0;
 	if (bucket >= 0)
 	{
 		EngramHotEntry *entry = shard_entry(shard, shard_buckets(shard)[bucket] - 1);
 		HeapTupleHeader hdr = (HeapTupleHeader) ((char *) entry + ENTRY_DATA_OFFSET);
+
+		if (present != NULL)
+			*present = (EngramHotResidency) entry->residency;
 
 		/*
 		 * A heap-only tuple is only ever stored under its chain's root (heap
@@ -734,6 +793,20 @@ engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot)
 
 	if (engram_hot_tier_read(rel, tid, snapshot, NULL, copy_row, &copy))
 		engram_hot_tier_count_lookups(rel, 1, 0);
+	return copy;
+}
+
+HeapTuple
+engram_hot_tier_lookup_admit(Relation rel, ItemPointer tid, Snapshot snapshot)
+{
+	HeapTuple	copy = NULL;
+	EngramHotResidency present;
+
+	if (!engram_hot_tier_read(rel, tid, snapshot, &present, copy_row, &copy))
+		return NULL;
+	engram_hot_tier_count_lookups(rel, 1, 0);
+	if (present != ENGRAM_HOT_RESIDENT)
+		engram_hot_tier_make_resident(rel, tid);
 	return copy;
 }
 
@@ -807,8 +880,37 @@ engram_hot_tier_prefetch_rows(Relation rel, const ItemPointerData *tids, int n)
 #endif
 }
 
+/*
+ * Sure to refuse a cached copy of "need" bytes: the shard is full (bytes or
+ * buckets) and holds no cached copies to replace.  Read without the lock:
+ * a hint, that only saves taking it (or preparing the row).
+ */
+static bool
+shard_refuses_copy(EngramHotShard *shard, Size need)
+{
+	return shard->ncached == 0 &&
+		(shard->used + need > shard->arena_size || shard->nentries + 1 > shard->nbuckets / 2);
+}
+
 bool
-engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleHeader page_header)
+engram_hot_tier_may_copy(Relation rel, ItemPointer tid)
+{
+	EngramHotKey key;
+
+	if (!engram_hot_tier_available())
+		return false;
+	make_key(&key, rel, tid);
+	return !shard_refuses_copy(key_shard(key_hash(&key)), ENTRY_DATA_OFFSET);
+}
+
+/*
+ * engram_hot_tier_store() with the entry's "residency": a resident entry
+ * may drop anything for room (CLOCK); a cached copy only other cached
+ * copies (and never replaces a resident entry of its key).
+ */
+static bool
+store_entry(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleHeader page_header,
+			EngramHotResidency residency)
 {
 	EngramHotKey key;
 	uint32		hash;
@@ -820,6 +922,7 @@ engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleH
 	EngramHotEntry *entry;
 	HeapTupleHeader hdr;
 	EngramHotRelCounters *c;
+	bool		for_resident = residency == ENGRAM_HOT_RESIDENT;
 
 	if (!engram_hot_tier_available())
 		return false;
@@ -828,15 +931,25 @@ engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleH
 	shard = key_shard(hash);
 	if (need > shard->arena_size / 8)
 		return false;
+	if (!for_resident && shard_refuses_copy(shard, need))
+		return false;
 
 	acquire_timed(shard->lock, LW_EXCLUSIVE);
 	bucket = shard_find(shard, &key, hash);
 	if (bucket >= 0)
+	{
+		if (!for_resident && bucket_entry(shard, bucket)->residency == ENGRAM_HOT_RESIDENT)
+		{
+			LWLockRelease(shard->lock);
+			return false;
+		}
 		shard_kill(shard, (uint32) bucket);
+	}
 	while (shard->nentries + 1 > shard->nbuckets / 2)
-		if (!shard_advance_tail(shard, &chances))
+		if (!shard_advance_tail(shard, &chances, for_resident))
 			break;
-	offset = shard_make_room(shard, need, &chances);
+	offset = (!for_resident && shard->nentries + 1 > shard->nbuckets / 2) ? -1 :
+		shard_make_room(shard, need, &chances, for_resident);
 	if (offset < 0)
 	{
 		LWLockRelease(shard->lock);
@@ -847,6 +960,7 @@ engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleH
 	entry->size = need;
 	entry->state = ENTRY_LIVE;
 	entry->referenced = 0;
+	entry->residency = (uint8) residency;
 	entry->pad = 0;
 	entry->hash = hash;
 	entry->tuple_len = tuple->t_len;
@@ -861,9 +975,63 @@ engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleH
 	hdr->t_infomask2 = (page_header->t_infomask2 & HEAP2_XACT_MASK) | (hdr->t_infomask2 & ~HEAP2_XACT_MASK);
 	shard_insert_bucket(shard, hash, offset);
 	shard->nentries++;
+	if (!for_resident)
+		shard->ncached++;
 	LWLockRelease(shard->lock);
 
+	if (!for_resident)
+	{
+		pg_atomic_fetch_add_u64(&hot->cached_fills, 1);
+		return true;
+	}
 	c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
+	pg_atomic_fetch_add_u64(&hot->fills, 1);
+	if (c)
+		pg_atomic_fetch_add_u64(&c->fills, 1);
+	return true;
+}
+
+bool
+engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleHeader page_header)
+{
+	return store_entry(rel, tid, tuple, page_header, ENGRAM_HOT_RESIDENT);
+}
+
+bool
+engram_hot_tier_store_copy(Relation rel, ItemPointer tid, HeapTuple tuple,
+						   HeapTupleHeader page_header, bool home_cold)
+{
+	return store_entry(rel, tid, tuple, page_header,
+					   home_cold ? ENGRAM_HOT_CACHED_COLD : ENGRAM_HOT_CACHED_WARM);
+}
+
+bool
+engram_hot_tier_make_resident(Relation rel, ItemPointer tid)
+{
+	EngramHotShard *shard;
+	int64		bucket;
+	bool		promoted = false;
+	EngramHotRelCounters *c;
+
+	if (!engram_hot_tier_available())
+		return false;
+	shard = lock_and_find(rel, tid, LW_EXCLUSIVE, &bucket);
+	if (bucket >= 0)
+	{
+		EngramHotEntry *entry = bucket_entry(shard, bucket);
+
+		if (entry->residency != ENGRAM_HOT_RESIDENT)
+		{
+			entry->residency = ENGRAM_HOT_RESIDENT;
+			shard->ncached--;
+			promoted = true;
+		}
+	}
+	LWLockRelease(shard->lock);
+	if (!promoted)
+		return false;
+	c = rel_counters(MyDatabaseId, RelationGetRelid(rel), true);
+	pg_atomic_fetch_add_u64(&hot->promotions, 1);
 	pg_atomic_fetch_add_u64(&hot->fills, 1);
 	if (c)
 		pg_atomic_fetch_add_u64(&c->fills, 1);
@@ -873,25 +1041,23 @@ engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple, HeapTupleH
 bool
 engram_hot_tier_invalidate(Relation rel, ItemPointer tid)
 {
-	EngramHotKey key;
-	uint32		hash;
 	EngramHotShard *shard;
 	int64		bucket;
+	bool		resident = false;
 
 	/* Also during recovery: entries must never outlive a change. */
 	if (hot == NULL)
 		return false;
-	make_key(&key, rel, tid);
-	hash = key_hash(&key);
-	shard = key_shard(hash);
-	acquire_timed(shard->lock, LW_EXCLUSIVE);
-	bucket = shard_find(shard, &key, hash);
+	shard = lock_and_find(rel, tid, LW_EXCLUSIVE, &bucket);
 	if (bucket >= 0)
+	{
+		resident = bucket_entry(shard, bucket)->residency == ENGRAM_HOT_RESIDENT;
 		shard_kill(shard, (uint32) bucket);
+	}
 	LWLockRelease(shard->lock);
 	if (bucket >= 0)
 		pg_atomic_fetch_add_u64(&hot->invalidations, 1);
-	return bucket >= 0;
+	return resident;
 }
 
 /*
@@ -976,7 +1142,8 @@ add_if_relation(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void 
 {
 	EngramRelTotals *totals = (EngramRelTotals *) arg;
 
-	if (entry->key.dbid != totals->dbid || entry->key.relid != totals->relid)
+	if (entry->key.dbid != totals->dbid || entry->key.relid != totals->relid ||
+		entry->residency != ENGRAM_HOT_RESIDENT)
 		return;
 	if (totals->tids != NULL)
 	{
@@ -1032,32 +1199,51 @@ engram_hot_tier_relation_stats(Oid relid, EngramHotTierRelStats *stats)
 
 PG_FUNCTION_INFO_V1(engram_hot_tier_info);
 PG_FUNCTION_INFO_V1(engram_hot_tier_contains);
+PG_FUNCTION_INFO_V1(engram_hot_tier_entry);
+PG_FUNCTION_INFO_V1(engram_hot_tier_cached_copies);
 
+/* Entries and bytes, resident ([0], [1]) and cached copies ([2], [3]). */
 static void
 count_entry(EngramHotShard *shard, Size offset, EngramHotEntry *entry, void *arg)
 {
-	((int64 *) arg)[0]++;
-	((int64 *) arg)[1] += entry->size;
+	int64	   *totals = (int64 *) arg + (entry->residency == ENGRAM_HOT_RESIDENT ? 0 : 2);
+
+	totals[0]++;
+	totals[1] += entry->size;
 }
 
 /*
- * engram_hot_tier_info(): one row describing the whole hot tier: size,
- * shards, live entries and their bytes, NUMA placement, and counters.
+ * The blessed row type of "function" (a hot-tier report of "ncolumns"
+ * columns), checked against the library's, with the entries' totals (as
+ * count_entry() sums them) in "totals".
  */
-Datum
-engram_hot_tier_info(PG_FUNCTION_ARGS)
+static TupleDesc
+report_row_type(FunctionCallInfo fcinfo, int ncolumns, const char *function, int64 totals[4])
 {
 	TupleDesc	tupdesc;
-	Datum		values[12];
-	bool		nulls[12] = {0};
-	int64		totals[2] = {0, 0};
 
 	engram_require_preload("the hot tier");
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	engram_require_row_columns(tupdesc, lengthof(values), "engram_hot_tier_info()");
-	tupdesc = BlessTupleDesc(tupdesc);
+	engram_require_row_columns(tupdesc, ncolumns, function);
+	memset(totals, 0, sizeof(int64) * 4);
 	for_each_entry(LW_SHARED, count_entry, totals);
+	return BlessTupleDesc(tupdesc);
+}
+
+/*
+ * engram_hot_tier_info(): one row describing the whole hot tier: size,
+ * shards, resident entries and their bytes, NUMA placement, and counters.
+ */
+Datum
+engram_hot_tier_info(PG_FUNCTION_ARGS)
+{
+	Datum		values[12];
+	bool		nulls[12] = {0};
+	int64		totals[4];
+	TupleDesc	tupdesc = report_row_type(fcinfo, lengthof(values), "engram_hot_tier_info()",
+										  totals);
+
 	values[0] = Int64GetDatum((int64) hot->arena_bytes);
 	values[1] = Int32GetDatum(hot->nshards);
 	values[2] = Int64GetDatum(totals[0]);
@@ -1074,47 +1260,97 @@ engram_hot_tier_info(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/* Is the row at "tid" of "rel" in the hot tier? */
+/*
+ * engram_hot_tier_cached_copies(): the cached copies the hot tier holds
+ * (entries and their bytes), and how many were stored, dropped for room,
+ * and made resident in place.
+ */
+Datum
+engram_hot_tier_cached_copies(PG_FUNCTION_ARGS)
+{
+	Datum		values[5];
+	bool		nulls[5] = {0};
+	int64		totals[4];
+	TupleDesc	tupdesc = report_row_type(fcinfo, lengthof(values),
+										  "engram_hot_tier_cached_copies()", totals);
+
+	values[0] = Int64GetDatum(totals[2]);
+	values[1] = Int64GetDatum(totals[3]);
+	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->cached_fills));
+	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->cached_evictions));
+	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&hot->promotions));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* What the hot tier holds under "tid" of "rel". */
+static EngramHotResidency
+residency_of(Relation rel, ItemPointer tid)
+{
+	EngramHotShard *shard;
+	int64		bucket;
+	EngramHotResidency residency = ENGRAM_HOT_ABSENT;
+
+	if (hot == NULL)
+		return ENGRAM_HOT_ABSENT;
+	shard = lock_and_find(rel, tid, LW_SHARED, &bucket);
+	if (bucket >= 0)
+		residency = (EngramHotResidency) bucket_entry(shard, bucket)->residency;
+	LWLockRelease(shard->lock);
+	return residency;
+}
+
 bool
 engram_hot_tier_has(Relation rel, ItemPointer tid)
 {
-	EngramHotKey key;
-	uint32		hash;
-	EngramHotShard *shard;
-	bool		found;
-
-	if (hot == NULL)
-		return false;
-	make_key(&key, rel, tid);
-	hash = key_hash(&key);
-	shard = key_shard(hash);
-	acquire_timed(shard->lock, LW_SHARED);
-	found = shard_find(shard, &key, hash) >= 0;
-	LWLockRelease(shard->lock);
-	return found;
+	return residency_of(rel, tid) == ENGRAM_HOT_RESIDENT;
 }
 
 /*
- * engram_hot_tier_contains(regclass, tid): is the row at tid cached?  Needs
- * SELECT on the table (the answer tells whether a row exists and is used).
+ * What the hot tier holds for the row at "tid" of table "relid", opened and
+ * checked for SELECT (the answer tells whether a row exists and is used).
+ */
+static EngramHotResidency
+residency_of_row(Oid relid, ItemPointer tid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	EngramHotResidency residency;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	residency = residency_of(rel, tid);
+	relation_close(rel, AccessShareLock);
+	return residency;
+}
+
+/*
+ * engram_hot_tier_contains(regclass, tid): is the row at tid resident in the
+ * hot tier (a cached copy does not count)?  Needs SELECT on the table.
  */
 Datum
 engram_hot_tier_contains(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	ItemPointer tid = (ItemPointer) PG_GETARG_POINTER(1);
-	Relation	rel;
-	bool		found;
+	PG_RETURN_BOOL(residency_of_row(PG_GETARG_OID(0), (ItemPointer) PG_GETARG_POINTER(1)) ==
+				   ENGRAM_HOT_RESIDENT);
+}
 
-	rel = relation_open(relid, AccessShareLock);
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
-	if (hot == NULL)
+/*
+ * engram_hot_tier_entry(regclass, tid): 'resident', 'cached warm' or
+ * 'cached cold' (a cached copy and its row's home tier), NULL when the hot
+ * tier holds nothing for the row at tid.  Needs SELECT on the table.
+ */
+Datum
+engram_hot_tier_entry(PG_FUNCTION_ARGS)
+{
+	switch (residency_of_row(PG_GETARG_OID(0), (ItemPointer) PG_GETARG_POINTER(1)))
 	{
-		relation_close(rel, AccessShareLock);
-		PG_RETURN_BOOL(false);
+		case ENGRAM_HOT_RESIDENT:
+			PG_RETURN_TEXT_P(cstring_to_text("resident"));
+		case ENGRAM_HOT_CACHED_WARM:
+			PG_RETURN_TEXT_P(cstring_to_text("cached warm"));
+		case ENGRAM_HOT_CACHED_COLD:
+			PG_RETURN_TEXT_P(cstring_to_text("cached cold"));
+		case ENGRAM_HOT_ABSENT:
+			break;
 	}
-	found = engram_hot_tier_has(rel, tid);
-	relation_close(rel, AccessShareLock);
-	PG_RETURN_BOOL(found);
+	PG_RETURN_NULL();
 }

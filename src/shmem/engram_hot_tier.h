@@ -14,6 +14,24 @@
  *	  are appended at the head; space is reclaimed at the tail.  Eviction is
  *	  CLOCK over the log: a tail entry referenced since it was last passed
  *	  is moved to the head once (second chance), otherwise dropped.
+ *
+ * Resident entries and cached copies
+ * -----------------------------------
+ * An entry is either resident -- the row is in the hot tier: its tier is
+ * hot for recall's visit budgets and reports, the tier statistics, the
+ * worker and engram_move_to_tier -- or a cached copy: a row spreading
+ * read in passing (the memory reader's relays and targets), kept in room
+ * no resident entry uses, whose tier stays its home tier (warm, or cold
+ * for a stub's decoded row).  Both are read and invalidated alike (the
+ * MVCC argument below holds for both).  A cached copy is stored only into
+ * free room or the room of other cached copies, never replacing or
+ * evicting a resident entry; a resident store drops cached copies first
+ * (a resident entry at the tail gets a second chance while the shard
+ * holds cached copies).  A copy becomes resident in place when an index
+ * fetch or the seed search reads it (what they do with the rows they
+ * read from the heap), and is replaced by a resident entry when the worker
+ * or engram_move_to_tier moves the row to the hot tier.
+ *
  * The arena starts on a page boundary so that, with engram.numa_aware, it
  * can be bound (numa_tonode_memory, to the postmaster's node) or
  * interleaved (numa_interleave_memory, engram.numa_interleave) with
@@ -93,19 +111,37 @@ extern bool engram_hot_tier_available(void);
 extern HeapTuple engram_hot_tier_lookup(Relation rel, ItemPointer tid, Snapshot snapshot);
 
 /*
+ * engram_hot_tier_lookup(), and a cached copy it finds made resident
+ * (engram_hot_tier_make_resident): the table AM's index fetch, which keeps
+ * in the hot tier the rows it reads.
+ */
+extern HeapTuple engram_hot_tier_lookup_admit(Relation rel, ItemPointer tid, Snapshot snapshot);
+
+/* What the hot tier holds under a key (see "Resident entries" above). */
+typedef enum EngramHotResidency
+{
+	ENGRAM_HOT_ABSENT = 0,
+	ENGRAM_HOT_RESIDENT,
+	ENGRAM_HOT_CACHED_WARM,		/* a cached copy of a warm row */
+	ENGRAM_HOT_CACHED_COLD		/* a cached copy of a cold stub's row */
+} EngramHotResidency;
+
+/*
  * Read in place the row engram_hot_tier_lookup() would copy: when there is
  * one visible to "snapshot", call read_row(arg, row) with "row" pointing
  * into the shared region (t_self and t_tableOid as a copy's) and return
  * true.  "read_row" runs under the shard's shared lock: it must copy what
  * it keeps, take no lock and call no user-defined code; it may palloc.
- * Sets *present (when not NULL) to whether an entry for "tid" was there,
- * visible or not (what engram_hot_tier_has() would have said at that
- * moment).  Counts nothing: the caller reports engram_hot_tier_count_lookups().
+ * Sets *present (when not NULL) to what the hot tier held under "tid",
+ * visible or not (ENGRAM_HOT_RESIDENT: what engram_hot_tier_has() would
+ * have said at that moment).  Counts nothing: the caller reports
+ * engram_hot_tier_count_lookups().
  */
 typedef void (*EngramHotTierReadRow) (void *arg, HeapTuple row);
 
 extern bool engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot,
-								 bool *present, EngramHotTierReadRow read_row, void *arg);
+								 EngramHotResidency *present, EngramHotTierReadRow read_row,
+								 void *arg);
 
 /*
  * Start loading, without the shard locks, the lines that looking up and
@@ -126,29 +162,55 @@ extern bool engram_hot_tier_cacheable(HeapTupleHeader page_header);
  * by "page_header", the current header on the page) under "tid", the TID
  * index entries carry: the tuple's own, or the root of its HOT chain.
  * Caller holds a share lock on the heap buffer and has checked
- * engram_hot_tier_cacheable(page_header).  Returns false when the row is
- * too large for a shard.
+ * engram_hot_tier_cacheable(page_header).  The entry is resident (it
+ * replaces a cached copy of the key).  Returns false when the row is too
+ * large for a shard.
  */
 extern bool engram_hot_tier_store(Relation rel, ItemPointer tid, HeapTuple tuple,
 								  HeapTupleHeader page_header);
 
-/* Is the row at "tid" of "rel" in the hot tier? */
+/*
+ * engram_hot_tier_store(), as a cached copy of a row whose home tier is
+ * warm, or cold when "home_cold": only into free room or the room of other
+ * cached copies; false when there is none, or when a resident entry holds
+ * the key.
+ */
+extern bool engram_hot_tier_store_copy(Relation rel, ItemPointer tid, HeapTuple tuple,
+									   HeapTupleHeader page_header, bool home_cold);
+
+/*
+ * False when engram_hot_tier_store_copy() under "tid" of "rel" is sure to
+ * fail (its shard is full of resident entries): an unlocked hint, so that
+ * the caller can skip preparing the row.
+ */
+extern bool engram_hot_tier_may_copy(Relation rel, ItemPointer tid);
+
+/*
+ * Make the cached copy under "tid" of "rel" resident, in place; false when
+ * there is none (absent, or resident already).
+ */
+extern bool engram_hot_tier_make_resident(Relation rel, ItemPointer tid);
+
+/* Is the row at "tid" of "rel" resident in the hot tier (not a cached copy)? */
 extern bool engram_hot_tier_has(Relation rel, ItemPointer tid);
 
 /*
- * The TIDs of the hot tier's rows of "relid" in this database, as
+ * The TIDs of the hot tier's resident rows of "relid" in this database, as
  * engram_hot_tier_has takes them (palloc'd, in no order; a row evicted or
- * invalidated meanwhile may be listed).
+ * invalidated meanwhile may be listed).  Cached copies are not listed.
  */
 extern ItemPointerData *engram_hot_tier_collect_tids(Oid relid, int *ntids);
 
-/* Drop the entry for "tid" of "rel"; true when there was one. */
+/*
+ * Drop the entry for "tid" of "rel", resident or cached copy; true when it
+ * was a resident one.
+ */
 extern bool engram_hot_tier_invalidate(Relation rel, ItemPointer tid);
 
 /* Drop every entry of relfilenode "relnode" in database "dbid". */
 extern void engram_hot_tier_invalidate_relfilenode(Oid dbid, Oid relnode);
 
-/* Counters of one relation (0 when unknown). */
+/* Counters of one relation (0 when unknown); rows and bytes of resident entries. */
 typedef struct EngramHotTierRelStats
 {
 	int64		rows;

@@ -335,7 +335,7 @@ extern void engram_tam_store_row(Relation rel, TupleTableSlot *slot, HeapTuple r
 extern HeapTuple engram_tam_decode_stub(Relation rel, HeapTuple stub);
 extern HeapTuple engram_hot_tier_flatten(Relation rel, HeapTuple row);
 extern void engram_tam_admit_hot(Relation rel, ItemPointer index_tid, HeapTuple tuple,
-								 HeapTuple decoded, Buffer buffer);
+								 HeapTuple decoded, Buffer buffer, bool as_copy);
 extern void engram_tam_chain_root(Buffer buffer, ItemPointer tid, ItemPointer root);
 extern bool engram_tam_invalidate_row(Relation rel, ItemPointer tid);
 extern void engram_tam_setup_scan_callbacks(TableAmRoutine *routine);

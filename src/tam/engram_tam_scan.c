@@ -361,7 +361,8 @@ engram_tam_chain_root(Buffer buffer, ItemPointer tid, ItemPointer root)
  * Drop from the hot tier every entry that may hold the row version at
  * "tid": the one under its own TID and the one under its HOT chain's root.
  * Called by writers after heap set xmax (see engram_hot_tier.h); takes a
- * share lock on the tuple's page.  True when an entry was dropped.
+ * share lock on the tuple's page.  True when a resident entry was dropped
+ * (cached copies are dropped too, but the row was not in the hot tier).
  */
 bool
 engram_tam_invalidate_row(Relation rel, ItemPointer tid)
@@ -417,17 +418,28 @@ engram_scan_getnextslot_tidrange(TableScanDesc scan, ScanDirection direction,
  * NULL), found through an index entry carrying "index_tid": stored under
  * that TID (the tuple's own or its HOT chain's root, see engram_hot_tier.h)
  * when its header allows it.  What an index fetch that missed the hot tier
- * does with the row it read from the heap.
+ * does with the row it read from the heap; "as_copy": only as a cached copy
+ * (engram_hot_tier_store_copy, the row keeps its tier), for rows read in
+ * passing.
  */
 void
 engram_tam_admit_hot(Relation rel, ItemPointer index_tid, HeapTuple tuple, HeapTuple decoded,
-					 Buffer buffer)
+					 Buffer buffer, bool as_copy)
 {
-	HeapTuple	flat = engram_hot_tier_flatten(rel, decoded ? decoded : tuple);
+	HeapTuple	flat;
 
+	/* a full hot tier refuses a copy: no flattening (detoasting) for it */
+	if (as_copy && !engram_hot_tier_may_copy(rel, index_tid))
+		return;
+	flat = engram_hot_tier_flatten(rel, decoded ? decoded : tuple);
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	if (engram_hot_tier_cacheable(tuple->t_data))
-		engram_hot_tier_store(rel, index_tid, flat, tuple->t_data);
+	{
+		if (as_copy)
+			engram_hot_tier_store_copy(rel, index_tid, flat, tuple->t_data, decoded != NULL);
+		else
+			engram_hot_tier_store(rel, index_tid, flat, tuple->t_data);
+	}
 	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 	if (flat != decoded && flat != tuple)
 		heap_freetuple(flat);
@@ -449,7 +461,7 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 
 	if (use_hot && !*call_again)
 	{
-		HeapTuple	hit = engram_hot_tier_lookup(rel, tid, snapshot);
+		HeapTuple	hit = engram_hot_tier_lookup_admit(rel, tid, snapshot);
 
 		engram_metrics_cache_lookup(ENGRAM_CACHE_ACTIVATION, hit != NULL);
 		if (hit != NULL)
@@ -479,7 +491,7 @@ engram_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
 		if (use_hot)
 		{
 			engram_hot_tier_count_miss(rel);
-			engram_tam_admit_hot(rel, &index_tid, tuple, row, hscan->xs_cbuf);
+			engram_tam_admit_hot(rel, &index_tid, tuple, row, hscan->xs_cbuf, false);
 		}
 	}
 
