@@ -20,7 +20,8 @@
 # Usage (as root, PG_CONFIG exported; the cluster is one recall_bench.sh
 # would load, with its "bench" database, kept by the caller):
 #   bash bench/recall/recall_ab.sh DATADIR SOCKDIR PORT A.so B.so [ROUNDS] [SECONDS] [WARMUP]
-# defaults 3 rounds, 8 s, 4 s.  Leaves build B installed.  Writes
+# defaults 3 rounds, 8 s, 4 s.  Leaves build B installed and the cluster
+# running on it (the caller stops it: pg_ctl stop -D DATADIR).  Writes
 # bench/recall/results-ab-<timestamp>/report.txt and the per-run logs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
