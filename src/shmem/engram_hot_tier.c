@@ -540,7 +540,7 @@ count_eviction(EngramHotEntry *entry)
 static void
 shard_kill(EngramHotShard *shard, uint32 bucket)
 {
-	EngramHotEntry *entry = shard_entry(shard, shard_buckets(shard)[bucket] - 1);
+	EngramHotEntry *entry = bucket_entry(shard, bucket);
 
 	entry->state = ENTRY_DEAD;
 	shard_remove_bucket(shard, bucket);
@@ -731,8 +731,6 @@ bool
 engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot,
 					 EngramHotResidency *present, EngramHotTierReadRow read_row, void *arg)
 {
-	EngramHotKey key;
-	uint32		hash;
 	EngramHotShard *shard;
 	int64		bucket;
 	bool		visible = false;
@@ -741,14 +739,10 @@ engram_hot_tier_read(Relation rel, ItemPointer tid, Snapshot snapshot,
 		*present = ENGRAM_HOT_ABSENT;
 	if (!engram_hot_tier_available() || snapshot->snapshot_type != SNAPSHOT_MVCC)
 		return false;
-	make_key(&key, rel, tid);
-	hash = key_hash(&key);
-	shard = key_shard(hash);
-	acquire_timed(shard->lock, LW_SHARED);
-	bucket = shard_find(shard, &key, hash);
+	shard = lock_and_find(rel, tid, LW_SHARED, &bucket);
 	if (bucket >= 0)
 	{
-		EngramHotEntry *entry = shard_entry(shard, shard_buckets(shard)[bucket] - 1);
+		EngramHotEntry *entry = bucket_entry(shard, bucket);
 		HeapTupleHeader hdr = (HeapTupleHeader) ((char *) entry + ENTRY_DATA_OFFSET);
 
 		if (present != NULL)

@@ -303,14 +303,19 @@ migration_candidates(Relation rel, const RowFacts *facts, const EngramListingSco
 	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * Max(2 * scope->max_candidates, 1));
 	int			count = 0;
 
-	/* (warm -> hot stands for either promotion: only the direction ranks) */
+	/*
+	 * (warm -> hot stands for either promotion: only the direction ranks;
+	 * the rows already hot are those just collected, searched sorted
+	 * rather than probed in the hot tier once per statistics entry)
+	 */
+	qsort(hot, nhot, sizeof(ItemPointerData), compare_item_pointers);
 	for (int i = 0; i < facts->nstats; i++)
 	{
 		const EngramAccessRow *stat = &facts->stats[i];
 
 		if (!engram_migration_may_promote(stat->info.recent, thresholds) ||
 			(promotes_only_from_cold(stat->info.recent, thresholds) && known_warm(settled, stat)) ||
-			engram_hot_tier_has(rel, (ItemPointer) &stat->tid))
+			bsearch(&stat->tid, hot, nhot, sizeof(ItemPointerData), compare_item_pointers) != NULL)
 			continue;
 		add_move(promotions, &npromotions, (ItemPointer) &stat->tid, ENGRAM_TIER_WARM,
 				 ENGRAM_TIER_HOT, stat->info.recent);

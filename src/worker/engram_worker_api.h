@@ -142,12 +142,6 @@ extern EngramTier engram_migration_target(EngramTier current, double accesses_pe
 										  const EngramMigrationThresholds *thresholds);
 
 /*
- * Plan at most "max_moves" moves for "rows": promotions first (most used
- * first), then demotions (least used first), ties by TID, so the plan is
- * the same for the same input.  Writes into "moves" (room for max_moves)
- * and returns how many.
- */
-/*
  * Could a warm or a cold row with this rate be promoted (the rules
  * warm -> hot and cold -> warm)?  Rows for which this is false are never
  * promoted, whatever their tier.
@@ -155,6 +149,12 @@ extern EngramTier engram_migration_target(EngramTier current, double accesses_pe
 extern bool engram_migration_may_promote(double accesses_per_hour,
 										 const EngramMigrationThresholds *thresholds);
 
+/*
+ * Plan at most "max_moves" moves for "rows": promotions first (most used
+ * first), then demotions (least used first), ties by TID, so the plan is
+ * the same for the same input.  Writes into "moves" (room for max_moves)
+ * and returns how many.
+ */
 extern int	engram_migration_plan(const EngramTierRow *rows, int nrows,
 								  const EngramMigrationThresholds *thresholds,
 								  int max_moves, EngramTierMove *moves);
