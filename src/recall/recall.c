@@ -42,7 +42,6 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -127,14 +126,8 @@ typedef struct RecallQuery
 	Candidate  *candidates;
 	int			ncandidates;
 	int			max_candidates;
-	HTAB	   *candidate_index;	/* id -> position in candidates */
+	engram_id_positions_hash *candidate_index;	/* id -> position in candidates */
 } RecallQuery;
-
-typedef struct CandidateIndexEntry
-{
-	int64		id;				/* hash key: must be first */
-	int			position;
-} CandidateIndexEntry;
 
 void
 engram_check_k(int32 k)
@@ -229,11 +222,11 @@ append_select_list(StringInfo sql, RecallQuery *query, bool text_rank_needed)
 static Candidate *
 candidate_for_id(RecallQuery *query, int64 id, bool *is_new)
 {
-	CandidateIndexEntry *entry;
+	EngramIdPosition *entry;
 	bool		found;
 	Candidate  *candidate;
 
-	entry = hash_search(query->candidate_index, &id, HASH_ENTER, &found);
+	entry = engram_id_positions_insert(query->candidate_index, id, &found);
 	*is_new = !found;
 	if (found)
 		return &query->candidates[entry->position];
@@ -686,15 +679,7 @@ recall_call(FunctionCallInfo fcinfo)
 
 	query.max_candidates = 64;
 	query.candidates = MemoryContextAlloc(context, sizeof(Candidate) * query.max_candidates);
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(int64);
-		ctl.entrysize = sizeof(CandidateIndexEntry);
-		ctl.hcxt = context;
-		query.candidate_index = hash_create("engram recall candidates", 64, &ctl,
-											HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+	query.candidate_index = engram_id_positions_create(context, query.max_candidates, NULL);
 	engram_spread_state_init(&state, &space, context);
 	collect_candidates(&query, &state, context);
 
@@ -737,7 +722,7 @@ recall_call(FunctionCallInfo fcinfo)
 	engram_slow_details_init(&details);
 	details.space = space.relid;
 	details.k = k;
-	details.nodes_visited = hash_get_num_entries(state.nodes);
+	details.nodes_visited = state.nnodes;
 	details.hops = state.depth_reached;
 	details.tiers_touched = state.tiers_touched;
 	details.rows = nsorted;

@@ -300,10 +300,10 @@ typedef struct EngramPath
 	int64		nodes[ENGRAM_RECALL_MAX_HOPS + 1];	/* seed first, memory last */
 } EngramPath;
 
-/* A memory reached by recall or spread; hash entry keyed by id. */
+/* A memory reached by recall or spread (EngramSpreadState's nodes). */
 typedef struct EngramNode
 {
-	int64		id;				/* hash key: must be first */
+	int64		id;
 	bool		row_pending;	/* first reached at the last depth, row not
 								 * read yet: the row fields below and tier
 								 * are unset */
@@ -339,6 +339,29 @@ typedef struct EngramNode
 	double		score;
 } EngramNode;
 
+/*
+ * An index of int64 ids to positions in an array, in an open-addressing
+ * table (lib/simplehash.h) allocated in a memory context: the nodes of a
+ * spreading run, recall's seed candidates, the output rows matched to
+ * their nodes.  engram_id_positions_insert() returns the entry of an id
+ * (found or new: then its position is for the caller to set), _lookup()
+ * the entry or NULL; an entry moves when the table grows, so it is valid
+ * until the next insert.  Defined in spreading.c.
+ */
+typedef struct EngramIdPosition
+{
+	int64		id;
+	int32		position;
+	char		status;			/* simplehash's */
+} EngramIdPosition;
+
+#define SH_PREFIX		engram_id_positions
+#define SH_ELEMENT_TYPE	EngramIdPosition
+#define SH_KEY_TYPE		int64
+#define SH_SCOPE		extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
 /* Bits of EngramSpreadState's node filter: 2 ^ ENGRAM_NODE_FILTER_LOG2. */
 #define ENGRAM_NODE_FILTER_LOG2 13
 #define ENGRAM_NODE_FILTER_BITS (1 << ENGRAM_NODE_FILTER_LOG2)
@@ -347,9 +370,15 @@ typedef struct EngramNode
 typedef struct EngramSpreadState
 {
 	const EngramSpace *space;
-	struct HTAB *nodes;			/* int64 id -> EngramNode */
+	EngramNode **nodes;			/* every node, in the order entered */
+	int			nnodes;
+	int			max_nodes;		/* length of the "nodes" array */
+	struct engram_id_positions_hash *node_positions;	/* id -> its index in
+														 * "nodes" */
 	/* one bit per hash of the ids in "nodes": a clear bit means no node */
 	uint64		node_filter[ENGRAM_NODE_FILTER_BITS / 64];
+	char	   *free_node_slots;	/* room for nnode_slots more nodes */
+	int			nnode_slots;
 	MemoryContext context;		/* nodes and paths live here */
 	bool		has_cue_embedding;
 	Datum		cue_embedding;	/* evector datum of the embedding cue */

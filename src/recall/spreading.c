@@ -66,6 +66,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -76,7 +77,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -144,11 +144,31 @@ path_confidence(const EngramPath *path)
 }
 
 /*
+ * The id index (recall_internal.h).  The hash mixes both halves of the id
+ * into the low bits the buckets use.
+ */
+#define SH_PREFIX		engram_id_positions
+#define SH_ELEMENT_TYPE	EngramIdPosition
+#define SH_KEY_TYPE		int64
+#define SH_KEY			id
+#define SH_HASH_KEY(tb, key)	murmurhash32((uint32) (key) ^ (uint32) ((uint64) (key) >> 32))
+#define SH_EQUAL(tb, a, b)	((a) == (b))
+#define SH_SCOPE		extern
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* Initial sizes of a run's node array and id index (both grow). */
+#define INITIAL_NODES	256
+
+/* Bytes of node storage (nodes with their paths) allocated at once. */
+#define NODE_BLOCK_BYTES	8192
+
+/*
  * The node filter's bit for "id": the top bits of a multiplicative hash.
  * Nodes are entered (enter_node) and never removed, so a clear bit proves
  * that "id" has no node: most memories an association reaches have none,
- * and find_node then skips the hash table's lookup (a hash of the key and
- * a bucket chain in memory not yet in cache).
+ * and find_node then skips the index's lookup (a hash of the key and a
+ * probe of buckets in memory not yet in cache).
  */
 static inline uint32
 node_filter_bit(int64 id)
@@ -162,36 +182,75 @@ static inline EngramNode *
 find_node(EngramSpreadState *state, int64 id)
 {
 	uint32		bit = node_filter_bit(id);
+	EngramIdPosition *entry;
 
 	if ((state->node_filter[bit / 64] & (UINT64CONST(1) << (bit % 64))) == 0)
 		return NULL;
-	return (EngramNode *) hash_search(state->nodes, &id, HASH_FIND, NULL);
+	entry = engram_id_positions_lookup(state->node_positions, id);
+	return entry != NULL ? state->nodes[entry->position] : NULL;
 }
 
-/* The node of "id", entered when new (*found false). */
+/*
+ * A new node for "id", all zero but its id and its room for
+ * engram_max_paths paths, taken from a block of such slots: one
+ * allocation serves several nodes.
+ */
+static EngramNode *
+new_node(EngramSpreadState *state, int64 id)
+{
+	Size		node_size = MAXALIGN(sizeof(EngramNode));
+	Size		slot_size = node_size + MAXALIGN(sizeof(EngramPath) * engram_max_paths);
+	EngramNode *node;
+
+	if (state->nnode_slots == 0)
+	{
+		state->nnode_slots = Max(1, NODE_BLOCK_BYTES / slot_size);
+		state->free_node_slots = MemoryContextAlloc(state->context,
+													slot_size * state->nnode_slots);
+	}
+	node = (EngramNode *) state->free_node_slots;
+	state->free_node_slots += slot_size;
+	state->nnode_slots--;
+	memset(node, 0, sizeof(EngramNode));
+	node->id = id;
+	node->paths = (EngramPath *) ((char *) node + node_size);
+	return node;
+}
+
+/*
+ * The node of "id"; when there is none (*found false), a new one (new_node)
+ * appended to the nodes.
+ */
 static inline EngramNode *
 enter_node(EngramSpreadState *state, int64 id, bool *found)
 {
 	uint32		bit = node_filter_bit(id);
+	EngramIdPosition *entry;
 
 	state->node_filter[bit / 64] |= UINT64CONST(1) << (bit % 64);
-	return (EngramNode *) hash_search(state->nodes, &id, HASH_ENTER, found);
+	entry = engram_id_positions_insert(state->node_positions, id, found);
+	if (*found)
+		return state->nodes[entry->position];
+	if (state->nnodes == state->max_nodes)
+	{
+		state->max_nodes *= 2;
+		state->nodes = repalloc(state->nodes, sizeof(EngramNode *) * state->max_nodes);
+	}
+	entry->position = state->nnodes;
+	state->nodes[state->nnodes] = new_node(state, id);
+	return state->nodes[state->nnodes++];
 }
 
 void
 engram_spread_state_init(EngramSpreadState *state, const EngramSpace *space,
 						 MemoryContext context)
 {
-	HASHCTL		ctl;
-
 	memset(state, 0, sizeof(*state));
 	state->space = space;
 	state->context = context;
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(EngramNode);
-	ctl.hcxt = context;
-	state->nodes = hash_create("engram recall nodes", 256, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	state->max_nodes = INITIAL_NODES;
+	state->nodes = MemoryContextAlloc(context, sizeof(EngramNode *) * state->max_nodes);
+	state->node_positions = engram_id_positions_create(context, INITIAL_NODES, NULL);
 	state->max_hops = engram_max_hops;
 	state->time_budget_ms = engram_spreading_time_budget;
 	state->now = engram_now();
@@ -325,13 +384,7 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 	if (found && !node->row_pending)
 		return node;
 
-	if (!found)
-	{
-		memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
-		node->paths = MemoryContextAlloc(state->context,
-										 sizeof(EngramPath) * engram_max_paths);
-	}
-	else
+	if (found)
 	{
 		/* a memory first reached at the last depth, now read */
 		node->row_pending = false;
@@ -558,10 +611,8 @@ enter_unread_targets(EngramSpreadState *state, Datum *ids, int nids)
 
 		if (found)
 			continue;
-		memset(((char *) node) + sizeof(int64), 0, sizeof(EngramNode) - sizeof(int64));
 		ItemPointerSetInvalid(&node->tid);
 		ItemPointerSetInvalid(&node->index_tid);
-		node->paths = MemoryContextAlloc(state->context, sizeof(EngramPath) * engram_max_paths);
 		node->row_pending = true;
 		node->access_pending = true;
 		node->similarity_pending = state->has_cue_embedding;
@@ -608,27 +659,23 @@ read_unread_rows(EngramSpreadState *state, EngramNode **nodes, int count, bool w
 bool
 engram_spread_activated_any(EngramSpreadState *state)
 {
-	HASH_SEQ_STATUS scan;
-	EngramNode *node;
 	EngramNode **unread;
 	int			nunread = 0;
 	bool		any = false;
 
 	if (state->spread_activated == 0)
 		return false;
-	unread = palloc(sizeof(EngramNode *) * Max(hash_get_num_entries(state->nodes), 1));
-	hash_seq_init(&scan, state->nodes);
-	while ((node = hash_seq_search(&scan)) != NULL)
+	unread = palloc(sizeof(EngramNode *) * Max(state->nnodes, 1));
+	for (int i = 0; i < state->nnodes && !any; i++)
 	{
+		EngramNode *node = state->nodes[i];
+
 		if (!node->activated || node->hop == 0)
 			continue;
 		if (!node->row_pending)
-		{
 			any = true;
-			hash_seq_term(&scan);
-			break;
-		}
-		unread[nunread++] = node;
+		else
+			unread[nunread++] = node;
 	}
 
 	/* only memories whose rows are not read yet: read until one is found */
@@ -889,19 +936,16 @@ engram_spread_run(EngramSpreadState *state)
 	instr_time	start;
 	EngramNode **frontier;
 	int			nfrontier = 0;
-	HASH_SEQ_STATUS scan;
-	EngramNode *node;
 	MemoryContext old;
 
 	engram_metrics_begin(ENGRAM_OP_SPREAD);
 	INSTR_TIME_SET_CURRENT(start);
 	old = MemoryContextSwitchTo(state->context);
 
-	frontier = palloc(sizeof(EngramNode *) * Max(hash_get_num_entries(state->nodes), 1));
-	hash_seq_init(&scan, state->nodes);
-	while ((node = hash_seq_search(&scan)) != NULL)
-		if (node->activated && node->hop == 0)
-			frontier[nfrontier++] = node;
+	frontier = palloc(sizeof(EngramNode *) * Max(state->nnodes, 1));
+	for (int i = 0; i < state->nnodes; i++)
+		if (state->nodes[i]->activated && state->nodes[i]->hop == 0)
+			frontier[nfrontier++] = state->nodes[i];
 
 	for (int depth = 1; depth <= state->max_hops && nfrontier > 0; depth++)
 	{
@@ -967,7 +1011,7 @@ engram_spread_run(EngramSpreadState *state)
 
 		engram_slow_details_init(&details);
 		details.space = state->space->relid;
-		details.nodes_visited = hash_get_num_entries(state->nodes);
+		details.nodes_visited = state->nnodes;
 		details.hops = state->depth_reached;
 		engram_metrics_end(ENGRAM_OP_SPREAD, &details);
 	}
@@ -1034,12 +1078,10 @@ node_complete(EngramSpreadState *state, EngramNode *node, bool seeds_only)
 void
 engram_spread_finish(EngramSpreadState *state, bool seeds_only)
 {
-	HASH_SEQ_STATUS scan;
-	EngramNode *node;
-
-	hash_seq_init(&scan, state->nodes);
-	while ((node = hash_seq_search(&scan)) != NULL)
+	for (int i = 0; i < state->nnodes; i++)
 	{
+		EngramNode *node = state->nodes[i];
+
 		if (!node->activated || (seeds_only && node->hop != 0))
 			continue;
 
@@ -1268,21 +1310,22 @@ read_similarities(EngramSpreadState *state, EngramNode **nodes, int count)
 void
 engram_spread_plan_similarity(EngramSpreadState *state, int k)
 {
-	HASH_SEQ_STATUS scan;
-	EngramNode *node;
 	double	   *scores;
 	int			n = 0;
 
 	state->eager_similarity = false;
 	if (!state->has_cue_embedding)
 		return;
-	scores = palloc(sizeof(double) * Max(hash_get_num_entries(state->nodes), 1));
-	hash_seq_init(&scan, state->nodes);
+	scores = palloc(sizeof(double) * Max(state->nnodes, 1));
 	/* the seeds' scores as they stand (a seed's confidence is its own) */
-	while ((node = hash_seq_search(&scan)) != NULL)
+	for (int i = 0; i < state->nnodes; i++)
+	{
+		EngramNode *node = state->nodes[i];
+
 		if (node->activated && node->hop == 0 && node->has_similarity)
 			scores[n++] = (node->activation * engram_clamp01(node->effective_confidence) +
 						   node->similarity) / 2.0 * node_recency(state, node);
+	}
 	if (n < k)
 		state->eager_similarity = true;
 	else
@@ -1298,7 +1341,7 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 	double		best_recency = Max(1.0, engram_recency_multiplier(0.0,
 																  (double) engram_recency_window,
 																  engram_recency_boost));
-	long		capacity = Max(hash_get_num_entries(state->nodes), 1);
+	int			capacity = Max(state->nnodes, 1);
 	double	   *known = palloc(sizeof(double) * capacity);
 	EngramNode **incomplete = palloc(sizeof(EngramNode *) * capacity);
 	EngramNode **unread = palloc(sizeof(EngramNode *) * capacity);
@@ -1311,7 +1354,6 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 
 	for (;;)
 	{
-		HASH_SEQ_STATUS scan;
 		EngramNode *node;
 		int			nknown = 0;
 		int			nincomplete = 0;
@@ -1325,9 +1367,9 @@ engram_spread_resolve_scores(EngramSpreadState *state, int k)
 		 * reaches the k-th best complete score (scores only rise as nodes
 		 * are completed, so the k-th best complete never falls).
 		 */
-		hash_seq_init(&scan, state->nodes);
-		while ((node = hash_seq_search(&scan)) != NULL)
+		for (int i = 0; i < state->nnodes; i++)
 		{
+			node = state->nodes[i];
 			if (!node->activated)
 				continue;
 			if (node->row_pending || node->access_pending || node->similarity_pending)
@@ -1448,23 +1490,22 @@ EngramNode **
 engram_spread_sorted(EngramSpreadState *state, bool seeds_only, bool by_activation, int limit,
 					 int *count)
 {
-	HASH_SEQ_STATUS scan;
-	EngramNode *node;
-	long		nnodes = hash_get_num_entries(state->nodes);
+	int			nnodes = state->nnodes;
 	EngramNode **sorted;
 	binaryheap *best = NULL;
 	int			n = 0;
 
 	if (limit <= 0 || limit > nnodes)
-		limit = (int) nnodes;
+		limit = nnodes;
 	sorted = palloc(sizeof(EngramNode *) * Max(limit, 1));
 	sort_by_activation = by_activation;
 	if (limit < nnodes)
 		best = binaryheap_allocate(limit, compare_ranked_heap, NULL);
 
-	hash_seq_init(&scan, state->nodes);
-	while ((node = hash_seq_search(&scan)) != NULL)
+	for (int i = 0; i < nnodes; i++)
 	{
+		EngramNode *node = state->nodes[i];
+
 		if (!node->activated || (seeds_only && node->hop != 0))
 			continue;
 		if (best == NULL)
@@ -1514,29 +1555,24 @@ emit_matched_rows(EngramSpreadState *state, FunctionCallInfo fcinfo, EngramNode 
 {
 	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * count);
 	int			ntids = 0;
-	HTAB	   *by_id;
-	HASHCTL		ctl;
-	typedef struct RowEntry
-	{
-		int64		id;
-		int			row;
-	} RowEntry;
+	engram_id_positions_hash *by_id = engram_id_positions_create(CurrentMemoryContext,
+																 Max(nrows, 1), NULL);
 
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(RowEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	by_id = hash_create("engram recall rows", count, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	for (int row = 0; row < nrows; row++)
-		((RowEntry *) hash_search(by_id, &rows[row].id, HASH_ENTER, NULL))->row = row;
+	{
+		bool		found;
+
+		engram_id_positions_insert(by_id, rows[row].id, &found)->position = row;
+	}
 
 	for (int i = 0; i < count; i++)
 	{
-		RowEntry   *entry = hash_search(by_id, &nodes[i]->id, HASH_FIND, NULL);
+		EngramIdPosition *entry = engram_id_positions_lookup(by_id, nodes[i]->id);
 		const EngramMemoryRow *row;
 
 		if (entry == NULL)
 			continue;
-		row = &rows[entry->row];
+		row = &rows[entry->position];
 		tids[ntids++] = nodes[i]->tid;
 		/* a tier not known yet: the output row's (the reader's), or probed */
 		if (nodes[i]->tier == NULL && row->tier != NULL)
