@@ -296,6 +296,8 @@ extern Datum engram_space_embedding_argument(const EngramSpace *space, Datum val
 typedef struct EngramPath
 {
 	double		strength;		/* seed's effective confidence x prod(weights) */
+	double		confidence;		/* its path confidence (without the memory's
+								 * own), set when a node keeps it */
 	int			hops;
 	int64		nodes[ENGRAM_RECALL_MAX_HOPS + 1];	/* seed first, memory last */
 } EngramPath;

@@ -405,8 +405,8 @@ node_for_row(EngramSpreadState *state, int64 id, ItemPointer tid, double stored_
 }
 
 /*
- * Add a path to a node, keeping the engram_max_paths with the highest
- * path confidence (an earlier path wins a tie).
+ * Add a path to a node with its confidence, keeping the engram_max_paths
+ * with the highest path confidence (an earlier path wins a tie).
  */
 static void
 node_add_path(EngramNode *node, const EngramPath *path)
@@ -416,22 +416,23 @@ node_add_path(EngramNode *node, const EngramPath *path)
 	double		weakest_confidence = confidence;
 
 	if (node->npaths < engram_max_paths)
+		weakest = node->npaths++;
+	else
 	{
-		node->paths[node->npaths++] = *path;
-		return;
-	}
-	for (int i = 0; i < node->npaths; i++)
-	{
-		double		c = path_confidence(&node->paths[i]);
-
-		if (c < weakest_confidence)
+		for (int i = 0; i < node->npaths; i++)
 		{
-			weakest_confidence = c;
-			weakest = i;
+			if (node->paths[i].confidence < weakest_confidence)
+			{
+				weakest_confidence = node->paths[i].confidence;
+				weakest = i;
+			}
 		}
 	}
 	if (weakest >= 0)
+	{
 		node->paths[weakest] = *path;
+		node->paths[weakest].confidence = confidence;
+	}
 }
 
 EngramNode *
@@ -1066,7 +1067,7 @@ node_complete(EngramSpreadState *state, EngramNode *node, bool seeds_only)
 	{
 		if (seeds_only && node->paths[i].hops != 0)
 			continue;
-		per_path[n++] = node->effective_confidence * path_confidence(&node->paths[i]);
+		per_path[n++] = node->effective_confidence * node->paths[i].confidence;
 	}
 	half_width = engram_dispersion_halfwidth(per_path, n, engram_confidence_interval_cap);
 	node->confidence_low = engram_clamp01(node->confidence - half_width);
@@ -1092,7 +1093,7 @@ engram_spread_finish(EngramSpreadState *state, bool seeds_only)
 			double		p[ENGRAM_RECALL_MAX_PATHS];
 
 			for (int i = 0; i < node->npaths; i++)
-				p[i] = path_confidence(&node->paths[i]);
+				p[i] = node->paths[i].confidence;
 			node->evidence = engram_noisy_or(p, node->npaths);
 		}
 		if (seeds_only)
