@@ -157,7 +157,16 @@ path_confidence(const EngramPath *path)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-/* Initial sizes of a run's node array and id index (both grow). */
+/*
+ * A run's nodes are an array in the order they were entered, with an id
+ * index; the scans below go through the array.  No answer depends on that
+ * order: the rankings and selections sort by total orders (ties by id),
+ * kth_largest() returns a value, and the rows engram_spread_activated_any()
+ * reads early are read under the same snapshot as later, with the same
+ * results.
+ *
+ * Initial sizes of the node array and the id index (both grow).
+ */
 #define INITIAL_NODES	256
 
 /* Bytes of node storage (nodes with their paths) allocated at once. */
