@@ -379,8 +379,8 @@ typedef struct EngramSpreadState
 														 * "nodes" */
 	/* one bit per hash of the ids in "nodes": a clear bit means no node */
 	uint64		node_filter[ENGRAM_NODE_FILTER_BITS / 64];
-	char	   *free_node_slots;	/* room for nnode_slots more nodes */
-	int			nnode_slots;
+	char	   *node_storage;	/* node_room free bytes for new nodes */
+	Size		node_room;
 	MemoryContext context;		/* nodes and paths live here */
 	bool		has_cue_embedding;
 	Datum		cue_embedding;	/* evector datum of the embedding cue */

@@ -201,7 +201,7 @@ find_node(EngramSpreadState *state, int64 id)
 
 /*
  * A new node for "id", all zero but its id and its room for
- * engram_max_paths paths, taken from a block of such slots: one
+ * engram_max_paths paths, taken from a block of node storage: one
  * allocation serves several nodes.
  */
 static EngramNode *
@@ -211,15 +211,14 @@ new_node(EngramSpreadState *state, int64 id)
 	Size		slot_size = node_size + MAXALIGN(sizeof(EngramPath) * engram_max_paths);
 	EngramNode *node;
 
-	if (state->nnode_slots == 0)
+	if (state->node_room < slot_size)
 	{
-		state->nnode_slots = Max(1, NODE_BLOCK_BYTES / slot_size);
-		state->free_node_slots = MemoryContextAlloc(state->context,
-													slot_size * state->nnode_slots);
+		state->node_room = Max(NODE_BLOCK_BYTES, slot_size);
+		state->node_storage = MemoryContextAlloc(state->context, state->node_room);
 	}
-	node = (EngramNode *) state->free_node_slots;
-	state->free_node_slots += slot_size;
-	state->nnode_slots--;
+	node = (EngramNode *) state->node_storage;
+	state->node_storage += slot_size;
+	state->node_room -= slot_size;
 	memset(node, 0, sizeof(EngramNode));
 	node->id = id;
 	node->paths = (EngramPath *) ((char *) node + node_size);
