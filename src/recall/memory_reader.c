@@ -459,26 +459,12 @@ reads_relay_state(EngramMemoryReader *reader)
 }
 
 /*
- * May the relay state cache stand for the heap read of the row under
- * "index_tid" (and be filled by it)?  Only where that read leaves the hot
- * tier as it is: without hot-tier lookups (nothing is kept then), or when
- * the hot tier would refuse a cached copy of the row (its shard full of
- * resident entries: engram_hot_tier_may_copy).  Otherwise the copy is
- * made, as before this cache, so that the hot tier's contents, and with
- * them every tier recall reports, stay what they would be without it.
- */
-static bool
-relay_state_usable(EngramMemoryReader *reader, ItemPointer index_tid)
-{
-	return !reader->use_hot_tier || !engram_hot_tier_may_copy(reader->table, index_tid);
-}
-
-/*
  * Keep in the relay state cache, under "index_tid", the state of the row
  * whose columns row_columns() left deformed in reader->values and
  * reader->nulls: the tuple "on_page", or its decoded row when it is a
- * stub ("home_cold").  Caller holds the share lock of on_page's buffer.
- * Only a tuple the hot tier could keep is kept (engram_hot_tier_cacheable);
+ * stub ("home_cold"), just found visible to the reader's snapshot.  Caller
+ * holds the share lock of on_page's buffer.  Only a tuple whose inserter
+ * committed and that has no deleter is kept (engram_relay_state_fillable);
  * a decay_function stored compressed or out of line, or longer than
  * ENGRAM_RELAY_DECAY_NAME_MAX, is not.
  */
@@ -490,7 +476,7 @@ fill_relay_state(EngramMemoryReader *reader, ItemPointer index_tid, HeapTuple on
 	bool	   *nulls = reader->nulls;
 	EngramRelayState state;
 
-	if (!engram_hot_tier_cacheable(on_page->t_data) || nulls[reader->attnum_id - 1])
+	if (!engram_relay_state_fillable(on_page->t_data) || nulls[reader->attnum_id - 1])
 		return;
 	memset(&state, 0, sizeof(state));
 	state.id = DatumGetInt64(values[reader->attnum_id - 1]);
@@ -564,7 +550,7 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 	bool		stub = false;
 	bool		hot = false;
 	bool		passes = false;
-	bool		fill = reads_relay_state(reader) && relay_state_usable(reader, index_tid);
+	bool		fill = reads_relay_state(reader);
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	found = heap_hot_search_buffer(&tid, reader->table, buffer, reader->snapshot, &tuple,
@@ -797,9 +783,12 @@ read_hot_row(void *arg, HeapTuple tuple)
 
 /*
  * Look up in the relay state cache the entries of a batch the hot tier
- * held nothing for and would keep no copy of (relay_state_usable): a hit's
- * row (relay_state_row) into rows[i], with relay_hit and cached_passes
- * set.  Rows the hot tier holds, visible or not, are read as before.
+ * held nothing for: a hit's row (relay_state_row) into rows[i], with
+ * relay_hit and cached_passes set.  Rows the hot tier holds, visible or
+ * not, are read as before.  A hit is not copied into the hot tier (there
+ * is no row to copy): the hot tier keeps fewer cached copies than without
+ * this cache, and which rows it holds, so which tiers recall reports,
+ * follows from that.
  */
 static void
 read_relay_states(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRow *rows)
@@ -812,8 +801,7 @@ read_relay_states(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramM
 		MemoryEntry *entry = &batch[i];
 		EngramRelayState state;
 
-		if (entry->hot_hit || entry->held != ENGRAM_HOT_ABSENT ||
-			!relay_state_usable(reader, &entry->index_tid))
+		if (entry->hot_hit || entry->held != ENGRAM_HOT_ABSENT)
 			continue;
 		lookups++;
 		if (!engram_relay_state_lookup(reader->table, &entry->index_tid, reader->snapshot,

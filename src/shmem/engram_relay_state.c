@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
@@ -27,6 +28,7 @@
 #include "utils/snapmgr.h"
 
 #include "engram.h"
+#include "shmem/engram_hot_tier.h"
 #include "shmem/engram_relay_state.h"
 
 #define RELAY_STATE_TRANCHE		"engram_relay_state"
@@ -228,6 +230,15 @@ engram_relay_state_lookup(Relation rel, ItemPointer index_tid, Snapshot snapshot
 	}
 	LWLockRelease(set_lock(set));
 	return visible;
+}
+
+bool
+engram_relay_state_fillable(HeapTupleHeader page_header)
+{
+	return engram_hot_tier_cacheable(page_header) ||
+		((page_header->t_infomask & HEAP_XMAX_INVALID) &&
+		 !HeapTupleHeaderIsSpeculative(page_header) &&
+		 !TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(page_header)));
 }
 
 void

@@ -21,9 +21,11 @@
  *
  * MVCC: the hot tier's argument (engram_hot_tier.h, "MVCC"), applied to a
  * summary instead of a copy of the tuple.  An entry is filled only from a
- * tuple read under its heap buffer's share lock whose header passes
- * engram_hot_tier_cacheable() (inserter known committed or frozen, no
- * deleter), keyed by the TID index entries carry (the HOT chain's root),
+ * tuple read under its heap buffer's share lock whose inserter is known
+ * committed (hint bit, frozen, or: the tuple was just found visible to an
+ * MVCC snapshot and this transaction did not insert it) and that has no
+ * deleter (engram_relay_state_fillable), keyed by the TID index entries
+ * carry (the HOT chain's root),
  * and it records that header's xmin.  engram_hot_tier_invalidate() and
  * engram_hot_tier_invalidate_relfilenode() drop this table's entries too,
  * so every writer, tier move, TRUNCATE, VACUUM FULL, CLUSTER and new
@@ -90,9 +92,19 @@ extern bool engram_relay_state_lookup(Relation rel, ItemPointer index_tid, Snaps
 									  EngramRelayState *state);
 
 /*
+ * May a tuple with this header, just found visible to an MVCC snapshot
+ * under its buffer's share lock, be kept?  engram_hot_tier_cacheable(), or
+ * no deleter or locker (HEAP_XMAX_INVALID) and an inserter that is not this
+ * transaction: a visible row's inserter then committed, although no reader
+ * may have set the hint bit yet (a commit whose WAL is not flushed yet
+ * delays it for every transaction of its clog group).
+ */
+extern bool engram_relay_state_fillable(HeapTupleHeader page_header);
+
+/*
  * Keep "state", read from the tuple whose current header on the page is
  * "page_header", under "index_tid".  The caller holds the heap buffer's
- * share lock and has checked engram_hot_tier_cacheable(page_header).
+ * share lock and has checked engram_relay_state_fillable(page_header).
  */
 extern void engram_relay_state_store(Relation rel, ItemPointer index_tid,
 									 HeapTupleHeader page_header, const EngramRelayState *state);
