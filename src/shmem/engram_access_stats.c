@@ -528,8 +528,19 @@ engram_access_set_fetch_tracking(bool on)
 	return previous;
 }
 
+/* The statistics of "rec", "recent" decayed to "now". */
+static void
+record_info(const EngramAccessRecord *rec, TimestampTz now, EngramAccessInfo *info)
+{
+	info->count = rec->count;
+	info->recent = decayed(rec->recent, rec->last_access, now);
+	info->first_access = rec->first_access;
+	info->last_access = rec->last_access;
+	info->written = rec->written;
+}
+
 bool
-engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
+engram_access_lookup_at(Oid relid, ItemPointer tid, TimestampTz now, EngramAccessInfo *info)
 {
 	EngramAccessKey key;
 	uint32		hash;
@@ -544,17 +555,15 @@ engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
 	acquire_timed(access_control->partitions[p].lock, LW_SHARED);
 	slot = partition_find(p, &key, hash);
 	if (slot >= 0)
-	{
-		EngramAccessRecord *rec = &partition_slots(p)[slot].rec;
-
-		info->count = rec->count;
-		info->recent = decayed(rec->recent, rec->last_access, GetCurrentTimestamp());
-		info->first_access = rec->first_access;
-		info->last_access = rec->last_access;
-		info->written = rec->written;
-	}
+		record_info(&partition_slots(p)[slot].rec, now, info);
 	LWLockRelease(access_control->partitions[p].lock);
 	return slot >= 0;
+}
+
+bool
+engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
+{
+	return engram_access_lookup_at(relid, tid, GetCurrentTimestamp(), info);
 }
 
 void
@@ -625,17 +634,12 @@ engram_access_mark_written(Oid relid, ItemPointer tid)
 	merge_record(&rec, true);
 }
 
-EngramAccessRow *
-engram_access_collect(Oid relid, int *nrows)
+void
+engram_access_visit(Oid relid, TimestampTz now, double min_recent, EngramAccessVisitor visit,
+					void *arg)
 {
-	int			n = 0;
-	int			max = 64;
-	EngramAccessRow *rows = palloc(sizeof(EngramAccessRow) * max);
-	TimestampTz now = GetCurrentTimestamp();
-
-	*nrows = 0;
 	if (access_control == NULL)
-		return rows;
+		return;
 	for (int p = 0; p < ENGRAM_ACCESS_PARTITIONS; p++)
 	{
 		EngramAccessEntry *slots = partition_slots(p);
@@ -644,26 +648,52 @@ engram_access_collect(Oid relid, int *nrows)
 		for (uint32 i = 0; i < access_control->slots_per_partition; i++)
 		{
 			EngramAccessRecord *rec = &slots[i].rec;
+			EngramAccessRow row;
 
-			if (!slots[i].used || rec->key.relid != relid || rec->key.dbid != MyDatabaseId)
+			if (!slots[i].used || rec->key.relid != relid || rec->key.dbid != MyDatabaseId ||
+				rec->recent < min_recent)
 				continue;
-			if (n >= max)
-			{
-				max *= 2;
-				rows = repalloc(rows, sizeof(EngramAccessRow) * max);
-			}
-			rows[n].tid = rec->key.tid;
-			rows[n].info.count = rec->count;
-			rows[n].info.recent = decayed(rec->recent, rec->last_access, now);
-			rows[n].info.first_access = rec->first_access;
-			rows[n].info.last_access = rec->last_access;
-			rows[n].info.written = rec->written;
-			n++;
+			row.tid = rec->key.tid;
+			record_info(rec, now, &row.info);
+			visit(&row, arg);
 		}
 		LWLockRelease(access_control->partitions[p].lock);
 	}
-	*nrows = n;
-	return rows;
+}
+
+/* The rows engram_access_collect gathers. */
+typedef struct CollectedRows
+{
+	EngramAccessRow *rows;
+	int			count;
+	int			max;
+} CollectedRows;
+
+static void
+collect_row(const EngramAccessRow *row, void *arg)
+{
+	CollectedRows *collected = (CollectedRows *) arg;
+
+	if (collected->count >= collected->max)
+	{
+		collected->max *= 2;
+		collected->rows = repalloc(collected->rows, sizeof(EngramAccessRow) * collected->max);
+	}
+	collected->rows[collected->count++] = *row;
+}
+
+EngramAccessRow *
+engram_access_collect(Oid relid, int *nrows)
+{
+	CollectedRows collected;
+
+	collected.max = 64;
+	collected.count = 0;
+	collected.rows = palloc(sizeof(EngramAccessRow) * collected.max);
+	/* (every count is >= 0) */
+	engram_access_visit(relid, GetCurrentTimestamp(), 0.0, collect_row, &collected);
+	*nrows = collected.count;
+	return collected.rows;
 }
 
 void
