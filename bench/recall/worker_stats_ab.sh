@@ -14,7 +14,9 @@
 #   - the worker process's CPU per cycle (/proc; includes its other jobs,
 #     e.g. the access statistics' file written every 60 s).
 # Run it again with a larger ROWS to grow the space (rows are added, the
-# new ones accessed one in ten as well).
+# new ones accessed one in ten as well).  SCAN_PAGES=N in the environment
+# sets engram.migration_scan_pages (ALTER SYSTEM; unset: the default), to
+# make the window's share of a cycle small.
 #
 # Usage (as root, PG_CONFIG exported):
 #   bash bench/recall/worker_stats_ab.sh DATADIR SOCKDIR PORT A.so B.so ROWS [ROUNDS] [SECONDS]
@@ -71,10 +73,15 @@ while [ "$have" -lt "$rows" ]; do
 		SELECT count(engram_access_record('stats_bench', ctid)) FROM stats_bench WHERE id > $have AND id % 10 = 0" >/dev/null
 	have=$((have + add))
 done
+if [ -n "${SCAN_PAGES:-}" ]; then
+	sql "ALTER SYSTEM SET engram.migration_scan_pages = $SCAN_PAGES" >/dev/null
+else
+	sql "ALTER SYSTEM RESET engram.migration_scan_pages" >/dev/null
+fi
 entries=$(sql "SELECT count(*) || ' entries, ' || count(*) FILTER (WHERE access_count > 0) || ' accessed' FROM engram_row_access_stats('stats_bench')")
 
 echo "worker stats A/B, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "A: $build_a  B: $build_b  rounds $rounds, $seconds s each; space: $have rows, $entries"
+echo "A: $build_a  B: $build_b  rounds $rounds, $seconds s each; space: $have rows, $entries; scan pages ${SCAN_PAGES:-default}"
 echo "round build cycles migrate_cpu_ms_per_cycle worker_cpu_ms_per_cycle | last cycle's detail"
 results=$work/results
 : >"$results"

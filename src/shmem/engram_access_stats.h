@@ -143,7 +143,9 @@ typedef void (*EngramAccessVisitor) (const EngramAccessRow *row, void *arg);
  * Call "visit" for every tracked row of "relid" whose "recent", decayed to
  * "now" (as passed to the visitor), may be at least "min_recent": rows
  * whose undecayed count is under it are skipped without being decayed or
- * copied (decay only lowers it).  Reads the whole shared table, once.
+ * copied (decay only lowers it), and so are whole partitions where no
+ * accessed entry's count, decayed to now, can reach it (an upper bound
+ * kept per partition).  Otherwise reads the shared table once.
  */
 extern void engram_access_visit(Oid relid, TimestampTz now, double min_recent,
 								EngramAccessVisitor visit, void *arg);
