@@ -35,23 +35,10 @@ work=$(mktemp -d /tmp/engram-stats-ab.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 sql() { engram_as_postgres psql -X -qAt -h "$sockdir" -p "$port" -d "${2:-bench}" -c "$1"; }
-migration() { sql "SELECT runs FROM engram_worker_status WHERE database = 'bench' AND job = 'tier_migration'"; }
+migration() { migration_runs "$sockdir" "$port"; }
 migrate_stats() { sql "SELECT coalesce(sum(operations), 0) || ' ' || coalesce(sum(cpu_seconds), 0) FROM engram_stats WHERE operation = 'migrate'"; }
 
-start_build() {
-	engram_cluster_stop "$datadir"
-	install -m 755 "$1" "$libdir/engram.so"
-	engram_cluster_start "$datadir" "$datadir/stats_ab_server.log"
-}
-
-wait_for_cycle() {
-	local i
-	for ((i = 0; i < 600; i++)); do
-		[ "$(migration)" -ge 1 ] 2>/dev/null && return
-		sleep 0.1
-	done
-	engram_die "no migration cycle within 60 s"
-}
+start_build() { restart_with_build "$datadir" "$1" "$datadir/stats_ab_server.log"; }
 
 mkdir -p "$sockdir" && chown postgres: "$sockdir"
 if [ ! -f "$datadir/PG_VERSION" ]; then
@@ -85,39 +72,30 @@ echo "A: $build_a  B: $build_b  rounds $rounds, $seconds s each; space: $have ro
 echo "round build cycles migrate_cpu_ms_per_cycle worker_cpu_ms_per_cycle | last cycle's detail"
 results=$work/results
 : >"$results"
-for ((round = 1; round <= rounds; round++)); do
-	if ((round % 2 == 1)); then order="A B"; else order="B A"; fi
-	for which in $order; do
-		if [ "$which" = A ]; then so=$build_a; else so=$build_b; fi
-		start_build "$so"
-		wait_for_cycle
-		runs_before=$(migration)
-		worker_before=$(worker_ticks "$datadir")
-		stats_before=$(migrate_stats)
-		sleep "$seconds"
-		runs_after=$(migration)
-		worker_after=$(worker_ticks "$datadir")
-		stats_after=$(migrate_stats)
-		detail=$(sql "SELECT detail FROM engram_worker_status WHERE database = 'bench' AND job = 'tier_migration'")
-		line=$(awk -v r="$round" -v w="$which" -v c=$((runs_after - runs_before)) \
-			-v wt=$((worker_after - worker_before)) -v hz="$hz" -v sb="$stats_before" -v sa="$stats_after" \
-			'BEGIN { split(sb, b, " "); split(sa, a, " "); ops = a[1] - b[1];
-				printf "%d %s %d %.2f %.1f", r, w, c, (ops > 0 ? (a[2] - b[2]) * 1000 / ops : 0),
-					(c > 0 ? wt / hz * 1000 / c : 0) }')
-		echo "$line" >>"$results"
-		echo "$line | $detail"
-	done
-done
+# one_run ROUND WHICH BUILD
+one_run() {
+	local round=$1 which=$2 so=$3 runs_before worker_before stats_before runs_after worker_after stats_after detail line
+	start_build "$so"
+	wait_for_migration "$sockdir" "$port"
+	runs_before=$(migration)
+	worker_before=$(worker_ticks "$datadir")
+	stats_before=$(migrate_stats)
+	sleep "$seconds"
+	runs_after=$(migration)
+	worker_after=$(worker_ticks "$datadir")
+	stats_after=$(migrate_stats)
+	detail=$(sql "SELECT detail FROM engram_worker_status WHERE database = 'bench' AND job = 'tier_migration'")
+	line=$(awk -v r="$round" -v w="$which" -v c=$((runs_after - runs_before)) \
+		-v wt=$((worker_after - worker_before)) -v hz="$hz" -v sb="$stats_before" -v sa="$stats_after" \
+		'BEGIN { split(sb, b, " "); split(sa, a, " "); ops = a[1] - b[1];
+			printf "%d %s %d %.2f %.1f", r, w, c, (ops > 0 ? (a[2] - b[2]) * 1000 / ops : 0),
+				(c > 0 ? wt / hz * 1000 / c : 0) }')
+	echo "$line" >>"$results"
+	echo "$line | $detail"
+}
+ab_rounds "$rounds" "$build_a" "$build_b" one_run
 engram_cluster_stop "$datadir"
 install -m 755 "$build_b" "$libdir/engram.so"
 
 echo "medians: build cycles migrate_cpu_ms_per_cycle worker_cpu_ms_per_cycle"
-for which in A B; do
-	awk -v w="$which" '$2 == w' "$results" | awk -v w="$which" '
-		function median(a, n,   i, j, t) {
-			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-		}
-		{ n++; c[n] = $3; m[n] = $4; p[n] = $5 }
-		END { printf "%s %d %.2f %.1f\n", w, median(c, n), median(m, n), median(p, n) }'
-done
+build_medians "$results" "%d %.2f %.1f"
