@@ -290,7 +290,7 @@ rate_key(double recent, TimestampTz last_access)
 }
 
 /*
- * More than rounding in rate_key's terms (about 3e5 now, so ulps of 6e-11).
+ * More than rounding in rate_key's terms (about 2.4e5 now: ulps of 3e-11).
  * Since decay stops at the last access (see decayed()), an entry whose
  * count decayed to t is at least m has rate_key >= rate_key(m, t): a
  * partition whose max_rate_key is under rate_key(m, t) - slack has none.
