@@ -158,6 +158,12 @@ CREATE FUNCTION engram_hot_tier_cached_copies(
     RETURNS record
     AS 'MODULE_PATHNAME', 'engram_hot_tier_cached_copies' LANGUAGE C STRICT VOLATILE;
 
+CREATE FUNCTION engram_relay_state_info(
+    OUT size_bytes bigint, OUT entries bigint, OUT hits bigint, OUT misses bigint,
+    OUT fills bigint, OUT evictions bigint, OUT invalidations bigint)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'engram_relay_state_info' LANGUAGE C STRICT VOLATILE;
+
 CREATE FUNCTION engram_hot_tier_contains(rel regclass, row_tid tid) RETURNS boolean
     AS 'MODULE_PATHNAME', 'engram_hot_tier_contains' LANGUAGE C STRICT VOLATILE;
 

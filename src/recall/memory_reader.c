@@ -28,7 +28,11 @@
  *	  decoded from its segment.  A row read from the heap is kept in the
  *	  hot tier as a cached copy (engram_hot_tier_store_copy: only in room no
  *	  resident entry uses; the row keeps its tier), and no access is
- *	  recorded (recall records only what it returns);
+ *	  recorded (recall records only what it returns).  Where only the
+ *	  state is wanted (no cue distance, no output columns: spreading's
+ *	  targets and relays) and the hot tier holds nothing under the index
+ *	  TID, the relay state cache (engram_relay_state.h) answers before the
+ *	  heap, and a row read from the heap fills it;
  *	- tier: as engram_recall_row_tier() reports it: hot when the hot tier
  *	  has a resident entry for the row's chain root or the row itself, else
  *	  cold for a stub, else warm (a cached copy says which); always warm for
@@ -98,6 +102,7 @@
 #include "engram_recent_buffers.h"
 #include "recall_internal.h"
 #include "shmem/engram_hot_tier.h"
+#include "shmem/engram_relay_state.h"
 #include "tam/engram_tam.h"
 
 struct EngramMemoryReader
@@ -121,6 +126,8 @@ struct EngramMemoryReader
 	bool		admit_hot_tier; /* keep heap rows read in the hot tier, as
 								 * the table AM's index fetch does (else as
 								 * cached copies) */
+	bool		use_relay_state;	/* relay state cache lookups and fills
+									 * allowed (engram_relay_state.h) */
 	AttrNumber	attnum_content;
 	AttrNumber	attnum_occurred_at;
 	AttrNumber	attnum_metadata;
@@ -210,6 +217,10 @@ engram_memory_reader_begin(const EngramSpace *space)
 	reader->is_engram = engram_relation_is_engram(table);
 	reader->use_hot_tier = reader->is_engram && engram_hot_tier_lookups &&
 		engram_hot_tier_available();
+	/* no predicate locks are taken for its hits: not for serializable */
+	reader->use_relay_state = reader->is_engram && engram_hot_tier_available() &&
+		engram_relay_state_lookups && engram_relay_state_available() &&
+		!IsolationIsSerializable();
 	reader->attnum_id = column_of_type(table, "id", INT8OID);
 	reader->attnum_confidence = column_of_type(table, "confidence", FLOAT4OID);
 	reader->attnum_created_at = column_of_type(table, "created_at", TIMESTAMPTZOID);
@@ -436,13 +447,96 @@ version_distance(EngramMemoryReader *reader, ItemPointer index_tid, ItemPointer 
 }
 
 /*
+ * Does this read want no more of a row than its state (no distance to a
+ * cue, no output columns, not the seed search's rows): then the relay
+ * state cache may answer it, and rows read from the heap fill it.
+ */
+static bool
+reads_relay_state(EngramMemoryReader *reader)
+{
+	return reader->use_relay_state && !reader->have_cue && !reader->want_output &&
+		!reader->admit_hot_tier;
+}
+
+/*
+ * Keep in the relay state cache, under "index_tid", the state of the row
+ * whose columns row_columns() left deformed in reader->values and
+ * reader->nulls: the tuple "on_page", or its decoded row when it is a
+ * stub ("home_cold"), just found visible to the reader's snapshot.  Caller
+ * holds the share lock of on_page's buffer.  Only a tuple whose inserter
+ * committed and that has no deleter is kept (engram_relay_state_fillable);
+ * a decay_function stored compressed or out of line, or longer than
+ * ENGRAM_RELAY_DECAY_NAME_MAX, is not.
+ */
+static void
+fill_relay_state(EngramMemoryReader *reader, ItemPointer index_tid, HeapTuple on_page,
+				 bool home_cold)
+{
+	Datum	   *values = reader->values;
+	bool	   *nulls = reader->nulls;
+	EngramRelayState state;
+
+	if (!engram_relay_state_fillable(on_page->t_data) || nulls[reader->attnum_id - 1])
+		return;
+	memset(&state, 0, sizeof(state));
+	state.id = DatumGetInt64(values[reader->attnum_id - 1]);
+	state.tid = on_page->t_self;
+	state.confidence_null = nulls[reader->attnum_confidence - 1];
+	if (!state.confidence_null)
+		state.confidence = DatumGetFloat4(values[reader->attnum_confidence - 1]);
+	state.created_at_null = nulls[reader->attnum_created_at - 1];
+	if (!state.created_at_null)
+		state.created_at = DatumGetTimestampTz(values[reader->attnum_created_at - 1]);
+	state.decay_null = nulls[reader->attnum_decay - 1];
+	if (!state.decay_null)
+	{
+		struct varlena *decay = (struct varlena *) DatumGetPointer(values[reader->attnum_decay - 1]);
+
+		if (VARATT_IS_EXTERNAL(decay) || VARATT_IS_COMPRESSED(decay) ||
+			VARSIZE_ANY_EXHDR(decay) > ENGRAM_RELAY_DECAY_NAME_MAX)
+			return;
+		memcpy(state.decay_name, VARDATA_ANY(decay), VARSIZE_ANY_EXHDR(decay));
+	}
+	state.home_cold = home_cold;
+	engram_relay_state_store(reader->table, index_tid, on_page->t_data, &state);
+}
+
+/*
+ * The row a relay state cache hit "state" for an index entry with
+ * "index_tid" stands for, into "row", as fetch_from_heap() reads it (the
+ * hot tier's lookup, when made, found nothing under "index_tid"): false
+ * when the statement's "confidence > 0" would filter it out.
+ */
+static bool
+relay_state_row(EngramMemoryReader *reader, ItemPointer index_tid,
+				const EngramRelayState *state, EngramMemoryRow *row)
+{
+	bool		hot;
+
+	if (state->confidence_null || !(state->confidence > 0))
+		return false;
+	row->id = state->id;
+	row->tid = state->tid;
+	row->confidence = state->confidence;
+	row->created_at = state->created_at_null ? 0 : state->created_at;
+	row->decay_name = state->decay_null ? NULL : pstrdup(state->decay_name);
+	row->has_distance = false;
+	hot = (!reader->use_hot_tier && engram_hot_tier_has(reader->table, index_tid)) ||
+		(!ItemPointerEquals(index_tid, &row->tid) &&
+		 engram_hot_tier_has(reader->table, &row->tid));
+	row->tier = hot ? "hot" : (state->home_cold ? "cold" : "warm");
+	return true;
+}
+
+/*
  * The row an index entry with "index_tid" leads to, visible to the
  * snapshot, from its heap page, pinned in "buffer" (the pin is released
  * here): true with "row" filled when it exists and passes the confidence
  * filter.  "root_cached": the hot tier was just found to hold a resident
  * entry under "index_tid" (one the snapshot cannot use).  The version found
  * is then kept in the hot tier, filter or not: resident with
- * admit_hot_tier, else as a cached copy.
+ * admit_hot_tier, else as a cached copy; and its state in the relay state
+ * cache when the read wants no more (reads_relay_state).
  */
 static bool
 fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer,
@@ -456,6 +550,7 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 	bool		stub = false;
 	bool		hot = false;
 	bool		passes = false;
+	bool		fill = reads_relay_state(reader);
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	found = heap_hot_search_buffer(&tid, reader->table, buffer, reader->snapshot, &tuple,
@@ -466,7 +561,11 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 		if (stub)
 			copy = heap_copytuple(&tuple);
 		else
+		{
 			passes = row_state(reader, &tuple, row);
+			if (fill)
+				fill_relay_state(reader, index_tid, &tuple, false);
+		}
 	}
 	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 	if (!found)
@@ -478,6 +577,13 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 	{
 		decoded = engram_tam_decode_stub(reader->table, copy);
 		passes = row_state(reader, decoded, row);
+		if (fill)
+		{
+			/* the stub's header decides, under its buffer's lock again */
+			LockBuffer(buffer, BUFFER_LOCK_SHARE);
+			fill_relay_state(reader, index_tid, &tuple, true);
+			LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+		}
 	}
 	/* the tuple stays in place while its page is pinned */
 	if (reader->use_hot_tier)
@@ -514,7 +620,9 @@ typedef struct MemoryEntry
 	bool		id_known;
 	ItemPointerData index_tid;
 	bool		hot_hit;		/* read from the hot tier's visible copy */
-	bool		hot_passes;		/* ... and it passed the confidence filter */
+	bool		relay_hit;		/* ... else from the relay state cache */
+	bool		cached_passes;	/* the row read from either passed the
+								 * confidence filter */
 	EngramHotResidency held;	/* what the hot tier held under index_tid */
 	Buffer		buffer;			/* heap page pinned ahead, or InvalidBuffer */
 } MemoryEntry;
@@ -674,6 +782,39 @@ read_hot_row(void *arg, HeapTuple tuple)
 }
 
 /*
+ * Look up in the relay state cache the entries of a batch the hot tier
+ * held nothing for: a hit's row (relay_state_row) into rows[i], with
+ * relay_hit and cached_passes set.  Rows the hot tier holds, visible or
+ * not, are read as before.  A hit is not copied into the hot tier (there
+ * is no row to copy): the hot tier keeps fewer cached copies than without
+ * this cache, and which rows it holds, so which tiers recall reports,
+ * follows from that.
+ */
+static void
+read_relay_states(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRow *rows)
+{
+	int			hits = 0;
+	int			lookups = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		MemoryEntry *entry = &batch[i];
+		EngramRelayState state;
+
+		if (entry->hot_hit || entry->held != ENGRAM_HOT_ABSENT)
+			continue;
+		lookups++;
+		if (!engram_relay_state_lookup(reader->table, &entry->index_tid, reader->snapshot,
+									   &state))
+			continue;
+		hits++;
+		entry->relay_hit = true;
+		entry->cached_passes = relay_state_row(reader, &entry->index_tid, &state, &rows[i]);
+	}
+	engram_relay_state_count_lookups(hits, lookups - hits);
+}
+
+/*
  * Read the rows of a batch of entries of the id index into "rows":
  * each from the hot tier when it holds a version visible to the snapshot
  * (read in place), else from the heap.  The hot tier's buckets and entries
@@ -707,6 +848,7 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		HotRowRead	read;
 
 		entry->hot_hit = false;
+		entry->relay_hit = false;
 		entry->held = ENGRAM_HOT_ABSENT;
 		entry->buffer = InvalidBuffer;
 		if (!reader->use_hot_tier)
@@ -718,7 +860,7 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		if (!entry->hot_hit)
 			continue;
 		hits++;
-		entry->hot_passes = read.passes;
+		entry->cached_passes = read.passes;
 	}
 	if (reader->use_hot_tier)
 	{
@@ -726,13 +868,15 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		engram_metrics_cache_lookups(ENGRAM_CACHE_ACTIVATION, n, hits);
 		engram_hot_tier_count_lookups(table, hits, n - hits);
 	}
+	if (reads_relay_state(reader))
+		read_relay_states(reader, batch, n, hot_rows);
 	for (int i = 0; i < n; i++)
-		if (!batch[i].hot_hit)
+		if (!batch[i].hot_hit && !batch[i].relay_hit)
 			engram_recall_prefetch_page(table, ItemPointerGetBlockNumber(&batch[i].index_tid),
 										line_pointer_offset(&batch[i].index_tid));
 	for (int i = 0; i < n; i++)
 	{
-		if (batch[i].hot_hit)
+		if (batch[i].hot_hit || batch[i].relay_hit)
 			continue;
 		batch[i].buffer = engram_recall_read_buffer_with(table,
 														 ItemPointerGetBlockNumber(&batch[i].index_tid),
@@ -743,7 +887,7 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 #endif
 	}
 	for (int i = 0; i < n; i++)
-		if (!batch[i].hot_hit)
+		if (!batch[i].hot_hit && !batch[i].relay_hit)
 			prefetch_tuple(batch[i].buffer, &batch[i].index_tid);
 
 	for (int i = 0; i < n; i++)
@@ -755,12 +899,17 @@ read_batch(EngramMemoryReader *reader, MemoryEntry *batch, int n, EngramMemoryRo
 		CHECK_FOR_INTERRUPTS();
 		if (entry->hot_hit)
 		{
-			found = entry->hot_passes;
+			found = entry->cached_passes;
 			row = hot_rows[i];
 			row.tier = residency_tier(entry->held);
 			/* a seed row is kept in the hot tier, as from the heap */
 			if (reader->admit_hot_tier && entry->held != ENGRAM_HOT_RESIDENT)
 				engram_hot_tier_make_resident(table, &entry->index_tid);
+		}
+		else if (entry->relay_hit)
+		{
+			found = entry->cached_passes;
+			row = hot_rows[i];
 		}
 		else
 		{

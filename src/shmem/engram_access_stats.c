@@ -10,7 +10,9 @@
  * A key hashes to a partition (hash % partitions) and, inside it, to a home
  * slot; linear probing, load kept at or under one half, backward-shift
  * deletion.  Each partition has one LWLock of the "engram_access_stats"
- * tranche.
+ * tranche, and an upper bound of its accessed entries' rate_key (raised by
+ * every merge, never lowered), so that engram_access_visit skips the
+ * partitions where no entry's decayed count can reach its floor.
  *
  * File format ($PGDATA/engram_access_stats.dat): uint32 magic, uint32
  * version, int64 count, then count × EngramAccessRecord.
@@ -81,6 +83,8 @@ typedef struct EngramAccessPartition
 {
 	LWLock	   *lock;
 	uint32		nentries;
+	double		max_rate_key;	/* at least the rate_key of every accessed
+								 * entry (-inf: none); never lowered */
 } EngramAccessPartition;
 
 typedef struct EngramAccessControl
@@ -275,6 +279,25 @@ decayed(double recent, TimestampTz since, TimestampTz now)
 }
 
 /*
+ * ln(recent) + last_access / tau: an entry's decayed count at any time t
+ * at or after last_access is exp(rate_key - t / tau), so entries rank by
+ * it the same at every t, and it changes only when the entry is accessed.
+ */
+static double
+rate_key(double recent, TimestampTz last_access)
+{
+	return log(recent) + (double) last_access / USECS_PER_SEC / ENGRAM_ACCESS_RECENT_TAU_SECONDS;
+}
+
+/*
+ * More than rounding in rate_key's terms (about 2.4e5 now: ulps of 3e-11).
+ * Since decay stops at the last access (see decayed()), an entry whose
+ * count decayed to t is at least m has rate_key >= rate_key(m, t): a
+ * partition whose max_rate_key is under rate_key(m, t) - slack has none.
+ */
+#define RATE_KEY_SLACK	1e-6
+
+/*
  * Merge "rec" (counts, times) into the entry for its key; a record with
  * count 0 only carries its "written" time.
  */
@@ -308,6 +331,10 @@ merge_record(const EngramAccessRecord *rec, bool lock)
 			}
 			entry->rec.written = Max(entry->rec.written, rec->written);
 		}
+		if (entry->rec.count > 0)
+			access_control->partitions[p].max_rate_key =
+				Max(access_control->partitions[p].max_rate_key,
+					rate_key(entry->rec.recent, entry->rec.last_access));
 	}
 	if (lock)
 		LWLockRelease(access_control->partitions[p].lock);
@@ -447,7 +474,10 @@ access_region_init(void *ptr, bool found)
 	pg_atomic_init_u64(&access_control->dropped, 0);
 	locks = GetNamedLWLockTranche(ENGRAM_ACCESS_TRANCHE);
 	for (int p = 0; p < ENGRAM_ACCESS_PARTITIONS; p++)
+	{
 		access_control->partitions[p].lock = &locks[p].lock;
+		access_control->partitions[p].max_rate_key = -INFINITY;
+	}
 	if (!IsUnderPostmaster)
 	{
 		load_stats_file();
@@ -528,8 +558,19 @@ engram_access_set_fetch_tracking(bool on)
 	return previous;
 }
 
+/* The statistics of "rec", "recent" decayed to "now". */
+static void
+record_info(const EngramAccessRecord *rec, TimestampTz now, EngramAccessInfo *info)
+{
+	info->count = rec->count;
+	info->recent = decayed(rec->recent, rec->last_access, now);
+	info->first_access = rec->first_access;
+	info->last_access = rec->last_access;
+	info->written = rec->written;
+}
+
 bool
-engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
+engram_access_lookup_at(Oid relid, ItemPointer tid, TimestampTz now, EngramAccessInfo *info)
 {
 	EngramAccessKey key;
 	uint32		hash;
@@ -544,17 +585,15 @@ engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
 	acquire_timed(access_control->partitions[p].lock, LW_SHARED);
 	slot = partition_find(p, &key, hash);
 	if (slot >= 0)
-	{
-		EngramAccessRecord *rec = &partition_slots(p)[slot].rec;
-
-		info->count = rec->count;
-		info->recent = decayed(rec->recent, rec->last_access, GetCurrentTimestamp());
-		info->first_access = rec->first_access;
-		info->last_access = rec->last_access;
-		info->written = rec->written;
-	}
+		record_info(&partition_slots(p)[slot].rec, now, info);
 	LWLockRelease(access_control->partitions[p].lock);
 	return slot >= 0;
+}
+
+bool
+engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info)
+{
+	return engram_access_lookup_at(relid, tid, GetCurrentTimestamp(), info);
 }
 
 void
@@ -625,45 +664,70 @@ engram_access_mark_written(Oid relid, ItemPointer tid)
 	merge_record(&rec, true);
 }
 
-EngramAccessRow *
-engram_access_collect(Oid relid, int *nrows)
+void
+engram_access_visit(Oid relid, TimestampTz now, double min_recent, EngramAccessVisitor visit,
+					void *arg)
 {
-	int			n = 0;
-	int			max = 64;
-	EngramAccessRow *rows = palloc(sizeof(EngramAccessRow) * max);
-	TimestampTz now = GetCurrentTimestamp();
+	double		least_key = min_recent > 0 ? rate_key(min_recent, now) - RATE_KEY_SLACK : -INFINITY;
 
-	*nrows = 0;
 	if (access_control == NULL)
-		return rows;
+		return;
 	for (int p = 0; p < ENGRAM_ACCESS_PARTITIONS; p++)
 	{
 		EngramAccessEntry *slots = partition_slots(p);
 
 		acquire_timed(access_control->partitions[p].lock, LW_SHARED);
-		for (uint32 i = 0; i < access_control->slots_per_partition; i++)
+		/* a partition none of whose entries can reach min_recent is not read */
+		for (uint32 i = 0; i < access_control->slots_per_partition &&
+			 access_control->partitions[p].max_rate_key >= least_key; i++)
 		{
 			EngramAccessRecord *rec = &slots[i].rec;
+			EngramAccessRow row;
 
-			if (!slots[i].used || rec->key.relid != relid || rec->key.dbid != MyDatabaseId)
+			if (!slots[i].used || rec->key.relid != relid || rec->key.dbid != MyDatabaseId ||
+				rec->recent < min_recent)
 				continue;
-			if (n >= max)
-			{
-				max *= 2;
-				rows = repalloc(rows, sizeof(EngramAccessRow) * max);
-			}
-			rows[n].tid = rec->key.tid;
-			rows[n].info.count = rec->count;
-			rows[n].info.recent = decayed(rec->recent, rec->last_access, now);
-			rows[n].info.first_access = rec->first_access;
-			rows[n].info.last_access = rec->last_access;
-			rows[n].info.written = rec->written;
-			n++;
+			row.tid = rec->key.tid;
+			record_info(rec, now, &row.info);
+			visit(&row, arg);
 		}
 		LWLockRelease(access_control->partitions[p].lock);
 	}
-	*nrows = n;
-	return rows;
+}
+
+/* The rows engram_access_collect gathers. */
+typedef struct CollectedRows
+{
+	EngramAccessRow *rows;
+	int			count;
+	int			max;
+} CollectedRows;
+
+static void
+collect_row(const EngramAccessRow *row, void *arg)
+{
+	CollectedRows *collected = (CollectedRows *) arg;
+
+	if (collected->count >= collected->max)
+	{
+		collected->max *= 2;
+		collected->rows = repalloc(collected->rows, sizeof(EngramAccessRow) * collected->max);
+	}
+	collected->rows[collected->count++] = *row;
+}
+
+EngramAccessRow *
+engram_access_collect(Oid relid, int *nrows)
+{
+	CollectedRows collected;
+
+	collected.max = 64;
+	collected.count = 0;
+	collected.rows = palloc(sizeof(EngramAccessRow) * collected.max);
+	/* (every count is >= 0) */
+	engram_access_visit(relid, GetCurrentTimestamp(), 0.0, collect_row, &collected);
+	*nrows = collected.count;
+	return collected.rows;
 }
 
 void

@@ -103,6 +103,10 @@ extern bool engram_access_set_fetch_tracking(bool on);
 /* Statistics of one row; false when it has none. */
 extern bool engram_access_lookup(Oid relid, ItemPointer tid, EngramAccessInfo *info);
 
+/* The same, "recent" decayed to "now". */
+extern bool engram_access_lookup_at(Oid relid, ItemPointer tid, TimestampTz now,
+									EngramAccessInfo *info);
+
 /*
  * Start loading, without a lock, the slots where engram_access_lookup()
  * will look for the rows "tids" of "relid", so that the cache misses of a
@@ -128,6 +132,23 @@ typedef struct EngramAccessRow
 
 /* Every tracked row of "relid" (palloc'd array, current context). */
 extern EngramAccessRow *engram_access_collect(Oid relid, int *nrows);
+
+/*
+ * Called by engram_access_visit for a row, with its partition's lock held:
+ * it takes no lock and does not wait (it may allocate memory).
+ */
+typedef void (*EngramAccessVisitor) (const EngramAccessRow *row, void *arg);
+
+/*
+ * Call "visit" for every tracked row of "relid" whose "recent", decayed to
+ * "now" (as passed to the visitor), may be at least "min_recent": rows
+ * whose undecayed count is under it are skipped without being decayed or
+ * copied (decay only lowers it), and so are whole partitions where no
+ * accessed entry's count, decayed to now, can reach it (an upper bound
+ * kept per partition).  Otherwise reads the shared table once.
+ */
+extern void engram_access_visit(Oid relid, TimestampTz now, double min_recent,
+								EngramAccessVisitor visit, void *arg);
 
 /* Forget one row, or every row of a relation. */
 extern void engram_access_forget(Oid relid, ItemPointer tid);

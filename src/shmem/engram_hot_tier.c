@@ -40,6 +40,7 @@
 
 #include "engram.h"
 #include "shmem/engram_hot_tier.h"
+#include "shmem/engram_relay_state.h"
 
 #define ENGRAM_HOT_TRANCHE			"engram_hot_tier"
 #define ENGRAM_HOT_PAGE				4096
@@ -1040,6 +1041,7 @@ engram_hot_tier_invalidate(Relation rel, ItemPointer tid)
 	bool		resident = false;
 
 	/* Also during recovery: entries must never outlive a change. */
+	engram_relay_state_invalidate(rel, tid);
 	if (hot == NULL)
 		return false;
 	shard = lock_and_find(rel, tid, LW_EXCLUSIVE, &bucket);
@@ -1116,6 +1118,7 @@ engram_hot_tier_invalidate_relfilenode(Oid dbid, Oid relnode)
 {
 	EngramRelnodeMatch match = {dbid, relnode};
 
+	engram_relay_state_invalidate_relfilenode(dbid, relnode);
 	if (hot == NULL)
 		return;
 	for_each_entry(LW_EXCLUSIVE, kill_if_relnode, &match);

@@ -60,7 +60,10 @@
  * caller takes the heap path (which may find an older chain member).  Lookups serve only plain MVCC snapshots, and never
  * during recovery (replayed changes bypass our callbacks).  TRUNCATE,
  * VACUUM FULL and CLUSTER give the table a new relfilenode, which is part
- * of the key; they also purge the old one's entries.
+ * of the key; they also purge the old one's entries.  The relay state
+ * cache (engram_relay_state.h) relies on the same argument:
+ * engram_hot_tier_invalidate() and engram_hot_tier_invalidate_relfilenode()
+ * drop its entries too.
  *
  * Locks
  * -----

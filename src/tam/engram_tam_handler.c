@@ -42,6 +42,7 @@
 #include "engram.h"
 #include "shmem/engram_access_stats.h"
 #include "shmem/engram_hot_tier.h"
+#include "shmem/engram_relay_state.h"
 #include "tam/engram_tam.h"
 
 #define ENGRAM_COLD_COMPRESSION_LEVEL_DEFAULT	3
@@ -347,6 +348,7 @@ engram_tam_init(void)
 							 engram_cold_precision_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	engram_hot_tier_init();
+	engram_relay_state_init();
 	engram_access_stats_init();
 	engram_tam_register_tier_provider();
 	engram_tam_logical_init();

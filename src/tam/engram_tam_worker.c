@@ -29,6 +29,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "lib/binaryheap.h"
 #include "lib/qunique.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -78,50 +79,34 @@ open_engram_table(Oid relid)
 }
 
 static int
-by_tid(const void *a, const void *b)
-{
-	const EngramAccessRow *x = a;
-	const EngramAccessRow *y = b;
-
-	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
-}
-
-static int
 compare_item_pointers(const void *a, const void *b)
 {
 	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
 }
 
-/* A space's access statistics, sorted by TID, and the listing's clock. */
-typedef struct RowFacts
+/*
+ * Access rate and time in tier of the row at "tid" as of "now" (see the
+ * file's header); *info gets its statistics, and the result says whether
+ * it has any.  Takes a partition lock: no buffer lock may be held.
+ */
+static bool
+row_facts(Oid relid, ItemPointer tid, TimestampTz now, double *accesses_per_hour,
+		  double *seconds_in_tier, EngramAccessInfo *info)
 {
-	EngramAccessRow *stats;
-	int			nstats;
-	TimestampTz now;
-} RowFacts;
+	bool		tracked = engram_access_lookup_at(relid, tid, now, info);
 
-/* Access rate and time in tier of the row at "tid" (see the file's header). */
-static void
-row_facts(const RowFacts *facts, ItemPointer tid, double *accesses_per_hour,
-		  double *seconds_in_tier)
-{
-	EngramAccessRow key;
-	const EngramAccessRow *stat;
-
-	key.tid = *tid;
-	stat = bsearch(&key, facts->stats, facts->nstats, sizeof(EngramAccessRow), by_tid);
-	*accesses_per_hour = stat ? stat->info.recent : 0;
-	*seconds_in_tier = (double) (facts->now - (stat && stat->info.written != 0 ?
-											   stat->info.written : PgStartTime)) / USECS_PER_SEC;
+	*accesses_per_hour = tracked ? info->recent : 0;
+	*seconds_in_tier = (double) (now - (tracked && info->written != 0 ?
+										info->written : PgStartTime)) / USECS_PER_SEC;
+	return tracked;
 }
 
-/* The rows a listing collects while the walks run. */
+/* The rows a listing collects while the walks run (tid and heap tier only). */
 typedef struct TierRowList
 {
 	EngramTierRow *rows;
 	int			count;
 	int			max;
-	const RowFacts *facts;
 } TierRowList;
 
 static bool
@@ -139,7 +124,6 @@ collect_tier_row(HeapTuple tuple, void *arg)
 	row->tid = tuple->t_self;
 	row->tier = engram_tuple_is_stub(tuple->t_data, tuple->t_len) ?
 		ENGRAM_TIER_COLD : ENGRAM_TIER_WARM;
-	row_facts(list->facts, &tuple->t_self, &row->accesses_per_hour, &row->seconds_in_tier);
 	return true;
 }
 
@@ -167,6 +151,9 @@ typedef struct SettledRow
 {
 	ItemPointerData tid;
 	TimestampTz written;
+	bool		still;			/* this listing's statistics still show this
+								 * version at a rate only cold -> warm
+								 * promotes */
 } SettledRow;
 
 typedef struct SettledRows
@@ -202,16 +189,16 @@ by_settled_tid(const void *a, const void *b)
 	return compare_item_pointers(&((const SettledRow *) a)->tid, &((const SettledRow *) b)->tid);
 }
 
-/* Is this version of the row known to be warm? */
-static bool
-known_warm(const SettledRows *settled, const EngramAccessRow *stat)
+/* The settled entry of this version of the row, if it is known to be warm. */
+static SettledRow *
+settled_version(const SettledRows *settled, const EngramAccessRow *stat)
 {
 	SettledRow	key;
-	const SettledRow *found;
+	SettledRow *found;
 
 	key.tid = stat->tid;
 	found = bsearch(&key, settled->rows, settled->count, sizeof(SettledRow), by_settled_tid);
-	return found != NULL && found->written == stat->info.written;
+	return found != NULL && found->written == stat->info.written ? found : NULL;
 }
 
 /* Only the cold -> warm rule would promote a row with this rate? */
@@ -224,35 +211,36 @@ promotes_only_from_cold(double accesses_per_hour, const EngramMigrationThreshold
 }
 
 /*
- * Replace the space's settled rows by those still settled: the listed
- * rows found warm that only the cold -> warm rule makes candidates, and
- * the settled rows the listing skipped (same version, same rule).
+ * Replace the space's settled rows by those still settled: "found_warm"
+ * (the listed rows found warm that only the cold -> warm rule makes
+ * candidates, ascending TIDs) and the settled rows the listing's
+ * statistics still show (SettledRow.still) that it did not list.  Both
+ * ascending and disjoint: merged.
  */
 static void
-remember_settled_rows(SettledRows *settled, const RowFacts *facts, const EngramTierRow *rows,
-					  int nrows, const EngramMigrationThresholds *thresholds)
+remember_settled_rows(SettledRows *settled, const EngramTierRow *rows, int nrows,
+					  const SettledRow *found_warm, int nfound)
 {
 	SettledRow *next = MemoryContextAlloc(TopMemoryContext,
-										  sizeof(SettledRow) * Max(facts->nstats, 1));
+										  sizeof(SettledRow) * Max(settled->count + nfound, 1));
 	int			count = 0;
+	int			f = 0;
 
-	for (int i = 0; i < facts->nstats; i++)
+	for (int i = 0; i < settled->count; i++)
 	{
-		const EngramAccessRow *stat = &facts->stats[i];
+		const SettledRow *old = &settled->rows[i];
 		EngramTierRow key;
-		const EngramTierRow *row;
 
-		if (!promotes_only_from_cold(stat->info.recent, thresholds))
+		key.tid = old->tid;
+		if (!old->still ||
+			bsearch(&key, rows, nrows, sizeof(EngramTierRow), by_tier_row_tid) != NULL)
 			continue;
-		key.tid = stat->tid;
-		row = bsearch(&key, rows, nrows, sizeof(EngramTierRow), by_tier_row_tid);
-		if (row != NULL ? row->tier == ENGRAM_TIER_WARM : known_warm(settled, stat))
-		{
-			next[count].tid = stat->tid;
-			next[count].written = stat->info.written;
-			count++;
-		}
+		while (f < nfound && compare_item_pointers(&found_warm[f].tid, &old->tid) < 0)
+			next[count++] = found_warm[f++];
+		next[count++] = *old;
 	}
+	while (f < nfound)
+		next[count++] = found_warm[f++];
 	if (settled->rows != NULL)
 		pfree(settled->rows);
 	settled->rows = next;
@@ -260,83 +248,159 @@ remember_settled_rows(SettledRows *settled, const RowFacts *facts, const EngramT
 }
 
 /*
- * Append the TIDs of the first "max" of "moves" in the plan's order
- * (promotions most used first, demotions least used first, ties by TID)
- * to "tids".
+ * The first "max" moves in the plan's order among those offered, kept
+ * while they are offered (a heap of at most "max", the last of them in
+ * plan order on top): no list of every move, no sort of it.
  */
-static void
-keep_first(EngramTierMove *moves, int nmoves, int max, ItemPointerData *tids, int *ntids)
+typedef struct BestMoves
 {
-	qsort(moves, nmoves, sizeof(EngramTierMove), engram_migration_compare_moves);
-	for (int i = 0; i < Min(nmoves, max); i++)
-		tids[(*ntids)++] = moves[i].tid;
+	EngramTierMove *moves;		/* count kept, in no particular order */
+	int			count;
+	int			max;
+	binaryheap *heap;			/* indexes into moves */
+} BestMoves;
+
+static int
+later_in_plan(Datum a, Datum b, void *arg)
+{
+	const EngramTierMove *moves = (const EngramTierMove *) arg;
+
+	return engram_migration_compare_moves(&moves[DatumGetInt32(a)], &moves[DatumGetInt32(b)]);
 }
 
-/* A possible move of the row at "tid", to be ranked by keep_first. */
 static void
-add_move(EngramTierMove *moves, int *nmoves, ItemPointer tid, EngramTier from, EngramTier to,
-		 double accesses_per_hour)
+best_moves_init(BestMoves *best, int max)
 {
-	EngramTierMove *move = &moves[(*nmoves)++];
+	best->max = Max(max, 0);
+	best->count = 0;
+	best->moves = palloc(sizeof(EngramTierMove) * Max(best->max, 1));
+	best->heap = binaryheap_allocate(Max(best->max, 1), later_in_plan, best->moves);
+}
 
-	move->tid = *tid;
-	move->from = from;
-	move->to = to;
-	move->accesses_per_hour = accesses_per_hour;
+/* Offer a possible move of the row at "tid" (allocates nothing). */
+static void
+best_moves_offer(BestMoves *best, ItemPointer tid, EngramTier from, EngramTier to,
+				 double accesses_per_hour)
+{
+	EngramTierMove move;
+	int			slot;
+
+	move.tid = *tid;
+	move.from = from;
+	move.to = to;
+	move.accesses_per_hour = accesses_per_hour;
+	if (best->count < best->max)
+	{
+		best->moves[best->count] = move;
+		binaryheap_add(best->heap, Int32GetDatum(best->count));
+		best->count++;
+		return;
+	}
+	if (best->max == 0)
+		return;
+	slot = DatumGetInt32(binaryheap_first(best->heap));
+	if (engram_migration_compare_moves(&move, &best->moves[slot]) < 0)
+	{
+		best->moves[slot] = move;
+		binaryheap_replace_first(best->heap, Int32GetDatum(slot));
+	}
+}
+
+/* Append the TIDs of the moves kept to "tids" and free "best". */
+static void
+best_moves_take(BestMoves *best, ItemPointerData *tids, int *ntids)
+{
+	for (int i = 0; i < best->count; i++)
+		tids[(*ntids)++] = best->moves[i].tid;
+	binaryheap_free(best->heap);
+	pfree(best->moves);
+}
+
+/* What consider_promotion needs, under a partition lock. */
+typedef struct PromotionScan
+{
+	const EngramMigrationThresholds *thresholds;
+	SettledRows *settled;
+	const ItemPointerData *hot;	/* the space's hot rows, ascending */
+	int			nhot;
+	BestMoves  *promotions;
+} PromotionScan;
+
+/*
+ * One row's statistics (engram_access_visit): a promotion candidate unless
+ * no rule promotes its rate, it is a settled version only the cold -> warm
+ * rule would promote (marked still settled), or it is already hot.
+ * (warm -> hot stands for either promotion: only the direction ranks.)
+ */
+static void
+consider_promotion(const EngramAccessRow *stat, void *arg)
+{
+	PromotionScan *scan = (PromotionScan *) arg;
+	SettledRow *settled;
+
+	if (!engram_migration_may_promote(stat->info.recent, scan->thresholds))
+		return;
+	if (promotes_only_from_cold(stat->info.recent, scan->thresholds) &&
+		(settled = settled_version(scan->settled, stat)) != NULL)
+	{
+		settled->still = true;
+		return;
+	}
+	if (bsearch(&stat->tid, scan->hot, scan->nhot, sizeof(ItemPointerData),
+				compare_item_pointers) != NULL)
+		return;
+	best_moves_offer(scan->promotions, (ItemPointer) &stat->tid, ENGRAM_TIER_WARM,
+					 ENGRAM_TIER_HOT, stat->info.recent);
 }
 
 /*
  * The candidates of EngramListingScope (promotions from the access
- * statistics, demotions from the hot tier): ascending TIDs, each once.
+ * statistics, read once without copying or sorting them; demotions from
+ * the hot tier): ascending TIDs, each once.  Marks the settled rows the
+ * statistics still show (SettledRow.still).
  */
 static ItemPointerData *
-migration_candidates(Relation rel, const RowFacts *facts, const EngramListingScope *scope,
-					 const SettledRows *settled, int *ntids)
+migration_candidates(Relation rel, TimestampTz now, const EngramListingScope *scope,
+					 SettledRows *settled, int *ntids)
 {
+	Oid			relid = RelationGetRelid(rel);
 	const EngramMigrationThresholds *thresholds = scope->thresholds;
 	int			nhot;
-	ItemPointerData *hot = engram_hot_tier_collect_tids(RelationGetRelid(rel), &nhot);
-	EngramTierMove *promotions = palloc(sizeof(EngramTierMove) * Max(facts->nstats, 1));
-	EngramTierMove *demotions = palloc(sizeof(EngramTierMove) * Max(nhot, 1));
-	int			npromotions = 0;
-	int			ndemotions = 0;
+	ItemPointerData *hot = engram_hot_tier_collect_tids(relid, &nhot);
+	BestMoves	promotions;
+	BestMoves	demotions;
+	PromotionScan scan;
 	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * Max(2 * scope->max_candidates, 1));
 	int			count = 0;
 
-	/*
-	 * (warm -> hot stands for either promotion: only the direction ranks;
-	 * the rows already hot are those just collected, searched sorted
-	 * rather than probed in the hot tier once per statistics entry)
-	 */
 	qsort(hot, nhot, sizeof(ItemPointerData), compare_item_pointers);
-	for (int i = 0; i < facts->nstats; i++)
-	{
-		const EngramAccessRow *stat = &facts->stats[i];
-
-		if (!engram_migration_may_promote(stat->info.recent, thresholds) ||
-			(promotes_only_from_cold(stat->info.recent, thresholds) && known_warm(settled, stat)) ||
-			bsearch(&stat->tid, hot, nhot, sizeof(ItemPointerData), compare_item_pointers) != NULL)
-			continue;
-		add_move(promotions, &npromotions, (ItemPointer) &stat->tid, ENGRAM_TIER_WARM,
-				 ENGRAM_TIER_HOT, stat->info.recent);
-	}
+	best_moves_init(&promotions, scope->max_candidates);
+	best_moves_init(&demotions, scope->max_candidates);
+	for (int i = 0; i < settled->count; i++)
+		settled->rows[i].still = false;
+	scan.thresholds = thresholds;
+	scan.settled = settled;
+	scan.hot = hot;
+	scan.nhot = nhot;
+	scan.promotions = &promotions;
+	engram_access_visit(relid, now, engram_migration_promotion_floor(thresholds),
+						consider_promotion, &scan);
 	for (int i = 0; i < nhot; i++)
 	{
 		double		rate;
 		double		seconds;
+		EngramAccessInfo info;
 
-		row_facts(facts, &hot[i], &rate, &seconds);
+		row_facts(relid, &hot[i], now, &rate, &seconds, &info);
 		if (engram_migration_target(ENGRAM_TIER_HOT, rate, seconds, thresholds) !=
 			ENGRAM_TIER_HOT)
-			add_move(demotions, &ndemotions, &hot[i], ENGRAM_TIER_HOT, ENGRAM_TIER_WARM, rate);
+			best_moves_offer(&demotions, &hot[i], ENGRAM_TIER_HOT, ENGRAM_TIER_WARM, rate);
 	}
-	keep_first(promotions, npromotions, scope->max_candidates, tids, &count);
-	keep_first(demotions, ndemotions, scope->max_candidates, tids, &count);
+	best_moves_take(&promotions, tids, &count);
+	best_moves_take(&demotions, tids, &count);
 	qsort(tids, count, sizeof(ItemPointerData), compare_item_pointers);
 	*ntids = (int) qunique(tids, count, sizeof(ItemPointerData), compare_item_pointers);
 	pfree(hot);
-	pfree(promotions);
-	pfree(demotions);
 	return tids;
 }
 
@@ -369,17 +433,21 @@ walk_window(Relation rel, const EngramListingScope *scope, TierRowList *list,
 /*
  * The walks take a fresh snapshot per slice and none while the worker naps
  * (see engram_tam_walk_visible): the listing only plans moves, and
- * engram_tam_move_rows skips rows changed since.
+ * engram_tam_move_rows skips rows changed since.  The access statistics
+ * are looked up for the rows listed only (and read once, not copied, for
+ * the promotion candidates).
  */
 static EngramTierRow *
 provider_list_rows(Oid relid, const EngramListingScope *scope, EngramListingCounts *counts,
 				   int *nrows)
 {
 	Relation	rel;
-	RowFacts	facts;
+	TimestampTz now;
 	TierRowList list = {0};
 	EngramWalkCounts walked = {0};
 	SettledRows *settled = NULL;
+	SettledRow *found_warm = NULL;
+	int			nfound = 0;
 
 	CommandCounterIncrement();	/* the walk sees this transaction's earlier changes */
 	rel = open_engram_table(relid);
@@ -389,10 +457,7 @@ provider_list_rows(Oid relid, const EngramListingScope *scope, EngramListingCoun
 	if (rel == NULL)
 		return list.rows;
 
-	facts.now = GetCurrentTimestamp();
-	facts.stats = engram_access_collect(relid, &facts.nstats);
-	qsort(facts.stats, facts.nstats, sizeof(EngramAccessRow), by_tid);
-	list.facts = &facts;
+	now = GetCurrentTimestamp();
 	if (scope->window_pages <= 0)
 		engram_tam_walk_visible_range(rel, NULL, false, 0, InvalidBlockNumber, collect_tier_row,
 									  &list, &walked);
@@ -402,7 +467,7 @@ provider_list_rows(Oid relid, const EngramListingScope *scope, EngramListingCoun
 		ItemPointerData *candidates;
 
 		settled = settled_rows_of(relid);
-		candidates = migration_candidates(rel, &facts, scope, settled, &ncandidates);
+		candidates = migration_candidates(rel, now, scope, settled, &ncandidates);
 
 		engram_tam_visit_tids(rel, candidates, ncandidates, collect_tier_row, &list, &walked);
 		counts->candidates += ncandidates;
@@ -412,18 +477,37 @@ provider_list_rows(Oid relid, const EngramListingScope *scope, EngramListingCoun
 		list.count = (int) qunique(list.rows, list.count, sizeof(EngramTierRow),
 								   by_tier_row_tid);
 		pfree(candidates);
+		found_warm = palloc(sizeof(SettledRow) * Max(list.count, 1));
 	}
 	counts->rows_read += walked.rows_read;
 	counts->pages_read += walked.pages_read;
-	/* Hot-tier membership, without holding buffer locks. */
+	/* Hot-tier membership and access facts, without holding buffer locks. */
 	for (int i = 0; i < list.count; i++)
-		if (engram_hot_tier_has(rel, &list.rows[i].tid))
-			list.rows[i].tier = ENGRAM_TIER_HOT;
+	{
+		EngramTierRow *row = &list.rows[i];
+		EngramAccessInfo info;
+		bool		tracked;
+
+		if (engram_hot_tier_has(rel, &row->tid))
+			row->tier = ENGRAM_TIER_HOT;
+		tracked = row_facts(relid, &row->tid, now, &row->accesses_per_hour,
+							&row->seconds_in_tier, &info);
+		if (found_warm != NULL && tracked && row->tier == ENGRAM_TIER_WARM &&
+			promotes_only_from_cold(info.recent, scope->thresholds))
+		{
+			found_warm[nfound].tid = row->tid;
+			found_warm[nfound].written = info.written;
+			found_warm[nfound].still = false;
+			nfound++;
+		}
+	}
 	if (settled != NULL)
-		remember_settled_rows(settled, &facts, list.rows, list.count, scope->thresholds);
+	{
+		remember_settled_rows(settled, list.rows, list.count, found_warm, nfound);
+		pfree(found_warm);
+	}
 
 	table_close(rel, AccessShareLock);
-	pfree(facts.stats);
 	*nrows = list.count;
 	return list.rows;
 }
@@ -456,7 +540,7 @@ by_recent_accesses(const void *a, const void *b)
 		return x->info.recent > y->info.recent ? -1 : 1;
 	if (x->info.count != y->info.count)
 		return x->info.count > y->info.count ? -1 : 1;
-	return by_tid(a, b);
+	return compare_item_pointers(&x->tid, &y->tid);
 }
 
 /*

@@ -150,6 +150,12 @@ extern bool engram_migration_may_promote(double accesses_per_hour,
 										 const EngramMigrationThresholds *thresholds);
 
 /*
+ * A rate under which engram_migration_may_promote is false (a lower bound:
+ * a rate at or above it may still not promote).
+ */
+extern double engram_migration_promotion_floor(const EngramMigrationThresholds *thresholds);
+
+/*
  * Plan at most "max_moves" moves for "rows": promotions first (most used
  * first), then demotions (least used first), ties by TID, so the plan is
  * the same for the same input.  Writes into "moves" (room for max_moves)

@@ -84,6 +84,18 @@ engram_migration_may_promote(double accesses_per_hour,
 		ENGRAM_TIER_WARM;
 }
 
+double
+engram_migration_promotion_floor(const EngramMigrationThresholds *thresholds)
+{
+	/* windows are >= 1 s; a hair under the quotients, against rounding */
+	double		to_warm = thresholds->cold_to_warm_accesses * SECONDS_PER_HOUR /
+		thresholds->cold_to_warm_window;
+	double		to_hot = thresholds->warm_to_hot_accesses * SECONDS_PER_HOUR /
+		thresholds->warm_to_hot_window;
+
+	return Min(to_warm, to_hot) * (1.0 - 1e-9);
+}
+
 static int
 compare_tids(const ItemPointerData *a, const ItemPointerData *b)
 {
