@@ -29,7 +29,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # Every engram.* setting this script chooses (DESIGN section 5, plus the
 # metrics threshold).  Keep in step with docs/reference/configuration.md.
-ENGRAM_SETTINGS="engram.hot_tier_size_mb engram.warm_tier_size_mb engram.hot_tier_shards
+ENGRAM_SETTINGS="engram.hot_tier_size_mb engram.relay_state_cache_mb engram.warm_tier_size_mb
+ engram.hot_tier_shards
  engram.cold_tier_compression engram.cold_tier_compression_level
  engram.migration_hot_to_warm_accesses engram.migration_hot_to_warm_window_seconds
  engram.migration_warm_to_cold_accesses engram.migration_warm_to_cold_window_seconds
@@ -189,6 +190,7 @@ background_workers=$(min 4 "$(max 1 "$cores")")
 consolidation_workers=$(min "$consolidation_workers" "$(max 1 "$cores")")
 
 choose engram.hot_tier_size_mb "$hot_mb" "hot tier = ${hot_pct}% of ${ram_mb} MB RAM (seed: 10-20%; ${workload})"
+choose engram.relay_state_cache_mb "$(max 8 $((hot_mb / 16)))" "relay state cache = 1/16 of the hot tier, at least 8 MB (72 bytes a memory: about 14,000 memories a MB)"
 choose shared_buffers "${warm_mb}MB" "warm tier = shared buffers = 30% of RAM (seed: 30-40%; PostgreSQL also caches through the OS)"
 choose engram.warm_tier_size_mb "$warm_mb" "the warm tier is the shared-buffers share above"
 choose effective_cache_size "$(pct "$ram_mb" 70)MB" "70% of RAM: shared buffers plus the OS page cache"
