@@ -502,6 +502,26 @@ fill_relay_state(EngramMemoryReader *reader, ItemPointer index_tid, HeapTuple on
 }
 
 /*
+ * Is the version at "version_tid", reached through an index entry with
+ * "index_tid", in the hot tier as a resident row?  "root_cached": a lookup
+ * under "index_tid" just found a resident entry (when lookups are on, the
+ * caller's lookup answers for "index_tid").  A hot-tier entry this
+ * snapshot could not use (written by a transaction it does not see) still
+ * makes the row hot, as for engram_tam_row_tier(), which looks whether or
+ * not lookups are on.
+ */
+static bool
+version_is_hot(EngramMemoryReader *reader, ItemPointer index_tid, ItemPointer version_tid,
+			   bool root_cached)
+{
+	if (!reader->is_engram || !engram_hot_tier_available())
+		return false;
+	return (reader->use_hot_tier ? root_cached : engram_hot_tier_has(reader->table, index_tid)) ||
+		(!ItemPointerEquals(index_tid, version_tid) &&
+		 engram_hot_tier_has(reader->table, version_tid));
+}
+
+/*
  * The row a relay state cache hit "state" for an index entry with
  * "index_tid" stands for, into "row", as fetch_from_heap() reads it (the
  * hot tier's lookup, when made, found nothing under "index_tid"): false
@@ -511,8 +531,6 @@ static bool
 relay_state_row(EngramMemoryReader *reader, ItemPointer index_tid,
 				const EngramRelayState *state, EngramMemoryRow *row)
 {
-	bool		hot;
-
 	if (state->confidence_null || !(state->confidence > 0))
 		return false;
 	row->id = state->id;
@@ -521,10 +539,8 @@ relay_state_row(EngramMemoryReader *reader, ItemPointer index_tid,
 	row->created_at = state->created_at_null ? 0 : state->created_at;
 	row->decay_name = state->decay_null ? NULL : pstrdup(state->decay_name);
 	row->has_distance = false;
-	hot = (!reader->use_hot_tier && engram_hot_tier_has(reader->table, index_tid)) ||
-		(!ItemPointerEquals(index_tid, &row->tid) &&
-		 engram_hot_tier_has(reader->table, &row->tid));
-	row->tier = hot ? "hot" : (state->home_cold ? "cold" : "warm");
+	row->tier = version_is_hot(reader, index_tid, &row->tid, false) ? "hot" :
+		(state->home_cold ? "cold" : "warm");
 	return true;
 }
 
@@ -548,7 +564,6 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 	HeapTuple	decoded = NULL;
 	bool		found;
 	bool		stub = false;
-	bool		hot = false;
 	bool		passes = false;
 	bool		fill = reads_relay_state(reader);
 
@@ -598,15 +613,8 @@ fetch_from_heap(EngramMemoryReader *reader, ItemPointer index_tid, Buffer buffer
 	if (!passes)
 		return false;
 
-	/*
-	 * A hot-tier entry this snapshot could not use (written by a
-	 * transaction it does not see) still makes the row hot, as for
-	 * engram_tam_row_tier(), which looks whether or not lookups are on.
-	 */
-	if (reader->is_engram && engram_hot_tier_available())
-		hot = (reader->use_hot_tier ? root_cached : engram_hot_tier_has(reader->table, index_tid)) ||
-			(!ItemPointerEquals(index_tid, &tid) && engram_hot_tier_has(reader->table, &tid));
-	row->tier = hot ? "hot" : (stub ? "cold" : "warm");
+	row->tier = version_is_hot(reader, index_tid, &tid, root_cached) ? "hot" :
+		(stub ? "cold" : "warm");
 	return true;
 }
 

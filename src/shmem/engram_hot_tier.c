@@ -54,15 +54,6 @@ bool		engram_numa_aware = false;
 bool		engram_numa_interleave = false;
 bool		engram_hot_tier_lookups = true;
 
-typedef struct EngramHotKey
-{
-	Oid			dbid;
-	Oid			relid;
-	Oid			relnode;
-	ItemPointerData tid;
-	uint16		pad;			/* always 0: keys are compared with memcmp */
-} EngramHotKey;
-
 #define ENTRY_WRAP	0			/* size 0 marks "continue at offset 0" */
 #define ENTRY_LIVE	1
 #define ENTRY_DEAD	2
@@ -368,6 +359,13 @@ static inline uint32
 key_hash(const EngramHotKey *key)
 {
 	return hash_bytes((const unsigned char *) key, sizeof(*key));
+}
+
+uint32
+engram_hot_tier_key(EngramHotKey *key, Relation rel, ItemPointer tid)
+{
+	make_key(key, rel, tid);
+	return key_hash(key);
 }
 
 static inline EngramHotShard *

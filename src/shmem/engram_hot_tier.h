@@ -98,6 +98,22 @@ extern bool engram_numa_aware;
 extern bool engram_numa_interleave;
 extern bool engram_hot_tier_lookups;
 
+/*
+ * The key of a row in the hot tier (and in the relay state cache): its
+ * relation file and the TID index entries carry.
+ */
+typedef struct EngramHotKey
+{
+	Oid			dbid;
+	Oid			relid;
+	Oid			relnode;
+	ItemPointerData tid;
+	uint16		pad;			/* always 0: keys are compared with memcmp */
+} EngramHotKey;
+
+/* Fill "key" for the row at "tid" of "rel"; returns the key's hash. */
+extern uint32 engram_hot_tier_key(EngramHotKey *key, Relation rel, ItemPointer tid);
+
 /* Define the GUCs and register the region (preload only). */
 extern void engram_hot_tier_init(void);
 

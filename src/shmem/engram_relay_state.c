@@ -16,7 +16,6 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -24,7 +23,6 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
-#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "engram.h"
@@ -38,16 +36,6 @@
 int			engram_relay_state_cache_mb = ENGRAM_RELAY_STATE_CACHE_MB_DEFAULT;
 bool		engram_relay_state_lookups = true;
 
-/* The hot tier's key: the TID is the one index entries carry. */
-typedef struct RelayStateKey
-{
-	Oid			dbid;
-	Oid			relid;
-	Oid			relnode;
-	ItemPointerData tid;
-	uint16		pad;			/* always 0: keys are compared with memcmp */
-} RelayStateKey;
-
 #define ENTRY_USED			0x01
 #define ENTRY_XMIN_FROZEN	0x02
 #define ENTRY_CONFIDENCE_NULL 0x04
@@ -57,7 +45,7 @@ typedef struct RelayStateKey
 
 typedef struct RelayStateEntry
 {
-	RelayStateKey key;
+	EngramHotKey key;			/* the hot tier's: the TID index entries carry */
 	ItemPointerData member_tid; /* the version's own TID */
 	uint8		flags;
 	TransactionId xmin;			/* the page header's raw xmin at the fill */
@@ -162,22 +150,14 @@ engram_relay_state_available(void)
 	return relay != NULL && !RecoveryInProgress();
 }
 
-/* The set of "key" (its partition lock: set index % RELAY_STATE_PARTITIONS). */
+/*
+ * Fill "key" for the row at "tid" of "rel"; returns its set (whose
+ * partition lock is set index % RELAY_STATE_PARTITIONS).
+ */
 static uint32
-key_set(RelayStateKey *key, Oid dbid, Oid relid, Oid relnode, ItemPointer tid)
+rel_key_set(EngramHotKey *key, Relation rel, ItemPointer tid)
 {
-	memset(key, 0, sizeof(*key));
-	key->dbid = dbid;
-	key->relid = relid;
-	key->relnode = relnode;
-	key->tid = *tid;
-	return hash_bytes((const unsigned char *) key, sizeof(*key)) % relay->nsets;
-}
-
-static uint32
-rel_key_set(RelayStateKey *key, Relation rel, ItemPointer tid)
-{
-	return key_set(key, MyDatabaseId, RelationGetRelid(rel), rel->rd_node.relNode, tid);
+	return engram_hot_tier_key(key, rel, tid) % relay->nsets;
 }
 
 static inline LWLock *
@@ -188,7 +168,7 @@ set_lock(uint32 set)
 
 /* The used entry of "key" in "set", or NULL; caller holds the set's lock. */
 static RelayStateEntry *
-set_find(RelayStateSet *set, const RelayStateKey *key)
+set_find(RelayStateSet *set, const EngramHotKey *key)
 {
 	for (int w = 0; w < RELAY_STATE_WAYS; w++)
 	{
@@ -204,7 +184,7 @@ bool
 engram_relay_state_lookup(Relation rel, ItemPointer index_tid, Snapshot snapshot,
 						  EngramRelayState *state)
 {
-	RelayStateKey key;
+	EngramHotKey key;
 	uint32		set;
 	RelayStateEntry *entry;
 	bool		visible = false;
@@ -245,7 +225,7 @@ void
 engram_relay_state_store(Relation rel, ItemPointer index_tid, HeapTupleHeader page_header,
 						 const EngramRelayState *state)
 {
-	RelayStateKey key;
+	EngramHotKey key;
 	uint32		set_index;
 	RelayStateSet *set;
 	RelayStateEntry *entry;
@@ -288,7 +268,7 @@ engram_relay_state_store(Relation rel, ItemPointer index_tid, HeapTupleHeader pa
 void
 engram_relay_state_invalidate(Relation rel, ItemPointer tid)
 {
-	RelayStateKey key;
+	EngramHotKey key;
 	uint32		set;
 	RelayStateEntry *entry;
 

@@ -24,6 +24,13 @@ accesses_in_window(double accesses_per_hour, double window_seconds)
 	return accesses_per_hour * window_seconds / SECONDS_PER_HOUR;
 }
 
+/* The rate at which "accesses" fall in "window_seconds" (the inverse). */
+static double
+rate_for_accesses(double accesses, double window_seconds)
+{
+	return accesses * SECONDS_PER_HOUR / window_seconds;
+}
+
 const char *
 engram_tier_name(EngramTier tier)
 {
@@ -88,10 +95,10 @@ double
 engram_migration_promotion_floor(const EngramMigrationThresholds *thresholds)
 {
 	/* windows are >= 1 s; a hair under the quotients, against rounding */
-	double		to_warm = thresholds->cold_to_warm_accesses * SECONDS_PER_HOUR /
-		thresholds->cold_to_warm_window;
-	double		to_hot = thresholds->warm_to_hot_accesses * SECONDS_PER_HOUR /
-		thresholds->warm_to_hot_window;
+	double		to_warm = rate_for_accesses(thresholds->cold_to_warm_accesses,
+											thresholds->cold_to_warm_window);
+	double		to_hot = rate_for_accesses(thresholds->warm_to_hot_accesses,
+										   thresholds->warm_to_hot_window);
 
 	return Min(to_warm, to_hot) * (1.0 - 1e-9);
 }
