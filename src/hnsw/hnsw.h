@@ -202,7 +202,8 @@
  *
  * An index with deferred_insert = on does not insert a new row into the
  * graph: aminsert appends an EngramHnswPendingEntryData (heap TID, the
- * prepared float4 vector, whatever the quantization) to the tail of a
+ * prepared float4 vector whatever the quantization, or no vector in a
+ * compact entry: COMPACT ENTRIES below) to the tail of a
  * singly linked list of pending pages (page type ENGRAM_HNSW_PAGE_PENDING,
  * special space EngramHnswPendingPageOpaqueData: the page type and id of
  * every page plus the next block, in the same 8 bytes).  The metapage

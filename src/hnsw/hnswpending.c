@@ -19,8 +19,10 @@
  * Layout (hnsw.h, PENDING LIST): pending pages form a singly linked list
  * from the metapage's pending_head to its pending_tail through the "next"
  * field of their special space.  Entries are line-pointer items
- * (EngramHnswPendingEntryData: heap TID and the prepared float4 vector),
- * appended at the tail, removed from the head.  The metapage counts the
+ * (EngramHnswPendingEntryData: heap TID and the prepared float4 vector,
+ * or, in a compact entry, the heap TID alone: the vector is read from the
+ * heap row, see hnsw.h, COMPACT ENTRIES), appended at the tail, removed
+ * from the head.  The metapage counts the
  * entries and pages.
  *
  * Locking:
