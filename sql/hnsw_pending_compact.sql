@@ -3,7 +3,7 @@
 -- its heap TID alone; scans, merges and verify read the vector from the
 -- row.  Every answer below through a deferred index must equal the exact
 -- one (a sequential scan); the graph alone is exact on these few rows at
--- ef_search 400.  The pending list's page count tells compact entries (680
+-- ef_search 400.  The pending list's page count tells compact entries (408
 -- a page) from full ones (30 a page at 64 dimensions).
 SET max_parallel_workers_per_gather = 0;
 SET engram.ef_search = 400;

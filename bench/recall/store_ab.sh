@@ -143,6 +143,7 @@ SELECT array_agg(id || ' $long_content' ORDER BY id) AS contents,
 SQL
 # create_space: (re)creates the space mem and stores its ROWS memories.
 create_space() {
+	local i
 	psql_cmd -c "SET client_min_messages = warning" -c "SELECT engram_drop_space('mem', true)" \
 		-c "SET engram.space_deferred_insert = $deferred" -c "SELECT engram_create_space('mem', $dims)" >/dev/null
 	space_index=$(psql_cmd -Atc "SELECT indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid

@@ -225,7 +225,8 @@
  *
  * An entry whose row already holds the vector in the heap page need not
  * repeat it: a compact entry (ENGRAM_HNSW_PENDING_COMPACT, 8 bytes: heap
- * TID and flags) makes scans, merges and verify read the vector from the
+ * TID and flags; ENGRAM_HNSW_PENDING_MAX_ENTRIES, 408, a page) makes
+ * scans, merges and verify read the vector from the
  * row and prepare it as aminsert does (engram_hnsw_prepare_vector: cosine
  * normalises; an int8 index keeps exact pending vectors either way).
  * aminsert writes one only when it checked, on the heap page, that:
@@ -469,6 +470,12 @@ typedef EngramHnswPendingEntryData *EngramHnswPendingEntry;
 #define ENGRAM_HNSW_PENDING_ENTRY_SIZE(dims) \
 	(offsetof(EngramHnswPendingEntryData, vector) + sizeof(float) * (dims))
 #define ENGRAM_HNSW_PENDING_COMPACT_SIZE	offsetof(EngramHnswPendingEntryData, vector)
+/*
+ * Entries a pending page holds at most: what a merge's
+ * PageIndexMultiDelete() can delete in one call (its work array has
+ * MaxIndexTuplesPerPage slots); 8-byte compact entries would fit 680.
+ */
+#define ENGRAM_HNSW_PENDING_MAX_ENTRIES		MaxIndexTuplesPerPage
 
 #define EngramHnswPageGetOpaque(page) \
 	((EngramHnswPageOpaque) PageGetSpecialPointer(page))

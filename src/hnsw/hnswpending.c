@@ -66,6 +66,7 @@
 #include "access/detoast.h"
 #include "access/generic_xlog.h"
 #include "access/heapam.h"
+#include "access/itup.h"
 #include "access/htup_details.h"
 #include "access/tableam.h"
 #include "access/xlog.h"
@@ -82,6 +83,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "engram.h"
 #include "hnsw/hnsw.h"
@@ -303,10 +305,19 @@ heap_row_vector(HeapVectorReader *reader, const EngramHnswMetaPageData *meta,
 	{
 		/* copy out what the page holds, detoast without the page lock */
 		struct varlena *copy = palloc(VARSIZE_ANY(stored));
+		bool		pushed = false;
 
 		memcpy(copy, stored, VARSIZE_ANY(stored));
 		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		if (VARATT_IS_EXTERNAL(copy) && !ActiveSnapshotSet())
+		{
+			/* reading TOAST needs a snapshot; a merge's caller may have none */
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
 		vec = (EngramVector *) detoast_attr(copy);
+		if (pushed)
+			PopActiveSnapshot();
 		if (vec->dim != meta->dimensions)
 			return HEAP_ROW_OTHER;
 		prepared = engram_hnsw_prepare_vector(reader->index, meta->metric, meta->dimensions,
@@ -402,9 +413,10 @@ register_page_fragment(uint8 block_id, Page page, Size offset, Size length,
  * rather than by GenericXLogFinish, which copies every page twice and
  * compares it byte by byte (a third of an append's CPU on 768-dimension
  * entries).  The delta fragments are: the metapage's EngramHnswMetaPageData;
- * on the tail page the header from pd_flags to the end of the line
- * pointers, and the new item; on a former tail that gets a successor,
- * the "next" field of its special space.  A new page is logged whole
+ * on the tail page the header fields that change (pd_flags, pd_lower,
+ * pd_upper), the new item's line pointer and the new item (not every line
+ * pointer: a page of compact entries has hundreds); on a former tail that
+ * gets a successor, the "next" field of its special space.  A new page is logged whole
  * (as GenericXLogFinish does with GENERIC_XLOG_FULL_IMAGE).  generic_redo
  * zeroes the hole between pd_lower and pd_upper after applying the
  * fragments; the hole of a pending page is zero here too, since pages
@@ -423,8 +435,9 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size, uint32 *pa
 	Page		target;
 	BlockNumber tail;
 	LocationIndex old_upper;
+	OffsetNumber offno;
 	OffsetNumber meta_header[2];
-	OffsetNumber tail_headers[2][2];
+	OffsetNumber tail_headers[3][2];
 	OffsetNumber link_header[2];
 
 	meta_buf = ReadBuffer(index, ENGRAM_HNSW_METAPAGE_BLKNO);
@@ -440,7 +453,8 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size, uint32 *pa
 		if (!is_pending_page(tail_page))
 			pending_page_corrupted(index, tail, "is the pending list's tail but not a pending page");
 	}
-	if (tail_page == NULL || PageGetFreeSpace(tail_page) < MAXALIGN(size))
+	if (tail_page == NULL || PageGetFreeSpace(tail_page) < MAXALIGN(size) ||
+		PageGetMaxOffsetNumber(tail_page) >= ENGRAM_HNSW_PENDING_MAX_ENTRIES)
 		new_buf = engram_hnsw_new_buffer(index);
 	target = BufferIsValid(new_buf) ? BufferGetPage(new_buf) : tail_page;
 
@@ -459,8 +473,8 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size, uint32 *pa
 	}
 	old_upper = ((PageHeader) target)->pd_upper;
 	/* Room was checked above: a fresh page holds any entry (pending_insert). */
-	if (PageAddItem(target, (Item) entry, size, InvalidOffsetNumber, false, false) ==
-		InvalidOffsetNumber)
+	offno = PageAddItem(target, (Item) entry, size, InvalidOffsetNumber, false, false);
+	if (offno == InvalidOffsetNumber)
 		elog(PANIC, "failed to add a pending entry to engram_hnsw index \"%s\"",
 			 RelationGetRelationName(index));
 	meta->pending_count++;
@@ -501,10 +515,14 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size, uint32 *pa
 
 			XLogRegisterBuffer(block_id, tail_buf, REGBUF_STANDARD);
 			register_page_fragment(block_id, tail_page, offsetof(PageHeaderData, pd_flags),
-								   header->pd_lower - offsetof(PageHeaderData, pd_flags),
+								   offsetof(PageHeaderData, pd_special) -
+								   offsetof(PageHeaderData, pd_flags),
 								   tail_headers[0]);
+			register_page_fragment(block_id, tail_page,
+								   (char *) PageGetItemId(tail_page, offno) - (char *) tail_page,
+								   sizeof(ItemIdData), tail_headers[1]);
 			register_page_fragment(block_id, tail_page, header->pd_upper,
-								   old_upper - header->pd_upper, tail_headers[1]);
+								   old_upper - header->pd_upper, tail_headers[2]);
 		}
 		lsn = XLogInsert(RM_GENERIC_ID, 0);
 		PageSetLSN(meta_page, lsn);
