@@ -165,7 +165,7 @@ engram_hnsw_pending_page_entry(Page page, OffsetNumber offno)
 typedef struct HeapVectorReader
 {
 	Relation	index;
-	Relation	heap;			/* NULL until first used */
+	Relation	heap;			/* the caller's, or NULL until first used */
 	bool		own_heap;		/* opened here: close at the end */
 	AttrNumber	attnum;			/* the indexed column of the heap */
 	BlockNumber nblocks;		/* heap size as last read */
@@ -181,13 +181,13 @@ typedef enum HeapRowVector
 } HeapRowVector;
 
 static void
-heap_vector_reader_init(HeapVectorReader *reader, Relation index, Relation heap)
+heap_vector_reader_init(HeapVectorReader *reader, Relation index)
 {
 	reader->index = index;
-	reader->heap = heap;
+	reader->heap = NULL;
 	reader->own_heap = false;
 	reader->attnum = index->rd_index->indkey.values[0];
-	reader->nblocks = heap ? RelationGetNumberOfBlocks(heap) : 0;
+	reader->nblocks = 0;
 	reader->buf = InvalidBuffer;
 }
 
@@ -364,7 +364,9 @@ compact_entry_allowed(Relation index, Relation heap, Datum value, ItemPointer he
 		(heap->rd_tableam != GetHeapamTableAmRoutine() && !engram_relation_is_engram(heap)) ||
 		!varlena_is_inline_plain(indexed))
 		return false;
-	heap_vector_reader_init(&reader, index, heap);
+	heap_vector_reader_init(&reader, index);
+	reader.heap = heap;
+	reader.nblocks = MaxBlockNumber;	/* the row was just written: no size check */
 	if (lock_heap_row(&reader, heaptid, true, &tuple) == HEAP_ROW_VECTOR)
 	{
 		bool		isnull;
@@ -703,7 +705,7 @@ engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 
 	out->rows = palloc_extended(sizeof(EngramHnswPendingRow) * capacity, MCXT_ALLOC_HUGE);
 	out->count = 0;
-	heap_vector_reader_init(&reader, index, NULL);
+	heap_vector_reader_init(&reader, index);
 	while (BlockNumberIsValid(blkno))
 	{
 		Buffer		buf = ReadBuffer(index, blkno);
@@ -859,7 +861,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 	insert_context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw pending merge insert",
 										   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
-	heap_vector_reader_init(&reader, index, NULL);
+	heap_vector_reader_init(&reader, index);
 	engram_hnsw_read_meta(index, &meta);
 	/* Merge what the list holds now: a busy list must not keep us forever. */
 	stop_blkno = meta.pending_tail;
@@ -1098,7 +1100,7 @@ engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *snapsho
 	HeapVectorReader reader;
 	float	   *vector = NULL;	/* a compact entry's vector */
 
-	heap_vector_reader_init(&reader, index, NULL);
+	heap_vector_reader_init(&reader, index);
 	walked = palloc(sizeof(BlockNumber) * walked_capacity);
 	if (BlockNumberIsValid(meta.pending_head) != BlockNumberIsValid(meta.pending_tail))
 		report(arg, "error", "bad pending list", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
