@@ -80,7 +80,7 @@ INSERT INTO pending_items SELECT g, $vector FROM generate_series($rows + 1, $row
 CREATE TABLE graph_items (id int PRIMARY KEY, v evector($dims)) WITH (autovacuum_enabled = off);
 INSERT INTO graph_items SELECT * FROM pending_items;
 CREATE INDEX ON graph_items USING engram_hnsw (v);
-VACUUM ANALYZE;
+ANALYZE;  -- (a VACUUM would merge the pending list)
 CHECKPOINT;
 SQL
 	psql_db "$db" -Atc "SELECT 'pending entries ' || entries || ' on ' || pages || ' pages' FROM engram_hnsw_pending_stats('pending_items_v_idx')" |
