@@ -106,6 +106,22 @@ CREATE TEMP TABLE batch_ids AS
 SELECT row_number() OVER () AS position, id
   FROM engram_store_batch('errs', ARRAY['o3','o1','o2'], ARRAY[[1,0,0],[0,1,0],[0,0,1]]::numeric[]) AS id;
 SELECT b.position, e.content, e.embedding FROM batch_ids b JOIN errs e USING (id) ORDER BY b.position;
+-- The evector[] form unnests the caller's array itself: ids in input order,
+-- NULL embeddings kept, lower bounds other than 1 read from the first element.
+CREATE TEMP TABLE vector_batch_ids AS
+SELECT row_number() OVER () AS position, id
+  FROM engram_store_batch('errs', ARRAY['v3','v1','v2'],
+						  '[0:2]={"[0,0,2]",NULL,"[2,0,0]"}'::evector[]) AS id;
+SELECT b.position, e.content, e.embedding FROM vector_batch_ids b JOIN errs e USING (id) ORDER BY b.position;
+-- ... and still checks every element first: a wrong last element or a
+-- two-dimensional array writes nothing.
+SELECT count(*) AS rows_before FROM errs \gset
+SELECT statement, pg_temp.sqlstate_of(statement) AS result FROM (VALUES
+	($$SELECT engram_store_batch('errs', ARRAY['a','b','c'], ARRAY['[1,0,0]','[0,1,0]','[1,0,0,0]']::evector[])$$),
+	($$SELECT engram_store_batch('errs', ARRAY['a','b'], ARRAY[ARRAY['[1,0,0]'::evector], ARRAY['[0,1,0]'::evector]])$$)
+) AS t(statement);
+SELECT count(*) - :rows_before AS rows_added_by_failures FROM errs;
+DELETE FROM errs WHERE id IN (SELECT id FROM vector_batch_ids);
 
 -- The jsonb batch form: every canonical column, defaults for missing keys.
 SELECT * FROM engram_store_batch('errs', '[

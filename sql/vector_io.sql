@@ -53,6 +53,24 @@ FROM (VALUES ('[NaN]'), ('[1,nan]'), ('[inf]'), ('[1,-Infinity,3]'),
 			 ('[1e39]'), ('[1,-1e39]')) AS t(input),
 	 LATERAL pg_temp.vector_test_error(format('SELECT %L::evector', input)) e;
 
+-- The same check on 40 dimensions (blocks of 16, then a tail of 8): the
+-- first non-finite element is named wherever it lies, and a finite vector
+-- passes; through text input and through the real[] cast.
+SELECT position, value, e.state, e.message, e.detail
+FROM (VALUES (1, 'NaN'), (16, 'Infinity'), (17, '-Infinity'), (32, 'NaN'), (33, 'Infinity'),
+			 (40, 'NaN'), (0, '1')) AS t(position, value),
+	 LATERAL pg_temp.vector_test_error(format('SELECT %L::evector',
+		'[' || (SELECT string_agg(CASE WHEN i = position THEN value ELSE (i * 0.25)::text END, ',')
+				  FROM generate_series(1, 40) i) || ']')) e
+ORDER BY position;
+SELECT position, e.state, e.detail
+FROM (VALUES (5), (20), (39)) AS t(position),
+	 LATERAL pg_temp.vector_test_error(format('SELECT %L::real[]::evector',
+		(SELECT array_agg(CASE WHEN i = position THEN 'Infinity'::real ELSE i END ORDER BY i)
+		   FROM generate_series(1, 40) i))) e
+ORDER BY position;
+SELECT vector_dims(array_agg(i::real ORDER BY i)::evector) FROM generate_series(1, 40) i;
+
 -- Up to 16000 dimensions, not one more.
 SELECT vector_dims(('[' || array_to_string(array_fill(0.5, ARRAY[16000]), ',') || ']')::evector);
 SELECT * FROM pg_temp.vector_test_error(

@@ -57,6 +57,13 @@
 # worker at all (engram.background_workers = 0): its tier migration reads
 # every block of the space each cycle, a cost that grows with the space
 # (which the rounds grow by millions of rows), not with the stores.
+# WAL segments: a backend that needs a new one first writes its 16 MB
+# of zeros (18 % of a batch's backend CPU in one of session 15's profiles),
+# a recycled one costs nothing of the kind, and the rounds write gigabytes
+# of WAL.  So the setup creates 4 GB of segments and, with min_wal_size as
+# large as max_wal_size (8GB), every restart's checkpoint recycles all that
+# the rounds wrote: the runs reuse segments, as a server that has run a
+# while does, whatever their order.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
@@ -95,7 +102,8 @@ mkdir -p "$out"
 engram_bench_cluster_dirs store-ab
 engram_cluster_init "$datadir" "$port" "$sockdir" "shared_buffers = '1GB'" \
 	"synchronous_commit = off" "jit = off" "autovacuum = off" "max_wal_size = '8GB'" \
-	"checkpoint_timeout = '30min'" "engram.pending_flush_batch = 0" \
+	"checkpoint_timeout = '30min'" "min_wal_size = '8GB'" \
+	"engram.pending_flush_batch = 0" \
 	${worker_setting[@]+"${worker_setting[@]}"}
 psql_cmd() { engram_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"; }
 
@@ -157,6 +165,21 @@ create_space() {
 	else psql_cmd -c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null; fi
 }
 $fresh_space || create_space
+# 256 WAL segments (4 GB) for the checkpoint to recycle: each switch that
+# follows a record starts the next segment.
+psql_cmd <<'SQL'
+CREATE TABLE wal_segments (n int);
+DO $$
+BEGIN
+	FOR i IN 1..256 LOOP
+		INSERT INTO wal_segments VALUES (i);
+		PERFORM pg_switch_wal();
+	END LOOP;
+END
+$$;
+DROP TABLE wal_segments;
+CHECKPOINT;
+SQL
 
 # The stores engram_stats counted so far and their backend CPU seconds (a
 # single-row engram_store measures its own CPU; a batch does not).

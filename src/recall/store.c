@@ -236,11 +236,11 @@ embeddings_argument(FunctionCallInfo fcinfo, int argno, const EngramSpace *space
 			ereport(ERROR,
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 					 errmsg("embeddings has %d elements, contents has %d", n, count)));
+		/* Checked in place: the INSERT unnests the caller's array itself, not a copy. */
 		for (int i = 0; i < n; i++)
 			if (!nulls[i])
-				elements[i] = engram_space_check_embedding(space, elements[i]);
-		return PointerGetDatum(construct_md_array(elements, nulls, 1, &n, lbs, element_type,
-												  typlen, typbyval, typalign));
+				(void) engram_space_check_embedding(space, elements[i]);
+		return PointerGetDatum(array);
 	}
 
 	if (element_type == TEXTOID)

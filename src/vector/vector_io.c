@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 
 #include "common/shortest_dec.h"
@@ -75,11 +76,46 @@ check_dim_range(int dim)
 						ENGRAM_VECTOR_MAX_DIM)));
 }
 
+/*
+ * Elements checked per block: a fixed count, so the compiler turns the
+ * block's loop into vector instructions.
+ */
+#define FINITE_CHECK_BLOCK	16
+#define FLOAT_EXPONENT_BITS	0x7f800000
+#define FLOAT_EXPONENT_LOW	0x00800000
+
 void
 engram_vector_check_elements(const float *x, int dim)
 {
+	uint32		exponent_overflow[FINITE_CHECK_BLOCK] = {0};
+	uint32		any_overflow = 0;
+	int			i = 0;
+
 	check_dim_range(dim);
-	for (int i = 0; i < dim; i++)
+
+	/*
+	 * First pass without a branch per element (an embedding is checked on
+	 * every store, every element of a batch's): an infinity or a NaN has
+	 * every exponent bit set, and only then does adding the exponent's
+	 * lowest bit carry into the sign bit.  Only when it finds one does the
+	 * loop below look for the first, for the message.
+	 */
+	for (; i + FINITE_CHECK_BLOCK <= dim; i += FINITE_CHECK_BLOCK)
+	{
+		uint32		bits[FINITE_CHECK_BLOCK];
+
+		memcpy(bits, x + i, sizeof(bits));
+		for (int j = 0; j < FINITE_CHECK_BLOCK; j++)
+			exponent_overflow[j] |= (bits[j] & FLOAT_EXPONENT_BITS) + FLOAT_EXPONENT_LOW;
+	}
+	for (int j = 0; j < FINITE_CHECK_BLOCK; j++)
+		any_overflow |= exponent_overflow[j];
+	for (; i < dim; i++)
+		any_overflow |= isfinite(x[i]) ? 0 : 0x80000000;
+	if (likely((any_overflow & 0x80000000) == 0))
+		return;
+
+	for (i = 0; i < dim; i++)
 	{
 		if (unlikely(!isfinite(x[i])))
 			ereport(ERROR,
