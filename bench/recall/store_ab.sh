@@ -35,11 +35,18 @@
 #
 # Usage (as root, PG_CONFIG exported, engram installed):
 #   bash bench/recall/store_ab.sh [--dims 768] [--rows 5000] [--rounds 3]
-#       [--seconds 8] [--deferred on|off] [--clients "1 2"] [--worker on|off]
+#       [--seconds 8] [--deferred on|off] [--clients "1 2"] [--worker on|off] [--fresh-space]
 #       --variant NAME SO SQL [--variant NAME SO SQL ...]
 # SO is a path to an engram.so, or "-" for the one installed; SQL runs in
 # database postgres after each start ("" for none), for example
 #   --variant old /tmp/old/engram.so "ALTER TABLE mem RESET (toast_tuple_target)"
+# --fresh-space drops the space and stores its ROWS memories again after
+# each variant's start (before its warm-up), with that variant's build:
+# every run then starts from the same state, and no build reads an index
+# another wrote (needed when builds write pending-list entries the other
+# cannot read: compact entries, session 15, are misread by older builds).
+# The space is then ANALYZEd, not VACUUMed (a VACUUM merges a deferred
+# list of ROWS into the graph, minutes each time): its ROWS stay pending.
 # Writes bench/recall/results-store-ab-<timestamp>/report.txt.  Leaves the
 # last variant run installed.  Settings: shared_buffers 1GB,
 # synchronous_commit off (the rates measure the work of a store, not the
@@ -61,7 +68,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/recall_lib.sh"
 
-dims=768 rows=5000 rounds=3 seconds=8 deferred=on clients=1 worker=on
+dims=768 rows=5000 rounds=3 seconds=8 deferred=on clients=1 worker=on fresh_space=false
 names=() sos=() sqls=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -72,6 +79,7 @@ while [ $# -gt 0 ]; do
 	--deferred) deferred=$2; shift 2 ;;
 	--clients) clients=$2; shift 2 ;;
 	--worker) worker=$2; shift 2 ;;
+	--fresh-space) fresh_space=true; shift ;;
 	--variant)
 		[ $# -ge 4 ] || engram_die "--variant needs NAME SO SQL"
 		names+=("$2") sos+=("$3") sqls+=("$4")
@@ -140,16 +148,23 @@ SELECT array_agg('pgbench batch ' || id ORDER BY id) AS contents, array_agg(v OR
 CREATE TABLE batch_long AS
 SELECT array_agg(id || ' $long_content' ORDER BY id) AS contents,
 	   array_agg(v ORDER BY id) AS vs FROM queries;
-SET engram.space_deferred_insert = $deferred;
-SELECT engram_create_space('mem', $dims);
 SQL
-space_index=$(psql_cmd -Atc "SELECT indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-	JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'mem'::regclass AND a.amname = 'engram_hnsw'")
-[ "$deferred" = off ] || psql_cmd -c "ALTER INDEX $space_index SET (pending_list_limit = 2147483647)" >/dev/null
-for ((i = 0; i < (rows + 999) / 1000; i++)); do
-	psql_cmd -Atc "SELECT count(*) FROM engram_store_batch('mem', (SELECT contents FROM batch_short), (SELECT vs FROM batch_short))" >/dev/null
-done
-psql_cmd -c 'VACUUM ANALYZE' >/dev/null
+# create_space: (re)creates the space mem and stores its ROWS memories.
+create_space() {
+	local i
+	psql_cmd -c "SET client_min_messages = warning" -c "SELECT engram_drop_space('mem', true)" \
+		-c "SET engram.space_deferred_insert = $deferred" -c "SELECT engram_create_space('mem', $dims)" >/dev/null
+	space_index=$(psql_cmd -Atc "SELECT indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'mem'::regclass AND a.amname = 'engram_hnsw'")
+	[ "$deferred" = off ] || psql_cmd -c "ALTER INDEX $space_index SET (pending_list_limit = 2147483647)" >/dev/null
+	for ((i = 0; i < (rows + 999) / 1000; i++)); do
+		psql_cmd -Atc "SELECT count(*) FROM engram_store_batch('mem', (SELECT contents FROM batch_short), (SELECT vs FROM batch_short))" >/dev/null
+	done
+	# (a VACUUM would merge a deferred list into the graph: minutes per variant)
+	if $fresh_space; then psql_cmd -c 'ANALYZE' -c 'CHECKPOINT' >/dev/null
+	else psql_cmd -c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null; fi
+}
+$fresh_space || create_space
 # 256 WAL segments (4 GB) for the checkpoint to recycle: each switch that
 # follows a record starts the next segment.
 psql_cmd <<'SQL'
@@ -213,7 +228,7 @@ results=$out/results.txt
 {
 	echo "Engram store A/B, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "space: $rows x $dims (cosine) stored first, deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, $clients client(s), -M prepared; Engram worker $worker"
+	echo "space: $rows x $dims (cosine) stored first$($fresh_space && echo ' by each variant before its runs'), deferred_insert = $deferred; $rounds rounds, pgbench -T $seconds, $clients client(s), -M prepared; Engram worker $worker"
 	for i in "${!names[@]}"; do
 		echo "variant ${names[$i]}: ${sos[$i]} ($(cat "$(dirname "${sos[$i]}")/COMMIT" 2>/dev/null || echo installed)); SQL: ${sqls[$i]:-none}"
 	done
@@ -224,6 +239,7 @@ for ((round = 1; round <= rounds; round++)); do
 	for ((k = 0; k < count; k++)); do
 		if ((round % 2 == 1)); then i=$k; else i=$((count - 1 - k)); fi
 		install_variant "${sos[$i]}" "${sqls[$i]}"
+		! $fresh_space || create_space
 		(cd "$work" && engram_as_postgres pgbench -n -M prepared -c 1 -T 2 -h "$sockdir" -p "$port" \
 			-f store_short.sql postgres) >/dev/null 2>&1 || true
 		for nclients in $clients; do

@@ -202,7 +202,8 @@
  *
  * An index with deferred_insert = on does not insert a new row into the
  * graph: aminsert appends an EngramHnswPendingEntryData (heap TID, the
- * prepared float4 vector, whatever the quantization) to the tail of a
+ * prepared float4 vector whatever the quantization, or no vector in a
+ * compact entry: COMPACT ENTRIES below) to the tail of a
  * singly linked list of pending pages (page type ENGRAM_HNSW_PAGE_PENDING,
  * special space EngramHnswPendingPageOpaqueData: the page type and id of
  * every page plus the next block, in the same 8 bytes).  The metapage
@@ -219,6 +220,53 @@
  * before the pending list, were read as "list empty" and upgraded in place
  * by the first append; since version 3 changed the element layout, only
  * versions 3 and 4 are read.)
+ *
+ * COMPACT ENTRIES (hnswpending.c)
+ *
+ * An entry whose row already holds the vector in the heap page need not
+ * repeat it: a compact entry (ENGRAM_HNSW_PENDING_COMPACT, 8 bytes: heap
+ * TID and flags; ENGRAM_HNSW_PENDING_MAX_ENTRIES, 408, a page) makes
+ * scans, merges and verify read the vector from the
+ * row and prepare it as aminsert does (engram_hnsw_prepare_vector: cosine
+ * normalises; an int8 index keeps exact pending vectors either way).
+ * aminsert writes one only when it checked, on the heap page, that:
+ *	  - the index key is a plain column (no expression) of a heap or
+ *	    engram-AM table (whose warm rows are heap tuples; a cold stub holds
+ *	    NULL there and gets a full entry, so do TOASTed or compressed
+ *	    values: the entry is made only for an uncompressed inline value);
+ *	  - the line pointer at the TID is a normal tuple, not a heap-only one
+ *	    and not HOT-updated (a fresh row; not the root of an older chain,
+ *	    which CREATE INDEX CONCURRENTLY's validation indexes with a later
+ *	    member's value), and its stored value is byte for byte the value
+ *	    being indexed.
+ * A later HOT update of that row keeps the indexed column's bytes (heap
+ * decides HOT on them, and the index exists by then), so every member of
+ * the row's HOT chain holds the entry's vector: a reader takes the tuple
+ * at the TID, or the one its redirect names (possibly stored differently
+ * then: compressed or TOASTed values are detoasted).  A line pointer
+ * without storage (dead, unused, beyond the page or the table), a
+ * heap-only tuple at the root TID, a NULL value or one of other dimensions
+ * means the row the entry was made for is gone: the entry is skipped
+ * (scans do not return it, a merge drops it).  The TID cannot hold another
+ * row meanwhile: heap reuses a line pointer only in VACUUM's second heap
+ * pass, after every index's bulk delete, and ours removes every pending
+ * entry of a dead TID (waiting for a running merge first, so no merge
+ * still holds a copied TID); a scan that copied a TID before such a VACUUM
+ * and reads a newer row there returns a TID that its MVCC snapshot does
+ * not see (neither the dead row nor one inserted after the scan began), so
+ * the executor drops it.  Crash recovery and standbys read compact entries
+ * alike: the heap record of a row precedes its index records in WAL.
+ * Readers read heap pages with one share lock at a time, never while
+ * holding a lock of the index.  Full entries (flags 0) stay readable and
+ * are still written where a compact one is not allowed, so no version
+ * change: an index may hold both.  (A library before compact entries
+ * would misread them: run engram_hnsw_flush_pending() before going back
+ * to one.)
+ *
+ * pending_list_limit bounds the work of a scan, which still reads every
+ * entry's vector: the list counts as the larger of its pages and the
+ * pages its entries would take as full entries (so a compact list of N
+ * entries triggers merges where a full one of N entries did).
  *
  * LOCKING
  *
@@ -402,18 +450,32 @@ StaticAssertDecl(MAXALIGN(sizeof(EngramHnswPendingPageOpaqueData)) ==
 #define EngramHnswPendingPageGetOpaque(page) \
 	((EngramHnswPendingPageOpaqueData *) PageGetSpecialPointer(page))
 
-/* One deferred insert: heap TID and the prepared (cosine: normalised) vector. */
+/*
+ * One deferred insert: heap TID and the prepared (cosine: normalised)
+ * vector, or, in a compact entry (flag ENGRAM_HNSW_PENDING_COMPACT), the
+ * heap TID alone: readers take the vector from the heap row (PENDING LIST,
+ * COMPACT ENTRIES).
+ */
 typedef struct EngramHnswPendingEntryData
 {
 	ItemPointerData heaptid;
-	uint16		flags;			/* none defined yet: 0 */
-	float		vector[FLEXIBLE_ARRAY_MEMBER];
+	uint16		flags;			/* ENGRAM_HNSW_PENDING_*; 0: full entry */
+	float		vector[FLEXIBLE_ARRAY_MEMBER];	/* absent in a compact entry */
 } EngramHnswPendingEntryData;
 
 typedef EngramHnswPendingEntryData *EngramHnswPendingEntry;
 
+#define ENGRAM_HNSW_PENDING_COMPACT		0x0001	/* no vector: read the heap row */
+
 #define ENGRAM_HNSW_PENDING_ENTRY_SIZE(dims) \
 	(offsetof(EngramHnswPendingEntryData, vector) + sizeof(float) * (dims))
+#define ENGRAM_HNSW_PENDING_COMPACT_SIZE	offsetof(EngramHnswPendingEntryData, vector)
+/*
+ * Entries a pending page holds at most: what a merge's
+ * PageIndexMultiDelete() can delete in one call (its work array has
+ * MaxIndexTuplesPerPage slots); 8-byte compact entries would fit 680.
+ */
+#define ENGRAM_HNSW_PENDING_MAX_ENTRIES		MaxIndexTuplesPerPage
 
 #define EngramHnswPageGetOpaque(page) \
 	((EngramHnswPageOpaque) PageGetSpecialPointer(page))
@@ -1135,12 +1197,14 @@ extern void engram_hnsw_retarget_init(void);
 extern void engram_hnsw_pending_init_meta(EngramHnswMetaPageData *meta);
 
 /*
- * Append a prepared vector for "heaptid" to the pending list; when the
- * list is over its limit, merge a bounded batch
+ * Append a prepared vector for "heaptid" (the row that aminsert got with
+ * index value "value" from "heap") to the pending list, as a compact entry
+ * where the row allows it (COMPACT ENTRIES); when the list is over its
+ * limit, merge a bounded batch
  * (ENGRAM_HNSW_PENDING_INSERT_MERGE).  No lock held on entry or exit.
  */
-extern void engram_hnsw_pending_insert(Relation index, const float *vector, int dims,
-									   ItemPointer heaptid);
+extern void engram_hnsw_pending_insert(Relation index, Relation heap, Datum value,
+									   const float *vector, int dims, ItemPointer heaptid);
 
 /* A pending entry met by a scan. */
 typedef struct EngramHnswPendingRow

@@ -1373,7 +1373,7 @@ engram_hnsw_insert(Relation index, Datum *values, bool *isnull,
 		else if (engram_hnsw_retarget_moved_row(index, vector, heap_tid))
 			;					/* a tier move: attached to the old element */
 		else if (engram_hnsw_get_deferred_insert(index))
-			engram_hnsw_pending_insert(index, vector, dims, heap_tid);
+			engram_hnsw_pending_insert(index, heap, values[0], vector, dims, heap_tid);
 		else
 			engram_hnsw_insert_vector(index, vector, heap_tid);
 	}

@@ -19,8 +19,10 @@
  * Layout (hnsw.h, PENDING LIST): pending pages form a singly linked list
  * from the metapage's pending_head to its pending_tail through the "next"
  * field of their special space.  Entries are line-pointer items
- * (EngramHnswPendingEntryData: heap TID and the prepared float4 vector),
- * appended at the tail, removed from the head.  The metapage counts the
+ * (EngramHnswPendingEntryData: heap TID and the prepared float4 vector,
+ * or, in a compact entry, the heap TID alone: the vector is read from the
+ * heap row, see hnsw.h, COMPACT ENTRIES), appended at the tail, removed
+ * from the head.  The metapage counts the
  * entries and pages.
  *
  * Locking:
@@ -61,11 +63,16 @@
 
 #include <math.h>
 
+#include "access/detoast.h"
 #include "access/generic_xlog.h"
+#include "access/heapam.h"
+#include "access/itup.h"
 #include "access/htup_details.h"
+#include "access/tableam.h"
 #include "access/xlog.h"
 #include "access/relation.h"
 #include "access/xloginsert.h"
+#include "catalog/index.h"
 #include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -76,9 +83,11 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "engram.h"
 #include "hnsw/hnsw.h"
+#include "tam/engram_tam.h"
 
 PG_FUNCTION_INFO_V1(engram_hnsw_flush_pending);
 PG_FUNCTION_INFO_V1(engram_hnsw_pending_stats);
@@ -139,6 +148,241 @@ engram_hnsw_pending_page_entry(Page page, OffsetNumber offno)
 }
 
 /* ---------------------------------------------------------------------
+ * Compact entries: the vector read from the heap row (hnsw.h, COMPACT
+ * ENTRIES)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Reads indexed vectors from the heap rows of compact entries, keeping the
+ * pin of the last heap page read (entries are appended in insert order, so
+ * consecutive ones mostly name the same page).  The heap is opened on
+ * first use with AccessShareLock (every caller's transaction holds a lock
+ * on it already, or gets one here, in the usual heap-then-index order for
+ * all but engram_hnsw_flush_pending()); heap_vector_reader_end() releases
+ * the pin and keeps the lock until the end of the transaction.
+ */
+typedef struct HeapVectorReader
+{
+	Relation	index;
+	Relation	heap;			/* the caller's, or NULL until first used */
+	bool		own_heap;		/* opened here: close at the end */
+	AttrNumber	attnum;			/* the indexed column of the heap */
+	BlockNumber nblocks;		/* heap size as last read */
+	Buffer		buf;			/* pinned heap page, or InvalidBuffer */
+} HeapVectorReader;
+
+/* What heap_row_vector() found at an entry's TID. */
+typedef enum HeapRowVector
+{
+	HEAP_ROW_VECTOR,			/* the vector, prepared, in "out" */
+	HEAP_ROW_GONE,				/* no tuple there: the row is dead */
+	HEAP_ROW_OTHER				/* a tuple without the entry's vector */
+} HeapRowVector;
+
+static void
+heap_vector_reader_init(HeapVectorReader *reader, Relation index)
+{
+	reader->index = index;
+	reader->heap = NULL;
+	reader->own_heap = false;
+	reader->attnum = index->rd_index->indkey.values[0];
+	reader->nblocks = 0;
+	reader->buf = InvalidBuffer;
+}
+
+static void
+heap_vector_reader_end(HeapVectorReader *reader)
+{
+	if (BufferIsValid(reader->buf))
+		ReleaseBuffer(reader->buf);
+	reader->buf = InvalidBuffer;
+	if (reader->own_heap)
+		relation_close(reader->heap, NoLock);
+	reader->heap = NULL;
+	reader->own_heap = false;
+}
+
+/*
+ * Share-lock the heap page of "tid" and find the tuple the TID names: the
+ * tuple itself, or, unless "fresh_only", the one its HOT redirect names.
+ * With "fresh_only" (aminsert's check) the tuple must be the TID's own, a
+ * normal tuple not HOT-updated.  Returns the tuple in *tuple with the
+ * page locked (the caller unlocks reader->buf), or HEAP_ROW_GONE /
+ * HEAP_ROW_OTHER with nothing locked.
+ */
+static HeapRowVector
+lock_heap_row(HeapVectorReader *reader, ItemPointer tid, bool fresh_only,
+			  HeapTupleData *tuple)
+{
+	BlockNumber blkno = ItemPointerGetBlockNumber(tid);
+	OffsetNumber offno = ItemPointerGetOffsetNumber(tid);
+	Page		page;
+	ItemId		itemid;
+
+	if (reader->heap == NULL)
+	{
+		reader->heap = relation_open(reader->index->rd_index->indrelid, AccessShareLock);
+		reader->own_heap = true;
+		reader->nblocks = RelationGetNumberOfBlocks(reader->heap);
+	}
+	if (blkno >= reader->nblocks &&
+		blkno >= (reader->nblocks = RelationGetNumberOfBlocks(reader->heap)))
+		return HEAP_ROW_GONE;
+	if (!BufferIsValid(reader->buf) || BufferGetBlockNumber(reader->buf) != blkno)
+	{
+		if (BufferIsValid(reader->buf))
+			ReleaseBuffer(reader->buf);
+		reader->buf = ReadBuffer(reader->heap, blkno);
+	}
+	LockBuffer(reader->buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(reader->buf);
+	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+	{
+		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		return HEAP_ROW_GONE;
+	}
+	itemid = PageGetItemId(page, offno);
+	if (ItemIdIsRedirected(itemid) && !fresh_only)
+	{
+		offno = ItemIdGetRedirect(itemid);
+		itemid = PageGetItemId(page, offno);
+	}
+	else if (ItemIdIsNormal(itemid) &&
+			 HeapTupleHeaderIsHeapOnly((HeapTupleHeader) PageGetItem(page, itemid)))
+	{
+		/* a root TID never holds a heap-only tuple: not the entry's row */
+		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		return HEAP_ROW_OTHER;
+	}
+	if (!ItemIdIsNormal(itemid))
+	{
+		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		return fresh_only && ItemIdIsRedirected(itemid) ? HEAP_ROW_OTHER : HEAP_ROW_GONE;
+	}
+	tuple->t_data = (HeapTupleHeader) PageGetItem(page, itemid);
+	tuple->t_len = ItemIdGetLength(itemid);
+	tuple->t_tableOid = RelationGetRelid(reader->heap);
+	ItemPointerSet(&tuple->t_self, blkno, offno);
+	if (fresh_only && HeapTupleHeaderIsHotUpdated(tuple->t_data))
+	{
+		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		return HEAP_ROW_OTHER;
+	}
+	return HEAP_ROW_VECTOR;
+}
+
+/*
+ * The prepared vector (dims floats, into "out") of the row a compact
+ * entry names by "tid", or why there is none (HEAP_ROW_GONE: skip the
+ * entry, the row is dead; HEAP_ROW_OTHER: skip it too, the tuple there is
+ * not one the entry can have been made for).  A value stored compressed or
+ * in TOAST (a later HOT chain member's) is detoasted after the page lock
+ * is released.
+ */
+static HeapRowVector
+heap_row_vector(HeapVectorReader *reader, const EngramHnswMetaPageData *meta,
+				ItemPointer tid, float *out)
+{
+	HeapTupleData tuple;
+	HeapRowVector found = lock_heap_row(reader, tid, false, &tuple);
+	Datum		value;
+	bool		isnull;
+	struct varlena *stored;
+	EngramVector *vec;
+	bool		prepared;
+
+	if (found != HEAP_ROW_VECTOR)
+		return found;
+	value = heap_getattr(&tuple, reader->attnum, RelationGetDescr(reader->heap), &isnull);
+	if (isnull)
+	{
+		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		return HEAP_ROW_OTHER;
+	}
+	stored = (struct varlena *) DatumGetPointer(value);
+	if (VARATT_IS_EXTENDED(stored))
+	{
+		/* copy out what the page holds, detoast without the page lock */
+		struct varlena *copy = palloc(VARSIZE_ANY(stored));
+		bool		pushed = false;
+
+		memcpy(copy, stored, VARSIZE_ANY(stored));
+		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		if (VARATT_IS_EXTERNAL(copy) && !ActiveSnapshotSet())
+		{
+			/* reading TOAST needs a snapshot; a merge's caller may have none */
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
+		vec = (EngramVector *) detoast_attr(copy);
+		if (pushed)
+			PopActiveSnapshot();
+		if (vec->dim != meta->dimensions)
+			return HEAP_ROW_OTHER;
+		prepared = engram_hnsw_prepare_vector(reader->index, meta->metric, meta->dimensions,
+											  vec, out);
+		return prepared ? HEAP_ROW_VECTOR : HEAP_ROW_OTHER;
+	}
+	vec = (EngramVector *) stored;
+	if (vec->dim != meta->dimensions)
+	{
+		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		return HEAP_ROW_OTHER;
+	}
+	prepared = engram_hnsw_prepare_vector(reader->index, meta->metric, meta->dimensions,
+										  vec, out);
+	LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+	/* a zero vector under cosine is never indexed: not the entry's row */
+	return prepared ? HEAP_ROW_VECTOR : HEAP_ROW_OTHER;
+}
+
+/* A value stored in the tuple itself, uncompressed (either header size). */
+static bool
+varlena_is_inline_plain(const struct varlena *value)
+{
+	return !VARATT_IS_EXTERNAL(value) && !VARATT_IS_COMPRESSED(value);
+}
+
+/*
+ * May the row aminsert indexes at "heaptid" of "heap", with index value
+ * "value", get a compact entry?  The conditions of hnsw.h, COMPACT
+ * ENTRIES, checked on the heap page itself (the row was just written; no
+ * lock of the index is held).
+ */
+static bool
+compact_entry_allowed(Relation index, Relation heap, Datum value, ItemPointer heaptid)
+{
+	HeapVectorReader reader;
+	HeapTupleData tuple;
+	struct varlena *indexed = (struct varlena *) DatumGetPointer(value);
+	bool		allowed = false;
+
+	if (heap == NULL || index->rd_index->indnatts != 1 ||
+		index->rd_index->indkey.values[0] == 0 ||	/* an expression */
+		RelationGetRelid(heap) != index->rd_index->indrelid ||
+		(heap->rd_tableam != GetHeapamTableAmRoutine() && !engram_relation_is_engram(heap)) ||
+		!varlena_is_inline_plain(indexed))
+		return false;
+	heap_vector_reader_init(&reader, index);
+	reader.heap = heap;
+	reader.nblocks = MaxBlockNumber;	/* the row was just written: no size check */
+	if (lock_heap_row(&reader, heaptid, true, &tuple) == HEAP_ROW_VECTOR)
+	{
+		bool		isnull;
+		struct varlena *stored = (struct varlena *)
+			DatumGetPointer(heap_getattr(&tuple, reader.attnum, RelationGetDescr(heap), &isnull));
+
+		allowed = !isnull && varlena_is_inline_plain(stored) &&
+			VARSIZE_ANY_EXHDR(stored) == VARSIZE_ANY_EXHDR(indexed) &&
+			memcmp(VARDATA_ANY(stored), VARDATA_ANY(indexed), VARSIZE_ANY_EXHDR(indexed)) == 0;
+		LockBuffer(reader.buf, BUFFER_LOCK_UNLOCK);
+	}
+	heap_vector_reader_end(&reader);
+	return allowed;
+}
+
+/* ---------------------------------------------------------------------
  * Append (aminsert of an index that defers)
  * ---------------------------------------------------------------------
  */
@@ -162,8 +406,8 @@ register_page_fragment(uint8 block_id, Page page, Size offset, Size length,
 
 /*
  * Append "entry" (size bytes) at the tail of the list, adding a page when
- * the tail has no room.  Returns the number of pages on the list
- * afterwards.  No buffer lock held on entry or exit.
+ * the tail has no room.  Sets *pages and *count to the pages and entries
+ * on the list afterwards.  No buffer lock held on entry or exit.
  *
  * WAL: one generic WAL record (RM_GENERIC_ID, replayed by PostgreSQL's own
  * generic_redo, so a standby needs no engram code) for the metapage, the
@@ -171,16 +415,18 @@ register_page_fragment(uint8 block_id, Page page, Size offset, Size length,
  * rather than by GenericXLogFinish, which copies every page twice and
  * compares it byte by byte (a third of an append's CPU on 768-dimension
  * entries).  The delta fragments are: the metapage's EngramHnswMetaPageData;
- * on the tail page the header from pd_flags to the end of the line
- * pointers, and the new item; on a former tail that gets a successor,
- * the "next" field of its special space.  A new page is logged whole
+ * on the tail page the header fields that change (pd_flags, pd_lower,
+ * pd_upper), the new item's line pointer and the new item (not every line
+ * pointer: a page of compact entries has hundreds); on a former tail that
+ * gets a successor, the "next" field of its special space.  A new page is logged whole
  * (as GenericXLogFinish does with GENERIC_XLOG_FULL_IMAGE).  generic_redo
  * zeroes the hole between pd_lower and pd_upper after applying the
  * fragments; the hole of a pending page is zero here too, since pages
  * start zeroed (PageInit) and items are only ever added below pd_upper.
  */
-static uint32
-append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
+static void
+append_entry(Relation index, EngramHnswPendingEntry entry, Size size, uint32 *pages,
+			 uint32 *count)
 {
 	Buffer		meta_buf;
 	Buffer		tail_buf = InvalidBuffer;
@@ -190,10 +436,10 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
 	Page		tail_page = NULL;
 	Page		target;
 	BlockNumber tail;
-	uint32		pages;
 	LocationIndex old_upper;
+	OffsetNumber offno;
 	OffsetNumber meta_header[2];
-	OffsetNumber tail_headers[2][2];
+	OffsetNumber tail_headers[3][2];
 	OffsetNumber link_header[2];
 
 	meta_buf = ReadBuffer(index, ENGRAM_HNSW_METAPAGE_BLKNO);
@@ -209,7 +455,8 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
 		if (!is_pending_page(tail_page))
 			pending_page_corrupted(index, tail, "is the pending list's tail but not a pending page");
 	}
-	if (tail_page == NULL || PageGetFreeSpace(tail_page) < MAXALIGN(size))
+	if (tail_page == NULL || PageGetFreeSpace(tail_page) < MAXALIGN(size) ||
+		PageGetMaxOffsetNumber(tail_page) >= ENGRAM_HNSW_PENDING_MAX_ENTRIES)
 		new_buf = engram_hnsw_new_buffer(index);
 	target = BufferIsValid(new_buf) ? BufferGetPage(new_buf) : tail_page;
 
@@ -228,12 +475,13 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
 	}
 	old_upper = ((PageHeader) target)->pd_upper;
 	/* Room was checked above: a fresh page holds any entry (pending_insert). */
-	if (PageAddItem(target, (Item) entry, size, InvalidOffsetNumber, false, false) ==
-		InvalidOffsetNumber)
+	offno = PageAddItem(target, (Item) entry, size, InvalidOffsetNumber, false, false);
+	if (offno == InvalidOffsetNumber)
 		elog(PANIC, "failed to add a pending entry to engram_hnsw index \"%s\"",
 			 RelationGetRelationName(index));
 	meta->pending_count++;
-	pages = meta->pending_pages;
+	*pages = meta->pending_pages;
+	*count = meta->pending_count;
 
 	MarkBufferDirty(meta_buf);
 	if (tail_page != NULL)
@@ -269,10 +517,14 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
 
 			XLogRegisterBuffer(block_id, tail_buf, REGBUF_STANDARD);
 			register_page_fragment(block_id, tail_page, offsetof(PageHeaderData, pd_flags),
-								   header->pd_lower - offsetof(PageHeaderData, pd_flags),
+								   offsetof(PageHeaderData, pd_special) -
+								   offsetof(PageHeaderData, pd_flags),
 								   tail_headers[0]);
+			register_page_fragment(block_id, tail_page,
+								   (char *) PageGetItemId(tail_page, offno) - (char *) tail_page,
+								   sizeof(ItemIdData), tail_headers[1]);
 			register_page_fragment(block_id, tail_page, header->pd_upper,
-								   old_upper - header->pd_upper, tail_headers[1]);
+								   old_upper - header->pd_upper, tail_headers[2]);
 		}
 		lsn = XLogInsert(RM_GENERIC_ID, 0);
 		PageSetLSN(meta_page, lsn);
@@ -288,25 +540,55 @@ append_entry(Relation index, EngramHnswPendingEntry entry, Size size)
 	if (BufferIsValid(tail_buf))
 		UnlockReleaseBuffer(tail_buf);
 	UnlockReleaseBuffer(meta_buf);
-	return pages;
+}
+
+/* Room for items on an empty pending page. */
+#define PENDING_PAGE_ROOM \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(EngramHnswPendingPageOpaqueData)))
+
+/*
+ * The size, in kB, that pending_list_limit is compared with: the larger of
+ * the list's pages and the pages its "count" entries would take as full
+ * entries of "dims" dimensions (hnsw.h, COMPACT ENTRIES), so that the limit
+ * bounds a scan's work (one vector per entry) as it did before compact
+ * entries.
+ */
+static uint64
+pending_list_kb(uint32 pages, uint32 count, int dims)
+{
+	uint64		full_per_page = PENDING_PAGE_ROOM /
+		(MAXALIGN(ENGRAM_HNSW_PENDING_ENTRY_SIZE(dims)) + sizeof(ItemIdData));
+	uint64		full_pages = (count + full_per_page - 1) / Max(full_per_page, 1);
+
+	return Max((uint64) pages, full_pages) * (BLCKSZ / 1024);
 }
 
 void
-engram_hnsw_pending_insert(Relation index, const float *vector, int dims,
-						   ItemPointer heaptid)
+engram_hnsw_pending_insert(Relation index, Relation heap, Datum value,
+						   const float *vector, int dims, ItemPointer heaptid)
 {
 	Size		size = ENGRAM_HNSW_PENDING_ENTRY_SIZE(dims);
-	EngramHnswPendingEntry entry = palloc0(size);
+	EngramHnswPendingEntry entry;
 	uint32		pages;
+	uint32		count;
 	uint64		size_kb;
 	uint64		limit_kb;
 
-	if (MAXALIGN(size) > BLCKSZ - MAXALIGN(SizeOfPageHeaderData) -
-		MAXALIGN(sizeof(EngramHnswPendingPageOpaqueData)) - sizeof(ItemIdData))
+	if (MAXALIGN(size) > PENDING_PAGE_ROOM - sizeof(ItemIdData))
 		elog(ERROR, "engram_hnsw pending entry of %d dimensions does not fit a page", dims);
+	if (compact_entry_allowed(index, heap, value, heaptid))
+	{
+		size = ENGRAM_HNSW_PENDING_COMPACT_SIZE;
+		entry = palloc0(size);
+		entry->flags = ENGRAM_HNSW_PENDING_COMPACT;
+	}
+	else
+	{
+		entry = palloc0(size);
+		memcpy(entry->vector, vector, sizeof(float) * dims);
+	}
 	entry->heaptid = *heaptid;
-	memcpy(entry->vector, vector, sizeof(float) * dims);
-	pages = append_entry(index, entry, size);
+	append_entry(index, entry, size, &pages, &count);
 	pfree(entry);
 
 	/*
@@ -315,7 +597,7 @@ engram_hnsw_pending_insert(Relation index, const float *vector, int dims,
 	 * concurrent inserters then go at the graph's pace, and the list
 	 * stops growing).
 	 */
-	size_kb = (uint64) pages * (BLCKSZ / 1024);
+	size_kb = pending_list_kb(pages, count, dims);
 	limit_kb = (uint64) engram_hnsw_get_pending_list_limit(index);
 	if (size_kb > limit_kb)
 		engram_hnsw_pending_merge(index, ENGRAM_HNSW_PENDING_INSERT_MERGE,
@@ -380,6 +662,34 @@ sift_down(EngramHnswPendingRows *rows, int i)
 	heap[i] = item;
 }
 
+/* Append to "rows" (growing it) the row of "heaptid" whose prepared vector is "vector". */
+static void
+add_pending_row(EngramHnswPendingRows *rows, int *capacity, const EngramHnswMetaPageData *meta,
+				const float *query, bool want_bounds, ItemPointer heaptid, const float *vector)
+{
+	EngramHnswPendingRow *row;
+
+	if (rows->count == *capacity)
+	{
+		*capacity *= 2;
+		rows->rows = repalloc_huge(rows->rows, sizeof(EngramHnswPendingRow) * *capacity);
+	}
+	row = &rows->rows[rows->count++];
+	row->heaptid = *heaptid;
+	row->distance = query == NULL ? 0 :
+		engram_hnsw_distance(meta->metric, query, vector, meta->dimensions);
+	row->key = want_bounds && query != NULL ?
+		orderby_lower_bound(meta->metric, query, vector, meta->dimensions, row->distance) :
+		row->distance;
+}
+
+/*
+ * Full entries are read under the pending page's share lock; the TIDs of
+ * compact ones are copied, and their rows read from the heap once that
+ * lock is released (never a heap page lock while holding an index lock).
+ * A compact entry whose row is gone is skipped (hnsw.h, COMPACT ENTRIES);
+ * a NULL query (distance 0 for every row) reads no heap page.
+ */
 void
 engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 							const float *query, bool want_bounds,
@@ -388,16 +698,20 @@ engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 	BlockNumber blkno = meta->pending_head;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	BlockNumber pages_read = 0;
-	int			dims = meta->dimensions;
 	int			capacity = Max(meta->pending_count, 16);
-	int			count = 0;
-	EngramHnswPendingRow *rows = palloc(sizeof(EngramHnswPendingRow) * capacity);
+	HeapVectorReader reader;
+	ItemPointerData *compact_tids = palloc(sizeof(ItemPointerData) * MaxOffsetNumber);
+	float	   *vector = palloc(sizeof(float) * Max(meta->dimensions, 1));
 
+	out->rows = palloc_extended(sizeof(EngramHnswPendingRow) * capacity, MCXT_ALLOC_HUGE);
+	out->count = 0;
+	heap_vector_reader_init(&reader, index);
 	while (BlockNumberIsValid(blkno))
 	{
 		Buffer		buf = ReadBuffer(index, blkno);
 		Page		page;
 		OffsetNumber maxoff;
+		int			compact_count = 0;
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
@@ -417,35 +731,36 @@ engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 		for (OffsetNumber offno = FirstOffsetNumber; offno <= maxoff; offno++)
 		{
 			EngramHnswPendingEntry entry = engram_hnsw_pending_page_entry(page, offno);
-			EngramHnswPendingRow *row;
 
 			if (entry == NULL)
 				continue;
-			if (count == capacity)
-			{
-				capacity *= 2;
-				rows = repalloc(rows, sizeof(EngramHnswPendingRow) * capacity);
-			}
-			row = &rows[count++];
-			row->heaptid = entry->heaptid;
-			row->distance = query == NULL ? 0 :
-				engram_hnsw_distance(meta->metric, query, entry->vector, dims);
-			row->key = want_bounds && query != NULL ?
-				orderby_lower_bound(meta->metric, query, entry->vector, dims, row->distance) :
-				row->distance;
+			if (!(entry->flags & ENGRAM_HNSW_PENDING_COMPACT))
+				add_pending_row(out, &capacity, meta, query, want_bounds, &entry->heaptid,
+								entry->vector);
+			else if (query == NULL)
+				add_pending_row(out, &capacity, meta, NULL, false, &entry->heaptid, NULL);
+			else
+				compact_tids[compact_count++] = entry->heaptid;
 		}
 		blkno = EngramHnswPendingPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);
+		for (int i = 0; i < compact_count; i++)
+		{
+			if (heap_row_vector(&reader, meta, &compact_tids[i], vector) == HEAP_ROW_VECTOR)
+				add_pending_row(out, &capacity, meta, query, want_bounds, &compact_tids[i],
+								vector);
+		}
 		/* more pages than blocks: a cycle, unless appends added blocks meanwhile */
 		if (++pages_read > nblocks &&
 			pages_read > (nblocks = RelationGetNumberOfBlocks(index)))
 			pending_page_corrupted(index, blkno, "is on a cycle of the pending list");
 	}
+	heap_vector_reader_end(&reader);
+	pfree(compact_tids);
+	pfree(vector);
 
 	/* A heap, not a sort: a LIMIT k scan pops a few rows of many. */
-	out->rows = rows;
-	out->count = count;
-	for (int i = count / 2 - 1; i >= 0; i--)
+	for (int i = out->count / 2 - 1; i >= 0; i--)
 		sift_down(out, i);
 }
 
@@ -530,6 +845,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 	MemoryContext context;
 	MemoryContext insert_context;
 	MemoryContext old;
+	HeapVectorReader reader;
 
 	if (removed)
 		*removed = 0;
@@ -545,6 +861,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 	insert_context = AllocSetContextCreate(CurrentMemoryContext, "engram_hnsw pending merge insert",
 										   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
+	heap_vector_reader_init(&reader, index);
 	engram_hnsw_read_meta(index, &meta);
 	/* Merge what the list holds now: a busy list must not keep us forever. */
 	stop_blkno = meta.pending_tail;
@@ -556,6 +873,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 		int			present;
 		int			count;
 		ItemPointerData *tids;
+		bool	   *compact;
 		float	   *vectors;
 		int			dims;
 
@@ -576,6 +894,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 		present = PageGetMaxOffsetNumber(page);
 		count = (int) Min((int64) present, max_entries - merged - dropped);
 		tids = palloc(sizeof(ItemPointerData) * Max(count, 1));
+		compact = palloc(sizeof(bool) * Max(count, 1));
 		vectors = palloc(sizeof(float) * dims * Max(count, 1));
 		for (int i = 0; i < count; i++)
 		{
@@ -584,15 +903,25 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 			if (entry == NULL)
 				pending_page_corrupted(index, blkno, "has an unused line pointer on the pending list");
 			tids[i] = entry->heaptid;
-			memcpy(vectors + (Size) i * dims, entry->vector, sizeof(float) * dims);
+			compact[i] = (entry->flags & ENGRAM_HNSW_PENDING_COMPACT) != 0;
+			if (!compact[i])
+				memcpy(vectors + (Size) i * dims, entry->vector, sizeof(float) * dims);
 		}
 		UnlockReleaseBuffer(buf);
 
-		/* Into the graph, unless dead or already there. */
+		/*
+		 * Into the graph, unless dead, gone from the heap (a compact entry,
+		 * read now: the merge lock keeps VACUUM from removing the entries,
+		 * hence from reusing their TIDs, until they are deleted below) or
+		 * already there.
+		 */
 		for (int i = 0; i < count; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (dead != NULL && dead(&tids[i], dead_state))
+			if ((dead != NULL && dead(&tids[i], dead_state)) ||
+				(compact[i] &&
+				 heap_row_vector(&reader, &meta, &tids[i], vectors + (Size) i * dims) !=
+				 HEAP_ROW_VECTOR))
 				dropped++;
 			else
 			{
@@ -618,6 +947,7 @@ engram_hnsw_pending_merge(Relation index, int64 max_entries, bool wait,
 			break;
 		}
 	}
+	heap_vector_reader_end(&reader);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
 	MemoryContextDelete(insert_context);
@@ -767,7 +1097,10 @@ engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *snapsho
 	bool		broken = false;
 	char	   *copy = palloc(BLCKSZ);
 	Page		page = (Page) copy;
+	HeapVectorReader reader;
+	float	   *vector = NULL;	/* a compact entry's vector */
 
+	heap_vector_reader_init(&reader, index);
 	walked = palloc(sizeof(BlockNumber) * walked_capacity);
 	if (BlockNumberIsValid(meta.pending_head) != BlockNumberIsValid(meta.pending_tail))
 		report(arg, "error", "bad pending list", ENGRAM_HNSW_METAPAGE_BLKNO, InvalidOffsetNumber,
@@ -845,29 +1178,46 @@ engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *snapsho
 
 			if (meta.dimensions == 0)
 				engram_hnsw_read_meta(index, &meta);	/* set by the first vector */
+			if (vector == NULL)
+				vector = palloc(sizeof(float) * Max(meta.dimensions, 1));
 			entry_size = ENGRAM_HNSW_PENDING_ENTRY_SIZE(meta.dimensions);
 			for (OffsetNumber offno = FirstOffsetNumber; offno <= PageGetMaxOffsetNumber(page); offno++)
 			{
 				ItemId		itemid = PageGetItemId(page, offno);
 				EngramHnswPendingEntry entry;
+				bool		compact;
 
-				if (!ItemIdIsNormal(itemid) || ItemIdGetLength(itemid) != entry_size)
+				entry = ItemIdIsNormal(itemid) &&
+					ItemIdGetLength(itemid) >= ENGRAM_HNSW_PENDING_COMPACT_SIZE ?
+					(EngramHnswPendingEntry) PageGetItem(page, itemid) : NULL;
+				compact = entry != NULL && (entry->flags & ENGRAM_HNSW_PENDING_COMPACT) != 0;
+				if (entry == NULL || (entry->flags & ~ENGRAM_HNSW_PENDING_COMPACT) != 0 ||
+					ItemIdGetLength(itemid) != (compact ? ENGRAM_HNSW_PENDING_COMPACT_SIZE : entry_size))
 				{
 					report(arg, "error", "bad pending entry", blkno, offno,
-						   psprintf("line pointer %u of %u is %s of %u bytes; a pending entry of %d dimensions is a used item of %zu bytes",
+						   psprintf("line pointer %u of %u is %s of %u bytes (flags 0x%04X); a pending entry of %d dimensions is a used item of %zu bytes, flags 0, or of %zu bytes, flags 0x%04X (compact)",
 									(unsigned) offno, (unsigned) PageGetMaxOffsetNumber(page),
 									ItemIdIsNormal(itemid) ? "a used item" :
 									ItemIdIsDead(itemid) ? "a dead item" :
 									ItemIdIsRedirected(itemid) ? "a redirect" : "unused",
-									ItemIdGetLength(itemid), meta.dimensions, entry_size));
+									ItemIdGetLength(itemid), entry ? (unsigned) entry->flags : 0,
+									meta.dimensions, entry_size,
+									(Size) ENGRAM_HNSW_PENDING_COMPACT_SIZE,
+									(unsigned) ENGRAM_HNSW_PENDING_COMPACT));
 					continue;
 				}
-				entry = (EngramHnswPendingEntry) PageGetItem(page, itemid);
 				if (!ItemPointerIsValid(&entry->heaptid))
 					report(arg, "error", "bad pending entry", blkno, offno,
 						   psprintf("the entry's heap TID (%u,%u) is not valid",
 									ItemPointerGetBlockNumberNoCheck(&entry->heaptid),
 									ItemPointerGetOffsetNumberNoCheck(&entry->heaptid)));
+				else if (compact &&
+						 heap_row_vector(&reader, &meta, &entry->heaptid, vector) == HEAP_ROW_OTHER)
+					report(arg, "warning", "pending entry without its row", blkno, offno,
+						   psprintf("compact entry of heap TID (%u,%u): the tuple there holds no vector of %d dimensions (expected only if VACUUM removed the entry and the TID was reused while this walk ran)",
+									ItemPointerGetBlockNumber(&entry->heaptid),
+									ItemPointerGetOffsetNumber(&entry->heaptid),
+									meta.dimensions));
 				pass_entries++;
 			}
 			if (walked_count == walked_capacity)
@@ -965,8 +1315,11 @@ engram_hnsw_pending_verify(Relation index, const EngramHnswMetaPageData *snapsho
 							meta.pending_head, meta.pending_tail));
 		}
 	}
+	heap_vector_reader_end(&reader);
 	pfree(walked);
 	pfree(copy);
+	if (vector)
+		pfree(vector);
 }
 
 /* ---------------------------------------------------------------------
@@ -994,8 +1347,14 @@ Datum
 engram_hnsw_flush_pending(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
-	Relation	index = open_index_for_pending(indexoid, RowExclusiveLock);
+	Oid			heapoid = IndexGetRelation(indexoid, true);
+	Relation	index;
 	int64		merged;
+
+	/* the table first, as everywhere (the merge reads compact entries' rows) */
+	if (OidIsValid(heapoid))
+		LockRelationOid(heapoid, AccessShareLock);
+	index = open_index_for_pending(indexoid, RowExclusiveLock);
 
 	if (RecoveryInProgress())
 		ereport(ERROR,
