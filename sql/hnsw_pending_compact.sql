@@ -128,6 +128,23 @@ CREATE INDEX hpc_l2_plain ON hpc USING engram_hnsw (emb);
 SELECT hpc_answers('hpc', 'index') = hpc_answers('hpc', 'seq') AS undeferred_ok;
 DROP INDEX hpc_l2_plain;
 
+-- Inner product and float cosine: a scan computes a compact entry's
+-- distance on the heap page (inner product, as L2) or normalises the
+-- vector from the page (cosine); HOT-updated rows among them.
+CREATE INDEX hpc_heap_ip ON hpc_heap USING engram_hnsw (emb evector_ip_ops)
+    WITH (deferred_insert = on);
+CREATE INDEX hpc_heap_cos ON hpc_heap USING engram_hnsw (emb evector_cosine_ops)
+    WITH (deferred_insert = on);
+INSERT INTO hpc_heap SELECT g, 'row ' || g, hpc_vector(g * 0.9) FROM generate_series(600, 800) g;
+UPDATE hpc_heap SET note = note || ' hot' WHERE id >= 600 AND id % 3 = 0;
+SELECT (SELECT entries FROM engram_hnsw_pending_stats('hpc_heap_ip')) AS ip_entries,
+       (SELECT pages FROM engram_hnsw_pending_stats('hpc_heap_ip')) AS ip_pages,
+       (SELECT pages FROM engram_hnsw_pending_stats('hpc_heap_cos')) AS cos_pages,
+       hpc_answers('hpc_heap', 'index', '<#>') = hpc_answers('hpc_heap', 'seq', '<#>') AS ip_ok,
+       hpc_answers('hpc_heap', 'index', '<=>') = hpc_answers('hpc_heap', 'seq', '<=>') AS cosine_ok,
+       hpc_answers('hpc_heap', 'index') = hpc_answers('hpc_heap', 'seq') AS l2_ok;
+DROP INDEX hpc_heap_ip, hpc_heap_cos;
+
 -- Where the row does not hold the vector inline, full entries: a vector
 -- moved to TOAST (storage external, 600 dimensions), a compressed one
 -- (storage main, a repetitive vector of 1,000 dimensions), an expression

@@ -257,7 +257,12 @@
  * the executor drops it.  Crash recovery and standbys read compact entries
  * alike: the heap record of a row precedes its index records in WAL.
  * Readers read heap pages with one share lock at a time, never while
- * holding a lock of the index.  Full entries (flags 0) stay readable and
+ * holding a lock of the index.  A scan keeps a page's lock across the
+ * consecutive entries on it, computes distances on the page (the prepared
+ * vector is the stored one but under cosine, normalised from the page
+ * into a buffer: the same distances bit for bit), pins pages through the
+ * buffers that held them last and prefetches the rows a few entries
+ * ahead: about a full entry's cost.  Full entries (flags 0) stay readable and
  * are still written where a compact one is not allowed, so no version
  * change: an index may hold both.  (A library before compact entries
  * would misread them: run engram_hnsw_flush_pending() before going back
@@ -812,7 +817,9 @@ extern double engram_hnsw_distance_to_orderby(int metric, float distance);
 
 /*
  * Check a vector against the index and copy it into "out" (dims floats),
- * normalised under cosine.  Returns false for a vector that cannot be
+ * normalised under cosine; under L2 and inner product the copy is the
+ * vector unchanged (a scan of compact pending entries uses the stored
+ * vector in place then).  Returns false for a vector that cannot be
  * indexed (a zero vector under cosine); errors on a dimension mismatch.
  */
 extern bool engram_hnsw_prepare_vector(Relation index, int metric, int dims,

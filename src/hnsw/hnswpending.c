@@ -87,6 +87,7 @@
 
 #include "engram.h"
 #include "hnsw/hnsw.h"
+#include "recall/engram_recall.h"
 #include "tam/engram_tam.h"
 
 PG_FUNCTION_INFO_V1(engram_hnsw_flush_pending);
@@ -156,11 +157,14 @@ engram_hnsw_pending_page_entry(Page page, OffsetNumber offno)
 /*
  * Reads indexed vectors from the heap rows of compact entries, keeping the
  * pin of the last heap page read (entries are appended in insert order, so
- * consecutive ones mostly name the same page).  The heap is opened on
- * first use with AccessShareLock (every caller's transaction holds a lock
- * on it already, or gets one here, in the usual heap-then-index order for
- * all but engram_hnsw_flush_pending()); heap_vector_reader_end() releases
- * the pin and keeps the lock until the end of the transaction.
+ * consecutive ones mostly name the same page) and, for a scan, its share
+ * lock between entries of one page ("locked"; heap_vector_reader_unlock()
+ * ends it, before the caller locks any page of the index).  The heap is
+ * opened on first use with AccessShareLock (every caller's transaction
+ * holds a lock on it already, or gets one here, in the usual
+ * heap-then-index order for all but engram_hnsw_flush_pending());
+ * heap_vector_reader_end() releases the pin and keeps the lock until the
+ * end of the transaction.
  */
 typedef struct HeapVectorReader
 {
@@ -170,6 +174,7 @@ typedef struct HeapVectorReader
 	AttrNumber	attnum;			/* the indexed column of the heap */
 	BlockNumber nblocks;		/* heap size as last read */
 	Buffer		buf;			/* pinned heap page, or InvalidBuffer */
+	bool		locked;			/* buf is share-locked */
 } HeapVectorReader;
 
 /* What heap_row_vector() found at an entry's TID. */
@@ -189,11 +194,34 @@ heap_vector_reader_init(HeapVectorReader *reader, Relation index)
 	reader->attnum = index->rd_index->indkey.values[0];
 	reader->nblocks = 0;
 	reader->buf = InvalidBuffer;
+	reader->locked = false;
+}
+
+/* The heap, opened on first use. */
+static Relation
+heap_vector_reader_heap(HeapVectorReader *reader)
+{
+	if (reader->heap == NULL)
+	{
+		reader->heap = relation_open(reader->index->rd_index->indrelid, AccessShareLock);
+		reader->own_heap = true;
+		reader->nblocks = RelationGetNumberOfBlocks(reader->heap);
+	}
+	return reader->heap;
+}
+
+static void
+heap_vector_reader_unlock(HeapVectorReader *reader)
+{
+	if (reader->locked)
+		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+	reader->locked = false;
 }
 
 static void
 heap_vector_reader_end(HeapVectorReader *reader)
 {
+	heap_vector_reader_unlock(reader);
 	if (BufferIsValid(reader->buf))
 		ReleaseBuffer(reader->buf);
 	reader->buf = InvalidBuffer;
@@ -204,12 +232,13 @@ heap_vector_reader_end(HeapVectorReader *reader)
 }
 
 /*
- * Share-lock the heap page of "tid" and find the tuple the TID names: the
- * tuple itself, or, unless "fresh_only", the one its HOT redirect names.
- * With "fresh_only" (aminsert's check) the tuple must be the TID's own, a
- * normal tuple not HOT-updated.  Returns the tuple in *tuple with the
- * page locked (the caller unlocks reader->buf), or HEAP_ROW_GONE /
- * HEAP_ROW_OTHER with nothing locked.
+ * Share-lock the heap page of "tid" (unless the reader holds its lock
+ * already) and find the tuple the TID names: the tuple itself, or, unless
+ * "fresh_only", the one its HOT redirect names.  With "fresh_only"
+ * (aminsert's check) the tuple must be the TID's own, a normal tuple not
+ * HOT-updated.  Returns the tuple in *tuple, or HEAP_ROW_GONE /
+ * HEAP_ROW_OTHER; either way the page may stay locked
+ * (heap_vector_reader_unlock()).
  */
 static HeapRowVector
 lock_heap_row(HeapVectorReader *reader, ItemPointer tid, bool fresh_only,
@@ -220,28 +249,28 @@ lock_heap_row(HeapVectorReader *reader, ItemPointer tid, bool fresh_only,
 	Page		page;
 	ItemId		itemid;
 
-	if (reader->heap == NULL)
+	if (reader->locked && BufferGetBlockNumber(reader->buf) != blkno)
+		heap_vector_reader_unlock(reader);
+	if (!reader->locked)
 	{
-		reader->heap = relation_open(reader->index->rd_index->indrelid, AccessShareLock);
-		reader->own_heap = true;
-		reader->nblocks = RelationGetNumberOfBlocks(reader->heap);
+		Relation	heap = heap_vector_reader_heap(reader);
+
+		if (blkno >= reader->nblocks &&
+			blkno >= (reader->nblocks = RelationGetNumberOfBlocks(heap)))
+			return HEAP_ROW_GONE;
+		if (!BufferIsValid(reader->buf) || BufferGetBlockNumber(reader->buf) != blkno)
+		{
+			if (BufferIsValid(reader->buf))
+				ReleaseBuffer(reader->buf);
+			/* without the buffer mapping table when it can (recent_buffers.c) */
+			reader->buf = engram_recall_read_buffer(heap, blkno);
+		}
+		LockBuffer(reader->buf, BUFFER_LOCK_SHARE);
+		reader->locked = true;
 	}
-	if (blkno >= reader->nblocks &&
-		blkno >= (reader->nblocks = RelationGetNumberOfBlocks(reader->heap)))
-		return HEAP_ROW_GONE;
-	if (!BufferIsValid(reader->buf) || BufferGetBlockNumber(reader->buf) != blkno)
-	{
-		if (BufferIsValid(reader->buf))
-			ReleaseBuffer(reader->buf);
-		reader->buf = ReadBuffer(reader->heap, blkno);
-	}
-	LockBuffer(reader->buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(reader->buf);
 	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
-	{
-		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
 		return HEAP_ROW_GONE;
-	}
 	itemid = PageGetItemId(page, offno);
 	if (ItemIdIsRedirected(itemid) && !fresh_only)
 	{
@@ -250,56 +279,42 @@ lock_heap_row(HeapVectorReader *reader, ItemPointer tid, bool fresh_only,
 	}
 	else if (ItemIdIsNormal(itemid) &&
 			 HeapTupleHeaderIsHeapOnly((HeapTupleHeader) PageGetItem(page, itemid)))
-	{
-		/* a root TID never holds a heap-only tuple: not the entry's row */
-		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
-		return HEAP_ROW_OTHER;
-	}
+		return HEAP_ROW_OTHER;	/* a root TID never holds a heap-only tuple */
 	if (!ItemIdIsNormal(itemid))
-	{
-		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
 		return fresh_only && ItemIdIsRedirected(itemid) ? HEAP_ROW_OTHER : HEAP_ROW_GONE;
-	}
 	tuple->t_data = (HeapTupleHeader) PageGetItem(page, itemid);
 	tuple->t_len = ItemIdGetLength(itemid);
 	tuple->t_tableOid = RelationGetRelid(reader->heap);
 	ItemPointerSet(&tuple->t_self, blkno, offno);
 	if (fresh_only && HeapTupleHeaderIsHotUpdated(tuple->t_data))
-	{
-		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
 		return HEAP_ROW_OTHER;
-	}
 	return HEAP_ROW_VECTOR;
 }
 
 /*
- * The prepared vector (dims floats, into "out") of the row a compact
- * entry names by "tid", or why there is none (HEAP_ROW_GONE: skip the
- * entry, the row is dead; HEAP_ROW_OTHER: skip it too, the tuple there is
- * not one the entry can have been made for).  A value stored compressed or
- * in TOAST (a later HOT chain member's) is detoasted after the page lock
- * is released.
+ * The stored vector (*vec) of the row a compact entry names by "tid", or
+ * why there is none (HEAP_ROW_GONE: skip the entry, the row is dead;
+ * HEAP_ROW_OTHER: skip it too, the tuple there is not one the entry can
+ * have been made for).  A value stored inline, uncompressed, with a 4-byte
+ * header is returned in place, on the page the reader keeps locked; any
+ * other (a later HOT chain member's compressed or TOASTed value) is copied
+ * out and detoasted after the page lock is released.
  */
 static HeapRowVector
-heap_row_vector(HeapVectorReader *reader, const EngramHnswMetaPageData *meta,
-				ItemPointer tid, float *out)
+heap_row_stored_vector(HeapVectorReader *reader, const EngramHnswMetaPageData *meta,
+					   ItemPointer tid, const EngramVector **vec)
 {
 	HeapTupleData tuple;
 	HeapRowVector found = lock_heap_row(reader, tid, false, &tuple);
 	Datum		value;
 	bool		isnull;
 	struct varlena *stored;
-	EngramVector *vec;
-	bool		prepared;
 
 	if (found != HEAP_ROW_VECTOR)
 		return found;
 	value = heap_getattr(&tuple, reader->attnum, RelationGetDescr(reader->heap), &isnull);
 	if (isnull)
-	{
-		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
 		return HEAP_ROW_OTHER;
-	}
 	stored = (struct varlena *) DatumGetPointer(value);
 	if (VARATT_IS_EXTENDED(stored))
 	{
@@ -308,33 +323,39 @@ heap_row_vector(HeapVectorReader *reader, const EngramHnswMetaPageData *meta,
 		bool		pushed = false;
 
 		memcpy(copy, stored, VARSIZE_ANY(stored));
-		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+		heap_vector_reader_unlock(reader);
 		if (VARATT_IS_EXTERNAL(copy) && !ActiveSnapshotSet())
 		{
 			/* reading TOAST needs a snapshot; a merge's caller may have none */
 			PushActiveSnapshot(GetTransactionSnapshot());
 			pushed = true;
 		}
-		vec = (EngramVector *) detoast_attr(copy);
+		stored = detoast_attr(copy);
 		if (pushed)
 			PopActiveSnapshot();
-		if (vec->dim != meta->dimensions)
-			return HEAP_ROW_OTHER;
-		prepared = engram_hnsw_prepare_vector(reader->index, meta->metric, meta->dimensions,
-											  vec, out);
-		return prepared ? HEAP_ROW_VECTOR : HEAP_ROW_OTHER;
 	}
-	vec = (EngramVector *) stored;
-	if (vec->dim != meta->dimensions)
-	{
-		LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
-		return HEAP_ROW_OTHER;
-	}
-	prepared = engram_hnsw_prepare_vector(reader->index, meta->metric, meta->dimensions,
-										  vec, out);
-	LockBuffer(reader->buf, BUFFER_LOCK_UNLOCK);
+	*vec = (const EngramVector *) stored;
+	return (*vec)->dim == meta->dimensions ? HEAP_ROW_VECTOR : HEAP_ROW_OTHER;
+}
+
+/*
+ * The prepared vector (dims floats, into "out") of the row a compact
+ * entry names by "tid", or why there is none (heap_row_stored_vector()).
+ * Nothing is left locked.
+ */
+static HeapRowVector
+heap_row_vector(HeapVectorReader *reader, const EngramHnswMetaPageData *meta,
+				ItemPointer tid, float *out)
+{
+	const EngramVector *vec;
+	HeapRowVector found = heap_row_stored_vector(reader, meta, tid, &vec);
+
 	/* a zero vector under cosine is never indexed: not the entry's row */
-	return prepared ? HEAP_ROW_VECTOR : HEAP_ROW_OTHER;
+	if (found == HEAP_ROW_VECTOR &&
+		!engram_hnsw_prepare_vector(reader->index, meta->metric, meta->dimensions, vec, out))
+		found = HEAP_ROW_OTHER;
+	heap_vector_reader_unlock(reader);
+	return found;
 }
 
 /* A value stored in the tuple itself, uncompressed (either header size). */
@@ -376,7 +397,6 @@ compact_entry_allowed(Relation index, Relation heap, Datum value, ItemPointer he
 		allowed = !isnull && varlena_is_inline_plain(stored) &&
 			VARSIZE_ANY_EXHDR(stored) == VARSIZE_ANY_EXHDR(indexed) &&
 			memcmp(VARDATA_ANY(stored), VARDATA_ANY(indexed), VARSIZE_ANY_EXHDR(indexed)) == 0;
-		LockBuffer(reader.buf, BUFFER_LOCK_UNLOCK);
 	}
 	heap_vector_reader_end(&reader);
 	return allowed;
@@ -684,9 +704,90 @@ add_pending_row(EngramHnswPendingRows *rows, int *capacity, const EngramHnswMeta
 }
 
 /*
+ * Compact entries' rows are read in list order, a heap page (two rows at
+ * 768 dimensions) after another, each page's first touches cache misses:
+ * the buffer header, the page header and line pointer, the tuple header.
+ * So the scan starts loading them ahead (prefetch_heap_row): the page of
+ * the row HEAP_PREFETCH_PAGES entries on, and the tuple of the row
+ * HEAP_PREFETCH_TUPLES on, whose line pointer was requested two entries
+ * before.  (The vector itself the hardware prefetcher streams once the
+ * distance reads it.)
+ */
+#define HEAP_PREFETCH_PAGES		4
+#define HEAP_PREFETCH_TUPLES	2
+
+/*
+ * Start loading, without pin or lock, what reading the row of "tid" of
+ * "heap" first touches in the buffer that last held its page
+ * (engram_recall_prefetch_page): with "tuple" false its buffer and page
+ * headers and line pointer; with "tuple" true the first two lines of the
+ * tuple that line pointer names, read from the unpinned page for this
+ * hint only (a stale value prefetches other lines of the page).  Not under
+ * Valgrind, which marks unpinned buffers inaccessible.
+ */
+static void
+prefetch_heap_row(Relation heap, ItemPointer tid, bool tuple)
+{
+#if defined(__GNUC__) && !defined(USE_VALGRIND)
+	BlockNumber blkno = ItemPointerGetBlockNumber(tid);
+	Size		line_pointer = offsetof(PageHeaderData, pd_linp) +
+		(ItemPointerGetOffsetNumber(tid) - 1) * sizeof(ItemIdData);
+	const char *page;
+	uint32		raw;
+	ItemIdData	item;
+
+	if (ItemPointerGetOffsetNumber(tid) < FirstOffsetNumber ||
+		line_pointer + sizeof(ItemIdData) > BLCKSZ)
+		return;
+	if (!tuple)
+	{
+		engram_recall_prefetch_page(heap, blkno, line_pointer);
+		return;
+	}
+	page = engram_recall_remembered_page(heap, blkno);
+	if (page == NULL)
+		return;
+	raw = *(const volatile uint32 *) (page + line_pointer);
+	memcpy(&item, &raw, sizeof(item));
+	if (ItemIdGetOffset(&item) < SizeOfPageHeaderData ||
+		ItemIdGetOffset(&item) + 2 * PG_CACHE_LINE_SIZE > BLCKSZ)
+		return;
+	__builtin_prefetch(page + ItemIdGetOffset(&item));
+	__builtin_prefetch(page + ItemIdGetOffset(&item) + PG_CACHE_LINE_SIZE);
+	/* keep the prefetches (see engram_recent_buffers_prefetch) */
+	pg_compiler_barrier();
+#endif
+}
+
+/*
+ * Append to "rows" the row of compact entry "heaptid" unless it is gone,
+ * its distance computed on the heap page itself: preparing copies the
+ * stored vector unchanged but under cosine, where it is normalised into
+ * "buffer" (dims floats) straight from the page.  Distances are those of
+ * the prepared copy bit for bit (the kernels' sums do not depend on where
+ * the vectors sit).  The heap page stays locked for the next entry.
+ */
+static void
+add_compact_pending_row(EngramHnswPendingRows *rows, int *capacity, HeapVectorReader *reader,
+						const EngramHnswMetaPageData *meta, const float *query,
+						bool want_bounds, ItemPointer heaptid, float *buffer)
+{
+	const EngramVector *vec;
+
+	if (heap_row_stored_vector(reader, meta, heaptid, &vec) != HEAP_ROW_VECTOR)
+		return;
+	if (meta->metric != ENGRAM_HNSW_METRIC_COSINE)
+		add_pending_row(rows, capacity, meta, query, want_bounds, heaptid, vec->x);
+	else if (engram_hnsw_prepare_vector(reader->index, meta->metric, meta->dimensions, vec,
+										buffer))
+		add_pending_row(rows, capacity, meta, query, want_bounds, heaptid, buffer);
+}
+
+/*
  * Full entries are read under the pending page's share lock; the TIDs of
  * compact ones are copied, and their rows read from the heap once that
- * lock is released (never a heap page lock while holding an index lock).
+ * lock is released (never a heap page lock while holding an index lock),
+ * their pages loaded ahead (HEAP_PREFETCH_PAGES).
  * A compact entry whose row is gone is skipped (hnsw.h, COMPACT ENTRIES);
  * a NULL query (distance 0 for every row) reads no heap page.
  */
@@ -744,12 +845,19 @@ engram_hnsw_pending_collect(Relation index, const EngramHnswMetaPageData *meta,
 		}
 		blkno = EngramHnswPendingPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);
-		for (int i = 0; i < compact_count; i++)
+		for (int i = -HEAP_PREFETCH_PAGES; i < compact_count; i++)
 		{
-			if (heap_row_vector(&reader, meta, &compact_tids[i], vector) == HEAP_ROW_VECTOR)
-				add_pending_row(out, &capacity, meta, query, want_bounds, &compact_tids[i],
-								vector);
+			if (i + HEAP_PREFETCH_PAGES < compact_count)
+				prefetch_heap_row(heap_vector_reader_heap(&reader),
+								  &compact_tids[i + HEAP_PREFETCH_PAGES], false);
+			if (i + HEAP_PREFETCH_TUPLES >= 0 && i + HEAP_PREFETCH_TUPLES < compact_count)
+				prefetch_heap_row(heap_vector_reader_heap(&reader),
+								  &compact_tids[i + HEAP_PREFETCH_TUPLES], true);
+			if (i >= 0)
+				add_compact_pending_row(out, &capacity, &reader, meta, query, want_bounds,
+										&compact_tids[i], vector);
 		}
+		heap_vector_reader_unlock(&reader);
 		/* more pages than blocks: a cycle, unless appends added blocks meanwhile */
 		if (++pages_read > nblocks &&
 			pages_read > (nblocks = RelationGetNumberOfBlocks(index)))

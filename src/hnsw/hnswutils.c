@@ -382,17 +382,19 @@ engram_hnsw_prepare_vector(Relation index, int metric, int dims,
 				 errmsg("expected %d dimensions, not %d", dims, vec->dim),
 				 errdetail("Index \"%s\" holds vectors of %d dimensions.",
 						   RelationGetRelationName(index), dims)));
-	memcpy(out, vec->x, sizeof(float) * dims);
 	if (metric == ENGRAM_HNSW_METRIC_COSINE)
 	{
-		float		norm = engram_inner_product(out, out, dims);
+		/* one pass for the norm, one to write: the source may be a cold heap page */
+		float		norm = engram_inner_product(vec->x, vec->x, dims);
 
 		if (!(norm > 0) || isinf(norm))
 			return false;
 		norm = 1.0f / sqrtf(norm);
 		for (int i = 0; i < dims; i++)
-			out[i] *= norm;
+			out[i] = vec->x[i] * norm;
 	}
+	else
+		memcpy(out, vec->x, sizeof(float) * dims);
 	return true;
 }
 

@@ -2,8 +2,10 @@
  *
  * engram_recall.h
  *	  What other subsystems may call in the cognitive layer (src/recall/):
- *	  a memory's effective confidence exactly as recall computes it, and
- *	  the tier recall reports for a row.
+ *	  a memory's effective confidence exactly as recall computes it, the
+ *	  tier recall reports for a row, and pins of pages through the buffers
+ *	  that held them last (recent_buffers.c; engram_hnsw's scan reads the
+ *	  heap rows of compact pending entries with them).
  *
  * The background worker's soft forgetting uses these so that a memory sinks
  * to the cold tier exactly when recall would rank it with an effective
@@ -18,7 +20,10 @@
 
 #include "postgres.h"
 
+#include "storage/block.h"
+#include "storage/buf.h"
 #include "storage/itemptr.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 
 /* The forgetting curve of a space created without one (engram_create_space). */
@@ -46,5 +51,29 @@ extern double engram_recall_effective_confidence(Oid relid, ItemPointer tid,
  * The caller holds a lock on the table.
  */
 extern const char *engram_recall_row_tier(Oid relid, ItemPointer tid);
+
+/*
+ * A pin of block "block" of "rel" (main fork), no lock taken: from the
+ * buffer that held that block when this backend last pinned it, if it
+ * still does, else through ReadBuffer().  The caller releases it.
+ */
+extern Buffer engram_recall_read_buffer(Relation rel, BlockNumber block);
+
+/*
+ * Start loading, without pinning anything, the buffer header and the page
+ * header of the buffer that last held "block" of "rel", and the line at
+ * "offset" of that page (0: none): a hint before pinning a batch of pages,
+ * so that their first-touch misses overlap.  A buffer since reused for
+ * another page costs a useless prefetch.
+ */
+extern void engram_recall_prefetch_page(Relation rel, BlockNumber block, Size offset);
+
+/*
+ * The page of the buffer that last held "block" of "rel", neither pinned
+ * nor locked (NULL: none): its contents may change, or become another
+ * block's, at any moment, so only hints (prefetch addresses kept inside
+ * the page) may be derived from them.
+ */
+extern const char *engram_recall_remembered_page(Relation rel, BlockNumber block);
 
 #endif							/* ENGRAM_RECALL_H */

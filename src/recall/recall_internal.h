@@ -714,12 +714,7 @@ extern void engram_btree_walk(Relation index, Snapshot snapshot, const int64 *ke
  * ---------------------------------------------------------------------
  */
 
-/*
- * A pin of block "block" of "rel" (main fork), no lock taken: from the
- * buffer that held that block when this backend last pinned it, if it
- * still does, else through ReadBuffer().  The caller releases it.
- */
-extern Buffer engram_recall_read_buffer(Relation rel, BlockNumber block);
+/* engram_recall_read_buffer, _prefetch_page, _remembered_page: engram_recall.h */
 
 /* engram_recall_read_buffer() reading a page not in shared buffers with "strategy". */
 extern Buffer engram_recall_read_buffer_with(Relation rel, BlockNumber block,
@@ -738,23 +733,6 @@ extern Buffer engram_recall_read_buffer_with(Relation rel, BlockNumber block,
  * not both fit).
  */
 extern BufferAccessStrategy engram_recall_heap_strategy(Relation table);
-
-/*
- * Start loading, without pinning anything, the buffer header and the page
- * header of the buffer that last held "block" of "rel", and the line at
- * "offset" of that page (0: none): a hint before pinning a batch of pages,
- * so that their first-touch misses overlap.  A buffer since reused for
- * another page costs a useless prefetch.
- */
-extern void engram_recall_prefetch_page(Relation rel, BlockNumber block, Size offset);
-
-/*
- * The page of the buffer that last held "block" of "rel", neither pinned
- * nor locked (NULL: none): its contents may change, or become another
- * block's, at any moment, so only hints (prefetch addresses kept inside
- * the page) may be derived from them.
- */
-extern const char *engram_recall_remembered_page(Relation rel, BlockNumber block);
 
 /* ---------------------------------------------------------------------
  * Access statistics and tiers (access.c): the single integration point
