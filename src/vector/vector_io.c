@@ -19,7 +19,6 @@
 #include "postgres.h"
 
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 
 #include "common/shortest_dec.h"
